@@ -1,0 +1,34 @@
+//! Reading typed configuration from the environment once, at cold start. Names are the SCREAMING_SNAKE
+//! variables template.yaml sets per function; the local stack sets the same ones.
+
+/// A missing or unparsable configuration variable. Fatal at init: the function cannot start without it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} has an invalid value: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// A required variable.
+pub fn required(name: &'static str) -> Result<String, ConfigError> {
+    std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(name))
+}
+
+/// An optional variable with a parsed default.
+pub fn parsed_or<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(raw) if !raw.is_empty() => {
+            raw.parse().map_err(|e: T::Err| ConfigError::Invalid { name, reason: e.to_string() })
+        }
+        _ => Ok(default),
+    }
+}
+
+/// The shared AWS SDK configuration. Honors AWS_ENDPOINT_URL, which the local stack sets.
+pub async fn aws() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}

@@ -1,0 +1,1 @@
+//! Narrow async traits, one per capability, matching the IAM permissions a function is given.
