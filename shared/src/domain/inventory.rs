@@ -1,0 +1,389 @@
+//! Inventory: stock per SKU per warehouse, warehouses and their locations, stock changes by sellers,
+//! reservations and how they are allocated across warehouses, and the ledger invariant that says no unit
+//! was created or lost.
+//!
+//! A stock level's counters (see `docs/DATA_MODEL.md`, InventoryTable):
+//! - `on_hand`: units physically in the warehouse and not yet sold;
+//! - `reserved`: units held by live reservations;
+//! - `safety`: units held back from sale;
+//! - `sold`: units committed to orders (they left `on_hand` and `reserved` together);
+//! - `received` / `adjustments`: the ledger of every change a seller made (receipts vs. everything else);
+//! - `free = on_hand - reserved` and `avail = on_hand - reserved - safety`, kept in the stored item so a
+//!   reservation is one conditional write (`avail >= :qty`), never read-then-write.
+
+pub mod allocation;
+pub mod ledger;
+pub mod reservation;
+
+pub use allocation::{allocate, expand_lines, rank_warehouses, Allocation, Component};
+pub use ledger::{check_invariant, Ledger, Violation};
+pub use reservation::{
+    OwnerKind, Reservation, ReservationLine, ReservationPolicy, ReservationRequest, ReservationStatus,
+};
+
+use crate::error::DomainError;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Largest on-hand count or single adjustment accepted.
+pub const MAX_UNITS: i64 = 10_000_000;
+
+/// A SKU as used in keys: 1 to 64 characters, letters, digits, `-`, `_`, `.`.
+pub fn validate_sku(sku: &str) -> Result<(), DomainError> {
+    let ok = !sku.is_empty()
+        && sku.len() <= 64
+        && sku.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(DomainError::invalid_parameter("sku", "must be 1-64 letters, digits, '-', '_' or '.'"))
+    }
+}
+
+/// A warehouse id issued by `create_warehouse` (`wh_<ulid>`), or a short seeded slug (`wh_east`).
+pub fn validate_warehouse_id(id: &str) -> Result<(), DomainError> {
+    if crate::domain::ids::is_valid("wh", id) {
+        Ok(())
+    } else {
+        Err(DomainError::invalid_parameter("warehouse_id", "is not a warehouse id"))
+    }
+}
+
+/// A point on Earth, in decimal degrees.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Coordinates {
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+impl Coordinates {
+    /// Great-circle distance in kilometres (haversine).
+    pub fn distance_km(&self, other: &Coordinates) -> f64 {
+        const EARTH_RADIUS_KM: f64 = 6371.0;
+        let (lat1, lat2) = (self.latitude.to_radians(), other.latitude.to_radians());
+        let dlat = lat2 - lat1;
+        let dlon = (other.longitude - self.longitude).to_radians();
+        let a = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlon / 2.0).sin().powi(2);
+        2.0 * EARTH_RADIUS_KM * a.sqrt().asin()
+    }
+
+    fn validate(&self, field: &str) -> Result<(), DomainError> {
+        if !(-90.0..=90.0).contains(&self.latitude) || !self.latitude.is_finite() {
+            return Err(DomainError::validation(format!("{field}.latitude"), "must be within -90..90"));
+        }
+        if !(-180.0..=180.0).contains(&self.longitude) || !self.longitude.is_finite() {
+            return Err(DomainError::validation(format!("{field}.longitude"), "must be within -180..180"));
+        }
+        Ok(())
+    }
+}
+
+/// Where a warehouse is, or where a shipment goes. Region and coordinates are optional for a destination.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Location {
+    /// ISO 3166-1 alpha-2 country code, upper case.
+    pub country: String,
+    /// State, province or region code within the country.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coordinates: Option<Coordinates>,
+}
+
+impl Location {
+    /// Checks a destination: a two-letter country, a short region, valid coordinates.
+    pub fn validate(&self, field: &str) -> Result<(), DomainError> {
+        if self.country.len() != 2 || !self.country.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(DomainError::validation(format!("{field}.country"), "must be an ISO 3166 alpha-2 code"));
+        }
+        if let Some(region) = &self.region {
+            if region.is_empty() || region.len() > 64 {
+                return Err(DomainError::validation(format!("{field}.region"), "must be 1-64 characters"));
+            }
+        }
+        if let Some(coordinates) = &self.coordinates {
+            coordinates.validate(&format!("{field}.coordinates"))?;
+        }
+        Ok(())
+    }
+}
+
+/// A place stock is kept and shipped from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Warehouse {
+    pub warehouse_id: String,
+    pub name: String,
+    pub location: Location,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What an admin sends to create a warehouse.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewWarehouse {
+    pub name: String,
+    pub location: Location,
+    /// Optional caller-chosen id (`wh_<slug>`), for demo data and idempotent provisioning.
+    #[serde(default)]
+    pub warehouse_id: Option<String>,
+}
+
+impl NewWarehouse {
+    /// Validates and turns the request into a warehouse. A warehouse needs a region and coordinates.
+    pub fn into_warehouse(self, now: DateTime<Utc>) -> Result<Warehouse, DomainError> {
+        let name = self.name.trim().to_owned();
+        if name.is_empty() || name.len() > 120 {
+            return Err(DomainError::validation("name", "must be 1-120 characters"));
+        }
+        self.location.validate("location")?;
+        if self.location.region.is_none() {
+            return Err(DomainError::validation("location.region", "is required for a warehouse"));
+        }
+        if self.location.coordinates.is_none() {
+            return Err(DomainError::validation("location.coordinates", "is required for a warehouse"));
+        }
+        let warehouse_id = match self.warehouse_id {
+            Some(id) => {
+                validate_warehouse_id(&id)?;
+                id
+            }
+            None => crate::domain::ids::new_id("wh"),
+        };
+        Ok(Warehouse { warehouse_id, name, location: self.location, created_at: now })
+    }
+}
+
+/// The stock of one SKU in one warehouse, with its ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StockLevel {
+    pub sku: String,
+    pub warehouse_id: String,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub safety: i64,
+    pub sold: i64,
+    pub received: i64,
+    pub adjustments: i64,
+    /// Stored `on_hand - reserved` (checked by the invariant).
+    pub free: i64,
+    /// Stored `on_hand - reserved - safety`: the reservation gate. Negative only when damage ate into the
+    /// safety stock.
+    pub avail: i64,
+}
+
+impl StockLevel {
+    /// A new, empty stock level.
+    pub fn empty(sku: &str, warehouse_id: &str) -> Self {
+        Self { sku: sku.to_owned(), warehouse_id: warehouse_id.to_owned(), ..Self::default() }
+    }
+
+    /// Units that can be sold now: on hand minus reserved minus safety stock, never below zero.
+    pub fn available(&self) -> i64 {
+        self.avail.max(0)
+    }
+}
+
+/// Stock of one SKU in one warehouse as the seller API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockView {
+    pub warehouse_id: String,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub safety_stock: i64,
+    pub available: i64,
+    pub sold: i64,
+}
+
+impl From<&StockLevel> for StockView {
+    fn from(level: &StockLevel) -> Self {
+        Self {
+            warehouse_id: level.warehouse_id.clone(),
+            on_hand: level.on_hand,
+            reserved: level.reserved,
+            safety_stock: level.safety,
+            available: level.available(),
+            sold: level.sold,
+        }
+    }
+}
+
+/// All warehouses' stock of one SKU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkuStock {
+    pub sku: String,
+    pub available: i64,
+    pub warehouses: Vec<StockView>,
+}
+
+impl SkuStock {
+    /// Summarises the levels of one SKU, warehouses in id order.
+    pub fn new(sku: &str, levels: &[StockLevel]) -> Self {
+        let mut warehouses: Vec<StockView> = levels.iter().map(StockView::from).collect();
+        warehouses.sort_by(|a, b| a.warehouse_id.cmp(&b.warehouse_id));
+        Self { sku: sku.to_owned(), available: warehouses.iter().map(|w| w.available).sum(), warehouses }
+    }
+}
+
+/// `PUT /v1/seller/inventory/{sku}/{warehouse_id}`: set on hand to an absolute count (and optionally the
+/// safety stock).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetStock {
+    pub on_hand: i64,
+    #[serde(default)]
+    pub safety_stock: Option<i64>,
+}
+
+impl SetStock {
+    pub fn validate(&self) -> Result<(), DomainError> {
+        if !(0..=MAX_UNITS).contains(&self.on_hand) {
+            return Err(DomainError::validation("on_hand", format!("must be within 0..={MAX_UNITS}")));
+        }
+        if let Some(safety) = self.safety_stock {
+            if !(0..=MAX_UNITS).contains(&safety) {
+                return Err(DomainError::validation("safety_stock", format!("must be within 0..={MAX_UNITS}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why stock changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdjustmentReason {
+    /// Goods received: a positive delta, booked to `received`.
+    Receipt,
+    /// A count correction, either sign.
+    Correction,
+    /// Damaged or lost units: a negative delta.
+    Damage,
+}
+
+/// `POST /v1/seller/inventory/{sku}/{warehouse_id}/adjustments`: change on hand by a delta.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StockAdjustment {
+    pub delta: i64,
+    pub reason: AdjustmentReason,
+}
+
+impl StockAdjustment {
+    pub fn validate(&self) -> Result<(), DomainError> {
+        if self.delta == 0 || self.delta.abs() > MAX_UNITS {
+            return Err(DomainError::validation("delta", format!("must be non-zero and within ±{MAX_UNITS}")));
+        }
+        match self.reason {
+            AdjustmentReason::Receipt if self.delta < 0 => {
+                Err(DomainError::validation("delta", "a receipt must be positive"))
+            }
+            AdjustmentReason::Damage if self.delta > 0 => {
+                Err(DomainError::validation("delta", "damage must be negative"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The split of the delta into the ledger's `received` and `adjustments` counters.
+    pub fn ledger_split(&self) -> (i64, i64) {
+        match self.reason {
+            AdjustmentReason::Receipt => (self.delta, 0),
+            _ => (0, self.delta),
+        }
+    }
+}
+
+/// What inventory and carts need to know about a sellable SKU, read from the catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkuInfo {
+    pub sku: String,
+    pub product_id: String,
+    pub seller_id: String,
+    pub title: String,
+    /// The current price.
+    pub price: crate::domain::money::Money,
+    /// Whether the variant and its product can be bought now (both active).
+    pub sellable: bool,
+    /// The inventory items one unit consumes; a plain variant consumes itself once.
+    pub components: Vec<Component>,
+}
+
+impl SkuInfo {
+    /// Whether the SKU is an inventory item of its own (stock can be set for it), not a bundle of others.
+    pub fn is_stocked_itself(&self) -> bool {
+        self.components.iter().any(|c| c.sku == self.sku)
+    }
+
+    /// Units of this SKU that can be sold from `available` per inventory item: the scarcest component.
+    pub fn sellable_units(&self, available: &std::collections::HashMap<String, i64>) -> i64 {
+        self.components
+            .iter()
+            .map(|c| available.get(&c.sku).copied().unwrap_or(0).max(0) / i64::from(c.quantity.max(1)))
+            .min()
+            .unwrap_or(0)
+    }
+}
+
+/// A change in whether a SKU can be bought, derived from a stock item's old and new `avail`: `Some(true)`
+/// when it came into stock at that warehouse, `Some(false)` when it ran out, `None` when unchanged.
+/// Stream consumers (search) call this per stock record, then sum the SKU's warehouses.
+pub fn stock_status_change(old_avail: Option<i64>, new_avail: Option<i64>) -> Option<bool> {
+    let was = old_avail.unwrap_or(0) > 0;
+    let is = new_avail.unwrap_or(0) > 0;
+    (was != is).then_some(is)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn available_never_negative() {
+        let level = StockLevel { on_hand: 3, safety: 5, free: 3, avail: -2, ..StockLevel::empty("A", "wh_a") };
+        assert_eq!(level.available(), 0);
+    }
+
+    #[test]
+    fn adjustment_sign_follows_reason() {
+        assert!(StockAdjustment { delta: -1, reason: AdjustmentReason::Receipt }.validate().is_err());
+        assert!(StockAdjustment { delta: 1, reason: AdjustmentReason::Damage }.validate().is_err());
+        assert!(StockAdjustment { delta: 0, reason: AdjustmentReason::Correction }.validate().is_err());
+        assert_eq!(StockAdjustment { delta: 4, reason: AdjustmentReason::Receipt }.ledger_split(), (4, 0));
+        assert_eq!(StockAdjustment { delta: -4, reason: AdjustmentReason::Damage }.ledger_split(), (0, -4));
+    }
+
+    #[test]
+    fn sku_and_warehouse_ids_are_checked() {
+        assert!(validate_sku("TSHIRT-RED-M").is_ok());
+        assert!(validate_sku("a#b").is_err());
+        assert!(validate_sku("").is_err());
+        assert!(validate_warehouse_id("wh_east").is_ok());
+        assert!(validate_warehouse_id("east").is_err());
+    }
+
+    #[test]
+    fn distance_is_plausible() {
+        let nyc = Coordinates { latitude: 40.7128, longitude: -74.0060 };
+        let la = Coordinates { latitude: 34.0522, longitude: -118.2437 };
+        let d = nyc.distance_km(&la);
+        assert!((3900.0..4000.0).contains(&d), "{d}");
+    }
+
+    #[test]
+    fn warehouse_requires_coordinates() {
+        let new = NewWarehouse {
+            name: "East".into(),
+            location: Location { country: "US".into(), region: Some("NJ".into()), coordinates: None },
+            warehouse_id: None,
+        };
+        assert!(new.into_warehouse(Utc::now()).is_err());
+    }
+
+    #[test]
+    fn status_change_only_on_crossing_zero() {
+        assert_eq!(stock_status_change(Some(0), Some(3)), Some(true));
+        assert_eq!(stock_status_change(Some(3), Some(0)), Some(false));
+        assert_eq!(stock_status_change(Some(3), Some(2)), None);
+        assert_eq!(stock_status_change(None, Some(1)), Some(true));
+    }
+}
