@@ -2,7 +2,8 @@
 //! per-SKU limits, expiry, the merge of a guest cart into a shopper's on sign-in, and re-pricing with
 //! typed per-line problems.
 
-use crate::domain::inventory::{validate_sku, SkuInfo};
+use crate::domain::catalog::SkuView;
+use crate::domain::inventory::validate_sku;
 use crate::domain::money::Money;
 use crate::error::DomainError;
 use base64::Engine;
@@ -82,7 +83,7 @@ pub struct Cart {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
-    /// Incremented by every change; writes are conditional on it.
+    /// 1 when created, incremented by every change; a write of version `n` is conditional on `n - 1`.
     pub version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<String>,
@@ -102,6 +103,21 @@ pub struct CartAccess {
 pub enum Edit {
     Changed,
     Unchanged,
+}
+
+/// `PUT /v1/carts/{cart_id}/items/{sku}` body.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetQuantity {
+    pub quantity: u32,
+}
+
+/// `POST /v1/me/cart/merge` body: the guest cart and its token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeRequest {
+    pub cart_id: String,
+    pub cart_token: String,
 }
 
 /// A new random guest token (256 bits, base64url) and the hash that is stored.
@@ -163,6 +179,7 @@ impl Cart {
     }
 
     fn touch(&mut self, now: DateTime<Utc>) {
+        self.version += 1;
         self.updated_at = now;
         self.expires_at = now + self.ttl();
     }
@@ -251,6 +268,7 @@ impl Cart {
         guest.status = CartStatus::Merged;
         guest.merged_into = Some(self.cart_id.clone());
         guest.updated_at = now;
+        guest.version += 1;
         self.touch(now);
         Ok(())
     }
@@ -266,6 +284,7 @@ pub fn merge_lines(
 ) -> BTreeMap<String, CartLine> {
     let mut merged = into.clone();
     for (sku, line) in from {
+        let room = merged.len() < limits.max_lines;
         match merged.get_mut(sku) {
             Some(existing) => {
                 let sum = existing.quantity.saturating_add(line.quantity);
@@ -276,7 +295,7 @@ pub fn merge_lines(
                     existing.added_at = line.added_at;
                 }
             }
-            None if merged.len() < limits.max_lines => {
+            None if room => {
                 let mut line = line.clone();
                 line.quantity_limited = line.quantity > limits.max_quantity_per_sku;
                 line.quantity = line.quantity.min(limits.max_quantity_per_sku);
@@ -339,7 +358,7 @@ pub struct PricedCart {
 /// Re-prices a cart against the catalog's current SKUs and the units sellable per SKU.
 pub fn price_cart(
     cart: &Cart,
-    skus: &HashMap<String, SkuInfo>,
+    skus: &HashMap<String, SkuView>,
     sellable_units: &HashMap<String, i64>,
     limits: &CartLimits,
 ) -> PricedCart {
@@ -347,7 +366,7 @@ pub fn price_cart(
     let mut subtotal: Option<Money> = None;
     for (sku, line) in &cart.lines {
         let mut problems = Vec::new();
-        let info = skus.get(sku).filter(|i| i.sellable);
+        let info = skus.get(sku).filter(|i| i.is_purchasable());
         let unit_price = match info {
             None => {
                 problems.push(LineProblem::Unavailable);
@@ -405,7 +424,7 @@ pub fn price_cart(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::inventory::Component;
+    use crate::domain::catalog::Component;
     use crate::domain::money::Currency;
     use proptest::prelude::*;
 
@@ -413,15 +432,18 @@ mod tests {
         Money::new(amount, Currency::USD)
     }
 
-    fn info(sku: &str, price: i64) -> SkuInfo {
-        SkuInfo {
+    fn info(sku: &str, price: i64) -> SkuView {
+        SkuView {
             sku: sku.into(),
             product_id: "prd_1".into(),
             seller_id: "s1".into(),
             title: sku.into(),
             price: usd(price),
-            sellable: true,
+            status: crate::domain::catalog::ProductStatus::Active,
+            options: Default::default(),
             components: vec![Component { sku: sku.into(), quantity: 1 }],
+            image: None,
+            product_version: 1,
         }
     }
 
@@ -497,6 +519,11 @@ mod tests {
         #[test]
         fn merge_adds_quantities_within_limits(a in lines_strategy(), b in lines_strategy(), max in 1u32..=12) {
             let limits = CartLimits { max_quantity_per_sku: max, max_lines: 50 };
+            let within = |mut lines: BTreeMap<String, CartLine>| {
+                lines.values_mut().for_each(|l| l.quantity = l.quantity.min(max));
+                lines
+            };
+            let (a, b) = (within(a), within(b));
             let merged = merge_lines(&a, &b, &limits);
             let reverse = merge_lines(&b, &a, &limits);
             for sku in a.keys().chain(b.keys()) {

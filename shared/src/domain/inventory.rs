@@ -21,6 +21,7 @@ pub use reservation::{
     OwnerKind, Reservation, ReservationLine, ReservationPolicy, ReservationRequest, ReservationStatus,
 };
 
+use crate::domain::catalog::SkuView;
 use crate::error::DomainError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -28,15 +29,12 @@ use serde::{Deserialize, Serialize};
 /// Largest on-hand count or single adjustment accepted.
 pub const MAX_UNITS: i64 = 10_000_000;
 
-/// A SKU as used in keys: 1 to 64 characters, letters, digits, `-`, `_`, `.`.
+/// A SKU as the catalog defines it (`catalog::is_valid_sku`), else 400 naming `sku`.
 pub fn validate_sku(sku: &str) -> Result<(), DomainError> {
-    let ok = !sku.is_empty()
-        && sku.len() <= 64
-        && sku.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
+    if crate::domain::catalog::is_valid_sku(sku) {
         Ok(())
     } else {
-        Err(DomainError::invalid_parameter("sku", "must be 1-64 letters, digits, '-', '_' or '.'"))
+        Err(DomainError::invalid_parameter("sku", "must be 1-64 upper-case letters, digits, '-', '_' or '.'"))
     }
 }
 
@@ -293,35 +291,18 @@ impl StockAdjustment {
     }
 }
 
-/// What inventory and carts need to know about a sellable SKU, read from the catalog.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SkuInfo {
-    pub sku: String,
-    pub product_id: String,
-    pub seller_id: String,
-    pub title: String,
-    /// The current price.
-    pub price: crate::domain::money::Money,
-    /// Whether the variant and its product can be bought now (both active).
-    pub sellable: bool,
-    /// The inventory items one unit consumes; a plain variant consumes itself once.
-    pub components: Vec<Component>,
+/// Whether a catalog SKU is an inventory item of its own (stock can be set for it), not a bundle of others.
+pub fn is_stock_item(view: &SkuView) -> bool {
+    view.components.iter().any(|c| c.sku == view.sku)
 }
 
-impl SkuInfo {
-    /// Whether the SKU is an inventory item of its own (stock can be set for it), not a bundle of others.
-    pub fn is_stocked_itself(&self) -> bool {
-        self.components.iter().any(|c| c.sku == self.sku)
-    }
-
-    /// Units of this SKU that can be sold from `available` per inventory item: the scarcest component.
-    pub fn sellable_units(&self, available: &std::collections::HashMap<String, i64>) -> i64 {
-        self.components
-            .iter()
-            .map(|c| available.get(&c.sku).copied().unwrap_or(0).max(0) / i64::from(c.quantity.max(1)))
-            .min()
-            .unwrap_or(0)
-    }
+/// Units of a SKU that can be sold given the available units per inventory item: its scarcest component.
+pub fn sellable_units(view: &SkuView, available: &std::collections::HashMap<String, i64>) -> i64 {
+    view.components
+        .iter()
+        .map(|c| available.get(&c.sku).copied().unwrap_or(0).max(0) / i64::from(c.quantity.max(1)))
+        .min()
+        .unwrap_or(0)
 }
 
 /// A change in whether a SKU can be bought, derived from a stock item's old and new `avail`: `Some(true)`
@@ -356,6 +337,7 @@ mod tests {
     fn sku_and_warehouse_ids_are_checked() {
         assert!(validate_sku("TSHIRT-RED-M").is_ok());
         assert!(validate_sku("a#b").is_err());
+        assert!(validate_sku("lower").is_err());
         assert!(validate_sku("").is_err());
         assert!(validate_warehouse_id("wh_east").is_ok());
         assert!(validate_warehouse_id("east").is_err());

@@ -8,3 +8,5 @@ pub mod money;
 pub mod idempotency;
 pub mod order;
 pub mod payment;
+pub mod search;
+pub mod flash_sale;

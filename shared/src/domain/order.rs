@@ -643,6 +643,73 @@ impl Order {
     }
 }
 
+/// One line of a shopper's order history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderSummary {
+    pub order_id: String,
+    pub status: OrderStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<FailureReason>,
+    pub total: Money,
+    pub item_count: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Order {
+    /// The history line for this order.
+    pub fn summary(&self) -> OrderSummary {
+        OrderSummary {
+            order_id: self.header.id.clone(),
+            status: self.status(),
+            failure_reason: self.failure(),
+            total: self.header.total,
+            item_count: self.header.lines.iter().map(|l| l.quantity).sum(),
+            created_at: self.header.created_at,
+        }
+    }
+}
+
+/// What happened, for notifications and analytics: sent through the order events queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    OrderPlaced,
+    OrderShipped,
+    OrderRefunded,
+    OrderCancelled,
+}
+
+/// An order notification. `notification_id` is stable per (order, event) so redeliveries dedupe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderNotification {
+    pub notification_id: String,
+    pub kind: NotificationKind,
+    pub order_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seller_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Money>,
+    pub at: DateTime<Utc>,
+}
+
+impl OrderNotification {
+    /// A notification about `order`'s event number `seq`.
+    pub fn new(kind: NotificationKind, order: &Order, seq: u32, seller_id: Option<String>, amount: Option<Money>) -> Self {
+        let at = order.events.iter().find(|e| e.seq == seq).map_or(order.header.created_at, |e| e.at);
+        Self {
+            notification_id: format!("{}-{seq}", order.header.id),
+            kind,
+            order_id: order.header.id.clone(),
+            user_id: order.header.customer.user_id.clone(),
+            seller_id,
+            amount,
+            at,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -792,7 +859,7 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(order.status(), OrderStatus::Refunded);
-        assert_eq!(order.version(), 10);
+        assert_eq!(order.version(), 11);
         let rebuilt = Order::from_history(order.header().clone(), order.events().to_vec()).unwrap();
         assert_eq!(rebuilt.status(), OrderStatus::Refunded);
     }

@@ -4,6 +4,7 @@
 //! The index is never the source of truth for price or stock: it is a projection of the catalog (and, for
 //! stock, of inventory) that may lag by seconds. Checkout reads the catalog and inventory tables.
 
+use crate::domain::catalog;
 use crate::domain::money::{Currency, Money};
 use crate::error::DomainError;
 use base64::Engine;
@@ -66,6 +67,9 @@ pub struct SearchDocument {
     /// Facetable attributes and variant options, names lower-case, values as display strings.
     #[serde(default)]
     pub attributes: BTreeMap<String, Vec<String>>,
+    /// Values of the other attributes: searched as text, not faceted.
+    #[serde(default)]
+    pub other_attribute_text: Vec<String>,
     /// The lowest variant price.
     pub price: Money,
     /// The highest variant price, in the same currency.
@@ -105,6 +109,7 @@ impl SearchDocument {
     pub fn attribute_text(&self) -> String {
         let mut parts: Vec<&str> = self.categories.iter().map(|c| c.name.as_str()).collect();
         parts.extend(self.attributes.values().flatten().map(String::as_str));
+        parts.extend(self.other_attribute_text.iter().map(String::as_str));
         parts.join(" ")
     }
 
@@ -123,6 +128,86 @@ impl SearchDocument {
         }
         inputs.truncate(12);
         inputs
+    }
+}
+
+/// The search document of a catalog product, or `None` when shoppers may not see it (draft, archived).
+/// `categories` is the category list (any order); names and facetable attribute definitions come from the
+/// product's category path. Variant options (size, colour ...) are always facets.
+pub fn document_from_product(product: &catalog::Product, categories: &[catalog::Category]) -> Option<SearchDocument> {
+    if !product.is_public() {
+        return None;
+    }
+    let by_id: BTreeMap<&str, &catalog::Category> = categories.iter().map(|c| (c.category_id.as_str(), c)).collect();
+    let mut path_ids: Vec<&str> = product.category_path.iter().map(String::as_str).collect();
+    if path_ids.last() != Some(&product.category_id.as_str()) {
+        path_ids.push(&product.category_id);
+    }
+    let path: Vec<CategoryRef> = path_ids
+        .iter()
+        .map(|id| CategoryRef {
+            id: (*id).to_owned(),
+            name: by_id.get(id).map_or_else(|| (*id).to_owned(), |c| c.name.clone()),
+        })
+        .collect();
+    let facetable: std::collections::BTreeSet<String> = path_ids
+        .iter()
+        .filter_map(|id| by_id.get(id))
+        .flat_map(|c| c.attributes.iter().filter(|d| d.facetable).map(|d| d.name.to_lowercase()))
+        .collect();
+    let mut attributes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut other_attribute_text = Vec::new();
+    for (name, value) in &product.attributes {
+        let values = attribute_strings(value);
+        if facetable.contains(&name.to_lowercase()) {
+            attributes.entry(name.to_lowercase()).or_default().extend(values);
+        } else {
+            other_attribute_text.extend(values);
+        }
+    }
+    for variant in &product.variants {
+        for (name, value) in &variant.options {
+            let values = attributes.entry(name.to_lowercase()).or_default();
+            if !values.iter().any(|v| v.eq_ignore_ascii_case(value)) {
+                values.push(value.clone());
+            }
+        }
+    }
+    Some(SearchDocument {
+        product_id: product.product_id.clone(),
+        version: product.version,
+        seller_id: product.seller_id.clone(),
+        title: product.title.clone(),
+        description: product.description.clone(),
+        brand: product.brand.clone().unwrap_or_default(),
+        categories: path,
+        attributes,
+        other_attribute_text,
+        price: product.price_min,
+        price_max: product.price_max.amount,
+        skus: product.variants.iter().map(|v| v.sku.clone()).collect(),
+        image: product.images.first().cloned(),
+        rating: 0.0,
+        review_count: 0,
+        created_at: product.created_at,
+        updated_at: product.updated_at,
+    })
+}
+
+/// The index change a catalog product's new state calls for.
+pub fn change_for_product(product: &catalog::Product, categories: &[catalog::Category]) -> IndexChange {
+    match document_from_product(product, categories) {
+        Some(doc) => IndexChange::Upsert(doc),
+        None => IndexChange::Hide { product_id: product.product_id.clone(), version: product.version, deleted: false },
+    }
+}
+
+fn attribute_strings(value: &catalog::AttributeValue) -> Vec<String> {
+    match value {
+        catalog::AttributeValue::Boolean(b) => vec![if *b { "yes" } else { "no" }.to_owned()],
+        catalog::AttributeValue::Number(n) => vec![n.to_string()],
+        catalog::AttributeValue::Text(t) => vec![t.clone()],
+        catalog::AttributeValue::TextList(list) => list.clone(),
     }
 }
 
@@ -779,15 +864,19 @@ fn escape_into(out: &mut String, text: &str) {
     }
 }
 
-/// Edits a word of this many characters may contain and still match, as OpenSearch's `fuzziness: AUTO`:
-/// none up to 2 characters, one up to 5, two beyond.
+/// Edits a word of this many characters may contain and still match, as OpenSearch's
+/// `fuzziness: "AUTO:4,8"`: none below 4 characters, one below 8, two from 8 on. (Plain `AUTO` lets a
+/// 6-letter word drift two edits: "iphone" would match "phone".)
 pub fn fuzziness(chars: usize) -> u8 {
     match chars {
-        0..=2 => 0,
-        3..=5 => 1,
+        0..=3 => 0,
+        4..=7 => 1,
         _ => 2,
     }
 }
+
+/// The OpenSearch spelling of [`fuzziness`].
+pub const FUZZINESS: &str = "AUTO:4,8";
 
 /// Equivalent-word groups, parsed from Solr-format lines (`a, b, c`), lower-cased.
 pub fn parse_synonyms<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<Vec<String>> {
@@ -817,6 +906,7 @@ mod tests {
             brand: "Acme".into(),
             categories: vec![CategoryRef { id: "cat_a".into(), name: "Clothing".into() }],
             attributes: BTreeMap::from([("color".into(), vec!["Blue".into()])]),
+            other_attribute_text: Vec::new(),
             price: Money::new(1999, Currency::USD),
             price_max: 1999,
             skus: vec!["TS-1".into(), "TS-2".into()],

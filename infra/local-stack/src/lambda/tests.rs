@@ -285,14 +285,15 @@ async fn when_busy_should_start_more_environments_up_to_the_cap_and_queue_the_re
 async fn when_shut_down_should_leave_no_process_behind() {
     let fake = FakeFunction::new();
     let lambdas = start_one(&fake, Duration::from_secs(10), None);
-    let idle = success_json(lambdas.invoke("Echo", Bytes::from("{}")).await.unwrap())["pid"].as_i64().unwrap();
     let busy = {
         let lambdas = lambdas.clone();
         tokio::spawn(async move { lambdas.invoke("Echo", Bytes::from(r#"{"action":"sleep","secs":30}"#)).await })
     };
-    while lambdas.running_instances("Echo") < 2 {
+    while lambdas.running_instances("Echo") < 1 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let idle = success_json(lambdas.invoke("Echo", Bytes::from("{}")).await.unwrap())["pid"].as_i64().unwrap();
+    assert_eq!(lambdas.running_instances("Echo"), 2);
     lambdas.shutdown().await;
     assert!(!alive(idle));
     assert_eq!(lambdas.running_instances("Echo"), 0);

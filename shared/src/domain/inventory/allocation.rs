@@ -7,12 +7,7 @@ use crate::error::DomainError;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
-/// One inventory item a variant consumes per unit sold. A plain variant consumes itself once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Component {
-    pub sku: String,
-    pub quantity: u32,
-}
+pub use crate::domain::catalog::Component;
 
 /// Units of one inventory item held at one warehouse.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

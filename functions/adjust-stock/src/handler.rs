@@ -1,0 +1,81 @@
+//! Parses the SKU, the warehouse and `{"delta": n, "reason": "receipt" | "correction" | "damage"}`, applies
+//! the adjustment atomically, answers 200 with the warehouse's stock of the SKU.
+
+use commerce::ports::{SkuCatalog, StockWriter, WarehouseReader};
+use commerce::services::inventory;
+use commerce::{api, auth};
+use lambda_http::{Body, Error, Request, Response};
+
+pub async fn handle(
+    catalog: &impl SkuCatalog,
+    store: &(impl WarehouseReader + StockWriter),
+    req: Request,
+) -> Result<Response<Body>, Error> {
+    let result = async {
+        let caller = auth::caller(&req)?;
+        let sku = api::path_param(&req, "sku")?;
+        let warehouse_id = api::path_param(&req, "warehouse_id")?;
+        let body = api::parse_json(&req)?;
+        inventory::adjust_stock(&caller, catalog, store, store, &sku, &warehouse_id, body).await
+    }
+    .await;
+    Ok(api::respond(api::StatusCode::OK, result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commerce::adapters::catalog::testing::{body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS};
+    use commerce::adapters::inventory::memory::InMemoryInventory;
+    use serde_json::json;
+
+    const ROUTE: &str = "/v1/seller/inventory/{sku}/{warehouse_id}/adjustments";
+    const SKU: &str = "LAP-0001-16GB-512GB";
+
+    fn post(body: serde_json::Value) -> RequestBuilder {
+        request("POST", ROUTE, &format!("/v1/seller/inventory/{SKU}/wh_east/adjustments"))
+            .path_param("sku", SKU)
+            .path_param("warehouse_id", "wh_east")
+            .json(&body)
+    }
+
+    #[tokio::test]
+    async fn when_receipt_arrives_should_add_units() {
+        let inventory = InMemoryInventory::demo();
+        let req = post(json!({"delta": 5, "reason": "receipt"})).caller(DEMO_SELLERS[0], "sellers").build();
+        let response = handle(&demo_store(), &inventory, req).await.unwrap();
+        assert_eq!(response.status(), 200, "{}", body_json(&response));
+        assert_eq!(body_json(&response)["on_hand"], 12);
+        assert!(inventory.ledger().violations().is_empty());
+    }
+
+    #[tokio::test]
+    async fn when_damage_exceeds_unreserved_units_should_409_stock_reserved() {
+        let req = post(json!({"delta": -8, "reason": "damage"})).caller(DEMO_SELLERS[0], "sellers").build();
+        let response = handle(&demo_store(), &InMemoryInventory::demo(), req).await.unwrap();
+        assert_eq!(response.status(), 409);
+        assert_eq!(body_json(&response)["error"]["code"], "stock_reserved");
+    }
+
+    #[tokio::test]
+    async fn when_receipt_is_negative_should_422() {
+        let req = post(json!({"delta": -1, "reason": "receipt"})).caller(DEMO_SELLERS[0], "sellers").build();
+        let response = handle(&demo_store(), &InMemoryInventory::demo(), req).await.unwrap();
+        assert_eq!(response.status(), 422);
+    }
+
+    #[tokio::test]
+    async fn when_reason_is_unknown_should_400() {
+        let req = post(json!({"delta": 1, "reason": "magic"})).caller(DEMO_SELLERS[0], "sellers").build();
+        let response = handle(&demo_store(), &InMemoryInventory::demo(), req).await.unwrap();
+        assert_eq!(response.status(), 400);
+    }
+
+    #[tokio::test]
+    async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/adjust-stock").as_ref()) {
+            let response = handle(&demo_store(), &InMemoryInventory::demo(), event.request).await.unwrap();
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The waiting room's worker (SQS, FIFO, `ScalingConfig.MaximumConcurrency` caps how many batches run at
+//! once): admits entries in order through the sharded stock gate, reporting partial batch failures.
+
+mod handler;
+
+use commerce::adapters::flash_sale::DynamoFlashSales;
+use commerce::services::flash_sale::AdmissionState;
+use commerce::{config, telemetry};
+use lambda_runtime::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let table = config::required("FLASH_SALES_TABLE")?;
+    let aws = config::aws().await;
+    let sales = DynamoFlashSales::new(aws_sdk_dynamodb::Client::new(&aws), table, String::new());
+    let state = AdmissionState::default();
+    let instance = ulid::Ulid::new().to_string().to_lowercase();
+    run(service_fn(|event| handler::handle(&sales, &state, &instance, event))).await
+}

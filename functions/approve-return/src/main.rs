@@ -1,0 +1,24 @@
+//! `POST /v1/seller/orders/{order_id}/return/approve`: a seller approves the return of their lines, which
+//! refunds them through the provider and restocks them if the seller says so.
+
+mod handler;
+
+use commerce::adapters::inventory::DynamoInventory;
+use commerce::adapters::orders::{DynamoOrders, SqsOrderEvents};
+use commerce::adapters::payments::ConfiguredProvider;
+use commerce::{config, telemetry};
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let aws = config::aws().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    let deps = handler::Deps {
+        orders: DynamoOrders::new(dynamo.clone(), config::required("ORDERS_TABLE")?),
+        inventory: DynamoInventory::new(dynamo, config::required("INVENTORY_TABLE")?),
+        provider: ConfiguredProvider::from_env(&aws)?,
+        events: SqsOrderEvents::new(aws_sdk_sqs::Client::new(&aws), config::required("ORDER_EVENTS_QUEUE_URL")?),
+    };
+    run(service_fn(|req| handler::handle(&deps, req))).await
+}

@@ -1,0 +1,34 @@
+//! Cancels the caller's order.
+
+use commerce::ports::{
+    OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger, PaymentProvider, ReservationStore, StockWriter,
+};
+use commerce::services::orders;
+use commerce::{api, auth};
+use lambda_http::{Body, Error, Request, Response};
+
+/// What the handler needs.
+pub struct Deps<O, I, P, Q> {
+    pub orders: O,
+    pub inventory: I,
+    pub provider: P,
+    pub events: Q,
+}
+
+pub async fn handle<O, I, P, Q>(deps: &Deps<O, I, P, Q>, req: Request) -> Result<Response<Body>, Error>
+where
+    O: OrderReader + OrderWriter + PaymentLedger,
+    I: ReservationStore + StockWriter,
+    P: PaymentProvider,
+    Q: OrderEventPublisher,
+{
+    let result = async {
+        let caller = auth::caller(&req)?;
+        let order_id = api::path_param(&req, "order_id")?;
+        let now = chrono::Utc::now();
+        let d = deps;
+        orders::cancel_order(&d.orders, &d.provider, &d.orders, &d.inventory, &d.events, &caller, &order_id, now).await
+    }
+    .await;
+    Ok(api::respond(api::StatusCode::OK, result))
+}

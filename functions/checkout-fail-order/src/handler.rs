@@ -1,0 +1,22 @@
+//! Marks the order failed (a repeat is a no-op).
+
+use commerce::ports::{OrderReader, OrderWriter};
+use commerce::services::checkout::{self, task_error, StepError};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+struct Input {
+    order_id: String,
+    #[serde(default)]
+    error: StepError,
+}
+
+pub async fn handle(orders: &(impl OrderReader + OrderWriter), event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+    let input: Input = checkout::step_input(event.payload).map_err(task_error)?;
+    let reason = checkout::fail_order(orders, &input.order_id, &input.error, chrono::Utc::now())
+        .await
+        .map_err(task_error)?;
+    Ok(json!({ "failure_reason": reason }))
+}

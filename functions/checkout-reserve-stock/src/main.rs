@@ -1,0 +1,22 @@
+//! Checkout saga step: reserve the order's stock (reservation id = order id), all or nothing.
+
+mod handler;
+
+use commerce::adapters::catalog::DynamoCatalog;
+use commerce::adapters::inventory::DynamoInventory;
+use commerce::domain::inventory::ReservationPolicy;
+use commerce::{config, telemetry};
+use lambda_runtime::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let aws = config::aws().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    let deps = handler::Deps {
+        catalog: DynamoCatalog::new(dynamo.clone(), config::required("CATALOG_TABLE")?),
+        inventory: DynamoInventory::new(dynamo, config::required("INVENTORY_TABLE")?),
+        policy: ReservationPolicy::from_env()?,
+    };
+    run(service_fn(|event| handler::handle(&deps, event))).await
+}

@@ -1,0 +1,31 @@
+//! `POST /v1/checkout`: prices the cart server-side, writes the pending order and starts the checkout saga,
+//! under an `Idempotency-Key`.
+
+mod handler;
+
+use commerce::adapters::cart::DynamoCarts;
+use commerce::adapters::catalog::DynamoCatalog;
+use commerce::adapters::idempotency::DynamoIdempotency;
+use commerce::adapters::orders::{DynamoOrders, SfnCheckoutStarter};
+use commerce::{config, jwt::JwtVerifier, telemetry};
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let aws = config::aws().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    let deps = handler::Deps {
+        carts: DynamoCarts::new(dynamo.clone(), config::required("CARTS_TABLE")?),
+        catalog: DynamoCatalog::new(dynamo.clone(), config::required("CATALOG_TABLE")?),
+        orders: DynamoOrders::new(dynamo.clone(), config::required("ORDERS_TABLE")?),
+        idempotency: DynamoIdempotency::new(dynamo, config::required("IDEMPOTENCY_TABLE")?),
+        starter: SfnCheckoutStarter::new(
+            aws_sdk_sfn::Client::new(&aws),
+            config::required("CHECKOUT_STATE_MACHINE_ARN")?,
+        ),
+        verifier: JwtVerifier::from_env()?,
+        lock: chrono::Duration::seconds(config::parsed_or("IDEMPOTENCY_LOCK_SECONDS", 30i64)?),
+    };
+    run(service_fn(|req| handler::handle(&deps, req))).await
+}

@@ -1,0 +1,19 @@
+//! `GET /v1/seller/inventory/{sku}`: A seller reads their SKU's stock in every warehouse.
+
+mod handler;
+
+use commerce::adapters::{catalog::DynamoCatalog, inventory::DynamoInventory};
+use commerce::{config, telemetry};
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let catalog_table = config::required("CATALOG_TABLE")?;
+    let inventory_table = config::required("INVENTORY_TABLE")?;
+    let aws = config::aws().await;
+    let client = aws_sdk_dynamodb::Client::new(&aws);
+    let catalog = DynamoCatalog::new(client.clone(), catalog_table);
+    let inventory = DynamoInventory::new(client, inventory_table);
+    run(service_fn(|req| handler::handle(&catalog, &inventory, req))).await
+}

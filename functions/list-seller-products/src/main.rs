@@ -1,0 +1,16 @@
+//! `GET /v1/seller/products`: A seller lists their products in every status.
+
+mod handler;
+
+use commerce::adapters::catalog::DynamoCatalog;
+use commerce::{config, telemetry};
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let table = config::required("CATALOG_TABLE")?;
+    let aws = config::aws().await;
+    let catalog = DynamoCatalog::new(aws_sdk_dynamodb::Client::new(&aws), table);
+    run(service_fn(|req| handler::handle(&catalog, req))).await
+}

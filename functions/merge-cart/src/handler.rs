@@ -1,0 +1,98 @@
+//! Parses `{"cart_id", "cart_token"}` of a guest cart, merges it into the signed-in shopper's cart
+//! (quantities add up within the per-SKU limit), answers 200 with the shopper's cart.
+
+use commerce::domain::cart::MergeRequest;
+use commerce::ports::{CartStore, SkuCatalog, StockReader};
+use commerce::services::cart::{self, CallerResolver, CartContext};
+use commerce::{api, auth};
+use lambda_http::{Body, Error, Request, Response};
+
+pub async fn handle<S: CartStore, C: SkuCatalog, I: StockReader, R: CallerResolver>(
+    ctx: &CartContext<S, C, I, R>,
+    req: Request,
+) -> Result<Response<Body>, Error> {
+    let result = async {
+        let caller = auth::caller(&req)?;
+        let body: MergeRequest = api::parse_json(&req)?;
+        let now = chrono::Utc::now();
+        cart::merge(&ctx.store, &ctx.catalog, &ctx.stock, &caller, &body.cart_id, &body.cart_token, &ctx.limits, now).await
+    }
+    .await;
+    Ok(api::respond(api::StatusCode::OK, result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commerce::adapters::cart::memory::{FixedCallers, InMemoryCarts};
+    use commerce::adapters::catalog::{memory::InMemoryCatalog, testing::{body_json, demo_store, request, sample_events}};
+    use commerce::adapters::inventory::memory::InMemoryInventory;
+    use commerce::domain::cart::{Cart, CartLimits};
+    use commerce::domain::money::{Currency, Money};
+    use commerce::ports::CartStore;
+    use serde_json::json;
+
+    type Ctx = CartContext<InMemoryCarts, InMemoryCatalog, InMemoryInventory, FixedCallers>;
+
+    fn context() -> Ctx {
+        CartContext {
+            store: InMemoryCarts::new(),
+            catalog: demo_store(),
+            stock: InMemoryInventory::demo(),
+            resolver: FixedCallers::default(),
+            limits: CartLimits::default(),
+        }
+    }
+
+    fn merge(user: &str, cart_id: &str, token: &str) -> Request {
+        request("POST", "/v1/me/cart/merge", "/v1/me/cart/merge")
+            .json(&json!({"cart_id": cart_id, "cart_token": token}))
+            .caller(user, "shoppers")
+            .build()
+    }
+
+    #[tokio::test]
+    async fn when_guest_cart_merges_should_add_quantities_once() {
+        let ctx = context();
+        let now = chrono::Utc::now();
+        let limits = CartLimits::default();
+        let price = Money::new(2249, Currency::USD);
+        let (mut guest, token) = Cart::new_guest(now);
+        guest.set_quantity("TSH-0004-WHITE-M", 3, price, &limits, now).unwrap();
+        guest.set_quantity("TSH-0004-WHITE-L", 9, price, &limits, now).unwrap();
+        ctx.store.create_cart(&guest).await.unwrap();
+        let (mut mine, _) = cart::shopper_cart(&ctx.store, "u1", now).await.unwrap();
+        mine.set_quantity("TSH-0004-WHITE-M", 2, price, &limits, now).unwrap();
+        mine.set_quantity("TSH-0004-WHITE-L", 4, price, &limits, now).unwrap();
+        assert!(ctx.store.save_cart(&mine).await.unwrap());
+
+        let response = handle(&ctx, merge("u1", &guest.cart_id, &token)).await.unwrap();
+        assert_eq!(response.status(), 200, "{}", body_json(&response));
+        let body = body_json(&response);
+        let quantity = |sku: &str| body["lines"].as_array().unwrap().iter().find(|l| l["sku"] == sku).unwrap().clone();
+        assert_eq!(quantity("TSH-0004-WHITE-M")["quantity"], 5);
+        assert_eq!(quantity("TSH-0004-WHITE-L")["quantity"], 10);
+        assert_eq!(quantity("TSH-0004-WHITE-L")["problems"][0]["type"], "quantity_limited");
+
+        let again = handle(&ctx, merge("u1", &guest.cart_id, &token)).await.unwrap();
+        assert_eq!(again.status(), 200);
+        assert_eq!(body_json(&again)["lines"], body["lines"], "a repeated merge adds nothing");
+        assert_eq!(handle(&ctx, merge("u2", &guest.cart_id, &token)).await.unwrap().status(), 404);
+    }
+
+    #[tokio::test]
+    async fn when_token_is_wrong_should_404() {
+        let ctx = context();
+        let (guest, _) = Cart::new_guest(chrono::Utc::now());
+        ctx.store.create_cart(&guest).await.unwrap();
+        assert_eq!(handle(&ctx, merge("u1", &guest.cart_id, "guess")).await.unwrap().status(), 404);
+    }
+
+    #[tokio::test]
+    async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/merge-cart").as_ref()) {
+            let response = handle(&context(), event.request).await.unwrap();
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
+        }
+    }
+}

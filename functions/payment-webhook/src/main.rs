@@ -1,0 +1,16 @@
+//! `POST /v1/webhooks/payments`: the payment provider's events, verified by signature and deduplicated.
+
+mod handler;
+
+use commerce::adapters::orders::DynamoOrders;
+use commerce::{config, telemetry};
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let aws = config::aws().await;
+    let ledger = DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws), config::required("ORDERS_TABLE")?);
+    let secret = config::required("PAYMENT_WEBHOOK_SECRET")?;
+    run(service_fn(|req| handler::handle(&ledger, &secret, req))).await
+}

@@ -1,0 +1,101 @@
+//! Parses `{"quantity": n}`, sets the line (the same quantity again changes nothing), answers 200 with the
+//! re-priced cart.
+
+use commerce::api;
+use commerce::domain::cart::SetQuantity;
+use commerce::ports::{CartStore, SkuCatalog, StockReader};
+use commerce::services::cart::{self, CallerResolver, CartContext};
+use lambda_http::{Body, Error, Request, Response};
+
+pub async fn handle<S: CartStore, C: SkuCatalog, I: StockReader, R: CallerResolver>(
+    ctx: &CartContext<S, C, I, R>,
+    req: Request,
+) -> Result<Response<Body>, Error> {
+    let result = async {
+        let access = ctx.access(api::header(&req, "authorization").as_deref(), api::header(&req, "x-cart-token")).await?;
+        let cart_id = api::path_param(&req, "cart_id")?;
+        let sku = api::path_param(&req, "sku")?;
+        let body: SetQuantity = api::parse_json(&req)?;
+        let now = chrono::Utc::now();
+        cart::set_item(&ctx.store, &ctx.catalog, &ctx.stock, &access, &cart_id, &sku, body.quantity, &ctx.limits, now).await
+    }
+    .await;
+    Ok(api::respond(api::StatusCode::OK, result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commerce::adapters::cart::memory::{FixedCallers, InMemoryCarts};
+    use commerce::adapters::catalog::{memory::InMemoryCatalog, testing::{body_json, demo_store, request, sample_events, RequestBuilder}};
+    use commerce::adapters::inventory::memory::InMemoryInventory;
+    use commerce::domain::cart::{Cart, CartLimits};
+    use commerce::ports::CartStore;
+    use serde_json::json;
+
+    type Ctx = CartContext<InMemoryCarts, InMemoryCatalog, InMemoryInventory, FixedCallers>;
+
+    fn context() -> Ctx {
+        CartContext {
+            store: InMemoryCarts::new(),
+            catalog: demo_store(),
+            stock: InMemoryInventory::demo(),
+            resolver: FixedCallers::default().shopper("token-u1", "u1"),
+            limits: CartLimits::default(),
+        }
+    }
+
+    fn put(cart_id: &str, sku: &str, quantity: serde_json::Value) -> RequestBuilder {
+        request("PUT", "/v1/carts/{cart_id}/items/{sku}", &format!("/v1/carts/{cart_id}/items/{sku}"))
+            .path_param("cart_id", cart_id)
+            .path_param("sku", sku)
+            .json(&json!({ "quantity": quantity }))
+    }
+
+    async fn guest_cart(ctx: &Ctx) -> (String, String) {
+        let (cart, token) = Cart::new_guest(chrono::Utc::now());
+        ctx.store.create_cart(&cart).await.unwrap();
+        (cart.cart_id, token)
+    }
+
+    #[tokio::test]
+    async fn when_same_quantity_is_put_twice_should_change_nothing() {
+        let ctx = context();
+        let (cart_id, token) = guest_cart(&ctx).await;
+        let first = handle(&ctx, put(&cart_id, "TSH-0004-WHITE-M", json!(2)).header("x-cart-token", &token).build()).await.unwrap();
+        assert_eq!(first.status(), 200, "{}", body_json(&first));
+        assert_eq!(body_json(&first)["lines"][0]["unit_price"]["amount"], 2249);
+        let stored = ctx.store.get_cart(&cart_id).await.unwrap().unwrap();
+        let second = handle(&ctx, put(&cart_id, "TSH-0004-WHITE-M", json!(2)).header("x-cart-token", &token).build()).await.unwrap();
+        assert_eq!(second.status(), 200);
+        assert_eq!(ctx.store.get_cart(&cart_id).await.unwrap().unwrap(), stored);
+        assert_eq!(body_json(&first), body_json(&second));
+    }
+
+    #[tokio::test]
+    async fn when_quantity_exceeds_the_limit_should_422() {
+        let ctx = context();
+        let (cart_id, token) = guest_cart(&ctx).await;
+        let response = handle(&ctx, put(&cart_id, "TSH-0004-WHITE-M", json!(11)).header("x-cart-token", &token).build()).await.unwrap();
+        assert_eq!(response.status(), 422);
+        assert_eq!(body_json(&response)["error"]["field"], "quantity");
+    }
+
+    #[tokio::test]
+    async fn when_sku_is_unknown_should_422_and_when_not_owner_404() {
+        let ctx = context();
+        let (cart_id, token) = guest_cart(&ctx).await;
+        let unknown = handle(&ctx, put(&cart_id, "NOPE-1", json!(1)).header("x-cart-token", &token).build()).await.unwrap();
+        assert_eq!(unknown.status(), 422);
+        let stranger = handle(&ctx, put(&cart_id, "TSH-0004-WHITE-M", json!(1)).header("authorization", "Bearer token-u1").build()).await.unwrap();
+        assert_eq!(stranger.status(), 404);
+    }
+
+    #[tokio::test]
+    async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/put-cart-item").as_ref()) {
+            let response = handle(&context(), event.request).await.unwrap();
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
+        }
+    }
+}

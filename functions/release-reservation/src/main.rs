@@ -1,0 +1,16 @@
+//! `POST /v1/admin/reservations/{reservation_id}/release`: An admin releases a reservation.
+
+mod handler;
+
+use commerce::adapters::inventory::DynamoInventory;
+use commerce::{config, telemetry};
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let table = config::required("INVENTORY_TABLE")?;
+    let aws = config::aws().await;
+    let inventory = DynamoInventory::new(aws_sdk_dynamodb::Client::new(&aws), table);
+    run(service_fn(|req| handler::handle(&inventory, req))).await
+}

@@ -1,0 +1,15 @@
+//! `GET /v1/search`: full-text product search with filters, facets, sorts and cursor paging.
+
+mod handler;
+
+use commerce::adapters::search::SearchEngine;
+use commerce::{config, telemetry};
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let aws = config::aws().await;
+    let engine = SearchEngine::from_env(&aws).await?;
+    run(service_fn(|req| handler::handle(&engine, req))).await
+}

@@ -1,0 +1,21 @@
+//! `POST /v1/seller/orders/{order_id}/ship`: a seller ships their lines with a tracking number, which
+//! captures the payment for exactly those lines.
+
+mod handler;
+
+use commerce::adapters::orders::{DynamoOrders, SqsOrderEvents};
+use commerce::adapters::payments::ConfiguredProvider;
+use commerce::{config, telemetry};
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let aws = config::aws().await;
+    let deps = handler::Deps {
+        orders: DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws), config::required("ORDERS_TABLE")?),
+        provider: ConfiguredProvider::from_env(&aws)?,
+        events: SqsOrderEvents::new(aws_sdk_sqs::Client::new(&aws), config::required("ORDER_EVENTS_QUEUE_URL")?),
+    };
+    run(service_fn(|req| handler::handle(&deps, req))).await
+}

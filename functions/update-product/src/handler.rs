@@ -1,0 +1,159 @@
+//! Applies a partial update to a seller's product; `If-Match: "<version>"` makes it conditional.
+
+use commerce::ports::{CategoryReader, ProductReader, ProductUpdater};
+use commerce::services::catalog;
+use commerce::{api, auth};
+use lambda_http::{Body, Error, Request, Response};
+
+pub async fn handle(
+    store: &(impl ProductReader + CategoryReader + ProductUpdater),
+    req: Request,
+) -> Result<Response<Body>, Error> {
+    let result = async {
+        let caller = auth::caller(&req)?;
+        let product_id = api::path_param(&req, "product_id")?;
+        let expected_version = catalog::parse_if_match(api::header(&req, "if-match").as_deref())?;
+        let patch = api::parse_json(&req)?;
+        catalog::update_product(
+            store,
+            store,
+            store,
+            &caller,
+            &product_id,
+            patch,
+            expected_version,
+        )
+        .await
+    }
+    .await;
+    Ok(api::respond(api::StatusCode::OK, result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commerce::adapters::catalog::demo::FIRST_PRODUCT_ID;
+    use commerce::adapters::catalog::testing::{
+        body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS,
+    };
+    use serde_json::json;
+
+    fn patch(id: &str, body: serde_json::Value) -> RequestBuilder {
+        request(
+            "PATCH",
+            "/v1/seller/products/{product_id}",
+            &format!("/v1/seller/products/{id}"),
+        )
+        .path_param("product_id", id)
+        .json(&body)
+    }
+
+    #[tokio::test]
+    async fn when_owner_changes_title_should_200_and_bump_version() {
+        let store = demo_store();
+        let req = patch(FIRST_PRODUCT_ID, json!({"title": "Renamed laptop"}))
+            .caller(DEMO_SELLERS[0], "sellers")
+            .build();
+        let response = handle(&store, req).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body = body_json(&response);
+        assert_eq!(body["title"], "Renamed laptop");
+        assert_eq!(body["version"], 2);
+        assert_eq!(
+            store.stored(FIRST_PRODUCT_ID).unwrap().title,
+            "Renamed laptop"
+        );
+    }
+
+    #[tokio::test]
+    async fn when_other_seller_updates_should_403() {
+        let store = demo_store();
+        let req = patch(FIRST_PRODUCT_ID, json!({"title": "Mine now"}))
+            .caller(DEMO_SELLERS[1], "sellers")
+            .build();
+        let response = handle(&store, req).await.unwrap();
+        assert_eq!(response.status(), 403);
+        assert_eq!(store.stored(FIRST_PRODUCT_ID).unwrap().version, 1);
+    }
+
+    #[tokio::test]
+    async fn when_admin_updates_any_product_should_200() {
+        let req = patch(FIRST_PRODUCT_ID, json!({"status": "archived"}))
+            .caller("admin-1", "admins")
+            .build();
+        let response = handle(&demo_store(), req).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(body_json(&response)["status"], "archived");
+    }
+
+    #[tokio::test]
+    async fn when_if_match_is_stale_should_409_version_conflict() {
+        let store = demo_store();
+        let req = patch(FIRST_PRODUCT_ID, json!({"title": "A"}))
+            .header("If-Match", "\"7\"")
+            .caller(DEMO_SELLERS[0], "sellers")
+            .build();
+        let response = handle(&store, req).await.unwrap();
+        assert_eq!(response.status(), 409);
+        assert_eq!(body_json(&response)["error"]["code"], "version_conflict");
+        let current = patch(FIRST_PRODUCT_ID, json!({"title": "B"}))
+            .header("If-Match", "\"1\"")
+            .caller(DEMO_SELLERS[0], "sellers")
+            .build();
+        assert_eq!(handle(&store, current).await.unwrap().status(), 200);
+    }
+
+    #[tokio::test]
+    async fn when_product_is_unknown_should_404() {
+        let req = patch("prd_unknown", json!({"title": "A"}))
+            .caller(DEMO_SELLERS[0], "sellers")
+            .build();
+        assert_eq!(handle(&demo_store(), req).await.unwrap().status(), 404);
+    }
+
+    #[tokio::test]
+    async fn when_patch_has_unknown_field_should_400() {
+        let req = patch(FIRST_PRODUCT_ID, json!({"titel": "typo"}))
+            .caller(DEMO_SELLERS[0], "sellers")
+            .build();
+        let response = handle(&demo_store(), req).await.unwrap();
+        assert_eq!(response.status(), 400);
+        assert_eq!(body_json(&response)["error"]["code"], "malformed_json");
+    }
+
+    #[tokio::test]
+    async fn when_variants_replace_with_taken_sku_should_409() {
+        let store = demo_store();
+        let other_sku = store.stored("prd_demo-0002").unwrap().variants[0]
+            .sku
+            .clone();
+        let body =
+            json!({"variants": [{"sku": other_sku, "price": {"amount": 100, "currency": "USD"}}]});
+        let response = handle(
+            &store,
+            patch(FIRST_PRODUCT_ID, body)
+                .caller("admin-1", "admins")
+                .build(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), 409);
+        assert_eq!(body_json(&response)["error"]["code"], "sku_taken");
+    }
+
+    #[tokio::test]
+    async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
+        for event in sample_events(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/update-product").as_ref(),
+        ) {
+            let response = handle(&demo_store(), event.request).await.unwrap();
+            assert_eq!(
+                response.status(),
+                event.expected_status,
+                "{}: {}",
+                event.path.display(),
+                body_json(&response)
+            );
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! Provisioning, the AWS endpoint and demo users against a real moto (installed into `.local/venv` on first
+//! run): tables, queues, pools and a state machine whose Task invokes a real local function process through
+//! the endpoint; DynamoDB conditional writes under real concurrency.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine as _;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::aws_proxy::{self, AwsProxy};
+use crate::lambda::Lambdas;
+use crate::moto::{self, Moto, MotoFiles};
+use crate::provision::{self, Options};
+use crate::stack::sdk_config;
+use crate::template::{Environment, Template};
+use crate::users;
+
+/// A function speaking the Lambda Runtime API: echoes its event, or fails with the event's `fail` errorType.
+const ECHO_RUNTIME: &str = r#"#!/usr/bin/env python3
+import json, os, urllib.request
+base = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime"
+def post(path, body):
+    urllib.request.urlopen(urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST")).read()
+while True:
+    r = urllib.request.urlopen(base + "/invocation/next")
+    rid = r.headers["Lambda-Runtime-Aws-Request-Id"]
+    event = json.loads(r.read() or b"null")
+    if isinstance(event, dict) and event.get("fail"):
+        post("/invocation/" + rid + "/error", {"errorType": event["fail"], "errorMessage": "failed on purpose"})
+    else:
+        post("/invocation/" + rid + "/response", {"echo": event, "table": os.environ.get("TABLE")})
+"#;
+
+const TEMPLATE: &str = r#"
+Globals:
+  Function:
+    Timeout: 5
+Resources:
+  Pool:
+    Type: AWS::Cognito::UserPool
+    Properties:
+      UsernameAttributes: [email]
+      Policies:
+        PasswordPolicy: {MinimumLength: 12, RequireNumbers: true, RequireSymbols: false}
+  Client:
+    Type: AWS::Cognito::UserPoolClient
+    Properties:
+      UserPoolId: !Ref Pool
+      ExplicitAuthFlows: [ALLOW_USER_PASSWORD_AUTH, ALLOW_REFRESH_TOKEN_AUTH]
+  Shoppers:
+    Type: AWS::Cognito::UserPoolGroup
+    Properties: {UserPoolId: !Ref Pool, GroupName: shoppers}
+  Sellers:
+    Type: AWS::Cognito::UserPoolGroup
+    Properties: {UserPoolId: !Ref Pool, GroupName: sellers}
+  Admins:
+    Type: AWS::Cognito::UserPoolGroup
+    Properties: {UserPoolId: !Ref Pool, GroupName: admins}
+  Stock:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions:
+        - {AttributeName: pk, AttributeType: S}
+        - {AttributeName: gsi1pk, AttributeType: S}
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+      GlobalSecondaryIndexes:
+        - IndexName: gsi1
+          KeySchema: [{AttributeName: gsi1pk, KeyType: HASH}]
+          Projection: {ProjectionType: KEYS_ONLY}
+      StreamSpecification: {StreamViewType: NEW_AND_OLD_IMAGES}
+      TimeToLiveSpecification: {AttributeName: expires_at, Enabled: true}
+  WorkDlq:
+    Type: AWS::SQS::Queue
+    Properties: {FifoQueue: true}
+  Work:
+    Type: AWS::SQS::Queue
+    Properties:
+      FifoQueue: true
+      ContentBasedDeduplication: true
+      VisibilityTimeout: 45
+      RedrivePolicy: {deadLetterTargetArn: !GetAtt WorkDlq.Arn, maxReceiveCount: 3}
+  Echo:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildProperties: {Binary: echo}
+    Properties:
+      Environment:
+        Variables: {TABLE: !Ref Stock}
+  Flow:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      DefinitionSubstitutions:
+        EchoArn: !GetAtt Echo.Arn
+        QueueUrl: !Ref Work
+      Definition:
+        StartAt: Call
+        States:
+          Call:
+            Type: Task
+            Resource: arn:aws:states:::lambda:invoke
+            Parameters: {FunctionName: "${EchoArn}", "Payload.$": "$"}
+            OutputPath: $.Payload
+            Catch:
+              - ErrorEquals: [OutOfStock]
+                Next: Compensate
+            End: true
+          Compensate:
+            Type: Pass
+            Result: {compensated: true, queue: "${QueueUrl}"}
+            End: true
+"#;
+
+struct Live {
+    moto: Moto,
+    shutdown: CancellationToken,
+    aws: aws_config::SdkConfig,
+    lambdas: Lambdas,
+    provisioned: provision::Provisioned,
+    template: Template,
+    _dir: TempDir,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn start() -> Live {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let files = MotoFiles::under(&root);
+    let python = moto::ensure_venv(&files).await.expect("moto venv");
+    let dir = TempDir(std::env::temp_dir().join(format!("local-stack-live-{}", ulid::Ulid::new())));
+    std::fs::create_dir_all(&dir.0).expect("temp dir");
+    let echo = dir.0.join("echo");
+    std::fs::write(&echo, ECHO_RUNTIME).expect("write runtime");
+    std::fs::set_permissions(&echo, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let aws_port = listener.local_addr().expect("addr").port();
+    let moto = Moto::start(&python, &files, 0, aws_port, &dir.0.join("moto.log")).await.expect("moto starts");
+    moto.configure().await.expect("configure");
+    let (control, _rx) = tokio::sync::mpsc::channel(1);
+    let proxy = AwsProxy::new(moto.port, control);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(aws_proxy::serve(listener, Arc::clone(&proxy), shutdown.clone()));
+    let aws = sdk_config(&format!("http://127.0.0.1:{aws_port}")).await;
+
+    let env = Environment { search_dir: dir.0.join("search"), api_url: "http://127.0.0.1:1".into() };
+    let mut template = Template::parse(TEMPLATE, dir.0.clone(), &BTreeMap::new(), &env).expect("template");
+    let opts = Options { aws_port, bin_dir: dir.0.clone(), schedule_interval: None };
+    let provisioned = provision::provision(&mut template, &aws, &opts).await.expect("provision");
+    let base = BTreeMap::from([
+        ("AWS_ENDPOINT_URL".to_string(), format!("http://127.0.0.1:{aws_port}")),
+        ("AWS_REGION".to_string(), "us-east-1".to_string()),
+    ]);
+    let lambdas = Lambdas::start(provisioned.plan.functions.clone(), base).expect("lambdas");
+    proxy.set_lambdas(Some(lambdas.clone()));
+    Live { moto, shutdown, aws, lambdas, provisioned, template, _dir: dir }
+}
+
+impl Live {
+    async fn stop(mut self) {
+        self.shutdown.cancel();
+        self.lambdas.shutdown().await;
+        self.moto.stop().await;
+    }
+}
+
+async fn run_execution(sfn: &aws_sdk_sfn::Client, arn: &str, input: Value) -> (String, Value) {
+    let name = format!("t-{}", ulid::Ulid::new());
+    let started =
+        sfn.start_execution().state_machine_arn(arn).name(name).input(input.to_string()).send().await.expect("start");
+    for _ in 0..100 {
+        let d = sfn.describe_execution().execution_arn(started.execution_arn()).send().await.expect("describe");
+        if d.status().as_str() != "RUNNING" {
+            let output = d.output().map(|o| serde_json::from_str(o).expect("json output")).unwrap_or(Value::Null);
+            return (d.status().as_str().to_string(), output);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("execution did not finish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_the_template_is_provisioned_should_create_everything_and_invoke_functions_from_step_functions() {
+    let live = start().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&live.aws);
+    let sqs = aws_sdk_sqs::Client::new(&live.aws);
+    let sfn = aws_sdk_sfn::Client::new(&live.aws);
+
+    let table = ddb.describe_table().table_name("commerce-local-Stock").send().await.expect("table exists");
+    let table = table.table().expect("description");
+    assert_eq!(table.global_secondary_indexes()[0].index_name(), Some("gsi1"));
+    assert!(table.latest_stream_arn().is_some());
+    let ttl = ddb.describe_time_to_live().table_name("commerce-local-Stock").send().await.expect("ttl");
+    assert_eq!(ttl.time_to_live_description().and_then(|t| t.attribute_name()), Some("expires_at"));
+
+    let work_url = &live.provisioned.names["Work"];
+    assert!(work_url.ends_with("/commerce-local-Work.fifo"), "{work_url}");
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(work_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .expect("queue attributes");
+    let attrs = attrs.attributes().expect("attributes");
+    assert_eq!(attrs[&aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout], "45");
+    let redrive: Value =
+        serde_json::from_str(&attrs[&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy]).expect("redrive json");
+    assert_eq!(redrive["deadLetterTargetArn"], "arn:aws:sqs:us-east-1:123456789012:commerce-local-WorkDlq.fifo");
+
+    let flow = live.template.resolver.attribute("Flow", "Arn").and_then(Value::as_str).expect("arn").to_string();
+    let (status, output) = run_execution(&sfn, &flow, json!({"sku": "A-1"})).await;
+    assert_eq!(status, "SUCCEEDED", "{output}");
+    assert_eq!(output, json!({"echo": {"sku": "A-1"}, "table": "commerce-local-Stock"}));
+    let (status, output) = run_execution(&sfn, &flow, json!({"fail": "OutOfStock"})).await;
+    assert_eq!(status, "SUCCEEDED", "Catch on the function's errorType: {output}");
+    assert_eq!(output, json!({"compensated": true, "queue": work_url}));
+
+    let lambda_unknown = reqwest::Client::new()
+        .post(format!("{}/2015-03-31/functions/Nope/invocations", live.aws.endpoint_url().expect("endpoint")))
+        .body("{}")
+        .send()
+        .await
+        .expect("invoke");
+    assert_eq!(lambda_unknown.status(), 404);
+    assert_eq!(lambda_unknown.headers()["x-amzn-errortype"], "ResourceNotFoundException");
+    live.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_demo_users_are_created_should_sign_in_with_fixed_subs_and_groups() {
+    let live = start().await;
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&live.aws);
+    let pool = live.provisioned.user_pool.clone().expect("pool");
+    let demo = users::create_demo_users(&cognito, &live.moto, &pool).await.expect("demo users");
+    assert_eq!(demo.users.len(), 5);
+    for (name, group, sub) in users::DEMO_USERS {
+        let token = users::id_token(&cognito, &pool, name).await.expect("token");
+        let claims = claims(&token);
+        assert_eq!(claims["sub"], sub, "{name}");
+        assert_eq!(claims["cognito:groups"], json!([group]), "{name}");
+        assert_eq!(claims["email"], format!("{name}@example.com"));
+        assert_eq!(claims["aud"], pool.client_id.as_str());
+        assert_eq!(claims["iss"], pool.issuer.as_str());
+    }
+    let token = users::id_token(&cognito, &pool, "shopper-42").await.expect("created on first use");
+    assert_eq!(claims(&token)["cognito:groups"], json!(["shoppers"]));
+    let again = users::id_token(&cognito, &pool, "shopper-42").await.expect("exists now");
+    assert_eq!(claims(&again)["sub"], claims(&token)["sub"]);
+    assert!(users::id_token(&cognito, &pool, "mallory").await.is_err());
+    live.stop().await;
+}
+
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("jwt payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64");
+    serde_json::from_slice(&bytes).expect("claims json")
+}
+
+/// The launcher serializes DynamoDB: 64 concurrent clients x 10 conditional decrements of stock 100 must
+/// succeed exactly 100 times and leave 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_many_clients_decrement_stock_conditionally_should_never_oversell() {
+    let live = start().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&live.aws);
+    let table = "commerce-local-Stock";
+    ddb.put_item()
+        .table_name(table)
+        .item("pk", AttributeValue::S("sku".into()))
+        .item("stock", AttributeValue::N("100".into()))
+        .send()
+        .await
+        .expect("put");
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let ddb = ddb.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ok = 0u32;
+            for _ in 0..10 {
+                let r = ddb
+                    .update_item()
+                    .table_name(table)
+                    .key("pk", AttributeValue::S("sku".into()))
+                    .update_expression("SET stock = stock - :one")
+                    .condition_expression("stock >= :one")
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .send()
+                    .await;
+                match r {
+                    Ok(_) => ok += 1,
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+                    Err(e) => panic!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&e)),
+                }
+            }
+            ok
+        }));
+    }
+    let mut successes = 0;
+    for t in tasks {
+        successes += t.await.expect("task");
+    }
+    let item = ddb
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S("sku".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(successes, 100);
+    assert_eq!(item.item().and_then(|i| i.get("stock")), Some(&AttributeValue::N("0".into())));
+    live.stop().await;
+}

@@ -1,0 +1,528 @@
+//! The inventory table: stock items, warehouses and reservations (layout in docs/DATA_MODEL.md).
+//!
+//! - stock `SKU#<sku> / WH#<warehouse>`: counters `on_hand reserved safety sold received adjustments` and the
+//!   derived `free = on_hand - reserved`, `avail = free - safety`. Every change is one conditional update:
+//!   reserve `avail >= :q`, release and commit `reserved >= :q`, damage `free >= :-delta`; an absolute set is a
+//!   compare-and-swap on the counters it read.
+//! - warehouse `WAREHOUSES / WH#<warehouse>`.
+//! - reservation `RES#<id> / RES`: status, lines, allocations, expiry; while held it is in the sparse index
+//!   `gsi1` (`gsi1pk = RES_HELD`, `gsi1sk` = expiry) that the sweeper queries. Reserving, releasing and
+//!   committing are transactions of the reservation record and its stock items, so a reservation's stock
+//!   effect happens exactly once.
+
+pub mod demo;
+pub mod memory;
+
+use crate::adapters::dynamo::sdk_error;
+use crate::domain::inventory::reservation::{ReleaseReason, ReserveOutcome};
+use crate::domain::inventory::{
+    ledger::below_reserved, Reservation, ReservationStatus, SetStock, StockAdjustment, StockLevel, Warehouse,
+};
+use crate::error::{DomainError, Result};
+use crate::ports::{FinishOutcome, ReservationStore, StockReader, StockWriter, WarehouseReader, WarehouseWriter};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, SecondsFormat, Utc};
+use std::collections::HashMap;
+use std::time::Duration;
+
+type Item = HashMap<String, AttributeValue>;
+
+const WAREHOUSES_PK: &str = "WAREHOUSES";
+const RESERVATION_SK: &str = "RES";
+const HELD_PARTITION: &str = "RES_HELD";
+/// Released reservations are deleted by TTL after this many days (held and committed ones are kept).
+const RELEASED_RETENTION_DAYS: i64 = 30;
+const SET_ATTEMPTS: u32 = 20;
+const CONFLICT_ATTEMPTS: u32 = 5;
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn key(pk: String, sk: String) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn stock_key(sku: &str, warehouse_id: &str) -> Item {
+    key(format!("SKU#{sku}"), format!("WH#{warehouse_id}"))
+}
+
+fn reservation_key(reservation_id: &str) -> Item {
+    key(format!("RES#{reservation_id}"), RESERVATION_SK.to_owned())
+}
+
+/// A timestamp that sorts as text: fixed width, milliseconds, `Z`.
+fn sortable(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn status_name(status: ReservationStatus) -> &'static str {
+    match status {
+        ReservationStatus::Held => "held",
+        ReservationStatus::Released => "released",
+        ReservationStatus::Committed => "committed",
+        ReservationStatus::Expired => "expired",
+    }
+}
+
+fn to_item<T: serde::Serialize>(value: &T) -> Result<Item> {
+    serde_dynamo::aws_sdk_dynamodb_1::to_item(value).map_err(DomainError::unexpected)
+}
+
+fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T> {
+    serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(DomainError::unexpected)
+}
+
+fn built<T, E: std::error::Error + Send + Sync + 'static>(result: std::result::Result<T, E>) -> Result<T> {
+    result.map_err(DomainError::unexpected)
+}
+
+fn jitter(attempt: u32) -> Duration {
+    let base = 2u64 << attempt.min(6);
+    Duration::from_millis(base + rand::random::<u64>() % base)
+}
+
+/// How a transaction was cancelled: per action, its reason code.
+fn cancellation_codes<R>(err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>) -> Option<Vec<String>> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => Some(
+            cancelled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// The inventory table, implementing every inventory port. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct DynamoInventory {
+    client: Client,
+    table: String,
+}
+
+impl DynamoInventory {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn stock_update(&self, sku: &str, warehouse_id: &str) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        Update::builder().table_name(&self.table).set_key(Some(stock_key(sku, warehouse_id)))
+    }
+
+    /// Every stock item and every reservation, read consistently: the input of the invariant checker. Meant
+    /// for tests and audits on a quiet table; it scans the whole table.
+    pub async fn snapshot(&self) -> Result<(Vec<StockLevel>, Vec<Reservation>)> {
+        let mut stock = Vec::new();
+        let mut reservations = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in page.items().iter().cloned() {
+                match item.get("entity").and_then(|v| v.as_s().ok()).map(String::as_str) {
+                    Some("stock") => stock.push(from_item(item)?),
+                    Some("reservation") => reservations.push(from_item(item)?),
+                    _ => {}
+                }
+            }
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => break,
+            }
+        }
+        Ok((stock, reservations))
+    }
+
+    async fn get_level(&self, sku: &str, warehouse_id: &str) -> Result<Option<StockLevel>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(stock_key(sku, warehouse_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        output.item.map(from_item).transpose()
+    }
+
+    async fn levels_of(&self, sku: &str) -> Result<Vec<StockLevel>> {
+        let mut levels = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :wh)")
+                .expression_attribute_values(":pk", s(format!("SKU#{sku}")))
+                .expression_attribute_values(":wh", s("WH#"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in page.items().iter().cloned() {
+                levels.push(from_item(item)?);
+            }
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => break,
+            }
+        }
+        Ok(levels)
+    }
+
+    fn reservation_item(&self, reservation: &Reservation) -> Result<Item> {
+        let mut item = to_item(reservation)?;
+        item.extend(reservation_key(&reservation.reservation_id));
+        item.insert("entity".into(), s("reservation"));
+        item.insert("gsi1pk".into(), s(HELD_PARTITION));
+        item.insert("gsi1sk".into(), s(sortable(reservation.expires_at)));
+        Ok(item)
+    }
+
+    fn hold_action(&self, sku: &str, warehouse_id: &str, quantity: u32) -> Result<TransactWriteItem> {
+        let update = built(
+            self.stock_update(sku, warehouse_id)
+                .update_expression("SET avail = avail - :q, free = free - :q, reserved = reserved + :q")
+                .condition_expression("avail >= :q")
+                .expression_attribute_values(":q", n(i64::from(quantity)))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    fn finish_stock_action(&self, to: ReservationStatus, sku: &str, warehouse_id: &str, quantity: u32) -> Result<TransactWriteItem> {
+        let expression = match to {
+            ReservationStatus::Committed => "SET on_hand = on_hand - :q, reserved = reserved - :q, sold = sold + :q",
+            _ => "SET avail = avail + :q, free = free + :q, reserved = reserved - :q",
+        };
+        let update = built(
+            self.stock_update(sku, warehouse_id)
+                .update_expression(expression)
+                .condition_expression("reserved >= :q")
+                .expression_attribute_values(":q", n(i64::from(quantity)))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+impl StockReader for DynamoInventory {
+    async fn stock_levels(&self, skus: &[String]) -> Result<HashMap<String, Vec<StockLevel>>> {
+        let mut wanted: Vec<&String> = skus.iter().collect();
+        wanted.sort();
+        wanted.dedup();
+        let reads = wanted.iter().map(|sku| async move { Ok::<_, DomainError>(((*sku).clone(), self.levels_of(sku).await?)) });
+        Ok(futures::future::try_join_all(reads).await?.into_iter().collect())
+    }
+}
+
+impl StockWriter for DynamoInventory {
+    async fn set_stock(&self, sku: &str, warehouse_id: &str, set: &SetStock) -> Result<StockLevel> {
+        for attempt in 0..SET_ATTEMPTS {
+            let now = sortable(Utc::now());
+            match self.get_level(sku, warehouse_id).await? {
+                None => {
+                    let safety = set.safety_stock.unwrap_or(0);
+                    let level = StockLevel {
+                        on_hand: set.on_hand,
+                        free: set.on_hand,
+                        avail: set.on_hand - safety,
+                        safety,
+                        adjustments: set.on_hand,
+                        ..StockLevel::empty(sku, warehouse_id)
+                    };
+                    let mut item = to_item(&level)?;
+                    item.extend(stock_key(sku, warehouse_id));
+                    item.insert("entity".into(), s("stock"));
+                    item.insert("updated_at".into(), s(now));
+                    let result = self
+                        .client
+                        .put_item()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .send()
+                        .await;
+                    match result {
+                        Ok(_) => return Ok(level),
+                        Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                        Err(err) => return Err(sdk_error(err)),
+                    }
+                }
+                Some(old) => {
+                    if set.on_hand < old.reserved {
+                        return Err(below_reserved());
+                    }
+                    let safety = set.safety_stock.unwrap_or(old.safety);
+                    let free = set.on_hand - old.reserved;
+                    let result = self
+                        .client
+                        .update_item()
+                        .table_name(&self.table)
+                        .set_key(Some(stock_key(sku, warehouse_id)))
+                        .update_expression(
+                            "SET on_hand = :n, free = :free, avail = :avail, safety = :safety, \
+                             adjustments = adjustments + :d, updated_at = :now",
+                        )
+                        .condition_expression("on_hand = :old_on_hand AND reserved = :old_reserved AND safety = :old_safety")
+                        .expression_attribute_values(":n", n(set.on_hand))
+                        .expression_attribute_values(":free", n(free))
+                        .expression_attribute_values(":avail", n(free - safety))
+                        .expression_attribute_values(":safety", n(safety))
+                        .expression_attribute_values(":d", n(set.on_hand - old.on_hand))
+                        .expression_attribute_values(":now", s(now))
+                        .expression_attribute_values(":old_on_hand", n(old.on_hand))
+                        .expression_attribute_values(":old_reserved", n(old.reserved))
+                        .expression_attribute_values(":old_safety", n(old.safety))
+                        .return_values(ReturnValue::AllNew)
+                        .send()
+                        .await;
+                    match result {
+                        Ok(output) => return from_item(output.attributes.unwrap_or_default()),
+                        Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                        Err(err) => return Err(sdk_error(err)),
+                    }
+                }
+            }
+            tokio::time::sleep(jitter(attempt)).await;
+        }
+        Err(DomainError::Transient("stock is changing too quickly; retry".into()))
+    }
+
+    async fn adjust_stock(&self, sku: &str, warehouse_id: &str, adjustment: &StockAdjustment) -> Result<StockLevel> {
+        let (received, adjustments) = adjustment.ledger_split();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(stock_key(sku, warehouse_id)))
+            .update_expression(
+                "SET entity = :entity, sku = :sku, warehouse_id = :wh, updated_at = :now, \
+                 safety = if_not_exists(safety, :zero), reserved = if_not_exists(reserved, :zero), \
+                 sold = if_not_exists(sold, :zero) \
+                 ADD on_hand :d, free :d, avail :d, received :r, adjustments :a",
+            )
+            .expression_attribute_values(":entity", s("stock"))
+            .expression_attribute_values(":sku", s(sku))
+            .expression_attribute_values(":wh", s(warehouse_id))
+            .expression_attribute_values(":now", s(sortable(Utc::now())))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":d", n(adjustment.delta))
+            .expression_attribute_values(":r", n(received))
+            .expression_attribute_values(":a", n(adjustments))
+            .return_values(ReturnValue::AllNew);
+        if adjustment.delta < 0 {
+            request = request.condition_expression("free >= :neg").expression_attribute_values(":neg", n(-adjustment.delta));
+        }
+        match request.send().await {
+            Ok(output) => from_item(output.attributes.unwrap_or_default()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(below_reserved())
+            }
+            Err(err) => Err(sdk_error(err)),
+        }
+    }
+}
+
+impl WarehouseReader for DynamoInventory {
+    async fn list_warehouses(&self) -> Result<Vec<Warehouse>> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(WAREHOUSES_PK))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        output.items().iter().cloned().map(from_item).collect()
+    }
+}
+
+impl WarehouseWriter for DynamoInventory {
+    async fn create_warehouse(&self, warehouse: &Warehouse) -> Result<()> {
+        let mut item = to_item(warehouse)?;
+        item.extend(key(WAREHOUSES_PK.to_owned(), format!("WH#{}", warehouse.warehouse_id)));
+        item.insert("entity".into(), s("warehouse"));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(DomainError::conflict("warehouse_exists", "a warehouse with this id exists"))
+            }
+            Err(err) => Err(sdk_error(err)),
+        }
+    }
+}
+
+impl ReservationStore for DynamoInventory {
+    async fn try_reserve(&self, reservation: &Reservation) -> Result<ReserveOutcome> {
+        let put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(self.reservation_item(reservation)?))
+                .condition_expression("attribute_not_exists(pk)")
+                .build(),
+        )?;
+        let mut actions = vec![TransactWriteItem::builder().put(put).build()];
+        for a in &reservation.allocations {
+            actions.push(self.hold_action(&a.sku, &a.warehouse_id, a.quantity)?);
+        }
+        for attempt in 0..CONFLICT_ATTEMPTS {
+            let result = self.client.transact_write_items().set_transact_items(Some(actions.clone())).send().await;
+            let err = match result {
+                Ok(_) => return Ok(ReserveOutcome::Reserved(reservation.clone())),
+                Err(err) => err,
+            };
+            let Some(codes) = cancellation_codes(&err) else { return Err(sdk_error(err)) };
+            if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
+                return match self.get_reservation(&reservation.reservation_id).await? {
+                    Some(existing) => Ok(ReserveOutcome::Existing(existing)),
+                    None => Err(DomainError::Transient("reservation record vanished during a retry".into())),
+                };
+            }
+            if let Some(i) = codes.iter().skip(1).position(|c| c == "ConditionalCheckFailed") {
+                let a = &reservation.allocations[i];
+                return Ok(ReserveOutcome::Insufficient { sku: a.sku.clone(), warehouse_id: a.warehouse_id.clone() });
+            }
+            if !codes.iter().any(|c| c == "TransactionConflict") {
+                return Err(sdk_error(err));
+            }
+            tokio::time::sleep(jitter(attempt)).await;
+        }
+        Err(DomainError::Transient("stock items are busy; retry".into()))
+    }
+
+    async fn get_reservation(&self, reservation_id: &str) -> Result<Option<Reservation>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(reservation_key(reservation_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        output.item.map(from_item).transpose()
+    }
+
+    async fn finish(
+        &self,
+        reservation: &Reservation,
+        to: ReservationStatus,
+        reason: Option<ReleaseReason>,
+        now: DateTime<Utc>,
+    ) -> Result<FinishOutcome> {
+        let mut set = String::from("SET #status = :to, updated_at = :now");
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(reservation_key(&reservation.reservation_id)))
+            .condition_expression("#status = :held")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(status_name(to)))
+            .expression_attribute_values(":held", s("held"))
+            .expression_attribute_values(":now", s(sortable(now)));
+        if let Some(reason) = reason {
+            set.push_str(", release_reason = :reason");
+            let value = match reason {
+                ReleaseReason::Explicit => "explicit",
+                ReleaseReason::Expired => "expired",
+            };
+            update = update.expression_attribute_values(":reason", s(value));
+        }
+        if to == ReservationStatus::Released {
+            set.push_str(", #ttl = :ttl");
+            let expires = now + chrono::Duration::days(RELEASED_RETENTION_DAYS);
+            update = update
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":ttl", n(expires.timestamp()));
+        }
+        let update = built(update.update_expression(format!("{set} REMOVE gsi1pk, gsi1sk")).build())?;
+        let mut actions = vec![TransactWriteItem::builder().update(update).build()];
+        for a in &reservation.allocations {
+            actions.push(self.finish_stock_action(to, &a.sku, &a.warehouse_id, a.quantity)?);
+        }
+        for attempt in 0..CONFLICT_ATTEMPTS {
+            let result = self.client.transact_write_items().set_transact_items(Some(actions.clone())).send().await;
+            let err = match result {
+                Ok(_) => {
+                    let mut done = reservation.clone();
+                    done.status = to;
+                    done.release_reason = reason;
+                    return Ok(FinishOutcome::Done(done));
+                }
+                Err(err) => err,
+            };
+            let Some(codes) = cancellation_codes(&err) else { return Err(sdk_error(err)) };
+            if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
+                return Ok(FinishOutcome::NotHeld);
+            }
+            if codes.iter().any(|c| c == "ConditionalCheckFailed") {
+                tracing::error!(reservation_id = %reservation.reservation_id, ?codes, "stock item holds fewer units than its reservation");
+                return Err(DomainError::unexpected(std::io::Error::other("reserved stock below a held reservation")));
+            }
+            if !codes.iter().any(|c| c == "TransactionConflict") {
+                return Err(sdk_error(err));
+            }
+            tokio::time::sleep(jitter(attempt)).await;
+        }
+        Err(DomainError::Transient("stock items are busy; retry".into()))
+    }
+
+    async fn expired_reservations(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
+        let mut start: Option<Item> = None;
+        while ids.len() < limit {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :held AND gsi1sk <= :now")
+                .expression_attribute_values(":held", s(HELD_PARTITION))
+                .expression_attribute_values(":now", s(sortable(now)))
+                .limit(i32::try_from(limit - ids.len()).unwrap_or(100))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in page.items() {
+                if let Some(id) = item.get("reservation_id").and_then(|v| v.as_s().ok()) {
+                    ids.push(id.clone());
+                }
+            }
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => break,
+            }
+        }
+        Ok(ids)
+    }
+}

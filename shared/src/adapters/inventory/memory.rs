@@ -1,0 +1,130 @@
+//! An in-memory inventory with the same guarded updates as the DynamoDB adapter (it applies the domain
+//! `Ledger`, whose rules the adapter mirrors). Handler tests use it as the fake of every inventory port.
+
+use crate::domain::inventory::reservation::{Action, ReleaseReason, ReserveOutcome};
+use crate::domain::inventory::{Ledger, Reservation, ReservationStatus, SetStock, StockAdjustment, StockLevel, Warehouse};
+use crate::error::{DomainError, Result};
+use crate::ports::{FinishOutcome, ReservationStore, StockReader, StockWriter, WarehouseReader, WarehouseWriter};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+#[derive(Debug, Default)]
+struct State {
+    ledger: Ledger,
+    warehouses: Vec<Warehouse>,
+}
+
+/// The in-memory inventory.
+#[derive(Debug, Default)]
+pub struct InMemoryInventory {
+    state: Mutex<State>,
+}
+
+impl InMemoryInventory {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An inventory with these warehouses.
+    pub fn with_warehouses(warehouses: impl IntoIterator<Item = Warehouse>) -> Self {
+        let inventory = Self::new();
+        inventory.lock().warehouses.extend(warehouses);
+        inventory
+    }
+
+    /// A copy of the ledger (stock levels and reservations), e.g. to check the invariant.
+    pub fn ledger(&self) -> Ledger {
+        self.lock().ledger.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl StockReader for InMemoryInventory {
+    async fn stock_levels(&self, skus: &[String]) -> Result<HashMap<String, Vec<StockLevel>>> {
+        let state = self.lock();
+        Ok(skus.iter().map(|sku| (sku.clone(), state.ledger.levels(sku))).collect())
+    }
+}
+
+impl StockWriter for InMemoryInventory {
+    async fn set_stock(&self, sku: &str, warehouse_id: &str, set: &SetStock) -> Result<StockLevel> {
+        self.lock().ledger.set(sku, warehouse_id, set)
+    }
+
+    async fn adjust_stock(&self, sku: &str, warehouse_id: &str, adjustment: &StockAdjustment) -> Result<StockLevel> {
+        self.lock().ledger.adjust(sku, warehouse_id, adjustment)
+    }
+}
+
+impl WarehouseReader for InMemoryInventory {
+    async fn list_warehouses(&self) -> Result<Vec<Warehouse>> {
+        Ok(self.lock().warehouses.clone())
+    }
+}
+
+impl WarehouseWriter for InMemoryInventory {
+    async fn create_warehouse(&self, warehouse: &Warehouse) -> Result<()> {
+        let mut state = self.lock();
+        if state.warehouses.iter().any(|w| w.warehouse_id == warehouse.warehouse_id) {
+            return Err(DomainError::conflict("warehouse_exists", "a warehouse with this id exists"));
+        }
+        state.warehouses.push(warehouse.clone());
+        Ok(())
+    }
+}
+
+impl ReservationStore for InMemoryInventory {
+    async fn try_reserve(&self, reservation: &Reservation) -> Result<ReserveOutcome> {
+        Ok(self.lock().ledger.try_reserve(reservation.clone()))
+    }
+
+    async fn get_reservation(&self, reservation_id: &str) -> Result<Option<Reservation>> {
+        Ok(self.lock().ledger.reservations.get(reservation_id).cloned())
+    }
+
+    async fn finish(
+        &self,
+        reservation: &Reservation,
+        to: ReservationStatus,
+        _reason: Option<ReleaseReason>,
+        now: DateTime<Utc>,
+    ) -> Result<FinishOutcome> {
+        let mut state = self.lock();
+        let held = state
+            .ledger
+            .reservations
+            .get(&reservation.reservation_id)
+            .is_some_and(|r| r.status == ReservationStatus::Held);
+        if !held {
+            return Ok(FinishOutcome::NotHeld);
+        }
+        let action = if to == ReservationStatus::Committed { Action::Commit } else { Action::Release };
+        state.ledger.apply(&reservation.reservation_id, action, now).map(FinishOutcome::Done)
+    }
+
+    async fn expired_reservations(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<String>> {
+        Ok(self.lock().ledger.expired(now).into_iter().take(limit).collect())
+    }
+}
+
+impl InMemoryInventory {
+    /// The demo warehouses and the demo stock of the in-memory demo catalog
+    /// (`adapters::catalog::testing::demo_store`).
+    pub fn demo() -> Self {
+        let sellers: Vec<String> =
+            crate::adapters::catalog::testing::DEMO_SELLERS.iter().map(|s| (*s).to_owned()).collect();
+        let products = crate::adapters::catalog::demo::catalog(&sellers).map(|(_, p)| p).unwrap_or_default();
+        let inventory = Self::with_warehouses(super::demo::warehouses());
+        {
+            let mut state = inventory.lock();
+            for level in super::demo::stock(&products) {
+                state.ledger.stock.insert((level.sku.clone(), level.warehouse_id.clone()), level);
+            }
+        }
+        inventory
+    }
+}

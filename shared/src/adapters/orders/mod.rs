@@ -1,0 +1,495 @@
+//! The orders table (DynamoDB), the order events queue (SQS) and the checkout state machine (Step Functions).
+//!
+//! Item layout (docs/DATA_MODEL.md):
+//! - header `ORDER#<id> / ORDER`: the fixed facts, the derived status, `version` (= last event number) and a
+//!   summary; `gsi1` `CUSTOMER#<user>` by creation time for signed-in shoppers.
+//! - event `ORDER#<id> / EVENT#<seq>`: append-only, written only if absent.
+//! - seller part `ORDER#<id> / SELLER#<seller>`: that seller's view, from confirmation on; `gsi2`
+//!   `SELLER#<seller>` by creation time.
+//! - payment `ORDER#<id> / PAYMENT`: the payment as last reported, with the time it was observed.
+//! - claim `ONCE#<id> / ONCE`: a webhook event or one-time effect already done (TTL `expires_at`).
+//! - notification `NOTIFY#<order id> / <notification id>`: a delivered notification (local sink).
+
+pub mod memory;
+
+use crate::adapters::dynamo::sdk_error;
+use crate::domain::catalog::{Page, PageLimit};
+use crate::domain::order::{Order, OrderEvent, OrderHeader, OrderNotification, OrderStatus, OrderSummary, SellerOrderView};
+use crate::domain::payment::Payment;
+use crate::error::{DomainError, Result};
+use crate::ports::{
+    CheckoutStarter, CustomerOrders, NotificationSink, OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger,
+    SellerOrders,
+};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{de::DeserializeOwned, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+type Item = HashMap<String, AttributeValue>;
+
+const ORDER_SK: &str = "ORDER";
+const PAYMENT_SK: &str = "PAYMENT";
+/// How long a claim is remembered (providers retry webhooks for up to 3 days).
+const WEBHOOK_MEMORY_DAYS: i64 = 7;
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(crate) fn order_pk(order_id: &str) -> String {
+    format!("ORDER#{order_id}")
+}
+
+fn event_sk(seq: u32) -> String {
+    format!("EVENT#{seq:010}")
+}
+
+fn time_key(at: DateTime<Utc>, id: &str) -> String {
+    format!("{}#{id}", at.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+pub(crate) fn to_av<T: Serialize>(value: &T) -> Result<AttributeValue> {
+    serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(value).map_err(DomainError::unexpected)
+}
+
+pub(crate) fn from_av<T: DeserializeOwned>(value: &AttributeValue) -> Result<T> {
+    serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value(value.clone()).map_err(DomainError::unexpected)
+}
+
+fn attr<'a>(item: &'a Item, name: &str) -> Result<&'a AttributeValue> {
+    item.get(name).ok_or_else(|| DomainError::unexpected(format!("stored item lacks {name}")))
+}
+
+fn is_conditional_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(err: &E) -> bool {
+    matches!(err.code(), Some("ConditionalCheckFailedException"))
+}
+
+/// Encodes a LastEvaluatedKey as an opaque cursor.
+fn encode_cursor(key: &Item) -> Option<String> {
+    let plain: BTreeMap<&str, &str> =
+        key.iter().map(|(k, v)| v.as_s().ok().map(|v| (k.as_str(), v.as_str()))).collect::<Option<_>>()?;
+    serde_json::to_vec(&plain).ok().map(|json| URL_SAFE_NO_PAD.encode(json))
+}
+
+/// Decodes a cursor for a query on `index_pk` = `partition`; anything else is 400 `invalid_parameter`.
+fn decode_cursor(raw: &str, index_pk: &str, index_sk: &str, partition: &str) -> Result<Item> {
+    let invalid = || DomainError::invalid_parameter("cursor", "is not a cursor this listing issued");
+    if raw.len() > 2048 {
+        return Err(invalid());
+    }
+    let json = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
+    let plain: HashMap<String, String> = serde_json::from_slice(&json).map_err(|_| invalid())?;
+    let mut names: Vec<&str> = plain.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    let mut expected = ["pk", "sk", index_pk, index_sk];
+    expected.sort_unstable();
+    if names != expected || plain.get(index_pk).map(String::as_str) != Some(partition) {
+        return Err(invalid());
+    }
+    Ok(plain.into_iter().map(|(k, v)| (k, s(v))).collect())
+}
+
+/// Orders, payments records, webhook claims and the local notification sink in one DynamoDB table.
+#[derive(Debug, Clone)]
+pub struct DynamoOrders {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoOrders {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    fn header_item(&self, order: &Order) -> Result<Item> {
+        let header = order.header();
+        let mut item = Item::from([
+            ("pk".into(), s(order_pk(&header.id))),
+            ("sk".into(), s(ORDER_SK)),
+            ("entity".into(), s("order")),
+            ("header".into(), to_av(header)?),
+            ("status".into(), s(order.status().as_str())),
+            ("version".into(), n(order.version())),
+            ("summary".into(), to_av(&order.summary())?),
+        ]);
+        if let Some(user_id) = &header.customer.user_id {
+            item.insert("gsi1pk".into(), s(format!("CUSTOMER#{user_id}")));
+            item.insert("gsi1sk".into(), s(time_key(header.created_at, &header.id)));
+        }
+        Ok(item)
+    }
+
+    fn event_put(&self, order_id: &str, event: &OrderEvent) -> Result<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(order_pk(order_id)))
+            .item("sk", s(event_sk(event.seq)))
+            .item("entity", s("order_event"))
+            .item("event", to_av(event)?)
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(DomainError::unexpected)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn seller_puts(&self, order: &Order) -> Result<Vec<TransactWriteItem>> {
+        if matches!(order.status(), OrderStatus::Pending | OrderStatus::Failed) {
+            return Ok(Vec::new());
+        }
+        let header = order.header();
+        let mut puts = Vec::new();
+        for seller in order.seller_ids() {
+            let Some(view) = order.seller_view(seller) else { continue };
+            let put = Put::builder()
+                .table_name(&self.table)
+                .item("pk", s(order_pk(&header.id)))
+                .item("sk", s(format!("SELLER#{seller}")))
+                .item("entity", s("seller_part"))
+                .item("view", to_av(&view)?)
+                .item("gsi2pk", s(format!("SELLER#{seller}")))
+                .item("gsi2sk", s(time_key(header.created_at, &header.id)))
+                .build()
+                .map_err(DomainError::unexpected)?;
+            puts.push(TransactWriteItem::builder().put(put).build());
+        }
+        Ok(puts)
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<std::result::Result<(), Vec<String>>> {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(Ok(())),
+            Err(err) => match err.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
+                    cancel,
+                )) => {
+                    let reasons: Vec<String> =
+                        cancel.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect();
+                    if reasons.iter().any(|r| r == "ConditionalCheckFailed") {
+                        Ok(Err(reasons))
+                    } else {
+                        Err(DomainError::Transient(format!("order transaction cancelled: {reasons:?}")))
+                    }
+                }
+                _ => Err(sdk_error(err)),
+            },
+        }
+    }
+}
+
+impl OrderReader for DynamoOrders {
+    async fn get_order(&self, order_id: &str) -> Result<Option<Order>> {
+        let mut header: Option<OrderHeader> = None;
+        let mut events: Vec<OrderEvent> = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(order_pk(order_id)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in out.items() {
+                match item.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) {
+                    Some(ORDER_SK) => header = Some(from_av(attr(item, "header")?)?),
+                    Some(sk) if sk.starts_with("EVENT#") => events.push(from_av(attr(item, "event")?)?),
+                    _ => {}
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => break,
+            }
+        }
+        header.map(|h| Order::from_history(h, events)).transpose()
+    }
+}
+
+impl OrderWriter for DynamoOrders {
+    async fn create_order(&self, order: &Order) -> Result<Order> {
+        let header = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.header_item(order)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(DomainError::unexpected)?;
+        let mut items = vec![TransactWriteItem::builder().put(header).build()];
+        for event in order.events() {
+            items.push(self.event_put(order.id(), event)?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(order.clone()),
+            Err(_) => self.get_order(order.id()).await?.ok_or_else(|| {
+                DomainError::Transient("order creation raced with a concurrent writer; retry".into())
+            }),
+        }
+    }
+
+    async fn append_events(&self, order: &Order, expected_version: u32) -> Result<()> {
+        let new_events = order.events_since(expected_version);
+        if new_events.is_empty() {
+            return Ok(());
+        }
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(order_pk(order.id())))
+            .key("sk", s(ORDER_SK))
+            .update_expression("SET #status = :status, #version = :version, #summary = :summary")
+            .condition_expression("#version = :expected")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#summary", "summary")
+            .expression_attribute_values(":status", s(order.status().as_str()))
+            .expression_attribute_values(":version", n(order.version()))
+            .expression_attribute_values(":summary", to_av(&order.summary())?)
+            .expression_attribute_values(":expected", n(expected_version))
+            .build()
+            .map_err(DomainError::unexpected)?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        for event in new_events {
+            items.push(self.event_put(order.id(), event)?);
+        }
+        items.extend(self.seller_puts(order)?);
+        self.transact(items).await?.map_err(|_| {
+            DomainError::conflict("concurrent_update", "the order changed meanwhile; reload and retry")
+        })
+    }
+}
+
+impl CustomerOrders for DynamoOrders {
+    async fn list_customer_orders(
+        &self,
+        user_id: &str,
+        limit: PageLimit,
+        cursor: Option<&str>,
+    ) -> Result<Page<OrderSummary>> {
+        let partition = format!("CUSTOMER#{user_id}");
+        let start = cursor.map(|c| decode_cursor(c, "gsi1pk", "gsi1sk", &partition)).transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", s(partition))
+            .scan_index_forward(false)
+            .limit(limit.get() as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let items = out.items().iter().map(|item| from_av(attr(item, "summary")?)).collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, next_cursor: out.last_evaluated_key().and_then(encode_cursor) })
+    }
+}
+
+impl SellerOrders for DynamoOrders {
+    async fn list_seller_orders(
+        &self,
+        seller_id: &str,
+        limit: PageLimit,
+        cursor: Option<&str>,
+    ) -> Result<Page<SellerOrderView>> {
+        let partition = format!("SELLER#{seller_id}");
+        let start = cursor.map(|c| decode_cursor(c, "gsi2pk", "gsi2sk", &partition)).transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi2")
+            .key_condition_expression("gsi2pk = :pk")
+            .expression_attribute_values(":pk", s(partition))
+            .scan_index_forward(false)
+            .limit(limit.get() as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let items = out.items().iter().map(|item| from_av(attr(item, "view")?)).collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, next_cursor: out.last_evaluated_key().and_then(encode_cursor) })
+    }
+}
+
+impl PaymentLedger for DynamoOrders {
+    async fn record_payment(&self, payment: &Payment, observed_at: DateTime<Utc>) -> Result<()> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(order_pk(&payment.order_id)))
+            .item("sk", s(PAYMENT_SK))
+            .item("entity", s("payment"))
+            .item("payment", to_av(payment)?)
+            .item("observed_at", n(observed_at.timestamp_millis()))
+            .condition_expression("attribute_not_exists(pk) OR observed_at <= :t")
+            .expression_attribute_values(":t", n(observed_at.timestamp_millis()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(is_conditional_failure) => Ok(()),
+            Err(err) => Err(sdk_error(err)),
+        }
+    }
+
+    async fn payment_for_order(&self, order_id: &str) -> Result<Option<Payment>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(order_pk(order_id)))
+            .key("sk", s(PAYMENT_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        out.item().map(|item| from_av(attr(item, "payment")?)).transpose()
+    }
+
+    async fn claim_once(&self, id: &str) -> Result<bool> {
+        let expires = Utc::now() + chrono::Duration::days(WEBHOOK_MEMORY_DAYS);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("ONCE#{id}")))
+            .item("sk", s("ONCE"))
+            .item("entity", s("claim"))
+            .item("expires_at", n(expires.timestamp()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(is_conditional_failure) => Ok(false),
+            Err(err) => Err(sdk_error(err)),
+        }
+    }
+}
+
+impl NotificationSink for DynamoOrders {
+    async fn deliver(&self, notification: &OrderNotification) -> Result<bool> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("NOTIFY#{}", notification.order_id)))
+            .item("sk", s(&notification.notification_id))
+            .item("entity", s("notification"))
+            .item("notification", to_av(notification)?)
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(is_conditional_failure) => Ok(false),
+            Err(err) => Err(sdk_error(err)),
+        }
+    }
+}
+
+/// Publishes order notifications to an SQS queue.
+#[derive(Debug, Clone)]
+pub struct SqsOrderEvents {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsOrderEvents {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        Self { client, queue_url: queue_url.into() }
+    }
+}
+
+impl OrderEventPublisher for SqsOrderEvents {
+    async fn publish(&self, notification: &OrderNotification) -> Result<()> {
+        let body = serde_json::to_string(notification).map_err(DomainError::unexpected)?;
+        self.client.send_message().queue_url(&self.queue_url).message_body(body).send().await.map_err(|err| {
+            match &err {
+                aws_sdk_sqs::error::SdkError::TimeoutError(_) | aws_sdk_sqs::error::SdkError::DispatchFailure(_) => {
+                    DomainError::Transient(aws_sdk_sqs::error::DisplayErrorContext(&err).to_string())
+                }
+                _ => DomainError::unexpected(err),
+            }
+        })?;
+        Ok(())
+    }
+}
+
+/// Starts checkout executions on a Step Functions state machine.
+#[derive(Debug, Clone)]
+pub struct SfnCheckoutStarter {
+    client: aws_sdk_sfn::Client,
+    state_machine_arn: String,
+}
+
+impl SfnCheckoutStarter {
+    pub fn new(client: aws_sdk_sfn::Client, state_machine_arn: impl Into<String>) -> Self {
+        Self { client, state_machine_arn: state_machine_arn.into() }
+    }
+}
+
+impl CheckoutStarter for SfnCheckoutStarter {
+    async fn start_checkout(&self, execution_name: &str, input: &serde_json::Value) -> Result<()> {
+        let result = self
+            .client
+            .start_execution()
+            .state_machine_arn(&self.state_machine_arn)
+            .name(execution_name)
+            .input(input.to_string())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_execution_already_exists()) => Ok(()),
+            Err(aws_sdk_sfn::error::SdkError::ServiceError(service))
+                if matches!(
+                    aws_sdk_sfn::error::ProvideErrorMetadata::code(service.err()),
+                    Some("ThrottlingException" | "ServiceUnavailable")
+                ) =>
+            {
+                Err(DomainError::Transient("step functions throttled".into()))
+            }
+            Err(err @ (aws_sdk_sfn::error::SdkError::TimeoutError(_) | aws_sdk_sfn::error::SdkError::DispatchFailure(_))) => {
+                Err(DomainError::Transient(aws_sdk_sfn::error::DisplayErrorContext(&err).to_string()))
+            }
+            Err(err) => Err(DomainError::unexpected(err)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_other_partitions() {
+        let key = Item::from([
+            ("pk".to_string(), s("ORDER#ord_1")),
+            ("sk".to_string(), s("ORDER")),
+            ("gsi1pk".to_string(), s("CUSTOMER#u1")),
+            ("gsi1sk".to_string(), s("2025-01-01T00:00:00.000Z#ord_1")),
+        ]);
+        let cursor = encode_cursor(&key).unwrap();
+        assert_eq!(decode_cursor(&cursor, "gsi1pk", "gsi1sk", "CUSTOMER#u1").unwrap(), key);
+        assert!(decode_cursor(&cursor, "gsi1pk", "gsi1sk", "CUSTOMER#u2").is_err());
+        assert!(decode_cursor(&cursor, "gsi2pk", "gsi2sk", "CUSTOMER#u1").is_err());
+        assert!(decode_cursor("%%%", "gsi1pk", "gsi1sk", "CUSTOMER#u1").is_err());
+    }
+
+    #[test]
+    fn event_keys_sort_numerically() {
+        assert!(event_sk(9) < event_sk(10));
+    }
+}

@@ -1,0 +1,360 @@
+//! Checkout: `POST /v1/checkout` prices the cart server-side, writes the pending order and starts the saga
+//! (statemachines/checkout.asl.json); the saga's steps and compensations are the functions below. Every step
+//! is idempotent, keyed by the order id, so a retried or duplicated step never reserves, authorizes, commits
+//! or voids twice.
+
+use crate::domain::cart::CartAccess;
+use crate::domain::inventory::{OwnerKind, ReservationLine, ReservationPolicy, ReservationRequest};
+use crate::domain::money::Money;
+use crate::domain::order::{
+    Actor, ActorKind, Customer, FailureReason, NotificationKind, Order, OrderEventKind, OrderLine, OrderNotification,
+    OrderStatus, ShippingAddress,
+};
+use crate::domain::payment::{validate_payment_method, AuthorizeRequest, Payment};
+use crate::error::{DomainError, Result};
+use crate::ports::{
+    CartStore, CheckoutStarter, OrderReader, OrderWriter, PaymentLedger, PaymentProvider, ReservationStore,
+    SkuCatalog, StockReader, WarehouseReader,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How often an order write is retried after a concurrent change.
+const WRITE_ATTEMPTS: u32 = 5;
+
+/// The body of `POST /v1/checkout`. Unknown fields (a client's prices, say) are ignored.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct CheckoutRequest {
+    pub cart_id: String,
+    pub shipping_address: ShippingAddress,
+    pub payment_method: String,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// The 202 answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutAccepted {
+    pub order_id: String,
+    pub status: OrderStatus,
+}
+
+/// The saga's input: everything its steps need, fixed at checkout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SagaInput {
+    pub order_id: String,
+    pub cart_id: String,
+    pub lines: Vec<ReservationLine>,
+    pub owner: OwnerKind,
+    pub payment_method: String,
+    pub amount: Money,
+}
+
+/// A saga step's error as the state machine's Catch records it (`ResultPath: $.error`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepError {
+    #[serde(rename = "Error", default)]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+fn validate_email(email: &str) -> Result<()> {
+    let valid = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        })
+        && !email.chars().any(char::is_whitespace);
+    if valid {
+        Ok(())
+    } else {
+        Err(DomainError::validation("email", "is not an email address"))
+    }
+}
+
+/// Validates the request, prices the cart from the catalog, writes the pending order (once per order id)
+/// and starts the saga under `execution_name`. A retry with the same order id and name does nothing new.
+#[allow(clippy::too_many_arguments)]
+pub async fn start_checkout(
+    carts: &impl CartStore,
+    catalog: &impl SkuCatalog,
+    orders: &(impl OrderWriter + OrderReader),
+    starter: &impl CheckoutStarter,
+    access: &CartAccess,
+    caller_email: Option<String>,
+    request: CheckoutRequest,
+    order_id: String,
+    execution_name: &str,
+    now: DateTime<Utc>,
+) -> Result<CheckoutAccepted> {
+    validate_payment_method(&request.payment_method)?;
+    request.shipping_address.validate()?;
+    let email = match (&access.user_id, request.email.or(caller_email)) {
+        (_, Some(email)) => {
+            validate_email(&email)?;
+            Some(email)
+        }
+        (None, None) => return Err(DomainError::validation("email", "a guest checkout needs an email address")),
+        (Some(_), None) => None,
+    };
+    let order = match orders.get_order(&order_id).await? {
+        Some(existing) => existing,
+        None => {
+            let cart = carts.get_cart(&request.cart_id).await?.ok_or_else(|| DomainError::not_found("cart"))?;
+            cart.authorize(access, now)?;
+            if cart.lines.is_empty() {
+                return Err(DomainError::validation("cart_id", "the cart is empty"));
+            }
+            let skus: Vec<String> = cart.lines.keys().cloned().collect();
+            let views = catalog.variants_by_sku(&skus).await?;
+            let mut lines = Vec::with_capacity(skus.len());
+            for (sku, line) in &cart.lines {
+                let view = views
+                    .iter()
+                    .find(|v| &v.sku == sku && v.is_purchasable())
+                    .ok_or_else(|| DomainError::conflict("sku_unavailable", format!("{sku} is not for sale")))?;
+                lines.push(OrderLine::new(
+                    sku.clone(),
+                    view.product_id.clone(),
+                    view.seller_id.clone(),
+                    view.title.clone(),
+                    line.quantity,
+                    view.price,
+                )?);
+            }
+            let actor = match &access.user_id {
+                Some(user_id) => Actor::shopper(user_id),
+                None => Actor { kind: ActorKind::Guest, id: request.cart_id.clone() },
+            };
+            let customer = Customer { user_id: access.user_id.clone(), email };
+            let order = Order::place(
+                order_id.clone(),
+                customer,
+                request.cart_id.clone(),
+                lines,
+                request.shipping_address,
+                actor,
+                now,
+            )?;
+            orders.create_order(&order).await?
+        }
+    };
+    if order.status() == OrderStatus::Pending {
+        let input = SagaInput {
+            order_id: order.id().to_owned(),
+            cart_id: order.header().cart_id.clone(),
+            lines: order
+                .header()
+                .lines
+                .iter()
+                .map(|l| ReservationLine { sku: l.sku.clone(), quantity: l.quantity })
+                .collect(),
+            owner: if order.header().customer.user_id.is_some() { OwnerKind::Shopper } else { OwnerKind::Guest },
+            payment_method: request.payment_method,
+            amount: order.total(),
+        };
+        let value = serde_json::to_value(&input).map_err(DomainError::unexpected)?;
+        starter.start_checkout(execution_name, &value).await?;
+        tracing::info!(order_id = %order.id(), "checkout started");
+    }
+    Ok(CheckoutAccepted { order_id: order.id().to_owned(), status: order.status() })
+}
+
+/// Saga step: hold the stock. The reservation id is the order id.
+pub async fn reserve_stock<C, I>(
+    catalog: &C,
+    inventory: &I,
+    policy: &ReservationPolicy,
+    input: &SagaInput,
+    now: DateTime<Utc>,
+) -> Result<serde_json::Value>
+where
+    C: SkuCatalog,
+    I: StockReader + WarehouseReader + ReservationStore,
+{
+    let request = ReservationRequest {
+        reservation_id: input.order_id.clone(),
+        lines: input.lines.clone(),
+        ship_to: None,
+        owner: input.owner,
+        ttl_seconds: None,
+    };
+    match crate::services::inventory::reserve(catalog, inventory, policy, request, now).await {
+        Ok(reservation) => Ok(serde_json::json!({
+            "reservation_id": reservation.reservation_id,
+            "expires_at": reservation.expires_at,
+        })),
+        Err(DomainError::Conflict { code: "sku_unavailable", message }) => Err(DomainError::OutOfStock { sku: message }),
+        Err(err) => Err(err),
+    }
+}
+
+/// The provider idempotency key of an order's authorization.
+pub fn authorization_key(order_id: &str) -> String {
+    format!("authorize-{order_id}")
+}
+
+/// Saga step: authorize the total, outside any lock. A retry replays the provider's first outcome.
+pub async fn authorize_payment(
+    provider: &impl PaymentProvider,
+    ledger: &impl PaymentLedger,
+    input: &SagaInput,
+    now: DateTime<Utc>,
+) -> Result<Payment> {
+    let request = AuthorizeRequest {
+        order_id: input.order_id.clone(),
+        amount: input.amount,
+        payment_method: input.payment_method.clone(),
+        idempotency_key: authorization_key(&input.order_id),
+    };
+    let payment = provider.authorize(&request).await?;
+    ledger.record_payment(&payment, now).await?;
+    tracing::info!(order_id = %input.order_id, payment_id = %payment.payment_id, "payment authorized");
+    Ok(payment)
+}
+
+/// Saga step: the reserved units become sold. An expired reservation is `Gone` (failure reason `expired`).
+pub async fn commit_stock(store: &impl ReservationStore, order_id: &str, now: DateTime<Utc>) -> Result<()> {
+    crate::services::inventory::commit(store, order_id, now).await.map(|_| ())
+}
+
+async fn load(orders: &impl OrderReader, order_id: &str) -> Result<Order> {
+    orders.get_order(order_id).await?.ok_or_else(|| DomainError::not_found("order"))
+}
+
+/// Applies `change` to the order and appends its events, re-reading after a concurrent change. `change`
+/// returns `false` when the order already is as wanted (an idempotent repeat).
+pub async fn update_order<O, F>(orders: &O, order_id: &str, mut change: F) -> Result<Order>
+where
+    O: OrderReader + OrderWriter,
+    F: FnMut(&mut Order) -> Result<bool>,
+{
+    for _ in 0..WRITE_ATTEMPTS {
+        let mut order = load(orders, order_id).await?;
+        let version = order.version();
+        if !change(&mut order)? {
+            return Ok(order);
+        }
+        match orders.append_events(&order, version).await {
+            Ok(()) => return Ok(order),
+            Err(DomainError::Conflict { code: "concurrent_update", .. }) => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    Err(DomainError::Transient("the order is changing concurrently".into()))
+}
+
+/// Saga step: confirm the order with its payment; returns the OrderPlaced notification to publish.
+pub async fn confirm_order(
+    orders: &(impl OrderReader + OrderWriter),
+    order_id: &str,
+    payment_id: &str,
+    now: DateTime<Utc>,
+) -> Result<OrderNotification> {
+    let order = update_order(orders, order_id, |order| {
+        if order.payment_id() == Some(payment_id) {
+            return Ok(false);
+        }
+        let kind = OrderEventKind::Confirmed { payment_id: payment_id.to_owned() };
+        order.record(kind, Actor::system("checkout"), None, now)?;
+        Ok(true)
+    })
+    .await?;
+    let seq = order
+        .events()
+        .iter()
+        .find(|e| matches!(e.kind, OrderEventKind::Confirmed { .. }))
+        .map_or(order.version(), |e| e.seq);
+    tracing::info!(order_id, "order confirmed");
+    Ok(OrderNotification::new(NotificationKind::OrderPlaced, &order, seq, None, Some(order.total())))
+}
+
+/// Saga step: take the ordered SKUs out of the cart (the rest of the cart stays).
+pub async fn clear_cart(carts: &impl CartStore, cart_id: &str, skus: &[String], now: DateTime<Utc>) -> Result<()> {
+    for _ in 0..WRITE_ATTEMPTS {
+        let Some(mut cart) = carts.get_cart(cart_id).await? else { return Ok(()) };
+        let mut changed = false;
+        for sku in skus {
+            if cart.lines.contains_key(sku) {
+                cart.remove(sku, now)?;
+                changed = true;
+            }
+        }
+        if !changed || carts.save_cart(&cart).await? {
+            return Ok(());
+        }
+    }
+    Err(DomainError::Transient("the cart is changing concurrently".into()))
+}
+
+/// Compensation: release the reservation (no effect if never made or already released).
+pub async fn release_stock(store: &impl ReservationStore, order_id: &str, now: DateTime<Utc>) -> Result<()> {
+    match crate::services::inventory::release(store, order_id, now).await {
+        Ok(_) | Err(DomainError::NotFound { .. }) => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// The provider idempotency key of an order's void.
+pub fn void_key(order_id: &str) -> String {
+    format!("void-{order_id}")
+}
+
+/// Compensation: void whatever authorization the order has, including one whose response was lost.
+pub async fn void_payment(
+    provider: &impl PaymentProvider,
+    ledger: &impl PaymentLedger,
+    order_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Payment>> {
+    let known = match ledger.payment_for_order(order_id).await? {
+        Some(payment) => Some(payment),
+        None => provider.find_for_order(order_id).await?,
+    };
+    let Some(payment) = known else { return Ok(None) };
+    if !payment.status.holds_funds() {
+        return Ok(Some(payment));
+    }
+    let voided = provider.void(&payment.payment_id, &void_key(order_id)).await?;
+    ledger.record_payment(&voided, now).await?;
+    tracing::info!(order_id, payment_id = %voided.payment_id, "authorization voided");
+    Ok(Some(voided))
+}
+
+/// Compensation: mark the order failed with the reason the failing step's error names.
+pub async fn fail_order(
+    orders: &(impl OrderReader + OrderWriter),
+    order_id: &str,
+    error: &StepError,
+    now: DateTime<Utc>,
+) -> Result<FailureReason> {
+    let reason = FailureReason::from_error_type(&error.error);
+    let order = update_order(orders, order_id, |order| {
+        if order.status() != OrderStatus::Pending {
+            return Ok(false);
+        }
+        let kind = OrderEventKind::Failed { failure: reason };
+        order.record(kind, Actor::system("checkout"), Some(error.error.clone()), now)?;
+        Ok(true)
+    })
+    .await?;
+    if order.status() != OrderStatus::Failed {
+        tracing::error!(order_id, status = order.status().as_str(), "compensation reached an order that is not pending");
+    }
+    tracing::info!(order_id, reason = reason.as_str(), "order failed");
+    Ok(order.failure().unwrap_or(reason))
+}
+
+/// A saga step's failure as the function reports it: `errorType` is the stable name the state machine's
+/// Retry and Catch match on (`OutOfStock`, `PaymentDeclined`, `Gone`, `Transient`, ...).
+pub fn task_error(err: DomainError) -> lambda_runtime::Diagnostic {
+    if let DomainError::Unexpected(source) = &err {
+        tracing::error!(error = %source, "saga step failed unexpectedly");
+    }
+    lambda_runtime::Diagnostic { error_type: err.error_type().to_owned(), error_message: err.to_string() }
+}
+
+/// Reads a step's input.
+pub fn step_input<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T> {
+    serde_json::from_value(value).map_err(|e| DomainError::MalformedBody(e.to_string()))
+}

@@ -1,0 +1,527 @@
+//! Flash-sale use cases: sellers create sales (allocating units from inventory), shoppers enter and poll,
+//! the admission worker meters the waiting room through the sharded stock gate, checkout consumes or gives
+//! back a won hold, and the schedule expires holds and reconciles ended sales into inventory.
+
+use crate::auth::Caller;
+use crate::domain::flash_sale::{
+    self, lane_of, pick_shard, position, rebalance_plan, ticket_id_for, EntryMessage, FlashSale, FlashSaleView,
+    Gate, NewFlashSale, Ticket, TicketStatus, TicketView,
+};
+use crate::domain::{idempotency, ids};
+use crate::error::{DomainError, Result};
+use crate::ports::{
+    AdmissionStats, AdmitOutcome, EntryOutcome, FlashAdmissions, FlashEntryWriter, FlashHolds, FlashReconciler,
+    FlashSaleCreator, FlashSaleListing, FlashSaleReader, FlashTicketStore, HeldUnit, SkuCatalog, WaitingRoom,
+};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// A created sale as its seller sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CreatedSale {
+    #[serde(flatten)]
+    pub sale: FlashSale,
+    pub status: flash_sale::Phase,
+}
+
+/// A seller (for a SKU of their own products) or an admin creates a sale: the units leave the chosen
+/// warehouse's available stock in the same transaction that writes the sale and its shards.
+pub async fn create_sale(
+    catalog: &impl SkuCatalog,
+    creator: &impl FlashSaleCreator,
+    caller: &Caller,
+    input: NewFlashSale,
+    now: DateTime<Utc>,
+) -> Result<CreatedSale> {
+    caller.require_seller()?;
+    input.validate(now)?;
+    let variant = catalog
+        .variants_by_sku(std::slice::from_ref(&input.sku))
+        .await?
+        .into_iter()
+        .find(|v| v.sku == input.sku)
+        .ok_or_else(|| DomainError::validation("sku", "no product has this SKU"))?;
+    if !caller.is_admin() && variant.seller_id != caller.user_id {
+        return Err(DomainError::forbidden("the SKU belongs to another seller"));
+    }
+    if variant.price.currency != input.price.currency {
+        return Err(DomainError::validation("price.currency", "must be the product's currency"));
+    }
+    let stock = creator.available_by_warehouse(&input.sku).await?;
+    let units = i64::from(input.units);
+    let warehouse_id = match &input.warehouse_id {
+        Some(wh) => wh.clone(),
+        None => stock
+            .iter()
+            .filter(|(_, available)| *available >= units)
+            .max_by_key(|(wh, available)| (*available, std::cmp::Reverse(wh.clone())))
+            .map(|(wh, _)| wh.clone())
+            .ok_or_else(|| DomainError::OutOfStock { sku: input.sku.clone() })?,
+    };
+    let sale = input.into_sale(ids::new_id(flash_sale::SALE_ID_PREFIX), caller.user_id.clone(), warehouse_id, now);
+    creator.create_sale(&sale).await?;
+    tracing::info!(sale_id = %sale.sale_id, sku = %sale.sku, units = sale.units, shards = sale.shards, "flash sale created");
+    let status = sale.phase(&Gate::default(), now);
+    Ok(CreatedSale { sale, status })
+}
+
+/// The public view of a sale (upcoming, live, sold out or ended).
+pub async fn get_sale(reader: &impl FlashSaleReader, sale_id: &str, now: DateTime<Utc>) -> Result<FlashSaleView> {
+    if !ids::is_valid(flash_sale::SALE_ID_PREFIX, sale_id) {
+        return Err(DomainError::not_found("flash sale"));
+    }
+    let sale = reader.get_sale(sale_id).await?.ok_or_else(|| DomainError::not_found("flash sale"))?;
+    let gate = reader.get_gate(sale_id, false).await?;
+    Ok(sale.view(&gate, now))
+}
+
+/// The sales of a SKU, for its product page.
+pub async fn sales_for_sku(
+    listing: &impl FlashSaleListing,
+    reader: &impl FlashSaleReader,
+    sku: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<FlashSaleView>> {
+    crate::domain::inventory::validate_sku(sku)?;
+    let mut views = Vec::new();
+    for sale in listing.sales_for_sku(sku).await? {
+        let gate = reader.get_gate(&sale.sale_id, false).await?;
+        views.push(sale.view(&gate, now));
+    }
+    Ok(views)
+}
+
+/// Per-process caches of the entry function: sales (immutable once written) and closed gates, so a burst of
+/// rejected entries after sell-out costs at most one eventually consistent read per `gate_ttl` per instance,
+/// and no write.
+#[derive(Debug)]
+pub struct EntryCache {
+    gate_ttl: Duration,
+    sales: Mutex<HashMap<String, FlashSale>>,
+    closed: Mutex<HashMap<String, DateTime<Utc>>>,
+}
+
+impl EntryCache {
+    /// A cache that trusts an observed sold-out gate for `gate_ttl`.
+    pub fn new(gate_ttl: Duration) -> Self {
+        Self { gate_ttl, sales: Mutex::default(), closed: Mutex::default() }
+    }
+
+    async fn sale(&self, reader: &impl FlashSaleReader, sale_id: &str) -> Result<FlashSale> {
+        if let Some(sale) = self.sales.lock().ok().and_then(|m| m.get(sale_id).cloned()) {
+            return Ok(sale);
+        }
+        let sale = reader.get_sale(sale_id).await?.ok_or_else(|| DomainError::not_found("flash sale"))?;
+        if let Ok(mut m) = self.sales.lock() {
+            m.insert(sale_id.to_owned(), sale.clone());
+        }
+        Ok(sale)
+    }
+
+    async fn gate(&self, reader: &impl FlashSaleReader, sale_id: &str, now: DateTime<Utc>) -> Result<Gate> {
+        let cached = self.closed.lock().ok().and_then(|m| m.get(sale_id).copied());
+        if cached.is_some_and(|seen| now - seen < self.gate_ttl) {
+            return Ok(Gate { sold_out: true, returns: 0 });
+        }
+        let gate = reader.get_gate(sale_id, false).await?;
+        if let Ok(mut m) = self.closed.lock() {
+            if gate.sold_out {
+                m.insert(sale_id.to_owned(), now);
+            } else {
+                m.remove(sale_id);
+            }
+        }
+        Ok(gate)
+    }
+}
+
+/// Entry rules an operator tunes.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryPolicy {
+    /// A customer's entries into one sale must be at least this far apart (429 with Retry-After otherwise).
+    pub min_interval: Duration,
+}
+
+impl EntryPolicy {
+    /// From FLASH_ENTRY_MIN_INTERVAL_MS (default 1000).
+    pub fn from_env() -> std::result::Result<Self, crate::config::ConfigError> {
+        let ms: i64 = crate::config::parsed_or("FLASH_ENTRY_MIN_INTERVAL_MS", 1000)?;
+        Ok(Self { min_interval: Duration::milliseconds(ms.max(0)) })
+    }
+}
+
+/// A signed-in shopper enters a sale. Before the start: 409 `not_started`; after sell-out: 410 `sold_out`
+/// with no write and nothing enqueued; over the per-customer limit: 409; the same Idempotency-Key again:
+/// the same ticket (re-enqueued while waiting, which the queue deduplicates).
+#[allow(clippy::too_many_arguments)]
+pub async fn enter(
+    reader: &impl FlashSaleReader,
+    cache: &EntryCache,
+    writer: &impl FlashEntryWriter,
+    queue: &impl WaitingRoom,
+    policy: EntryPolicy,
+    caller: &Caller,
+    sale_id: &str,
+    idempotency_key: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<TicketView> {
+    let key = idempotency_key.ok_or_else(|| DomainError::invalid_parameter("Idempotency-Key", "is required"))?;
+    idempotency::validate_key(key).map_err(|reason| DomainError::invalid_parameter("Idempotency-Key", reason))?;
+    if !ids::is_valid(flash_sale::SALE_ID_PREFIX, sale_id) {
+        return Err(DomainError::not_found("flash sale"));
+    }
+    let sale = cache.sale(reader, sale_id).await?;
+    let gate = cache.gate(reader, sale_id, now).await?;
+    sale.check_entry(&gate, now)?;
+    let ticket_id = ticket_id_for(sale_id, &caller.user_id, key);
+    let lane = lane_of(&ticket_id, sale.shards);
+    let seq = writer.next_sequence(sale_id, lane).await?;
+    let ticket =
+        Ticket::waiting(ticket_id, sale_id.to_owned(), caller.user_id.clone(), position(seq, lane, sale.shards), now);
+    match writer.create_ticket(&ticket, sale.per_customer_limit, policy.min_interval).await? {
+        EntryOutcome::Created => {
+            queue.enqueue(&ticket, lane).await?;
+            tracing::info!(sale_id, ticket_id = %ticket.ticket_id, position = ticket.position, "entry accepted");
+            Ok(ticket.view(&gate, now))
+        }
+        EntryOutcome::Existing(existing) => {
+            if existing.status == TicketStatus::Waiting {
+                queue.enqueue(&existing, lane).await?;
+            }
+            Ok(existing.view(&gate, now))
+        }
+        EntryOutcome::LimitReached => Err(DomainError::conflict(
+            flash_sale::LIMIT_REACHED,
+            format!("at most {} entries per customer", sale.per_customer_limit),
+        )),
+        EntryOutcome::TooSoon => {
+            let secs = policy.min_interval.num_milliseconds().div_euclid(1000) + 1;
+            Err(DomainError::RateLimited { retry_after_secs: u64::try_from(secs).unwrap_or(1) })
+        }
+    }
+}
+
+/// A shopper reads an entry of theirs, settled on read: waiting behind a closed gate becomes sold out,
+/// a hold past its expiry expires (the unit goes back to the sale for the next in line).
+pub async fn get_entry(
+    reader: &impl FlashSaleReader,
+    tickets: &impl FlashTicketStore,
+    caller: &Caller,
+    sale_id: &str,
+    ticket_id: &str,
+    now: DateTime<Utc>,
+) -> Result<TicketView> {
+    if !ids::is_valid(flash_sale::TICKET_ID_PREFIX, ticket_id) {
+        return Err(DomainError::not_found("entry"));
+    }
+    for _ in 0..3 {
+        let ticket = tickets
+            .get_ticket(ticket_id)
+            .await?
+            .filter(|t| t.sale_id == sale_id && (t.customer_id == caller.user_id || caller.is_admin()))
+            .ok_or_else(|| DomainError::not_found("entry"))?;
+        match ticket.status {
+            TicketStatus::Waiting => {
+                let gate = reader.get_gate(sale_id, true).await?;
+                if !gate.sold_out || tickets.mark_sold_out(&ticket).await? {
+                    let mut settled = ticket;
+                    if gate.sold_out {
+                        settled.status = TicketStatus::SoldOut;
+                    }
+                    return Ok(settled.view(&gate, now));
+                }
+            }
+            TicketStatus::Won if ticket.hold_expired(now) => {
+                if tickets.return_unit(&ticket, TicketStatus::Expired, now).await? {
+                    let expired = Ticket { status: TicketStatus::Expired, ..ticket };
+                    return Ok(expired.view(&Gate::default(), now));
+                }
+            }
+            _ => return Ok(ticket.view(&Gate::default(), now)),
+        }
+    }
+    Err(DomainError::Transient("the entry kept changing while it was read".into()))
+}
+
+/// What the admission worker keeps between batches in one instance: the sales it saw and how many units it
+/// believes each shard still holds (refreshed from the table whenever it runs dry).
+#[derive(Debug, Default)]
+pub struct AdmissionState {
+    sales: Mutex<HashMap<String, (FlashSale, Vec<i64>)>>,
+}
+
+impl AdmissionState {
+    fn cached(&self, sale_id: &str) -> Option<(FlashSale, Vec<i64>)> {
+        self.sales.lock().ok().and_then(|m| m.get(sale_id).cloned())
+    }
+
+    fn store(&self, sale: &FlashSale, remaining: Vec<i64>) {
+        if let Ok(mut m) = self.sales.lock() {
+            m.insert(sale.sale_id.clone(), (sale.clone(), remaining));
+        }
+    }
+}
+
+/// How one queued entry ended in a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Won,
+    SoldOut,
+    /// The ticket was already settled (a duplicate delivery).
+    Skipped,
+}
+
+/// Write units of a single write of an item under 1 KB, and of one such item in a transaction (AWS's rules).
+const WCU_SINGLE: u64 = 1;
+const WCU_TRANSACTIONAL: u64 = 2;
+
+/// Admits one batch of queued entries in order. Returns, per message, the outcome or the error that makes
+/// the message (and, to keep the lane's order, every later one) go back to the queue; plus the batch's
+/// counters.
+pub async fn admit_batch(
+    reader: &impl FlashSaleReader,
+    admissions: &impl FlashAdmissions,
+    tickets: &impl FlashTicketStore,
+    state: &AdmissionState,
+    messages: &[EntryMessage],
+    now: DateTime<Utc>,
+) -> (Vec<Result<Admission>>, HashMap<String, AdmissionStats>) {
+    let mut results = Vec::with_capacity(messages.len());
+    let mut stats: HashMap<String, AdmissionStats> = HashMap::new();
+    let mut gates: HashMap<String, Gate> = HashMap::new();
+    let mut failed = false;
+    for message in messages {
+        if failed {
+            results.push(Err(DomainError::Transient("an earlier entry of the batch failed".into())));
+            continue;
+        }
+        let s = stats.entry(message.sale_id.clone()).or_default();
+        let outcome = admit_one(reader, admissions, tickets, state, &mut gates, s, message, now).await;
+        failed = outcome.is_err();
+        results.push(outcome);
+    }
+    (results, stats)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn admit_one(
+    reader: &impl FlashSaleReader,
+    admissions: &impl FlashAdmissions,
+    tickets: &impl FlashTicketStore,
+    state: &AdmissionState,
+    gates: &mut HashMap<String, Gate>,
+    stats: &mut AdmissionStats,
+    message: &EntryMessage,
+    now: DateTime<Utc>,
+) -> Result<Admission> {
+    let (sale, mut remaining) = match state.cached(&message.sale_id) {
+        Some(cached) => cached,
+        None => {
+            let Some(sale) = reader.get_sale(&message.sale_id).await? else {
+                tracing::warn!(sale_id = %message.sale_id, "entry for an unknown sale dropped");
+                return Ok(Admission::Skipped);
+            };
+            let remaining = admissions.shard_units(&sale).await?;
+            stats.read_units += u64::from(sale.shards) + 1;
+            (sale, remaining)
+        }
+    };
+    let ticket = Ticket::waiting(message.ticket_id.clone(), sale.sale_id.clone(), message.customer_id.clone(), 0, now);
+    let mut gate = match gates.get(&sale.sale_id) {
+        Some(gate) => *gate,
+        None => {
+            let gate = reader.get_gate(&sale.sale_id, true).await?;
+            stats.read_units += 1;
+            gates.insert(sale.sale_id.clone(), gate);
+            gate
+        }
+    };
+    let result = 'admission: {
+        if gate.sold_out || now >= sale.ends_at || sale.reconciliation.is_some() {
+            break 'admission reject(tickets, &ticket, stats).await;
+        }
+        let mut fresh = false;
+        let max_attempts = 2 * sale.shards as usize + 8;
+        let mut rng = rand::rngs::StdRng::from_entropy();
+        for _ in 0..max_attempts {
+            let Some(shard) = pick_shard(&remaining, &mut rng) else {
+                if !fresh {
+                    gate = reader.get_gate(&sale.sale_id, true).await?;
+                    remaining = admissions.shard_units(&sale).await?;
+                    stats.read_units += u64::from(sale.shards) + 1;
+                    fresh = true;
+                    for mv in rebalance_plan(&remaining) {
+                        if admissions.move_units(&sale.sale_id, mv).await? {
+                            remaining[mv.from] -= mv.units;
+                            remaining[mv.to] += mv.units;
+                            stats.rebalances += 1;
+                        } else {
+                            stats.condition_failures += 1;
+                        }
+                        stats.write_units += 2 * WCU_TRANSACTIONAL;
+                    }
+                    continue;
+                }
+                stats.write_units += WCU_SINGLE;
+                if admissions.close_gate(&sale.sale_id, gate.returns).await? {
+                    tracing::info!(sale_id = %sale.sale_id, "sold out: the queue is closed");
+                    gate.sold_out = true;
+                    gates.insert(sale.sale_id.clone(), gate);
+                    break 'admission reject(tickets, &ticket, stats).await;
+                }
+                stats.condition_failures += 1;
+                fresh = false;
+                continue;
+            };
+            let shard_u32 = u32::try_from(shard).unwrap_or(0);
+            stats.write_units += 2 * WCU_TRANSACTIONAL;
+            match admissions.admit(&sale, &ticket.ticket_id, shard_u32, sale.hold_expiry(now)).await? {
+                AdmitOutcome::Admitted => {
+                    remaining[shard] -= 1;
+                    stats.admitted += 1;
+                    stats.write_units += WCU_SINGLE; // the hold index entry
+                    break 'admission Ok(Admission::Won);
+                }
+                AdmitOutcome::ShardEmpty { remaining: left } => {
+                    remaining[shard] = left.unwrap_or(0).max(0);
+                    stats.fallbacks += 1;
+                    stats.condition_failures += 1;
+                }
+                AdmitOutcome::NotWaiting => {
+                    stats.condition_failures += 1;
+                    break 'admission Ok(Admission::Skipped);
+                }
+            }
+        }
+        Err(DomainError::Transient("no shard admitted the entry".into()))
+    };
+    state.store(&sale, remaining);
+    result
+}
+
+async fn reject(tickets: &impl FlashTicketStore, ticket: &Ticket, stats: &mut AdmissionStats) -> Result<Admission> {
+    stats.write_units += 2 * WCU_SINGLE;
+    if tickets.mark_sold_out(ticket).await? {
+        stats.rejected += 1;
+        Ok(Admission::SoldOut)
+    } else {
+        stats.condition_failures += 1;
+        Ok(Admission::Skipped)
+    }
+}
+
+use rand::SeedableRng;
+
+/// Checkout takes the unit of a won, unexpired hold for `order_id`. A replay with the same order answers the
+/// same unit; an expired hold is 410 `hold_expired`; a ticket that never won is 409 `not_won`.
+pub async fn consume_hold(
+    reader: &impl FlashSaleReader,
+    tickets: &impl FlashTicketStore,
+    holds: &impl FlashHolds,
+    ticket_id: &str,
+    customer_id: &str,
+    order_id: &str,
+    now: DateTime<Utc>,
+) -> Result<HeldUnit> {
+    for _ in 0..3 {
+        let ticket = tickets
+            .get_ticket(ticket_id)
+            .await?
+            .filter(|t| t.customer_id == customer_id)
+            .ok_or_else(|| DomainError::not_found("flash ticket"))?;
+        match ticket.status {
+            TicketStatus::Purchased if ticket.order_id.as_deref() == Some(order_id) => {
+                return held_unit(reader, &ticket, order_id).await;
+            }
+            TicketStatus::Won if !ticket.hold_expired(now) => {
+                if holds.consume(ticket_id, customer_id, order_id, now).await? {
+                    tracing::info!(ticket_id, order_id, "flash hold consumed");
+                    return held_unit(reader, &ticket, order_id).await;
+                }
+            }
+            TicketStatus::Won | TicketStatus::Expired | TicketStatus::Released => {
+                return Err(DomainError::Gone { code: "hold_expired", message: "the checkout hold has expired".into() })
+            }
+            TicketStatus::Purchased => {
+                return Err(DomainError::conflict("hold_consumed", "the hold was used by another order"))
+            }
+            TicketStatus::Waiting | TicketStatus::SoldOut => {
+                return Err(DomainError::conflict("not_won", "this entry has not won a unit"))
+            }
+        }
+    }
+    Err(DomainError::Transient("the hold kept changing".into()))
+}
+
+async fn held_unit(reader: &impl FlashSaleReader, ticket: &Ticket, order_id: &str) -> Result<HeldUnit> {
+    let sale = reader.get_sale(&ticket.sale_id).await?.ok_or_else(|| DomainError::not_found("flash sale"))?;
+    Ok(HeldUnit {
+        ticket_id: ticket.ticket_id.clone(),
+        sale_id: sale.sale_id,
+        sku: sale.sku,
+        warehouse_id: sale.warehouse_id,
+        price: sale.price,
+        order_id: order_id.to_owned(),
+    })
+}
+
+/// Checkout's compensation: the order that consumed the hold failed, so the unit goes back to the sale for the
+/// next in line. Idempotent; a hold consumed by another order is left alone (409).
+pub async fn release_hold(
+    tickets: &impl FlashTicketStore,
+    ticket_id: &str,
+    order_id: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for _ in 0..3 {
+        let ticket = tickets.get_ticket(ticket_id).await?.ok_or_else(|| DomainError::not_found("flash ticket"))?;
+        match ticket.status {
+            TicketStatus::Purchased if ticket.order_id.as_deref() == Some(order_id) => {
+                if tickets.return_unit(&ticket, TicketStatus::Released, now).await? {
+                    tracing::info!(ticket_id, order_id, "flash hold released");
+                    return Ok(());
+                }
+            }
+            TicketStatus::Released | TicketStatus::Expired | TicketStatus::Won => return Ok(()),
+            _ => return Err(DomainError::conflict("hold_not_consumed", "this order does not hold the unit")),
+        }
+    }
+    Err(DomainError::Transient("the hold kept changing".into()))
+}
+
+/// What one schedule run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct SweepReport {
+    pub sales: usize,
+    pub expired_holds: usize,
+    pub reconciled: usize,
+}
+
+/// Expires run-out holds of every live sale (their units go back for the next in line) and reconciles each
+/// ended sale with no hold outstanding: the shards go back into the stock item, the rest is booked as sold.
+pub async fn sweep(
+    reconciler: &(impl FlashReconciler + FlashAdmissions),
+    tickets: &impl FlashTicketStore,
+    now: DateTime<Utc>,
+) -> Result<SweepReport> {
+    let mut report = SweepReport::default();
+    for sale in reconciler.live_sales().await? {
+        report.sales += 1;
+        for ticket in reconciler.expired_holds(&sale, now, 500).await? {
+            if tickets.return_unit(&ticket, TicketStatus::Expired, now).await? {
+                report.expired_holds += 1;
+            }
+        }
+        if now >= sale.ends_at && !reconciler.has_holds(&sale).await? {
+            let shards = reconciler.shard_units(&sale).await?;
+            if reconciler.reconcile(&sale, &shards, now).await? {
+                let returned: i64 = shards.iter().sum();
+                tracing::info!(sale_id = %sale.sale_id, returned, sold = i64::from(sale.units) - returned, "flash sale reconciled");
+                report.reconciled += 1;
+            }
+        }
+    }
+    Ok(report)
+}
