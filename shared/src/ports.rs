@@ -335,7 +335,7 @@ pub trait CartStore: Send + Sync {
     fn get_cart(&self, cart_id: &str) -> impl std::future::Future<Output = crate::error::Result<Option<cart::Cart>>> + Send;
     /// The id of a shopper's cart, if one was created.
     fn shopper_cart_id(&self, user_id: &str) -> impl std::future::Future<Output = crate::error::Result<Option<String>>> + Send;
-    /// Writes a new guest cart.
+    /// Writes a new guest cart (version 0, stored as 1).
     fn create_cart(&self, cart: &cart::Cart) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
     /// Writes a new shopper cart and points the shopper at it, if the shopper still has no cart
     /// (`replacing: None`) or still points at the expired `replacing` cart.
@@ -345,9 +345,9 @@ pub trait CartStore: Send + Sync {
         cart: &cart::Cart,
         replacing: Option<&str>,
     ) -> impl std::future::Future<Output = crate::error::Result<bool>> + Send;
-    /// Stores `cart` if the stored version is still `cart.version - 1`.
+    /// Stores `cart` as version `cart.version + 1` if the stored version is still `cart.version`.
     fn save_cart(&self, cart: &cart::Cart) -> impl std::future::Future<Output = crate::error::Result<bool>> + Send;
-    /// Stores a merge: both carts, each if its stored version is still its `version - 1`.
+    /// Stores a merge: both carts, each if its stored version is still its `version`.
     fn save_merge(&self, shopper: &cart::Cart, guest: &cart::Cart) -> impl std::future::Future<Output = crate::error::Result<bool>> + Send;
 }
 

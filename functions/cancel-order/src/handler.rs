@@ -32,3 +32,26 @@ where
     .await;
     Ok(api::respond(api::StatusCode::OK, result))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commerce::adapters::catalog::testing::{body_json, sample_events};
+    use commerce::adapters::inventory::memory::InMemoryInventory;
+    use commerce::adapters::orders::memory::{demo_orders, InMemoryOrders, InMemoryPayments};
+
+    async fn deps() -> Deps<InMemoryOrders, InMemoryInventory, InMemoryPayments, InMemoryOrders> {
+        let provider = InMemoryPayments::new();
+        let orders = demo_orders(&provider).await;
+        Deps { orders, inventory: InMemoryInventory::new(), provider, events: InMemoryOrders::new() }
+    }
+
+    #[tokio::test]
+    async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/cancel-order").as_ref()) {
+            let deps = deps().await;
+            let response = handle(&deps, event.request).await.unwrap();
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
+        }
+    }
+}

@@ -61,3 +61,93 @@ where
     .await;
     Ok(response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commerce::adapters::cart::memory::{FixedCallers, InMemoryCarts};
+    use commerce::adapters::catalog::memory::InMemoryCatalog;
+    use commerce::adapters::catalog::testing::{body_json, demo_store, request, sample_events};
+    use commerce::adapters::orders::memory::InMemoryOrders;
+    use commerce::domain::cart::{Cart, CartLimits};
+    use commerce::domain::order::OrderStatus;
+    use commerce::ports::{CartStore, OrderReader, ProductReader as _};
+
+    type TestDeps = Deps<InMemoryCarts, InMemoryCatalog, InMemoryOrders, InMemoryOrders, InMemoryOrders, FixedCallers>;
+
+    async fn deps() -> (TestDeps, String) {
+        let catalog = demo_store();
+        let carts = InMemoryCarts::new();
+        let now = chrono::Utc::now();
+        let mut cart = Cart::new_shopper("shopper-1", now);
+        let skus: Vec<String> = catalog.variants_by_sku(&["demo-sku-1".into()]).await.unwrap().into_iter().map(|v| v.sku).collect();
+        let sku = skus.first().cloned().unwrap_or_else(|| "missing".into());
+        let price = catalog.variants_by_sku(&[sku.clone()]).await.unwrap()[0].price;
+        cart.set_quantity(&sku, 2, price, &CartLimits::default(), now).unwrap();
+        let cart_id = cart.cart_id.clone();
+        carts.create_cart(&cart).await.unwrap();
+        let orders = InMemoryOrders::new();
+        let deps = Deps {
+            carts,
+            catalog,
+            orders: orders.clone(),
+            idempotency: orders.clone(),
+            starter: orders,
+            verifier: FixedCallers::default().shopper("<id token>", "shopper-1"),
+            lock: chrono::Duration::seconds(30),
+        };
+        (deps, cart_id)
+    }
+
+    fn checkout(cart_id: &str, key: &str, method: &str) -> lambda_http::Request {
+        let body = serde_json::json!({
+            "cart_id": cart_id,
+            "shipping_address": {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postal_code": "62701", "country": "US"},
+            "payment_method": method,
+            "total": {"amount": 1, "currency": "USD"}
+        });
+        request("POST", "/v1/checkout", "/v1/checkout")
+            .header("authorization", "Bearer <id token>")
+            .header("idempotency-key", key)
+            .json(&body)
+            .build()
+    }
+
+    #[tokio::test]
+    async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
+        let (deps, _) = deps().await;
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/checkout").as_ref()) {
+            let response = handle(&deps, event.request).await.unwrap();
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
+        }
+    }
+
+    #[tokio::test]
+    async fn when_checking_out_should_202_price_server_side_and_start_one_saga() {
+        let (deps, cart_id) = deps().await;
+        let first = handle(&deps, checkout(&cart_id, "k-1", "pm_card_visa")).await.unwrap();
+        assert_eq!(first.status(), 202, "{}", body_json(&first));
+        let body = body_json(&first);
+        assert_eq!(body["status"], "pending");
+        let order_id = body["order_id"].as_str().unwrap().to_owned();
+        let order = deps.orders.get_order(&order_id).await.unwrap().unwrap();
+        assert_eq!(order.status(), OrderStatus::Pending);
+        assert_ne!(order.total().amount, 1, "the client's total is ignored");
+        let replay = handle(&deps, checkout(&cart_id, "k-1", "pm_card_visa")).await.unwrap();
+        assert_eq!(replay.status(), 202);
+        assert_eq!(replay.headers()["idempotent-replayed"], "true");
+        assert_eq!(body_json(&replay)["order_id"], order_id.as_str());
+        assert_eq!(deps.orders.started().len(), 1);
+        let reused = handle(&deps, checkout(&cart_id, "k-1", "pm_card_mastercard")).await.unwrap();
+        assert_eq!(reused.status(), 422);
+        assert_eq!(body_json(&reused)["error"]["code"], "idempotency_key_reused");
+    }
+
+    #[tokio::test]
+    async fn when_card_number_is_sent_should_422_naming_payment_method() {
+        let (deps, cart_id) = deps().await;
+        let response = handle(&deps, checkout(&cart_id, "k-2", "4242424242424242")).await.unwrap();
+        assert_eq!(response.status(), 422);
+        assert_eq!(body_json(&response)["error"]["field"], "payment_method");
+    }
+}

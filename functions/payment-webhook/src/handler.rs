@@ -16,3 +16,56 @@ pub async fn handle(ledger: &impl PaymentLedger, secret: &str, req: Request) -> 
     let body = result.map(|outcome| serde_json::json!({ "received": true, "outcome": outcome }));
     Ok(api::respond(api::StatusCode::OK, body))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commerce::adapters::catalog::testing::{body_json, request, sample_events};
+    use commerce::adapters::orders::memory::InMemoryOrders;
+    use commerce::adapters::payments::stripe::sign;
+    use commerce::domain::payment::PaymentStatus;
+
+    const SECRET: &str = "whsec_test";
+
+    #[tokio::test]
+    async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/payment-webhook").as_ref()) {
+            let response = handle(&InMemoryOrders::new(), SECRET, event.request).await.unwrap();
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
+        }
+    }
+
+    fn delivery(payload: &str, signature: &str) -> lambda_http::Request {
+        request("POST", "/v1/webhooks/payments", "/v1/webhooks/payments")
+            .header("stripe-signature", signature)
+            .body(payload.to_owned())
+            .build()
+    }
+
+    #[tokio::test]
+    async fn when_signed_event_arrives_twice_should_record_once_and_flag_duplicate() {
+        let ledger = InMemoryOrders::new();
+        let now = chrono::Utc::now().timestamp();
+        let payload = serde_json::json!({
+            "id": "evt_1", "type": "payment_intent.canceled", "created": now,
+            "data": {"object": {"id": "pi_1", "status": "canceled", "amount": 1000, "amount_received": 0,
+                                "currency": "usd", "metadata": {"order_id": "ord_1"}}}
+        })
+        .to_string();
+        let signature = sign(payload.as_bytes(), SECRET, now);
+        let first = body_json(&handle(&ledger, SECRET, delivery(&payload, &signature)).await.unwrap());
+        assert_eq!(first["outcome"], "recorded");
+        let second = body_json(&handle(&ledger, SECRET, delivery(&payload, &signature)).await.unwrap());
+        assert_eq!(second["outcome"], "duplicate");
+        let payment = ledger.payment_for_order("ord_1").await.unwrap().unwrap();
+        assert_eq!(payment.status, PaymentStatus::Voided);
+    }
+
+    #[tokio::test]
+    async fn when_signed_with_another_secret_should_400() {
+        let now = chrono::Utc::now().timestamp();
+        let payload = r#"{"id":"evt_1","type":"x","created":0,"data":{"object":{}}}"#;
+        let response = handle(&InMemoryOrders::new(), SECRET, delivery(payload, &sign(payload.as_bytes(), "whsec_other", now))).await.unwrap();
+        assert_eq!(response.status(), 400);
+    }
+}

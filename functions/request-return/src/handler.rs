@@ -18,3 +18,21 @@ pub async fn handle(store: &(impl OrderReader + OrderWriter), req: Request) -> R
     .await;
     Ok(api::respond(api::StatusCode::OK, result))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commerce::adapters::catalog::testing::{body_json, sample_events};
+    use commerce::adapters::orders::memory::{demo_orders, InMemoryPayments};
+
+#[tokio::test]
+async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
+    for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/request-return").as_ref()) {
+        let store = demo_orders(&InMemoryPayments::new()).await;
+        let response = handle(&store, event.request).await.unwrap();
+        assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
+    }
+}
+
+
+}

@@ -14,6 +14,7 @@ mod moto;
 mod plan;
 mod pollers;
 mod provision;
+mod seed_catalog;
 mod stack;
 mod state;
 mod template;

@@ -1,4 +1,12 @@
-//! Event source mappings: SQS and DynamoDB Streams pollers and schedules that invoke local functions.
+//! Event source mappings, as Lambda runs them: SQS queues and DynamoDB streams polled into batches that
+//! invoke a function, and schedules that invoke one on an interval. Every loop stops promptly when the
+//! shutdown token is cancelled.
+
+pub mod schedule;
+pub mod sqs;
+pub mod streams;
+
+use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -6,12 +14,62 @@ use tokio_util::sync::CancellationToken;
 use crate::lambda::Lambdas;
 use crate::plan::Plan;
 
-/// Starts one task per event source in `plan`; each stops when `shutdown` is cancelled.
+/// Starts every event source of `plan`: one task per SQS worker, stream and schedule.
 pub fn start(
-    _plan: &Plan,
-    _lambdas: Lambdas,
-    _aws: aws_config::SdkConfig,
-    _shutdown: CancellationToken,
+    plan: &Plan,
+    lambdas: Lambdas,
+    aws: aws_config::SdkConfig,
+    shutdown: CancellationToken,
 ) -> Vec<JoinHandle<()>> {
-    Vec::new()
+    let region = aws.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".to_string());
+    let mut tasks = Vec::new();
+    if !plan.sqs_sources.is_empty() {
+        let client = aws_sdk_sqs::Client::new(&aws);
+        for source in &plan.sqs_sources {
+            tasks.extend(sqs::start(source.clone(), &region, client.clone(), lambdas.clone(), shutdown.clone()));
+        }
+    }
+    if !plan.stream_sources.is_empty() {
+        let streams = aws_sdk_dynamodbstreams::Client::new(&aws);
+        let sqs = aws_sdk_sqs::Client::new(&aws);
+        for source in &plan.stream_sources {
+            let poller = streams::StreamPoller::new(
+                source.clone(),
+                &region,
+                streams.clone(),
+                sqs.clone(),
+                lambdas.clone(),
+                shutdown.clone(),
+            );
+            tasks.push(tokio::spawn(poller.run()));
+        }
+    }
+    let interval_override = schedule::interval_override();
+    for source in &plan.schedules {
+        tasks.push(tokio::spawn(schedule::run(
+            source.clone(),
+            interval_override,
+            region.clone(),
+            lambdas.clone(),
+            shutdown.clone(),
+        )));
+    }
+    tracing::info!(
+        sqs = plan.sqs_sources.len(),
+        streams = plan.stream_sources.len(),
+        schedules = plan.schedules.len(),
+        "event sources started"
+    );
+    tasks
 }
+
+/// Sleeps for `duration` unless `shutdown` is cancelled first; returns false when it was.
+async fn pause(duration: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(duration) => true,
+        _ = shutdown.cancelled() => false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -36,6 +36,9 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
         .await
 }
 
+/// The logical id of the table the demo catalog goes into.
+const CATALOG_TABLE: &str = "CatalogTable";
+
 /// Settings fixed for the life of the process.
 struct Config {
     template: PathBuf,
@@ -281,13 +284,16 @@ fn base_env(aws_port: u16) -> BTreeMap<String, String> {
     )
 }
 
-/// Loads the demo catalog.
-async fn seed(_aws: &SdkConfig, provisioned: &Provisioned, users: &DemoUsers) -> Result<()> {
-    tracing::warn!(
-        tables = provisioned.names.len(),
-        users = users.users.len(),
-        "no demo catalog seeder is wired yet: the catalog starts empty"
-    );
+/// Loads the demo catalog into the template's CatalogTable, owned by the demo sellers.
+async fn seed(aws: &SdkConfig, provisioned: &Provisioned, users: &DemoUsers) -> Result<()> {
+    let Some(table) = provisioned.names.get(CATALOG_TABLE) else {
+        tracing::warn!("the template has no {CATALOG_TABLE}: no demo catalog");
+        return Ok(());
+    };
+    let sellers: Vec<String> = users.in_group("sellers").map(|u| u.sub.clone()).collect();
+    let started = Instant::now();
+    let products = crate::seed_catalog::seed(aws, table, &sellers).await?;
+    tracing::info!(products, ms = started.elapsed().as_millis() as u64, "demo catalog seeded");
     Ok(())
 }
 

@@ -51,23 +51,26 @@ impl DynamoCarts {
         Self { client, table: table.into() }
     }
 
+    /// The item of `cart` as written: its version one past the version it was read at.
     fn item(cart: &Cart) -> Result<Item> {
-        let mut item: Item = serde_dynamo::aws_sdk_dynamodb_1::to_item(cart).map_err(DomainError::unexpected)?;
+        let mut next = cart.clone();
+        next.version += 1;
+        let mut item: Item = serde_dynamo::aws_sdk_dynamodb_1::to_item(&next).map_err(DomainError::unexpected)?;
         item.extend(cart_key(&cart.cart_id));
         item.insert("entity".into(), s("cart"));
         item.insert("ttl".into(), AttributeValue::N(cart.expires_at.timestamp().to_string()));
         Ok(item)
     }
 
-    /// A conditional put of a cart: new (`version == 1`) or replacing `version - 1`.
+    /// A conditional put of a cart: new (`version == 0`) or replacing the stored `version`.
     fn put(&self, cart: &Cart) -> Result<Put> {
         let builder = Put::builder().table_name(&self.table).set_item(Some(Self::item(cart)?));
-        let builder = if cart.version <= 1 {
+        let builder = if cart.version == 0 {
             builder.condition_expression("attribute_not_exists(pk)")
         } else {
             builder
                 .condition_expression("version = :previous")
-                .expression_attribute_values(":previous", AttributeValue::N((cart.version - 1).to_string()))
+                .expression_attribute_values(":previous", AttributeValue::N(cart.version.to_string()))
         };
         built(builder.build())
     }
@@ -158,7 +161,7 @@ impl CartStore for DynamoCarts {
             .table_name(&self.table)
             .set_item(Some(Self::item(cart)?))
             .condition_expression("version = :previous")
-            .expression_attribute_values(":previous", AttributeValue::N(cart.version.saturating_sub(1).to_string()))
+            .expression_attribute_values(":previous", AttributeValue::N(cart.version.to_string()))
             .send()
             .await;
         match result {

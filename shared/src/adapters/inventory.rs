@@ -12,6 +12,8 @@
 
 pub mod demo;
 pub mod memory;
+#[cfg(test)]
+mod tests;
 
 use crate::adapters::dynamo::sdk_error;
 use crate::domain::inventory::reservation::{ReleaseReason, ReserveOutcome};
@@ -35,6 +37,14 @@ const HELD_PARTITION: &str = "RES_HELD";
 /// Released reservations are deleted by TTL after this many days (held and committed ones are kept).
 const RELEASED_RETENTION_DAYS: i64 = 30;
 const SET_ATTEMPTS: u32 = 20;
+const SET_UPDATE: &str = "SET #on_hand = :n, #free = :free, #avail = :avail, #safety = :safety, \
+                          #adjustments = #adjustments + :d, #updated_at = :now";
+const SET_CONDITION: &str = "#on_hand = :old_on_hand AND #reserved = :old_reserved AND #safety = :old_safety";
+const ADJUST_UPDATE: &str = "SET #entity = :entity, #sku = :sku, #warehouse_id = :wh, #updated_at = :now, \
+                             #safety = if_not_exists(#safety, :zero), #reserved = if_not_exists(#reserved, :zero), \
+                             #sold = if_not_exists(#sold, :zero) \
+                             ADD #on_hand :d, #free :d, #avail :d, #received :r, #adjustments :a";
+const ADJUST_CONDITION: &str = "#free >= :neg";
 const CONFLICT_ATTEMPTS: u32 = 5;
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -60,6 +70,19 @@ fn reservation_key(reservation_id: &str) -> Item {
 /// A timestamp that sorts as text: fixed width, milliseconds, `Z`.
 fn sortable(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Expression attribute names for every `#name` in the expressions (attribute names such as `free` and
+/// `status` are reserved words; unused names are rejected, so only those present are declared).
+fn names(expressions: &[&str]) -> HashMap<String, String> {
+    let mut names = HashMap::new();
+    for expression in expressions {
+        for (i, _) in expression.match_indices('#') {
+            let name: String = expression[i + 1..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            names.insert(format!("#{name}"), name);
+        }
+    }
+    names
 }
 
 fn status_name(status: ReservationStatus) -> &'static str {
@@ -136,10 +159,11 @@ impl DynamoInventory {
                 .await
                 .map_err(sdk_error)?;
             for item in page.items().iter().cloned() {
-                match item.get("entity").and_then(|v| v.as_s().ok()).map(String::as_str) {
-                    Some("stock") => stock.push(from_item(item)?),
-                    Some("reservation") => reservations.push(from_item(item)?),
-                    _ => {}
+                let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                if pk.starts_with("SKU#") {
+                    stock.push(from_item(item)?);
+                } else if pk.starts_with("RES#") {
+                    reservations.push(from_item(item)?);
                 }
             }
             match page.last_evaluated_key() {
@@ -200,10 +224,13 @@ impl DynamoInventory {
     }
 
     fn hold_action(&self, sku: &str, warehouse_id: &str, quantity: u32) -> Result<TransactWriteItem> {
+        let (update, condition) =
+            ("SET #avail = #avail - :q, #free = #free - :q, #reserved = #reserved + :q", "#avail >= :q");
         let update = built(
             self.stock_update(sku, warehouse_id)
-                .update_expression("SET avail = avail - :q, free = free - :q, reserved = reserved + :q")
-                .condition_expression("avail >= :q")
+                .update_expression(update)
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names(&[update, condition])))
                 .expression_attribute_values(":q", n(i64::from(quantity)))
                 .build(),
         )?;
@@ -212,13 +239,15 @@ impl DynamoInventory {
 
     fn finish_stock_action(&self, to: ReservationStatus, sku: &str, warehouse_id: &str, quantity: u32) -> Result<TransactWriteItem> {
         let expression = match to {
-            ReservationStatus::Committed => "SET on_hand = on_hand - :q, reserved = reserved - :q, sold = sold + :q",
-            _ => "SET avail = avail + :q, free = free + :q, reserved = reserved - :q",
+            ReservationStatus::Committed => "SET #on_hand = #on_hand - :q, #reserved = #reserved - :q, #sold = #sold + :q",
+            _ => "SET #avail = #avail + :q, #free = #free + :q, #reserved = #reserved - :q",
         };
+        let condition = "#reserved >= :q";
         let update = built(
             self.stock_update(sku, warehouse_id)
                 .update_expression(expression)
-                .condition_expression("reserved >= :q")
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names(&[expression, condition])))
                 .expression_attribute_values(":q", n(i64::from(quantity)))
                 .build(),
         )?;
@@ -280,11 +309,9 @@ impl StockWriter for DynamoInventory {
                         .update_item()
                         .table_name(&self.table)
                         .set_key(Some(stock_key(sku, warehouse_id)))
-                        .update_expression(
-                            "SET on_hand = :n, free = :free, avail = :avail, safety = :safety, \
-                             adjustments = adjustments + :d, updated_at = :now",
-                        )
-                        .condition_expression("on_hand = :old_on_hand AND reserved = :old_reserved AND safety = :old_safety")
+                        .update_expression(SET_UPDATE)
+                        .condition_expression(SET_CONDITION)
+                        .set_expression_attribute_names(Some(names(&[SET_UPDATE, SET_CONDITION])))
                         .expression_attribute_values(":n", n(set.on_hand))
                         .expression_attribute_values(":free", n(free))
                         .expression_attribute_values(":avail", n(free - safety))
@@ -316,12 +343,7 @@ impl StockWriter for DynamoInventory {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(stock_key(sku, warehouse_id)))
-            .update_expression(
-                "SET entity = :entity, sku = :sku, warehouse_id = :wh, updated_at = :now, \
-                 safety = if_not_exists(safety, :zero), reserved = if_not_exists(reserved, :zero), \
-                 sold = if_not_exists(sold, :zero) \
-                 ADD on_hand :d, free :d, avail :d, received :r, adjustments :a",
-            )
+            .update_expression(ADJUST_UPDATE)
             .expression_attribute_values(":entity", s("stock"))
             .expression_attribute_values(":sku", s(sku))
             .expression_attribute_values(":wh", s(warehouse_id))
@@ -332,7 +354,12 @@ impl StockWriter for DynamoInventory {
             .expression_attribute_values(":a", n(adjustments))
             .return_values(ReturnValue::AllNew);
         if adjustment.delta < 0 {
-            request = request.condition_expression("free >= :neg").expression_attribute_values(":neg", n(-adjustment.delta));
+            request = request
+                .condition_expression(ADJUST_CONDITION)
+                .set_expression_attribute_names(Some(names(&[ADJUST_UPDATE, ADJUST_CONDITION])))
+                .expression_attribute_values(":neg", n(-adjustment.delta));
+        } else {
+            request = request.set_expression_attribute_names(Some(names(&[ADJUST_UPDATE])));
         }
         match request.send().await {
             Ok(output) => from_item(output.attributes.unwrap_or_default()),

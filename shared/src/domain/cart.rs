@@ -83,7 +83,8 @@ pub struct Cart {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
-    /// 1 when created, incremented by every change; a write of version `n` is conditional on `n - 1`.
+    /// The stored version this cart was read at (0: never stored). A write stores `version + 1` if the stored
+    /// version is still `version`.
     pub version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<String>,
@@ -179,7 +180,6 @@ impl Cart {
     }
 
     fn touch(&mut self, now: DateTime<Utc>) {
-        self.version += 1;
         self.updated_at = now;
         self.expires_at = now + self.ttl();
     }
@@ -268,7 +268,6 @@ impl Cart {
         guest.status = CartStatus::Merged;
         guest.merged_into = Some(self.cart_id.clone());
         guest.updated_at = now;
-        guest.version += 1;
         self.touch(now);
         Ok(())
     }

@@ -167,6 +167,12 @@ pub struct StockLevel {
     /// Stored `on_hand - reserved - safety`: the reservation gate. Negative only when damage ate into the
     /// safety stock.
     pub avail: i64,
+    /// Units held for flash sales (part of `reserved`; written by the flash-sale slice).
+    #[serde(default)]
+    pub flash: i64,
+    /// Units sold through flash sales (part of `sold`).
+    #[serde(default)]
+    pub flash_sold: i64,
 }
 
 impl StockLevel {

@@ -262,6 +262,8 @@ pub struct StockUpdate {
 }
 
 /// A change to apply to the index, derived from one catalog stream record.
+// Nearly every change is an upsert; boxing the document would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum IndexChange {
     /// The product is active: index or replace its document.

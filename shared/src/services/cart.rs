@@ -91,9 +91,10 @@ pub async fn shopper_cart(store: &impl CartStore, user_id: &str, now: DateTime<U
                 }
             }
         }
-        let cart = Cart::new_shopper(user_id, now);
+        let mut cart = Cart::new_shopper(user_id, now);
         if store.create_shopper_cart(user_id, &cart, current.as_deref()).await? {
             tracing::info!(cart_id = %cart.cart_id, "shopper cart created");
+            cart.version = 1;
             return Ok((cart, true));
         }
     }

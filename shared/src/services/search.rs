@@ -21,18 +21,15 @@ pub struct StreamOutcome {
     pub failed_from: Option<String>,
 }
 
-/// A decoded stream record: the change it calls for, or nothing for items that are not products.
-enum Decoded {
-    Change(Box<ProductEvent>),
-    Ignore,
-}
-
+// Nearly every event carries a product; boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 enum ProductEvent {
     Current(Product),
     Deleted { product_id: String, version: u64 },
 }
 
-fn decode(record: &EventRecord) -> Result<Decoded> {
+/// The product event a stream record carries; `None` for items that are not products.
+fn decode(record: &EventRecord) -> Result<Option<ProductEvent>> {
     let keys = &record.change.keys;
     let key = |name: &str| -> Option<String> {
         serde_dynamo::from_attribute_value::<_, String>(keys.get(name)?.clone()).ok()
@@ -41,18 +38,18 @@ fn decode(record: &EventRecord) -> Result<Decoded> {
         return Err(DomainError::validation("keys", "stream record without pk/sk"));
     };
     if sk != "PRODUCT" || !pk.starts_with("PRODUCT#") {
-        return Ok(Decoded::Ignore);
+        return Ok(None);
     }
     match record.event_name.as_str() {
         "INSERT" | "MODIFY" => {
             let product: Product = serde_dynamo::from_item(record.change.new_image.clone())
                 .map_err(|e| DomainError::validation("NewImage", e))?;
-            Ok(Decoded::Change(Box::new(ProductEvent::Current(product))))
+            Ok(Some(ProductEvent::Current(product)))
         }
         "REMOVE" => {
             let product: Product = serde_dynamo::from_item(record.change.old_image.clone())
                 .map_err(|e| DomainError::validation("OldImage", e))?;
-            Ok(Decoded::Change(Box::new(ProductEvent::Deleted { product_id: product.product_id, version: product.version })))
+            Ok(Some(ProductEvent::Deleted { product_id: product.product_id, version: product.version }))
         }
         other => Err(DomainError::validation("eventName", format!("unknown event {other:?}"))),
     }
@@ -72,8 +69,8 @@ pub async fn index_catalog_stream(
     let mut events = Vec::new();
     for record in records {
         match decode(record) {
-            Ok(Decoded::Change(event)) => events.push(*event),
-            Ok(Decoded::Ignore) => outcome.skipped += 1,
+            Ok(Some(event)) => events.push(event),
+            Ok(None) => outcome.skipped += 1,
             Err(err) => {
                 tracing::error!(
                     sequence_number = record.change.sequence_number.as_deref().unwrap_or(""),

@@ -1,6 +1,7 @@
 //! The Lambda service against a real process speaking the Runtime API: a small Python runtime client that
-//! behaves as the event tells it (echo, sleep, fail, crash), or as an HTTP API function when the event has a
-//! `rawPath` (answers per the `mode` query parameter).
+//! behaves as the event tells it (echo, sleep, fail, crash), as an HTTP API function when the event has a
+//! `rawPath` (answers per the `mode` query parameter), or as an SQS / stream consumer when it has `Records`
+//! (logs each record to `$FAKE_LOG`, fails records marked `fail`, per `$FAKE_BATCH_MODE`).
 
 use super::*;
 use std::path::PathBuf;
@@ -58,6 +59,29 @@ while True:
             "trace": r.headers["Lambda-Runtime-Trace-Id"],
         }
         event = json.loads(r.read())
+    if isinstance(event, dict) and "Records" in event:
+        failed, seen = [], []
+        for rec in event["Records"]:
+            if rec.get("eventSource") == "aws:sqs":
+                ident, body = rec["messageId"], json.loads(rec["body"])
+                bad, tag = body.get("fail", False), body.get("tag")
+                count = rec["attributes"].get("ApproximateReceiveCount")
+            else:
+                ident, image = rec["dynamodb"]["SequenceNumber"], rec["dynamodb"].get("NewImage", {})
+                bad, tag, count = image.get("fail", {}).get("BOOL", False), image["pk"]["S"], None
+            seen.append({"id": ident, "tag": tag, "count": count, "batch": rid})
+            if bad:
+                failed.append(ident)
+        with open(os.environ["FAKE_LOG"], "a") as log:
+            for entry in seen:
+                log.write(json.dumps(entry) + "\n")
+        if failed and os.environ.get("FAKE_BATCH_MODE") == "report":
+            post("/invocation/" + rid + "/response", {"batchItemFailures": [{"itemIdentifier": i} for i in failed]})
+        elif failed:
+            post("/invocation/" + rid + "/error", {"errorType": "RecordFailed", "errorMessage": "bad record"})
+        else:
+            post("/invocation/" + rid + "/response", {})
+        continue
     if isinstance(event, dict) and "rawPath" in event:
         answer = http_answer(event)
         if answer is None:
@@ -95,6 +119,10 @@ impl FakeFunction {
         std::fs::write(&path, FAKE_RUNTIME).expect("write fake runtime");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         Self { dir }
+    }
+
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     pub(crate) fn plan(&self, name: &str, timeout: Duration, reserved: Option<u32>) -> FunctionPlan {

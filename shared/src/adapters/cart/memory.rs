@@ -30,9 +30,15 @@ impl InMemoryCarts {
 
 fn may_write(state: &State, cart: &Cart) -> bool {
     match state.carts.get(&cart.cart_id) {
-        None => cart.version <= 1,
-        Some(stored) => cart.version > 1 && stored.version == cart.version - 1,
+        None => cart.version == 0,
+        Some(stored) => stored.version == cart.version,
     }
+}
+
+fn stored(cart: &Cart) -> Cart {
+    let mut next = cart.clone();
+    next.version += 1;
+    next
 }
 
 impl CartStore for InMemoryCarts {
@@ -49,7 +55,7 @@ impl CartStore for InMemoryCarts {
         if state.carts.contains_key(&cart.cart_id) {
             return Err(DomainError::conflict("cart_exists", "a cart with this id exists"));
         }
-        state.carts.insert(cart.cart_id.clone(), cart.clone());
+        state.carts.insert(cart.cart_id.clone(), stored(cart));
         Ok(())
     }
 
@@ -59,7 +65,7 @@ impl CartStore for InMemoryCarts {
             return Ok(false);
         }
         state.shoppers.insert(user_id.to_owned(), cart.cart_id.clone());
-        state.carts.insert(cart.cart_id.clone(), cart.clone());
+        state.carts.insert(cart.cart_id.clone(), stored(cart));
         Ok(true)
     }
 
@@ -68,7 +74,7 @@ impl CartStore for InMemoryCarts {
         if !may_write(&state, cart) {
             return Ok(false);
         }
-        state.carts.insert(cart.cart_id.clone(), cart.clone());
+        state.carts.insert(cart.cart_id.clone(), stored(cart));
         Ok(true)
     }
 
@@ -77,8 +83,8 @@ impl CartStore for InMemoryCarts {
         if !may_write(&state, shopper) || !may_write(&state, guest) {
             return Ok(false);
         }
-        state.carts.insert(shopper.cart_id.clone(), shopper.clone());
-        state.carts.insert(guest.cart_id.clone(), guest.clone());
+        state.carts.insert(shopper.cart_id.clone(), stored(shopper));
+        state.carts.insert(guest.cart_id.clone(), stored(guest));
         Ok(true)
     }
 }

@@ -12,7 +12,10 @@ use std::collections::HashMap;
 pub fn stock_key(sku: &str, warehouse_id: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([
         ("pk".to_owned(), AttributeValue::S(format!("SKU#{sku}"))),
-        ("sk".to_owned(), AttributeValue::S(format!("WH#{warehouse_id}"))),
+        (
+            "sk".to_owned(),
+            AttributeValue::S(format!("WH#{warehouse_id}")),
+        ),
     ])
 }
 
@@ -28,7 +31,11 @@ fn names(used: &[&str]) -> HashMap<String, String> {
 }
 
 /// Available units of a SKU per warehouse (`avail`, never below zero).
-pub async fn available_by_warehouse(client: &Client, table: &str, sku: &str) -> Result<Vec<(String, i64)>> {
+pub async fn available_by_warehouse(
+    client: &Client,
+    table: &str,
+    sku: &str,
+) -> Result<Vec<(String, i64)>> {
     let out = client
         .query()
         .table_name(table)
@@ -71,7 +78,13 @@ pub fn allocate(table: &str, sku: &str, warehouse_id: &str, units: i64) -> Trans
 
 /// Ends a sale's allocation of `allocated` units: `returned` go back to the available count, the rest leave
 /// `on_hand` and `reserved` as sold (also counted in `flash_sold`).
-pub fn reconcile(table: &str, sku: &str, warehouse_id: &str, allocated: i64, returned: i64) -> TransactWriteItem {
+pub fn reconcile(
+    table: &str,
+    sku: &str,
+    warehouse_id: &str,
+    allocated: i64,
+    returned: i64,
+) -> TransactWriteItem {
     let sold = allocated - returned;
     let update = Update::builder()
         .table_name(table)

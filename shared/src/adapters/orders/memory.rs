@@ -13,7 +13,7 @@ use crate::ports::{
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Default)]
 struct State {
@@ -26,10 +26,10 @@ struct State {
     idempotency: HashMap<String, IdempotencyRecord>,
 }
 
-/// Everything the order functions talk to, in memory.
-#[derive(Debug, Default)]
+/// Everything the order functions talk to, in memory. Clones share one state.
+#[derive(Debug, Default, Clone)]
 pub struct InMemoryOrders {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
 impl InMemoryOrders {
@@ -271,4 +271,71 @@ impl PaymentProvider for InMemoryPayments {
     async fn find_for_order(&self, order_id: &str) -> Result<Option<Payment>> {
         Ok(self.payments().into_iter().find(|p| p.order_id == order_id))
     }
+}
+
+/// Demo orders for handler tests and sample events, all placed by `shopper-1` with lines from `seller-1` and
+/// `seller-2`: `ord_demo-pending`, `ord_demo-confirmed`, `ord_demo-shipped` (both sellers shipped),
+/// `ord_demo-delivered`, `ord_demo-return` (return requested). Payments are authorized in `payments`.
+pub async fn demo_orders(payments: &InMemoryPayments) -> InMemoryOrders {
+    use crate::domain::money::Currency;
+    use crate::domain::order::{Actor, Customer, OrderEventKind, OrderLine, ShippingAddress};
+    let store = InMemoryOrders::new();
+    let at: DateTime<Utc> = "2025-01-01T00:00:00Z".parse().unwrap_or_default();
+    let usd = |a| Money::new(a, Currency::USD);
+    let steps = ["pending", "confirmed", "shipped", "delivered", "return"];
+    for (i, name) in steps.iter().enumerate() {
+        let id = format!("ord_demo-{name}");
+        let lines = vec![
+            OrderLine::new("demo-sku-1", "prd_demo-0001", "seller-1", "Demo one", 2, usd(1500)),
+            OrderLine::new("demo-sku-2", "prd_demo-0002", "seller-2", "Demo two", 1, usd(900)),
+        ]
+        .into_iter()
+        .collect::<Result<Vec<_>>>();
+        let Ok(lines) = lines else { continue };
+        let address = ShippingAddress {
+            name: "Demo Shopper".into(),
+            line1: "1 Main St".into(),
+            line2: None,
+            city: "Springfield".into(),
+            region: None,
+            postal_code: "62701".into(),
+            country: "US".into(),
+        };
+        let customer = Customer { user_id: Some("shopper-1".into()), email: Some("shopper@example.com".into()) };
+        let placed_at = at + chrono::Duration::minutes(i as i64);
+        let Ok(mut order) =
+            Order::place(id.clone(), customer, "cart_demo".into(), lines, address, Actor::shopper("shopper-1"), placed_at)
+        else {
+            continue;
+        };
+        if i >= 1 {
+            let request = AuthorizeRequest {
+                order_id: id.clone(),
+                amount: order.total(),
+                payment_method: "pm_card_visa".into(),
+                idempotency_key: format!("authorize-{id}"),
+            };
+            let Ok(payment) = payments.authorize(&request).await else { continue };
+            let _ = order.record(OrderEventKind::Confirmed { payment_id: payment.payment_id.clone() }, Actor::system("demo"), None, placed_at);
+            if i >= 2 {
+                for seller in ["seller-1", "seller-2"] {
+                    let Some(part) = order.seller_part(seller) else { continue };
+                    let _ = payments.capture(&payment.payment_id, part.subtotal, seller == "seller-2", &format!("capture-{id}-{seller}")).await;
+                    let kind = OrderEventKind::Shipped { seller_id: seller.into(), tracking_number: "1ZDEMO".into(), captured: part.subtotal };
+                    let _ = order.record(kind, Actor::seller(seller), None, placed_at);
+                }
+            }
+            if i >= 3 {
+                for seller in ["seller-1", "seller-2"] {
+                    let _ = order.record(OrderEventKind::Delivered { seller_id: seller.into() }, Actor::seller(seller), None, placed_at);
+                }
+            }
+            if i >= 4 {
+                let _ = order.record(OrderEventKind::ReturnRequested, Actor::shopper("shopper-1"), None, placed_at);
+            }
+            let _ = store.record_payment(&payment, placed_at).await;
+        }
+        store.insert(order);
+    }
+    store
 }

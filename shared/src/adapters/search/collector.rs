@@ -230,7 +230,7 @@ impl Collector for FacetCollector {
             stock[0] += fruit.stock[0];
             stock[1] += fruit.stock[1];
         }
-        top.sort_by(|a, b| b.0.cmp(&a.0));
+        top.sort_by_key(|t| std::cmp::Reverse(t.0));
         top.truncate(self.limit);
         let rating_at_least: Vec<u64> =
             RATING_THRESHOLDS.iter().map(|t| ratings[usize::from(*t)..].iter().sum()).collect();

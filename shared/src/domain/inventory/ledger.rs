@@ -7,7 +7,8 @@
 //! The invariant, in the spirit of Jepsen's bank test, for every SKU and warehouse:
 //! - `(on_hand - reserved) + reserved + sold == received + adjustments` (available incl. safety stock, plus
 //!   reserved, plus sold, equals everything ever received or adjusted);
-//! - `reserved` equals the units of held reservations there, `sold` the units of committed ones;
+//! - `reserved` equals the units of held reservations there plus `flash` (held by flash sales), `sold` the
+//!   units of committed ones plus `flash_sold`;
 //! - the stored `free` and `avail` agree with the counters;
 //! - `on_hand`, `reserved`, `sold` and `on_hand - reserved` are never below zero.
 
@@ -66,13 +67,13 @@ pub fn check_invariant(stock: &[StockLevel], reservations: &[Reservation]) -> Ve
                 s.free, s.reserved, s.sold, s.received, s.adjustments
             ));
         }
-        let held_units = held.get(&key).copied().unwrap_or(0);
+        let held_units = held.get(&key).copied().unwrap_or(0) + s.flash;
         if s.reserved != held_units {
-            fail(format!("reserved {} != held by reservations {}", s.reserved, held_units));
+            fail(format!("reserved {} != held by reservations and flash sales {}", s.reserved, held_units));
         }
-        let sold_units = committed.get(&key).copied().unwrap_or(0);
+        let sold_units = committed.get(&key).copied().unwrap_or(0) + s.flash_sold;
         if s.sold != sold_units {
-            fail(format!("sold {} != committed by reservations {}", s.sold, sold_units));
+            fail(format!("sold {} != committed by reservations and flash sales {}", s.sold, sold_units));
         }
     }
     for ((sku, warehouse_id), units) in held.iter().chain(committed.iter()) {
