@@ -80,9 +80,8 @@ mod tests {
         let carts = InMemoryCarts::new();
         let now = chrono::Utc::now();
         let mut cart = Cart::new_shopper("shopper-1", now);
-        let skus: Vec<String> = catalog.variants_by_sku(&["demo-sku-1".into()]).await.unwrap().into_iter().map(|v| v.sku).collect();
-        let sku = skus.first().cloned().unwrap_or_else(|| "missing".into());
-        let price = catalog.variants_by_sku(&[sku.clone()]).await.unwrap()[0].price;
+        let product = catalog.get_product("prd_demo-0001").await.unwrap().unwrap();
+        let (sku, price) = (product.variants[0].sku.clone(), product.variants[0].price);
         cart.set_quantity(&sku, 2, price, &CartLimits::default(), now).unwrap();
         let cart_id = cart.cart_id.clone();
         carts.create_cart(&cart).await.unwrap();

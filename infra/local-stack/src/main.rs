@@ -1,7 +1,7 @@
 //! The local stack: runs the whole system described by template.yaml on one machine.
 //!
 //! `up` installs and starts the AWS emulator (moto), serves the local AWS endpoint, provisions the template's
-//! resources, creates the demo users, seeds the demo catalog, then runs the functions, the HTTP API and the
+//! resources, creates the demo users, seeds the demo catalog and stock, then runs the functions, the HTTP API and the
 //! event-source pollers until Ctrl-C or SIGTERM. `token` prints an ID token of a demo user of the running
 //! stack; `reset` empties and re-provisions a running stack, or deletes the state of a stopped one.
 
@@ -15,6 +15,7 @@ mod plan;
 mod pollers;
 mod provision;
 mod seed_catalog;
+mod seed_inventory;
 mod stack;
 mod state;
 mod template;
@@ -85,7 +86,9 @@ pub struct UpArgs {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Up(args) => stack::up(args).await,
@@ -97,8 +100,9 @@ fn main() -> Result<()> {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("LOCAL_STACK_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn,hyper=warn"));
+    let filter = EnvFilter::try_from_env("LOCAL_STACK_LOG").unwrap_or_else(|_| {
+        EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn,hyper=warn")
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -108,22 +112,39 @@ fn init_tracing() {
 }
 
 async fn token(user: &str, state_dir: &std::path::Path) -> Result<()> {
-    let info = state::StackInfo::read_running(state_dir)?
-        .with_context(|| format!("no running stack in {}: start one with `local-stack up`", state_dir.display()))?;
-    let (Some(pool_id), Some(client_id)) = (info.user_pool_id.clone(), info.user_pool_client_id.clone()) else {
+    let info = state::StackInfo::read_running(state_dir)?.with_context(|| {
+        format!(
+            "no running stack in {}: start one with `local-stack up`",
+            state_dir.display()
+        )
+    })?;
+    let (Some(pool_id), Some(client_id)) =
+        (info.user_pool_id.clone(), info.user_pool_client_id.clone())
+    else {
         bail!("the running stack has no user pool with an app client");
     };
     let aws = stack::sdk_config(&info.aws_endpoint).await;
     let cognito = aws_sdk_cognitoidentityprovider::Client::new(&aws);
-    let described = cognito.describe_user_pool().user_pool_id(&pool_id).send().await.map_err(|e| {
-        anyhow::anyhow!("{}", aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(&e))
-    })?;
+    let described = cognito
+        .describe_user_pool()
+        .user_pool_id(&pool_id)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{}",
+                aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(&e)
+            )
+        })?;
     let username_is_email = described
         .user_pool
         .and_then(|p| p.username_attributes)
         .is_some_and(|a| a.iter().any(|x| x.as_str() == "email"));
     let pool = provision::UserPoolInfo {
-        issuer: info.issuer.clone().unwrap_or_else(|| provision::cognito_issuer(&pool_id)),
+        issuer: info
+            .issuer
+            .clone()
+            .unwrap_or_else(|| provision::cognito_issuer(&pool_id)),
         pool_id,
         client_id,
         username_is_email,
@@ -152,7 +173,8 @@ async fn reset(state_dir: &std::path::Path) -> Result<()> {
         }
         None => {
             if state_dir.exists() {
-                std::fs::remove_dir_all(state_dir).with_context(|| format!("removing {}", state_dir.display()))?;
+                std::fs::remove_dir_all(state_dir)
+                    .with_context(|| format!("removing {}", state_dir.display()))?;
             }
             println!("no running stack; removed {}", state_dir.display());
         }

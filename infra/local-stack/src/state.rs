@@ -49,7 +49,8 @@ impl StackInfo {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        let info: StackInfo = serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))?;
+        let info: StackInfo = serde_json::from_slice(&bytes)
+            .with_context(|| format!("parsing {}", path.display()))?;
         Ok(process_alive(info.pid).then_some(info))
     }
 
@@ -89,8 +90,14 @@ mod tests {
             pid: std::process::id(),
         };
         info.write().expect("write");
-        assert_eq!(StackInfo::read_running(&dir).expect("read"), Some(info.clone()));
-        let gone = StackInfo { pid: u32::MAX, ..info };
+        assert_eq!(
+            StackInfo::read_running(&dir).expect("read"),
+            Some(info.clone())
+        );
+        let gone = StackInfo {
+            pid: u32::MAX,
+            ..info
+        };
         gone.write().expect("write");
         assert_eq!(StackInfo::read_running(&dir).expect("read"), None);
         StackInfo::remove_if_ours(&dir);

@@ -541,8 +541,8 @@ impl ReservationStore for DynamoInventory {
                 .await
                 .map_err(sdk_error)?;
             for item in page.items() {
-                if let Some(id) = item.get("reservation_id").and_then(|v| v.as_s().ok()) {
-                    ids.push(id.clone());
+                if let Some(id) = item.get("pk").and_then(|v| v.as_s().ok()).and_then(|pk| pk.strip_prefix("RES#")) {
+                    ids.push(id.to_owned());
                 }
             }
             match page.last_evaluated_key() {

@@ -309,3 +309,129 @@ pub fn parse_if_match(raw: Option<&str>) -> Result<Option<u64>> {
         DomainError::invalid_parameter("If-Match", "must be the product's version, e.g. \"3\"")
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::catalog::memory::InMemoryCatalog;
+    use crate::adapters::catalog::testing::{demo_store, DEMO_SELLERS};
+    use crate::auth::Role;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Loses the race `losses` times before letting writes through.
+    struct Contended {
+        inner: InMemoryCatalog,
+        losses: AtomicUsize,
+    }
+
+    impl ProductUpdater for Contended {
+        async fn replace_product(&self, current: &Product, next: &Product) -> Result<()> {
+            if self
+                .losses
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(DomainError::conflict(VERSION_CONFLICT, "lost"));
+            }
+            self.inner.replace_product(current, next).await
+        }
+    }
+
+    fn owner() -> Caller {
+        Caller {
+            user_id: DEMO_SELLERS[0].into(),
+            email: None,
+            roles: vec![Role::Seller],
+        }
+    }
+
+    fn rename() -> ProductPatch {
+        ProductPatch {
+            title: Some("Renamed".into()),
+            ..Default::default()
+        }
+    }
+
+    const ID: &str = crate::adapters::catalog::demo::FIRST_PRODUCT_ID;
+
+    #[tokio::test]
+    async fn a_lost_race_is_retried_on_fresh_data() {
+        let store = Contended {
+            inner: demo_store(),
+            losses: AtomicUsize::new(UPDATE_ATTEMPTS - 1),
+        };
+        let updated = update_product(
+            &store.inner,
+            &store.inner,
+            &store,
+            &owner(),
+            ID,
+            rename(),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!((updated.title.as_str(), updated.version), ("Renamed", 2));
+    }
+
+    #[tokio::test]
+    async fn too_many_lost_races_answer_409_and_if_match_never_retries() {
+        let store = Contended {
+            inner: demo_store(),
+            losses: AtomicUsize::new(UPDATE_ATTEMPTS),
+        };
+        let err = update_product(
+            &store.inner,
+            &store.inner,
+            &store,
+            &owner(),
+            ID,
+            rename(),
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            DomainError::Conflict {
+                code: VERSION_CONFLICT,
+                ..
+            }
+        ));
+        assert_eq!(store.inner.stored(ID).unwrap().version, 1);
+
+        let store = Contended {
+            inner: demo_store(),
+            losses: AtomicUsize::new(1),
+        };
+        let err = update_product(
+            &store.inner,
+            &store.inner,
+            &store,
+            &owner(),
+            ID,
+            rename(),
+            Some(1),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            DomainError::Conflict {
+                code: VERSION_CONFLICT,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn if_match_accepts_quoted_and_weak_versions() {
+        assert_eq!(parse_if_match(Some("\"3\"")).unwrap(), Some(3));
+        assert_eq!(parse_if_match(Some("W/\"4\"")).unwrap(), Some(4));
+        assert_eq!(parse_if_match(None).unwrap(), None);
+        assert!(matches!(
+            parse_if_match(Some("*")),
+            Err(DomainError::InvalidParameter { .. })
+        ));
+    }
+}

@@ -39,7 +39,7 @@ pub struct ReservationRequest {
     #[serde(default)]
     pub ship_to: Option<Location>,
     pub owner: OwnerKind,
-    /// Overrides the owner's default hold time; 60 s to 24 h.
+    /// Overrides the owner's default hold time; 1 s to 24 h.
     #[serde(default)]
     pub ttl_seconds: Option<u64>,
 }
@@ -55,8 +55,8 @@ impl ReservationRequest {
             ship_to.validate("ship_to")?;
         }
         if let Some(ttl) = self.ttl_seconds {
-            if !(60..=86_400).contains(&ttl) {
-                return Err(DomainError::validation("ttl_seconds", "must be within 60..=86400"));
+            if !(1..=86_400).contains(&ttl) {
+                return Err(DomainError::validation("ttl_seconds", "must be within 1..=86400"));
             }
         }
         let mut merged: BTreeMap<&str, u32> = BTreeMap::new();
@@ -283,7 +283,7 @@ mod tests {
         };
         let lines = req.normalized_lines().unwrap();
         assert_eq!(lines, vec![ReservationLine { sku: "A".into(), quantity: 2 }, ReservationLine { sku: "B".into(), quantity: 4 }]);
-        let bad = ReservationRequest { ttl_seconds: Some(5), ..req };
+        let bad = ReservationRequest { ttl_seconds: Some(0), ..req };
         assert!(bad.normalized_lines().is_err());
     }
 

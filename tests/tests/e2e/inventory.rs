@@ -1,0 +1,303 @@
+//! Inventory through the real local stack: sellers setting stock, and the oversell scenarios with real
+//! concurrent HTTP requests (reservations through the admin reservation routes, which call the same service
+//! as the checkout saga). After every scenario the ledger invariant is checked on the scenario's own SKUs, read
+//! straight from the stack's InventoryTable.
+
+use commerce::adapters::inventory::DynamoInventory;
+use commerce::domain::inventory::check_invariant;
+use futures::future::join_all;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use system_tests::stack;
+
+const INVENTORY_TABLE: &str = "commerce-local-InventoryTable";
+
+pub fn token(user: &str) -> String {
+    format!("Bearer {}", stack().token(user).expect("token"))
+}
+
+pub async fn call(method: reqwest::Method, path: &str, auth: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let s = stack();
+    let mut req = s.http().request(method, s.url(path));
+    if let Some(auth) = auth {
+        req = req.header("authorization", auth);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let response = req.send().await.expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Unique SKUs for one scenario: `E2E-<tag>-<ulid>-<suffix>`.
+pub fn skus(tag: &str, suffixes: &[&str]) -> Vec<String> {
+    let run = ulid::Ulid::new().to_string();
+    suffixes.iter().map(|s| format!("E2E-{tag}-{run}-{s}")).collect()
+}
+
+/// Creates a product of the demo `seller` with these variants (`{"sku", "components"?}`), price 25.00.
+pub async fn product(variants: Vec<Value>) {
+    let variants: Vec<Value> = variants
+        .into_iter()
+        .map(|mut v| {
+            v["price"] = json!({"amount": 2500, "currency": "USD"});
+            v["options"] = json!({"size": v["sku"].as_str().unwrap_or_default().rsplit('-').next().unwrap_or("x")});
+            v
+        })
+        .collect();
+    let body = json!({
+        "title": "Inventory scenario tee", "description": "Made for a test.", "category_id": "cat_tshirts", "brand": "Acme",
+        "attributes": {"fabric": "cotton", "fit": "regular"}, "images": ["https://images.example.com/e2e/tee.jpg"],
+        "variants": variants
+    });
+    let (status, body) = call(reqwest::Method::POST, "/v1/seller/products", Some(&token("seller")), Some(body)).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// Makes sure the demo warehouses exist (the seed creates them; an admin can too).
+pub async fn warehouses() {
+    for (id, region, lat, lon) in [("wh_east", "NJ", 40.5187, -74.4121), ("wh_west", "CA", 34.0633, -117.6509)] {
+        let body = json!({"warehouse_id": id, "name": id, "location": {"country": "US", "region": region, "coordinates": {"latitude": lat, "longitude": lon}}});
+        let (status, body) = call(reqwest::Method::POST, "/v1/admin/warehouses", Some(&token("admin")), Some(body)).await;
+        assert!(status == 201 || status == 409, "{status} {body}");
+    }
+}
+
+pub async fn set_stock(sku: &str, warehouse: &str, on_hand: i64) {
+    let path = format!("/v1/seller/inventory/{sku}/{warehouse}");
+    let (status, body) = call(reqwest::Method::PUT, &path, Some(&token("seller")), Some(json!({"on_hand": on_hand}))).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+pub async fn stock(sku: &str) -> Value {
+    let (status, body) = call(reqwest::Method::GET, &format!("/v1/seller/inventory/{sku}"), Some(&token("seller")), None).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn at(stock: &Value, warehouse: &str, field: &str) -> i64 {
+    stock["warehouses"]
+        .as_array()
+        .and_then(|w| w.iter().find(|w| w["warehouse_id"] == warehouse))
+        .and_then(|w| w[field].as_i64())
+        .unwrap_or(0)
+}
+
+pub async fn reserve(body: Value) -> (u16, Value) {
+    call(reqwest::Method::POST, "/v1/admin/reservations", Some(&token("admin")), Some(body)).await
+}
+
+async fn finish(id: &str, action: &str) -> (u16, Value) {
+    call(reqwest::Method::POST, &format!("/v1/admin/reservations/{id}/{action}"), Some(&token("admin")), None).await
+}
+
+/// Checks the ledger invariant for `skus` against the stack's table.
+pub async fn assert_invariant(skus: &[String]) {
+    let s = stack();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&s.aws)
+        .region(aws_config::Region::new(s.region.clone()))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "test"))
+        .load()
+        .await;
+    let inventory = DynamoInventory::new(aws_sdk_dynamodb::Client::new(&config), INVENTORY_TABLE);
+    let (stock, reservations) = inventory.snapshot().await.expect("scan the inventory table");
+    let mine: BTreeSet<&String> = skus.iter().collect();
+    let stock: Vec<_> = stock.into_iter().filter(|l| mine.contains(&l.sku)).collect();
+    let reservations: Vec<_> =
+        reservations.into_iter().filter(|r| r.allocations.iter().any(|a| mine.contains(&a.sku))).collect();
+    assert!(!stock.is_empty(), "no stock items for {skus:?}");
+    let violations = check_invariant(&stock, &reservations);
+    assert!(violations.is_empty(), "{violations:?}");
+}
+
+fn count(results: &[(u16, Value)], status: u16) -> usize {
+    results.iter().filter(|(s, _)| *s == status).count()
+}
+
+#[tokio::test]
+async fn a_seller_sets_stock_in_two_warehouses_and_reads_it_back() {
+    warehouses().await;
+    let skus = skus("SET", &["M"]);
+    product(vec![json!({"sku": skus[0]})]).await;
+    set_stock(&skus[0], "wh_east", 12).await;
+    set_stock(&skus[0], "wh_west", 5).await;
+    let body = stock(&skus[0]).await;
+    assert_eq!((at(&body, "wh_east", "on_hand"), at(&body, "wh_west", "on_hand"), body["available"].as_i64()), (12, 5, Some(17)));
+    let (status, _) = call(
+        reqwest::Method::PUT,
+        &format!("/v1/seller/inventory/{}/wh_east", skus[0]),
+        Some(&token("seller2")),
+        Some(json!({"on_hand": 1})),
+    )
+    .await;
+    assert_eq!(status, 403, "another seller's SKU");
+    let (status, body) = call(reqwest::Method::GET, "/v1/warehouses", Some(&token("seller")), None).await;
+    assert_eq!(status, 200);
+    assert!(body["items"].as_array().is_some_and(|w| w.len() >= 2), "{body}");
+    assert_invariant(&skus).await;
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_reservations_for_the_last_fifty_units_exactly_fifty_win() {
+    warehouses().await;
+    let skus = skus("LAST50", &["M"]);
+    product(vec![json!({"sku": skus[0]})]).await;
+    set_stock(&skus[0], "wh_east", 50).await;
+    let run = ulid::Ulid::new().to_string();
+    let results = join_all((0..200).map(|i| {
+        reserve(json!({"reservation_id": format!("last50-{run}-{i}"), "owner": "guest", "lines": [{"sku": skus[0], "quantity": 1}]}))
+    }))
+    .await;
+    assert_eq!(count(&results, 201), 50, "{:?}", results.iter().filter(|(s, _)| *s != 201 && *s != 409).take(3).collect::<Vec<_>>());
+    assert_eq!(count(&results, 409), 150);
+    assert!(results.iter().filter(|(s, _)| *s == 409).all(|(_, b)| b["error"]["code"] == "out_of_stock"));
+    let body = stock(&skus[0]).await;
+    assert_eq!((at(&body, "wh_east", "reserved"), at(&body, "wh_east", "available")), (50, 0));
+    assert_invariant(&skus).await;
+}
+
+#[tokio::test]
+async fn two_lines_of_a_bundle_racing_for_a_shared_item_never_oversell_it() {
+    warehouses().await;
+    let skus = skus("BUNDLE", &["PART", "KIT"]);
+    let (part, kit) = (&skus[0], &skus[1]);
+    product(vec![json!({"sku": part}), json!({"sku": kit, "components": [{"sku": part, "quantity": 2}]})]).await;
+    set_stock(part, "wh_east", 10).await;
+    let run = ulid::Ulid::new().to_string();
+    let results = join_all((0..20).map(|i| {
+        let lines = json!([{"sku": kit, "quantity": 1}, {"sku": part, "quantity": 1}]);
+        reserve(json!({"reservation_id": format!("kit-{run}-{i}"), "owner": "shopper", "lines": lines}))
+    }))
+    .await;
+    assert_eq!(count(&results, 201), 3, "each reservation needs 3 parts; 10 cover 3");
+    let body = stock(part).await;
+    assert_eq!((at(&body, "wh_east", "reserved"), at(&body, "wh_east", "available")), (9, 1));
+    assert_invariant(&skus[..1]).await;
+}
+
+#[tokio::test]
+async fn a_reservation_splits_across_warehouses_and_releasing_restores_both() {
+    warehouses().await;
+    let skus = skus("SPLIT", &["M"]);
+    product(vec![json!({"sku": skus[0]})]).await;
+    set_stock(&skus[0], "wh_east", 3).await;
+    set_stock(&skus[0], "wh_west", 4).await;
+    let id = format!("split-{}", ulid::Ulid::new());
+    let ship_to = json!({"country": "US", "region": "CA", "coordinates": {"latitude": 37.77, "longitude": -122.42}});
+    let (status, body) =
+        reserve(json!({"reservation_id": id, "owner": "guest", "ship_to": ship_to, "lines": [{"sku": skus[0], "quantity": 6}]})).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["allocations"][0], json!({"sku": skus[0], "warehouse_id": "wh_west", "quantity": 4}), "nearest first");
+    assert_eq!(body["allocations"][1], json!({"sku": skus[0], "warehouse_id": "wh_east", "quantity": 2}));
+    let held = stock(&skus[0]).await;
+    assert_eq!((at(&held, "wh_east", "available"), at(&held, "wh_west", "available")), (1, 0));
+    for _ in 0..2 {
+        let (status, body) = finish(&id, "release").await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("released")));
+    }
+    let back = stock(&skus[0]).await;
+    assert_eq!((at(&back, "wh_east", "available"), at(&back, "wh_west", "available")), (3, 4));
+    assert_eq!((at(&back, "wh_east", "reserved"), at(&back, "wh_west", "reserved")), (0, 0));
+    assert_invariant(&skus).await;
+}
+
+#[tokio::test]
+async fn expired_reservations_come_back_once_by_read_and_by_the_sweeper() {
+    warehouses().await;
+    let skus = skus("EXPIRY", &["M"]);
+    product(vec![json!({"sku": skus[0]})]).await;
+    set_stock(&skus[0], "wh_east", 10).await;
+    let run = ulid::Ulid::new().to_string();
+    let (read_id, swept_id) = (format!("exp-read-{run}"), format!("exp-swept-{run}"));
+    for (id, quantity) in [(&read_id, 2), (&swept_id, 3)] {
+        let (status, body) = reserve(json!({"reservation_id": id, "owner": "guest", "ttl_seconds": 1, "lines": [{"sku": skus[0], "quantity": quantity}]})).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    assert_eq!(at(&stock(&skus[0]).await, "wh_east", "available"), 5);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    let (status, body) = call(reqwest::Method::GET, &format!("/v1/admin/reservations/{read_id}"), Some(&token("admin")), None).await;
+    assert_eq!((status, body["status"].as_str(), body["release_reason"].as_str()), (200, Some("released"), Some("expired")));
+    let (status, body) = finish(&read_id, "commit").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (410, Some("reservation_expired")));
+
+    let event = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    for _ in 0..2 {
+        let invoked = stack().invoke("SweepReservationsFunction", &event).await.expect("invoke the sweeper");
+        assert!(invoked.function_error.is_none(), "{:?}", invoked.body);
+    }
+    let back = stock(&skus[0]).await;
+    assert_eq!((at(&back, "wh_east", "available"), at(&back, "wh_east", "reserved")), (10, 0), "released exactly once");
+    let (_, body) = call(reqwest::Method::GET, &format!("/v1/admin/reservations/{swept_id}"), Some(&token("admin")), None).await;
+    assert_eq!(body["status"], "released");
+    assert_invariant(&skus).await;
+}
+
+#[tokio::test]
+async fn repeated_and_concurrent_releases_and_commits_take_effect_once() {
+    warehouses().await;
+    let skus = skus("FINISH", &["M"]);
+    product(vec![json!({"sku": skus[0]})]).await;
+    set_stock(&skus[0], "wh_east", 20).await;
+    let run = ulid::Ulid::new().to_string();
+    let ids: Vec<String> = (0..4).map(|i| format!("fin-{run}-{i}")).collect();
+    for id in &ids {
+        let (status, body) = reserve(json!({"reservation_id": id, "owner": "shopper", "lines": [{"sku": skus[0], "quantity": 2}]})).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    // Reservation 0: ten concurrent commits. 1: ten concurrent releases. 2 and 3: commits and releases racing.
+    let mut calls = Vec::new();
+    for i in 0..10 {
+        calls.push((ids[0].clone(), "commit"));
+        calls.push((ids[1].clone(), "release"));
+        calls.push((ids[2].clone(), if i % 2 == 0 { "commit" } else { "release" }));
+        calls.push((ids[3].clone(), if i % 2 == 0 { "release" } else { "commit" }));
+    }
+    let results = join_all(calls.iter().map(|(id, action)| finish(id, action))).await;
+    for ((id, action), (status, body)) in calls.iter().zip(&results) {
+        assert!(matches!(status, 200 | 409), "{id} {action}: {status} {body}");
+    }
+    let mut sold = 2;
+    for id in &ids[2..] {
+        let (_, body) = call(reqwest::Method::GET, &format!("/v1/admin/reservations/{id}"), Some(&token("admin")), None).await;
+        if body["status"] == "committed" {
+            sold += 2;
+        } else {
+            assert_eq!(body["status"], "released");
+        }
+    }
+    let after = stock(&skus[0]).await;
+    assert_eq!((at(&after, "wh_east", "sold"), at(&after, "wh_east", "reserved")), (sold, 0));
+    assert_eq!(at(&after, "wh_east", "on_hand"), 20 - sold);
+    assert_invariant(&skus).await;
+}
+
+#[tokio::test]
+async fn a_seller_adjusting_stock_while_shoppers_reserve_loses_nothing() {
+    warehouses().await;
+    let skus = skus("ADJUST", &["M"]);
+    product(vec![json!({"sku": skus[0]})]).await;
+    set_stock(&skus[0], "wh_east", 30).await;
+    let run = ulid::Ulid::new().to_string();
+    let path = format!("/v1/seller/inventory/{}/wh_east/adjustments", skus[0]);
+    let seller = token("seller");
+    let reservations = join_all((0..60).map(|i| {
+        reserve(json!({"reservation_id": format!("adj-{run}-{i}"), "owner": "guest", "lines": [{"sku": skus[0], "quantity": 1}]}))
+    }));
+    let adjustments = join_all((0..20).map(|_| {
+        call(reqwest::Method::POST, &path, Some(&seller), Some(json!({"delta": 1, "reason": "receipt"})))
+    }));
+    let (reserved, adjusted) = tokio::join!(reservations, adjustments);
+    assert!(adjusted.iter().all(|(s, _)| *s == 200), "{adjusted:?}");
+    let won = count(&reserved, 201) as i64;
+    assert_eq!(won + count(&reserved, 409) as i64, 60);
+    assert!((30..=50).contains(&won), "{won}");
+    let after = stock(&skus[0]).await;
+    assert_eq!(at(&after, "wh_east", "on_hand"), 50, "every receipt landed");
+    assert_eq!(at(&after, "wh_east", "reserved"), won);
+    assert_eq!(at(&after, "wh_east", "available"), 50 - won);
+    assert_invariant(&skus).await;
+}
