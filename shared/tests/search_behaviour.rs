@@ -640,3 +640,20 @@ async fn embedded_readers_in_another_handle_see_commits_and_alias_swaps() {
         10
     );
 }
+
+#[tokio::test]
+async fn embedded_reader_sees_every_commit_of_another_handle() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = EmbeddedSearch::open(dir.path(), "products").unwrap();
+    let reader = EmbeddedSearch::open(dir.path(), "products").unwrap();
+    load(&writer).await;
+    assert_eq!(reader.search(&SearchQuery::text("iphone")).await.unwrap().total, 2);
+    for k in 0..20 {
+        let mut probe = fixture()[0].clone();
+        probe.product_id = format!("probe{k}");
+        probe.title = format!("Probe zq{k}x");
+        writer.apply_changes(&[IndexChange::Upsert(probe)]).await.unwrap();
+        let found = reader.search(&SearchQuery::text(format!("zq{k}x"))).await.unwrap();
+        assert!(ids(&found).contains(&format!("probe{k}").as_str()), "probe {k} not visible to the other handle after the commit");
+    }
+}

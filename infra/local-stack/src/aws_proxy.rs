@@ -45,7 +45,9 @@ pub struct AwsProxy {
 impl AwsProxy {
     /// An endpoint forwarding to moto at `moto_port`; control requests go to `control`.
     pub fn new(moto_port: u16, control: mpsc::Sender<Control>) -> Arc<AwsProxy> {
-        let client = Client::builder(TokioExecutor::new()).build_http();
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new()).build(connector);
         Arc::new(AwsProxy {
             moto: format!("127.0.0.1:{moto_port}"),
             client,
@@ -80,6 +82,7 @@ pub async fn serve(listener: TcpListener, proxy: Arc<AwsProxy>, shutdown: Cancel
             },
             _ = shutdown.cancelled() => return,
         };
+        let _ = stream.set_nodelay(true);
         let proxy = Arc::clone(&proxy);
         let shutdown = shutdown.clone();
         tokio::spawn(async move {

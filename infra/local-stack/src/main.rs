@@ -1,9 +1,10 @@
 //! The local stack: runs the whole system described by template.yaml on one machine.
 //!
-//! `up` installs and starts the AWS emulator (moto), serves the local AWS endpoint, provisions the template's
-//! resources, creates the demo users, seeds the demo catalog and stock, then runs the functions, the HTTP API and the
-//! event-source pollers until Ctrl-C or SIGTERM. `token` prints an ID token of a demo user of the running
-//! stack; `reset` empties and re-provisions a running stack, or deletes the state of a stopped one.
+//! `up` installs and starts the AWS emulator (moto), serves the local AWS endpoint, provisions the
+//! template's resources, creates the demo users, seeds the demo catalog and stock, then runs the functions,
+//! the HTTP API and the event-source pollers until Ctrl-C or SIGTERM. `token` prints an ID token of a demo
+//! user of the running stack; `reset` empties and re-provisions a running stack, or deletes the state of a
+//! stopped one.
 
 mod aws_proxy;
 mod gateway;
@@ -172,11 +173,11 @@ async fn reset(state_dir: &std::path::Path) -> Result<()> {
             println!("local stack reset: data re-provisioned and re-seeded");
         }
         None => {
-            if state_dir.exists() {
-                std::fs::remove_dir_all(state_dir)
-                    .with_context(|| format!("removing {}", state_dir.display()))?;
+            if state::delete(state_dir)? {
+                println!("no running stack; removed {}", state_dir.display());
+            } else {
+                println!("no running stack and no state in {}", state_dir.display());
             }
-            println!("no running stack; removed {}", state_dir.display());
         }
     }
     Ok(())

@@ -71,8 +71,7 @@ pub async fn up(args: UpArgs) -> Result<()> {
             info.api_url
         );
     }
-    std::fs::create_dir_all(&state_dir)
-        .with_context(|| format!("creating {}", state_dir.display()))?;
+    crate::state::prepare(&state_dir)?;
     let mut params = BTreeMap::new();
     for p in &args.params {
         let (k, v) = p

@@ -67,6 +67,33 @@ impl StackInfo {
     }
 }
 
+/// The file that marks a folder as a local stack's state dir, so that `reset` deletes only such a folder.
+const MARKER: &str = ".local-stack-state";
+
+/// Creates `state_dir` (if needed) and marks it as a state dir.
+pub fn prepare(state_dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("creating state dir {}", state_dir.display()))?;
+    std::fs::write(state_dir.join(MARKER), b"")
+        .with_context(|| format!("marking state dir {}", state_dir.display()))
+}
+
+/// Deletes a stopped stack's state dir; refuses a folder `up` did not create.
+pub fn delete(state_dir: &Path) -> Result<bool> {
+    if !state_dir.exists() {
+        return Ok(false);
+    }
+    if !state_dir.join(MARKER).is_file() {
+        anyhow::bail!(
+            "{} is not a local stack state dir (no {MARKER}): not deleting it",
+            state_dir.display()
+        );
+    }
+    std::fs::remove_dir_all(state_dir)
+        .with_context(|| format!("removing {}", state_dir.display()))?;
+    Ok(true)
+}
+
 fn process_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
@@ -103,5 +130,17 @@ mod tests {
         StackInfo::remove_if_ours(&dir);
         assert!(StackInfo::path(&dir).exists(), "not ours: kept");
         std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn when_a_folder_was_not_prepared_should_refuse_to_delete_it() {
+        let dir = std::env::temp_dir().join(format!("local-stack-state-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        assert!(delete(&dir).is_err());
+        assert!(dir.exists());
+        prepare(&dir).expect("prepare");
+        assert!(delete(&dir).expect("delete"));
+        assert!(!dir.exists());
+        assert!(!delete(&dir).expect("nothing to delete"));
     }
 }

@@ -380,15 +380,12 @@ async fn main() -> anyhow::Result<()> {
     for k in 0..args.lag_samples {
         let mut doc = product(args.products + k, 1);
         doc.title = format!("Freshness probe zq{k}x");
+        let probe_id = doc.product_id.clone();
         let start = Instant::now();
         engine.apply_changes(&[IndexChange::Upsert(doc)]).await?;
         loop {
-            if reader
-                .search(&SearchQuery::text(format!("zq{k}x")))
-                .await?
-                .total
-                == 1
-            {
+            let found = reader.search(&SearchQuery::text(format!("zq{k}x"))).await?;
+            if found.hits.iter().any(|h| h.product_id == probe_id) {
                 break;
             }
             if start.elapsed() > Duration::from_secs(30) {

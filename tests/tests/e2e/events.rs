@@ -1,51 +1,68 @@
-//! Event sources end to end: a catalog write reaches the search index through the table's stream and the
-//! real `index-products` function.
+//! Event sources end to end with the template's real functions. (The catalog stream -> index-products path
+//! is covered by the search tests.) Here: a message on the order events queue reaches `notify-order-events`
+//! through the SQS poller, and the message the function reports as failed is not deleted.
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use aws_sdk_sqs::types::QueueAttributeName;
 use system_tests::{eventually, stack, unique};
 
-async fn first_category(token: &str) -> String {
-    let s = stack();
-    let response = s.http().get(s.url("/v1/categories")).bearer_auth(token).send().await.expect("request");
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.expect("json");
-    let items = body.get("items").or_else(|| body.get("categories")).cloned().unwrap_or(body);
-    items
-        .as_array()
-        .and_then(|list| list.iter().find_map(|c| c["category_id"].as_str().or_else(|| c["id"].as_str())))
-        .expect("a seeded category")
-        .to_string()
-}
-
 #[tokio::test]
-async fn when_a_product_is_created_the_stream_poller_should_index_it() {
+async fn when_a_message_arrives_the_sqs_poller_should_invoke_the_function_and_keep_its_failures() {
     let s = stack();
-    let token = s.token("seller").expect("seller token");
-    let word = unique("streamcheck").replace('-', "");
-    let sku = unique("SKU").to_uppercase().replace('-', "");
-    let product = json!({
-        "title": format!("Lamp {word}"),
-        "category_id": first_category(&token).await,
-        "status": "active",
-        "variants": [{"sku": sku, "price": {"amount": 1999, "currency": "USD"}}],
-    });
-    let created = s.http().post(s.url("/v1/seller/products")).bearer_auth(&token).json(&product).send().await;
-    let created = created.expect("request");
-    let status = created.status();
-    let created: Value = created.json().await.expect("json");
-    assert_eq!(status, 201, "{created}");
-    let product_id = created["product_id"].as_str().expect("product_id").to_string();
+    let sqs = aws_sdk_sqs::Client::new(&s.sdk_config().await);
+    let queue_url = sqs
+        .get_queue_url()
+        .queue_name("commerce-local-OrderEventsQueue")
+        .send()
+        .await
+        .expect("the template's order events queue")
+        .queue_url
+        .expect("queue url");
+    let before = not_visible(&sqs, &queue_url).await;
+    let sent = sqs
+        .send_message()
+        .queue_url(&queue_url)
+        .message_body(format!("not an order notification {}", unique("poison")))
+        .send()
+        .await
+        .expect("send");
+    let message_id = sent.message_id.expect("message id");
 
-    let found = eventually(Duration::from_secs(20), || {
-        let url = s.url(&format!("/v1/search?q={word}"));
-        let product_id = product_id.clone();
+    let seen = eventually(Duration::from_secs(15), || {
+        let log = s.log();
+        let message_id = message_id.clone();
         async move {
-            let body: Value = s.http().get(url).send().await.ok()?.json().await.ok()?;
-            body["hits"].as_array()?.iter().any(|h| h["product_id"] == product_id.as_str()).then_some(())
+            log.lines()
+                .any(|l| l.starts_with("[NotifyOrderEventsFunction]") && l.contains(&message_id))
+                .then_some(())
         }
     })
     .await;
-    assert!(found.is_some(), "the product was indexed from the catalog stream within 20 s");
+    assert!(
+        seen.is_some(),
+        "notify-order-events logged the rejected message {message_id}"
+    );
+    let in_flight = not_visible(&sqs, &queue_url).await;
+    assert!(
+        in_flight > before,
+        "the reported failure was not deleted: it waits out its visibility timeout"
+    );
+}
+
+async fn not_visible(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> u64 {
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("queue attributes");
+    out.attributes
+        .and_then(|a| {
+            a.get(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                .cloned()
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }

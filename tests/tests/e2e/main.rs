@@ -2,6 +2,9 @@
 //! Run after `cargo build --workspace`: `cargo test -p system-tests --test e2e`.
 
 mod carts;
+mod catalog;
+mod checkout;
 mod events;
 mod gateway;
 mod inventory;
+mod search;

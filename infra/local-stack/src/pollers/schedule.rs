@@ -31,7 +31,9 @@ pub async fn run(
     lambdas: Lambdas,
     shutdown: CancellationToken,
 ) {
-    let every = interval_override.unwrap_or(source.interval).max(Duration::from_millis(10));
+    let every = interval_override
+        .unwrap_or(source.interval)
+        .max(Duration::from_millis(10));
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tracing::debug!(function = %source.function, every_ms = every.as_millis() as u64, "schedule started");
@@ -49,11 +51,15 @@ pub async fn run(
             _ = shutdown.cancelled() => return,
         };
         match outcome {
-            Ok(Invocation::Success(_)) => tracing::debug!(function = %source.function, "scheduled invocation done"),
+            Ok(Invocation::Success(_)) => {
+                tracing::debug!(function = %source.function, "scheduled invocation done")
+            }
             Ok(Invocation::FunctionError { error_type, .. }) => {
                 tracing::warn!(function = %source.function, %error_type, "scheduled invocation failed")
             }
-            Err(e) => tracing::warn!(function = %source.function, error = %e, "scheduled invocation not run"),
+            Err(e) => {
+                tracing::warn!(function = %source.function, error = %e, "scheduled invocation not run")
+            }
         }
     }
 }

@@ -1,0 +1,264 @@
+//! The catalog through the real local stack, as sellers, shoppers and admins use it: a seller's product is
+//! readable by anyone, untouchable by another seller, closed to shoppers on seller routes; bad input and
+//! unknown ids get their stable errors; category listings paginate with cursors; admins manage categories.
+
+use crate::inventory::{call, token};
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use system_tests::{stack, unique};
+
+fn sku(tag: &str) -> String {
+    unique(&format!("E2E-{tag}")).to_uppercase()
+}
+
+fn tee(skus: &[String]) -> Value {
+    json!({
+        "title": "End-to-end tee", "description": "Made for the catalog test.", "category_id": "cat_tshirts",
+        "brand": "Acme", "attributes": {"fabric": "cotton", "fit": "regular"},
+        "images": ["https://images.example.com/e2e/tee.jpg"],
+        "variants": skus.iter().enumerate().map(|(i, sku)| {
+            let size = ["S", "M", "L"][i % 3];
+            json!({"sku": sku, "options": {"size": size}, "price": {"amount": 1999 + i as i64, "currency": "USD"}})
+        }).collect::<Vec<_>>()
+    })
+}
+
+#[tokio::test]
+async fn a_sellers_product_is_public_to_read_and_private_to_change() {
+    let seller = token("seller");
+    let skus = vec![sku("A"), sku("B")];
+    let (status, created) = call(
+        Method::POST,
+        "/v1/seller/products",
+        Some(&seller),
+        Some(tee(&skus)),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["product_id"]
+        .as_str()
+        .expect("product_id")
+        .to_owned();
+    let path = format!("/v1/seller/products/{id}");
+
+    let (status, read) = call(Method::GET, &format!("/v1/products/{id}"), None, None).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(
+        read["variants"][1]["price"],
+        json!({"amount": 2000, "currency": "USD"})
+    );
+
+    let (status, body) = call(
+        Method::PATCH,
+        &path,
+        Some(&token("seller2")),
+        Some(json!({"title": "Mine"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
+    let (status, _) = call(
+        Method::POST,
+        "/v1/seller/products",
+        Some(&token("shopper")),
+        Some(tee(&[sku("C")])),
+    )
+    .await;
+    assert_eq!(status, 403, "shoppers may not use seller routes");
+
+    let (status, body) = call(
+        Method::POST,
+        "/v1/seller/products",
+        Some(&token("seller2")),
+        Some(tee(&[skus[0].clone()])),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("sku_taken")),
+        "{body}"
+    );
+
+    let s = stack();
+    let response = s
+        .http()
+        .patch(s.url(&path))
+        .header("authorization", &seller)
+        .header("content-type", "application/json")
+        .body("{\"title\": ")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(body["error"]["code"], "malformed_json");
+
+    let bad_price =
+        json!({"variants": [{"sku": skus[0], "price": {"amount": -1, "currency": "USD"}}]});
+    let (status, body) = call(Method::PATCH, &path, Some(&seller), Some(bad_price)).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (422, Some("variants[0].price.amount")),
+        "{body}"
+    );
+
+    let (status, updated) = call(
+        Method::PATCH,
+        &path,
+        Some(&seller),
+        Some(json!({"title": "End-to-end tee v2"})),
+    )
+    .await;
+    assert_eq!(
+        (status, updated["version"].as_u64()),
+        (200, Some(2)),
+        "{updated}"
+    );
+
+    let (status, _) = call(
+        Method::GET,
+        "/v1/products/prd_01hzy0000000000000000000zz",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = call(Method::DELETE, &path, Some(&token("seller2")), None).await;
+    assert_eq!(status, 403);
+    let (status, _) = call(Method::DELETE, &path, Some(&seller), None).await;
+    assert_eq!(status, 204);
+    let (status, _) = call(Method::GET, &format!("/v1/products/{id}"), None, None).await;
+    assert_eq!(status, 404, "deleted");
+}
+
+#[tokio::test]
+async fn a_category_listing_paginates_with_cursors_and_rejects_a_tampered_one() {
+    let mut cursor: Option<String> = None;
+    let mut ids = Vec::new();
+    let mut created = Vec::new();
+    let mut pages = 0;
+    loop {
+        let mut path = "/v1/products?category=cat_electronics&limit=25".to_owned();
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let (status, page) = call(Method::GET, &path, None, None).await;
+        assert_eq!(status, 200, "{page}");
+        pages += 1;
+        for item in page["items"].as_array().expect("items") {
+            ids.push(item["product_id"].as_str().unwrap_or_default().to_owned());
+            created.push(item["created_at"].as_str().unwrap_or_default().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let unique_ids: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(
+        unique_ids.len(),
+        ids.len(),
+        "no product twice across {pages} pages"
+    );
+    assert!(
+        ids.len() >= 90,
+        "the seeded laptops, phones and headphones: {}",
+        ids.len()
+    );
+    assert!(created.windows(2).all(|w| w[0] >= w[1]), "newest first");
+
+    let (status, body) = call(
+        Method::GET,
+        "/v1/products?category=cat_books&cursor=bm90LWEtY3Vyc29y",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("cursor")),
+        "{body}"
+    );
+    let (status, body) = call(
+        Method::GET,
+        "/v1/products?category=cat_books&limit=101",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("limit")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn an_admin_manages_categories_and_others_may_not() {
+    let admin = token("admin");
+    let name = unique("Gadgets");
+    let body = json!({"name": name, "parent_id": "cat_electronics", "attributes": [{"name": "battery_mah", "type": "number", "unit": "mAh"}]});
+    let (status, _) = call(
+        Method::POST,
+        "/v1/admin/categories",
+        Some(&token("seller")),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, created) = call(
+        Method::POST,
+        "/v1/admin/categories",
+        Some(&admin),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["category_id"]
+        .as_str()
+        .expect("category_id")
+        .to_owned();
+    assert_eq!(created["path"], json!(["cat_electronics", id]));
+
+    let path = format!("/v1/admin/categories/{id}");
+    let (status, renamed) = call(
+        Method::PATCH,
+        &path,
+        Some(&admin),
+        Some(json!({"name": format!("{name} 2")})),
+    )
+    .await;
+    assert_eq!(
+        (status, renamed["version"].as_u64()),
+        (200, Some(2)),
+        "{renamed}"
+    );
+    let (status, all) = call(Method::GET, "/v1/categories", None, None).await;
+    assert_eq!(status, 200);
+    assert!(all["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .any(|c| c["category_id"] == id.as_str()));
+
+    let (status, body) = call(
+        Method::DELETE,
+        "/v1/admin/categories/cat_electronics",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("category_not_empty")),
+        "{body}"
+    );
+    let (status, _) = call(Method::DELETE, &path, Some(&admin), None).await;
+    assert_eq!(status, 204);
+    let (status, _) = call(Method::DELETE, &path, Some(&admin), None).await;
+    assert_eq!(status, 404);
+}
