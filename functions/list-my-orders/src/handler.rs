@@ -23,37 +23,54 @@ mod tests {
     use commerce::adapters::catalog::testing::{body_json, sample_events};
     use commerce::adapters::orders::memory::{demo_orders, InMemoryPayments};
 
-#[tokio::test]
-async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
-    for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/list-my-orders").as_ref()) {
+    #[tokio::test]
+    async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
+        for event in sample_events(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/list-my-orders").as_ref(),
+        ) {
+            let store = demo_orders(&InMemoryPayments::new()).await;
+            let response = handle(&store, event.request).await.unwrap();
+            assert_eq!(
+                response.status(),
+                event.expected_status,
+                "{}: {}",
+                event.path.display(),
+                body_json(&response)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn when_paging_should_list_newest_first_without_repeats() {
+        use commerce::adapters::catalog::testing::request;
         let store = demo_orders(&InMemoryPayments::new()).await;
-        let response = handle(&store, event.request).await.unwrap();
-        assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut req = request("GET", "/v1/me/orders", "/v1/me/orders")
+                .query("limit", "2")
+                .caller("shopper-1", "[shoppers]");
+            if let Some(c) = &cursor {
+                req = req.query("cursor", c);
+            }
+            let body = body_json(&handle(&store, req.build()).await.unwrap());
+            for item in body["items"].as_array().unwrap() {
+                seen.push(item["order_id"].as_str().unwrap().to_owned());
+            }
+            match body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                "ord_demo-return",
+                "ord_demo-delivered",
+                "ord_demo-shipped",
+                "ord_demo-confirmed",
+                "ord_demo-pending"
+            ]
+        );
     }
-}
-
-
-#[tokio::test]
-async fn when_paging_should_list_newest_first_without_repeats() {
-    use commerce::adapters::catalog::testing::request;
-    let store = demo_orders(&InMemoryPayments::new()).await;
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut req = request("GET", "/v1/me/orders", "/v1/me/orders").query("limit", "2").caller("shopper-1", "[shoppers]");
-        if let Some(c) = &cursor {
-            req = req.query("cursor", c);
-        }
-        let body = body_json(&handle(&store, req.build()).await.unwrap());
-        for item in body["items"].as_array().unwrap() {
-            seen.push(item["order_id"].as_str().unwrap().to_owned());
-        }
-        match body["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
-    assert_eq!(seen, ["ord_demo-return", "ord_demo-delivered", "ord_demo-shipped", "ord_demo-confirmed", "ord_demo-pending"]);
-}
-
 }

@@ -23,28 +23,44 @@ mod tests {
     use commerce::adapters::catalog::testing::{body_json, sample_events};
     use commerce::adapters::orders::memory::{demo_orders, InMemoryPayments};
 
-#[tokio::test]
-async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
-    for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/list-seller-orders").as_ref()) {
+    #[tokio::test]
+    async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
+        for event in sample_events(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../events/list-seller-orders"
+            )
+            .as_ref(),
+        ) {
+            let store = demo_orders(&InMemoryPayments::new()).await;
+            let response = handle(&store, event.request).await.unwrap();
+            assert_eq!(
+                response.status(),
+                event.expected_status,
+                "{}: {}",
+                event.path.display(),
+                body_json(&response)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn when_seller_lists_should_see_only_own_lines() {
+        use commerce::adapters::catalog::testing::request;
         let store = demo_orders(&InMemoryPayments::new()).await;
-        let response = handle(&store, event.request).await.unwrap();
-        assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
+        let req = request("GET", "/v1/seller/orders", "/v1/seller/orders")
+            .caller("seller-2", "[sellers]")
+            .build();
+        let body = body_json(&handle(&store, req).await.unwrap());
+        let items = body["items"].as_array().unwrap();
+        assert_eq!(items.len(), 4, "pending orders are not shown to sellers");
+        for item in items {
+            assert!(item["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l["seller_id"] == "seller-2"));
+            assert_eq!(item["subtotal"]["amount"], 900);
+        }
     }
-}
-
-
-#[tokio::test]
-async fn when_seller_lists_should_see_only_own_lines() {
-    use commerce::adapters::catalog::testing::request;
-    let store = demo_orders(&InMemoryPayments::new()).await;
-    let req = request("GET", "/v1/seller/orders", "/v1/seller/orders").caller("seller-2", "[sellers]").build();
-    let body = body_json(&handle(&store, req).await.unwrap());
-    let items = body["items"].as_array().unwrap();
-    assert_eq!(items.len(), 4, "pending orders are not shown to sellers");
-    for item in items {
-        assert!(item["lines"].as_array().unwrap().iter().all(|l| l["seller_id"] == "seller-2"));
-        assert_eq!(item["subtotal"]["amount"], 900);
-    }
-}
-
 }

@@ -124,7 +124,7 @@ async fn handle(
         path = %path,
         status = response.status().as_u16(),
         ms = started.elapsed().as_millis() as u64,
-        function = function.as_deref().unwrap_or("-"),
+        function = %function.as_deref().unwrap_or("-"),
         request_id = %request_id,
         "request"
     );

@@ -178,7 +178,7 @@ impl Lambdas {
                 .map(|n| n as usize)
                 .unwrap_or(default_cap);
             let arn = format!("arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}");
-            let env = function_env(&name, &plan, &base_env, &region, &log_level);
+            let env = function_env(&plan.logical_id, &plan, &base_env, &region, &log_level);
             table.insert(
                 name.clone(),
                 Arc::new(Function {
@@ -269,6 +269,7 @@ impl Lambdas {
     }
 
     /// How many environments of `function` are running now.
+    #[cfg(test)]
     pub fn running_instances(&self, function: &str) -> usize {
         self.function(function)
             .map(|f| lock(&f.live).len())

@@ -23,6 +23,7 @@ mod template;
 mod users;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
@@ -84,19 +85,29 @@ pub struct UpArgs {
     pub schedule_seconds: Option<u64>,
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        match cli.command {
-            Command::Up(args) => stack::up(args).await,
-            Command::Token { user, state_dir } => token(&user, &state_dir).await,
-            Command::Reset { state_dir } => reset(&state_dir).await,
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| {
+            runtime.block_on(async move {
+                match cli.command {
+                    Command::Up(args) => stack::up(args).await,
+                    Command::Token { user, state_dir } => token(&user, &state_dir).await,
+                    Command::Reset { state_dir } => reset(&state_dir).await,
+                }
+            })
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
-    })
+    }
 }
 
 fn init_tracing() {

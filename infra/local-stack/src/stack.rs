@@ -86,6 +86,11 @@ pub async fn up(args: UpArgs) -> Result<()> {
     let api_port = api_listener.local_addr()?.port();
 
     let started = Instant::now();
+    let check_env = Environment {
+        search_dir: state_dir.join("search"),
+        api_url: format!("http://127.0.0.1:{api_port}"),
+    };
+    Template::load(&template, &params, &check_env)?.provisioning_order()?;
     let files = MotoFiles::under(&provision::project_root(&template));
     let python = moto::ensure_venv(&files).await?;
     let mut moto = Moto::start(
@@ -114,9 +119,8 @@ pub async fn up(args: UpArgs) -> Result<()> {
     let result = run(&config, &moto, aws_listener, api_listener, started).await;
     moto.stop().await;
     StackInfo::remove_if_ours(&state_dir);
-    match &result {
-        Ok(()) => eprintln!("local stack stopped"),
-        Err(e) => tracing::error!(error = format!("{e:#}"), "local stack failed"),
+    if result.is_ok() {
+        eprintln!("local stack stopped");
     }
     result
 }

@@ -46,7 +46,11 @@ impl std::str::FromStr for PaymentStatus {
             "voided" => Self::Voided,
             "partially_refunded" => Self::PartiallyRefunded,
             "refunded" => Self::Refunded,
-            other => return Err(DomainError::unexpected(format!("unknown payment status {other}"))),
+            other => {
+                return Err(DomainError::unexpected(format!(
+                    "unknown payment status {other}"
+                )))
+            }
         })
     }
 }
@@ -80,7 +84,14 @@ pub struct Payment {
 impl Payment {
     /// A fresh authorization.
     pub fn authorized(payment_id: String, order_id: String, amount: Money) -> Self {
-        Self { payment_id, order_id, status: PaymentStatus::Authorized, amount, captured: 0, refunded: 0 }
+        Self {
+            payment_id,
+            order_id,
+            status: PaymentStatus::Authorized,
+            amount,
+            captured: 0,
+            refunded: 0,
+        }
     }
 
     pub fn currency(&self) -> Currency {
@@ -97,7 +108,10 @@ impl Payment {
             ));
         }
         if amount.amount <= 0 || self.captured + amount.amount > self.amount.amount {
-            return Err(DomainError::validation("amount", "must be positive and within the authorized amount"));
+            return Err(DomainError::validation(
+                "amount",
+                "must be positive and within the authorized amount",
+            ));
         }
         self.captured += amount.amount;
         self.status = if final_capture || self.captured == self.amount.amount {
@@ -131,7 +145,10 @@ impl Payment {
     pub fn refund(&mut self, amount: Money) -> Result<()> {
         self.same_currency(amount)?;
         if amount.amount <= 0 || self.refunded + amount.amount > self.captured {
-            return Err(DomainError::validation("amount", "must be positive and within the captured amount"));
+            return Err(DomainError::validation(
+                "amount",
+                "must be positive and within the captured amount",
+            ));
         }
         self.refunded += amount.amount;
         if !self.status.holds_funds() {
@@ -148,7 +165,10 @@ impl Payment {
         if amount.currency == self.amount.currency {
             Ok(())
         } else {
-            Err(DomainError::validation("currency", "must match the payment's currency"))
+            Err(DomainError::validation(
+                "currency",
+                "must match the payment's currency",
+            ))
         }
     }
 }
@@ -157,7 +177,9 @@ impl Payment {
 pub fn validate_payment_method(token: &str) -> Result<()> {
     let shaped = token.len() <= 255
         && token.starts_with("pm_")
-        && token[3..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && token[3..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
         && token.len() > 3;
     let mut run = 0;
     let looks_like_pan = token.bytes().any(|b| {
@@ -167,7 +189,10 @@ pub fn validate_payment_method(token: &str) -> Result<()> {
     if shaped && !looks_like_pan {
         Ok(())
     } else {
-        Err(DomainError::validation("payment_method", "must be a payment method token (pm_...), never card data"))
+        Err(DomainError::validation(
+            "payment_method",
+            "must be a payment method token (pm_...), never card data",
+        ))
     }
 }
 
@@ -205,7 +230,13 @@ mod tests {
         let mut p = Payment::authorized("pi_1".into(), "ord_1".into(), usd(1000));
         p.void().unwrap();
         p.void().unwrap();
-        assert!(matches!(p.capture(usd(1), true), Err(DomainError::Conflict { code: "payment_not_capturable", .. })));
+        assert!(matches!(
+            p.capture(usd(1), true),
+            Err(DomainError::Conflict {
+                code: "payment_not_capturable",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Carts through the real local stack: a guest cart with prices, idempotent PUT, ownership, the merge on
 //! sign-in, and merges racing adds.
 
-use crate::inventory::{product, set_stock, skus, token, warehouses};
+use crate::inventory::{client, demo_sku, set_stock, token, warehouses};
 use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -9,7 +9,7 @@ use system_tests::stack;
 
 async fn cart_call(method: Method, path: &str, auth: Option<&str>, cart_token: Option<&str>, body: Option<Value>) -> (u16, Value) {
     let s = stack();
-    let mut req = s.http().request(method, s.url(path));
+    let mut req = client().request(method, s.url(path));
     if let Some(auth) = auth {
         req = req.header("authorization", auth);
     }
@@ -91,8 +91,7 @@ async fn signing_in_merges_the_guest_cart_adding_quantities() {
 #[tokio::test]
 async fn merges_racing_adds_lose_no_line() {
     warehouses().await;
-    let skus = skus("CART", &["S", "M", "L", "XL", "G"]);
-    product(skus.iter().map(|s| json!({"sku": s})).collect()).await;
+    let skus: Vec<String> = [211, 213, 214, 215, 217].into_iter().map(demo_sku).collect();
     for sku in &skus {
         set_stock(sku, "wh_east", 20).await;
     }

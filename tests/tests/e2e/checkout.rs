@@ -2,7 +2,9 @@
 //! (decline, payment timeout, out of stock, a reservation expiring mid-payment, a function killed mid-saga),
 //! idempotency replays and conflicts, and 30 concurrent checkouts racing for 10 units.
 
-use crate::inventory::{assert_invariant, call, product, set_stock, skus, stock, token, warehouses};
+use crate::inventory::{
+    assert_invariant, call, product, set_stock, skus, stock, token, warehouses,
+};
 use commerce::adapters::orders::DynamoOrders;
 use commerce::adapters::payments::SandboxProvider;
 use commerce::domain::payment::PaymentStatus;
@@ -20,19 +22,30 @@ pub async fn aws() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&s.aws)
         .region(aws_config::Region::new(s.region.clone()))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "test"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
         .load()
         .await
 }
 
 /// A new shopper (its own Cognito user) with a cart holding `quantity` of `sku`.
 pub async fn shopper_with_cart(sku: &str, quantity: u32) -> (String, String) {
-    let shopper = token(&format!("shopper-{}", rand::random::<u32>()));
+    let shopper = token(&format!(
+        "shopper-{}",
+        rand::random::<u32>() % 1_000_000_000
+    ));
     let (status, cart) = call(Method::POST, "/v1/carts", Some(&shopper), None).await;
     assert!(status == 201 || status == 200, "{status} {cart}");
     let cart_id = cart["cart_id"].as_str().expect("cart_id").to_owned();
     let path = format!("/v1/carts/{cart_id}/items/{sku}");
-    let (status, body) = call(Method::PUT, &path, Some(&shopper), Some(json!({"quantity": quantity}))).await;
+    let (status, body) = call(
+        Method::PUT,
+        &path,
+        Some(&shopper),
+        Some(json!({"quantity": quantity})),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     (shopper, cart_id)
 }
@@ -60,7 +73,11 @@ pub async fn checkout(auth: &str, key: &str, body: &Value) -> (u16, bool, Value)
         .expect("checkout request");
     let status = response.status().as_u16();
     let replayed = response.headers().get("idempotent-replayed").is_some();
-    (status, replayed, response.json().await.unwrap_or(Value::Null))
+    (
+        status,
+        replayed,
+        response.json().await.unwrap_or(Value::Null),
+    )
 }
 
 /// Waits for the order to leave `pending`; returns its final view.
@@ -71,7 +88,12 @@ pub async fn settled(auth: &str, order_id: &str, limit: Duration) -> Value {
         (status == 200 && order["status"] != "pending").then_some(order)
     })
     .await
-    .unwrap_or_else(|| panic!("order {order_id} still pending after {limit:?}\n{}", tail(&stack().log())))
+    .unwrap_or_else(|| {
+        panic!(
+            "order {order_id} still pending after {limit:?}\n{}",
+            tail(&stack().log())
+        )
+    })
 }
 
 fn tail(log: &str) -> String {
@@ -100,7 +122,10 @@ async fn sandbox_payment(order_id: &str) -> Option<commerce::domain::payment::Pa
         Duration::from_millis(1),
         Duration::from_millis(1),
     );
-    sandbox.find_for_order(order_id).await.expect("sandbox lookup")
+    sandbox
+        .find_for_order(order_id)
+        .await
+        .expect("sandbox lookup")
 }
 
 async fn placed(sku: &str, quantity: u32, method: &str) -> (String, String, Value) {
@@ -128,44 +153,93 @@ async fn the_approving_card_confirms_within_seconds_and_replays_return_the_same_
     let order = settled(&shopper, &order_id, Duration::from_secs(30)).await;
     println!("checkout confirmed in {:?}", started.elapsed());
     assert_eq!(order["status"], "confirmed", "{order}");
-    assert_eq!(order["total"], json!({"amount": 5000, "currency": "USD"}), "priced server-side");
-    let kinds: Vec<&str> = order["events"].as_array().unwrap().iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(
+        order["total"],
+        json!({"amount": 5000, "currency": "USD"}),
+        "priced server-side"
+    );
+    let kinds: Vec<&str> = order["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
     assert_eq!(kinds, ["placed", "confirmed"]);
     assert_eq!(available(&sku).await, 3);
     let after = stock(&sku).await;
-    assert_eq!(after["sold"].as_i64().or_else(|| after["warehouses"][0]["sold"].as_i64()), Some(2), "{after}");
+    assert_eq!(
+        after["sold"]
+            .as_i64()
+            .or_else(|| after["warehouses"][0]["sold"].as_i64()),
+        Some(2),
+        "{after}"
+    );
 
     let (status, replayed, again) = checkout(&shopper, &key, &body).await;
-    assert_eq!((status, replayed, again["order_id"].as_str()), (202, true, Some(order_id.as_str())));
+    assert_eq!(
+        (status, replayed, again["order_id"].as_str()),
+        (202, true, Some(order_id.as_str()))
+    );
     let other = checkout_body(&cart_id, "pm_card_mastercard");
     let (status, _, reused) = checkout(&shopper, &key, &other).await;
-    assert_eq!((status, reused["error"]["code"].as_str()), (422, Some("idempotency_key_reused")));
+    assert_eq!(
+        (status, reused["error"]["code"].as_str()),
+        (422, Some("idempotency_key_reused"))
+    );
 
     let (status, mine) = call(Method::GET, "/v1/me/orders", Some(&shopper), None).await;
     assert_eq!(status, 200);
     assert_eq!(mine["items"][0]["order_id"], order_id.as_str(), "{mine}");
-    let (status, _) = call(Method::GET, &format!("/v1/orders/{order_id}"), Some(&token("shopper2")), None).await;
+    let (status, _) = call(
+        Method::GET,
+        &format!("/v1/orders/{order_id}"),
+        Some(&token("shopper2")),
+        None,
+    )
+    .await;
     assert_eq!(status, 404, "another shopper cannot read it");
-    let (status, cart) = call(Method::GET, &format!("/v1/carts/{cart_id}"), Some(&shopper), None).await;
-    assert!(status == 404 || cart["lines"].as_array().is_some_and(Vec::is_empty), "the cart is cleared: {cart}");
+    let (status, cart) = call(
+        Method::GET,
+        &format!("/v1/carts/{cart_id}"),
+        Some(&shopper),
+        None,
+    )
+    .await;
+    assert!(
+        status == 404 || cart["lines"].as_array().is_some_and(Vec::is_empty),
+        "the cart is cleared: {cart}"
+    );
 
     let config = aws().await;
     let ledger = DynamoOrders::new(aws_sdk_dynamodb::Client::new(&config), ORDERS_TABLE);
-    let payment = ledger.payment_for_order(&order_id).await.unwrap().expect("payment recorded");
-    assert_eq!((payment.status, payment.amount.amount), (PaymentStatus::Authorized, 5000));
+    let payment = ledger
+        .payment_for_order(&order_id)
+        .await
+        .unwrap()
+        .expect("payment recorded");
+    assert_eq!(
+        (payment.status, payment.amount.amount),
+        (PaymentStatus::Authorized, 5000)
+    );
     let delivered = eventually(Duration::from_secs(20), || async {
         let out = aws_sdk_dynamodb::Client::new(&config)
             .query()
             .table_name(ORDERS_TABLE)
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("NOTIFY#{order_id}")))
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("NOTIFY#{order_id}")),
+            )
             .send()
             .await
             .ok()?;
         (out.count() == 1).then_some(())
     })
     .await;
-    assert!(delivered.is_some(), "OrderPlaced reached the notification consumer once");
+    assert!(
+        delivered.is_some(),
+        "OrderPlaced reached the notification consumer once"
+    );
     assert_invariant(&[sku]).await;
 }
 
@@ -174,16 +248,24 @@ async fn a_declined_card_fails_the_order_with_payment_declined_and_returns_the_s
     let sku = stocked_sku("DCL", 3).await;
     let (shopper, order_id, _) = placed(&sku, 2, "pm_card_visa_chargeDeclined").await;
     let order = settled(&shopper, &order_id, Duration::from_secs(30)).await;
-    assert_eq!((order["status"].as_str(), order["failure_reason"].as_str()), (Some("failed"), Some("payment_declined")), "{order}");
+    assert_eq!(
+        (order["status"].as_str(), order["failure_reason"].as_str()),
+        (Some("failed"), Some("payment_declined")),
+        "{order}"
+    );
     assert_eq!(available(&sku).await, 3, "the reservation was released");
-    assert!(sandbox_payment(&order_id).await.is_none(), "a declined card leaves no authorization");
+    assert!(
+        sandbox_payment(&order_id).await.is_none(),
+        "a declined card leaves no authorization"
+    );
     assert_invariant(&[sku]).await;
 }
 
 #[tokio::test]
 async fn insufficient_funds_fail_with_payment_declined() {
     let sku = stocked_sku("NSF", 1).await;
-    let (shopper, order_id, _) = placed(&sku, 1, "pm_card_visa_chargeDeclinedInsufficientFunds").await;
+    let (shopper, order_id, _) =
+        placed(&sku, 1, "pm_card_visa_chargeDeclinedInsufficientFunds").await;
     let order = settled(&shopper, &order_id, Duration::from_secs(30)).await;
     assert_eq!(order["failure_reason"], "payment_declined", "{order}");
     assert_eq!(available(&sku).await, 1);
@@ -194,9 +276,19 @@ async fn a_payment_timeout_voids_the_lost_authorization_and_fails_with_payment_e
     let sku = stocked_sku("TMO", 2).await;
     let (shopper, order_id, _) = placed(&sku, 1, "pm_sandbox_timeout").await;
     let order = settled(&shopper, &order_id, Duration::from_secs(60)).await;
-    assert_eq!((order["status"].as_str(), order["failure_reason"].as_str()), (Some("failed"), Some("payment_error")), "{order}");
-    let payment = sandbox_payment(&order_id).await.expect("the provider did authorize");
-    assert_eq!(payment.status, PaymentStatus::Voided, "no authorization is left open");
+    assert_eq!(
+        (order["status"].as_str(), order["failure_reason"].as_str()),
+        (Some("failed"), Some("payment_error")),
+        "{order}"
+    );
+    let payment = sandbox_payment(&order_id)
+        .await
+        .expect("the provider did authorize");
+    assert_eq!(
+        payment.status,
+        PaymentStatus::Voided,
+        "no authorization is left open"
+    );
     assert_eq!(available(&sku).await, 2);
     assert_invariant(&[sku]).await;
 }
@@ -216,7 +308,10 @@ async fn out_of_stock_at_reservation_fails_without_touching_payment() {
     let (shopper, order_id, _) = placed(&sku, 2, "pm_card_visa").await;
     let order = settled(&shopper, &order_id, Duration::from_secs(30)).await;
     assert_eq!(order["failure_reason"], "out_of_stock", "{order}");
-    assert!(sandbox_payment(&order_id).await.is_none(), "no charge without stock");
+    assert!(
+        sandbox_payment(&order_id).await.is_none(),
+        "no charge without stock"
+    );
     assert_eq!(available(&sku).await, 1);
 }
 
@@ -227,7 +322,10 @@ async fn a_function_killed_mid_authorization_is_retried_into_exactly_one_authori
     let order = settled(&shopper, &order_id, Duration::from_secs(90)).await;
     assert_eq!(order["status"], "confirmed", "{order}");
     let payment = sandbox_payment(&order_id).await.expect("authorized");
-    assert_eq!((payment.status, payment.amount.amount), (PaymentStatus::Authorized, 2500));
+    assert_eq!(
+        (payment.status, payment.amount.amount),
+        (PaymentStatus::Authorized, 2500)
+    );
     assert_eq!(available(&sku).await, 1);
 }
 
@@ -241,15 +339,29 @@ async fn a_reservation_expiring_mid_payment_voids_and_fails_with_expired() {
     let expired = eventually(Duration::from_secs(10), || {
         let client = client.clone();
         let order_id = order_id.clone();
-        async move { crate::checkout::expire_reservation(&client, &order_id).await.then_some(()) }
+        async move {
+            crate::checkout::expire_reservation(&client, &order_id)
+                .await
+                .then_some(())
+        }
     })
     .await;
     assert!(expired.is_some(), "the reservation was found and expired");
     let order = settled(&shopper, &order_id, Duration::from_secs(60)).await;
-    assert_eq!((order["status"].as_str(), order["failure_reason"].as_str()), (Some("failed"), Some("expired")), "{order}");
-    let payment = sandbox_payment(&order_id).await.expect("authorized before the commit failed");
+    assert_eq!(
+        (order["status"].as_str(), order["failure_reason"].as_str()),
+        (Some("failed"), Some("expired")),
+        "{order}"
+    );
+    let payment = sandbox_payment(&order_id)
+        .await
+        .expect("authorized before the commit failed");
     assert_eq!(payment.status, PaymentStatus::Voided);
-    assert_eq!(available(&sku).await, 2, "the expired hold's units are back");
+    assert_eq!(
+        available(&sku).await,
+        2,
+        "the expired hold's units are back"
+    );
     assert_invariant(&[sku]).await;
 }
 
@@ -264,9 +376,12 @@ pub async fn expire_reservation(client: &aws_sdk_dynamodb::Client, reservation_i
         .send()
         .await;
     let Ok(scan) = scan else { return false };
-    let Some(item) = scan.items().first() else { return false };
+    let Some(item) = scan.items().first() else {
+        return false;
+    };
     let mut item = item.clone();
-    let past = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let past = (chrono::Utc::now() - chrono::Duration::minutes(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut changed = false;
     for (name, value) in item.iter_mut() {
         if name.contains("expires") {
@@ -279,7 +394,14 @@ pub async fn expire_reservation(client: &aws_sdk_dynamodb::Client, reservation_i
             }
         }
     }
-    changed && client.put_item().table_name("commerce-local-InventoryTable").set_item(Some(item)).send().await.is_ok()
+    changed
+        && client
+            .put_item()
+            .table_name("commerce-local-InventoryTable")
+            .set_item(Some(item))
+            .send()
+            .await
+            .is_ok()
 }
 
 #[tokio::test]
@@ -288,22 +410,41 @@ async fn thirty_concurrent_checkouts_for_ten_units_confirm_exactly_ten() {
     let shoppers = join_all((0..30).map(|_| shopper_with_cart(&sku, 1))).await;
     let started = std::time::Instant::now();
     let accepted = join_all(shoppers.iter().map(|(shopper, cart_id)| async move {
-        let (status, _, body) = checkout(shopper, &unique("race"), &checkout_body(cart_id, "pm_card_visa")).await;
+        let (status, _, body) = checkout(
+            shopper,
+            &unique("race"),
+            &checkout_body(cart_id, "pm_card_visa"),
+        )
+        .await;
         assert_eq!(status, 202, "{body}");
-        (shopper.clone(), body["order_id"].as_str().unwrap_or_default().to_owned())
+        (
+            shopper.clone(),
+            body["order_id"].as_str().unwrap_or_default().to_owned(),
+        )
     }))
     .await;
-    let orders = join_all(accepted.iter().map(|(shopper, id)| settled(shopper, id, Duration::from_secs(180)))).await;
+    let orders = join_all(
+        accepted
+            .iter()
+            .map(|(shopper, id)| settled(shopper, id, Duration::from_secs(180))),
+    )
+    .await;
     println!("30 checkouts settled in {:?}", started.elapsed());
     let confirmed = orders.iter().filter(|o| o["status"] == "confirmed").count();
-    let out_of_stock = orders.iter().filter(|o| o["failure_reason"] == "out_of_stock").count();
+    let out_of_stock = orders
+        .iter()
+        .filter(|o| o["failure_reason"] == "out_of_stock")
+        .count();
     assert_eq!((confirmed, out_of_stock), (10, 20), "{orders:?}");
     for (order, (_, id)) in orders.iter().zip(&accepted) {
         let payment = sandbox_payment(id).await;
         if order["status"] == "confirmed" {
             assert_eq!(payment.map(|p| p.status), Some(PaymentStatus::Authorized));
         } else {
-            assert!(payment.is_none_or(|p| !p.status.holds_funds()), "no authorization left open for {id}");
+            assert!(
+                payment.is_none_or(|p| !p.status.holds_funds()),
+                "no authorization left open for {id}"
+            );
         }
     }
     assert_eq!(available(&sku).await, 0);

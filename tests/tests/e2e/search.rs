@@ -74,6 +74,12 @@ async fn the_seeded_catalog_is_searchable_with_typos_facets_and_completions() {
 
 #[tokio::test]
 async fn a_new_product_is_searchable_within_seconds_and_gone_after_delete() {
+    // Measure in steady state: first let the indexer work through the seeded catalog's stream backlog.
+    let seeded = eventually(Duration::from_secs(120), || async {
+        (search("page_size=1").await["total"].as_u64().unwrap_or(0) >= 300).then_some(())
+    })
+    .await;
+    assert!(seeded.is_some(), "the seeded catalog was not indexed within 120 s");
     let seller = token("seller");
     let word = unique_word();
     let body = json!({

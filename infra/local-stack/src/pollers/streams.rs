@@ -77,7 +77,12 @@ impl StreamPoller {
         let mut first_discovery = true;
         let mut last_refresh: Option<tokio::time::Instant> = None;
         let mut failing = false;
-        tracing::debug!(stream = %self.source.stream_arn, function = %self.source.function, "stream poller started");
+        tracing::debug!(
+            table = %self.source.table_name,
+            stream = %self.source.stream_arn,
+            function = %self.source.function,
+            "stream poller started"
+        );
         while !self.shutdown.is_cancelled() {
             if last_refresh.is_none_or(|at| at.elapsed() >= SHARD_REFRESH) {
                 match self.discover(&mut shards, first_discovery).await {

@@ -87,7 +87,9 @@ impl PaymentIntent {
         let status = match self.status.as_str() {
             "requires_capture" if captured > 0 => PaymentStatus::PartiallyCaptured,
             "requires_capture" => PaymentStatus::Authorized,
-            "succeeded" | "canceled" if refunded > 0 && refunded >= captured => PaymentStatus::Refunded,
+            "succeeded" | "canceled" if refunded > 0 && refunded >= captured => {
+                PaymentStatus::Refunded
+            }
             "succeeded" | "canceled" if refunded > 0 => PaymentStatus::PartiallyRefunded,
             "succeeded" => PaymentStatus::Captured,
             "canceled" if captured > 0 => PaymentStatus::Captured,
@@ -113,9 +115,20 @@ impl PaymentIntent {
 }
 
 impl StripeProvider {
-    pub fn new(secret_key: String, base: String, timeout: Duration) -> std::result::Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder().timeout(timeout).connect_timeout(timeout).build()?;
-        Ok(Self { http, base: base.trim_end_matches('/').to_owned(), secret_key })
+    pub fn new(
+        secret_key: String,
+        base: String,
+        timeout: Duration,
+    ) -> std::result::Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            secret_key,
+        })
     }
 
     async fn send(
@@ -134,14 +147,26 @@ impl StripeProvider {
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
         }
-        request = if method == reqwest::Method::GET { request.query(form) } else { request.form(form) };
-        let response = request.send().await.map_err(|e| DomainError::Transient(format!("stripe unreachable: {e}")))?;
+        request = if method == reqwest::Method::GET {
+            request.query(form)
+        } else {
+            request.form(form)
+        };
+        let response = request
+            .send()
+            .await
+            .map_err(|e| DomainError::Transient(format!("stripe unreachable: {e}")))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| DomainError::Transient(format!("stripe read: {e}")))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| DomainError::Transient(format!("stripe read: {e}")))?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(DomainError::unexpected);
         }
-        let error = serde_json::from_slice::<ErrorEnvelope>(&body).ok().map(|e| e.error);
+        let error = serde_json::from_slice::<ErrorEnvelope>(&body)
+            .ok()
+            .map(|e| e.error);
         Err(map_error(status.as_u16(), error))
     }
 
@@ -153,12 +178,18 @@ impl StripeProvider {
     pub fn authorize_form(request: &AuthorizeRequest) -> Vec<(&'static str, String)> {
         vec![
             ("amount", request.amount.amount.to_string()),
-            ("currency", request.amount.currency.as_str().to_ascii_lowercase()),
+            (
+                "currency",
+                request.amount.currency.as_str().to_ascii_lowercase(),
+            ),
             ("payment_method", request.payment_method.clone()),
             ("payment_method_types[]", "card".into()),
             ("confirm", "true".into()),
             ("capture_method", "manual".into()),
-            ("payment_method_options[card][request_multicapture]", "if_available".into()),
+            (
+                "payment_method_options[card][request_multicapture]",
+                "if_available".into(),
+            ),
             ("metadata[order_id]", request.order_id.clone()),
         ]
     }
@@ -166,28 +197,54 @@ impl StripeProvider {
     pub async fn authorize(&self, request: &AuthorizeRequest) -> Result<Payment> {
         validate_payment_method(&request.payment_method)?;
         let form = Self::authorize_form(request);
-        let value =
-            self.send(reqwest::Method::POST, "/v1/payment_intents", &form, Some(&request.idempotency_key)).await?;
+        let value = self
+            .send(
+                reqwest::Method::POST,
+                "/v1/payment_intents",
+                &form,
+                Some(&request.idempotency_key),
+            )
+            .await?;
         Self::intent(value)?.to_payment()
     }
 
-    pub async fn capture(&self, payment_id: &str, amount: Money, final_capture: bool, key: &str) -> Result<Payment> {
-        let form = [("amount_to_capture", amount.amount.to_string()), ("final_capture", final_capture.to_string())];
+    pub async fn capture(
+        &self,
+        payment_id: &str,
+        amount: Money,
+        final_capture: bool,
+        key: &str,
+    ) -> Result<Payment> {
+        let form = [
+            ("amount_to_capture", amount.amount.to_string()),
+            ("final_capture", final_capture.to_string()),
+        ];
         let path = format!("/v1/payment_intents/{}/capture", encode_id(payment_id)?);
-        let value = self.send(reqwest::Method::POST, &path, &form, Some(key)).await?;
+        let value = self
+            .send(reqwest::Method::POST, &path, &form, Some(key))
+            .await?;
         Self::intent(value)?.to_payment()
     }
 
     pub async fn void(&self, payment_id: &str, key: &str) -> Result<Payment> {
         let path = format!("/v1/payment_intents/{}/cancel", encode_id(payment_id)?);
         let form = [("cancellation_reason", "abandoned".to_string())];
-        match self.send(reqwest::Method::POST, &path, &form, Some(key)).await {
+        match self
+            .send(reqwest::Method::POST, &path, &form, Some(key))
+            .await
+        {
             Ok(value) => Self::intent(value)?.to_payment(),
-            Err(DomainError::Conflict { code: "payment_intent_unexpected_state", .. }) => {
+            Err(DomainError::Conflict {
+                code: "payment_intent_unexpected_state",
+                ..
+            }) => {
                 let current = self.retrieve(payment_id).await?;
                 match current.status {
                     PaymentStatus::Voided | PaymentStatus::Captured => Ok(current),
-                    _ => Err(DomainError::conflict("payment_not_voidable", "the payment cannot be voided")),
+                    _ => Err(DomainError::conflict(
+                        "payment_not_voidable",
+                        "the payment cannot be voided",
+                    )),
                 }
             }
             Err(err) => Err(err),
@@ -195,25 +252,53 @@ impl StripeProvider {
     }
 
     pub async fn refund(&self, payment_id: &str, amount: Money, key: &str) -> Result<Payment> {
-        let form = [("payment_intent", payment_id.to_owned()), ("amount", amount.amount.to_string())];
-        self.send(reqwest::Method::POST, "/v1/refunds", &form, Some(key)).await?;
+        let form = [
+            ("payment_intent", payment_id.to_owned()),
+            ("amount", amount.amount.to_string()),
+        ];
+        self.send(reqwest::Method::POST, "/v1/refunds", &form, Some(key))
+            .await?;
         self.retrieve(payment_id).await
     }
 
     /// The intent with its latest charge (for refunded amounts).
     pub async fn retrieve(&self, payment_id: &str) -> Result<Payment> {
         let path = format!("/v1/payment_intents/{}", encode_id(payment_id)?);
-        let value = self.send(reqwest::Method::GET, &path, &[("expand[]", "latest_charge".into())], None).await?;
+        let value = self
+            .send(
+                reqwest::Method::GET,
+                &path,
+                &[("expand[]", "latest_charge".into())],
+                None,
+            )
+            .await?;
         Self::intent(value)?.to_payment()
     }
 
     pub async fn find_for_order(&self, order_id: &str) -> Result<Option<Payment>> {
-        if !order_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-            return Err(DomainError::invalid_parameter("order_id", "is not an order id"));
+        if !order_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(DomainError::invalid_parameter(
+                "order_id",
+                "is not an order id",
+            ));
         }
-        let query = [("query", format!("metadata['order_id']:'{order_id}'")), ("limit", "1".into())];
-        let value = self.send(reqwest::Method::GET, "/v1/payment_intents/search", &query, None).await?;
-        let result: SearchResult = serde_json::from_value(value).map_err(DomainError::unexpected)?;
+        let query = [
+            ("query", format!("metadata['order_id']:'{order_id}'")),
+            ("limit", "1".into()),
+        ];
+        let value = self
+            .send(
+                reqwest::Method::GET,
+                "/v1/payment_intents/search",
+                &query,
+                None,
+            )
+            .await?;
+        let result: SearchResult =
+            serde_json::from_value(value).map_err(DomainError::unexpected)?;
         match result.data.into_iter().next() {
             None => Ok(None),
             Some(intent) => match intent.to_payment() {
@@ -226,10 +311,16 @@ impl StripeProvider {
 }
 
 fn encode_id(id: &str) -> Result<&str> {
-    if !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if !id.is_empty()
+        && id.len() <= 255
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
         Ok(id)
     } else {
-        Err(DomainError::invalid_parameter("payment_id", "is not a payment id"))
+        Err(DomainError::invalid_parameter(
+            "payment_id",
+            "is not a payment id",
+        ))
     }
 }
 
@@ -239,27 +330,44 @@ pub fn map_error(status: u16, error: Option<StripeError>) -> DomainError {
     let kind = error.as_ref().map(|e| e.kind.as_str()).unwrap_or("");
     match status {
         402 => DomainError::PaymentDeclined {
-            reason: error.and_then(|e| e.decline_code.or(e.code)).unwrap_or_else(|| "card_declined".into()),
+            reason: error
+                .and_then(|e| e.decline_code.or(e.code))
+                .unwrap_or_else(|| "card_declined".into()),
         },
         _ if kind == "card_error" => DomainError::PaymentDeclined {
-            reason: error.and_then(|e| e.decline_code.or(e.code)).unwrap_or_else(|| "card_declined".into()),
+            reason: error
+                .and_then(|e| e.decline_code.or(e.code))
+                .unwrap_or_else(|| "card_declined".into()),
         },
-        409 | 429 => DomainError::Transient(format!("stripe {status} {}", code.unwrap_or_default())),
+        409 | 429 => {
+            DomainError::Transient(format!("stripe {status} {}", code.unwrap_or_default()))
+        }
         500..=599 => DomainError::Transient(format!("stripe {status}")),
         404 => DomainError::not_found("payment"),
-        400 if code.as_deref() == Some("payment_intent_unexpected_state") => {
-            DomainError::conflict("payment_intent_unexpected_state", "the payment is not in a state for this")
-        }
-        400 if kind == "idempotency_error" => {
-            DomainError::conflict("idempotency_key_reused", "the provider idempotency key was used for another request")
-        }
-        _ => DomainError::unexpected(format!("stripe {status} {kind} {}", code.unwrap_or_default())),
+        400 if code.as_deref() == Some("payment_intent_unexpected_state") => DomainError::conflict(
+            "payment_intent_unexpected_state",
+            "the payment is not in a state for this",
+        ),
+        400 if kind == "idempotency_error" => DomainError::conflict(
+            "idempotency_key_reused",
+            "the provider idempotency key was used for another request",
+        ),
+        _ => DomainError::unexpected(format!(
+            "stripe {status} {kind} {}",
+            code.unwrap_or_default()
+        )),
     }
 }
 
 /// Verifies a `Stripe-Signature` header: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.payload">` (several
 /// `v1` are allowed while secrets roll), within `tolerance_secs` of `now`.
-pub fn verify_signature(header: &str, payload: &[u8], secret: &str, now: i64, tolerance_secs: i64) -> Result<()> {
+pub fn verify_signature(
+    header: &str,
+    payload: &[u8],
+    secret: &str,
+    now: i64,
+    tolerance_secs: i64,
+) -> Result<()> {
     let invalid = |why: &str| DomainError::invalid_parameter("Stripe-Signature", why);
     let mut timestamp: Option<i64> = None;
     let mut signatures = Vec::new();
@@ -278,8 +386,11 @@ pub fn verify_signature(header: &str, payload: &[u8], secret: &str, now: i64, to
         return Err(invalid("is outside the tolerance window"));
     }
     for signature in signatures {
-        let Ok(expected) = hex::decode(signature) else { continue };
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(DomainError::unexpected)?;
+        let Ok(expected) = hex::decode(signature) else {
+            continue;
+        };
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(DomainError::unexpected)?;
         mac.update(timestamp.to_string().as_bytes());
         mac.update(b".");
         mac.update(payload);
@@ -292,11 +403,15 @@ pub fn verify_signature(header: &str, payload: &[u8], secret: &str, now: i64, to
 
 /// Signs a payload as Stripe does (for tests and local tools).
 pub fn sign(payload: &[u8], secret: &str, timestamp: i64) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(payload);
-    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
 }
 
 /// A webhook event, as far as it concerns payments.
@@ -325,14 +440,15 @@ struct RawData {
 
 /// Parses a verified event body.
 pub fn parse_event(payload: &[u8]) -> Result<WebhookEvent> {
-    let raw: RawEvent = serde_json::from_slice(payload).map_err(|e| DomainError::MalformedBody(e.to_string()))?;
+    let raw: RawEvent =
+        serde_json::from_slice(payload).map_err(|e| DomainError::MalformedBody(e.to_string()))?;
     let created = Utc
         .timestamp_opt(raw.created, 0)
         .single()
         .ok_or_else(|| DomainError::validation("created", "is not a timestamp"))?;
     let payment = if raw.kind.starts_with("payment_intent.") {
-        let intent: PaymentIntent =
-            serde_json::from_value(raw.data.object).map_err(|e| DomainError::MalformedBody(e.to_string()))?;
+        let intent: PaymentIntent = serde_json::from_value(raw.data.object)
+            .map_err(|e| DomainError::MalformedBody(e.to_string()))?;
         match intent.to_payment() {
             Ok(payment) if !payment.order_id.is_empty() => Some(payment),
             _ => None,
@@ -340,7 +456,12 @@ pub fn parse_event(payload: &[u8]) -> Result<WebhookEvent> {
     } else {
         None
     };
-    Ok(WebhookEvent { id: raw.id, kind: raw.kind, created, payment })
+    Ok(WebhookEvent {
+        id: raw.id,
+        kind: raw.kind,
+        created,
+        payment,
+    })
 }
 
 #[cfg(test)]
@@ -353,7 +474,14 @@ mod tests {
         let header = sign(payload, "whsec_test", 1_700_000_000);
         assert!(verify_signature(&header, payload, "whsec_test", 1_700_000_100, 300).is_ok());
         assert!(verify_signature(&header, payload, "whsec_other", 1_700_000_100, 300).is_err());
-        assert!(verify_signature(&header, br#"{"id":"evt_2"}"#, "whsec_test", 1_700_000_100, 300).is_err());
+        assert!(verify_signature(
+            &header,
+            br#"{"id":"evt_2"}"#,
+            "whsec_test",
+            1_700_000_100,
+            300
+        )
+        .is_err());
         assert!(verify_signature(&header, payload, "whsec_test", 1_700_000_301, 300).is_err());
         assert!(verify_signature("v1=abc", payload, "whsec_test", 1_700_000_000, 300).is_err());
         let rolled = format!("{header},v1=00ff");
@@ -364,7 +492,10 @@ mod tests {
     fn signature_matches_stripe_documented_scheme() {
         // printf '1492774577.{}' | openssl dgst -sha256 -hmac whsec_test_secret
         let header = sign(b"{}", "whsec_test_secret", 1_492_774_577);
-        assert_eq!(header, "t=1492774577,v1=53140ab8fa70c511cc40d5c9198af7dde7bbaee877038c056d8250c3bd3b2e11");
+        assert_eq!(
+            header,
+            "t=1492774577,v1=53140ab8fa70c511cc40d5c9198af7dde7bbaee877038c056d8250c3bd3b2e11"
+        );
     }
 
     #[test]
@@ -379,11 +510,26 @@ mod tests {
             latest_charge: None,
             last_payment_error: None,
         };
-        assert_eq!(intent("requires_capture", 0).to_payment().unwrap().status, PaymentStatus::Authorized);
-        assert_eq!(intent("requires_capture", 300).to_payment().unwrap().status, PaymentStatus::PartiallyCaptured);
-        assert_eq!(intent("succeeded", 1000).to_payment().unwrap().status, PaymentStatus::Captured);
-        assert_eq!(intent("canceled", 0).to_payment().unwrap().status, PaymentStatus::Voided);
-        assert!(matches!(intent("requires_payment_method", 0).to_payment(), Err(DomainError::PaymentDeclined { .. })));
+        assert_eq!(
+            intent("requires_capture", 0).to_payment().unwrap().status,
+            PaymentStatus::Authorized
+        );
+        assert_eq!(
+            intent("requires_capture", 300).to_payment().unwrap().status,
+            PaymentStatus::PartiallyCaptured
+        );
+        assert_eq!(
+            intent("succeeded", 1000).to_payment().unwrap().status,
+            PaymentStatus::Captured
+        );
+        assert_eq!(
+            intent("canceled", 0).to_payment().unwrap().status,
+            PaymentStatus::Voided
+        );
+        assert!(matches!(
+            intent("requires_payment_method", 0).to_payment(),
+            Err(DomainError::PaymentDeclined { .. })
+        ));
     }
 
     #[test]
@@ -395,7 +541,9 @@ mod tests {
             message: None,
             payment_intent: None,
         };
-        assert!(matches!(map_error(402, Some(card)), DomainError::PaymentDeclined { reason } if reason == "insufficient_funds"));
+        assert!(
+            matches!(map_error(402, Some(card)), DomainError::PaymentDeclined { reason } if reason == "insufficient_funds")
+        );
         assert!(matches!(map_error(503, None), DomainError::Transient(_)));
         assert!(matches!(map_error(429, None), DomainError::Transient(_)));
         assert!(matches!(map_error(409, None), DomainError::Transient(_)));
