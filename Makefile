@@ -9,7 +9,7 @@ ROLE ?= shopper
 TOOLS := .local/tools/bin
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help dev build token reset lint fmt-check clippy template-lint test unit e2e bench deploy sam-build
+.PHONY: help dev build setup token reset lint fmt-check clippy template-lint test unit bench deploy sam-build
 
 help:
 	@echo "make dev               start the whole system on http://127.0.0.1:$(API_PORT) (demo catalog and users)"
@@ -44,8 +44,11 @@ template-lint:
 
 lint: fmt-check template-lint clippy
 
-unit: build
-	$(CARGO) test --workspace
+setup: build
+	target/debug/local-stack setup
+
+unit: setup
+	infra/with-moto.sh $(CARGO) test --workspace
 
 test: lint unit
 	@echo "make test: all checks passed"

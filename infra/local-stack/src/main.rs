@@ -48,6 +48,11 @@ enum Command {
         #[arg(long, default_value = ".local/state")]
         state_dir: PathBuf,
     },
+    /// Install the pinned AWS emulator into `.local/venv` (done by `up` too; CI runs it ahead of the tests).
+    Setup {
+        #[arg(long, default_value = "template.yaml")]
+        template: PathBuf,
+    },
     /// Reset the running stack's data (re-provision, re-seed), or delete the state of a stopped one.
     Reset {
         #[arg(long, default_value = ".local/state")]
@@ -98,6 +103,10 @@ fn main() -> ExitCode {
                     Command::Up(args) => stack::up(args).await,
                     Command::Token { user, state_dir } => token(&user, &state_dir).await,
                     Command::Reset { state_dir } => reset(&state_dir).await,
+                    Command::Setup { template } => {
+                        let files = moto::MotoFiles::under(&provision::project_root(&template));
+                        moto::ensure_venv(&files).await.map(|python| println!("emulator ready: {}", python.display()))
+                    }
                 }
             })
         });
