@@ -25,7 +25,9 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS};
+    use commerce::adapters::catalog::testing::{
+        body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS,
+    };
     use commerce::adapters::inventory::memory::InMemoryInventory;
     use serde_json::json;
 

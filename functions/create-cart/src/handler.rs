@@ -28,7 +28,10 @@ pub async fn handle<S: CartStore, C: SkuCatalog, I: StockReader, R: CallerResolv
 mod tests {
     use super::*;
     use commerce::adapters::cart::memory::{FixedCallers, InMemoryCarts};
-    use commerce::adapters::catalog::{memory::InMemoryCatalog, testing::{body_json, demo_store, request, sample_events}};
+    use commerce::adapters::catalog::{
+        memory::InMemoryCatalog,
+        testing::{body_json, demo_store, request, sample_events},
+    };
     use commerce::adapters::inventory::memory::InMemoryInventory;
     use commerce::domain::cart::CartLimits;
 

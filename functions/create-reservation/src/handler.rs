@@ -66,7 +66,8 @@ mod tests {
     #[test]
     fn when_bundle_is_reserved_should_hold_its_components() {
         let inventory = InMemoryInventory::demo();
-        let body = json!({"reservation_id": "chk_3", "owner": "guest", "lines": [{"sku": "KIT-0096-BUNDLE", "quantity": 1}]});
+        let body =
+            json!({"reservation_id": "chk_3", "owner": "guest", "lines": [{"sku": "KIT-0096-BUNDLE", "quantity": 1}]});
         let response = call(&inventory, body);
         assert_eq!(response.status(), 201, "{}", body_json(&response));
         let skus: Vec<String> = body_json(&response)["allocations"]
@@ -75,7 +76,10 @@ mod tests {
             .iter()
             .map(|a| a["sku"].as_str().unwrap().to_owned())
             .collect();
-        assert!(skus.contains(&"KIT-0086-NATURA".to_owned()) && skus.contains(&"KIT-0076-NATURA".to_owned()), "{skus:?}");
+        assert!(
+            skus.contains(&"KIT-0086-NATURA".to_owned()) && skus.contains(&"KIT-0076-NATURA".to_owned()),
+            "{skus:?}"
+        );
     }
 
     #[tokio::test]
@@ -84,7 +88,8 @@ mod tests {
             .json(&json!({"reservation_id": "x", "owner": "guest", "lines": []}))
             .caller("s1", "sellers")
             .build();
-        let response = handle(&demo_store(), &InMemoryInventory::demo(), &ReservationPolicy::default(), req).await.unwrap();
+        let response =
+            handle(&demo_store(), &InMemoryInventory::demo(), &ReservationPolicy::default(), req).await.unwrap();
         assert_eq!(response.status(), 403);
     }
 
@@ -92,7 +97,9 @@ mod tests {
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
         for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/create-reservation").as_ref()) {
             let response =
-                handle(&demo_store(), &InMemoryInventory::demo(), &ReservationPolicy::default(), event.request).await.unwrap();
+                handle(&demo_store(), &InMemoryInventory::demo(), &ReservationPolicy::default(), event.request)
+                    .await
+                    .unwrap();
             assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }

@@ -43,7 +43,8 @@ mod tests {
 
     #[tokio::test]
     async fn when_seller_creates_should_403() {
-        let response = handle(&InMemoryInventory::demo(), post(central()).caller("s1", "sellers").build()).await.unwrap();
+        let response =
+            handle(&InMemoryInventory::demo(), post(central()).caller("s1", "sellers").build()).await.unwrap();
         assert_eq!(response.status(), 403);
     }
 

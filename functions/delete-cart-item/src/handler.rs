@@ -10,10 +10,21 @@ pub async fn handle<S: CartStore, C: SkuCatalog, I: StockReader, R: CallerResolv
     req: Request,
 ) -> Result<Response<Body>, Error> {
     let result = async {
-        let access = ctx.access(api::header(&req, "authorization").as_deref(), api::header(&req, "x-cart-token")).await?;
+        let access =
+            ctx.access(api::header(&req, "authorization").as_deref(), api::header(&req, "x-cart-token")).await?;
         let cart_id = api::path_param(&req, "cart_id")?;
         let sku = api::path_param(&req, "sku")?;
-        cart::remove_item(&ctx.store, &ctx.catalog, &ctx.stock, &access, &cart_id, &sku, &ctx.limits, chrono::Utc::now()).await
+        cart::remove_item(
+            &ctx.store,
+            &ctx.catalog,
+            &ctx.stock,
+            &access,
+            &cart_id,
+            &sku,
+            &ctx.limits,
+            chrono::Utc::now(),
+        )
+        .await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))
@@ -23,7 +34,10 @@ pub async fn handle<S: CartStore, C: SkuCatalog, I: StockReader, R: CallerResolv
 mod tests {
     use super::*;
     use commerce::adapters::cart::memory::{FixedCallers, InMemoryCarts};
-    use commerce::adapters::catalog::{memory::InMemoryCatalog, testing::{body_json, demo_store, request, sample_events, RequestBuilder}};
+    use commerce::adapters::catalog::{
+        memory::InMemoryCatalog,
+        testing::{body_json, demo_store, request, sample_events, RequestBuilder},
+    };
     use commerce::adapters::inventory::memory::InMemoryInventory;
     use commerce::domain::cart::{Cart, CartLimits};
     use commerce::domain::money::{Currency, Money};
@@ -55,11 +69,15 @@ mod tests {
         cart.set_quantity("TSH-0004-WHITE-M", 1, Money::new(2249, Currency::USD), &CartLimits::default(), now).unwrap();
         ctx.store.create_cart(&cart).await.unwrap();
         let auth = "Bearer token-u1";
-        let response = handle(&ctx, delete(&cart.cart_id, "TSH-0004-WHITE-M").header("authorization", auth).build()).await.unwrap();
+        let response = handle(&ctx, delete(&cart.cart_id, "TSH-0004-WHITE-M").header("authorization", auth).build())
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200, "{}", body_json(&response));
         assert!(body_json(&response)["lines"].as_array().unwrap().is_empty());
         let version = ctx.store.get_cart(&cart.cart_id).await.unwrap().unwrap().version;
-        let again = handle(&ctx, delete(&cart.cart_id, "TSH-0004-WHITE-M").header("authorization", auth).build()).await.unwrap();
+        let again = handle(&ctx, delete(&cart.cart_id, "TSH-0004-WHITE-M").header("authorization", auth).build())
+            .await
+            .unwrap();
         assert_eq!(again.status(), 200);
         assert_eq!(ctx.store.get_cart(&cart.cart_id).await.unwrap().unwrap().version, version);
         let guest = handle(&ctx, delete(&cart.cart_id, "TSH-0004-WHITE-M").build()).await.unwrap();

@@ -11,7 +11,8 @@ pub async fn handle<S: CartStore, C: SkuCatalog, I: StockReader, R: CallerResolv
     req: Request,
 ) -> Result<Response<Body>, Error> {
     let result = async {
-        let access = ctx.access(api::header(&req, "authorization").as_deref(), api::header(&req, "x-cart-token")).await?;
+        let access =
+            ctx.access(api::header(&req, "authorization").as_deref(), api::header(&req, "x-cart-token")).await?;
         let cart_id = api::path_param(&req, "cart_id")?;
         cart::get_cart(&ctx.store, &ctx.catalog, &ctx.stock, &access, &cart_id, &ctx.limits, chrono::Utc::now()).await
     }
@@ -23,7 +24,10 @@ pub async fn handle<S: CartStore, C: SkuCatalog, I: StockReader, R: CallerResolv
 mod tests {
     use super::*;
     use commerce::adapters::cart::memory::{FixedCallers, InMemoryCarts};
-    use commerce::adapters::catalog::{memory::InMemoryCatalog, testing::{body_json, demo_store, request, sample_events, RequestBuilder}};
+    use commerce::adapters::catalog::{
+        memory::InMemoryCatalog,
+        testing::{body_json, demo_store, request, sample_events, RequestBuilder},
+    };
     use commerce::adapters::inventory::memory::InMemoryInventory;
     use commerce::domain::cart::{Cart, CartLimits};
     use commerce::domain::money::{Currency, Money};

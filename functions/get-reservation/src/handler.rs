@@ -30,7 +30,11 @@ mod tests {
             status: ReservationStatus::Held,
             owner: OwnerKind::Guest,
             lines: vec![],
-            allocations: vec![Allocation { sku: "LAP-0001-16GB-512GB".into(), warehouse_id: "wh_east".into(), quantity: 2 }],
+            allocations: vec![Allocation {
+                sku: "LAP-0001-16GB-512GB".into(),
+                warehouse_id: "wh_east".into(),
+                quantity: 2,
+            }],
             created_at: now,
             expires_at: now + chrono::Duration::seconds(expires_in_secs),
             release_reason: None,

@@ -5,7 +5,11 @@ use commerce::services::inventory;
 use commerce::{api, auth};
 use lambda_http::{Body, Error, Request, Response};
 
-pub async fn handle(catalog: &impl SkuCatalog, store: &impl StockReader, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(
+    catalog: &impl SkuCatalog,
+    store: &impl StockReader,
+    req: Request,
+) -> Result<Response<Body>, Error> {
     let result = async {
         let caller = auth::caller(&req)?;
         let sku = api::path_param(&req, "sku")?;
@@ -18,7 +22,9 @@ pub async fn handle(catalog: &impl SkuCatalog, store: &impl StockReader, req: Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS};
+    use commerce::adapters::catalog::testing::{
+        body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS,
+    };
     use commerce::adapters::inventory::memory::InMemoryInventory;
 
     fn get(sku: &str) -> RequestBuilder {

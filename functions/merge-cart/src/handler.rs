@@ -15,7 +15,8 @@ pub async fn handle<S: CartStore, C: SkuCatalog, I: StockReader, R: CallerResolv
         let caller = auth::caller(&req)?;
         let body: MergeRequest = api::parse_json(&req)?;
         let now = chrono::Utc::now();
-        cart::merge(&ctx.store, &ctx.catalog, &ctx.stock, &caller, &body.cart_id, &body.cart_token, &ctx.limits, now).await
+        cart::merge(&ctx.store, &ctx.catalog, &ctx.stock, &caller, &body.cart_id, &body.cart_token, &ctx.limits, now)
+            .await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))
@@ -25,7 +26,10 @@ pub async fn handle<S: CartStore, C: SkuCatalog, I: StockReader, R: CallerResolv
 mod tests {
     use super::*;
     use commerce::adapters::cart::memory::{FixedCallers, InMemoryCarts};
-    use commerce::adapters::catalog::{memory::InMemoryCatalog, testing::{body_json, demo_store, request, sample_events}};
+    use commerce::adapters::catalog::{
+        memory::InMemoryCatalog,
+        testing::{body_json, demo_store, request, sample_events},
+    };
     use commerce::adapters::inventory::memory::InMemoryInventory;
     use commerce::domain::cart::{Cart, CartLimits};
     use commerce::domain::money::{Currency, Money};

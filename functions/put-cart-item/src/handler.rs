@@ -12,12 +12,14 @@ pub async fn handle<S: CartStore, C: SkuCatalog, I: StockReader, R: CallerResolv
     req: Request,
 ) -> Result<Response<Body>, Error> {
     let result = async {
-        let access = ctx.access(api::header(&req, "authorization").as_deref(), api::header(&req, "x-cart-token")).await?;
+        let access =
+            ctx.access(api::header(&req, "authorization").as_deref(), api::header(&req, "x-cart-token")).await?;
         let cart_id = api::path_param(&req, "cart_id")?;
         let sku = api::path_param(&req, "sku")?;
         let body: SetQuantity = api::parse_json(&req)?;
         let now = chrono::Utc::now();
-        cart::set_item(&ctx.store, &ctx.catalog, &ctx.stock, &access, &cart_id, &sku, body.quantity, &ctx.limits, now).await
+        cart::set_item(&ctx.store, &ctx.catalog, &ctx.stock, &access, &cart_id, &sku, body.quantity, &ctx.limits, now)
+            .await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))
@@ -27,7 +29,10 @@ pub async fn handle<S: CartStore, C: SkuCatalog, I: StockReader, R: CallerResolv
 mod tests {
     use super::*;
     use commerce::adapters::cart::memory::{FixedCallers, InMemoryCarts};
-    use commerce::adapters::catalog::{memory::InMemoryCatalog, testing::{body_json, demo_store, request, sample_events, RequestBuilder}};
+    use commerce::adapters::catalog::{
+        memory::InMemoryCatalog,
+        testing::{body_json, demo_store, request, sample_events, RequestBuilder},
+    };
     use commerce::adapters::inventory::memory::InMemoryInventory;
     use commerce::domain::cart::{Cart, CartLimits};
     use commerce::ports::CartStore;
@@ -62,11 +67,15 @@ mod tests {
     async fn when_same_quantity_is_put_twice_should_change_nothing() {
         let ctx = context();
         let (cart_id, token) = guest_cart(&ctx).await;
-        let first = handle(&ctx, put(&cart_id, "TSH-0004-WHITE-M", json!(2)).header("x-cart-token", &token).build()).await.unwrap();
+        let first = handle(&ctx, put(&cart_id, "TSH-0004-WHITE-M", json!(2)).header("x-cart-token", &token).build())
+            .await
+            .unwrap();
         assert_eq!(first.status(), 200, "{}", body_json(&first));
         assert_eq!(body_json(&first)["lines"][0]["unit_price"]["amount"], 2249);
         let stored = ctx.store.get_cart(&cart_id).await.unwrap().unwrap();
-        let second = handle(&ctx, put(&cart_id, "TSH-0004-WHITE-M", json!(2)).header("x-cart-token", &token).build()).await.unwrap();
+        let second = handle(&ctx, put(&cart_id, "TSH-0004-WHITE-M", json!(2)).header("x-cart-token", &token).build())
+            .await
+            .unwrap();
         assert_eq!(second.status(), 200);
         assert_eq!(ctx.store.get_cart(&cart_id).await.unwrap().unwrap(), stored);
         assert_eq!(body_json(&first), body_json(&second));
@@ -76,7 +85,10 @@ mod tests {
     async fn when_quantity_exceeds_the_limit_should_422() {
         let ctx = context();
         let (cart_id, token) = guest_cart(&ctx).await;
-        let response = handle(&ctx, put(&cart_id, "TSH-0004-WHITE-M", json!(11)).header("x-cart-token", &token).build()).await.unwrap();
+        let response =
+            handle(&ctx, put(&cart_id, "TSH-0004-WHITE-M", json!(11)).header("x-cart-token", &token).build())
+                .await
+                .unwrap();
         assert_eq!(response.status(), 422);
         assert_eq!(body_json(&response)["error"]["field"], "quantity");
     }
@@ -85,9 +97,15 @@ mod tests {
     async fn when_sku_is_unknown_should_422_and_when_not_owner_404() {
         let ctx = context();
         let (cart_id, token) = guest_cart(&ctx).await;
-        let unknown = handle(&ctx, put(&cart_id, "NOPE-1", json!(1)).header("x-cart-token", &token).build()).await.unwrap();
+        let unknown =
+            handle(&ctx, put(&cart_id, "NOPE-1", json!(1)).header("x-cart-token", &token).build()).await.unwrap();
         assert_eq!(unknown.status(), 422);
-        let stranger = handle(&ctx, put(&cart_id, "TSH-0004-WHITE-M", json!(1)).header("authorization", "Bearer token-u1").build()).await.unwrap();
+        let stranger = handle(
+            &ctx,
+            put(&cart_id, "TSH-0004-WHITE-M", json!(1)).header("authorization", "Bearer token-u1").build(),
+        )
+        .await
+        .unwrap();
         assert_eq!(stranger.status(), 404);
     }
 

@@ -33,7 +33,11 @@ mod tests {
     const ROUTE: &str = "/v1/seller/inventory/{sku}/{warehouse_id}";
     const SKU: &str = "LAP-0001-16GB-512GB";
 
-    fn put(sku: &str, warehouse: &str, body: serde_json::Value) -> commerce::adapters::catalog::testing::RequestBuilder {
+    fn put(
+        sku: &str,
+        warehouse: &str,
+        body: serde_json::Value,
+    ) -> commerce::adapters::catalog::testing::RequestBuilder {
         request("PUT", ROUTE, &format!("/v1/seller/inventory/{sku}/{warehouse}"))
             .path_param("sku", sku)
             .path_param("warehouse_id", warehouse)
@@ -43,7 +47,8 @@ mod tests {
     #[tokio::test]
     async fn when_owner_sets_stock_should_200_and_store_it() {
         let inventory = InMemoryInventory::demo();
-        let req = put(SKU, "wh_east", json!({"on_hand": 42, "safety_stock": 2})).caller(DEMO_SELLERS[0], "sellers").build();
+        let req =
+            put(SKU, "wh_east", json!({"on_hand": 42, "safety_stock": 2})).caller(DEMO_SELLERS[0], "sellers").build();
         let response = handle(&demo_store(), &inventory, req).await.unwrap();
         assert_eq!(response.status(), 200, "{}", body_json(&response));
         assert_eq!(body_json(&response)["available"], 40);

@@ -9,7 +9,12 @@ use serde_json::Value;
 
 pub async fn handle(store: &impl ReservationStore, batch: usize, _event: LambdaEvent<Value>) -> Result<Value, Error> {
     let report = inventory::sweep(store, chrono::Utc::now(), batch).await?;
-    tracing::info!(released = report.released, already_finished = report.already_finished, failed = report.failed, "sweep done");
+    tracing::info!(
+        released = report.released,
+        already_finished = report.already_finished,
+        failed = report.failed,
+        "sweep done"
+    );
     Ok(serde_json::to_value(report)?)
 }
 
@@ -33,7 +38,11 @@ mod tests {
             status: ReservationStatus::Held,
             owner: OwnerKind::Shopper,
             lines: vec![],
-            allocations: vec![Allocation { sku: "LAP-0001-16GB-512GB".into(), warehouse_id: "wh_west".into(), quantity: 4 }],
+            allocations: vec![Allocation {
+                sku: "LAP-0001-16GB-512GB".into(),
+                warehouse_id: "wh_west".into(),
+                quantity: 4,
+            }],
             created_at: now,
             expires_at: now + chrono::Duration::seconds(expires_in_secs),
             release_reason: None,

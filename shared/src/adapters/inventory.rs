@@ -78,7 +78,8 @@ fn names(expressions: &[&str]) -> HashMap<String, String> {
     let mut names = HashMap::new();
     for expression in expressions {
         for (i, _) in expression.match_indices('#') {
-            let name: String = expression[i + 1..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let name: String =
+                expression[i + 1..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
             names.insert(format!("#{name}"), name);
         }
     }
@@ -114,9 +115,9 @@ fn jitter(attempt: u32) -> Duration {
 /// How a transaction was cancelled: per action, its reason code.
 fn cancellation_codes<R>(err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>) -> Option<Vec<String>> {
     match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => Some(
-            cancelled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect(),
-        ),
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+            Some(cancelled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect())
+        }
         _ => None,
     }
 }
@@ -237,9 +238,17 @@ impl DynamoInventory {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    fn finish_stock_action(&self, to: ReservationStatus, sku: &str, warehouse_id: &str, quantity: u32) -> Result<TransactWriteItem> {
+    fn finish_stock_action(
+        &self,
+        to: ReservationStatus,
+        sku: &str,
+        warehouse_id: &str,
+        quantity: u32,
+    ) -> Result<TransactWriteItem> {
         let expression = match to {
-            ReservationStatus::Committed => "SET #on_hand = #on_hand - :q, #reserved = #reserved - :q, #sold = #sold + :q",
+            ReservationStatus::Committed => {
+                "SET #on_hand = #on_hand - :q, #reserved = #reserved - :q, #sold = #sold + :q"
+            }
             _ => "SET #avail = #avail + :q, #free = #free + :q, #reserved = #reserved - :q",
         };
         let condition = "#reserved >= :q";
@@ -260,7 +269,8 @@ impl StockReader for DynamoInventory {
         let mut wanted: Vec<&String> = skus.iter().collect();
         wanted.sort();
         wanted.dedup();
-        let reads = wanted.iter().map(|sku| async move { Ok::<_, DomainError>(((*sku).clone(), self.levels_of(sku).await?)) });
+        let reads =
+            wanted.iter().map(|sku| async move { Ok::<_, DomainError>(((*sku).clone(), self.levels_of(sku).await?)) });
         Ok(futures::future::try_join_all(reads).await?.into_iter().collect())
     }
 }
@@ -294,7 +304,8 @@ impl StockWriter for DynamoInventory {
                         .await;
                     match result {
                         Ok(_) => return Ok(level),
-                        Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                        Err(err)
+                            if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
                         Err(err) => return Err(sdk_error(err)),
                     }
                 }
@@ -326,7 +337,8 @@ impl StockWriter for DynamoInventory {
                         .await;
                     match result {
                         Ok(output) => return from_item(output.attributes.unwrap_or_default()),
-                        Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                        Err(err)
+                            if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
                         Err(err) => return Err(sdk_error(err)),
                     }
                 }
@@ -551,5 +563,55 @@ impl ReservationStore for DynamoInventory {
             }
         }
         Ok(ids)
+    }
+}
+
+/// DynamoDB's size of an item in bytes, by AWS's rules: attribute names plus values (strings and binaries by
+/// length, numbers about one byte per two digits plus one, lists and maps 3 bytes plus 1 per element plus
+/// their contents, booleans and nulls 1 byte).
+pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter().map(|(name, value)| name.len() + value_size(value)).sum()
+}
+
+fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => n.trim_start_matches('-').len().div_ceil(2) + 1,
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        AttributeValue::M(map) => 3 + map.iter().map(|(k, v)| 1 + k.len() + value_size(v)).sum::<usize>(),
+        AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+        AttributeValue::Ns(set) => set.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+        AttributeValue::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
+        _ => 0,
+    }
+}
+
+/// Write units of one transactional write of an item of `bytes`: 2 per started KB (prepare + commit).
+pub fn transactional_write_units(bytes: usize) -> usize {
+    2 * bytes.div_ceil(1024).max(1)
+}
+
+impl DynamoInventory {
+    /// The write units AWS charges for writing `reservation` (the transaction of its record and its stock
+    /// updates), computed from item sizes: the emulator's ConsumedCapacity figures are not AWS's.
+    pub fn reservation_write_units(&self, reservation: &Reservation, stock_item_bytes: usize) -> Result<usize> {
+        let record = transactional_write_units(item_size(&self.reservation_item(reservation)?));
+        Ok(record + reservation.allocations.len() * transactional_write_units(stock_item_bytes))
+    }
+
+    /// The size of a stored stock item, as read back.
+    pub async fn stock_item_bytes(&self, sku: &str, warehouse_id: &str) -> Result<usize> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(stock_key(sku, warehouse_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(output.item.as_ref().map(item_size).unwrap_or(0))
     }
 }

@@ -203,7 +203,9 @@ impl Cart {
     fn require_active(&self) -> Result<(), DomainError> {
         match self.status {
             CartStatus::Active => Ok(()),
-            CartStatus::Merged => Err(DomainError::conflict("cart_merged", "this cart was merged into a shopper's cart")),
+            CartStatus::Merged => {
+                Err(DomainError::conflict("cart_merged", "this cart was merged into a shopper's cart"))
+            }
         }
     }
 
@@ -233,7 +235,10 @@ impl Cart {
             }
             None => {
                 if self.lines.len() >= limits.max_lines {
-                    return Err(DomainError::validation("sku", format!("a cart holds at most {} SKUs", limits.max_lines)));
+                    return Err(DomainError::validation(
+                        "sku",
+                        format!("a cart holds at most {} SKUs", limits.max_lines),
+                    ));
                 }
                 if let Some(other) = self.lines.values().next() {
                     if other.added_price.currency != price.currency {
@@ -489,11 +494,15 @@ mod tests {
         ]);
         let stock = HashMap::from([("A".to_string(), 5), ("B".to_string(), 1), ("C".to_string(), 0)]);
         let priced = price_cart(&cart, &skus, &stock, &limits);
-        let problems: HashMap<&str, &Vec<LineProblem>> = priced.lines.iter().map(|l| (l.sku.as_str(), &l.problems)).collect();
+        let problems: HashMap<&str, &Vec<LineProblem>> =
+            priced.lines.iter().map(|l| (l.sku.as_str(), &l.problems)).collect();
         assert!(problems["A"].is_empty());
         assert_eq!(
             problems["B"],
-            &vec![LineProblem::PriceChanged { previous: usd(100), current: usd(120) }, LineProblem::InsufficientStock { available: 1 }]
+            &vec![
+                LineProblem::PriceChanged { previous: usd(100), current: usd(120) },
+                LineProblem::InsufficientStock { available: 1 }
+            ]
         );
         assert_eq!(problems["C"], &vec![LineProblem::OutOfStock]);
         assert_eq!(problems["D"], &vec![LineProblem::Unavailable]);

@@ -75,7 +75,13 @@ pub async fn create_cart(store: &impl CartStore, access: &CartAccess, now: DateT
         }
         Some(user_id) => {
             let (cart, created) = shopper_cart(store, user_id, now).await?;
-            Ok(CreatedCart { cart_id: cart.cart_id, cart_token: None, owner: "shopper", expires_at: cart.expires_at, created })
+            Ok(CreatedCart {
+                cart_id: cart.cart_id,
+                cart_token: None,
+                owner: "shopper",
+                expires_at: cart.expires_at,
+                created,
+            })
         }
     }
 }

@@ -8,9 +8,7 @@
 
 use crate::auth::Caller;
 use crate::domain::catalog::SkuView;
-use crate::domain::inventory::reservation::{
-    expired, Action, ReserveOutcome, Transition, MAX_ALLOCATIONS,
-};
+use crate::domain::inventory::reservation::{expired, Action, ReserveOutcome, Transition, MAX_ALLOCATIONS};
 use crate::domain::inventory::{
     allocate, expand_lines, is_stock_item, rank_warehouses, validate_sku, validate_warehouse_id, NewWarehouse,
     Reservation, ReservationPolicy, ReservationRequest, ReservationStatus, SetStock, SkuStock, StockAdjustment,
@@ -98,7 +96,12 @@ pub async fn adjust_stock(
 }
 
 /// A seller's stock of one SKU in every warehouse.
-pub async fn get_stock(caller: &Caller, catalog: &impl SkuCatalog, reader: &impl StockReader, sku: &str) -> Result<SkuStock> {
+pub async fn get_stock(
+    caller: &Caller,
+    catalog: &impl SkuCatalog,
+    reader: &impl StockReader,
+    sku: &str,
+) -> Result<SkuStock> {
     owned_sku(caller, catalog, sku).await?;
     let levels = reader.stock_levels(&[sku.to_owned()]).await?.remove(sku).unwrap_or_default();
     Ok(SkuStock::new(sku, &levels))
@@ -251,15 +254,25 @@ pub async fn commit(store: &impl ReservationStore, reservation_id: &str, now: Da
 }
 
 /// Reads a reservation. A held reservation past its expiry is released on the spot and reads as released.
-pub async fn get_reservation(store: &impl ReservationStore, reservation_id: &str, now: DateTime<Utc>) -> Result<Reservation> {
-    let reservation = store.get_reservation(reservation_id).await?.ok_or_else(|| DomainError::not_found("reservation"))?;
+pub async fn get_reservation(
+    store: &impl ReservationStore,
+    reservation_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Reservation> {
+    let reservation =
+        store.get_reservation(reservation_id).await?.ok_or_else(|| DomainError::not_found("reservation"))?;
     if reservation.status_at(now) == ReservationStatus::Expired {
         return finish(store, reservation_id, Action::Release, now).await;
     }
     Ok(reservation.view_at(now))
 }
 
-async fn finish(store: &impl ReservationStore, reservation_id: &str, action: Action, now: DateTime<Utc>) -> Result<Reservation> {
+async fn finish(
+    store: &impl ReservationStore,
+    reservation_id: &str,
+    action: Action,
+    now: DateTime<Utc>,
+) -> Result<Reservation> {
     crate::domain::inventory::reservation::validate_reservation_id(reservation_id)?;
     for _ in 0..FINISH_ATTEMPTS {
         let reservation =

@@ -7,7 +7,13 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use system_tests::stack;
 
-async fn cart_call(method: Method, path: &str, auth: Option<&str>, cart_token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+async fn cart_call(
+    method: Method,
+    path: &str,
+    auth: Option<&str>,
+    cart_token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
     let s = stack();
     let mut req = client().request(method, s.url(path));
     if let Some(auth) = auth {
@@ -70,16 +76,31 @@ async fn signing_in_merges_the_guest_cart_adding_quantities() {
     let (status, again) = cart_call(Method::POST, "/v1/carts", Some(&shopper), None, None).await;
     assert_eq!((status, again["cart_id"].as_str()), (200, Some(mine.as_str())), "one cart per shopper");
     let sku = "TSH-0004-WHITE-M";
-    let (status, _) = cart_call(Method::PUT, &format!("/v1/carts/{mine}/items/{sku}"), Some(&shopper), None, Some(json!({"quantity": 2}))).await;
+    let (status, _) = cart_call(
+        Method::PUT,
+        &format!("/v1/carts/{mine}/items/{sku}"),
+        Some(&shopper),
+        None,
+        Some(json!({"quantity": 2})),
+    )
+    .await;
     assert_eq!(status, 200);
 
     let (guest, guest_token) = guest_cart().await;
     for (item, qty) in [(sku, 3), ("TSH-0004-WHITE-L", 1)] {
-        let (status, _) = cart_call(Method::PUT, &format!("/v1/carts/{guest}/items/{item}"), None, Some(&guest_token), Some(json!({"quantity": qty}))).await;
+        let (status, _) = cart_call(
+            Method::PUT,
+            &format!("/v1/carts/{guest}/items/{item}"),
+            None,
+            Some(&guest_token),
+            Some(json!({"quantity": qty})),
+        )
+        .await;
         assert_eq!(status, 200);
     }
     let merge = json!({"cart_id": guest, "cart_token": guest_token});
-    let (status, merged) = cart_call(Method::POST, "/v1/me/cart/merge", Some(&shopper), None, Some(merge.clone())).await;
+    let (status, merged) =
+        cart_call(Method::POST, "/v1/me/cart/merge", Some(&shopper), None, Some(merge.clone())).await;
     assert_eq!(status, 200, "{merged}");
     assert_eq!((quantity(&merged, sku), quantity(&merged, "TSH-0004-WHITE-L")), (Some(5), Some(1)));
     let (status, again) = cart_call(Method::POST, "/v1/me/cart/merge", Some(&shopper), None, Some(merge)).await;
@@ -99,7 +120,14 @@ async fn merges_racing_adds_lose_no_line() {
     let (_, created) = cart_call(Method::POST, "/v1/carts", Some(&shopper), None, None).await;
     let mine = created["cart_id"].as_str().unwrap().to_owned();
     let (guest, guest_token) = guest_cart().await;
-    let (status, _) = cart_call(Method::PUT, &format!("/v1/carts/{guest}/items/{}", skus[4]), None, Some(&guest_token), Some(json!({"quantity": 2}))).await;
+    let (status, _) = cart_call(
+        Method::PUT,
+        &format!("/v1/carts/{guest}/items/{}", skus[4]),
+        None,
+        Some(&guest_token),
+        Some(json!({"quantity": 2})),
+    )
+    .await;
     assert_eq!(status, 200);
 
     let adds = join_all(skus[..4].iter().map(|sku| {
@@ -107,7 +135,13 @@ async fn merges_racing_adds_lose_no_line() {
         let shopper = shopper.clone();
         async move { cart_call(Method::PUT, &path, Some(&shopper), None, Some(json!({"quantity": 1}))).await }
     }));
-    let merge = cart_call(Method::POST, "/v1/me/cart/merge", Some(&shopper), None, Some(json!({"cart_id": guest, "cart_token": guest_token})));
+    let merge = cart_call(
+        Method::POST,
+        "/v1/me/cart/merge",
+        Some(&shopper),
+        None,
+        Some(json!({"cart_id": guest, "cart_token": guest_token})),
+    );
     let (adds, (merge_status, merged)) = tokio::join!(adds, merge);
     assert!(adds.iter().all(|(s, _)| *s == 200), "{adds:?}");
     assert_eq!(merge_status, 200, "{merged}");
@@ -116,6 +150,7 @@ async fn merges_racing_adds_lose_no_line() {
         assert_eq!(quantity(&cart, sku), Some(1), "{sku} in {cart}");
     }
     assert_eq!(quantity(&cart, &skus[4]), Some(2));
-    let problems: Vec<&Value> = cart["lines"].as_array().unwrap().iter().flat_map(|l| l["problems"].as_array().unwrap()).collect();
+    let problems: Vec<&Value> =
+        cart["lines"].as_array().unwrap().iter().flat_map(|l| l["problems"].as_array().unwrap()).collect();
     assert!(problems.is_empty(), "{problems:?}");
 }

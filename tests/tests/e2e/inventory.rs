@@ -64,9 +64,15 @@ pub async fn product(variants: Vec<Value>) {
 /// The stock-item SKUs of demo product `n` (`prd_demo-<n>`). Each scenario uses products no other scenario
 /// touches; products with `n % 4 != 0` belong to the demo `seller`, the others to `seller2`.
 pub fn demo_skus(n: usize) -> Vec<String> {
-    let sellers = ["9401d12a-b391-48d2-acd7-8b81507ee8f0".to_string(), "c8aad468-ff33-4a63-9074-c888acf9888d".to_string()];
+    let sellers =
+        ["9401d12a-b391-48d2-acd7-8b81507ee8f0".to_string(), "c8aad468-ff33-4a63-9074-c888acf9888d".to_string()];
     let (_, products) = commerce::adapters::catalog::demo::catalog(&sellers).expect("demo catalog");
-    products[n - 1].sku_views().iter().filter(|v| commerce::domain::inventory::is_stock_item(v)).map(|v| v.sku.clone()).collect()
+    products[n - 1]
+        .sku_views()
+        .iter()
+        .filter(|v| commerce::domain::inventory::is_stock_item(v))
+        .map(|v| v.sku.clone())
+        .collect()
 }
 
 /// The first stock-item SKU of demo product `n`.
@@ -88,19 +94,22 @@ fn owner(sku: &str) -> &'static str {
 pub async fn warehouses() {
     for (id, region, lat, lon) in [("wh_east", "NJ", 40.5187, -74.4121), ("wh_west", "CA", 34.0633, -117.6509)] {
         let body = json!({"warehouse_id": id, "name": id, "location": {"country": "US", "region": region, "coordinates": {"latitude": lat, "longitude": lon}}});
-        let (status, body) = call(reqwest::Method::POST, "/v1/admin/warehouses", Some(&token("admin")), Some(body)).await;
+        let (status, body) =
+            call(reqwest::Method::POST, "/v1/admin/warehouses", Some(&token("admin")), Some(body)).await;
         assert!(status == 201 || status == 409, "{status} {body}");
     }
 }
 
 pub async fn set_stock(sku: &str, warehouse: &str, on_hand: i64) {
     let path = format!("/v1/seller/inventory/{sku}/{warehouse}");
-    let (status, body) = call(reqwest::Method::PUT, &path, Some(&token(owner(sku))), Some(json!({"on_hand": on_hand}))).await;
+    let (status, body) =
+        call(reqwest::Method::PUT, &path, Some(&token(owner(sku))), Some(json!({"on_hand": on_hand}))).await;
     assert_eq!(status, 200, "{body}");
 }
 
 pub async fn stock(sku: &str) -> Value {
-    let (status, body) = call(reqwest::Method::GET, &format!("/v1/seller/inventory/{sku}"), Some(&token(owner(sku))), None).await;
+    let (status, body) =
+        call(reqwest::Method::GET, &format!("/v1/seller/inventory/{sku}"), Some(&token(owner(sku))), None).await;
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -152,7 +161,10 @@ async fn a_seller_sets_stock_in_two_warehouses_and_reads_it_back() {
     set_stock(&skus[0], "wh_east", 12).await;
     set_stock(&skus[0], "wh_west", 5).await;
     let body = stock(&skus[0]).await;
-    assert_eq!((at(&body, "wh_east", "on_hand"), at(&body, "wh_west", "on_hand"), body["available"].as_i64()), (12, 5, Some(17)));
+    assert_eq!(
+        (at(&body, "wh_east", "on_hand"), at(&body, "wh_west", "on_hand"), body["available"].as_i64()),
+        (12, 5, Some(17))
+    );
     let (status, _) = call(
         reqwest::Method::PUT,
         &format!("/v1/seller/inventory/{}/wh_east", skus[0]),
@@ -178,7 +190,12 @@ async fn two_hundred_concurrent_reservations_for_the_last_fifty_units_exactly_fi
         reserve(json!({"reservation_id": format!("last50-{run}-{i}"), "owner": "guest", "lines": [{"sku": skus[0], "quantity": 1}]}))
     }))
     .await;
-    assert_eq!(count(&results, 201), 50, "{:?}", results.iter().filter(|(s, _)| *s != 201 && *s != 409).take(3).collect::<Vec<_>>());
+    assert_eq!(
+        count(&results, 201),
+        50,
+        "{:?}",
+        results.iter().filter(|(s, _)| *s != 201 && *s != 409).take(3).collect::<Vec<_>>()
+    );
     assert_eq!(count(&results, 409), 150);
     assert!(results.iter().filter(|(s, _)| *s == 409).all(|(_, b)| b["error"]["code"] == "out_of_stock"));
     let body = stock(&skus[0]).await;
@@ -218,10 +235,16 @@ async fn a_reservation_splits_across_warehouses_and_releasing_restores_both() {
     set_stock(&skus[0], "wh_west", 4).await;
     let id = format!("split-{}", ulid::Ulid::new());
     let ship_to = json!({"country": "US", "region": "CA", "coordinates": {"latitude": 37.77, "longitude": -122.42}});
-    let (status, body) =
-        reserve(json!({"reservation_id": id, "owner": "guest", "ship_to": ship_to, "lines": [{"sku": skus[0], "quantity": 6}]})).await;
+    let (status, body) = reserve(
+        json!({"reservation_id": id, "owner": "guest", "ship_to": ship_to, "lines": [{"sku": skus[0], "quantity": 6}]}),
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
-    assert_eq!(body["allocations"][0], json!({"sku": skus[0], "warehouse_id": "wh_west", "quantity": 4}), "nearest first");
+    assert_eq!(
+        body["allocations"][0],
+        json!({"sku": skus[0], "warehouse_id": "wh_west", "quantity": 4}),
+        "nearest first"
+    );
     assert_eq!(body["allocations"][1], json!({"sku": skus[0], "warehouse_id": "wh_east", "quantity": 2}));
     let held = stock(&skus[0]).await;
     assert_eq!((at(&held, "wh_east", "available"), at(&held, "wh_west", "available")), (1, 0));
@@ -249,8 +272,12 @@ async fn expired_reservations_come_back_once_by_read_and_by_the_sweeper() {
     }
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
 
-    let (status, body) = call(reqwest::Method::GET, &format!("/v1/admin/reservations/{read_id}"), Some(&token("admin")), None).await;
-    assert_eq!((status, body["status"].as_str(), body["release_reason"].as_str()), (200, Some("released"), Some("expired")));
+    let (status, body) =
+        call(reqwest::Method::GET, &format!("/v1/admin/reservations/{read_id}"), Some(&token("admin")), None).await;
+    assert_eq!(
+        (status, body["status"].as_str(), body["release_reason"].as_str()),
+        (200, Some("released"), Some("expired"))
+    );
     let (status, body) = finish(&read_id, "commit").await;
     assert_eq!((status, body["error"]["code"].as_str()), (410, Some("reservation_expired")));
 
@@ -261,7 +288,8 @@ async fn expired_reservations_come_back_once_by_read_and_by_the_sweeper() {
     }
     let back = stock(&skus[0]).await;
     assert_eq!((at(&back, "wh_east", "available"), at(&back, "wh_east", "reserved")), (10, 0), "released exactly once");
-    let (_, body) = call(reqwest::Method::GET, &format!("/v1/admin/reservations/{swept_id}"), Some(&token("admin")), None).await;
+    let (_, body) =
+        call(reqwest::Method::GET, &format!("/v1/admin/reservations/{swept_id}"), Some(&token("admin")), None).await;
     assert_eq!(body["status"], "released");
     assert_invariant(&skus).await;
 }
@@ -275,7 +303,9 @@ async fn repeated_and_concurrent_releases_and_commits_take_effect_once() {
     let run = ulid::Ulid::new().to_string();
     let ids: Vec<String> = (0..4).map(|i| format!("fin-{run}-{i}")).collect();
     for id in &ids {
-        let (status, body) = reserve(json!({"reservation_id": id, "owner": "shopper", "lines": [{"sku": skus[0], "quantity": 2}]})).await;
+        let (status, body) =
+            reserve(json!({"reservation_id": id, "owner": "shopper", "lines": [{"sku": skus[0], "quantity": 2}]}))
+                .await;
         assert_eq!(status, 201, "{body}");
     }
     // Reservation 0: ten concurrent commits. 1: ten concurrent releases. 2 and 3: commits and releases racing.
@@ -292,7 +322,8 @@ async fn repeated_and_concurrent_releases_and_commits_take_effect_once() {
     }
     let mut sold = 2;
     for id in &ids[2..] {
-        let (_, body) = call(reqwest::Method::GET, &format!("/v1/admin/reservations/{id}"), Some(&token("admin")), None).await;
+        let (_, body) =
+            call(reqwest::Method::GET, &format!("/v1/admin/reservations/{id}"), Some(&token("admin")), None).await;
         if body["status"] == "committed" {
             sold += 2;
         } else {
@@ -317,9 +348,10 @@ async fn a_seller_adjusting_stock_while_shoppers_reserve_loses_nothing() {
     let reservations = join_all((0..60).map(|i| {
         reserve(json!({"reservation_id": format!("adj-{run}-{i}"), "owner": "guest", "lines": [{"sku": skus[0], "quantity": 1}]}))
     }));
-    let adjustments = join_all((0..20).map(|_| {
-        call(reqwest::Method::POST, &path, Some(&seller), Some(json!({"delta": 1, "reason": "receipt"})))
-    }));
+    let adjustments =
+        join_all((0..20).map(|_| {
+            call(reqwest::Method::POST, &path, Some(&seller), Some(json!({"delta": 1, "reason": "receipt"})))
+        }));
     let (reserved, adjusted) = tokio::join!(reservations, adjustments);
     assert!(adjusted.iter().all(|(s, _)| *s == 200), "{adjusted:?}");
     let won = count(&reserved, 201) as i64;

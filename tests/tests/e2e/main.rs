@@ -7,4 +7,5 @@ mod checkout;
 mod events;
 mod gateway;
 mod inventory;
+mod orders;
 mod search;

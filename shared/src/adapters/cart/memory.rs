@@ -96,7 +96,8 @@ pub struct FixedCallers(pub HashMap<String, crate::auth::Caller>);
 impl FixedCallers {
     /// Adds a shopper whose bearer token is `token`.
     pub fn shopper(mut self, token: &str, user_id: &str) -> Self {
-        let caller = crate::auth::Caller { user_id: user_id.to_owned(), email: None, roles: vec![crate::auth::Role::Shopper] };
+        let caller =
+            crate::auth::Caller { user_id: user_id.to_owned(), email: None, roles: vec![crate::auth::Role::Shopper] };
         self.0.insert(token.to_owned(), caller);
         self
     }

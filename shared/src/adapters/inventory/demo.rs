@@ -28,7 +28,10 @@ pub fn warehouses() -> Vec<Warehouse> {
         },
         created_at,
     };
-    vec![at(EAST, "East (Edison, NJ)", "NJ", 40.5187, -74.4121), at(WEST, "West (Ontario, CA)", "CA", 34.0633, -117.6509)]
+    vec![
+        at(EAST, "East (Edison, NJ)", "NJ", 40.5187, -74.4121),
+        at(WEST, "West (Ontario, CA)", "CA", 34.0633, -117.6509),
+    ]
 }
 
 /// The demo stock: for the `i`th stock item, East holds `(i * 7) % 40` units and West `(i * 11) % 30`; every
@@ -77,7 +80,10 @@ pub async fn seed(inventory: &DynamoInventory, products: &[Product]) -> Result<u
         let mut pending: Vec<WriteRequest> = chunk
             .iter()
             .map(|item| {
-                PutRequest::builder().set_item(Some(item.clone())).build().map(|put| WriteRequest::builder().put_request(put).build())
+                PutRequest::builder()
+                    .set_item(Some(item.clone()))
+                    .build()
+                    .map(|put| WriteRequest::builder().put_request(put).build())
             })
             .collect::<std::result::Result<_, _>>()
             .map_err(DomainError::unexpected)?;

@@ -2,7 +2,9 @@
 //! `Ledger`, whose rules the adapter mirrors). Handler tests use it as the fake of every inventory port.
 
 use crate::domain::inventory::reservation::{Action, ReleaseReason, ReserveOutcome};
-use crate::domain::inventory::{Ledger, Reservation, ReservationStatus, SetStock, StockAdjustment, StockLevel, Warehouse};
+use crate::domain::inventory::{
+    Ledger, Reservation, ReservationStatus, SetStock, StockAdjustment, StockLevel, Warehouse,
+};
 use crate::error::{DomainError, Result};
 use crate::ports::{FinishOutcome, ReservationStore, StockReader, StockWriter, WarehouseReader, WarehouseWriter};
 use chrono::{DateTime, Utc};

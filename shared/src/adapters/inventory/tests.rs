@@ -122,11 +122,13 @@ async fn split_reservation_releases_both_warehouses_once() {
     let catalog = demo_store();
     let now = Utc::now();
     let policy = ReservationPolicy::default();
-    let r = service::reserve(&catalog, &inventory, &policy, request("split-1", 7, Some(california())), now).await.unwrap();
+    let r =
+        service::reserve(&catalog, &inventory, &policy, request("split-1", 7, Some(california())), now).await.unwrap();
     assert_eq!(r.allocations.len(), 2, "{:?}", r.allocations);
     assert_eq!(r.allocations[0].warehouse_id, "wh_west", "nearest first");
     assert_eq!((held(&inventory, "wh_west").await, held(&inventory, "wh_east").await), ((0, 4), (2, 3)));
-    let same = service::reserve(&catalog, &inventory, &policy, request("split-1", 7, Some(california())), now).await.unwrap();
+    let same =
+        service::reserve(&catalog, &inventory, &policy, request("split-1", 7, Some(california())), now).await.unwrap();
     assert_eq!(same.allocations, r.allocations, "the same id is the same reservation");
     let reused = service::reserve(&catalog, &inventory, &policy, request("split-1", 1, None), now).await;
     assert!(matches!(reused, Err(DomainError::Conflict { code: "reservation_id_reused", .. })));
@@ -144,7 +146,9 @@ async fn commit_twice_sells_once_and_stock_rules_hold() {
     let Some(endpoint) = endpoint() else { return };
     let inventory = inventory(&endpoint, 10, 0).await;
     let now = Utc::now();
-    service::reserve(&demo_store(), &inventory, &ReservationPolicy::default(), request("c-1", 3, None), now).await.unwrap();
+    service::reserve(&demo_store(), &inventory, &ReservationPolicy::default(), request("c-1", 3, None), now)
+        .await
+        .unwrap();
     let below = inventory.set_stock(SKU, "wh_east", &SetStock { on_hand: 2, safety_stock: None }).await;
     assert!(matches!(below, Err(DomainError::Conflict { code: "stock_reserved", .. })));
     let damage = StockAdjustment { delta: -8, reason: AdjustmentReason::Damage };
@@ -173,7 +177,8 @@ async fn concurrent_reservations_never_oversell() {
             let (inventory, catalog) = (inventory.clone(), catalog.clone());
             tokio::spawn(async move {
                 let policy = ReservationPolicy::default();
-                service::reserve(&*catalog, &*inventory, &policy, request(&format!("race-{i}"), 1, None), Utc::now()).await
+                service::reserve(&*catalog, &*inventory, &policy, request(&format!("race-{i}"), 1, None), Utc::now())
+                    .await
             })
         })
         .collect();
@@ -199,7 +204,10 @@ async fn concurrent_adjustments_lose_no_update() {
             tokio::spawn(async move {
                 if i % 4 == 0 {
                     let on_hand = 100 + i64::from(i);
-                    inventory.set_stock("KIT-0006-NATURA", "wh_west", &SetStock { on_hand, safety_stock: None }).await.map(|_| ())
+                    inventory
+                        .set_stock("KIT-0006-NATURA", "wh_west", &SetStock { on_hand, safety_stock: None })
+                        .await
+                        .map(|_| ())
                 } else {
                     let receipt = StockAdjustment { delta: 1, reason: AdjustmentReason::Receipt };
                     inventory.adjust_stock(SKU, "wh_east", &receipt).await.map(|_| ())
@@ -251,7 +259,9 @@ async fn carts_race_and_merge_without_lost_updates() {
     let shoppers: Vec<_> = (0..8)
         .map(|_| {
             let carts = carts.clone();
-            tokio::spawn(async move { cart_service::shopper_cart(&*carts, "u-race", Utc::now()).await.unwrap().0.cart_id })
+            tokio::spawn(
+                async move { cart_service::shopper_cart(&*carts, "u-race", Utc::now()).await.unwrap().0.cart_id },
+            )
         })
         .collect();
     let mut ids = Vec::new();
@@ -264,22 +274,29 @@ async fn carts_race_and_merge_without_lost_updates() {
     let access = crate::domain::cart::CartAccess::default();
     let guest = cart_service::create_cart(&*carts, &access, now).await.unwrap();
     let guest_access = crate::domain::cart::CartAccess { user_id: None, cart_token: guest.cart_token.clone() };
-    cart_service::set_item(&*carts, &*catalog, &*stock, &guest_access, &guest.cart_id, SKU, 2, &limits, now).await.unwrap();
+    cart_service::set_item(&*carts, &*catalog, &*stock, &guest_access, &guest.cart_id, SKU, 2, &limits, now)
+        .await
+        .unwrap();
     let shopper = crate::auth::Caller { user_id: "u-race".into(), email: None, roles: vec![] };
     let shopper_access = crate::domain::cart::CartAccess { user_id: Some("u-race".into()), cart_token: None };
     let skus = ["TSH-0004-WHITE-S", "TSH-0004-WHITE-M", "TSH-0004-WHITE-L", "TSH-0004-WHITE-XL"];
     let mut tasks = Vec::new();
     for sku in skus {
-        let (carts, catalog, stock, access, cart_id) = (carts.clone(), catalog.clone(), stock.clone(), shopper_access.clone(), ids[0].clone());
+        let (carts, catalog, stock, access, cart_id) =
+            (carts.clone(), catalog.clone(), stock.clone(), shopper_access.clone(), ids[0].clone());
         tasks.push(tokio::spawn(async move {
-            cart_service::set_item(&*carts, &*catalog, &*stock, &access, &cart_id, sku, 1, &limits, Utc::now()).await.map(|_| ())
+            cart_service::set_item(&*carts, &*catalog, &*stock, &access, &cart_id, sku, 1, &limits, Utc::now())
+                .await
+                .map(|_| ())
         }));
     }
     {
         let (carts, catalog, stock, token, guest_id) =
             (carts.clone(), catalog.clone(), stock.clone(), guest.cart_token.clone().unwrap(), guest.cart_id.clone());
         tasks.push(tokio::spawn(async move {
-            cart_service::merge(&*carts, &*catalog, &*stock, &shopper, &guest_id, &token, &limits, Utc::now()).await.map(|_| ())
+            cart_service::merge(&*carts, &*catalog, &*stock, &shopper, &guest_id, &token, &limits, Utc::now())
+                .await
+                .map(|_| ())
         }));
     }
     for task in tasks {

@@ -426,6 +426,23 @@ impl PaymentLedger for DynamoOrders {
     }
 }
 
+impl DynamoOrders {
+    /// The notifications delivered for an order (the local sink), for tests and local tools.
+    pub async fn notifications(&self, order_id: &str) -> Result<Vec<OrderNotification>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(format!("NOTIFY#{order_id}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        out.items().iter().map(|item| from_av(attr(item, "notification")?)).collect()
+    }
+}
+
 impl NotificationSink for DynamoOrders {
     async fn deliver(&self, notification: &OrderNotification) -> Result<bool> {
         let result = self

@@ -47,7 +47,16 @@ pub fn rank_warehouses<'a>(warehouses: &'a [Warehouse], ship_to: Option<&Locatio
         }
         let same_country = dest.country == w.location.country;
         let same_region = same_country && dest.region.is_some() && dest.region == w.location.region;
-        (if same_region { 0 } else if same_country { 1 } else { 2 }, 0.0)
+        (
+            if same_region {
+                0
+            } else if same_country {
+                1
+            } else {
+                2
+            },
+            0.0,
+        )
     };
     let mut ranked: Vec<(&Warehouse, (u8, f64))> = warehouses.iter().map(|w| (w, key(w))).collect();
     ranked.sort_by(|(wa, ka), (wb, kb)| {
@@ -169,7 +178,10 @@ mod tests {
     #[test]
     fn bundle_lines_sharing_an_item_add_up() {
         let components = HashMap::from([
-            ("KIT".to_string(), vec![Component { sku: "BASE".into(), quantity: 1 }, Component { sku: "LENS".into(), quantity: 2 }]),
+            (
+                "KIT".to_string(),
+                vec![Component { sku: "BASE".into(), quantity: 1 }, Component { sku: "LENS".into(), quantity: 2 }],
+            ),
             ("LENS".to_string(), vec![Component { sku: "LENS".into(), quantity: 1 }]),
         ]);
         let demand = expand_lines(&[line("KIT", 2), line("LENS", 1)], &components).unwrap();

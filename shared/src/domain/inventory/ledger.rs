@@ -166,7 +166,12 @@ impl Ledger {
     }
 
     /// Releases or commits a reservation, as decided by `Reservation::transition`.
-    pub fn apply(&mut self, reservation_id: &str, action: Action, now: DateTime<Utc>) -> Result<Reservation, DomainError> {
+    pub fn apply(
+        &mut self,
+        reservation_id: &str,
+        action: Action,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation, DomainError> {
         let reservation =
             self.reservations.get(reservation_id).cloned().ok_or_else(|| DomainError::not_found("reservation"))?;
         let (status, reason) = match reservation.transition(action, now)? {

@@ -250,7 +250,10 @@ mod tests {
     fn commit_of_expired_is_gone() {
         let (r, now) = held(-1);
         assert_eq!(r.status_at(now), ReservationStatus::Expired);
-        assert!(matches!(r.transition(Action::Commit, now), Err(DomainError::Gone { code: "reservation_expired", .. })));
+        assert!(matches!(
+            r.transition(Action::Commit, now),
+            Err(DomainError::Gone { code: "reservation_expired", .. })
+        ));
         assert_eq!(
             r.transition(Action::Release, now).unwrap(),
             Transition::Apply(ReservationStatus::Released, Some(ReleaseReason::Expired))
@@ -282,7 +285,10 @@ mod tests {
             ttl_seconds: None,
         };
         let lines = req.normalized_lines().unwrap();
-        assert_eq!(lines, vec![ReservationLine { sku: "A".into(), quantity: 2 }, ReservationLine { sku: "B".into(), quantity: 4 }]);
+        assert_eq!(
+            lines,
+            vec![ReservationLine { sku: "A".into(), quantity: 2 }, ReservationLine { sku: "B".into(), quantity: 4 }]
+        );
         let bad = ReservationRequest { ttl_seconds: Some(0), ..req };
         assert!(bad.normalized_lines().is_err());
     }

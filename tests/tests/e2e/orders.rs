@@ -1,0 +1,173 @@
+//! Orders after checkout, through the real local stack: a seller ships (capturing exactly their lines),
+//! delivers, the shopper asks for a return and the seller refunds and restocks; a cancellation voids and
+//! restocks; and every saga step and notification delivered twice changes nothing the second time.
+
+use crate::checkout::{aws, checkout, checkout_body, settled, shopper_with_cart, stocked_sku, ORDERS_TABLE};
+use crate::inventory::{assert_invariant, call, stock, token};
+use commerce::adapters::orders::DynamoOrders;
+use commerce::adapters::payments::SandboxProvider;
+use commerce::domain::payment::PaymentStatus;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::time::Duration;
+use system_tests::{eventually, stack, unique};
+
+async fn confirmed_order(sku: &str, quantity: u32) -> (String, String) {
+    let (shopper, cart_id) = shopper_with_cart(sku, quantity).await;
+    let (status, _, body) = checkout(&shopper, &unique("key"), &checkout_body(&cart_id, "pm_card_visa")).await;
+    assert_eq!(status, 202, "{body}");
+    let order_id = body["order_id"].as_str().expect("order_id").to_owned();
+    let order = settled(&shopper, &order_id, Duration::from_secs(60)).await;
+    assert_eq!(order["status"], "confirmed", "{order}");
+    (shopper, order_id)
+}
+
+async fn payment(order_id: &str) -> commerce::domain::payment::Payment {
+    let config = aws().await;
+    let sandbox = SandboxProvider::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        ORDERS_TABLE,
+        Duration::from_millis(1),
+        Duration::from_millis(1),
+    );
+    sandbox.find_for_order(order_id).await.expect("lookup").expect("a payment")
+}
+
+async fn notifications(order_id: &str) -> Vec<Value> {
+    let config = aws().await;
+    let orders = DynamoOrders::new(aws_sdk_dynamodb::Client::new(&config), ORDERS_TABLE);
+    let delivered = orders.notifications(order_id).await.expect("read notifications");
+    delivered.iter().filter_map(|n| serde_json::to_value(n).ok()).collect()
+}
+
+async fn available(sku: &str) -> i64 {
+    stock(sku).await["available"].as_i64().unwrap_or(-1)
+}
+
+#[tokio::test]
+async fn a_seller_ships_delivers_and_refunds_a_returned_order() {
+    let sku = stocked_sku("LIFE", 4).await;
+    let (shopper, order_id) = confirmed_order(&sku, 2).await;
+    let seller = token("seller");
+    let base = format!("/v1/seller/orders/{order_id}");
+
+    let (status, _) =
+        call(Method::POST, &format!("{base}/ship"), Some(&token("seller2")), Some(json!({"tracking_number": "X"})))
+            .await;
+    assert_eq!(status, 404, "a seller without lines in the order cannot see it");
+    let (status, part) =
+        call(Method::POST, &format!("{base}/ship"), Some(&seller), Some(json!({"tracking_number": "1Z999"}))).await;
+    assert_eq!((status, part["status"].as_str()), (200, Some("shipped")), "{part}");
+    let captured = payment(&order_id).await;
+    assert_eq!((captured.captured, captured.status), (5000, PaymentStatus::Captured), "exactly the seller's lines");
+
+    let (status, listed) = call(Method::GET, "/v1/seller/orders", Some(&seller), None).await;
+    assert_eq!(status, 200);
+    assert!(listed["items"].as_array().unwrap().iter().any(|o| o["order_id"] == order_id.as_str()), "{listed}");
+
+    let (status, early) =
+        call(Method::POST, &format!("/v1/orders/{order_id}/return"), Some(&shopper), Some(json!({}))).await;
+    assert_eq!((status, early["error"]["code"].as_str()), (409, Some("illegal_transition")));
+    let (status, _) = call(Method::POST, &format!("{base}/deliver"), Some(&seller), None).await;
+    assert_eq!(status, 200);
+    let (status, order) = call(
+        Method::POST,
+        &format!("/v1/orders/{order_id}/return"),
+        Some(&shopper),
+        Some(json!({"reason": "too big"})),
+    )
+    .await;
+    assert_eq!((status, order["status"].as_str()), (200, Some("return_requested")), "{order}");
+    let (status, part) =
+        call(Method::POST, &format!("{base}/return/approve"), Some(&seller), Some(json!({"restock": true}))).await;
+    assert_eq!((status, part["status"].as_str()), (200, Some("refunded")), "{part}");
+    let refunded = payment(&order_id).await;
+    assert_eq!((refunded.refunded, refunded.status), (5000, PaymentStatus::Refunded));
+    assert_eq!(available(&sku).await, 4, "the returned units are back in stock");
+
+    let (_, order) = call(Method::GET, &format!("/v1/orders/{order_id}"), Some(&shopper), None).await;
+    let kinds: Vec<&str> = order["events"].as_array().unwrap().iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(kinds, ["placed", "confirmed", "shipped", "delivered", "return_requested", "returned", "refunded"]);
+    assert_eq!(order["status"], "refunded");
+    let kinds = eventually(Duration::from_secs(20), || async {
+        let kinds: Vec<String> =
+            notifications(&order_id).await.iter().filter_map(|n| n["kind"].as_str().map(str::to_owned)).collect();
+        (kinds.len() >= 3).then_some(kinds)
+    })
+    .await
+    .expect("placed, shipped and refunded notifications");
+    for kind in ["order_placed", "order_shipped", "order_refunded"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} missing from {kinds:?}");
+    }
+}
+
+#[tokio::test]
+async fn cancelling_before_shipment_voids_the_authorization_and_restocks() {
+    let sku = stocked_sku("CNL", 3).await;
+    let (shopper, order_id) = confirmed_order(&sku, 2).await;
+    assert_eq!(available(&sku).await, 1);
+    let (status, _) =
+        call(Method::POST, &format!("/v1/orders/{order_id}/cancel"), Some(&token("shopper2")), None).await;
+    assert_eq!(status, 404, "only the owner may cancel");
+    let (status, order) = call(Method::POST, &format!("/v1/orders/{order_id}/cancel"), Some(&shopper), None).await;
+    assert_eq!((status, order["status"].as_str()), (200, Some("cancelled")), "{order}");
+    assert_eq!(payment(&order_id).await.status, PaymentStatus::Voided);
+    assert_eq!(available(&sku).await, 3);
+    let (status, again) = call(Method::POST, &format!("/v1/orders/{order_id}/cancel"), Some(&shopper), None).await;
+    assert_eq!(status, 200, "a repeated cancel finishes nothing twice: {again}");
+    assert_eq!(available(&sku).await, 3, "restocked once");
+    let (status, ship) = call(
+        Method::POST,
+        &format!("/v1/seller/orders/{order_id}/ship"),
+        Some(&token("seller")),
+        Some(json!({"tracking_number": "T"})),
+    )
+    .await;
+    assert_eq!((status, ship["error"]["code"].as_str()), (409, Some("illegal_transition")));
+    assert_invariant(&[sku]).await;
+}
+
+#[tokio::test]
+async fn every_saga_step_and_notification_delivered_twice_has_no_second_effect() {
+    let sku = stocked_sku("DUP", 5).await;
+    let (shopper, order_id) = confirmed_order(&sku, 2).await;
+    let first = payment(&order_id).await;
+    let s = stack();
+    let input = json!({
+        "order_id": order_id, "cart_id": "cart_unused", "lines": [{"sku": sku, "quantity": 2}],
+        "owner": "shopper", "payment_method": "pm_card_visa", "amount": {"amount": 5000, "currency": "USD"},
+        "payment": {"payment_id": first.payment_id}
+    });
+    for function in [
+        "CheckoutReserveStockFunction",
+        "CheckoutAuthorizePaymentFunction",
+        "CheckoutCommitStockFunction",
+        "CheckoutConfirmOrderFunction",
+        "CheckoutClearCartFunction",
+    ] {
+        let invoked = s.invoke(function, &input).await.expect("invoke");
+        assert!(invoked.function_error.is_none(), "{function} again: {:?}", invoked.body);
+    }
+    let again = payment(&order_id).await;
+    assert_eq!((again.payment_id, again.status), (first.payment_id, PaymentStatus::Authorized), "one authorization");
+    assert_eq!(available(&sku).await, 3, "neither reserved nor sold twice");
+    let (_, order) = call(Method::GET, &format!("/v1/orders/{order_id}"), Some(&shopper), None).await;
+    assert_eq!(order["events"].as_array().map(Vec::len), Some(2), "confirmed once: {order}");
+    let failed = s
+        .invoke("CheckoutFailOrderFunction", &json!({"order_id": order_id, "error": {"Error": "Transient"}}))
+        .await
+        .unwrap();
+    assert!(failed.function_error.is_none());
+    let (_, order) = call(Method::GET, &format!("/v1/orders/{order_id}"), Some(&shopper), None).await;
+    assert_eq!(order["status"], "confirmed", "a late compensation cannot fail a confirmed order");
+
+    let placed = eventually(Duration::from_secs(20), || async { notifications(&order_id).await.into_iter().next() })
+        .await
+        .expect("OrderPlaced delivered");
+    let record = json!({"messageId": "m1", "body": placed.to_string(), "eventSource": "aws:sqs"});
+    let batch = json!({"Records": [record.clone(), record]});
+    let invoked = s.invoke("NotifyOrderEventsFunction", &batch).await.expect("invoke consumer");
+    assert_eq!(invoked.body["batchItemFailures"], json!([]), "{:?}", invoked.body);
+    assert_eq!(notifications(&order_id).await.len(), 1, "the same notification is delivered once");
+    assert_invariant(&[sku]).await;
+}
