@@ -54,7 +54,7 @@ test: lint unit
 	@echo "make test: all checks passed"
 
 bench:
-	@echo "benchmarks are wired per slice; see README"
+	infra/bench.sh
 
 sam-build:
 	@infra/setup-tools.sh

@@ -8,8 +8,8 @@ use crate::domain::order::{Order, OrderNotification, OrderStatus, OrderSummary, 
 use crate::domain::payment::{validate_payment_method, AuthorizeRequest, Payment};
 use crate::error::{DomainError, Result};
 use crate::ports::{
-    CheckoutStarter, CustomerOrders, IdempotencyStore, NotificationSink, OrderEventPublisher,
-    OrderReader, OrderWriter, PaymentLedger, PaymentProvider, SellerOrders,
+    CheckoutStarter, CustomerOrders, IdempotencyStore, NotificationSink, OrderEventPublisher, OrderReader, OrderWriter,
+    PaymentLedger, PaymentProvider, SellerOrders,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -38,9 +38,7 @@ impl InMemoryOrders {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Stores an order as is (test setup).
@@ -67,16 +65,13 @@ impl InMemoryOrders {
 fn page<T: Clone>(items: Vec<T>, limit: PageLimit, cursor: Option<&str>) -> Result<Page<T>> {
     let start: usize = match cursor {
         None => 0,
-        Some(c) => c.parse().map_err(|_| {
-            DomainError::invalid_parameter("cursor", "is not a cursor this listing issued")
-        })?,
+        Some(c) => {
+            c.parse().map_err(|_| DomainError::invalid_parameter("cursor", "is not a cursor this listing issued"))?
+        }
     };
     let end = (start + limit.get() as usize).min(items.len());
     let next_cursor = (end < items.len()).then(|| end.to_string());
-    Ok(Page {
-        items: items.get(start..end).map(<[T]>::to_vec).unwrap_or_default(),
-        next_cursor,
-    })
+    Ok(Page { items: items.get(start..end).map(<[T]>::to_vec).unwrap_or_default(), next_cursor })
 }
 
 impl OrderReader for InMemoryOrders {
@@ -88,24 +83,14 @@ impl OrderReader for InMemoryOrders {
 impl OrderWriter for InMemoryOrders {
     async fn create_order(&self, order: &Order) -> Result<Order> {
         let mut state = self.lock();
-        Ok(state
-            .orders
-            .entry(order.id().to_owned())
-            .or_insert_with(|| order.clone())
-            .clone())
+        Ok(state.orders.entry(order.id().to_owned()).or_insert_with(|| order.clone()).clone())
     }
 
     async fn append_events(&self, order: &Order, expected_version: u32) -> Result<()> {
         let mut state = self.lock();
-        let stored = state
-            .orders
-            .get(order.id())
-            .ok_or_else(|| DomainError::not_found("order"))?;
+        let stored = state.orders.get(order.id()).ok_or_else(|| DomainError::not_found("order"))?;
         if stored.version() != expected_version {
-            return Err(DomainError::conflict(
-                "concurrent_update",
-                "the order changed meanwhile; reload and retry",
-            ));
+            return Err(DomainError::conflict("concurrent_update", "the order changed meanwhile; reload and retry"));
         }
         state.orders.insert(order.id().to_owned(), order.clone());
         Ok(())
@@ -120,17 +105,10 @@ impl CustomerOrders for InMemoryOrders {
         cursor: Option<&str>,
     ) -> Result<Page<OrderSummary>> {
         let state = self.lock();
-        let mut orders: Vec<&Order> = state
-            .orders
-            .values()
-            .filter(|o| o.header().customer.user_id.as_deref() == Some(user_id))
-            .collect();
+        let mut orders: Vec<&Order> =
+            state.orders.values().filter(|o| o.header().customer.user_id.as_deref() == Some(user_id)).collect();
         orders.sort_by_key(|o| std::cmp::Reverse((o.header().created_at, o.id().to_owned())));
-        page(
-            orders.into_iter().map(Order::summary).collect(),
-            limit,
-            cursor,
-        )
+        page(orders.into_iter().map(Order::summary).collect(), limit, cursor)
     }
 }
 
@@ -148,28 +126,16 @@ impl SellerOrders for InMemoryOrders {
             .filter(|o| !matches!(o.status(), OrderStatus::Pending | OrderStatus::Failed))
             .collect();
         orders.sort_by_key(|o| std::cmp::Reverse((o.header().created_at, o.id().to_owned())));
-        page(
-            orders
-                .into_iter()
-                .filter_map(|o| o.seller_view(seller_id))
-                .collect(),
-            limit,
-            cursor,
-        )
+        page(orders.into_iter().filter_map(|o| o.seller_view(seller_id)).collect(), limit, cursor)
     }
 }
 
 impl PaymentLedger for InMemoryOrders {
     async fn record_payment(&self, payment: &Payment, observed_at: DateTime<Utc>) -> Result<()> {
         let mut state = self.lock();
-        let newer = state
-            .payments
-            .get(&payment.order_id)
-            .is_none_or(|(_, at)| *at <= observed_at);
+        let newer = state.payments.get(&payment.order_id).is_none_or(|(_, at)| *at <= observed_at);
         if newer {
-            state
-                .payments
-                .insert(payment.order_id.clone(), (payment.clone(), observed_at));
+            state.payments.insert(payment.order_id.clone(), (payment.clone(), observed_at));
         }
         Ok(())
     }
@@ -186,15 +152,10 @@ impl PaymentLedger for InMemoryOrders {
 impl NotificationSink for InMemoryOrders {
     async fn deliver(&self, notification: &OrderNotification) -> Result<bool> {
         let mut state = self.lock();
-        if state
-            .notifications
-            .contains_key(&notification.notification_id)
-        {
+        if state.notifications.contains_key(&notification.notification_id) {
             return Ok(false);
         }
-        state
-            .notifications
-            .insert(notification.notification_id.clone(), notification.clone());
+        state.notifications.insert(notification.notification_id.clone(), notification.clone());
         Ok(true)
     }
 }
@@ -210,25 +171,18 @@ impl CheckoutStarter for InMemoryOrders {
     async fn start_checkout(&self, execution_name: &str, input: &serde_json::Value) -> Result<()> {
         let mut state = self.lock();
         if !state.started.iter().any(|(name, _)| name == execution_name) {
-            state
-                .started
-                .push((execution_name.to_owned(), input.clone()));
+            state.started.push((execution_name.to_owned(), input.clone()));
         }
         Ok(())
     }
 }
 
 impl IdempotencyStore for InMemoryOrders {
-    async fn try_begin(
-        &self,
-        record: &IdempotencyRecord,
-        now: DateTime<Utc>,
-    ) -> Result<Option<IdempotencyRecord>> {
+    async fn try_begin(&self, record: &IdempotencyRecord, now: DateTime<Utc>) -> Result<Option<IdempotencyRecord>> {
         let mut state = self.lock();
         match state.idempotency.get(&record.key) {
             Some(existing)
-                if idempotency::decide(existing, &record.fingerprint, now)
-                    != idempotency::Decision::TakeOver =>
+                if idempotency::decide(existing, &record.fingerprint, now) != idempotency::Decision::TakeOver =>
             {
                 Ok(Some(existing.clone()))
             }
@@ -239,32 +193,16 @@ impl IdempotencyStore for InMemoryOrders {
         }
     }
 
-    async fn complete(
-        &self,
-        key: &str,
-        fingerprint: &str,
-        response: &StoredResponse,
-    ) -> Result<()> {
-        if let Some(record) = self
-            .lock()
-            .idempotency
-            .get_mut(key)
-            .filter(|r| r.fingerprint == fingerprint)
-        {
-            record.state = RecordState::Completed {
-                response: response.clone(),
-            };
+    async fn complete(&self, key: &str, fingerprint: &str, response: &StoredResponse) -> Result<()> {
+        if let Some(record) = self.lock().idempotency.get_mut(key).filter(|r| r.fingerprint == fingerprint) {
+            record.state = RecordState::Completed { response: response.clone() };
         }
         Ok(())
     }
 
     async fn abandon(&self, key: &str, fingerprint: &str) -> Result<()> {
         let mut state = self.lock();
-        if state
-            .idempotency
-            .get(key)
-            .is_some_and(|r| r.fingerprint == fingerprint)
-        {
+        if state.idempotency.get(key).is_some_and(|r| r.fingerprint == fingerprint) {
             state.idempotency.remove(key);
         }
         Ok(())
@@ -292,9 +230,7 @@ impl InMemoryPayments {
     ) -> Result<Payment> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(outcome) = state.1.get(key) {
-            return outcome
-                .clone()
-                .map_err(|reason| DomainError::PaymentDeclined { reason });
+            return outcome.clone().map_err(|reason| DomainError::PaymentDeclined { reason });
         }
         let outcome = op(&mut state.0);
         match &outcome {
@@ -314,9 +250,7 @@ impl InMemoryPayments {
         id: &str,
         f: impl FnOnce(&mut Payment) -> Result<()>,
     ) -> Result<Payment> {
-        let payment = payments
-            .get_mut(id)
-            .ok_or_else(|| DomainError::not_found("payment"))?;
+        let payment = payments.get_mut(id).ok_or_else(|| DomainError::not_found("payment"))?;
         let mut next = payment.clone();
         f(&mut next)?;
         *payment = next.clone();
@@ -325,53 +259,30 @@ impl InMemoryPayments {
 
     /// Every payment, by id.
     pub fn payments(&self) -> Vec<Payment> {
-        self.state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-            .values()
-            .cloned()
-            .collect()
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).0.values().cloned().collect()
     }
 }
 
 impl PaymentProvider for InMemoryPayments {
     async fn authorize(&self, request: &AuthorizeRequest) -> Result<Payment> {
         validate_payment_method(&request.payment_method)?;
-        self.with_key(&request.idempotency_key, |payments| {
-            match request.payment_method.as_str() {
-                "pm_card_visa_chargeDeclined" => Err(DomainError::PaymentDeclined {
-                    reason: "card_declined".into(),
-                }),
-                "pm_card_visa_chargeDeclinedInsufficientFunds" => {
-                    Err(DomainError::PaymentDeclined {
-                        reason: "insufficient_funds".into(),
-                    })
-                }
-                "pm_sandbox_error" => Err(DomainError::Transient("provider error".into())),
-                _ => {
-                    let id = format!("pi_mem_{}", payments.len() + 1);
-                    let payment =
-                        Payment::authorized(id.clone(), request.order_id.clone(), request.amount);
-                    payments.insert(id, payment.clone());
-                    Ok(payment)
-                }
+        self.with_key(&request.idempotency_key, |payments| match request.payment_method.as_str() {
+            "pm_card_visa_chargeDeclined" => Err(DomainError::PaymentDeclined { reason: "card_declined".into() }),
+            "pm_card_visa_chargeDeclinedInsufficientFunds" => {
+                Err(DomainError::PaymentDeclined { reason: "insufficient_funds".into() })
+            }
+            "pm_sandbox_error" => Err(DomainError::Transient("provider error".into())),
+            _ => {
+                let id = format!("pi_mem_{}", payments.len() + 1);
+                let payment = Payment::authorized(id.clone(), request.order_id.clone(), request.amount);
+                payments.insert(id, payment.clone());
+                Ok(payment)
             }
         })
     }
 
-    async fn capture(
-        &self,
-        payment_id: &str,
-        amount: Money,
-        final_capture: bool,
-        key: &str,
-    ) -> Result<Payment> {
-        self.with_key(key, |p| {
-            Self::change(p, payment_id, |payment| {
-                payment.capture(amount, final_capture)
-            })
-        })
+    async fn capture(&self, payment_id: &str, amount: Money, final_capture: bool, key: &str) -> Result<Payment> {
+        self.with_key(key, |p| Self::change(p, payment_id, |payment| payment.capture(amount, final_capture)))
     }
 
     async fn void(&self, payment_id: &str, key: &str) -> Result<Payment> {
@@ -379,9 +290,7 @@ impl PaymentProvider for InMemoryPayments {
     }
 
     async fn refund(&self, payment_id: &str, amount: Money, key: &str) -> Result<Payment> {
-        self.with_key(key, |p| {
-            Self::change(p, payment_id, |payment| payment.refund(amount))
-        })
+        self.with_key(key, |p| Self::change(p, payment_id, |payment| payment.refund(amount)))
     }
 
     async fn find_for_order(&self, order_id: &str) -> Result<Option<Payment>> {
@@ -402,22 +311,8 @@ pub async fn demo_orders(payments: &InMemoryPayments) -> InMemoryOrders {
     for (i, name) in steps.iter().enumerate() {
         let id = format!("ord_demo-{name}");
         let lines = vec![
-            OrderLine::new(
-                "demo-sku-1",
-                "prd_demo-0001",
-                "seller-1",
-                "Demo one",
-                2,
-                usd(1500),
-            ),
-            OrderLine::new(
-                "demo-sku-2",
-                "prd_demo-0002",
-                "seller-2",
-                "Demo two",
-                1,
-                usd(900),
-            ),
+            OrderLine::new("demo-sku-1", "prd_demo-0001", "seller-1", "Demo one", 2, usd(1500)),
+            OrderLine::new("demo-sku-2", "prd_demo-0002", "seller-2", "Demo two", 1, usd(900)),
         ]
         .into_iter()
         .collect::<Result<Vec<_>>>();
@@ -431,10 +326,7 @@ pub async fn demo_orders(payments: &InMemoryPayments) -> InMemoryOrders {
             postal_code: "62701".into(),
             country: "US".into(),
         };
-        let customer = Customer {
-            user_id: Some("shopper-1".into()),
-            email: Some("shopper@example.com".into()),
-        };
+        let customer = Customer { user_id: Some("shopper-1".into()), email: Some("shopper@example.com".into()) };
         let placed_at = at + chrono::Duration::minutes(i as i64);
         let Ok(mut order) = Order::place(
             id.clone(),
@@ -458,9 +350,7 @@ pub async fn demo_orders(payments: &InMemoryPayments) -> InMemoryOrders {
                 continue;
             };
             let _ = order.record(
-                OrderEventKind::Confirmed {
-                    payment_id: payment.payment_id.clone(),
-                },
+                OrderEventKind::Confirmed { payment_id: payment.payment_id.clone() },
                 Actor::system("demo"),
                 None,
                 placed_at,
@@ -489,9 +379,7 @@ pub async fn demo_orders(payments: &InMemoryPayments) -> InMemoryOrders {
             if i >= 3 {
                 for seller in ["seller-1", "seller-2"] {
                     let _ = order.record(
-                        OrderEventKind::Delivered {
-                            seller_id: seller.into(),
-                        },
+                        OrderEventKind::Delivered { seller_id: seller.into() },
                         Actor::seller(seller),
                         None,
                         placed_at,
@@ -499,12 +387,7 @@ pub async fn demo_orders(payments: &InMemoryPayments) -> InMemoryOrders {
                 }
             }
             if i >= 4 {
-                let _ = order.record(
-                    OrderEventKind::ReturnRequested,
-                    Actor::shopper("shopper-1"),
-                    None,
-                    placed_at,
-                );
+                let _ = order.record(OrderEventKind::ReturnRequested, Actor::shopper("shopper-1"), None, placed_at);
             }
             let _ = store.record_payment(&payment, placed_at).await;
         }

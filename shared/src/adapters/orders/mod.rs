@@ -20,8 +20,8 @@ use crate::domain::order::{
 use crate::domain::payment::Payment;
 use crate::error::{DomainError, Result};
 use crate::ports::{
-    CheckoutStarter, CustomerOrders, NotificationSink, OrderEventPublisher, OrderReader,
-    OrderWriter, PaymentLedger, SellerOrders,
+    CheckoutStarter, CustomerOrders, NotificationSink, OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger,
+    SellerOrders,
 };
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -62,13 +62,11 @@ pub(crate) fn to_av<T: Serialize>(value: &T) -> Result<AttributeValue> {
 }
 
 pub(crate) fn from_av<T: DeserializeOwned>(value: &AttributeValue) -> Result<T> {
-    serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value(value.clone())
-        .map_err(DomainError::unexpected)
+    serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value(value.clone()).map_err(DomainError::unexpected)
 }
 
 fn attr<'a>(item: &'a Item, name: &str) -> Result<&'a AttributeValue> {
-    item.get(name)
-        .ok_or_else(|| DomainError::unexpected(format!("stored item lacks {name}")))
+    item.get(name).ok_or_else(|| DomainError::unexpected(format!("stored item lacks {name}")))
 }
 
 fn is_conditional_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(err: &E) -> bool {
@@ -77,19 +75,14 @@ fn is_conditional_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(err:
 
 /// Encodes a LastEvaluatedKey as an opaque cursor.
 fn encode_cursor(key: &Item) -> Option<String> {
-    let plain: BTreeMap<&str, &str> = key
-        .iter()
-        .map(|(k, v)| v.as_s().ok().map(|v| (k.as_str(), v.as_str())))
-        .collect::<Option<_>>()?;
-    serde_json::to_vec(&plain)
-        .ok()
-        .map(|json| URL_SAFE_NO_PAD.encode(json))
+    let plain: BTreeMap<&str, &str> =
+        key.iter().map(|(k, v)| v.as_s().ok().map(|v| (k.as_str(), v.as_str()))).collect::<Option<_>>()?;
+    serde_json::to_vec(&plain).ok().map(|json| URL_SAFE_NO_PAD.encode(json))
 }
 
 /// Decodes a cursor for a query on `index_pk` = `partition`; anything else is 400 `invalid_parameter`.
 fn decode_cursor(raw: &str, index_pk: &str, index_sk: &str, partition: &str) -> Result<Item> {
-    let invalid =
-        || DomainError::invalid_parameter("cursor", "is not a cursor this listing issued");
+    let invalid = || DomainError::invalid_parameter("cursor", "is not a cursor this listing issued");
     if raw.len() > 2048 {
         return Err(invalid());
     }
@@ -114,10 +107,7 @@ pub struct DynamoOrders {
 
 impl DynamoOrders {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     fn header_item(&self, order: &Order) -> Result<Item> {
@@ -176,10 +166,7 @@ impl DynamoOrders {
         Ok(puts)
     }
 
-    async fn transact(
-        &self,
-        items: Vec<TransactWriteItem>,
-    ) -> Result<std::result::Result<(), Vec<String>>> {
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<std::result::Result<(), Vec<String>>> {
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(Ok(())),
             Err(err) => match err.as_service_error() {
@@ -218,15 +205,9 @@ impl OrderReader for DynamoOrders {
                 .await
                 .map_err(sdk_error)?;
             for item in out.items() {
-                match item
-                    .get("sk")
-                    .and_then(|v| v.as_s().ok())
-                    .map(String::as_str)
-                {
+                match item.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) {
                     Some(ORDER_SK) => header = Some(from_av(attr(item, "header")?)?),
-                    Some(sk) if sk.starts_with("EVENT#") => {
-                        events.push(from_av(attr(item, "event")?)?)
-                    }
+                    Some(sk) if sk.starts_with("EVENT#") => events.push(from_av(attr(item, "event")?)?),
                     _ => {}
                 }
             }
@@ -253,11 +234,10 @@ impl OrderWriter for DynamoOrders {
         }
         match self.transact(items).await? {
             Ok(()) => Ok(order.clone()),
-            Err(_) => self.get_order(order.id()).await?.ok_or_else(|| {
-                DomainError::Transient(
-                    "order creation raced with a concurrent writer; retry".into(),
-                )
-            }),
+            Err(_) => self
+                .get_order(order.id())
+                .await?
+                .ok_or_else(|| DomainError::Transient("order creation raced with a concurrent writer; retry".into())),
         }
     }
 
@@ -286,12 +266,9 @@ impl OrderWriter for DynamoOrders {
             items.push(self.event_put(order.id(), event)?);
         }
         items.extend(self.seller_puts(order)?);
-        self.transact(items).await?.map_err(|_| {
-            DomainError::conflict(
-                "concurrent_update",
-                "the order changed meanwhile; reload and retry",
-            )
-        })
+        self.transact(items)
+            .await?
+            .map_err(|_| DomainError::conflict("concurrent_update", "the order changed meanwhile; reload and retry"))
     }
 }
 
@@ -303,9 +280,7 @@ impl CustomerOrders for DynamoOrders {
         cursor: Option<&str>,
     ) -> Result<Page<OrderSummary>> {
         let partition = format!("CUSTOMER#{user_id}");
-        let start = cursor
-            .map(|c| decode_cursor(c, "gsi1pk", "gsi1sk", &partition))
-            .transpose()?;
+        let start = cursor.map(|c| decode_cursor(c, "gsi1pk", "gsi1sk", &partition)).transpose()?;
         let out = self
             .client
             .query()
@@ -319,15 +294,8 @@ impl CustomerOrders for DynamoOrders {
             .send()
             .await
             .map_err(sdk_error)?;
-        let items = out
-            .items()
-            .iter()
-            .map(|item| from_av(attr(item, "summary")?))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Page {
-            items,
-            next_cursor: out.last_evaluated_key().and_then(encode_cursor),
-        })
+        let items = out.items().iter().map(|item| from_av(attr(item, "summary")?)).collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, next_cursor: out.last_evaluated_key().and_then(encode_cursor) })
     }
 }
 
@@ -339,9 +307,7 @@ impl SellerOrders for DynamoOrders {
         cursor: Option<&str>,
     ) -> Result<Page<SellerOrderView>> {
         let partition = format!("SELLER#{seller_id}");
-        let start = cursor
-            .map(|c| decode_cursor(c, "gsi2pk", "gsi2sk", &partition))
-            .transpose()?;
+        let start = cursor.map(|c| decode_cursor(c, "gsi2pk", "gsi2sk", &partition)).transpose()?;
         let out = self
             .client
             .query()
@@ -355,15 +321,8 @@ impl SellerOrders for DynamoOrders {
             .send()
             .await
             .map_err(sdk_error)?;
-        let items = out
-            .items()
-            .iter()
-            .map(|item| from_av(attr(item, "view")?))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Page {
-            items,
-            next_cursor: out.last_evaluated_key().and_then(encode_cursor),
-        })
+        let items = out.items().iter().map(|item| from_av(attr(item, "view")?)).collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, next_cursor: out.last_evaluated_key().and_then(encode_cursor) })
     }
 }
 
@@ -400,9 +359,7 @@ impl PaymentLedger for DynamoOrders {
             .send()
             .await
             .map_err(sdk_error)?;
-        out.item()
-            .map(|item| from_av(attr(item, "payment")?))
-            .transpose()
+        out.item().map(|item| from_av(attr(item, "payment")?)).transpose()
     }
 
     async fn claim_once(&self, id: &str) -> Result<bool> {
@@ -473,29 +430,21 @@ pub struct SqsOrderEvents {
 
 impl SqsOrderEvents {
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-        Self {
-            client,
-            queue_url: queue_url.into(),
-        }
+        Self { client, queue_url: queue_url.into() }
     }
 }
 
 impl OrderEventPublisher for SqsOrderEvents {
     async fn publish(&self, notification: &OrderNotification) -> Result<()> {
         let body = serde_json::to_string(notification).map_err(DomainError::unexpected)?;
-        self.client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|err| match &err {
-                aws_sdk_sqs::error::SdkError::TimeoutError(_)
-                | aws_sdk_sqs::error::SdkError::DispatchFailure(_) => DomainError::Transient(
-                    aws_sdk_sqs::error::DisplayErrorContext(&err).to_string(),
-                ),
+        self.client.send_message().queue_url(&self.queue_url).message_body(body).send().await.map_err(
+            |err| match &err {
+                aws_sdk_sqs::error::SdkError::TimeoutError(_) | aws_sdk_sqs::error::SdkError::DispatchFailure(_) => {
+                    DomainError::Transient(aws_sdk_sqs::error::DisplayErrorContext(&err).to_string())
+                }
                 _ => DomainError::unexpected(err),
-            })?;
+            },
+        )?;
         Ok(())
     }
 }
@@ -509,10 +458,7 @@ pub struct SfnCheckoutStarter {
 
 impl SfnCheckoutStarter {
     pub fn new(client: aws_sdk_sfn::Client, state_machine_arn: impl Into<String>) -> Self {
-        Self {
-            client,
-            state_machine_arn: state_machine_arn.into(),
-        }
+        Self { client, state_machine_arn: state_machine_arn.into() }
     }
 }
 
@@ -528,13 +474,7 @@ impl CheckoutStarter for SfnCheckoutStarter {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_execution_already_exists()) =>
-            {
-                Ok(())
-            }
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_execution_already_exists()) => Ok(()),
             Err(aws_sdk_sfn::error::SdkError::ServiceError(service))
                 if matches!(
                     aws_sdk_sfn::error::ProvideErrorMetadata::code(service.err()),
@@ -544,11 +484,9 @@ impl CheckoutStarter for SfnCheckoutStarter {
                 Err(DomainError::Transient("step functions throttled".into()))
             }
             Err(
-                err @ (aws_sdk_sfn::error::SdkError::TimeoutError(_)
-                | aws_sdk_sfn::error::SdkError::DispatchFailure(_)),
-            ) => Err(DomainError::Transient(
-                aws_sdk_sfn::error::DisplayErrorContext(&err).to_string(),
-            )),
+                err
+                @ (aws_sdk_sfn::error::SdkError::TimeoutError(_) | aws_sdk_sfn::error::SdkError::DispatchFailure(_)),
+            ) => Err(DomainError::Transient(aws_sdk_sfn::error::DisplayErrorContext(&err).to_string())),
             Err(err) => Err(DomainError::unexpected(err)),
         }
     }
@@ -567,10 +505,7 @@ mod tests {
             ("gsi1sk".to_string(), s("2025-01-01T00:00:00.000Z#ord_1")),
         ]);
         let cursor = encode_cursor(&key).unwrap();
-        assert_eq!(
-            decode_cursor(&cursor, "gsi1pk", "gsi1sk", "CUSTOMER#u1").unwrap(),
-            key
-        );
+        assert_eq!(decode_cursor(&cursor, "gsi1pk", "gsi1sk", "CUSTOMER#u1").unwrap(), key);
         assert!(decode_cursor(&cursor, "gsi1pk", "gsi1sk", "CUSTOMER#u2").is_err());
         assert!(decode_cursor(&cursor, "gsi2pk", "gsi2sk", "CUSTOMER#u1").is_err());
         assert!(decode_cursor("%%%", "gsi1pk", "gsi1sk", "CUSTOMER#u1").is_err());
