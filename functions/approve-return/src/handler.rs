@@ -1,8 +1,7 @@
 //! Approves a return for the calling seller's lines.
 
 use commerce::ports::{
-    OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger, PaymentProvider,
-    ReservationStore, StockWriter,
+    OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger, PaymentProvider, ReservationStore, StockWriter,
 };
 use commerce::services::orders::{self, ApproveReturnRequest};
 use commerce::{api, auth};
@@ -16,10 +15,7 @@ pub struct Deps<O, I, P, Q> {
     pub events: Q,
 }
 
-pub async fn handle<O, I, P, Q>(
-    deps: &Deps<O, I, P, Q>,
-    req: Request,
-) -> Result<Response<Body>, Error>
+pub async fn handle<O, I, P, Q>(deps: &Deps<O, I, P, Q>, req: Request) -> Result<Response<Body>, Error>
 where
     O: OrderReader + OrderWriter + PaymentLedger,
     I: ReservationStore + StockWriter,
@@ -59,28 +55,15 @@ mod tests {
     async fn deps() -> Deps<InMemoryOrders, InMemoryInventory, InMemoryPayments, InMemoryOrders> {
         let provider = InMemoryPayments::new();
         let orders = demo_orders(&provider).await;
-        Deps {
-            orders,
-            inventory: InMemoryInventory::new(),
-            provider,
-            events: InMemoryOrders::new(),
-        }
+        Deps { orders, inventory: InMemoryInventory::new(), provider, events: InMemoryOrders::new() }
     }
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
-        for event in sample_events(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/approve-return").as_ref(),
-        ) {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/approve-return").as_ref()) {
             let deps = deps().await;
             let response = handle(&deps, event.request).await.unwrap();
-            assert_eq!(
-                response.status(),
-                event.expected_status,
-                "{}: {}",
-                event.path.display(),
-                body_json(&response)
-            );
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
 }

@@ -18,10 +18,7 @@ async fn main() -> Result<(), Error> {
         orders: DynamoOrders::new(dynamo.clone(), config::required("ORDERS_TABLE")?),
         inventory: DynamoInventory::new(dynamo, config::required("INVENTORY_TABLE")?),
         provider: ConfiguredProvider::from_env(&aws)?,
-        events: SqsOrderEvents::new(
-            aws_sdk_sqs::Client::new(&aws),
-            config::required("ORDER_EVENTS_QUEUE_URL")?,
-        ),
+        events: SqsOrderEvents::new(aws_sdk_sqs::Client::new(&aws), config::required("ORDER_EVENTS_QUEUE_URL")?),
     };
     run(service_fn(|req| handler::handle(&deps, req))).await
 }

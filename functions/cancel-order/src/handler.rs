@@ -1,8 +1,7 @@
 //! Cancels the caller's order.
 
 use commerce::ports::{
-    OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger, PaymentProvider,
-    ReservationStore, StockWriter,
+    OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger, PaymentProvider, ReservationStore, StockWriter,
 };
 use commerce::services::orders;
 use commerce::{api, auth};
@@ -16,10 +15,7 @@ pub struct Deps<O, I, P, Q> {
     pub events: Q,
 }
 
-pub async fn handle<O, I, P, Q>(
-    deps: &Deps<O, I, P, Q>,
-    req: Request,
-) -> Result<Response<Body>, Error>
+pub async fn handle<O, I, P, Q>(deps: &Deps<O, I, P, Q>, req: Request) -> Result<Response<Body>, Error>
 where
     O: OrderReader + OrderWriter + PaymentLedger,
     I: ReservationStore + StockWriter,
@@ -31,17 +27,7 @@ where
         let order_id = api::path_param(&req, "order_id")?;
         let now = chrono::Utc::now();
         let d = deps;
-        orders::cancel_order(
-            &d.orders,
-            &d.provider,
-            &d.orders,
-            &d.inventory,
-            &d.events,
-            &caller,
-            &order_id,
-            now,
-        )
-        .await
+        orders::cancel_order(&d.orders, &d.provider, &d.orders, &d.inventory, &d.events, &caller, &order_id, now).await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))
@@ -57,28 +43,15 @@ mod tests {
     async fn deps() -> Deps<InMemoryOrders, InMemoryInventory, InMemoryPayments, InMemoryOrders> {
         let provider = InMemoryPayments::new();
         let orders = demo_orders(&provider).await;
-        Deps {
-            orders,
-            inventory: InMemoryInventory::new(),
-            provider,
-            events: InMemoryOrders::new(),
-        }
+        Deps { orders, inventory: InMemoryInventory::new(), provider, events: InMemoryOrders::new() }
     }
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
-        for event in sample_events(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/cancel-order").as_ref(),
-        ) {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/cancel-order").as_ref()) {
             let deps = deps().await;
             let response = handle(&deps, event.request).await.unwrap();
-            assert_eq!(
-                response.status(),
-                event.expected_status,
-                "{}: {}",
-                event.path.display(),
-                body_json(&response)
-            );
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
 }

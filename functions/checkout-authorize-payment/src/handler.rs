@@ -17,9 +17,8 @@ where
     L: PaymentLedger,
 {
     let input: SagaInput = checkout::step_input(event.payload).map_err(task_error)?;
-    let payment =
-        checkout::authorize_payment(&deps.provider, &deps.ledger, &input, chrono::Utc::now())
-            .await
-            .map_err(task_error)?;
+    let payment = checkout::authorize_payment(&deps.provider, &deps.ledger, &input, chrono::Utc::now())
+        .await
+        .map_err(task_error)?;
     Ok(json!({ "payment_id": payment.payment_id, "status": payment.status }))
 }

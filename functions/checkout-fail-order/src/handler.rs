@@ -13,13 +13,9 @@ struct Input {
     error: StepError,
 }
 
-pub async fn handle(
-    orders: &(impl OrderReader + OrderWriter),
-    event: LambdaEvent<Value>,
-) -> Result<Value, Diagnostic> {
+pub async fn handle(orders: &(impl OrderReader + OrderWriter), event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
     let input: Input = checkout::step_input(event.payload).map_err(task_error)?;
-    let reason = checkout::fail_order(orders, &input.order_id, &input.error, chrono::Utc::now())
-        .await
-        .map_err(task_error)?;
+    let reason =
+        checkout::fail_order(orders, &input.order_id, &input.error, chrono::Utc::now()).await.map_err(task_error)?;
     Ok(json!({ "failure_reason": reason }))
 }

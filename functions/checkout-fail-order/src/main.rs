@@ -10,9 +10,6 @@ use lambda_runtime::{run, service_fn, Error};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let aws = config::aws().await;
-    let deps = DynamoOrders::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        config::required("ORDERS_TABLE")?,
-    );
+    let deps = DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws), config::required("ORDERS_TABLE")?);
     run(service_fn(|event| handler::handle(&deps, event))).await
 }

@@ -19,13 +19,7 @@ where
     I: StockReader + WarehouseReader + ReservationStore,
 {
     let input: SagaInput = checkout::step_input(event.payload).map_err(task_error)?;
-    checkout::reserve_stock(
-        &deps.catalog,
-        &deps.inventory,
-        &deps.policy,
-        &input,
-        chrono::Utc::now(),
-    )
-    .await
-    .map_err(task_error)
+    checkout::reserve_stock(&deps.catalog, &deps.inventory, &deps.policy, &input, chrono::Utc::now())
+        .await
+        .map_err(task_error)
 }

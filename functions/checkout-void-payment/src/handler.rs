@@ -23,15 +23,8 @@ where
     L: PaymentLedger,
 {
     let input: Input = checkout::step_input(event.payload).map_err(task_error)?;
-    let payment = checkout::void_payment(
-        &deps.provider,
-        &deps.ledger,
-        &input.order_id,
-        chrono::Utc::now(),
-    )
-    .await
-    .map_err(task_error)?;
-    Ok(
-        json!({ "payment_id": payment.as_ref().map(|p| p.payment_id.clone()), "status": payment.map(|p| p.status) }),
-    )
+    let payment = checkout::void_payment(&deps.provider, &deps.ledger, &input.order_id, chrono::Utc::now())
+        .await
+        .map_err(task_error)?;
+    Ok(json!({ "payment_id": payment.as_ref().map(|p| p.payment_id.clone()), "status": payment.map(|p| p.status) }))
 }

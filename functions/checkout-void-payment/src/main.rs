@@ -13,10 +13,7 @@ async fn main() -> Result<(), Error> {
     let aws = config::aws().await;
     let deps = handler::Deps {
         provider: ConfiguredProvider::from_env(&aws)?,
-        ledger: DynamoOrders::new(
-            aws_sdk_dynamodb::Client::new(&aws),
-            config::required("ORDERS_TABLE")?,
-        ),
+        ledger: DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws), config::required("ORDERS_TABLE")?),
     };
     run(service_fn(|event| handler::handle(&deps, event))).await
 }

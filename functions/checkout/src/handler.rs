@@ -1,9 +1,7 @@
 //! Parses the checkout request and runs it once per `Idempotency-Key`; answers 202 with the pending order.
 
 use commerce::domain::cart::{hash_token, CartAccess};
-use commerce::ports::{
-    CartStore, CheckoutStarter, IdempotencyStore, OrderReader, OrderWriter, SkuCatalog,
-};
+use commerce::ports::{CartStore, CheckoutStarter, IdempotencyStore, OrderReader, OrderWriter, SkuCatalog};
 use commerce::services::cart::CallerResolver;
 use commerce::services::checkout::{self, CheckoutRequest};
 use commerce::services::idempotency::{self, IdempotentRequest};
@@ -21,10 +19,7 @@ pub struct Deps<C, K, O, I, S, V> {
     pub lock: chrono::Duration,
 }
 
-pub async fn handle<C, K, O, I, S, V>(
-    deps: &Deps<C, K, O, I, S, V>,
-    req: Request,
-) -> Result<Response<Body>, Error>
+pub async fn handle<C, K, O, I, S, V>(deps: &Deps<C, K, O, I, S, V>, req: Request) -> Result<Response<Body>, Error>
 where
     C: CartStore,
     K: SkuCatalog,
@@ -35,28 +30,17 @@ where
 {
     let prepared = async {
         let body: serde_json::Value = api::parse_json(&req)?;
-        let caller = deps
-            .verifier
-            .resolve(api::header(&req, "authorization").as_deref())
-            .await?;
+        let caller = deps.verifier.resolve(api::header(&req, "authorization").as_deref()).await?;
         let cart_token = api::header(&req, "x-cart-token").filter(|t| !t.is_empty());
         let scope = match (&caller, &cart_token) {
             (Some(caller), _) => caller.user_id.clone(),
             (None, Some(token)) => format!("guest-{}", hash_token(token)),
             (None, None) => return Err(DomainError::Unauthenticated),
         };
-        let key = IdempotentRequest::new(
-            "checkout",
-            &scope,
-            api::header(&req, "idempotency-key").as_deref(),
-            &body,
-        )?;
+        let key = IdempotentRequest::new("checkout", &scope, api::header(&req, "idempotency-key").as_deref(), &body)?;
         let request: CheckoutRequest =
             serde_json::from_value(body).map_err(|e| DomainError::MalformedBody(e.to_string()))?;
-        let access = CartAccess {
-            user_id: caller.as_ref().map(|c| c.user_id.clone()),
-            cart_token,
-        };
+        let access = CartAccess { user_id: caller.as_ref().map(|c| c.user_id.clone()), cart_token };
         Ok((key, request, access, caller.and_then(|c| c.email)))
     }
     .await;
@@ -98,14 +82,7 @@ mod tests {
     use commerce::domain::order::OrderStatus;
     use commerce::ports::{CartStore, OrderReader, ProductReader as _};
 
-    type TestDeps = Deps<
-        InMemoryCarts,
-        InMemoryCatalog,
-        InMemoryOrders,
-        InMemoryOrders,
-        InMemoryOrders,
-        FixedCallers,
-    >;
+    type TestDeps = Deps<InMemoryCarts, InMemoryCatalog, InMemoryOrders, InMemoryOrders, InMemoryOrders, FixedCallers>;
 
     async fn deps() -> (TestDeps, String) {
         let catalog = demo_store();
@@ -114,8 +91,7 @@ mod tests {
         let mut cart = Cart::new_shopper("shopper-1", now);
         let product = catalog.get_product("prd_demo-0001").await.unwrap().unwrap();
         let (sku, price) = (product.variants[0].sku.clone(), product.variants[0].price);
-        cart.set_quantity(&sku, 2, price, &CartLimits::default(), now)
-            .unwrap();
+        cart.set_quantity(&sku, 2, price, &CartLimits::default(), now).unwrap();
         let cart_id = cart.cart_id.clone();
         carts.create_cart(&cart).await.unwrap();
         let orders = InMemoryOrders::new();
@@ -148,26 +124,16 @@ mod tests {
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
         let (deps, _) = deps().await;
-        for event in
-            sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/checkout").as_ref())
-        {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/checkout").as_ref()) {
             let response = handle(&deps, event.request).await.unwrap();
-            assert_eq!(
-                response.status(),
-                event.expected_status,
-                "{}: {}",
-                event.path.display(),
-                body_json(&response)
-            );
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
 
     #[tokio::test]
     async fn when_checking_out_should_202_price_server_side_and_start_one_saga() {
         let (deps, cart_id) = deps().await;
-        let first = handle(&deps, checkout(&cart_id, "k-1", "pm_card_visa"))
-            .await
-            .unwrap();
+        let first = handle(&deps, checkout(&cart_id, "k-1", "pm_card_visa")).await.unwrap();
         assert_eq!(first.status(), 202, "{}", body_json(&first));
         let body = body_json(&first);
         assert_eq!(body["status"], "pending");
@@ -175,29 +141,20 @@ mod tests {
         let order = deps.orders.get_order(&order_id).await.unwrap().unwrap();
         assert_eq!(order.status(), OrderStatus::Pending);
         assert_ne!(order.total().amount, 1, "the client's total is ignored");
-        let replay = handle(&deps, checkout(&cart_id, "k-1", "pm_card_visa"))
-            .await
-            .unwrap();
+        let replay = handle(&deps, checkout(&cart_id, "k-1", "pm_card_visa")).await.unwrap();
         assert_eq!(replay.status(), 202);
         assert_eq!(replay.headers()["idempotent-replayed"], "true");
         assert_eq!(body_json(&replay)["order_id"], order_id.as_str());
         assert_eq!(deps.orders.started().len(), 1);
-        let reused = handle(&deps, checkout(&cart_id, "k-1", "pm_card_mastercard"))
-            .await
-            .unwrap();
+        let reused = handle(&deps, checkout(&cart_id, "k-1", "pm_card_mastercard")).await.unwrap();
         assert_eq!(reused.status(), 422);
-        assert_eq!(
-            body_json(&reused)["error"]["code"],
-            "idempotency_key_reused"
-        );
+        assert_eq!(body_json(&reused)["error"]["code"], "idempotency_key_reused");
     }
 
     #[tokio::test]
     async fn when_card_number_is_sent_should_422_naming_payment_method() {
         let (deps, cart_id) = deps().await;
-        let response = handle(&deps, checkout(&cart_id, "k-2", "4242424242424242"))
-            .await
-            .unwrap();
+        let response = handle(&deps, checkout(&cart_id, "k-2", "4242424242424242")).await.unwrap();
         assert_eq!(response.status(), 422);
         assert_eq!(body_json(&response)["error"]["field"], "payment_method");
     }

@@ -5,10 +5,7 @@ use commerce::services::orders;
 use commerce::{api, auth};
 use lambda_http::{Body, Error, Request, Response};
 
-pub async fn handle(
-    store: &(impl OrderReader + OrderWriter),
-    req: Request,
-) -> Result<Response<Body>, Error> {
+pub async fn handle(store: &(impl OrderReader + OrderWriter), req: Request) -> Result<Response<Body>, Error> {
     let result = async {
         let caller = auth::caller(&req)?;
         let order_id = api::path_param(&req, "order_id")?;
@@ -26,18 +23,10 @@ mod tests {
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
-        for event in sample_events(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/deliver-order").as_ref(),
-        ) {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/deliver-order").as_ref()) {
             let store = demo_orders(&InMemoryPayments::new()).await;
             let response = handle(&store, event.request).await.unwrap();
-            assert_eq!(
-                response.status(),
-                event.expected_status,
-                "{}: {}",
-                event.path.display(),
-                body_json(&response)
-            );
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
 }

@@ -10,9 +10,6 @@ use lambda_http::{run, service_fn, Error};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let aws = config::aws().await;
-    let orders = DynamoOrders::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        config::required("ORDERS_TABLE")?,
-    );
+    let orders = DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws), config::required("ORDERS_TABLE")?);
     run(service_fn(|req| handler::handle(&orders, req))).await
 }

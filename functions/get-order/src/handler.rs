@@ -23,18 +23,10 @@ mod tests {
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
-        for event in
-            sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/get-order").as_ref())
-        {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/get-order").as_ref()) {
             let store = demo_orders(&InMemoryPayments::new()).await;
             let response = handle(&store, event.request).await.unwrap();
-            assert_eq!(
-                response.status(),
-                event.expected_status,
-                "{}: {}",
-                event.path.display(),
-                body_json(&response)
-            );
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
 
@@ -42,14 +34,10 @@ mod tests {
     async fn when_owner_reads_should_see_status_derived_from_events() {
         use commerce::adapters::catalog::testing::request;
         let store = demo_orders(&InMemoryPayments::new()).await;
-        let req = request(
-            "GET",
-            "/v1/orders/{order_id}",
-            "/v1/orders/ord_demo-shipped",
-        )
-        .path_param("order_id", "ord_demo-shipped")
-        .caller("shopper-1", "[shoppers]")
-        .build();
+        let req = request("GET", "/v1/orders/{order_id}", "/v1/orders/ord_demo-shipped")
+            .path_param("order_id", "ord_demo-shipped")
+            .caller("shopper-1", "[shoppers]")
+            .build();
         let body = body_json(&handle(&store, req).await.unwrap());
         assert_eq!(body["status"], "shipped");
         assert_eq!(body["events"].as_array().map(Vec::len), Some(4));

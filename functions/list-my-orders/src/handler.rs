@@ -25,18 +25,10 @@ mod tests {
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
-        for event in sample_events(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/list-my-orders").as_ref(),
-        ) {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/list-my-orders").as_ref()) {
             let store = demo_orders(&InMemoryPayments::new()).await;
             let response = handle(&store, event.request).await.unwrap();
-            assert_eq!(
-                response.status(),
-                event.expected_status,
-                "{}: {}",
-                event.path.display(),
-                body_json(&response)
-            );
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
 
@@ -47,9 +39,8 @@ mod tests {
         let mut seen = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut req = request("GET", "/v1/me/orders", "/v1/me/orders")
-                .query("limit", "2")
-                .caller("shopper-1", "[shoppers]");
+            let mut req =
+                request("GET", "/v1/me/orders", "/v1/me/orders").query("limit", "2").caller("shopper-1", "[shoppers]");
             if let Some(c) = &cursor {
                 req = req.query("cursor", c);
             }
@@ -64,13 +55,7 @@ mod tests {
         }
         assert_eq!(
             seen,
-            [
-                "ord_demo-return",
-                "ord_demo-delivered",
-                "ord_demo-shipped",
-                "ord_demo-confirmed",
-                "ord_demo-pending"
-            ]
+            ["ord_demo-return", "ord_demo-delivered", "ord_demo-shipped", "ord_demo-confirmed", "ord_demo-pending"]
         );
     }
 }

@@ -25,22 +25,10 @@ mod tests {
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
-        for event in sample_events(
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../events/list-seller-orders"
-            )
-            .as_ref(),
-        ) {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/list-seller-orders").as_ref()) {
             let store = demo_orders(&InMemoryPayments::new()).await;
             let response = handle(&store, event.request).await.unwrap();
-            assert_eq!(
-                response.status(),
-                event.expected_status,
-                "{}: {}",
-                event.path.display(),
-                body_json(&response)
-            );
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
 
@@ -48,18 +36,12 @@ mod tests {
     async fn when_seller_lists_should_see_only_own_lines() {
         use commerce::adapters::catalog::testing::request;
         let store = demo_orders(&InMemoryPayments::new()).await;
-        let req = request("GET", "/v1/seller/orders", "/v1/seller/orders")
-            .caller("seller-2", "[sellers]")
-            .build();
+        let req = request("GET", "/v1/seller/orders", "/v1/seller/orders").caller("seller-2", "[sellers]").build();
         let body = body_json(&handle(&store, req).await.unwrap());
         let items = body["items"].as_array().unwrap();
         assert_eq!(items.len(), 4, "pending orders are not shown to sellers");
         for item in items {
-            assert!(item["lines"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|l| l["seller_id"] == "seller-2"));
+            assert!(item["lines"].as_array().unwrap().iter().all(|l| l["seller_id"] == "seller-2"));
             assert_eq!(item["subtotal"]["amount"], 900);
         }
     }

@@ -6,19 +6,13 @@ use commerce::ports::NotificationSink;
 use commerce::services::orders;
 use lambda_runtime::{Error, LambdaEvent};
 
-pub async fn handle(
-    sink: &impl NotificationSink,
-    event: LambdaEvent<SqsEvent>,
-) -> Result<SqsBatchResponse, Error> {
+pub async fn handle(sink: &impl NotificationSink, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
     let mut response = SqsBatchResponse::default();
     for record in event.payload.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let parsed: Result<OrderNotification, _> =
-            serde_json::from_str(record.body.as_deref().unwrap_or(""));
+        let parsed: Result<OrderNotification, _> = serde_json::from_str(record.body.as_deref().unwrap_or(""));
         let outcome = match parsed {
-            Ok(notification) => orders::deliver_notification(sink, &notification)
-                .await
-                .map(|_| ()),
+            Ok(notification) => orders::deliver_notification(sink, &notification).await.map(|_| ()),
             Err(err) => Err(commerce::DomainError::MalformedBody(err.to_string())),
         };
         if let Err(err) = outcome {

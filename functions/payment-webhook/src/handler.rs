@@ -5,25 +5,14 @@ use commerce::ports::PaymentLedger;
 use commerce::services::payments;
 use lambda_http::{Body, Error, Request, Response};
 
-pub async fn handle(
-    ledger: &impl PaymentLedger,
-    secret: &str,
-    req: Request,
-) -> Result<Response<Body>, Error> {
+pub async fn handle(ledger: &impl PaymentLedger, secret: &str, req: Request) -> Result<Response<Body>, Error> {
     let payload: &[u8] = match req.body() {
         Body::Text(text) => text.as_bytes(),
         Body::Binary(bytes) => bytes,
         _ => b"",
     };
     let signature = api::header(&req, "stripe-signature");
-    let result = payments::handle_webhook(
-        ledger,
-        secret,
-        signature.as_deref(),
-        payload,
-        chrono::Utc::now(),
-    )
-    .await;
+    let result = payments::handle_webhook(ledger, secret, signature.as_deref(), payload, chrono::Utc::now()).await;
     let body = result.map(|outcome| serde_json::json!({ "received": true, "outcome": outcome }));
     Ok(api::respond(api::StatusCode::OK, body))
 }
@@ -40,19 +29,9 @@ mod tests {
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
-        for event in sample_events(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/payment-webhook").as_ref(),
-        ) {
-            let response = handle(&InMemoryOrders::new(), SECRET, event.request)
-                .await
-                .unwrap();
-            assert_eq!(
-                response.status(),
-                event.expected_status,
-                "{}: {}",
-                event.path.display(),
-                body_json(&response)
-            );
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/payment-webhook").as_ref()) {
+            let response = handle(&InMemoryOrders::new(), SECRET, event.request).await.unwrap();
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
 
@@ -74,17 +53,9 @@ mod tests {
         })
         .to_string();
         let signature = sign(payload.as_bytes(), SECRET, now);
-        let first = body_json(
-            &handle(&ledger, SECRET, delivery(&payload, &signature))
-                .await
-                .unwrap(),
-        );
+        let first = body_json(&handle(&ledger, SECRET, delivery(&payload, &signature)).await.unwrap());
         assert_eq!(first["outcome"], "recorded");
-        let second = body_json(
-            &handle(&ledger, SECRET, delivery(&payload, &signature))
-                .await
-                .unwrap(),
-        );
+        let second = body_json(&handle(&ledger, SECRET, delivery(&payload, &signature)).await.unwrap());
         assert_eq!(second["outcome"], "duplicate");
         let payment = ledger.payment_for_order("ord_1").await.unwrap().unwrap();
         assert_eq!(payment.status, PaymentStatus::Voided);
@@ -94,13 +65,10 @@ mod tests {
     async fn when_signed_with_another_secret_should_400() {
         let now = chrono::Utc::now().timestamp();
         let payload = r#"{"id":"evt_1","type":"x","created":0,"data":{"object":{}}}"#;
-        let response = handle(
-            &InMemoryOrders::new(),
-            SECRET,
-            delivery(payload, &sign(payload.as_bytes(), "whsec_other", now)),
-        )
-        .await
-        .unwrap();
+        let response =
+            handle(&InMemoryOrders::new(), SECRET, delivery(payload, &sign(payload.as_bytes(), "whsec_other", now)))
+                .await
+                .unwrap();
         assert_eq!(response.status(), 400);
     }
 }

@@ -10,10 +10,7 @@ use lambda_http::{run, service_fn, Error};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let aws = config::aws().await;
-    let ledger = DynamoOrders::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        config::required("ORDERS_TABLE")?,
-    );
+    let ledger = DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws), config::required("ORDERS_TABLE")?);
     let secret = config::required("PAYMENT_WEBHOOK_SECRET")?;
     run(service_fn(|req| handler::handle(&ledger, &secret, req))).await
 }

@@ -39,23 +39,18 @@ fn get_n(item: &Item, name: &str) -> Result<i64> {
 }
 
 fn millis(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    Utc.timestamp_millis_opt(ms).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 fn to_record(item: &Item) -> Result<IdempotencyRecord> {
     let state = match get_s(item, "state")? {
         COMPLETED => RecordState::Completed {
             response: StoredResponse {
-                status: u16::try_from(get_n(item, "response_status")?)
-                    .map_err(DomainError::unexpected)?,
+                status: u16::try_from(get_n(item, "response_status")?).map_err(DomainError::unexpected)?,
                 body: get_s(item, "response_body")?.to_owned(),
             },
         },
-        _ => RecordState::InProgress {
-            locked_until: millis(get_n(item, "locked_until")?),
-        },
+        _ => RecordState::InProgress { locked_until: millis(get_n(item, "locked_until")?) },
     };
     Ok(IdempotencyRecord {
         key: get_s(item, "pk")?.to_owned(),
@@ -75,23 +70,14 @@ pub struct DynamoIdempotency {
 
 impl DynamoIdempotency {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 }
 
 impl IdempotencyStore for DynamoIdempotency {
-    async fn try_begin(
-        &self,
-        record: &IdempotencyRecord,
-        now: DateTime<Utc>,
-    ) -> Result<Option<IdempotencyRecord>> {
+    async fn try_begin(&self, record: &IdempotencyRecord, now: DateTime<Utc>) -> Result<Option<IdempotencyRecord>> {
         let RecordState::InProgress { locked_until } = record.state else {
-            return Err(DomainError::unexpected(
-                "a new idempotency record must be in progress",
-            ));
+            return Err(DomainError::unexpected("a new idempotency record must be in progress"));
         };
         let result = self
             .client
@@ -127,18 +113,15 @@ impl IdempotencyStore for DynamoIdempotency {
         }
     }
 
-    async fn complete(
-        &self,
-        key: &str,
-        fingerprint: &str,
-        response: &StoredResponse,
-    ) -> Result<()> {
+    async fn complete(&self, key: &str, fingerprint: &str, response: &StoredResponse) -> Result<()> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(key))
-            .update_expression("SET #state = :completed, response_status = :status, response_body = :body REMOVE locked_until")
+            .update_expression(
+                "SET #state = :completed, response_status = :status, response_body = :body REMOVE locked_until",
+            )
             .condition_expression("fingerprint = :fp AND #state = :in_progress")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":completed", s(COMPLETED))
@@ -150,11 +133,7 @@ impl IdempotencyStore for DynamoIdempotency {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
                 tracing::warn!("idempotency record was taken over before completion");
                 Ok(())
             }
@@ -176,13 +155,7 @@ impl IdempotencyStore for DynamoIdempotency {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
             Err(err) => Err(sdk_error(err)),
         }
     }

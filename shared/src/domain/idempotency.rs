@@ -51,9 +51,7 @@ impl IdempotencyRecord {
         Self {
             key,
             fingerprint,
-            state: RecordState::InProgress {
-                locked_until: now + lock,
-            },
+            state: RecordState::InProgress { locked_until: now + lock },
             created_at: now,
             expires_at: now + Duration::hours(RECORD_TTL_HOURS),
         }
@@ -123,25 +121,12 @@ fn canonical_json(value: &serde_json::Value) -> String {
             entries.sort_by(|a, b| a.0.cmp(b.0));
             let inner: Vec<String> = entries
                 .into_iter()
-                .map(|(k, v)| {
-                    format!(
-                        "{}:{}",
-                        serde_json::Value::String(k.clone()),
-                        canonical_json(v)
-                    )
-                })
+                .map(|(k, v)| format!("{}:{}", serde_json::Value::String(k.clone()), canonical_json(v)))
                 .collect();
             format!("{{{}}}", inner.join(","))
         }
         serde_json::Value::Array(items) => {
-            format!(
-                "[{}]",
-                items
-                    .iter()
-                    .map(canonical_json)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            )
+            format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(","))
         }
         other => other.to_string(),
     }
@@ -155,9 +140,7 @@ pub fn key_digest(scoped: &str) -> String {
     for byte in &hash[..16] {
         bits = (bits << 8) | u128::from(*byte);
     }
-    (0..26)
-        .map(|i| ALPHABET[((bits >> (i * 5)) & 31) as usize] as char)
-        .collect()
+    (0..26).map(|i| ALPHABET[((bits >> (i * 5)) & 31) as usize] as char).collect()
 }
 
 #[cfg(test)]
@@ -172,20 +155,13 @@ mod tests {
 
     fn completed(fp: &str) -> IdempotencyRecord {
         let mut r = IdempotencyRecord::begin("k".into(), fp.into(), now(), Duration::seconds(30));
-        r.state = RecordState::Completed {
-            response: StoredResponse {
-                status: 202,
-                body: "{}".into(),
-            },
-        };
+        r.state = RecordState::Completed { response: StoredResponse { status: 202, body: "{}".into() } };
         r
     }
 
     #[test]
     fn same_request_replays_first_response() {
-        assert!(
-            matches!(decide(&completed("a"), "a", now()), Decision::Replay(r) if r.status == 202)
-        );
+        assert!(matches!(decide(&completed("a"), "a", now()), Decision::Replay(r) if r.status == 202));
     }
 
     #[test]
@@ -196,27 +172,15 @@ mod tests {
     #[test]
     fn in_progress_blocks_until_lock_expires() {
         let r = IdempotencyRecord::begin("k".into(), "a".into(), now(), Duration::seconds(30));
-        assert_eq!(
-            decide(&r, "a", now() + Duration::seconds(29)),
-            Decision::InProgress
-        );
-        assert_eq!(
-            decide(&r, "a", now() + Duration::seconds(30)),
-            Decision::TakeOver
-        );
+        assert_eq!(decide(&r, "a", now() + Duration::seconds(29)), Decision::InProgress);
+        assert_eq!(decide(&r, "a", now() + Duration::seconds(30)), Decision::TakeOver);
     }
 
     #[test]
     fn records_expire_after_a_day() {
         let r = completed("a");
-        assert!(matches!(
-            decide(&r, "a", now() + Duration::hours(23)),
-            Decision::Replay(_)
-        ));
-        assert_eq!(
-            decide(&r, "b", now() + Duration::hours(24)),
-            Decision::TakeOver
-        );
+        assert!(matches!(decide(&r, "a", now() + Duration::hours(23)), Decision::Replay(_)));
+        assert_eq!(decide(&r, "b", now() + Duration::hours(24)), Decision::TakeOver);
     }
 
     #[test]
@@ -230,10 +194,8 @@ mod tests {
     #[test]
     fn fingerprint_ignores_key_order_and_whitespace_only() {
         let a = fingerprint(&json!({"cart_id": "c1", "address": {"city": "X", "name": "Y"}}));
-        let b = fingerprint(
-            &serde_json::from_str(r#"{ "address": {"name":"Y","city":"X"}, "cart_id":"c1" }"#)
-                .unwrap(),
-        );
+        let b =
+            fingerprint(&serde_json::from_str(r#"{ "address": {"name":"Y","city":"X"}, "cart_id":"c1" }"#).unwrap());
         let c = fingerprint(&json!({"cart_id": "c2", "address": {"city": "X", "name": "Y"}}));
         assert_eq!(a, b);
         assert_ne!(a, c);

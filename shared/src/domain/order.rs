@@ -39,21 +39,12 @@ impl ShippingAddress {
                 return Err(DomainError::validation(field, "is required"));
             }
             if value.chars().count() > max {
-                return Err(DomainError::validation(
-                    field,
-                    format!("must be at most {max} characters"),
-                ));
+                return Err(DomainError::validation(field, format!("must be at most {max} characters")));
             }
         }
-        for (field, value) in [
-            ("shipping_address.line2", &self.line2),
-            ("shipping_address.region", &self.region),
-        ] {
+        for (field, value) in [("shipping_address.line2", &self.line2), ("shipping_address.region", &self.region)] {
             if value.as_ref().is_some_and(|v| v.chars().count() > 200) {
-                return Err(DomainError::validation(
-                    field,
-                    "must be at most 200 characters",
-                ));
+                return Err(DomainError::validation(field, "must be at most 200 characters"));
             }
         }
         let country = self.country.as_bytes();
@@ -133,9 +124,7 @@ impl FailureReason {
             "OutOfStock" => Self::OutOfStock,
             "PaymentDeclined" => Self::PaymentDeclined,
             "Expired" | "Gone" => Self::Expired,
-            "Transient" | "PaymentError" | "States.Timeout" | "Sandbox.Timedout" => {
-                Self::PaymentError
-            }
+            "Transient" | "PaymentError" | "States.Timeout" | "Sandbox.Timedout" => Self::PaymentError,
             _ => Self::Internal,
         }
     }
@@ -199,24 +188,15 @@ pub struct Actor {
 
 impl Actor {
     pub fn system(component: &str) -> Self {
-        Self {
-            kind: ActorKind::System,
-            id: component.to_owned(),
-        }
+        Self { kind: ActorKind::System, id: component.to_owned() }
     }
 
     pub fn seller(id: &str) -> Self {
-        Self {
-            kind: ActorKind::Seller,
-            id: id.to_owned(),
-        }
+        Self { kind: ActorKind::Seller, id: id.to_owned() }
     }
 
     pub fn shopper(id: &str) -> Self {
-        Self {
-            kind: ActorKind::Shopper,
-            id: id.to_owned(),
-        }
+        Self { kind: ActorKind::Shopper, id: id.to_owned() }
     }
 }
 
@@ -225,30 +205,14 @@ impl Actor {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OrderEventKind {
     Placed,
-    Confirmed {
-        payment_id: String,
-    },
-    Failed {
-        failure: FailureReason,
-    },
+    Confirmed { payment_id: String },
+    Failed { failure: FailureReason },
     Cancelled,
-    Shipped {
-        seller_id: String,
-        tracking_number: String,
-        captured: Money,
-    },
-    Delivered {
-        seller_id: String,
-    },
+    Shipped { seller_id: String, tracking_number: String, captured: Money },
+    Delivered { seller_id: String },
     ReturnRequested,
-    Returned {
-        seller_id: String,
-        restocked: bool,
-    },
-    Refunded {
-        seller_id: String,
-        amount: Money,
-    },
+    Returned { seller_id: String, restocked: bool },
+    Refunded { seller_id: String, amount: Money },
 }
 
 /// One recorded transition: append-only, numbered from 1.
@@ -329,36 +293,16 @@ impl Order {
             return Err(DomainError::validation("cart_id", "the cart is empty"));
         }
         if lines.len() > MAX_LINES {
-            return Err(DomainError::validation(
-                "cart_id",
-                format!("at most {MAX_LINES} lines per order"),
-            ));
+            return Err(DomainError::validation("cart_id", format!("at most {MAX_LINES} lines per order")));
         }
         if customer.user_id.is_none() && customer.email.is_none() {
-            return Err(DomainError::validation(
-                "email",
-                "a guest checkout needs an email address",
-            ));
+            return Err(DomainError::validation("email", "a guest checkout needs an email address"));
         }
         shipping_address.validate()?;
         let currency = lines[0].unit_price.currency;
-        let total = lines.iter().try_fold(Money::zero(currency), |sum, line| {
-            sum.checked_add(line.line_total)
-        })?;
-        let header = OrderHeader {
-            id,
-            customer,
-            cart_id,
-            lines,
-            shipping_address,
-            total,
-            created_at: at,
-        };
-        let mut order = Self {
-            header,
-            events: Vec::new(),
-            folded: Folded::default(),
-        };
+        let total = lines.iter().try_fold(Money::zero(currency), |sum, line| sum.checked_add(line.line_total))?;
+        let header = OrderHeader { id, customer, cart_id, lines, shipping_address, total, created_at: at };
+        let mut order = Self { header, events: Vec::new(), folded: Folded::default() };
         order.record(OrderEventKind::Placed, actor, None, at)?;
         Ok(order)
     }
@@ -366,11 +310,7 @@ impl Order {
     /// Rebuilds an order from storage, replaying and re-checking every event.
     pub fn from_history(header: OrderHeader, mut events: Vec<OrderEvent>) -> Result<Self> {
         events.sort_by_key(|e| e.seq);
-        let mut order = Self {
-            header,
-            events: Vec::with_capacity(events.len()),
-            folded: Folded::default(),
-        };
+        let mut order = Self { header, events: Vec::with_capacity(events.len()), folded: Folded::default() };
         for event in events {
             if event.seq as usize != order.events.len() + 1 {
                 return Err(DomainError::unexpected(format!(
@@ -379,10 +319,7 @@ impl Order {
                 )));
             }
             order.folded = order.check(&event.kind).map_err(|e| {
-                DomainError::unexpected(format!(
-                    "order {} has an invalid stored event: {e}",
-                    order.header.id
-                ))
+                DomainError::unexpected(format!("order {} has an invalid stored event: {e}", order.header.id))
             })?;
             order.events.push(event);
         }
@@ -454,50 +391,28 @@ impl Order {
 
     /// The distinct sellers, in a stable order.
     pub fn seller_ids(&self) -> BTreeSet<&str> {
-        self.header
-            .lines
-            .iter()
-            .map(|l| l.seller_id.as_str())
-            .collect()
+        self.header.lines.iter().map(|l| l.seller_id.as_str()).collect()
     }
 
     /// One seller's lines and subtotal, or `None` if the seller has no line in this order.
     pub fn seller_part(&self, seller_id: &str) -> Option<SellerPart> {
-        let lines: Vec<OrderLine> = self
-            .header
-            .lines
-            .iter()
-            .filter(|l| l.seller_id == seller_id)
-            .cloned()
-            .collect();
+        let lines: Vec<OrderLine> = self.header.lines.iter().filter(|l| l.seller_id == seller_id).cloned().collect();
         let first = lines.first()?;
         let subtotal = lines
             .iter()
-            .try_fold(Money::zero(first.unit_price.currency), |sum, line| {
-                sum.checked_add(line.line_total)
-            })
+            .try_fold(Money::zero(first.unit_price.currency), |sum, line| sum.checked_add(line.line_total))
             .ok()?;
-        Some(SellerPart {
-            seller_id: seller_id.to_owned(),
-            lines,
-            subtotal,
-        })
+        Some(SellerPart { seller_id: seller_id.to_owned(), lines, subtotal })
     }
 
     /// Every seller's part.
     pub fn seller_parts(&self) -> Vec<SellerPart> {
-        self.seller_ids()
-            .into_iter()
-            .filter_map(|s| self.seller_part(s))
-            .collect()
+        self.seller_ids().into_iter().filter_map(|s| self.seller_part(s)).collect()
     }
 
     /// Tracking number and captured amount of a seller's shipment, if shipped.
     pub fn shipment(&self, seller_id: &str) -> Option<(&str, Money)> {
-        self.folded
-            .shipped
-            .get(seller_id)
-            .map(|(tracking, money)| (tracking.as_str(), *money))
+        self.folded.shipped.get(seller_id).map(|(tracking, money)| (tracking.as_str(), *money))
     }
 
     pub fn is_delivered(&self, seller_id: &str) -> bool {
@@ -518,9 +433,7 @@ impl Order {
         self.folded
             .shipped
             .values()
-            .fold(Money::zero(self.currency()), |sum, (_, m)| {
-                Money::new(sum.amount + m.amount, sum.currency)
-            })
+            .fold(Money::zero(self.currency()), |sum, (_, m)| Money::new(sum.amount + m.amount, sum.currency))
     }
 
     /// The status one seller sees for their part.
@@ -548,13 +461,7 @@ impl Order {
         let folded = self.check(&kind)?;
         self.folded = folded;
         let seq = self.version() + 1;
-        self.events.push(OrderEvent {
-            seq,
-            at,
-            actor,
-            reason,
-            kind,
-        });
+        self.events.push(OrderEvent { seq, at, actor, reason, kind });
         Ok(&self.events[self.events.len() - 1])
     }
 
@@ -600,53 +507,28 @@ impl Order {
                 }
                 next.cancelled = true;
             }
-            OrderEventKind::Shipped {
-                seller_id,
-                tracking_number,
-                captured,
-            } => {
-                if !matches!(
-                    status,
-                    OrderStatus::Confirmed | OrderStatus::PartiallyShipped
-                ) {
+            OrderEventKind::Shipped { seller_id, tracking_number, captured } => {
+                if !matches!(status, OrderStatus::Confirmed | OrderStatus::PartiallyShipped) {
                     return Err(self.illegal("ship"));
                 }
-                let part = self
-                    .seller_part(seller_id)
-                    .ok_or_else(|| DomainError::not_found("order"))?;
+                let part = self.seller_part(seller_id).ok_or_else(|| DomainError::not_found("order"))?;
                 if self.folded.shipped.contains_key(seller_id) {
-                    return Err(DomainError::conflict(
-                        "already_shipped",
-                        "these lines are already shipped",
-                    ));
+                    return Err(DomainError::conflict("already_shipped", "these lines are already shipped"));
                 }
                 if tracking_number.trim().is_empty() || tracking_number.len() > 100 {
-                    return Err(DomainError::validation(
-                        "tracking_number",
-                        "must be 1 to 100 characters",
-                    ));
+                    return Err(DomainError::validation("tracking_number", "must be 1 to 100 characters"));
                 }
                 if *captured != part.subtotal {
-                    return Err(DomainError::validation(
-                        "captured",
-                        "must equal the seller's lines total",
-                    ));
+                    return Err(DomainError::validation("captured", "must equal the seller's lines total"));
                 }
-                next.shipped
-                    .insert(seller_id.clone(), (tracking_number.clone(), *captured));
+                next.shipped.insert(seller_id.clone(), (tracking_number.clone(), *captured));
             }
             OrderEventKind::Delivered { seller_id } => {
-                if !self.folded.shipped.contains_key(seller_id)
-                    || status.is_final()
-                    || self.folded.return_requested
-                {
+                if !self.folded.shipped.contains_key(seller_id) || status.is_final() || self.folded.return_requested {
                     return Err(self.illegal("deliver"));
                 }
                 if !next.delivered.insert(seller_id.clone()) {
-                    return Err(DomainError::conflict(
-                        "already_delivered",
-                        "these lines are already delivered",
-                    ));
+                    return Err(DomainError::conflict("already_delivered", "these lines are already delivered"));
                 }
             }
             OrderEventKind::ReturnRequested => {
@@ -655,10 +537,7 @@ impl Order {
                 }
                 next.return_requested = true;
             }
-            OrderEventKind::Returned {
-                seller_id,
-                restocked,
-            } => {
+            OrderEventKind::Returned { seller_id, restocked } => {
                 if !matches!(status, OrderStatus::ReturnRequested | OrderStatus::Returned) {
                     return Err(self.illegal("accept a return for"));
                 }
@@ -666,30 +545,19 @@ impl Order {
                     return Err(DomainError::not_found("order"));
                 }
                 if self.folded.returned.contains_key(seller_id) {
-                    return Err(DomainError::conflict(
-                        "already_returned",
-                        "this return is already approved",
-                    ));
+                    return Err(DomainError::conflict("already_returned", "this return is already approved"));
                 }
                 next.returned.insert(seller_id.clone(), *restocked);
             }
             OrderEventKind::Refunded { seller_id, amount } => {
                 let captured = self.folded.shipped.get(seller_id).map(|(_, m)| *m);
-                if !self.folded.returned.contains_key(seller_id)
-                    || self.folded.refunded.contains_key(seller_id)
-                {
+                if !self.folded.returned.contains_key(seller_id) || self.folded.refunded.contains_key(seller_id) {
                     return Err(self.illegal("refund"));
                 }
                 match captured {
-                    Some(c)
-                        if c.currency == amount.currency
-                            && amount.amount > 0
-                            && amount.amount <= c.amount => {}
+                    Some(c) if c.currency == amount.currency && amount.amount > 0 && amount.amount <= c.amount => {}
                     _ => {
-                        return Err(DomainError::validation(
-                            "amount",
-                            "must be positive and at most what was captured",
-                        ))
+                        return Err(DomainError::validation("amount", "must be positive and at most what was captured"))
                     }
                 }
                 next.refunded.insert(seller_id.clone(), *amount);
@@ -837,11 +705,7 @@ impl OrderNotification {
         seller_id: Option<String>,
         amount: Option<Money>,
     ) -> Self {
-        let at = order
-            .events
-            .iter()
-            .find(|e| e.seq == seq)
-            .map_or(order.header.created_at, |e| e.at);
+        let at = order.events.iter().find(|e| e.seq == seq).map_or(order.header.created_at, |e| e.at);
         Self {
             notification_id: format!("{}-{seq}", order.header.id),
             kind,
@@ -881,32 +745,14 @@ mod tests {
             OrderLine::new("sku-b", "prd_b", "seller-2", "B", 1, usd(550)).unwrap(),
             OrderLine::new("sku-c", "prd_c", "seller-1", "C", 3, usd(100)).unwrap(),
         ];
-        let customer = Customer {
-            user_id: Some("u1".into()),
-            email: None,
-        };
-        Order::place(
-            "ord_1".into(),
-            customer,
-            "crt_1".into(),
-            lines,
-            address(),
-            Actor::shopper("u1"),
-            Utc::now(),
-        )
-        .unwrap()
+        let customer = Customer { user_id: Some("u1".into()), email: None };
+        Order::place("ord_1".into(), customer, "crt_1".into(), lines, address(), Actor::shopper("u1"), Utc::now())
+            .unwrap()
     }
 
     fn confirm(order: &mut Order) {
         order
-            .record(
-                OrderEventKind::Confirmed {
-                    payment_id: "pi_1".into(),
-                },
-                Actor::system("saga"),
-                None,
-                Utc::now(),
-            )
+            .record(OrderEventKind::Confirmed { payment_id: "pi_1".into() }, Actor::system("saga"), None, Utc::now())
             .unwrap();
     }
 
@@ -914,11 +760,7 @@ mod tests {
         let captured = order.seller_part(seller).unwrap().subtotal;
         order
             .record(
-                OrderEventKind::Shipped {
-                    seller_id: seller.into(),
-                    tracking_number: "1Z999".into(),
-                    captured,
-                },
+                OrderEventKind::Shipped { seller_id: seller.into(), tracking_number: "1Z999".into(), captured },
                 Actor::seller(seller),
                 None,
                 Utc::now(),
@@ -961,10 +803,7 @@ mod tests {
         let mut order = two_seller_order();
         confirm(&mut order);
         ship(&mut order, "seller-1").unwrap();
-        assert_eq!(
-            code(&ship(&mut order, "seller-1").unwrap_err()),
-            "already_shipped"
-        );
+        assert_eq!(code(&ship(&mut order, "seller-1").unwrap_err()), "already_shipped");
     }
 
     #[test]
@@ -973,11 +812,7 @@ mod tests {
         confirm(&mut order);
         let err = order
             .record(
-                OrderEventKind::Shipped {
-                    seller_id: "seller-2".into(),
-                    tracking_number: "T".into(),
-                    captured: usd(1),
-                },
+                OrderEventKind::Shipped { seller_id: "seller-2".into(), tracking_number: "T".into(), captured: usd(1) },
                 Actor::seller("seller-2"),
                 None,
                 Utc::now(),
@@ -989,10 +824,7 @@ mod tests {
     #[test]
     fn when_pending_order_is_shipped_should_be_illegal() {
         let mut order = two_seller_order();
-        assert_eq!(
-            code(&ship(&mut order, "seller-1").unwrap_err()),
-            "illegal_transition"
-        );
+        assert_eq!(code(&ship(&mut order, "seller-1").unwrap_err()), "illegal_transition");
     }
 
     #[test]
@@ -1000,14 +832,7 @@ mod tests {
         let mut order = two_seller_order();
         confirm(&mut order);
         ship(&mut order, "seller-1").unwrap();
-        let err = order
-            .record(
-                OrderEventKind::Cancelled,
-                Actor::shopper("u1"),
-                None,
-                Utc::now(),
-            )
-            .unwrap_err();
+        let err = order.record(OrderEventKind::Cancelled, Actor::shopper("u1"), None, Utc::now()).unwrap_err();
         assert_eq!(code(&err), "illegal_transition");
     }
 
@@ -1020,33 +845,18 @@ mod tests {
         }
         for seller in ["seller-1", "seller-2"] {
             order
-                .record(
-                    OrderEventKind::Delivered {
-                        seller_id: seller.into(),
-                    },
-                    Actor::seller(seller),
-                    None,
-                    Utc::now(),
-                )
+                .record(OrderEventKind::Delivered { seller_id: seller.into() }, Actor::seller(seller), None, Utc::now())
                 .unwrap();
         }
         assert_eq!(order.status(), OrderStatus::Delivered);
         order
-            .record(
-                OrderEventKind::ReturnRequested,
-                Actor::shopper("u1"),
-                Some("too small".into()),
-                Utc::now(),
-            )
+            .record(OrderEventKind::ReturnRequested, Actor::shopper("u1"), Some("too small".into()), Utc::now())
             .unwrap();
         for seller in ["seller-1", "seller-2"] {
             let amount = order.shipment(seller).unwrap().1;
             order
                 .record(
-                    OrderEventKind::Returned {
-                        seller_id: seller.into(),
-                        restocked: true,
-                    },
+                    OrderEventKind::Returned { seller_id: seller.into(), restocked: true },
                     Actor::seller(seller),
                     None,
                     Utc::now(),
@@ -1054,10 +864,7 @@ mod tests {
                 .unwrap();
             order
                 .record(
-                    OrderEventKind::Refunded {
-                        seller_id: seller.into(),
-                        amount,
-                    },
+                    OrderEventKind::Refunded { seller_id: seller.into(), amount },
                     Actor::seller(seller),
                     None,
                     Utc::now(),
@@ -1075,9 +882,7 @@ mod tests {
         let mut order = two_seller_order();
         order
             .record(
-                OrderEventKind::Failed {
-                    failure: FailureReason::PaymentDeclined,
-                },
+                OrderEventKind::Failed { failure: FailureReason::PaymentDeclined },
                 Actor::system("saga"),
                 None,
                 Utc::now(),
@@ -1085,14 +890,7 @@ mod tests {
             .unwrap();
         assert_eq!(order.status(), OrderStatus::Failed);
         let err = order
-            .record(
-                OrderEventKind::Confirmed {
-                    payment_id: "pi".into(),
-                },
-                Actor::system("saga"),
-                None,
-                Utc::now(),
-            )
+            .record(OrderEventKind::Confirmed { payment_id: "pi".into() }, Actor::system("saga"), None, Utc::now())
             .unwrap_err();
         assert_eq!(code(&err), "illegal_transition");
     }
@@ -1133,43 +931,19 @@ mod tests {
     }
 
     fn arb_kind() -> impl Strategy<Value = OrderEventKind> {
-        let seller = prop_oneof![
-            Just("seller-1".to_string()),
-            Just("seller-2".to_string()),
-            Just("x".to_string())
-        ];
+        let seller = prop_oneof![Just("seller-1".to_string()), Just("seller-2".to_string()), Just("x".to_string())];
         prop_oneof![
             Just(OrderEventKind::Placed),
-            Just(OrderEventKind::Confirmed {
-                payment_id: "pi".into()
-            }),
-            Just(OrderEventKind::Failed {
-                failure: FailureReason::OutOfStock
-            }),
+            Just(OrderEventKind::Confirmed { payment_id: "pi".into() }),
+            Just(OrderEventKind::Failed { failure: FailureReason::OutOfStock }),
             Just(OrderEventKind::Cancelled),
-            (
-                seller.clone(),
-                prop_oneof![Just(2300i64), Just(550i64), Just(1i64)]
-            )
-                .prop_map(|(s, a)| {
-                    OrderEventKind::Shipped {
-                        seller_id: s,
-                        tracking_number: "T1".into(),
-                        captured: usd(a),
-                    }
-                }),
-            seller
-                .clone()
-                .prop_map(|s| OrderEventKind::Delivered { seller_id: s }),
+            (seller.clone(), prop_oneof![Just(2300i64), Just(550i64), Just(1i64)]).prop_map(|(s, a)| {
+                OrderEventKind::Shipped { seller_id: s, tracking_number: "T1".into(), captured: usd(a) }
+            }),
+            seller.clone().prop_map(|s| OrderEventKind::Delivered { seller_id: s }),
             Just(OrderEventKind::ReturnRequested),
-            (seller.clone(), any::<bool>()).prop_map(|(s, r)| OrderEventKind::Returned {
-                seller_id: s,
-                restocked: r
-            }),
-            (seller, 1i64..3000).prop_map(|(s, a)| OrderEventKind::Refunded {
-                seller_id: s,
-                amount: usd(a)
-            }),
+            (seller.clone(), any::<bool>()).prop_map(|(s, r)| OrderEventKind::Returned { seller_id: s, restocked: r }),
+            (seller, 1i64..3000).prop_map(|(s, a)| OrderEventKind::Refunded { seller_id: s, amount: usd(a) }),
         ]
     }
 

@@ -46,11 +46,7 @@ impl std::str::FromStr for PaymentStatus {
             "voided" => Self::Voided,
             "partially_refunded" => Self::PartiallyRefunded,
             "refunded" => Self::Refunded,
-            other => {
-                return Err(DomainError::unexpected(format!(
-                    "unknown payment status {other}"
-                )))
-            }
+            other => return Err(DomainError::unexpected(format!("unknown payment status {other}"))),
         })
     }
 }
@@ -84,14 +80,7 @@ pub struct Payment {
 impl Payment {
     /// A fresh authorization.
     pub fn authorized(payment_id: String, order_id: String, amount: Money) -> Self {
-        Self {
-            payment_id,
-            order_id,
-            status: PaymentStatus::Authorized,
-            amount,
-            captured: 0,
-            refunded: 0,
-        }
+        Self { payment_id, order_id, status: PaymentStatus::Authorized, amount, captured: 0, refunded: 0 }
     }
 
     pub fn currency(&self) -> Currency {
@@ -108,10 +97,7 @@ impl Payment {
             ));
         }
         if amount.amount <= 0 || self.captured + amount.amount > self.amount.amount {
-            return Err(DomainError::validation(
-                "amount",
-                "must be positive and within the authorized amount",
-            ));
+            return Err(DomainError::validation("amount", "must be positive and within the authorized amount"));
         }
         self.captured += amount.amount;
         self.status = if final_capture || self.captured == self.amount.amount {
@@ -145,18 +131,12 @@ impl Payment {
     pub fn refund(&mut self, amount: Money) -> Result<()> {
         self.same_currency(amount)?;
         if amount.amount <= 0 || self.refunded + amount.amount > self.captured {
-            return Err(DomainError::validation(
-                "amount",
-                "must be positive and within the captured amount",
-            ));
+            return Err(DomainError::validation("amount", "must be positive and within the captured amount"));
         }
         self.refunded += amount.amount;
         if !self.status.holds_funds() {
-            self.status = if self.refunded == self.captured {
-                PaymentStatus::Refunded
-            } else {
-                PaymentStatus::PartiallyRefunded
-            };
+            self.status =
+                if self.refunded == self.captured { PaymentStatus::Refunded } else { PaymentStatus::PartiallyRefunded };
         }
         Ok(())
     }
@@ -165,10 +145,7 @@ impl Payment {
         if amount.currency == self.amount.currency {
             Ok(())
         } else {
-            Err(DomainError::validation(
-                "currency",
-                "must match the payment's currency",
-            ))
+            Err(DomainError::validation("currency", "must match the payment's currency"))
         }
     }
 }
@@ -177,9 +154,7 @@ impl Payment {
 pub fn validate_payment_method(token: &str) -> Result<()> {
     let shaped = token.len() <= 255
         && token.starts_with("pm_")
-        && token[3..]
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && token[3..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         && token.len() > 3;
     let mut run = 0;
     let looks_like_pan = token.bytes().any(|b| {
@@ -189,10 +164,7 @@ pub fn validate_payment_method(token: &str) -> Result<()> {
     if shaped && !looks_like_pan {
         Ok(())
     } else {
-        Err(DomainError::validation(
-            "payment_method",
-            "must be a payment method token (pm_...), never card data",
-        ))
+        Err(DomainError::validation("payment_method", "must be a payment method token (pm_...), never card data"))
     }
 }
 
@@ -230,13 +202,7 @@ mod tests {
         let mut p = Payment::authorized("pi_1".into(), "ord_1".into(), usd(1000));
         p.void().unwrap();
         p.void().unwrap();
-        assert!(matches!(
-            p.capture(usd(1), true),
-            Err(DomainError::Conflict {
-                code: "payment_not_capturable",
-                ..
-            })
-        ));
+        assert!(matches!(p.capture(usd(1), true), Err(DomainError::Conflict { code: "payment_not_capturable", .. })));
     }
 
     #[test]

@@ -7,14 +7,14 @@ use crate::domain::cart::CartAccess;
 use crate::domain::inventory::{OwnerKind, ReservationLine, ReservationPolicy, ReservationRequest};
 use crate::domain::money::Money;
 use crate::domain::order::{
-    Actor, ActorKind, Customer, FailureReason, NotificationKind, Order, OrderEventKind, OrderLine,
-    OrderNotification, OrderStatus, ShippingAddress,
+    Actor, ActorKind, Customer, FailureReason, NotificationKind, Order, OrderEventKind, OrderLine, OrderNotification,
+    OrderStatus, ShippingAddress,
 };
 use crate::domain::payment::{validate_payment_method, AuthorizeRequest, Payment};
 use crate::error::{DomainError, Result};
 use crate::ports::{
-    CartStore, CheckoutStarter, OrderReader, OrderWriter, PaymentLedger, PaymentProvider,
-    ReservationStore, SkuCatalog, StockReader, WarehouseReader,
+    CartStore, CheckoutStarter, OrderReader, OrderWriter, PaymentLedger, PaymentProvider, ReservationStore, SkuCatalog,
+    StockReader, WarehouseReader,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -62,10 +62,7 @@ pub struct StepError {
 fn validate_email(email: &str) -> Result<()> {
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
         })
         && !email.chars().any(char::is_whitespace);
     if valid {
@@ -97,21 +94,13 @@ pub async fn start_checkout(
             validate_email(&email)?;
             Some(email)
         }
-        (None, None) => {
-            return Err(DomainError::validation(
-                "email",
-                "a guest checkout needs an email address",
-            ))
-        }
+        (None, None) => return Err(DomainError::validation("email", "a guest checkout needs an email address")),
         (Some(_), None) => None,
     };
     let order = match orders.get_order(&order_id).await? {
         Some(existing) => existing,
         None => {
-            let cart = carts
-                .get_cart(&request.cart_id)
-                .await?
-                .ok_or_else(|| DomainError::not_found("cart"))?;
+            let cart = carts.get_cart(&request.cart_id).await?.ok_or_else(|| DomainError::not_found("cart"))?;
             cart.authorize(access, now)?;
             if cart.lines.is_empty() {
                 return Err(DomainError::validation("cart_id", "the cart is empty"));
@@ -123,9 +112,7 @@ pub async fn start_checkout(
                 let view = views
                     .iter()
                     .find(|v| &v.sku == sku && v.is_purchasable())
-                    .ok_or_else(|| {
-                        DomainError::conflict("sku_unavailable", format!("{sku} is not for sale"))
-                    })?;
+                    .ok_or_else(|| DomainError::conflict("sku_unavailable", format!("{sku} is not for sale")))?;
                 lines.push(OrderLine::new(
                     sku.clone(),
                     view.product_id.clone(),
@@ -137,15 +124,9 @@ pub async fn start_checkout(
             }
             let actor = match &access.user_id {
                 Some(user_id) => Actor::shopper(user_id),
-                None => Actor {
-                    kind: ActorKind::Guest,
-                    id: request.cart_id.clone(),
-                },
+                None => Actor { kind: ActorKind::Guest, id: request.cart_id.clone() },
             };
-            let customer = Customer {
-                user_id: access.user_id.clone(),
-                email,
-            };
+            let customer = Customer { user_id: access.user_id.clone(), email };
             let order = Order::place(
                 order_id.clone(),
                 customer,
@@ -166,16 +147,9 @@ pub async fn start_checkout(
                 .header()
                 .lines
                 .iter()
-                .map(|l| ReservationLine {
-                    sku: l.sku.clone(),
-                    quantity: l.quantity,
-                })
+                .map(|l| ReservationLine { sku: l.sku.clone(), quantity: l.quantity })
                 .collect(),
-            owner: if order.header().customer.user_id.is_some() {
-                OwnerKind::Shopper
-            } else {
-                OwnerKind::Guest
-            },
+            owner: if order.header().customer.user_id.is_some() { OwnerKind::Shopper } else { OwnerKind::Guest },
             payment_method: request.payment_method,
             amount: order.total(),
         };
@@ -183,10 +157,7 @@ pub async fn start_checkout(
         starter.start_checkout(execution_name, &value).await?;
         tracing::info!(order_id = %order.id(), "checkout started");
     }
-    Ok(CheckoutAccepted {
-        order_id: order.id().to_owned(),
-        status: order.status(),
-    })
+    Ok(CheckoutAccepted { order_id: order.id().to_owned(), status: order.status() })
 }
 
 /// Saga step: hold the stock. The reservation id is the order id.
@@ -213,10 +184,9 @@ where
             "reservation_id": reservation.reservation_id,
             "expires_at": reservation.expires_at,
         })),
-        Err(DomainError::Conflict {
-            code: "sku_unavailable",
-            message,
-        }) => Err(DomainError::OutOfStock { sku: message }),
+        Err(DomainError::Conflict { code: "sku_unavailable", message }) => {
+            Err(DomainError::OutOfStock { sku: message })
+        }
         Err(err) => Err(err),
     }
 }
@@ -246,21 +216,12 @@ pub async fn authorize_payment(
 }
 
 /// Saga step: the reserved units become sold. An expired reservation is `Gone` (failure reason `expired`).
-pub async fn commit_stock(
-    store: &impl ReservationStore,
-    order_id: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    crate::services::inventory::commit(store, order_id, now)
-        .await
-        .map(|_| ())
+pub async fn commit_stock(store: &impl ReservationStore, order_id: &str, now: DateTime<Utc>) -> Result<()> {
+    crate::services::inventory::commit(store, order_id, now).await.map(|_| ())
 }
 
 async fn load(orders: &impl OrderReader, order_id: &str) -> Result<Order> {
-    orders
-        .get_order(order_id)
-        .await?
-        .ok_or_else(|| DomainError::not_found("order"))
+    orders.get_order(order_id).await?.ok_or_else(|| DomainError::not_found("order"))
 }
 
 /// Applies `change` to the order and appends its events, re-reading after a concurrent change. `change`
@@ -278,16 +239,11 @@ where
         }
         match orders.append_events(&order, version).await {
             Ok(()) => return Ok(order),
-            Err(DomainError::Conflict {
-                code: "concurrent_update",
-                ..
-            }) => continue,
+            Err(DomainError::Conflict { code: "concurrent_update", .. }) => continue,
             Err(err) => return Err(err),
         }
     }
-    Err(DomainError::Transient(
-        "the order is changing concurrently".into(),
-    ))
+    Err(DomainError::Transient("the order is changing concurrently".into()))
 }
 
 /// Saga step: confirm the order with its payment; returns the OrderPlaced notification to publish.
@@ -301,9 +257,7 @@ pub async fn confirm_order(
         if order.payment_id() == Some(payment_id) {
             return Ok(false);
         }
-        let kind = OrderEventKind::Confirmed {
-            payment_id: payment_id.to_owned(),
-        };
+        let kind = OrderEventKind::Confirmed { payment_id: payment_id.to_owned() };
         order.record(kind, Actor::system("checkout"), None, now)?;
         Ok(true)
     })
@@ -314,22 +268,11 @@ pub async fn confirm_order(
         .find(|e| matches!(e.kind, OrderEventKind::Confirmed { .. }))
         .map_or(order.version(), |e| e.seq);
     tracing::info!(order_id, "order confirmed");
-    Ok(OrderNotification::new(
-        NotificationKind::OrderPlaced,
-        &order,
-        seq,
-        None,
-        Some(order.total()),
-    ))
+    Ok(OrderNotification::new(NotificationKind::OrderPlaced, &order, seq, None, Some(order.total())))
 }
 
 /// Saga step: take the ordered SKUs out of the cart (the rest of the cart stays).
-pub async fn clear_cart(
-    carts: &impl CartStore,
-    cart_id: &str,
-    skus: &[String],
-    now: DateTime<Utc>,
-) -> Result<()> {
+pub async fn clear_cart(carts: &impl CartStore, cart_id: &str, skus: &[String], now: DateTime<Utc>) -> Result<()> {
     for _ in 0..WRITE_ATTEMPTS {
         let Some(mut cart) = carts.get_cart(cart_id).await? else {
             return Ok(());
@@ -345,17 +288,11 @@ pub async fn clear_cart(
             return Ok(());
         }
     }
-    Err(DomainError::Transient(
-        "the cart is changing concurrently".into(),
-    ))
+    Err(DomainError::Transient("the cart is changing concurrently".into()))
 }
 
 /// Compensation: release the reservation (no effect if never made or already released).
-pub async fn release_stock(
-    store: &impl ReservationStore,
-    order_id: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
+pub async fn release_stock(store: &impl ReservationStore, order_id: &str, now: DateTime<Utc>) -> Result<()> {
     match crate::services::inventory::release(store, order_id, now).await {
         Ok(_) | Err(DomainError::NotFound { .. }) => Ok(()),
         Err(err) => Err(err),
@@ -384,9 +321,7 @@ pub async fn void_payment(
     if !payment.status.holds_funds() {
         return Ok(Some(payment));
     }
-    let voided = provider
-        .void(&payment.payment_id, &void_key(order_id))
-        .await?;
+    let voided = provider.void(&payment.payment_id, &void_key(order_id)).await?;
     ledger.record_payment(&voided, now).await?;
     tracing::info!(order_id, payment_id = %voided.payment_id, "authorization voided");
     Ok(Some(voided))
@@ -405,12 +340,7 @@ pub async fn fail_order(
             return Ok(false);
         }
         let kind = OrderEventKind::Failed { failure: reason };
-        order.record(
-            kind,
-            Actor::system("checkout"),
-            Some(error.error.clone()),
-            now,
-        )?;
+        order.record(kind, Actor::system("checkout"), Some(error.error.clone()), now)?;
         Ok(true)
     })
     .await?;
@@ -431,10 +361,7 @@ pub fn task_error(err: DomainError) -> lambda_runtime::Diagnostic {
     if let DomainError::Unexpected(source) = &err {
         tracing::error!(error = %source, "saga step failed unexpectedly");
     }
-    lambda_runtime::Diagnostic {
-        error_type: err.error_type().to_owned(),
-        error_message: err.to_string(),
-    }
+    lambda_runtime::Diagnostic { error_type: err.error_type().to_owned(), error_message: err.to_string() }
 }
 
 /// Reads a step's input.

@@ -26,14 +26,9 @@ impl IdempotentRequest {
         key: Option<&str>,
         body: &serde_json::Value,
     ) -> Result<Self, DomainError> {
-        let key =
-            key.ok_or_else(|| DomainError::invalid_parameter("Idempotency-Key", "is required"))?;
-        domain::validate_key(key)
-            .map_err(|reason| DomainError::invalid_parameter("Idempotency-Key", reason))?;
-        Ok(Self {
-            scoped_key: domain::scoped_key(operation, caller, key),
-            fingerprint: domain::fingerprint(body),
-        })
+        let key = key.ok_or_else(|| DomainError::invalid_parameter("Idempotency-Key", "is required"))?;
+        domain::validate_key(key).map_err(|reason| DomainError::invalid_parameter("Idempotency-Key", reason))?;
+        Ok(Self { scoped_key: domain::scoped_key(operation, caller, key), fingerprint: domain::fingerprint(body) })
     }
 
     /// A name-safe digest of the scoped key, for derived ids and execution names.
@@ -53,14 +48,8 @@ fn replayed(stored: StoredResponse) -> Response<Body> {
     let mut response = Response::new(Body::Text(stored.body));
     *response.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let headers = response.headers_mut();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    headers.insert(
-        "idempotent-replayed",
-        http::HeaderValue::from_static("true"),
-    );
+    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    headers.insert("idempotent-replayed", http::HeaderValue::from_static("true"));
     response
 }
 
@@ -86,12 +75,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Response<Body>>,
 {
-    let record = IdempotencyRecord::begin(
-        request.scoped_key.clone(),
-        request.fingerprint.clone(),
-        now,
-        lock,
-    );
+    let record = IdempotencyRecord::begin(request.scoped_key.clone(), request.fingerprint.clone(), now, lock);
     let mut taken = false;
     for _ in 0..3 {
         match store.try_begin(&record, now).await {
@@ -121,24 +105,15 @@ where
         }
     }
     if !taken {
-        return api::error_response(&DomainError::Transient(
-            "idempotency key is contended".into(),
-        ));
+        return api::error_response(&DomainError::Transient("idempotency key is contended".into()));
     }
     let response = work().await;
     let status = response.status();
     let outcome = if status.is_server_error() {
-        store
-            .abandon(&request.scoped_key, &request.fingerprint)
-            .await
+        store.abandon(&request.scoped_key, &request.fingerprint).await
     } else {
-        let stored = StoredResponse {
-            status: status.as_u16(),
-            body: body_text(&response),
-        };
-        store
-            .complete(&request.scoped_key, &request.fingerprint, &stored)
-            .await
+        let stored = StoredResponse { status: status.as_u16(), body: body_text(&response) };
+        store.complete(&request.scoped_key, &request.fingerprint, &stored).await
     };
     if let Err(err) = outcome {
         tracing::warn!(error = %err, "idempotency record not updated");
@@ -165,9 +140,7 @@ mod tests {
         ) -> crate::error::Result<Option<IdempotencyRecord>> {
             let mut map = self.0.lock().unwrap();
             match map.get(&record.key) {
-                Some(existing)
-                    if domain::decide(existing, &record.fingerprint, now) != Decision::TakeOver =>
-                {
+                Some(existing) if domain::decide(existing, &record.fingerprint, now) != Decision::TakeOver => {
                     Ok(Some(existing.clone()))
                 }
                 _ => {
@@ -176,16 +149,9 @@ mod tests {
                 }
             }
         }
-        async fn complete(
-            &self,
-            key: &str,
-            _: &str,
-            response: &StoredResponse,
-        ) -> crate::error::Result<()> {
+        async fn complete(&self, key: &str, _: &str, response: &StoredResponse) -> crate::error::Result<()> {
             if let Some(r) = self.0.lock().unwrap().get_mut(key) {
-                r.state = RecordState::Completed {
-                    response: response.clone(),
-                };
+                r.state = RecordState::Completed { response: response.clone() };
             }
             Ok(())
         }
@@ -206,10 +172,7 @@ mod tests {
         let now = Utc::now();
         let work = || async {
             runs.fetch_add(1, Ordering::SeqCst);
-            api::json_response(
-                StatusCode::ACCEPTED,
-                &serde_json::json!({"order_id": "ord_1"}),
-            )
+            api::json_response(StatusCode::ACCEPTED, &serde_json::json!({"order_id": "ord_1"}))
         };
         let lock = chrono::Duration::seconds(30);
         let first = run(&store, &req(serde_json::json!({"a": 1})), lock, now, work).await;
@@ -226,22 +189,8 @@ mod tests {
         let store = MemoryStore::default();
         let now = Utc::now();
         let ok = || async { api::json_response(StatusCode::ACCEPTED, &serde_json::json!({})) };
-        run(
-            &store,
-            &req(serde_json::json!({"a": 1})),
-            chrono::Duration::seconds(30),
-            now,
-            ok,
-        )
-        .await;
-        let other = run(
-            &store,
-            &req(serde_json::json!({"a": 2})),
-            chrono::Duration::seconds(30),
-            now,
-            ok,
-        )
-        .await;
+        run(&store, &req(serde_json::json!({"a": 1})), chrono::Duration::seconds(30), now, ok).await;
+        let other = run(&store, &req(serde_json::json!({"a": 2})), chrono::Duration::seconds(30), now, ok).await;
         assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(body_text(&other).contains("idempotency_key_reused"));
     }
@@ -262,14 +211,7 @@ mod tests {
         let busy = run(&store, &request, chrono::Duration::seconds(30), now, ok).await;
         assert_eq!(busy.status(), StatusCode::CONFLICT);
         assert!(body_text(&busy).contains("idempotency_in_progress"));
-        let later = run(
-            &store,
-            &request,
-            chrono::Duration::seconds(30),
-            now + chrono::Duration::seconds(31),
-            ok,
-        )
-        .await;
+        let later = run(&store, &request, chrono::Duration::seconds(30), now + chrono::Duration::seconds(31), ok).await;
         assert_eq!(later.status(), StatusCode::ACCEPTED);
     }
 
@@ -282,20 +224,12 @@ mod tests {
         let first = run(&store, &request, chrono::Duration::seconds(30), now, fail).await;
         assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE);
         let ok = || async { api::json_response(StatusCode::ACCEPTED, &serde_json::json!({})) };
-        assert_eq!(
-            run(&store, &request, chrono::Duration::seconds(30), now, ok)
-                .await
-                .status(),
-            StatusCode::ACCEPTED
-        );
+        assert_eq!(run(&store, &request, chrono::Duration::seconds(30), now, ok).await.status(), StatusCode::ACCEPTED);
     }
 
     #[test]
     fn missing_key_is_400() {
-        let err =
-            IdempotentRequest::new("checkout", "u1", None, &serde_json::json!({})).unwrap_err();
-        assert!(
-            matches!(err, DomainError::InvalidParameter { field, .. } if field == "Idempotency-Key")
-        );
+        let err = IdempotentRequest::new("checkout", "u1", None, &serde_json::json!({})).unwrap_err();
+        assert!(matches!(err, DomainError::InvalidParameter { field, .. } if field == "Idempotency-Key"));
     }
 }

@@ -29,13 +29,7 @@ pub async fn handle_webhook(
     now: DateTime<Utc>,
 ) -> Result<WebhookOutcome> {
     let signature = signature.unwrap_or_default();
-    verify_signature(
-        signature,
-        payload,
-        secret,
-        now.timestamp(),
-        SIGNATURE_TOLERANCE_SECS,
-    )?;
+    verify_signature(signature, payload, secret, now.timestamp(), SIGNATURE_TOLERANCE_SECS)?;
     let event = parse_event(payload)?;
     let Some(payment) = &event.payment else {
         tracing::info!(event_id = %event.id, kind = %event.kind, "webhook ignored");

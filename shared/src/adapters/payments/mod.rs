@@ -46,14 +46,10 @@ impl ConfiguredProvider {
             "stripe" => Inner::Stripe(
                 StripeProvider::new(
                     config::required("STRIPE_SECRET_KEY")?,
-                    std::env::var("STRIPE_API_BASE")
-                        .unwrap_or_else(|_| stripe::API_BASE.to_owned()),
+                    std::env::var("STRIPE_API_BASE").unwrap_or_else(|_| stripe::API_BASE.to_owned()),
                     timeout,
                 )
-                .map_err(|e| ConfigError::Invalid {
-                    name: "STRIPE_API_BASE",
-                    reason: e.to_string(),
-                })?,
+                .map_err(|e| ConfigError::Invalid { name: "STRIPE_API_BASE", reason: e.to_string() })?,
             ),
             other => {
                 return Err(ConfigError::Invalid {
@@ -67,18 +63,12 @@ impl ConfiguredProvider {
 
     /// The sandbox with an explicit timeout (tests).
     pub fn sandbox(provider: SandboxProvider, timeout: Duration) -> Self {
-        Self {
-            inner: Inner::Sandbox(provider),
-            timeout,
-        }
+        Self { inner: Inner::Sandbox(provider), timeout }
     }
 
     /// Runs a provider call within the timeout. Boxed: provider futures are deep, and erasing them keeps
     /// every caller's future type small.
-    async fn bounded<T>(
-        &self,
-        call: Pin<Box<dyn Future<Output = Result<T>> + Send + '_>>,
-    ) -> Result<T> {
+    async fn bounded<T>(&self, call: Pin<Box<dyn Future<Output = Result<T>> + Send + '_>>) -> Result<T> {
         match tokio::time::timeout(self.timeout, call).await {
             Ok(result) => result,
             Err(_) => Err(DomainError::Transient("payment provider timed out".into())),
@@ -94,22 +84,10 @@ impl PaymentProvider for ConfiguredProvider {
         }
     }
 
-    async fn capture(
-        &self,
-        payment_id: &str,
-        amount: Money,
-        final_capture: bool,
-        key: &str,
-    ) -> Result<Payment> {
+    async fn capture(&self, payment_id: &str, amount: Money, final_capture: bool, key: &str) -> Result<Payment> {
         match &self.inner {
-            Inner::Sandbox(p) => {
-                self.bounded(Box::pin(p.capture(payment_id, amount, final_capture, key)))
-                    .await
-            }
-            Inner::Stripe(p) => {
-                self.bounded(Box::pin(p.capture(payment_id, amount, final_capture, key)))
-                    .await
-            }
+            Inner::Sandbox(p) => self.bounded(Box::pin(p.capture(payment_id, amount, final_capture, key))).await,
+            Inner::Stripe(p) => self.bounded(Box::pin(p.capture(payment_id, amount, final_capture, key))).await,
         }
     }
 
@@ -122,14 +100,8 @@ impl PaymentProvider for ConfiguredProvider {
 
     async fn refund(&self, payment_id: &str, amount: Money, key: &str) -> Result<Payment> {
         match &self.inner {
-            Inner::Sandbox(p) => {
-                self.bounded(Box::pin(p.refund(payment_id, amount, key)))
-                    .await
-            }
-            Inner::Stripe(p) => {
-                self.bounded(Box::pin(p.refund(payment_id, amount, key)))
-                    .await
-            }
+            Inner::Sandbox(p) => self.bounded(Box::pin(p.refund(payment_id, amount, key))).await,
+            Inner::Stripe(p) => self.bounded(Box::pin(p.refund(payment_id, amount, key))).await,
         }
     }
 

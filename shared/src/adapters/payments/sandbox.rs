@@ -71,18 +71,8 @@ pub struct SandboxProvider {
 }
 
 impl SandboxProvider {
-    pub fn new(
-        client: aws_sdk_dynamodb::Client,
-        table: impl Into<String>,
-        slow: Duration,
-        hang: Duration,
-    ) -> Self {
-        Self {
-            client,
-            table: table.into(),
-            slow,
-            hang,
-        }
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>, slow: Duration, hang: Duration) -> Self {
+        Self { client, table: table.into(), slow, hang }
     }
 
     /// The sandbox's payment id for an authorization key: stable, so a retried authorization finds its payment.
@@ -109,19 +99,14 @@ impl SandboxProvider {
         let Some(item) = self.get(format!("SANDBOX#KEY#{key}"), "KEY").await? else {
             return Ok(None);
         };
-        let stored_request = item
-            .get("request")
-            .and_then(|v| v.as_s().ok())
-            .map(String::as_str);
+        let stored_request = item.get("request").and_then(|v| v.as_s().ok()).map(String::as_str);
         if stored_request != Some(request) {
             return Err(DomainError::conflict(
                 "idempotency_key_reused",
                 "the provider idempotency key was used for a different request",
             ));
         }
-        let outcome = item
-            .get("outcome")
-            .ok_or_else(|| DomainError::unexpected("sandbox key lacks outcome"))?;
+        let outcome = item.get("outcome").ok_or_else(|| DomainError::unexpected("sandbox key lacks outcome"))?;
         from_av(outcome).map(Some)
     }
 
@@ -136,20 +121,13 @@ impl SandboxProvider {
             .item("sk", s("KEY"))
             .item("request", s(request))
             .item("outcome", to_av(&outcome)?)
-            .item(
-                "expires_at",
-                AttributeValue::N(expires.timestamp().to_string()),
-            )
+            .item("expires_at", AttributeValue::N(expires.timestamp().to_string()))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
         match result {
             Ok(_) => outcome.into_result(),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
                 match self.replay(key, request).await? {
                     Some(first) => first.into_result(),
                     None => Err(DomainError::Transient("sandbox key vanished".into())),
@@ -164,20 +142,9 @@ impl SandboxProvider {
             .get(format!("SANDBOX#PI#{payment_id}"), "PI")
             .await?
             .ok_or_else(|| DomainError::not_found("payment"))?;
-        let payment: Payment = from_av(
-            item.get("payment")
-                .ok_or_else(|| DomainError::unexpected("no payment"))?,
-        )?;
-        let method = item
-            .get("method")
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .unwrap_or_default();
-        let version = item
-            .get("version")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let payment: Payment = from_av(item.get("payment").ok_or_else(|| DomainError::unexpected("no payment"))?)?;
+        let method = item.get("method").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        let version = item.get("version").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
         Ok((payment, method, version))
     }
 
@@ -207,13 +174,7 @@ impl SandboxProvider {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
             Err(err) => Err(sdk_error(err)),
         }
     }
@@ -234,9 +195,7 @@ impl SandboxProvider {
             match change(&mut payment, &method) {
                 Ok(()) => {}
                 Err(DomainError::PaymentDeclined { reason }) => {
-                    return self
-                        .remember(key, &request, Outcome::Declined { reason })
-                        .await
+                    return self.remember(key, &request, Outcome::Declined { reason }).await
                 }
                 Err(err) => return Err(err),
             }
@@ -254,16 +213,8 @@ impl SandboxProvider {
                 .send()
                 .await;
             match result {
-                Ok(_) => {
-                    return self
-                        .remember(key, &request, Outcome::Payment { payment })
-                        .await
-                }
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                {
+                Ok(_) => return self.remember(key, &request, Outcome::Payment { payment }).await,
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
                     continue
                 }
                 Err(err) => return Err(sdk_error(err)),
@@ -279,86 +230,45 @@ impl SandboxProvider {
         }
         let fingerprint = format!(
             "authorize:{}:{}:{}:{}",
-            request.order_id,
-            request.amount.amount,
-            request.amount.currency,
-            request.payment_method
+            request.order_id, request.amount.amount, request.amount.currency, request.payment_method
         );
         let key = &request.idempotency_key;
         if let Some(outcome) = self.replay(key, &fingerprint).await? {
             return outcome.into_result();
         }
-        let declined = |reason: &str| Outcome::Declined {
-            reason: reason.to_owned(),
-        };
+        let declined = |reason: &str| Outcome::Declined { reason: reason.to_owned() };
         let method = request.payment_method.as_str();
         match method {
-            DECLINE => {
-                return self
-                    .remember(key, &fingerprint, declined("card_declined"))
-                    .await
-            }
-            INSUFFICIENT_FUNDS => {
-                return self
-                    .remember(key, &fingerprint, declined("insufficient_funds"))
-                    .await
-            }
-            ERROR => {
-                return Err(DomainError::Transient(
-                    "sandbox provider error (500)".into(),
-                ))
-            }
+            DECLINE => return self.remember(key, &fingerprint, declined("card_declined")).await,
+            INSUFFICIENT_FUNDS => return self.remember(key, &fingerprint, declined("insufficient_funds")).await,
+            ERROR => return Err(DomainError::Transient("sandbox provider error (500)".into())),
             APPROVE | APPROVE_MASTERCARD | SLOW | TIMEOUT | HANG_ONCE | CAPTURE_FAILS => {}
-            _ => {
-                return self
-                    .remember(key, &fingerprint, declined("payment_method_invalid"))
-                    .await
-            }
+            _ => return self.remember(key, &fingerprint, declined("payment_method_invalid")).await,
         }
-        let payment = Payment::authorized(
-            Self::payment_id_for(key),
-            request.order_id.clone(),
-            request.amount,
-        );
+        let payment = Payment::authorized(Self::payment_id_for(key), request.order_id.clone(), request.amount);
         let created = self.create(&payment, method).await?;
         match method {
             TIMEOUT => {
                 tokio::time::sleep(self.hang).await;
-                return Err(DomainError::Transient(
-                    "sandbox provider did not answer".into(),
-                ));
+                return Err(DomainError::Transient("sandbox provider did not answer".into()));
             }
             HANG_ONCE if created => {
                 tracing::warn!(order_id = %request.order_id, "sandbox: hanging after authorization");
                 tokio::time::sleep(self.hang).await;
-                return Err(DomainError::Transient(
-                    "sandbox provider did not answer".into(),
-                ));
+                return Err(DomainError::Transient("sandbox provider did not answer".into()));
             }
             SLOW => tokio::time::sleep(self.slow).await,
             _ => {}
         }
         let (current, _, _) = self.load(&payment.payment_id).await?;
-        self.remember(key, &fingerprint, Outcome::Payment { payment: current })
-            .await
+        self.remember(key, &fingerprint, Outcome::Payment { payment: current }).await
     }
 
-    pub async fn capture(
-        &self,
-        payment_id: &str,
-        amount: Money,
-        final_capture: bool,
-        key: &str,
-    ) -> Result<Payment> {
-        let request = format!(
-            "capture:{payment_id}:{}:{}:{final_capture}",
-            amount.amount, amount.currency
-        );
+    pub async fn capture(&self, payment_id: &str, amount: Money, final_capture: bool, key: &str) -> Result<Payment> {
+        let request = format!("capture:{payment_id}:{}:{}:{final_capture}", amount.amount, amount.currency);
         self.mutate(payment_id, key, request, |payment, method| {
             if method == CAPTURE_FAILS {
-                return Err(DomainError::PaymentDeclined {
-                    reason: "capture_failed".into(),
-                });
+                return Err(DomainError::PaymentDeclined { reason: "capture_failed".into() });
             }
             payment.capture(amount, final_capture)
         })
@@ -366,28 +276,16 @@ impl SandboxProvider {
     }
 
     pub async fn void(&self, payment_id: &str, key: &str) -> Result<Payment> {
-        self.mutate(
-            payment_id,
-            key,
-            format!("void:{payment_id}"),
-            |payment, _| payment.void(),
-        )
-        .await
+        self.mutate(payment_id, key, format!("void:{payment_id}"), |payment, _| payment.void()).await
     }
 
     pub async fn refund(&self, payment_id: &str, amount: Money, key: &str) -> Result<Payment> {
         let request = format!("refund:{payment_id}:{}:{}", amount.amount, amount.currency);
-        self.mutate(payment_id, key, request, |payment, _| {
-            payment.refund(amount)
-        })
-        .await
+        self.mutate(payment_id, key, request, |payment, _| payment.refund(amount)).await
     }
 
     pub async fn find_for_order(&self, order_id: &str) -> Result<Option<Payment>> {
-        let Some(item) = self
-            .get(format!("SANDBOX#ORDER#{order_id}"), "ORDER")
-            .await?
-        else {
+        let Some(item) = self.get(format!("SANDBOX#ORDER#{order_id}"), "ORDER").await? else {
             return Ok(None);
         };
         let Some(payment_id) = item.get("payment_id").and_then(|v| v.as_s().ok()) else {
