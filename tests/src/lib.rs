@@ -183,7 +183,9 @@ impl Stack {
             &std::fs::read(&info_path)
                 .with_context(|| format!("reading {}", info_path.display()))?,
         )?;
-        let http = reqwest::Client::builder().no_proxy().build()?;
+        // Every #[tokio::test] has its own runtime, and a pooled connection dies with the runtime that opened
+        // it: keep no idle connections, so no test reuses one from a finished test.
+        let http = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(0).build()?;
         Ok(Stack {
             api: info.api_url,
             aws: info.aws_endpoint,
