@@ -24,10 +24,7 @@ const READY_LINE: &str = "local stack ready";
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
 /// The cargo target directory: `$CARGO_TARGET_DIR`, else `<repo>/target`.
@@ -103,10 +100,7 @@ impl Stack {
         let bin_dir = target_dir().join("debug");
         let bin = bin_dir.join("local-stack");
         if !bin.is_file() {
-            bail!(
-                "{} not found: run `cargo build --workspace` first",
-                bin.display()
-            );
+            bail!("{} not found: run `cargo build --workspace` first", bin.display());
         }
         let state_dir = fresh_state_dir()?;
         let log = Arc::new(Mutex::new(String::new()));
@@ -149,9 +143,7 @@ impl Stack {
                         return;
                     }
                 };
-                let file = std::fs::File::create(state_dir.join("stack.log"))
-                    .ok()
-                    .map(|f| Arc::new(Mutex::new(f)));
+                let file = std::fs::File::create(state_dir.join("stack.log")).ok().map(|f| Arc::new(Mutex::new(f)));
                 if let Some(out) = child.stdout.take() {
                     let (log, file, ready) = (Arc::clone(&log), file.clone(), ready_tx.clone());
                     std::thread::spawn(move || collect(out, &log, file.as_deref(), Some(ready)));
@@ -164,24 +156,18 @@ impl Stack {
                 let _ = ready_tx.send(Err(format!("the stack exited: {status:?}")));
             }
         };
-        std::thread::Builder::new()
-            .name("local-stack".into())
-            .spawn(spawn)?;
+        std::thread::Builder::new().name("local-stack".into()).spawn(spawn)?;
 
         let outcome = ready_rx.recv_timeout(READY_TIMEOUT);
         let output = || log.lock().map(|l| l.clone()).unwrap_or_default();
         match outcome {
             Ok(Ok(())) => {}
             Ok(Err(e)) => bail!("{e}\n--- stack output ---\n{}", output()),
-            Err(_) => bail!(
-                "not ready within {READY_TIMEOUT:?}\n--- stack output ---\n{}",
-                output()
-            ),
+            Err(_) => bail!("not ready within {READY_TIMEOUT:?}\n--- stack output ---\n{}", output()),
         }
         let info_path = state_dir.join("stack.json");
         let info: StackInfo = serde_json::from_slice(
-            &std::fs::read(&info_path)
-                .with_context(|| format!("reading {}", info_path.display()))?,
+            &std::fs::read(&info_path).with_context(|| format!("reading {}", info_path.display()))?,
         )?;
         // Every #[tokio::test] has its own runtime, and a pooled connection dies with the runtime that opened
         // it: keep no idle connections, so no test reuses one from a finished test.
@@ -225,10 +211,7 @@ impl Stack {
             .output()
             .context("running local-stack token")?;
         if !out.status.success() {
-            bail!(
-                "local-stack token --user {user} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            bail!("local-stack token --user {user} failed: {}", String::from_utf8_lossy(&out.stderr));
         }
         let stdout = String::from_utf8_lossy(&out.stdout);
         let token = stdout.lines().last().unwrap_or_default().trim().to_string();
@@ -244,32 +227,19 @@ impl Stack {
     /// Invokes a function (logical id) through the local AWS endpoint, as the SDK's Invoke does.
     pub async fn invoke(&self, function: &str, payload: &serde_json::Value) -> Result<Invoked> {
         let url = format!("{}/2015-03-31/functions/{function}/invocations", self.aws);
-        let response = self
-            .http
-            .post(url)
-            .header("content-type", "application/json")
-            .body(payload.to_string())
-            .send()
-            .await?;
+        let response =
+            self.http.post(url).header("content-type", "application/json").body(payload.to_string()).send().await?;
         let status = response.status().as_u16();
-        let function_error = response
-            .headers()
-            .get("x-amz-function-error")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let function_error =
+            response.headers().get("x-amz-function-error").and_then(|v| v.to_str().ok()).map(str::to_string);
         let bytes = response.bytes().await?;
         let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-        Ok(Invoked {
-            status,
-            function_error,
-            body,
-        })
+        Ok(Invoked { status, function_error, body })
     }
 
     /// An AWS SDK configuration for the stack's AWS endpoint (region and dummy credentials of the stack).
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        let credentials =
-            aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "system-tests");
+        let credentials = aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "system-tests");
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(self.region.clone()))
             .endpoint_url(&self.aws)
@@ -290,15 +260,9 @@ impl Stack {
         let script = "import gzip, os, sys, moto.cognitoidp as c\n\
             p = os.path.join(os.path.dirname(c.__file__), 'resources', 'jwks-private.json.gz')\n\
             sys.stdout.write(gzip.open(p).read().decode())";
-        let out = Command::new(&python)
-            .args(["-c", script])
-            .output()
-            .context("running the venv's python")?;
+        let out = Command::new(&python).args(["-c", script]).output().context("running the venv's python")?;
         if !out.status.success() {
-            bail!(
-                "reading moto's signing key: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            bail!("reading moto's signing key: {}", String::from_utf8_lossy(&out.stderr));
         }
         Ok(serde_json::from_slice(&out.stdout)?)
     }
@@ -338,19 +302,13 @@ fn fresh_state_dir() -> Result<PathBuf> {
     std::fs::create_dir_all(&base)?;
     for entry in std::fs::read_dir(&base)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let pid = name
-            .split('-')
-            .next()
-            .and_then(|p| p.parse::<libc::pid_t>().ok());
+        let pid = name.split('-').next().and_then(|p| p.parse::<libc::pid_t>().ok());
         // SAFETY: signal 0 only checks that the process exists.
         if pid.is_some_and(|pid| unsafe { libc::kill(pid, 0) } != 0) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let dir = base.join(format!("{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
@@ -360,10 +318,8 @@ fn fresh_state_dir() -> Result<PathBuf> {
 pub fn unique(prefix: &str) -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{prefix}-{}-{n}-{nanos:x}", std::process::id())
 }
 

@@ -3,6 +3,7 @@
 mod handler;
 
 use commerce::adapters::catalog::DynamoCatalog;
+use commerce::adapters::flash_sale::DynamoFlashSales;
 use commerce::adapters::inventory::DynamoInventory;
 use commerce::domain::inventory::ReservationPolicy;
 use commerce::{config, telemetry};
@@ -15,7 +16,8 @@ async fn main() -> Result<(), Error> {
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
     let deps = handler::Deps {
         catalog: DynamoCatalog::new(dynamo.clone(), config::required("CATALOG_TABLE")?),
-        inventory: DynamoInventory::new(dynamo, config::required("INVENTORY_TABLE")?),
+        inventory: DynamoInventory::new(dynamo.clone(), config::required("INVENTORY_TABLE")?),
+        flash: DynamoFlashSales::new(dynamo, config::required("FLASH_SALES_TABLE")?, String::new()),
         policy: ReservationPolicy::from_env()?,
     };
     run(service_fn(|event| handler::handle(&deps, event))).await

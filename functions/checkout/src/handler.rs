@@ -1,7 +1,10 @@
 //! Parses the checkout request and runs it once per `Idempotency-Key`; answers 202 with the pending order.
 
 use commerce::domain::cart::{hash_token, CartAccess};
-use commerce::ports::{CartStore, CheckoutStarter, IdempotencyStore, OrderReader, OrderWriter, SkuCatalog};
+use commerce::ports::{
+    CartStore, CheckoutStarter, FlashSaleReader, FlashTicketStore, IdempotencyStore, OrderReader, OrderWriter,
+    SkuCatalog,
+};
 use commerce::services::cart::CallerResolver;
 use commerce::services::checkout::{self, CheckoutRequest};
 use commerce::services::idempotency::{self, IdempotentRequest};
@@ -9,9 +12,11 @@ use commerce::{api, DomainError};
 use lambda_http::{Body, Error, Request, Response};
 
 /// What the handler needs, built once per cold start.
-pub struct Deps<C, K, O, I, S, V> {
+pub struct Deps<C, K, F, O, I, S, V> {
     pub carts: C,
     pub catalog: K,
+    /// Flash-sale tickets and sales, read when the body names a `flash_ticket_id`.
+    pub flash: F,
     pub orders: O,
     pub idempotency: I,
     pub starter: S,
@@ -19,10 +24,14 @@ pub struct Deps<C, K, O, I, S, V> {
     pub lock: chrono::Duration,
 }
 
-pub async fn handle<C, K, O, I, S, V>(deps: &Deps<C, K, O, I, S, V>, req: Request) -> Result<Response<Body>, Error>
+pub async fn handle<C, K, F, O, I, S, V>(
+    deps: &Deps<C, K, F, O, I, S, V>,
+    req: Request,
+) -> Result<Response<Body>, Error>
 where
     C: CartStore,
     K: SkuCatalog,
+    F: FlashSaleReader + FlashTicketStore,
     O: OrderReader + OrderWriter,
     I: IdempotencyStore,
     S: CheckoutStarter,
@@ -55,6 +64,7 @@ where
         let result = checkout::start_checkout(
             &deps.carts,
             &deps.catalog,
+            &deps.flash,
             &deps.orders,
             &deps.starter,
             &access,
@@ -77,12 +87,21 @@ mod tests {
     use commerce::adapters::cart::memory::{FixedCallers, InMemoryCarts};
     use commerce::adapters::catalog::memory::InMemoryCatalog;
     use commerce::adapters::catalog::testing::{body_json, demo_store, request, sample_events};
+    use commerce::adapters::flash_sale::memory::InMemoryFlashSales;
     use commerce::adapters::orders::memory::InMemoryOrders;
     use commerce::domain::cart::{Cart, CartLimits};
     use commerce::domain::order::OrderStatus;
     use commerce::ports::{CartStore, OrderReader, ProductReader as _};
 
-    type TestDeps = Deps<InMemoryCarts, InMemoryCatalog, InMemoryOrders, InMemoryOrders, InMemoryOrders, FixedCallers>;
+    type TestDeps = Deps<
+        InMemoryCarts,
+        InMemoryCatalog,
+        InMemoryFlashSales,
+        InMemoryOrders,
+        InMemoryOrders,
+        InMemoryOrders,
+        FixedCallers,
+    >;
 
     async fn deps() -> (TestDeps, String) {
         let catalog = demo_store();
@@ -98,6 +117,7 @@ mod tests {
         let deps = Deps {
             carts,
             catalog,
+            flash: InMemoryFlashSales::default(),
             orders: orders.clone(),
             idempotency: orders.clone(),
             starter: orders,

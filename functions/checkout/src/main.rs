@@ -5,6 +5,7 @@ mod handler;
 
 use commerce::adapters::cart::DynamoCarts;
 use commerce::adapters::catalog::DynamoCatalog;
+use commerce::adapters::flash_sale::DynamoFlashSales;
 use commerce::adapters::idempotency::DynamoIdempotency;
 use commerce::adapters::orders::{DynamoOrders, SfnCheckoutStarter};
 use commerce::{config, jwt::JwtVerifier, telemetry};
@@ -18,6 +19,7 @@ async fn main() -> Result<(), Error> {
     let deps = handler::Deps {
         carts: DynamoCarts::new(dynamo.clone(), config::required("CARTS_TABLE")?),
         catalog: DynamoCatalog::new(dynamo.clone(), config::required("CATALOG_TABLE")?),
+        flash: DynamoFlashSales::new(dynamo.clone(), config::required("FLASH_SALES_TABLE")?, String::new()),
         orders: DynamoOrders::new(dynamo.clone(), config::required("ORDERS_TABLE")?),
         idempotency: DynamoIdempotency::new(dynamo, config::required("IDEMPOTENCY_TABLE")?),
         starter: SfnCheckoutStarter::new(

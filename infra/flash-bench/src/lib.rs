@@ -31,15 +31,10 @@ impl Stack {
     /// Reads `<state_dir>/stack.json`, written by `local-stack up`.
     pub fn from_state_dir(local_stack: PathBuf, state_dir: PathBuf) -> Result<Self> {
         let path = state_dir.join("stack.json");
-        let info: Value = serde_json::from_str(
-            &std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?,
-        )?;
-        let field = |name: &str| {
-            info[name]
-                .as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| anyhow!("{name} missing in stack.json"))
-        };
+        let info: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?)?;
+        let field =
+            |name: &str| info[name].as_str().map(str::to_owned).ok_or_else(|| anyhow!("{name} missing in stack.json"));
         Ok(Self {
             api: field("api_url")?,
             aws: field("aws_endpoint")?,
@@ -80,11 +75,24 @@ pub struct Race {
     pub first_shopper: usize,
     /// Requests in flight at once.
     pub concurrency: usize,
+    /// The demo product whose first variant is sold (owned by the demo `seller`).
+    pub product_id: String,
+}
+
+/// A shopper who won a unit, and the ticket to check out with.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Winner {
+    /// The user name (`shopper-<n>`).
+    pub user: String,
+    pub ticket_id: String,
 }
 
 /// What a race measured.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Report {
+    pub sale_id: String,
+    pub sku: String,
+    pub winners: Vec<Winner>,
     pub shards: u32,
     pub buyers: usize,
     pub units: u32,
@@ -111,8 +119,11 @@ pub struct Report {
 }
 
 enum Final {
-    Won,
-    SoldOut { at_door: bool },
+    /// The buyer's index and ticket.
+    Won(usize, String),
+    SoldOut {
+        at_door: bool,
+    },
     Expired,
     None,
 }
@@ -120,11 +131,7 @@ enum Final {
 async fn send(req: reqwest::RequestBuilder) -> Result<(u16, Option<u64>, Value)> {
     let response = req.send().await?;
     let status = response.status().as_u16();
-    let retry = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
+    let retry = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     let body = response.json::<Value>().await.unwrap_or(Value::Null);
     Ok((status, retry, body))
 }
@@ -134,37 +141,23 @@ async fn prepare_stock(
     http: &reqwest::Client,
     stack: &Stack,
     seller: &str,
+    product_id: &str,
     units: u32,
 ) -> Result<String> {
-    let (status, _, product) =
-        send(http.get(format!("{}/v1/products/prd_demo-0001", stack.api))).await?;
+    let (status, _, product) = send(http.get(format!("{}/v1/products/{product_id}", stack.api))).await?;
     if status != 200 {
         bail!("demo product: {status} {product}");
     }
-    let sku = product["variants"][0]["sku"]
-        .as_str()
-        .ok_or_else(|| anyhow!("demo product has no variant"))?
-        .to_owned();
-    let (_, _, warehouses) = send(
-        http.get(format!("{}/v1/warehouses", stack.api))
-            .bearer_auth(seller),
-    )
-    .await?;
+    let sku = product["variants"][0]["sku"].as_str().ok_or_else(|| anyhow!("demo product has no variant"))?.to_owned();
+    let (_, _, warehouses) = send(http.get(format!("{}/v1/warehouses", stack.api)).bearer_auth(seller)).await?;
     let warehouse = warehouses["items"][0]["warehouse_id"]
         .as_str()
         .or_else(|| warehouses[0]["warehouse_id"].as_str())
         .ok_or_else(|| anyhow!("no warehouse: {warehouses}"))?
         .to_owned();
-    let url = format!(
-        "{}/v1/seller/inventory/{sku}/{warehouse}/adjustments",
-        stack.api
-    );
-    let (status, _, body) = send(
-        http.post(url)
-            .bearer_auth(seller)
-            .json(&json!({"delta": units, "reason": "receipt"})),
-    )
-    .await?;
+    let url = format!("{}/v1/seller/inventory/{sku}/{warehouse}/adjustments", stack.api);
+    let (status, _, body) =
+        send(http.post(url).bearer_auth(seller).json(&json!({"delta": units, "reason": "receipt"}))).await?;
     if status != 200 && status != 201 {
         bail!("adding stock: {status} {body}");
     }
@@ -173,20 +166,14 @@ async fn prepare_stock(
 
 /// Runs one race and checks its invariants.
 pub async fn run(stack: &Stack, race: &Race) -> Result<Report> {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(race.concurrency)
-        .build()?;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(race.concurrency).build()?;
     let seller = stack.token("seller").await?;
-    let sku = prepare_stock(&http, stack, &seller, race.units).await?;
+    let sku = prepare_stock(&http, stack, &seller, &race.product_id, race.units).await?;
 
     let minted = Instant::now();
-    let users: Vec<String> = (race.first_shopper..race.first_shopper + race.buyers)
-        .map(|n| format!("shopper-{n}"))
-        .collect();
-    let tokens: Vec<Result<String>> = stream::iter(users.iter().map(|u| stack.token(u)))
-        .buffered(16)
-        .collect()
-        .await;
+    let users: Vec<String> =
+        (race.first_shopper..race.first_shopper + race.buyers).map(|n| format!("shopper-{n}")).collect();
+    let tokens: Vec<Result<String>> = stream::iter(users.iter().map(|u| stack.token(u))).buffered(16).collect().await;
     let tokens: Vec<String> = tokens.into_iter().collect::<Result<_>>()?;
     let token_mint_s = minted.elapsed().as_secs_f64();
 
@@ -196,90 +183,65 @@ pub async fn run(stack: &Stack, race: &Race) -> Result<Report> {
         "starts_at": starts_at.to_rfc3339(), "ends_at": (starts_at + chrono::Duration::hours(1)).to_rfc3339(),
         "per_customer_limit": 1, "shards": race.shards, "hold_seconds": 3600
     });
-    let (status, _, created) = send(
-        http.post(format!("{}/v1/seller/flash-sales", stack.api))
-            .bearer_auth(&seller)
-            .json(&sale),
-    )
-    .await?;
+    let (status, _, created) =
+        send(http.post(format!("{}/v1/seller/flash-sales", stack.api)).bearer_auth(&seller).json(&sale)).await?;
     if status != 201 {
         bail!("creating the sale: {status} {created}");
     }
-    let sale_id = created["sale_id"]
-        .as_str()
-        .ok_or_else(|| anyhow!("no sale_id"))?
-        .to_owned();
-    let wait = (starts_at - chrono::Utc::now())
-        .to_std()
-        .unwrap_or_default();
+    let sale_id = created["sale_id"].as_str().ok_or_else(|| anyhow!("no sale_id"))?.to_owned();
+    let wait = (starts_at - chrono::Utc::now()).to_std().unwrap_or_default();
     tokio::time::sleep(wait + Duration::from_millis(200)).await;
 
     let began = Instant::now();
     let entries = format!("{}/v1/flash-sales/{sale_id}/entries", stack.api);
-    let results: Vec<(Final, Duration, usize)> =
-        stream::iter(tokens.iter().enumerate().map(|(i, token)| {
-            let (http, entries) = (http.clone(), entries.clone());
-            async move {
-                let start = Instant::now();
-                let mut throttled = 0;
-                let key = format!("bench-{i}");
-                let ticket = loop {
-                    match send(
-                        http.post(&entries)
-                            .bearer_auth(token)
-                            .header("idempotency-key", &key),
-                    )
-                    .await
-                    {
-                        Ok((202, _, body)) => break body["ticket_id"].as_str().map(str::to_owned),
-                        Ok((410, _, _)) => {
-                            return (Final::SoldOut { at_door: true }, start.elapsed(), throttled)
-                        }
-                        Ok((429 | 503, retry, _)) | Ok((500..=599, retry, _)) => {
-                            throttled += 1;
-                            tokio::time::sleep(Duration::from_millis(
-                                retry.map_or(250, |s| s * 1000),
-                            ))
-                            .await;
-                        }
-                        _ => return (Final::None, start.elapsed(), throttled),
+    let results: Vec<(Final, Duration, usize)> = stream::iter(tokens.iter().enumerate().map(|(i, token)| {
+        let (http, entries) = (http.clone(), entries.clone());
+        async move {
+            let start = Instant::now();
+            let mut throttled = 0;
+            let key = format!("bench-{i}");
+            let ticket = loop {
+                match send(http.post(&entries).bearer_auth(token).header("idempotency-key", &key)).await {
+                    Ok((202, _, body)) => break body["ticket_id"].as_str().map(str::to_owned),
+                    Ok((410, _, _)) => return (Final::SoldOut { at_door: true }, start.elapsed(), throttled),
+                    Ok((429 | 503, retry, _)) | Ok((500..=599, retry, _)) => {
+                        throttled += 1;
+                        tokio::time::sleep(Duration::from_millis(retry.map_or(250, |s| s * 1000))).await;
                     }
-                    if start.elapsed() > Duration::from_secs(600) {
-                        return (Final::None, start.elapsed(), throttled);
-                    }
-                };
-                let Some(ticket) = ticket else {
-                    return (Final::None, start.elapsed(), throttled);
-                };
-                let url = format!("{entries}/{ticket}");
-                while start.elapsed() < Duration::from_secs(900) {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    match send(http.get(&url).bearer_auth(token)).await {
-                        Ok((200, _, body)) => match body["status"].as_str() {
-                            Some("won") => return (Final::Won, start.elapsed(), throttled),
-                            Some("sold_out") => {
-                                return (
-                                    Final::SoldOut { at_door: false },
-                                    start.elapsed(),
-                                    throttled,
-                                )
-                            }
-                            Some("expired") => return (Final::Expired, start.elapsed(), throttled),
-                            _ => {}
-                        },
-                        Ok((429, _, _)) => throttled += 1,
-                        _ => {}
-                    }
+                    _ => return (Final::None, start.elapsed(), throttled),
                 }
-                (Final::None, start.elapsed(), throttled)
+                if start.elapsed() > Duration::from_secs(600) {
+                    return (Final::None, start.elapsed(), throttled);
+                }
+            };
+            let Some(ticket) = ticket else {
+                return (Final::None, start.elapsed(), throttled);
+            };
+            let url = format!("{entries}/{ticket}");
+            while start.elapsed() < Duration::from_secs(900) {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                match send(http.get(&url).bearer_auth(token)).await {
+                    Ok((200, _, body)) => match body["status"].as_str() {
+                        Some("won") => return (Final::Won(i, ticket), start.elapsed(), throttled),
+                        Some("sold_out") => return (Final::SoldOut { at_door: false }, start.elapsed(), throttled),
+                        Some("expired") => return (Final::Expired, start.elapsed(), throttled),
+                        _ => {}
+                    },
+                    Ok((429, _, _)) => throttled += 1,
+                    _ => {}
+                }
             }
-        }))
-        .buffer_unordered(race.concurrency)
-        .collect()
-        .await;
+            (Final::None, start.elapsed(), throttled)
+        }
+    }))
+    .buffer_unordered(race.concurrency)
+    .collect()
+    .await;
     let elapsed = began.elapsed();
 
     let mut report = Report {
+        sale_id: sale_id.clone(),
+        sku: sku.clone(),
         shards: race.shards,
         buyers: race.buyers,
         units: race.units,
@@ -291,7 +253,10 @@ pub async fn run(stack: &Stack, race: &Race) -> Result<Report> {
         report.throttled_retries += throttled;
         times.push(took.as_millis());
         match outcome {
-            Final::Won => report.won += 1,
+            Final::Won(i, ticket) => {
+                report.won += 1;
+                report.winners.push(Winner { user: users[*i].clone(), ticket_id: ticket.clone() });
+            }
             Final::SoldOut { at_door } => {
                 report.sold_out += 1;
                 report.rejected_at_door += usize::from(*at_door);
@@ -301,45 +266,30 @@ pub async fn run(stack: &Stack, race: &Race) -> Result<Report> {
         }
     }
     times.sort_unstable();
-    let pct = |p: f64| {
-        times
-            .get(((times.len() as f64 * p).ceil() as usize).saturating_sub(1))
-            .copied()
-            .unwrap_or(0)
-    };
+    let pct = |p: f64| times.get(((times.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or(0);
     report.p50_ms = pct(0.50);
     report.p99_ms = pct(0.99);
     report.admissions_per_s = report.won as f64 / elapsed.as_secs_f64().max(0.001);
 
     let late = Instant::now();
-    let (status, _, _) = send(
-        http.post(&entries)
-            .bearer_auth(&tokens[0])
-            .header("idempotency-key", "late-entry"),
-    )
-    .await?;
+    let (status, _, _) =
+        send(http.post(&entries).bearer_auth(&tokens[0]).header("idempotency-key", "late-entry")).await?;
     report.late_entry_status = status;
     report.late_entry_ms = late.elapsed().as_millis();
 
     let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&stack.aws)
         .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "local-stack"))
         .load()
         .await;
     let client = aws_sdk_dynamodb::Client::new(&aws);
     let store = DynamoFlashSales::new(client.clone(), &stack.flash_table, &stack.inventory_table);
-    let snapshot = store
-        .snapshot(&sale_id)
-        .await?
-        .ok_or_else(|| anyhow!("sale {sale_id} not stored"))?;
+    let snapshot = store.snapshot(&sale_id).await?.ok_or_else(|| anyhow!("sale {sale_id} not stored"))?;
     report.violations = check_sale(&snapshot);
     let totals = snapshot.totals();
     report.oversold = (totals.held + totals.purchased - i64::from(race.units)).max(0);
-    report.stranded = if snapshot.gate.sold_out {
-        totals.in_shards
-    } else {
-        0
-    };
+    report.stranded = if snapshot.gate.sold_out { totals.in_shards } else { 0 };
     report.stock_violations = stock_check(&client, &stack.inventory_table, &sku).await?;
     report.worker = store.admission_totals(&sale_id).await?;
     let accepted = (report.sold_out - report.rejected_at_door + report.won) as u64;
@@ -354,40 +304,23 @@ pub async fn run(stack: &Stack, race: &Race) -> Result<Report> {
 
 /// The stock ledger of every warehouse of a SKU: `free + reserved + sold == received + adjustments`,
 /// `free == on_hand - reserved`, counters not negative.
-async fn stock_check(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    sku: &str,
-) -> Result<Vec<String>> {
+async fn stock_check(client: &aws_sdk_dynamodb::Client, table: &str, sku: &str) -> Result<Vec<String>> {
     let out = client
         .query()
         .table_name(table)
         .key_condition_expression("pk = :pk AND begins_with(sk, :wh)")
-        .expression_attribute_values(
-            ":pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("SKU#{sku}")),
-        )
-        .expression_attribute_values(
-            ":wh",
-            aws_sdk_dynamodb::types::AttributeValue::S("WH#".into()),
-        )
+        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("SKU#{sku}")))
+        .expression_attribute_values(":wh", aws_sdk_dynamodb::types::AttributeValue::S("WH#".into()))
         .consistent_read(true)
         .send()
         .await?;
     let mut violations = Vec::new();
     for item in out.items.unwrap_or_default() {
-        let get = |k: &str| {
-            item.get(k)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(0)
-        };
-        let (free, reserved, sold, on_hand) =
-            (get("free"), get("reserved"), get("sold"), get("on_hand"));
+        let get = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+        let (free, reserved, sold, on_hand) = (get("free"), get("reserved"), get("sold"), get("on_hand"));
         if free + reserved + sold != get("received") + get("adjustments") {
-            violations.push(format!(
-                "{sku}: free {free} + reserved {reserved} + sold {sold} != received + adjustments"
-            ));
+            violations
+                .push(format!("{sku}: free {free} + reserved {reserved} + sold {sold} != received + adjustments"));
         }
         if free != on_hand - reserved
             || reserved < get("flash")
@@ -407,28 +340,16 @@ impl Report {
             failures.push(format!("{} won, expected exactly {}", self.won, self.units));
         }
         if self.oversold != 0 || self.stranded != 0 {
-            failures.push(format!(
-                "oversold {} stranded {}",
-                self.oversold, self.stranded
-            ));
+            failures.push(format!("oversold {} stranded {}", self.oversold, self.stranded));
         }
         if self.no_final_answer != 0 || self.expired != 0 {
-            failures.push(format!(
-                "{} buyers without a final answer, {} expired",
-                self.no_final_answer, self.expired
-            ));
+            failures.push(format!("{} buyers without a final answer, {} expired", self.no_final_answer, self.expired));
         }
         if self.won + self.sold_out != self.buyers {
-            failures.push(format!(
-                "won {} + sold out {} != buyers {}",
-                self.won, self.sold_out, self.buyers
-            ));
+            failures.push(format!("won {} + sold out {} != buyers {}", self.won, self.sold_out, self.buyers));
         }
         if self.late_entry_status != 410 {
-            failures.push(format!(
-                "an entry after sell-out answered {}",
-                self.late_entry_status
-            ));
+            failures.push(format!("an entry after sell-out answered {}", self.late_entry_status));
         }
         failures.extend(self.violations.iter().cloned());
         failures.extend(self.stock_violations.iter().cloned());

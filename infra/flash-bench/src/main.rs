@@ -26,6 +26,9 @@ struct Args {
     state_dir: PathBuf,
     #[arg(long, default_value = "target/debug/local-stack")]
     local_stack: PathBuf,
+    /// The demo product whose first variant is sold.
+    #[arg(long, default_value = "prd_demo-0001")]
+    product: String,
 }
 
 #[tokio::main]
@@ -33,10 +36,7 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let stack = Stack::from_state_dir(args.local_stack.clone(), args.state_dir.clone())?;
     let mut failed = false;
-    println!(
-        "flash sale: {} buyers for {} units, shard counts {:?}",
-        args.buyers, args.units, args.shards
-    );
+    println!("flash sale: {} buyers for {} units, shard counts {:?}", args.buyers, args.units, args.shards);
     println!(
         "{:>6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9} {:>10} {:>10} {:>10} {:>9} {:>9} {:>8}",
         "shards",
@@ -60,6 +60,7 @@ async fn main() -> Result<()> {
             shards: *shards,
             first_shopper: args.first_shopper + i * args.buyers,
             concurrency: args.concurrency,
+            product_id: args.product.clone(),
         };
         let report = run(&stack, &race).await?;
         println!(

@@ -2,6 +2,10 @@
 //! (statemachines/checkout.asl.json); the saga's steps and compensations are the functions below. Every step
 //! is idempotent, keyed by the order id, so a retried or duplicated step never reserves, authorizes, commits
 //! or voids twice.
+//!
+//! A flash-sale winner checks out the same way with `flash_ticket_id`: the order is that one unit at the sale's
+//! price, the reserve step consumes the won hold instead of reserving stock (the sale already holds the unit,
+//! and the sale's reconciliation books it as sold), and the compensation gives the hold back to the sale.
 
 use crate::domain::cart::CartAccess;
 use crate::domain::inventory::{OwnerKind, ReservationLine, ReservationPolicy, ReservationRequest};
@@ -13,8 +17,8 @@ use crate::domain::order::{
 use crate::domain::payment::{validate_payment_method, AuthorizeRequest, Payment};
 use crate::error::{DomainError, Result};
 use crate::ports::{
-    CartStore, CheckoutStarter, OrderReader, OrderWriter, PaymentLedger, PaymentProvider, ReservationStore, SkuCatalog,
-    StockReader, WarehouseReader,
+    CartStore, CheckoutStarter, FlashHolds, FlashSaleReader, FlashTicketStore, OrderReader, OrderWriter,
+    PaymentLedger, PaymentProvider, ReservationStore, SkuCatalog, StockReader, WarehouseReader,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -22,14 +26,25 @@ use serde::{Deserialize, Serialize};
 /// How often an order write is retried after a concurrent change.
 const WRITE_ATTEMPTS: u32 = 5;
 
-/// The body of `POST /v1/checkout`. Unknown fields (a client's prices, say) are ignored.
+/// The body of `POST /v1/checkout`. Unknown fields (a client's prices, say) are ignored. `cart_id` is required
+/// unless `flash_ticket_id` names a won flash-sale hold (then the order is that unit and the cart is not read).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct CheckoutRequest {
+    #[serde(default)]
     pub cart_id: String,
     pub shipping_address: ShippingAddress,
     pub payment_method: String,
     #[serde(default)]
     pub email: Option<String>,
+    #[serde(default)]
+    pub flash_ticket_id: Option<String>,
+}
+
+/// The won flash-sale hold an order buys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlashHold {
+    pub ticket_id: String,
+    pub customer_id: String,
 }
 
 /// The 202 answer.
@@ -48,6 +63,9 @@ pub struct SagaInput {
     pub owner: OwnerKind,
     pub payment_method: String,
     pub amount: Money,
+    /// Set when the order buys a flash-sale unit; `lines` then holds only what is reserved from stock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flash: Option<FlashHold>,
 }
 
 /// A saga step's error as the state machine's Catch records it (`ResultPath: $.error`).
@@ -72,12 +90,32 @@ fn validate_email(email: &str) -> Result<()> {
     }
 }
 
-/// Validates the request, prices the cart from the catalog, writes the pending order (once per order id)
-/// and starts the saga under `execution_name`. A retry with the same order id and name does nothing new.
+/// The one line of a flash-sale order: the sale's SKU at the sale's price, from the caller's won hold.
+async fn flash_line(
+    catalog: &impl SkuCatalog,
+    flash: &(impl FlashSaleReader + FlashTicketStore),
+    ticket_id: &str,
+    customer_id: &str,
+    now: DateTime<Utc>,
+) -> Result<OrderLine> {
+    let (_, sale) = crate::services::flash_sale::checkout_hold(flash, flash, ticket_id, customer_id, now).await?;
+    let view = catalog
+        .variants_by_sku(std::slice::from_ref(&sale.sku))
+        .await?
+        .into_iter()
+        .find(|v| v.sku == sale.sku)
+        .ok_or_else(|| DomainError::conflict("sku_unavailable", format!("{} is not for sale", sale.sku)))?;
+    OrderLine::new(sale.sku, view.product_id, view.seller_id, view.title, 1, sale.price)
+}
+
+/// Validates the request, prices the cart from the catalog (or, with a flash ticket, the won unit at the
+/// sale's price), writes the pending order (once per order id) and starts the saga under `execution_name`.
+/// A retry with the same order id and name does nothing new.
 #[allow(clippy::too_many_arguments)]
 pub async fn start_checkout(
     carts: &impl CartStore,
     catalog: &impl SkuCatalog,
+    flash: &(impl FlashSaleReader + FlashTicketStore),
     orders: &(impl OrderWriter + OrderReader),
     starter: &impl CheckoutStarter,
     access: &CartAccess,
@@ -97,9 +135,33 @@ pub async fn start_checkout(
         (None, None) => return Err(DomainError::validation("email", "a guest checkout needs an email address")),
         (Some(_), None) => None,
     };
-    let order = match orders.get_order(&order_id).await? {
-        Some(existing) => existing,
-        None => {
+    let flash_hold = match (&request.flash_ticket_id, &access.user_id) {
+        (Some(_), None) => return Err(DomainError::Unauthenticated),
+        (Some(ticket_id), Some(user_id)) => {
+            Some(FlashHold { ticket_id: ticket_id.clone(), customer_id: user_id.clone() })
+        }
+        (None, _) => None,
+    };
+    if flash_hold.is_none() && request.cart_id.is_empty() {
+        return Err(DomainError::validation("cart_id", "is required"));
+    }
+    let order = match (orders.get_order(&order_id).await?, &flash_hold) {
+        (Some(existing), _) => existing,
+        (None, Some(hold)) => {
+            let line = flash_line(catalog, flash, &hold.ticket_id, &hold.customer_id, now).await?;
+            let customer = Customer { user_id: Some(hold.customer_id.clone()), email };
+            let order = Order::place(
+                order_id.clone(),
+                customer,
+                request.cart_id.clone(),
+                vec![line],
+                request.shipping_address,
+                Actor::shopper(&hold.customer_id),
+                now,
+            )?;
+            orders.create_order(&order).await?
+        }
+        (None, None) => {
             let cart = carts.get_cart(&request.cart_id).await?.ok_or_else(|| DomainError::not_found("cart"))?;
             cart.authorize(access, now)?;
             if cart.lines.is_empty() {
@@ -143,15 +205,20 @@ pub async fn start_checkout(
         let input = SagaInput {
             order_id: order.id().to_owned(),
             cart_id: order.header().cart_id.clone(),
-            lines: order
-                .header()
-                .lines
-                .iter()
-                .map(|l| ReservationLine { sku: l.sku.clone(), quantity: l.quantity })
-                .collect(),
+            lines: if flash_hold.is_some() {
+                Vec::new()
+            } else {
+                order
+                    .header()
+                    .lines
+                    .iter()
+                    .map(|l| ReservationLine { sku: l.sku.clone(), quantity: l.quantity })
+                    .collect()
+            },
             owner: if order.header().customer.user_id.is_some() { OwnerKind::Shopper } else { OwnerKind::Guest },
             payment_method: request.payment_method,
             amount: order.total(),
+            flash: flash_hold,
         };
         let value = serde_json::to_value(&input).map_err(DomainError::unexpected)?;
         starter.start_checkout(execution_name, &value).await?;
@@ -160,8 +227,42 @@ pub async fn start_checkout(
     Ok(CheckoutAccepted { order_id: order.id().to_owned(), status: order.status() })
 }
 
-/// Saga step: hold the stock. The reservation id is the order id.
-pub async fn reserve_stock<C, I>(
+/// Saga step: hold the stock (the reservation id is the order id) and consume the order's flash-sale hold,
+/// if any (idempotent per order: a repeat answers the same unit).
+pub async fn reserve_stock<C, I, F>(
+    catalog: &C,
+    inventory: &I,
+    flash: &F,
+    policy: &ReservationPolicy,
+    input: &SagaInput,
+    now: DateTime<Utc>,
+) -> Result<serde_json::Value>
+where
+    C: SkuCatalog,
+    I: StockReader + WarehouseReader + ReservationStore,
+    F: FlashSaleReader + FlashTicketStore + FlashHolds,
+{
+    let mut reserved = serde_json::json!({ "reservation_id": input.order_id, "expires_at": null });
+    if !input.lines.is_empty() {
+        reserved = reserve_lines(catalog, inventory, policy, input, now).await?;
+    }
+    if let Some(hold) = &input.flash {
+        let unit = crate::services::flash_sale::consume_hold(
+            flash,
+            flash,
+            flash,
+            &hold.ticket_id,
+            &hold.customer_id,
+            &input.order_id,
+            now,
+        )
+        .await?;
+        reserved["flash_sale_id"] = serde_json::Value::String(unit.sale_id);
+    }
+    Ok(reserved)
+}
+
+async fn reserve_lines<C, I>(
     catalog: &C,
     inventory: &I,
     policy: &ReservationPolicy,
@@ -216,8 +317,12 @@ pub async fn authorize_payment(
 }
 
 /// Saga step: the reserved units become sold. An expired reservation is `Gone` (failure reason `expired`).
-pub async fn commit_stock(store: &impl ReservationStore, order_id: &str, now: DateTime<Utc>) -> Result<()> {
-    crate::services::inventory::commit(store, order_id, now).await.map(|_| ())
+/// A consumed flash hold needs nothing here: the sale books its purchased units as sold when it reconciles.
+pub async fn commit_stock(store: &impl ReservationStore, input: &SagaInput, now: DateTime<Utc>) -> Result<()> {
+    if input.lines.is_empty() {
+        return Ok(());
+    }
+    crate::services::inventory::commit(store, &input.order_id, now).await.map(|_| ())
 }
 
 async fn load(orders: &impl OrderReader, order_id: &str) -> Result<Order> {
@@ -273,6 +378,9 @@ pub async fn confirm_order(
 
 /// Saga step: take the ordered SKUs out of the cart (the rest of the cart stays).
 pub async fn clear_cart(carts: &impl CartStore, cart_id: &str, skus: &[String], now: DateTime<Utc>) -> Result<()> {
+    if skus.is_empty() || cart_id.is_empty() {
+        return Ok(());
+    }
     for _ in 0..WRITE_ATTEMPTS {
         let Some(mut cart) = carts.get_cart(cart_id).await? else {
             return Ok(());
@@ -295,6 +403,16 @@ pub async fn clear_cart(carts: &impl CartStore, cart_id: &str, skus: &[String], 
 pub async fn release_stock(store: &impl ReservationStore, order_id: &str, now: DateTime<Utc>) -> Result<()> {
     match crate::services::inventory::release(store, order_id, now).await {
         Ok(_) | Err(DomainError::NotFound { .. }) => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// Compensation: give the order's flash-sale unit back to its sale (the next in line may win it). No effect
+/// if the hold was never consumed by this order or is already back.
+pub async fn release_flash_hold(tickets: &impl FlashTicketStore, order_id: &str, hold: &FlashHold, now: DateTime<Utc>) -> Result<()> {
+    match crate::services::flash_sale::release_hold(tickets, &hold.ticket_id, order_id, now).await {
+        Ok(()) | Err(DomainError::NotFound { .. }) => Ok(()),
+        Err(DomainError::Conflict { code: "hold_not_consumed", .. }) => Ok(()),
         Err(err) => Err(err),
     }
 }

@@ -493,6 +493,52 @@ async fn reject(
 
 use rand::SeedableRng;
 
+/// What checkout may sell for a ticket: the customer's own won ticket with an unexpired hold, and its sale
+/// (whose price is charged). An expired hold is 410 `hold_expired`, a used one 409 `hold_consumed`, one that
+/// never won 409 `not_won`; someone else's ticket does not exist.
+pub async fn checkout_hold(
+    reader: &impl FlashSaleReader,
+    tickets: &impl FlashTicketStore,
+    ticket_id: &str,
+    customer_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(Ticket, FlashSale)> {
+    if !ids::is_valid(flash_sale::TICKET_ID_PREFIX, ticket_id) {
+        return Err(DomainError::not_found("flash ticket"));
+    }
+    let ticket = tickets
+        .get_ticket(ticket_id)
+        .await?
+        .filter(|t| t.customer_id == customer_id)
+        .ok_or_else(|| DomainError::not_found("flash ticket"))?;
+    match ticket.status {
+        TicketStatus::Won if !ticket.hold_expired(now) => {}
+        TicketStatus::Won | TicketStatus::Expired | TicketStatus::Released => {
+            return Err(DomainError::Gone {
+                code: "hold_expired",
+                message: "the checkout hold has expired".into(),
+            })
+        }
+        TicketStatus::Purchased => {
+            return Err(DomainError::conflict(
+                "hold_consumed",
+                "the hold was used by another order",
+            ))
+        }
+        TicketStatus::Waiting | TicketStatus::SoldOut => {
+            return Err(DomainError::conflict(
+                "not_won",
+                "this entry has not won a unit",
+            ))
+        }
+    }
+    let sale = reader
+        .get_sale(&ticket.sale_id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("flash sale"))?;
+    Ok((ticket, sale))
+}
+
 /// Checkout takes the unit of a won, unexpired hold for `order_id`. A replay with the same order answers the
 /// same unit; an expired hold is 410 `hold_expired`; a ticket that never won is 409 `not_won`.
 pub async fn consume_hold(

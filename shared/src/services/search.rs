@@ -2,12 +2,13 @@
 //! completing.
 
 use crate::domain::catalog::{Category, Product};
+use crate::domain::inventory::SkuStock;
 use crate::domain::search::{
     change_for_product, IndexChange, SearchQuery, SearchResults, StockUpdate, SuggestQuery,
     Suggestions,
 };
 use crate::error::{DomainError, Result};
-use crate::ports::{CategoryReader, ProductSearch, SearchIndex};
+use crate::ports::{CategoryReader, ProductSearch, SearchIndex, SkuCatalog, StockReader};
 use aws_lambda_events::dynamodb::EventRecord;
 
 /// What became of a stream batch.
@@ -140,6 +141,107 @@ pub async fn index_catalog_stream(
 /// Applies stock changes (from the inventory stream) to the index.
 pub async fn update_stock(index: &impl SearchIndex, updates: &[StockUpdate]) -> Result<usize> {
     index.set_stock_status(updates).await
+}
+
+/// A stock item's `avail` in a stream image; `None` when the image is absent (insert or remove).
+fn image_avail(image: &serde_dynamo::Item) -> Option<i64> {
+    let value = image.get("avail")?;
+    serde_dynamo::from_attribute_value::<_, i64>(value.clone()).ok()
+}
+
+/// The SKU of an InventoryTable stock record (`SKU#<sku>` / `WH#<warehouse>`), `None` for other items,
+/// and whether it may have flipped the SKU's availability.
+fn decode_stock(record: &EventRecord) -> Result<Option<(String, bool)>> {
+    let keys = &record.change.keys;
+    let key = |name: &str| -> Option<String> {
+        serde_dynamo::from_attribute_value::<_, String>(keys.get(name)?.clone()).ok()
+    };
+    let (Some(pk), Some(sk)) = (key("pk"), key("sk")) else {
+        return Err(DomainError::validation("keys", "stream record without pk/sk"));
+    };
+    let (Some(sku), true) = (pk.strip_prefix("SKU#"), sk.starts_with("WH#")) else {
+        return Ok(None);
+    };
+    let old = image_avail(&record.change.old_image);
+    let new = image_avail(&record.change.new_image);
+    // A SKU is in stock when some warehouse has `avail > 0`, so only a per-warehouse flip can flip the
+    // SKU. A created or removed item always counts: a SKU never reported shows as in stock.
+    let relevant = old.is_none()
+        || new.is_none()
+        || crate::domain::inventory::stock_status_change(old, new).is_some();
+    Ok(Some((sku.to_owned(), relevant)))
+}
+
+/// Applies an InventoryTable stream batch to the index's stock part. Per SKU whose availability may have
+/// flipped at some warehouse, the SKU's stock is read back (stream records are at-least-once and may be
+/// phantoms of cancelled transactions) and written with `stock_version`, which must exceed the version of
+/// every earlier call for the same SKUs: records of one SKU share a partition key, so one shard carries them
+/// and batches of a shard run one after another; the caller passes the clock (microseconds) taken before
+/// the read. SKUs the catalog does not know (yet) are skipped. Failure handling is the catalog indexer's: an
+/// undecodable record stops the batch there, a read or index failure reports the whole batch.
+pub async fn index_stock_stream(
+    index: &impl SearchIndex,
+    stock: &impl StockReader,
+    catalog: &impl SkuCatalog,
+    records: &[EventRecord],
+    stock_version: u64,
+) -> Result<StreamOutcome> {
+    let mut outcome = StreamOutcome::default();
+    let mut skus: Vec<String> = Vec::new();
+    for record in records {
+        match decode_stock(record) {
+            Ok(Some((sku, true))) => {
+                if !skus.contains(&sku) {
+                    skus.push(sku);
+                }
+            }
+            Ok(_) => outcome.skipped += 1,
+            Err(err) => {
+                tracing::error!(
+                    sequence_number = record.change.sequence_number.as_deref().unwrap_or(""),
+                    error = %err,
+                    "undecodable inventory stream record"
+                );
+                outcome.failed_from = Some(record.change.sequence_number.clone().unwrap_or_default());
+                break;
+            }
+        }
+    }
+    if skus.is_empty() {
+        return Ok(outcome);
+    }
+    let applied = async {
+        let levels = stock.stock_levels(&skus).await?;
+        let views = catalog.variants_by_sku(&skus).await?;
+        let updates: Vec<StockUpdate> = views
+            .iter()
+            .map(|view| StockUpdate {
+                product_id: view.product_id.clone(),
+                sku: view.sku.clone(),
+                available: SkuStock::new(&view.sku, levels.get(&view.sku).map_or(&[][..], Vec::as_slice))
+                    .available,
+                stock_version,
+            })
+            .collect();
+        let unknown = skus.len() - updates.len();
+        Ok::<_, DomainError>((update_stock(index, &updates).await?, unknown))
+    }
+    .await;
+    match applied {
+        Ok((changed, unknown)) => {
+            outcome.changed = changed;
+            outcome.skipped += unknown;
+            Ok(outcome)
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, records = records.len(), "stock index update failed; batch will be retried");
+            Ok(StreamOutcome {
+                changed: 0,
+                skipped: 0,
+                failed_from: records.first().map(|r| r.change.sequence_number.clone().unwrap_or_default()),
+            })
+        }
+    }
 }
 
 /// Searches the catalog projection.

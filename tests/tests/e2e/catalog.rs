@@ -28,60 +28,23 @@ fn tee(skus: &[String]) -> Value {
 async fn a_sellers_product_is_public_to_read_and_private_to_change() {
     let seller = token("seller");
     let skus = vec![sku("A"), sku("B")];
-    let (status, created) = call(
-        Method::POST,
-        "/v1/seller/products",
-        Some(&seller),
-        Some(tee(&skus)),
-    )
-    .await;
+    let (status, created) = call(Method::POST, "/v1/seller/products", Some(&seller), Some(tee(&skus))).await;
     assert_eq!(status, 201, "{created}");
-    let id = created["product_id"]
-        .as_str()
-        .expect("product_id")
-        .to_owned();
+    let id = created["product_id"].as_str().expect("product_id").to_owned();
     let path = format!("/v1/seller/products/{id}");
 
     let (status, read) = call(Method::GET, &format!("/v1/products/{id}"), None, None).await;
     assert_eq!(status, 200, "{read}");
-    assert_eq!(
-        read["variants"][1]["price"],
-        json!({"amount": 2000, "currency": "USD"})
-    );
+    assert_eq!(read["variants"][1]["price"], json!({"amount": 2000, "currency": "USD"}));
 
-    let (status, body) = call(
-        Method::PATCH,
-        &path,
-        Some(&token("seller2")),
-        Some(json!({"title": "Mine"})),
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (403, Some("forbidden")),
-        "{body}"
-    );
-    let (status, _) = call(
-        Method::POST,
-        "/v1/seller/products",
-        Some(&token("shopper")),
-        Some(tee(&[sku("C")])),
-    )
-    .await;
+    let (status, body) = call(Method::PATCH, &path, Some(&token("seller2")), Some(json!({"title": "Mine"}))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
+    let (status, _) = call(Method::POST, "/v1/seller/products", Some(&token("shopper")), Some(tee(&[sku("C")]))).await;
     assert_eq!(status, 403, "shoppers may not use seller routes");
 
-    let (status, body) = call(
-        Method::POST,
-        "/v1/seller/products",
-        Some(&token("seller2")),
-        Some(tee(&[skus[0].clone()])),
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (409, Some("sku_taken")),
-        "{body}"
-    );
+    let (status, body) =
+        call(Method::POST, "/v1/seller/products", Some(&token("seller2")), Some(tee(&[skus[0].clone()]))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("sku_taken")), "{body}");
 
     let s = stack();
     let response = s
@@ -97,35 +60,15 @@ async fn a_sellers_product_is_public_to_read_and_private_to_change() {
     let body: Value = response.json().await.unwrap_or(Value::Null);
     assert_eq!(body["error"]["code"], "malformed_json");
 
-    let bad_price =
-        json!({"variants": [{"sku": skus[0], "price": {"amount": -1, "currency": "USD"}}]});
+    let bad_price = json!({"variants": [{"sku": skus[0], "price": {"amount": -1, "currency": "USD"}}]});
     let (status, body) = call(Method::PATCH, &path, Some(&seller), Some(bad_price)).await;
-    assert_eq!(
-        (status, body["error"]["field"].as_str()),
-        (422, Some("variants[0].price.amount")),
-        "{body}"
-    );
+    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("variants[0].price.amount")), "{body}");
 
-    let (status, updated) = call(
-        Method::PATCH,
-        &path,
-        Some(&seller),
-        Some(json!({"title": "End-to-end tee v2"})),
-    )
-    .await;
-    assert_eq!(
-        (status, updated["version"].as_u64()),
-        (200, Some(2)),
-        "{updated}"
-    );
+    let (status, updated) =
+        call(Method::PATCH, &path, Some(&seller), Some(json!({"title": "End-to-end tee v2"}))).await;
+    assert_eq!((status, updated["version"].as_u64()), (200, Some(2)), "{updated}");
 
-    let (status, _) = call(
-        Method::GET,
-        "/v1/products/prd_01hzy0000000000000000000zz",
-        None,
-        None,
-    )
-    .await;
+    let (status, _) = call(Method::GET, "/v1/products/prd_01hzy0000000000000000000zz", None, None).await;
     assert_eq!(status, 404);
     let (status, _) = call(Method::DELETE, &path, Some(&token("seller2")), None).await;
     assert_eq!(status, 403);
@@ -159,42 +102,14 @@ async fn a_category_listing_paginates_with_cursors_and_rejects_a_tampered_one() 
         }
     }
     let unique_ids: BTreeSet<&String> = ids.iter().collect();
-    assert_eq!(
-        unique_ids.len(),
-        ids.len(),
-        "no product twice across {pages} pages"
-    );
-    assert!(
-        ids.len() >= 90,
-        "the seeded laptops, phones and headphones: {}",
-        ids.len()
-    );
+    assert_eq!(unique_ids.len(), ids.len(), "no product twice across {pages} pages");
+    assert!(ids.len() >= 90, "the seeded laptops, phones and headphones: {}", ids.len());
     assert!(created.windows(2).all(|w| w[0] >= w[1]), "newest first");
 
-    let (status, body) = call(
-        Method::GET,
-        "/v1/products?category=cat_books&cursor=bm90LWEtY3Vyc29y",
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["field"].as_str()),
-        (400, Some("cursor")),
-        "{body}"
-    );
-    let (status, body) = call(
-        Method::GET,
-        "/v1/products?category=cat_books&limit=101",
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["field"].as_str()),
-        (400, Some("limit")),
-        "{body}"
-    );
+    let (status, body) = call(Method::GET, "/v1/products?category=cat_books&cursor=bm90LWEtY3Vyc29y", None, None).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("cursor")), "{body}");
+    let (status, body) = call(Method::GET, "/v1/products?category=cat_books&limit=101", None, None).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("limit")), "{body}");
 }
 
 #[tokio::test]
@@ -202,61 +117,22 @@ async fn an_admin_manages_categories_and_others_may_not() {
     let admin = token("admin");
     let name = unique("Gadgets");
     let body = json!({"name": name, "parent_id": "cat_electronics", "attributes": [{"name": "battery_mah", "type": "number", "unit": "mAh"}]});
-    let (status, _) = call(
-        Method::POST,
-        "/v1/admin/categories",
-        Some(&token("seller")),
-        Some(body.clone()),
-    )
-    .await;
+    let (status, _) = call(Method::POST, "/v1/admin/categories", Some(&token("seller")), Some(body.clone())).await;
     assert_eq!(status, 403);
-    let (status, created) = call(
-        Method::POST,
-        "/v1/admin/categories",
-        Some(&admin),
-        Some(body),
-    )
-    .await;
+    let (status, created) = call(Method::POST, "/v1/admin/categories", Some(&admin), Some(body)).await;
     assert_eq!(status, 201, "{created}");
-    let id = created["category_id"]
-        .as_str()
-        .expect("category_id")
-        .to_owned();
+    let id = created["category_id"].as_str().expect("category_id").to_owned();
     assert_eq!(created["path"], json!(["cat_electronics", id]));
 
     let path = format!("/v1/admin/categories/{id}");
-    let (status, renamed) = call(
-        Method::PATCH,
-        &path,
-        Some(&admin),
-        Some(json!({"name": format!("{name} 2")})),
-    )
-    .await;
-    assert_eq!(
-        (status, renamed["version"].as_u64()),
-        (200, Some(2)),
-        "{renamed}"
-    );
+    let (status, renamed) = call(Method::PATCH, &path, Some(&admin), Some(json!({"name": format!("{name} 2")}))).await;
+    assert_eq!((status, renamed["version"].as_u64()), (200, Some(2)), "{renamed}");
     let (status, all) = call(Method::GET, "/v1/categories", None, None).await;
     assert_eq!(status, 200);
-    assert!(all["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .any(|c| c["category_id"] == id.as_str()));
+    assert!(all["items"].as_array().expect("items").iter().any(|c| c["category_id"] == id.as_str()));
 
-    let (status, body) = call(
-        Method::DELETE,
-        "/v1/admin/categories/cat_electronics",
-        Some(&admin),
-        None,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (409, Some("category_not_empty")),
-        "{body}"
-    );
+    let (status, body) = call(Method::DELETE, "/v1/admin/categories/cat_electronics", Some(&admin), None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("category_not_empty")), "{body}");
     let (status, _) = call(Method::DELETE, &path, Some(&admin), None).await;
     assert_eq!(status, 204);
     let (status, _) = call(Method::DELETE, &path, Some(&admin), None).await;

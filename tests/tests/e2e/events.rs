@@ -33,21 +33,13 @@ async fn when_a_message_arrives_the_sqs_poller_should_invoke_the_function_and_ke
         let log = s.log();
         let message_id = message_id.clone();
         async move {
-            log.lines()
-                .any(|l| l.starts_with("[NotifyOrderEventsFunction]") && l.contains(&message_id))
-                .then_some(())
+            log.lines().any(|l| l.starts_with("[NotifyOrderEventsFunction]") && l.contains(&message_id)).then_some(())
         }
     })
     .await;
-    assert!(
-        seen.is_some(),
-        "notify-order-events logged the rejected message {message_id}"
-    );
+    assert!(seen.is_some(), "notify-order-events logged the rejected message {message_id}");
     let in_flight = not_visible(&sqs, &queue_url).await;
-    assert!(
-        in_flight > before,
-        "the reported failure was not deleted: it waits out its visibility timeout"
-    );
+    assert!(in_flight > before, "the reported failure was not deleted: it waits out its visibility timeout");
 }
 
 async fn not_visible(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> u64 {
@@ -59,10 +51,7 @@ async fn not_visible(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> u64 {
         .await
         .expect("queue attributes");
     out.attributes
-        .and_then(|a| {
-            a.get(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-                .cloned()
-        })
+        .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible).cloned())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
 }

@@ -5,6 +5,7 @@ mod carts;
 mod catalog;
 mod checkout;
 mod events;
+mod flash_sales;
 mod gateway;
 mod inventory;
 mod orders;

@@ -21,7 +21,8 @@ fn hit_ids(body: &Value) -> Vec<String> {
 /// A word of letters only, unique to this run (the tokenizer splits on digits).
 fn unique_word() -> String {
     let raw = unique("w");
-    let letters: String = raw.chars().filter(char::is_ascii_alphanumeric).map(|c| (b'a' + (c as u8 % 26)) as char).collect();
+    let letters: String =
+        raw.chars().filter(char::is_ascii_alphanumeric).map(|c| (b'a' + (c as u8 % 26)) as char).collect();
     format!("zq{}", &letters[letters.len().saturating_sub(10)..])
 }
 
@@ -30,7 +31,12 @@ async fn the_seeded_catalog_is_searchable_with_typos_facets_and_completions() {
     let (status, product) = call(Method::GET, "/v1/products/prd_demo-0001", None, None).await;
     assert_eq!(status, 200, "{product}");
     let title = product["title"].as_str().unwrap().to_owned();
-    let word = title.split_whitespace().filter(|w| w.chars().all(char::is_alphabetic)).max_by_key(|w| w.len()).unwrap().to_lowercase();
+    let word = title
+        .split_whitespace()
+        .filter(|w| w.chars().all(char::is_alphabetic))
+        .max_by_key(|w| w.len())
+        .unwrap()
+        .to_lowercase();
     assert!(word.len() >= 5, "{title}");
 
     let found = eventually(Duration::from_secs(60), || {
@@ -53,7 +59,8 @@ async fn the_seeded_catalog_is_searchable_with_typos_facets_and_completions() {
     let body = search("q=laptop").await;
     let total = body["total"].as_u64().unwrap();
     assert!(total > 0);
-    let category_sum: u64 = body["facets"]["category"].as_array().unwrap().iter().map(|c| c["count"].as_u64().unwrap()).sum();
+    let category_sum: u64 =
+        body["facets"]["category"].as_array().unwrap().iter().map(|c| c["count"].as_u64().unwrap()).sum();
     assert_eq!(category_sum, total, "category facet counts add up to the hits");
     let in_stock = &body["facets"]["in_stock"];
     assert_eq!(in_stock["in_stock"].as_u64().unwrap() + in_stock["out_of_stock"].as_u64().unwrap(), total);
@@ -112,4 +119,67 @@ async fn a_new_product_is_searchable_within_seconds_and_gone_after_delete() {
     let lag = deleted_at.elapsed();
     assert!(gone.is_some(), "still searchable 15 s after delete");
     println!("search e2e: deleted -> gone in {} ms", lag.as_millis());
+}
+
+#[tokio::test]
+async fn a_product_sold_out_everywhere_leaves_in_stock_results_and_returns_on_restock() {
+    // Demo product 238 (a book of the demo `seller`) is used by no other scenario.
+    const N: usize = 238;
+    let id = format!("prd_demo-{N:04}");
+    let (status, product) = call(Method::GET, &format!("/v1/products/{id}"), None, None).await;
+    assert_eq!(status, 200, "{product}");
+    let title = product["title"].as_str().unwrap().to_owned();
+    let words: Vec<String> = title
+        .split_whitespace()
+        .filter(|w| w.len() >= 3 && w.chars().all(char::is_alphabetic))
+        .map(str::to_lowercase)
+        .collect();
+    assert!(!words.is_empty(), "{title}");
+    let query = format!("q={}&in_stock=true&page_size=50", words.join("%20"));
+    let skus = crate::inventory::demo_skus(N);
+    assert!(!skus.is_empty());
+    let listed = |wanted: bool| {
+        let (query, id) = (query.clone(), id.clone());
+        eventually(Duration::from_secs(30), move || {
+            let (query, id) = (query.clone(), id.clone());
+            async move { (hit_ids(&search(&query).await).contains(&id) == wanted).then_some(()) }
+        })
+    };
+    let originals: Vec<Value> = {
+        let mut out = Vec::new();
+        for sku in &skus {
+            out.push(crate::inventory::stock(sku).await);
+        }
+        out
+    };
+    for sku in &skus {
+        crate::inventory::set_stock(sku, "wh_east", 3).await;
+    }
+    assert!(listed(true).await.is_some(), "{id} ({title}) never listed as in stock");
+
+    let sold_out_at = Instant::now();
+    for sku in &skus {
+        for warehouse in ["wh_east", "wh_west"] {
+            crate::inventory::set_stock(sku, warehouse, 0).await;
+        }
+    }
+    assert!(listed(false).await.is_some(), "still listed in stock 30 s after selling out");
+    println!("search e2e: sold out -> gone from in_stock=true in {} ms", sold_out_at.elapsed().as_millis());
+    let (status, body) =
+        call(Method::GET, &format!("/v1/search?{}", query.replace("in_stock=true", "in_stock=false")), None, None)
+            .await;
+    assert_eq!(status, 200);
+    assert!(hit_ids(&body).contains(&id), "listed as out of stock: {body}");
+
+    let restocked_at = Instant::now();
+    crate::inventory::set_stock(&skus[0], "wh_west", 4).await;
+    assert!(listed(true).await.is_some(), "not back in stock 30 s after a restock");
+    println!("search e2e: restocked -> back in in_stock=true in {} ms", restocked_at.elapsed().as_millis());
+
+    for (sku, original) in skus.iter().zip(&originals) {
+        for warehouse in original["warehouses"].as_array().into_iter().flatten() {
+            let on_hand = warehouse["on_hand"].as_i64().unwrap_or(0);
+            crate::inventory::set_stock(sku, warehouse["warehouse_id"].as_str().unwrap_or("wh_east"), on_hand).await;
+        }
+    }
 }

@@ -4,8 +4,8 @@
 use crate::domain::flash_sale::{EntryMessage, FlashSale, Gate, Ticket, TicketStatus};
 use crate::error::{DomainError, Result};
 use crate::ports::{
-    EntryOutcome, FlashEntryWriter, FlashSaleCreator, FlashSaleReader, FlashTicketStore,
-    WaitingRoom,
+    EntryOutcome, FlashEntryWriter, FlashHolds, FlashSaleCreator, FlashSaleReader,
+    FlashTicketStore, WaitingRoom,
 };
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
@@ -78,6 +78,55 @@ impl InMemoryFlashSales {
     /// Number of tickets written.
     pub fn ticket_count(&self) -> usize {
         self.state().tickets.len()
+    }
+
+    /// Stores a ticket as it is (a won one holds a unit taken from its shard).
+    pub fn with_ticket(self, ticket: Ticket) -> Self {
+        {
+            let mut state = self.state();
+            if ticket.status == TicketStatus::Won {
+                *state
+                    .shards
+                    .entry((ticket.sale_id.clone(), ticket.shard.unwrap_or(0)))
+                    .or_default() -= 1;
+            }
+            state.tickets.insert(ticket.ticket_id.clone(), ticket);
+        }
+        self
+    }
+
+    /// Units left in a sale's shards.
+    pub fn units_in_shards(&self, sale_id: &str) -> i64 {
+        self.state()
+            .shards
+            .iter()
+            .filter(|((id, _), _)| id == sale_id)
+            .map(|(_, units)| *units)
+            .sum()
+    }
+}
+
+impl FlashHolds for InMemoryFlashSales {
+    async fn consume(
+        &self,
+        ticket_id: &str,
+        customer_id: &str,
+        order_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut state = self.state();
+        match state.tickets.get_mut(ticket_id) {
+            Some(t)
+                if t.status == TicketStatus::Won
+                    && t.customer_id == customer_id
+                    && !t.hold_expired(now) =>
+            {
+                t.status = TicketStatus::Purchased;
+                t.order_id = Some(order_id.to_owned());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }
 
