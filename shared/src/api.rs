@@ -70,9 +70,7 @@ pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Res
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut response = Response::new(Body::Binary(bytes));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     response
 }
 
@@ -138,10 +136,9 @@ pub fn query_param(req: &Request, name: &str) -> Option<String> {
 pub fn query_parse<T: std::str::FromStr>(req: &Request, name: &str) -> Result<Option<T>, DomainError> {
     match query_param(req, name) {
         None => Ok(None),
-        Some(raw) => raw
-            .parse()
-            .map(Some)
-            .map_err(|_| DomainError::invalid_parameter(name, format!("cannot parse {raw:?}"))),
+        Some(raw) => {
+            raw.parse().map(Some).map_err(|_| DomainError::invalid_parameter(name, format!("cannot parse {raw:?}")))
+        }
     }
 }
 

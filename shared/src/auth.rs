@@ -71,11 +71,7 @@ impl Caller {
 
     /// Builds a caller from JWT claims as API Gateway passes them (every value a string).
     pub fn from_claims(claims: &HashMap<String, String>) -> Result<Self, DomainError> {
-        let user_id = claims
-            .get("sub")
-            .filter(|s| !s.is_empty())
-            .cloned()
-            .ok_or(DomainError::Unauthenticated)?;
+        let user_id = claims.get("sub").filter(|s| !s.is_empty()).cloned().ok_or(DomainError::Unauthenticated)?;
         let roles = claims
             .get("cognito:groups")
             .map(|raw| parse_groups(raw).iter().filter_map(|g| Role::from_group(g)).collect())

@@ -63,35 +63,14 @@ struct KeyCache {
 
 impl JwtVerifier {
     /// A verifier that fetches the issuer's keys from `jwks_url`.
-    pub fn new(
-        issuer: impl Into<String>,
-        audiences: Vec<String>,
-        jwks_url: impl Into<String>,
-    ) -> Self {
-        Self::build(
-            issuer.into(),
-            audiences,
-            Some(jwks_url.into()),
-            KeyCache::default(),
-        )
+    pub fn new(issuer: impl Into<String>, audiences: Vec<String>, jwks_url: impl Into<String>) -> Self {
+        Self::build(issuer.into(), audiences, Some(jwks_url.into()), KeyCache::default())
     }
 
     /// A verifier with a fixed key set and no fetching.
-    pub fn from_jwks(
-        issuer: impl Into<String>,
-        audiences: Vec<String>,
-        jwks: &JwkSet,
-    ) -> Result<Self, JwtError> {
+    pub fn from_jwks(issuer: impl Into<String>, audiences: Vec<String>, jwks: &JwkSet) -> Result<Self, JwtError> {
         let keys = decoding_keys(jwks)?;
-        Ok(Self::build(
-            issuer.into(),
-            audiences,
-            None,
-            KeyCache {
-                keys,
-                fetched_at: Some(Instant::now()),
-            },
-        ))
+        Ok(Self::build(issuer.into(), audiences, None, KeyCache { keys, fetched_at: Some(Instant::now()) }))
     }
 
     /// The Cognito user pool's verifier, from `USER_POOL_ID`, `USER_POOL_CLIENT_ID` and `AWS_REGION`. The
@@ -107,31 +86,14 @@ impl JwtVerifier {
         let pool = var("USER_POOL_ID")?;
         let client = var("USER_POOL_CLIENT_ID")?;
         let region = var("AWS_REGION").or_else(|_| var("AWS_DEFAULT_REGION"))?;
-        let endpoint = std::env::var("AWS_ENDPOINT_URL")
-            .ok()
-            .filter(|v| !v.trim().is_empty());
+        let endpoint = std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.trim().is_empty());
         let (issuer, jwks_url) = cognito_urls(&region, &pool, endpoint.as_deref());
         Ok(Self::new(issuer, vec![client], jwks_url))
     }
 
-    fn build(
-        issuer: String,
-        audiences: Vec<String>,
-        jwks_url: Option<String>,
-        cache: KeyCache,
-    ) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .build()
-            .unwrap_or_default();
-        Self {
-            issuer,
-            audiences,
-            jwks_url,
-            http,
-            cache: tokio::sync::RwLock::new(cache),
-            min_refresh: MIN_REFRESH,
-        }
+    fn build(issuer: String, audiences: Vec<String>, jwks_url: Option<String>, cache: KeyCache) -> Self {
+        let http = reqwest::Client::builder().timeout(FETCH_TIMEOUT).build().unwrap_or_default();
+        Self { issuer, audiences, jwks_url, http, cache: tokio::sync::RwLock::new(cache), min_refresh: MIN_REFRESH }
     }
 
     /// The expected `iss`.
@@ -143,14 +105,11 @@ impl JwtVerifier {
     /// claims.
     pub async fn verify(&self, header_value: &str) -> Result<Claims, JwtError> {
         let token = bearer_token(header_value).ok_or(JwtError::Missing)?;
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|e| JwtError::Malformed(e.to_string()))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|e| JwtError::Malformed(e.to_string()))?;
         if header.alg != Algorithm::RS256 {
             return Err(JwtError::Algorithm(format!("{:?}", header.alg)));
         }
-        let kid = header
-            .kid
-            .ok_or_else(|| JwtError::Malformed("no kid in the header".into()))?;
+        let kid = header.kid.ok_or_else(|| JwtError::Malformed("no kid in the header".into()))?;
         let key = self.key(&kid).await?;
 
         let mut validation = Validation::new(Algorithm::RS256);
@@ -166,11 +125,7 @@ impl JwtVerifier {
         self.check_audience(&claims)?;
         match claims.get("token_use").and_then(Value::as_str) {
             None | Some("id") | Some("access") => {}
-            Some(other) => {
-                return Err(JwtError::Rejected(format!(
-                    "token_use {other} is not accepted"
-                )))
-            }
+            Some(other) => return Err(JwtError::Rejected(format!("token_use {other} is not accepted"))),
         }
         Ok(render_claims(&claims))
     }
@@ -197,16 +152,11 @@ impl JwtVerifier {
             Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(accepted),
             _ => false,
         };
-        let client_ok = claims
-            .get("client_id")
-            .and_then(Value::as_str)
-            .is_some_and(accepted);
+        let client_ok = claims.get("client_id").and_then(Value::as_str).is_some_and(accepted);
         if aud_ok || client_ok {
             Ok(())
         } else {
-            Err(JwtError::Rejected(
-                "neither aud nor client_id is an accepted audience".into(),
-            ))
+            Err(JwtError::Rejected("neither aud nor client_id is an accepted audience".into()))
         }
     }
 
@@ -216,50 +166,26 @@ impl JwtVerifier {
             if let Some(key) = cache.keys.get(kid) {
                 return Ok(key.clone());
             }
-            let fresh = cache
-                .fetched_at
-                .is_some_and(|at| at.elapsed() < self.min_refresh);
+            let fresh = cache.fetched_at.is_some_and(|at| at.elapsed() < self.min_refresh);
             if self.jwks_url.is_none() || fresh {
                 return Err(JwtError::UnknownKey(kid.to_string()));
             }
         }
         let mut cache = self.cache.write().await;
-        let fresh = cache
-            .fetched_at
-            .is_some_and(|at| at.elapsed() < self.min_refresh);
+        let fresh = cache.fetched_at.is_some_and(|at| at.elapsed() < self.min_refresh);
         if !cache.keys.contains_key(kid) && !fresh {
             let keys = self.fetch().await?;
             tracing::debug!(issuer = %self.issuer, keys = keys.len(), "JWKS fetched");
-            *cache = KeyCache {
-                keys,
-                fetched_at: Some(Instant::now()),
-            };
+            *cache = KeyCache { keys, fetched_at: Some(Instant::now()) };
         }
-        cache
-            .keys
-            .get(kid)
-            .cloned()
-            .ok_or_else(|| JwtError::UnknownKey(kid.to_string()))
+        cache.keys.get(kid).cloned().ok_or_else(|| JwtError::UnknownKey(kid.to_string()))
     }
 
     async fn fetch(&self) -> Result<HashMap<String, Arc<DecodingKey>>, JwtError> {
-        let url = self
-            .jwks_url
-            .as_deref()
-            .ok_or_else(|| JwtError::Jwks("no JWKS URL".into()))?;
-        let response = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| JwtError::Jwks(e.to_string()))?;
-        let response = response
-            .error_for_status()
-            .map_err(|e| JwtError::Jwks(e.to_string()))?;
-        let jwks: JwkSet = response
-            .json()
-            .await
-            .map_err(|e| JwtError::Jwks(e.to_string()))?;
+        let url = self.jwks_url.as_deref().ok_or_else(|| JwtError::Jwks("no JWKS URL".into()))?;
+        let response = self.http.get(url).send().await.map_err(|e| JwtError::Jwks(e.to_string()))?;
+        let response = response.error_for_status().map_err(|e| JwtError::Jwks(e.to_string()))?;
+        let jwks: JwkSet = response.json().await.map_err(|e| JwtError::Jwks(e.to_string()))?;
         decoding_keys(&jwks)
     }
 }
@@ -268,10 +194,7 @@ impl JwtVerifier {
 pub fn cognito_urls(region: &str, pool_id: &str, endpoint: Option<&str>) -> (String, String) {
     let issuer = format!("https://cognito-idp.{region}.amazonaws.com/{pool_id}");
     let jwks = match endpoint {
-        Some(endpoint) => format!(
-            "{}/{pool_id}/.well-known/jwks.json",
-            endpoint.trim_end_matches('/')
-        ),
+        Some(endpoint) => format!("{}/{pool_id}/.well-known/jwks.json", endpoint.trim_end_matches('/')),
         None => format!("{issuer}/.well-known/jwks.json"),
     };
     (issuer, jwks)
@@ -282,8 +205,7 @@ pub fn bearer_token(header_value: &str) -> Option<&str> {
     let value = header_value.trim();
     let token = match (value.get(..6), value.get(6..)) {
         (Some(prefix), Some(rest))
-            if prefix.eq_ignore_ascii_case("bearer")
-                && (rest.is_empty() || rest.starts_with(char::is_whitespace)) =>
+            if prefix.eq_ignore_ascii_case("bearer") && (rest.is_empty() || rest.starts_with(char::is_whitespace)) =>
         {
             rest
         }
@@ -317,20 +239,13 @@ fn decoding_keys(jwks: &JwkSet) -> Result<HashMap<String, Arc<DecodingKey>>, Jwt
 
 /// Renders claims as API Gateway does in `requestContext.authorizer.jwt.claims`.
 pub fn render_claims(claims: &Map<String, Value>) -> Claims {
-    claims
-        .iter()
-        .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| (k.clone(), render_claim(v)))
-        .collect()
+    claims.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), render_claim(v))).collect()
 }
 
 fn render_claim(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
-        Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(render_claim).collect::<Vec<_>>().join(" ")
-        ),
+        Value::Array(items) => format!("[{}]", items.iter().map(render_claim).collect::<Vec<_>>().join(" ")),
         Value::Null => String::new(),
         other => other.to_string(),
     }
@@ -367,11 +282,7 @@ mod tests {
                 "n": URL_SAFE_NO_PAD.encode(private.n().to_bytes_be()),
                 "e": URL_SAFE_NO_PAD.encode(private.e().to_bytes_be()),
             });
-            Self {
-                kid: kid.to_string(),
-                encoding: EncodingKey::from_rsa_der(der.as_bytes()),
-                jwk,
-            }
+            Self { kid: kid.to_string(), encoding: EncodingKey::from_rsa_der(der.as_bytes()), jwk }
         }
 
         fn sign(&self, claims: &Value) -> String {
@@ -394,10 +305,7 @@ mod tests {
     }
 
     fn jwks(keys: &[&TestKey]) -> JwkSet {
-        serde_json::from_value(
-            json!({ "keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() }),
-        )
-        .unwrap()
+        serde_json::from_value(json!({ "keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() })).unwrap()
     }
 
     fn verifier() -> JwtVerifier {
@@ -433,21 +341,14 @@ mod tests {
         assert!(claims["exp"].parse::<i64>().is_ok());
         let caller = crate::auth::Caller::from_claims(&claims).unwrap();
         assert!(caller.require_seller().is_ok() && caller.is_admin());
-        assert_eq!(
-            verifier().verify(&token).await.unwrap(),
-            claims,
-            "the Bearer prefix is optional"
-        );
+        assert_eq!(verifier().verify(&token).await.unwrap(), claims, "the Bearer prefix is optional");
     }
 
     #[tokio::test]
     async fn when_an_access_token_names_the_client_should_accept_it() {
         let claims = with(without(id_claims(), "aud"), "client_id", json!(CLIENT));
         let token = keys().0.sign(&with(claims, "token_use", json!("access")));
-        assert_eq!(
-            verifier().verify(&token).await.unwrap()["client_id"],
-            CLIENT
-        );
+        assert_eq!(verifier().verify(&token).await.unwrap()["client_id"], CLIENT);
     }
 
     #[tokio::test]
@@ -455,51 +356,23 @@ mod tests {
         let now = chrono::Utc::now().timestamp();
         let (good, other) = keys();
         let cases = [
-            (
-                "signed by another key under a known kid",
-                other.sign_as("key-a", &id_claims()),
-            ),
+            ("signed by another key under a known kid", other.sign_as("key-a", &id_claims())),
             ("unknown key", other.sign(&id_claims())),
-            (
-                "expired",
-                good.sign(&with(id_claims(), "exp", json!(now - 10))),
-            ),
+            ("expired", good.sign(&with(id_claims(), "exp", json!(now - 10)))),
             ("no exp", good.sign(&without(id_claims(), "exp"))),
-            (
-                "other issuer",
-                good.sign(&with(
-                    id_claims(),
-                    "iss",
-                    json!("https://elsewhere.example.com/p"),
-                )),
-            ),
+            ("other issuer", good.sign(&with(id_claims(), "iss", json!("https://elsewhere.example.com/p")))),
             ("no issuer", good.sign(&without(id_claims(), "iss"))),
-            (
-                "other audience",
-                good.sign(&with(id_claims(), "aud", json!("another-client"))),
-            ),
+            ("other audience", good.sign(&with(id_claims(), "aud", json!("another-client")))),
             ("no audience", good.sign(&without(id_claims(), "aud"))),
-            (
-                "not yet valid",
-                good.sign(&with(id_claims(), "nbf", json!(now + 600))),
-            ),
-            (
-                "issued in the future",
-                good.sign(&with(id_claims(), "iat", json!(now + 600))),
-            ),
-            (
-                "refresh token use",
-                good.sign(&with(id_claims(), "token_use", json!("refresh"))),
-            ),
+            ("not yet valid", good.sign(&with(id_claims(), "nbf", json!(now + 600)))),
+            ("issued in the future", good.sign(&with(id_claims(), "iat", json!(now + 600)))),
+            ("refresh token use", good.sign(&with(id_claims(), "token_use", json!("refresh")))),
             ("garbage", "not.a.token".to_string()),
             ("empty", "Bearer ".to_string()),
         ];
         let verifier = verifier();
         for (case, token) in cases {
-            assert!(
-                verifier.verify(&token).await.is_err(),
-                "{case} was accepted"
-            );
+            assert!(verifier.verify(&token).await.is_err(), "{case} was accepted");
         }
     }
 
@@ -507,13 +380,8 @@ mod tests {
     async fn when_the_algorithm_is_not_rs256_should_refuse_it() {
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some("key-a".into());
-        let token =
-            jsonwebtoken::encode(&header, &id_claims(), &EncodingKey::from_secret(b"secret"))
-                .unwrap();
-        assert!(matches!(
-            verifier().verify(&token).await,
-            Err(JwtError::Algorithm(_))
-        ));
+        let token = jsonwebtoken::encode(&header, &id_claims(), &EncodingKey::from_secret(b"secret")).unwrap();
+        assert!(matches!(verifier().verify(&token).await, Err(JwtError::Algorithm(_))));
     }
 
     /// Serves whatever JWKS the test puts in `body`, counting requests.
@@ -551,47 +419,23 @@ mod tests {
         assert_eq!(hits.load(Ordering::SeqCst), 1, "the key set is cached");
 
         let unknown = b.sign(&id_claims());
-        assert!(matches!(
-            verifier.verify(&unknown).await,
-            Err(JwtError::UnknownKey(_))
-        ));
-        assert!(matches!(
-            verifier.verify(&unknown).await,
-            Err(JwtError::UnknownKey(_))
-        ));
-        assert_eq!(
-            hits.load(Ordering::SeqCst),
-            1,
-            "unknown kids do not refetch more often than the minimum interval"
-        );
+        assert!(matches!(verifier.verify(&unknown).await, Err(JwtError::UnknownKey(_))));
+        assert!(matches!(verifier.verify(&unknown).await, Err(JwtError::UnknownKey(_))));
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "unknown kids do not refetch more often than the minimum interval");
 
         *body.lock().unwrap() = serde_json::to_string(&jwks(&[a, b])).unwrap();
         tokio::time::sleep(Duration::from_millis(250)).await;
         verifier.verify(&unknown).await.unwrap();
-        assert_eq!(
-            hits.load(Ordering::SeqCst),
-            2,
-            "a rotated key is picked up by a refetch"
-        );
+        assert_eq!(hits.load(Ordering::SeqCst), 2, "a rotated key is picked up by a refetch");
     }
 
     #[test]
     fn cognito_urls_follow_the_local_endpoint_when_set() {
-        let (issuer, jwks) =
-            cognito_urls("us-east-1", "us-east-1_abc", Some("http://127.0.0.1:4566/"));
-        assert_eq!(
-            issuer,
-            "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_abc"
-        );
-        assert_eq!(
-            jwks,
-            "http://127.0.0.1:4566/us-east-1_abc/.well-known/jwks.json"
-        );
+        let (issuer, jwks) = cognito_urls("us-east-1", "us-east-1_abc", Some("http://127.0.0.1:4566/"));
+        assert_eq!(issuer, "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_abc");
+        assert_eq!(jwks, "http://127.0.0.1:4566/us-east-1_abc/.well-known/jwks.json");
         let (_, jwks) = cognito_urls("eu-west-1", "eu-west-1_x", None);
-        assert_eq!(
-            jwks,
-            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x/.well-known/jwks.json"
-        );
+        assert_eq!(jwks, "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x/.well-known/jwks.json");
     }
 
     #[test]

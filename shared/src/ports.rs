@@ -49,9 +49,7 @@ pub trait CategoryListing: Send + Sync {
     fn list_category(
         &self,
         query: &catalog::CategoryQuery,
-    ) -> impl std::future::Future<
-        Output = crate::error::Result<catalog::Page<catalog::ProductSummary>>,
-    > + Send;
+    ) -> impl std::future::Future<Output = crate::error::Result<catalog::Page<catalog::ProductSummary>>> + Send;
 }
 
 /// A seller's whole products in every status, newest first. IAM: `dynamodb:Query` on the `gsi3` index.
@@ -61,9 +59,7 @@ pub trait SellerProducts: Send + Sync {
         seller_id: &str,
         limit: catalog::PageLimit,
         cursor: Option<&str>,
-    ) -> impl std::future::Future<
-        Output = crate::error::Result<catalog::Page<catalog::Product>>,
-    > + Send;
+    ) -> impl std::future::Future<Output = crate::error::Result<catalog::Page<catalog::Product>>> + Send;
 }
 
 /// Reads variants by SKU for carts, checkout and inventory: price, seller, status, components.
@@ -77,9 +73,8 @@ pub trait SkuCatalog: Send + Sync {
 
 /// Reads every category (one small partition). IAM: `dynamodb:Query` on the catalog table.
 pub trait CategoryReader: Send + Sync {
-    fn list_categories(
-        &self,
-    ) -> impl std::future::Future<Output = crate::error::Result<Vec<catalog::Category>>> + Send;
+    fn list_categories(&self)
+        -> impl std::future::Future<Output = crate::error::Result<Vec<catalog::Category>>> + Send;
 }
 
 /// Creates, replaces (optimistically, by version) and deletes categories.
@@ -118,15 +113,27 @@ use crate::domain::search;
 /// catalog fields (nor the reverse). IAM: `es:ESHttpGet`, `es:ESHttpPost`, `es:ESHttpPut` on the index.
 pub trait SearchIndex: Send + Sync {
     /// Applies catalog changes (in order) and makes them searchable; returns how many changed the index.
-    fn apply_changes(&self, changes: &[search::IndexChange]) -> impl std::future::Future<Output = crate::error::Result<usize>> + Send;
+    fn apply_changes(
+        &self,
+        changes: &[search::IndexChange],
+    ) -> impl std::future::Future<Output = crate::error::Result<usize>> + Send;
     /// Applies stock changes per SKU; returns how many changed the index.
-    fn set_stock_status(&self, updates: &[search::StockUpdate]) -> impl std::future::Future<Output = crate::error::Result<usize>> + Send;
+    fn set_stock_status(
+        &self,
+        updates: &[search::StockUpdate],
+    ) -> impl std::future::Future<Output = crate::error::Result<usize>> + Send;
 }
 
 /// Queries the search index. IAM: `es:ESHttpGet`, `es:ESHttpPost` on the index's `_search`.
 pub trait ProductSearch: Send + Sync {
-    fn search(&self, query: &search::SearchQuery) -> impl std::future::Future<Output = crate::error::Result<search::SearchResults>> + Send;
-    fn suggest(&self, query: &search::SuggestQuery) -> impl std::future::Future<Output = crate::error::Result<search::Suggestions>> + Send;
+    fn search(
+        &self,
+        query: &search::SearchQuery,
+    ) -> impl std::future::Future<Output = crate::error::Result<search::SearchResults>> + Send;
+    fn suggest(
+        &self,
+        query: &search::SuggestQuery,
+    ) -> impl std::future::Future<Output = crate::error::Result<search::Suggestions>> + Send;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -138,15 +145,25 @@ use crate::domain::{idempotency, order, payment};
 
 /// Reads one order with its whole event history. IAM: `dynamodb:Query` on the orders table.
 pub trait OrderReader: Send + Sync {
-    fn get_order(&self, order_id: &str) -> impl std::future::Future<Output = crate::error::Result<Option<order::Order>>> + Send;
+    fn get_order(
+        &self,
+        order_id: &str,
+    ) -> impl std::future::Future<Output = crate::error::Result<Option<order::Order>>> + Send;
 }
 
 /// Writes orders: a new order once (a second create returns the stored one), then events appended under
 /// optimistic concurrency: `expected_version` must still be the stored version (409 `concurrent_update`).
 /// IAM: `dynamodb:PutItem`, `dynamodb:UpdateItem`, `dynamodb:ConditionCheckItem` on the orders table.
 pub trait OrderWriter: Send + Sync {
-    fn create_order(&self, order: &order::Order) -> impl std::future::Future<Output = crate::error::Result<order::Order>> + Send;
-    fn append_events(&self, order: &order::Order, expected_version: u32) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
+    fn create_order(
+        &self,
+        order: &order::Order,
+    ) -> impl std::future::Future<Output = crate::error::Result<order::Order>> + Send;
+    fn append_events(
+        &self,
+        order: &order::Order,
+        expected_version: u32,
+    ) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
 }
 
 /// A signed-in shopper's orders, newest first. IAM: `dynamodb:Query` on the orders table's `gsi1`.
@@ -178,7 +195,10 @@ pub trait PaymentLedger: Send + Sync {
         payment: &payment::Payment,
         observed_at: chrono::DateTime<chrono::Utc>,
     ) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
-    fn payment_for_order(&self, order_id: &str) -> impl std::future::Future<Output = crate::error::Result<Option<payment::Payment>>> + Send;
+    fn payment_for_order(
+        &self,
+        order_id: &str,
+    ) -> impl std::future::Future<Output = crate::error::Result<Option<payment::Payment>>> + Send;
     /// True the first time an id is claimed (a webhook event, a one-time effect such as a restock), false
     /// for every repeat.
     fn claim_once(&self, id: &str) -> impl std::future::Future<Output = crate::error::Result<bool>> + Send;
@@ -187,7 +207,10 @@ pub trait PaymentLedger: Send + Sync {
 /// A payment provider. Every call carries an idempotency key: a retry with the same key never moves money
 /// twice. A decline is `PaymentDeclined`; timeouts, 5xx and throttling are `Transient`.
 pub trait PaymentProvider: Send + Sync {
-    fn authorize(&self, request: &payment::AuthorizeRequest) -> impl std::future::Future<Output = crate::error::Result<payment::Payment>> + Send;
+    fn authorize(
+        &self,
+        request: &payment::AuthorizeRequest,
+    ) -> impl std::future::Future<Output = crate::error::Result<payment::Payment>> + Send;
     /// Captures `amount` more; `final_capture` releases the uncaptured rest.
     fn capture(
         &self,
@@ -197,7 +220,11 @@ pub trait PaymentProvider: Send + Sync {
         idempotency_key: &str,
     ) -> impl std::future::Future<Output = crate::error::Result<payment::Payment>> + Send;
     /// Releases the uncaptured hold (a no-op when already voided).
-    fn void(&self, payment_id: &str, idempotency_key: &str) -> impl std::future::Future<Output = crate::error::Result<payment::Payment>> + Send;
+    fn void(
+        &self,
+        payment_id: &str,
+        idempotency_key: &str,
+    ) -> impl std::future::Future<Output = crate::error::Result<payment::Payment>> + Send;
     fn refund(
         &self,
         payment_id: &str,
@@ -206,7 +233,10 @@ pub trait PaymentProvider: Send + Sync {
     ) -> impl std::future::Future<Output = crate::error::Result<payment::Payment>> + Send;
     /// The payment an order's authorization created, if any: how a compensation finds an authorization
     /// whose response was lost (timeout, crash).
-    fn find_for_order(&self, order_id: &str) -> impl std::future::Future<Output = crate::error::Result<Option<payment::Payment>>> + Send;
+    fn find_for_order(
+        &self,
+        order_id: &str,
+    ) -> impl std::future::Future<Output = crate::error::Result<Option<payment::Payment>>> + Send;
 }
 
 /// Idempotency records. IAM: `dynamodb:PutItem`, `dynamodb:UpdateItem`, `dynamodb:DeleteItem` on the
@@ -226,24 +256,38 @@ pub trait IdempotencyStore: Send + Sync {
         response: &idempotency::StoredResponse,
     ) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
     /// Drops an in-progress record so the key can be retried (after a transient failure).
-    fn abandon(&self, key: &str, fingerprint: &str) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
+    fn abandon(
+        &self,
+        key: &str,
+        fingerprint: &str,
+    ) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
 }
 
 /// Starts the checkout saga. Starting an execution name twice is not an error: the first one runs.
 /// IAM: `states:StartExecution` on the checkout state machine.
 pub trait CheckoutStarter: Send + Sync {
-    fn start_checkout(&self, execution_name: &str, input: &serde_json::Value) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
+    fn start_checkout(
+        &self,
+        execution_name: &str,
+        input: &serde_json::Value,
+    ) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
 }
 
 /// Publishes order notifications to the order events queue. IAM: `sqs:SendMessage` on that queue.
 pub trait OrderEventPublisher: Send + Sync {
-    fn publish(&self, notification: &order::OrderNotification) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
+    fn publish(
+        &self,
+        notification: &order::OrderNotification,
+    ) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
 }
 
 /// Delivers notifications (email in production; a readable record locally). Returns false for a duplicate.
 /// IAM: `dynamodb:PutItem` on the orders table.
 pub trait NotificationSink: Send + Sync {
-    fn deliver(&self, notification: &order::OrderNotification) -> impl std::future::Future<Output = crate::error::Result<bool>> + Send;
+    fn deliver(
+        &self,
+        notification: &order::OrderNotification,
+    ) -> impl std::future::Future<Output = crate::error::Result<bool>> + Send;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -258,7 +302,9 @@ pub trait StockReader: Send + Sync {
     fn stock_levels(
         &self,
         skus: &[String],
-    ) -> impl std::future::Future<Output = crate::error::Result<std::collections::HashMap<String, Vec<inventory::StockLevel>>>> + Send;
+    ) -> impl std::future::Future<
+        Output = crate::error::Result<std::collections::HashMap<String, Vec<inventory::StockLevel>>>,
+    > + Send;
 }
 
 /// Sets stock to an absolute count and adjusts it by a delta; both never lose a concurrent update and never
@@ -281,12 +327,17 @@ pub trait StockWriter: Send + Sync {
 
 /// Lists warehouses (one small partition). IAM: `dynamodb:Query` on the inventory table.
 pub trait WarehouseReader: Send + Sync {
-    fn list_warehouses(&self) -> impl std::future::Future<Output = crate::error::Result<Vec<inventory::Warehouse>>> + Send;
+    fn list_warehouses(
+        &self,
+    ) -> impl std::future::Future<Output = crate::error::Result<Vec<inventory::Warehouse>>> + Send;
 }
 
 /// Creates a warehouse (409 `warehouse_exists` for a taken id). IAM: `dynamodb:PutItem`.
 pub trait WarehouseWriter: Send + Sync {
-    fn create_warehouse(&self, warehouse: &inventory::Warehouse) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
+    fn create_warehouse(
+        &self,
+        warehouse: &inventory::Warehouse,
+    ) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
 }
 
 /// How finishing a reservation went.
@@ -332,9 +383,15 @@ pub trait ReservationStore: Send + Sync {
 /// never lose an update (a `false` result means "changed meanwhile: re-read and retry").
 /// IAM: `dynamodb:GetItem`, `dynamodb:PutItem`, `dynamodb:TransactWriteItems` on the carts table.
 pub trait CartStore: Send + Sync {
-    fn get_cart(&self, cart_id: &str) -> impl std::future::Future<Output = crate::error::Result<Option<cart::Cart>>> + Send;
+    fn get_cart(
+        &self,
+        cart_id: &str,
+    ) -> impl std::future::Future<Output = crate::error::Result<Option<cart::Cart>>> + Send;
     /// The id of a shopper's cart, if one was created.
-    fn shopper_cart_id(&self, user_id: &str) -> impl std::future::Future<Output = crate::error::Result<Option<String>>> + Send;
+    fn shopper_cart_id(
+        &self,
+        user_id: &str,
+    ) -> impl std::future::Future<Output = crate::error::Result<Option<String>>> + Send;
     /// Writes a new guest cart (version 0, stored as 1).
     fn create_cart(&self, cart: &cart::Cart) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
     /// Writes a new shopper cart and points the shopper at it, if the shopper still has no cart
@@ -348,7 +405,11 @@ pub trait CartStore: Send + Sync {
     /// Stores `cart` as version `cart.version + 1` if the stored version is still `cart.version`.
     fn save_cart(&self, cart: &cart::Cart) -> impl std::future::Future<Output = crate::error::Result<bool>> + Send;
     /// Stores a merge: both carts, each if its stored version is still its `version`.
-    fn save_merge(&self, shopper: &cart::Cart, guest: &cart::Cart) -> impl std::future::Future<Output = crate::error::Result<bool>> + Send;
+    fn save_merge(
+        &self,
+        shopper: &cart::Cart,
+        guest: &cart::Cart,
+    ) -> impl std::future::Future<Output = crate::error::Result<bool>> + Send;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -363,20 +424,36 @@ use crate::domain::flash_sale;
 /// `dynamodb:PutItem` (in a transaction) on the flash sales table, `dynamodb:TransactWriteItems`.
 pub trait FlashSaleCreator: Send + Sync {
     /// Available units of `sku` per warehouse id.
-    fn available_by_warehouse(&self, sku: &str) -> impl std::future::Future<Output = crate::error::Result<Vec<(String, i64)>>> + Send;
-    fn create_sale(&self, sale: &flash_sale::FlashSale) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
+    fn available_by_warehouse(
+        &self,
+        sku: &str,
+    ) -> impl std::future::Future<Output = crate::error::Result<Vec<(String, i64)>>> + Send;
+    fn create_sale(
+        &self,
+        sale: &flash_sale::FlashSale,
+    ) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
 }
 
 /// Reads a sale and its sold-out gate. IAM: `dynamodb:GetItem` on the flash sales table.
 pub trait FlashSaleReader: Send + Sync {
-    fn get_sale(&self, sale_id: &str) -> impl std::future::Future<Output = crate::error::Result<Option<flash_sale::FlashSale>>> + Send;
+    fn get_sale(
+        &self,
+        sale_id: &str,
+    ) -> impl std::future::Future<Output = crate::error::Result<Option<flash_sale::FlashSale>>> + Send;
     /// The gate; `consistent: false` is an eventually consistent read (half the cost), fine for rejecting.
-    fn get_gate(&self, sale_id: &str, consistent: bool) -> impl std::future::Future<Output = crate::error::Result<flash_sale::Gate>> + Send;
+    fn get_gate(
+        &self,
+        sale_id: &str,
+        consistent: bool,
+    ) -> impl std::future::Future<Output = crate::error::Result<flash_sale::Gate>> + Send;
 }
 
 /// Sales of one SKU, newest first. IAM: `dynamodb:Query` on the flash sales table's `gsi2` index.
 pub trait FlashSaleListing: Send + Sync {
-    fn sales_for_sku(&self, sku: &str) -> impl std::future::Future<Output = crate::error::Result<Vec<flash_sale::FlashSale>>> + Send;
+    fn sales_for_sku(
+        &self,
+        sku: &str,
+    ) -> impl std::future::Future<Output = crate::error::Result<Vec<flash_sale::FlashSale>>> + Send;
 }
 
 /// How writing an entry went.
@@ -396,7 +473,11 @@ pub enum EntryOutcome {
 /// `dynamodb:TransactWriteItems` (ticket `PutItem` + customer counter `UpdateItem`) on the flash sales table.
 pub trait FlashEntryWriter: Send + Sync {
     /// The next value of sequence shard `k` of a sale (1, 2, ...).
-    fn next_sequence(&self, sale_id: &str, k: u32) -> impl std::future::Future<Output = crate::error::Result<u64>> + Send;
+    fn next_sequence(
+        &self,
+        sale_id: &str,
+        k: u32,
+    ) -> impl std::future::Future<Output = crate::error::Result<u64>> + Send;
     /// Writes a waiting ticket if it does not exist, raising the customer's counter only while it is below
     /// `limit` and the customer's previous entry is at least `min_interval` old.
     fn create_ticket(
@@ -410,16 +491,26 @@ pub trait FlashEntryWriter: Send + Sync {
 /// The waiting room's queue. IAM: `sqs:SendMessage` on the waiting-room queue.
 pub trait WaitingRoom: Send + Sync {
     /// Enqueues a ticket in its lane (FIFO message group); the ticket id deduplicates a resend.
-    fn enqueue(&self, ticket: &flash_sale::Ticket, lane: u32) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
+    fn enqueue(
+        &self,
+        ticket: &flash_sale::Ticket,
+        lane: u32,
+    ) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
 }
 
 /// Reads tickets and settles them on read: a waiting ticket behind a closed gate becomes sold out, a won hold
 /// past its expiry expires (its unit goes back to its shard and the gate reopens).
 /// IAM: `dynamodb:GetItem`, `dynamodb:UpdateItem`, `dynamodb:TransactWriteItems` on the flash sales table.
 pub trait FlashTicketStore: Send + Sync {
-    fn get_ticket(&self, ticket_id: &str) -> impl std::future::Future<Output = crate::error::Result<Option<flash_sale::Ticket>>> + Send;
+    fn get_ticket(
+        &self,
+        ticket_id: &str,
+    ) -> impl std::future::Future<Output = crate::error::Result<Option<flash_sale::Ticket>>> + Send;
     /// Moves a waiting ticket to sold out and lowers the customer's counter; `false` if it was not waiting.
-    fn mark_sold_out(&self, ticket: &flash_sale::Ticket) -> impl std::future::Future<Output = crate::error::Result<bool>> + Send;
+    fn mark_sold_out(
+        &self,
+        ticket: &flash_sale::Ticket,
+    ) -> impl std::future::Future<Output = crate::error::Result<bool>> + Send;
     /// Moves a won ticket whose hold ran out by `now` (or, with `to: Released`, a purchased one whose
     /// checkout gave up) back: the unit returns to its shard, the gate reopens, the counter drops, in one
     /// transaction. `false` if the ticket was no longer in the expected state.
@@ -461,7 +552,10 @@ pub struct AdmissionStats {
 /// metrics) and `dynamodb:TransactWriteItems` (shard + ticket) on the flash sales table.
 pub trait FlashAdmissions: Send + Sync {
     /// Units in every shard, by index, read consistently.
-    fn shard_units(&self, sale: &flash_sale::FlashSale) -> impl std::future::Future<Output = crate::error::Result<Vec<i64>>> + Send;
+    fn shard_units(
+        &self,
+        sale: &flash_sale::FlashSale,
+    ) -> impl std::future::Future<Output = crate::error::Result<Vec<i64>>> + Send;
     /// Takes one unit from `shard` and wins the ticket with a hold until `hold_expires_at`.
     fn admit(
         &self,
@@ -471,11 +565,24 @@ pub trait FlashAdmissions: Send + Sync {
         hold_expires_at: chrono::DateTime<chrono::Utc>,
     ) -> impl std::future::Future<Output = crate::error::Result<AdmitOutcome>> + Send;
     /// Closes the gate if no unit came back since the gate read `returns`; `false` otherwise.
-    fn close_gate(&self, sale_id: &str, returns: u64) -> impl std::future::Future<Output = crate::error::Result<bool>> + Send;
+    fn close_gate(
+        &self,
+        sale_id: &str,
+        returns: u64,
+    ) -> impl std::future::Future<Output = crate::error::Result<bool>> + Send;
     /// Moves units between shards (conditional on the source holding them); `false` if it no longer did.
-    fn move_units(&self, sale_id: &str, mv: flash_sale::Move) -> impl std::future::Future<Output = crate::error::Result<bool>> + Send;
+    fn move_units(
+        &self,
+        sale_id: &str,
+        mv: flash_sale::Move,
+    ) -> impl std::future::Future<Output = crate::error::Result<bool>> + Send;
     /// Adds a batch's counters to this worker instance's metrics item.
-    fn record(&self, sale_id: &str, instance: &str, stats: &AdmissionStats) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
+    fn record(
+        &self,
+        sale_id: &str,
+        instance: &str,
+        stats: &AdmissionStats,
+    ) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
 }
 
 /// A unit checkout took from a won hold.
@@ -517,7 +624,10 @@ pub trait FlashReconciler: Send + Sync {
         limit: usize,
     ) -> impl std::future::Future<Output = crate::error::Result<Vec<flash_sale::Ticket>>> + Send;
     /// Whether any hold is outstanding (won, expired or not).
-    fn has_holds(&self, sale: &flash_sale::FlashSale) -> impl std::future::Future<Output = crate::error::Result<bool>> + Send;
+    fn has_holds(
+        &self,
+        sale: &flash_sale::FlashSale,
+    ) -> impl std::future::Future<Output = crate::error::Result<bool>> + Send;
     /// Returns the shards (holding `shards` units, as read) to the stock item and books the rest as sold, if
     /// no shard changed since; `false` otherwise.
     fn reconcile(

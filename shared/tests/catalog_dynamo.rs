@@ -4,8 +4,8 @@
 
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType,
 };
 use aws_sdk_dynamodb::Client;
 use commerce::adapters::catalog::{demo, DynamoCatalog};
@@ -31,24 +31,11 @@ async fn table() -> Option<DynamoCatalog> {
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
         .build();
     let client = Client::from_conf(config);
-    let name = format!(
-        "catalog-test-{}",
-        ulid::Ulid::new().to_string().to_lowercase()
-    );
+    let name = format!("catalog-test-{}", ulid::Ulid::new().to_string().to_lowercase());
     let attr = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
+        AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().unwrap()
     };
-    let key = |n: &str, t: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .unwrap()
-    };
+    let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
     let mut create = client
         .create_table()
         .table_name(&name)
@@ -59,33 +46,22 @@ async fn table() -> Option<DynamoCatalog> {
         .attribute_definitions(attr("sk"));
     for i in 1..=3 {
         let (pk, sk) = (format!("gsi{i}pk"), format!("gsi{i}sk"));
-        create = create
-            .attribute_definitions(attr(&pk))
-            .attribute_definitions(attr(&sk))
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(format!("gsi{i}"))
-                    .key_schema(key(&pk, KeyType::Hash))
-                    .key_schema(key(&sk, KeyType::Range))
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
-                    .build()
-                    .unwrap(),
-            );
+        create = create.attribute_definitions(attr(&pk)).attribute_definitions(attr(&sk)).global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(format!("gsi{i}"))
+                .key_schema(key(&pk, KeyType::Hash))
+                .key_schema(key(&sk, KeyType::Range))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .unwrap(),
+        );
     }
     create.send().await.expect("create table");
     Some(DynamoCatalog::new(client, name))
 }
 
 fn seller(id: &str) -> Caller {
-    Caller {
-        user_id: id.into(),
-        email: None,
-        roles: vec![Role::Seller],
-    }
+    Caller { user_id: id.into(), email: None, roles: vec![Role::Seller] }
 }
 
 fn input(skus: &[&str]) -> ProductInput {
@@ -100,20 +76,14 @@ fn input(skus: &[&str]) -> ProductInput {
 
 /// The demo categories and its first `products` products, for tests where table size only costs time.
 async fn with_some(catalog: &DynamoCatalog, products: usize) {
-    let (categories, all) =
-        demo::catalog(&["seller-a".to_string(), "seller-b".to_string()]).unwrap();
+    let (categories, all) = demo::catalog(&["seller-a".to_string(), "seller-b".to_string()]).unwrap();
     catalog.import(&categories, &all[..products]).await.unwrap();
 }
 
 async fn with_demo(catalog: &DynamoCatalog) -> usize {
     let started = Instant::now();
-    let count = demo::seed(catalog, &["seller-a".to_string(), "seller-b".to_string()])
-        .await
-        .unwrap();
-    println!(
-        "demo catalog: {count} products seeded in {:?}",
-        started.elapsed()
-    );
+    let count = demo::seed(catalog, &["seller-a".to_string(), "seller-b".to_string()]).await.unwrap();
+    println!("demo catalog: {count} products seeded in {:?}", started.elapsed());
     count
 }
 
@@ -123,77 +93,28 @@ async fn create_get_update_delete_keep_skus_and_listings_consistent() {
     with_some(&catalog, 30).await;
     let owner = seller("seller-x");
 
-    let created = service::create_product(&catalog, &catalog, &owner, input(&["W-1", "W-2"]))
-        .await
-        .unwrap();
-    let read = catalog
-        .get_product(&created.product_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let created = service::create_product(&catalog, &catalog, &owner, input(&["W-1", "W-2"])).await.unwrap();
+    let read = catalog.get_product(&created.product_id).await.unwrap().unwrap();
     assert_eq!(read, created);
-    let views = catalog
-        .variants_by_sku(&["W-2".into(), "NOPE".into(), "W-1".into()])
-        .await
-        .unwrap();
-    assert_eq!(
-        views.iter().map(|v| v.sku.as_str()).collect::<Vec<_>>(),
-        vec!["W-2", "W-1"]
-    );
+    let views = catalog.variants_by_sku(&["W-2".into(), "NOPE".into(), "W-1".into()]).await.unwrap();
+    assert_eq!(views.iter().map(|v| v.sku.as_str()).collect::<Vec<_>>(), vec!["W-2", "W-1"]);
     assert_eq!(views[0].seller_id, "seller-x");
     assert_eq!(views[0].price.amount, 1001);
 
-    let taken = service::create_product(
-        &catalog,
-        &catalog,
-        &seller("seller-y"),
-        input(&["W-3", "W-1"]),
-    )
-    .await;
-    assert!(
-        matches!(
-            taken,
-            Err(DomainError::Conflict {
-                code: "sku_taken",
-                ..
-            })
-        ),
-        "{taken:?}"
-    );
-    assert!(
-        catalog
-            .variants_by_sku(&["W-3".into()])
-            .await
-            .unwrap()
-            .is_empty(),
-        "a cancelled create writes nothing"
-    );
+    let taken = service::create_product(&catalog, &catalog, &seller("seller-y"), input(&["W-3", "W-1"])).await;
+    assert!(matches!(taken, Err(DomainError::Conflict { code: "sku_taken", .. })), "{taken:?}");
+    assert!(catalog.variants_by_sku(&["W-3".into()]).await.unwrap().is_empty(), "a cancelled create writes nothing");
 
     let patch: ProductPatch = serde_json::from_value(json!({
         "variants": [{"sku": "W-2", "price": {"amount": 500, "currency": "USD"}}, {"sku": "W-4", "options": {"size": "9"}, "price": {"amount": 700, "currency": "USD"}}]
     }))
     .unwrap();
-    let updated = service::update_product(
-        &catalog,
-        &catalog,
-        &catalog,
-        &owner,
-        &created.product_id,
-        patch,
-        Some(1),
-    )
-    .await
-    .unwrap();
-    assert_eq!(updated.version, 2);
-    let skus = catalog
-        .variants_by_sku(&["W-1".into(), "W-2".into(), "W-4".into()])
+    let updated = service::update_product(&catalog, &catalog, &catalog, &owner, &created.product_id, patch, Some(1))
         .await
         .unwrap();
-    assert_eq!(
-        skus.iter().map(|v| v.sku.as_str()).collect::<Vec<_>>(),
-        vec!["W-2", "W-4"],
-        "W-1 was released"
-    );
+    assert_eq!(updated.version, 2);
+    let skus = catalog.variants_by_sku(&["W-1".into(), "W-2".into(), "W-4".into()]).await.unwrap();
+    assert_eq!(skus.iter().map(|v| v.sku.as_str()).collect::<Vec<_>>(), vec!["W-2", "W-4"], "W-1 was released");
     assert_eq!(skus[0].price.amount, 500);
 
     let listed = catalog
@@ -205,24 +126,11 @@ async fn create_get_update_delete_keep_skus_and_listings_consistent() {
         })
         .await
         .unwrap();
-    assert_eq!(
-        listed.items[0].product_id, created.product_id,
-        "cheapest clothing, listed under the parent too"
-    );
+    assert_eq!(listed.items[0].product_id, created.product_id, "cheapest clothing, listed under the parent too");
     assert_eq!(listed.items[0].price_min.amount, 500);
 
     let archive: ProductPatch = serde_json::from_value(json!({"status": "archived"})).unwrap();
-    service::update_product(
-        &catalog,
-        &catalog,
-        &catalog,
-        &owner,
-        &created.product_id,
-        archive,
-        None,
-    )
-    .await
-    .unwrap();
+    service::update_product(&catalog, &catalog, &catalog, &owner, &created.product_id, archive, None).await.unwrap();
     let listed = catalog
         .list_category(&CategoryQuery {
             category_id: "cat_clothing".into(),
@@ -232,34 +140,16 @@ async fn create_get_update_delete_keep_skus_and_listings_consistent() {
         })
         .await
         .unwrap();
-    assert_ne!(
-        listed.items[0].product_id, created.product_id,
-        "archived products leave public listings"
-    );
-    let mine = catalog
-        .list_seller("seller-x", PageLimit::default(), None)
-        .await
-        .unwrap();
+    assert_ne!(listed.items[0].product_id, created.product_id, "archived products leave public listings");
+    let mine = catalog.list_seller("seller-x", PageLimit::default(), None).await.unwrap();
     assert_eq!(mine.items.len(), 1, "sellers still see archived products");
 
-    let other =
-        service::delete_product(&catalog, &catalog, &seller("seller-y"), &created.product_id).await;
+    let other = service::delete_product(&catalog, &catalog, &seller("seller-y"), &created.product_id).await;
     assert!(matches!(other, Err(DomainError::Forbidden(_))));
-    service::delete_product(&catalog, &catalog, &owner, &created.product_id)
-        .await
-        .unwrap();
-    assert!(catalog
-        .get_product(&created.product_id)
-        .await
-        .unwrap()
-        .is_none());
-    assert!(catalog
-        .variants_by_sku(&["W-2".into(), "W-4".into()])
-        .await
-        .unwrap()
-        .is_empty());
-    let reuse =
-        service::create_product(&catalog, &catalog, &seller("seller-y"), input(&["W-2"])).await;
+    service::delete_product(&catalog, &catalog, &owner, &created.product_id).await.unwrap();
+    assert!(catalog.get_product(&created.product_id).await.unwrap().is_none());
+    assert!(catalog.variants_by_sku(&["W-2".into(), "W-4".into()]).await.unwrap().is_empty());
+    let reuse = service::create_product(&catalog, &catalog, &seller("seller-y"), input(&["W-2"])).await;
     assert!(reuse.is_ok(), "deleted SKUs are free again: {reuse:?}");
 }
 
@@ -280,15 +170,11 @@ async fn concurrent_read_modify_writes_lose_nothing() {
                 loop {
                     let current = catalog.get_product(id).await.unwrap().unwrap();
                     let mut next = current.clone();
-                    next.images
-                        .push(format!("https://images.example.com/w{w}-{n}.jpg"));
+                    next.images.push(format!("https://images.example.com/w{w}-{n}.jpg"));
                     next.version += 1;
                     match catalog.replace_product(&current, &next).await {
                         Ok(()) => break,
-                        Err(DomainError::Conflict {
-                            code: "version_conflict",
-                            ..
-                        }) => conflicts += 1,
+                        Err(DomainError::Conflict { code: "version_conflict", .. }) => conflicts += 1,
                         Err(other) => panic!("{other:?}"),
                     }
                 }
@@ -303,11 +189,7 @@ async fn concurrent_read_modify_writes_lose_nothing() {
     let last = catalog.get_product(id).await.unwrap().unwrap();
     let appended = last.images.iter().filter(|i| i.contains("/w")).count();
     println!("{writers} writers x {per_writer} appends: {conflicts} version conflicts retried, {appended} appended");
-    assert_eq!(
-        appended,
-        writers * per_writer,
-        "every acknowledged append survived"
-    );
+    assert_eq!(appended, writers * per_writer, "every acknowledged append survived");
     assert_eq!(last.version, 1 + (writers * per_writer) as u64);
 }
 
@@ -322,10 +204,7 @@ async fn concurrent_patches_through_the_service_each_get_their_own_version() {
     for w in 0..10 {
         let (catalog, owner) = (catalog.clone(), owner.clone());
         tasks.push(tokio::spawn(async move {
-            let patch = ProductPatch {
-                description: Some(format!("writer {w}")),
-                ..Default::default()
-            };
+            let patch = ProductPatch { description: Some(format!("writer {w}")), ..Default::default() };
             service::update_product(&*catalog, &*catalog, &*catalog, &owner, id, patch, None).await
         }));
     }
@@ -333,28 +212,14 @@ async fn concurrent_patches_through_the_service_each_get_their_own_version() {
     let mut conflicts = 0;
     for task in tasks {
         match task.await.unwrap() {
-            Ok(product) => assert!(
-                versions.insert(product.version),
-                "two writers got version {}",
-                product.version
-            ),
-            Err(DomainError::Conflict {
-                code: "version_conflict",
-                ..
-            }) => conflicts += 1,
+            Ok(product) => assert!(versions.insert(product.version), "two writers got version {}", product.version),
+            Err(DomainError::Conflict { code: "version_conflict", .. }) => conflicts += 1,
             Err(other) => panic!("{other:?}"),
         }
     }
     let last = catalog.get_product(id).await.unwrap().unwrap();
-    println!(
-        "10 concurrent PATCHes: {} applied, {conflicts} answered 409 after retries",
-        versions.len()
-    );
-    assert_eq!(
-        last.version,
-        1 + versions.len() as u64,
-        "every applied PATCH is one version"
-    );
+    println!("10 concurrent PATCHes: {} applied, {conflicts} answered 409 after retries", versions.len());
+    assert_eq!(last.version, 1 + versions.len() as u64, "every applied PATCH is one version");
     assert_eq!(versions.last().copied(), Some(last.version));
 }
 
@@ -362,11 +227,7 @@ async fn concurrent_patches_through_the_service_each_get_their_own_version() {
 async fn category_listing_paginates_with_cursors_and_rejects_tampering() {
     let Some(catalog) = table().await else { return };
     with_demo(&catalog).await;
-    for (sort, ascending) in [
-        (ListSort::Newest, false),
-        (ListSort::PriceAsc, true),
-        (ListSort::PriceDesc, false),
-    ] {
+    for (sort, ascending) in [(ListSort::Newest, false), (ListSort::PriceAsc, true), (ListSort::PriceDesc, false)] {
         let mut cursor = None;
         let mut seen = Vec::new();
         let mut pages = 0;
@@ -386,11 +247,7 @@ async fn category_listing_paginates_with_cursors_and_rejects_tampering() {
             }
         }
         let ids: BTreeSet<&str> = seen.iter().map(|s| s.product_id.as_str()).collect();
-        assert_eq!(
-            (seen.len(), ids.len()),
-            (90, 90),
-            "{sort:?}: every electronics product once, in {pages} pages"
-        );
+        assert_eq!((seen.len(), ids.len()), (90, 90), "{sort:?}: every electronics product once, in {pages} pages");
         let keys: Vec<String> = seen
             .iter()
             .map(|s| match sort {
@@ -398,13 +255,7 @@ async fn category_listing_paginates_with_cursors_and_rejects_tampering() {
                 _ => format!("{:012}", s.price_min.amount),
             })
             .collect();
-        let ordered = keys.windows(2).all(|w| {
-            if ascending {
-                w[0] <= w[1]
-            } else {
-                w[0] >= w[1]
-            }
-        });
+        let ordered = keys.windows(2).all(|w| if ascending { w[0] <= w[1] } else { w[0] >= w[1] });
         assert!(ordered, "{sort:?} order");
     }
 
@@ -427,46 +278,22 @@ async fn category_listing_paginates_with_cursors_and_rejects_tampering() {
     assert!(
         matches!(catalog.list_category(&elsewhere).await, Err(DomainError::InvalidParameter { ref field, .. }) if field == "cursor")
     );
-    let garbage = CategoryQuery {
-        cursor: Some(format!("x{cursor}")),
-        category_id: "cat_books".into(),
-        ..elsewhere
-    };
-    assert!(matches!(
-        catalog.list_category(&garbage).await,
-        Err(DomainError::InvalidParameter { .. })
-    ));
+    let garbage = CategoryQuery { cursor: Some(format!("x{cursor}")), category_id: "cat_books".into(), ..elsewhere };
+    assert!(matches!(catalog.list_category(&garbage).await, Err(DomainError::InvalidParameter { .. })));
 
-    let by_b = catalog
-        .list_seller("seller-b", PageLimit::new(100).unwrap(), None)
-        .await
-        .unwrap();
+    let by_b = catalog.list_seller("seller-b", PageLimit::new(100).unwrap(), None).await.unwrap();
     assert_eq!(by_b.items.len(), 75);
 
     let started = Instant::now();
-    service::create_product(
-        &catalog,
-        &catalog,
-        &seller("seller-z"),
-        input(&["T-1", "T-2"]),
-    )
-    .await
-    .unwrap();
-    println!(
-        "one product create (a 5-action transaction) with the demo catalog loaded: {:?}",
-        started.elapsed()
-    );
+    service::create_product(&catalog, &catalog, &seller("seller-z"), input(&["T-1", "T-2"])).await.unwrap();
+    println!("one product create (a 5-action transaction) with the demo catalog loaded: {:?}", started.elapsed());
 }
 
 #[tokio::test]
 async fn categories_are_created_renamed_and_deleted_only_when_empty() {
     let Some(catalog) = table().await else { return };
     with_some(&catalog, 10).await;
-    let admin = Caller {
-        user_id: "admin".into(),
-        email: None,
-        roles: vec![Role::Admin],
-    };
+    let admin = Caller { user_id: "admin".into(), email: None, roles: vec![Role::Admin] };
     let tablets = service::create_category(
         &catalog,
         &catalog,
@@ -486,32 +313,11 @@ async fn categories_are_created_renamed_and_deleted_only_when_empty() {
     .unwrap();
     assert_eq!(renamed.version, 2);
     let all = service::list_categories(&catalog).await.unwrap();
-    assert!(all
-        .iter()
-        .any(|c| c.name == "Tablets & e-readers" && c.path.len() == 2));
+    assert!(all.iter().any(|c| c.name == "Tablets & e-readers" && c.path.len() == 2));
 
     let busy = service::delete_category(&catalog, &catalog, &catalog, &admin, "cat_laptops").await;
-    assert!(matches!(
-        busy,
-        Err(DomainError::Conflict {
-            code: "category_not_empty",
-            ..
-        })
-    ));
-    service::delete_category(&catalog, &catalog, &catalog, &admin, &tablets.category_id)
-        .await
-        .unwrap();
-    service::delete_category(
-        &catalog,
-        &catalog,
-        &catalog,
-        &admin,
-        demo::EMPTY_CATEGORY_ID,
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        service::list_categories(&catalog).await.unwrap().len(),
-        all.len() - 2
-    );
+    assert!(matches!(busy, Err(DomainError::Conflict { code: "category_not_empty", .. })));
+    service::delete_category(&catalog, &catalog, &catalog, &admin, &tablets.category_id).await.unwrap();
+    service::delete_category(&catalog, &catalog, &catalog, &admin, demo::EMPTY_CATEGORY_ID).await.unwrap();
+    assert_eq!(service::list_categories(&catalog).await.unwrap().len(), all.len() - 2);
 }

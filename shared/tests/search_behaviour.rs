@@ -7,8 +7,7 @@ use chrono::{Duration, TimeZone, Utc};
 use commerce::adapters::search::{EmbeddedSearch, OpenSearch};
 use commerce::domain::money::{Currency, Money};
 use commerce::domain::search::{
-    CategoryRef, IndexChange, SearchDocument, SearchQuery, SearchResults, SearchSort, StockUpdate,
-    SuggestQuery,
+    CategoryRef, IndexChange, SearchDocument, SearchQuery, SearchResults, SearchSort, StockUpdate, SuggestQuery,
 };
 use commerce::ports::{ProductSearch, SearchIndex};
 use std::collections::BTreeMap;
@@ -29,10 +28,7 @@ impl Engine for OpenSearch {
 }
 
 fn electronics() -> CategoryRef {
-    CategoryRef {
-        id: "cat_el".into(),
-        name: "Electronics".into(),
-    }
+    CategoryRef { id: "cat_el".into(), name: "Electronics".into() }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -48,17 +44,11 @@ fn doc(
 ) -> SearchDocument {
     let mut attrs: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (k, v) in attributes {
-        attrs
-            .entry((*k).to_owned())
-            .or_default()
-            .push((*v).to_owned());
+        attrs.entry((*k).to_owned()).or_default().push((*v).to_owned());
     }
     let created = Utc.with_ymd_and_hms(2025, 6, 1, 0, 0, 0).unwrap() - Duration::days(age_days);
     let root = if leaf.0.starts_with("cat_sh") || leaf.0 == "cat_tee" {
-        CategoryRef {
-            id: "cat_cl".into(),
-            name: "Clothing".into(),
-        }
+        CategoryRef { id: "cat_cl".into(), name: "Clothing".into() }
     } else {
         electronics()
     };
@@ -69,13 +59,7 @@ fn doc(
         title: title.into(),
         description: format!("{title} from {brand}"),
         brand: brand.into(),
-        categories: vec![
-            root,
-            CategoryRef {
-                id: leaf.0.into(),
-                name: leaf.1.into(),
-            },
-        ],
+        categories: vec![root, CategoryRef { id: leaf.0.into(), name: leaf.1.into() }],
         attributes: attrs,
         other_attribute_text: Vec::new(),
         price: Money::new(price, Currency::USD),
@@ -106,36 +90,9 @@ fn fixture() -> Vec<SearchDocument> {
             4.7,
             10,
         ),
-        doc(
-            "p02",
-            "Apple iPhone 14",
-            "Apple",
-            PHONES,
-            &[("color", "Blue"), ("storage", "128 GB")],
-            69_900,
-            4.4,
-            400,
-        ),
-        doc(
-            "p03",
-            "Galaxy S24 Smartphone",
-            "Samsung",
-            PHONES,
-            &[("color", "Black")],
-            79_900,
-            4.2,
-            30,
-        ),
-        doc(
-            "p04",
-            "Pixel 8 Phone",
-            "Google",
-            PHONES,
-            &[("color", "White")],
-            59_900,
-            3.9,
-            60,
-        ),
+        doc("p02", "Apple iPhone 14", "Apple", PHONES, &[("color", "Blue"), ("storage", "128 GB")], 69_900, 4.4, 400),
+        doc("p03", "Galaxy S24 Smartphone", "Samsung", PHONES, &[("color", "Black")], 79_900, 4.2, 30),
+        doc("p04", "Pixel 8 Phone", "Google", PHONES, &[("color", "White")], 59_900, 3.9, 60),
         doc(
             "p05",
             "ThinkPad X1 Carbon Laptop",
@@ -146,56 +103,11 @@ fn fixture() -> Vec<SearchDocument> {
             4.5,
             90,
         ),
-        doc(
-            "p06",
-            "MacBook Air Laptop",
-            "Apple",
-            LAPTOPS,
-            &[("color", "Silver"), ("ram_gb", "8")],
-            109_900,
-            4.8,
-            20,
-        ),
-        doc(
-            "p07",
-            "Trail Running Shoes",
-            "Acme",
-            SHOES,
-            &[("color", "Blue"), ("size", "42")],
-            8_900,
-            4.1,
-            5,
-        ),
-        doc(
-            "p08",
-            "Road Runner Sneaker",
-            "Acme",
-            SHOES,
-            &[("color", "Black"), ("size", "43")],
-            7_900,
-            3.2,
-            15,
-        ),
-        doc(
-            "p09",
-            "Classic Cotton Tee",
-            "Basics",
-            TEES,
-            &[("color", "White"), ("size", "M")],
-            1_900,
-            4.0,
-            1,
-        ),
-        doc(
-            "p10",
-            "Organic Cotton Tee",
-            "Basics",
-            TEES,
-            &[("color", "Blue"), ("size", "L")],
-            2_900,
-            2.5,
-            2,
-        ),
+        doc("p06", "MacBook Air Laptop", "Apple", LAPTOPS, &[("color", "Silver"), ("ram_gb", "8")], 109_900, 4.8, 20),
+        doc("p07", "Trail Running Shoes", "Acme", SHOES, &[("color", "Blue"), ("size", "42")], 8_900, 4.1, 5),
+        doc("p08", "Road Runner Sneaker", "Acme", SHOES, &[("color", "Black"), ("size", "43")], 7_900, 3.2, 15),
+        doc("p09", "Classic Cotton Tee", "Basics", TEES, &[("color", "White"), ("size", "M")], 1_900, 4.0, 1),
+        doc("p10", "Organic Cotton Tee", "Basics", TEES, &[("color", "Blue"), ("size", "L")], 2_900, 2.5, 2),
     ]
 }
 
@@ -223,11 +135,7 @@ async fn suite(engine: &impl Engine) {
     // A word of the title finds the product, highlighted.
     let found = run(engine, query(&[("q", "iphone")])).await;
     assert_eq!(found.total, 2, "{:?}", ids(&found));
-    assert!(
-        found.hits[0].highlights["title"].contains("<em>iPhone</em>"),
-        "{:?}",
-        found.hits[0].highlights
-    );
+    assert!(found.hits[0].highlights["title"].contains("<em>iPhone</em>"), "{:?}", found.hits[0].highlights);
 
     // A typo still finds it.
     let found = run(engine, query(&[("q", "iphne")])).await;
@@ -256,12 +164,7 @@ async fn suite(engine: &impl Engine) {
     assert_eq!(all.total, 10);
     assert_eq!(all.facets.brand.iter().map(|b| b.count).sum::<u64>(), 10);
     assert_eq!(all.facets.category.iter().map(|c| c.count).sum::<u64>(), 10);
-    let el = all
-        .facets
-        .category
-        .iter()
-        .find(|c| c.id == "cat_el")
-        .expect("electronics");
+    let el = all.facets.category.iter().find(|c| c.id == "cat_el").expect("electronics");
     assert_eq!(el.count, 6);
     assert_eq!(el.children.iter().map(|c| c.count).sum::<u64>(), 6);
     assert_eq!(all.facets.price.iter().map(|p| p.count).sum::<u64>(), 10);
@@ -269,70 +172,31 @@ async fn suite(engine: &impl Engine) {
 
     let apple = run(engine, query(&[("brand", "apple")])).await;
     assert_eq!(apple.total, 3);
-    let brand_counts: BTreeMap<&str, u64> = apple
-        .facets
-        .brand
-        .iter()
-        .map(|b| (b.value.as_str(), b.count))
-        .collect();
+    let brand_counts: BTreeMap<&str, u64> = apple.facets.brand.iter().map(|b| (b.value.as_str(), b.count)).collect();
     assert_eq!(brand_counts.get("Apple"), Some(&3));
-    assert_eq!(
-        brand_counts.get("Acme"),
-        Some(&2),
-        "brand facet ignores the brand filter"
-    );
-    let el = apple
-        .facets
-        .category
-        .iter()
-        .find(|c| c.id == "cat_el")
-        .expect("electronics");
+    assert_eq!(brand_counts.get("Acme"), Some(&2), "brand facet ignores the brand filter");
+    let el = apple.facets.category.iter().find(|c| c.id == "cat_el").expect("electronics");
     assert_eq!(el.count, 3, "category facet applies the brand filter");
-    let colors = apple
-        .facets
-        .attributes
-        .iter()
-        .find(|a| a.name == "color")
-        .expect("color facet");
+    let colors = apple.facets.attributes.iter().find(|a| a.name == "color").expect("color facet");
     assert_eq!(colors.values.iter().map(|v| v.count).sum::<u64>(), 3);
 
     let blue_apple = run(engine, query(&[("brand", "apple"), ("attr.color", "blue")])).await;
     assert_eq!(ids(&blue_apple), vec!["p02"]);
-    let colors = blue_apple
-        .facets
-        .attributes
-        .iter()
-        .find(|a| a.name == "color")
-        .expect("color facet");
-    let color_counts: BTreeMap<&str, u64> = colors
-        .values
-        .iter()
-        .map(|v| (v.value.as_str(), v.count))
-        .collect();
+    let colors = blue_apple.facets.attributes.iter().find(|a| a.name == "color").expect("color facet");
+    let color_counts: BTreeMap<&str, u64> = colors.values.iter().map(|v| (v.value.as_str(), v.count)).collect();
     assert_eq!(
         color_counts,
         BTreeMap::from([("black", 1), ("blue", 1), ("silver", 1)]),
         "color ignores its own filter"
     );
-    let brand_counts: BTreeMap<&str, u64> = blue_apple
-        .facets
-        .brand
-        .iter()
-        .map(|b| (b.value.as_str(), b.count))
-        .collect();
-    assert_eq!(
-        brand_counts,
-        BTreeMap::from([("Acme", 1), ("Apple", 1), ("Basics", 1)])
-    );
+    let brand_counts: BTreeMap<&str, u64> =
+        blue_apple.facets.brand.iter().map(|b| (b.value.as_str(), b.count)).collect();
+    assert_eq!(brand_counts, BTreeMap::from([("Acme", 1), ("Apple", 1), ("Basics", 1)]));
 
     // Filters: category subtree, price range, rating, attribute.
     let found = run(engine, query(&[("category", "cat_el")])).await;
     assert_eq!(found.total, 6);
-    let found = run(
-        engine,
-        query(&[("price_min", "5000"), ("price_max", "80000")]),
-    )
-    .await;
+    let found = run(engine, query(&[("price_min", "5000"), ("price_max", "80000")])).await;
     let mut got = ids(&found);
     got.sort();
     assert_eq!(got, vec!["p02", "p03", "p04", "p07", "p08"]);
@@ -396,64 +260,22 @@ async fn suite(engine: &impl Engine) {
     assert_eq!(texted, vec!["p01", "p02", "p06"]);
 
     // Suggest: a prefix completes, a typo too.
-    let suggestions = engine
-        .suggest(&SuggestQuery {
-            prefix: "iph".into(),
-            limit: 5,
-        })
-        .await
-        .expect("suggest");
-    assert!(
-        suggestions
-            .suggestions
-            .iter()
-            .any(|s| s.text == "Apple iPhone 15 Pro"),
-        "{suggestions:?}"
-    );
-    let suggestions = engine
-        .suggest(&SuggestQuery {
-            prefix: "iphne".into(),
-            limit: 5,
-        })
-        .await
-        .expect("suggest");
-    assert!(
-        suggestions
-            .suggestions
-            .iter()
-            .any(|s| s.text.contains("iPhone")),
-        "{suggestions:?}"
-    );
-    let suggestions = engine
-        .suggest(&SuggestQuery {
-            prefix: "macb".into(),
-            limit: 5,
-        })
-        .await
-        .expect("suggest");
-    assert_eq!(
-        suggestions.suggestions.first().map(|s| s.text.as_str()),
-        Some("MacBook Air Laptop")
-    );
+    let suggestions = engine.suggest(&SuggestQuery { prefix: "iph".into(), limit: 5 }).await.expect("suggest");
+    assert!(suggestions.suggestions.iter().any(|s| s.text == "Apple iPhone 15 Pro"), "{suggestions:?}");
+    let suggestions = engine.suggest(&SuggestQuery { prefix: "iphne".into(), limit: 5 }).await.expect("suggest");
+    assert!(suggestions.suggestions.iter().any(|s| s.text.contains("iPhone")), "{suggestions:?}");
+    let suggestions = engine.suggest(&SuggestQuery { prefix: "macb".into(), limit: 5 }).await.expect("suggest");
+    assert_eq!(suggestions.suggestions.first().map(|s| s.text.as_str()), Some("MacBook Air Laptop"));
 
     // A stale version never overwrites a newer one.
     let mut newer = fixture()[3].clone();
     newer.version = 3;
     newer.title = "Pixel 8a Phone".into();
-    engine
-        .apply_changes(&[IndexChange::Upsert(newer.clone())])
-        .await
-        .expect("upsert");
+    engine.apply_changes(&[IndexChange::Upsert(newer.clone())]).await.expect("upsert");
     let mut stale = newer.clone();
     stale.version = 2;
     stale.title = "Pixel Outdated".into();
-    assert_eq!(
-        engine
-            .apply_changes(&[IndexChange::Upsert(stale)])
-            .await
-            .expect("stale"),
-        0
-    );
+    assert_eq!(engine.apply_changes(&[IndexChange::Upsert(stale)]).await.expect("stale"), 0);
     engine.settle().await;
     let found = run(engine, query(&[("q", "pixel")])).await;
     assert_eq!(found.hits[0].title, "Pixel 8a Phone");
@@ -465,86 +287,42 @@ async fn suite(engine: &impl Engine) {
         available,
         stock_version: version,
     };
-    engine
-        .set_stock_status(&[out("p04-A", 0, 7), out("p04-B", 0, 7)])
-        .await
-        .expect("stock");
-    assert_eq!(
-        engine
-            .set_stock_status(&[out("p04-A", 5, 6)])
-            .await
-            .expect("stale stock"),
-        0
-    );
+    engine.set_stock_status(&[out("p04-A", 0, 7), out("p04-B", 0, 7)]).await.expect("stock");
+    assert_eq!(engine.set_stock_status(&[out("p04-A", 5, 6)]).await.expect("stale stock"), 0);
     engine.settle().await;
     let found = run(engine, query(&[("q", "pixel")])).await;
     assert!(!found.hits[0].in_stock);
     assert_eq!(found.hits[0].title, "Pixel 8a Phone");
     let in_stock_only = run(engine, query(&[("in_stock", "true")])).await;
     assert_eq!(in_stock_only.total, 9);
-    assert_eq!(
-        in_stock_only.facets.in_stock.out_of_stock, 1,
-        "stock facet ignores its own filter"
-    );
+    assert_eq!(in_stock_only.facets.in_stock.out_of_stock, 1, "stock facet ignores its own filter");
     newer.version = 4;
-    engine
-        .apply_changes(&[IndexChange::Upsert(newer)])
-        .await
-        .expect("upsert");
+    engine.apply_changes(&[IndexChange::Upsert(newer)]).await.expect("upsert");
     engine.settle().await;
-    assert!(
-        !run(engine, query(&[("q", "pixel")])).await.hits[0].in_stock,
-        "a catalog write keeps stock"
-    );
+    assert!(!run(engine, query(&[("q", "pixel")])).await.hits[0].in_stock, "a catalog write keeps stock");
 
     // Deleting removes it from results and suggestions, and a replayed upsert does not bring it back.
     engine
-        .apply_changes(&[IndexChange::Hide {
-            product_id: "p01".into(),
-            version: 1,
-            deleted: true,
-        }])
+        .apply_changes(&[IndexChange::Hide { product_id: "p01".into(), version: 1, deleted: true }])
         .await
         .expect("delete");
-    engine
-        .apply_changes(&[IndexChange::Upsert(fixture()[0].clone())])
-        .await
-        .expect("replay");
+    engine.apply_changes(&[IndexChange::Upsert(fixture()[0].clone())]).await.expect("replay");
     engine.settle().await;
     let found = run(engine, query(&[("q", "iphone")])).await;
     assert_eq!(ids(&found), vec!["p02"]);
-    let suggestions = engine
-        .suggest(&SuggestQuery {
-            prefix: "iphone 15".into(),
-            limit: 5,
-        })
-        .await
-        .expect("suggest");
-    assert!(
-        suggestions
-            .suggestions
-            .iter()
-            .all(|s| s.product_id != "p01"),
-        "{suggestions:?}"
-    );
+    let suggestions = engine.suggest(&SuggestQuery { prefix: "iphone 15".into(), limit: 5 }).await.expect("suggest");
+    assert!(suggestions.suggestions.iter().all(|s| s.product_id != "p01"), "{suggestions:?}");
 
     // Draft hides; a newer activation shows it again.
     engine
-        .apply_changes(&[IndexChange::Hide {
-            product_id: "p03".into(),
-            version: 2,
-            deleted: false,
-        }])
+        .apply_changes(&[IndexChange::Hide { product_id: "p03".into(), version: 2, deleted: false }])
         .await
         .expect("draft");
     engine.settle().await;
     assert_eq!(run(engine, query(&[("q", "galaxy")])).await.total, 0);
     let mut back = fixture()[2].clone();
     back.version = 3;
-    engine
-        .apply_changes(&[IndexChange::Upsert(back)])
-        .await
-        .expect("activate");
+    engine.apply_changes(&[IndexChange::Upsert(back)]).await.expect("activate");
     engine.settle().await;
     assert_eq!(run(engine, query(&[("q", "galaxy")])).await.total, 1);
 }
@@ -573,70 +351,25 @@ async fn embedded_readers_in_another_handle_see_commits_and_alias_swaps() {
     let dir = tempfile::tempdir().unwrap();
     let writer = EmbeddedSearch::open(dir.path(), "products").unwrap();
     let reader = EmbeddedSearch::open(dir.path(), "products").unwrap();
-    assert_eq!(
-        reader
-            .search(&SearchQuery::text("iphone"))
-            .await
-            .unwrap()
-            .total,
-        0
-    );
+    assert_eq!(reader.search(&SearchQuery::text("iphone")).await.unwrap().total, 0);
     load(&writer).await;
-    assert_eq!(
-        reader
-            .search(&SearchQuery::text("iphone"))
-            .await
-            .unwrap()
-            .total,
-        2
-    );
+    assert_eq!(reader.search(&SearchQuery::text("iphone")).await.unwrap().total, 2);
 
     // A rebuild with a write arriving in the middle: nothing is lost across the swap.
     let next = writer.begin_rebuild().unwrap();
     let docs = fixture();
-    writer
-        .load_rebuild(
-            &next,
-            &docs[..5]
-                .iter()
-                .cloned()
-                .map(IndexChange::Upsert)
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
+    writer.load_rebuild(&next, &docs[..5].iter().cloned().map(IndexChange::Upsert).collect::<Vec<_>>()).unwrap();
     let mut during = docs[7].clone();
     during.version = 9;
     during.title = "Road Runner Sneaker Mk2".into();
-    writer
-        .apply_changes(&[IndexChange::Upsert(during)])
-        .await
-        .unwrap();
-    writer
-        .load_rebuild(
-            &next,
-            &docs[5..]
-                .iter()
-                .cloned()
-                .map(IndexChange::Upsert)
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
+    writer.apply_changes(&[IndexChange::Upsert(during)]).await.unwrap();
+    writer.load_rebuild(&next, &docs[5..].iter().cloned().map(IndexChange::Upsert).collect::<Vec<_>>()).unwrap();
     writer.finish_rebuild(&next).unwrap();
     assert_eq!(writer.current_index().unwrap(), next);
     let found = reader.search(&SearchQuery::text("sneaker")).await.unwrap();
+    assert_eq!(found.hits[0].title, "Road Runner Sneaker Mk2", "the write made during the rebuild survived");
     assert_eq!(
-        found.hits[0].title, "Road Runner Sneaker Mk2",
-        "the write made during the rebuild survived"
-    );
-    assert_eq!(
-        reader
-            .search(&SearchQuery {
-                sort: SearchSort::Newest,
-                ..SearchQuery::text("")
-            })
-            .await
-            .unwrap()
-            .total,
+        reader.search(&SearchQuery { sort: SearchSort::Newest, ..SearchQuery::text("") }).await.unwrap().total,
         10
     );
 }
@@ -654,6 +387,9 @@ async fn embedded_reader_sees_every_commit_of_another_handle() {
         probe.title = format!("Probe zq{k}x");
         writer.apply_changes(&[IndexChange::Upsert(probe)]).await.unwrap();
         let found = reader.search(&SearchQuery::text(format!("zq{k}x"))).await.unwrap();
-        assert!(ids(&found).contains(&format!("probe{k}").as_str()), "probe {k} not visible to the other handle after the commit");
+        assert!(
+            ids(&found).contains(&format!("probe{k}").as_str()),
+            "probe {k} not visible to the other handle after the commit"
+        );
     }
 }

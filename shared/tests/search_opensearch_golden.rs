@@ -5,48 +5,32 @@
 
 use chrono::{TimeZone, Utc};
 use commerce::adapters::search::opensearch::{
-    bulk_catalog_body, bulk_stock_body, parse_bulk_response, parse_search_response,
-    parse_suggest_response, search_body, suggest_body,
+    bulk_catalog_body, bulk_stock_body, parse_bulk_response, parse_search_response, parse_suggest_response,
+    search_body, suggest_body,
 };
 use commerce::domain::money::{Currency, Money};
 use commerce::domain::search::{
-    CategoryRef, IndexChange, SearchCursor, SearchDocument, SearchQuery, SearchSort, StockUpdate,
-    SuggestQuery,
+    CategoryRef, IndexChange, SearchCursor, SearchDocument, SearchQuery, SearchSort, StockUpdate, SuggestQuery,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 fn golden(name: &str, actual: &Value) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden/opensearch")
-        .join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/opensearch").join(name);
     let pretty = serde_json::to_string_pretty(actual).unwrap() + "\n";
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &pretty).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
-            path.display()
-        )
-    });
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1 to create it)", path.display()));
     let expected: Value = serde_json::from_str(&expected).unwrap();
-    assert_eq!(
-        &expected,
-        actual,
-        "{} changed; if intended, rerun with UPDATE_GOLDEN=1 and review",
-        path.display()
-    );
+    assert_eq!(&expected, actual, "{} changed; if intended, rerun with UPDATE_GOLDEN=1 and review", path.display());
 }
 
 fn ndjson(body: &str) -> Value {
-    Value::Array(
-        body.lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect(),
-    )
+    Value::Array(body.lines().map(|l| serde_json::from_str(l).unwrap()).collect())
 }
 
 fn document() -> SearchDocument {
@@ -59,19 +43,10 @@ fn document() -> SearchDocument {
         description: "Titanium.".into(),
         brand: "Apple".into(),
         categories: vec![
-            CategoryRef {
-                id: "cat_electronics".into(),
-                name: "Electronics".into(),
-            },
-            CategoryRef {
-                id: "cat_phones".into(),
-                name: "Phones".into(),
-            },
+            CategoryRef { id: "cat_electronics".into(), name: "Electronics".into() },
+            CategoryRef { id: "cat_phones".into(), name: "Phones".into() },
         ],
-        attributes: BTreeMap::from([
-            ("color".into(), vec!["Black".into()]),
-            ("os".into(), vec!["iOS".into()]),
-        ]),
+        attributes: BTreeMap::from([("color".into(), vec!["Black".into()]), ("os".into(), vec!["iOS".into()])]),
         other_attribute_text: vec!["A17".into()],
         price: Money::new(99_900, Currency::USD),
         price_max: 129_900,
@@ -100,110 +75,56 @@ fn search_request_with_every_filter_is_locked() {
         ("page_size", "10"),
     ])
     .unwrap();
-    query.cursor = Some(SearchCursor {
-        sort: SearchSort::PriceAsc,
-        after: vec![json!(99_900), json!("prd_x")],
-    });
+    query.cursor = Some(SearchCursor { sort: SearchSort::PriceAsc, after: vec![json!(99_900), json!("prd_x")] });
     golden("search-every-filter.json", &search_body(&query));
 }
 
 #[test]
 fn search_request_browsing_is_locked() {
-    golden(
-        "search-browse.json",
-        &search_body(&SearchQuery::from_params([]).unwrap()),
-    );
+    golden("search-browse.json", &search_body(&SearchQuery::from_params([]).unwrap()));
 }
 
 #[test]
 fn suggest_request_is_locked() {
-    golden(
-        "suggest.json",
-        &suggest_body(&SuggestQuery {
-            prefix: "iphne".into(),
-            limit: 5,
-        }),
-    );
+    golden("suggest.json", &suggest_body(&SuggestQuery { prefix: "iphne".into(), limit: 5 }));
 }
 
 #[test]
 fn bulk_requests_are_locked() {
     let changes = vec![
         IndexChange::Upsert(document()),
-        IndexChange::Hide {
-            product_id: "prd_gone".into(),
-            version: 3,
-            deleted: true,
-        },
+        IndexChange::Hide { product_id: "prd_gone".into(), version: 3, deleted: true },
     ];
-    golden(
-        "bulk-catalog.json",
-        &ndjson(&bulk_catalog_body("products-0", &changes)),
-    );
-    let stock = vec![StockUpdate {
-        product_id: "prd_x".into(),
-        sku: "IP15-BLK-128".into(),
-        available: 0,
-        stock_version: 9,
-    }];
-    golden(
-        "bulk-stock.json",
-        &ndjson(&bulk_stock_body("products-0", &stock)),
-    );
+    golden("bulk-catalog.json", &ndjson(&bulk_catalog_body("products-0", &changes)));
+    let stock =
+        vec![StockUpdate { product_id: "prd_x".into(), sku: "IP15-BLK-128".into(), available: 0, stock_version: 9 }];
+    golden("bulk-stock.json", &ndjson(&bulk_stock_body("products-0", &stock)));
 }
 
 #[test]
 fn index_definition_has_analyzers_synonyms_and_a_suggest_field() {
-    let definition: Value =
-        serde_json::from_str(commerce::adapters::search::opensearch::INDEX_DEFINITION).unwrap();
+    let definition: Value = serde_json::from_str(commerce::adapters::search::opensearch::INDEX_DEFINITION).unwrap();
     let analysis = &definition["settings"]["analysis"];
-    assert_eq!(
-        analysis["filter"]["product_synonyms"]["type"],
-        "synonym_graph"
-    );
-    assert!(analysis["analyzer"]["product_search"]["filter"]
-        .as_array()
-        .unwrap()
-        .contains(&json!("product_synonyms")));
-    assert_eq!(
-        definition["mappings"]["properties"]["suggest"]["type"],
-        "completion"
-    );
+    assert_eq!(analysis["filter"]["product_synonyms"]["type"], "synonym_graph");
+    assert!(analysis["analyzer"]["product_search"]["filter"].as_array().unwrap().contains(&json!("product_synonyms")));
+    assert_eq!(definition["mappings"]["properties"]["suggest"]["type"], "completion");
     let body = search_body(&SearchQuery::text("x"));
-    for field in [
-        "category_key",
-        "brand",
-        "price",
-        "rating",
-        "in_stock",
-        "attribute_terms",
-        "created_at",
-        "product_id",
-    ] {
-        assert!(
-            definition["mappings"]["properties"].get(field).is_some(),
-            "{field} is queried but not mapped"
-        );
+    for field in ["category_key", "brand", "price", "rating", "in_stock", "attribute_terms", "created_at", "product_id"]
+    {
+        assert!(definition["mappings"]["properties"].get(field).is_some(), "{field} is queried but not mapped");
     }
     assert!(body["aggs"]["f_category"].is_object());
     let fields = commerce::adapters::search::opensearch::document_fields(&document());
     for key in fields.as_object().unwrap().keys() {
-        assert!(
-            definition["mappings"]["properties"].get(key).is_some(),
-            "{key} is written but not mapped (strict)"
-        );
+        assert!(definition["mappings"]["properties"].get(key).is_some(), "{key} is written but not mapped (strict)");
     }
 }
 
 #[test]
 fn search_response_parses_hits_facets_and_cursor() {
-    let query = SearchQuery::from_params([
-        ("q", "iphone"),
-        ("brand", "Apple"),
-        ("attr.color", "black"),
-        ("page_size", "1"),
-    ])
-    .unwrap();
+    let query =
+        SearchQuery::from_params([("q", "iphone"), ("brand", "Apple"), ("attr.color", "black"), ("page_size", "1")])
+            .unwrap();
     let doc = serde_json::to_value(document()).unwrap();
     let response = json!({
         "took": 4, "timed_out": false,
@@ -247,39 +168,18 @@ fn search_response_parses_hits_facets_and_cursor() {
     let results = parse_search_response(&query, &response).unwrap();
     assert_eq!(results.total, 2);
     assert_eq!(results.hits.len(), 1);
-    assert_eq!(
-        results.hits[0].highlights["title"],
-        "Apple <em>iPhone</em> 15 Pro"
-    );
+    assert_eq!(results.hits[0].highlights["title"], "Apple <em>iPhone</em> 15 Pro");
     assert!(!results.hits[0].in_stock);
     assert_eq!(results.hits[0].price.amount, 99_900);
-    let cursor = SearchCursor::decode(
-        results.next_cursor.as_deref().unwrap(),
-        SearchSort::Relevance,
-    )
-    .unwrap();
-    assert_eq!(
-        cursor.after,
-        vec![json!(3.2), json!("prd_01jn0000000000000000000001")]
-    );
+    let cursor = SearchCursor::decode(results.next_cursor.as_deref().unwrap(), SearchSort::Relevance).unwrap();
+    assert_eq!(cursor.after, vec![json!(3.2), json!("prd_01jn0000000000000000000001")]);
     assert_eq!(results.facets.category[0].name, "Electronics");
     assert_eq!(results.facets.category[0].children[0].count, 2);
     assert_eq!(results.facets.brand[0].value, "Samsung");
     assert_eq!(results.facets.price[5].count, 2);
     assert_eq!(results.facets.rating[0].min, 4);
-    assert_eq!(
-        (
-            results.facets.in_stock.in_stock,
-            results.facets.in_stock.out_of_stock
-        ),
-        (1, 1)
-    );
-    let names: Vec<&str> = results
-        .facets
-        .attributes
-        .iter()
-        .map(|a| a.name.as_str())
-        .collect();
+    assert_eq!((results.facets.in_stock.in_stock, results.facets.in_stock.out_of_stock), (1, 1));
+    let names: Vec<&str> = results.facets.attributes.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names, vec!["color", "os"]);
     assert_eq!(results.facets.attributes[0].values.len(), 2);
 }
@@ -310,8 +210,5 @@ fn suggest_and_bulk_responses_parse() {
         {"update": {"_index": "products-0", "_id": "a", "status": 429,
                     "error": {"type": "es_rejected_execution_exception", "reason": "queue full"}}}
     ]});
-    assert!(matches!(
-        parse_bulk_response(&throttled),
-        Err(commerce::DomainError::Transient(_))
-    ));
+    assert!(matches!(parse_bulk_response(&throttled), Err(commerce::DomainError::Transient(_))));
 }

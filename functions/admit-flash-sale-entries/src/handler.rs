@@ -17,11 +17,7 @@ pub async fn handle(
     let mut ids = Vec::new();
     for record in event.payload.records {
         let id = record.message_id.unwrap_or_default();
-        match record
-            .body
-            .as_deref()
-            .map(serde_json::from_str::<EntryMessage>)
-        {
+        match record.body.as_deref().map(serde_json::from_str::<EntryMessage>) {
             Some(Ok(message)) => {
                 messages.push(message);
                 ids.push(id);
@@ -32,8 +28,7 @@ pub async fn handle(
             }
         }
     }
-    let (results, stats) =
-        flash_sale::admit_batch(sales, sales, sales, state, &messages, chrono::Utc::now()).await;
+    let (results, stats) = flash_sale::admit_batch(sales, sales, sales, state, &messages, chrono::Utc::now()).await;
     for (id, result) in ids.into_iter().zip(results) {
         if let Err(err) = result {
             tracing::warn!(message_id = %id, error = %err, "entry not admitted yet; back to the queue");
@@ -68,15 +63,11 @@ pub async fn handle(
 mod tests {
     #[test]
     fn sample_events_are_sqs_events_with_entry_messages() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../events/admit-flash-sale-entries"
-        );
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/admit-flash-sale-entries");
         let mut count = 0;
         for entry in std::fs::read_dir(dir).unwrap() {
             let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-            let event: aws_lambda_events::event::sqs::SqsEvent =
-                serde_json::from_str(&text).unwrap();
+            let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
             for record in event.records {
                 let body = record.body.unwrap();
                 serde_json::from_str::<commerce::domain::flash_sale::EntryMessage>(&body).unwrap();

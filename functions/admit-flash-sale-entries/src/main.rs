@@ -16,8 +16,5 @@ async fn main() -> Result<(), Error> {
     let sales = DynamoFlashSales::new(aws_sdk_dynamodb::Client::new(&aws), table, String::new());
     let state = AdmissionState::default();
     let instance = ulid::Ulid::new().to_string().to_lowercase();
-    run(service_fn(|event| {
-        handler::handle(&sales, &state, &instance, event)
-    }))
-    .await
+    run(service_fn(|event| handler::handle(&sales, &state, &instance, event))).await
 }

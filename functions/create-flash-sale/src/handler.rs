@@ -22,23 +22,15 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{
-        body_json, demo_store, request, sample_events, DEMO_SELLERS,
-    };
+    use commerce::adapters::catalog::testing::{body_json, demo_store, request, sample_events, DEMO_SELLERS};
     use commerce::adapters::flash_sale::memory::InMemoryFlashSales;
     use commerce::ports::SkuCatalog;
     use serde_json::{json, Value};
 
     async fn demo_sku(catalog: &impl SkuCatalog) -> String {
-        let product = demo_store()
-            .stored(commerce::adapters::catalog::demo::FIRST_PRODUCT_ID)
-            .unwrap();
+        let product = demo_store().stored(commerce::adapters::catalog::demo::FIRST_PRODUCT_ID).unwrap();
         let sku = product.variants[0].sku.clone();
-        assert!(!catalog
-            .variants_by_sku(std::slice::from_ref(&sku))
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(!catalog.variants_by_sku(std::slice::from_ref(&sku)).await.unwrap().is_empty());
         sku
     }
 
@@ -48,8 +40,7 @@ mod tests {
     }
 
     fn post(caller: Option<(&str, &str)>, body: &Value) -> Request {
-        let mut builder =
-            request("POST", "/v1/seller/flash-sales", "/v1/seller/flash-sales").json(body);
+        let mut builder = request("POST", "/v1/seller/flash-sales", "/v1/seller/flash-sales").json(body);
         if let Some((sub, groups)) = caller {
             builder = builder.caller(sub, groups);
         }
@@ -61,23 +52,13 @@ mod tests {
         let catalog = demo_store();
         let sku = demo_sku(&catalog).await;
         let sales = InMemoryFlashSales::default().with_stock(&sku, "wh_east", 50);
-        let response = handle(
-            &catalog,
-            &sales,
-            post(Some((DEMO_SELLERS[0], "sellers")), &body(&sku, 40)),
-        )
-        .await
-        .unwrap();
+        let response =
+            handle(&catalog, &sales, post(Some((DEMO_SELLERS[0], "sellers")), &body(&sku, 40))).await.unwrap();
         assert_eq!(response.status(), 201, "{}", body_json(&response));
         let created = body_json(&response);
-        assert!(created["sale_id"]
-            .as_str()
-            .is_some_and(|id| id.starts_with("fs_")));
+        assert!(created["sale_id"].as_str().is_some_and(|id| id.starts_with("fs_")));
         assert_eq!(created["status"], "upcoming");
-        assert_eq!(
-            sales.available_by_warehouse(&sku).await.unwrap(),
-            vec![("wh_east".to_owned(), 10)]
-        );
+        assert_eq!(sales.available_by_warehouse(&sku).await.unwrap(), vec![("wh_east".to_owned(), 10)]);
     }
 
     #[tokio::test]
@@ -85,13 +66,8 @@ mod tests {
         let catalog = demo_store();
         let sku = demo_sku(&catalog).await;
         let sales = InMemoryFlashSales::default().with_stock(&sku, "wh_east", 5);
-        let response = handle(
-            &catalog,
-            &sales,
-            post(Some((DEMO_SELLERS[0], "sellers")), &body(&sku, 40)),
-        )
-        .await
-        .unwrap();
+        let response =
+            handle(&catalog, &sales, post(Some((DEMO_SELLERS[0], "sellers")), &body(&sku, 40))).await.unwrap();
         assert_eq!(response.status(), 409);
         assert_eq!(body_json(&response)["error"]["code"], "out_of_stock");
     }
@@ -101,29 +77,11 @@ mod tests {
         let catalog = demo_store();
         let sku = demo_sku(&catalog).await;
         let sales = InMemoryFlashSales::default().with_stock(&sku, "wh_east", 50);
-        let other = handle(
-            &catalog,
-            &sales,
-            post(Some((DEMO_SELLERS[1], "sellers")), &body(&sku, 4)),
-        )
-        .await
-        .unwrap();
+        let other = handle(&catalog, &sales, post(Some((DEMO_SELLERS[1], "sellers")), &body(&sku, 4))).await.unwrap();
         assert_eq!(other.status(), 403);
-        let shopper = handle(
-            &catalog,
-            &sales,
-            post(Some(("u1", "shoppers")), &body(&sku, 4)),
-        )
-        .await
-        .unwrap();
+        let shopper = handle(&catalog, &sales, post(Some(("u1", "shoppers")), &body(&sku, 4))).await.unwrap();
         assert_eq!(shopper.status(), 403);
-        assert_eq!(
-            handle(&catalog, &sales, post(None, &body(&sku, 4)))
-                .await
-                .unwrap()
-                .status(),
-            401
-        );
+        assert_eq!(handle(&catalog, &sales, post(None, &body(&sku, 4))).await.unwrap().status(), 401);
     }
 
     #[tokio::test]
@@ -131,13 +89,8 @@ mod tests {
         let catalog = demo_store();
         let sku = demo_sku(&catalog).await;
         let sales = InMemoryFlashSales::default().with_stock(&sku, "wh_east", 50);
-        let response = handle(
-            &catalog,
-            &sales,
-            post(Some((DEMO_SELLERS[0], "sellers")), &body(&sku, 0)),
-        )
-        .await
-        .unwrap();
+        let response =
+            handle(&catalog, &sales, post(Some((DEMO_SELLERS[0], "sellers")), &body(&sku, 0))).await.unwrap();
         assert_eq!(response.status(), 422);
         assert_eq!(body_json(&response)["error"]["field"], "units");
     }
@@ -146,22 +99,10 @@ mod tests {
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
         let catalog = demo_store();
         let sku = demo_sku(&catalog).await;
-        for event in sample_events(
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../events/create-flash-sale"
-            )
-            .as_ref(),
-        ) {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/create-flash-sale").as_ref()) {
             let sales = InMemoryFlashSales::default().with_stock(&sku, "wh_east", 100);
             let response = handle(&catalog, &sales, event.request).await.unwrap();
-            assert_eq!(
-                response.status(),
-                event.expected_status,
-                "{}: {}",
-                event.path.display(),
-                body_json(&response)
-            );
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
 }

@@ -5,10 +5,7 @@ use commerce::services::catalog;
 use commerce::{api, auth};
 use lambda_http::{Body, Error, Request, Response};
 
-pub async fn handle(
-    store: &(impl CategoryReader + ProductCreator),
-    req: Request,
-) -> Result<Response<Body>, Error> {
+pub async fn handle(store: &(impl CategoryReader + ProductCreator), req: Request) -> Result<Response<Body>, Error> {
     let result = async {
         let caller = auth::caller(&req)?;
         let input = api::parse_json(&req)?;
@@ -21,9 +18,7 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{
-        body_json, demo_store, request, sample_events, RequestBuilder,
-    };
+    use commerce::adapters::catalog::testing::{body_json, demo_store, request, sample_events, RequestBuilder};
     use commerce::ports::ProductReader;
     use serde_json::json;
 
@@ -45,33 +40,20 @@ mod tests {
     #[tokio::test]
     async fn when_seller_posts_valid_product_should_201_and_store_it() {
         let store = demo_store();
-        let response = handle(&store, post(tshirt()).caller("seller-9", "sellers").build())
-            .await
-            .unwrap();
+        let response = handle(&store, post(tshirt()).caller("seller-9", "sellers").build()).await.unwrap();
         assert_eq!(response.status(), 201);
         let body = body_json(&response);
         let id = body["product_id"].as_str().unwrap();
         assert!(id.starts_with("prd_"));
         assert_eq!(body["seller_id"], "seller-9");
         assert_eq!(body["status"], "active");
-        assert_eq!(
-            body["variants"][0]["components"],
-            json!([{"sku": "TS-BLU-M", "quantity": 1}])
-        );
-        assert_eq!(
-            store.get_product(id).await.unwrap().unwrap().title,
-            "Classic tee"
-        );
+        assert_eq!(body["variants"][0]["components"], json!([{"sku": "TS-BLU-M", "quantity": 1}]));
+        assert_eq!(store.get_product(id).await.unwrap().unwrap().title, "Classic tee");
     }
 
     #[tokio::test]
     async fn when_shopper_posts_should_403() {
-        let response = handle(
-            &demo_store(),
-            post(tshirt()).caller("shopper-1", "shoppers").build(),
-        )
-        .await
-        .unwrap();
+        let response = handle(&demo_store(), post(tshirt()).caller("shopper-1", "shoppers").build()).await.unwrap();
         assert_eq!(response.status(), 403);
         assert_eq!(body_json(&response)["error"]["code"], "forbidden");
     }
@@ -84,10 +66,7 @@ mod tests {
 
     #[tokio::test]
     async fn when_body_is_not_json_should_400() {
-        let req = request("POST", ROUTE, ROUTE)
-            .body("{\"title\": ")
-            .caller("seller-9", "sellers")
-            .build();
+        let req = request("POST", ROUTE, ROUTE).body("{\"title\": ").caller("seller-9", "sellers").build();
         let response = handle(&demo_store(), req).await.unwrap();
         assert_eq!(response.status(), 400);
         assert_eq!(body_json(&response)["error"]["code"], "malformed_json");
@@ -97,12 +76,7 @@ mod tests {
     async fn when_price_is_negative_should_422_naming_the_field() {
         let mut body = tshirt();
         body["variants"][0]["price"]["amount"] = json!(-5);
-        let response = handle(
-            &demo_store(),
-            post(body).caller("seller-9", "sellers").build(),
-        )
-        .await
-        .unwrap();
+        let response = handle(&demo_store(), post(body).caller("seller-9", "sellers").build()).await.unwrap();
         assert_eq!(response.status(), 422);
         let error = &body_json(&response)["error"];
         assert_eq!(error["code"], "validation_failed");
@@ -113,12 +87,7 @@ mod tests {
     async fn when_attribute_has_wrong_type_should_422_naming_it() {
         let mut body = tshirt();
         body["attributes"]["fit"] = json!(3);
-        let response = handle(
-            &demo_store(),
-            post(body).caller("seller-9", "sellers").build(),
-        )
-        .await
-        .unwrap();
+        let response = handle(&demo_store(), post(body).caller("seller-9", "sellers").build()).await.unwrap();
         assert_eq!(response.status(), 422);
         assert_eq!(body_json(&response)["error"]["field"], "attributes.fit");
     }
@@ -126,30 +95,18 @@ mod tests {
     #[tokio::test]
     async fn when_sku_belongs_to_another_product_should_409_sku_taken() {
         let store = demo_store();
-        let first = handle(&store, post(tshirt()).caller("seller-9", "sellers").build())
-            .await
-            .unwrap();
+        let first = handle(&store, post(tshirt()).caller("seller-9", "sellers").build()).await.unwrap();
         assert_eq!(first.status(), 201);
-        let second = handle(&store, post(tshirt()).caller("seller-8", "sellers").build())
-            .await
-            .unwrap();
+        let second = handle(&store, post(tshirt()).caller("seller-8", "sellers").build()).await.unwrap();
         assert_eq!(second.status(), 409);
         assert_eq!(body_json(&second)["error"]["code"], "sku_taken");
     }
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
-        for event in sample_events(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/create-product").as_ref(),
-        ) {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/create-product").as_ref()) {
             let response = handle(&demo_store(), event.request).await.unwrap();
-            assert_eq!(
-                response.status(),
-                event.expected_status,
-                "{}: {}",
-                event.path.display(),
-                body_json(&response)
-            );
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
 }

@@ -5,10 +5,7 @@ use commerce::services::catalog;
 use commerce::{api, auth};
 use lambda_http::{Body, Error, Request, Response};
 
-pub async fn handle(
-    store: &(impl ProductReader + ProductRemover),
-    req: Request,
-) -> Result<Response<Body>, Error> {
+pub async fn handle(store: &(impl ProductReader + ProductRemover), req: Request) -> Result<Response<Body>, Error> {
     let result = async {
         let caller = auth::caller(&req)?;
         let product_id = api::path_param(&req, "product_id")?;
@@ -22,31 +19,21 @@ pub async fn handle(
 mod tests {
     use super::*;
     use commerce::adapters::catalog::demo::FIRST_PRODUCT_ID;
-    use commerce::adapters::catalog::testing::{
-        body_json, demo_store, request, sample_events, DEMO_SELLERS,
-    };
+    use commerce::adapters::catalog::testing::{body_json, demo_store, request, sample_events, DEMO_SELLERS};
     use commerce::ports::SkuCatalog;
 
     fn delete(id: &str, sub: &str, groups: &str) -> Request {
-        request(
-            "DELETE",
-            "/v1/seller/products/{product_id}",
-            &format!("/v1/seller/products/{id}"),
-        )
-        .path_param("product_id", id)
-        .caller(sub, groups)
-        .build()
+        request("DELETE", "/v1/seller/products/{product_id}", &format!("/v1/seller/products/{id}"))
+            .path_param("product_id", id)
+            .caller(sub, groups)
+            .build()
     }
 
     #[tokio::test]
     async fn when_owner_deletes_should_204_and_free_the_skus() {
         let store = demo_store();
-        let sku = store.stored(FIRST_PRODUCT_ID).unwrap().variants[0]
-            .sku
-            .clone();
-        let response = handle(&store, delete(FIRST_PRODUCT_ID, DEMO_SELLERS[0], "sellers"))
-            .await
-            .unwrap();
+        let sku = store.stored(FIRST_PRODUCT_ID).unwrap().variants[0].sku.clone();
+        let response = handle(&store, delete(FIRST_PRODUCT_ID, DEMO_SELLERS[0], "sellers")).await.unwrap();
         assert_eq!(response.status(), 204);
         assert!(store.stored(FIRST_PRODUCT_ID).is_none());
         assert!(store.variants_by_sku(&[sku]).await.unwrap().is_empty());
@@ -55,48 +42,28 @@ mod tests {
     #[tokio::test]
     async fn when_other_seller_deletes_should_403_and_keep_it() {
         let store = demo_store();
-        let response = handle(&store, delete(FIRST_PRODUCT_ID, DEMO_SELLERS[1], "sellers"))
-            .await
-            .unwrap();
+        let response = handle(&store, delete(FIRST_PRODUCT_ID, DEMO_SELLERS[1], "sellers")).await.unwrap();
         assert_eq!(response.status(), 403);
         assert!(store.stored(FIRST_PRODUCT_ID).is_some());
     }
 
     #[tokio::test]
     async fn when_shopper_deletes_should_403() {
-        let response = handle(
-            &demo_store(),
-            delete(FIRST_PRODUCT_ID, "shopper-1", "shoppers"),
-        )
-        .await
-        .unwrap();
+        let response = handle(&demo_store(), delete(FIRST_PRODUCT_ID, "shopper-1", "shoppers")).await.unwrap();
         assert_eq!(response.status(), 403);
     }
 
     #[tokio::test]
     async fn when_product_is_unknown_should_404() {
-        let response = handle(
-            &demo_store(),
-            delete("prd_nope", DEMO_SELLERS[0], "sellers"),
-        )
-        .await
-        .unwrap();
+        let response = handle(&demo_store(), delete("prd_nope", DEMO_SELLERS[0], "sellers")).await.unwrap();
         assert_eq!(response.status(), 404);
     }
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
-        for event in sample_events(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/delete-product").as_ref(),
-        ) {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/delete-product").as_ref()) {
             let response = handle(&demo_store(), event.request).await.unwrap();
-            assert_eq!(
-                response.status(),
-                event.expected_status,
-                "{}: {}",
-                event.path.display(),
-                body_json(&response)
-            );
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
 }

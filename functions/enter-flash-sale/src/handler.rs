@@ -66,19 +66,16 @@ mod tests {
     }
 
     fn store() -> InMemoryFlashSales {
-        InMemoryFlashSales::default()
-            .with_sale(sale("fs_live", -Duration::minutes(1), 2))
-            .with_sale(sale(
-                "fs_soon",
-                Duration::hours(1) - Duration::seconds(1),
-                2,
-            ))
+        InMemoryFlashSales::default().with_sale(sale("fs_live", -Duration::minutes(1), 2)).with_sale(sale(
+            "fs_soon",
+            Duration::hours(1) - Duration::seconds(1),
+            2,
+        ))
     }
 
     fn enter(sale_id: &str, user: Option<&str>, key: Option<&str>) -> Request {
         let path = format!("/v1/flash-sales/{sale_id}/entries");
-        let mut builder = request("POST", "/v1/flash-sales/{sale_id}/entries", &path)
-            .path_param("sale_id", sale_id);
+        let mut builder = request("POST", "/v1/flash-sales/{sale_id}/entries", &path).path_param("sale_id", sale_id);
         if let Some(user) = user {
             builder = builder.caller(user, "shoppers");
         }
@@ -94,9 +91,7 @@ mod tests {
             sales: store,
             queue: store,
             cache: &cache,
-            policy: EntryPolicy {
-                min_interval: Duration::milliseconds(min_interval_ms),
-            },
+            policy: EntryPolicy { min_interval: Duration::milliseconds(min_interval_ms) },
         };
         handle(&deps, req).await.unwrap()
     }
@@ -107,9 +102,7 @@ mod tests {
         let response = run(&store, 0, enter("fs_live", Some("alice"), Some("k1"))).await;
         assert_eq!(response.status(), 202);
         let body = body_json(&response);
-        assert!(body["ticket_id"]
-            .as_str()
-            .is_some_and(|t| t.starts_with("ftk_")));
+        assert!(body["ticket_id"].as_str().is_some_and(|t| t.starts_with("ftk_")));
         assert!(body["position"].as_u64().is_some_and(|p| p >= 1));
         assert_eq!(body["status"], "waiting");
         assert_eq!(store.queued().len(), 1);
@@ -129,25 +122,12 @@ mod tests {
     async fn when_over_the_limit_should_409_and_when_too_fast_should_429_with_retry_after() {
         let store = store();
         for key in ["a", "b"] {
-            assert_eq!(
-                run(&store, 0, enter("fs_live", Some("bob"), Some(key)))
-                    .await
-                    .status(),
-                202
-            );
+            assert_eq!(run(&store, 0, enter("fs_live", Some("bob"), Some(key))).await.status(), 202);
         }
         let third = run(&store, 0, enter("fs_live", Some("bob"), Some("c"))).await;
         assert_eq!(third.status(), 409);
-        assert_eq!(
-            body_json(&third)["error"]["code"],
-            "per_customer_limit_reached"
-        );
-        assert_eq!(
-            run(&store, 60_000, enter("fs_live", Some("carol"), Some("a")))
-                .await
-                .status(),
-            202
-        );
+        assert_eq!(body_json(&third)["error"]["code"], "per_customer_limit_reached");
+        assert_eq!(run(&store, 60_000, enter("fs_live", Some("carol"), Some("a"))).await.status(), 202);
         let fast = run(&store, 60_000, enter("fs_live", Some("carol"), Some("b"))).await;
         assert_eq!(fast.status(), 429);
         assert_eq!(fast.headers()["retry-after"], "61");
@@ -173,27 +153,14 @@ mod tests {
         let no_key = run(&store, 0, enter("fs_live", Some("erin"), None)).await;
         assert_eq!(no_key.status(), 400);
         assert_eq!(body_json(&no_key)["error"]["field"], "Idempotency-Key");
-        assert_eq!(
-            run(&store, 0, enter("fs_live", None, Some("k")))
-                .await
-                .status(),
-            401
-        );
+        assert_eq!(run(&store, 0, enter("fs_live", None, Some("k"))).await.status(), 401);
     }
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
-        for event in sample_events(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/enter-flash-sale").as_ref(),
-        ) {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/enter-flash-sale").as_ref()) {
             let response = run(&store(), 0, event.request).await;
-            assert_eq!(
-                response.status(),
-                event.expected_status,
-                "{}: {}",
-                event.path.display(),
-                body_json(&response)
-            );
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
 }

@@ -18,11 +18,6 @@ async fn main() -> Result<(), Error> {
     let sales = DynamoFlashSales::new(aws_sdk_dynamodb::Client::new(&aws), table, String::new());
     let queue = SqsWaitingRoom::new(aws_sdk_sqs::Client::new(&aws), queue_url);
     let cache = EntryCache::new(chrono::Duration::milliseconds(gate_cache_ms));
-    let deps = handler::Deps {
-        sales: &sales,
-        queue: &queue,
-        cache: &cache,
-        policy,
-    };
+    let deps = handler::Deps { sales: &sales, queue: &queue, cache: &cache, policy };
     run(service_fn(|req| handler::handle(&deps, req))).await
 }

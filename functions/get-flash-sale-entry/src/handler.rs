@@ -5,23 +5,12 @@ use commerce::services::flash_sale;
 use commerce::{api, auth};
 use lambda_http::{Body, Error, Request, Response};
 
-pub async fn handle(
-    sales: &(impl FlashSaleReader + FlashTicketStore),
-    req: Request,
-) -> Result<Response<Body>, Error> {
+pub async fn handle(sales: &(impl FlashSaleReader + FlashTicketStore), req: Request) -> Result<Response<Body>, Error> {
     let result = async {
         let caller = auth::caller(&req)?;
         let sale_id = api::path_param(&req, "sale_id")?;
         let ticket_id = api::path_param(&req, "ticket_id")?;
-        flash_sale::get_entry(
-            sales,
-            sales,
-            &caller,
-            &sale_id,
-            &ticket_id,
-            chrono::Utc::now(),
-        )
-        .await
+        flash_sale::get_entry(sales, sales, &caller, &sale_id, &ticket_id, chrono::Utc::now()).await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))
@@ -52,41 +41,25 @@ mod tests {
         }
         .into_sale("fs_live".into(), "seller".into(), "wh_east".into(), now);
         let store = InMemoryFlashSales::default().with_sale(sale);
-        let ticket = Ticket::waiting(
-            "ftk_alice1".into(),
-            "fs_live".into(),
-            "alice".into(),
-            3,
-            now,
-        );
-        store
-            .create_ticket(&ticket, 1, Duration::zero())
-            .await
-            .unwrap();
+        let ticket = Ticket::waiting("ftk_alice1".into(), "fs_live".into(), "alice".into(), 3, now);
+        store.create_ticket(&ticket, 1, Duration::zero()).await.unwrap();
         store
     }
 
     fn get(user: &str, ticket: &str) -> Request {
         let path = format!("/v1/flash-sales/fs_live/entries/{ticket}");
-        request(
-            "GET",
-            "/v1/flash-sales/{sale_id}/entries/{ticket_id}",
-            &path,
-        )
-        .path_param("sale_id", "fs_live")
-        .path_param("ticket_id", ticket)
-        .caller(user, "shoppers")
-        .build()
+        request("GET", "/v1/flash-sales/{sale_id}/entries/{ticket_id}", &path)
+            .path_param("sale_id", "fs_live")
+            .path_param("ticket_id", ticket)
+            .caller(user, "shoppers")
+            .build()
     }
 
     #[tokio::test]
     async fn when_waiting_should_show_position_then_sold_out_once_the_gate_closes() {
         let store = store().await;
         let body = body_json(&handle(&store, get("alice", "ftk_alice1")).await.unwrap());
-        assert_eq!(
-            (body["status"].as_str(), body["position"].as_u64()),
-            (Some("waiting"), Some(3))
-        );
+        assert_eq!((body["status"].as_str(), body["position"].as_u64()), (Some("waiting"), Some(3)));
         store.close("fs_live");
         let body = body_json(&handle(&store, get("alice", "ftk_alice1")).await.unwrap());
         assert_eq!(body["status"], "sold_out");
@@ -96,32 +69,14 @@ mod tests {
     #[tokio::test]
     async fn when_another_shopper_asks_should_404() {
         let store = store().await;
-        assert_eq!(
-            handle(&store, get("mallory", "ftk_alice1"))
-                .await
-                .unwrap()
-                .status(),
-            404
-        );
+        assert_eq!(handle(&store, get("mallory", "ftk_alice1")).await.unwrap().status(), 404);
     }
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
-        for event in sample_events(
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../events/get-flash-sale-entry"
-            )
-            .as_ref(),
-        ) {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/get-flash-sale-entry").as_ref()) {
             let response = handle(&store().await, event.request).await.unwrap();
-            assert_eq!(
-                response.status(),
-                event.expected_status,
-                "{}: {}",
-                event.path.display(),
-                body_json(&response)
-            );
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
 }

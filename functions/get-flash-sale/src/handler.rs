@@ -40,13 +40,7 @@ mod tests {
     }
 
     fn get(id: &str) -> Request {
-        request(
-            "GET",
-            "/v1/flash-sales/{sale_id}",
-            &format!("/v1/flash-sales/{id}"),
-        )
-        .path_param("sale_id", id)
-        .build()
+        request("GET", "/v1/flash-sales/{sale_id}", &format!("/v1/flash-sales/{id}")).path_param("sale_id", id).build()
     }
 
     #[tokio::test]
@@ -56,25 +50,14 @@ mod tests {
         assert_eq!(response.status(), 200);
         assert_eq!(body_json(&response)["status"], "live");
         store.close("fs_live");
-        assert_eq!(
-            body_json(&handle(&store, get("fs_live")).await.unwrap())["status"],
-            "sold_out"
-        );
+        assert_eq!(body_json(&handle(&store, get("fs_live")).await.unwrap())["status"], "sold_out");
     }
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
-        for event in sample_events(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/get-flash-sale").as_ref(),
-        ) {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/get-flash-sale").as_ref()) {
             let response = handle(&store(), event.request).await.unwrap();
-            assert_eq!(
-                response.status(),
-                event.expected_status,
-                "{}: {}",
-                event.path.display(),
-                body_json(&response)
-            );
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
 }

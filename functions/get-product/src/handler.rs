@@ -22,13 +22,7 @@ mod tests {
     use commerce::ports::ProductUpdater;
 
     fn get(id: &str) -> Request {
-        request(
-            "GET",
-            "/v1/products/{product_id}",
-            &format!("/v1/products/{id}"),
-        )
-        .path_param("product_id", id)
-        .build()
+        request("GET", "/v1/products/{product_id}", &format!("/v1/products/{id}")).path_param("product_id", id).build()
     }
 
     #[tokio::test]
@@ -43,18 +37,14 @@ mod tests {
 
     #[tokio::test]
     async fn when_product_is_unknown_should_404() {
-        let response = handle(&demo_store(), get("prd_01hzzzzzzzzzzzzzzzzzzzzzzz"))
-            .await
-            .unwrap();
+        let response = handle(&demo_store(), get("prd_01hzzzzzzzzzzzzzzzzzzzzzzz")).await.unwrap();
         assert_eq!(response.status(), 404);
         assert_eq!(body_json(&response)["error"]["code"], "not_found");
     }
 
     #[tokio::test]
     async fn when_id_is_junk_should_404_without_reading() {
-        let response = handle(&demo_store(), get("../../etc/passwd"))
-            .await
-            .unwrap();
+        let response = handle(&demo_store(), get("../../etc/passwd")).await.unwrap();
         assert_eq!(response.status(), 404);
     }
 
@@ -66,28 +56,14 @@ mod tests {
         draft.status = commerce::domain::catalog::ProductStatus::Draft;
         draft.version += 1;
         store.replace_product(&current, &draft).await.unwrap();
-        assert_eq!(
-            handle(&store, get(FIRST_PRODUCT_ID))
-                .await
-                .unwrap()
-                .status(),
-            404
-        );
+        assert_eq!(handle(&store, get(FIRST_PRODUCT_ID)).await.unwrap().status(), 404);
     }
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
-        for event in
-            sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/get-product").as_ref())
-        {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/get-product").as_ref()) {
             let response = handle(&demo_store(), event.request).await.unwrap();
-            assert_eq!(
-                response.status(),
-                event.expected_status,
-                "{}: {}",
-                event.path.display(),
-                body_json(&response)
-            );
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
 }

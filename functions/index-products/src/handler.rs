@@ -43,10 +43,7 @@ mod tests {
 
     fn load(name: &str) -> LambdaEvent<Event> {
         let text = std::fs::read_to_string(events_dir().join(name)).unwrap();
-        LambdaEvent::new(
-            serde_json::from_str(&text).unwrap(),
-            lambda_runtime::Context::default(),
-        )
+        LambdaEvent::new(serde_json::from_str(&text).unwrap(), lambda_runtime::Context::default())
     }
 
     #[tokio::test]
@@ -55,67 +52,29 @@ mod tests {
         let index = EmbeddedSearch::open(dir.path(), "products").unwrap();
         let categories = demo_store();
 
-        let response = handle(&index, &categories, load("insert-active-product.json"))
-            .await
-            .unwrap();
+        let response = handle(&index, &categories, load("insert-active-product.json")).await.unwrap();
         assert!(response.batch_item_failures.is_empty());
         let found = index.search(&SearchQuery::text("lantern")).await.unwrap();
         assert_eq!(found.total, 1);
-        assert_eq!(
-            found.facets.category[0].name, "Electronics",
-            "{:?}",
-            found.facets.category
-        );
+        assert_eq!(found.facets.category[0].name, "Electronics", "{:?}", found.facets.category);
 
-        let response = handle(
-            &index,
-            &categories,
-            load("replayed-stale-insert-after-modify.json"),
-        )
-        .await
-        .unwrap();
+        let response = handle(&index, &categories, load("replayed-stale-insert-after-modify.json")).await.unwrap();
         assert!(response.batch_item_failures.is_empty());
         let found = index.search(&SearchQuery::text("lantern")).await.unwrap();
-        assert_eq!(
-            found.hits[0].title, "Solar Camping Lantern XL",
-            "the newer version stays"
-        );
+        assert_eq!(found.hits[0].title, "Solar Camping Lantern XL", "the newer version stays");
 
-        let response = handle(&index, &categories, load("remove-product.json"))
-            .await
-            .unwrap();
+        let response = handle(&index, &categories, load("remove-product.json")).await.unwrap();
         assert!(response.batch_item_failures.is_empty());
-        assert_eq!(
-            index
-                .search(&SearchQuery::text("lantern"))
-                .await
-                .unwrap()
-                .total,
-            0
-        );
+        assert_eq!(index.search(&SearchQuery::text("lantern")).await.unwrap().total, 0);
     }
 
     #[tokio::test]
     async fn when_a_record_is_poison_should_report_its_sequence_number() {
         let dir = tempfile::tempdir().unwrap();
         let index = EmbeddedSearch::open(dir.path(), "products").unwrap();
-        let response = handle(&index, &demo_store(), load("poison-record.json"))
-            .await
-            .unwrap();
-        let failures: Vec<_> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.clone())
-            .collect();
+        let response = handle(&index, &demo_store(), load("poison-record.json")).await.unwrap();
+        let failures: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
         assert_eq!(failures, vec![Some("200000000000000000002".to_owned())]);
-        assert_eq!(
-            index
-                .search(&SearchQuery::text("lantern"))
-                .await
-                .unwrap()
-                .total,
-            1,
-            "the record before it applied"
-        );
+        assert_eq!(index.search(&SearchQuery::text("lantern")).await.unwrap().total, 1, "the record before it applied");
     }
 }

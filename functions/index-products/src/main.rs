@@ -14,8 +14,5 @@ async fn main() -> Result<(), Error> {
     let aws = config::aws().await;
     let engine = SearchEngine::from_env(&aws).await?;
     let catalog = DynamoCatalog::new(aws_sdk_dynamodb::Client::new(&aws), table);
-    run(service_fn(|event| {
-        handler::handle(&engine, &catalog, event)
-    }))
-    .await
+    run(service_fn(|event| handler::handle(&engine, &catalog, event))).await
 }

@@ -7,9 +7,7 @@ use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 
 pub async fn handle(store: &impl CategoryReader, _req: Request) -> Result<Response<Body>, Error> {
-    let result = catalog::list_categories(store)
-        .await
-        .map(|items| json!({ "items": items }));
+    let result = catalog::list_categories(store).await.map(|items| json!({ "items": items }));
     Ok(api::respond(api::StatusCode::OK, result))
 }
 
@@ -20,12 +18,7 @@ mod tests {
 
     #[tokio::test]
     async fn when_anyone_lists_should_see_the_tree_parents_first() {
-        let response = handle(
-            &demo_store(),
-            request("GET", "/v1/categories", "/v1/categories").build(),
-        )
-        .await
-        .unwrap();
+        let response = handle(&demo_store(), request("GET", "/v1/categories", "/v1/categories").build()).await.unwrap();
         assert_eq!(response.status(), 200);
         let body = body_json(&response);
         let items = body["items"].as_array().unwrap();
@@ -42,17 +35,9 @@ mod tests {
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
-        for event in sample_events(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/list-categories").as_ref(),
-        ) {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/list-categories").as_ref()) {
             let response = handle(&demo_store(), event.request).await.unwrap();
-            assert_eq!(
-                response.status(),
-                event.expected_status,
-                "{}: {}",
-                event.path.display(),
-                body_json(&response)
-            );
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
 }

@@ -13,8 +13,7 @@ pub async fn handle(
     req: Request,
 ) -> Result<Response<Body>, Error> {
     let result = async {
-        let sku = api::query_param(&req, "sku")
-            .ok_or_else(|| DomainError::invalid_parameter("sku", "is required"))?;
+        let sku = api::query_param(&req, "sku").ok_or_else(|| DomainError::invalid_parameter("sku", "is required"))?;
         let items = flash_sale::sales_for_sku(listing, reader, &sku, chrono::Utc::now()).await?;
         Ok(json!({ "items": items }))
     }
@@ -50,9 +49,7 @@ mod tests {
     async fn when_sku_is_missing_should_400_and_when_known_should_list() {
         let missing = request("GET", "/v1/flash-sales", "/v1/flash-sales").build();
         assert_eq!(handle(&Empty, &Empty, missing).await.unwrap().status(), 400);
-        let ok = request("GET", "/v1/flash-sales", "/v1/flash-sales")
-            .query("sku", "SKU-1")
-            .build();
+        let ok = request("GET", "/v1/flash-sales", "/v1/flash-sales").query("sku", "SKU-1").build();
         let response = handle(&Empty, &Empty, ok).await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(body_json(&response)["items"], serde_json::json!([]));
@@ -60,17 +57,9 @@ mod tests {
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
-        for event in sample_events(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/list-flash-sales").as_ref(),
-        ) {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/list-flash-sales").as_ref()) {
             let response = handle(&Empty, &Empty, event.request).await.unwrap();
-            assert_eq!(
-                response.status(),
-                event.expected_status,
-                "{}: {}",
-                event.path.display(),
-                body_json(&response)
-            );
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
 }

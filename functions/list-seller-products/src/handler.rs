@@ -12,14 +12,7 @@ pub async fn handle(store: &impl SellerProducts, req: Request) -> Result<Respons
         let limit = PageLimit::parse(api::query_param(&req, "limit").as_deref())?;
         let seller_id = api::query_param(&req, "seller_id");
         let cursor = api::query_param(&req, "cursor");
-        catalog::list_seller_products(
-            store,
-            &caller,
-            seller_id.as_deref(),
-            limit,
-            cursor.as_deref(),
-        )
-        .await
+        catalog::list_seller_products(store, &caller, seller_id.as_deref(), limit, cursor.as_deref()).await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))
@@ -44,9 +37,7 @@ mod tests {
         let mut cursor: Option<String> = None;
         let mut seen = Vec::new();
         loop {
-            let mut req = list()
-                .query("limit", "100")
-                .caller(DEMO_SELLERS[1], "sellers");
+            let mut req = list().query("limit", "100").caller(DEMO_SELLERS[1], "sellers");
             if let Some(c) = &cursor {
                 req = req.query("cursor", c);
             }
@@ -62,35 +53,20 @@ mod tests {
         }
         let unique: std::collections::BTreeSet<_> = seen.iter().collect();
         assert_eq!(unique.len(), seen.len());
-        assert_eq!(
-            seen.len(),
-            75,
-            "every fourth demo product belongs to the second seller"
-        );
+        assert_eq!(seen.len(), 75, "every fourth demo product belongs to the second seller");
     }
 
     #[tokio::test]
     async fn when_shopper_lists_seller_products_should_403() {
-        let response = handle(
-            &demo_store(),
-            list().caller("shopper-1", "shoppers").build(),
-        )
-        .await
-        .unwrap();
+        let response = handle(&demo_store(), list().caller("shopper-1", "shoppers").build()).await.unwrap();
         assert_eq!(response.status(), 403);
     }
 
     #[tokio::test]
     async fn when_seller_names_another_seller_should_403_but_admin_may() {
-        let req = list()
-            .query("seller_id", DEMO_SELLERS[0])
-            .caller(DEMO_SELLERS[1], "sellers")
-            .build();
+        let req = list().query("seller_id", DEMO_SELLERS[0]).caller(DEMO_SELLERS[1], "sellers").build();
         assert_eq!(handle(&demo_store(), req).await.unwrap().status(), 403);
-        let req = list()
-            .query("seller_id", DEMO_SELLERS[0])
-            .caller("admin-1", "admins")
-            .build();
+        let req = list().query("seller_id", DEMO_SELLERS[0]).caller("admin-1", "admins").build();
         let response = handle(&demo_store(), req).await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(body_json(&response)["items"].as_array().unwrap().len(), 20);
@@ -98,36 +74,18 @@ mod tests {
 
     #[tokio::test]
     async fn when_limit_is_over_100_should_400() {
-        let response = handle(
-            &demo_store(),
-            list()
-                .query("limit", "101")
-                .caller(DEMO_SELLERS[0], "sellers")
-                .build(),
-        )
-        .await
-        .unwrap();
+        let response = handle(&demo_store(), list().query("limit", "101").caller(DEMO_SELLERS[0], "sellers").build())
+            .await
+            .unwrap();
         assert_eq!(response.status(), 400);
         assert_eq!(body_json(&response)["error"]["field"], "limit");
     }
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
-        for event in sample_events(
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../events/list-seller-products"
-            )
-            .as_ref(),
-        ) {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/list-seller-products").as_ref()) {
             let response = handle(&demo_store(), event.request).await.unwrap();
-            assert_eq!(
-                response.status(),
-                event.expected_status,
-                "{}: {}",
-                event.path.display(),
-                body_json(&response)
-            );
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
 }

@@ -32,20 +32,13 @@ mod tests {
     #[tokio::test]
     async fn when_searching_a_title_word_should_return_hits_facets_and_highlights() {
         let (_dir, engine) = demo_index();
-        let response = handle(&engine, get(&[("q", "laptop"), ("page_size", "5")]))
-            .await
-            .unwrap();
+        let response = handle(&engine, get(&[("q", "laptop"), ("page_size", "5")])).await.unwrap();
         assert_eq!(response.status(), 200);
         let body = body_json(&response);
         assert_eq!(body["hits"].as_array().unwrap().len(), 5);
         assert!(body["total"].as_u64().unwrap() >= 30, "{}", body["total"]);
-        assert!(body["hits"][0]["highlights"]["title"]
-            .as_str()
-            .unwrap()
-            .contains("<em>"));
-        assert!(body["facets"]["brand"]
-            .as_array()
-            .is_some_and(|b| !b.is_empty()));
+        assert!(body["hits"][0]["highlights"]["title"].as_str().unwrap().contains("<em>"));
+        assert!(body["facets"]["brand"].as_array().is_some_and(|b| !b.is_empty()));
         assert!(body["next_cursor"].is_string());
     }
 
@@ -68,17 +61,9 @@ mod tests {
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
         let (_dir, engine) = demo_index();
-        for event in sample_events(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/search-products").as_ref(),
-        ) {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/search-products").as_ref()) {
             let response = handle(&engine, event.request).await.unwrap();
-            assert_eq!(
-                response.status(),
-                event.expected_status,
-                "{}: {}",
-                event.path.display(),
-                body_json(&response)
-            );
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
 }

@@ -35,12 +35,8 @@ mod tests {
         let response = handle(&engine, get(Some("headphnes"))).await.unwrap();
         assert_eq!(response.status(), 200);
         let body = body_json(&response);
-        let texts: Vec<&str> = body["suggestions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|s| s["text"].as_str())
-            .collect();
+        let texts: Vec<&str> =
+            body["suggestions"].as_array().unwrap().iter().filter_map(|s| s["text"].as_str()).collect();
         assert!(!texts.is_empty());
         assert!(texts.iter().all(|t| t.contains("Headphones")), "{texts:?}");
     }
@@ -56,17 +52,9 @@ mod tests {
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
         let (_dir, engine) = demo_index();
-        for event in sample_events(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/suggest-products").as_ref(),
-        ) {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/suggest-products").as_ref()) {
             let response = handle(&engine, event.request).await.unwrap();
-            assert_eq!(
-                response.status(),
-                event.expected_status,
-                "{}: {}",
-                event.path.display(),
-                body_json(&response)
-            );
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
 }

@@ -14,16 +14,7 @@ pub async fn handle(
         let product_id = api::path_param(&req, "product_id")?;
         let expected_version = catalog::parse_if_match(api::header(&req, "if-match").as_deref())?;
         let patch = api::parse_json(&req)?;
-        catalog::update_product(
-            store,
-            store,
-            store,
-            &caller,
-            &product_id,
-            patch,
-            expected_version,
-        )
-        .await
+        catalog::update_product(store, store, store, &caller, &product_id, patch, expected_version).await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))
@@ -39,38 +30,28 @@ mod tests {
     use serde_json::json;
 
     fn patch(id: &str, body: serde_json::Value) -> RequestBuilder {
-        request(
-            "PATCH",
-            "/v1/seller/products/{product_id}",
-            &format!("/v1/seller/products/{id}"),
-        )
-        .path_param("product_id", id)
-        .json(&body)
+        request("PATCH", "/v1/seller/products/{product_id}", &format!("/v1/seller/products/{id}"))
+            .path_param("product_id", id)
+            .json(&body)
     }
 
     #[tokio::test]
     async fn when_owner_changes_title_should_200_and_bump_version() {
         let store = demo_store();
-        let req = patch(FIRST_PRODUCT_ID, json!({"title": "Renamed laptop"}))
-            .caller(DEMO_SELLERS[0], "sellers")
-            .build();
+        let req =
+            patch(FIRST_PRODUCT_ID, json!({"title": "Renamed laptop"})).caller(DEMO_SELLERS[0], "sellers").build();
         let response = handle(&store, req).await.unwrap();
         assert_eq!(response.status(), 200);
         let body = body_json(&response);
         assert_eq!(body["title"], "Renamed laptop");
         assert_eq!(body["version"], 2);
-        assert_eq!(
-            store.stored(FIRST_PRODUCT_ID).unwrap().title,
-            "Renamed laptop"
-        );
+        assert_eq!(store.stored(FIRST_PRODUCT_ID).unwrap().title, "Renamed laptop");
     }
 
     #[tokio::test]
     async fn when_other_seller_updates_should_403() {
         let store = demo_store();
-        let req = patch(FIRST_PRODUCT_ID, json!({"title": "Mine now"}))
-            .caller(DEMO_SELLERS[1], "sellers")
-            .build();
+        let req = patch(FIRST_PRODUCT_ID, json!({"title": "Mine now"})).caller(DEMO_SELLERS[1], "sellers").build();
         let response = handle(&store, req).await.unwrap();
         assert_eq!(response.status(), 403);
         assert_eq!(store.stored(FIRST_PRODUCT_ID).unwrap().version, 1);
@@ -78,9 +59,7 @@ mod tests {
 
     #[tokio::test]
     async fn when_admin_updates_any_product_should_200() {
-        let req = patch(FIRST_PRODUCT_ID, json!({"status": "archived"}))
-            .caller("admin-1", "admins")
-            .build();
+        let req = patch(FIRST_PRODUCT_ID, json!({"status": "archived"})).caller("admin-1", "admins").build();
         let response = handle(&demo_store(), req).await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(body_json(&response)["status"], "archived");
@@ -105,17 +84,13 @@ mod tests {
 
     #[tokio::test]
     async fn when_product_is_unknown_should_404() {
-        let req = patch("prd_unknown", json!({"title": "A"}))
-            .caller(DEMO_SELLERS[0], "sellers")
-            .build();
+        let req = patch("prd_unknown", json!({"title": "A"})).caller(DEMO_SELLERS[0], "sellers").build();
         assert_eq!(handle(&demo_store(), req).await.unwrap().status(), 404);
     }
 
     #[tokio::test]
     async fn when_patch_has_unknown_field_should_400() {
-        let req = patch(FIRST_PRODUCT_ID, json!({"titel": "typo"}))
-            .caller(DEMO_SELLERS[0], "sellers")
-            .build();
+        let req = patch(FIRST_PRODUCT_ID, json!({"titel": "typo"})).caller(DEMO_SELLERS[0], "sellers").build();
         let response = handle(&demo_store(), req).await.unwrap();
         assert_eq!(response.status(), 400);
         assert_eq!(body_json(&response)["error"]["code"], "malformed_json");
@@ -124,36 +99,18 @@ mod tests {
     #[tokio::test]
     async fn when_variants_replace_with_taken_sku_should_409() {
         let store = demo_store();
-        let other_sku = store.stored("prd_demo-0002").unwrap().variants[0]
-            .sku
-            .clone();
-        let body =
-            json!({"variants": [{"sku": other_sku, "price": {"amount": 100, "currency": "USD"}}]});
-        let response = handle(
-            &store,
-            patch(FIRST_PRODUCT_ID, body)
-                .caller("admin-1", "admins")
-                .build(),
-        )
-        .await
-        .unwrap();
+        let other_sku = store.stored("prd_demo-0002").unwrap().variants[0].sku.clone();
+        let body = json!({"variants": [{"sku": other_sku, "price": {"amount": 100, "currency": "USD"}}]});
+        let response = handle(&store, patch(FIRST_PRODUCT_ID, body).caller("admin-1", "admins").build()).await.unwrap();
         assert_eq!(response.status(), 409);
         assert_eq!(body_json(&response)["error"]["code"], "sku_taken");
     }
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
-        for event in sample_events(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/update-product").as_ref(),
-        ) {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/update-product").as_ref()) {
             let response = handle(&demo_store(), event.request).await.unwrap();
-            assert_eq!(
-                response.status(),
-                event.expected_status,
-                "{}: {}",
-                event.path.display(),
-                body_json(&response)
-            );
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
 }

@@ -48,12 +48,7 @@ impl AwsProxy {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        Arc::new(AwsProxy {
-            moto: format!("127.0.0.1:{moto_port}"),
-            client,
-            lambdas: RwLock::new(None),
-            control,
-        })
+        Arc::new(AwsProxy { moto: format!("127.0.0.1:{moto_port}"), client, lambdas: RwLock::new(None), control })
     }
 
     /// Sets (or clears, while the stack restarts) the functions Lambda Invoke runs.
@@ -62,10 +57,7 @@ impl AwsProxy {
     }
 
     fn lambdas(&self) -> Option<Lambdas> {
-        self.lambdas
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.lambdas.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -101,10 +93,7 @@ pub async fn serve(listener: TcpListener, proxy: Arc<AwsProxy>, shutdown: Cancel
     }
 }
 
-async fn handle(
-    proxy: Arc<AwsProxy>,
-    req: Request<Incoming>,
-) -> Result<Response<ProxyBody>, Infallible> {
+async fn handle(proxy: Arc<AwsProxy>, req: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
     let path = req.uri().path();
     if req.method() == Method::POST {
         if let Some(function) = invoke_target(path) {
@@ -119,9 +108,7 @@ async fn handle(
 
 /// The function name of a Lambda Invoke path, decoded (a name, a partial or full ARN, possibly qualified).
 fn invoke_target(path: &str) -> Option<String> {
-    let name = path
-        .strip_prefix("/2015-03-31/functions/")?
-        .strip_suffix("/invocations")?;
+    let name = path.strip_prefix("/2015-03-31/functions/")?.strip_suffix("/invocations")?;
     if name.is_empty() || name.contains('/') {
         return None;
     }
@@ -136,24 +123,14 @@ async fn invoke(proxy: &AwsProxy, function: String, req: Request<Incoming>) -> R
         .unwrap_or("RequestResponse")
         .to_string();
     let Some(lambdas) = proxy.lambdas() else {
-        return aws_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceException",
-            "the local Lambda service is starting",
-        );
+        return aws_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceException", "the local Lambda service is starting");
     };
     if lambdas.function_arn(&function).is_none() {
         return invoke_error(&InvokeError::UnknownFunction(function));
     }
     let payload = match req.into_body().collect().await {
         Ok(body) => body.to_bytes(),
-        Err(e) => {
-            return aws_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidRequestContentException",
-                &e.to_string(),
-            )
-        }
+        Err(e) => return aws_error(StatusCode::BAD_REQUEST, "InvalidRequestContentException", &e.to_string()),
     };
     match invocation_type.as_str() {
         "DryRun" => return empty(StatusCode::NO_CONTENT),
@@ -178,15 +155,9 @@ fn invocation_response(body: Bytes, function_error: bool) -> Response<ProxyBody>
     let mut resp = full(StatusCode::OK, body);
     let headers = resp.headers_mut();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
-    headers.insert(
-        "x-amz-executed-version",
-        HeaderValue::from_static("$LATEST"),
-    );
+    headers.insert("x-amz-executed-version", HeaderValue::from_static("$LATEST"));
     if function_error {
-        headers.insert(
-            "x-amz-function-error",
-            HeaderValue::from_static("Unhandled"),
-        );
+        headers.insert("x-amz-function-error", HeaderValue::from_static("Unhandled"));
     }
     resp
 }
@@ -194,9 +165,7 @@ fn invocation_response(body: Bytes, function_error: bool) -> Response<ProxyBody>
 fn invoke_error(e: &InvokeError) -> Response<ProxyBody> {
     let (status, code) = match e {
         InvokeError::UnknownFunction(_) => (StatusCode::NOT_FOUND, "ResourceNotFoundException"),
-        InvokeError::PayloadTooLarge { .. } => {
-            (StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLargeException")
-        }
+        InvokeError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLargeException"),
         InvokeError::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException"),
         InvokeError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "ServiceException"),
         InvokeError::Spawn { .. } | InvokeError::Internal { .. } => {
@@ -209,8 +178,7 @@ fn invoke_error(e: &InvokeError) -> Response<ProxyBody> {
 fn aws_error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
     let body = serde_json::json!({"Type": "User", "__type": code, "message": message});
     let mut resp = full(status, Bytes::from(body.to_string()));
-    resp.headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
     if let Ok(v) = HeaderValue::from_str(code) {
         resp.headers_mut().insert("x-amzn-errortype", v);
     }
@@ -220,31 +188,18 @@ fn aws_error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBod
 async fn reset(proxy: &AwsProxy) -> Response<ProxyBody> {
     let (tx, rx) = oneshot::channel();
     if proxy.control.send(Control::Reset(tx)).await.is_err() {
-        return json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({"error": "the stack is stopping"}),
-        );
+        return json(StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"error": "the stack is stopping"}));
     }
     match rx.await {
         Ok(Ok(())) => json(StatusCode::OK, serde_json::json!({"reset": true})),
-        Ok(Err(e)) => json(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            serde_json::json!({"error": e}),
-        ),
-        Err(_) => json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({"error": "the stack is stopping"}),
-        ),
+        Ok(Err(e)) => json(StatusCode::INTERNAL_SERVER_ERROR, serde_json::json!({"error": e})),
+        Err(_) => json(StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"error": "the stack is stopping"})),
     }
 }
 
 async fn forward(proxy: &AwsProxy, req: Request<Incoming>) -> Response<ProxyBody> {
     let (mut parts, body) = req.into_parts();
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let uri: Uri = match format!("http://{}{}", proxy.moto, path).parse() {
         Ok(uri) => uri,
         Err(e) => return aws_error(StatusCode::BAD_REQUEST, "InvalidRequest", &e.to_string()),
@@ -261,25 +216,13 @@ async fn forward(proxy: &AwsProxy, req: Request<Incoming>) -> Response<ProxyBody
         }
         Err(e) => {
             tracing::warn!(error = %e, "aws endpoint: moto unreachable");
-            aws_error(
-                StatusCode::BAD_GATEWAY,
-                "ServiceUnavailable",
-                "the AWS emulator is not reachable",
-            )
+            aws_error(StatusCode::BAD_GATEWAY, "ServiceUnavailable", "the AWS emulator is not reachable")
         }
     }
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    for name in [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    ] {
+    for name in ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"] {
         headers.remove(name);
     }
 }
@@ -296,8 +239,7 @@ fn empty(status: StatusCode) -> Response<ProxyBody> {
 
 fn json(status: StatusCode, value: serde_json::Value) -> Response<ProxyBody> {
     let mut resp = full(status, Bytes::from(value.to_string()));
-    resp.headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
     resp
 }
 
@@ -307,10 +249,7 @@ mod tests {
 
     #[test]
     fn when_the_invoke_path_names_an_arn_should_decode_it() {
-        assert_eq!(
-            invoke_target("/2015-03-31/functions/GetProduct/invocations").as_deref(),
-            Some("GetProduct")
-        );
+        assert_eq!(invoke_target("/2015-03-31/functions/GetProduct/invocations").as_deref(), Some("GetProduct"));
         assert_eq!(
             invoke_target(
                 "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3AReserveStock%3A%24LATEST/invocations"
@@ -318,10 +257,7 @@ mod tests {
             .as_deref(),
             Some("arn:aws:lambda:us-east-1:123456789012:function:ReserveStock:$LATEST")
         );
-        assert_eq!(
-            invoke_target("/2015-03-31/functions/GetProduct/configuration"),
-            None
-        );
+        assert_eq!(invoke_target("/2015-03-31/functions/GetProduct/configuration"), None);
         assert_eq!(invoke_target("/2015-03-31/functions//invocations"), None);
     }
 }

@@ -51,51 +51,32 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let gateway = Arc::new(Gateway::new(plan, lambdas)?);
     let app = axum::Router::new().fallback(handle).with_state(gateway);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await?;
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
     Ok(())
 }
 
 impl Gateway {
     fn new(plan: Arc<Plan>, lambdas: Lambdas) -> anyhow::Result<Self> {
-        let routes = RouteTable::new(
-            plan.routes
-                .iter()
-                .map(|r| (r.method.as_str(), r.path.as_str())),
-        )?;
-        let mut by_authorizer: HashMap<(String, String, Vec<String>), Arc<JwtVerifier>> =
-            HashMap::new();
+        let routes = RouteTable::new(plan.routes.iter().map(|r| (r.method.as_str(), r.path.as_str())))?;
+        let mut by_authorizer: HashMap<(String, String, Vec<String>), Arc<JwtVerifier>> = HashMap::new();
         let mut verifiers = HashMap::new();
         let mut buckets = HashMap::new();
         for (index, route) in plan.routes.iter().enumerate() {
             if let Some(auth) = &route.auth {
-                let JwtAuthPlan {
-                    issuer,
-                    audiences,
-                    jwks_url,
-                    ..
-                } = auth;
+                let JwtAuthPlan { issuer, audiences, jwks_url, .. } = auth;
                 let key = (issuer.clone(), jwks_url.clone(), audiences.clone());
-                let verifier = by_authorizer.entry(key).or_insert_with(|| {
-                    Arc::new(JwtVerifier::new(issuer, audiences.clone(), jwks_url))
-                });
+                let verifier = by_authorizer
+                    .entry(key)
+                    .or_insert_with(|| Arc::new(JwtVerifier::new(issuer, audiences.clone(), jwks_url)));
                 verifiers.insert(index, verifier.clone());
             }
             if let Some(throttle) = &route.throttle {
                 buckets.insert(index, Mutex::new(TokenBucket::new(throttle)));
             }
         }
-        Ok(Self {
-            plan,
-            routes,
-            verifiers,
-            buckets,
-            lambdas,
-        })
+        Ok(Self { plan, routes, verifiers, buckets, lambdas })
     }
 }
 
@@ -114,9 +95,7 @@ async fn handle(
         add_cors_headers(cors, origin, response.headers_mut());
     }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static("apigw-requestid"), value);
+        response.headers_mut().insert(HeaderName::from_static("apigw-requestid"), value);
     }
     tracing::info!(
         target: "access",
@@ -132,20 +111,11 @@ async fn handle(
 }
 
 /// Answers one request; returns the function that served it, if any.
-async fn route(
-    gw: &Gateway,
-    peer: SocketAddr,
-    request: Request,
-    request_id: &str,
-) -> (Option<String>, Response) {
+async fn route(gw: &Gateway, peer: SocketAddr, request: Request, request_id: &str) -> (Option<String>, Response) {
     let time = chrono::Utc::now();
     let (parts, body) = request.into_parts();
 
-    if parts.method == Method::OPTIONS
-        && parts
-            .headers
-            .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
-    {
+    if parts.method == Method::OPTIONS && parts.headers.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD) {
         if let Some(cors) = &gw.plan.cors {
             return (None, preflight(cors, &parts.headers));
         }
@@ -160,19 +130,13 @@ async fn route(
     if let Some(bucket) = gw.buckets.get(&matched.index) {
         let allowed = bucket.lock().map(|mut b| b.take()).unwrap_or(true);
         if !allowed {
-            return (
-                function,
-                message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
-            );
+            return (function, message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"));
         }
     }
 
     let claims = match (&route.auth, gw.verifiers.get(&matched.index)) {
         (Some(auth), Some(verifier)) => {
-            let token = parts
-                .headers
-                .get(auth.identity_header.as_str())
-                .and_then(|v| v.to_str().ok());
+            let token = parts.headers.get(auth.identity_header.as_str()).and_then(|v| v.to_str().ok());
             let verified = match token {
                 Some(token) => verifier.verify(token).await,
                 None => Err(commerce::jwt::JwtError::Missing),
@@ -191,10 +155,7 @@ async fn route(
     let body = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
         Ok(body) => body,
         Err(_) => {
-            return (
-                function,
-                message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
-            );
+            return (function, message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"));
         }
     };
     let source_ip = peer.ip().to_string();
@@ -234,9 +195,7 @@ async fn route(
             tracing::warn!(function = %route.function, %error_type, "function error");
             message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }
-        Err(InvokeError::PayloadTooLarge { .. }) => {
-            message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large")
-        }
+        Err(InvokeError::PayloadTooLarge { .. }) => message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
         Err(e) => {
             tracing::error!(function = %route.function, error = %e, "invocation failed");
             message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
@@ -250,10 +209,7 @@ fn message(status: StatusCode, text: &str) -> Response {
     let body = serde_json::json!({ "message": text }).to_string();
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -262,26 +218,18 @@ fn allowed_origin(cors: &CorsPlan, origin: &HeaderValue) -> Option<HeaderValue> 
         return Some(HeaderValue::from_static("*"));
     }
     let origin_text = origin.to_str().ok()?;
-    cors.allow_origins
-        .iter()
-        .any(|o| o == "*" || o.eq_ignore_ascii_case(origin_text))
-        .then(|| origin.clone())
+    cors.allow_origins.iter().any(|o| o == "*" || o.eq_ignore_ascii_case(origin_text)).then(|| origin.clone())
 }
 
 fn header_list(values: &[String]) -> Option<HeaderValue> {
-    (!values.is_empty())
-        .then(|| HeaderValue::from_str(&values.join(",")).ok())
-        .flatten()
+    (!values.is_empty()).then(|| HeaderValue::from_str(&values.join(",")).ok()).flatten()
 }
 
 /// The preflight answer API Gateway gives when CORS is configured.
 fn preflight(cors: &CorsPlan, request: &HeaderMap) -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::NO_CONTENT;
-    let Some(origin) = request
-        .get(http::header::ORIGIN)
-        .and_then(|o| allowed_origin(cors, o))
-    else {
+    let Some(origin) = request.get(http::header::ORIGIN).and_then(|o| allowed_origin(cors, o)) else {
         return response;
     };
     let headers = response.headers_mut();
@@ -293,16 +241,10 @@ fn preflight(cors: &CorsPlan, request: &HeaderMap) -> Response {
         headers.insert(http::header::ACCESS_CONTROL_ALLOW_HEADERS, allow);
     }
     if let Some(max_age) = cors.max_age {
-        headers.insert(
-            http::header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from(max_age),
-        );
+        headers.insert(http::header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from(max_age));
     }
     if cors.allow_credentials {
-        headers.insert(
-            http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
+        headers.insert(http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
     }
     response
 }
@@ -320,10 +262,7 @@ fn add_cors_headers(cors: &CorsPlan, origin: &HeaderValue, headers: &mut HeaderM
         headers.insert(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, expose);
     }
     if cors.allow_credentials {
-        headers.insert(
-            http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
+        headers.insert(http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
     }
 }
 
@@ -338,12 +277,7 @@ struct TokenBucket {
 impl TokenBucket {
     fn new(plan: &ThrottlePlan) -> Self {
         let capacity = f64::from(plan.burst_limit);
-        Self {
-            capacity,
-            rate: plan.rate_limit.max(0.0),
-            tokens: capacity,
-            last: Instant::now(),
-        }
+        Self { capacity, rate: plan.rate_limit.max(0.0), tokens: capacity, last: Instant::now() }
     }
 
     fn take(&mut self) -> bool {

@@ -148,35 +148,22 @@ impl Lambdas {
         functions: BTreeMap<String, FunctionPlan>,
         base_env: BTreeMap<String, String>,
     ) -> anyhow::Result<Lambdas> {
-        let default_cap = match std::env::var("LOCAL_LAMBDA_MAX_INSTANCES") {
-            Ok(raw) => raw
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "LOCAL_LAMBDA_MAX_INSTANCES must be a positive integer, got {raw:?}"
-                    )
+        let default_cap =
+            match std::env::var("LOCAL_LAMBDA_MAX_INSTANCES") {
+                Ok(raw) => raw.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    anyhow::anyhow!("LOCAL_LAMBDA_MAX_INSTANCES must be a positive integer, got {raw:?}")
                 })?,
-            Err(_) => DEFAULT_MAX_INSTANCES,
-        };
-        let log_level =
-            std::env::var("LOCAL_LAMBDA_LOG_LEVEL").unwrap_or_else(|_| "INFO".to_string());
-        let region = base_env
-            .get("AWS_REGION")
-            .cloned()
-            .unwrap_or_else(|| "us-east-1".to_string());
+                Err(_) => DEFAULT_MAX_INSTANCES,
+            };
+        let log_level = std::env::var("LOCAL_LAMBDA_LOG_LEVEL").unwrap_or_else(|_| "INFO".to_string());
+        let region = base_env.get("AWS_REGION").cloned().unwrap_or_else(|| "us-east-1".to_string());
         let mut missing = Vec::new();
         let mut table = BTreeMap::new();
         for (name, plan) in functions {
             if !plan.binary.is_file() {
                 missing.push(format!("{name} ({})", plan.binary.display()));
             }
-            let max_instances = plan
-                .reserved_concurrency
-                .map(|n| n as usize)
-                .unwrap_or(default_cap);
+            let max_instances = plan.reserved_concurrency.map(|n| n as usize).unwrap_or(default_cap);
             let arn = format!("arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}");
             let env = function_env(&plan.logical_id, &plan, &base_env, &region, &log_level);
             table.insert(
@@ -200,24 +187,14 @@ impl Lambdas {
                 "function binaries not found; run `cargo build --workspace` before invoking them"
             );
         }
-        Ok(Lambdas {
-            inner: Arc::new(Inner {
-                functions: table,
-                shutdown: CancellationToken::new(),
-            }),
-        })
+        Ok(Lambdas { inner: Arc::new(Inner { functions: table, shutdown: CancellationToken::new() }) })
     }
 
     /// Runs one invocation of `function` (logical id, name, or ARN, possibly qualified) with `payload`.
     pub async fn invoke(&self, function: &str, payload: Bytes) -> Result<Invocation, InvokeError> {
-        let f = self
-            .function(function)
-            .ok_or_else(|| InvokeError::UnknownFunction(function.to_string()))?;
+        let f = self.function(function).ok_or_else(|| InvokeError::UnknownFunction(function.to_string()))?;
         if payload.len() > MAX_PAYLOAD_BYTES {
-            return Err(InvokeError::PayloadTooLarge {
-                size: payload.len(),
-                limit: MAX_PAYLOAD_BYTES,
-            });
+            return Err(InvokeError::PayloadTooLarge { size: payload.len(), limit: MAX_PAYLOAD_BYTES });
         }
         if f.max_instances == 0 {
             return Err(InvokeError::Throttled(f.name.clone()));
@@ -256,10 +233,9 @@ impl Lambdas {
             }
             Ok(outcome)
         });
-        let outcome = task.await.map_err(|e| InvokeError::Internal {
-            function: function.to_string(),
-            reason: e.to_string(),
-        })??;
+        let outcome = task
+            .await
+            .map_err(|e| InvokeError::Internal { function: function.to_string(), reason: e.to_string() })??;
         Ok(outcome)
     }
 
@@ -271,9 +247,7 @@ impl Lambdas {
     /// How many environments of `function` are running now.
     #[cfg(test)]
     pub fn running_instances(&self, function: &str) -> usize {
-        self.function(function)
-            .map(|f| lock(&f.live).len())
-            .unwrap_or(0)
+        self.function(function).map(|f| lock(&f.live).len()).unwrap_or(0)
     }
 
     /// Kills every environment and waits for them to exit.
@@ -295,9 +269,7 @@ impl Lambdas {
 
     fn function(&self, name: &str) -> Option<&Arc<Function>> {
         let functions = &self.inner.functions;
-        functions
-            .get(name)
-            .or_else(|| functions.get(function_name_from_ref(name)))
+        functions.get(name).or_else(|| functions.get(function_name_from_ref(name)))
     }
 }
 
@@ -307,11 +279,7 @@ fn function_name_from_ref(reference: &str) -> &str {
     let parts: Vec<&str> = reference.split(':').collect();
     match parts.as_slice() {
         ["arn", _, "lambda", _, _, "function", name, ..] => name,
-        [account, name, ..]
-            if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            name
-        }
+        [account, name, ..] if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) => name,
         [name, ..] => name,
         [] => reference,
     }
@@ -336,26 +304,16 @@ fn function_env(
     env.insert("AWS_DEFAULT_REGION".into(), region.to_string());
     env.extend(base.iter().map(|(k, v)| (k.clone(), v.clone())));
     env.extend(plan.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let task_root = plan
-        .binary
-        .parent()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
+    let task_root = plan.binary.parent().map(|p| p.display().to_string()).unwrap_or_default();
     let reserved = [
         ("AWS_LAMBDA_FUNCTION_NAME", name.to_string()),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_string()),
-        (
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-            plan.memory_mb.to_string(),
-        ),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", plan.memory_mb.to_string()),
         ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_string()),
         ("AWS_LAMBDA_LOG_LEVEL", log_level.to_string()),
         ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
         ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_string()),
-        (
-            "AWS_EXECUTION_ENV",
-            "AWS_Lambda_provided.al2023".to_string(),
-        ),
+        ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023".to_string()),
         ("LAMBDA_TASK_ROOT", task_root),
         ("_HANDLER", "bootstrap".to_string()),
     ];
@@ -381,28 +339,20 @@ impl Function {
 
     /// Starts a new environment: its Runtime API server, then the process.
     async fn spawn(self: &Arc<Self>) -> Result<Instance, InvokeError> {
-        let spawn_error = |reason: String| InvokeError::Spawn {
-            function: self.name.clone(),
-            reason,
-        };
+        let spawn_error = |reason: String| InvokeError::Spawn { function: self.name.clone(), reason };
         let binary = &self.plan.binary;
         if !binary.is_file() {
             return Err(spawn_error(format!(
                 "binary {} not found; run `cargo build --workspace` (or `cargo build -p {}`)",
                 binary.display(),
-                binary
-                    .file_name()
-                    .map(|n| n.to_string_lossy())
-                    .unwrap_or_default()
+                binary.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
             )));
         }
         let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await
             .map_err(|e| spawn_error(format!("cannot bind its Runtime API: {e}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| spawn_error(e.to_string()))?;
+        let addr = listener.local_addr().map_err(|e| spawn_error(e.to_string()))?;
         let (jobs_tx, jobs_rx) = mpsc::channel(1);
         let kill = CancellationToken::new();
         let api = Arc::new(RuntimeApi {
@@ -441,13 +391,7 @@ impl Function {
             tokio::spawn(forward_lines(self.name.clone(), err));
         }
         let (exited_tx, exited_rx) = watch::channel(None);
-        lock(&self.live).insert(
-            id,
-            LiveInstance {
-                kill: kill.clone(),
-                exited: exited_rx.clone(),
-            },
-        );
+        lock(&self.live).insert(id, LiveInstance { kill: kill.clone(), exited: exited_rx.clone() });
         tracing::info!(function = %self.name, instance = id, pid, running = lock(&self.live).len(), "environment started");
 
         let function = Arc::clone(self);
@@ -470,13 +414,7 @@ impl Function {
             let _ = exited_tx.send(Some(status));
         });
 
-        Ok(Instance {
-            id,
-            jobs: jobs_tx,
-            api,
-            kill,
-            exited: exited_rx,
-        })
+        Ok(Instance { id, jobs: jobs_tx, api, kill, exited: exited_rx })
     }
 
     /// Runs one invocation on `instance`; returns the outcome and whether the environment may be reused.
@@ -486,23 +424,13 @@ impl Function {
         let (started_tx, started_rx) = oneshot::channel();
         let (result_tx, mut result_rx) = oneshot::channel();
         let deadline_ms = epoch_ms() + timeout.as_millis() as u64;
-        let job = Job {
-            request_id: request_id.clone(),
-            payload,
-            deadline_ms,
-            started: started_tx,
-            result: result_tx,
-        };
+        let job = Job { request_id: request_id.clone(), payload, deadline_ms, started: started_tx, result: result_tx };
         let mut exited = instance.exited.clone();
         if instance.jobs.send(job).await.is_err() {
             return (self.exit_error(instance, &request_id), false);
         }
 
-        let pickup_limit = if cold {
-            INIT_TIMEOUT
-        } else {
-            INIT_TIMEOUT.min(timeout)
-        };
+        let pickup_limit = if cold { INIT_TIMEOUT } else { INIT_TIMEOUT.min(timeout) };
         tokio::select! {
             biased;
             picked = started_rx => if picked.is_err() {
@@ -531,15 +459,10 @@ impl Function {
                     "Response payload size ({} bytes) exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes).",
                     body.len()
                 );
-                (
-                    function_error("Function.ResponseSizeTooLarge", &message),
-                    true,
-                )
+                (function_error("Function.ResponseSizeTooLarge", &message), true)
             }
             Some(Outcome::Response(body)) => (Invocation::Success(body), true),
-            Some(Outcome::Error { error_type, body }) => {
-                (Invocation::FunctionError { error_type, body }, true)
-            }
+            Some(Outcome::Error { error_type, body }) => (Invocation::FunctionError { error_type, body }, true),
             None => (self.exit_error(instance, &request_id), false),
         }
     }
@@ -549,11 +472,7 @@ impl Function {
         if let Some(Outcome::Error { error_type, body }) = lock(&instance.api.init_error).take() {
             return Invocation::FunctionError { error_type, body };
         }
-        let status = instance
-            .exited
-            .borrow()
-            .clone()
-            .unwrap_or_else(|| "killed".to_string());
+        let status = instance.exited.borrow().clone().unwrap_or_else(|| "killed".to_string());
         function_error(
             "Runtime.ExitError",
             &format!("RequestId: {request_id} Error: Runtime exited with error: {status}"),
@@ -562,30 +481,17 @@ impl Function {
 }
 
 fn timed_out(request_id: &str, timeout: Duration) -> Invocation {
-    tracing::warn!(
-        request_id,
-        timeout_s = timeout.as_secs_f64(),
-        "invocation timed out; environment killed"
-    );
-    function_error(
-        TIMED_OUT,
-        &format!("Task timed out after {:.2} seconds", timeout.as_secs_f64()),
-    )
+    tracing::warn!(request_id, timeout_s = timeout.as_secs_f64(), "invocation timed out; environment killed");
+    function_error(TIMED_OUT, &format!("Task timed out after {:.2} seconds", timeout.as_secs_f64()))
 }
 
 fn function_error(error_type: &str, message: &str) -> Invocation {
     let body = serde_json::json!({ "errorType": error_type, "errorMessage": message });
-    Invocation::FunctionError {
-        error_type: error_type.to_string(),
-        body: Bytes::from(body.to_string()),
-    }
+    Invocation::FunctionError { error_type: error_type.to_string(), body: Bytes::from(body.to_string()) }
 }
 
 fn epoch_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -618,18 +524,9 @@ async fn forward_lines(function: String, stream: impl AsyncRead + Unpin) {
 
 async fn serve_runtime_api(listener: tokio::net::TcpListener, api: Arc<RuntimeApi>) {
     let router = Router::new()
-        .route(
-            &format!("{RUNTIME_PREFIX}/invocation/next"),
-            get(next_invocation),
-        )
-        .route(
-            &format!("{RUNTIME_PREFIX}/invocation/{{id}}/response"),
-            post(invocation_response),
-        )
-        .route(
-            &format!("{RUNTIME_PREFIX}/invocation/{{id}}/error"),
-            post(invocation_error),
-        )
+        .route(&format!("{RUNTIME_PREFIX}/invocation/next"), get(next_invocation))
+        .route(&format!("{RUNTIME_PREFIX}/invocation/{{id}}/response"), post(invocation_response))
+        .route(&format!("{RUNTIME_PREFIX}/invocation/{{id}}/error"), post(invocation_error))
         .route(&format!("{RUNTIME_PREFIX}/init/error"), post(init_error))
         .layer(DefaultBodyLimit::max(MAX_PAYLOAD_BYTES + 1024 * 1024))
         .with_state(api);
@@ -692,16 +589,11 @@ async fn invocation_error(
     complete(&api, &id, outcome)
 }
 
-async fn init_error(
-    State(api): State<Arc<RuntimeApi>>,
-    headers: HeaderMap,
-    body: AxumBytes,
-) -> Response {
+async fn init_error(State(api): State<Arc<RuntimeApi>>, headers: HeaderMap, body: AxumBytes) -> Response {
     let outcome = match error_outcome(&headers, body) {
-        Outcome::Error { error_type, body } if error_type == "Unhandled" => Outcome::Error {
-            error_type: "Runtime.InitError".into(),
-            body,
-        },
+        Outcome::Error { error_type, body } if error_type == "Unhandled" => {
+            Outcome::Error { error_type: "Runtime.InitError".into(), body }
+        }
         other => other,
     };
     *lock(&api.init_error) = Some(outcome);
@@ -728,11 +620,7 @@ fn complete(api: &RuntimeApi, id: &str, outcome: Outcome) -> Response {
 }
 
 fn accepted() -> Response {
-    (
-        StatusCode::ACCEPTED,
-        axum::Json(serde_json::json!({ "status": "OK" })),
-    )
-        .into_response()
+    (StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "status": "OK" }))).into_response()
 }
 
 /// A runtime's error report: the `errorType` of its JSON body, else its error-type header.
@@ -756,10 +644,7 @@ fn error_outcome(headers: &HeaderMap, body: AxumBytes) -> Outcome {
         _ => {
             let message = String::from_utf8_lossy(&body).into_owned();
             let body = serde_json::json!({ "errorType": header_type, "errorMessage": message });
-            Outcome::Error {
-                error_type: header_type,
-                body: Bytes::from(body.to_string()),
-            }
+            Outcome::Error { error_type: header_type, body: Bytes::from(body.to_string()) }
         }
     }
 }

@@ -143,57 +143,29 @@ async fn start() -> Live {
     std::fs::create_dir_all(&dir.0).expect("temp dir");
     let echo = dir.0.join("echo");
     std::fs::write(&echo, ECHO_RUNTIME).expect("write runtime");
-    std::fs::set_permissions(&echo, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
+    std::fs::set_permissions(&echo, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
 
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let aws_port = listener.local_addr().expect("addr").port();
-    let moto = Moto::start(&python, &files, 0, aws_port, &dir.0.join("moto.log"))
-        .await
-        .expect("moto starts");
+    let moto = Moto::start(&python, &files, 0, aws_port, &dir.0.join("moto.log")).await.expect("moto starts");
     moto.configure().await.expect("configure");
     let (control, _rx) = tokio::sync::mpsc::channel(1);
     let proxy = AwsProxy::new(moto.port, control);
     let shutdown = CancellationToken::new();
-    tokio::spawn(aws_proxy::serve(
-        listener,
-        Arc::clone(&proxy),
-        shutdown.clone(),
-    ));
+    tokio::spawn(aws_proxy::serve(listener, Arc::clone(&proxy), shutdown.clone()));
     let aws = sdk_config(&format!("http://127.0.0.1:{aws_port}")).await;
 
-    let env = Environment {
-        search_dir: dir.0.join("search"),
-        api_url: "http://127.0.0.1:1".into(),
-    };
-    let mut template =
-        Template::parse(TEMPLATE, dir.0.clone(), &BTreeMap::new(), &env).expect("template");
-    let opts = Options {
-        aws_port,
-        bin_dir: dir.0.clone(),
-        schedule_interval: None,
-    };
-    let provisioned = provision::provision(&mut template, &aws, &opts)
-        .await
-        .expect("provision");
+    let env = Environment { search_dir: dir.0.join("search"), api_url: "http://127.0.0.1:1".into() };
+    let mut template = Template::parse(TEMPLATE, dir.0.clone(), &BTreeMap::new(), &env).expect("template");
+    let opts = Options { aws_port, bin_dir: dir.0.clone(), schedule_interval: None };
+    let provisioned = provision::provision(&mut template, &aws, &opts).await.expect("provision");
     let base = BTreeMap::from([
-        (
-            "AWS_ENDPOINT_URL".to_string(),
-            format!("http://127.0.0.1:{aws_port}"),
-        ),
+        ("AWS_ENDPOINT_URL".to_string(), format!("http://127.0.0.1:{aws_port}")),
         ("AWS_REGION".to_string(), "us-east-1".to_string()),
     ]);
     let lambdas = Lambdas::start(provisioned.plan.functions.clone(), base).expect("lambdas");
     proxy.set_lambdas(Some(lambdas.clone()));
-    Live {
-        moto,
-        shutdown,
-        aws,
-        lambdas,
-        provisioned,
-        template,
-        _dir: dir,
-    }
+    Live { moto, shutdown, aws, lambdas, provisioned, template, _dir: dir }
 }
 
 impl Live {
@@ -206,26 +178,12 @@ impl Live {
 
 async fn run_execution(sfn: &aws_sdk_sfn::Client, arn: &str, input: Value) -> (String, Value) {
     let name = format!("t-{}", ulid::Ulid::new());
-    let started = sfn
-        .start_execution()
-        .state_machine_arn(arn)
-        .name(name)
-        .input(input.to_string())
-        .send()
-        .await
-        .expect("start");
+    let started =
+        sfn.start_execution().state_machine_arn(arn).name(name).input(input.to_string()).send().await.expect("start");
     for _ in 0..100 {
-        let d = sfn
-            .describe_execution()
-            .execution_arn(started.execution_arn())
-            .send()
-            .await
-            .expect("describe");
+        let d = sfn.describe_execution().execution_arn(started.execution_arn()).send().await.expect("describe");
         if d.status().as_str() != "RUNNING" {
-            let output = d
-                .output()
-                .map(|o| serde_json::from_str(o).expect("json output"))
-                .unwrap_or(Value::Null);
+            let output = d.output().map(|o| serde_json::from_str(o).expect("json output")).unwrap_or(Value::Null);
             return (d.status().as_str().to_string(), output);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -234,42 +192,21 @@ async fn run_execution(sfn: &aws_sdk_sfn::Client, arn: &str, input: Value) -> (S
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn when_the_template_is_provisioned_should_create_everything_and_invoke_functions_from_step_functions(
-) {
+async fn when_the_template_is_provisioned_should_create_everything_and_invoke_functions_from_step_functions() {
     let live = start().await;
     let ddb = aws_sdk_dynamodb::Client::new(&live.aws);
     let sqs = aws_sdk_sqs::Client::new(&live.aws);
     let sfn = aws_sdk_sfn::Client::new(&live.aws);
 
-    let table = ddb
-        .describe_table()
-        .table_name("commerce-local-Stock")
-        .send()
-        .await
-        .expect("table exists");
+    let table = ddb.describe_table().table_name("commerce-local-Stock").send().await.expect("table exists");
     let table = table.table().expect("description");
-    assert_eq!(
-        table.global_secondary_indexes()[0].index_name(),
-        Some("gsi1")
-    );
+    assert_eq!(table.global_secondary_indexes()[0].index_name(), Some("gsi1"));
     assert!(table.latest_stream_arn().is_some());
-    let ttl = ddb
-        .describe_time_to_live()
-        .table_name("commerce-local-Stock")
-        .send()
-        .await
-        .expect("ttl");
-    assert_eq!(
-        ttl.time_to_live_description()
-            .and_then(|t| t.attribute_name()),
-        Some("expires_at")
-    );
+    let ttl = ddb.describe_time_to_live().table_name("commerce-local-Stock").send().await.expect("ttl");
+    assert_eq!(ttl.time_to_live_description().and_then(|t| t.attribute_name()), Some("expires_at"));
 
     let work_url = &live.provisioned.names["Work"];
-    assert!(
-        work_url.ends_with("/commerce-local-Work.fifo"),
-        "{work_url}"
-    );
+    assert!(work_url.ends_with("/commerce-local-Work.fifo"), "{work_url}");
     let attrs = sqs
         .get_queue_attributes()
         .queue_url(work_url)
@@ -278,52 +215,27 @@ async fn when_the_template_is_provisioned_should_create_everything_and_invoke_fu
         .await
         .expect("queue attributes");
     let attrs = attrs.attributes().expect("attributes");
-    assert_eq!(
-        attrs[&aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout],
-        "45"
-    );
+    assert_eq!(attrs[&aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout], "45");
     let redrive: Value =
-        serde_json::from_str(&attrs[&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy])
-            .expect("redrive json");
-    assert_eq!(
-        redrive["deadLetterTargetArn"],
-        "arn:aws:sqs:us-east-1:123456789012:commerce-local-WorkDlq.fifo"
-    );
+        serde_json::from_str(&attrs[&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy]).expect("redrive json");
+    assert_eq!(redrive["deadLetterTargetArn"], "arn:aws:sqs:us-east-1:123456789012:commerce-local-WorkDlq.fifo");
 
-    let flow = live
-        .template
-        .resolver
-        .attribute("Flow", "Arn")
-        .and_then(Value::as_str)
-        .expect("arn")
-        .to_string();
+    let flow = live.template.resolver.attribute("Flow", "Arn").and_then(Value::as_str).expect("arn").to_string();
     let (status, output) = run_execution(&sfn, &flow, json!({"sku": "A-1"})).await;
     assert_eq!(status, "SUCCEEDED", "{output}");
-    assert_eq!(
-        output,
-        json!({"echo": {"sku": "A-1"}, "table": "commerce-local-Stock"})
-    );
+    assert_eq!(output, json!({"echo": {"sku": "A-1"}, "table": "commerce-local-Stock"}));
     let (status, output) = run_execution(&sfn, &flow, json!({"fail": "OutOfStock"})).await;
-    assert_eq!(
-        status, "SUCCEEDED",
-        "Catch on the function's errorType: {output}"
-    );
+    assert_eq!(status, "SUCCEEDED", "Catch on the function's errorType: {output}");
     assert_eq!(output, json!({"compensated": true, "queue": work_url}));
 
     let lambda_unknown = reqwest::Client::new()
-        .post(format!(
-            "{}/2015-03-31/functions/Nope/invocations",
-            live.aws.endpoint_url().expect("endpoint")
-        ))
+        .post(format!("{}/2015-03-31/functions/Nope/invocations", live.aws.endpoint_url().expect("endpoint")))
         .body("{}")
         .send()
         .await
         .expect("invoke");
     assert_eq!(lambda_unknown.status(), 404);
-    assert_eq!(
-        lambda_unknown.headers()["x-amzn-errortype"],
-        "ResourceNotFoundException"
-    );
+    assert_eq!(lambda_unknown.headers()["x-amzn-errortype"], "ResourceNotFoundException");
     live.stop().await;
 }
 
@@ -332,9 +244,7 @@ async fn when_demo_users_are_created_should_sign_in_with_fixed_subs_and_groups()
     let live = start().await;
     let cognito = aws_sdk_cognitoidentityprovider::Client::new(&live.aws);
     let pool = live.provisioned.user_pool.clone().expect("pool");
-    let demo = users::create_demo_users(&cognito, &live.moto, &pool)
-        .await
-        .expect("demo users");
+    let demo = users::create_demo_users(&cognito, &live.moto, &pool).await.expect("demo users");
     assert_eq!(demo.users.len(), 5);
     for (name, group, sub) in users::DEMO_USERS {
         let token = users::id_token(&cognito, &pool, name).await.expect("token");
@@ -345,13 +255,9 @@ async fn when_demo_users_are_created_should_sign_in_with_fixed_subs_and_groups()
         assert_eq!(claims["aud"], pool.client_id.as_str());
         assert_eq!(claims["iss"], pool.issuer.as_str());
     }
-    let token = users::id_token(&cognito, &pool, "shopper-42")
-        .await
-        .expect("created on first use");
+    let token = users::id_token(&cognito, &pool, "shopper-42").await.expect("created on first use");
     assert_eq!(claims(&token)["cognito:groups"], json!(["shoppers"]));
-    let again = users::id_token(&cognito, &pool, "shopper-42")
-        .await
-        .expect("exists now");
+    let again = users::id_token(&cognito, &pool, "shopper-42").await.expect("exists now");
     assert_eq!(claims(&again)["sub"], claims(&token)["sub"]);
     assert!(users::id_token(&cognito, &pool, "mallory").await.is_err());
     live.stop().await;
@@ -359,9 +265,7 @@ async fn when_demo_users_are_created_should_sign_in_with_fixed_subs_and_groups()
 
 fn claims(token: &str) -> Value {
     let payload = token.split('.').nth(1).expect("jwt payload");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .expect("base64");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64");
     serde_json::from_slice(&bytes).expect("claims json")
 }
 
@@ -396,9 +300,7 @@ async fn when_many_clients_decrement_stock_conditionally_should_never_oversell()
                     .await;
                 match r {
                     Ok(_) => ok += 1,
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
                     Err(e) => panic!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&e)),
                 }
             }
@@ -418,9 +320,6 @@ async fn when_many_clients_decrement_stock_conditionally_should_never_oversell()
         .await
         .expect("get");
     assert_eq!(successes, 100);
-    assert_eq!(
-        item.item().and_then(|i| i.get("stock")),
-        Some(&AttributeValue::N("0".into()))
-    );
+    assert_eq!(item.item().and_then(|i| i.get("stock")), Some(&AttributeValue::N("0".into())));
     live.stop().await;
 }

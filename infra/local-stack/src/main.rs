@@ -121,9 +121,8 @@ fn main() -> ExitCode {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("LOCAL_STACK_LOG").unwrap_or_else(|_| {
-        EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn,hyper=warn")
-    });
+    let filter = EnvFilter::try_from_env("LOCAL_STACK_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn,hyper=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -133,15 +132,9 @@ fn init_tracing() {
 }
 
 async fn token(user: &str, state_dir: &std::path::Path) -> Result<()> {
-    let info = state::StackInfo::read_running(state_dir)?.with_context(|| {
-        format!(
-            "no running stack in {}: start one with `local-stack up`",
-            state_dir.display()
-        )
-    })?;
-    let (Some(pool_id), Some(client_id)) =
-        (info.user_pool_id.clone(), info.user_pool_client_id.clone())
-    else {
+    let info = state::StackInfo::read_running(state_dir)?
+        .with_context(|| format!("no running stack in {}: start one with `local-stack up`", state_dir.display()))?;
+    let (Some(pool_id), Some(client_id)) = (info.user_pool_id.clone(), info.user_pool_client_id.clone()) else {
         bail!("the running stack has no user pool with an app client");
     };
     let aws = stack::sdk_config(&info.aws_endpoint).await;
@@ -151,21 +144,13 @@ async fn token(user: &str, state_dir: &std::path::Path) -> Result<()> {
         .user_pool_id(&pool_id)
         .send()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "{}",
-                aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(&e)
-            )
-        })?;
+        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(&e)))?;
     let username_is_email = described
         .user_pool
         .and_then(|p| p.username_attributes)
         .is_some_and(|a| a.iter().any(|x| x.as_str() == "email"));
     let pool = provision::UserPoolInfo {
-        issuer: info
-            .issuer
-            .clone()
-            .unwrap_or_else(|| provision::cognito_issuer(&pool_id)),
+        issuer: info.issuer.clone().unwrap_or_else(|| provision::cognito_issuer(&pool_id)),
         pool_id,
         client_id,
         username_is_email,

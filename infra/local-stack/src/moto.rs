@@ -39,21 +39,16 @@ impl MotoFiles {
 /// Makes sure `.local/venv` holds the pinned moto; installs it on first use or when the requirements change.
 /// Returns the venv's python. Holds a file lock so that parallel starts install once.
 pub async fn ensure_venv(files: &MotoFiles) -> Result<PathBuf> {
-    let requirements = std::fs::read(&files.requirements)
-        .with_context(|| format!("reading {}", files.requirements.display()))?;
+    let requirements =
+        std::fs::read(&files.requirements).with_context(|| format!("reading {}", files.requirements.display()))?;
     let want = hex::encode(Sha256::digest(&requirements));
     let stamp = files.venv.join(".requirements.sha256");
     let python = files.python();
-    let fresh = |stamp: &Path| {
-        std::fs::read_to_string(stamp).is_ok_and(|s| s.trim() == want) && python.exists()
-    };
+    let fresh = |stamp: &Path| std::fs::read_to_string(stamp).is_ok_and(|s| s.trim() == want) && python.exists();
     if fresh(&stamp) {
         return Ok(python);
     }
-    let parent = files
-        .venv
-        .parent()
-        .ok_or_else(|| anyhow!("venv path has no parent"))?;
+    let parent = files.venv.parent().ok_or_else(|| anyhow!("venv path has no parent"))?;
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     let lock_path = parent.join("venv.lock");
     let lock = tokio::task::spawn_blocking(move || lock_exclusive(&lock_path)).await??;
@@ -63,32 +58,16 @@ pub async fn ensure_venv(files: &MotoFiles) -> Result<PathBuf> {
     }
 
     let system_python = which_python3()?;
-    eprintln!(
-        "installing the AWS emulator (moto) into {} (first run only)",
-        files.venv.display()
-    );
+    eprintln!("installing the AWS emulator (moto) into {} (first run only)", files.venv.display());
     if files.venv.exists() {
-        std::fs::remove_dir_all(&files.venv)
-            .with_context(|| format!("removing stale {}", files.venv.display()))?;
+        std::fs::remove_dir_all(&files.venv).with_context(|| format!("removing stale {}", files.venv.display()))?;
     }
-    run_quiet(
-        Command::new(&system_python)
-            .arg("-m")
-            .arg("venv")
-            .arg(&files.venv),
-    )
-    .await
-    .context("python3 -m venv failed (on Debian/Ubuntu: apt-get install python3-venv)")?;
+    run_quiet(Command::new(&system_python).arg("-m").arg("venv").arg(&files.venv))
+        .await
+        .context("python3 -m venv failed (on Debian/Ubuntu: apt-get install python3-venv)")?;
     run_quiet(
         Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "--quiet",
-                "-r",
-            ])
+            .args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet", "-r"])
             .arg(&files.requirements),
     )
     .await
@@ -100,27 +79,15 @@ pub async fn ensure_venv(files: &MotoFiles) -> Result<PathBuf> {
 
 fn which_python3() -> Result<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("python3"))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            anyhow!("python3 not found on PATH: the local stack runs the AWS emulator (moto) with Python 3.9 or newer")
-        })
+    std::env::split_paths(&path).map(|dir| dir.join("python3")).find(|p| p.is_file()).ok_or_else(|| {
+        anyhow!("python3 not found on PATH: the local stack runs the AWS emulator (moto) with Python 3.9 or newer")
+    })
 }
 
 async fn run_quiet(cmd: &mut Command) -> Result<()> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .context("could not run")?;
+    let out = cmd.stdin(Stdio::null()).output().await.context("could not run")?;
     if !out.status.success() {
-        bail!(
-            "{}\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("{}\n{}{}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     }
     Ok(())
 }
@@ -138,8 +105,7 @@ fn lock_exclusive(path: &Path) -> Result<FileLock> {
         .with_context(|| format!("opening {}", path.display()))?;
     // SAFETY: flock on a descriptor this function owns.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("locking {}", path.display()));
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("locking {}", path.display()));
     }
     Ok(FileLock(file))
 }
@@ -163,15 +129,8 @@ pub struct Moto {
 impl Moto {
     /// Starts the launcher with `python` on `port` (0: any free port). moto gets `MOTO_PORT=<aws_port>` so
     /// that its Step Functions interpreter calls the local AWS endpoint. Its stderr goes to `log`.
-    pub async fn start(
-        python: &Path,
-        files: &MotoFiles,
-        port: u16,
-        aws_port: u16,
-        log: &Path,
-    ) -> Result<Moto> {
-        let log_file =
-            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    pub async fn start(python: &Path, files: &MotoFiles, port: u16, aws_port: u16, log: &Path) -> Result<Moto> {
+        let log_file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let mut cmd = Command::new(python);
         cmd.arg(&files.launcher)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
@@ -182,13 +141,8 @@ impl Moto {
             .stderr(Stdio::from(log_file))
             .kill_on_drop(true);
         die_with_parent(&mut cmd);
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", files.launcher.display()))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow!("moto stdout not captured"))?;
+        let mut child = cmd.spawn().with_context(|| format!("starting {}", files.launcher.display()))?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("moto stdout not captured"))?;
         let mut lines = BufReader::new(stdout).lines();
         let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
             .await
@@ -201,16 +155,12 @@ impl Moto {
         struct Ready {
             port: u16,
         }
-        let ready: Ready = serde_json::from_str(&first)
-            .with_context(|| format!("unexpected first line from moto: {first}"))?;
+        let ready: Ready =
+            serde_json::from_str(&first).with_context(|| format!("unexpected first line from moto: {first}"))?;
         // Keep draining stdout so the launcher never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let http = reqwest::Client::builder().no_proxy().build()?;
-        Ok(Moto {
-            child,
-            port: ready.port,
-            http,
-        })
+        Ok(Moto { child, port: ready.port, http })
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -221,42 +171,23 @@ impl Moto {
     /// Switches on Step Functions execution (must precede CreateStateMachine).
     pub async fn configure(&self) -> Result<()> {
         let body = serde_json::json!({"stepfunctions": {"execute_state_machine": true}});
-        self.admin(
-            "config",
-            self.http
-                .post(format!("{}/moto-api/config", self.url()))
-                .json(&body),
-        )
-        .await
+        self.admin("config", self.http.post(format!("{}/moto-api/config", self.url())).json(&body)).await
     }
 
     /// Drops every resource in the emulator.
     pub async fn reset(&self) -> Result<()> {
-        self.admin(
-            "reset",
-            self.http.post(format!("{}/moto-api/reset", self.url())),
-        )
-        .await
+        self.admin("reset", self.http.post(format!("{}/moto-api/reset", self.url()))).await
     }
 
     /// Seeds moto's random generator: the ids it generates next (user `sub`s, pool ids) follow from `seed`.
     pub async fn seed_random(&self, seed: u64) -> Result<()> {
-        self.admin(
-            "seed",
-            self.http
-                .post(format!("{}/moto-api/seed?a={seed}", self.url())),
-        )
-        .await
+        self.admin("seed", self.http.post(format!("{}/moto-api/seed?a={seed}", self.url()))).await
     }
 
     async fn admin(&self, what: &str, req: reqwest::RequestBuilder) -> Result<()> {
         let resp = req.send().await.with_context(|| format!("moto {what}"))?;
         if !resp.status().is_success() {
-            bail!(
-                "moto {what}: HTTP {}: {}",
-                resp.status(),
-                resp.text().await.unwrap_or_default()
-            );
+            bail!("moto {what}: HTTP {}: {}", resp.status(), resp.text().await.unwrap_or_default());
         }
         Ok(())
     }
@@ -266,10 +197,7 @@ impl Moto {
         if let Some(pid) = self.child.id() {
             // SAFETY: signalling our own child.
             unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-            if tokio::time::timeout(Duration::from_secs(3), self.child.wait())
-                .await
-                .is_ok()
-            {
+            if tokio::time::timeout(Duration::from_secs(3), self.child.wait()).await.is_ok() {
                 return;
             }
         }

@@ -21,21 +21,12 @@ pub fn start(
     aws: aws_config::SdkConfig,
     shutdown: CancellationToken,
 ) -> Vec<JoinHandle<()>> {
-    let region = aws
-        .region()
-        .map(|r| r.to_string())
-        .unwrap_or_else(|| "us-east-1".to_string());
+    let region = aws.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".to_string());
     let mut tasks = Vec::new();
     if !plan.sqs_sources.is_empty() {
         let client = aws_sdk_sqs::Client::new(&aws);
         for source in &plan.sqs_sources {
-            tasks.extend(sqs::start(
-                source.clone(),
-                &region,
-                client.clone(),
-                lambdas.clone(),
-                shutdown.clone(),
-            ));
+            tasks.extend(sqs::start(source.clone(), &region, client.clone(), lambdas.clone(), shutdown.clone()));
         }
     }
     if !plan.stream_sources.is_empty() {

@@ -11,8 +11,7 @@ use aws_config::SdkConfig;
 use serde_json::Value;
 
 use crate::plan::{
-    CorsPlan, FunctionPlan, JwtAuthPlan, Plan, RoutePlan, SchedulePlan, SqsSourcePlan,
-    StreamSourcePlan, ThrottlePlan,
+    CorsPlan, FunctionPlan, JwtAuthPlan, Plan, RoutePlan, SchedulePlan, SqsSourcePlan, StreamSourcePlan, ThrottlePlan,
 };
 use crate::template::{scalar_string, Kind, Resource, Template, ACCOUNT_ID, REGION};
 
@@ -48,16 +47,8 @@ pub struct Provisioned {
 }
 
 /// Creates every provisioned resource of `template` in the emulator reached through `aws`, then builds the plan.
-pub async fn provision(
-    template: &mut Template,
-    aws: &SdkConfig,
-    opts: &Options,
-) -> Result<Provisioned> {
-    let order: Vec<Resource> = template
-        .provisioning_order()?
-        .into_iter()
-        .cloned()
-        .collect();
+pub async fn provision(template: &mut Template, aws: &SdkConfig, opts: &Options) -> Result<Provisioned> {
+    let order: Vec<Resource> = template.provisioning_order()?.into_iter().cloned().collect();
     let clients = Clients::new(aws);
     for r in &order {
         let attrs = create(template, &clients, r)
@@ -69,23 +60,12 @@ pub async fn provision(
     let plan = build_plan(template, opts)?;
     let user_pool = user_pool_info(template)?;
     let mut names = BTreeMap::new();
-    for r in template
-        .of_kind(Kind::Table)
-        .chain(template.of_kind(Kind::Queue))
-    {
-        if let Some(v) = template
-            .resolver
-            .attribute(&r.logical_id, "Ref")
-            .and_then(scalar_string)
-        {
+    for r in template.of_kind(Kind::Table).chain(template.of_kind(Kind::Queue)) {
+        if let Some(v) = template.resolver.attribute(&r.logical_id, "Ref").and_then(scalar_string) {
             names.insert(r.logical_id.clone(), v);
         }
     }
-    Ok(Provisioned {
-        plan,
-        user_pool,
-        names,
-    })
+    Ok(Provisioned { plan, user_pool, names })
 }
 
 struct Clients {
@@ -110,10 +90,7 @@ type Attributes = BTreeMap<String, Value>;
 
 async fn create(t: &Template, c: &Clients, r: &Resource) -> Result<Attributes> {
     let props = t.resolver.resolve(&r.properties, &r.logical_id)?;
-    let p = Props {
-        v: &props,
-        at: &r.logical_id,
-    };
+    let p = Props { v: &props, at: &r.logical_id };
     match r.kind {
         Kind::Table => create_table(c, r, p).await,
         Kind::Queue => create_queue(c, r, p).await,
@@ -139,43 +116,29 @@ impl<'a> Props<'a> {
 
     fn str(&self, name: &str) -> Result<Option<String>> {
         self.get(name)
-            .map(|v| {
-                scalar_string(v)
-                    .ok_or_else(|| anyhow!("resource {}: {name} must be a string", self.at))
-            })
+            .map(|v| scalar_string(v).ok_or_else(|| anyhow!("resource {}: {name} must be a string", self.at)))
             .transpose()
     }
 
     fn required_str(&self, name: &str) -> Result<String> {
-        self.str(name)?
-            .ok_or_else(|| anyhow!("resource {}: {name} is required", self.at))
+        self.str(name)?.ok_or_else(|| anyhow!("resource {}: {name} is required", self.at))
     }
 
     fn i64(&self, name: &str) -> Result<Option<i64>> {
         self.str(name)?
-            .map(|s| {
-                s.parse::<i64>().map_err(|_| {
-                    anyhow!("resource {}: {name} must be an integer, got {s}", self.at)
-                })
-            })
+            .map(|s| s.parse::<i64>().map_err(|_| anyhow!("resource {}: {name} must be an integer, got {s}", self.at)))
             .transpose()
     }
 
     fn i32(&self, name: &str) -> Result<Option<i32>> {
         self.i64(name)?
-            .map(|n| {
-                i32::try_from(n)
-                    .map_err(|_| anyhow!("resource {}: {name} is out of range", self.at))
-            })
+            .map(|n| i32::try_from(n).map_err(|_| anyhow!("resource {}: {name} is out of range", self.at)))
             .transpose()
     }
 
     fn u32(&self, name: &str) -> Result<Option<u32>> {
         self.i64(name)?
-            .map(|n| {
-                u32::try_from(n)
-                    .map_err(|_| anyhow!("resource {}: {name} must not be negative", self.at))
-            })
+            .map(|n| u32::try_from(n).map_err(|_| anyhow!("resource {}: {name} must not be negative", self.at)))
             .transpose()
     }
 
@@ -185,10 +148,7 @@ impl<'a> Props<'a> {
             Some(Value::Bool(b)) => Ok(Some(*b)),
             Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
             Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
-            Some(v) => bail!(
-                "resource {}: {name} must be true or false, got {v}",
-                self.at
-            ),
+            Some(v) => bail!("resource {}: {name} must be true or false, got {v}", self.at),
         }
     }
 
@@ -197,21 +157,17 @@ impl<'a> Props<'a> {
             None => Ok(Vec::new()),
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|i| {
-                    scalar_string(i)
-                        .ok_or_else(|| anyhow!("resource {}: {name} must list strings", self.at))
-                })
+                .map(|i| scalar_string(i).ok_or_else(|| anyhow!("resource {}: {name} must list strings", self.at)))
                 .collect(),
-            Some(v) => Ok(vec![scalar_string(v).ok_or_else(|| {
-                anyhow!("resource {}: {name} must be a list of strings", self.at)
-            })?]),
+            Some(v) => {
+                Ok(vec![scalar_string(v)
+                    .ok_or_else(|| anyhow!("resource {}: {name} must be a list of strings", self.at))?])
+            }
         }
     }
 
     fn obj(&self, name: &str) -> Option<Props<'a>> {
-        self.get(name)
-            .filter(|v| v.is_object())
-            .map(|v| Props { v, at: self.at })
+        self.get(name).filter(|v| v.is_object()).map(|v| Props { v, at: self.at })
     }
 
     fn list(&self, name: &str) -> Vec<Props<'a>> {
@@ -233,9 +189,9 @@ impl<'a> Props<'a> {
 
 async fn create_table(c: &Clients, r: &Resource, p: Props<'_>) -> Result<Attributes> {
     use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-        LocalSecondaryIndex, Projection, ProjectionType, ProvisionedThroughput,
-        ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, LocalSecondaryIndex,
+        Projection, ProjectionType, ProvisionedThroughput, ScalarAttributeType, StreamSpecification, StreamViewType,
+        TimeToLiveSpecification,
     };
     let name = p.str("TableName")?.unwrap_or_else(|| r.physical_name());
     let keys = |list: Vec<Props>| -> Result<Vec<KeySchemaElement>> {
@@ -259,16 +215,11 @@ async fn create_table(c: &Clients, r: &Resource, p: Props<'_>) -> Result<Attribu
     };
     let projection = |p: Option<Props>| -> Result<Projection> {
         let Some(p) = p else {
-            return Ok(Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build());
+            return Ok(Projection::builder().projection_type(ProjectionType::All).build());
         };
         let non_key = p.strs("NonKeyAttributes")?;
         Ok(Projection::builder()
-            .set_projection_type(
-                p.str("ProjectionType")?
-                    .map(|t| ProjectionType::from(t.as_str())),
-            )
+            .set_projection_type(p.str("ProjectionType")?.map(|t| ProjectionType::from(t.as_str())))
             .set_non_key_attributes((!non_key.is_empty()).then_some(non_key))
             .build())
     };
@@ -278,9 +229,7 @@ async fn create_table(c: &Clients, r: &Resource, p: Props<'_>) -> Result<Attribu
         defs.push(
             AttributeDefinition::builder()
                 .attribute_name(d.required_str("AttributeName")?)
-                .attribute_type(ScalarAttributeType::from(
-                    d.required_str("AttributeType")?.as_str(),
-                ))
+                .attribute_type(ScalarAttributeType::from(d.required_str("AttributeType")?.as_str()))
                 .build()?,
         );
     }
@@ -305,9 +254,7 @@ async fn create_table(c: &Clients, r: &Resource, p: Props<'_>) -> Result<Attribu
                 .build()?,
         );
     }
-    let billing = p
-        .str("BillingMode")?
-        .unwrap_or_else(|| "PROVISIONED".to_string());
+    let billing = p.str("BillingMode")?.unwrap_or_else(|| "PROVISIONED".to_string());
     let mut req = c
         .dynamodb
         .create_table()
@@ -318,28 +265,20 @@ async fn create_table(c: &Clients, r: &Resource, p: Props<'_>) -> Result<Attribu
         .set_local_secondary_indexes((!lsis.is_empty()).then_some(lsis))
         .billing_mode(BillingMode::from(billing.as_str()));
     if billing == "PROVISIONED" {
-        let t = throughput(p.obj("ProvisionedThroughput"))?.unwrap_or(
-            ProvisionedThroughput::builder()
-                .read_capacity_units(5)
-                .write_capacity_units(5)
-                .build()?,
-        );
+        let t = throughput(p.obj("ProvisionedThroughput"))?
+            .unwrap_or(ProvisionedThroughput::builder().read_capacity_units(5).write_capacity_units(5).build()?);
         req = req.provisioned_throughput(t);
     }
     if let Some(s) = p.obj("StreamSpecification") {
         req = req.stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
-                .stream_view_type(StreamViewType::from(
-                    s.required_str("StreamViewType")?.as_str(),
-                ))
+                .stream_view_type(StreamViewType::from(s.required_str("StreamViewType")?.as_str()))
                 .build()?,
         );
     }
     let out = req.send().await.map_err(aws_error)?;
-    let desc = out
-        .table_description
-        .ok_or_else(|| anyhow!("CreateTable returned no description"))?;
+    let desc = out.table_description.ok_or_else(|| anyhow!("CreateTable returned no description"))?;
     if let Some(ttl) = p.obj("TimeToLiveSpecification") {
         if ttl.bool("Enabled")?.unwrap_or(false) {
             c.dynamodb
@@ -360,10 +299,7 @@ async fn create_table(c: &Clients, r: &Resource, p: Props<'_>) -> Result<Attribu
     a.insert("Ref".into(), Value::String(name.clone()));
     a.insert(
         "Arn".into(),
-        Value::String(
-            desc.table_arn
-                .unwrap_or_else(|| format!("arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}")),
-        ),
+        Value::String(desc.table_arn.unwrap_or_else(|| format!("arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"))),
     );
     if let Some(stream) = desc.latest_stream_arn {
         a.insert("StreamArn".into(), Value::String(stream));
@@ -409,17 +345,8 @@ async fn create_queue(c: &Clients, r: &Resource, p: Props<'_>) -> Result<Attribu
             }
         }
     }
-    let out = c
-        .sqs
-        .create_queue()
-        .queue_name(&name)
-        .set_attributes(Some(attrs))
-        .send()
-        .await
-        .map_err(aws_error)?;
-    let url = out
-        .queue_url
-        .ok_or_else(|| anyhow!("CreateQueue returned no URL"))?;
+    let out = c.sqs.create_queue().queue_name(&name).set_attributes(Some(attrs)).send().await.map_err(aws_error)?;
+    let url = out.queue_url.ok_or_else(|| anyhow!("CreateQueue returned no URL"))?;
     let arn = c
         .sqs
         .get_queue_attributes()
@@ -442,10 +369,9 @@ async fn create_queue(c: &Clients, r: &Resource, p: Props<'_>) -> Result<Attribu
 
 async fn create_user_pool(c: &Clients, r: &Resource, p: Props<'_>) -> Result<Attributes> {
     use aws_sdk_cognitoidentityprovider::types::{
-        AdminCreateUserConfigType, AliasAttributeType, AttributeDataType,
-        NumberAttributeConstraintsType, PasswordPolicyType, SchemaAttributeType,
-        StringAttributeConstraintsType, UserPoolMfaType, UserPoolPolicyType, UsernameAttributeType,
-        UsernameConfigurationType, VerifiedAttributeType,
+        AdminCreateUserConfigType, AliasAttributeType, AttributeDataType, NumberAttributeConstraintsType,
+        PasswordPolicyType, SchemaAttributeType, StringAttributeConstraintsType, UserPoolMfaType, UserPoolPolicyType,
+        UsernameAttributeType, UsernameConfigurationType, VerifiedAttributeType,
     };
     p.reject(&["LambdaConfig"], "Cognito triggers do not run locally")?;
     let name = p.str("UserPoolName")?.unwrap_or_else(|| r.physical_name());
@@ -460,9 +386,7 @@ async fn create_user_pool(c: &Clients, r: &Resource, p: Props<'_>) -> Result<Att
                         .set_require_uppercase(pw.bool("RequireUppercase")?)
                         .set_require_numbers(pw.bool("RequireNumbers")?)
                         .set_require_symbols(pw.bool("RequireSymbols")?)
-                        .set_temporary_password_validity_days(
-                            pw.i32("TemporaryPasswordValidityDays")?,
-                        )
+                        .set_temporary_password_validity_days(pw.i32("TemporaryPasswordValidityDays")?)
                         .build(),
                 )
                 .build(),
@@ -471,28 +395,18 @@ async fn create_user_pool(c: &Clients, r: &Resource, p: Props<'_>) -> Result<Att
     let username_attrs = p.strs("UsernameAttributes")?;
     if !username_attrs.is_empty() {
         req = req.set_username_attributes(Some(
-            username_attrs
-                .iter()
-                .map(|a| UsernameAttributeType::from(a.as_str()))
-                .collect(),
+            username_attrs.iter().map(|a| UsernameAttributeType::from(a.as_str())).collect(),
         ));
     }
     let alias_attrs = p.strs("AliasAttributes")?;
     if !alias_attrs.is_empty() {
-        req = req.set_alias_attributes(Some(
-            alias_attrs
-                .iter()
-                .map(|a| AliasAttributeType::from(a.as_str()))
-                .collect(),
-        ));
+        req =
+            req.set_alias_attributes(Some(alias_attrs.iter().map(|a| AliasAttributeType::from(a.as_str())).collect()));
     }
     let verified = p.strs("AutoVerifiedAttributes")?;
     if !verified.is_empty() {
         req = req.set_auto_verified_attributes(Some(
-            verified
-                .iter()
-                .map(|a| VerifiedAttributeType::from(a.as_str()))
-                .collect(),
+            verified.iter().map(|a| VerifiedAttributeType::from(a.as_str())).collect(),
         ));
     }
     let mut schema = Vec::new();
@@ -502,10 +416,7 @@ async fn create_user_pool(c: &Clients, r: &Resource, p: Props<'_>) -> Result<Att
         schema.push(
             SchemaAttributeType::builder()
                 .set_name(s.str("Name")?)
-                .set_attribute_data_type(
-                    s.str("AttributeDataType")?
-                        .map(|t| AttributeDataType::from(t.as_str())),
-                )
+                .set_attribute_data_type(s.str("AttributeDataType")?.map(|t| AttributeDataType::from(t.as_str())))
                 .set_required(s.bool("Required")?)
                 .set_mutable(s.bool("Mutable")?)
                 .set_developer_only_attribute(s.bool("DeveloperOnlyAttribute")?)
@@ -547,30 +458,19 @@ async fn create_user_pool(c: &Clients, r: &Resource, p: Props<'_>) -> Result<Att
     }
     if let Some(cfg) = p.obj("UsernameConfiguration") {
         req = req.username_configuration(
-            UsernameConfigurationType::builder()
-                .set_case_sensitive(cfg.bool("CaseSensitive")?)
-                .build()?,
+            UsernameConfigurationType::builder().set_case_sensitive(cfg.bool("CaseSensitive")?).build()?,
         );
     }
     let out = req.send().await.map_err(aws_error)?;
-    let pool = out
-        .user_pool
-        .ok_or_else(|| anyhow!("CreateUserPool returned no pool"))?;
-    let id = pool
-        .id
-        .ok_or_else(|| anyhow!("CreateUserPool returned no id"))?;
-    let arn = pool
-        .arn
-        .unwrap_or_else(|| format!("arn:aws:cognito-idp:{REGION}:{ACCOUNT_ID}:userpool/{id}"));
+    let pool = out.user_pool.ok_or_else(|| anyhow!("CreateUserPool returned no pool"))?;
+    let id = pool.id.ok_or_else(|| anyhow!("CreateUserPool returned no id"))?;
+    let arn = pool.arn.unwrap_or_else(|| format!("arn:aws:cognito-idp:{REGION}:{ACCOUNT_ID}:userpool/{id}"));
     let s = Value::String;
     Ok(Attributes::from([
         ("Ref".into(), s(id.clone())),
         ("UserPoolId".into(), s(id.clone())),
         ("Arn".into(), s(arn)),
-        (
-            "ProviderName".into(),
-            s(format!("cognito-idp.{REGION}.amazonaws.com/{id}")),
-        ),
+        ("ProviderName".into(), s(format!("cognito-idp.{REGION}.amazonaws.com/{id}"))),
         ("ProviderURL".into(), s(cognito_issuer(&id))),
     ]))
 }
@@ -582,13 +482,10 @@ pub fn cognito_issuer(pool_id: &str) -> String {
 
 async fn create_user_pool_client(c: &Clients, p: Props<'_>) -> Result<Attributes> {
     use aws_sdk_cognitoidentityprovider::types::{
-        ExplicitAuthFlowsType, OAuthFlowType, PreventUserExistenceErrorTypes, TimeUnitsType,
-        TokenValidityUnitsType,
+        ExplicitAuthFlowsType, OAuthFlowType, PreventUserExistenceErrorTypes, TimeUnitsType, TokenValidityUnitsType,
     };
     let pool_id = p.required_str("UserPoolId")?;
-    let name = p
-        .str("ClientName")?
-        .unwrap_or_else(|| format!("{}-client", p.at));
+    let name = p.str("ClientName")?.unwrap_or_else(|| format!("{}-client", p.at));
     let flows = p.strs("ExplicitAuthFlows")?;
     let read = p.strs("ReadAttributes")?;
     let write = p.strs("WriteAttributes")?;
@@ -604,19 +501,16 @@ async fn create_user_pool_client(c: &Clients, p: Props<'_>) -> Result<Attributes
         .user_pool_id(&pool_id)
         .client_name(name)
         .set_generate_secret(p.bool("GenerateSecret")?)
-        .set_explicit_auth_flows(non_empty(flows).map(|f| {
-            f.iter()
-                .map(|x| ExplicitAuthFlowsType::from(x.as_str()))
-                .collect()
-        }))
+        .set_explicit_auth_flows(
+            non_empty(flows).map(|f| f.iter().map(|x| ExplicitAuthFlowsType::from(x.as_str())).collect()),
+        )
         .set_id_token_validity(p.i32("IdTokenValidity")?)
         .set_access_token_validity(p.i32("AccessTokenValidity")?)
         .set_refresh_token_validity(p.i32("RefreshTokenValidity")?)
         .set_read_attributes(non_empty(read))
         .set_write_attributes(non_empty(write))
         .set_allowed_o_auth_flows(
-            non_empty(oauth_flows)
-                .map(|f| f.iter().map(|x| OAuthFlowType::from(x.as_str())).collect()),
+            non_empty(oauth_flows).map(|f| f.iter().map(|x| OAuthFlowType::from(x.as_str())).collect()),
         )
         .set_allowed_o_auth_scopes(non_empty(scopes))
         .set_allowed_o_auth_flows_user_pool_client(p.bool("AllowedOAuthFlowsUserPoolClient")?)
@@ -624,8 +518,7 @@ async fn create_user_pool_client(c: &Clients, p: Props<'_>) -> Result<Attributes
         .set_logout_urls(non_empty(logouts))
         .set_supported_identity_providers(non_empty(idps))
         .set_prevent_user_existence_errors(
-            p.str("PreventUserExistenceErrors")?
-                .map(|v| PreventUserExistenceErrorTypes::from(v.as_str())),
+            p.str("PreventUserExistenceErrors")?.map(|v| PreventUserExistenceErrorTypes::from(v.as_str())),
         );
     if let Some(units) = p.obj("TokenValidityUnits") {
         let unit = |name: &str| -> Result<Option<TimeUnitsType>> {
@@ -640,12 +533,8 @@ async fn create_user_pool_client(c: &Clients, p: Props<'_>) -> Result<Attributes
         );
     }
     let out = req.send().await.map_err(aws_error)?;
-    let client = out
-        .user_pool_client
-        .ok_or_else(|| anyhow!("CreateUserPoolClient returned no client"))?;
-    let id = client
-        .client_id
-        .ok_or_else(|| anyhow!("CreateUserPoolClient returned no id"))?;
+    let client = out.user_pool_client.ok_or_else(|| anyhow!("CreateUserPoolClient returned no client"))?;
+    let id = client.client_id.ok_or_else(|| anyhow!("CreateUserPoolClient returned no id"))?;
     let mut a = Attributes::from([
         ("Ref".into(), Value::String(id.clone())),
         ("ClientId".into(), Value::String(id)),
@@ -672,39 +561,15 @@ async fn create_group(c: &Clients, p: Props<'_>) -> Result<Attributes> {
     Ok(Attributes::from([("Ref".into(), Value::String(name))]))
 }
 
-async fn create_state_machine(
-    t: &Template,
-    c: &Clients,
-    r: &Resource,
-    props: &Value,
-) -> Result<Attributes> {
+async fn create_state_machine(t: &Template, c: &Clients, r: &Resource, props: &Value) -> Result<Attributes> {
     use aws_sdk_sfn::types::StateMachineType;
-    let p = Props {
-        v: props,
-        at: &r.logical_id,
-    };
+    let p = Props { v: props, at: &r.logical_id };
     let serverless = r.resource_type == "AWS::Serverless::StateMachine";
-    if serverless
-        && p.get("Events")
-            .and_then(Value::as_object)
-            .is_some_and(|e| !e.is_empty())
-    {
-        bail!(
-            "unsupported: Events of AWS::Serverless::StateMachine in resource {}",
-            r.logical_id
-        );
+    if serverless && p.get("Events").and_then(Value::as_object).is_some_and(|e| !e.is_empty()) {
+        bail!("unsupported: Events of AWS::Serverless::StateMachine in resource {}", r.logical_id);
     }
-    p.reject(
-        &["DefinitionS3Location"],
-        "definitions are read from the repository",
-    )?;
-    let name = p
-        .str(if serverless {
-            "Name"
-        } else {
-            "StateMachineName"
-        })?
-        .unwrap_or_else(|| r.physical_name());
+    p.reject(&["DefinitionS3Location"], "definitions are read from the repository")?;
+    let name = p.str(if serverless { "Name" } else { "StateMachineName" })?.unwrap_or_else(|| r.physical_name());
     let definition = if let Some(inline) = p.get("Definition") {
         serde_json::to_string_pretty(inline)?
     } else if let Some(s) = p.str("DefinitionString")?.filter(|_| !serverless) {
@@ -714,49 +579,28 @@ async fn create_state_machine(
             anyhow!("unsupported: DefinitionUri as an S3 location in resource {} (use a repository path)", r.logical_id)
         })?;
         let path = t.dir.join(rel);
-        std::fs::read_to_string(&path)
-            .with_context(|| format!("reading DefinitionUri {}", path.display()))?
+        std::fs::read_to_string(&path).with_context(|| format!("reading DefinitionUri {}", path.display()))?
     } else {
-        bail!(
-            "resource {}: a state machine needs Definition, DefinitionUri or DefinitionString",
-            r.logical_id
-        );
+        bail!("resource {}: a state machine needs Definition, DefinitionUri or DefinitionString", r.logical_id);
     };
     let mut substitutions = BTreeMap::new();
     if let Some(Value::Object(subs)) = p.get("DefinitionSubstitutions") {
         for (k, v) in subs {
-            let s = scalar_string(v).ok_or_else(|| {
-                anyhow!(
-                    "resource {}: DefinitionSubstitutions.{k} must be a string",
-                    r.logical_id
-                )
-            })?;
+            let s = scalar_string(v)
+                .ok_or_else(|| anyhow!("resource {}: DefinitionSubstitutions.{k} must be a string", r.logical_id))?;
             substitutions.insert(k.clone(), s);
         }
     }
     let definition = substitute(&definition, &substitutions, &r.logical_id)?;
-    serde_json::from_str::<Value>(&definition).with_context(|| {
-        format!(
-            "resource {}: the definition is not valid JSON after substitution",
-            r.logical_id
-        )
-    })?;
-    let kind = p
-        .str(if serverless {
-            "Type"
-        } else {
-            "StateMachineType"
-        })?
-        .unwrap_or_else(|| "STANDARD".to_string());
+    serde_json::from_str::<Value>(&definition)
+        .with_context(|| format!("resource {}: the definition is not valid JSON after substitution", r.logical_id))?;
+    let kind = p.str(if serverless { "Type" } else { "StateMachineType" })?.unwrap_or_else(|| "STANDARD".to_string());
     let out = c
         .sfn
         .create_state_machine()
         .name(&name)
         .definition(definition)
-        .role_arn(format!(
-            "arn:aws:iam::{ACCOUNT_ID}:role/{}-role",
-            r.physical_name()
-        ))
+        .role_arn(format!("arn:aws:iam::{ACCOUNT_ID}:role/{}-role", r.physical_name()))
         .r#type(StateMachineType::from(kind.as_str()))
         .send()
         .await
@@ -777,16 +621,14 @@ fn substitute(definition: &str, subs: &BTreeMap<String, String>, at: &str) -> Re
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let end = after.find('}').filter(|e| {
-            after[..*e]
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '.' || ch == ':')
+            after[..*e].chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '.' || ch == ':')
         });
         match end {
             Some(end) => {
                 let key = &after[..end];
-                let v = subs.get(key).ok_or_else(|| {
-                    anyhow!("unresolved: ${{{key}}} in the definition of state machine {at}")
-                })?;
+                let v = subs
+                    .get(key)
+                    .ok_or_else(|| anyhow!("unresolved: ${{{key}}} in the definition of state machine {at}"))?;
                 out.push_str(v);
                 rest = &after[end + 1..];
             }
@@ -800,9 +642,7 @@ fn substitute(definition: &str, subs: &BTreeMap<String, String>, at: &str) -> Re
     Ok(out)
 }
 
-fn aws_error<E: std::error::Error + Send + Sync + 'static>(
-    e: aws_sdk_dynamodb::error::SdkError<E>,
-) -> anyhow::Error {
+fn aws_error<E: std::error::Error + Send + Sync + 'static>(e: aws_sdk_dynamodb::error::SdkError<E>) -> anyhow::Error {
     let e = aws_sdk_dynamodb::error::DisplayErrorContext(&e);
     anyhow!("{e}")
 }
@@ -812,61 +652,34 @@ pub fn build_plan(t: &Template, opts: &Options) -> Result<Plan> {
     let apis: Vec<&Resource> = t.of_kind(Kind::HttpApi).collect();
     if apis.len() > 1 {
         let ids: Vec<&str> = apis.iter().map(|a| a.logical_id.as_str()).collect();
-        bail!(
-            "unsupported: more than one AWS::Serverless::HttpApi ({}) on one local port",
-            ids.join(", ")
-        );
+        bail!("unsupported: more than one AWS::Serverless::HttpApi ({}) on one local port", ids.join(", "));
     }
     let mut api_props: BTreeMap<Option<String>, Value> = BTreeMap::new();
     for api in &apis {
-        api_props.insert(
-            Some(api.logical_id.clone()),
-            t.resolver.resolve(&api.properties, &api.logical_id)?,
-        );
+        api_props.insert(Some(api.logical_id.clone()), t.resolver.resolve(&api.properties, &api.logical_id)?);
     }
-    api_props.insert(
-        None,
-        t.resolver.resolve(&t.http_api_globals, "Globals.HttpApi")?,
-    );
+    api_props.insert(None, t.resolver.resolve(&t.http_api_globals, "Globals.HttpApi")?);
 
     let queues_by_arn: BTreeMap<String, String> = t
         .of_kind(Kind::Queue)
         .filter_map(|q| {
-            let arn = t
-                .resolver
-                .attribute(&q.logical_id, "Arn")
-                .and_then(scalar_string)?;
-            let url = t
-                .resolver
-                .attribute(&q.logical_id, "Ref")
-                .and_then(scalar_string)?;
+            let arn = t.resolver.attribute(&q.logical_id, "Arn").and_then(scalar_string)?;
+            let url = t.resolver.attribute(&q.logical_id, "Ref").and_then(scalar_string)?;
             Some((arn, url))
         })
         .collect();
     let tables_by_stream: BTreeMap<String, String> = t
         .of_kind(Kind::Table)
         .filter_map(|tb| {
-            let stream = t
-                .resolver
-                .attribute(&tb.logical_id, "StreamArn")
-                .and_then(scalar_string)?;
-            let name = t
-                .resolver
-                .attribute(&tb.logical_id, "Ref")
-                .and_then(scalar_string)?;
+            let stream = t.resolver.attribute(&tb.logical_id, "StreamArn").and_then(scalar_string)?;
+            let name = t.resolver.attribute(&tb.logical_id, "Ref").and_then(scalar_string)?;
             Some((stream, name))
         })
         .collect();
 
     let mut plan = Plan::default();
-    let cors_source = apis
-        .first()
-        .map(|a| Some(a.logical_id.clone()))
-        .unwrap_or(None);
-    if let Some(cors) = api_props
-        .get(&cors_source)
-        .and_then(|p| p.get("CorsConfiguration"))
-    {
+    let cors_source = apis.first().map(|a| Some(a.logical_id.clone())).unwrap_or(None);
+    if let Some(cors) = api_props.get(&cors_source).and_then(|p| p.get("CorsConfiguration")) {
         plan.cors = cors_plan(cors, cors_source.as_deref().unwrap_or("Globals.HttpApi"))?;
     }
 
@@ -879,22 +692,15 @@ pub fn build_plan(t: &Template, opts: &Options) -> Result<Plan> {
                 bail!("unsupported: Runtime {runtime} in resource {id} (functions run as cargo binaries)");
             }
         }
-        let binary = f
-            .metadata
-            .get("BuildProperties")
-            .and_then(|b| b.get("Binary"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                anyhow!(
-                    "resource {id}: Metadata.BuildProperties.Binary (the cargo binary) is required"
-                )
-            })?;
+        let binary =
+            f.metadata.get("BuildProperties").and_then(|b| b.get("Binary")).and_then(Value::as_str).ok_or_else(
+                || anyhow!("resource {id}: Metadata.BuildProperties.Binary (the cargo binary) is required"),
+            )?;
         let mut environment = BTreeMap::new();
         if let Some(Value::Object(vars)) = p.obj("Environment").and_then(|e| e.get("Variables")) {
             for (k, v) in vars {
-                let s = scalar_string(v).ok_or_else(|| {
-                    anyhow!("resource {id}: environment variable {k} must be a string, got {v}")
-                })?;
+                let s = scalar_string(v)
+                    .ok_or_else(|| anyhow!("resource {id}: environment variable {k} must be a string, got {v}"))?;
                 environment.insert(k.clone(), s);
             }
         }
@@ -915,24 +721,17 @@ pub fn build_plan(t: &Template, opts: &Options) -> Result<Plan> {
         for (event_name, event) in events {
             let kind = event.get("Type").and_then(Value::as_str).unwrap_or("");
             let empty = Value::Object(Default::default());
-            let ep = Props {
-                v: event.get("Properties").unwrap_or(&empty),
-                at: id,
-            };
+            let ep = Props { v: event.get("Properties").unwrap_or(&empty), at: id };
             let ctx = || format!("event {event_name} of resource {id}");
             match kind {
-                "HttpApi" => plan
-                    .routes
-                    .push(route_plan(t, &api_props, id, ep, opts).with_context(ctx)?),
+                "HttpApi" => plan.routes.push(route_plan(t, &api_props, id, ep, opts).with_context(ctx)?),
                 "SQS" => {
                     if let Some(s) = sqs_source(id, ep, &queues_by_arn).with_context(ctx)? {
                         plan.sqs_sources.push(s);
                     }
                 }
                 "DynamoDB" => {
-                    if let Some(s) = stream_source(id, ep, &tables_by_stream, &queues_by_arn)
-                        .with_context(ctx)?
-                    {
+                    if let Some(s) = stream_source(id, ep, &tables_by_stream, &queues_by_arn).with_context(ctx)? {
                         plan.stream_sources.push(s);
                     }
                 }
@@ -1006,15 +805,8 @@ fn route_plan(
     };
 
     let auth = api.get("Auth");
-    let default_authorizer = auth
-        .and_then(|a| a.get("DefaultAuthorizer"))
-        .and_then(Value::as_str);
-    let chosen = match ep
-        .obj("Auth")
-        .map(|a| a.str("Authorizer"))
-        .transpose()?
-        .flatten()
-    {
+    let default_authorizer = auth.and_then(|a| a.get("DefaultAuthorizer")).and_then(Value::as_str);
+    let chosen = match ep.obj("Auth").map(|a| a.str("Authorizer")).transpose()?.flatten() {
         Some(name) => Some(name),
         None => default_authorizer.map(str::to_string),
     };
@@ -1032,10 +824,7 @@ fn route_plan(
     let _ = t;
 
     let key = format!("{method} {path}");
-    let api_p = Props {
-        v: api,
-        at: api_name,
-    };
+    let api_p = Props { v: api, at: api_name };
     let layers = [
         ep.obj("RouteSettings"),
         api_p.obj("RouteSettings").and_then(|rs| rs.obj(&key)),
@@ -1053,39 +842,23 @@ fn route_plan(
     }
     let throttle = if rate.is_some() || burst.is_some() {
         let rate_limit = match rate {
-            Some(r) => r
-                .parse::<f64>()
-                .map_err(|_| anyhow!("ThrottlingRateLimit must be a number, got {r}"))?,
+            Some(r) => r.parse::<f64>().map_err(|_| anyhow!("ThrottlingRateLimit must be a number, got {r}"))?,
             None => 10_000.0,
         };
-        Some(ThrottlePlan {
-            rate_limit,
-            burst_limit: burst.unwrap_or(5_000),
-        })
+        Some(ThrottlePlan { rate_limit, burst_limit: burst.unwrap_or(5_000) })
     } else {
         None
     };
 
-    Ok(RoutePlan {
-        method,
-        path,
-        function: function.to_string(),
-        auth: auth_plan,
-        throttle,
-    })
+    Ok(RoutePlan { method, path, function: function.to_string(), auth: auth_plan, throttle })
 }
 
 fn jwt_plan(name: &str, def: &Value, opts: &Options, api_name: &str) -> Result<JwtAuthPlan> {
-    let p = Props {
-        v: def,
-        at: api_name,
-    };
+    let p = Props { v: def, at: api_name };
     let Some(jwt) = p.obj("JwtConfiguration") else {
         bail!("unsupported: authorizer {name} on {api_name} is not a JWT authorizer");
     };
-    let source = p
-        .str("IdentitySource")?
-        .unwrap_or_else(|| "$request.header.Authorization".to_string());
+    let source = p.str("IdentitySource")?.unwrap_or_else(|| "$request.header.Authorization".to_string());
     let header = source
         .strip_prefix("$request.header.")
         .ok_or_else(|| anyhow!("unsupported: IdentitySource {source} of authorizer {name}"))?
@@ -1102,10 +875,7 @@ fn jwt_plan(name: &str, def: &Value, opts: &Options, api_name: &str) -> Result<J
         identity_header: header,
         issuer: issuer.clone(),
         audiences: jwt.strs("audience")?,
-        jwks_url: format!(
-            "http://127.0.0.1:{}/{pool}/.well-known/jwks.json",
-            opts.aws_port
-        ),
+        jwks_url: format!("http://127.0.0.1:{}/{pool}/.well-known/jwks.json", opts.aws_port),
     })
 }
 
@@ -1114,41 +884,24 @@ fn reject_filters(ep: Props<'_>) -> Result<()> {
 }
 
 fn report_failures(ep: Props<'_>) -> Result<bool> {
-    Ok(ep
-        .strs("FunctionResponseTypes")?
-        .iter()
-        .any(|t| t == "ReportBatchItemFailures"))
+    Ok(ep.strs("FunctionResponseTypes")?.iter().any(|t| t == "ReportBatchItemFailures"))
 }
 
-fn sqs_source(
-    function: &str,
-    ep: Props<'_>,
-    queues: &BTreeMap<String, String>,
-) -> Result<Option<SqsSourcePlan>> {
+fn sqs_source(function: &str, ep: Props<'_>, queues: &BTreeMap<String, String>) -> Result<Option<SqsSourcePlan>> {
     reject_filters(ep)?;
     if ep.bool("Enabled")? == Some(false) {
         return Ok(None);
     }
     let arn = ep.required_str("Queue")?;
-    let url = queues
-        .get(&arn)
-        .ok_or_else(|| anyhow!("Queue {arn} is not a queue of the template"))?;
+    let url = queues.get(&arn).ok_or_else(|| anyhow!("Queue {arn} is not a queue of the template"))?;
     Ok(Some(SqsSourcePlan {
         function: function.to_string(),
         queue_url: url.clone(),
         queue_arn: arn,
         batch_size: ep.u32("BatchSize")?.unwrap_or(10),
         report_batch_item_failures: report_failures(ep)?,
-        maximum_concurrency: ep
-            .obj("ScalingConfig")
-            .map(|s| s.u32("MaximumConcurrency"))
-            .transpose()?
-            .flatten(),
-        maximum_batching_window: Duration::from_secs(
-            ep.u32("MaximumBatchingWindowInSeconds")?
-                .unwrap_or(0)
-                .into(),
-        ),
+        maximum_concurrency: ep.obj("ScalingConfig").map(|s| s.u32("MaximumConcurrency")).transpose()?.flatten(),
+        maximum_batching_window: Duration::from_secs(ep.u32("MaximumBatchingWindowInSeconds")?.unwrap_or(0).into()),
     }))
 }
 
@@ -1163,28 +916,22 @@ fn stream_source(
         return Ok(None);
     }
     let arn = ep.required_str("Stream")?;
-    let table = tables
-        .get(&arn)
-        .ok_or_else(|| anyhow!("Stream {arn} is not the stream of a table of the template"))?;
-    let on_failure =
-        ep.obj("DestinationConfig")
-            .and_then(|d| d.obj("OnFailure"))
-            .map(|f| f.required_str("Destination"))
-            .transpose()?
-            .map(|dest| {
-                queues.get(&dest).cloned().ok_or_else(|| {
-                    anyhow!("unsupported: OnFailure destination {dest} (only queues)")
-                })
-            })
-            .transpose()?;
+    let table = tables.get(&arn).ok_or_else(|| anyhow!("Stream {arn} is not the stream of a table of the template"))?;
+    let on_failure = ep
+        .obj("DestinationConfig")
+        .and_then(|d| d.obj("OnFailure"))
+        .map(|f| f.required_str("Destination"))
+        .transpose()?
+        .map(|dest| {
+            queues.get(&dest).cloned().ok_or_else(|| anyhow!("unsupported: OnFailure destination {dest} (only queues)"))
+        })
+        .transpose()?;
     Ok(Some(StreamSourcePlan {
         function: function.to_string(),
         table_name: table.clone(),
         stream_arn: arn,
         batch_size: ep.u32("BatchSize")?.unwrap_or(100),
-        starting_position: ep
-            .str("StartingPosition")?
-            .unwrap_or_else(|| "LATEST".to_string()),
+        starting_position: ep.str("StartingPosition")?.unwrap_or_else(|| "LATEST".to_string()),
         bisect_on_error: ep.bool("BisectBatchOnFunctionError")?.unwrap_or(false),
         maximum_retry_attempts: ep.i64("MaximumRetryAttempts")?.unwrap_or(-1),
         report_batch_item_failures: report_failures(ep)?,
@@ -1192,17 +939,9 @@ fn stream_source(
     }))
 }
 
-fn schedule(
-    function: &str,
-    kind: &str,
-    ep: Props<'_>,
-    opts: &Options,
-) -> Result<Option<SchedulePlan>> {
+fn schedule(function: &str, kind: &str, ep: Props<'_>, opts: &Options) -> Result<Option<SchedulePlan>> {
     let (expr, enabled) = if kind == "Schedule" {
-        (
-            ep.required_str("Schedule")?,
-            ep.bool("Enabled")?.unwrap_or(true),
-        )
+        (ep.required_str("Schedule")?, ep.bool("Enabled")?.unwrap_or(true))
     } else {
         let state = ep.str("State")?.unwrap_or_else(|| "ENABLED".to_string());
         (ep.required_str("ScheduleExpression")?, state != "DISABLED")
@@ -1228,16 +967,9 @@ fn parse_rate(expr: &str) -> Result<Duration> {
         .trim()
         .strip_prefix("rate(")
         .and_then(|s| s.strip_suffix(')'))
-        .ok_or_else(|| {
-            anyhow!("unsupported: schedule {expr} (only rate(...) expressions run locally)")
-        })?;
-    let (n, unit) = inner
-        .trim()
-        .split_once(' ')
-        .ok_or_else(|| anyhow!("malformed schedule {expr}"))?;
-    let n: u64 = n
-        .parse()
-        .map_err(|_| anyhow!("malformed schedule {expr}"))?;
+        .ok_or_else(|| anyhow!("unsupported: schedule {expr} (only rate(...) expressions run locally)"))?;
+    let (n, unit) = inner.trim().split_once(' ').ok_or_else(|| anyhow!("malformed schedule {expr}"))?;
+    let n: u64 = n.parse().map_err(|_| anyhow!("malformed schedule {expr}"))?;
     let secs = match unit.trim() {
         "minute" | "minutes" => 60,
         "hour" | "hours" => 3600,
@@ -1251,42 +983,19 @@ fn user_pool_info(t: &Template) -> Result<Option<UserPoolInfo>> {
     let Some(pool) = t.of_kind(Kind::UserPool).next() else {
         return Ok(None);
     };
-    let Some(pool_id) = t
-        .resolver
-        .attribute(&pool.logical_id, "Ref")
-        .and_then(scalar_string)
-    else {
+    let Some(pool_id) = t.resolver.attribute(&pool.logical_id, "Ref").and_then(scalar_string) else {
         return Ok(None);
     };
     let client = t.of_kind(Kind::UserPoolClient).find_map(|c| {
-        let owner = t
-            .resolver
-            .attribute(&c.logical_id, "UserPoolId")
-            .and_then(scalar_string)?;
-        (owner == pool_id)
-            .then(|| {
-                t.resolver
-                    .attribute(&c.logical_id, "Ref")
-                    .and_then(scalar_string)
-            })
-            .flatten()
+        let owner = t.resolver.attribute(&c.logical_id, "UserPoolId").and_then(scalar_string)?;
+        (owner == pool_id).then(|| t.resolver.attribute(&c.logical_id, "Ref").and_then(scalar_string)).flatten()
     });
     let Some(client_id) = client else {
         return Ok(None);
     };
-    let attrs = t.resolver.resolve(
-        pool.property("UsernameAttributes").unwrap_or(&Value::Null),
-        &pool.logical_id,
-    )?;
-    let username_is_email = attrs
-        .as_array()
-        .is_some_and(|a| a.iter().any(|v| v == "email"));
-    Ok(Some(UserPoolInfo {
-        issuer: cognito_issuer(&pool_id),
-        pool_id,
-        client_id,
-        username_is_email,
-    }))
+    let attrs = t.resolver.resolve(pool.property("UsernameAttributes").unwrap_or(&Value::Null), &pool.logical_id)?;
+    let username_is_email = attrs.as_array().is_some_and(|a| a.iter().any(|v| v == "email"));
+    Ok(Some(UserPoolInfo { issuer: cognito_issuer(&pool_id), pool_id, client_id, username_is_email }))
 }
 
 /// The project root: the folder of the template.
@@ -1306,41 +1015,23 @@ mod tests {
     use serde_json::json;
 
     fn opts() -> Options {
-        Options {
-            aws_port: 4566,
-            bin_dir: PathBuf::from("/bin-dir"),
-            schedule_interval: None,
-        }
+        Options { aws_port: 4566, bin_dir: PathBuf::from("/bin-dir"), schedule_interval: None }
     }
 
     fn template(yaml: &str) -> Template {
-        let env = Environment {
-            search_dir: PathBuf::from("/s/search"),
-            api_url: "http://127.0.0.1:3000".into(),
-        };
-        let mut t =
-            Template::parse(yaml, PathBuf::from("."), &BTreeMap::new(), &env).expect("parse");
+        let env = Environment { search_dir: PathBuf::from("/s/search"), api_url: "http://127.0.0.1:3000".into() };
+        let mut t = Template::parse(yaml, PathBuf::from("."), &BTreeMap::new(), &env).expect("parse");
         let s = |v: &str| json!(v);
-        t.resolver
-            .set_attributes("Pool", BTreeMap::from([("Ref".into(), s("us-east-1_abc"))]));
+        t.resolver.set_attributes("Pool", BTreeMap::from([("Ref".into(), s("us-east-1_abc"))]));
         t.resolver.set_attributes(
             "Client",
-            BTreeMap::from([
-                ("Ref".into(), s("client123")),
-                ("UserPoolId".into(), s("us-east-1_abc")),
-            ]),
+            BTreeMap::from([("Ref".into(), s("client123")), ("UserPoolId".into(), s("us-east-1_abc"))]),
         );
         t.resolver.set_attributes(
             "Jobs",
             BTreeMap::from([
-                (
-                    "Ref".into(),
-                    s("http://127.0.0.1:4566/123456789012/commerce-local-Jobs"),
-                ),
-                (
-                    "Arn".into(),
-                    s("arn:aws:sqs:us-east-1:123456789012:commerce-local-Jobs"),
-                ),
+                ("Ref".into(), s("http://127.0.0.1:4566/123456789012/commerce-local-Jobs")),
+                ("Arn".into(), s("arn:aws:sqs:us-east-1:123456789012:commerce-local-Jobs")),
             ]),
         );
         t.resolver.set_attributes(
@@ -1458,70 +1149,28 @@ Resources:
         assert_eq!(f.environment["RETRIES"], "3");
         assert_eq!(f.environment["LOG"], "info");
 
-        let public = plan
-            .routes
-            .iter()
-            .find(|r| r.path == "/things/{id}")
-            .expect("public route");
+        let public = plan.routes.iter().find(|r| r.path == "/things/{id}").expect("public route");
         assert_eq!(public.method, "GET");
         assert!(public.auth.is_none());
-        assert_eq!(
-            public.throttle,
-            Some(ThrottlePlan {
-                rate_limit: 50.0,
-                burst_limit: 100
-            })
-        );
-        let create = plan
-            .routes
-            .iter()
-            .find(|r| r.path == "/orders")
-            .expect("guarded route");
+        assert_eq!(public.throttle, Some(ThrottlePlan { rate_limit: 50.0, burst_limit: 100 }));
+        let create = plan.routes.iter().find(|r| r.path == "/orders").expect("guarded route");
         let auth = create.auth.as_ref().expect("default authorizer");
-        assert_eq!(
-            auth.issuer,
-            "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_abc"
-        );
+        assert_eq!(auth.issuer, "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_abc");
         assert_eq!(auth.audiences, vec!["client123".to_string()]);
         assert_eq!(auth.identity_header, "authorization");
-        assert_eq!(
-            auth.jwks_url,
-            "http://127.0.0.1:4566/us-east-1_abc/.well-known/jwks.json"
-        );
-        assert_eq!(
-            create.throttle,
-            Some(ThrottlePlan {
-                rate_limit: 50.0,
-                burst_limit: 5
-            })
-        );
+        assert_eq!(auth.jwks_url, "http://127.0.0.1:4566/us-east-1_abc/.well-known/jwks.json");
+        assert_eq!(create.throttle, Some(ThrottlePlan { rate_limit: 50.0, burst_limit: 5 }));
 
         let cors = plan.cors.expect("cors");
         assert_eq!(cors.allow_methods, vec!["GET".to_string()]);
         assert_eq!(cors.max_age, Some(600));
 
         let sqs = &plan.sqs_sources[0];
-        assert_eq!(
-            sqs.queue_url,
-            "http://127.0.0.1:4566/123456789012/commerce-local-Jobs"
-        );
-        assert_eq!(
-            (
-                sqs.batch_size,
-                sqs.report_batch_item_failures,
-                sqs.maximum_concurrency
-            ),
-            (5, true, Some(2))
-        );
+        assert_eq!(sqs.queue_url, "http://127.0.0.1:4566/123456789012/commerce-local-Jobs");
+        assert_eq!((sqs.batch_size, sqs.report_batch_item_failures, sqs.maximum_concurrency), (5, true, Some(2)));
         let stream = &plan.stream_sources[0];
         assert_eq!(stream.table_name, "commerce-local-Orders");
-        assert_eq!(
-            (
-                stream.starting_position.as_str(),
-                stream.maximum_retry_attempts
-            ),
-            ("TRIM_HORIZON", 2)
-        );
+        assert_eq!((stream.starting_position.as_str(), stream.maximum_retry_attempts), ("TRIM_HORIZON", 2));
         assert_eq!(
             stream.on_failure_queue_url.as_deref(),
             Some("http://127.0.0.1:4566/123456789012/commerce-local-Jobs")
@@ -1530,13 +1179,8 @@ Resources:
         assert_eq!(sched.interval, Duration::from_secs(300));
         assert_eq!(sched.input, Some(json!({"sweep": true})));
 
-        let pool = user_pool_info(&t)
-            .expect("pool")
-            .expect("a pool and client");
-        assert_eq!(
-            (pool.pool_id.as_str(), pool.client_id.as_str()),
-            ("us-east-1_abc", "client123")
-        );
+        let pool = user_pool_info(&t).expect("pool").expect("a pool and client");
+        assert_eq!((pool.pool_id.as_str(), pool.client_id.as_str()), ("us-east-1_abc", "client123"));
         assert!(pool.username_is_email);
     }
 
@@ -1554,49 +1198,29 @@ Resources:
     fn when_a_schedule_is_cron_should_fail_naming_it() {
         let yaml = API.replace("rate(5 minutes)", "cron(0 12 * * ? *)");
         let err = build_plan(&template(&yaml), &opts()).expect_err("cron");
-        assert!(
-            format!("{err:#}").contains("unsupported: schedule cron(0 12 * * ? *)"),
-            "{err:#}"
-        );
+        assert!(format!("{err:#}").contains("unsupported: schedule cron(0 12 * * ? *)"), "{err:#}");
     }
 
     #[test]
     fn when_a_binary_is_not_declared_should_fail() {
         let yaml = API.replace("Binary: get-thing", "Other: x");
         let err = build_plan(&template(&yaml), &opts()).expect_err("binary");
-        assert!(
-            err.to_string().contains("Metadata.BuildProperties.Binary"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("Metadata.BuildProperties.Binary"), "{err}");
     }
 
     #[test]
     fn when_substitutions_are_missing_should_fail_naming_the_placeholder() {
         let subs = BTreeMap::from([("ReserveFn".to_string(), "arn:x".to_string())]);
-        let ok = substitute(
-            r#"{"Resource": "${ReserveFn}", "Note": "${ not a key }"}"#,
-            &subs,
-            "Sm",
-        )
-        .expect("ok");
+        let ok = substitute(r#"{"Resource": "${ReserveFn}", "Note": "${ not a key }"}"#, &subs, "Sm").expect("ok");
         assert_eq!(ok, r#"{"Resource": "arn:x", "Note": "${ not a key }"}"#);
         let err = substitute(r#"{"Resource": "${PayFn}"}"#, &subs, "Sm").expect_err("missing");
-        assert_eq!(
-            err.to_string(),
-            "unresolved: ${PayFn} in the definition of state machine Sm"
-        );
+        assert_eq!(err.to_string(), "unresolved: ${PayFn} in the definition of state machine Sm");
     }
 
     #[test]
     fn when_rates_are_written_should_parse_them() {
-        assert_eq!(
-            parse_rate("rate(1 minute)").expect("ok"),
-            Duration::from_secs(60)
-        );
-        assert_eq!(
-            parse_rate("rate(2 hours)").expect("ok"),
-            Duration::from_secs(7200)
-        );
+        assert_eq!(parse_rate("rate(1 minute)").expect("ok"), Duration::from_secs(60));
+        assert_eq!(parse_rate("rate(2 hours)").expect("ok"), Duration::from_secs(7200));
         assert!(parse_rate("rate(2 fortnights)").is_err());
     }
 }

@@ -7,13 +7,7 @@ use commerce::adapters::catalog::{demo, DynamoCatalog};
 
 /// Seeds `catalog_table`; `sellers` are the demo sellers' subs (the first owns three products in four).
 /// Running it again overwrites the same ids. Returns the number of products.
-pub async fn seed(
-    aws: &aws_config::SdkConfig,
-    catalog_table: &str,
-    sellers: &[String],
-) -> Result<usize> {
+pub async fn seed(aws: &aws_config::SdkConfig, catalog_table: &str, sellers: &[String]) -> Result<usize> {
     let catalog = DynamoCatalog::new(aws_sdk_dynamodb::Client::new(aws), catalog_table);
-    demo::seed(&catalog, sellers)
-        .await
-        .with_context(|| format!("seeding the demo catalog into {catalog_table}"))
+    demo::seed(&catalog, sellers).await.with_context(|| format!("seeding the demo catalog into {catalog_table}"))
 }

@@ -27,8 +27,7 @@ use crate::UpArgs;
 
 /// An SDK configuration for the local AWS endpoint at `endpoint`, with the local dummy credentials.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
-    let credentials =
-        aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "local-stack");
+    let credentials = aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "local-stack");
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(endpoint)
@@ -59,10 +58,7 @@ pub async fn up(args: UpArgs) -> Result<()> {
     let state_dir = cwd.join(&args.state_dir);
     let template = cwd.join(&args.template);
     if !template.is_file() {
-        anyhow::bail!(
-            "template {} not found (run from the project root or pass --template)",
-            template.display()
-        );
+        anyhow::bail!("template {} not found (run from the project root or pass --template)", template.display());
     }
     if let Some(info) = StackInfo::read_running(&state_dir)? {
         anyhow::bail!(
@@ -74,9 +70,7 @@ pub async fn up(args: UpArgs) -> Result<()> {
     crate::state::prepare(&state_dir)?;
     let mut params = BTreeMap::new();
     for p in &args.params {
-        let (k, v) = p
-            .split_once('=')
-            .ok_or_else(|| anyhow!("--param {p}: expected NAME=VALUE"))?;
+        let (k, v) = p.split_once('=').ok_or_else(|| anyhow!("--param {p}: expected NAME=VALUE"))?;
         params.insert(k.to_string(), v.to_string());
     }
 
@@ -86,21 +80,12 @@ pub async fn up(args: UpArgs) -> Result<()> {
     let api_port = api_listener.local_addr()?.port();
 
     let started = Instant::now();
-    let check_env = Environment {
-        search_dir: state_dir.join("search"),
-        api_url: format!("http://127.0.0.1:{api_port}"),
-    };
+    let check_env =
+        Environment { search_dir: state_dir.join("search"), api_url: format!("http://127.0.0.1:{api_port}") };
     Template::load(&template, &params, &check_env)?.provisioning_order()?;
     let files = MotoFiles::under(&provision::project_root(&template));
     let python = moto::ensure_venv(&files).await?;
-    let mut moto = Moto::start(
-        &python,
-        &files,
-        args.moto_port,
-        aws_port,
-        &state_dir.join("moto.log"),
-    )
-    .await?;
+    let mut moto = Moto::start(&python, &files, args.moto_port, aws_port, &state_dir.join("moto.log")).await?;
     tracing::info!(port = moto.port, "AWS emulator started");
 
     let config = Config {
@@ -169,11 +154,7 @@ async fn run(
     let (control_tx, mut control_rx) = mpsc::channel(4);
     let proxy = AwsProxy::new(moto.port, control_tx);
     let endpoint_shutdown = CancellationToken::new();
-    let endpoint = tokio::spawn(aws_proxy::serve(
-        aws_listener,
-        Arc::clone(&proxy),
-        endpoint_shutdown.clone(),
-    ));
+    let endpoint = tokio::spawn(aws_proxy::serve(aws_listener, Arc::clone(&proxy), endpoint_shutdown.clone()));
     let aws_endpoint = format!("http://127.0.0.1:{}", config.aws_port);
     let aws = sdk_config(&aws_endpoint).await;
 
@@ -228,12 +209,7 @@ async fn run(
             println!("local stack ready: API on {}", info.api_url);
         }
 
-        let Running {
-            shutdown,
-            mut gateway,
-            pollers,
-            lambdas,
-        } = running;
+        let Running { shutdown, mut gateway, pollers, lambdas } = running;
         let event = tokio::select! {
             _ = &mut signal => Event::Stop,
             Some(Control::Reset(ack)) = control_rx.recv() => Event::Reset(ack),
@@ -243,14 +219,7 @@ async fn run(
                 Err(e) => format!("the HTTP API task failed: {e}"),
             }),
         };
-        Running {
-            shutdown,
-            gateway,
-            pollers,
-            lambdas,
-        }
-        .stop(&proxy)
-        .await;
+        Running { shutdown, gateway, pollers, lambdas }.stop(&proxy).await;
         match event {
             Event::Stop => break Ok(()),
             Event::GatewayEnded(why) => break Err(anyhow!(why)),
@@ -279,10 +248,7 @@ async fn start_generation(
     moto.configure().await?;
     let search_dir = config.state_dir.join("search");
     clear_dir(&search_dir)?;
-    let env = Environment {
-        search_dir,
-        api_url: format!("http://127.0.0.1:{}", config.api_port),
-    };
+    let env = Environment { search_dir, api_url: format!("http://127.0.0.1:{}", config.api_port) };
     let mut template = Template::load(&config.template, &config.params, &env)?;
     let provisioned = provision::provision(&mut template, aws, &config.opts).await?;
     let users = match &provisioned.user_pool {
@@ -296,34 +262,17 @@ async fn start_generation(
         }
     };
     if !config.no_seed {
-        seed(aws, &provisioned, &users)
-            .await
-            .context("seeding the demo catalog")?;
+        seed(aws, &provisioned, &users).await.context("seeding the demo catalog")?;
     }
 
-    let lambdas = Lambdas::start(
-        provisioned.plan.functions.clone(),
-        base_env(config.aws_port),
-    )?;
+    let lambdas = Lambdas::start(provisioned.plan.functions.clone(), base_env(config.aws_port))?;
     proxy.set_lambdas(Some(lambdas.clone()));
     let shutdown = CancellationToken::new();
     let plan = Arc::new(provisioned.plan.clone());
-    let gateway = tokio::spawn(crate::gateway::serve(
-        api_listener,
-        Arc::clone(&plan),
-        lambdas.clone(),
-        shutdown.clone(),
-    ));
+    let gateway =
+        tokio::spawn(crate::gateway::serve(api_listener, Arc::clone(&plan), lambdas.clone(), shutdown.clone()));
     let pollers = crate::pollers::start(&plan, lambdas.clone(), aws.clone(), shutdown.clone());
-    Ok((
-        Running {
-            shutdown,
-            gateway,
-            pollers,
-            lambdas,
-        },
-        provisioned,
-    ))
+    Ok((Running { shutdown, gateway, pollers, lambdas }, provisioned))
 }
 
 /// The environment every function gets under its template environment.
@@ -348,24 +297,14 @@ async fn seed(aws: &SdkConfig, provisioned: &Provisioned, users: &DemoUsers) -> 
     match provisioned.names.get(CATALOG_TABLE) {
         Some(table) => {
             let products = crate::seed_catalog::seed(aws, table, &sellers).await?;
-            tracing::info!(
-                products,
-                ms = started.elapsed().as_millis() as u64,
-                "demo catalog seeded"
-            );
+            tracing::info!(products, ms = started.elapsed().as_millis() as u64, "demo catalog seeded");
         }
         None => tracing::warn!("the template has no {CATALOG_TABLE}: no demo catalog"),
     }
     if let Some(table) = provisioned.names.get(INVENTORY_TABLE) {
         let started = Instant::now();
-        let items = crate::seed_inventory::seed(aws, table, &sellers)
-            .await
-            .context("seeding the demo inventory")?;
-        tracing::info!(
-            stock_items = items,
-            ms = started.elapsed().as_millis() as u64,
-            "demo inventory seeded"
-        );
+        let items = crate::seed_inventory::seed(aws, table, &sellers).await.context("seeding the demo inventory")?;
+        tracing::info!(stock_items = items, ms = started.elapsed().as_millis() as u64, "demo inventory seeded");
     }
     Ok(())
 }

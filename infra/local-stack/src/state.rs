@@ -49,8 +49,7 @@ impl StackInfo {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        let info: StackInfo = serde_json::from_slice(&bytes)
-            .with_context(|| format!("parsing {}", path.display()))?;
+        let info: StackInfo = serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))?;
         Ok(process_alive(info.pid).then_some(info))
     }
 
@@ -72,10 +71,8 @@ const MARKER: &str = ".local-stack-state";
 
 /// Creates `state_dir` (if needed) and marks it as a state dir.
 pub fn prepare(state_dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(state_dir)
-        .with_context(|| format!("creating state dir {}", state_dir.display()))?;
-    std::fs::write(state_dir.join(MARKER), b"")
-        .with_context(|| format!("marking state dir {}", state_dir.display()))
+    std::fs::create_dir_all(state_dir).with_context(|| format!("creating state dir {}", state_dir.display()))?;
+    std::fs::write(state_dir.join(MARKER), b"").with_context(|| format!("marking state dir {}", state_dir.display()))
 }
 
 /// Deletes a stopped stack's state dir; refuses a folder `up` did not create.
@@ -84,13 +81,9 @@ pub fn delete(state_dir: &Path) -> Result<bool> {
         return Ok(false);
     }
     if !state_dir.join(MARKER).is_file() {
-        anyhow::bail!(
-            "{} is not a local stack state dir (no {MARKER}): not deleting it",
-            state_dir.display()
-        );
+        anyhow::bail!("{} is not a local stack state dir (no {MARKER}): not deleting it", state_dir.display());
     }
-    std::fs::remove_dir_all(state_dir)
-        .with_context(|| format!("removing {}", state_dir.display()))?;
+    std::fs::remove_dir_all(state_dir).with_context(|| format!("removing {}", state_dir.display()))?;
     Ok(true)
 }
 
@@ -117,14 +110,8 @@ mod tests {
             pid: std::process::id(),
         };
         info.write().expect("write");
-        assert_eq!(
-            StackInfo::read_running(&dir).expect("read"),
-            Some(info.clone())
-        );
-        let gone = StackInfo {
-            pid: u32::MAX,
-            ..info
-        };
+        assert_eq!(StackInfo::read_running(&dir).expect("read"), Some(info.clone()));
+        let gone = StackInfo { pid: u32::MAX, ..info };
         gone.write().expect("write");
         assert_eq!(StackInfo::read_running(&dir).expect("read"), None);
         StackInfo::remove_if_ours(&dir);

@@ -45,19 +45,11 @@ impl Kind {
             "AWS::Cognito::UserPool" => Kind::UserPool,
             "AWS::Cognito::UserPoolClient" => Kind::UserPoolClient,
             "AWS::Cognito::UserPoolGroup" => Kind::UserPoolGroup,
-            "AWS::Serverless::StateMachine" | "AWS::StepFunctions::StateMachine" => {
-                Kind::StateMachine
-            }
+            "AWS::Serverless::StateMachine" | "AWS::StepFunctions::StateMachine" => Kind::StateMachine,
             "AWS::Serverless::Function" => Kind::Function,
             "AWS::Serverless::HttpApi" => Kind::HttpApi,
-            "AWS::OpenSearchService::Domain" | "AWS::OpenSearchServerless::Collection" => {
-                Kind::Search
-            }
-            t if IGNORED_PREFIXES.iter().any(|p| t.starts_with(p))
-                || IGNORED_TYPES.contains(&t) =>
-            {
-                Kind::Ignored
-            }
+            "AWS::OpenSearchService::Domain" | "AWS::OpenSearchServerless::Collection" => Kind::Search,
+            t if IGNORED_PREFIXES.iter().any(|p| t.starts_with(p)) || IGNORED_TYPES.contains(&t) => Kind::Ignored,
             _ => return None,
         };
         Some(kind)
@@ -134,19 +126,10 @@ pub struct Template {
 
 impl Template {
     /// Reads and checks `path`. `overrides` replace parameter defaults.
-    pub fn load(
-        path: &Path,
-        overrides: &BTreeMap<String, String>,
-        env: &Environment,
-    ) -> Result<Template> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading template {}", path.display()))?;
-        let dir = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        Template::parse(&text, dir, overrides, env)
-            .with_context(|| format!("in template {}", path.display()))
+    pub fn load(path: &Path, overrides: &BTreeMap<String, String>, env: &Environment) -> Result<Template> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading template {}", path.display()))?;
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        Template::parse(&text, dir, overrides, env).with_context(|| format!("in template {}", path.display()))
     }
 
     /// Parses template text; `dir` is where relative file references point.
@@ -156,8 +139,7 @@ impl Template {
         overrides: &BTreeMap<String, String>,
         env: &Environment,
     ) -> Result<Template> {
-        let yaml: serde_yaml::Value =
-            serde_yaml::from_str(text).context("template.yaml is not valid YAML")?;
+        let yaml: serde_yaml::Value = serde_yaml::from_str(text).context("template.yaml is not valid YAML")?;
         let doc = yaml_to_json(&yaml)?;
         let params = parameters(&doc, overrides)?;
         let mut resolver = Resolver {
@@ -180,24 +162,17 @@ impl Template {
         };
         let mut resources = BTreeMap::new();
         for (id, body) in raw {
-            let resource_type = body
-                .get("Type")
-                .and_then(Value::as_str)
-                .ok_or_else(|| anyhow!("resource {id} has no Type"))?;
+            let resource_type =
+                body.get("Type").and_then(Value::as_str).ok_or_else(|| anyhow!("resource {id} has no Type"))?;
             if let Some(cond) = body.get("Condition") {
-                let name = cond
-                    .as_str()
-                    .ok_or_else(|| anyhow!("resource {id}: Condition must be a name"))?;
+                let name = cond.as_str().ok_or_else(|| anyhow!("resource {id}: Condition must be a name"))?;
                 if !resolver.condition(name, id)? {
                     continue;
                 }
             }
-            let kind = Kind::of(resource_type)
-                .ok_or_else(|| anyhow!("unsupported: {resource_type} in resource {id}"))?;
-            let own = body
-                .get("Properties")
-                .cloned()
-                .unwrap_or_else(|| Value::Object(Map::new()));
+            let kind =
+                Kind::of(resource_type).ok_or_else(|| anyhow!("unsupported: {resource_type} in resource {id}"))?;
+            let own = body.get("Properties").cloned().unwrap_or_else(|| Value::Object(Map::new()));
             let properties = match kind {
                 Kind::Function => merge_globals(&function_globals, own),
                 Kind::HttpApi => merge_globals(&http_api_globals, own),
@@ -209,11 +184,7 @@ impl Template {
             let depends_on = match body.get("DependsOn") {
                 None => Vec::new(),
                 Some(Value::String(s)) => vec![s.clone()],
-                Some(Value::Array(items)) => items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect(),
+                Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
                 Some(_) => bail!("resource {id}: DependsOn must be a name or a list of names"),
             };
             resources.insert(
@@ -230,26 +201,15 @@ impl Template {
         }
 
         for r in resources.values() {
-            resolver
-                .attrs
-                .insert(r.logical_id.clone(), static_attributes(r, env));
+            resolver.attrs.insert(r.logical_id.clone(), static_attributes(r, env));
         }
-        Ok(Template {
-            dir,
-            resources,
-            http_api_globals,
-            resolver,
-        })
+        Ok(Template { dir, resources, http_api_globals, resolver })
     }
 
     /// The resources to create in the emulator, each after the ones it refers to.
     pub fn provisioning_order(&self) -> Result<Vec<&Resource>> {
-        let provisioned: BTreeSet<&str> = self
-            .resources
-            .values()
-            .filter(|r| r.kind.is_provisioned())
-            .map(|r| r.logical_id.as_str())
-            .collect();
+        let provisioned: BTreeSet<&str> =
+            self.resources.values().filter(|r| r.kind.is_provisioned()).map(|r| r.logical_id.as_str()).collect();
         let mut deps: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         for id in &provisioned {
             let r = &self.resources[*id];
@@ -268,15 +228,8 @@ impl Template {
                 .map(|(id, _)| *id)
                 .collect();
             if ready.is_empty() {
-                let stuck: Vec<&str> = deps
-                    .keys()
-                    .filter(|id| !done.contains(**id))
-                    .copied()
-                    .collect();
-                bail!(
-                    "unsupported: circular references between resources {}",
-                    stuck.join(", ")
-                );
+                let stuck: Vec<&str> = deps.keys().filter(|id| !done.contains(**id)).copied().collect();
+                bail!("unsupported: circular references between resources {}", stuck.join(", "));
             }
             for id in ready {
                 done.insert(id.to_string());
@@ -308,10 +261,7 @@ const NO_VALUE: &str = "AWS::NoValue";
 impl Resolver {
     /// Records what a created resource's `!Ref` and `!GetAtt` give.
     pub fn set_attributes(&mut self, logical_id: &str, attributes: BTreeMap<String, Value>) {
-        self.attrs
-            .entry(logical_id.to_string())
-            .or_default()
-            .extend(attributes);
+        self.attrs.entry(logical_id.to_string()).or_default().extend(attributes);
     }
 
     /// An attribute recorded for a resource.
@@ -381,9 +331,7 @@ impl Resolver {
             }
             "Fn::GetAtt" => {
                 let (res, attr) = match arg {
-                    Value::String(s) => s
-                        .split_once('.')
-                        .map(|(a, b)| (a.to_string(), b.to_string())),
+                    Value::String(s) => s.split_once('.').map(|(a, b)| (a.to_string(), b.to_string())),
                     Value::Array(parts) if parts.len() == 2 => {
                         let res = parts[0].as_str().ok_or_else(bad)?.to_string();
                         let attr = self.resolve_string(&parts[1], at)?;
@@ -406,8 +354,7 @@ impl Resolver {
                     }
                     _ => return Err(bad()),
                 };
-                self.sub(template, &vars, at)
-                    .map(|s| Some(Value::String(s)))
+                self.sub(template, &vars, at).map(|s| Some(Value::String(s)))
             }
             "Fn::Join" => {
                 let parts = arg.as_array().filter(|p| p.len() == 2).ok_or_else(bad)?;
@@ -419,10 +366,7 @@ impl Resolver {
             }
             "Fn::Select" => {
                 let parts = arg.as_array().filter(|p| p.len() == 2).ok_or_else(bad)?;
-                let index: usize = self
-                    .resolve_string(&parts[0], at)?
-                    .parse()
-                    .map_err(|_| bad())?;
+                let index: usize = self.resolve_string(&parts[0], at)?.parse().map_err(|_| bad())?;
                 let list = self.resolve(&parts[1], at)?;
                 let item = list.as_array().and_then(|l| l.get(index)).ok_or_else(bad)?;
                 Ok(Some(item.clone()))
@@ -431,20 +375,12 @@ impl Resolver {
                 let parts = arg.as_array().filter(|p| p.len() == 2).ok_or_else(bad)?;
                 let delim = parts[0].as_str().ok_or_else(bad)?;
                 let s = self.resolve_string(&parts[1], at)?;
-                Ok(Some(Value::Array(
-                    s.split(delim)
-                        .map(|p| Value::String(p.to_string()))
-                        .collect(),
-                )))
+                Ok(Some(Value::Array(s.split(delim).map(|p| Value::String(p.to_string())).collect())))
             }
             "Fn::If" => {
                 let parts = arg.as_array().filter(|p| p.len() == 3).ok_or_else(bad)?;
                 let cond = parts[0].as_str().ok_or_else(bad)?;
-                let branch = if self.condition(cond, at)? {
-                    &parts[1]
-                } else {
-                    &parts[2]
-                };
+                let branch = if self.condition(cond, at)? { &parts[1] } else { &parts[2] };
                 self.eval(branch, at)
             }
             "Fn::Equals" => {
@@ -467,11 +403,7 @@ impl Resolver {
                 for p in parts {
                     values.push(self.truth(p, at)?);
                 }
-                let result = if name == "Fn::And" {
-                    values.iter().all(|v| *v)
-                } else {
-                    values.iter().any(|v| *v)
-                };
+                let result = if name == "Fn::And" { values.iter().all(|v| *v) } else { values.iter().any(|v| *v) };
                 Ok(Some(Value::Bool(result)))
             }
             "Fn::FindInMap" => {
@@ -484,17 +416,13 @@ impl Resolver {
                     .get(&map)
                     .and_then(|m| m.get(&top))
                     .and_then(|m| m.get(&second))
-                    .ok_or_else(|| {
-                        anyhow!("unresolved: !FindInMap [{map}, {top}, {second}] in resource {at}")
-                    })?;
+                    .ok_or_else(|| anyhow!("unresolved: !FindInMap [{map}, {top}, {second}] in resource {at}"))?;
                 Ok(Some(v.clone()))
             }
             "Fn::Base64" => {
                 use base64::Engine as _;
                 let s = self.resolve_string(arg, at)?;
-                Ok(Some(Value::String(
-                    base64::engine::general_purpose::STANDARD.encode(s),
-                )))
+                Ok(Some(Value::String(base64::engine::general_purpose::STANDARD.encode(s))))
             }
             "Fn::GetAZs" => {
                 let azs = ["a", "b", "c"].map(|z| Value::String(format!("{REGION}{z}")));
@@ -527,18 +455,14 @@ impl Resolver {
         if let Some(v) = self.params.get(target) {
             return Ok(v.clone());
         }
-        self.attribute(target, "Ref")
-            .cloned()
-            .ok_or_else(|| anyhow!("unresolved: !Ref {target} in resource {at}"))
+        self.attribute(target, "Ref").cloned().ok_or_else(|| anyhow!("unresolved: !Ref {target} in resource {at}"))
     }
 
     fn get_att(&self, res: &str, attr: &str, at: &str) -> Result<Value> {
         if !self.attrs.contains_key(res) {
             bail!("unresolved: !GetAtt {res}.{attr} in resource {at} ({res} is not a resource of the template)");
         }
-        self.attribute(res, attr)
-            .cloned()
-            .ok_or_else(|| anyhow!("unsupported: !GetAtt {res}.{attr} in resource {at}"))
+        self.attribute(res, attr).cloned().ok_or_else(|| anyhow!("unsupported: !GetAtt {res}.{attr} in resource {at}"))
     }
 
     fn sub(&self, template: &str, vars: &Map<String, Value>, at: &str) -> Result<String> {
@@ -547,9 +471,8 @@ impl Resolver {
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
-            let end = after
-                .find('}')
-                .ok_or_else(|| anyhow!("unsupported: unterminated ${{ in !Sub in resource {at}"))?;
+            let end =
+                after.find('}').ok_or_else(|| anyhow!("unsupported: unterminated ${{ in !Sub in resource {at}"))?;
             let name = &after[..end];
             if let Some(literal) = name.strip_prefix('!') {
                 out.push_str("${");
@@ -558,17 +481,13 @@ impl Resolver {
             } else {
                 let v = if let Some(v) = vars.get(name) {
                     v.clone()
-                } else if let Some((res, attr)) = name
-                    .split_once('.')
-                    .filter(|_| pseudo_parameter(name).is_none())
-                {
+                } else if let Some((res, attr)) = name.split_once('.').filter(|_| pseudo_parameter(name).is_none()) {
                     self.get_att(res, attr, at)?
                 } else {
                     self.reference(name, at)?
                 };
-                let s = scalar_string(&v).ok_or_else(|| {
-                    anyhow!("resource {at}: ${{{name}}} in !Sub is not a string: {v}")
-                })?;
+                let s = scalar_string(&v)
+                    .ok_or_else(|| anyhow!("resource {at}: ${{{name}}} in !Sub is not a string: {v}"))?;
                 out.push_str(&s);
             }
             rest = &after[end + 1..];
@@ -579,10 +498,7 @@ impl Resolver {
 
     /// The value of a named condition of the template.
     pub fn condition(&self, name: &str, at: &str) -> Result<bool> {
-        self.conditions
-            .get(name)
-            .copied()
-            .ok_or_else(|| anyhow!("unresolved: condition {name} in resource {at}"))
+        self.conditions.get(name).copied().ok_or_else(|| anyhow!("unresolved: condition {name} in resource {at}"))
     }
 
     fn evaluate_conditions(&mut self, conds: &Map<String, Value>) -> Result<()> {
@@ -602,10 +518,7 @@ impl Resolver {
             }
             if still.len() == before {
                 let names: Vec<&str> = still.iter().map(|(n, _)| n.as_str()).collect();
-                bail!(
-                    "unresolved: conditions {} refer to unknown or circular conditions",
-                    names.join(", ")
-                );
+                bail!("unresolved: conditions {} refer to unknown or circular conditions", names.join(", "));
             }
             pending = still;
         }
@@ -619,7 +532,9 @@ fn pseudo_parameter(name: &str) -> Option<Value> {
         "AWS::AccountId" => ACCOUNT_ID.to_string(),
         "AWS::StackName" => STACK_NAME.to_string(),
         "AWS::StackId" => {
-            format!("arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{STACK_NAME}/00000000-0000-0000-0000-000000000000")
+            format!(
+                "arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{STACK_NAME}/00000000-0000-0000-0000-000000000000"
+            )
         }
         "AWS::Partition" => "aws".to_string(),
         "AWS::URLSuffix" => "amazonaws.com".to_string(),
@@ -656,31 +571,15 @@ fn static_attributes(r: &Resource, env: &Environment) -> BTreeMap<String, Value>
         }
         Kind::Search => {
             let endpoint = format!("embedded:{}", env.search_dir.display());
-            for attr in [
-                "Ref",
-                "Arn",
-                "DomainEndpoint",
-                "CollectionEndpoint",
-                "Id",
-                "DomainArn",
-                "DashboardEndpoint",
-            ] {
+            for attr in ["Ref", "Arn", "DomainEndpoint", "CollectionEndpoint", "Id", "DomainArn", "DashboardEndpoint"] {
                 a.insert(attr.into(), s(endpoint.clone()));
             }
         }
         Kind::Ignored => {
             let name = r.physical_name();
-            let service = r
-                .resource_type
-                .split("::")
-                .nth(1)
-                .unwrap_or("local")
-                .to_lowercase();
+            let service = r.resource_type.split("::").nth(1).unwrap_or("local").to_lowercase();
             a.insert("Ref".into(), s(name.clone()));
-            a.insert(
-                "Arn".into(),
-                s(format!("arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{name}")),
-            );
+            a.insert("Arn".into(), s(format!("arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{name}")));
         }
         _ => {}
     }
@@ -692,10 +591,7 @@ pub fn function_arn(logical_id: &str) -> String {
     format!("arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{logical_id}")
 }
 
-fn parameters(
-    doc: &Value,
-    overrides: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, Value>> {
+fn parameters(doc: &Value, overrides: &BTreeMap<String, String>) -> Result<BTreeMap<String, Value>> {
     let mut out = BTreeMap::new();
     let declared = doc.get("Parameters").and_then(Value::as_object);
     for name in overrides.keys() {
@@ -706,9 +602,10 @@ fn parameters(
     for (name, spec) in declared.into_iter().flatten() {
         let raw = match overrides.get(name) {
             Some(v) => Value::String(v.clone()),
-            None => spec.get("Default").cloned().ok_or_else(|| {
-                anyhow!("parameter {name} has no Default; pass --param {name}=<value>")
-            })?,
+            None => spec
+                .get("Default")
+                .cloned()
+                .ok_or_else(|| anyhow!("parameter {name} has no Default; pass --param {name}=<value>"))?,
         };
         let ty = spec.get("Type").and_then(Value::as_str).unwrap_or("String");
         let value = if ty == "CommaDelimitedList" || ty.starts_with("List<") {
@@ -716,23 +613,13 @@ fn parameters(
                 Value::Array(items) => Value::Array(items),
                 other => {
                     let s = scalar_string(&other).unwrap_or_default();
-                    Value::Array(
-                        s.split(',')
-                            .map(|p| Value::String(p.trim().to_string()))
-                            .collect(),
-                    )
+                    Value::Array(s.split(',').map(|p| Value::String(p.trim().to_string())).collect())
                 }
             }
         } else {
-            Value::String(
-                scalar_string(&raw)
-                    .ok_or_else(|| anyhow!("parameter {name}: Default must be a scalar"))?,
-            )
+            Value::String(scalar_string(&raw).ok_or_else(|| anyhow!("parameter {name}: Default must be a scalar"))?)
         };
-        if let (Some(allowed), Some(v)) = (
-            spec.get("AllowedValues").and_then(Value::as_array),
-            value.as_str(),
-        ) {
+        if let (Some(allowed), Some(v)) = (spec.get("AllowedValues").and_then(Value::as_array), value.as_str()) {
             if !allowed.iter().filter_map(scalar_string).any(|a| a == v) {
                 bail!("parameter {name}: {v} is not one of its AllowedValues");
             }
@@ -837,10 +724,7 @@ fn yaml_to_json(v: &serde_yaml::Value) -> Result<Value> {
             } else if let Some(u) = n.as_u64() {
                 Value::from(u)
             } else {
-                n.as_f64()
-                    .and_then(serde_json::Number::from_f64)
-                    .map(Value::Number)
-                    .unwrap_or(Value::Null)
+                n.as_f64().and_then(serde_json::Number::from_f64).map(Value::Number).unwrap_or(Value::Null)
             }
         }
         Y::String(s) => Value::String(s.clone()),
@@ -867,9 +751,7 @@ fn yaml_to_json(v: &serde_yaml::Value) -> Result<Value> {
                 "GetAtt" => {
                     let arg = match inner {
                         Value::String(s) => match s.split_once('.') {
-                            Some((res, attr)) => {
-                                Value::Array(vec![Value::from(res), Value::from(attr)])
-                            }
+                            Some((res, attr)) => Value::Array(vec![Value::from(res), Value::from(attr)]),
                             None => bail!("unsupported: !GetAtt {s} (expected Resource.Attribute)"),
                         },
                         other => other,
@@ -891,10 +773,7 @@ mod tests {
     use serde_json::json;
 
     fn env() -> Environment {
-        Environment {
-            search_dir: PathBuf::from("/tmp/state/search"),
-            api_url: "http://127.0.0.1:3000".into(),
-        }
+        Environment { search_dir: PathBuf::from("/tmp/state/search"), api_url: "http://127.0.0.1:3000".into() }
     }
 
     fn parse(yaml: &str) -> Result<Template> {
@@ -902,8 +781,7 @@ mod tests {
     }
 
     fn resolve(t: &Template, id: &str, prop: &str) -> Result<Value> {
-        t.resolver
-            .resolve(t.resources[id].property(prop).expect("property"), id)
+        t.resolver.resolve(t.resources[id].property(prop).expect("property"), id)
     }
 
     const BASE: &str = r#"
@@ -966,28 +844,16 @@ Resources:
     #[test]
     fn when_short_form_intrinsics_are_used_should_resolve_them() {
         let mut t = parse(BASE).expect("parse");
-        t.resolver.set_attributes(
-            "Table",
-            BTreeMap::from([("Ref".to_string(), json!("commerce-local-Table"))]),
-        );
+        t.resolver.set_attributes("Table", BTreeMap::from([("Ref".to_string(), json!("commerce-local-Table"))]));
         let vars = resolve(&t, "Fn", "Environment").expect("resolve");
         let vars = &vars["Variables"];
         assert_eq!(vars["TABLE"], "commerce-local-Table");
         assert_eq!(vars["JOINED"], "b-128");
-        assert!(
-            vars.get("MAYBE").is_none(),
-            "AWS::NoValue removes the key: {vars}"
-        );
+        assert!(vars.get("MAYBE").is_none(), "AWS::NoValue removes the key: {vars}");
         assert_eq!(vars["SEARCH"], "embedded:/tmp/state/search");
-        assert_eq!(
-            vars["LITERAL"],
-            "${NotAVar}-arn:aws:lambda:us-east-1:123456789012:function:Fn"
-        );
+        assert_eq!(vars["LITERAL"], "${NotAVar}-arn:aws:lambda:us-east-1:123456789012:function:Fn");
         assert_eq!(vars["SPLIT"], "z");
-        assert_eq!(
-            resolve(&t, "Table", "TableName").expect("sub"),
-            json!("commerce-local-dev-t")
-        );
+        assert_eq!(resolve(&t, "Table", "TableName").expect("sub"), json!("commerce-local-dev-t"));
     }
 
     #[test]
@@ -1031,28 +897,16 @@ Resources:
     #[test]
     fn when_queues_refer_to_each_other_should_order_dead_letter_queues_first() {
         let t = parse(BASE).expect("parse");
-        let order: Vec<&str> = t
-            .provisioning_order()
-            .expect("order")
-            .iter()
-            .map(|r| r.logical_id.as_str())
-            .collect();
+        let order: Vec<&str> = t.provisioning_order().expect("order").iter().map(|r| r.logical_id.as_str()).collect();
         let pos = |id: &str| order.iter().position(|o| *o == id).expect(id);
         assert!(pos("Dlq") < pos("Queue"), "{order:?}");
-        assert!(
-            !order.contains(&"Fn") && !order.contains(&"Role"),
-            "{order:?}"
-        );
+        assert!(!order.contains(&"Fn") && !order.contains(&"Role"), "{order:?}");
     }
 
     #[test]
     fn when_a_resource_type_is_unknown_should_fail_naming_it() {
-        let err = parse("Resources:\n  Bus:\n    Type: AWS::Events::EventBus\n")
-            .expect_err("unsupported");
-        assert_eq!(
-            err.to_string(),
-            "unsupported: AWS::Events::EventBus in resource Bus"
-        );
+        let err = parse("Resources:\n  Bus:\n    Type: AWS::Events::EventBus\n").expect_err("unsupported");
+        assert_eq!(err.to_string(), "unsupported: AWS::Events::EventBus in resource Bus");
     }
 
     #[test]
@@ -1060,16 +914,14 @@ Resources:
         let t = parse("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !ImportValue other-stack-queue\n")
             .expect("parse");
         let err = resolve(&t, "Q", "QueueName").expect_err("unsupported");
-        assert_eq!(
-            err.to_string(),
-            "unsupported: intrinsic Fn::ImportValue in resource Q"
-        );
+        assert_eq!(err.to_string(), "unsupported: intrinsic Fn::ImportValue in resource Q");
     }
 
     #[test]
     fn when_a_reference_is_unknown_should_fail_naming_it() {
-        let t = parse("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !Sub ${Nope}-q\n")
-            .expect("parse");
+        let t =
+            parse("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !Sub ${Nope}-q\n")
+                .expect("parse");
         let err = resolve(&t, "Q", "QueueName").expect_err("unresolved");
         assert_eq!(err.to_string(), "unresolved: !Ref Nope in resource Q");
         let t = parse("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !GetAtt Fn2.Arn\n  Fn2:\n    Type: AWS::Serverless::Function\n")
@@ -1085,19 +937,13 @@ Resources:
         let t = parse("Resources:\n  T:\n    Type: AWS::DynamoDB::Table\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !GetAtt T.StreamArn\n")
             .expect("parse");
         let err = resolve(&t, "Q", "QueueName").expect_err("not provisioned");
-        assert_eq!(
-            err.to_string(),
-            "unsupported: !GetAtt T.StreamArn in resource Q"
-        );
+        assert_eq!(err.to_string(), "unsupported: !GetAtt T.StreamArn in resource Q");
     }
 
     #[test]
     fn when_resources_form_a_cycle_should_fail() {
         let yaml = "Resources:\n  A:\n    Type: AWS::SQS::Queue\n    Properties:\n      X: !Ref B\n  B:\n    Type: AWS::SQS::Queue\n    Properties:\n      X: !GetAtt A.Arn\n";
-        let err = parse(yaml)
-            .expect("parse")
-            .provisioning_order()
-            .expect_err("cycle");
+        let err = parse(yaml).expect("parse").provisioning_order().expect_err("cycle");
         assert!(err.to_string().contains("circular"), "{err}");
     }
 

@@ -20,16 +20,8 @@ pub const DEMO_PASSWORD: &str = "Passw0rd!demo";
 
 /// (name, group, sub) of the fixed demo users.
 pub const DEMO_USERS: [(&str, &str, &str); 5] = [
-    (
-        "shopper",
-        "shoppers",
-        "47a6c574-7e9a-4982-bc09-aa2239f94310",
-    ),
-    (
-        "shopper2",
-        "shoppers",
-        "23b860f4-612e-440d-b49a-3a94fed18aa1",
-    ),
+    ("shopper", "shoppers", "47a6c574-7e9a-4982-bc09-aa2239f94310"),
+    ("shopper2", "shoppers", "23b860f4-612e-440d-b49a-3a94fed18aa1"),
     ("seller", "sellers", "9401d12a-b391-48d2-acd7-8b81507ee8f0"),
     ("seller2", "sellers", "c8aad468-ff33-4a63-9074-c888acf9888d"),
     ("admin", "admins", "f287d242-cae6-432c-bec2-9562999eee7a"),
@@ -88,69 +80,38 @@ fn username(pool: &UserPoolInfo, name: &str) -> String {
 }
 
 /// Creates the fixed demo users in `pool` (a fresh pool: none of them exists yet).
-pub async fn create_demo_users(
-    cognito: &Client,
-    moto: &Moto,
-    pool: &UserPoolInfo,
-) -> Result<DemoUsers> {
+pub async fn create_demo_users(cognito: &Client, moto: &Moto, pool: &UserPoolInfo) -> Result<DemoUsers> {
     let mut users = Vec::new();
     for (name, group, expected) in DEMO_USERS {
         moto.seed_random(seed_for(name)).await?;
-        let sub = create_user(cognito, pool, name, group)
-            .await
-            .with_context(|| format!("creating demo user {name}"))?;
+        let sub =
+            create_user(cognito, pool, name, group).await.with_context(|| format!("creating demo user {name}"))?;
         if sub != expected {
             bail!("demo user {name} got sub {sub}, expected {expected}: has the emulator's id generator changed?");
         }
-        users.push(DemoUser {
-            name: name.to_string(),
-            email: email(name),
-            group: group.to_string(),
-            sub,
-        });
+        users.push(DemoUser { name: name.to_string(), email: email(name), group: group.to_string(), sub });
     }
-    moto.seed_random(u64::from(ulid::Ulid::new().random() as u32))
-        .await?;
+    moto.seed_random(u64::from(ulid::Ulid::new().random() as u32)).await?;
     Ok(DemoUsers { users })
 }
 
 /// Creates one user with a permanent password and verified email in `group`; returns its `sub`.
-async fn create_user(
-    cognito: &Client,
-    pool: &UserPoolInfo,
-    name: &str,
-    group: &str,
-) -> Result<String> {
+async fn create_user(cognito: &Client, pool: &UserPoolInfo, name: &str, group: &str) -> Result<String> {
     let username = username(pool, name);
     let created = cognito
         .admin_create_user()
         .user_pool_id(&pool.pool_id)
         .username(&username)
         .message_action(MessageActionType::Suppress)
-        .user_attributes(
-            AttributeType::builder()
-                .name("email")
-                .value(email(name))
-                .build()?,
-        )
-        .user_attributes(
-            AttributeType::builder()
-                .name("email_verified")
-                .value("true")
-                .build()?,
-        )
+        .user_attributes(AttributeType::builder().name("email").value(email(name)).build()?)
+        .user_attributes(AttributeType::builder().name("email_verified").value("true").build()?)
         .send()
         .await
         .map_err(sdk_error)?;
     let sub = created
         .user
         .and_then(|u| u.attributes)
-        .and_then(|attrs| {
-            attrs
-                .into_iter()
-                .find(|a| a.name == "sub")
-                .and_then(|a| a.value)
-        })
+        .and_then(|attrs| attrs.into_iter().find(|a| a.name == "sub").and_then(|a| a.value))
         .ok_or_else(|| anyhow!("AdminCreateUser returned no sub"))?;
     cognito
         .admin_set_user_password()
@@ -174,22 +135,15 @@ async fn create_user(
 
 /// A fresh ID token for demo user `name`; a `shopper-<n>` that does not exist yet is created first.
 pub async fn id_token(cognito: &Client, pool: &UserPoolInfo, name: &str) -> Result<String> {
-    let group = group_of(name)
-        .ok_or_else(|| anyhow!("unknown demo user {name}: use shopper, shopper2, seller, seller2, admin or shopper-<n>"))?;
+    let group = group_of(name).ok_or_else(|| {
+        anyhow!("unknown demo user {name}: use shopper, shopper2, seller, seller2, admin or shopper-<n>")
+    })?;
     let username = username(pool, name);
     if name.starts_with("shopper-") {
-        let exists = cognito
-            .admin_get_user()
-            .user_pool_id(&pool.pool_id)
-            .username(&username)
-            .send()
-            .await;
+        let exists = cognito.admin_get_user().user_pool_id(&pool.pool_id).username(&username).send().await;
         match exists {
             Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_user_not_found_exception()) =>
-            {
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_user_not_found_exception()) => {
                 create_user(cognito, pool, name, group).await?;
             }
             Err(e) => return Err(sdk_error(e)),
@@ -207,21 +161,13 @@ pub async fn id_token(cognito: &Client, pool: &UserPoolInfo, name: &str) -> Resu
         .with_context(|| format!("signing in {name}"))?;
     auth.authentication_result
         .and_then(|r| r.id_token)
-        .ok_or_else(|| {
-            anyhow!(
-                "sign-in of {name} returned no ID token (challenge {:?})",
-                auth.challenge_name
-            )
-        })
+        .ok_or_else(|| anyhow!("sign-in of {name} returned no ID token (challenge {:?})", auth.challenge_name))
 }
 
 fn sdk_error<E: std::error::Error + Send + Sync + 'static>(
     e: aws_sdk_cognitoidentityprovider::error::SdkError<E>,
 ) -> anyhow::Error {
-    anyhow!(
-        "{}",
-        aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(&e)
-    )
+    anyhow!("{}", aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(&e))
 }
 
 #[cfg(test)]
@@ -240,8 +186,7 @@ mod tests {
 
     #[test]
     fn when_seeds_are_derived_should_differ_per_user_and_fit_an_i64() {
-        let seeds: std::collections::BTreeSet<u64> =
-            DEMO_USERS.iter().map(|(n, _, _)| seed_for(n)).collect();
+        let seeds: std::collections::BTreeSet<u64> = DEMO_USERS.iter().map(|(n, _, _)| seed_for(n)).collect();
         assert_eq!(seeds.len(), DEMO_USERS.len());
         assert!(seeds.iter().all(|s| *s <= i64::MAX as u64));
     }

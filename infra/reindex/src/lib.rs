@@ -22,11 +22,7 @@ pub struct ProductPage {
 /// Where the rebuild reads the catalog from. IAM: `dynamodb:Scan` and `dynamodb:Query` on the catalog table.
 pub trait ProductSource {
     /// Products of one page (at most `limit` items examined), after `cursor`.
-    fn page(
-        &self,
-        cursor: Option<String>,
-        limit: i32,
-    ) -> impl std::future::Future<Output = Result<ProductPage>>;
+    fn page(&self, cursor: Option<String>, limit: i32) -> impl std::future::Future<Output = Result<ProductPage>>;
     /// Every category (names and facetable attributes of the documents).
     fn categories(&self) -> impl std::future::Future<Output = Result<Vec<Category>>>;
     /// Roughly how many items the table holds (for the progress bar).
@@ -41,10 +37,7 @@ pub struct DynamoSource {
 
 impl ProductSource for DynamoSource {
     async fn page(&self, cursor: Option<String>, limit: i32) -> Result<ProductPage> {
-        let start = cursor.and_then(|c| {
-            c.split_once('\u{1f}')
-                .map(|(pk, sk)| items::key(pk.to_owned(), sk))
-        });
+        let start = cursor.and_then(|c| c.split_once('\u{1f}').map(|(pk, sk)| items::key(pk.to_owned(), sk)));
         let output = self
             .client
             .scan()
@@ -72,25 +65,13 @@ impl ProductSource for DynamoSource {
 
     async fn categories(&self) -> Result<Vec<Category>> {
         use commerce::ports::CategoryReader;
-        let catalog = commerce::adapters::catalog::DynamoCatalog::new(
-            self.client.clone(),
-            self.table.clone(),
-        );
+        let catalog = commerce::adapters::catalog::DynamoCatalog::new(self.client.clone(), self.table.clone());
         catalog.list_categories().await
     }
 
     async fn estimate(&self) -> Option<u64> {
-        let table = self
-            .client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await
-            .ok()?;
-        table
-            .table
-            .and_then(|t| t.item_count)
-            .map(|n| n.max(0) as u64)
+        let table = self.client.describe_table().table_name(&self.table).send().await.ok()?;
+        table.table.and_then(|t| t.item_count).map(|n| n.max(0) as u64)
     }
 }
 
@@ -158,28 +139,16 @@ async fn load_all(
     progress.start(source.estimate().await);
     let categories = source.categories().await?;
     let started = Instant::now();
-    let mut report = Report {
-        index: name.to_owned(),
-        ..Report::default()
-    };
+    let mut report = Report { index: name.to_owned(), ..Report::default() };
     let mut cursor = None;
     loop {
         let page = source.page(cursor.take(), pace.batch).await?;
-        let changes: Vec<IndexChange> = page
-            .products
-            .iter()
-            .map(|p| change_for_product(p, &categories))
-            .collect();
+        let changes: Vec<IndexChange> = page.products.iter().map(|p| change_for_product(p, &categories)).collect();
         report.products += changes.len() as u64;
-        report.searchable += changes
-            .iter()
-            .filter(|c| matches!(c, IndexChange::Upsert(_)))
-            .count() as u64;
+        report.searchable += changes.iter().filter(|c| matches!(c, IndexChange::Upsert(_))).count() as u64;
         load(engine, name, changes).await?;
         progress.advance(page.products.len() as u64);
-        let allowed = Duration::from_secs_f64(
-            report.products as f64 / f64::from(pace.items_per_second.max(1)),
-        );
+        let allowed = Duration::from_secs_f64(report.products as f64 / f64::from(pace.items_per_second.max(1)));
         if let Some(wait) = allowed.checked_sub(started.elapsed()) {
             tokio::time::sleep(wait).await;
         }
@@ -235,7 +204,5 @@ async fn abort(engine: &SearchEngine, name: &str) -> Result<()> {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(DomainError::unexpected)?
+    tokio::task::spawn_blocking(f).await.map_err(DomainError::unexpected)?
 }

@@ -44,30 +44,17 @@ impl Progress for Bar {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter("warn")
-        .init();
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter("warn").init();
     let args = Args::parse();
     let aws = commerce::config::aws().await;
     let engine = SearchEngine::connect(&args.endpoint, &args.alias, &aws).await?;
-    let source = DynamoSource {
-        client: aws_sdk_dynamodb::Client::new(&aws),
-        table: args.table,
-    };
+    let source = DynamoSource { client: aws_sdk_dynamodb::Client::new(&aws), table: args.table };
     let bar = ProgressBar::new(0).with_style(ProgressStyle::with_template(
         "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} products ({per_sec})",
     )?);
-    let report = reindex::rebuild(
-        &source,
-        &engine,
-        Pace {
-            batch: args.batch,
-            items_per_second: args.rate,
-        },
-        &Bar(bar.clone()),
-    )
-    .await;
+    let report =
+        reindex::rebuild(&source, &engine, Pace { batch: args.batch, items_per_second: args.rate }, &Bar(bar.clone()))
+            .await;
     bar.finish();
     let report = report?;
     println!(

@@ -23,10 +23,7 @@ impl ProductSource for MemorySource {
         let products = self.products.lock().unwrap();
         let end = (start + limit as usize).min(products.len());
         let page = products[start..end].to_vec();
-        Ok(ProductPage {
-            products: page,
-            next: (end < products.len()).then(|| end.to_string()),
-        })
+        Ok(ProductPage { products: page, next: (end < products.len()).then(|| end.to_string()) })
     }
     async fn categories(&self) -> Result<Vec<Category>> {
         Ok(self.categories.clone())
@@ -44,10 +41,7 @@ async fn when_writes_continue_during_a_rebuild_none_is_lost() {
     let live = EmbeddedSearch::open(dir.path(), "products").unwrap();
 
     // The live index holds an old state of the catalog and some stock.
-    let initial: Vec<IndexChange> = products
-        .iter()
-        .map(|p| change_for_product(p, &categories))
-        .collect();
+    let initial: Vec<IndexChange> = products.iter().map(|p| change_for_product(p, &categories)).collect();
     live.apply_changes(&initial).await.unwrap();
     let out_of_stock: Vec<StockUpdate> = products[0]
         .variants
@@ -62,10 +56,7 @@ async fn when_writes_continue_during_a_rebuild_none_is_lost() {
     live.set_stock_status(&out_of_stock).await.unwrap();
 
     let table = Arc::new(Mutex::new(products.clone()));
-    let source = MemorySource {
-        categories: categories.clone(),
-        products: table.clone(),
-    };
+    let source = MemorySource { categories: categories.clone(), products: table.clone() };
     let engine = SearchEngine::Embedded(live.clone());
 
     // The "indexer": renames products in the table and applies each change to the index, as the stream
@@ -82,9 +73,7 @@ async fn when_writes_continue_during_a_rebuild_none_is_lost() {
                     p.title = format!("Renamed During Rebuild {i}");
                     p.clone()
                 };
-                live.apply_changes(&[change_for_product(&product, &categories)])
-                    .await
-                    .unwrap();
+                live.apply_changes(&[change_for_product(&product, &categories)]).await.unwrap();
                 renamed.push(product.product_id);
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
@@ -92,38 +81,14 @@ async fn when_writes_continue_during_a_rebuild_none_is_lost() {
         })
     };
 
-    let report = reindex::rebuild(
-        &source,
-        &engine,
-        Pace {
-            batch: 50,
-            items_per_second: 300,
-        },
-        &Quiet,
-    )
-    .await
-    .unwrap();
+    let report = reindex::rebuild(&source, &engine, Pace { batch: 50, items_per_second: 300 }, &Quiet).await.unwrap();
     let renamed = writer.await.unwrap();
     assert_eq!(report.products, 300);
-    assert_eq!(
-        live.current_index().unwrap(),
-        report.index,
-        "the alias points to the new index"
-    );
+    assert_eq!(live.current_index().unwrap(), report.index, "the alias points to the new index");
 
     assert_eq!(live.visible_count().unwrap(), 300);
-    let found = live
-        .search(&SearchQuery {
-            page_size: 50,
-            ..SearchQuery::text("renamed rebuild")
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        found.total,
-        renamed.len() as u64,
-        "every rename made during the rebuild is in the new index"
-    );
+    let found = live.search(&SearchQuery { page_size: 50, ..SearchQuery::text("renamed rebuild") }).await.unwrap();
+    assert_eq!(found.total, renamed.len() as u64, "every rename made during the rebuild is in the new index");
     let record = live.record(&products[0].product_id).unwrap().unwrap();
     assert!(!record.in_stock(), "stock carried over from the old index");
     assert_eq!(record.document.unwrap().title, "Renamed During Rebuild 0");

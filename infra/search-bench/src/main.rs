@@ -6,9 +6,7 @@
 use clap::Parser;
 use commerce::adapters::search::EmbeddedSearch;
 use commerce::domain::money::{Currency, Money};
-use commerce::domain::search::{
-    CategoryRef, IndexChange, SearchDocument, SearchQuery, SuggestQuery,
-};
+use commerce::domain::search::{CategoryRef, IndexChange, SearchDocument, SearchQuery, SuggestQuery};
 use commerce::ports::{ProductSearch, SearchIndex};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -129,12 +127,7 @@ const NOUNS: [(&str, usize); 20] = [
 const LEAVES: [(&str, &str, &str, &str); 10] = [
     ("cat_clothing", "Clothing", "cat_outerwear", "Outerwear"),
     ("cat_clothing", "Clothing", "cat_footwear", "Footwear"),
-    (
-        "cat_electronics",
-        "Electronics",
-        "cat_computers",
-        "Computers",
-    ),
+    ("cat_electronics", "Electronics", "cat_computers", "Computers"),
     ("cat_electronics", "Electronics", "cat_audio", "Audio"),
     ("cat_electronics", "Electronics", "cat_phones", "Phones"),
     ("cat_home", "Home", "cat_kitchen", "Kitchen"),
@@ -143,14 +136,11 @@ const LEAVES: [(&str, &str, &str, &str); 10] = [
     ("cat_sports", "Sports", "cat_fitness", "Fitness"),
     ("cat_sports", "Sports", "cat_cycling", "Cycling"),
 ];
-const COLORS: [&str; 8] = [
-    "black", "white", "blue", "red", "green", "grey", "navy", "olive",
-];
+const COLORS: [&str; 8] = ["black", "white", "blue", "red", "green", "grey", "navy", "olive"];
 const SIZES: [&str; 6] = ["XS", "S", "M", "L", "XL", "XXL"];
 
 fn mix(i: usize, salt: usize) -> usize {
-    let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ (salt as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (salt as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
     x ^= x >> 29;
     x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x ^= x >> 32;
@@ -163,48 +153,26 @@ fn product(i: usize, version: u64) -> SearchDocument {
     let brand = BRANDS[mix(i, 2) % BRANDS.len()];
     let adjective = ADJECTIVES[mix(i, 3) % ADJECTIVES.len()];
     let second = ADJECTIVES[mix(i, 4) % ADJECTIVES.len()];
-    let title = format!(
-        "{brand} {adjective} {second} {noun} {}",
-        100 + mix(i, 5) % 900
-    );
+    let title = format!("{brand} {adjective} {second} {noun} {}", 100 + mix(i, 5) % 900);
     let price = 500 + (mix(i, 6) % 2_000) as i64 * 100;
-    let created =
-        chrono::DateTime::from_timestamp(1_700_000_000 + i as i64 * 60, 0).unwrap_or_default();
+    let created = chrono::DateTime::from_timestamp(1_700_000_000 + i as i64 * 60, 0).unwrap_or_default();
     let attributes = BTreeMap::from([
         (
             "color".to_owned(),
-            vec![
-                COLORS[mix(i, 7) % COLORS.len()].to_owned(),
-                COLORS[mix(i, 8) % COLORS.len()].to_owned(),
-            ],
+            vec![COLORS[mix(i, 7) % COLORS.len()].to_owned(), COLORS[mix(i, 8) % COLORS.len()].to_owned()],
         ),
-        (
-            "size".to_owned(),
-            SIZES
-                .iter()
-                .take(1 + mix(i, 9) % SIZES.len())
-                .map(|s| (*s).to_owned())
-                .collect(),
-        ),
+        ("size".to_owned(), SIZES.iter().take(1 + mix(i, 9) % SIZES.len()).map(|s| (*s).to_owned()).collect()),
     ]);
     SearchDocument {
         product_id: format!("prd_bench{i:07}"),
         version,
         seller_id: format!("usr_{}", mix(i, 10) % 500),
         title,
-        description: format!(
-            "A {adjective} {noun} by {brand}, built to last. Great for everyday use and gifts."
-        ),
+        description: format!("A {adjective} {noun} by {brand}, built to last. Great for everyday use and gifts."),
         brand: brand.to_owned(),
         categories: vec![
-            CategoryRef {
-                id: root_id.into(),
-                name: root_name.into(),
-            },
-            CategoryRef {
-                id: leaf_id.into(),
-                name: leaf_name.into(),
-            },
+            CategoryRef { id: root_id.into(), name: root_name.into() },
+            CategoryRef { id: leaf_id.into(), name: leaf_name.into() },
         ],
         attributes,
         other_attribute_text: Vec::new(),
@@ -238,10 +206,7 @@ fn report(name: &str, mut samples: Vec<Duration>) {
     );
 }
 
-async fn time_queries(
-    engine: &EmbeddedSearch,
-    queries: &[SearchQuery],
-) -> anyhow::Result<Vec<Duration>> {
+async fn time_queries(engine: &EmbeddedSearch, queries: &[SearchQuery]) -> anyhow::Result<Vec<Duration>> {
     let mut samples = Vec::with_capacity(queries.len());
     for query in queries {
         let start = Instant::now();
@@ -253,9 +218,7 @@ async fn time_queries(
 }
 
 fn params(pairs: &[(&str, String)]) -> anyhow::Result<SearchQuery> {
-    Ok(SearchQuery::from_params(
-        pairs.iter().map(|(k, v)| (*k, v.as_str())),
-    )?)
+    Ok(SearchQuery::from_params(pairs.iter().map(|(k, v)| (*k, v.as_str())))?)
 }
 
 #[tokio::main]
@@ -263,14 +226,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let dir = tempfile::tempdir()?;
     let engine = EmbeddedSearch::open(dir.path(), "products")?;
-    println!(
-        "search benchmark: embedded engine, {} products, {} queries per shape",
-        args.products, args.queries
-    );
+    println!("search benchmark: embedded engine, {} products, {} queries per shape", args.products, args.queries);
 
-    let docs: Vec<IndexChange> = (0..args.products)
-        .map(|i| IndexChange::Upsert(product(i, 1)))
-        .collect();
+    let docs: Vec<IndexChange> = (0..args.products).map(|i| IndexChange::Upsert(product(i, 1))).collect();
     let start = Instant::now();
     for chunk in docs.chunks(args.batch) {
         engine.apply_bulk(chunk)?;
@@ -286,20 +244,15 @@ async fn main() -> anyhow::Result<()> {
     println!("searchable products          {}", engine.visible_count()?);
 
     let n = args.queries;
-    let one_word: Vec<SearchQuery> = (0..n)
-        .map(|i| SearchQuery::text(NOUNS[i % NOUNS.len()].0.split(' ').next().unwrap_or("lamp")))
-        .collect();
+    let one_word: Vec<SearchQuery> =
+        (0..n).map(|i| SearchQuery::text(NOUNS[i % NOUNS.len()].0.split(' ').next().unwrap_or("lamp"))).collect();
     let three_words: Vec<SearchQuery> = (0..n)
         .map(|i| {
             SearchQuery::text(format!(
                 "{} {} {}",
                 BRANDS[mix(i, 20) % BRANDS.len()],
                 ADJECTIVES[mix(i, 21) % ADJECTIVES.len()],
-                NOUNS[mix(i, 22) % NOUNS.len()]
-                    .0
-                    .split(' ')
-                    .next()
-                    .unwrap_or("lamp")
+                NOUNS[mix(i, 22) % NOUNS.len()].0.split(' ').next().unwrap_or("lamp")
             ))
         })
         .collect();
@@ -315,23 +268,8 @@ async fn main() -> anyhow::Result<()> {
     let faceted: Vec<SearchQuery> = (0..n)
         .map(|i| {
             params(&[
-                (
-                    "q",
-                    NOUNS[i % NOUNS.len()]
-                        .0
-                        .split(' ')
-                        .next()
-                        .unwrap_or("lamp")
-                        .to_owned(),
-                ),
-                (
-                    "brand",
-                    format!(
-                        "{},{}",
-                        BRANDS[mix(i, 24) % BRANDS.len()],
-                        BRANDS[mix(i, 25) % BRANDS.len()]
-                    ),
-                ),
+                ("q", NOUNS[i % NOUNS.len()].0.split(' ').next().unwrap_or("lamp").to_owned()),
+                ("brand", format!("{},{}", BRANDS[mix(i, 24) % BRANDS.len()], BRANDS[mix(i, 25) % BRANDS.len()])),
                 ("price_min", "2000".to_owned()),
                 ("price_max", "150000".to_owned()),
                 ("attr.color", COLORS[mix(i, 26) % COLORS.len()].to_owned()),
@@ -340,12 +278,7 @@ async fn main() -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<_>>()?;
     let browse: Vec<SearchQuery> = (0..n)
-        .map(|i| {
-            params(&[
-                ("category", LEAVES[i % LEAVES.len()].2.to_owned()),
-                ("sort", "price_asc".to_owned()),
-            ])
-        })
+        .map(|i| params(&[("category", LEAVES[i % LEAVES.len()].2.to_owned()), ("sort", "price_asc".to_owned())]))
         .collect::<anyhow::Result<_>>()?;
 
     // Warm the reader (first query opens the segments).
@@ -353,14 +286,8 @@ async fn main() -> anyhow::Result<()> {
     report("one word", time_queries(&engine, &one_word).await?);
     report("three words", time_queries(&engine, &three_words).await?);
     report("typo", time_queries(&engine, &typo).await?);
-    report(
-        "filtered facet query",
-        time_queries(&engine, &faceted).await?,
-    );
-    report(
-        "browse category, by price",
-        time_queries(&engine, &browse).await?,
-    );
+    report("filtered facet query", time_queries(&engine, &faceted).await?);
+    report("browse category, by price", time_queries(&engine, &browse).await?);
     let mut samples = Vec::with_capacity(n);
     for i in 0..n {
         let word = NOUNS[i % NOUNS.len()].0;

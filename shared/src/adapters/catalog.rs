@@ -9,19 +9,16 @@ pub mod memory;
 pub mod testing;
 
 use crate::adapters::dynamo::sdk_error;
-use crate::domain::catalog::{
-    Category, CategoryQuery, ListSort, Page, PageLimit, Product, ProductSummary, SkuView,
-};
+use crate::domain::catalog::{Category, CategoryQuery, ListSort, Page, PageLimit, Product, ProductSummary, SkuView};
 use crate::error::{DomainError, Result};
 use crate::ports::{
-    CategoryListing, CategoryReader, CategoryUsage, CategoryWriter, ProductCreator, ProductReader,
-    ProductRemover, ProductUpdater, SellerProducts, SkuCatalog,
+    CategoryListing, CategoryReader, CategoryUsage, CategoryWriter, ProductCreator, ProductReader, ProductRemover,
+    ProductUpdater, SellerProducts, SkuCatalog,
 };
 use crate::services::catalog::VERSION_CONFLICT;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, PutRequest, TransactWriteItem,
-    WriteRequest,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use items::{Index, Item, GSI1, GSI2, GSI3};
@@ -48,10 +45,7 @@ const SKU_FREE_OR_OURS: &str = "attribute_not_exists(pk) OR product_id = :pid";
 
 impl DynamoCatalog {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     /// The table name.
@@ -60,34 +54,24 @@ impl DynamoCatalog {
     }
 
     fn put(&self, item: Item) -> Put {
-        Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .build()
-            .expect("table and item are set")
+        Put::builder().table_name(&self.table).set_item(Some(item)).build().expect("table and item are set")
     }
 
     fn delete(&self, key: Item) -> Delete {
-        Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .build()
-            .expect("table and key are set")
+        Delete::builder().table_name(&self.table).set_key(Some(key)).build().expect("table and key are set")
     }
 
     fn sku_put(&self, product_id: &str, item: Item) -> Put {
         let mut put = self.put(item);
         put.condition_expression = Some(SKU_FREE_OR_OURS.to_owned());
-        put.expression_attribute_values =
-            Some(HashMap::from([(":pid".to_owned(), items::s(product_id))]));
+        put.expression_attribute_values = Some(HashMap::from([(":pid".to_owned(), items::s(product_id))]));
         put
     }
 
     fn sku_delete(&self, product_id: &str, sku: &str) -> Delete {
         let mut delete = self.delete(items::sku_key(sku));
         delete.condition_expression = Some(SKU_FREE_OR_OURS.to_owned());
-        delete.expression_attribute_values =
-            Some(HashMap::from([(":pid".to_owned(), items::s(product_id))]));
+        delete.expression_attribute_values = Some(HashMap::from([(":pid".to_owned(), items::s(product_id))]));
         delete
     }
 
@@ -107,12 +91,7 @@ impl DynamoCatalog {
         product_exists_code: &'static str,
     ) -> Result<()> {
         let (guards, writes): (Vec<Guard>, Vec<TransactWriteItem>) = actions.into_iter().unzip();
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
+        let result = self.client.transact_write_items().set_transact_items(Some(writes)).send().await;
         let err = match result {
             Ok(_) => return Ok(()),
             Err(err) => err,
@@ -126,25 +105,16 @@ impl DynamoCatalog {
         for (guard, reason) in guards.iter().zip(&reasons) {
             match (reason.code(), guard) {
                 (Some("ConditionalCheckFailed"), Guard::Product) => {
-                    return Err(DomainError::conflict(
-                        product_exists_code,
-                        "the product changed concurrently",
-                    ))
+                    return Err(DomainError::conflict(product_exists_code, "the product changed concurrently"))
                 }
                 (Some("ConditionalCheckFailed"), Guard::Category) => {
                     return Err(DomainError::validation("category_id", "unknown category"))
                 }
                 (Some("ConditionalCheckFailed"), Guard::Sku(sku)) => {
-                    return Err(DomainError::conflict(
-                        "sku_taken",
-                        format!("SKU {sku} belongs to another product"),
-                    ))
+                    return Err(DomainError::conflict("sku_taken", format!("SKU {sku} belongs to another product")))
                 }
                 (Some("TransactionConflict"), _) => {
-                    return Err(DomainError::conflict(
-                        VERSION_CONFLICT,
-                        "the product changed concurrently",
-                    ))
+                    return Err(DomainError::conflict(VERSION_CONFLICT, "the product changed concurrently"))
                 }
                 _ => {}
             }
@@ -169,10 +139,7 @@ impl DynamoCatalog {
             let requests = chunk
                 .iter()
                 .map(|item| {
-                    let put = PutRequest::builder()
-                        .set_item(Some(item.clone()))
-                        .build()
-                        .expect("item is set");
+                    let put = PutRequest::builder().set_item(Some(item.clone())).build().expect("item is set");
                     WriteRequest::builder().put_request(put).build()
                 })
                 .collect();
@@ -183,25 +150,15 @@ impl DynamoCatalog {
 
     async fn batch_write(&self, mut requests: Vec<WriteRequest>) -> Result<()> {
         for attempt in 0..8u32 {
-            let output = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, requests)
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            requests = output
-                .unprocessed_items
-                .and_then(|mut m| m.remove(&self.table))
-                .unwrap_or_default();
+            let output =
+                self.client.batch_write_item().request_items(&self.table, requests).send().await.map_err(sdk_error)?;
+            requests = output.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
             if requests.is_empty() {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
         }
-        Err(DomainError::Transient(
-            "batch write left unprocessed items".into(),
-        ))
+        Err(DomainError::Transient("batch write left unprocessed items".into()))
     }
 
     async fn query_page<T: serde::de::DeserializeOwned>(
@@ -212,9 +169,7 @@ impl DynamoCatalog {
         limit: PageLimit,
         cursor: Option<&str>,
     ) -> Result<(Vec<T>, Option<String>)> {
-        let start = cursor
-            .map(|raw| cursor::decode(raw, index, &partition))
-            .transpose()?;
+        let start = cursor.map(|raw| cursor::decode(raw, index, &partition)).transpose()?;
         let output = self
             .client
             .query()
@@ -229,12 +184,7 @@ impl DynamoCatalog {
             .send()
             .await
             .map_err(sdk_error)?;
-        let found = output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(items::from_item)
-            .collect::<Result<Vec<T>>>()?;
+        let found = output.items.unwrap_or_default().into_iter().map(items::from_item).collect::<Result<Vec<T>>>()?;
         let next = output.last_evaluated_key.as_ref().and_then(cursor::encode);
         Ok((found, next))
     }
@@ -260,29 +210,18 @@ impl ProductCreator for DynamoCatalog {
         let mut product_put = self.put(items::product_item(product)?);
         product_put.condition_expression = Some("attribute_not_exists(pk)".to_owned());
         let mut actions = vec![
-            (
-                Guard::Product,
-                TransactWriteItem::builder().put(product_put).build(),
-            ),
+            (Guard::Product, TransactWriteItem::builder().put(product_put).build()),
             (
                 Guard::Category,
-                TransactWriteItem::builder()
-                    .condition_check(self.category_exists(&product.category_id))
-                    .build(),
+                TransactWriteItem::builder().condition_check(self.category_exists(&product.category_id)).build(),
             ),
         ];
         for item in items::listing_items(product)? {
-            actions.push((
-                Guard::None,
-                TransactWriteItem::builder().put(self.put(item)).build(),
-            ));
+            actions.push((Guard::None, TransactWriteItem::builder().put(self.put(item)).build()));
         }
         for (sku, item) in items::sku_items(product)? {
             let put = self.sku_put(&product.product_id, item);
-            actions.push((
-                Guard::Sku(sku),
-                TransactWriteItem::builder().put(put).build(),
-            ));
+            actions.push((Guard::Sku(sku), TransactWriteItem::builder().put(put).build()));
         }
         self.transact(actions, "product_exists").await
     }
@@ -292,60 +231,30 @@ impl ProductUpdater for DynamoCatalog {
     async fn replace_product(&self, current: &Product, next: &Product) -> Result<()> {
         let mut product_put = self.put(items::product_item(next)?);
         product_put.condition_expression = Some("#version = :expected".to_owned());
-        product_put.expression_attribute_names = Some(HashMap::from([(
-            "#version".to_owned(),
-            "version".to_owned(),
-        )]));
-        product_put.expression_attribute_values = Some(HashMap::from([(
-            ":expected".to_owned(),
-            AttributeValue::N(current.version.to_string()),
-        )]));
-        let mut actions = vec![(
-            Guard::Product,
-            TransactWriteItem::builder().put(product_put).build(),
-        )];
+        product_put.expression_attribute_names = Some(HashMap::from([("#version".to_owned(), "version".to_owned())]));
+        product_put.expression_attribute_values =
+            Some(HashMap::from([(":expected".to_owned(), AttributeValue::N(current.version.to_string()))]));
+        let mut actions = vec![(Guard::Product, TransactWriteItem::builder().put(product_put).build())];
         if next.category_id != current.category_id {
             let check = self.category_exists(&next.category_id);
-            actions.push((
-                Guard::Category,
-                TransactWriteItem::builder().condition_check(check).build(),
-            ));
+            actions.push((Guard::Category, TransactWriteItem::builder().condition_check(check).build()));
         }
         let listed_now: BTreeSet<&String> = items::listed_under(next).iter().collect();
-        for gone in items::listed_under(current)
-            .iter()
-            .filter(|c| !listed_now.contains(c))
-        {
+        for gone in items::listed_under(current).iter().filter(|c| !listed_now.contains(c)) {
             let delete = self.delete(items::listing_key(&current.product_id, gone));
-            actions.push((
-                Guard::None,
-                TransactWriteItem::builder().delete(delete).build(),
-            ));
+            actions.push((Guard::None, TransactWriteItem::builder().delete(delete).build()));
         }
         for item in items::listing_items(next)? {
-            actions.push((
-                Guard::None,
-                TransactWriteItem::builder().put(self.put(item)).build(),
-            ));
+            actions.push((Guard::None, TransactWriteItem::builder().put(self.put(item)).build()));
         }
         let skus_now: BTreeSet<&str> = next.variants.iter().map(|v| v.sku.as_str()).collect();
-        for gone in current
-            .variants
-            .iter()
-            .filter(|v| !skus_now.contains(v.sku.as_str()))
-        {
+        for gone in current.variants.iter().filter(|v| !skus_now.contains(v.sku.as_str())) {
             let delete = self.sku_delete(&current.product_id, &gone.sku);
-            actions.push((
-                Guard::Sku(gone.sku.clone()),
-                TransactWriteItem::builder().delete(delete).build(),
-            ));
+            actions.push((Guard::Sku(gone.sku.clone()), TransactWriteItem::builder().delete(delete).build()));
         }
         for (sku, item) in items::sku_items(next)? {
             let put = self.sku_put(&next.product_id, item);
-            actions.push((
-                Guard::Sku(sku),
-                TransactWriteItem::builder().put(put).build(),
-            ));
+            actions.push((Guard::Sku(sku), TransactWriteItem::builder().put(put).build()));
         }
         self.transact(actions, VERSION_CONFLICT).await
     }
@@ -355,31 +264,18 @@ impl ProductRemover for DynamoCatalog {
     async fn delete_product(&self, product: &Product) -> Result<()> {
         let mut product_delete = self.delete(items::product_key(&product.product_id));
         product_delete.condition_expression = Some("#version = :expected".to_owned());
-        product_delete.expression_attribute_names = Some(HashMap::from([(
-            "#version".to_owned(),
-            "version".to_owned(),
-        )]));
-        product_delete.expression_attribute_values = Some(HashMap::from([(
-            ":expected".to_owned(),
-            AttributeValue::N(product.version.to_string()),
-        )]));
-        let mut actions = vec![(
-            Guard::Product,
-            TransactWriteItem::builder().delete(product_delete).build(),
-        )];
+        product_delete.expression_attribute_names =
+            Some(HashMap::from([("#version".to_owned(), "version".to_owned())]));
+        product_delete.expression_attribute_values =
+            Some(HashMap::from([(":expected".to_owned(), AttributeValue::N(product.version.to_string()))]));
+        let mut actions = vec![(Guard::Product, TransactWriteItem::builder().delete(product_delete).build())];
         for category_id in items::listed_under(product) {
             let delete = self.delete(items::listing_key(&product.product_id, category_id));
-            actions.push((
-                Guard::None,
-                TransactWriteItem::builder().delete(delete).build(),
-            ));
+            actions.push((Guard::None, TransactWriteItem::builder().delete(delete).build()));
         }
         for variant in &product.variants {
             let delete = self.sku_delete(&product.product_id, &variant.sku);
-            actions.push((
-                Guard::Sku(variant.sku.clone()),
-                TransactWriteItem::builder().delete(delete).build(),
-            ));
+            actions.push((Guard::Sku(variant.sku.clone()), TransactWriteItem::builder().delete(delete).build()));
         }
         self.transact(actions, VERSION_CONFLICT).await
     }
@@ -393,30 +289,16 @@ impl CategoryListing for DynamoCatalog {
             ListSort::PriceDesc => (GSI2, false),
         };
         let partition = items::listing_partition(&query.category_id);
-        let (items, next_cursor) = self
-            .query_page(
-                index,
-                partition,
-                forward,
-                query.limit,
-                query.cursor.as_deref(),
-            )
-            .await?;
+        let (items, next_cursor) =
+            self.query_page(index, partition, forward, query.limit, query.cursor.as_deref()).await?;
         Ok(Page { items, next_cursor })
     }
 }
 
 impl SellerProducts for DynamoCatalog {
-    async fn list_seller(
-        &self,
-        seller_id: &str,
-        limit: PageLimit,
-        cursor: Option<&str>,
-    ) -> Result<Page<Product>> {
+    async fn list_seller(&self, seller_id: &str, limit: PageLimit, cursor: Option<&str>) -> Result<Page<Product>> {
         let partition = items::seller_partition(seller_id);
-        let (items, next_cursor) = self
-            .query_page(GSI3, partition, false, limit, cursor)
-            .await?;
+        let (items, next_cursor) = self.query_page(GSI3, partition, false, limit, cursor).await?;
         Ok(Page { items, next_cursor })
     }
 }
@@ -425,53 +307,32 @@ impl SkuCatalog for DynamoCatalog {
     async fn variants_by_sku(&self, skus: &[String]) -> Result<Vec<SkuView>> {
         let wanted: Vec<&String> = {
             let mut seen = BTreeSet::new();
-            skus.iter()
-                .filter(|s| crate::domain::catalog::is_valid_sku(s) && seen.insert(s.as_str()))
-                .collect()
+            skus.iter().filter(|s| crate::domain::catalog::is_valid_sku(s) && seen.insert(s.as_str())).collect()
         };
         let mut found: HashMap<String, SkuView> = HashMap::with_capacity(wanted.len());
         for chunk in wanted.chunks(100) {
             let mut keys: Vec<Item> = chunk.iter().map(|sku| items::sku_key(sku)).collect();
             for attempt in 0..8u32 {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .build()
-                    .map_err(DomainError::unexpected)?;
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                for item in output
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
+                let request =
+                    KeysAndAttributes::builder().set_keys(Some(keys)).build().map_err(DomainError::unexpected)?;
+                let output =
+                    self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(sdk_error)?;
+                for item in output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
                     let view: SkuView = items::from_item(item)?;
                     found.insert(view.sku.clone(), view);
                 }
-                keys = output
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
+                keys =
+                    output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
                 if keys.is_empty() {
                     break;
                 }
                 if attempt == 7 {
-                    return Err(DomainError::Transient(
-                        "batch get left unprocessed keys".into(),
-                    ));
+                    return Err(DomainError::Transient("batch get left unprocessed keys".into()));
                 }
                 tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
             }
         }
-        Ok(wanted
-            .into_iter()
-            .filter_map(|sku| found.remove(sku.as_str()))
-            .collect())
+        Ok(wanted.into_iter().filter_map(|sku| found.remove(sku.as_str())).collect())
     }
 }
 
@@ -503,11 +364,8 @@ impl CategoryReader for DynamoCatalog {
 
 impl CategoryWriter for DynamoCatalog {
     async fn put_category(&self, category: &Category, expected_version: Option<u64>) -> Result<()> {
-        let mut request = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(items::category_item(category)?));
+        let mut request =
+            self.client.put_item().table_name(&self.table).set_item(Some(items::category_item(category)?));
         request = match expected_version {
             None => request.condition_expression("attribute_not_exists(pk)"),
             Some(version) => request
@@ -517,17 +375,10 @@ impl CategoryWriter for DynamoCatalog {
         };
         match request.send().await {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
                 Err(match expected_version {
                     None => DomainError::conflict("category_exists", "the category already exists"),
-                    Some(_) => DomainError::conflict(
-                        VERSION_CONFLICT,
-                        "the category changed concurrently; retry",
-                    ),
+                    Some(_) => DomainError::conflict(VERSION_CONFLICT, "the category changed concurrently; retry"),
                 })
             }
             Err(err) => Err(sdk_error(err)),
@@ -542,23 +393,13 @@ impl CategoryWriter for DynamoCatalog {
             .set_key(Some(items::category_key(&category.category_id)))
             .condition_expression("#version = :expected")
             .expression_attribute_names("#version", "version")
-            .expression_attribute_values(
-                ":expected",
-                AttributeValue::N(category.version.to_string()),
-            )
+            .expression_attribute_values(":expected", AttributeValue::N(category.version.to_string()))
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(DomainError::conflict(
-                    VERSION_CONFLICT,
-                    "the category changed concurrently; retry",
-                ))
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(DomainError::conflict(VERSION_CONFLICT, "the category changed concurrently; retry"))
             }
             Err(err) => Err(sdk_error(err)),
         }
@@ -574,10 +415,7 @@ impl CategoryUsage for DynamoCatalog {
             .index_name(GSI1.name)
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", GSI1.pk)
-            .expression_attribute_values(
-                ":pk",
-                items::s(items::category_products_partition(category_id)),
-            )
+            .expression_attribute_values(":pk", items::s(items::category_products_partition(category_id)))
             .limit(1)
             .send()
             .await

@@ -21,19 +21,16 @@ pub mod stock;
 mod tests;
 
 use crate::adapters::dynamo::sdk_error;
-use crate::domain::flash_sale::{
-    EntryMessage, FlashSale, Gate, Move, SaleSnapshot, Ticket, TicketStatus,
-};
+use crate::domain::flash_sale::{EntryMessage, FlashSale, Gate, Move, SaleSnapshot, Ticket, TicketStatus};
 use crate::error::{DomainError, Result};
 use crate::ports::{
-    AdmissionStats, AdmitOutcome, EntryOutcome, FlashAdmissions, FlashEntryWriter, FlashHolds,
-    FlashReconciler, FlashSaleCreator, FlashSaleListing, FlashSaleReader, FlashTicketStore,
-    WaitingRoom,
+    AdmissionStats, AdmitOutcome, EntryOutcome, FlashAdmissions, FlashEntryWriter, FlashHolds, FlashReconciler,
+    FlashSaleCreator, FlashSaleListing, FlashSaleReader, FlashTicketStore, WaitingRoom,
 };
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, KeysAndAttributes, Put, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, CancellationReason, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
@@ -82,10 +79,7 @@ fn holds_pk(sale_id: &str, shard: u32) -> String {
 }
 
 fn num(item: &Item, name: &str) -> i64 {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 fn millis(at: DateTime<Utc>) -> i64 {
@@ -131,45 +125,21 @@ pub struct DynamoFlashSales {
 
 impl DynamoFlashSales {
     /// The adapter over `table`, allocating from `inventory_table`.
-    pub fn new(
-        client: Client,
-        table: impl Into<String>,
-        inventory_table: impl Into<String>,
-    ) -> Self {
-        Self {
-            client,
-            table: table.into(),
-            inventory_table: inventory_table.into(),
-        }
+    pub fn new(client: Client, table: impl Into<String>, inventory_table: impl Into<String>) -> Self {
+        Self { client, table: table.into(), inventory_table: inventory_table.into() }
     }
 
-    fn update(
-        &self,
-        key: Item,
-        expression: &str,
-    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
-        Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .update_expression(expression)
+    fn update(&self, key: Item, expression: &str) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        Update::builder().table_name(&self.table).set_key(Some(key)).update_expression(expression)
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Transacted> {
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(Transacted::Done),
             Err(err) => match err.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
                     let reasons = cancelled.cancellation_reasons().to_vec();
-                    if reasons
-                        .iter()
-                        .any(|r| r.code() == Some("TransactionConflict"))
-                    {
+                    if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
                         return Err(DomainError::Transient("transaction conflict".into()));
                     }
                     Ok(Transacted::Cancelled(reasons))
@@ -218,11 +188,7 @@ impl DynamoFlashSales {
                 .await
                 .map_err(sdk_error)?;
             for item in out.items.unwrap_or_default() {
-                let pk = item
-                    .get("pk")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
+                let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
                 if let Some(customer) = pk.strip_prefix(&customer_prefix) {
                     customers.push((customer.to_owned(), num(&item, "count")));
                 } else if pk.starts_with("TICKET#") {
@@ -234,13 +200,7 @@ impl DynamoFlashSales {
                 _ => break,
             }
         }
-        Ok(Some(SaleSnapshot {
-            sale,
-            gate,
-            shards,
-            tickets,
-            customers,
-        }))
+        Ok(Some(SaleSnapshot { sale, gate, shards, tickets, customers }))
     }
 
     /// The admission counters of every worker instance of a sale, summed.
@@ -280,15 +240,9 @@ impl FlashSaleCreator for DynamoFlashSales {
         let mut meta: Item = serde_dynamo::to_item(sale).map_err(DomainError::unexpected)?;
         meta.extend(meta_key(&sale.sale_id));
         meta.insert("gsi1pk".into(), s("LIVE"));
-        meta.insert(
-            "gsi1sk".into(),
-            s(format!("{}#{}", sale.ends_at.to_rfc3339(), sale.sale_id)),
-        );
+        meta.insert("gsi1sk".into(), s(format!("{}#{}", sale.ends_at.to_rfc3339(), sale.sale_id)));
         meta.insert("gsi2pk".into(), s(format!("SKU#{}", sale.sku)));
-        meta.insert(
-            "gsi2sk".into(),
-            s(format!("{}#{}", sale.starts_at.to_rfc3339(), sale.sale_id)),
-        );
+        meta.insert("gsi2sk".into(), s(format!("{}#{}", sale.starts_at.to_rfc3339(), sale.sale_id)));
         let put = |item: Item| {
             TransactWriteItem::builder()
                 .put(
@@ -302,12 +256,7 @@ impl FlashSaleCreator for DynamoFlashSales {
                 .build()
         };
         let mut items = vec![
-            stock::allocate(
-                &self.inventory_table,
-                &sale.sku,
-                &sale.warehouse_id,
-                i64::from(sale.units),
-            ),
+            stock::allocate(&self.inventory_table, &sale.sku, &sale.warehouse_id, i64::from(sale.units)),
             put(meta),
         ];
         let mut gate = gate_key(&sale.sale_id);
@@ -323,24 +272,16 @@ impl FlashSaleCreator for DynamoFlashSales {
         match self.transact(items).await? {
             Transacted::Done => Ok(()),
             Transacted::Cancelled(reasons) if reasons.first().is_some_and(is_condition_failure) => {
-                Err(DomainError::OutOfStock {
-                    sku: sale.sku.clone(),
-                })
+                Err(DomainError::OutOfStock { sku: sale.sku.clone() })
             }
-            Transacted::Cancelled(_) => Err(DomainError::conflict(
-                "sale_exists",
-                "the sale already exists",
-            )),
+            Transacted::Cancelled(_) => Err(DomainError::conflict("sale_exists", "the sale already exists")),
         }
     }
 }
 
 impl FlashSaleReader for DynamoFlashSales {
     async fn get_sale(&self, sale_id: &str) -> Result<Option<FlashSale>> {
-        self.get(meta_key(sale_id), false)
-            .await?
-            .map(sale_from)
-            .transpose()
+        self.get(meta_key(sale_id), false).await?.map(sale_from).transpose()
     }
 
     async fn get_gate(&self, sale_id: &str, consistent: bool) -> Result<Gate> {
@@ -348,11 +289,7 @@ impl FlashSaleReader for DynamoFlashSales {
             .get(gate_key(sale_id), consistent)
             .await?
             .map(|item| Gate {
-                sold_out: item
-                    .get("sold_out")
-                    .and_then(|v| v.as_bool().ok())
-                    .copied()
-                    .unwrap_or(false),
+                sold_out: item.get("sold_out").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
                 returns: u64::try_from(num(&item, "returns")).unwrap_or(0),
             })
             .unwrap_or_default())
@@ -373,11 +310,7 @@ impl FlashSaleListing for DynamoFlashSales {
             .send()
             .await
             .map_err(sdk_error)?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(sale_from)
-            .collect()
+        out.items.unwrap_or_default().into_iter().map(sale_from).collect()
     }
 }
 
@@ -394,18 +327,10 @@ impl FlashEntryWriter for DynamoFlashSales {
             .send()
             .await
             .map_err(sdk_error)?;
-        Ok(out
-            .attributes
-            .map(|a| u64::try_from(num(&a, "n")).unwrap_or(0))
-            .unwrap_or(0))
+        Ok(out.attributes.map(|a| u64::try_from(num(&a, "n")).unwrap_or(0)).unwrap_or(0))
     }
 
-    async fn create_ticket(
-        &self,
-        ticket: &Ticket,
-        limit: u32,
-        min_interval: Duration,
-    ) -> Result<EntryOutcome> {
+    async fn create_ticket(&self, ticket: &Ticket, limit: u32, min_interval: Duration) -> Result<EntryOutcome> {
         let mut item: Item = serde_dynamo::to_item(ticket).map_err(DomainError::unexpected)?;
         item.extend(ticket_key(&ticket.ticket_id));
         let now_ms = millis(ticket.created_at);
@@ -417,10 +342,7 @@ impl FlashEntryWriter for DynamoFlashSales {
             .build()
             .expect("table and item are set");
         let counter = self
-            .update(
-                customer_key(&ticket.sale_id, &ticket.customer_id),
-                "ADD #count :one SET last_ms = :now",
-            )
+            .update(customer_key(&ticket.sale_id, &ticket.customer_id), "ADD #count :one SET last_ms = :now")
             .expression_attribute_names("#count", "count")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(now_ms))
@@ -437,10 +359,8 @@ impl FlashEntryWriter for DynamoFlashSales {
         }
         .build()
         .expect("table, key and expression are set");
-        let items = vec![
-            TransactWriteItem::builder().put(put).build(),
-            TransactWriteItem::builder().update(counter).build(),
-        ];
+        let items =
+            vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().update(counter).build()];
         match self.transact(items).await? {
             Transacted::Done => Ok(EntryOutcome::Created),
             Transacted::Cancelled(reasons) => {
@@ -454,11 +374,7 @@ impl FlashEntryWriter for DynamoFlashSales {
                     };
                     return Ok(EntryOutcome::Existing(ticket_from(item)?));
                 }
-                let counter = reasons
-                    .get(1)
-                    .and_then(|r| r.item())
-                    .cloned()
-                    .unwrap_or_default();
+                let counter = reasons.get(1).and_then(|r| r.item()).cloned().unwrap_or_default();
                 if num(&counter, "count") >= i64::from(limit) {
                     Ok(EntryOutcome::LimitReached)
                 } else {
@@ -478,41 +394,29 @@ pub struct SqsWaitingRoom {
 
 impl SqsWaitingRoom {
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-        Self {
-            client,
-            queue_url: queue_url.into(),
-        }
+        Self { client, queue_url: queue_url.into() }
     }
 }
 
 impl WaitingRoom for SqsWaitingRoom {
     async fn enqueue(&self, ticket: &Ticket, lane: u32) -> Result<()> {
-        let body =
-            serde_json::to_string(&EntryMessage::from(ticket)).map_err(DomainError::unexpected)?;
+        let body = serde_json::to_string(&EntryMessage::from(ticket)).map_err(DomainError::unexpected)?;
         self.client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
-            .message_group_id(crate::domain::flash_sale::message_group(
-                &ticket.sale_id,
-                lane,
-            ))
+            .message_group_id(crate::domain::flash_sale::message_group(&ticket.sale_id, lane))
             .message_deduplication_id(&ticket.ticket_id)
             .send()
             .await
-            .map_err(|err| {
-                DomainError::Transient(aws_sdk_sqs::error::DisplayErrorContext(&err).to_string())
-            })?;
+            .map_err(|err| DomainError::Transient(aws_sdk_sqs::error::DisplayErrorContext(&err).to_string()))?;
         Ok(())
     }
 }
 
 impl FlashTicketStore for DynamoFlashSales {
     async fn get_ticket(&self, ticket_id: &str) -> Result<Option<Ticket>> {
-        self.get(ticket_key(ticket_id), true)
-            .await?
-            .map(ticket_from)
-            .transpose()
+        self.get(ticket_key(ticket_id), true).await?.map(ticket_from).transpose()
     }
 
     async fn mark_sold_out(&self, ticket: &Ticket) -> Result<bool> {
@@ -530,11 +434,7 @@ impl FlashTicketStore for DynamoFlashSales {
             .await;
         match result {
             Ok(_) => {}
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
                 return Ok(false)
             }
             Err(err) => return Err(sdk_error(err)),
@@ -553,10 +453,7 @@ impl FlashTicketStore for DynamoFlashSales {
             .await
             .map_or_else(
                 |err| {
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception())
-                    {
+                    if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
                         Ok(true)
                     } else {
                         Err(sdk_error(err))
@@ -566,37 +463,21 @@ impl FlashTicketStore for DynamoFlashSales {
             )
     }
 
-    async fn return_unit(
-        &self,
-        ticket: &Ticket,
-        to: TicketStatus,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
+    async fn return_unit(&self, ticket: &Ticket, to: TicketStatus, now: DateTime<Utc>) -> Result<bool> {
         let Some(shard) = ticket.shard else {
-            return Err(DomainError::unexpected(std::io::Error::other(
-                "a held ticket without a shard",
-            )));
+            return Err(DomainError::unexpected(std::io::Error::other("a held ticket without a shard")));
         };
         let ticket_update = match to {
             TicketStatus::Expired => self
-                .update(
-                    ticket_key(&ticket.ticket_id),
-                    "SET #status = :to REMOVE gsi1pk, gsi1sk",
-                )
+                .update(ticket_key(&ticket.ticket_id), "SET #status = :to REMOVE gsi1pk, gsi1sk")
                 .condition_expression("#status = :won AND hold_expires_ms <= :now")
                 .expression_attribute_values(":won", s(status_str(TicketStatus::Won)))
                 .expression_attribute_values(":now", n(millis(now))),
             _ => self
-                .update(
-                    ticket_key(&ticket.ticket_id),
-                    "SET #status = :to REMOVE gsi1pk, gsi1sk",
-                )
+                .update(ticket_key(&ticket.ticket_id), "SET #status = :to REMOVE gsi1pk, gsi1sk")
                 .condition_expression("#status = :purchased AND order_id = :order")
                 .expression_attribute_values(":purchased", s(status_str(TicketStatus::Purchased)))
-                .expression_attribute_values(
-                    ":order",
-                    s(ticket.order_id.clone().unwrap_or_default()),
-                ),
+                .expression_attribute_values(":order", s(ticket.order_id.clone().unwrap_or_default())),
         }
         .expression_attribute_names("#status", "status")
         .expression_attribute_values(":to", s(status_str(to)))
@@ -609,20 +490,14 @@ impl FlashTicketStore for DynamoFlashSales {
             .build()
             .expect("table, key and expression are set");
         let gate_update = self
-            .update(
-                gate_key(&ticket.sale_id),
-                "ADD #returns :one SET sold_out = :false",
-            )
+            .update(gate_key(&ticket.sale_id), "ADD #returns :one SET sold_out = :false")
             .expression_attribute_names("#returns", "returns")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .build()
             .expect("table, key and expression are set");
         let counter_update = self
-            .update(
-                customer_key(&ticket.sale_id, &ticket.customer_id),
-                "ADD #count :minus",
-            )
+            .update(customer_key(&ticket.sale_id, &ticket.customer_id), "ADD #count :minus")
             .expression_attribute_names("#count", "count")
             .expression_attribute_values(":minus", n(-1))
             .build()
@@ -634,10 +509,7 @@ impl FlashTicketStore for DynamoFlashSales {
         match self.transact(items).await? {
             Transacted::Done => Ok(true),
             Transacted::Cancelled(reasons) if reasons.get(1).is_some_and(is_condition_failure) => {
-                Err(DomainError::conflict(
-                    "sale_reconciled",
-                    "the sale was already reconciled into inventory",
-                ))
+                Err(DomainError::conflict("sale_reconciled", "the sale was already reconciled into inventory"))
             }
             Transacted::Cancelled(_) => Ok(false),
         }
@@ -646,45 +518,23 @@ impl FlashTicketStore for DynamoFlashSales {
 
 impl FlashAdmissions for DynamoFlashSales {
     async fn shard_units(&self, sale: &FlashSale) -> Result<Vec<i64>> {
-        let keys: Vec<Item> = (0..sale.shards)
-            .map(|k| shard_key(&sale.sale_id, k))
-            .collect();
+        let keys: Vec<Item> = (0..sale.shards).map(|k| shard_key(&sale.sale_id, k)).collect();
         let mut units = vec![0i64; sale.shards as usize];
         let mut pending = Some(
-            KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .consistent_read(true)
-                .build()
-                .expect("keys are set"),
+            KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().expect("keys are set"),
         );
         while let Some(request) = pending.take() {
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            for item in out
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default()
-            {
-                let pk = item
-                    .get("pk")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
+            let out =
+                self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(sdk_error)?;
+            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
                 if let Some(k) = pk.rsplit('#').next().and_then(|k| k.parse::<usize>().ok()) {
                     if let Some(slot) = units.get_mut(k) {
                         *slot = num(&item, "units");
                     }
                 }
             }
-            pending = out
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .filter(|r| !r.keys().is_empty());
+            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|r| !r.keys().is_empty());
         }
         Ok(units)
     }
@@ -731,10 +581,7 @@ impl FlashAdmissions for DynamoFlashSales {
                 if reasons.first().is_some_and(is_condition_failure) {
                     return Ok(AdmitOutcome::NotWaiting);
                 }
-                let remaining = reasons
-                    .get(1)
-                    .and_then(|r| r.item())
-                    .map(|item| num(item, "units"));
+                let remaining = reasons.get(1).and_then(|r| r.item()).map(|item| num(item, "units"));
                 Ok(AdmitOutcome::ShardEmpty { remaining })
             }
         }
@@ -755,13 +602,7 @@ impl FlashAdmissions for DynamoFlashSales {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
             Err(err) => Err(sdk_error(err)),
         }
     }
@@ -783,10 +624,8 @@ impl FlashAdmissions for DynamoFlashSales {
             .expression_attribute_values(":units", n(mv.units))
             .build()
             .expect("table, key and expression are set");
-        let items = vec![
-            TransactWriteItem::builder().update(take).build(),
-            TransactWriteItem::builder().update(give).build(),
-        ];
+        let items =
+            vec![TransactWriteItem::builder().update(take).build(), TransactWriteItem::builder().update(give).build()];
         Ok(matches!(self.transact(items).await?, Transacted::Done))
     }
 
@@ -813,22 +652,14 @@ impl FlashAdmissions for DynamoFlashSales {
 }
 
 impl FlashHolds for DynamoFlashSales {
-    async fn consume(
-        &self,
-        ticket_id: &str,
-        customer_id: &str,
-        order_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
+    async fn consume(&self, ticket_id: &str, customer_id: &str, order_id: &str, now: DateTime<Utc>) -> Result<bool> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(ticket_key(ticket_id)))
             .update_expression("SET #status = :purchased, order_id = :order REMOVE gsi1pk, gsi1sk")
-            .condition_expression(
-                "#status = :won AND customer_id = :customer AND hold_expires_ms > :now",
-            )
+            .condition_expression("#status = :won AND customer_id = :customer AND hold_expires_ms > :now")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":purchased", s(status_str(TicketStatus::Purchased)))
             .expression_attribute_values(":won", s(status_str(TicketStatus::Won)))
@@ -839,13 +670,7 @@ impl FlashHolds for DynamoFlashSales {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
             Err(err) => Err(sdk_error(err)),
         }
     }
@@ -878,12 +703,7 @@ impl FlashReconciler for DynamoFlashSales {
         Ok(sales)
     }
 
-    async fn expired_holds(
-        &self,
-        sale: &FlashSale,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<Ticket>> {
+    async fn expired_holds(&self, sale: &FlashSale, now: DateTime<Utc>, limit: usize) -> Result<Vec<Ticket>> {
         let mut found = Vec::new();
         for shard in 0..sale.shards {
             if found.len() >= limit {
@@ -928,12 +748,7 @@ impl FlashReconciler for DynamoFlashSales {
         Ok(false)
     }
 
-    async fn reconcile(
-        &self,
-        sale: &FlashSale,
-        shards: &[i64],
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
+    async fn reconcile(&self, sale: &FlashSale, shards: &[i64], now: DateTime<Utc>) -> Result<bool> {
         let returned: i64 = shards.iter().sum();
         let sold = i64::from(sale.units) - returned;
         let reconciliation = crate::domain::flash_sale::Reconciliation {
@@ -944,25 +759,14 @@ impl FlashReconciler for DynamoFlashSales {
         let record: AttributeValue =
             serde_dynamo::to_attribute_value(reconciliation).map_err(DomainError::unexpected)?;
         let mut items = vec![
-            stock::reconcile(
-                &self.inventory_table,
-                &sale.sku,
-                &sale.warehouse_id,
-                i64::from(sale.units),
-                returned,
-            ),
+            stock::reconcile(&self.inventory_table, &sale.sku, &sale.warehouse_id, i64::from(sale.units), returned),
             TransactWriteItem::builder()
                 .update(
-                    self.update(
-                        meta_key(&sale.sale_id),
-                        "SET reconciliation = :r REMOVE gsi1pk, gsi1sk",
-                    )
-                    .condition_expression(
-                        "attribute_exists(pk) AND attribute_not_exists(reconciliation)",
-                    )
-                    .expression_attribute_values(":r", record)
-                    .build()
-                    .expect("table, key and expression are set"),
+                    self.update(meta_key(&sale.sale_id), "SET reconciliation = :r REMOVE gsi1pk, gsi1sk")
+                        .condition_expression("attribute_exists(pk) AND attribute_not_exists(reconciliation)")
+                        .expression_attribute_values(":r", record)
+                        .build()
+                        .expect("table, key and expression are set"),
                 )
                 .build(),
         ];
@@ -971,16 +775,13 @@ impl FlashReconciler for DynamoFlashSales {
             items.push(
                 TransactWriteItem::builder()
                     .update(
-                        self.update(
-                            shard_key(&sale.sale_id, k),
-                            "SET units = :zero, closed = :true",
-                        )
-                        .condition_expression("units = :read AND attribute_not_exists(closed)")
-                        .expression_attribute_values(":zero", n(0))
-                        .expression_attribute_values(":true", AttributeValue::Bool(true))
-                        .expression_attribute_values(":read", n(units))
-                        .build()
-                        .expect("table, key and expression are set"),
+                        self.update(shard_key(&sale.sale_id, k), "SET units = :zero, closed = :true")
+                            .condition_expression("units = :read AND attribute_not_exists(closed)")
+                            .expression_attribute_values(":zero", n(0))
+                            .expression_attribute_values(":true", AttributeValue::Bool(true))
+                            .expression_attribute_values(":read", n(units))
+                            .build()
+                            .expect("table, key and expression are set"),
                     )
                     .build(),
             );

@@ -34,10 +34,8 @@ pub const MAX_COMPONENTS: usize = 10;
 /// Most categories the platform holds (they live in one partition and are read whole).
 pub const MAX_CATEGORIES: usize = 1000;
 
-const _: () = assert!(
-    1 + 1 + 2 * MAX_CATEGORY_DEPTH + 2 * MAX_VARIANTS <= 100,
-    "a product write must fit one transaction"
-);
+const _: () =
+    assert!(1 + 1 + 2 * MAX_CATEGORY_DEPTH + 2 * MAX_VARIANTS <= 100, "a product write must fit one transaction");
 
 /// Where a product is in its life. Only active products are visible to shoppers and listed publicly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -63,10 +61,7 @@ impl ProductStatus {
             "draft" => Ok(Self::Draft),
             "active" => Ok(Self::Active),
             "archived" => Ok(Self::Archived),
-            other => Err(DomainError::validation(
-                field,
-                format!("{other:?} is not one of draft, active, archived"),
-            )),
+            other => Err(DomainError::validation(field, format!("{other:?} is not one of draft, active, archived"))),
         }
     }
 }
@@ -104,10 +99,9 @@ impl AttributeType {
             "number" => Ok(Self::Number),
             "boolean" => Ok(Self::Boolean),
             "text_list" => Ok(Self::TextList),
-            other => Err(DomainError::validation(
-                field,
-                format!("{other:?} is not one of text, number, boolean, text_list"),
-            )),
+            other => {
+                Err(DomainError::validation(field, format!("{other:?} is not one of text, number, boolean, text_list")))
+            }
         }
     }
 }
@@ -241,17 +235,11 @@ impl Product {
                 .map(|v| VariantInput {
                     sku: v.sku.clone(),
                     options: v.options.clone(),
-                    price: PriceInput {
-                        amount: v.price.amount,
-                        currency: v.price.currency.to_string(),
-                    },
+                    price: PriceInput { amount: v.price.amount, currency: v.price.currency.to_string() },
                     components: Some(
                         v.components
                             .iter()
-                            .map(|c| ComponentInput {
-                                sku: c.sku.clone(),
-                                quantity: c.quantity,
-                            })
+                            .map(|c| ComponentInput { sku: c.sku.clone(), quantity: c.quantity })
                             .collect(),
                     ),
                 })
@@ -311,12 +299,7 @@ impl Product {
     }
 
     /// The product after applying `patch`, revalidated whole, with the version incremented.
-    pub fn patched(
-        &self,
-        patch: ProductPatch,
-        categories: &CategoryTree,
-        now: DateTime<Utc>,
-    ) -> Result<Product> {
+    pub fn patched(&self, patch: ProductPatch, categories: &CategoryTree, now: DateTime<Utc>) -> Result<Product> {
         let input = patch.apply_to(self.to_input());
         let content = ValidContent::check(input, categories)?;
         Ok(content.into_product(
@@ -420,9 +403,8 @@ impl PageLimit {
         let Some(raw) = raw else {
             return Ok(Self(Self::DEFAULT));
         };
-        let value: u32 = raw.parse().map_err(|_| {
-            DomainError::invalid_parameter("limit", format!("{raw:?} is not a number"))
-        })?;
+        let value: u32 =
+            raw.parse().map_err(|_| DomainError::invalid_parameter("limit", format!("{raw:?} is not a number")))?;
         Self::new(value)
     }
 
@@ -430,10 +412,7 @@ impl PageLimit {
         if (1..=Self::MAX).contains(&value) {
             Ok(Self(value))
         } else {
-            Err(DomainError::invalid_parameter(
-                "limit",
-                format!("must be between 1 and {}", Self::MAX),
-            ))
+            Err(DomainError::invalid_parameter("limit", format!("must be between 1 and {}", Self::MAX)))
         }
     }
 
@@ -617,12 +596,7 @@ pub struct CategoryTree {
 
 impl CategoryTree {
     pub fn new(categories: impl IntoIterator<Item = Category>) -> Self {
-        Self {
-            by_id: categories
-                .into_iter()
-                .map(|c| (c.category_id.clone(), c))
-                .collect(),
-        }
+        Self { by_id: categories.into_iter().map(|c| (c.category_id.clone(), c)).collect() }
     }
 
     pub fn get(&self, id: &str) -> Option<&Category> {
@@ -639,21 +613,13 @@ impl CategoryTree {
 
     /// Whether any category has `id` as its parent.
     pub fn has_children(&self, id: &str) -> bool {
-        self.by_id
-            .values()
-            .any(|c| c.parent_id.as_deref() == Some(id))
+        self.by_id.values().any(|c| c.parent_id.as_deref() == Some(id))
     }
 
     /// Every category, parents before children, siblings by name.
     pub fn sorted(&self) -> Vec<Category> {
         let names = |c: &Category| -> Vec<String> {
-            c.path
-                .iter()
-                .map(|id| {
-                    self.get(id)
-                        .map_or_else(|| id.clone(), |a| a.name.to_lowercase())
-                })
-                .collect()
+            c.path.iter().map(|id| self.get(id).map_or_else(|| id.clone(), |a| a.name.to_lowercase())).collect()
         };
         let mut all: Vec<&Category> = self.by_id.values().collect();
         all.sort_by_cached_key(|c| (names(c), c.category_id.clone()));
@@ -675,25 +641,16 @@ impl CategoryTree {
     }
 
     /// Builds a new category, checked against the tree (parent exists, depth, sibling names, inherited types).
-    pub fn create(
-        &self,
-        category_id: String,
-        input: CategoryInput,
-        now: DateTime<Utc>,
-    ) -> Result<Category> {
+    pub fn create(&self, category_id: String, input: CategoryInput, now: DateTime<Utc>) -> Result<Category> {
         if self.by_id.len() >= MAX_CATEGORIES {
-            return Err(DomainError::validation(
-                "parent_id",
-                format!("at most {MAX_CATEGORIES} categories"),
-            ));
+            return Err(DomainError::validation("parent_id", format!("at most {MAX_CATEGORIES} categories")));
         }
         let name = check_text("name", &input.name, 1, 100)?;
         let mut path = match input.parent_id.as_deref() {
             None => Vec::new(),
             Some(parent_id) => {
-                let parent = self
-                    .get(parent_id)
-                    .ok_or_else(|| DomainError::validation("parent_id", "unknown category"))?;
+                let parent =
+                    self.get(parent_id).ok_or_else(|| DomainError::validation("parent_id", "unknown category"))?;
                 if parent.path.len() >= MAX_CATEGORY_DEPTH {
                     return Err(DomainError::validation(
                         "parent_id",
@@ -720,20 +677,11 @@ impl CategoryTree {
     }
 
     /// The category after `patch`, checked against the tree, version incremented.
-    pub fn patched(
-        &self,
-        current: &Category,
-        patch: CategoryPatch,
-        now: DateTime<Utc>,
-    ) -> Result<Category> {
+    pub fn patched(&self, current: &Category, patch: CategoryPatch, now: DateTime<Utc>) -> Result<Category> {
         let mut next = current.clone();
         if let Some(name) = patch.name {
             next.name = check_text("name", &name, 1, 100)?;
-            self.check_sibling_name(
-                current.parent_id.as_deref(),
-                &next.name,
-                Some(&current.category_id),
-            )?;
+            self.check_sibling_name(current.parent_id.as_deref(), &next.name, Some(&current.category_id))?;
         }
         if let Some(attributes) = patch.attributes {
             next.attributes = check_definitions(attributes)?;
@@ -746,44 +694,27 @@ impl CategoryTree {
         Ok(next)
     }
 
-    fn check_sibling_name(
-        &self,
-        parent_id: Option<&str>,
-        name: &str,
-        except: Option<&str>,
-    ) -> Result<()> {
+    fn check_sibling_name(&self, parent_id: Option<&str>, name: &str, except: Option<&str>) -> Result<()> {
         let taken = self.by_id.values().any(|c| {
             c.parent_id.as_deref() == parent_id
                 && Some(c.category_id.as_str()) != except
                 && c.name.to_lowercase() == name.to_lowercase()
         });
         if taken {
-            return Err(DomainError::conflict(
-                "category_exists",
-                format!("a sibling category is named {name:?}"),
-            ));
+            return Err(DomainError::conflict("category_exists", format!("a sibling category is named {name:?}")));
         }
         Ok(())
     }
 
     /// A definition may refine an ancestor's (unit, facetable, required) but not change its type.
-    fn check_inherited(
-        &self,
-        ancestors: &[String],
-        attributes: &[AttributeDefinition],
-    ) -> Result<()> {
+    fn check_inherited(&self, ancestors: &[String], attributes: &[AttributeDefinition]) -> Result<()> {
         for (i, def) in attributes.iter().enumerate() {
             for ancestor in ancestors.iter().filter_map(|a| self.get(a)) {
                 if let Some(inherited) = ancestor.attributes.iter().find(|d| d.name == def.name) {
                     if inherited.kind != def.kind {
                         return Err(DomainError::validation(
                             format!("attributes[{i}].type"),
-                            format!(
-                                "{} inherits type {} from {}",
-                                def.name,
-                                inherited.kind.as_str(),
-                                ancestor.name
-                            ),
+                            format!("{} inherits type {} from {}", def.name, inherited.kind.as_str(), ancestor.name),
                         ));
                     }
                 }
@@ -792,26 +723,18 @@ impl CategoryTree {
         Ok(())
     }
 
-    fn check_descendants_agree(
-        &self,
-        category: &Category,
-        attributes: &[AttributeDefinition],
-    ) -> Result<()> {
-        let descendants = self.by_id.values().filter(|c| {
-            c.category_id != category.category_id && c.path.contains(&category.category_id)
-        });
+    fn check_descendants_agree(&self, category: &Category, attributes: &[AttributeDefinition]) -> Result<()> {
+        let descendants = self
+            .by_id
+            .values()
+            .filter(|c| c.category_id != category.category_id && c.path.contains(&category.category_id));
         for descendant in descendants {
             for (i, def) in attributes.iter().enumerate() {
                 if let Some(own) = descendant.attributes.iter().find(|d| d.name == def.name) {
                     if own.kind != def.kind {
                         return Err(DomainError::validation(
                             format!("attributes[{i}].type"),
-                            format!(
-                                "{} is a {} in {}",
-                                def.name,
-                                own.kind.as_str(),
-                                descendant.name
-                            ),
+                            format!("{} is a {} in {}", def.name, own.kind.as_str(), descendant.name),
                         ));
                     }
                 }
@@ -823,20 +746,14 @@ impl CategoryTree {
 
 fn check_definitions(inputs: Vec<AttributeDefinitionInput>) -> Result<Vec<AttributeDefinition>> {
     if inputs.len() > MAX_ATTRIBUTES {
-        return Err(DomainError::validation(
-            "attributes",
-            format!("at most {MAX_ATTRIBUTES} definitions"),
-        ));
+        return Err(DomainError::validation("attributes", format!("at most {MAX_ATTRIBUTES} definitions")));
     }
     let mut seen = BTreeSet::new();
     let mut out = Vec::with_capacity(inputs.len());
     for (i, input) in inputs.into_iter().enumerate() {
         check_attribute_name(&format!("attributes[{i}].name"), &input.name)?;
         if !seen.insert(input.name.clone()) {
-            return Err(DomainError::validation(
-                format!("attributes[{i}].name"),
-                "is defined twice",
-            ));
+            return Err(DomainError::validation(format!("attributes[{i}].name"), "is defined twice"));
         }
         let kind = AttributeType::parse(&input.kind, &format!("attributes[{i}].type"))?;
         let unit = match input.unit {
@@ -888,10 +805,7 @@ impl ValidContent {
             .ok_or_else(|| DomainError::validation("category_id", "unknown category"))?;
         let images = check_images(input.images)?;
         let variants = check_variants(input.variants)?;
-        let attributes = check_attributes(
-            input.attributes,
-            &categories.effective_attributes(&category.category_id),
-        )?;
+        let attributes = check_attributes(input.attributes, &categories.effective_attributes(&category.category_id))?;
         let status = match input.status.as_deref() {
             Some(raw) => ProductStatus::parse(raw, "status")?,
             None => ProductStatus::Active,
@@ -900,14 +814,8 @@ impl ValidContent {
             .iter()
             .map(|v| v.price)
             .min_by_key(|p| p.amount)
-            .ok_or_else(|| {
-                DomainError::validation("variants", "at least one variant is required")
-            })?;
-        let price_max = variants
-            .iter()
-            .map(|v| v.price)
-            .max_by_key(|p| p.amount)
-            .unwrap_or(price_min);
+            .ok_or_else(|| DomainError::validation("variants", "at least one variant is required"))?;
+        let price_max = variants.iter().map(|v| v.price).max_by_key(|p| p.amount).unwrap_or(price_min);
         Ok(Self {
             title,
             description,
@@ -959,27 +867,14 @@ fn check_text(field: &str, raw: &str, min: usize, max: usize) -> Result<String> 
     if len < min {
         return Err(DomainError::validation(
             field,
-            if min == 1 {
-                "must not be empty".to_owned()
-            } else {
-                format!("must be at least {min} characters")
-            },
+            if min == 1 { "must not be empty".to_owned() } else { format!("must be at least {min} characters") },
         ));
     }
     if len > max {
-        return Err(DomainError::validation(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(DomainError::validation(field, format!("must be at most {max} characters")));
     }
-    if value
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
-    {
-        return Err(DomainError::validation(
-            field,
-            "must not contain control characters",
-        ));
+    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+        return Err(DomainError::validation(field, "must not contain control characters"));
     }
     Ok(value.to_owned())
 }
@@ -990,19 +885,14 @@ pub fn is_valid_sku(sku: &str) -> bool {
     !bytes.is_empty()
         && bytes.len() <= 64
         && bytes[0].is_ascii_alphanumeric()
-        && bytes.iter().all(|b| {
-            b.is_ascii_uppercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
-        })
+        && bytes.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 fn check_sku(field: &str, sku: &str) -> Result<()> {
     if is_valid_sku(sku) {
         Ok(())
     } else {
-        Err(DomainError::validation(
-            field,
-            "must be 1-64 upper-case letters, digits, '-', '_' or '.'",
-        ))
+        Err(DomainError::validation(field, "must be 1-64 upper-case letters, digits, '-', '_' or '.'"))
     }
 }
 
@@ -1011,41 +901,26 @@ fn check_attribute_name(field: &str, name: &str) -> Result<()> {
     let ok = !bytes.is_empty()
         && bytes.len() <= 40
         && bytes[0].is_ascii_lowercase()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_');
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_');
     if ok {
         Ok(())
     } else {
-        Err(DomainError::validation(
-            field,
-            "must be 1-40 of a-z, 0-9 and '_', starting with a letter",
-        ))
+        Err(DomainError::validation(field, "must be 1-40 of a-z, 0-9 and '_', starting with a letter"))
     }
 }
 
 fn check_images(images: Vec<String>) -> Result<Vec<String>> {
     if images.len() > MAX_IMAGES {
-        return Err(DomainError::validation(
-            "images",
-            format!("at most {MAX_IMAGES} images"),
-        ));
+        return Err(DomainError::validation("images", format!("at most {MAX_IMAGES} images")));
     }
     for (i, image) in images.iter().enumerate() {
         let field = format!("images[{i}]");
         if image.len() > 2048 {
-            return Err(DomainError::validation(
-                field,
-                "must be at most 2048 characters",
-            ));
+            return Err(DomainError::validation(field, "must be at most 2048 characters"));
         }
-        let parsed = url::Url::parse(image)
-            .map_err(|_| DomainError::validation(&field, "must be an absolute URL"))?;
+        let parsed = url::Url::parse(image).map_err(|_| DomainError::validation(&field, "must be an absolute URL"))?;
         if parsed.scheme() != "https" || parsed.host_str().is_none_or(str::is_empty) {
-            return Err(DomainError::validation(
-                field,
-                "must be an https URL with a host",
-            ));
+            return Err(DomainError::validation(field, "must be an https URL with a host"));
         }
     }
     Ok(images)
@@ -1053,16 +928,10 @@ fn check_images(images: Vec<String>) -> Result<Vec<String>> {
 
 fn check_variants(inputs: Vec<VariantInput>) -> Result<Vec<Variant>> {
     if inputs.is_empty() {
-        return Err(DomainError::validation(
-            "variants",
-            "at least one variant is required",
-        ));
+        return Err(DomainError::validation("variants", "at least one variant is required"));
     }
     if inputs.len() > MAX_VARIANTS {
-        return Err(DomainError::validation(
-            "variants",
-            format!("at most {MAX_VARIANTS} variants"),
-        ));
+        return Err(DomainError::validation("variants", format!("at most {MAX_VARIANTS} variants")));
     }
     let mut skus = BTreeSet::new();
     let mut option_sets = BTreeSet::new();
@@ -1072,56 +941,35 @@ fn check_variants(inputs: Vec<VariantInput>) -> Result<Vec<Variant>> {
         let at = |rest: &str| format!("variants[{i}].{rest}");
         check_sku(&at("sku"), &input.sku)?;
         if !skus.insert(input.sku.clone()) {
-            return Err(DomainError::validation(
-                at("sku"),
-                format!("{} appears twice in this product", input.sku),
-            ));
+            return Err(DomainError::validation(at("sku"), format!("{} appears twice in this product", input.sku)));
         }
         let options = check_options(&at("options"), input.options)?;
         if !option_sets.insert(options.clone()) {
-            return Err(DomainError::validation(
-                at("options"),
-                "another variant has the same options",
-            ));
+            return Err(DomainError::validation(at("options"), "another variant has the same options"));
         }
-        let code: Currency = input.price.currency.parse().map_err(|_| {
-            DomainError::validation(at("price.currency"), "must be an ISO 4217 code such as USD")
-        })?;
+        let code: Currency = input
+            .price
+            .currency
+            .parse()
+            .map_err(|_| DomainError::validation(at("price.currency"), "must be an ISO 4217 code such as USD"))?;
         if currency.is_some_and(|c| c != code) {
-            return Err(DomainError::validation(
-                at("price.currency"),
-                "all variants must share one currency",
-            ));
+            return Err(DomainError::validation(at("price.currency"), "all variants must share one currency"));
         }
         currency = Some(code);
         let price = Money::new(input.price.amount, code);
         price.validate_price(&at("price.amount"))?;
         let components = match input.components {
-            None => vec![Component {
-                sku: input.sku.clone(),
-                quantity: 1,
-            }],
+            None => vec![Component { sku: input.sku.clone(), quantity: 1 }],
             Some(list) => check_components(&at("components"), list)?,
         };
-        variants.push(Variant {
-            sku: input.sku,
-            options,
-            price,
-            components,
-        });
+        variants.push(Variant { sku: input.sku, options, price, components });
     }
     Ok(variants)
 }
 
-fn check_options(
-    field: &str,
-    options: BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>> {
+fn check_options(field: &str, options: BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
     if options.len() > MAX_OPTIONS {
-        return Err(DomainError::validation(
-            field,
-            format!("at most {MAX_OPTIONS} options"),
-        ));
+        return Err(DomainError::validation(field, format!("at most {MAX_OPTIONS} options")));
     }
     let mut out = BTreeMap::new();
     for (key, value) in options {
@@ -1135,31 +983,19 @@ fn check_options(
 
 fn check_components(field: &str, list: Vec<ComponentInput>) -> Result<Vec<Component>> {
     if list.is_empty() || list.len() > MAX_COMPONENTS {
-        return Err(DomainError::validation(
-            field,
-            format!("must list 1 to {MAX_COMPONENTS} components"),
-        ));
+        return Err(DomainError::validation(field, format!("must list 1 to {MAX_COMPONENTS} components")));
     }
     let mut seen = BTreeSet::new();
     let mut out = Vec::with_capacity(list.len());
     for (j, c) in list.into_iter().enumerate() {
         check_sku(&format!("{field}[{j}].sku"), &c.sku)?;
         if !seen.insert(c.sku.clone()) {
-            return Err(DomainError::validation(
-                format!("{field}[{j}].sku"),
-                "is listed twice",
-            ));
+            return Err(DomainError::validation(format!("{field}[{j}].sku"), "is listed twice"));
         }
         if !(1..=1000).contains(&c.quantity) {
-            return Err(DomainError::validation(
-                format!("{field}[{j}].quantity"),
-                "must be between 1 and 1000",
-            ));
+            return Err(DomainError::validation(format!("{field}[{j}].quantity"), "must be between 1 and 1000"));
         }
-        out.push(Component {
-            sku: c.sku,
-            quantity: c.quantity,
-        });
+        out.push(Component { sku: c.sku, quantity: c.quantity });
     }
     Ok(out)
 }
@@ -1169,24 +1005,19 @@ fn check_attributes(
     definitions: &[AttributeDefinition],
 ) -> Result<BTreeMap<String, AttributeValue>> {
     if attributes.len() > MAX_ATTRIBUTES {
-        return Err(DomainError::validation(
-            "attributes",
-            format!("at most {MAX_ATTRIBUTES} attributes"),
-        ));
+        return Err(DomainError::validation("attributes", format!("at most {MAX_ATTRIBUTES} attributes")));
     }
     let mut out = BTreeMap::new();
     for (name, value) in attributes {
         let field = format!("attributes.{name}");
         check_attribute_name(&field, &name)?;
         if !definitions.is_empty() {
-            let def = definitions.iter().find(|d| d.name == name).ok_or_else(|| {
-                DomainError::validation(&field, "is not defined for this category")
-            })?;
+            let def = definitions
+                .iter()
+                .find(|d| d.name == name)
+                .ok_or_else(|| DomainError::validation(&field, "is not defined for this category"))?;
             if def.kind != value.kind() {
-                return Err(DomainError::validation(
-                    &field,
-                    format!("must be {}", type_phrase(def.kind)),
-                ));
+                return Err(DomainError::validation(&field, format!("must be {}", type_phrase(def.kind))));
             }
         }
         let value = match value {
@@ -1195,24 +1026,15 @@ fn check_attributes(
                 if items.len() > 20 {
                     return Err(DomainError::validation(&field, "at most 20 values"));
                 }
-                let items = items
-                    .iter()
-                    .map(|item| check_text(&field, item, 1, 100))
-                    .collect::<Result<Vec<_>>>()?;
+                let items = items.iter().map(|item| check_text(&field, item, 1, 100)).collect::<Result<Vec<_>>>()?;
                 AttributeValue::TextList(items)
             }
             other => other,
         };
         out.insert(name, value);
     }
-    if let Some(missing) = definitions
-        .iter()
-        .find(|d| d.required && !out.contains_key(&d.name))
-    {
-        return Err(DomainError::validation(
-            format!("attributes.{}", missing.name),
-            "is required in this category",
-        ));
+    if let Some(missing) = definitions.iter().find(|d| d.required && !out.contains_key(&d.name)) {
+        return Err(DomainError::validation(format!("attributes.{}", missing.name), "is required in this category"));
     }
     Ok(out)
 }
@@ -1237,13 +1059,7 @@ mod tests {
     }
 
     fn def(name: &str, kind: &str) -> AttributeDefinitionInput {
-        AttributeDefinitionInput {
-            name: name.into(),
-            kind: kind.into(),
-            unit: None,
-            facetable: true,
-            required: false,
-        }
+        AttributeDefinitionInput { name: name.into(), kind: kind.into(), unit: None, facetable: true, required: false }
     }
 
     fn tree() -> CategoryTree {
@@ -1251,11 +1067,7 @@ mod tests {
         let clothing = empty
             .create(
                 "cat_clothing".into(),
-                CategoryInput {
-                    name: "Clothing".into(),
-                    parent_id: None,
-                    attributes: vec![def("fabric", "text")],
-                },
+                CategoryInput { name: "Clothing".into(), parent_id: None, attributes: vec![def("fabric", "text")] },
                 at(0),
             )
             .unwrap();
@@ -1281,11 +1093,7 @@ mod tests {
         let books = empty
             .create(
                 "cat_books".into(),
-                CategoryInput {
-                    name: "Books".into(),
-                    parent_id: None,
-                    attributes: vec![],
-                },
+                CategoryInput { name: "Books".into(), parent_id: None, attributes: vec![] },
                 at(2),
             )
             .unwrap();
@@ -1296,10 +1104,7 @@ mod tests {
         VariantInput {
             sku: sku.into(),
             options: BTreeMap::from([("size".to_string(), size.to_string())]),
-            price: PriceInput {
-                amount,
-                currency: "USD".into(),
-            },
+            price: PriceInput { amount, currency: "USD".into() },
             components: None,
         }
     }
@@ -1340,13 +1145,7 @@ mod tests {
         assert_eq!(p.price_min.amount, 1999);
         assert_eq!(p.price_max.amount, 2199);
         assert_eq!(p.version, 1);
-        assert_eq!(
-            p.variants[0].components,
-            vec![Component {
-                sku: "TS-BLU-M".into(),
-                quantity: 1
-            }]
-        );
+        assert_eq!(p.variants[0].components, vec![Component { sku: "TS-BLU-M".into(), quantity: 1 }]);
         assert_eq!(p.attributes["weight_g"], AttributeValue::Number(180.into()));
         let views = p.sku_views();
         assert_eq!(views.len(), 2);
@@ -1379,53 +1178,35 @@ mod tests {
     fn negative_price_is_rejected() {
         let mut input = tshirt();
         input.variants[0].price.amount = -1;
-        assert_eq!(
-            field_of(create(input).unwrap_err()),
-            "variants[0].price.amount"
-        );
+        assert_eq!(field_of(create(input).unwrap_err()), "variants[0].price.amount");
     }
 
     #[test]
     fn bad_or_mixed_currency_is_rejected() {
         let mut input = tshirt();
         input.variants[0].price.currency = "usd".into();
-        assert_eq!(
-            field_of(create(input).unwrap_err()),
-            "variants[0].price.currency"
-        );
+        assert_eq!(field_of(create(input).unwrap_err()), "variants[0].price.currency");
         let mut input = tshirt();
         input.variants[1].price.currency = "EUR".into();
-        assert_eq!(
-            field_of(create(input).unwrap_err()),
-            "variants[1].price.currency"
-        );
+        assert_eq!(field_of(create(input).unwrap_err()), "variants[1].price.currency");
     }
 
     #[test]
     fn too_many_or_no_variants_are_rejected() {
         let mut input = tshirt();
-        input.variants = (0..=MAX_VARIANTS)
-            .map(|i| variant(&format!("SKU-{i}"), &i.to_string(), 100))
-            .collect();
+        input.variants = (0..=MAX_VARIANTS).map(|i| variant(&format!("SKU-{i}"), &i.to_string(), 100)).collect();
         assert_eq!(field_of(create(input).unwrap_err()), "variants");
         let mut input = tshirt();
         input.variants.clear();
         assert_eq!(field_of(create(input).unwrap_err()), "variants");
         let mut input = tshirt();
-        input.variants = (0..MAX_VARIANTS)
-            .map(|i| variant(&format!("SKU-{i}"), &i.to_string(), 100))
-            .collect();
+        input.variants = (0..MAX_VARIANTS).map(|i| variant(&format!("SKU-{i}"), &i.to_string(), 100)).collect();
         assert!(create(input).is_ok());
     }
 
     #[test]
     fn bad_image_urls_are_rejected() {
-        for bad in [
-            "not a url",
-            "http://img.example.com/a.jpg",
-            "https://",
-            "javascript:alert(1)",
-        ] {
+        for bad in ["not a url", "http://img.example.com/a.jpg", "https://", "javascript:alert(1)"] {
             let mut input = tshirt();
             input.images = vec!["https://ok.example.com/1.jpg".into(), bad.into()];
             assert_eq!(field_of(create(input).unwrap_err()), "images[1]", "{bad}");
@@ -1437,26 +1218,18 @@ mod tests {
         for bad in ["", "ts-blu-m", "-LEADING", "HAS SPACE", &"X".repeat(65)] {
             let mut input = tshirt();
             input.variants[0].sku = bad.into();
-            assert_eq!(
-                field_of(create(input).unwrap_err()),
-                "variants[0].sku",
-                "{bad}"
-            );
+            assert_eq!(field_of(create(input).unwrap_err()), "variants[0].sku", "{bad}");
         }
     }
 
     #[test]
     fn attributes_are_checked_against_inherited_definitions() {
         let mut input = tshirt();
-        input
-            .attributes
-            .insert("weight_g".into(), AttributeValue::Text("heavy".into()));
+        input.attributes.insert("weight_g".into(), AttributeValue::Text("heavy".into()));
         assert_eq!(field_of(create(input).unwrap_err()), "attributes.weight_g");
 
         let mut input = tshirt();
-        input
-            .attributes
-            .insert("ram_gb".into(), AttributeValue::Number(16.into()));
+        input.attributes.insert("ram_gb".into(), AttributeValue::Number(16.into()));
         assert_eq!(field_of(create(input).unwrap_err()), "attributes.ram_gb");
 
         let mut input = tshirt();
@@ -1464,22 +1237,15 @@ mod tests {
         assert_eq!(field_of(create(input).unwrap_err()), "attributes.fit");
 
         let mut input = tshirt();
-        input
-            .attributes
-            .insert("fabric".into(), AttributeValue::Boolean(true));
-        assert_eq!(
-            field_of(create(input).unwrap_err()),
-            "attributes.fabric",
-            "inherited from Clothing"
-        );
+        input.attributes.insert("fabric".into(), AttributeValue::Boolean(true));
+        assert_eq!(field_of(create(input).unwrap_err()), "attributes.fabric", "inherited from Clothing");
     }
 
     #[test]
     fn a_category_without_definitions_accepts_free_attributes() {
         let mut input = tshirt();
         input.category_id = "cat_books".into();
-        input.attributes =
-            BTreeMap::from([("author".to_string(), AttributeValue::Text("Le Guin".into()))]);
+        input.attributes = BTreeMap::from([("author".to_string(), AttributeValue::Text("Le Guin".into()))]);
         let p = create(input).unwrap();
         assert_eq!(p.category_path, vec!["cat_books"]);
     }
@@ -1498,35 +1264,19 @@ mod tests {
     fn bundle_components_are_checked() {
         let mut input = tshirt();
         input.variants[0].components = Some(vec![
-            ComponentInput {
-                sku: "TS-BLU-M".into(),
-                quantity: 2,
-            },
-            ComponentInput {
-                sku: "GIFT-BOX".into(),
-                quantity: 0,
-            },
+            ComponentInput { sku: "TS-BLU-M".into(), quantity: 2 },
+            ComponentInput { sku: "GIFT-BOX".into(), quantity: 0 },
         ]);
-        assert_eq!(
-            field_of(create(input).unwrap_err()),
-            "variants[0].components[1].quantity"
-        );
+        assert_eq!(field_of(create(input).unwrap_err()), "variants[0].components[1].quantity");
         let mut input = tshirt();
         input.variants[0].components = Some(vec![]);
-        assert_eq!(
-            field_of(create(input).unwrap_err()),
-            "variants[0].components"
-        );
+        assert_eq!(field_of(create(input).unwrap_err()), "variants[0].components");
     }
 
     #[test]
     fn a_patch_revalidates_and_bumps_the_version() {
         let p = create(tshirt()).unwrap();
-        let patch = ProductPatch {
-            title: Some("New".into()),
-            status: Some("archived".into()),
-            ..Default::default()
-        };
+        let patch = ProductPatch { title: Some("New".into()), status: Some("archived".into()), ..Default::default() };
         let next = p.patched(patch, &tree(), at(20)).unwrap();
         assert_eq!(next.title, "New");
         assert_eq!(next.status, ProductStatus::Archived);
@@ -1535,14 +1285,8 @@ mod tests {
         assert_eq!(next.updated_at, at(20));
         assert_eq!(next.variants, p.variants);
 
-        let bad = ProductPatch {
-            title: Some(String::new()),
-            ..Default::default()
-        };
-        assert_eq!(
-            field_of(p.patched(bad, &tree(), at(20)).unwrap_err()),
-            "title"
-        );
+        let bad = ProductPatch { title: Some(String::new()), ..Default::default() };
+        assert_eq!(field_of(p.patched(bad, &tree(), at(20)).unwrap_err()), "title");
     }
 
     #[test]
@@ -1560,20 +1304,10 @@ mod tests {
         let t = tree();
         let dup = t.create(
             "cat_x".into(),
-            CategoryInput {
-                name: "clothing".into(),
-                parent_id: None,
-                attributes: vec![],
-            },
+            CategoryInput { name: "clothing".into(), parent_id: None, attributes: vec![] },
             at(3),
         );
-        assert!(matches!(
-            dup,
-            Err(DomainError::Conflict {
-                code: "category_exists",
-                ..
-            })
-        ));
+        assert!(matches!(dup, Err(DomainError::Conflict { code: "category_exists", .. })));
 
         let retyped = t.create(
             "cat_x".into(),
@@ -1588,22 +1322,14 @@ mod tests {
 
         let unknown_type = t.create(
             "cat_x".into(),
-            CategoryInput {
-                name: "Polos".into(),
-                parent_id: None,
-                attributes: vec![def("fabric", "colour")],
-            },
+            CategoryInput { name: "Polos".into(), parent_id: None, attributes: vec![def("fabric", "colour")] },
             at(3),
         );
         assert_eq!(field_of(unknown_type.unwrap_err()), "attributes[0].type");
 
         let orphan = t.create(
             "cat_x".into(),
-            CategoryInput {
-                name: "X".into(),
-                parent_id: Some("cat_nope".into()),
-                attributes: vec![],
-            },
+            CategoryInput { name: "X".into(), parent_id: Some("cat_nope".into()), attributes: vec![] },
             at(3),
         );
         assert_eq!(field_of(orphan.unwrap_err()), "parent_id");
@@ -1615,11 +1341,7 @@ mod tests {
             let id = format!("cat_d{depth}");
             let made = tree_now.create(
                 id.clone(),
-                CategoryInput {
-                    name: id.clone(),
-                    parent_id: Some(parent.clone()),
-                    attributes: vec![],
-                },
+                CategoryInput { name: id.clone(), parent_id: Some(parent.clone()), attributes: vec![] },
                 at(4),
             );
             if depth <= MAX_CATEGORY_DEPTH {
@@ -1631,24 +1353,10 @@ mod tests {
         }
 
         let clothing = t.get("cat_clothing").unwrap().clone();
-        let conflicting = CategoryPatch {
-            attributes: Some(vec![def("fit", "number")]),
-            ..Default::default()
-        };
-        assert_eq!(
-            field_of(t.patched(&clothing, conflicting, at(5)).unwrap_err()),
-            "attributes[0].type"
-        );
-        let renamed = t
-            .patched(
-                &clothing,
-                CategoryPatch {
-                    name: Some("Apparel".into()),
-                    ..Default::default()
-                },
-                at(5),
-            )
-            .unwrap();
+        let conflicting = CategoryPatch { attributes: Some(vec![def("fit", "number")]), ..Default::default() };
+        assert_eq!(field_of(t.patched(&clothing, conflicting, at(5)).unwrap_err()), "attributes[0].type");
+        let renamed =
+            t.patched(&clothing, CategoryPatch { name: Some("Apparel".into()), ..Default::default() }, at(5)).unwrap();
         assert_eq!((renamed.name.as_str(), renamed.version), ("Apparel", 2));
     }
 
@@ -1667,10 +1375,7 @@ mod tests {
                 matches!(PageLimit::parse(Some(bad)), Err(DomainError::InvalidParameter { ref field, .. }) if field == "limit")
             );
         }
-        assert_eq!(
-            "price_desc".parse::<ListSort>().unwrap(),
-            ListSort::PriceDesc
-        );
+        assert_eq!("price_desc".parse::<ListSort>().unwrap(), ListSort::PriceDesc);
         assert!("cheapest".parse::<ListSort>().is_err());
     }
 

@@ -79,26 +79,17 @@ impl NewFlashSale {
     pub fn validate(&self, now: DateTime<Utc>) -> Result<(), DomainError> {
         crate::domain::inventory::validate_sku(&self.sku)?;
         if self.units == 0 || self.units > MAX_UNITS {
-            return Err(DomainError::validation(
-                "units",
-                format!("must be within 1..={MAX_UNITS}"),
-            ));
+            return Err(DomainError::validation("units", format!("must be within 1..={MAX_UNITS}")));
         }
         self.price.validate_price("price")?;
         if self.ends_at <= self.starts_at {
-            return Err(DomainError::validation(
-                "ends_at",
-                "must be after starts_at",
-            ));
+            return Err(DomainError::validation("ends_at", "must be after starts_at"));
         }
         if self.ends_at <= now {
             return Err(DomainError::validation("ends_at", "must be in the future"));
         }
         if self.ends_at - self.starts_at > Duration::days(MAX_SALE_DAYS) {
-            return Err(DomainError::validation(
-                "ends_at",
-                format!("a sale lasts at most {MAX_SALE_DAYS} days"),
-            ));
+            return Err(DomainError::validation("ends_at", format!("a sale lasts at most {MAX_SALE_DAYS} days")));
         }
         if self.per_customer_limit == 0 || self.per_customer_limit > MAX_PER_CUSTOMER {
             return Err(DomainError::validation(
@@ -108,10 +99,7 @@ impl NewFlashSale {
         }
         if let Some(shards) = self.shards {
             if shards == 0 || shards > MAX_SHARDS {
-                return Err(DomainError::validation(
-                    "shards",
-                    format!("must be within 1..={MAX_SHARDS}"),
-                ));
+                return Err(DomainError::validation("shards", format!("must be within 1..={MAX_SHARDS}")));
             }
             if shards > self.units {
                 return Err(DomainError::validation("shards", "must not exceed units"));
@@ -119,10 +107,7 @@ impl NewFlashSale {
         }
         if let Some(hold) = self.hold_seconds {
             if !(60..=3600).contains(&hold) {
-                return Err(DomainError::validation(
-                    "hold_seconds",
-                    "must be within 60..=3600",
-                ));
+                return Err(DomainError::validation("hold_seconds", "must be within 60..=3600"));
             }
         }
         if let Some(wh) = &self.warehouse_id {
@@ -134,22 +119,12 @@ impl NewFlashSale {
     /// The shard count: the seller's choice, or one per 250 units (1..=10).
     pub fn shard_count(&self) -> u32 {
         self.shards
-            .unwrap_or_else(|| {
-                self.units
-                    .div_ceil(UNITS_PER_DEFAULT_SHARD)
-                    .clamp(1, DEFAULT_MAX_SHARDS)
-            })
+            .unwrap_or_else(|| self.units.div_ceil(UNITS_PER_DEFAULT_SHARD).clamp(1, DEFAULT_MAX_SHARDS))
             .min(self.units)
     }
 
     /// The sale this request describes, drawing from `warehouse_id`.
-    pub fn into_sale(
-        self,
-        sale_id: String,
-        seller_id: String,
-        warehouse_id: String,
-        now: DateTime<Utc>,
-    ) -> FlashSale {
+    pub fn into_sale(self, sale_id: String, seller_id: String, warehouse_id: String, now: DateTime<Utc>) -> FlashSale {
         let shards = self.shard_count();
         FlashSale {
             sale_id,
@@ -225,16 +200,10 @@ impl FlashSale {
             Phase::Live => Ok(()),
             Phase::Upcoming => Err(DomainError::conflict(
                 NOT_STARTED,
-                format!(
-                    "the sale has not started; it starts at {}",
-                    self.starts_at.to_rfc3339()
-                ),
+                format!("the sale has not started; it starts at {}", self.starts_at.to_rfc3339()),
             )),
             Phase::SoldOut => Err(sold_out()),
-            Phase::Ended => Err(DomainError::Gone {
-                code: SALE_ENDED,
-                message: "the sale has ended".into(),
-            }),
+            Phase::Ended => Err(DomainError::Gone { code: SALE_ENDED, message: "the sale has ended".into() }),
         }
     }
 
@@ -261,10 +230,7 @@ impl FlashSale {
 
 /// The 410 a sold-out sale answers.
 pub fn sold_out() -> DomainError {
-    DomainError::Gone {
-        code: SOLD_OUT,
-        message: "the sale is sold out".into(),
-    }
+    DomainError::Gone { code: SOLD_OUT, message: "the sale is sold out".into() }
 }
 
 /// Splits `units` evenly over `shards` (at least one).
@@ -328,10 +294,7 @@ pub enum TicketStatus {
 impl TicketStatus {
     /// Whether the ticket still counts against the customer's limit.
     pub fn counts_against_limit(self) -> bool {
-        matches!(
-            self,
-            TicketStatus::Waiting | TicketStatus::Won | TicketStatus::Purchased
-        )
+        matches!(self, TicketStatus::Waiting | TicketStatus::Won | TicketStatus::Purchased)
     }
 }
 
@@ -356,13 +319,7 @@ pub struct Ticket {
 
 impl Ticket {
     /// A new waiting ticket.
-    pub fn waiting(
-        ticket_id: String,
-        sale_id: String,
-        customer_id: String,
-        position: u64,
-        now: DateTime<Utc>,
-    ) -> Self {
+    pub fn waiting(ticket_id: String, sale_id: String, customer_id: String, position: u64, now: DateTime<Utc>) -> Self {
         Self {
             ticket_id,
             sale_id,
@@ -461,30 +418,20 @@ pub struct EntryMessage {
 
 impl From<&Ticket> for EntryMessage {
     fn from(t: &Ticket) -> Self {
-        Self {
-            sale_id: t.sale_id.clone(),
-            ticket_id: t.ticket_id.clone(),
-            customer_id: t.customer_id.clone(),
-        }
+        Self { sale_id: t.sale_id.clone(), ticket_id: t.ticket_id.clone(), customer_id: t.customer_id.clone() }
     }
 }
 
 /// The queue lane (and sequence shard) of a ticket: stable per ticket, so a resend lands in the same lane.
 pub fn lane_of(ticket_id: &str, lanes: u32) -> u32 {
-    let hash = ticket_id
-        .bytes()
-        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let hash = ticket_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
     hash % lanes.max(1)
 }
 
 /// The ticket id of an entry: derived from the sale, the customer and the Idempotency-Key, so a retry names the
 /// same ticket and the conditional put that creates it is the idempotency check.
 pub fn ticket_id_for(sale_id: &str, customer_id: &str, idempotency_key: &str) -> String {
-    let scoped = idempotency::scoped_key(
-        &format!("flash-entry#{sale_id}"),
-        customer_id,
-        idempotency_key,
-    );
+    let scoped = idempotency::scoped_key(&format!("flash-entry#{sale_id}"), customer_id, idempotency_key);
     format!("{TICKET_ID_PREFIX}_{}", idempotency::key_digest(&scoped))
 }
 
@@ -530,12 +477,7 @@ pub struct Move {
 /// move half of the fullest shard's units, spread over the empty ones, so randomly chosen shards keep hitting
 /// stock instead of failing their condition. Empty when no move helps.
 pub fn rebalance_plan(remaining: &[i64]) -> Vec<Move> {
-    let empty: Vec<usize> = remaining
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| **r <= 0)
-        .map(|(i, _)| i)
-        .collect();
+    let empty: Vec<usize> = remaining.iter().enumerate().filter(|(_, r)| **r <= 0).map(|(i, _)| i).collect();
     if remaining.len() < 2 || empty.len() * 2 < remaining.len() {
         return Vec::new();
     }
@@ -546,23 +488,9 @@ pub fn rebalance_plan(remaining: &[i64]) -> Vec<Move> {
         return Vec::new();
     }
     let movable = max / 2;
-    let receivers = empty
-        .len()
-        .min(usize::try_from(movable).unwrap_or(usize::MAX));
-    let per = split_units(
-        u32::try_from(movable).unwrap_or(u32::MAX),
-        u32::try_from(receivers).unwrap_or(1),
-    );
-    empty
-        .into_iter()
-        .take(receivers)
-        .zip(per)
-        .map(|(to, units)| Move {
-            from,
-            to,
-            units: i64::from(units),
-        })
-        .collect()
+    let receivers = empty.len().min(usize::try_from(movable).unwrap_or(usize::MAX));
+    let per = split_units(u32::try_from(movable).unwrap_or(u32::MAX), u32::try_from(receivers).unwrap_or(1));
+    empty.into_iter().take(receivers).zip(per).map(|(to, units)| Move { from, to, units: i64::from(units) }).collect()
 }
 
 /// A sale's stored state for the invariant check.
@@ -591,10 +519,7 @@ pub struct SaleTotals {
 impl SaleSnapshot {
     /// Sums the snapshot.
     pub fn totals(&self) -> SaleTotals {
-        let mut t = SaleTotals {
-            in_shards: self.shards.iter().sum(),
-            ..SaleTotals::default()
-        };
+        let mut t = SaleTotals { in_shards: self.shards.iter().sum(), ..SaleTotals::default() };
         for ticket in &self.tickets {
             match ticket.status {
                 TicketStatus::Won => t.held += 1,
@@ -626,11 +551,7 @@ pub fn check_sale(snapshot: &SaleSnapshot) -> Vec<String> {
         }
     }
     if snapshot.shards.len() != sale.shards as usize {
-        violations.push(format!(
-            "{} shard items for {} shards",
-            snapshot.shards.len(),
-            sale.shards
-        ));
+        violations.push(format!("{} shard items for {} shards", snapshot.shards.len(), sale.shards));
     }
     match &sale.reconciliation {
         None => {
@@ -643,30 +564,18 @@ pub fn check_sale(snapshot: &SaleSnapshot) -> Vec<String> {
         }
         Some(r) => {
             if i64::from(r.returned) + i64::from(r.sold) != units {
-                violations.push(format!(
-                    "returned {} + sold {} != allocated {units}",
-                    r.returned, r.sold
-                ));
+                violations.push(format!("returned {} + sold {} != allocated {units}", r.returned, r.sold));
             }
             if i64::from(r.sold) != t.purchased {
-                violations.push(format!(
-                    "reconciled sold {} != purchased tickets {}",
-                    r.sold, t.purchased
-                ));
+                violations.push(format!("reconciled sold {} != purchased tickets {}", r.sold, t.purchased));
             }
             if t.in_shards != 0 || t.held != 0 {
-                violations.push(format!(
-                    "after reconciliation {} units in shards, {} held",
-                    t.in_shards, t.held
-                ));
+                violations.push(format!("after reconciliation {} units in shards, {} held", t.in_shards, t.held));
             }
         }
     }
     if snapshot.gate.sold_out && t.in_shards != 0 {
-        violations.push(format!(
-            "stranded: the gate is closed while shards hold {} units",
-            t.in_shards
-        ));
+        violations.push(format!("stranded: the gate is closed while shards hold {} units", t.in_shards));
     }
     let mut live: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
     for ticket in &snapshot.tickets {
@@ -677,19 +586,11 @@ pub fn check_sale(snapshot: &SaleSnapshot) -> Vec<String> {
     let limit = i64::from(sale.per_customer_limit);
     for (customer, count) in &live {
         if *count > limit {
-            violations.push(format!(
-                "customer {customer} holds {count} entries over the limit {limit}"
-            ));
+            violations.push(format!("customer {customer} holds {count} entries over the limit {limit}"));
         }
-        let counter = snapshot
-            .customers
-            .iter()
-            .find(|(c, _)| c == customer)
-            .map_or(0, |(_, n)| *n);
+        let counter = snapshot.customers.iter().find(|(c, _)| c == customer).map_or(0, |(_, n)| *n);
         if counter < *count {
-            violations.push(format!(
-                "customer {customer} counter {counter} < live entries {count}"
-            ));
+            violations.push(format!("customer {customer} counter {counter} < live entries {count}"));
         }
     }
     violations
@@ -720,12 +621,7 @@ mod tests {
     }
 
     fn sale() -> FlashSale {
-        request().into_sale(
-            "fs_1".into(),
-            "seller".into(),
-            "wh_east".into(),
-            at("2029-12-31T00:00:00Z"),
-        )
+        request().into_sale("fs_1".into(), "seller".into(), "wh_east".into(), at("2029-12-31T00:00:00Z"))
     }
 
     #[test]
@@ -742,49 +638,12 @@ mod tests {
     fn when_request_breaks_rules_should_name_field() {
         let now = at("2029-12-31T00:00:00Z");
         let cases: Vec<(&str, NewFlashSale)> = vec![
-            (
-                "units",
-                NewFlashSale {
-                    units: 0,
-                    ..request()
-                },
-            ),
-            (
-                "ends_at",
-                NewFlashSale {
-                    ends_at: at("2030-01-01T09:00:00Z"),
-                    ..request()
-                },
-            ),
-            (
-                "per_customer_limit",
-                NewFlashSale {
-                    per_customer_limit: 0,
-                    ..request()
-                },
-            ),
-            (
-                "shards",
-                NewFlashSale {
-                    shards: Some(51),
-                    ..request()
-                },
-            ),
-            (
-                "shards",
-                NewFlashSale {
-                    units: 3,
-                    shards: Some(4),
-                    ..request()
-                },
-            ),
-            (
-                "hold_seconds",
-                NewFlashSale {
-                    hold_seconds: Some(10),
-                    ..request()
-                },
-            ),
+            ("units", NewFlashSale { units: 0, ..request() }),
+            ("ends_at", NewFlashSale { ends_at: at("2030-01-01T09:00:00Z"), ..request() }),
+            ("per_customer_limit", NewFlashSale { per_customer_limit: 0, ..request() }),
+            ("shards", NewFlashSale { shards: Some(51), ..request() }),
+            ("shards", NewFlashSale { units: 3, shards: Some(4), ..request() }),
+            ("hold_seconds", NewFlashSale { hold_seconds: Some(10), ..request() }),
         ];
         for (field, req) in cases {
             match req.validate(now) {
@@ -792,58 +651,24 @@ mod tests {
                 other => panic!("{field}: {other:?}"),
             }
         }
-        assert!(NewFlashSale {
-            sku: "a#b".into(),
-            ..request()
-        }
-        .validate(now)
-        .is_err());
+        assert!(NewFlashSale { sku: "a#b".into(), ..request() }.validate(now).is_err());
     }
 
     #[test]
     fn when_before_start_should_refuse_with_not_started() {
-        let err = sale()
-            .check_entry(&Gate::default(), at("2030-01-01T09:59:59Z"))
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                DomainError::Conflict {
-                    code: NOT_STARTED,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        let err = sale().check_entry(&Gate::default(), at("2030-01-01T09:59:59Z")).unwrap_err();
+        assert!(matches!(err, DomainError::Conflict { code: NOT_STARTED, .. }), "{err:?}");
     }
 
     #[test]
     fn when_gate_closed_should_answer_gone_sold_out() {
-        let gate = Gate {
-            sold_out: true,
-            returns: 0,
-        };
-        let err = sale()
-            .check_entry(&gate, at("2030-01-01T10:30:00Z"))
-            .unwrap_err();
+        let gate = Gate { sold_out: true, returns: 0 };
+        let err = sale().check_entry(&gate, at("2030-01-01T10:30:00Z")).unwrap_err();
         assert!(matches!(err, DomainError::Gone { code: SOLD_OUT, .. }));
-        assert_eq!(
-            sale().phase(&gate, at("2030-01-01T10:30:00Z")),
-            Phase::SoldOut
-        );
-        assert!(sale()
-            .check_entry(&Gate::default(), at("2030-01-01T10:30:00Z"))
-            .is_ok());
-        let ended = sale()
-            .check_entry(&Gate::default(), at("2030-01-01T11:00:00Z"))
-            .unwrap_err();
-        assert!(matches!(
-            ended,
-            DomainError::Gone {
-                code: SALE_ENDED,
-                ..
-            }
-        ));
+        assert_eq!(sale().phase(&gate, at("2030-01-01T10:30:00Z")), Phase::SoldOut);
+        assert!(sale().check_entry(&Gate::default(), at("2030-01-01T10:30:00Z")).is_ok());
+        let ended = sale().check_entry(&Gate::default(), at("2030-01-01T11:00:00Z")).unwrap_err();
+        assert!(matches!(ended, DomainError::Gone { code: SALE_ENDED, .. }));
     }
 
     #[test]
@@ -852,32 +677,13 @@ mod tests {
         let mut t = Ticket::waiting("ftk_1".into(), "fs_1".into(), "c".into(), 7, now);
         assert_eq!(t.view(&Gate::default(), now).status, EntryStatus::Waiting);
         assert_eq!(t.view(&Gate::default(), now).position, Some(7));
-        assert_eq!(
-            t.view(
-                &Gate {
-                    sold_out: true,
-                    returns: 0
-                },
-                now
-            )
-            .status,
-            EntryStatus::SoldOut
-        );
+        assert_eq!(t.view(&Gate { sold_out: true, returns: 0 }, now).status, EntryStatus::SoldOut);
         t.status = TicketStatus::Won;
         t.hold_expires_at = Some(now + Duration::seconds(60));
-        let won = t.view(
-            &Gate {
-                sold_out: true,
-                returns: 0,
-            },
-            now,
-        );
+        let won = t.view(&Gate { sold_out: true, returns: 0 }, now);
         assert_eq!(won.status, EntryStatus::Won);
         assert_eq!(won.checkout.unwrap().flash_ticket_id, "ftk_1");
-        assert_eq!(
-            t.view(&Gate::default(), now + Duration::seconds(60)).status,
-            EntryStatus::Expired
-        );
+        assert_eq!(t.view(&Gate::default(), now + Duration::seconds(60)).status, EntryStatus::Expired);
     }
 
     #[test]
@@ -907,12 +713,7 @@ mod tests {
 
     #[test]
     fn checker_finds_oversell_stranding_and_limit_breaks() {
-        let sale = FlashSale {
-            units: 2,
-            shards: 2,
-            per_customer_limit: 1,
-            ..sale()
-        };
+        let sale = FlashSale { units: 2, shards: 2, per_customer_limit: 1, ..sale() };
         let now = at("2030-01-01T10:30:00Z");
         let ticket = |id: &str, c: &str, status| Ticket {
             status,
@@ -920,15 +721,9 @@ mod tests {
         };
         let good = SaleSnapshot {
             sale: sale.clone(),
-            gate: Gate {
-                sold_out: true,
-                returns: 0,
-            },
+            gate: Gate { sold_out: true, returns: 0 },
             shards: vec![0, 0],
-            tickets: vec![
-                ticket("a", "c1", TicketStatus::Won),
-                ticket("b", "c2", TicketStatus::Purchased),
-            ],
+            tickets: vec![ticket("a", "c1", TicketStatus::Won), ticket("b", "c2", TicketStatus::Purchased)],
             customers: vec![("c1".into(), 1), ("c2".into(), 1)],
         };
         assert!(check_sale(&good).is_empty(), "{:?}", check_sale(&good));
@@ -942,24 +737,14 @@ mod tests {
             ..good.clone()
         };
         assert_eq!(check_sale(&oversold).len(), 1);
-        let stranded = SaleSnapshot {
-            shards: vec![1, 0],
-            tickets: vec![ticket("a", "c1", TicketStatus::Won)],
-            ..good.clone()
-        };
-        assert!(check_sale(&stranded)
-            .iter()
-            .any(|v| v.starts_with("stranded")));
+        let stranded =
+            SaleSnapshot { shards: vec![1, 0], tickets: vec![ticket("a", "c1", TicketStatus::Won)], ..good.clone() };
+        assert!(check_sale(&stranded).iter().any(|v| v.starts_with("stranded")));
         let over_limit = SaleSnapshot {
-            tickets: vec![
-                ticket("a", "c1", TicketStatus::Won),
-                ticket("b", "c1", TicketStatus::Purchased),
-            ],
+            tickets: vec![ticket("a", "c1", TicketStatus::Won), ticket("b", "c1", TicketStatus::Purchased)],
             ..good
         };
-        assert!(check_sale(&over_limit)
-            .iter()
-            .any(|v| v.contains("over the limit")));
+        assert!(check_sale(&over_limit).iter().any(|v| v.contains("over the limit")));
     }
 
     proptest! {

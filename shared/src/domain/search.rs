@@ -134,17 +134,11 @@ impl SearchDocument {
 /// The search document of a catalog product, or `None` when shoppers may not see it (draft, archived).
 /// `categories` is the category list (any order); names and facetable attribute definitions come from the
 /// product's category path. Variant options (size, colour ...) are always facets.
-pub fn document_from_product(
-    product: &catalog::Product,
-    categories: &[catalog::Category],
-) -> Option<SearchDocument> {
+pub fn document_from_product(product: &catalog::Product, categories: &[catalog::Category]) -> Option<SearchDocument> {
     if !product.is_public() {
         return None;
     }
-    let by_id: BTreeMap<&str, &catalog::Category> = categories
-        .iter()
-        .map(|c| (c.category_id.as_str(), c))
-        .collect();
+    let by_id: BTreeMap<&str, &catalog::Category> = categories.iter().map(|c| (c.category_id.as_str(), c)).collect();
     let mut path_ids: Vec<&str> = product.category_path.iter().map(String::as_str).collect();
     if path_ids.last() != Some(&product.category_id.as_str()) {
         path_ids.push(&product.category_id);
@@ -153,30 +147,20 @@ pub fn document_from_product(
         .iter()
         .map(|id| CategoryRef {
             id: (*id).to_owned(),
-            name: by_id
-                .get(id)
-                .map_or_else(|| (*id).to_owned(), |c| c.name.clone()),
+            name: by_id.get(id).map_or_else(|| (*id).to_owned(), |c| c.name.clone()),
         })
         .collect();
     let facetable: std::collections::BTreeSet<String> = path_ids
         .iter()
         .filter_map(|id| by_id.get(id))
-        .flat_map(|c| {
-            c.attributes
-                .iter()
-                .filter(|d| d.facetable)
-                .map(|d| d.name.to_lowercase())
-        })
+        .flat_map(|c| c.attributes.iter().filter(|d| d.facetable).map(|d| d.name.to_lowercase()))
         .collect();
     let mut attributes: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut other_attribute_text = Vec::new();
     for (name, value) in &product.attributes {
         let values = attribute_strings(value);
         if facetable.contains(&name.to_lowercase()) {
-            attributes
-                .entry(name.to_lowercase())
-                .or_default()
-                .extend(values);
+            attributes.entry(name.to_lowercase()).or_default().extend(values);
         } else {
             other_attribute_text.extend(values);
         }
@@ -211,17 +195,10 @@ pub fn document_from_product(
 }
 
 /// The index change a catalog product's new state calls for.
-pub fn change_for_product(
-    product: &catalog::Product,
-    categories: &[catalog::Category],
-) -> IndexChange {
+pub fn change_for_product(product: &catalog::Product, categories: &[catalog::Category]) -> IndexChange {
     match document_from_product(product, categories) {
         Some(doc) => IndexChange::Upsert(doc),
-        None => IndexChange::Hide {
-            product_id: product.product_id.clone(),
-            version: product.version,
-            deleted: false,
-        },
+        None => IndexChange::Hide { product_id: product.product_id.clone(), version: product.version, deleted: false },
     }
 }
 
@@ -236,11 +213,7 @@ fn attribute_strings(value: &catalog::AttributeValue) -> Vec<String> {
 
 /// The `name=value` facet term of one attribute value.
 pub fn attribute_term(name: &str, value: &str) -> String {
-    format!(
-        "{}={}",
-        name.trim().to_lowercase(),
-        value.trim().to_lowercase()
-    )
+    format!("{}={}", name.trim().to_lowercase(), value.trim().to_lowercase())
 }
 
 const PATH_FIELD_SEP: char = '\u{1f}';
@@ -263,18 +236,14 @@ pub fn decode_category_path(key: &str) -> Vec<CategoryRef> {
     key.split(PATH_NODE_SEP)
         .filter_map(|node| {
             let (id, name) = node.split_once(PATH_FIELD_SEP)?;
-            Some(CategoryRef {
-                id: id.to_owned(),
-                name: name.to_owned(),
-            })
+            Some(CategoryRef { id: id.to_owned(), name: name.to_owned() })
         })
         .collect()
 }
 
 /// Whether an encoded path passes through the category `id`.
 pub fn category_path_contains(key: &str, id: &str) -> bool {
-    key.split(PATH_NODE_SEP)
-        .any(|node| node.split(PATH_FIELD_SEP).next() == Some(id))
+    key.split(PATH_NODE_SEP).any(|node| node.split(PATH_FIELD_SEP).next() == Some(id))
 }
 
 /// Stock of one SKU as inventory last reported it, guarded by inventory's own version.
@@ -303,11 +272,7 @@ pub enum IndexChange {
     /// The product is active: index or replace its document.
     Upsert(SearchDocument),
     /// The product left search: drafted or archived (`deleted: false`) or deleted (`deleted: true`).
-    Hide {
-        product_id: String,
-        version: u64,
-        deleted: bool,
-    },
+    Hide { product_id: String, version: u64, deleted: bool },
 }
 
 impl IndexChange {
@@ -350,10 +315,7 @@ pub struct IndexedProduct {
 impl IndexedProduct {
     /// An empty record for a product id the index has never seen.
     pub fn new(product_id: impl Into<String>) -> Self {
-        Self {
-            product_id: product_id.into(),
-            ..Self::default()
-        }
+        Self { product_id: product_id.into(), ..Self::default() }
     }
 
     /// Searchable: an active product's document.
@@ -395,10 +357,7 @@ impl IndexedProduct {
             _ => {
                 self.stock.insert(
                     update.sku.clone(),
-                    SkuStock {
-                        available: update.available,
-                        version: update.stock_version,
-                    },
+                    SkuStock { available: update.available, version: update.stock_version },
                 );
                 true
             }
@@ -408,16 +367,11 @@ impl IndexedProduct {
     /// In stock when any SKU has units available or has not been reported yet (search defaults to
     /// sellable; checkout decides with inventory). A product without SKUs counts as in stock.
     pub fn in_stock(&self) -> bool {
-        let skus = self
-            .document
-            .as_ref()
-            .map(|d| d.skus.as_slice())
-            .unwrap_or_default();
+        let skus = self.document.as_ref().map(|d| d.skus.as_slice()).unwrap_or_default();
         if skus.is_empty() {
             return self.stock.is_empty() || self.stock.values().any(|s| s.available > 0);
         }
-        skus.iter()
-            .any(|sku| self.stock.get(sku).is_none_or(|s| s.available > 0))
+        skus.iter().any(|sku| self.stock.get(sku).is_none_or(|s| s.available > 0))
     }
 }
 
@@ -477,14 +431,11 @@ impl SearchCursor {
 
     /// Decodes a cursor made for `sort`; anything else is a 400 on `cursor`.
     pub fn decode(raw: &str, sort: SearchSort) -> Result<Self, DomainError> {
-        let bad =
-            || DomainError::invalid_parameter("cursor", "is not a valid cursor for this query");
+        let bad = || DomainError::invalid_parameter("cursor", "is not a valid cursor for this query");
         if raw.len() > 512 {
             return Err(bad());
         }
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(raw)
-            .map_err(|_| bad())?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
         let cursor: SearchCursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
         if cursor.sort != sort || cursor.after.is_empty() || cursor.after.len() > 4 {
             return Err(bad());
@@ -516,22 +467,13 @@ pub struct SearchQuery {
 impl SearchQuery {
     /// A query for `text` with defaults for everything else.
     pub fn text(text: impl Into<String>) -> Self {
-        Self {
-            text: text.into(),
-            page_size: DEFAULT_PAGE_SIZE,
-            ..Self::default()
-        }
+        Self { text: text.into(), page_size: DEFAULT_PAGE_SIZE, ..Self::default() }
     }
 
     /// Parses query-string pairs (repeated keys allowed). Unknown parameters are ignored; a bad value is a
     /// 400 naming the parameter.
-    pub fn from_params<'a>(
-        params: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<Self, DomainError> {
-        let mut query = SearchQuery {
-            page_size: DEFAULT_PAGE_SIZE,
-            ..SearchQuery::default()
-        };
+    pub fn from_params<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, DomainError> {
+        let mut query = SearchQuery { page_size: DEFAULT_PAGE_SIZE, ..SearchQuery::default() };
         let mut cursor_raw: Option<String> = None;
         let mut params: Vec<(&str, &str)> = params.into_iter().collect();
         params.sort_by(|a, b| a.0.cmp(b.0));
@@ -552,10 +494,7 @@ impl SearchQuery {
                 }
                 "category" => {
                     if value.is_empty() || value.len() > 80 {
-                        return Err(DomainError::invalid_parameter(
-                            "category",
-                            "must be a category id",
-                        ));
+                        return Err(DomainError::invalid_parameter("category", "must be a category id"));
                     }
                     query.category = Some(value.to_owned());
                 }
@@ -563,14 +502,11 @@ impl SearchQuery {
                 "price_min" => query.price_min = Some(parse_price("price_min", value)?),
                 "price_max" => query.price_max = Some(parse_price("price_max", value)?),
                 "rating_min" => {
-                    let rating: f64 = value.parse().map_err(|_| {
-                        DomainError::invalid_parameter("rating_min", "must be a number from 0 to 5")
-                    })?;
+                    let rating: f64 = value
+                        .parse()
+                        .map_err(|_| DomainError::invalid_parameter("rating_min", "must be a number from 0 to 5"))?;
                     if !(0.0..=5.0).contains(&rating) {
-                        return Err(DomainError::invalid_parameter(
-                            "rating_min",
-                            "must be a number from 0 to 5",
-                        ));
+                        return Err(DomainError::invalid_parameter("rating_min", "must be a number from 0 to 5"));
                     }
                     query.rating_min = Some(rating);
                 }
@@ -578,12 +514,7 @@ impl SearchQuery {
                     query.in_stock = Some(match value {
                         "true" | "1" => true,
                         "false" | "0" => false,
-                        _ => {
-                            return Err(DomainError::invalid_parameter(
-                                "in_stock",
-                                "must be true or false",
-                            ))
-                        }
+                        _ => return Err(DomainError::invalid_parameter("in_stock", "must be true or false")),
                     })
                 }
                 "sort" => {
@@ -633,10 +564,7 @@ impl SearchQuery {
         }
         if let (Some(min), Some(max)) = (query.price_min, query.price_max) {
             if min > max {
-                return Err(DomainError::invalid_parameter(
-                    "price_min",
-                    "must not exceed price_max",
-                ));
+                return Err(DomainError::invalid_parameter("price_min", "must not exceed price_max"));
             }
         }
         if let Some(raw) = cursor_raw {
@@ -660,10 +588,7 @@ impl SearchQuery {
 fn push_values(into: &mut Vec<String>, field: &str, raw: &str) -> Result<(), DomainError> {
     for value in raw.split(',').map(str::trim).filter(|v| !v.is_empty()) {
         if value.chars().count() > 100 {
-            return Err(DomainError::invalid_parameter(
-                field,
-                "a value is longer than 100 characters",
-            ));
+            return Err(DomainError::invalid_parameter(field, "a value is longer than 100 characters"));
         }
         if !into.iter().any(|v| v.eq_ignore_ascii_case(value)) {
             into.push(value.to_owned());
@@ -673,23 +598,17 @@ fn push_values(into: &mut Vec<String>, field: &str, raw: &str) -> Result<(), Dom
         return Err(DomainError::invalid_parameter(field, "must not be empty"));
     }
     if into.len() > MAX_FILTER_VALUES {
-        return Err(DomainError::invalid_parameter(
-            field,
-            format!("at most {MAX_FILTER_VALUES} values"),
-        ));
+        return Err(DomainError::invalid_parameter(field, format!("at most {MAX_FILTER_VALUES} values")));
     }
     Ok(())
 }
 
 fn parse_price(field: &str, raw: &str) -> Result<i64, DomainError> {
-    let value: i64 = raw.parse().map_err(|_| {
-        DomainError::invalid_parameter(field, "must be a whole number of minor units (cents)")
-    })?;
+    let value: i64 = raw
+        .parse()
+        .map_err(|_| DomainError::invalid_parameter(field, "must be a whole number of minor units (cents)"))?;
     if value < 0 {
-        return Err(DomainError::invalid_parameter(
-            field,
-            "must not be negative",
-        ));
+        return Err(DomainError::invalid_parameter(field, "must not be negative"));
     }
     Ok(value)
 }
@@ -697,9 +616,7 @@ fn parse_price(field: &str, raw: &str) -> Result<i64, DomainError> {
 fn valid_attribute_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 40
-        && name.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b.is_ascii_uppercase()
-        })
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b.is_ascii_uppercase())
 }
 
 /// A completion request, validated.
@@ -711,37 +628,24 @@ pub struct SuggestQuery {
 
 impl SuggestQuery {
     /// Parses `q` (required, 1-100 characters) and optional `limit` (1-10).
-    pub fn from_params<'a>(
-        params: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<Self, DomainError> {
+    pub fn from_params<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, DomainError> {
         let mut prefix = None;
         let mut limit = MAX_SUGGESTIONS;
         for (key, value) in params {
             match key {
                 "q" => prefix = Some(value.trim().to_owned()),
                 "limit" => {
-                    limit = value
-                        .parse()
-                        .ok()
-                        .filter(|n| (1..=MAX_SUGGESTIONS).contains(n))
-                        .ok_or_else(|| {
-                            DomainError::invalid_parameter(
-                                "limit",
-                                format!("must be 1 to {MAX_SUGGESTIONS}"),
-                            )
-                        })?
+                    limit = value.parse().ok().filter(|n| (1..=MAX_SUGGESTIONS).contains(n)).ok_or_else(|| {
+                        DomainError::invalid_parameter("limit", format!("must be 1 to {MAX_SUGGESTIONS}"))
+                    })?
                 }
                 _ => {}
             }
         }
-        let prefix = prefix
-            .filter(|p| !p.is_empty())
-            .ok_or_else(|| DomainError::invalid_parameter("q", "is required"))?;
+        let prefix =
+            prefix.filter(|p| !p.is_empty()).ok_or_else(|| DomainError::invalid_parameter("q", "is required"))?;
         if prefix.chars().count() > 100 {
-            return Err(DomainError::invalid_parameter(
-                "q",
-                "must be at most 100 characters",
-            ));
+            return Err(DomainError::invalid_parameter("q", "must be at most 100 characters"));
         }
         Ok(Self { prefix, limit })
     }
@@ -778,11 +682,7 @@ pub struct SearchHit {
 
 impl SearchHit {
     /// A hit from an indexed document with its highlights.
-    pub fn from_document(
-        doc: &SearchDocument,
-        in_stock: bool,
-        highlights: BTreeMap<String, String>,
-    ) -> Self {
+    pub fn from_document(doc: &SearchDocument, in_stock: bool, highlights: BTreeMap<String, String>) -> Self {
         Self {
             product_id: doc.product_id.clone(),
             title: doc.title.clone(),
@@ -868,9 +768,7 @@ pub struct SearchResults {
 
 /// Index of the price bucket holding `amount`.
 pub fn price_bucket(amount: i64) -> Option<usize> {
-    PRICE_BUCKETS
-        .iter()
-        .position(|(from, to)| amount >= *from && to.is_none_or(|to| amount < to))
+    PRICE_BUCKETS.iter().position(|(from, to)| amount >= *from && to.is_none_or(|to| amount < to))
 }
 
 /// Price facets from per-bucket counts (indexed like [`PRICE_BUCKETS`]).
@@ -878,11 +776,7 @@ pub fn price_facets(counts: &[u64]) -> Vec<PriceFacet> {
     PRICE_BUCKETS
         .iter()
         .enumerate()
-        .map(|(i, (from, to))| PriceFacet {
-            from: *from,
-            to: *to,
-            count: counts.get(i).copied().unwrap_or(0),
-        })
+        .map(|(i, (from, to))| PriceFacet { from: *from, to: *to, count: counts.get(i).copied().unwrap_or(0) })
         .collect()
 }
 
@@ -891,10 +785,7 @@ pub fn rating_facets(counts: &[u64]) -> Vec<RatingFacet> {
     RATING_THRESHOLDS
         .iter()
         .enumerate()
-        .map(|(i, min)| RatingFacet {
-            min: *min,
-            count: counts.get(i).copied().unwrap_or(0),
-        })
+        .map(|(i, min)| RatingFacet { min: *min, count: counts.get(i).copied().unwrap_or(0) })
         .collect()
 }
 
@@ -904,35 +795,24 @@ pub fn top_values(counts: impl IntoIterator<Item = (String, u64)>) -> Vec<FacetV
     for (value, count) in counts {
         *merged.entry(value).or_default() += count;
     }
-    let mut values: Vec<FacetValue> = merged
-        .into_iter()
-        .filter(|(_, c)| *c > 0)
-        .map(|(value, count)| FacetValue { value, count })
-        .collect();
+    let mut values: Vec<FacetValue> =
+        merged.into_iter().filter(|(_, c)| *c > 0).map(|(value, count)| FacetValue { value, count }).collect();
     values.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
     values.truncate(MAX_FACET_VALUES);
     values
 }
 
 /// Attribute facets from `name=value` term counts.
-pub fn attribute_facets(
-    term_counts: impl IntoIterator<Item = (String, u64)>,
-) -> Vec<AttributeFacet> {
+pub fn attribute_facets(term_counts: impl IntoIterator<Item = (String, u64)>) -> Vec<AttributeFacet> {
     let mut by_name: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
     for (term, count) in term_counts {
         if let Some((name, value)) = term.split_once('=') {
-            by_name
-                .entry(name.to_owned())
-                .or_default()
-                .push((value.to_owned(), count));
+            by_name.entry(name.to_owned()).or_default().push((value.to_owned(), count));
         }
     }
     by_name
         .into_iter()
-        .map(|(name, values)| AttributeFacet {
-            name,
-            values: top_values(values),
-        })
+        .map(|(name, values)| AttributeFacet { name, values: top_values(values) })
         .filter(|f| !f.values.is_empty())
         .collect()
 }
@@ -949,12 +829,7 @@ pub fn category_tree(path_counts: impl IntoIterator<Item = (String, u64)>) -> Ve
             let index = match level.iter().position(|c| c.id == node.id) {
                 Some(i) => i,
                 None => {
-                    level.push(CategoryFacet {
-                        id: node.id,
-                        name: node.name,
-                        count: 0,
-                        children: Vec::new(),
-                    });
+                    level.push(CategoryFacet { id: node.id, name: node.name, count: 0, children: Vec::new() });
                     level.len() - 1
                 }
             };
@@ -1027,12 +902,7 @@ pub const FUZZINESS: &str = "AUTO:4,8";
 pub fn parse_synonyms<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<Vec<String>> {
     lines
         .into_iter()
-        .map(|line| {
-            line.split(',')
-                .map(|w| w.trim().to_lowercase())
-                .filter(|w| !w.is_empty())
-                .collect::<Vec<_>>()
-        })
+        .map(|line| line.split(',').map(|w| w.trim().to_lowercase()).filter(|w| !w.is_empty()).collect::<Vec<_>>())
         .filter(|group| group.len() > 1)
         .collect()
 }
@@ -1052,10 +922,7 @@ mod tests {
             title: "Blue Cotton Tee".into(),
             description: String::new(),
             brand: "Acme".into(),
-            categories: vec![CategoryRef {
-                id: "cat_a".into(),
-                name: "Clothing".into(),
-            }],
+            categories: vec![CategoryRef { id: "cat_a".into(), name: "Clothing".into() }],
             attributes: BTreeMap::from([("color".into(), vec!["Blue".into()])]),
             other_attribute_text: Vec::new(),
             price: Money::new(1999, Currency::USD),
@@ -1087,11 +954,7 @@ mod tests {
         assert!(!held.apply(&IndexChange::Upsert(doc("prd_1", 2))));
         assert!(!held.apply(&IndexChange::Upsert(doc("prd_1", 3))));
         assert_eq!(held.version, 3);
-        assert!(!held.apply(&IndexChange::Hide {
-            product_id: "prd_1".into(),
-            version: 2,
-            deleted: true
-        }));
+        assert!(!held.apply(&IndexChange::Hide { product_id: "prd_1".into(), version: 2, deleted: true }));
         assert!(held.visible());
     }
 
@@ -1099,11 +962,7 @@ mod tests {
     fn when_deleted_should_not_be_resurrected_by_replay_of_same_version() {
         let mut held = IndexedProduct::new("prd_1");
         held.apply(&IndexChange::Upsert(doc("prd_1", 4)));
-        assert!(held.apply(&IndexChange::Hide {
-            product_id: "prd_1".into(),
-            version: 4,
-            deleted: true
-        }));
+        assert!(held.apply(&IndexChange::Hide { product_id: "prd_1".into(), version: 4, deleted: true }));
         assert!(!held.apply(&IndexChange::Upsert(doc("prd_1", 4))));
         assert!(!held.visible());
         assert!(held.deleted);
@@ -1113,11 +972,7 @@ mod tests {
     fn when_drafted_should_hide_until_a_newer_activation() {
         let mut held = IndexedProduct::new("prd_1");
         held.apply(&IndexChange::Upsert(doc("prd_1", 1)));
-        assert!(held.apply(&IndexChange::Hide {
-            product_id: "prd_1".into(),
-            version: 2,
-            deleted: false
-        }));
+        assert!(held.apply(&IndexChange::Hide { product_id: "prd_1".into(), version: 2, deleted: false }));
         assert!(!held.visible());
         assert!(held.apply(&IndexChange::Upsert(doc("prd_1", 3))));
         assert!(held.visible());
@@ -1138,10 +993,7 @@ mod tests {
         assert!(held.in_stock(), "TS-2 unknown counts as sellable");
         assert!(held.apply_stock(&update("TS-2", 0, 1)));
         assert!(!held.in_stock());
-        assert!(
-            !held.apply_stock(&update("TS-1", 7, 4)),
-            "stale stock version ignored"
-        );
+        assert!(!held.apply_stock(&update("TS-1", 7, 4)), "stale stock version ignored");
         assert!(!held.in_stock());
         held.apply(&IndexChange::Upsert(doc("prd_1", 2)));
         assert_eq!(held.stock.len(), 2, "a catalog upsert keeps stock");
@@ -1191,50 +1043,17 @@ mod tests {
 
     #[test]
     fn when_params_are_bad_should_name_the_field() {
-        assert_eq!(
-            field_of(params(&[("price_min", "-1")]).unwrap_err()),
-            "price_min"
-        );
-        assert_eq!(
-            field_of(params(&[("price_max", "12.5")]).unwrap_err()),
-            "price_max"
-        );
-        assert_eq!(
-            field_of(params(&[("price_min", "10"), ("price_max", "5")]).unwrap_err()),
-            "price_min"
-        );
-        assert_eq!(
-            field_of(params(&[("sort", "cheapest")]).unwrap_err()),
-            "sort"
-        );
-        assert_eq!(
-            field_of(params(&[("page_size", "51")]).unwrap_err()),
-            "page_size"
-        );
-        assert_eq!(
-            field_of(params(&[("page_size", "0")]).unwrap_err()),
-            "page_size"
-        );
-        assert_eq!(
-            field_of(params(&[("rating_min", "6")]).unwrap_err()),
-            "rating_min"
-        );
-        assert_eq!(
-            field_of(params(&[("in_stock", "maybe")]).unwrap_err()),
-            "in_stock"
-        );
-        assert_eq!(
-            field_of(params(&[("attr.co lor", "x")]).unwrap_err()),
-            "attr.co lor"
-        );
-        assert_eq!(
-            field_of(params(&[("attr.color", " , ")]).unwrap_err()),
-            "attr.color"
-        );
-        assert_eq!(
-            field_of(params(&[("cursor", "garbage!")]).unwrap_err()),
-            "cursor"
-        );
+        assert_eq!(field_of(params(&[("price_min", "-1")]).unwrap_err()), "price_min");
+        assert_eq!(field_of(params(&[("price_max", "12.5")]).unwrap_err()), "price_max");
+        assert_eq!(field_of(params(&[("price_min", "10"), ("price_max", "5")]).unwrap_err()), "price_min");
+        assert_eq!(field_of(params(&[("sort", "cheapest")]).unwrap_err()), "sort");
+        assert_eq!(field_of(params(&[("page_size", "51")]).unwrap_err()), "page_size");
+        assert_eq!(field_of(params(&[("page_size", "0")]).unwrap_err()), "page_size");
+        assert_eq!(field_of(params(&[("rating_min", "6")]).unwrap_err()), "rating_min");
+        assert_eq!(field_of(params(&[("in_stock", "maybe")]).unwrap_err()), "in_stock");
+        assert_eq!(field_of(params(&[("attr.co lor", "x")]).unwrap_err()), "attr.co lor");
+        assert_eq!(field_of(params(&[("attr.color", " , ")]).unwrap_err()), "attr.color");
+        assert_eq!(field_of(params(&[("cursor", "garbage!")]).unwrap_err()), "cursor");
         let long = "x".repeat(MAX_QUERY_CHARS + 1);
         let long: &'static str = Box::leak(long.into_boxed_str());
         assert_eq!(field_of(params(&[("q", long)]).unwrap_err()), "q");
@@ -1242,45 +1061,23 @@ mod tests {
 
     #[test]
     fn when_cursor_was_made_for_another_sort_should_reject() {
-        let cursor = SearchCursor {
-            sort: SearchSort::Newest,
-            after: vec![serde_json::json!(1)],
-        }
-        .encode();
+        let cursor = SearchCursor { sort: SearchSort::Newest, after: vec![serde_json::json!(1)] }.encode();
         let cursor: &'static str = Box::leak(cursor.into_boxed_str());
         assert!(params(&[("sort", "newest"), ("cursor", cursor)]).is_ok());
-        assert_eq!(
-            field_of(params(&[("sort", "price_asc"), ("cursor", cursor)]).unwrap_err()),
-            "cursor"
-        );
+        assert_eq!(field_of(params(&[("sort", "price_asc"), ("cursor", cursor)]).unwrap_err()), "cursor");
     }
 
     #[test]
     fn category_tree_counts_subtrees() {
         let phones = encode_category_path(&[
-            CategoryRef {
-                id: "cat_e".into(),
-                name: "Electronics".into(),
-            },
-            CategoryRef {
-                id: "cat_p".into(),
-                name: "Phones".into(),
-            },
+            CategoryRef { id: "cat_e".into(), name: "Electronics".into() },
+            CategoryRef { id: "cat_p".into(), name: "Phones".into() },
         ]);
         let laptops = encode_category_path(&[
-            CategoryRef {
-                id: "cat_e".into(),
-                name: "Electronics".into(),
-            },
-            CategoryRef {
-                id: "cat_l".into(),
-                name: "Laptops".into(),
-            },
+            CategoryRef { id: "cat_e".into(), name: "Electronics".into() },
+            CategoryRef { id: "cat_l".into(), name: "Laptops".into() },
         ]);
-        let books = encode_category_path(&[CategoryRef {
-            id: "cat_b".into(),
-            name: "Books".into(),
-        }]);
+        let books = encode_category_path(&[CategoryRef { id: "cat_b".into(), name: "Books".into() }]);
         let tree = category_tree([(phones.clone(), 3), (laptops, 5), (books, 2)]);
         assert_eq!(tree[0].id, "cat_e");
         assert_eq!(tree[0].count, 8);
@@ -1293,10 +1090,7 @@ mod tests {
 
     #[test]
     fn highlight_escapes_and_marks() {
-        assert_eq!(
-            highlight("Tom & <Jerry> tee", &[(14, 17)]),
-            "Tom &amp; &lt;Jerry&gt; <em>tee</em>"
-        );
+        assert_eq!(highlight("Tom & <Jerry> tee", &[(14, 17)]), "Tom &amp; &lt;Jerry&gt; <em>tee</em>");
     }
 
     #[test]
@@ -1310,18 +1104,12 @@ mod tests {
     #[test]
     fn suggest_inputs_start_at_every_word() {
         let d = doc("prd_1", 1);
-        assert_eq!(
-            d.suggest_inputs(),
-            vec!["Blue Cotton Tee", "Cotton Tee", "Tee", "Acme"]
-        );
+        assert_eq!(d.suggest_inputs(), vec!["Blue Cotton Tee", "Cotton Tee", "Tee", "Acme"]);
     }
 
     #[test]
     fn suggest_requires_q() {
         assert!(SuggestQuery::from_params([("q", "  ")]).is_err());
-        assert_eq!(
-            SuggestQuery::from_params([("q", "iph")]).unwrap().prefix,
-            "iph"
-        );
+        assert_eq!(SuggestQuery::from_params([("q", "iph")]).unwrap().prefix, "iph");
     }
 }

@@ -3,14 +3,14 @@
 
 use crate::auth::Caller;
 use crate::domain::catalog::{
-    Category, CategoryInput, CategoryPatch, CategoryQuery, CategoryTree, Page, PageLimit, Product,
-    ProductInput, ProductPatch, ProductSummary, CATEGORY_ID_PREFIX, PRODUCT_ID_PREFIX,
+    Category, CategoryInput, CategoryPatch, CategoryQuery, CategoryTree, Page, PageLimit, Product, ProductInput,
+    ProductPatch, ProductSummary, CATEGORY_ID_PREFIX, PRODUCT_ID_PREFIX,
 };
 use crate::domain::ids;
 use crate::error::{DomainError, Result};
 use crate::ports::{
-    CategoryListing, CategoryReader, CategoryUsage, CategoryWriter, ProductCreator, ProductReader,
-    ProductRemover, ProductUpdater, SellerProducts,
+    CategoryListing, CategoryReader, CategoryUsage, CategoryWriter, ProductCreator, ProductReader, ProductRemover,
+    ProductUpdater, SellerProducts,
 };
 use chrono::{DateTime, Utc};
 
@@ -34,13 +34,7 @@ pub async fn create_product(
 ) -> Result<Product> {
     caller.require_seller()?;
     let tree = category_tree(categories).await?;
-    let product = Product::create(
-        ids::new_id(PRODUCT_ID_PREFIX),
-        caller.user_id.clone(),
-        input,
-        &tree,
-        Utc::now(),
-    )?;
+    let product = Product::create(ids::new_id(PRODUCT_ID_PREFIX), caller.user_id.clone(), input, &tree, Utc::now())?;
     writer.create_product(&product).await?;
     tracing::info!(product_id = %product.product_id, variants = product.variants.len(), "product created");
     Ok(product)
@@ -59,11 +53,7 @@ pub async fn update_product(
 ) -> Result<Product> {
     caller.require_seller()?;
     let tree = category_tree(categories).await?;
-    let attempts = if expected_version.is_some() {
-        1
-    } else {
-        UPDATE_ATTEMPTS
-    };
+    let attempts = if expected_version.is_some() { 1 } else { UPDATE_ATTEMPTS };
     for attempt in 1..=attempts {
         let current = owned_product(reader, caller, product_id).await?;
         if let Some(expected) = expected_version {
@@ -77,32 +67,17 @@ pub async fn update_product(
         let next = current.patched(patch.clone(), &tree, Utc::now())?;
         match writer.replace_product(&current, &next).await {
             Ok(()) => {
-                tracing::info!(
-                    product_id,
-                    version = next.version,
-                    attempt,
-                    "product updated"
-                );
+                tracing::info!(product_id, version = next.version, attempt, "product updated");
                 return Ok(next);
             }
-            Err(DomainError::Conflict {
-                code: VERSION_CONFLICT,
-                ..
-            }) if attempt < attempts => {
-                tracing::info!(
-                    product_id,
-                    attempt,
-                    "product changed concurrently, retrying"
-                );
+            Err(DomainError::Conflict { code: VERSION_CONFLICT, .. }) if attempt < attempts => {
+                tracing::info!(product_id, attempt, "product changed concurrently, retrying");
                 backoff(attempt).await;
             }
             Err(err) => return Err(err),
         }
     }
-    Err(DomainError::conflict(
-        VERSION_CONFLICT,
-        "the product changed concurrently; retry",
-    ))
+    Err(DomainError::conflict(VERSION_CONFLICT, "the product changed concurrently; retry"))
 }
 
 /// A product's seller (or an admin) deletes it, with its SKUs and listing entries.
@@ -120,19 +95,13 @@ pub async fn delete_product(
                 tracing::info!(product_id, "product deleted");
                 return Ok(());
             }
-            Err(DomainError::Conflict {
-                code: VERSION_CONFLICT,
-                ..
-            }) if attempt < UPDATE_ATTEMPTS => {
+            Err(DomainError::Conflict { code: VERSION_CONFLICT, .. }) if attempt < UPDATE_ATTEMPTS => {
                 backoff(attempt).await;
             }
             Err(err) => return Err(err),
         }
     }
-    Err(DomainError::conflict(
-        VERSION_CONFLICT,
-        "the product changed concurrently; retry",
-    ))
+    Err(DomainError::conflict(VERSION_CONFLICT, "the product changed concurrently; retry"))
 }
 
 /// Anyone reads an active product; drafts and archived products are not found.
@@ -147,15 +116,9 @@ pub async fn get_product(reader: &impl ProductReader, product_id: &str) -> Resul
 }
 
 /// Anyone lists the active products of a category and its descendants.
-pub async fn list_products(
-    listing: &impl CategoryListing,
-    query: CategoryQuery,
-) -> Result<Page<ProductSummary>> {
+pub async fn list_products(listing: &impl CategoryListing, query: CategoryQuery) -> Result<Page<ProductSummary>> {
     if !ids::is_valid(CATEGORY_ID_PREFIX, &query.category_id) {
-        return Err(DomainError::invalid_parameter(
-            "category",
-            "is not a category id",
-        ));
+        return Err(DomainError::invalid_parameter("category", "is not a category id"));
     }
     listing.list_category(&query).await
 }
@@ -192,14 +155,7 @@ pub async fn create_category(
     input: CategoryInput,
 ) -> Result<Category> {
     caller.require_admin()?;
-    create_category_at(
-        reader,
-        writer,
-        ids::new_id(CATEGORY_ID_PREFIX),
-        input,
-        Utc::now(),
-    )
-    .await
+    create_category_at(reader, writer, ids::new_id(CATEGORY_ID_PREFIX), input, Utc::now()).await
 }
 
 /// Creates a category with a chosen id and time (the demo catalog uses fixed ids).
@@ -228,9 +184,7 @@ pub async fn update_category(
 ) -> Result<Category> {
     caller.require_admin()?;
     let tree = category_tree(reader).await?;
-    let current = tree
-        .get(category_id)
-        .ok_or_else(|| DomainError::not_found("category"))?;
+    let current = tree.get(category_id).ok_or_else(|| DomainError::not_found("category"))?;
     let next = tree.patched(current, patch, Utc::now())?;
     writer.put_category(&next, Some(current.version)).await?;
     tracing::info!(category_id, version = next.version, "category updated");
@@ -247,20 +201,12 @@ pub async fn delete_category(
 ) -> Result<()> {
     caller.require_admin()?;
     let tree = category_tree(reader).await?;
-    let category = tree
-        .get(category_id)
-        .ok_or_else(|| DomainError::not_found("category"))?;
+    let category = tree.get(category_id).ok_or_else(|| DomainError::not_found("category"))?;
     if tree.has_children(category_id) {
-        return Err(DomainError::conflict(
-            "category_not_empty",
-            "the category has subcategories",
-        ));
+        return Err(DomainError::conflict("category_not_empty", "the category has subcategories"));
     }
     if usage.category_in_use(category_id).await? {
-        return Err(DomainError::conflict(
-            "category_not_empty",
-            "products are filed under the category",
-        ));
+        return Err(DomainError::conflict("category_not_empty", "products are filed under the category"));
     }
     writer.delete_category(category).await?;
     tracing::info!(category_id, "category deleted");
@@ -268,22 +214,13 @@ pub async fn delete_category(
 }
 
 /// The product, if it exists and the caller may change it: 404 when absent, 403 when another seller's.
-async fn owned_product(
-    reader: &impl ProductReader,
-    caller: &Caller,
-    product_id: &str,
-) -> Result<Product> {
+async fn owned_product(reader: &impl ProductReader, caller: &Caller, product_id: &str) -> Result<Product> {
     if !ids::is_valid(PRODUCT_ID_PREFIX, product_id) {
         return Err(DomainError::not_found("product"));
     }
-    let product = reader
-        .get_product(product_id)
-        .await?
-        .ok_or_else(|| DomainError::not_found("product"))?;
+    let product = reader.get_product(product_id).await?.ok_or_else(|| DomainError::not_found("product"))?;
     if !product.may_be_changed_by(&caller.user_id, caller.is_admin()) {
-        return Err(DomainError::forbidden(
-            "the product belongs to another seller",
-        ));
+        return Err(DomainError::forbidden("the product belongs to another seller"));
     }
     Ok(product)
 }
@@ -295,19 +232,17 @@ async fn backoff(attempt: usize) {
 }
 
 fn version_conflict(current: u64) -> DomainError {
-    DomainError::conflict(
-        VERSION_CONFLICT,
-        format!("the product is at version {current}"),
-    )
+    DomainError::conflict(VERSION_CONFLICT, format!("the product is at version {current}"))
 }
 
 /// Parses an `If-Match` header carrying a product version: `3`, `"3"` or `W/"3"`.
 pub fn parse_if_match(raw: Option<&str>) -> Result<Option<u64>> {
     let Some(raw) = raw else { return Ok(None) };
     let trimmed = raw.trim().trim_start_matches("W/").trim_matches('"');
-    trimmed.parse().map(Some).map_err(|_| {
-        DomainError::invalid_parameter("If-Match", "must be the product's version, e.g. \"3\"")
-    })
+    trimmed
+        .parse()
+        .map(Some)
+        .map_err(|_| DomainError::invalid_parameter("If-Match", "must be the product's version, e.g. \"3\""))
 }
 
 #[cfg(test)]
@@ -326,11 +261,7 @@ mod tests {
 
     impl ProductUpdater for Contended {
         async fn replace_product(&self, current: &Product, next: &Product) -> Result<()> {
-            if self
-                .losses
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok()
-            {
+            if self.losses.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
                 return Err(DomainError::conflict(VERSION_CONFLICT, "lost"));
             }
             self.inner.replace_product(current, next).await
@@ -338,90 +269,33 @@ mod tests {
     }
 
     fn owner() -> Caller {
-        Caller {
-            user_id: DEMO_SELLERS[0].into(),
-            email: None,
-            roles: vec![Role::Seller],
-        }
+        Caller { user_id: DEMO_SELLERS[0].into(), email: None, roles: vec![Role::Seller] }
     }
 
     fn rename() -> ProductPatch {
-        ProductPatch {
-            title: Some("Renamed".into()),
-            ..Default::default()
-        }
+        ProductPatch { title: Some("Renamed".into()), ..Default::default() }
     }
 
     const ID: &str = crate::adapters::catalog::demo::FIRST_PRODUCT_ID;
 
     #[tokio::test]
     async fn a_lost_race_is_retried_on_fresh_data() {
-        let store = Contended {
-            inner: demo_store(),
-            losses: AtomicUsize::new(UPDATE_ATTEMPTS - 1),
-        };
-        let updated = update_product(
-            &store.inner,
-            &store.inner,
-            &store,
-            &owner(),
-            ID,
-            rename(),
-            None,
-        )
-        .await
-        .unwrap();
+        let store = Contended { inner: demo_store(), losses: AtomicUsize::new(UPDATE_ATTEMPTS - 1) };
+        let updated = update_product(&store.inner, &store.inner, &store, &owner(), ID, rename(), None).await.unwrap();
         assert_eq!((updated.title.as_str(), updated.version), ("Renamed", 2));
     }
 
     #[tokio::test]
     async fn too_many_lost_races_answer_409_and_if_match_never_retries() {
-        let store = Contended {
-            inner: demo_store(),
-            losses: AtomicUsize::new(UPDATE_ATTEMPTS),
-        };
-        let err = update_product(
-            &store.inner,
-            &store.inner,
-            &store,
-            &owner(),
-            ID,
-            rename(),
-            None,
-        )
-        .await
-        .unwrap_err();
-        assert!(matches!(
-            err,
-            DomainError::Conflict {
-                code: VERSION_CONFLICT,
-                ..
-            }
-        ));
+        let store = Contended { inner: demo_store(), losses: AtomicUsize::new(UPDATE_ATTEMPTS) };
+        let err = update_product(&store.inner, &store.inner, &store, &owner(), ID, rename(), None).await.unwrap_err();
+        assert!(matches!(err, DomainError::Conflict { code: VERSION_CONFLICT, .. }));
         assert_eq!(store.inner.stored(ID).unwrap().version, 1);
 
-        let store = Contended {
-            inner: demo_store(),
-            losses: AtomicUsize::new(1),
-        };
-        let err = update_product(
-            &store.inner,
-            &store.inner,
-            &store,
-            &owner(),
-            ID,
-            rename(),
-            Some(1),
-        )
-        .await
-        .unwrap_err();
-        assert!(matches!(
-            err,
-            DomainError::Conflict {
-                code: VERSION_CONFLICT,
-                ..
-            }
-        ));
+        let store = Contended { inner: demo_store(), losses: AtomicUsize::new(1) };
+        let err =
+            update_product(&store.inner, &store.inner, &store, &owner(), ID, rename(), Some(1)).await.unwrap_err();
+        assert!(matches!(err, DomainError::Conflict { code: VERSION_CONFLICT, .. }));
     }
 
     #[test]
@@ -429,9 +303,6 @@ mod tests {
         assert_eq!(parse_if_match(Some("\"3\"")).unwrap(), Some(3));
         assert_eq!(parse_if_match(Some("W/\"4\"")).unwrap(), Some(4));
         assert_eq!(parse_if_match(None).unwrap(), None);
-        assert!(matches!(
-            parse_if_match(Some("*")),
-            Err(DomainError::InvalidParameter { .. })
-        ));
+        assert!(matches!(parse_if_match(Some("*")), Err(DomainError::InvalidParameter { .. })));
     }
 }

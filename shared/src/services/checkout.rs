@@ -17,8 +17,8 @@ use crate::domain::order::{
 use crate::domain::payment::{validate_payment_method, AuthorizeRequest, Payment};
 use crate::error::{DomainError, Result};
 use crate::ports::{
-    CartStore, CheckoutStarter, FlashHolds, FlashSaleReader, FlashTicketStore, OrderReader, OrderWriter,
-    PaymentLedger, PaymentProvider, ReservationStore, SkuCatalog, StockReader, WarehouseReader,
+    CartStore, CheckoutStarter, FlashHolds, FlashSaleReader, FlashTicketStore, OrderReader, OrderWriter, PaymentLedger,
+    PaymentProvider, ReservationStore, SkuCatalog, StockReader, WarehouseReader,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -409,7 +409,12 @@ pub async fn release_stock(store: &impl ReservationStore, order_id: &str, now: D
 
 /// Compensation: give the order's flash-sale unit back to its sale (the next in line may win it). No effect
 /// if the hold was never consumed by this order or is already back.
-pub async fn release_flash_hold(tickets: &impl FlashTicketStore, order_id: &str, hold: &FlashHold, now: DateTime<Utc>) -> Result<()> {
+pub async fn release_flash_hold(
+    tickets: &impl FlashTicketStore,
+    order_id: &str,
+    hold: &FlashHold,
+    now: DateTime<Utc>,
+) -> Result<()> {
     match crate::services::flash_sale::release_hold(tickets, &hold.ticket_id, order_id, now).await {
         Ok(()) | Err(DomainError::NotFound { .. }) => Ok(()),
         Err(DomainError::Conflict { code: "hold_not_consumed", .. }) => Ok(()),

@@ -4,15 +4,14 @@
 
 use crate::auth::Caller;
 use crate::domain::flash_sale::{
-    self, lane_of, pick_shard, position, rebalance_plan, ticket_id_for, EntryMessage, FlashSale,
-    FlashSaleView, Gate, NewFlashSale, Ticket, TicketStatus, TicketView,
+    self, lane_of, pick_shard, position, rebalance_plan, ticket_id_for, EntryMessage, FlashSale, FlashSaleView, Gate,
+    NewFlashSale, Ticket, TicketStatus, TicketView,
 };
 use crate::domain::{idempotency, ids};
 use crate::error::{DomainError, Result};
 use crate::ports::{
-    AdmissionStats, AdmitOutcome, EntryOutcome, FlashAdmissions, FlashEntryWriter, FlashHolds,
-    FlashReconciler, FlashSaleCreator, FlashSaleListing, FlashSaleReader, FlashTicketStore,
-    HeldUnit, SkuCatalog, WaitingRoom,
+    AdmissionStats, AdmitOutcome, EntryOutcome, FlashAdmissions, FlashEntryWriter, FlashHolds, FlashReconciler,
+    FlashSaleCreator, FlashSaleListing, FlashSaleReader, FlashTicketStore, HeldUnit, SkuCatalog, WaitingRoom,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -48,10 +47,7 @@ pub async fn create_sale(
         return Err(DomainError::forbidden("the SKU belongs to another seller"));
     }
     if variant.price.currency != input.price.currency {
-        return Err(DomainError::validation(
-            "price.currency",
-            "must be the product's currency",
-        ));
+        return Err(DomainError::validation("price.currency", "must be the product's currency"));
     }
     let stock = creator.available_by_warehouse(&input.sku).await?;
     let units = i64::from(input.units);
@@ -62,16 +58,9 @@ pub async fn create_sale(
             .filter(|(_, available)| *available >= units)
             .max_by_key(|(wh, available)| (*available, std::cmp::Reverse(wh.clone())))
             .map(|(wh, _)| wh.clone())
-            .ok_or_else(|| DomainError::OutOfStock {
-                sku: input.sku.clone(),
-            })?,
+            .ok_or_else(|| DomainError::OutOfStock { sku: input.sku.clone() })?,
     };
-    let sale = input.into_sale(
-        ids::new_id(flash_sale::SALE_ID_PREFIX),
-        caller.user_id.clone(),
-        warehouse_id,
-        now,
-    );
+    let sale = input.into_sale(ids::new_id(flash_sale::SALE_ID_PREFIX), caller.user_id.clone(), warehouse_id, now);
     creator.create_sale(&sale).await?;
     tracing::info!(sale_id = %sale.sale_id, sku = %sale.sku, units = sale.units, shards = sale.shards, "flash sale created");
     let status = sale.phase(&Gate::default(), now);
@@ -79,18 +68,11 @@ pub async fn create_sale(
 }
 
 /// The public view of a sale (upcoming, live, sold out or ended).
-pub async fn get_sale(
-    reader: &impl FlashSaleReader,
-    sale_id: &str,
-    now: DateTime<Utc>,
-) -> Result<FlashSaleView> {
+pub async fn get_sale(reader: &impl FlashSaleReader, sale_id: &str, now: DateTime<Utc>) -> Result<FlashSaleView> {
     if !ids::is_valid(flash_sale::SALE_ID_PREFIX, sale_id) {
         return Err(DomainError::not_found("flash sale"));
     }
-    let sale = reader
-        .get_sale(sale_id)
-        .await?
-        .ok_or_else(|| DomainError::not_found("flash sale"))?;
+    let sale = reader.get_sale(sale_id).await?.ok_or_else(|| DomainError::not_found("flash sale"))?;
     let gate = reader.get_gate(sale_id, false).await?;
     Ok(sale.view(&gate, now))
 }
@@ -124,43 +106,24 @@ pub struct EntryCache {
 impl EntryCache {
     /// A cache that trusts an observed sold-out gate for `gate_ttl`.
     pub fn new(gate_ttl: Duration) -> Self {
-        Self {
-            gate_ttl,
-            sales: Mutex::default(),
-            closed: Mutex::default(),
-        }
+        Self { gate_ttl, sales: Mutex::default(), closed: Mutex::default() }
     }
 
     async fn sale(&self, reader: &impl FlashSaleReader, sale_id: &str) -> Result<FlashSale> {
         if let Some(sale) = self.sales.lock().ok().and_then(|m| m.get(sale_id).cloned()) {
             return Ok(sale);
         }
-        let sale = reader
-            .get_sale(sale_id)
-            .await?
-            .ok_or_else(|| DomainError::not_found("flash sale"))?;
+        let sale = reader.get_sale(sale_id).await?.ok_or_else(|| DomainError::not_found("flash sale"))?;
         if let Ok(mut m) = self.sales.lock() {
             m.insert(sale_id.to_owned(), sale.clone());
         }
         Ok(sale)
     }
 
-    async fn gate(
-        &self,
-        reader: &impl FlashSaleReader,
-        sale_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Gate> {
-        let cached = self
-            .closed
-            .lock()
-            .ok()
-            .and_then(|m| m.get(sale_id).copied());
+    async fn gate(&self, reader: &impl FlashSaleReader, sale_id: &str, now: DateTime<Utc>) -> Result<Gate> {
+        let cached = self.closed.lock().ok().and_then(|m| m.get(sale_id).copied());
         if cached.is_some_and(|seen| now - seen < self.gate_ttl) {
-            return Ok(Gate {
-                sold_out: true,
-                returns: 0,
-            });
+            return Ok(Gate { sold_out: true, returns: 0 });
         }
         let gate = reader.get_gate(sale_id, false).await?;
         if let Ok(mut m) = self.closed.lock() {
@@ -185,9 +148,7 @@ impl EntryPolicy {
     /// From FLASH_ENTRY_MIN_INTERVAL_MS (default 1000).
     pub fn from_env() -> std::result::Result<Self, crate::config::ConfigError> {
         let ms: i64 = crate::config::parsed_or("FLASH_ENTRY_MIN_INTERVAL_MS", 1000)?;
-        Ok(Self {
-            min_interval: Duration::milliseconds(ms.max(0)),
-        })
+        Ok(Self { min_interval: Duration::milliseconds(ms.max(0)) })
     }
 }
 
@@ -206,10 +167,8 @@ pub async fn enter(
     idempotency_key: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<TicketView> {
-    let key = idempotency_key
-        .ok_or_else(|| DomainError::invalid_parameter("Idempotency-Key", "is required"))?;
-    idempotency::validate_key(key)
-        .map_err(|reason| DomainError::invalid_parameter("Idempotency-Key", reason))?;
+    let key = idempotency_key.ok_or_else(|| DomainError::invalid_parameter("Idempotency-Key", "is required"))?;
+    idempotency::validate_key(key).map_err(|reason| DomainError::invalid_parameter("Idempotency-Key", reason))?;
     if !ids::is_valid(flash_sale::SALE_ID_PREFIX, sale_id) {
         return Err(DomainError::not_found("flash sale"));
     }
@@ -219,17 +178,9 @@ pub async fn enter(
     let ticket_id = ticket_id_for(sale_id, &caller.user_id, key);
     let lane = lane_of(&ticket_id, sale.shards);
     let seq = writer.next_sequence(sale_id, lane).await?;
-    let ticket = Ticket::waiting(
-        ticket_id,
-        sale_id.to_owned(),
-        caller.user_id.clone(),
-        position(seq, lane, sale.shards),
-        now,
-    );
-    match writer
-        .create_ticket(&ticket, sale.per_customer_limit, policy.min_interval)
-        .await?
-    {
+    let ticket =
+        Ticket::waiting(ticket_id, sale_id.to_owned(), caller.user_id.clone(), position(seq, lane, sale.shards), now);
+    match writer.create_ticket(&ticket, sale.per_customer_limit, policy.min_interval).await? {
         EntryOutcome::Created => {
             queue.enqueue(&ticket, lane).await?;
             tracing::info!(sale_id, ticket_id = %ticket.ticket_id, position = ticket.position, "entry accepted");
@@ -247,9 +198,7 @@ pub async fn enter(
         )),
         EntryOutcome::TooSoon => {
             let secs = policy.min_interval.num_milliseconds().div_euclid(1000) + 1;
-            Err(DomainError::RateLimited {
-                retry_after_secs: u64::try_from(secs).unwrap_or(1),
-            })
+            Err(DomainError::RateLimited { retry_after_secs: u64::try_from(secs).unwrap_or(1) })
         }
     }
 }
@@ -271,9 +220,7 @@ pub async fn get_entry(
         let ticket = tickets
             .get_ticket(ticket_id)
             .await?
-            .filter(|t| {
-                t.sale_id == sale_id && (t.customer_id == caller.user_id || caller.is_admin())
-            })
+            .filter(|t| t.sale_id == sale_id && (t.customer_id == caller.user_id || caller.is_admin()))
             .ok_or_else(|| DomainError::not_found("entry"))?;
         match ticket.status {
             TicketStatus::Waiting => {
@@ -287,23 +234,15 @@ pub async fn get_entry(
                 }
             }
             TicketStatus::Won if ticket.hold_expired(now) => {
-                if tickets
-                    .return_unit(&ticket, TicketStatus::Expired, now)
-                    .await?
-                {
-                    let expired = Ticket {
-                        status: TicketStatus::Expired,
-                        ..ticket
-                    };
+                if tickets.return_unit(&ticket, TicketStatus::Expired, now).await? {
+                    let expired = Ticket { status: TicketStatus::Expired, ..ticket };
                     return Ok(expired.view(&Gate::default(), now));
                 }
             }
             _ => return Ok(ticket.view(&Gate::default(), now)),
         }
     }
-    Err(DomainError::Transient(
-        "the entry kept changing while it was read".into(),
-    ))
+    Err(DomainError::Transient("the entry kept changing while it was read".into()))
 }
 
 /// What the admission worker keeps between batches in one instance: the sales it saw and how many units it
@@ -355,16 +294,11 @@ pub async fn admit_batch(
     let mut failed = false;
     for message in messages {
         if failed {
-            results.push(Err(DomainError::Transient(
-                "an earlier entry of the batch failed".into(),
-            )));
+            results.push(Err(DomainError::Transient("an earlier entry of the batch failed".into())));
             continue;
         }
         let s = stats.entry(message.sale_id.clone()).or_default();
-        let outcome = admit_one(
-            reader, admissions, tickets, state, &mut gates, s, message, now,
-        )
-        .await;
+        let outcome = admit_one(reader, admissions, tickets, state, &mut gates, s, message, now).await;
         failed = outcome.is_err();
         results.push(outcome);
     }
@@ -394,13 +328,7 @@ async fn admit_one(
             (sale, remaining)
         }
     };
-    let ticket = Ticket::waiting(
-        message.ticket_id.clone(),
-        sale.sale_id.clone(),
-        message.customer_id.clone(),
-        0,
-        now,
-    );
+    let ticket = Ticket::waiting(message.ticket_id.clone(), sale.sale_id.clone(), message.customer_id.clone(), 0, now);
     let mut gate = match gates.get(&sale.sale_id) {
         Some(gate) => *gate,
         None => {
@@ -449,10 +377,7 @@ async fn admit_one(
             };
             let shard_u32 = u32::try_from(shard).unwrap_or(0);
             stats.write_units += 2 * WCU_TRANSACTIONAL;
-            match admissions
-                .admit(&sale, &ticket.ticket_id, shard_u32, sale.hold_expiry(now))
-                .await?
-            {
+            match admissions.admit(&sale, &ticket.ticket_id, shard_u32, sale.hold_expiry(now)).await? {
                 AdmitOutcome::Admitted => {
                     remaining[shard] -= 1;
                     stats.admitted += 1;
@@ -476,11 +401,7 @@ async fn admit_one(
     result
 }
 
-async fn reject(
-    tickets: &impl FlashTicketStore,
-    ticket: &Ticket,
-    stats: &mut AdmissionStats,
-) -> Result<Admission> {
+async fn reject(tickets: &impl FlashTicketStore, ticket: &Ticket, stats: &mut AdmissionStats) -> Result<Admission> {
     stats.write_units += 2 * WCU_SINGLE;
     if tickets.mark_sold_out(ticket).await? {
         stats.rejected += 1;
@@ -514,28 +435,16 @@ pub async fn checkout_hold(
     match ticket.status {
         TicketStatus::Won if !ticket.hold_expired(now) => {}
         TicketStatus::Won | TicketStatus::Expired | TicketStatus::Released => {
-            return Err(DomainError::Gone {
-                code: "hold_expired",
-                message: "the checkout hold has expired".into(),
-            })
+            return Err(DomainError::Gone { code: "hold_expired", message: "the checkout hold has expired".into() })
         }
         TicketStatus::Purchased => {
-            return Err(DomainError::conflict(
-                "hold_consumed",
-                "the hold was used by another order",
-            ))
+            return Err(DomainError::conflict("hold_consumed", "the hold was used by another order"))
         }
         TicketStatus::Waiting | TicketStatus::SoldOut => {
-            return Err(DomainError::conflict(
-                "not_won",
-                "this entry has not won a unit",
-            ))
+            return Err(DomainError::conflict("not_won", "this entry has not won a unit"))
         }
     }
-    let sale = reader
-        .get_sale(&ticket.sale_id)
-        .await?
-        .ok_or_else(|| DomainError::not_found("flash sale"))?;
+    let sale = reader.get_sale(&ticket.sale_id).await?.ok_or_else(|| DomainError::not_found("flash sale"))?;
     Ok((ticket, sale))
 }
 
@@ -567,37 +476,21 @@ pub async fn consume_hold(
                 }
             }
             TicketStatus::Won | TicketStatus::Expired | TicketStatus::Released => {
-                return Err(DomainError::Gone {
-                    code: "hold_expired",
-                    message: "the checkout hold has expired".into(),
-                })
+                return Err(DomainError::Gone { code: "hold_expired", message: "the checkout hold has expired".into() })
             }
             TicketStatus::Purchased => {
-                return Err(DomainError::conflict(
-                    "hold_consumed",
-                    "the hold was used by another order",
-                ))
+                return Err(DomainError::conflict("hold_consumed", "the hold was used by another order"))
             }
             TicketStatus::Waiting | TicketStatus::SoldOut => {
-                return Err(DomainError::conflict(
-                    "not_won",
-                    "this entry has not won a unit",
-                ))
+                return Err(DomainError::conflict("not_won", "this entry has not won a unit"))
             }
         }
     }
     Err(DomainError::Transient("the hold kept changing".into()))
 }
 
-async fn held_unit(
-    reader: &impl FlashSaleReader,
-    ticket: &Ticket,
-    order_id: &str,
-) -> Result<HeldUnit> {
-    let sale = reader
-        .get_sale(&ticket.sale_id)
-        .await?
-        .ok_or_else(|| DomainError::not_found("flash sale"))?;
+async fn held_unit(reader: &impl FlashSaleReader, ticket: &Ticket, order_id: &str) -> Result<HeldUnit> {
+    let sale = reader.get_sale(&ticket.sale_id).await?.ok_or_else(|| DomainError::not_found("flash sale"))?;
     Ok(HeldUnit {
         ticket_id: ticket.ticket_id.clone(),
         sale_id: sale.sale_id,
@@ -617,27 +510,16 @@ pub async fn release_hold(
     now: DateTime<Utc>,
 ) -> Result<()> {
     for _ in 0..3 {
-        let ticket = tickets
-            .get_ticket(ticket_id)
-            .await?
-            .ok_or_else(|| DomainError::not_found("flash ticket"))?;
+        let ticket = tickets.get_ticket(ticket_id).await?.ok_or_else(|| DomainError::not_found("flash ticket"))?;
         match ticket.status {
             TicketStatus::Purchased if ticket.order_id.as_deref() == Some(order_id) => {
-                if tickets
-                    .return_unit(&ticket, TicketStatus::Released, now)
-                    .await?
-                {
+                if tickets.return_unit(&ticket, TicketStatus::Released, now).await? {
                     tracing::info!(ticket_id, order_id, "flash hold released");
                     return Ok(());
                 }
             }
             TicketStatus::Released | TicketStatus::Expired | TicketStatus::Won => return Ok(()),
-            _ => {
-                return Err(DomainError::conflict(
-                    "hold_not_consumed",
-                    "this order does not hold the unit",
-                ))
-            }
+            _ => return Err(DomainError::conflict("hold_not_consumed", "this order does not hold the unit")),
         }
     }
     Err(DomainError::Transient("the hold kept changing".into()))
@@ -662,10 +544,7 @@ pub async fn sweep(
     for sale in reconciler.live_sales().await? {
         report.sales += 1;
         for ticket in reconciler.expired_holds(&sale, now, 500).await? {
-            if tickets
-                .return_unit(&ticket, TicketStatus::Expired, now)
-                .await?
-            {
+            if tickets.return_unit(&ticket, TicketStatus::Expired, now).await? {
                 report.expired_holds += 1;
             }
         }

@@ -2,10 +2,10 @@
 
 pub mod cart;
 pub mod catalog;
-pub mod flash_sale;
-pub mod inventory;
-pub mod search;
 pub mod checkout;
+pub mod flash_sale;
 pub mod idempotency;
+pub mod inventory;
 pub mod orders;
 pub mod payments;
+pub mod search;

@@ -4,8 +4,7 @@
 use crate::domain::catalog::{Category, Product};
 use crate::domain::inventory::SkuStock;
 use crate::domain::search::{
-    change_for_product, IndexChange, SearchQuery, SearchResults, StockUpdate, SuggestQuery,
-    Suggestions,
+    change_for_product, IndexChange, SearchQuery, SearchResults, StockUpdate, SuggestQuery, Suggestions,
 };
 use crate::error::{DomainError, Result};
 use crate::ports::{CategoryReader, ProductSearch, SearchIndex, SkuCatalog, StockReader};
@@ -37,10 +36,7 @@ fn decode(record: &EventRecord) -> Result<Option<ProductEvent>> {
         serde_dynamo::from_attribute_value::<_, String>(keys.get(name)?.clone()).ok()
     };
     let (Some(pk), Some(sk)) = (key("pk"), key("sk")) else {
-        return Err(DomainError::validation(
-            "keys",
-            "stream record without pk/sk",
-        ));
+        return Err(DomainError::validation("keys", "stream record without pk/sk"));
     };
     if sk != "PRODUCT" || !pk.starts_with("PRODUCT#") {
         return Ok(None);
@@ -54,15 +50,9 @@ fn decode(record: &EventRecord) -> Result<Option<ProductEvent>> {
         "REMOVE" => {
             let product: Product = serde_dynamo::from_item(record.change.old_image.clone())
                 .map_err(|e| DomainError::validation("OldImage", e))?;
-            Ok(Some(ProductEvent::Deleted {
-                product_id: product.product_id,
-                version: product.version,
-            }))
+            Ok(Some(ProductEvent::Deleted { product_id: product.product_id, version: product.version }))
         }
-        other => Err(DomainError::validation(
-            "eventName",
-            format!("unknown event {other:?}"),
-        )),
+        other => Err(DomainError::validation("eventName", format!("unknown event {other:?}"))),
     }
 }
 
@@ -88,8 +78,7 @@ pub async fn index_catalog_stream(
                     error = %err,
                     "undecodable catalog stream record"
                 );
-                outcome.failed_from =
-                    Some(record.change.sequence_number.clone().unwrap_or_default());
+                outcome.failed_from = Some(record.change.sequence_number.clone().unwrap_or_default());
                 break;
             }
         }
@@ -97,26 +86,15 @@ pub async fn index_catalog_stream(
     if events.is_empty() {
         return Ok(outcome);
     }
-    let needs_categories = events
-        .iter()
-        .any(|e| matches!(e, ProductEvent::Current(p) if p.is_public()));
-    let category_list: Vec<Category> = if needs_categories {
-        categories.list_categories().await?
-    } else {
-        Vec::new()
-    };
+    let needs_categories = events.iter().any(|e| matches!(e, ProductEvent::Current(p) if p.is_public()));
+    let category_list: Vec<Category> = if needs_categories { categories.list_categories().await? } else { Vec::new() };
     let changes: Vec<IndexChange> = events
         .iter()
         .map(|event| match event {
             ProductEvent::Current(product) => change_for_product(product, &category_list),
-            ProductEvent::Deleted {
-                product_id,
-                version,
-            } => IndexChange::Hide {
-                product_id: product_id.clone(),
-                version: *version,
-                deleted: true,
-            },
+            ProductEvent::Deleted { product_id, version } => {
+                IndexChange::Hide { product_id: product_id.clone(), version: *version, deleted: true }
+            }
         })
         .collect();
     match index.apply_changes(&changes).await {
@@ -130,9 +108,7 @@ pub async fn index_catalog_stream(
             Ok(StreamOutcome {
                 changed: 0,
                 skipped: 0,
-                failed_from: records
-                    .first()
-                    .map(|r| r.change.sequence_number.clone().unwrap_or_default()),
+                failed_from: records.first().map(|r| r.change.sequence_number.clone().unwrap_or_default()),
             })
         }
     }
@@ -166,9 +142,7 @@ fn decode_stock(record: &EventRecord) -> Result<Option<(String, bool)>> {
     let new = image_avail(&record.change.new_image);
     // A SKU is in stock when some warehouse has `avail > 0`, so only a per-warehouse flip can flip the
     // SKU. A created or removed item always counts: a SKU never reported shows as in stock.
-    let relevant = old.is_none()
-        || new.is_none()
-        || crate::domain::inventory::stock_status_change(old, new).is_some();
+    let relevant = old.is_none() || new.is_none() || crate::domain::inventory::stock_status_change(old, new).is_some();
     Ok(Some((sku.to_owned(), relevant)))
 }
 
@@ -218,8 +192,7 @@ pub async fn index_stock_stream(
             .map(|view| StockUpdate {
                 product_id: view.product_id.clone(),
                 sku: view.sku.clone(),
-                available: SkuStock::new(&view.sku, levels.get(&view.sku).map_or(&[][..], Vec::as_slice))
-                    .available,
+                available: SkuStock::new(&view.sku, levels.get(&view.sku).map_or(&[][..], Vec::as_slice)).available,
                 stock_version,
             })
             .collect();
@@ -287,11 +260,8 @@ mod tests {
 
     fn record(event: &str, seq: &str, image: serde_json::Value) -> EventRecord {
         let keys = serde_json::json!({"pk": {"S": image["pk"]["S"].clone()}, "sk": {"S": image["sk"]["S"].clone()}});
-        let (new_image, old_image) = if event == "REMOVE" {
-            (serde_json::json!({}), image)
-        } else {
-            (image, serde_json::json!({}))
-        };
+        let (new_image, old_image) =
+            if event == "REMOVE" { (serde_json::json!({}), image) } else { (image, serde_json::json!({})) };
         serde_json::from_value(serde_json::json!({
             "eventID": seq, "eventName": event, "eventVersion": "1.1", "eventSource": "aws:dynamodb",
             "awsRegion": "us-east-1",
@@ -328,31 +298,13 @@ mod tests {
             record("MODIFY", "3", product_image("prd_a", 2, "draft")),
             record("REMOVE", "4", product_image("prd_a", 2, "draft")),
         ];
-        let outcome = index_catalog_stream(&index, &NoCategories, &records)
-            .await
-            .unwrap();
+        let outcome = index_catalog_stream(&index, &NoCategories, &records).await.unwrap();
         assert_eq!(outcome.failed_from, None);
         let applied = index.applied.lock().unwrap();
         assert_eq!(applied.len(), 3);
-        assert!(
-            matches!(&applied[0], IndexChange::Upsert(d) if d.version == 1 && d.attributes["size"] == vec!["42"])
-        );
-        assert_eq!(
-            applied[1],
-            IndexChange::Hide {
-                product_id: "prd_a".into(),
-                version: 2,
-                deleted: false
-            }
-        );
-        assert_eq!(
-            applied[2],
-            IndexChange::Hide {
-                product_id: "prd_a".into(),
-                version: 2,
-                deleted: true
-            }
-        );
+        assert!(matches!(&applied[0], IndexChange::Upsert(d) if d.version == 1 && d.attributes["size"] == vec!["42"]));
+        assert_eq!(applied[1], IndexChange::Hide { product_id: "prd_a".into(), version: 2, deleted: false });
+        assert_eq!(applied[2], IndexChange::Hide { product_id: "prd_a".into(), version: 2, deleted: true });
     }
 
     #[tokio::test]
@@ -365,23 +317,16 @@ mod tests {
             record("INSERT", "11", poison),
             record("INSERT", "12", product_image("prd_c", 1, "active")),
         ];
-        let outcome = index_catalog_stream(&index, &NoCategories, &records)
-            .await
-            .unwrap();
+        let outcome = index_catalog_stream(&index, &NoCategories, &records).await.unwrap();
         assert_eq!(outcome.failed_from.as_deref(), Some("11"));
         assert_eq!(index.applied.lock().unwrap().len(), 1);
     }
 
     #[tokio::test]
     async fn when_the_index_fails_should_report_the_whole_batch() {
-        let index = RecordingIndex {
-            fail: true,
-            ..RecordingIndex::default()
-        };
+        let index = RecordingIndex { fail: true, ..RecordingIndex::default() };
         let records = vec![record("INSERT", "20", product_image("prd_a", 1, "active"))];
-        let outcome = index_catalog_stream(&index, &NoCategories, &records)
-            .await
-            .unwrap();
+        let outcome = index_catalog_stream(&index, &NoCategories, &records).await.unwrap();
         assert_eq!(outcome.failed_from.as_deref(), Some("20"));
     }
 }

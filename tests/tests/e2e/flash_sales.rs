@@ -42,7 +42,11 @@ async fn in_shards(store: &DynamoFlashSales, sale_id: &str) -> (i64, bool) {
     (snapshot.totals().in_shards, snapshot.gate.sold_out)
 }
 
+// Ignored in `make test` until it fits the suite's time budget on 2 cores (one passing run at 400 buyers took
+// 15 minutes on the emulator). Run it alone:
+//   cargo test -p system-tests --test e2e -- --ignored flash_sales:: --nocapture
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "slow on the local emulator; run with --ignored"]
 async fn shoppers_race_for_a_flash_sale_and_winners_pay_through_checkout() {
     let s = stack();
     let bench = Stack {

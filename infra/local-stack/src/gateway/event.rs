@@ -41,13 +41,7 @@ pub fn build_event(input: &EventInput<'_>) -> Value {
     for (name, value) in input.headers {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
         if name == http::header::COOKIE {
-            cookies.extend(
-                value
-                    .split(';')
-                    .map(str::trim)
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_owned),
-            );
+            cookies.extend(value.split(';').map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned));
             continue;
         }
         headers
@@ -58,24 +52,13 @@ pub fn build_event(input: &EventInput<'_>) -> Value {
             })
             .or_insert(value);
     }
-    headers
-        .entry("x-forwarded-for".into())
-        .or_insert_with(|| input.source_ip.to_string());
-    headers
-        .entry("x-forwarded-proto".into())
-        .or_insert_with(|| "http".into());
-    let host = headers
-        .get("host")
-        .cloned()
-        .unwrap_or_else(|| "localhost".to_string());
+    headers.entry("x-forwarded-for".into()).or_insert_with(|| input.source_ip.to_string());
+    headers.entry("x-forwarded-proto".into()).or_insert_with(|| "http".into());
+    let host = headers.get("host").cloned().unwrap_or_else(|| "localhost".to_string());
     if let Some(port) = host.rsplit_once(':').map(|(_, p)| p.to_string()) {
         headers.entry("x-forwarded-port".into()).or_insert(port);
     }
-    let domain_prefix = host
-        .split(['.', ':'])
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let domain_prefix = host.split(['.', ':']).next().unwrap_or_default().to_string();
     let user_agent = headers.get("user-agent").cloned().unwrap_or_default();
 
     let mut query: BTreeMap<String, String> = BTreeMap::new();
@@ -157,21 +140,14 @@ fn form_urlencoded_pairs(raw: &str) -> Vec<(String, String)> {
 
 fn decode_component(raw: &str) -> String {
     let spaced = raw.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8_lossy()
-        .into_owned()
+    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
 }
 
 /// Content types sent to the function as text; anything else is base64. A body without a content type is
 /// text when it is valid UTF-8.
 fn is_text(content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else { return true };
-    let ct = ct
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let ct = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     ct.starts_with("text/")
         || ct == "application/json"
         || ct.ends_with("+json")
@@ -194,16 +170,11 @@ pub struct FunctionResponse {
 /// multiValueHeaders, cookies, body, isBase64Encoded); any other valid JSON is a 200 `application/json`
 /// response whose body is that JSON. Anything else is a malformed answer (`Err`, a 500 to the caller).
 pub fn parse_response(payload: &[u8]) -> Result<FunctionResponse, String> {
-    let value: Value =
-        serde_json::from_slice(payload).map_err(|e| format!("response is not JSON: {e}"))?;
+    let value: Value = serde_json::from_slice(payload).map_err(|e| format!("response is not JSON: {e}"))?;
     let Some(object) = value.as_object().filter(|o| o.contains_key("statusCode")) else {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        return Ok(FunctionResponse {
-            status: StatusCode::OK,
-            headers,
-            body: Bytes::copy_from_slice(payload),
-        });
+        return Ok(FunctionResponse { status: StatusCode::OK, headers, body: Bytes::copy_from_slice(payload) });
     };
     let status = match &object["statusCode"] {
         Value::Number(n) => n.as_u64(),
@@ -229,33 +200,19 @@ pub fn parse_response(payload: &[u8]) -> Result<FunctionResponse, String> {
             append(&mut headers, name.as_str(), value)?;
         }
     }
-    for cookie in object
-        .get("cookies")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for cookie in object.get("cookies").and_then(Value::as_array).into_iter().flatten() {
         append(&mut headers, SET_COOKIE.as_str(), cookie)?;
     }
-    let base64 = object
-        .get("isBase64Encoded")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let base64 = object.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false);
     let body = match object.get("body") {
         None | Some(Value::Null) => Bytes::new(),
-        Some(Value::String(text)) if base64 => Bytes::from(
-            BASE64
-                .decode(text)
-                .map_err(|e| format!("body is not valid base64: {e}"))?,
-        ),
+        Some(Value::String(text)) if base64 => {
+            Bytes::from(BASE64.decode(text).map_err(|e| format!("body is not valid base64: {e}"))?)
+        }
         Some(Value::String(text)) => Bytes::from(text.clone()),
         Some(other) => Bytes::from(other.to_string()),
     };
-    Ok(FunctionResponse {
-        status,
-        headers,
-        body,
-    })
+    Ok(FunctionResponse { status, headers, body })
 }
 
 fn header_name(name: &str) -> Result<HeaderName, String> {
@@ -268,8 +225,7 @@ fn append(headers: &mut HeaderMap, name: &str, value: &Value) -> Result<(), Stri
         Value::Null => return Ok(()),
         other => other.to_string(),
     };
-    let value =
-        HeaderValue::from_str(&text).map_err(|_| format!("invalid value for header {name}"))?;
+    let value = HeaderValue::from_str(&text).map_err(|_| format!("invalid value for header {name}"))?;
     headers.append(header_name(name)?, value);
     Ok(())
 }
@@ -278,11 +234,7 @@ fn append(headers: &mut HeaderMap, name: &str, value: &Value) -> Result<(), Stri
 mod tests {
     use super::*;
 
-    fn input<'a>(
-        headers: &'a HeaderMap,
-        params: &'a HashMap<String, String>,
-        body: &'a [u8],
-    ) -> EventInput<'a> {
+    fn input<'a>(headers: &'a HeaderMap, params: &'a HashMap<String, String>, body: &'a [u8]) -> EventInput<'a> {
         EventInput {
             method: "POST",
             raw_path: "/v1/products/a%20b",
@@ -314,17 +266,11 @@ mod tests {
         assert_eq!(event["version"], "2.0");
         assert_eq!(event["routeKey"], "POST /v1/products/{product_id}");
         assert_eq!(event["rawPath"], "/v1/products/a%20b");
-        assert_eq!(
-            event["rawQueryString"],
-            "q=red+shoes&tag=a&tag=b&empty=&x=%26"
-        );
+        assert_eq!(event["rawQueryString"], "q=red+shoes&tag=a&tag=b&empty=&x=%26");
         assert_eq!(event["cookies"], json!(["c1=v1", "c2=v2"]));
         assert_eq!(event["headers"]["x-multi"], "a,b");
         assert!(event["headers"].get("cookie").is_none());
-        assert_eq!(
-            event["queryStringParameters"],
-            json!({"q": "red shoes", "tag": "a,b", "empty": "", "x": "&"})
-        );
+        assert_eq!(event["queryStringParameters"], json!({"q": "red shoes", "tag": "a,b", "empty": "", "x": "&"}));
         assert_eq!(event["pathParameters"], json!({"product_id": "a b"}));
         assert!(event.get("stageVariables").is_none());
         let ctx = &event["requestContext"];
@@ -340,12 +286,8 @@ mod tests {
         assert_eq!(event["isBase64Encoded"], false);
 
         let parsed: aws_lambda_events::apigw::ApiGatewayV2httpRequest =
-            serde_json::from_value(event)
-                .expect("the event deserializes as the runtime's v2 request");
-        assert_eq!(
-            parsed.path_parameters.get("product_id").map(String::as_str),
-            Some("a b")
-        );
+            serde_json::from_value(event).expect("the event deserializes as the runtime's v2 request");
+        assert_eq!(parsed.path_parameters.get("product_id").map(String::as_str), Some("a b"));
     }
 
     #[test]
@@ -359,10 +301,7 @@ mod tests {
         let event = build_event(&i);
         assert_eq!(event["isBase64Encoded"], true);
         assert_eq!(event["body"], "AAEC/w==");
-        assert_eq!(
-            event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"],
-            "u1"
-        );
+        assert_eq!(event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"], "u1");
         assert!(event.get("pathParameters").is_none());
     }
 
@@ -380,8 +319,7 @@ mod tests {
         assert_eq!(r.headers.get_all("set-cookie").iter().count(), 2);
         assert_eq!(r.body, "hi");
 
-        let r = parse_response(br#"{"statusCode":200,"isBase64Encoded":true,"body":"AAEC/w=="}"#)
-            .unwrap();
+        let r = parse_response(br#"{"statusCode":200,"isBase64Encoded":true,"body":"AAEC/w=="}"#).unwrap();
         assert_eq!(&r.body[..], &[0, 1, 2, 255]);
 
         let r = parse_response(br#"{"hello":"world"}"#).unwrap();
@@ -391,8 +329,6 @@ mod tests {
 
         assert!(parse_response(b"not json").is_err());
         assert!(parse_response(br#"{"statusCode":"abc"}"#).is_err());
-        assert!(
-            parse_response(br#"{"statusCode":200,"isBase64Encoded":true,"body":"%%%"}"#).is_err()
-        );
+        assert!(parse_response(br#"{"statusCode":200,"isBase64Encoded":true,"body":"%%%"}"#).is_err());
     }
 }

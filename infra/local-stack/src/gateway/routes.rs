@@ -57,12 +57,7 @@ impl RouteTable {
         for (index, (method, path)) in routes.into_iter().enumerate() {
             let method = method.to_ascii_uppercase();
             let segments = parse_template(path)?;
-            compiled.push(Route {
-                index,
-                route_key: format!("{method} {path}"),
-                method,
-                segments,
-            });
+            compiled.push(Route { index, route_key: format!("{method} {path}"), method, segments });
         }
         Ok(Self { routes: compiled })
     }
@@ -113,9 +108,7 @@ fn parse_template(path: &str) -> anyhow::Result<Vec<Segment>> {
         let segment = match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
             Some(name) if name.ends_with('+') => {
                 if i + 1 != parts.len() {
-                    anyhow::bail!(
-                        "route path {path:?}: a greedy {{{name}}} must be the last segment"
-                    );
+                    anyhow::bail!("route path {path:?}: a greedy {{{name}}} must be the last segment");
                 }
                 Segment::Greedy(name.trim_end_matches('+').to_string())
             }
@@ -142,9 +135,7 @@ fn match_segments(template: &[Segment], parts: &[&str]) -> Option<HashMap<String
                 params.insert(name.clone(), decode(part));
             }
             Segment::Greedy(name) => {
-                let rest = parts
-                    .get(i..)
-                    .filter(|rest| !rest.is_empty() && !rest.iter().all(|p| p.is_empty()))?;
+                let rest = parts.get(i..).filter(|rest| !rest.is_empty() && !rest.iter().all(|p| p.is_empty()))?;
                 params.insert(name.clone(), decode(&rest.join("/")));
                 return Some(params);
             }
@@ -165,10 +156,7 @@ fn specificity(a: &Route, b: &Route) -> Ordering {
             other => return other,
         }
     }
-    b.segments
-        .len()
-        .cmp(&a.segments.len())
-        .then_with(|| (a.method == "ANY").cmp(&(b.method == "ANY")))
+    b.segments.len().cmp(&a.segments.len()).then_with(|| (a.method == "ANY").cmp(&(b.method == "ANY")))
 }
 
 #[cfg(test)]
@@ -191,10 +179,7 @@ mod tests {
     #[test]
     fn literal_beats_parameter_and_parameters_are_decoded() {
         let t = table();
-        assert_eq!(
-            t.find("GET", "/v1/products/featured").unwrap().route_key,
-            "GET /v1/products/featured"
-        );
+        assert_eq!(t.find("GET", "/v1/products/featured").unwrap().route_key, "GET /v1/products/featured");
         let m = t.find("GET", "/v1/products/prd%2001").unwrap();
         assert_eq!(m.route_key, "GET /v1/products/{product_id}");
         assert_eq!(m.path_parameters["product_id"], "prd 01");
@@ -203,14 +188,8 @@ mod tests {
     #[test]
     fn explicit_method_beats_any_and_any_matches_other_methods() {
         let t = table();
-        assert_eq!(
-            t.find("POST", "/v1/seller/products").unwrap().route_key,
-            "POST /v1/seller/products"
-        );
-        assert_eq!(
-            t.find("DELETE", "/v1/seller/products").unwrap().route_key,
-            "ANY /v1/seller/products"
-        );
+        assert_eq!(t.find("POST", "/v1/seller/products").unwrap().route_key, "POST /v1/seller/products");
+        assert_eq!(t.find("DELETE", "/v1/seller/products").unwrap().route_key, "ANY /v1/seller/products");
     }
 
     #[test]
@@ -219,14 +198,8 @@ mod tests {
         let m = t.find("PUT", "/files/a/b/c.txt").unwrap();
         assert_eq!(m.route_key, "ANY /files/{proxy+}");
         assert_eq!(m.path_parameters["proxy"], "a/b/c.txt");
-        assert_eq!(
-            t.find("GET", "/files/a/b").unwrap().route_key,
-            "GET /files/{dir}/{name}"
-        );
-        assert!(
-            t.find("GET", "/files").is_none(),
-            "a greedy segment needs at least one segment"
-        );
+        assert_eq!(t.find("GET", "/files/a/b").unwrap().route_key, "GET /files/{dir}/{name}");
+        assert!(t.find("GET", "/files").is_none(), "a greedy segment needs at least one segment");
     }
 
     #[test]
@@ -235,10 +208,7 @@ mod tests {
         assert!(t.find("GET", "/v1/nothing").is_none());
         assert!(t.find("DELETE", "/v1/products/x").is_none());
         assert!(t.find("GET", "/v1/products/x/extra").is_none());
-        assert!(
-            t.find("GET", "/v1/products/").is_none(),
-            "an empty segment is no parameter"
-        );
+        assert!(t.find("GET", "/v1/products/").is_none(), "an empty segment is no parameter");
         assert_eq!(t.find("GET", "/").unwrap().route_key, "GET /");
     }
 

@@ -33,11 +33,7 @@ fn keys() -> &'static (Key, Key) {
             let jwk = json!({"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid,
                 "n": URL_SAFE_NO_PAD.encode(private.n().to_bytes_be()),
                 "e": URL_SAFE_NO_PAD.encode(private.e().to_bytes_be())});
-            Key {
-                kid,
-                encoding: EncodingKey::from_rsa_der(der.as_bytes()),
-                jwk,
-            }
+            Key { kid, encoding: EncodingKey::from_rsa_der(der.as_bytes()), jwk }
         };
         (make("local-key"), make("stranger-key"))
     })
@@ -105,12 +101,7 @@ impl Api {
         };
         let functions: BTreeMap<String, FunctionPlan> = ["Public", "Private", "Throttled"]
             .into_iter()
-            .map(|name| {
-                (
-                    name.to_string(),
-                    fake.plan(name, Duration::from_secs(1), None),
-                )
-            })
+            .map(|name| (name.to_string(), fake.plan(name, Duration::from_secs(1), None)))
             .collect();
         let plan = Plan {
             functions: functions.clone(),
@@ -118,15 +109,9 @@ impl Api {
                 route("GET", "/public/{id}", "Public"),
                 route("ANY", "/public/files/{proxy+}", "Public"),
                 route("POST", "/public/upload", "Public"),
+                RoutePlan { auth: Some(auth), ..route("POST", "/private/items", "Private") },
                 RoutePlan {
-                    auth: Some(auth),
-                    ..route("POST", "/private/items", "Private")
-                },
-                RoutePlan {
-                    throttle: Some(ThrottlePlan {
-                        rate_limit: 0.5,
-                        burst_limit: 2,
-                    }),
+                    throttle: Some(ThrottlePlan { rate_limit: 0.5, burst_limit: 2 }),
                     ..route("GET", "/throttled", "Throttled")
                 },
             ],
@@ -144,34 +129,16 @@ impl Api {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
-        tokio::spawn(serve(
-            listener,
-            Arc::new(plan),
-            lambdas.clone(),
-            shutdown.clone(),
-        ));
-        Api {
-            base,
-            lambdas,
-            shutdown,
-            http: reqwest::Client::new(),
-            _fake: fake,
-        }
+        tokio::spawn(serve(listener, Arc::new(plan), lambdas.clone(), shutdown.clone()));
+        Api { base, lambdas, shutdown, http: reqwest::Client::new(), _fake: fake }
     }
 
     async fn get(&self, path: &str) -> reqwest::Response {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("request")
+        self.http.get(format!("{}{path}", self.base)).send().await.expect("request")
     }
 
     async fn post_private(&self, token: Option<&str>) -> reqwest::Response {
-        let mut req = self
-            .http
-            .post(format!("{}/private/items", self.base))
-            .json(&json!({"name": "lamp"}));
+        let mut req = self.http.post(format!("{}/private/items", self.base)).json(&json!({"name": "lamp"}));
         if let Some(token) = token {
             req = req.header("authorization", token);
         }
@@ -200,10 +167,7 @@ async fn when_a_public_route_matches_should_send_the_v2_event_and_return_the_ans
     let api = Api::start().await;
     let response = api
         .http
-        .get(format!(
-            "{}/public/item%201?tag=a&tag=b&q=red+shoes",
-            api.base
-        ))
+        .get(format!("{}/public/item%201?tag=a&tag=b&q=red+shoes", api.base))
         .header("cookie", "session=s1; theme=dark")
         .header("x-repeat", "one")
         .send()
@@ -233,12 +197,7 @@ async fn when_no_route_matches_should_answer_404_not_found() {
     let response = api.get("/nowhere").await;
     assert_eq!(response.status(), 404);
     assert_eq!(message_of(response).await, "Not Found");
-    let wrong_method = api
-        .http
-        .delete(format!("{}/public/x", api.base))
-        .send()
-        .await
-        .unwrap();
+    let wrong_method = api.http.delete(format!("{}/public/x", api.base)).send().await.unwrap();
     assert_eq!(wrong_method.status(), 404);
     api.stop().await;
 }
@@ -251,34 +210,18 @@ async fn when_the_token_is_not_valid_should_answer_401_without_invoking_the_func
     let refused = [
         None,
         Some("garbage".to_string()),
-        Some(format!(
-            "Bearer {}",
-            sign(stranger, good.kid, &claims(json!({})))
-        )),
+        Some(format!("Bearer {}", sign(stranger, good.kid, &claims(json!({}))))),
         Some(sign(stranger, stranger.kid, &claims(json!({})))),
-        Some(sign(
-            good,
-            good.kid,
-            &claims(json!({"exp": now - 5, "iat": now - 700})),
-        ))
-        .map(|t| format!("Bearer {t}")),
+        Some(sign(good, good.kid, &claims(json!({"exp": now - 5, "iat": now - 700})))).map(|t| format!("Bearer {t}")),
         Some(sign(good, good.kid, &claims(json!({"aud": "another-app"})))),
-        Some(sign(
-            good,
-            good.kid,
-            &claims(json!({"iss": "https://cognito-idp.us-east-1.amazonaws.com/other"})),
-        )),
+        Some(sign(good, good.kid, &claims(json!({"iss": "https://cognito-idp.us-east-1.amazonaws.com/other"})))),
     ];
     for token in &refused {
         let response = api.post_private(token.as_deref()).await;
         assert_eq!(response.status(), 401, "token {token:?}");
         assert_eq!(message_of(response).await, "Unauthorized");
     }
-    assert_eq!(
-        api.lambdas.running_instances("Private"),
-        0,
-        "no refused request reached the function"
-    );
+    assert_eq!(api.lambdas.running_instances("Private"), 0, "no refused request reached the function");
 
     let token = sign(good, good.kid, &claims(json!({})));
     let event = echoed_event(api.post_private(Some(&format!("Bearer {token}"))).await).await;
@@ -299,11 +242,7 @@ async fn when_the_function_fails_or_times_out_should_answer_500_or_503() {
     assert_eq!(slow.status(), 503);
     assert_eq!(message_of(slow).await, "Service Unavailable");
     let too_big = api.get("/public/x?mode=big").await;
-    assert_eq!(
-        too_big.status(),
-        500,
-        "a response over 6 MB is a function error"
-    );
+    assert_eq!(too_big.status(), 500, "a response over 6 MB is a function error");
     api.stop().await;
 }
 
@@ -314,22 +253,15 @@ async fn when_the_function_answers_should_map_status_headers_cookies_and_bodies(
     assert_eq!(custom.status(), 201);
     assert_eq!(custom.headers()["x-custom"], "1");
     assert_eq!(custom.headers().get_all("x-multi").iter().count(), 2);
-    let cookies: Vec<_> = custom
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .collect();
+    let cookies: Vec<_> =
+        custom.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
     assert_eq!(cookies, vec!["a=1; Path=/", "b=2"]);
     assert_eq!(custom.text().await.unwrap(), "created");
 
     let bare = api.get("/public/x?mode=bare").await;
     assert_eq!(bare.status(), 200);
     assert_eq!(bare.headers()["content-type"], "application/json");
-    assert_eq!(
-        bare.json::<Value>().await.unwrap(),
-        json!({"hello": "world"})
-    );
+    assert_eq!(bare.json::<Value>().await.unwrap(), json!({"hello": "world"}));
 
     let binary = api.get("/public/x?mode=binary").await;
     assert_eq!(&binary.bytes().await.unwrap()[..], &[0, 1, 2, 255]);
@@ -340,32 +272,14 @@ async fn when_the_function_answers_should_map_status_headers_cookies_and_bodies(
 async fn when_bodies_are_binary_or_too_large_should_encode_or_refuse_them() {
     let api = Api::start().await;
     let url = format!("{}/public/upload", api.base);
-    let binary = api
-        .http
-        .post(&url)
-        .header("content-type", "image/png")
-        .body(vec![0u8, 1, 2, 255])
-        .send()
-        .await;
+    let binary = api.http.post(&url).header("content-type", "image/png").body(vec![0u8, 1, 2, 255]).send().await;
     let event = echoed_event(binary.unwrap()).await;
     assert_eq!(event["isBase64Encoded"], true);
     assert_eq!(event["body"], "AAEC/w==");
 
-    let over_request_limit = api
-        .http
-        .post(&url)
-        .body(vec![b'a'; MAX_REQUEST_BYTES + 1])
-        .send()
-        .await
-        .unwrap();
+    let over_request_limit = api.http.post(&url).body(vec![b'a'; MAX_REQUEST_BYTES + 1]).send().await.unwrap();
     assert_eq!(over_request_limit.status(), 413);
-    let over_event_limit = api
-        .http
-        .post(&url)
-        .body(vec![b'a'; 7 * 1024 * 1024])
-        .send()
-        .await
-        .unwrap();
+    let over_event_limit = api.http.post(&url).body(vec![b'a'; 7 * 1024 * 1024]).send().await.unwrap();
     assert_eq!(over_event_limit.status(), 413);
     api.stop().await;
 }
@@ -386,10 +300,7 @@ async fn when_cors_is_configured_should_answer_preflight_and_decorate_responses(
     let h = preflight.headers();
     assert_eq!(h["access-control-allow-origin"], ORIGIN);
     assert_eq!(h["access-control-allow-methods"], "GET,POST");
-    assert_eq!(
-        h["access-control-allow-headers"],
-        "authorization,content-type"
-    );
+    assert_eq!(h["access-control-allow-headers"], "authorization,content-type");
     assert_eq!(h["access-control-max-age"], "600");
 
     let stranger = api
@@ -400,32 +311,13 @@ async fn when_cors_is_configured_should_answer_preflight_and_decorate_responses(
         .send()
         .await
         .unwrap();
-    assert!(!stranger
-        .headers()
-        .contains_key("access-control-allow-origin"));
+    assert!(!stranger.headers().contains_key("access-control-allow-origin"));
 
-    let actual = api
-        .http
-        .get(format!("{}/public/x", api.base))
-        .header("origin", ORIGIN)
-        .send()
-        .await
-        .unwrap();
+    let actual = api.http.get(format!("{}/public/x", api.base)).header("origin", ORIGIN).send().await.unwrap();
     assert_eq!(actual.headers()["access-control-allow-origin"], ORIGIN);
-    assert_eq!(
-        actual.headers()["access-control-expose-headers"],
-        "retry-after"
-    );
-    let unauthorized = api
-        .http
-        .post(format!("{}/private/items", api.base))
-        .header("origin", ORIGIN)
-        .send()
-        .await;
-    assert_eq!(
-        unauthorized.unwrap().headers()["access-control-allow-origin"],
-        ORIGIN
-    );
+    assert_eq!(actual.headers()["access-control-expose-headers"], "retry-after");
+    let unauthorized = api.http.post(format!("{}/private/items", api.base)).header("origin", ORIGIN).send().await;
+    assert_eq!(unauthorized.unwrap().headers()["access-control-allow-origin"], ORIGIN);
     api.stop().await;
 }
 
@@ -453,10 +345,6 @@ async fn when_requests_arrive_together_should_start_several_environments() {
     }
     pids.sort_unstable();
     pids.dedup();
-    assert_eq!(
-        pids.len(),
-        4,
-        "four concurrent requests ran in four environments"
-    );
+    assert_eq!(pids.len(), 4, "four concurrent requests ran in four environments");
     api.stop().await;
 }

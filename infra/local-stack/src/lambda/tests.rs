@@ -125,12 +125,7 @@ impl FakeFunction {
         &self.dir
     }
 
-    pub(crate) fn plan(
-        &self,
-        name: &str,
-        timeout: Duration,
-        reserved: Option<u32>,
-    ) -> FunctionPlan {
+    pub(crate) fn plan(&self, name: &str, timeout: Duration, reserved: Option<u32>) -> FunctionPlan {
         FunctionPlan {
             logical_id: name.to_string(),
             binary: self.dir.join("bootstrap"),
@@ -178,12 +173,7 @@ async fn when_invoked_should_run_the_process_with_lambda_environment_and_reuse_i
     let fake = FakeFunction::new();
     let lambdas = start_one(&fake, Duration::from_secs(5), None);
 
-    let first = success_json(
-        lambdas
-            .invoke("Echo", Bytes::from(r#"{"n":1}"#))
-            .await
-            .unwrap(),
-    );
+    let first = success_json(lambdas.invoke("Echo", Bytes::from(r#"{"n":1}"#)).await.unwrap());
     assert_eq!(first["event"], serde_json::json!({"n": 1}));
     let env = &first["env"];
     assert_eq!(env["AWS_LAMBDA_FUNCTION_NAME"], "Echo");
@@ -191,29 +181,14 @@ async fn when_invoked_should_run_the_process_with_lambda_environment_and_reuse_i
     assert_eq!(env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], "256");
     assert_eq!(env["AWS_LAMBDA_LOG_FORMAT"], "JSON");
     assert_eq!(env["_HANDLER"], "bootstrap");
-    assert_eq!(
-        env["TABLE"], "t1",
-        "the template's environment wins over the base environment"
-    );
+    assert_eq!(env["TABLE"], "t1", "the template's environment wins over the base environment");
     assert_eq!(env["BASE_ONLY"], "yes");
-    assert!(
-        env["CARGO"].is_null(),
-        "the stack's own environment does not leak into functions"
-    );
-    assert_eq!(
-        first["meta"]["arn"],
-        "arn:aws:lambda:us-east-1:123456789012:function:Echo"
-    );
+    assert!(env["CARGO"].is_null(), "the stack's own environment does not leak into functions");
+    assert_eq!(first["meta"]["arn"], "arn:aws:lambda:us-east-1:123456789012:function:Echo");
     let deadline = first["meta"]["deadline"].as_u64().unwrap();
     let now = epoch_ms();
-    assert!(
-        deadline > now && deadline <= now + 5_000,
-        "deadline {deadline} vs now {now}"
-    );
-    assert!(first["meta"]["trace"]
-        .as_str()
-        .unwrap()
-        .starts_with("Root=1-"));
+    assert!(deadline > now && deadline <= now + 5_000, "deadline {deadline} vs now {now}");
+    assert!(first["meta"]["trace"].as_str().unwrap().starts_with("Root=1-"));
 
     let by_arn = "arn:aws:lambda:us-east-1:123456789012:function:Echo:$LATEST";
     let second = success_json(lambdas.invoke(by_arn, Bytes::from("{}")).await.unwrap());
@@ -229,11 +204,7 @@ async fn when_the_handler_fails_should_return_its_error_and_keep_the_environment
     let lambdas = start_one(&fake, Duration::from_secs(5), None);
     let pid = success_json(lambdas.invoke("Echo", Bytes::from("{}")).await.unwrap())["pid"].clone();
 
-    match lambdas
-        .invoke("Echo", Bytes::from(r#"{"action":"error"}"#))
-        .await
-        .unwrap()
-    {
+    match lambdas.invoke("Echo", Bytes::from(r#"{"action":"error"}"#)).await.unwrap() {
         Invocation::FunctionError { error_type, body } => {
             assert_eq!(error_type, "MyError");
             let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -250,27 +221,17 @@ async fn when_the_handler_fails_should_return_its_error_and_keep_the_environment
 async fn when_the_timeout_passes_should_kill_the_environment_and_report_sandbox_timedout() {
     let fake = FakeFunction::new();
     let lambdas = start_one(&fake, Duration::from_secs(1), None);
-    let pid = success_json(lambdas.invoke("Echo", Bytes::from("{}")).await.unwrap())["pid"]
-        .as_i64()
-        .unwrap();
+    let pid = success_json(lambdas.invoke("Echo", Bytes::from("{}")).await.unwrap())["pid"].as_i64().unwrap();
 
     let started = Instant::now();
-    let outcome = lambdas
-        .invoke("Echo", Bytes::from(r#"{"action":"sleep","secs":30}"#))
-        .await
-        .unwrap();
+    let outcome = lambdas.invoke("Echo", Bytes::from(r#"{"action":"sleep","secs":30}"#)).await.unwrap();
     let took = started.elapsed();
     assert!(outcome.is_timeout(), "{outcome:?}");
-    let Invocation::FunctionError { body, .. } = outcome else {
-        unreachable!()
-    };
+    let Invocation::FunctionError { body, .. } = outcome else { unreachable!() };
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["errorType"], "Sandbox.Timedout");
     assert_eq!(body["errorMessage"], "Task timed out after 1.00 seconds");
-    assert!(
-        took >= Duration::from_secs(1) && took < Duration::from_secs(3),
-        "took {took:?}"
-    );
+    assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(3), "took {took:?}");
 
     let deadline = Instant::now() + Duration::from_secs(3);
     while alive(pid) && Instant::now() < deadline {
@@ -278,11 +239,7 @@ async fn when_the_timeout_passes_should_kill_the_environment_and_report_sandbox_
     }
     assert!(!alive(pid), "the timed-out environment was killed");
     let next = success_json(lambdas.invoke("Echo", Bytes::from("{}")).await.unwrap());
-    assert_ne!(
-        next["pid"].as_i64().unwrap(),
-        pid,
-        "a fresh environment serves the next invocation"
-    );
+    assert_ne!(next["pid"].as_i64().unwrap(), pid, "a fresh environment serves the next invocation");
     lambdas.shutdown().await;
 }
 
@@ -290,17 +247,10 @@ async fn when_the_timeout_passes_should_kill_the_environment_and_report_sandbox_
 async fn when_the_process_exits_mid_invocation_should_report_runtime_exit_error() {
     let fake = FakeFunction::new();
     let lambdas = start_one(&fake, Duration::from_secs(5), None);
-    match lambdas
-        .invoke("Echo", Bytes::from(r#"{"action":"crash"}"#))
-        .await
-        .unwrap()
-    {
+    match lambdas.invoke("Echo", Bytes::from(r#"{"action":"crash"}"#)).await.unwrap() {
         Invocation::FunctionError { error_type, body } => {
             assert_eq!(error_type, "Runtime.ExitError");
-            assert!(
-                String::from_utf8_lossy(&body).contains("exit status: 7"),
-                "{body:?}"
-            );
+            assert!(String::from_utf8_lossy(&body).contains("exit status: 7"), "{body:?}");
         }
         other => panic!("expected an exit error, got {other:?}"),
     }
@@ -314,14 +264,9 @@ async fn when_init_fails_should_report_the_failure() {
     let mut crash = fake.plan("Crash", Duration::from_secs(5), None);
     crash.environment.insert("FAKE_INIT".into(), "crash".into());
     let mut init_error = fake.plan("InitError", Duration::from_secs(5), None);
-    init_error
-        .environment
-        .insert("FAKE_INIT".into(), "error".into());
+    init_error.environment.insert("FAKE_INIT".into(), "error".into());
     let lambdas = Lambdas::start(
-        BTreeMap::from([
-            ("Crash".to_string(), crash),
-            ("InitError".to_string(), init_error),
-        ]),
+        BTreeMap::from([("Crash".to_string(), crash), ("InitError".to_string(), init_error)]),
         base_env(),
     )
     .unwrap();
@@ -330,11 +275,7 @@ async fn when_init_fails_should_report_the_failure() {
         Invocation::FunctionError { error_type, .. } => assert_eq!(error_type, "Runtime.ExitError"),
         other => panic!("{other:?}"),
     }
-    match lambdas
-        .invoke("InitError", Bytes::from("{}"))
-        .await
-        .unwrap()
-    {
+    match lambdas.invoke("InitError", Bytes::from("{}")).await.unwrap() {
         Invocation::FunctionError { error_type, body } => {
             assert_eq!(error_type, "Runtime.InitError");
             assert!(String::from_utf8_lossy(&body).contains("bad config"));
@@ -352,14 +293,8 @@ async fn when_busy_should_start_more_environments_up_to_the_cap_and_queue_the_re
     let calls = (0..6).map(|_| {
         let lambdas = lambdas.clone();
         tokio::spawn(async move {
-            let out = lambdas
-                .invoke("Echo", Bytes::from(r#"{"action":"sleep","secs":0.6}"#))
-                .await
-                .unwrap();
-            (
-                success_json(out)["pid"].as_i64().unwrap(),
-                lambdas.running_instances("Echo"),
-            )
+            let out = lambdas.invoke("Echo", Bytes::from(r#"{"action":"sleep","secs":0.6}"#)).await.unwrap();
+            (success_json(out)["pid"].as_i64().unwrap(), lambdas.running_instances("Echo"))
         })
     });
     let results = futures::future::join_all(calls).await;
@@ -368,19 +303,9 @@ async fn when_busy_should_start_more_environments_up_to_the_cap_and_queue_the_re
     let most_running = results.iter().map(|r| r.as_ref().unwrap().1).max().unwrap();
     pids.sort_unstable();
     pids.dedup();
-    assert_eq!(
-        pids.len(),
-        3,
-        "three environments served six concurrent invocations"
-    );
-    assert!(
-        most_running <= 3,
-        "never more than the reserved concurrency: {most_running}"
-    );
-    assert!(
-        took >= Duration::from_millis(1200),
-        "the excess invocations queued: {took:?}"
-    );
+    assert_eq!(pids.len(), 3, "three environments served six concurrent invocations");
+    assert!(most_running <= 3, "never more than the reserved concurrency: {most_running}");
+    assert!(took >= Duration::from_millis(1200), "the excess invocations queued: {took:?}");
     lambdas.shutdown().await;
 }
 
@@ -390,30 +315,19 @@ async fn when_shut_down_should_leave_no_process_behind() {
     let lambdas = start_one(&fake, Duration::from_secs(10), None);
     let busy = {
         let lambdas = lambdas.clone();
-        tokio::spawn(async move {
-            lambdas
-                .invoke("Echo", Bytes::from(r#"{"action":"sleep","secs":30}"#))
-                .await
-        })
+        tokio::spawn(async move { lambdas.invoke("Echo", Bytes::from(r#"{"action":"sleep","secs":30}"#)).await })
     };
     while lambdas.running_instances("Echo") < 1 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let idle = success_json(lambdas.invoke("Echo", Bytes::from("{}")).await.unwrap())["pid"]
-        .as_i64()
-        .unwrap();
+    let idle = success_json(lambdas.invoke("Echo", Bytes::from("{}")).await.unwrap())["pid"].as_i64().unwrap();
     assert_eq!(lambdas.running_instances("Echo"), 2);
     lambdas.shutdown().await;
     assert!(!alive(idle));
     assert_eq!(lambdas.running_instances("Echo"), 0);
     let outcome = busy.await.unwrap().unwrap();
-    assert!(
-        matches!(outcome, Invocation::FunctionError { ref error_type, .. } if error_type == "Runtime.ExitError")
-    );
-    assert!(matches!(
-        lambdas.invoke("Echo", Bytes::from("{}")).await,
-        Err(InvokeError::ShuttingDown)
-    ));
+    assert!(matches!(outcome, Invocation::FunctionError { ref error_type, .. } if error_type == "Runtime.ExitError"));
+    assert!(matches!(lambdas.invoke("Echo", Bytes::from("{}")).await, Err(InvokeError::ShuttingDown)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -423,33 +337,17 @@ async fn when_the_request_is_invalid_should_refuse_before_running() {
     missing.binary = PathBuf::from("/nonexistent/target/debug/get-thing");
     let lambdas = Lambdas::start(
         BTreeMap::from([
-            (
-                "Echo".to_string(),
-                fake.plan("Echo", Duration::from_secs(3), None),
-            ),
+            ("Echo".to_string(), fake.plan("Echo", Duration::from_secs(3), None)),
             ("Missing".to_string(), missing),
         ]),
         base_env(),
     )
     .unwrap();
-    assert!(matches!(
-        lambdas.invoke("Nope", Bytes::new()).await,
-        Err(InvokeError::UnknownFunction(_))
-    ));
+    assert!(matches!(lambdas.invoke("Nope", Bytes::new()).await, Err(InvokeError::UnknownFunction(_))));
     let too_big = Bytes::from(vec![b' '; MAX_PAYLOAD_BYTES + 1]);
-    assert!(matches!(
-        lambdas.invoke("Echo", too_big).await,
-        Err(InvokeError::PayloadTooLarge { .. })
-    ));
-    let err = lambdas
-        .invoke("Missing", Bytes::from("{}"))
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("Missing") && err.contains("/nonexistent/target/debug/get-thing"),
-        "{err}"
-    );
+    assert!(matches!(lambdas.invoke("Echo", too_big).await, Err(InvokeError::PayloadTooLarge { .. })));
+    let err = lambdas.invoke("Missing", Bytes::from("{}")).await.unwrap_err().to_string();
+    assert!(err.contains("Missing") && err.contains("/nonexistent/target/debug/get-thing"), "{err}");
     assert!(err.contains("cargo build"), "{err}");
     lambdas.shutdown().await;
 }
@@ -457,17 +355,11 @@ async fn when_the_request_is_invalid_should_refuse_before_running() {
 #[test]
 fn function_references_resolve_to_names() {
     assert_eq!(function_name_from_ref("GetProduct"), "GetProduct");
-    assert_eq!(
-        function_name_from_ref("arn:aws:lambda:us-east-1:123456789012:function:GetProduct"),
-        "GetProduct"
-    );
+    assert_eq!(function_name_from_ref("arn:aws:lambda:us-east-1:123456789012:function:GetProduct"), "GetProduct");
     assert_eq!(
         function_name_from_ref("arn:aws:lambda:us-east-1:123456789012:function:GetProduct:$LATEST"),
         "GetProduct"
     );
-    assert_eq!(
-        function_name_from_ref("123456789012:GetProduct"),
-        "GetProduct"
-    );
+    assert_eq!(function_name_from_ref("123456789012:GetProduct"), "GetProduct");
     assert_eq!(function_name_from_ref("GetProduct:live"), "GetProduct");
 }

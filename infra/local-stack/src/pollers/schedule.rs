@@ -31,9 +31,7 @@ pub async fn run(
     lambdas: Lambdas,
     shutdown: CancellationToken,
 ) {
-    let every = interval_override
-        .unwrap_or(source.interval)
-        .max(Duration::from_millis(10));
+    let every = interval_override.unwrap_or(source.interval).max(Duration::from_millis(10));
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tracing::debug!(function = %source.function, every_ms = every.as_millis() as u64, "schedule started");

@@ -34,12 +34,7 @@ pub fn start(
     lambdas: Lambdas,
     shutdown: CancellationToken,
 ) -> Vec<JoinHandle<()>> {
-    let poller = Arc::new(SqsPoller {
-        source,
-        region: region.to_string(),
-        client,
-        lambdas,
-    });
+    let poller = Arc::new(SqsPoller { source, region: region.to_string(), client, lambdas });
     vec![tokio::spawn(poller.run(shutdown))]
 }
 
@@ -52,11 +47,7 @@ struct SqsPoller {
 
 impl SqsPoller {
     async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let concurrency = self
-            .source
-            .maximum_concurrency
-            .unwrap_or(DEFAULT_CONCURRENCY)
-            .max(1) as usize;
+        let concurrency = self.source.maximum_concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1) as usize;
         let slots = Arc::new(Semaphore::new(concurrency));
         let mut failing = false;
         tracing::debug!(queue = %self.source.queue_url, function = %self.source.function, concurrency, "SQS poller started");
@@ -114,17 +105,11 @@ impl SqsPoller {
             let got = received.messages.unwrap_or_default();
             let empty = got.is_empty();
             batch.extend(got);
-            if batch.is_empty()
-                || batch.len() as u32 >= wanted
-                || tokio::time::Instant::now() >= window_ends
-            {
+            if batch.is_empty() || batch.len() as u32 >= wanted || tokio::time::Instant::now() >= window_ends {
                 return Ok(batch);
             }
             if empty {
-                tokio::time::sleep(
-                    Duration::from_millis(50).min(self.source.maximum_batching_window),
-                )
-                .await;
+                tokio::time::sleep(Duration::from_millis(50).min(self.source.maximum_batching_window)).await;
             }
         }
     }
@@ -132,11 +117,7 @@ impl SqsPoller {
     async fn process(&self, messages: Vec<Message>) {
         let function = &self.source.function;
         let event = build_event(&messages, &self.source.queue_arn, &self.region);
-        let delete: Vec<&Message> = match self
-            .lambdas
-            .invoke(function, Bytes::from(event.to_string()))
-            .await
-        {
+        let delete: Vec<&Message> = match self.lambdas.invoke(function, Bytes::from(event.to_string())).await {
             Ok(Invocation::Success(body)) if self.source.report_batch_item_failures => {
                 let ids: HashSet<&str> = messages.iter().filter_map(|m| m.message_id()).collect();
                 match batch_item_failures(&body, &ids) {
@@ -144,10 +125,7 @@ impl SqsPoller {
                         if !failed.is_empty() {
                             tracing::info!(%function, failed = failed.len(), batch = messages.len(), "partial batch failure");
                         }
-                        messages
-                            .iter()
-                            .filter(|m| !m.message_id().is_some_and(|id| failed.contains(id)))
-                            .collect()
+                        messages.iter().filter(|m| !m.message_id().is_some_and(|id| failed.contains(id))).collect()
                     }
                     Err(reason) => {
                         tracing::warn!(%function, %reason, "invalid batch response; the whole batch will be retried");
@@ -213,8 +191,7 @@ pub fn batch_item_failures(body: &[u8], batch: &HashSet<&str>) -> Result<HashSet
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(HashSet::new());
     }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("response is not JSON: {e}"))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| format!("response is not JSON: {e}"))?;
     let failures = match value.get("batchItemFailures") {
         None | Some(Value::Null) => return Ok(HashSet::new()),
         Some(Value::Array(items)) => items,
@@ -294,22 +271,14 @@ mod tests {
             .attributes(MessageSystemAttributeName::SentTimestamp, "1700000000000")
             .message_attributes(
                 "kind",
-                MessageAttributeValue::builder()
-                    .data_type("String")
-                    .string_value("order")
-                    .build()
-                    .unwrap(),
+                MessageAttributeValue::builder().data_type("String").string_value("order").build().unwrap(),
             )
             .build()
     }
 
     #[test]
     fn builds_the_sqs_event_as_lambda_does() {
-        let event = build_event(
-            &[message("m1"), message("m2")],
-            "arn:aws:sqs:us-east-1:123456789012:q",
-            "us-east-1",
-        );
+        let event = build_event(&[message("m1"), message("m2")], "arn:aws:sqs:us-east-1:123456789012:q", "us-east-1");
         let records = event["Records"].as_array().unwrap();
         assert_eq!(records.len(), 2);
         let r = &records[0];
@@ -321,27 +290,16 @@ mod tests {
         assert_eq!(r["messageAttributes"]["kind"]["dataType"], "String");
         assert_eq!(r["eventSource"], "aws:sqs");
         assert_eq!(r["eventSourceARN"], "arn:aws:sqs:us-east-1:123456789012:q");
-        let parsed: aws_lambda_events::sqs::SqsEvent =
-            serde_json::from_value(event).expect("the runtime's SqsEvent");
+        let parsed: aws_lambda_events::sqs::SqsEvent = serde_json::from_value(event).expect("the runtime's SqsEvent");
         assert_eq!(parsed.records[1].message_id.as_deref(), Some("m2"));
     }
 
     #[test]
     fn partial_batch_responses_follow_lambda_rules() {
         let batch: HashSet<&str> = ["m1", "m2"].into_iter().collect();
-        let failed = batch_item_failures(
-            br#"{"batchItemFailures":[{"itemIdentifier":"m2"}]}"#,
-            &batch,
-        )
-        .unwrap();
+        let failed = batch_item_failures(br#"{"batchItemFailures":[{"itemIdentifier":"m2"}]}"#, &batch).unwrap();
         assert_eq!(failed, HashSet::from(["m2".to_string()]));
-        for success in [
-            &b""[..],
-            b"null",
-            b"{}",
-            br#"{"batchItemFailures":[]}"#,
-            br#"{"batchItemFailures":null}"#,
-        ] {
+        for success in [&b""[..], b"null", b"{}", br#"{"batchItemFailures":[]}"#, br#"{"batchItemFailures":null}"#] {
             assert!(batch_item_failures(success, &batch).unwrap().is_empty());
         }
         for invalid in [
@@ -351,11 +309,7 @@ mod tests {
             br#"{"batchItemFailures":"m1"}"#,
             b"not json",
         ] {
-            assert!(
-                batch_item_failures(invalid, &batch).is_err(),
-                "{}",
-                String::from_utf8_lossy(invalid)
-            );
+            assert!(batch_item_failures(invalid, &batch).is_err(), "{}", String::from_utf8_lossy(invalid));
         }
     }
 }

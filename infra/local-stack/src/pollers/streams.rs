@@ -61,14 +61,7 @@ impl StreamPoller {
         lambdas: Lambdas,
         shutdown: CancellationToken,
     ) -> Self {
-        Self {
-            source,
-            region: region.to_string(),
-            streams,
-            sqs,
-            lambdas,
-            shutdown,
-        }
+        Self { source, region: region.to_string(), streams, sqs, lambdas, shutdown }
     }
 
     /// Reads every shard until shutdown.
@@ -119,10 +112,7 @@ impl StreamPoller {
                         shard.closed = out.next_shard_iterator.is_none();
                         shard.iterator = out.next_shard_iterator;
                         let records = out.records.unwrap_or_default();
-                        if let Some(last) = records
-                            .last()
-                            .and_then(|r| r.dynamodb())
-                            .and_then(|d| d.sequence_number())
+                        if let Some(last) = records.last().and_then(|r| r.dynamodb()).and_then(|d| d.sequence_number())
                         {
                             shard.last_sequence = Some(last.to_string());
                         }
@@ -152,11 +142,7 @@ impl StreamPoller {
 
     /// Adds shards not seen yet: the first time from `starting_position`, later ones (new shards) from their
     /// start. A shard whose iterator was lost resumes after its last delivered record.
-    async fn discover(
-        &self,
-        shards: &mut BTreeMap<String, Shard>,
-        first: bool,
-    ) -> Result<(), String> {
+    async fn discover(&self, shards: &mut BTreeMap<String, Shard>, first: bool) -> Result<(), String> {
         let mut start_after: Option<String> = None;
         loop {
             let out = self
@@ -174,10 +160,9 @@ impl StreamPoller {
                 let Some(id) = shard.shard_id else { continue };
                 let (kind, after) = match shards.get(&id) {
                     Some(existing) if existing.iterator.is_some() || existing.closed => continue,
-                    Some(Shard {
-                        last_sequence: Some(seq),
-                        ..
-                    }) => (ShardIteratorType::AfterSequenceNumber, Some(seq.clone())),
+                    Some(Shard { last_sequence: Some(seq), .. }) => {
+                        (ShardIteratorType::AfterSequenceNumber, Some(seq.clone()))
+                    }
                     None if first => (starting_position(&self.source.starting_position), None),
                     _ => (ShardIteratorType::TrimHorizon, None),
                 };
@@ -190,18 +175,9 @@ impl StreamPoller {
                     .set_sequence_number(after.clone())
                     .send()
                     .await
-                    .map_err(|e| {
-                        aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string()
-                    })?
+                    .map_err(|e| aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string())?
                     .shard_iterator;
-                shards.insert(
-                    id,
-                    Shard {
-                        iterator,
-                        last_sequence: after,
-                        closed: false,
-                    },
-                );
+                shards.insert(id, Shard { iterator, last_sequence: after, closed: false });
             }
             match description.last_evaluated_shard_id {
                 Some(last) => start_after = Some(last),
@@ -234,13 +210,10 @@ impl StreamPoller {
                 }
             };
             if max_retries >= 0 && retries >= max_retries {
-                self.send_to_on_failure(shard_id, &remaining, retries + 1)
-                    .await;
+                self.send_to_on_failure(shard_id, &remaining, retries + 1).await;
                 continue;
             }
-            let backoff = RETRY_BACKOFF
-                .saturating_mul(retries as u32 + 1)
-                .min(MAX_BACKOFF);
+            let backoff = RETRY_BACKOFF.saturating_mul(retries as u32 + 1).min(MAX_BACKOFF);
             if !pause(backoff, &self.shutdown).await {
                 return;
             }
@@ -250,20 +223,10 @@ impl StreamPoller {
 
     async fn invoke(&self, batch: &[Record]) -> Delivery {
         let event = build_event(batch, &self.source.stream_arn, &self.region);
-        match self
-            .lambdas
-            .invoke(&self.source.function, Bytes::from(event.to_string()))
-            .await
-        {
+        match self.lambdas.invoke(&self.source.function, Bytes::from(event.to_string())).await {
             Ok(Invocation::Success(body)) if self.source.report_batch_item_failures => {
-                let sequence_numbers: Vec<&str> = batch
-                    .iter()
-                    .map(|r| {
-                        r.dynamodb()
-                            .and_then(|d| d.sequence_number())
-                            .unwrap_or_default()
-                    })
-                    .collect();
+                let sequence_numbers: Vec<&str> =
+                    batch.iter().map(|r| r.dynamodb().and_then(|d| d.sequence_number()).unwrap_or_default()).collect();
                 first_failed(&body, &sequence_numbers)
             }
             Ok(Invocation::Success(_)) => Delivery::Done,
@@ -277,24 +240,9 @@ impl StreamPoller {
             tracing::warn!(function = %self.source.function, shard = %shard_id, records = batch.len(), "retries exhausted; records skipped");
             return;
         };
-        let function_arn = self
-            .lambdas
-            .function_arn(&self.source.function)
-            .unwrap_or_default();
-        let message = failure_record(
-            &function_arn,
-            &self.source.stream_arn,
-            shard_id,
-            batch,
-            invoke_count,
-        );
-        let sent = self
-            .sqs
-            .send_message()
-            .queue_url(queue_url)
-            .message_body(message.to_string())
-            .send()
-            .await;
+        let function_arn = self.lambdas.function_arn(&self.source.function).unwrap_or_default();
+        let message = failure_record(&function_arn, &self.source.stream_arn, shard_id, batch, invoke_count);
+        let sent = self.sqs.send_message().queue_url(queue_url).message_body(message.to_string()).send().await;
         match sent {
             Ok(_) => tracing::warn!(
                 function = %self.source.function, shard = %shard_id, records = batch.len(),
@@ -332,10 +280,7 @@ pub fn first_failed(body: &[u8], sequence_numbers: &[&str]) -> Delivery {
     };
     let mut earliest: Option<usize> = None;
     for item in failures {
-        let id = item
-            .get("itemIdentifier")
-            .and_then(Value::as_str)
-            .filter(|id| !id.is_empty());
+        let id = item.get("itemIdentifier").and_then(Value::as_str).filter(|id| !id.is_empty());
         let Some(index) = id.and_then(|id| sequence_numbers.iter().position(|s| *s == id)) else {
             return Delivery::Failed(format!("invalid batch item failure {item}"));
         };
@@ -354,11 +299,7 @@ pub fn build_event(records: &[Record], stream_arn: &str, region: &str) -> Value 
                 if let Some(t) = d.approximate_creation_date_time() {
                     dynamodb.insert("ApproximateCreationDateTime".into(), json!(t.secs()));
                 }
-                for (name, image) in [
-                    ("Keys", d.keys()),
-                    ("NewImage", d.new_image()),
-                    ("OldImage", d.old_image()),
-                ] {
+                for (name, image) in [("Keys", d.keys()), ("NewImage", d.new_image()), ("OldImage", d.old_image())] {
                     if let Some(image) = image {
                         dynamodb.insert(name.into(), item_json(image));
                     }
@@ -383,8 +324,7 @@ pub fn build_event(records: &[Record], stream_arn: &str, region: &str) -> Value 
                 "eventSourceARN": stream_arn,
             });
             if let Some(identity) = r.user_identity() {
-                record["userIdentity"] =
-                    json!({ "type": identity.r#type(), "principalId": identity.principal_id() });
+                record["userIdentity"] = json!({ "type": identity.r#type(), "principalId": identity.principal_id() });
             }
             record
         })
@@ -400,11 +340,7 @@ pub fn failure_record(
     batch: &[Record],
     invoke_count: i64,
 ) -> Value {
-    let seq = |r: Option<&Record>| {
-        r.and_then(|r| r.dynamodb())
-            .and_then(|d| d.sequence_number())
-            .map(str::to_string)
-    };
+    let seq = |r: Option<&Record>| r.and_then(|r| r.dynamodb()).and_then(|d| d.sequence_number()).map(str::to_string);
     let arrival = |r: Option<&Record>| {
         r.and_then(|r| r.dynamodb())
             .and_then(|d| d.approximate_creation_date_time())
@@ -438,11 +374,7 @@ pub fn failure_record(
 }
 
 fn item_json(item: &std::collections::HashMap<String, AttributeValue>) -> Value {
-    Value::Object(
-        item.iter()
-            .map(|(k, v)| (k.clone(), attribute_json(v)))
-            .collect(),
-    )
+    Value::Object(item.iter().map(|(k, v)| (k.clone(), attribute_json(v))).collect())
 }
 
 /// DynamoDB JSON (`{"S": "..."}`, `{"N": "..."}` ...) for one attribute value.
@@ -487,10 +419,7 @@ mod tests {
                     .new_image("qty", AttributeValue::N("3".into()))
                     .new_image("tags", AttributeValue::Ss(vec!["a".into()]))
                     .new_image("blob", AttributeValue::B(Blob::new(vec![0u8, 255])))
-                    .new_image(
-                        "meta",
-                        AttributeValue::M([("ok".to_string(), AttributeValue::Bool(true))].into()),
-                    )
+                    .new_image("meta", AttributeValue::M([("ok".to_string(), AttributeValue::Bool(true))].into()))
                     .old_image("pk", AttributeValue::S("P#1".into()))
                     .old_image("qty", AttributeValue::N("5".into()))
                     .sequence_number(seq)
@@ -501,8 +430,7 @@ mod tests {
             .build()
     }
 
-    const STREAM: &str =
-        "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2024-01-01T00:00:00.000";
+    const STREAM: &str = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2024-01-01T00:00:00.000";
 
     #[test]
     fn builds_the_stream_event_as_lambda_does() {
@@ -521,29 +449,19 @@ mod tests {
         assert_eq!(d["SizeBytes"], 42);
         assert_eq!(d["StreamViewType"], "NEW_AND_OLD_IMAGES");
         assert_eq!(d["ApproximateCreationDateTime"], 1_700_000_000);
-        let parsed: aws_lambda_events::dynamodb::Event =
-            serde_json::from_value(event).expect("the runtime's Event");
+        let parsed: aws_lambda_events::dynamodb::Event = serde_json::from_value(event).expect("the runtime's Event");
         assert_eq!(parsed.records.len(), 2);
-        assert_eq!(
-            parsed.records[1].change.sequence_number.as_deref(),
-            Some("200")
-        );
+        assert_eq!(parsed.records[1].change.sequence_number.as_deref(), Some("200"));
     }
 
     #[test]
     fn partial_batch_response_checkpoints_before_the_earliest_failure() {
         let seqs = ["1", "2", "3"];
         assert_eq!(
-            first_failed(
-                br#"{"batchItemFailures":[{"itemIdentifier":"3"},{"itemIdentifier":"2"}]}"#,
-                &seqs
-            ),
+            first_failed(br#"{"batchItemFailures":[{"itemIdentifier":"3"},{"itemIdentifier":"2"}]}"#, &seqs),
             Delivery::FailedFrom(1)
         );
-        assert_eq!(
-            first_failed(br#"{"batchItemFailures":[]}"#, &seqs),
-            Delivery::Done
-        );
+        assert_eq!(first_failed(br#"{"batchItemFailures":[]}"#, &seqs), Delivery::Done);
         assert_eq!(first_failed(b"null", &seqs), Delivery::Done);
         assert!(matches!(
             first_failed(br#"{"batchItemFailures":[{"itemIdentifier":"9"}]}"#, &seqs),
@@ -555,13 +473,7 @@ mod tests {
     #[test]
     fn failure_record_names_the_shard_and_sequence_range() {
         let batch = [record("100"), record("200")];
-        let f = failure_record(
-            "arn:aws:lambda:us-east-1:123456789012:function:F",
-            STREAM,
-            "shard-1",
-            &batch,
-            3,
-        );
+        let f = failure_record("arn:aws:lambda:us-east-1:123456789012:function:F", STREAM, "shard-1", &batch, 3);
         assert_eq!(f["requestContext"]["condition"], "RetryAttemptsExhausted");
         assert_eq!(f["requestContext"]["approximateInvokeCount"], 3);
         let info = &f["DDBStreamBatchInfo"];
@@ -570,9 +482,6 @@ mod tests {
         assert_eq!(info["endSequenceNumber"], "200");
         assert_eq!(info["batchSize"], 2);
         assert_eq!(info["streamArn"], STREAM);
-        assert_eq!(
-            info["approximateArrivalOfFirstRecord"],
-            "2023-11-14T22:13:20.000Z"
-        );
+        assert_eq!(info["approximateArrivalOfFirstRecord"], "2023-11-14T22:13:20.000Z");
     }
 }

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, StreamSpecification, StreamViewType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    StreamSpecification, StreamViewType,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{json, Value};
@@ -27,19 +27,13 @@ async fn emulator(dir: &Path) -> Emulator {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let files = MotoFiles::under(&root);
     let python = moto::ensure_venv(&files).await.expect("moto venv");
-    let moto = Moto::start(&python, &files, 0, 0, &dir.join("moto.log"))
-        .await
-        .expect("moto starts");
+    let moto = Moto::start(&python, &files, 0, 0, &dir.join("moto.log")).await.expect("moto starts");
     let aws = crate::stack::sdk_config(&moto.url()).await;
     Emulator { moto, aws }
 }
 
 fn read_log(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
 fn deliveries(log: &[Value], tag: &str) -> usize {
@@ -63,12 +57,7 @@ async fn create_queue(
     for (k, v) in attributes {
         req = req.attributes(k.clone(), v);
     }
-    let url = req
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url
-        .expect("url");
+    let url = req.send().await.expect("create queue").queue_url.expect("url");
     let attrs = sqs
         .get_queue_attributes()
         .queue_url(&url)
@@ -76,27 +65,13 @@ async fn create_queue(
         .send()
         .await
         .expect("queue attributes");
-    let arn = attrs
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("arn");
+    let arn = attrs.attributes.and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned()).expect("arn");
     (url, arn)
 }
 
 async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
-    let out = sqs
-        .receive_message()
-        .queue_url(url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .send()
-        .await;
-    out.expect("receive")
-        .messages
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|m| m.body)
-        .collect()
+    let out = sqs.receive_message().queue_url(url).max_number_of_messages(10).wait_time_seconds(1).send().await;
+    out.expect("receive").messages.unwrap_or_default().into_iter().filter_map(|m| m.body).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,20 +87,12 @@ async fn event_sources_deliver_retry_and_dead_letter_against_moto() {
     let (queue_url, queue_arn) = create_queue(
         &sqs,
         "work",
-        &[
-            (QueueAttributeName::RedrivePolicy, redrive),
-            (QueueAttributeName::VisibilityTimeout, "1".into()),
-        ],
+        &[(QueueAttributeName::RedrivePolicy, redrive), (QueueAttributeName::VisibilityTimeout, "1".into())],
     )
     .await;
     for (tag, fail) in [("a", false), ("b", true), ("c", false)] {
         let body = json!({"tag": tag, "fail": fail}).to_string();
-        sqs.send_message()
-            .queue_url(&queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .expect("send");
+        sqs.send_message().queue_url(&queue_url).message_body(body).send().await.expect("send");
     }
 
     // Streams: a poison record between two good ones, bisection, one retry, then the on-failure queue.
@@ -135,19 +102,9 @@ async fn event_sources_deliver_retry_and_dead_letter_against_moto() {
         .table_name("items")
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
+            AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap(),
         )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
+        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
         .stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
@@ -158,10 +115,7 @@ async fn event_sources_deliver_retry_and_dead_letter_against_moto() {
         .send()
         .await
         .expect("create table");
-    let stream_arn = table
-        .table_description
-        .and_then(|t| t.latest_stream_arn)
-        .expect("stream arn");
+    let stream_arn = table.table_description.and_then(|t| t.latest_stream_arn).expect("stream arn");
     for (pk, fail) in [("p1", false), ("p2", true), ("p3", false)] {
         ddb.put_item()
             .table_name("items")
@@ -176,20 +130,12 @@ async fn event_sources_deliver_retry_and_dead_letter_against_moto() {
     let stream_log = fake.dir().join("stream.log");
     let schedule_log = fake.dir().join("schedule.log");
     let mut consumer = fake.plan("Consumer", Duration::from_secs(5), None);
-    consumer
-        .environment
-        .insert("FAKE_LOG".into(), sqs_log.display().to_string());
-    consumer
-        .environment
-        .insert("FAKE_BATCH_MODE".into(), "report".into());
+    consumer.environment.insert("FAKE_LOG".into(), sqs_log.display().to_string());
+    consumer.environment.insert("FAKE_BATCH_MODE".into(), "report".into());
     let mut stream_consumer = fake.plan("StreamConsumer", Duration::from_secs(5), None);
-    stream_consumer
-        .environment
-        .insert("FAKE_LOG".into(), stream_log.display().to_string());
+    stream_consumer.environment.insert("FAKE_LOG".into(), stream_log.display().to_string());
     let mut sweeper = fake.plan("Sweeper", Duration::from_secs(5), None);
-    sweeper
-        .environment
-        .insert("FAKE_LOG".into(), schedule_log.display().to_string());
+    sweeper.environment.insert("FAKE_LOG".into(), schedule_log.display().to_string());
     let functions = BTreeMap::from([
         ("Consumer".to_string(), consumer),
         ("StreamConsumer".to_string(), stream_consumer),
@@ -230,11 +176,9 @@ async fn event_sources_deliver_retry_and_dead_letter_against_moto() {
     let shutdown = CancellationToken::new();
     let tasks = super::start(&plan, lambdas.clone(), em.aws.clone(), shutdown.clone());
 
-    wait_for(
-        "the poison message to reach the DLQ",
-        Duration::from_secs(20),
-        || deliveries(&read_log(&sqs_log), "b") >= 2,
-    )
+    wait_for("the poison message to reach the DLQ", Duration::from_secs(20), || {
+        deliveries(&read_log(&sqs_log), "b") >= 2
+    })
     .await;
     let mut dead = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -242,32 +186,12 @@ async fn event_sources_deliver_retry_and_dead_letter_against_moto() {
         dead = drain(&sqs, &dlq_url).await;
     }
     let log = read_log(&sqs_log);
-    assert_eq!(
-        deliveries(&log, "a"),
-        1,
-        "a succeeded once and was deleted: {log:?}"
-    );
-    assert_eq!(
-        deliveries(&log, "c"),
-        1,
-        "c succeeded once and was deleted: {log:?}"
-    );
-    assert_eq!(
-        dead.len(),
-        1,
-        "exactly the failed message was dead-lettered: {dead:?}"
-    );
+    assert_eq!(deliveries(&log, "a"), 1, "a succeeded once and was deleted: {log:?}");
+    assert_eq!(deliveries(&log, "c"), 1, "c succeeded once and was deleted: {log:?}");
+    assert_eq!(dead.len(), 1, "exactly the failed message was dead-lettered: {dead:?}");
     assert_eq!(serde_json::from_str::<Value>(&dead[0]).unwrap()["tag"], "b");
-    let counts: Vec<&str> = log
-        .iter()
-        .filter(|e| e["tag"] == "b")
-        .filter_map(|e| e["count"].as_str())
-        .collect();
-    assert_eq!(
-        &counts[..2],
-        ["1", "2"],
-        "ApproximateReceiveCount rises with each delivery"
-    );
+    let counts: Vec<&str> = log.iter().filter(|e| e["tag"] == "b").filter_map(|e| e["count"].as_str()).collect();
+    assert_eq!(&counts[..2], ["1", "2"], "ApproximateReceiveCount rises with each delivery");
 
     let mut failures = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -277,58 +201,32 @@ async fn event_sources_deliver_retry_and_dead_letter_against_moto() {
     assert_eq!(failures.len(), 1, "one failure record: {failures:?}");
     let failure: Value = serde_json::from_str(&failures[0]).unwrap();
     let stream = read_log(&stream_log);
-    let seq_of = |tag: &str| {
-        stream
-            .iter()
-            .find(|e| e["tag"] == tag)
-            .map(|e| e["id"].clone())
-            .expect("delivered")
-    };
+    let seq_of = |tag: &str| stream.iter().find(|e| e["tag"] == tag).map(|e| e["id"].clone()).expect("delivered");
     let info = &failure["DDBStreamBatchInfo"];
     assert_eq!(info["startSequenceNumber"], seq_of("p2"), "{failure}");
     assert_eq!(info["endSequenceNumber"], seq_of("p2"));
     assert_eq!(info["batchSize"], 1);
     assert_eq!(info["streamArn"], stream_arn.as_str());
-    assert_eq!(
-        failure["requestContext"]["condition"],
-        "RetryAttemptsExhausted"
-    );
+    assert_eq!(failure["requestContext"]["condition"], "RetryAttemptsExhausted");
     wait_for("p3 after the poison record", Duration::from_secs(5), || {
-        read_log(&stream_log)
-            .iter()
-            .filter(|e| e["tag"] == "p3")
-            .count()
-            >= 2
+        read_log(&stream_log).iter().filter(|e| e["tag"] == "p3").count() >= 2
     })
     .await;
     let stream = read_log(&stream_log);
     let last_p2 = stream.iter().rposition(|e| e["tag"] == "p2").unwrap();
     let last_p3 = stream.iter().rposition(|e| e["tag"] == "p3").unwrap();
-    assert!(
-        last_p3 > last_p2,
-        "in order per shard: p3 is delivered for good only after p2 is given up: {stream:?}"
-    );
-    assert_eq!(
-        stream.iter().filter(|e| e["tag"] == "p1").count(),
-        2,
-        "p1: in the first batch and its bisected half"
-    );
+    assert!(last_p3 > last_p2, "in order per shard: p3 is delivered for good only after p2 is given up: {stream:?}");
+    assert_eq!(stream.iter().filter(|e| e["tag"] == "p1").count(), 2, "p1: in the first batch and its bisected half");
 
-    wait_for("two scheduled invocations", Duration::from_secs(5), || {
-        deliveries(&read_log(&schedule_log), "tick") >= 2
-    })
-    .await;
+    wait_for("two scheduled invocations", Duration::from_secs(5), || deliveries(&read_log(&schedule_log), "tick") >= 2)
+        .await;
 
     let stop = Instant::now();
     shutdown.cancel();
     for task in tasks {
         task.await.expect("poller task");
     }
-    assert!(
-        stop.elapsed() < Duration::from_secs(3),
-        "pollers stop promptly: {:?}",
-        stop.elapsed()
-    );
+    assert!(stop.elapsed() < Duration::from_secs(3), "pollers stop promptly: {:?}", stop.elapsed());
     lambdas.shutdown().await;
     em.moto.stop().await;
 }

@@ -17,21 +17,16 @@ pub fn encode(key: &Item) -> Option<String> {
         .iter()
         .map(|(name, value)| value.as_s().ok().map(|v| (name.as_str(), v.as_str())))
         .collect::<Option<_>>()?;
-    serde_json::to_vec(&plain)
-        .ok()
-        .map(|json| URL_SAFE_NO_PAD.encode(json))
+    serde_json::to_vec(&plain).ok().map(|json| URL_SAFE_NO_PAD.encode(json))
 }
 
 /// Decodes a cursor for a query on `index` within `partition`.
 pub fn decode(raw: &str, index: Index, partition: &str) -> Result<Item> {
-    let invalid =
-        || DomainError::invalid_parameter("cursor", "is not a cursor this listing issued");
+    let invalid = || DomainError::invalid_parameter("cursor", "is not a cursor this listing issued");
     if raw.len() > MAX_CURSOR_LEN {
         return Err(invalid());
     }
-    let json = URL_SAFE_NO_PAD
-        .decode(raw.trim_end_matches('='))
-        .map_err(|_| invalid())?;
+    let json = URL_SAFE_NO_PAD.decode(raw.trim_end_matches('=')).map_err(|_| invalid())?;
     let plain: HashMap<String, String> = serde_json::from_slice(&json).map_err(|_| invalid())?;
     let mut expected = [PK, SK, index.pk, index.sk];
     expected.sort_unstable();
@@ -43,10 +38,7 @@ pub fn decode(raw: &str, index: Index, partition: &str) -> Result<Item> {
     if plain.values().any(|v| v.is_empty() || v.len() > 1024) {
         return Err(invalid());
     }
-    Ok(plain
-        .into_iter()
-        .map(|(name, value)| (name, AttributeValue::S(value)))
-        .collect())
+    Ok(plain.into_iter().map(|(name, value)| (name, AttributeValue::S(value))).collect())
 }
 
 #[cfg(test)]
@@ -58,10 +50,7 @@ mod tests {
         HashMap::from([
             ("pk".to_string(), AttributeValue::S("PRODUCT#prd_1".into())),
             ("sk".to_string(), AttributeValue::S("LISTING#cat_a".into())),
-            (
-                "gsi1pk".to_string(),
-                AttributeValue::S("LISTING#cat_a".into()),
-            ),
+            ("gsi1pk".to_string(), AttributeValue::S("LISTING#cat_a".into())),
             ("gsi1sk".to_string(), AttributeValue::S("2025#prd_1".into())),
         ])
     }
@@ -79,32 +68,12 @@ mod tests {
     #[test]
     fn rejects_tampering() {
         let raw = encode(&key()).unwrap();
-        assert!(
-            is_cursor_error(decode(&raw, GSI1, "LISTING#cat_b")),
-            "other partition"
-        );
-        assert!(
-            is_cursor_error(decode(&raw, GSI2, "LISTING#cat_a")),
-            "other index"
-        );
-        assert!(
-            is_cursor_error(decode("!!!", GSI1, "LISTING#cat_a")),
-            "not base64"
-        );
-        assert!(
-            is_cursor_error(decode(
-                &URL_SAFE_NO_PAD.encode("[1]"),
-                GSI1,
-                "LISTING#cat_a"
-            )),
-            "not a key"
-        );
+        assert!(is_cursor_error(decode(&raw, GSI1, "LISTING#cat_b")), "other partition");
+        assert!(is_cursor_error(decode(&raw, GSI2, "LISTING#cat_a")), "other index");
+        assert!(is_cursor_error(decode("!!!", GSI1, "LISTING#cat_a")), "not base64");
+        assert!(is_cursor_error(decode(&URL_SAFE_NO_PAD.encode("[1]"), GSI1, "LISTING#cat_a")), "not a key");
         let mut flipped = raw.into_bytes();
         flipped[3] ^= 0x01;
-        assert!(is_cursor_error(decode(
-            &String::from_utf8_lossy(&flipped),
-            GSI1,
-            "LISTING#cat_a"
-        )));
+        assert!(is_cursor_error(decode(&String::from_utf8_lossy(&flipped), GSI1, "LISTING#cat_a")));
     }
 }

@@ -5,8 +5,8 @@
 
 use super::DynamoCatalog;
 use crate::domain::catalog::{
-    AttributeDefinitionInput, AttributeValue, Category, CategoryInput, CategoryTree,
-    ComponentInput, PriceInput, Product, ProductInput, VariantInput,
+    AttributeDefinitionInput, AttributeValue, Category, CategoryInput, CategoryTree, ComponentInput, PriceInput,
+    Product, ProductInput, VariantInput,
 };
 use crate::error::{DomainError, Result};
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -25,9 +25,7 @@ pub fn product_id(n: usize) -> String {
 }
 
 fn epoch() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
-        .single()
-        .unwrap_or_default()
+    Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).single().unwrap_or_default()
 }
 
 struct CategorySpec {
@@ -80,35 +78,21 @@ const CATEGORIES: &[CategorySpec] = &[
         id: "cat_clothing",
         name: "Clothing",
         parent: None,
-        attributes: &[
-            ("fabric", "text", None, true, false),
-            ("care", "text_list", None, false, false),
-        ],
+        attributes: &[("fabric", "text", None, true, false), ("care", "text_list", None, false, false)],
     },
     CategorySpec {
         id: "cat_tshirts",
         name: "T-shirts",
         parent: Some("cat_clothing"),
-        attributes: &[
-            ("fit", "text", None, true, true),
-            ("sleeve", "text", None, true, false),
-        ],
+        attributes: &[("fit", "text", None, true, true), ("sleeve", "text", None, true, false)],
     },
     CategorySpec {
         id: "cat_shoes",
         name: "Shoes",
         parent: Some("cat_clothing"),
-        attributes: &[
-            ("upper", "text", None, true, false),
-            ("waterproof", "boolean", None, true, false),
-        ],
+        attributes: &[("upper", "text", None, true, false), ("waterproof", "boolean", None, true, false)],
     },
-    CategorySpec {
-        id: "cat_home",
-        name: "Home",
-        parent: None,
-        attributes: &[("material", "text", None, true, false)],
-    },
+    CategorySpec { id: "cat_home", name: "Home", parent: None, attributes: &[("material", "text", None, true, false)] },
     CategorySpec {
         id: "cat_kitchen",
         name: "Kitchen",
@@ -152,18 +136,8 @@ const CATEGORIES: &[CategorySpec] = &[
         parent: Some("cat_sports"),
         attributes: &[("weight_kg", "number", Some("kg"), true, false)],
     },
-    CategorySpec {
-        id: "cat_cycling",
-        name: "Cycling",
-        parent: Some("cat_sports"),
-        attributes: &[],
-    },
-    CategorySpec {
-        id: EMPTY_CATEGORY_ID,
-        name: "Gift cards",
-        parent: None,
-        attributes: &[],
-    },
+    CategorySpec { id: "cat_cycling", name: "Cycling", parent: Some("cat_sports"), attributes: &[] },
+    CategorySpec { id: EMPTY_CATEGORY_ID, name: "Gift cards", parent: None, attributes: &[] },
 ];
 
 /// The leaf categories products are filed under, in the order products cycle through them.
@@ -182,8 +156,7 @@ const LEAVES: [&str; 10] = [
 
 /// A deterministic pseudo-random number from an index and a salt.
 fn mix(i: usize, salt: usize) -> usize {
-    let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ (salt as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (salt as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
     x ^= x >> 29;
     x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x ^= x >> 32;
@@ -211,12 +184,7 @@ fn flag(v: bool) -> AttributeValue {
 }
 
 fn code(value: &str) -> String {
-    value
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(6)
-        .collect::<String>()
-        .to_ascii_uppercase()
+    value.chars().filter(char::is_ascii_alphanumeric).take(6).collect::<String>().to_ascii_uppercase()
 }
 
 /// What a leaf generator produces for one product.
@@ -235,29 +203,8 @@ fn options(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
 
 fn laptop(k: usize) -> Draft {
     let brand = pick(&["Lumen", "Northwind", "Aster", "Kestrel", "Vantage"], k, 1);
-    let model = pick(
-        &[
-            "Air 13",
-            "Pro 14",
-            "Studio 16",
-            "Flex 15",
-            "Go 12",
-            "Ultra 14",
-        ],
-        k,
-        2,
-    );
-    let cpu = pick(
-        &[
-            "Ryzen 7 8840U",
-            "Core Ultra 7 155H",
-            "M3",
-            "Core i5-1340P",
-            "Snapdragon X Elite",
-        ],
-        k,
-        3,
-    );
+    let model = pick(&["Air 13", "Pro 14", "Studio 16", "Flex 15", "Go 12", "Ultra 14"], k, 2);
+    let cpu = pick(&["Ryzen 7 8840U", "Core Ultra 7 155H", "M3", "Core i5-1340P", "Snapdragon X Elite"], k, 3);
     let screen: f64 = match model {
         "Air 13" => 13.3,
         "Pro 14" | "Ultra 14" => 14.0,
@@ -265,19 +212,11 @@ fn laptop(k: usize) -> Draft {
         "Flex 15" => 15.6,
         _ => 12.4,
     };
-    let configs = [
-        ("8 GB", "256 GB", 0),
-        ("16 GB", "512 GB", 20000),
-        ("32 GB", "1 TB", 50000),
-        ("64 GB", "2 TB", 90000),
-    ];
+    let configs =
+        [("8 GB", "256 GB", 0), ("16 GB", "512 GB", 20000), ("32 GB", "1 TB", 50000), ("64 GB", "2 TB", 90000)];
     let count = 1 + mix(k, 4) % 4;
     let base = 69_900 + (mix(k, 5) % 12) as i64 * 10_000;
-    let ram_gb = configs[0]
-        .0
-        .trim_end_matches(" GB")
-        .parse::<u32>()
-        .unwrap_or(8);
+    let ram_gb = configs[0].0.trim_end_matches(" GB").parse::<u32>().unwrap_or(8);
     Draft {
         title: format!("{brand} {model} Laptop"),
         brand: brand.to_owned(),
@@ -303,11 +242,7 @@ fn phone(k: usize) -> Draft {
     let brand = pick(&["Orbit", "Pixelate", "Nova", "Helio"], k, 11);
     let model = pick(&["One", "Mini", "Max", "Lite", "Edge", "Fold"], k, 12);
     let generation = 5 + mix(k, 13) % 6;
-    let os = if brand == "Orbit" {
-        "OrbitOS"
-    } else {
-        "Android"
-    };
+    let os = if brand == "Orbit" { "OrbitOS" } else { "Android" };
     let colors = ["Graphite", "Silver", "Blue", "Sage"];
     let storages = [("128 GB", 0i64), ("256 GB", 10_000), ("512 GB", 30_000)];
     let count = 1 + mix(k, 14) % 6;
@@ -315,16 +250,15 @@ fn phone(k: usize) -> Draft {
     let variants = (0..count)
         .map(|v| {
             let (storage, extra) = storages[v / colors.len() % storages.len()];
-            (
-                options(&[("color", colors[v % colors.len()]), ("storage", storage)]),
-                base + extra,
-            )
+            (options(&[("color", colors[v % colors.len()]), ("storage", storage)]), base + extra)
         })
         .collect();
     Draft {
         title: format!("{brand} {generation} {model}"),
         brand: brand.to_owned(),
-        description: format!("The {brand} {generation} {model}: a bright OLED display, a dual camera and fast charging."),
+        description: format!(
+            "The {brand} {generation} {model}: a bright OLED display, a dual camera and fast charging."
+        ),
         attributes: vec![
             ("warranty_months", num(12)),
             ("os", text(os)),
@@ -337,27 +271,15 @@ fn phone(k: usize) -> Draft {
 
 fn headphones(k: usize) -> Draft {
     let brand = pick(&["Sonique", "Auralis", "Beat Lab", "Quietude"], k, 21);
-    let kind = pick(
-        &[
-            "Over-Ear Headphones",
-            "Earbuds",
-            "On-Ear Headphones",
-            "Sport Earbuds",
-        ],
-        k,
-        22,
-    );
+    let kind = pick(&["Over-Ear Headphones", "Earbuds", "On-Ear Headphones", "Sport Earbuds"], k, 22);
     let series = pick(&["Q", "Studio", "Air", "Pulse", "Nomad"], k, 23);
     let wireless = !mix(k, 24).is_multiple_of(5);
     let anc = wireless && mix(k, 25).is_multiple_of(2);
     let colors = ["Black", "White", "Navy", "Rose"];
     let count = 1 + mix(k, 26) % 4;
     let price = 4_900 + (mix(k, 27) % 25) as i64 * 1_000 + if anc { 10_000 } else { 0 };
-    let mut attributes = vec![
-        ("warranty_months", num(12)),
-        ("wireless", flag(wireless)),
-        ("noise_cancelling", flag(anc)),
-    ];
+    let mut attributes =
+        vec![("warranty_months", num(12)), ("wireless", flag(wireless)), ("noise_cancelling", flag(anc))];
     if wireless {
         attributes.push(("battery_hours", num(20 + (mix(k, 28) % 5) as u32 * 5)));
     }
@@ -368,43 +290,21 @@ fn headphones(k: usize) -> Draft {
             "{} {} with rich, balanced sound{}.",
             if wireless { "Wireless" } else { "Wired" },
             kind.to_lowercase(),
-            if anc {
-                " and active noise cancelling"
-            } else {
-                ""
-            }
+            if anc { " and active noise cancelling" } else { "" }
         ),
         attributes,
-        variants: colors[..count]
-            .iter()
-            .map(|c| (options(&[("color", c)]), price))
-            .collect(),
+        variants: colors[..count].iter().map(|c| (options(&[("color", c)]), price)).collect(),
     }
 }
 
 fn tshirt(k: usize) -> Draft {
-    let brand = pick(
-        &["Threadline", "Cotton & Co", "Basecamp", "Urban Loom"],
-        k,
-        31,
-    );
+    let brand = pick(&["Threadline", "Cotton & Co", "Basecamp", "Urban Loom"], k, 31);
     let style = pick(
-        &[
-            "Essential Crew Tee",
-            "Heavyweight Tee",
-            "Pocket Tee",
-            "V-Neck Tee",
-            "Graphic Tee",
-            "Long Sleeve Tee",
-        ],
+        &["Essential Crew Tee", "Heavyweight Tee", "Pocket Tee", "V-Neck Tee", "Graphic Tee", "Long Sleeve Tee"],
         k,
         32,
     );
-    let fabric = pick(
-        &["cotton", "organic cotton", "cotton blend", "linen blend"],
-        k,
-        33,
-    );
+    let fabric = pick(&["cotton", "organic cotton", "cotton blend", "linen blend"], k, 33);
     let fit = pick(&["regular", "slim", "relaxed"], k, 34);
     let colors = ["Blue", "Black", "White", "Olive"];
     let sizes = ["S", "M", "L", "XL"];
@@ -415,33 +315,18 @@ fn tshirt(k: usize) -> Draft {
         .map(|v| {
             let color = colors[(first_color + v / sizes.len()) % colors.len()];
             let size = sizes[v % sizes.len()];
-            (
-                options(&[("color", color), ("size", size)]),
-                base + if size == "XL" { 200 } else { 0 },
-            )
+            (options(&[("color", color), ("size", size)]), base + if size == "XL" { 200 } else { 0 })
         })
         .collect();
     Draft {
         title: format!("{brand} {style}"),
         brand: brand.to_owned(),
-        description: format!(
-            "A {fit}-fit tee in soft {fabric}. Pre-shrunk, with taped shoulder seams."
-        ),
+        description: format!("A {fit}-fit tee in soft {fabric}. Pre-shrunk, with taped shoulder seams."),
         attributes: vec![
             ("fabric", text(fabric)),
-            (
-                "care",
-                AttributeValue::TextList(vec!["machine wash cold".into(), "tumble dry low".into()]),
-            ),
+            ("care", AttributeValue::TextList(vec!["machine wash cold".into(), "tumble dry low".into()])),
             ("fit", text(fit)),
-            (
-                "sleeve",
-                text(if style == "Long Sleeve Tee" {
-                    "long"
-                } else {
-                    "short"
-                }),
-            ),
+            ("sleeve", text(if style == "Long Sleeve Tee" { "long" } else { "short" })),
         ],
         variants,
     }
@@ -449,18 +334,7 @@ fn tshirt(k: usize) -> Draft {
 
 fn shoe(k: usize) -> Draft {
     let brand = pick(&["Stride", "Trailhead", "Pace", "Cloudfoot"], k, 41);
-    let model = pick(
-        &[
-            "Runner",
-            "Trail GTX",
-            "Court Classic",
-            "Walker",
-            "Tempo",
-            "Hiker Mid",
-        ],
-        k,
-        42,
-    );
+    let model = pick(&["Runner", "Trail GTX", "Court Classic", "Walker", "Tempo", "Hiker Mid"], k, 42);
     let waterproof = model.contains("GTX") || model.contains("Hiker");
     let upper = pick(&["engineered mesh", "leather", "suede", "knit"], k, 43);
     let sizes = ["US 7", "US 8", "US 9", "US 10", "US 11", "US 12"];
@@ -469,18 +343,9 @@ fn shoe(k: usize) -> Draft {
     Draft {
         title: format!("{brand} {model} Shoe"),
         brand: brand.to_owned(),
-        description: format!(
-            "{brand}'s {model} with a {upper} upper and a cushioned, grippy sole."
-        ),
-        attributes: vec![
-            ("upper", text(upper)),
-            ("waterproof", flag(waterproof)),
-            ("fabric", text(upper)),
-        ],
-        variants: sizes[..count]
-            .iter()
-            .map(|s| (options(&[("size", s)]), price))
-            .collect(),
+        description: format!("{brand}'s {model} with a {upper} upper and a cushioned, grippy sole."),
+        attributes: vec![("upper", text(upper)), ("waterproof", flag(waterproof)), ("fabric", text(upper))],
+        variants: sizes[..count].iter().map(|s| (options(&[("size", s)]), price)).collect(),
     }
 }
 
@@ -497,25 +362,16 @@ fn kitchen(k: usize) -> Draft {
     let finishes = ["Natural", "Matte Black", "Cream"];
     let count = 1 + mix(k, 53) % 3;
     let price = 1_999 + (mix(k, 54) % 20) as i64 * 500;
-    let mut attributes = vec![
-        ("material", text(material)),
-        ("dishwasher_safe", flag(dishwasher)),
-    ];
+    let mut attributes = vec![("material", text(material)), ("dishwasher_safe", flag(dishwasher))];
     if let Some(litres) = capacity {
         attributes.push(("capacity_l", decimal(litres)));
     }
     Draft {
         title: format!("{brand} {item}"),
         brand: brand.to_owned(),
-        description: format!(
-            "A {material} {} for everyday cooking, made to last for years.",
-            item.to_lowercase()
-        ),
+        description: format!("A {material} {} for everyday cooking, made to last for years.", item.to_lowercase()),
         attributes,
-        variants: finishes[..count]
-            .iter()
-            .map(|f| (options(&[("finish", f)]), price))
-            .collect(),
+        variants: finishes[..count].iter().map(|f| (options(&[("finish", f)]), price)).collect(),
     }
 }
 
@@ -535,10 +391,7 @@ fn furniture(k: usize) -> Draft {
     Draft {
         title: format!("{brand} {} {item}", capitalize(material)),
         brand: brand.to_owned(),
-        description: format!(
-            "A solid {material} {} with clean lines, {w} x {d} x {h} cm.",
-            item.to_lowercase()
-        ),
+        description: format!("A solid {material} {} with clean lines, {w} x {d} x {h} cm.", item.to_lowercase()),
         attributes: vec![
             ("material", text(material)),
             ("width_cm", num(w)),
@@ -546,54 +399,20 @@ fn furniture(k: usize) -> Draft {
             ("height_cm", num(h)),
             ("assembly_required", flag(item != "Lounge Chair")),
         ],
-        variants: finishes[..count]
-            .iter()
-            .map(|f| (options(&[("finish", f)]), price))
-            .collect(),
+        variants: finishes[..count].iter().map(|f| (options(&[("finish", f)]), price)).collect(),
     }
 }
 
 fn book(k: usize) -> Draft {
     let publisher = pick(&["Harbor Press", "Lantern Books", "Meridian"], k, 71);
-    let first = pick(
-        &[
-            "The Quiet",
-            "A Field Guide to",
-            "The Last",
-            "Notes on",
-            "The Long",
-            "Small",
-        ],
-        k,
-        72,
-    );
-    let second = pick(
-        &[
-            "Harbour",
-            "Algorithms",
-            "Summer",
-            "Mountains",
-            "Cities",
-            "Rivers",
-            "Machines",
-        ],
-        k,
-        73,
-    );
+    let first = pick(&["The Quiet", "A Field Guide to", "The Last", "Notes on", "The Long", "Small"], k, 72);
+    let second = pick(&["Harbour", "Algorithms", "Summer", "Mountains", "Cities", "Rivers", "Machines"], k, 73);
     let author = format!(
         "{} {}",
         pick(&["Ada", "Tomas", "Priya", "Jun", "Elena", "Kwame"], k, 74),
-        pick(
-            &["Lindqvist", "Okafor", "Moreau", "Tanaka", "Rossi", "Haddad"],
-            k,
-            75
-        )
+        pick(&["Lindqvist", "Okafor", "Moreau", "Tanaka", "Rossi", "Haddad"], k, 75)
     );
-    let formats = [
-        ("Paperback", 1_499i64),
-        ("Hardcover", 2_699),
-        ("E-book", 999),
-    ];
+    let formats = [("Paperback", 1_499i64), ("Hardcover", 2_699), ("E-book", 999)];
     let count = 1 + mix(k, 76) % 3;
     let bump = (mix(k, 77) % 5) as i64 * 100;
     Draft {
@@ -603,49 +422,20 @@ fn book(k: usize) -> Draft {
         attributes: vec![
             ("author", text(&author)),
             ("pages", num(180 + (mix(k, 78) % 300) as u32)),
-            (
-                "language",
-                text(pick(&["English", "English", "French", "Spanish"], k, 79)),
-            ),
-            (
-                "isbn",
-                text(&format!(
-                    "978-0-{:04}-{:04}-{}",
-                    mix(k, 80) % 10_000,
-                    k,
-                    k % 10
-                )),
-            ),
+            ("language", text(pick(&["English", "English", "French", "Spanish"], k, 79))),
+            ("isbn", text(&format!("978-0-{:04}-{:04}-{}", mix(k, 80) % 10_000, k, k % 10))),
         ],
-        variants: formats[..count]
-            .iter()
-            .map(|(f, p)| (options(&[("format", f)]), p + bump))
-            .collect(),
+        variants: formats[..count].iter().map(|(f, p)| (options(&[("format", f)]), p + bump)).collect(),
     }
 }
 
 fn fitness(k: usize) -> Draft {
     let brand = pick(&["Ironform", "FlexCore", "Peak"], k, 81);
     let (item, sport, options_list, weights): (&str, &str, &[&str], &[f64]) = match mix(k, 82) % 4 {
-        0 => (
-            "Kettlebell",
-            "strength",
-            &["8 kg", "12 kg", "16 kg", "20 kg", "24 kg"],
-            &[8.0, 12.0, 16.0, 20.0, 24.0],
-        ),
+        0 => ("Kettlebell", "strength", &["8 kg", "12 kg", "16 kg", "20 kg", "24 kg"], &[8.0, 12.0, 16.0, 20.0, 24.0]),
         1 => ("Yoga Mat", "yoga", &["Purple", "Teal", "Charcoal"], &[1.2]),
-        2 => (
-            "Resistance Band Set",
-            "strength",
-            &["Light", "Medium", "Heavy"],
-            &[0.4],
-        ),
-        _ => (
-            "Adjustable Dumbbell",
-            "strength",
-            &["Single", "Pair"],
-            &[11.0],
-        ),
+        2 => ("Resistance Band Set", "strength", &["Light", "Medium", "Heavy"], &[0.4]),
+        _ => ("Adjustable Dumbbell", "strength", &["Single", "Pair"], &[11.0]),
     };
     let count = 1 + mix(k, 83) % options_list.len();
     let price = 2_499 + (mix(k, 84) % 10) as i64 * 700;
@@ -659,10 +449,7 @@ fn fitness(k: usize) -> Draft {
     Draft {
         title: format!("{brand} {item}"),
         brand: brand.to_owned(),
-        description: format!(
-            "A durable {} for home and gym workouts.",
-            item.to_lowercase()
-        ),
+        description: format!("A durable {} for home and gym workouts.", item.to_lowercase()),
         attributes: vec![("sport", text(sport)), ("weight_kg", decimal(weights[0]))],
         variants: options_list[..count]
             .iter()
@@ -685,37 +472,23 @@ fn cycling(k: usize) -> Draft {
     Draft {
         title: format!("{brand} {item}"),
         brand: brand.to_owned(),
-        description: format!(
-            "{brand}'s {} for road and gravel riding.",
-            item.to_lowercase()
-        ),
+        description: format!("{brand}'s {} for road and gravel riding.", item.to_lowercase()),
         attributes: vec![("sport", text("cycling"))],
-        variants: opts[..count]
-            .iter()
-            .map(|o| (options(&[(key, o)]), price))
-            .collect(),
+        variants: opts[..count].iter().map(|o| (options(&[(key, o)]), price)).collect(),
     }
 }
 
 fn capitalize(word: &str) -> String {
     let mut chars = word.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
-const SKU_CODES: [&str; 10] = [
-    "LAP", "PHN", "HPH", "TSH", "SHO", "KIT", "FUR", "BOK", "FIT", "CYC",
-];
+const SKU_CODES: [&str; 10] = ["LAP", "PHN", "HPH", "TSH", "SHO", "KIT", "FUR", "BOK", "FIT", "CYC"];
 
 /// The demo categories and products, products owned by `sellers` (the first owns three in four).
 pub fn catalog(sellers: &[String]) -> Result<(Vec<Category>, Vec<Product>)> {
     if sellers.is_empty() {
-        return Err(DomainError::validation(
-            "sellers",
-            "at least one seller is required",
-        ));
+        return Err(DomainError::validation("sellers", "at least one seller is required"));
     }
     let mut tree = CategoryTree::default();
     let mut categories = Vec::with_capacity(CATEGORIES.len());
@@ -726,22 +499,16 @@ pub fn catalog(sellers: &[String]) -> Result<(Vec<Category>, Vec<Product>)> {
             attributes: spec
                 .attributes
                 .iter()
-                .map(
-                    |(name, kind, unit, facetable, required)| AttributeDefinitionInput {
-                        name: (*name).to_owned(),
-                        kind: (*kind).to_owned(),
-                        unit: unit.map(str::to_owned),
-                        facetable: *facetable,
-                        required: *required,
-                    },
-                )
+                .map(|(name, kind, unit, facetable, required)| AttributeDefinitionInput {
+                    name: (*name).to_owned(),
+                    kind: (*kind).to_owned(),
+                    unit: unit.map(str::to_owned),
+                    facetable: *facetable,
+                    required: *required,
+                })
                 .collect(),
         };
-        let category = tree.create(
-            spec.id.to_owned(),
-            input,
-            epoch() + Duration::seconds(i as i64),
-        )?;
+        let category = tree.create(spec.id.to_owned(), input, epoch() + Duration::seconds(i as i64))?;
         categories.push(category);
         tree = CategoryTree::new(categories.clone());
     }
@@ -770,14 +537,8 @@ pub fn catalog(sellers: &[String]) -> Result<(Vec<Category>, Vec<Product>)> {
                 let suffix: Vec<String> = opts.iter().map(|(_, v)| code(v)).collect();
                 VariantInput {
                     sku: format!("{}-{n:04}-{}", SKU_CODES[leaf], suffix.join("-")),
-                    options: opts
-                        .iter()
-                        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                        .collect(),
-                    price: PriceInput {
-                        amount: *cents,
-                        currency: "USD".into(),
-                    },
+                    options: opts.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+                    price: PriceInput { amount: *cents, currency: "USD".into() },
                     components: None,
                 }
             })
@@ -785,48 +546,29 @@ pub fn catalog(sellers: &[String]) -> Result<(Vec<Category>, Vec<Product>)> {
         let mut title = draft.title;
         if leaf == 5 && k % 10 == 9 {
             // A bundle of the two previous kitchen products' first variants.
-            let parts: Vec<String> = [n - 10, n - 20]
-                .iter()
-                .map(|m| products[m - 1].variants[0].sku.clone())
-                .collect();
+            let parts: Vec<String> = [n - 10, n - 20].iter().map(|m| products[m - 1].variants[0].sku.clone()).collect();
             title = "Starter Kitchen Bundle".to_owned();
             variants = vec![VariantInput {
                 sku: format!("KIT-{n:04}-BUNDLE"),
                 options: BTreeMap::new(),
-                price: PriceInput {
-                    amount: 5_999,
-                    currency: "USD".into(),
-                },
-                components: Some(
-                    parts
-                        .into_iter()
-                        .map(|sku| ComponentInput { sku, quantity: 1 })
-                        .collect(),
-                ),
+                price: PriceInput { amount: 5_999, currency: "USD".into() },
+                components: Some(parts.into_iter().map(|sku| ComponentInput { sku, quantity: 1 }).collect()),
             }];
         }
-        let images = (1..=1 + mix(n, 99) % 3)
-            .map(|i| format!("https://images.example.com/demo/{id}/{i}.jpg"))
-            .collect();
+        let images =
+            (1..=1 + mix(n, 99) % 3).map(|i| format!("https://images.example.com/demo/{id}/{i}.jpg")).collect();
         let input = ProductInput {
             title,
             description: Some(draft.description),
             category_id: LEAVES[leaf].to_owned(),
             brand: Some(draft.brand),
-            attributes: draft
-                .attributes
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
+            attributes: draft.attributes.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             images,
             variants,
             status: Some("active".into()),
         };
-        let seller = if sellers.len() > 1 && n % 4 == 0 {
-            &sellers[1 + (n / 4) % (sellers.len() - 1)]
-        } else {
-            &sellers[0]
-        };
+        let seller =
+            if sellers.len() > 1 && n % 4 == 0 { &sellers[1 + (n / 4) % (sellers.len() - 1)] } else { &sellers[0] };
         let created = epoch() + Duration::hours(1) + Duration::minutes(37 * n as i64);
         products.push(Product::create(id, seller.clone(), input, &tree, created)?);
     }
@@ -837,12 +579,7 @@ pub fn catalog(sellers: &[String]) -> Result<(Vec<Category>, Vec<Product>)> {
 pub async fn seed(catalog: &DynamoCatalog, sellers: &[String]) -> Result<usize> {
     let (categories, products) = self::catalog(sellers)?;
     let items = catalog.import(&categories, &products).await?;
-    tracing::info!(
-        categories = categories.len(),
-        products = products.len(),
-        items,
-        "demo catalog seeded"
-    );
+    tracing::info!(categories = categories.len(), products = products.len(), items, "demo catalog seeded");
     Ok(products.len())
 }
 
@@ -860,33 +597,16 @@ mod tests {
         assert_eq!(products.len(), PRODUCT_COUNT);
         assert_eq!(products[0].product_id, FIRST_PRODUCT_ID);
         assert_eq!(products[0].seller_id, "seller-a");
-        assert!(categories
-            .iter()
-            .any(|c| c.category_id == EMPTY_CATEGORY_ID));
-        assert!(products
-            .iter()
-            .all(|p| p.category_id != EMPTY_CATEGORY_ID && p.is_public()));
+        assert!(categories.iter().any(|c| c.category_id == EMPTY_CATEGORY_ID));
+        assert!(products.iter().all(|p| p.category_id != EMPTY_CATEGORY_ID && p.is_public()));
 
-        let skus: Vec<&str> = products
-            .iter()
-            .flat_map(|p| p.variants.iter().map(|v| v.sku.as_str()))
-            .collect();
-        assert_eq!(
-            skus.len(),
-            skus.iter().collect::<BTreeSet<_>>().len(),
-            "SKUs are unique across products"
-        );
+        let skus: Vec<&str> = products.iter().flat_map(|p| p.variants.iter().map(|v| v.sku.as_str())).collect();
+        assert_eq!(skus.len(), skus.iter().collect::<BTreeSet<_>>().len(), "SKUs are unique across products");
         let counts: BTreeSet<usize> = products.iter().map(|p| p.variants.len()).collect();
         assert!(counts.contains(&1) && counts.contains(&6), "{counts:?}");
-        let by_b = products
-            .iter()
-            .filter(|p| p.seller_id == "seller-b")
-            .count();
+        let by_b = products.iter().filter(|p| p.seller_id == "seller-b").count();
         assert!(by_b > 0 && by_b < PRODUCT_COUNT / 2, "{by_b}");
-        assert!(
-            products.iter().any(|p| p.variants[0].components.len() == 2),
-            "bundles exist"
-        );
+        assert!(products.iter().any(|p| p.variants[0].components.len() == 2), "bundles exist");
         let titles: BTreeSet<&str> = products.iter().map(|p| p.title.as_str()).collect();
         assert!(titles.len() > 150, "titles vary: {}", titles.len());
     }

@@ -34,23 +34,11 @@ pub struct Index {
 }
 
 /// Listings by category, newest first; also products by leaf category in any status.
-pub const GSI1: Index = Index {
-    name: "gsi1",
-    pk: "gsi1pk",
-    sk: "gsi1sk",
-};
+pub const GSI1: Index = Index { name: "gsi1", pk: "gsi1pk", sk: "gsi1sk" };
 /// Listings by category and lowest price.
-pub const GSI2: Index = Index {
-    name: "gsi2",
-    pk: "gsi2pk",
-    sk: "gsi2sk",
-};
+pub const GSI2: Index = Index { name: "gsi2", pk: "gsi2pk", sk: "gsi2sk" };
 /// Products by seller, newest first.
-pub const GSI3: Index = Index {
-    name: "gsi3",
-    pk: "gsi3pk",
-    sk: "gsi3sk",
-};
+pub const GSI3: Index = Index { name: "gsi3", pk: "gsi3pk", sk: "gsi3sk" };
 
 pub fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
@@ -115,11 +103,7 @@ fn newest_sk(product: &Product) -> String {
 }
 
 fn price_sk(product: &Product) -> String {
-    format!(
-        "{:012}#{}",
-        product.price_min.amount.max(0),
-        product.product_id
-    )
+    format!("{:012}#{}", product.price_min.amount.max(0), product.product_id)
 }
 
 fn to_item<T: Serialize>(value: &T) -> Result<Item> {
@@ -188,14 +172,8 @@ pub fn sku_items(product: &Product) -> Result<Vec<(String, Item)>> {
         .sku_views()
         .into_iter()
         .map(|view: SkuView| {
-            let item = with(
-                to_item(&view)?,
-                [
-                    (PK, sku_pk(&view.sku)),
-                    (SK, SKU_SK.to_owned()),
-                    (ENTITY, "sku".to_owned()),
-                ],
-            );
+            let item =
+                with(to_item(&view)?, [(PK, sku_pk(&view.sku)), (SK, SKU_SK.to_owned()), (ENTITY, "sku".to_owned())]);
             Ok((view.sku, item))
         })
         .collect()
@@ -204,11 +182,7 @@ pub fn sku_items(product: &Product) -> Result<Vec<(String, Item)>> {
 pub fn category_item(category: &Category) -> Result<Item> {
     Ok(with(
         to_item(category)?,
-        [
-            (PK, CATEGORIES_PK.to_owned()),
-            (SK, category_sk(&category.category_id)),
-            (ENTITY, "category".to_owned()),
-        ],
+        [(PK, CATEGORIES_PK.to_owned()), (SK, category_sk(&category.category_id)), (ENTITY, "category".to_owned())],
     ))
 }
 
@@ -221,24 +195,12 @@ mod tests {
     fn product(status: &str) -> Product {
         let now = Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).single().unwrap();
         let root = CategoryTree::default()
-            .create(
-                "cat_a".into(),
-                CategoryInput {
-                    name: "A".into(),
-                    parent_id: None,
-                    attributes: vec![],
-                },
-                now,
-            )
+            .create("cat_a".into(), CategoryInput { name: "A".into(), parent_id: None, attributes: vec![] }, now)
             .unwrap();
         let leaf = CategoryTree::new([root.clone()])
             .create(
                 "cat_b".into(),
-                CategoryInput {
-                    name: "B".into(),
-                    parent_id: Some("cat_a".into()),
-                    attributes: vec![],
-                },
+                CategoryInput { name: "B".into(), parent_id: Some("cat_a".into()), attributes: vec![] },
                 now,
             )
             .unwrap();
@@ -249,14 +211,7 @@ mod tests {
                          {"sku": "A-2", "options": {"size": "L"}, "price": {"amount": 900, "currency": "USD"}}]
         }))
         .unwrap();
-        Product::create(
-            "prd_x".into(),
-            "s1".into(),
-            input,
-            &CategoryTree::new([root, leaf]),
-            now,
-        )
-        .unwrap()
+        Product::create("prd_x".into(), "s1".into(), input, &CategoryTree::new([root, leaf]), now).unwrap()
     }
 
     fn get<'a>(item: &'a Item, name: &str) -> &'a str {

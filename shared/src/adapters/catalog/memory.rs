@@ -2,13 +2,11 @@
 //! checks, active-only category listings that include descendants, seller listings, opaque cursors). Handler
 //! tests use it as the fake of every catalog port.
 
-use crate::domain::catalog::{
-    Category, CategoryQuery, ListSort, Page, PageLimit, Product, ProductSummary, SkuView,
-};
+use crate::domain::catalog::{Category, CategoryQuery, ListSort, Page, PageLimit, Product, ProductSummary, SkuView};
 use crate::error::{DomainError, Result};
 use crate::ports::{
-    CategoryListing, CategoryReader, CategoryUsage, CategoryWriter, ProductCreator, ProductReader,
-    ProductRemover, ProductUpdater, SellerProducts, SkuCatalog,
+    CategoryListing, CategoryReader, CategoryUsage, CategoryWriter, ProductCreator, ProductReader, ProductRemover,
+    ProductUpdater, SellerProducts, SkuCatalog,
 };
 use crate::services::catalog::VERSION_CONFLICT;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -35,10 +33,7 @@ impl InMemoryCatalog {
     }
 
     /// A catalog holding these categories and products, written without checks (like `DynamoCatalog::import`).
-    pub fn with(
-        categories: impl IntoIterator<Item = Category>,
-        products: impl IntoIterator<Item = Product>,
-    ) -> Self {
+    pub fn with(categories: impl IntoIterator<Item = Category>, products: impl IntoIterator<Item = Product>) -> Self {
         let catalog = Self::new();
         {
             let mut state = catalog.lock();
@@ -61,9 +56,7 @@ impl InMemoryCatalog {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn write(&self, state: &mut State, previous: Option<&Product>, next: &Product) -> Result<()> {
@@ -71,15 +64,8 @@ impl InMemoryCatalog {
             return Err(DomainError::validation("category_id", "unknown category"));
         }
         for v in &next.variants {
-            if state
-                .sku_owner
-                .get(&v.sku)
-                .is_some_and(|owner| *owner != next.product_id)
-            {
-                return Err(DomainError::conflict(
-                    "sku_taken",
-                    format!("SKU {} belongs to another product", v.sku),
-                ));
+            if state.sku_owner.get(&v.sku).is_some_and(|owner| *owner != next.product_id) {
+                return Err(DomainError::conflict("sku_taken", format!("SKU {} belongs to another product", v.sku)));
             }
         }
         if let Some(previous) = previous {
@@ -88,42 +74,26 @@ impl InMemoryCatalog {
             }
         }
         for v in &next.variants {
-            state
-                .sku_owner
-                .insert(v.sku.clone(), next.product_id.clone());
+            state.sku_owner.insert(v.sku.clone(), next.product_id.clone());
         }
         state.products.insert(next.product_id.clone(), next.clone());
         Ok(())
     }
 }
 
-fn page<T>(
-    mut all: Vec<T>,
-    limit: PageLimit,
-    cursor: Option<&str>,
-    scope: &str,
-) -> Result<Page<T>> {
+fn page<T>(mut all: Vec<T>, limit: PageLimit, cursor: Option<&str>, scope: &str) -> Result<Page<T>> {
     let offset = match cursor {
         None => 0,
         Some(raw) => URL_SAFE_NO_PAD
             .decode(raw)
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
-            .and_then(|text| {
-                text.strip_prefix(&format!("{scope}|"))
-                    .and_then(|n| n.parse::<usize>().ok())
-            })
-            .ok_or_else(|| {
-                DomainError::invalid_parameter("cursor", "is not a cursor this listing issued")
-            })?,
+            .and_then(|text| text.strip_prefix(&format!("{scope}|")).and_then(|n| n.parse::<usize>().ok()))
+            .ok_or_else(|| DomainError::invalid_parameter("cursor", "is not a cursor this listing issued"))?,
     };
     let end = (offset + limit.get() as usize).min(all.len());
     let next_cursor = (end < all.len()).then(|| URL_SAFE_NO_PAD.encode(format!("{scope}|{end}")));
-    let items = if offset < all.len() {
-        all.drain(offset..end).collect()
-    } else {
-        Vec::new()
-    };
+    let items = if offset < all.len() { all.drain(offset..end).collect() } else { Vec::new() };
     Ok(Page { items, next_cursor })
 }
 
@@ -137,10 +107,7 @@ impl ProductCreator for InMemoryCatalog {
     async fn create_product(&self, product: &Product) -> Result<()> {
         let mut state = self.lock();
         if state.products.contains_key(&product.product_id) {
-            return Err(DomainError::conflict(
-                "product_exists",
-                "the product exists",
-            ));
+            return Err(DomainError::conflict("product_exists", "the product exists"));
         }
         self.write(&mut state, None, product)
     }
@@ -151,13 +118,8 @@ impl ProductUpdater for InMemoryCatalog {
         let mut state = self.lock();
         let stored = state.products.get(&current.product_id).cloned();
         match stored {
-            Some(stored) if stored.version == current.version => {
-                self.write(&mut state, Some(&stored), next)
-            }
-            _ => Err(DomainError::conflict(
-                VERSION_CONFLICT,
-                "the product changed concurrently",
-            )),
+            Some(stored) if stored.version == current.version => self.write(&mut state, Some(&stored), next),
+            _ => Err(DomainError::conflict(VERSION_CONFLICT, "the product changed concurrently")),
         }
     }
 }
@@ -173,10 +135,7 @@ impl ProductRemover for InMemoryCatalog {
                 state.products.remove(&product.product_id);
                 Ok(())
             }
-            _ => Err(DomainError::conflict(
-                VERSION_CONFLICT,
-                "the product changed concurrently",
-            )),
+            _ => Err(DomainError::conflict(VERSION_CONFLICT, "the product changed concurrently")),
         }
     }
 }
@@ -191,14 +150,15 @@ impl CategoryListing for InMemoryCatalog {
             .map(Product::summary)
             .collect();
         match query.sort {
-            ListSort::Newest => listed
-                .sort_by(|a, b| (b.created_at, &b.product_id).cmp(&(a.created_at, &a.product_id))),
-            ListSort::PriceAsc => listed.sort_by(|a, b| {
-                (a.price_min.amount, &a.product_id).cmp(&(b.price_min.amount, &b.product_id))
-            }),
-            ListSort::PriceDesc => listed.sort_by(|a, b| {
-                (b.price_min.amount, &b.product_id).cmp(&(a.price_min.amount, &a.product_id))
-            }),
+            ListSort::Newest => {
+                listed.sort_by(|a, b| (b.created_at, &b.product_id).cmp(&(a.created_at, &a.product_id)))
+            }
+            ListSort::PriceAsc => {
+                listed.sort_by(|a, b| (a.price_min.amount, &a.product_id).cmp(&(b.price_min.amount, &b.product_id)))
+            }
+            ListSort::PriceDesc => {
+                listed.sort_by(|a, b| (b.price_min.amount, &b.product_id).cmp(&(a.price_min.amount, &a.product_id)))
+            }
         }
         let scope = format!("{}:{:?}", query.category_id, query.sort);
         page(listed, query.limit, query.cursor.as_deref(), &scope)
@@ -206,19 +166,9 @@ impl CategoryListing for InMemoryCatalog {
 }
 
 impl SellerProducts for InMemoryCatalog {
-    async fn list_seller(
-        &self,
-        seller_id: &str,
-        limit: PageLimit,
-        cursor: Option<&str>,
-    ) -> Result<Page<Product>> {
-        let mut listed: Vec<Product> = self
-            .lock()
-            .products
-            .values()
-            .filter(|p| p.seller_id == seller_id)
-            .cloned()
-            .collect();
+    async fn list_seller(&self, seller_id: &str, limit: PageLimit, cursor: Option<&str>) -> Result<Page<Product>> {
+        let mut listed: Vec<Product> =
+            self.lock().products.values().filter(|p| p.seller_id == seller_id).cloned().collect();
         listed.sort_by(|a, b| (b.created_at, &b.product_id).cmp(&(a.created_at, &a.product_id)));
         page(listed, limit, cursor, seller_id)
     }
@@ -233,10 +183,7 @@ impl SkuCatalog for InMemoryCatalog {
             .filter(|sku| seen.insert(sku.as_str()))
             .filter_map(|sku| {
                 let product = state.products.get(state.sku_owner.get(sku)?)?;
-                product
-                    .sku_views()
-                    .into_iter()
-                    .find(|view| view.sku == *sku)
+                product.sku_views().into_iter().find(|view| view.sku == *sku)
             })
             .collect())
     }
@@ -251,29 +198,14 @@ impl CategoryReader for InMemoryCatalog {
 impl CategoryWriter for InMemoryCatalog {
     async fn put_category(&self, category: &Category, expected_version: Option<u64>) -> Result<()> {
         let mut state = self.lock();
-        let stored = state
-            .categories
-            .get(&category.category_id)
-            .map(|c| c.version);
+        let stored = state.categories.get(&category.category_id).map(|c| c.version);
         match (stored, expected_version) {
             (None, None) => {}
             (Some(version), Some(expected)) if version == expected => {}
-            (Some(_), None) => {
-                return Err(DomainError::conflict(
-                    "category_exists",
-                    "the category already exists",
-                ))
-            }
-            _ => {
-                return Err(DomainError::conflict(
-                    VERSION_CONFLICT,
-                    "the category changed concurrently; retry",
-                ))
-            }
+            (Some(_), None) => return Err(DomainError::conflict("category_exists", "the category already exists")),
+            _ => return Err(DomainError::conflict(VERSION_CONFLICT, "the category changed concurrently; retry")),
         }
-        state
-            .categories
-            .insert(category.category_id.clone(), category.clone());
+        state.categories.insert(category.category_id.clone(), category.clone());
         Ok(())
     }
 
@@ -284,20 +216,13 @@ impl CategoryWriter for InMemoryCatalog {
                 state.categories.remove(&category.category_id);
                 Ok(())
             }
-            _ => Err(DomainError::conflict(
-                VERSION_CONFLICT,
-                "the category changed concurrently; retry",
-            )),
+            _ => Err(DomainError::conflict(VERSION_CONFLICT, "the category changed concurrently; retry")),
         }
     }
 }
 
 impl CategoryUsage for InMemoryCatalog {
     async fn category_in_use(&self, category_id: &str) -> Result<bool> {
-        Ok(self
-            .lock()
-            .products
-            .values()
-            .any(|p| p.category_id == category_id))
+        Ok(self.lock().products.values().any(|p| p.category_id == category_id))
     }
 }

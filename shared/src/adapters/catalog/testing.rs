@@ -10,10 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// The demo sellers' ids (`seller`, `seller2`: the local stack gives its demo users fixed subs), as the local
 /// stack seeds the demo catalog: the first owns `demo::FIRST_PRODUCT_ID`, the second every fourth product.
-pub const DEMO_SELLERS: [&str; 2] = [
-    "9401d12a-b391-48d2-acd7-8b81507ee8f0",
-    "c8aad468-ff33-4a63-9074-c888acf9888d",
-];
+pub const DEMO_SELLERS: [&str; 2] = ["9401d12a-b391-48d2-acd7-8b81507ee8f0", "c8aad468-ff33-4a63-9074-c888acf9888d"];
 
 /// The demo catalog in memory.
 pub fn demo_store() -> InMemoryCatalog {
@@ -168,24 +165,15 @@ pub fn sample_events(dir: &Path) -> Vec<SampleEvent> {
     paths
         .into_iter()
         .map(|path| {
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default()
-                .to_owned();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
             let expected_status = name
                 .split(['-', '.'])
                 .next()
                 .and_then(|n| n.parse().ok())
                 .unwrap_or_else(|| panic!("{name} does not start with a status code"));
             let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let request =
-                lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-            SampleEvent {
-                path,
-                expected_status,
-                request,
-            }
+            let request = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            SampleEvent { path, expected_status, request }
         })
         .collect()
 }

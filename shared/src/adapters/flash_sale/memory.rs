@@ -4,8 +4,7 @@
 use crate::domain::flash_sale::{EntryMessage, FlashSale, Gate, Ticket, TicketStatus};
 use crate::error::{DomainError, Result};
 use crate::ports::{
-    EntryOutcome, FlashEntryWriter, FlashHolds, FlashSaleCreator, FlashSaleReader,
-    FlashTicketStore, WaitingRoom,
+    EntryOutcome, FlashEntryWriter, FlashHolds, FlashSaleCreator, FlashSaleReader, FlashTicketStore, WaitingRoom,
 };
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
@@ -25,10 +24,7 @@ struct State {
 
 fn insert_sale(state: &mut State, sale: FlashSale) {
     for (k, units) in sale.shard_units().into_iter().enumerate() {
-        state.shards.insert(
-            (sale.sale_id.clone(), u32::try_from(k).unwrap_or(0)),
-            i64::from(units),
-        );
+        state.shards.insert((sale.sale_id.clone(), u32::try_from(k).unwrap_or(0)), i64::from(units));
     }
     state.gates.insert(sale.sale_id.clone(), Gate::default());
     state.sales.insert(sale.sale_id.clone(), sale);
@@ -42,16 +38,12 @@ pub struct InMemoryFlashSales {
 
 impl InMemoryFlashSales {
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Sets the available units of a SKU in a warehouse.
     pub fn with_stock(self, sku: &str, warehouse_id: &str, available: i64) -> Self {
-        self.state()
-            .available
-            .insert((sku.to_owned(), warehouse_id.to_owned()), available);
+        self.state().available.insert((sku.to_owned(), warehouse_id.to_owned()), available);
         self
     }
 
@@ -63,11 +55,7 @@ impl InMemoryFlashSales {
 
     /// Closes a sale's gate (sold out).
     pub fn close(&self, sale_id: &str) {
-        self.state()
-            .gates
-            .entry(sale_id.to_owned())
-            .or_default()
-            .sold_out = true;
+        self.state().gates.entry(sale_id.to_owned()).or_default().sold_out = true;
     }
 
     /// Messages enqueued so far.
@@ -85,10 +73,7 @@ impl InMemoryFlashSales {
         {
             let mut state = self.state();
             if ticket.status == TicketStatus::Won {
-                *state
-                    .shards
-                    .entry((ticket.sale_id.clone(), ticket.shard.unwrap_or(0)))
-                    .or_default() -= 1;
+                *state.shards.entry((ticket.sale_id.clone(), ticket.shard.unwrap_or(0))).or_default() -= 1;
             }
             state.tickets.insert(ticket.ticket_id.clone(), ticket);
         }
@@ -97,30 +82,15 @@ impl InMemoryFlashSales {
 
     /// Units left in a sale's shards.
     pub fn units_in_shards(&self, sale_id: &str) -> i64 {
-        self.state()
-            .shards
-            .iter()
-            .filter(|((id, _), _)| id == sale_id)
-            .map(|(_, units)| *units)
-            .sum()
+        self.state().shards.iter().filter(|((id, _), _)| id == sale_id).map(|(_, units)| *units).sum()
     }
 }
 
 impl FlashHolds for InMemoryFlashSales {
-    async fn consume(
-        &self,
-        ticket_id: &str,
-        customer_id: &str,
-        order_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
+    async fn consume(&self, ticket_id: &str, customer_id: &str, order_id: &str, now: DateTime<Utc>) -> Result<bool> {
         let mut state = self.state();
         match state.tickets.get_mut(ticket_id) {
-            Some(t)
-                if t.status == TicketStatus::Won
-                    && t.customer_id == customer_id
-                    && !t.hold_expired(now) =>
-            {
+            Some(t) if t.status == TicketStatus::Won && t.customer_id == customer_id && !t.hold_expired(now) => {
                 t.status = TicketStatus::Purchased;
                 t.order_id = Some(order_id.to_owned());
                 Ok(true)
@@ -132,25 +102,14 @@ impl FlashHolds for InMemoryFlashSales {
 
 impl FlashSaleCreator for InMemoryFlashSales {
     async fn available_by_warehouse(&self, sku: &str) -> Result<Vec<(String, i64)>> {
-        Ok(self
-            .state()
-            .available
-            .iter()
-            .filter(|((s, _), _)| s == sku)
-            .map(|((_, wh), n)| (wh.clone(), *n))
-            .collect())
+        Ok(self.state().available.iter().filter(|((s, _), _)| s == sku).map(|((_, wh), n)| (wh.clone(), *n)).collect())
     }
 
     async fn create_sale(&self, sale: &FlashSale) -> Result<()> {
         let mut state = self.state();
-        let available = state
-            .available
-            .entry((sale.sku.clone(), sale.warehouse_id.clone()))
-            .or_default();
+        let available = state.available.entry((sale.sku.clone(), sale.warehouse_id.clone())).or_default();
         if *available < i64::from(sale.units) {
-            return Err(DomainError::OutOfStock {
-                sku: sale.sku.clone(),
-            });
+            return Err(DomainError::OutOfStock { sku: sale.sku.clone() });
         }
         *available -= i64::from(sale.units);
         insert_sale(&mut state, sale.clone());
@@ -176,21 +135,13 @@ impl FlashEntryWriter for InMemoryFlashSales {
         Ok(*seq)
     }
 
-    async fn create_ticket(
-        &self,
-        ticket: &Ticket,
-        limit: u32,
-        min_interval: Duration,
-    ) -> Result<EntryOutcome> {
+    async fn create_ticket(&self, ticket: &Ticket, limit: u32, min_interval: Duration) -> Result<EntryOutcome> {
         let mut state = self.state();
         if let Some(existing) = state.tickets.get(&ticket.ticket_id) {
             return Ok(EntryOutcome::Existing(existing.clone()));
         }
         let now_ms = ticket.created_at.timestamp_millis();
-        let counter = state
-            .customers
-            .entry((ticket.sale_id.clone(), ticket.customer_id.clone()))
-            .or_default();
+        let counter = state.customers.entry((ticket.sale_id.clone(), ticket.customer_id.clone())).or_default();
         if counter.0 >= i64::from(limit) {
             return Ok(EntryOutcome::LimitReached);
         }
@@ -198,9 +149,7 @@ impl FlashEntryWriter for InMemoryFlashSales {
             return Ok(EntryOutcome::TooSoon);
         }
         *counter = (counter.0 + 1, now_ms);
-        state
-            .tickets
-            .insert(ticket.ticket_id.clone(), ticket.clone());
+        state.tickets.insert(ticket.ticket_id.clone(), ticket.clone());
         Ok(EntryOutcome::Created)
     }
 }
@@ -220,26 +169,16 @@ impl FlashTicketStore for InMemoryFlashSales {
     async fn mark_sold_out(&self, ticket: &Ticket) -> Result<bool> {
         let mut state = self.state();
         match state.tickets.get_mut(&ticket.ticket_id) {
-            Some(stored) if stored.status == TicketStatus::Waiting => {
-                stored.status = TicketStatus::SoldOut
-            }
+            Some(stored) if stored.status == TicketStatus::Waiting => stored.status = TicketStatus::SoldOut,
             _ => return Ok(false),
         }
-        if let Some(counter) = state
-            .customers
-            .get_mut(&(ticket.sale_id.clone(), ticket.customer_id.clone()))
-        {
+        if let Some(counter) = state.customers.get_mut(&(ticket.sale_id.clone(), ticket.customer_id.clone())) {
             counter.0 = (counter.0 - 1).max(0);
         }
         Ok(true)
     }
 
-    async fn return_unit(
-        &self,
-        ticket: &Ticket,
-        to: TicketStatus,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
+    async fn return_unit(&self, ticket: &Ticket, to: TicketStatus, now: DateTime<Utc>) -> Result<bool> {
         let mut state = self.state();
         let Some(stored) = state.tickets.get_mut(&ticket.ticket_id) else {
             return Ok(false);
@@ -253,17 +192,11 @@ impl FlashTicketStore for InMemoryFlashSales {
         }
         stored.status = to;
         let shard = stored.shard.unwrap_or(0);
-        *state
-            .shards
-            .entry((ticket.sale_id.clone(), shard))
-            .or_default() += 1;
+        *state.shards.entry((ticket.sale_id.clone(), shard)).or_default() += 1;
         let gate = state.gates.entry(ticket.sale_id.clone()).or_default();
         gate.sold_out = false;
         gate.returns += 1;
-        if let Some(counter) = state
-            .customers
-            .get_mut(&(ticket.sale_id.clone(), ticket.customer_id.clone()))
-        {
+        if let Some(counter) = state.customers.get_mut(&(ticket.sale_id.clone(), ticket.customer_id.clone())) {
             counter.0 -= 1;
         }
         Ok(true)

@@ -12,10 +12,7 @@ use std::collections::HashMap;
 pub fn stock_key(sku: &str, warehouse_id: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([
         ("pk".to_owned(), AttributeValue::S(format!("SKU#{sku}"))),
-        (
-            "sk".to_owned(),
-            AttributeValue::S(format!("WH#{warehouse_id}")),
-        ),
+        ("sk".to_owned(), AttributeValue::S(format!("WH#{warehouse_id}"))),
     ])
 }
 
@@ -25,17 +22,11 @@ fn n(value: i64) -> AttributeValue {
 
 /// Every stock counter by placeholder (several are reserved words in expressions).
 fn names(used: &[&str]) -> HashMap<String, String> {
-    used.iter()
-        .map(|name| (format!("#{name}"), (*name).to_owned()))
-        .collect()
+    used.iter().map(|name| (format!("#{name}"), (*name).to_owned())).collect()
 }
 
 /// Available units of a SKU per warehouse (`avail`, never below zero).
-pub async fn available_by_warehouse(
-    client: &Client,
-    table: &str,
-    sku: &str,
-) -> Result<Vec<(String, i64)>> {
+pub async fn available_by_warehouse(client: &Client, table: &str, sku: &str) -> Result<Vec<(String, i64)>> {
     let out = client
         .query()
         .table_name(table)
@@ -78,13 +69,7 @@ pub fn allocate(table: &str, sku: &str, warehouse_id: &str, units: i64) -> Trans
 
 /// Ends a sale's allocation of `allocated` units: `returned` go back to the available count, the rest leave
 /// `on_hand` and `reserved` as sold (also counted in `flash_sold`).
-pub fn reconcile(
-    table: &str,
-    sku: &str,
-    warehouse_id: &str,
-    allocated: i64,
-    returned: i64,
-) -> TransactWriteItem {
+pub fn reconcile(table: &str, sku: &str, warehouse_id: &str, allocated: i64, returned: i64) -> TransactWriteItem {
     let sold = allocated - returned;
     let update = Update::builder()
         .table_name(table)

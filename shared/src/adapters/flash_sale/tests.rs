@@ -8,15 +8,13 @@ use crate::domain::flash_sale::{check_sale, EntryStatus, NewFlashSale};
 use crate::domain::money::{Currency, Money};
 use crate::services::flash_sale as service;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType,
 };
 use std::sync::Arc;
 
 fn endpoint() -> Option<String> {
-    let endpoint = std::env::var("LOCAL_AWS_ENDPOINT")
-        .ok()
-        .filter(|e| !e.is_empty());
+    let endpoint = std::env::var("LOCAL_AWS_ENDPOINT").ok().filter(|e| !e.is_empty());
     if endpoint.is_none() {
         eprintln!("skipped: LOCAL_AWS_ENDPOINT is not set (start infra/moto_launcher.py and point it there)");
     }
@@ -27,34 +25,20 @@ async fn client(endpoint: &str) -> Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "test"))
         .load()
         .await;
     Client::new(&config)
 }
 
 fn attr(name: &str) -> AttributeDefinition {
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(ScalarAttributeType::S)
-        .build()
-        .unwrap()
+    AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().unwrap()
 }
 
 fn key_schema(hash: &str, range: &str) -> Vec<KeySchemaElement> {
     vec![
-        KeySchemaElement::builder()
-            .attribute_name(hash)
-            .key_type(KeyType::Hash)
-            .build()
-            .unwrap(),
-        KeySchemaElement::builder()
-            .attribute_name(range)
-            .key_type(KeyType::Range)
-            .build()
-            .unwrap(),
+        KeySchemaElement::builder().attribute_name(hash).key_type(KeyType::Hash).build().unwrap(),
+        KeySchemaElement::builder().attribute_name(range).key_type(KeyType::Range).build().unwrap(),
     ]
 }
 
@@ -62,11 +46,7 @@ fn gsi(name: &str) -> GlobalSecondaryIndex {
     GlobalSecondaryIndex::builder()
         .index_name(name)
         .set_key_schema(Some(key_schema(&format!("{name}pk"), &format!("{name}sk"))))
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
+        .projection(Projection::builder().projection_type(ProjectionType::All).build())
         .build()
         .unwrap()
 }
@@ -80,10 +60,7 @@ async fn setup(client: &Client, sku: &str, on_hand: i64) -> DynamoFlashSales {
         .table_name(&flash)
         .billing_mode(BillingMode::PayPerRequest)
         .set_attribute_definitions(Some(
-            ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"]
-                .into_iter()
-                .map(attr)
-                .collect(),
+            ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"].into_iter().map(attr).collect(),
         ))
         .set_key_schema(Some(key_schema("pk", "sk")))
         .global_secondary_indexes(gsi("gsi1"))
@@ -115,13 +92,7 @@ async fn setup(client: &Client, sku: &str, on_hand: i64) -> DynamoFlashSales {
     }
     item.insert("sku".into(), s(sku));
     item.insert("warehouse_id".into(), s("wh_east"));
-    client
-        .put_item()
-        .table_name(&inventory)
-        .set_item(Some(item))
-        .send()
-        .await
-        .unwrap();
+    client.put_item().table_name(&inventory).set_item(Some(item)).send().await.unwrap();
     DynamoFlashSales::new(client.clone(), flash, inventory)
 }
 
@@ -137,20 +108,10 @@ async fn stock(store: &DynamoFlashSales, sku: &str) -> HashMap<String, i64> {
         .unwrap()
         .item
         .unwrap();
-    [
-        "on_hand",
-        "reserved",
-        "sold",
-        "received",
-        "adjustments",
-        "free",
-        "avail",
-        "flash",
-        "flash_sold",
-    ]
-    .into_iter()
-    .map(|k| (k.to_owned(), num(&item, k)))
-    .collect()
+    ["on_hand", "reserved", "sold", "received", "adjustments", "free", "avail", "flash", "flash_sold"]
+        .into_iter()
+        .map(|k| (k.to_owned(), num(&item, k)))
+        .collect()
 }
 
 fn assert_stock_ledger(level: &HashMap<String, i64>) {
@@ -159,19 +120,11 @@ fn assert_stock_ledger(level: &HashMap<String, i64>) {
         level["received"] + level["adjustments"],
         "{level:?}"
     );
-    assert_eq!(
-        level["free"],
-        level["on_hand"] - level["reserved"],
-        "{level:?}"
-    );
+    assert_eq!(level["free"], level["on_hand"] - level["reserved"], "{level:?}");
 }
 
 fn shopper(id: &str) -> Caller {
-    Caller {
-        user_id: id.into(),
-        email: None,
-        roles: vec![Role::Shopper],
-    }
+    Caller { user_id: id.into(), email: None, roles: vec![Role::Shopper] }
 }
 
 fn live_sale(sku: &str, units: u32, shards: u32, limit: u32, hold_seconds: u32) -> FlashSale {
@@ -187,30 +140,17 @@ fn live_sale(sku: &str, units: u32, shards: u32, limit: u32, hold_seconds: u32) 
         hold_seconds: Some(hold_seconds),
         warehouse_id: None,
     }
-    .into_sale(
-        crate::domain::ids::new_id("fs"),
-        "seller".into(),
-        "wh_east".into(),
-        now,
-    )
+    .into_sale(crate::domain::ids::new_id("fs"), "seller".into(), "wh_east".into(), now)
 }
 
 /// Writes waiting tickets for `buyers` distinct customers, returning their queue messages.
 async fn enter_all(store: &DynamoFlashSales, sale: &FlashSale, buyers: usize) -> Vec<EntryMessage> {
     let mut messages = Vec::new();
     for i in 0..buyers {
-        let ticket = Ticket::waiting(
-            format!("ftk_{i:06}"),
-            sale.sale_id.clone(),
-            format!("c{i}"),
-            i as u64 + 1,
-            Utc::now(),
-        );
+        let ticket =
+            Ticket::waiting(format!("ftk_{i:06}"), sale.sale_id.clone(), format!("c{i}"), i as u64 + 1, Utc::now());
         assert_eq!(
-            store
-                .create_ticket(&ticket, sale.per_customer_limit, Duration::zero())
-                .await
-                .unwrap(),
+            store.create_ticket(&ticket, sale.per_customer_limit, Duration::zero()).await.unwrap(),
             EntryOutcome::Created
         );
         messages.push(EntryMessage::from(&ticket));
@@ -225,30 +165,13 @@ async fn allocation_moves_units_and_refuses_more_than_available() {
     let sale = live_sale("SKU-A", 60, 3, 1, 600);
     store.create_sale(&sale).await.unwrap();
     let level = stock(&store, "SKU-A").await;
-    assert_eq!(
-        (
-            level["avail"],
-            level["reserved"],
-            level["flash"],
-            level["on_hand"]
-        ),
-        (40, 60, 60, 100)
-    );
+    assert_eq!((level["avail"], level["reserved"], level["flash"], level["on_hand"]), (40, 60, 60, 100));
     assert_stock_ledger(&level);
     assert_eq!(store.shard_units(&sale).await.unwrap(), vec![20, 20, 20]);
-    assert_eq!(
-        store.available_by_warehouse("SKU-A").await.unwrap(),
-        vec![("wh_east".to_owned(), 40)]
-    );
+    assert_eq!(store.available_by_warehouse("SKU-A").await.unwrap(), vec![("wh_east".to_owned(), 40)]);
     let too_big = live_sale("SKU-A", 41, 1, 1, 600);
-    assert!(matches!(
-        store.create_sale(&too_big).await,
-        Err(DomainError::OutOfStock { .. })
-    ));
-    assert!(
-        store.get_sale(&too_big.sale_id).await.unwrap().is_none(),
-        "nothing of a refused sale is written"
-    );
+    assert!(matches!(store.create_sale(&too_big).await, Err(DomainError::OutOfStock { .. })));
+    assert!(store.get_sale(&too_big.sale_id).await.unwrap().is_none(), "nothing of a refused sale is written");
     assert_eq!(stock(&store, "SKU-A").await["avail"], 40);
 }
 
@@ -267,9 +190,7 @@ async fn concurrent_workers_sell_exactly_the_units_and_close_the_queue() {
             let state = service::AdmissionState::default();
             let mut outcomes = Vec::new();
             for batch in chunk.chunks(5) {
-                let (results, _) =
-                    service::admit_batch(&*store, &*store, &*store, &state, batch, Utc::now())
-                        .await;
+                let (results, _) = service::admit_batch(&*store, &*store, &*store, &state, batch, Utc::now()).await;
                 outcomes.extend(results.into_iter().map(|r| r.unwrap()));
             }
             outcomes
@@ -294,9 +215,7 @@ async fn concurrent_workers_sell_exactly_the_units_and_close_the_queue() {
     // After sell-out, a new entry is refused by the gate alone.
     let cache = service::EntryCache::new(Duration::seconds(1));
     let queue = NoQueue;
-    let policy = service::EntryPolicy {
-        min_interval: Duration::zero(),
-    };
+    let policy = service::EntryPolicy { min_interval: Duration::zero() };
     let err = service::enter(
         &*store,
         &cache,
@@ -310,16 +229,7 @@ async fn concurrent_workers_sell_exactly_the_units_and_close_the_queue() {
     )
     .await
     .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DomainError::Gone {
-                code: "sold_out",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, DomainError::Gone { code: "sold_out", .. }), "{err:?}");
 }
 
 /// A queue that must not be used.
@@ -341,17 +251,8 @@ async fn per_customer_limit_holds_under_concurrent_entries_and_retries() {
     for i in 0..12 {
         let (store, sale_id) = (store.clone(), sale.sale_id.clone());
         tasks.push(tokio::spawn(async move {
-            let ticket = Ticket::waiting(
-                format!("ftk_same{i:03}"),
-                sale_id,
-                "alice".into(),
-                1,
-                Utc::now(),
-            );
-            store
-                .create_ticket(&ticket, 2, Duration::zero())
-                .await
-                .unwrap()
+            let ticket = Ticket::waiting(format!("ftk_same{i:03}"), sale_id, "alice".into(), 1, Utc::now());
+            store.create_ticket(&ticket, 2, Duration::zero()).await.unwrap()
         }));
     }
     let mut created = 0;
@@ -363,49 +264,16 @@ async fn per_customer_limit_holds_under_concurrent_entries_and_retries() {
         }
     }
     assert_eq!(created, 2);
-    let retry = Ticket::waiting(
-        "ftk_same000".into(),
-        sale.sale_id.clone(),
-        "alice".into(),
-        9,
-        Utc::now(),
-    );
+    let retry = Ticket::waiting("ftk_same000".into(), sale.sale_id.clone(), "alice".into(), 9, Utc::now());
     let first_created = store.get_ticket("ftk_same000").await.unwrap().is_some();
-    let outcome = store
-        .create_ticket(&retry, 2, Duration::zero())
-        .await
-        .unwrap();
+    let outcome = store.create_ticket(&retry, 2, Duration::zero()).await.unwrap();
     if first_created {
-        assert!(
-            matches!(outcome, EntryOutcome::Existing(t) if t.position == 1),
-            "a retry replays the ticket"
-        );
+        assert!(matches!(outcome, EntryOutcome::Existing(t) if t.position == 1), "a retry replays the ticket");
     }
-    let rate = Ticket::waiting(
-        "ftk_bob1".into(),
-        sale.sale_id.clone(),
-        "bob".into(),
-        1,
-        Utc::now(),
-    );
-    assert_eq!(
-        store
-            .create_ticket(&rate, 2, Duration::seconds(5))
-            .await
-            .unwrap(),
-        EntryOutcome::Created
-    );
-    let again = Ticket {
-        ticket_id: "ftk_bob2".into(),
-        ..rate
-    };
-    assert_eq!(
-        store
-            .create_ticket(&again, 2, Duration::seconds(5))
-            .await
-            .unwrap(),
-        EntryOutcome::TooSoon
-    );
+    let rate = Ticket::waiting("ftk_bob1".into(), sale.sale_id.clone(), "bob".into(), 1, Utc::now());
+    assert_eq!(store.create_ticket(&rate, 2, Duration::seconds(5)).await.unwrap(), EntryOutcome::Created);
+    let again = Ticket { ticket_id: "ftk_bob2".into(), ..rate };
+    assert_eq!(store.create_ticket(&again, 2, Duration::seconds(5)).await.unwrap(), EntryOutcome::TooSoon);
 }
 
 #[tokio::test]
@@ -417,56 +285,26 @@ async fn expired_hold_returns_the_unit_to_the_next_in_line_and_sale_reconciles_e
     let messages = enter_all(&store, &sale, 3).await;
     let state = service::AdmissionState::default();
     let t0 = Utc::now();
-    let (results, stats) =
-        service::admit_batch(&store, &store, &store, &state, &messages, t0).await;
+    let (results, stats) = service::admit_batch(&store, &store, &store, &state, &messages, t0).await;
     let outcomes: Vec<_> = results.into_iter().map(|r| r.unwrap()).collect();
-    assert_eq!(
-        outcomes,
-        vec![
-            service::Admission::Won,
-            service::Admission::Won,
-            service::Admission::SoldOut
-        ]
-    );
+    assert_eq!(outcomes, vec![service::Admission::Won, service::Admission::Won, service::Admission::SoldOut]);
     assert_eq!(stats[&sale.sale_id].admitted, 2);
 
     // The first winner checks out; a replay of the same order answers the same unit.
-    let unit = service::consume_hold(&store, &store, &store, "ftk_000000", "c0", "ord_1", t0)
-        .await
-        .unwrap();
+    let unit = service::consume_hold(&store, &store, &store, "ftk_000000", "c0", "ord_1", t0).await.unwrap();
     assert_eq!((unit.sku.as_str(), unit.price.amount), ("SKU-D", 500));
-    assert!(
-        service::consume_hold(&store, &store, &store, "ftk_000000", "c0", "ord_1", t0)
-            .await
-            .is_ok()
-    );
-    assert!(
-        service::consume_hold(&store, &store, &store, "ftk_000000", "c0", "ord_2", t0)
-            .await
-            .is_err()
-    );
+    assert!(service::consume_hold(&store, &store, &store, "ftk_000000", "c0", "ord_1", t0).await.is_ok());
+    assert!(service::consume_hold(&store, &store, &store, "ftk_000000", "c0", "ord_2", t0).await.is_err());
 
     // The second winner's hold runs out: the sweep returns the unit and reopens the gate.
     let later = t0 + Duration::seconds(61);
     assert!(matches!(
         service::consume_hold(&store, &store, &store, "ftk_000001", "c1", "ord_3", later).await,
-        Err(DomainError::Gone {
-            code: "hold_expired",
-            ..
-        })
+        Err(DomainError::Gone { code: "hold_expired", .. })
     ));
     let report = service::sweep(&store, &store, later).await.unwrap();
     assert_eq!(report.expired_holds, 1);
-    let view = service::get_entry(
-        &store,
-        &store,
-        &shopper("c1"),
-        &sale.sale_id,
-        "ftk_000001",
-        later,
-    )
-    .await
-    .unwrap();
+    let view = service::get_entry(&store, &store, &shopper("c1"), &sale.sale_id, "ftk_000001", later).await.unwrap();
     assert_eq!(view.status, EntryStatus::Expired);
     let snapshot = store.snapshot(&sale.sale_id).await.unwrap().unwrap();
     assert!(!snapshot.gate.sold_out);
@@ -476,21 +314,12 @@ async fn expired_hold_returns_the_unit_to_the_next_in_line_and_sale_reconciles_e
     // The next in line wins the returned unit.
     let next = enter_all_from(&store, &sale, 3).await;
     let (results, _) = service::admit_batch(&store, &store, &store, &state, &next, later).await;
-    assert_eq!(
-        results.into_iter().map(|r| r.unwrap()).collect::<Vec<_>>(),
-        vec![service::Admission::Won]
-    );
+    assert_eq!(results.into_iter().map(|r| r.unwrap()).collect::<Vec<_>>(), vec![service::Admission::Won]);
 
     // Checkout gives that unit back (payment failed), then the sale ends and reconciles.
-    service::consume_hold(&store, &store, &store, "ftk_000003", "c3", "ord_4", later)
-        .await
-        .unwrap();
-    service::release_hold(&store, "ftk_000003", "ord_4", later)
-        .await
-        .unwrap();
-    service::release_hold(&store, "ftk_000003", "ord_4", later)
-        .await
-        .unwrap();
+    service::consume_hold(&store, &store, &store, "ftk_000003", "c3", "ord_4", later).await.unwrap();
+    service::release_hold(&store, "ftk_000003", "ord_4", later).await.unwrap();
+    service::release_hold(&store, "ftk_000003", "ord_4", later).await.unwrap();
     let after_end = sale.ends_at + Duration::seconds(1);
     let report = service::sweep(&store, &store, after_end).await.unwrap();
     assert_eq!(report.reconciled, 1);
@@ -500,45 +329,13 @@ async fn expired_hold_returns_the_unit_to_the_next_in_line_and_sale_reconciles_e
     assert_eq!((r.sold, r.returned), (1, 1));
     let level = stock(&store, "SKU-D").await;
     assert_stock_ledger(&level);
-    assert_eq!(
-        (
-            level["flash"],
-            level["flash_sold"],
-            level["sold"],
-            level["avail"],
-            level["on_hand"]
-        ),
-        (0, 1, 1, 9, 9)
-    );
-    assert_eq!(
-        service::sweep(&store, &store, after_end)
-            .await
-            .unwrap()
-            .sales,
-        0,
-        "a reconciled sale is not live"
-    );
+    assert_eq!((level["flash"], level["flash_sold"], level["sold"], level["avail"], level["on_hand"]), (0, 1, 1, 9, 9));
+    assert_eq!(service::sweep(&store, &store, after_end).await.unwrap().sales, 0, "a reconciled sale is not live");
 }
 
-async fn enter_all_from(
-    store: &DynamoFlashSales,
-    sale: &FlashSale,
-    first: usize,
-) -> Vec<EntryMessage> {
+async fn enter_all_from(store: &DynamoFlashSales, sale: &FlashSale, first: usize) -> Vec<EntryMessage> {
     let i = first;
-    let ticket = Ticket::waiting(
-        format!("ftk_{i:06}"),
-        sale.sale_id.clone(),
-        format!("c{i}"),
-        1,
-        Utc::now(),
-    );
-    assert_eq!(
-        store
-            .create_ticket(&ticket, 1, Duration::zero())
-            .await
-            .unwrap(),
-        EntryOutcome::Created
-    );
+    let ticket = Ticket::waiting(format!("ftk_{i:06}"), sale.sale_id.clone(), format!("c{i}"), 1, Utc::now());
+    assert_eq!(store.create_ticket(&ticket, 1, Duration::zero()).await.unwrap(), EntryOutcome::Created);
     vec![EntryMessage::from(&ticket)]
 }

@@ -6,8 +6,7 @@ use crate::domain::search::parse_synonyms;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
-    TextAnalyzer, TokenStream,
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer, TokenStream,
 };
 
 /// The OpenSearch index definition; its synonym filter is the one synonym list of the project.
@@ -51,38 +50,26 @@ pub fn analyze(analyzer: &mut TextAnalyzer, text: &str) -> Vec<Word> {
     let mut words = Vec::new();
     while stream.advance() {
         let token = stream.token();
-        words.push(Word {
-            text: token.text.clone(),
-            from: token.offset_from,
-            to: token.offset_to,
-        });
+        words.push(Word { text: token.text.clone(), from: token.offset_from, to: token.offset_to });
     }
     words
 }
 
 /// The stem of one lower-cased word.
 pub fn stem(word: &str) -> String {
-    analyze(&mut text_analyzer(), word)
-        .into_iter()
-        .next()
-        .map(|w| w.text)
-        .unwrap_or_else(|| word.to_owned())
+    analyze(&mut text_analyzer(), word).into_iter().next().map(|w| w.text).unwrap_or_else(|| word.to_owned())
 }
 
 /// Words that carry no meaning in a product query; dropped unless the query has nothing else.
-pub const STOP_WORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "by", "for", "in", "is", "of", "on", "or", "the", "to",
-    "with",
-];
+pub const STOP_WORDS: &[&str] =
+    &["a", "an", "and", "are", "as", "at", "by", "for", "in", "is", "of", "on", "or", "the", "to", "with"];
 
 /// Synonyms of a lower-cased word (not including itself).
 pub fn synonyms(word: &str) -> &'static [String] {
     static TABLE: OnceLock<HashMap<String, Vec<String>>> = OnceLock::new();
     let table = TABLE.get_or_init(|| {
-        let definition: serde_json::Value =
-            serde_json::from_str(INDEX_DEFINITION).unwrap_or_default();
-        let lines: Vec<&str> = definition["settings"]["analysis"]["filter"]["product_synonyms"]
-            ["synonyms"]
+        let definition: serde_json::Value = serde_json::from_str(INDEX_DEFINITION).unwrap_or_default();
+        let lines: Vec<&str> = definition["settings"]["analysis"]["filter"]["product_synonyms"]["synonyms"]
             .as_array()
             .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
             .unwrap_or_default();

@@ -7,8 +7,8 @@
 
 use super::embedded::Fields;
 use crate::domain::search::{
-    self, attribute_term, category_path_contains, price_bucket, Facets, SearchQuery, SearchSort,
-    StockFacet, PRICE_BUCKETS, RATING_THRESHOLDS,
+    self, attribute_term, category_path_contains, price_bucket, Facets, SearchQuery, SearchSort, StockFacet,
+    PRICE_BUCKETS, RATING_THRESHOLDS,
 };
 use std::collections::{BinaryHeap, HashMap};
 use tantivy::collector::{Collector, SegmentCollector};
@@ -46,12 +46,7 @@ impl Filters {
             attributes: query
                 .attributes
                 .iter()
-                .map(|(name, values)| {
-                    (
-                        name.clone(),
-                        values.iter().map(|v| attribute_term(name, v)).collect(),
-                    )
-                })
+                .map(|(name, values)| (name.clone(), values.iter().map(|v| attribute_term(name, v)).collect()))
                 .collect(),
         }
     }
@@ -73,9 +68,7 @@ impl SortKey {
 impl Ord for SortKey {
     /// Greater = earlier in the results.
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.primary
-            .cmp(&other.primary)
-            .then_with(|| other.tie.cmp(&self.tie))
+        self.primary.cmp(&other.primary).then_with(|| other.tie.cmp(&self.tie))
     }
 }
 
@@ -131,11 +124,7 @@ impl Collector for FacetCollector {
     type Fruit = FacetFruit;
     type Child = FacetSegment;
 
-    fn for_segment(
-        &self,
-        segment_ord: SegmentOrdinal,
-        segment: &SegmentReader,
-    ) -> tantivy::Result<FacetSegment> {
+    fn for_segment(&self, segment_ord: SegmentOrdinal, segment: &SegmentReader) -> tantivy::Result<FacetSegment> {
         let fast = segment.fast_fields();
         let schema = segment.schema();
         let name = |field| schema.get_field_name(field).to_owned();
@@ -143,16 +132,14 @@ impl Collector for FacetCollector {
         let brand = fast.str(&name(self.fields.brand))?;
         let attrs = fast.str(&name(self.fields.attrs))?;
         let category_pass = match (&self.filters.category, &category) {
-            (Some(wanted), Some(column)) => Some(ord_flags(column, |key| {
-                category_path_contains(key, wanted)
-            })?),
+            (Some(wanted), Some(column)) => Some(ord_flags(column, |key| category_path_contains(key, wanted))?),
             (Some(_), None) => Some(Vec::new()),
             (None, _) => None,
         };
         let brand_pass = match &brand {
-            Some(column) if !self.filters.brands.is_empty() => Some(ord_flags(column, |b| {
-                self.filters.brands.contains(&b.to_lowercase())
-            })?),
+            Some(column) if !self.filters.brands.is_empty() => {
+                Some(ord_flags(column, |b| self.filters.brands.contains(&b.to_lowercase()))?)
+            }
             None if !self.filters.brands.is_empty() => Some(Vec::new()),
             _ => None,
         };
@@ -173,8 +160,8 @@ impl Collector for FacetCollector {
             }
             _ => (Vec::new(), Vec::new()),
         };
-        let attr_filter_mask = (0..self.filters.attributes.len())
-            .fold(0u64, |m, d| m | 1 << (ATTRIBUTE_BASE + d as u32));
+        let attr_filter_mask =
+            (0..self.filters.attributes.len()).fold(0u64, |m, d| m | 1 << (ATTRIBUTE_BASE + d as u32));
         Ok(FacetSegment {
             segment_ord,
             visible: fast.bool(&name(self.fields.visible))?,
@@ -246,19 +233,14 @@ impl Collector for FacetCollector {
         }
         top.sort_by_key(|t| std::cmp::Reverse(t.0));
         top.truncate(self.limit);
-        let rating_at_least: Vec<u64> = RATING_THRESHOLDS
-            .iter()
-            .map(|t| ratings[usize::from(*t)..].iter().sum())
-            .collect();
+        let rating_at_least: Vec<u64> =
+            RATING_THRESHOLDS.iter().map(|t| ratings[usize::from(*t)..].iter().sum()).collect();
         let facets = Facets {
             category: search::category_tree(categories),
             brand: search::top_values(brands),
             price: search::price_facets(&prices),
             rating: search::rating_facets(&rating_at_least),
-            in_stock: StockFacet {
-                in_stock: stock[1],
-                out_of_stock: stock[0],
-            },
+            in_stock: StockFacet { in_stock: stock[1], out_of_stock: stock[0] },
             attributes: search::attribute_facets(attributes),
         };
         Ok(FacetFruit { top, total, facets })
@@ -417,10 +399,7 @@ impl SegmentCollector for FacetSegment {
             SearchSort::Newest => ordered_i64(self.created.first(doc).unwrap_or(0)),
             SearchSort::Rating => ordered_f64(rating),
         };
-        let key = SortKey {
-            primary,
-            tie: self.tie.first(doc).unwrap_or(0),
-        };
+        let key = SortKey { primary, tie: self.tie.first(doc).unwrap_or(0) };
         if self.after.is_some_and(|after| !after.before(&key)) {
             return;
         }
@@ -434,11 +413,7 @@ impl SegmentCollector for FacetSegment {
 
     fn harvest(self) -> SegmentFruit {
         let segment_ord = self.segment_ord;
-        let top = self
-            .top
-            .into_iter()
-            .map(|r| (r.0 .0, DocAddress::new(segment_ord, r.0 .1)))
-            .collect();
+        let top = self.top.into_iter().map(|r| (r.0 .0, DocAddress::new(segment_ord, r.0 .1))).collect();
         let attributes = harvest_counts(&self.attrs, &self.attr_counts);
         SegmentFruit {
             top,

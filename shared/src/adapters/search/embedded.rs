@@ -17,8 +17,8 @@
 use super::analysis::{self, TEXT_ANALYZER, WORDS_ANALYZER};
 use super::collector::{FacetCollector, Filters, SortKey};
 use crate::domain::search::{
-    self, fuzziness, IndexChange, IndexedProduct, SearchCursor, SearchHit, SearchQuery,
-    SearchResults, SearchSort, StockUpdate, SuggestQuery, Suggestion, Suggestions,
+    self, fuzziness, IndexChange, IndexedProduct, SearchCursor, SearchHit, SearchQuery, SearchResults, SearchSort,
+    StockUpdate, SuggestQuery, Suggestion, Suggestions,
 };
 use crate::error::{DomainError, Result};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -29,12 +29,11 @@ use tantivy::collector::TopDocs;
 use tantivy::directory::error::LockError;
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
-    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value, FAST,
-    INDEXED, STORED, STRING,
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value, FAST, INDEXED, STORED,
+    STRING,
 };
 use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument,
-    TantivyError, Term,
+    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, TantivyError, Term,
 };
 
 /// How long a writer waits for another process's writer lock before giving up (a transient failure).
@@ -126,9 +125,7 @@ fn io_error(err: std::io::Error) -> DomainError {
 
 /// A stable 64-bit tie-breaker for a product id (FNV-1a).
 fn tie_of(product_id: &str) -> u64 {
-    product_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    product_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// One opened index directory with its reader.
@@ -145,18 +142,8 @@ impl OpenIndex {
         let index = Index::open_in_dir(dir).map_err(engine_error)?;
         register_tokenizers(&index);
         let fields = fields_of(&index.schema())?;
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()
-            .map_err(engine_error)?;
-        let open = Self {
-            dir: dir.to_owned(),
-            index,
-            reader,
-            fields,
-            stamp: Mutex::new(None),
-        };
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(engine_error)?;
+        let open = Self { dir: dir.to_owned(), index, reader, fields, stamp: Mutex::new(None) };
         open.stamp.lock().map(|mut s| *s = open.meta_stamp()).ok();
         Ok(open)
     }
@@ -169,10 +156,7 @@ impl OpenIndex {
     /// A searcher on the latest commit: reloads only when `meta.json` changed since the last look.
     fn searcher(&self) -> Result<Searcher> {
         let now = self.meta_stamp();
-        let mut stamp = self
-            .stamp
-            .lock()
-            .map_err(|_| engine_error("poisoned lock"))?;
+        let mut stamp = self.stamp.lock().map_err(|_| engine_error("poisoned lock"))?;
         if *stamp != now {
             let mut attempt = 0;
             loop {
@@ -195,14 +179,9 @@ impl OpenIndex {
     fn writer(&self, threads: usize) -> Result<IndexWriter<TantivyDocument>> {
         let deadline = Instant::now() + WRITER_LOCK_WAIT;
         loop {
-            match self
-                .index
-                .writer_with_num_threads(threads, WRITER_HEAP * threads)
-            {
+            match self.index.writer_with_num_threads(threads, WRITER_HEAP * threads) {
                 Ok(writer) => return Ok(writer),
-                Err(TantivyError::LockFailure(LockError::LockBusy, _))
-                    if Instant::now() < deadline =>
-                {
+                Err(TantivyError::LockFailure(LockError::LockBusy, _)) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(15));
                 }
                 Err(TantivyError::LockFailure(LockError::LockBusy, _)) => {
@@ -214,22 +193,15 @@ impl OpenIndex {
     }
 
     /// The records held for these product ids (absent ids are not in the map).
-    fn load_records(
-        &self,
-        searcher: &Searcher,
-        ids: &HashSet<&str>,
-    ) -> Result<HashMap<String, IndexedProduct>> {
+    fn load_records(&self, searcher: &Searcher, ids: &HashSet<&str>) -> Result<HashMap<String, IndexedProduct>> {
         let mut found = HashMap::with_capacity(ids.len());
         for (ord, segment) in searcher.segment_readers().iter().enumerate() {
-            let inverted = segment
-                .inverted_index(self.fields.id)
-                .map_err(engine_error)?;
+            let inverted = segment.inverted_index(self.fields.id).map_err(engine_error)?;
             let alive = segment.alive_bitset();
             for id in ids {
                 let term = Term::from_field_text(self.fields.id, id);
-                let Some(mut postings) = inverted
-                    .read_postings(&term, IndexRecordOption::Basic)
-                    .map_err(engine_error)?
+                let Some(mut postings) =
+                    inverted.read_postings(&term, IndexRecordOption::Basic).map_err(engine_error)?
                 else {
                     continue;
                 };
@@ -249,10 +221,7 @@ impl OpenIndex {
 
     fn record_at(&self, searcher: &Searcher, address: DocAddress) -> Result<IndexedProduct> {
         let doc: TantivyDocument = searcher.doc(address).map_err(engine_error)?;
-        let json = doc
-            .get_first(self.fields.record)
-            .and_then(|v| v.as_str())
-            .unwrap_or("{}");
+        let json = doc.get_first(self.fields.record).and_then(|v| v.as_str()).unwrap_or("{}");
         serde_json::from_str(json).map_err(engine_error)
     }
 
@@ -260,10 +229,7 @@ impl OpenIndex {
         let f = &self.fields;
         let mut doc = TantivyDocument::new();
         doc.add_text(f.id, &record.product_id);
-        doc.add_text(
-            f.record,
-            serde_json::to_string(record).map_err(engine_error)?,
-        );
+        doc.add_text(f.record, serde_json::to_string(record).map_err(engine_error)?);
         doc.add_bool(f.visible, record.visible());
         doc.add_bool(f.in_stock, record.in_stock());
         doc.add_u64(f.tie, tie_of(&record.product_id));
@@ -291,12 +257,8 @@ impl OpenIndex {
 }
 
 fn register_tokenizers(index: &Index) {
-    index
-        .tokenizers()
-        .register(TEXT_ANALYZER, analysis::text_analyzer());
-    index
-        .tokenizers()
-        .register(WORDS_ANALYZER, analysis::words_analyzer());
+    index.tokenizers().register(TEXT_ANALYZER, analysis::text_analyzer());
+    index.tokenizers().register(WORDS_ANALYZER, analysis::words_analyzer());
 }
 
 /// What one write batch does to a product's record.
@@ -332,20 +294,14 @@ impl EmbeddedSearch {
     /// Opens (creating on first use) the engine rooted at `root`, serving the index the alias names.
     pub fn open(root: impl Into<PathBuf>, alias: impl Into<String>) -> Result<Self> {
         let engine = Self {
-            inner: Arc::new(Inner {
-                root: root.into(),
-                alias: alias.into(),
-                opened: Mutex::new(HashMap::new()),
-            }),
+            inner: Arc::new(Inner { root: root.into(), alias: alias.into(), opened: Mutex::new(HashMap::new()) }),
         };
         engine.ensure_initialized()?;
         Ok(engine)
     }
 
     fn pointer(&self, which: &str) -> PathBuf {
-        self.inner
-            .root
-            .join(format!("{}.{which}", self.inner.alias))
+        self.inner.root.join(format!("{}.{which}", self.inner.alias))
     }
 
     fn read_pointer(&self, which: &str) -> Result<Option<String>> {
@@ -357,11 +313,7 @@ impl EmbeddedSearch {
     }
 
     fn write_pointer(&self, which: &str, name: &str) -> Result<()> {
-        let tmp = self.inner.root.join(format!(
-            ".{}.{which}.{}.tmp",
-            self.inner.alias,
-            std::process::id()
-        ));
+        let tmp = self.inner.root.join(format!(".{}.{which}.{}.tmp", self.inner.alias, std::process::id()));
         std::fs::write(&tmp, name).map_err(io_error)?;
         std::fs::rename(&tmp, self.pointer(which)).map_err(io_error)
     }
@@ -390,21 +342,14 @@ impl EmbeddedSearch {
                 if dir.join("meta.json").exists() {
                     return self.write_pointer("current", &name);
                 }
-                Err(engine_error(format!(
-                    "{} exists but holds no index",
-                    dir.display()
-                )))
+                Err(engine_error(format!("{} exists but holds no index", dir.display())))
             }
             Err(err) => Err(io_error(err)),
         }
     }
 
     fn index(&self, name: &str) -> Result<Arc<OpenIndex>> {
-        let mut opened = self
-            .inner
-            .opened
-            .lock()
-            .map_err(|_| engine_error("poisoned lock"))?;
+        let mut opened = self.inner.opened.lock().map_err(|_| engine_error("poisoned lock"))?;
         if let Some(index) = opened.get(name) {
             return Ok(index.clone());
         }
@@ -419,8 +364,7 @@ impl EmbeddedSearch {
 
     /// The index the alias names now.
     pub fn current_index(&self) -> Result<String> {
-        self.read_pointer("current")?
-            .ok_or_else(|| engine_error("the search alias points nowhere"))
+        self.read_pointer("current")?.ok_or_else(|| engine_error("the search alias points nowhere"))
     }
 
     /// The indexes writes must reach: the live one and, during a rebuild, the new one.
@@ -438,10 +382,7 @@ impl EmbeddedSearch {
         let index = self.index(name)?;
         let mut writer = index.writer(threads)?;
         let searcher = {
-            *index
-                .stamp
-                .lock()
-                .map_err(|_| engine_error("poisoned lock"))? = None;
+            *index.stamp.lock().map_err(|_| engine_error("poisoned lock"))? = None;
             index.searcher()?
         };
         let ids: HashSet<&str> = ops.iter().map(Op::product_id).collect();
@@ -449,9 +390,7 @@ impl EmbeddedSearch {
         let mut changed: Vec<String> = Vec::new();
         for op in ops {
             let id = op.product_id();
-            let record = records
-                .entry(id.to_owned())
-                .or_insert_with(|| IndexedProduct::new(id));
+            let record = records.entry(id.to_owned()).or_insert_with(|| IndexedProduct::new(id));
             let did = match op {
                 Op::Catalog(change) => record.apply(change),
                 Op::Stock(update) => record.apply_stock(update),
@@ -477,9 +416,7 @@ impl EmbeddedSearch {
         for id in &changed {
             if let Some(record) = records.get(id) {
                 writer.delete_term(Term::from_field_text(index.fields.id, id));
-                writer
-                    .add_document(index.document(record)?)
-                    .map_err(engine_error)?;
+                writer.add_document(index.document(record)?).map_err(engine_error)?;
             }
         }
         if !changed.is_empty() {
@@ -503,11 +440,7 @@ impl EmbeddedSearch {
     /// Starts a rebuild: creates a fresh index and makes writers apply every change to it too.
     /// Returns the new index's name.
     pub fn begin_rebuild(&self) -> Result<String> {
-        let name = format!(
-            "{}-{}",
-            self.inner.alias,
-            crate::domain::ids::new_id("ix").trim_start_matches("ix_")
-        );
+        let name = format!("{}-{}", self.inner.alias, crate::domain::ids::new_id("ix").trim_start_matches("ix_"));
         let dir = self.inner.root.join(&name);
         std::fs::create_dir(&dir).map_err(io_error)?;
         let (schema, _) = schema();
@@ -524,10 +457,7 @@ impl EmbeddedSearch {
         let searcher = live.searcher()?;
         let ids: HashSet<&str> = changes.iter().map(IndexChange::product_id).collect();
         let live_records = live.load_records(&searcher, &ids)?;
-        let ops: Vec<Op<'_>> = changes
-            .iter()
-            .map(|c| Op::Rebuild(c, live_records.get(c.product_id())))
-            .collect();
+        let ops: Vec<Op<'_>> = changes.iter().map(|c| Op::Rebuild(c, live_records.get(c.product_id()))).collect();
         self.write(name, &ops, 2)
     }
 
@@ -541,10 +471,7 @@ impl EmbeddedSearch {
         let previous = self.current_index()?;
         self.write_pointer("current", name)?;
         std::fs::remove_file(self.pointer("next")).map_err(io_error)?;
-        for entry in std::fs::read_dir(&self.inner.root)
-            .map_err(io_error)?
-            .flatten()
-        {
+        for entry in std::fs::read_dir(&self.inner.root).map_err(io_error)?.flatten() {
             let file_name = entry.file_name().to_string_lossy().into_owned();
             let ours = file_name.starts_with(&format!("{}-", self.inner.alias));
             if ours && file_name != name && file_name != previous && entry.path().is_dir() {
@@ -567,23 +494,15 @@ impl EmbeddedSearch {
     pub fn record(&self, product_id: &str) -> Result<Option<IndexedProduct>> {
         let index = self.index(&self.current_index()?)?;
         let searcher = index.searcher()?;
-        Ok(index
-            .load_records(&searcher, &HashSet::from([product_id]))?
-            .remove(product_id))
+        Ok(index.load_records(&searcher, &HashSet::from([product_id]))?.remove(product_id))
     }
 
     /// Number of searchable products in the live index.
     pub fn visible_count(&self) -> Result<u64> {
         let index = self.index(&self.current_index()?)?;
         let searcher = index.searcher()?;
-        let query = TermQuery::new(
-            Term::from_field_bool(index.fields.visible, true),
-            IndexRecordOption::Basic,
-        );
-        searcher
-            .search(&query, &tantivy::collector::Count)
-            .map(|n| n as u64)
-            .map_err(engine_error)
+        let query = TermQuery::new(Term::from_field_bool(index.fields.visible, true), IndexRecordOption::Basic);
+        searcher.search(&query, &tantivy::collector::Count).map(|n| n as u64).map_err(engine_error)
     }
 
     /// Applies catalog changes with several indexing threads (bulk loads, benchmarks).
@@ -623,9 +542,7 @@ impl EmbeddedSearch {
             limit: query.page_size as usize + 1,
             after,
         };
-        let fruit = searcher
-            .search(text_query.as_ref(), &collector)
-            .map_err(engine_error)?;
+        let fruit = searcher.search(text_query.as_ref(), &collector).map_err(engine_error)?;
         let page = query.page_size as usize;
         let more = fruit.top.len() > page;
         let mut hits = Vec::with_capacity(page);
@@ -642,12 +559,7 @@ impl EmbeddedSearch {
             (true, Some(key)) => Some(key.to_cursor(query.sort).encode()),
             _ => None,
         };
-        Ok(SearchResults {
-            hits,
-            total: fruit.total,
-            facets: fruit.facets,
-            next_cursor,
-        })
+        Ok(SearchResults { hits, total: fruit.total, facets: fruit.facets, next_cursor })
     }
 
     /// Completes a prefix synchronously.
@@ -656,16 +568,11 @@ impl EmbeddedSearch {
         let f = index.fields;
         let words = analysis::analyze(&mut analysis::words_analyzer(), &query.prefix);
         let Some((last, earlier)) = words.split_last() else {
-            return Ok(Suggestions {
-                suggestions: Vec::new(),
-            });
+            return Ok(Suggestions { suggestions: Vec::new() });
         };
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
             Occur::Must,
-            Box::new(TermQuery::new(
-                Term::from_field_bool(f.visible, true),
-                IndexRecordOption::Basic,
-            )),
+            Box::new(TermQuery::new(Term::from_field_bool(f.visible, true), IndexRecordOption::Basic)),
         )];
         for word in earlier {
             let term = Term::from_field_text(f.suggest, &word.text);
@@ -673,13 +580,7 @@ impl EmbeddedSearch {
             clauses.push((
                 Occur::Must,
                 Box::new(BooleanQuery::new(vec![
-                    (
-                        Occur::Should,
-                        boost(
-                            TermQuery::new(term.clone(), IndexRecordOption::WithFreqs),
-                            3.0,
-                        ),
-                    ),
+                    (Occur::Should, boost(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs), 3.0)),
                     (Occur::Should, Box::new(FuzzyTermQuery::new(term, d, true))),
                 ])),
             ));
@@ -691,22 +592,14 @@ impl EmbeddedSearch {
             4..=7 => 1,
             _ => 2,
         };
-        let mut last_clause: Vec<(Occur, Box<dyn Query>)> = vec![(
-            Occur::Should,
-            boost(FuzzyTermQuery::new_prefix(term.clone(), 0, true), 3.0),
-        )];
+        let mut last_clause: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Should, boost(FuzzyTermQuery::new_prefix(term.clone(), 0, true), 3.0))];
         if d > 0 {
-            last_clause.push((
-                Occur::Should,
-                Box::new(FuzzyTermQuery::new_prefix(term, d, true)),
-            ));
+            last_clause.push((Occur::Should, Box::new(FuzzyTermQuery::new_prefix(term, d, true))));
         }
         clauses.push((Occur::Must, Box::new(BooleanQuery::new(last_clause))));
         let top = searcher
-            .search(
-                &BooleanQuery::new(clauses),
-                &TopDocs::with_limit(50).order_by_score(),
-            )
+            .search(&BooleanQuery::new(clauses), &TopDocs::with_limit(50).order_by_score())
             .map_err(engine_error)?;
         let mut seen = HashSet::new();
         let mut suggestions = Vec::new();
@@ -714,10 +607,7 @@ impl EmbeddedSearch {
             let record = index.record_at(&searcher, address)?;
             if let Some(doc) = record.document {
                 if seen.insert(doc.title.to_lowercase()) {
-                    suggestions.push(Suggestion {
-                        text: doc.title,
-                        product_id: doc.product_id,
-                    });
+                    suggestions.push(Suggestion { text: doc.title, product_id: doc.product_id });
                 }
             }
             if suggestions.len() >= query.limit {
@@ -741,28 +631,14 @@ struct TextPlan {
 impl TextPlan {
     fn new(text: &str) -> Self {
         let raw = analysis::analyze(&mut analysis::words_analyzer(), text);
-        let meaningful: Vec<_> = raw
-            .iter()
-            .filter(|w| !analysis::STOP_WORDS.contains(&w.text.as_str()))
-            .collect();
-        let kept: Vec<_> = if meaningful.is_empty() {
-            raw.iter().collect()
-        } else {
-            meaningful
-        };
+        let meaningful: Vec<_> = raw.iter().filter(|w| !analysis::STOP_WORDS.contains(&w.text.as_str())).collect();
+        let kept: Vec<_> = if meaningful.is_empty() { raw.iter().collect() } else { meaningful };
         let words = kept
             .into_iter()
             .take(12)
             .map(|w| {
-                let synonyms = analysis::synonyms(&w.text)
-                    .iter()
-                    .map(|s| analysis::stem(s))
-                    .collect();
-                (
-                    analysis::stem(&w.text),
-                    fuzziness(w.text.chars().count()),
-                    synonyms,
-                )
+                let synonyms = analysis::synonyms(&w.text).iter().map(|s| analysis::stem(s)).collect();
+                (analysis::stem(&w.text), fuzziness(w.text.chars().count()), synonyms)
             })
             .collect();
         Self { words }
@@ -778,12 +654,7 @@ impl TextPlan {
         if self.words.is_empty() {
             return Box::new(AllQuery);
         }
-        let weighted = [
-            (f.title, 3.0),
-            (f.brand_text, 2.0),
-            (f.attr_text, 1.0),
-            (f.description, 0.5),
-        ];
+        let weighted = [(f.title, 3.0), (f.brand_text, 2.0), (f.attr_text, 1.0), (f.description, 0.5)];
         let musts = self
             .words
             .iter()
@@ -795,26 +666,17 @@ impl TextPlan {
                         let term = Term::from_field_text(field, alternative);
                         should.push((
                             Occur::Should,
-                            boost(
-                                TermQuery::new(term, IndexRecordOption::WithFreqs),
-                                field_weight * weight,
-                            ),
+                            boost(TermQuery::new(term, IndexRecordOption::WithFreqs), field_weight * weight),
                         ));
                     }
                 }
                 if *distance > 0 {
                     for (field, by) in [(f.title, 0.6), (f.brand_text, 0.4)] {
                         let term = Term::from_field_text(field, stem);
-                        should.push((
-                            Occur::Should,
-                            boost(FuzzyTermQuery::new(term, *distance, true), by),
-                        ));
+                        should.push((Occur::Should, boost(FuzzyTermQuery::new(term, *distance, true), by)));
                     }
                 }
-                (
-                    Occur::Must,
-                    Box::new(BooleanQuery::new(should)) as Box<dyn Query>,
-                )
+                (Occur::Must, Box::new(BooleanQuery::new(should)) as Box<dyn Query>)
             })
             .collect();
         Box::new(BooleanQuery::new(musts))
@@ -874,24 +736,16 @@ impl crate::ports::ProductSearch for EmbeddedSearch {
     }
 }
 
-async fn run_blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(DomainError::unexpected)?
+async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(DomainError::unexpected)?
 }
 
 impl SortKey {
     fn from_cursor(cursor: &SearchCursor) -> Result<Self> {
-        let bad =
-            || DomainError::invalid_parameter("cursor", "is not a valid cursor for this query");
+        let bad = || DomainError::invalid_parameter("cursor", "is not a valid cursor for this query");
         match cursor.after.as_slice() {
             [primary, tie] => Ok(SortKey {
-                primary: primary
-                    .as_str()
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(bad)?,
+                primary: primary.as_str().and_then(|s| s.parse().ok()).ok_or_else(bad)?,
                 tie: tie.as_str().and_then(|s| s.parse().ok()).ok_or_else(bad)?,
             }),
             _ => Err(bad()),
@@ -901,10 +755,7 @@ impl SortKey {
     fn to_cursor(self, sort: SearchSort) -> SearchCursor {
         SearchCursor {
             sort,
-            after: vec![
-                serde_json::json!(self.primary.to_string()),
-                serde_json::json!(self.tie.to_string()),
-            ],
+            after: vec![serde_json::json!(self.primary.to_string()), serde_json::json!(self.tie.to_string())],
         }
     }
 }

@@ -9,9 +9,7 @@ pub mod embedded;
 pub mod opensearch;
 pub mod testing;
 
-use crate::domain::search::{
-    IndexChange, SearchQuery, SearchResults, StockUpdate, SuggestQuery, Suggestions,
-};
+use crate::domain::search::{IndexChange, SearchQuery, SearchResults, StockUpdate, SuggestQuery, Suggestions};
 use crate::error::Result;
 use crate::ports::{ProductSearch, SearchIndex};
 pub use embedded::EmbeddedSearch;
@@ -45,10 +43,7 @@ impl SearchEngine {
         aws: &aws_config::SdkConfig,
     ) -> std::result::Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let endpoint = crate::config::required(ENDPOINT_ENV)?;
-        let alias = std::env::var(ALIAS_ENV)
-            .ok()
-            .filter(|a| !a.is_empty())
-            .unwrap_or_else(|| DEFAULT_ALIAS.to_owned());
+        let alias = std::env::var(ALIAS_ENV).ok().filter(|a| !a.is_empty()).unwrap_or_else(|| DEFAULT_ALIAS.to_owned());
         Ok(Self::connect(&endpoint, &alias, aws).await?)
     }
 }

@@ -15,9 +15,8 @@
 
 use super::analysis::STOP_WORDS;
 use crate::domain::search::{
-    self, attribute_term, Facets, IndexChange, SearchCursor, SearchDocument, SearchHit,
-    SearchQuery, SearchResults, SearchSort, StockFacet, StockUpdate, SuggestQuery, Suggestion,
-    Suggestions, PRICE_BUCKETS, RATING_THRESHOLDS,
+    self, attribute_term, Facets, IndexChange, SearchCursor, SearchDocument, SearchHit, SearchQuery, SearchResults,
+    SearchSort, StockFacet, StockUpdate, SuggestQuery, Suggestion, Suggestions, PRICE_BUCKETS, RATING_THRESHOLDS,
 };
 use crate::error::{DomainError, Result};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -141,16 +140,10 @@ fn push_line(out: &mut String, value: &Value) {
 /// Counts the items a `_bulk` response says changed the index; any item error fails the whole call
 /// (the stream retries it; the scripts make the retry harmless).
 pub fn parse_bulk_response(body: &Value) -> Result<usize> {
-    let items = body["items"]
-        .as_array()
-        .ok_or_else(|| unexpected("bulk response without items"))?;
+    let items = body["items"].as_array().ok_or_else(|| unexpected("bulk response without items"))?;
     let mut changed = 0;
     for item in items {
-        let result = item
-            .as_object()
-            .and_then(|o| o.values().next())
-            .cloned()
-            .unwrap_or_default();
+        let result = item.as_object().and_then(|o| o.values().next()).cloned().unwrap_or_default();
         if let Some(error) = result.get("error") {
             let status = result["status"].as_u64().unwrap_or(0);
             let reason = error["type"].as_str().unwrap_or("unknown");
@@ -175,17 +168,11 @@ fn unexpected(message: impl Into<String>) -> DomainError {
 fn filter_clauses(query: &SearchQuery) -> Vec<(String, Value)> {
     let mut clauses = Vec::new();
     if let Some(category) = &query.category {
-        clauses.push((
-            "category".to_owned(),
-            json!({ "term": { "category_ids": category } }),
-        ));
+        clauses.push(("category".to_owned(), json!({ "term": { "category_ids": category } })));
     }
     if !query.brands.is_empty() {
         let brands: Vec<String> = query.brands.iter().map(|b| b.to_lowercase()).collect();
-        clauses.push((
-            "brand".to_owned(),
-            json!({ "terms": { "brand_key": brands } }),
-        ));
+        clauses.push(("brand".to_owned(), json!({ "terms": { "brand_key": brands } })));
     }
     if query.price_min.is_some() || query.price_max.is_some() {
         let mut range = serde_json::Map::new();
@@ -198,48 +185,28 @@ fn filter_clauses(query: &SearchQuery) -> Vec<(String, Value)> {
         clauses.push(("price".to_owned(), json!({ "range": { "price": range } })));
     }
     if let Some(min) = query.rating_min {
-        clauses.push((
-            "rating".to_owned(),
-            json!({ "range": { "rating": { "gte": min } } }),
-        ));
+        clauses.push(("rating".to_owned(), json!({ "range": { "rating": { "gte": min } } })));
     }
     if let Some(in_stock) = query.in_stock {
-        clauses.push((
-            "in_stock".to_owned(),
-            json!({ "term": { "in_stock": in_stock } }),
-        ));
+        clauses.push(("in_stock".to_owned(), json!({ "term": { "in_stock": in_stock } })));
     }
     for (name, values) in &query.attributes {
         let terms: Vec<String> = values.iter().map(|v| attribute_term(name, v)).collect();
-        clauses.push((
-            format!("attr.{name}"),
-            json!({ "terms": { "attribute_terms": terms } }),
-        ));
+        clauses.push((format!("attr.{name}"), json!({ "terms": { "attribute_terms": terms } })));
     }
     clauses
 }
 
 fn filters_except(clauses: &[(String, Value)], except: Option<&str>) -> Value {
-    let kept: Vec<&Value> = clauses
-        .iter()
-        .filter(|(k, _)| Some(k.as_str()) != except)
-        .map(|(_, v)| v)
-        .collect();
+    let kept: Vec<&Value> = clauses.iter().filter(|(k, _)| Some(k.as_str()) != except).map(|(_, v)| v).collect();
     json!({ "bool": { "filter": kept } })
 }
 
 fn text_query(text: &str) -> Value {
     let words: Vec<&str> = text.split_whitespace().collect();
-    let meaningful: Vec<&str> = words
-        .iter()
-        .copied()
-        .filter(|w| !STOP_WORDS.contains(&w.to_lowercase().as_str()))
-        .collect();
-    let words = if meaningful.is_empty() {
-        words
-    } else {
-        meaningful
-    };
+    let meaningful: Vec<&str> =
+        words.iter().copied().filter(|w| !STOP_WORDS.contains(&w.to_lowercase().as_str())).collect();
+    let words = if meaningful.is_empty() { words } else { meaningful };
     if words.is_empty() {
         return json!({ "match_all": {} });
     }
@@ -283,46 +250,17 @@ pub fn search_body(query: &SearchQuery) -> Value {
             None => json!({ "key": from.to_string(), "from": from }),
         })
         .collect();
-    let rating_ranges: Vec<Value> = RATING_THRESHOLDS
-        .iter()
-        .map(|t| json!({ "key": t.to_string(), "from": t }))
-        .collect();
+    let rating_ranges: Vec<Value> =
+        RATING_THRESHOLDS.iter().map(|t| json!({ "key": t.to_string(), "from": t })).collect();
     let mut aggs = serde_json::Map::new();
-    aggs.insert(
-        "f_category".into(),
-        facet(
-            "category",
-            json!({ "terms": { "field": "category_key", "size": 500 } }),
-        ),
-    );
+    aggs.insert("f_category".into(), facet("category", json!({ "terms": { "field": "category_key", "size": 500 } })));
     aggs.insert(
         "f_brand".into(),
-        facet(
-            "brand",
-            json!({ "terms": { "field": "brand", "size": search::MAX_FACET_VALUES } }),
-        ),
+        facet("brand", json!({ "terms": { "field": "brand", "size": search::MAX_FACET_VALUES } })),
     );
-    aggs.insert(
-        "f_price".into(),
-        facet(
-            "price",
-            json!({ "range": { "field": "price", "ranges": price_ranges } }),
-        ),
-    );
-    aggs.insert(
-        "f_rating".into(),
-        facet(
-            "rating",
-            json!({ "range": { "field": "rating", "ranges": rating_ranges } }),
-        ),
-    );
-    aggs.insert(
-        "f_in_stock".into(),
-        facet(
-            "in_stock",
-            json!({ "terms": { "field": "in_stock", "size": 2 } }),
-        ),
-    );
+    aggs.insert("f_price".into(), facet("price", json!({ "range": { "field": "price", "ranges": price_ranges } })));
+    aggs.insert("f_rating".into(), facet("rating", json!({ "range": { "field": "rating", "ranges": rating_ranges } })));
+    aggs.insert("f_in_stock".into(), facet("in_stock", json!({ "terms": { "field": "in_stock", "size": 2 } })));
     let filtered_names: Vec<&str> = query.attributes.keys().map(String::as_str).collect();
     let mut all_attributes = json!({ "terms": { "field": "attribute_terms", "size": 500 } });
     if !filtered_names.is_empty() {
@@ -363,20 +301,14 @@ pub fn search_body(query: &SearchQuery) -> Value {
 }
 
 fn buckets(aggregations: &Value, name: &str) -> Vec<Value> {
-    aggregations[name]["values"]["buckets"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    aggregations[name]["values"]["buckets"].as_array().cloned().unwrap_or_default()
 }
 
 fn key_counts(buckets: &[Value]) -> Vec<(String, u64)> {
     buckets
         .iter()
         .filter_map(|b| {
-            let key = b["key_as_string"]
-                .as_str()
-                .or_else(|| b["key"].as_str())?
-                .to_owned();
+            let key = b["key_as_string"].as_str().or_else(|| b["key"].as_str())?.to_owned();
             Some((key, b["doc_count"].as_u64().unwrap_or(0)))
         })
         .collect()
@@ -384,48 +316,32 @@ fn key_counts(buckets: &[Value]) -> Vec<(String, u64)> {
 
 /// Parses a `_search` response for `query`.
 pub fn parse_search_response(query: &SearchQuery, body: &Value) -> Result<SearchResults> {
-    let raw_hits = body["hits"]["hits"]
-        .as_array()
-        .ok_or_else(|| unexpected("search response without hits"))?;
+    let raw_hits = body["hits"]["hits"].as_array().ok_or_else(|| unexpected("search response without hits"))?;
     let page = query.page_size as usize;
     let mut hits = Vec::with_capacity(page);
     for hit in raw_hits.iter().take(page) {
-        let doc: SearchDocument = serde_json::from_value(hit["_source"]["document"].clone())
-            .map_err(DomainError::unexpected)?;
+        let doc: SearchDocument =
+            serde_json::from_value(hit["_source"]["document"].clone()).map_err(DomainError::unexpected)?;
         let in_stock = hit["_source"]["in_stock"].as_bool().unwrap_or(true);
         let title = hit["highlight"]["title"][0]
             .as_str()
             .map(str::to_owned)
             .unwrap_or_else(|| search::highlight(&doc.title, &[]));
-        hits.push(SearchHit::from_document(
-            &doc,
-            in_stock,
-            BTreeMap::from([("title".to_owned(), title)]),
-        ));
+        hits.push(SearchHit::from_document(&doc, in_stock, BTreeMap::from([("title".to_owned(), title)])));
     }
     let next_cursor = if raw_hits.len() > page {
         raw_hits
             .get(page.saturating_sub(1))
             .and_then(|h| h["sort"].as_array())
-            .map(|sort| {
-                SearchCursor {
-                    sort: query.sort,
-                    after: sort.clone(),
-                }
-                .encode()
-            })
+            .map(|sort| SearchCursor { sort: query.sort, after: sort.clone() }.encode())
     } else {
         None
     };
     let aggregations = &body["aggregations"];
-    let price_counts: Vec<u64> = buckets(aggregations, "f_price")
-        .iter()
-        .map(|b| b["doc_count"].as_u64().unwrap_or(0))
-        .collect();
-    let rating_counts: Vec<u64> = buckets(aggregations, "f_rating")
-        .iter()
-        .map(|b| b["doc_count"].as_u64().unwrap_or(0))
-        .collect();
+    let price_counts: Vec<u64> =
+        buckets(aggregations, "f_price").iter().map(|b| b["doc_count"].as_u64().unwrap_or(0)).collect();
+    let rating_counts: Vec<u64> =
+        buckets(aggregations, "f_rating").iter().map(|b| b["doc_count"].as_u64().unwrap_or(0)).collect();
     let mut in_stock = StockFacet::default();
     for (key, count) in key_counts(&buckets(aggregations, "f_in_stock")) {
         match key.as_str() {
@@ -436,10 +352,7 @@ pub fn parse_search_response(query: &SearchQuery, body: &Value) -> Result<Search
     }
     let mut attribute_counts = key_counts(&buckets(aggregations, "f_attributes"));
     for name in query.attributes.keys() {
-        attribute_counts.extend(key_counts(&buckets(
-            aggregations,
-            &format!("f_attr_{name}"),
-        )));
+        attribute_counts.extend(key_counts(&buckets(aggregations, &format!("f_attr_{name}"))));
     }
     let facets = Facets {
         category: search::category_tree(key_counts(&buckets(aggregations, "f_category"))),
@@ -449,12 +362,7 @@ pub fn parse_search_response(query: &SearchQuery, body: &Value) -> Result<Search
         in_stock,
         attributes: search::attribute_facets(attribute_counts),
     };
-    Ok(SearchResults {
-        hits,
-        total: body["hits"]["total"]["value"].as_u64().unwrap_or(0),
-        facets,
-        next_cursor,
-    })
+    Ok(SearchResults { hits, total: body["hits"]["total"]["value"].as_u64().unwrap_or(0), facets, next_cursor })
 }
 
 /// The `_search` body of a completion request: the completion suggester with fuzzy prefixes.
@@ -480,21 +388,11 @@ pub fn parse_suggest_response(body: &Value) -> Suggestions {
     let mut suggestions: Vec<Suggestion> = Vec::new();
     for entry in body["suggest"]["products"].as_array().into_iter().flatten() {
         for option in entry["options"].as_array().into_iter().flatten() {
-            let product_id = option["_source"]["product_id"]
-                .as_str()
-                .or_else(|| option["_id"].as_str());
-            let title = option["_source"]["document"]["title"]
-                .as_str()
-                .or_else(|| option["text"].as_str());
+            let product_id = option["_source"]["product_id"].as_str().or_else(|| option["_id"].as_str());
+            let title = option["_source"]["document"]["title"].as_str().or_else(|| option["text"].as_str());
             if let (Some(product_id), Some(title)) = (product_id, title) {
-                if !suggestions
-                    .iter()
-                    .any(|s| s.text.eq_ignore_ascii_case(title))
-                {
-                    suggestions.push(Suggestion {
-                        text: title.to_owned(),
-                        product_id: product_id.to_owned(),
-                    });
+                if !suggestions.iter().any(|s| s.text.eq_ignore_ascii_case(title)) {
+                    suggestions.push(Suggestion { text: title.to_owned(), product_id: product_id.to_owned() });
                 }
             }
         }
@@ -507,11 +405,7 @@ pub fn parse_suggest_response(body: &Value) -> Suggestions {
 #[derive(Clone)]
 enum Auth {
     /// SigV4 with the function's credentials (`es` for domains, `aoss` for Serverless collections).
-    SigV4 {
-        credentials: SharedCredentialsProvider,
-        region: String,
-        service: &'static str,
-    },
+    SigV4 { credentials: SharedCredentialsProvider, region: String, service: &'static str },
     /// No signing (a local OpenSearch for the behavioural suite).
     None,
 }
@@ -536,25 +430,9 @@ impl OpenSearch {
         let credentials = aws
             .credentials_provider()
             .ok_or_else(|| unexpected("no AWS credentials provider for signing search requests"))?;
-        let region = aws
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "us-east-1".to_owned());
-        let service = if base.contains(".aoss.") {
-            "aoss"
-        } else {
-            "es"
-        };
-        Ok(Self {
-            http: client()?,
-            base,
-            alias: alias.to_owned(),
-            auth: Auth::SigV4 {
-                credentials,
-                region,
-                service,
-            },
-        })
+        let region = aws.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".to_owned());
+        let service = if base.contains(".aoss.") { "aoss" } else { "es" };
+        Ok(Self { http: client()?, base, alias: alias.to_owned(), auth: Auth::SigV4 { credentials, region, service } })
     }
 
     /// A client without request signing (e.g. `OPENSEARCH_URL=http://localhost:9200`).
@@ -567,12 +445,7 @@ impl OpenSearch {
         })
     }
 
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<(String, &str)>,
-    ) -> Result<(u16, Value)> {
+    async fn send(&self, method: &str, path: &str, body: Option<(String, &str)>) -> Result<(u16, Value)> {
         let url = format!("{}{path}", self.base);
         let (bytes, content_type) = match body {
             Some((b, ct)) => (b.into_bytes(), Some(ct)),
@@ -583,26 +456,13 @@ impl OpenSearch {
             request = request.header(http::header::CONTENT_TYPE, ct);
         }
         let mut request = request.body(bytes).map_err(DomainError::unexpected)?;
-        if let Auth::SigV4 {
-            credentials,
-            region,
-            service,
-        } = &self.auth
-        {
+        if let Auth::SigV4 { credentials, region, service } = &self.auth {
             sign(&mut request, credentials, region, service).await?;
         }
-        let request = reqwest::Request::try_from(request.map(reqwest::Body::from))
-            .map_err(DomainError::unexpected)?;
-        let response = self
-            .http
-            .execute(request)
-            .await
-            .map_err(|e| DomainError::Transient(format!("search: {e}")))?;
+        let request = reqwest::Request::try_from(request.map(reqwest::Body::from)).map_err(DomainError::unexpected)?;
+        let response = self.http.execute(request).await.map_err(|e| DomainError::Transient(format!("search: {e}")))?;
         let status = response.status().as_u16();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| DomainError::Transient(format!("search: {e}")))?;
+        let text = response.text().await.map_err(|e| DomainError::Transient(format!("search: {e}")))?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if status == 429 || status >= 500 {
             return Err(DomainError::Transient(format!("search returned {status}")));
@@ -613,13 +473,8 @@ impl OpenSearch {
     async fn ok(&self, method: &str, path: &str, body: Option<(String, &str)>) -> Result<Value> {
         let (status, value) = self.send(method, path, body).await?;
         if !(200..300).contains(&status) {
-            let reason = value["error"]["type"]
-                .as_str()
-                .unwrap_or("unknown")
-                .to_owned();
-            return Err(unexpected(format!(
-                "{method} {path} returned {status} ({reason})"
-            )));
+            let reason = value["error"]["type"].as_str().unwrap_or("unknown").to_owned();
+            return Err(unexpected(format!("{method} {path} returned {status} ({reason})")));
         }
         Ok(value)
     }
@@ -630,16 +485,11 @@ impl OpenSearch {
 
     /// The indexes writes go to: those behind `<alias>_write`, else the alias itself.
     async fn write_targets(&self) -> Result<Vec<String>> {
-        let (status, value) = self
-            .send("GET", &format!("/_alias/{}", self.write_alias()), None)
-            .await?;
+        let (status, value) = self.send("GET", &format!("/_alias/{}", self.write_alias()), None).await?;
         if status == 404 {
             return Ok(vec![self.alias.clone()]);
         }
-        let targets: Vec<String> = value
-            .as_object()
-            .map(|o| o.keys().cloned().collect())
-            .unwrap_or_default();
+        let targets: Vec<String> = value.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
         if targets.is_empty() {
             return Ok(vec![self.alias.clone()]);
         }
@@ -650,21 +500,13 @@ impl OpenSearch {
         if body.is_empty() {
             return Ok(0);
         }
-        let value = self
-            .ok("POST", "/_bulk", Some((body, "application/x-ndjson")))
-            .await?;
+        let value = self.ok("POST", "/_bulk", Some((body, "application/x-ndjson"))).await?;
         parse_bulk_response(&value)
     }
 
     /// Creates an index with the project's definition.
     pub async fn create_index(&self, name: &str) -> Result<()> {
-        self.ok(
-            "PUT",
-            &format!("/{name}"),
-            Some((INDEX_DEFINITION.to_owned(), "application/json")),
-        )
-        .await
-        .map(|_| ())
+        self.ok("PUT", &format!("/{name}"), Some((INDEX_DEFINITION.to_owned(), "application/json"))).await.map(|_| ())
     }
 
     /// Creates the first index and both aliases when the alias does not exist yet.
@@ -679,38 +521,20 @@ impl OpenSearch {
             { "add": { "index": name, "alias": self.alias } },
             { "add": { "index": name, "alias": self.write_alias() } },
         ] });
-        self.ok(
-            "POST",
-            "/_aliases",
-            Some((actions.to_string(), "application/json")),
-        )
-        .await
-        .map(|_| ())
+        self.ok("POST", "/_aliases", Some((actions.to_string(), "application/json"))).await.map(|_| ())
     }
 
     /// Makes every write visible now (tests; production relies on the 1 s refresh interval).
     pub async fn refresh(&self) -> Result<()> {
-        self.ok("POST", &format!("/{}/_refresh", self.alias), None)
-            .await
-            .map(|_| ())
+        self.ok("POST", &format!("/{}/_refresh", self.alias), None).await.map(|_| ())
     }
 
     /// Starts a rebuild: a fresh index that receives every write from now on. Returns its name.
     pub async fn begin_rebuild(&self) -> Result<String> {
-        let name = format!(
-            "{}-{}",
-            self.alias,
-            crate::domain::ids::new_id("ix").trim_start_matches("ix_")
-        );
+        let name = format!("{}-{}", self.alias, crate::domain::ids::new_id("ix").trim_start_matches("ix_"));
         self.create_index(&name).await?;
-        let actions =
-            json!({ "actions": [{ "add": { "index": name, "alias": self.write_alias() } }] });
-        self.ok(
-            "POST",
-            "/_aliases",
-            Some((actions.to_string(), "application/json")),
-        )
-        .await?;
+        let actions = json!({ "actions": [{ "add": { "index": name, "alias": self.write_alias() } }] });
+        self.ok("POST", "/_aliases", Some((actions.to_string(), "application/json"))).await?;
         Ok(name)
     }
 
@@ -721,10 +545,7 @@ impl OpenSearch {
             .ok(
                 "POST",
                 &format!("/{}/_mget", self.alias),
-                Some((
-                    json!({ "ids": ids, "_source": ["stock"] }).to_string(),
-                    "application/json",
-                )),
+                Some((json!({ "ids": ids, "_source": ["stock"] }).to_string(), "application/json")),
             )
             .await?;
         let mut stock = Vec::new();
@@ -748,47 +569,28 @@ impl OpenSearch {
 
     /// Abandons a rebuild: stops writes to the new index and deletes it.
     pub async fn abort_rebuild(&self, name: &str) -> Result<()> {
-        let actions =
-            json!({ "actions": [{ "remove": { "index": name, "alias": self.write_alias() } }] });
-        self.send(
-            "POST",
-            "/_aliases",
-            Some((actions.to_string(), "application/json")),
-        )
-        .await?;
-        self.send("DELETE", &format!("/{name}"), None)
-            .await
-            .map(|_| ())
+        let actions = json!({ "actions": [{ "remove": { "index": name, "alias": self.write_alias() } }] });
+        self.send("POST", "/_aliases", Some((actions.to_string(), "application/json"))).await?;
+        self.send("DELETE", &format!("/{name}"), None).await.map(|_| ())
     }
 
     /// Swaps the read alias to the rebuilt index and stops writing to the old one, in one atomic call.
     pub async fn finish_rebuild(&self, name: &str) -> Result<()> {
-        let (_, current) = self
-            .send("GET", &format!("/_alias/{}", self.alias), None)
-            .await?;
+        let (_, current) = self.send("GET", &format!("/_alias/{}", self.alias), None).await?;
         let mut actions = vec![json!({ "add": { "index": name, "alias": self.alias } })];
-        for old in current
-            .as_object()
-            .map(|o| o.keys().cloned().collect::<Vec<_>>())
-            .unwrap_or_default()
-        {
+        for old in current.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
             if old != name {
                 actions.push(json!({ "remove": { "index": old, "alias": self.alias } }));
                 actions.push(json!({ "remove": { "index": old, "alias": self.write_alias() } }));
             }
         }
         let body = json!({ "actions": actions }).to_string();
-        self.ok("POST", "/_aliases", Some((body, "application/json")))
-            .await
-            .map(|_| ())
+        self.ok("POST", "/_aliases", Some((body, "application/json"))).await.map(|_| ())
     }
 }
 
 fn client() -> Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(8))
-        .build()
-        .map_err(DomainError::unexpected)
+    reqwest::Client::builder().timeout(std::time::Duration::from_secs(8)).build().map_err(DomainError::unexpected)
 }
 
 async fn sign(
@@ -797,13 +599,9 @@ async fn sign(
     region: &str,
     service: &str,
 ) -> Result<()> {
-    use aws_sigv4::http_request::{
-        PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings,
-    };
-    let credentials = credentials
-        .provide_credentials()
-        .await
-        .map_err(|e| DomainError::Transient(format!("credentials: {e}")))?;
+    use aws_sigv4::http_request::{PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings};
+    let credentials =
+        credentials.provide_credentials().await.map_err(|e| DomainError::Transient(format!("credentials: {e}")))?;
     let identity = credentials.into();
     let mut settings = SigningSettings::default();
     settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
@@ -829,9 +627,8 @@ async fn sign(
         SignableBody::Bytes(request.body()),
     )
     .map_err(DomainError::unexpected)?;
-    let (instructions, _) = aws_sigv4::http_request::sign(signable, &params)
-        .map_err(DomainError::unexpected)?
-        .into_parts();
+    let (instructions, _) =
+        aws_sigv4::http_request::sign(signable, &params).map_err(DomainError::unexpected)?.into_parts();
     instructions.apply_to_request_http1x(request);
     Ok(())
 }
@@ -863,18 +660,10 @@ impl crate::ports::SearchIndex for OpenSearch {
 impl crate::ports::ProductSearch for OpenSearch {
     async fn search(&self, query: &SearchQuery) -> Result<SearchResults> {
         let body = search_body(query).to_string();
-        let (status, value) = self
-            .send(
-                "POST",
-                &format!("/{}/_search", self.alias),
-                Some((body, "application/json")),
-            )
-            .await?;
+        let (status, value) =
+            self.send("POST", &format!("/{}/_search", self.alias), Some((body, "application/json"))).await?;
         if status == 400 && query.cursor.is_some() {
-            return Err(DomainError::invalid_parameter(
-                "cursor",
-                "is not a valid cursor for this query",
-            ));
+            return Err(DomainError::invalid_parameter("cursor", "is not a valid cursor for this query"));
         }
         if !(200..300).contains(&status) {
             return Err(unexpected(format!("search returned {status}")));
@@ -884,13 +673,7 @@ impl crate::ports::ProductSearch for OpenSearch {
 
     async fn suggest(&self, query: &SuggestQuery) -> Result<Suggestions> {
         let body = suggest_body(query).to_string();
-        let value = self
-            .ok(
-                "POST",
-                &format!("/{}/_search", self.alias),
-                Some((body, "application/json")),
-            )
-            .await?;
+        let value = self.ok("POST", &format!("/{}/_search", self.alias), Some((body, "application/json"))).await?;
         let mut suggestions = parse_suggest_response(&value);
         suggestions.suggestions.truncate(query.limit);
         Ok(suggestions)

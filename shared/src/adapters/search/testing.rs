@@ -11,17 +11,13 @@ pub fn demo_changes() -> Vec<IndexChange> {
         Ok(catalog) => catalog,
         Err(err) => panic!("the demo catalog is invalid: {err}"),
     };
-    products
-        .iter()
-        .map(|p| change_for_product(p, &categories))
-        .collect()
+    products.iter().map(|p| change_for_product(p, &categories)).collect()
 }
 
 /// A temporary embedded index holding the demo catalog. Keep the directory alive while using the engine.
 pub fn demo_index() -> (tempfile::TempDir, EmbeddedSearch) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let engine =
-        EmbeddedSearch::open(dir.path(), "products").unwrap_or_else(|e| panic!("open: {e}"));
+    let engine = EmbeddedSearch::open(dir.path(), "products").unwrap_or_else(|e| panic!("open: {e}"));
     if let Err(err) = engine.apply_bulk(&demo_changes()) {
         panic!("indexing the demo catalog failed: {err}");
     }
