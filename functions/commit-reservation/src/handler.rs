@@ -62,7 +62,7 @@ mod tests {
         assert!(inventory.ledger().violations().is_empty());
         let level = &after_first[&(SKU.to_string(), "wh_east".to_string())];
         assert_eq!(level.reserved, 0);
-        assert_eq!(level.sold, if "commit" == "commit" { 3 } else { 0 });
+        assert_eq!(level.sold, 3);
     }
 
     #[tokio::test]

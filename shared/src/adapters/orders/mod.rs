@@ -272,21 +272,24 @@ impl OrderWriter for DynamoOrders {
     }
 }
 
-impl CustomerOrders for DynamoOrders {
-    async fn list_customer_orders(
+impl DynamoOrders {
+    /// One page of `attribute` values from an index partition, newest first, behind an opaque cursor.
+    async fn newest_first<T: DeserializeOwned>(
         &self,
-        user_id: &str,
+        index: &str,
+        partition: String,
+        attribute: &str,
         limit: PageLimit,
         cursor: Option<&str>,
-    ) -> Result<Page<OrderSummary>> {
-        let partition = format!("CUSTOMER#{user_id}");
-        let start = cursor.map(|c| decode_cursor(c, "gsi1pk", "gsi1sk", &partition)).transpose()?;
+    ) -> Result<Page<T>> {
+        let (pk, sk) = (format!("{index}pk"), format!("{index}sk"));
+        let start = cursor.map(|c| decode_cursor(c, &pk, &sk, &partition)).transpose()?;
         let out = self
             .client
             .query()
             .table_name(&self.table)
-            .index_name("gsi1")
-            .key_condition_expression("gsi1pk = :pk")
+            .index_name(index)
+            .key_condition_expression(format!("{pk} = :pk"))
             .expression_attribute_values(":pk", s(partition))
             .scan_index_forward(false)
             .limit(limit.get() as i32)
@@ -294,8 +297,19 @@ impl CustomerOrders for DynamoOrders {
             .send()
             .await
             .map_err(sdk_error)?;
-        let items = out.items().iter().map(|item| from_av(attr(item, "summary")?)).collect::<Result<Vec<_>>>()?;
+        let items = out.items().iter().map(|item| from_av(attr(item, attribute)?)).collect::<Result<Vec<_>>>()?;
         Ok(Page { items, next_cursor: out.last_evaluated_key().and_then(encode_cursor) })
+    }
+}
+
+impl CustomerOrders for DynamoOrders {
+    async fn list_customer_orders(
+        &self,
+        user_id: &str,
+        limit: PageLimit,
+        cursor: Option<&str>,
+    ) -> Result<Page<OrderSummary>> {
+        self.newest_first("gsi1", format!("CUSTOMER#{user_id}"), "summary", limit, cursor).await
     }
 }
 
@@ -306,23 +320,7 @@ impl SellerOrders for DynamoOrders {
         limit: PageLimit,
         cursor: Option<&str>,
     ) -> Result<Page<SellerOrderView>> {
-        let partition = format!("SELLER#{seller_id}");
-        let start = cursor.map(|c| decode_cursor(c, "gsi2pk", "gsi2sk", &partition)).transpose()?;
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("gsi2")
-            .key_condition_expression("gsi2pk = :pk")
-            .expression_attribute_values(":pk", s(partition))
-            .scan_index_forward(false)
-            .limit(limit.get() as i32)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        let items = out.items().iter().map(|item| from_av(attr(item, "view")?)).collect::<Result<Vec<_>>>()?;
-        Ok(Page { items, next_cursor: out.last_evaluated_key().and_then(encode_cursor) })
+        self.newest_first("gsi2", format!("SELLER#{seller_id}"), "view", limit, cursor).await
     }
 }
 
