@@ -55,3 +55,18 @@ async fn not_visible(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> u64 {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
 }
+
+/// The scheduled function's sample event runs through the real function (the API functions' samples run
+/// through their handlers in each crate's tests).
+#[tokio::test]
+async fn when_the_reconcile_sample_event_is_invoked_the_function_should_answer_a_sweep_report() {
+    let raw = std::fs::read_to_string(system_tests::repo_root().join("events/reconcile-flash-sale/scheduled.json"))
+        .expect("sample event");
+    let event: serde_json::Value = serde_json::from_str(&raw).expect("sample event is JSON");
+    let invoked = stack().invoke("ReconcileFlashSaleFunction", &event).await.expect("invoke");
+    assert_eq!(invoked.status, 200);
+    assert_eq!(invoked.function_error, None, "{}", invoked.body);
+    for field in ["sales", "expired_holds", "reconciled"] {
+        assert!(invoked.body[field].is_u64(), "{field} missing in {}", invoked.body);
+    }
+}
