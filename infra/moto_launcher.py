@@ -17,6 +17,8 @@ import os
 import signal
 import sys
 import threading
+import time
+from collections import defaultdict
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -26,26 +28,74 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 
 
+class RequestStats:
+    """Per-operation counts and times, printed to stderr every `interval` seconds when requests came in.
+
+    Switched on with LOCAL_MOTO_STATS_SECONDS=<seconds>: for finding where a slow run spends its time. `wait` is
+    time spent waiting for the DynamoDB lock, `busy` the time spent serving (under the lock for DynamoDB).
+    """
+
+    def __init__(self, interval):
+        self.guard = threading.Lock()
+        self.rows = defaultdict(lambda: [0, 0.0, 0.0])
+        self.dirty = False
+        thread = threading.Thread(target=self._report, args=(interval,), daemon=True)
+        thread.start()
+
+    def add(self, target, wait, busy):
+        with self.guard:
+            row = self.rows[target]
+            row[0] += 1
+            row[1] += wait
+            row[2] += busy
+            self.dirty = True
+
+    def _report(self, interval):
+        while True:
+            time.sleep(interval)
+            with self.guard:
+                if not self.dirty:
+                    continue
+                self.dirty = False
+                rows = sorted(self.rows.items(), key=lambda kv: -kv[1][2])
+            lines = [f"{t:<45} n={n:<8} busy_s={b:9.2f} ms_each={1000 * b / max(n, 1):7.2f} wait_s={w:9.2f}"
+                     for t, (n, w, b) in rows]
+            print("moto stats (cumulative):\n  " + "\n  ".join(lines), file=sys.stderr, flush=True)
+
+
 class SerializedDynamoDB:
     """WSGI middleware: one request at a time for DynamoDB and DynamoDB Streams."""
 
-    def __init__(self, app):
+    def __init__(self, app, stats=None):
         self.app = app
         self.lock = threading.Lock()
+        self.stats = stats
 
     def __call__(self, environ, start_response):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not target.startswith("DynamoDB"):
-            return self.app(environ, start_response)
+            if self.stats is None:
+                return self.app(environ, start_response)
+            began = time.monotonic()
+            body = self._serve(environ, start_response)
+            self.stats.add(target or environ.get("PATH_INFO", "")[:40], 0.0, time.monotonic() - began)
+            return body
+        asked = time.monotonic()
         with self.lock:
-            result = self.app(environ, start_response)
-            try:
-                body = list(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
+            began = time.monotonic()
+            body = self._serve(environ, start_response)
+        if self.stats is not None:
+            self.stats.add(target, began - asked, time.monotonic() - began)
         return body
+
+    def _serve(self, environ, start_response):
+        result = self.app(environ, start_response)
+        try:
+            return list(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
 
 
 def fast_transactions():
@@ -161,6 +211,106 @@ def fast_transactions():
     models.DynamoDBBackend.transact_write_items = transact_write_items
 
 
+def quiet_fifo_long_polls():
+    """Makes a long poll on a FIFO queue wait instead of spinning.
+
+    moto 5.2.5's ReceiveMessage waits with `Condition.wait_for(lambda: queue.messages)`, which returns at once
+    while any message is visible, even when every visible message belongs to a message group that is in flight
+    and cannot be delivered. A long poll on such a queue (a FIFO waiting room whose only group is being
+    processed) then rescans the whole queue in a busy loop for its full wait time, holding the interpreter's
+    lock that the DynamoDB requests need. This wait sleeps until a message is added or deleted (both notify),
+    or 100 ms at most, and the caller rescans as before: delivery rules are unchanged.
+    """
+    import moto.sqs.models as sqs_models
+
+    def wait_for_messages(self, timeout):
+        with self._messages_lock:
+            self._messages_lock.wait(timeout=min(timeout, 0.1))
+
+    original_delete = sqs_models.Queue.delete_message
+
+    def delete_message(self, receipt_handle):
+        original_delete(self, receipt_handle)
+        with self._messages_lock:
+            self._messages_lock.notify_all()
+
+    sqs_models.Queue.wait_for_messages = wait_for_messages
+    sqs_models.Queue.delete_message = delete_message
+
+
+def indexed_cognito_aliases():
+    """Makes finding a Cognito user by email O(1) instead of O(users).
+
+    moto 5.2.5 finds a user of a pool with `UsernameAttributes` (sign-in by email) by scanning every user and
+    flattening its attributes, several times per request (AdminGetUser, AdminCreateUser, InitiateAuth, each
+    token it signs), so signing in the n-th new user costs O(n) and a benchmark's 10,000 shoppers take
+    quadratic time. This keeps, per pool, an index from alias value to the first user holding it, with the
+    scan's answer: users are only appended to a pool's dict (new ones are indexed incrementally), a removal or
+    a change to an indexed user's attributes rebuilds it, and every hit is checked against the pool.
+    """
+    from itertools import islice
+
+    import moto.cognitoidp.models as cognito
+    from moto.cognitoidp.utils import flatten_attrs
+
+    state = {"version": 0}
+    guard = threading.RLock()
+    original_update = cognito.CognitoIdpUser.update_attributes
+    original_delete = cognito.CognitoIdpUser.delete_attributes
+
+    def update_attributes(self, new_attributes):
+        original_update(self, new_attributes)
+        if getattr(self, "_alias_indexed", False):
+            state["version"] += 1
+
+    def delete_attributes(self, attrs_to_delete):
+        original_delete(self, attrs_to_delete)
+        if getattr(self, "_alias_indexed", False):
+            state["version"] += 1
+
+    def _get_user(self, username):
+        attribute_types = self.extended_config.get("UsernameAttributes")
+        if not attribute_types:
+            return self.users.get(username)
+        with guard:
+            user = _indexed(self, attribute_types).get(username)
+            if user is not None and self.users.get(user.username) is not user:
+                self.__dict__.pop("_alias_index", None)
+                return original_get_user(self, username)
+        return user if user is not None else self.users.get(username)
+
+    def _indexed(pool, attribute_types):
+        users = pool.users
+        index = pool.__dict__.get("_alias_index")
+        if index is not None:
+            count = index["count"]
+            if index["version"] != state["version"] or len(users) < count:
+                index = None
+            elif count and len(users) == count and next(reversed(users)) != index["last"]:
+                index = None
+            elif count and len(users) > count and next(islice(users, count - 1, None), None) != index["last"]:
+                # Only appends keep the indexed prefix as it was: its last key is still at its place.
+                index = None
+        if index is None:
+            index = {"version": state["version"], "count": 0, "last": None, "by_alias": {}}
+            pool.__dict__["_alias_index"] = index
+        for key, user in islice(list(users.items()), index["count"], None):
+            user._alias_indexed = True
+            flat = flatten_attrs(user.attributes)
+            for attribute_type in attribute_types:
+                value = flat.get(attribute_type)
+                if value is not None:
+                    index["by_alias"].setdefault(value, user)
+            index["last"] = key
+            index["count"] += 1
+        return index["by_alias"]
+
+    original_get_user = cognito.CognitoIdpUserPool._get_user
+    cognito.CognitoIdpUser.update_attributes = update_attributes
+    cognito.CognitoIdpUser.delete_attributes = delete_attributes
+    cognito.CognitoIdpUserPool._get_user = _get_user
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
@@ -176,9 +326,12 @@ def main():
     signal.signal(signal.SIGINT, lambda *_: os._exit(0))
 
     app = DomainDispatcherApplication(create_backend_app)
+    quiet_fifo_long_polls()
+    indexed_cognito_aliases()
     if not args.no_lock:
         fast_transactions()
-        app = SerializedDynamoDB(app)
+        interval = float(os.environ.get("LOCAL_MOTO_STATS_SECONDS", "0") or 0)
+        app = SerializedDynamoDB(app, RequestStats(interval) if interval > 0 else None)
     server = make_server(
         args.host,
         args.port,

@@ -323,6 +323,15 @@ pub trait StockWriter: Send + Sync {
         warehouse_id: &str,
         adjustment: &inventory::StockAdjustment,
     ) -> impl std::future::Future<Output = crate::error::Result<inventory::StockLevel>> + Send;
+    /// Applies an adjustment exactly once per `key`: the stock update and the key's record are one transaction;
+    /// a key already used answers its record (the first result, or the other request's fingerprint).
+    fn adjust_stock_once(
+        &self,
+        sku: &str,
+        warehouse_id: &str,
+        adjustment: &inventory::StockAdjustment,
+        key: &inventory::AdjustmentKey,
+    ) -> impl std::future::Future<Output = crate::error::Result<inventory::AdjustOutcome>> + Send;
 }
 
 /// Lists warehouses (one small partition). IAM: `dynamodb:Query` on the inventory table.
@@ -377,6 +386,30 @@ pub trait ReservationStore: Send + Sync {
         now: chrono::DateTime<chrono::Utc>,
         limit: usize,
     ) -> impl std::future::Future<Output = crate::error::Result<Vec<String>>> + Send;
+}
+
+/// Returns an order's sold units to stock exactly once per (order, reason): the marker's conditional put
+/// and every stock update (`sold >= q`, or `flash_sold >= q` for flash-sale units) are one transaction.
+/// `true` when applied now, `false` when this (order, reason) was already applied.
+/// IAM: `dynamodb:TransactWriteItems` (`PutItem` marker, `UpdateItem` stock) on the inventory table.
+pub trait SoldStockReturns: Send + Sync {
+    fn return_sold(
+        &self,
+        request: &inventory::returns::SoldReturn,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> impl std::future::Future<Output = crate::error::Result<bool>> + Send;
+}
+
+/// Replaces held reservations by a new one: writes `new` and releases `replacing` (reason `replaced`) all or
+/// nothing, in one transaction that moves only the net difference of stock. Re-holds a cart's changed lines
+/// and hands a cart's hold to its order. IAM: `dynamodb:PutItem`, `dynamodb:UpdateItem`, `dynamodb:GetItem`
+/// on the inventory table.
+pub trait ReservationReplacer: Send + Sync {
+    fn try_replace(
+        &self,
+        replacing: &[inventory::Reservation],
+        new: &inventory::Reservation,
+    ) -> impl std::future::Future<Output = crate::error::Result<inventory::reservation::ReplaceOutcome>> + Send;
 }
 
 /// Reads and writes carts. Every write is conditional on the version read, so concurrent edits and merges
@@ -525,7 +558,7 @@ pub trait FlashTicketStore: Send + Sync {
 /// What one admission attempt did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdmitOutcome {
-    /// The shard gave a unit and the ticket is won, in one transaction.
+    /// The shard gave a unit and the ticket is won.
     Admitted,
     /// The shard was empty; `remaining` is what it held when the condition failed, if known.
     ShardEmpty { remaining: Option<i64> },
@@ -548,16 +581,36 @@ pub struct AdmissionStats {
     pub read_units: u64,
 }
 
-/// The admission worker's writes. IAM: `dynamodb:BatchGetItem` (shards), `dynamodb:UpdateItem` (gate,
-/// metrics) and `dynamodb:TransactWriteItems` (shard + ticket) on the flash sales table.
+/// The admission worker's writes. IAM: `dynamodb:BatchGetItem` (shards), `dynamodb:UpdateItem` (shard, ticket,
+/// gate, metrics) and `dynamodb:TransactWriteItems` (rebalancing, giving a unit back) on the flash sales table.
 pub trait FlashAdmissions: Send + Sync {
     /// Units in every shard, by index, read consistently.
     fn shard_units(
         &self,
         sale: &flash_sale::FlashSale,
     ) -> impl std::future::Future<Output = crate::error::Result<Vec<i64>>> + Send;
-    /// Takes one unit from `shard` and wins the ticket with a hold until `hold_expires_at`.
+    /// Takes one unit from `shard` (one conditional write that also marks the ticket as its lane's last
+    /// admission on that shard), then wins the ticket with a hold until `hold_expires_at` (a second write). A
+    /// ticket no longer waiting gets the unit given back; an error between the writes leaves the mark, which
+    /// [`FlashAdmissions::admitted_shard`] finds when the message is delivered again.
     fn admit(
+        &self,
+        sale: &flash_sale::FlashSale,
+        ticket_id: &str,
+        shard: u32,
+        hold_expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> impl std::future::Future<Output = crate::error::Result<AdmitOutcome>> + Send;
+    /// The shard whose unit was already taken for `ticket_id` (its lane's last admission mark), if any: read on a
+    /// redelivered message, before taking another unit.
+    fn admitted_shard(
+        &self,
+        sale: &flash_sale::FlashSale,
+        ticket_id: &str,
+    ) -> impl std::future::Future<Output = crate::error::Result<Option<u32>>> + Send;
+    /// Finishes an admission whose unit `shard` already gave (the second write of [`FlashAdmissions::admit`]):
+    /// `Admitted` when this wins the ticket; `NotWaiting` when it had already won from this shard, or (after
+    /// giving the unit back) when it is settled otherwise.
+    fn complete_admission(
         &self,
         sale: &flash_sale::FlashSale,
         ticket_id: &str,

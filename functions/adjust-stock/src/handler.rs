@@ -1,8 +1,10 @@
-//! Parses the SKU, the warehouse and `{"delta": n, "reason": "receipt" | "correction" | "damage"}`, applies
-//! the adjustment atomically, answers 200 with the warehouse's stock of the SKU.
+//! Parses the SKU, the warehouse, the required `Idempotency-Key` and `{"delta": n, "reason": "receipt" |
+//! "correction" | "damage"}`, applies the adjustment exactly once per key (atomically with the key's record),
+//! answers 200 with the warehouse's stock of the SKU; a retry gets the first answer, the key with another
+//! adjustment 422.
 
 use commerce::ports::{SkuCatalog, StockWriter, WarehouseReader};
-use commerce::services::inventory;
+use commerce::services::inventory::{self, Adjusted};
 use commerce::{api, auth};
 use lambda_http::{Body, Error, Request, Response};
 
@@ -16,10 +18,11 @@ pub async fn handle(
         let sku = api::path_param(&req, "sku")?;
         let warehouse_id = api::path_param(&req, "warehouse_id")?;
         let body = api::parse_json(&req)?;
-        inventory::adjust_stock(&caller, catalog, store, store, &sku, &warehouse_id, body).await
+        let key = api::header(&req, "idempotency-key");
+        inventory::adjust_stock(&caller, catalog, store, store, &sku, &warehouse_id, body, key.as_deref()).await
     }
     .await;
-    Ok(api::respond(api::StatusCode::OK, result))
+    Ok(Adjusted::respond(result))
 }
 
 #[cfg(test)]
@@ -38,6 +41,7 @@ mod tests {
         request("POST", ROUTE, &format!("/v1/seller/inventory/{SKU}/wh_east/adjustments"))
             .path_param("sku", SKU)
             .path_param("warehouse_id", "wh_east")
+            .header("idempotency-key", "key-1")
             .json(&body)
     }
 
@@ -71,6 +75,43 @@ mod tests {
         let req = post(json!({"delta": 1, "reason": "magic"})).caller(DEMO_SELLERS[0], "sellers").build();
         let response = handle(&demo_store(), &InMemoryInventory::demo(), req).await.unwrap();
         assert_eq!(response.status(), 400);
+    }
+
+    #[tokio::test]
+    async fn when_the_same_key_comes_again_should_answer_the_first_result_and_change_nothing() {
+        let inventory = InMemoryInventory::demo();
+        let receipt = || post(json!({"delta": 5, "reason": "receipt"})).caller(DEMO_SELLERS[0], "sellers").build();
+        let first = handle(&demo_store(), &inventory, receipt()).await.unwrap();
+        assert_eq!(first.status(), 200, "{}", body_json(&first));
+        let stock_after_first = inventory.ledger().stock;
+        let second = handle(&demo_store(), &inventory, receipt()).await.unwrap();
+        assert_eq!(second.status(), 200);
+        assert_eq!(second.headers()["idempotent-replayed"], "true");
+        assert_eq!(body_json(&first), body_json(&second));
+        assert_eq!(inventory.ledger().stock, stock_after_first);
+        let other = post(json!({"delta": 6, "reason": "receipt"})).caller(DEMO_SELLERS[0], "sellers").build();
+        let reused = handle(&demo_store(), &inventory, other).await.unwrap();
+        assert_eq!(reused.status(), 422);
+        assert_eq!(body_json(&reused)["error"]["code"], "idempotency_key_reused");
+        assert_eq!(inventory.ledger().stock, stock_after_first);
+        assert!(inventory.ledger().violations().is_empty());
+    }
+
+    #[tokio::test]
+    async fn when_the_key_is_missing_should_400_naming_the_header() {
+        let req = request("POST", ROUTE, &format!("/v1/seller/inventory/{SKU}/wh_east/adjustments"))
+            .path_param("sku", SKU)
+            .path_param("warehouse_id", "wh_east")
+            .json(&json!({"delta": 5, "reason": "receipt"}))
+            .caller(DEMO_SELLERS[0], "sellers")
+            .build();
+        let inventory = InMemoryInventory::demo();
+        let before = inventory.ledger().stock;
+        let response = handle(&demo_store(), &inventory, req).await.unwrap();
+        assert_eq!(response.status(), 400);
+        assert_eq!(body_json(&response)["error"]["code"], "invalid_parameter");
+        assert_eq!(body_json(&response)["error"]["field"], "Idempotency-Key");
+        assert_eq!(inventory.ledger().stock, before);
     }
 
     #[tokio::test]

@@ -17,8 +17,11 @@ pub async fn handle(
     let mut ids = Vec::new();
     for record in event.payload.records {
         let id = record.message_id.unwrap_or_default();
+        let receive_count: u32 =
+            record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
         match record.body.as_deref().map(serde_json::from_str::<EntryMessage>) {
-            Some(Ok(message)) => {
+            Some(Ok(mut message)) => {
+                message.redelivered = receive_count > 1;
                 messages.push(message);
                 ids.push(id);
             }

@@ -1,24 +1,28 @@
 //! Approves a return for the calling seller's lines.
 
 use commerce::ports::{
-    OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger, PaymentProvider, ReservationStore, StockWriter,
+    FlashSaleReader, FlashTicketStore, OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger, PaymentProvider,
+    ReservationStore, SoldStockReturns,
 };
 use commerce::services::orders::{self, ApproveReturnRequest};
 use commerce::{api, auth};
 use lambda_http::{Body, Error, Request, Response};
 
 /// What the handler needs.
-pub struct Deps<O, I, P, Q> {
+pub struct Deps<O, I, F, P, Q> {
     pub orders: O,
     pub inventory: I,
+    /// Flash-sale tickets and sales: where the unit of a flash-sale order goes back.
+    pub flash: F,
     pub provider: P,
     pub events: Q,
 }
 
-pub async fn handle<O, I, P, Q>(deps: &Deps<O, I, P, Q>, req: Request) -> Result<Response<Body>, Error>
+pub async fn handle<O, I, F, P, Q>(deps: &Deps<O, I, F, P, Q>, req: Request) -> Result<Response<Body>, Error>
 where
     O: OrderReader + OrderWriter + PaymentLedger,
-    I: ReservationStore + StockWriter,
+    I: ReservationStore + SoldStockReturns,
+    F: FlashTicketStore + FlashSaleReader,
     P: PaymentProvider,
     Q: OrderEventPublisher,
 {
@@ -33,6 +37,7 @@ where
             &d.provider,
             &d.orders,
             &d.inventory,
+            &d.flash,
             &d.events,
             &caller,
             &order_id,
@@ -49,13 +54,20 @@ where
 mod tests {
     use super::*;
     use commerce::adapters::catalog::testing::{body_json, sample_events};
+    use commerce::adapters::flash_sale::memory::InMemoryFlashSales;
     use commerce::adapters::inventory::memory::InMemoryInventory;
     use commerce::adapters::orders::memory::{demo_orders, InMemoryOrders, InMemoryPayments};
 
-    async fn deps() -> Deps<InMemoryOrders, InMemoryInventory, InMemoryPayments, InMemoryOrders> {
+    async fn deps() -> Deps<InMemoryOrders, InMemoryInventory, InMemoryFlashSales, InMemoryPayments, InMemoryOrders> {
         let provider = InMemoryPayments::new();
         let orders = demo_orders(&provider).await;
-        Deps { orders, inventory: InMemoryInventory::new(), provider, events: InMemoryOrders::new() }
+        Deps {
+            orders,
+            inventory: InMemoryInventory::new(),
+            flash: InMemoryFlashSales::default(),
+            provider,
+            events: InMemoryOrders::new(),
+        }
     }
 
     #[tokio::test]

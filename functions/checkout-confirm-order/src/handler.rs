@@ -1,26 +1,28 @@
-//! Confirms the order (a repeat is a no-op) and returns the notification the next state publishes.
+//! Commits the stock, confirms the order and clears the cart (each a no-op when already done); returns the
+//! notification the next state publishes.
 
-use commerce::ports::{OrderReader, OrderWriter};
-use commerce::services::checkout::{self, task_error};
+use commerce::ports::{CartStore, OrderReader, OrderWriter, ReservationStore};
+use commerce::services::checkout::{self, task_error, ConfirmInput};
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use serde::Deserialize;
 use serde_json::Value;
 
-#[derive(Deserialize)]
-struct Input {
-    order_id: String,
-    payment: Payment,
+/// What the step needs, built once per cold start.
+pub struct Deps<I, O, C> {
+    pub inventory: I,
+    pub orders: O,
+    pub carts: C,
 }
 
-#[derive(Deserialize)]
-struct Payment {
-    payment_id: String,
-}
-
-pub async fn handle(orders: &(impl OrderReader + OrderWriter), event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
-    let input: Input = checkout::step_input(event.payload).map_err(task_error)?;
-    let notification = checkout::confirm_order(orders, &input.order_id, &input.payment.payment_id, chrono::Utc::now())
-        .await
-        .map_err(task_error)?;
+pub async fn handle<I, O, C>(deps: &Deps<I, O, C>, event: LambdaEvent<Value>) -> Result<Value, Diagnostic>
+where
+    I: ReservationStore,
+    O: OrderReader + OrderWriter,
+    C: CartStore,
+{
+    let input: ConfirmInput = checkout::step_input(event.payload).map_err(task_error)?;
+    let notification =
+        checkout::commit_and_confirm(&deps.inventory, &deps.orders, &deps.carts, &input, chrono::Utc::now())
+            .await
+            .map_err(task_error)?;
     serde_json::to_value(notification).map_err(|e| task_error(commerce::DomainError::unexpected(e)))
 }

@@ -1,7 +1,11 @@
-//! Checkout saga step: confirm the order with its authorized payment; returns the OrderPlaced notification.
+//! Checkout saga step after the authorization: commit the reservation (an expired one fails with `Gone`),
+//! confirm the order with its payment, take the ordered SKUs out of the cart; returns the OrderPlaced
+//! notification.
 
 mod handler;
 
+use commerce::adapters::cart::DynamoCarts;
+use commerce::adapters::inventory::DynamoInventory;
 use commerce::adapters::orders::DynamoOrders;
 use commerce::{config, telemetry};
 use lambda_runtime::{run, service_fn, Error};
@@ -10,6 +14,11 @@ use lambda_runtime::{run, service_fn, Error};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let aws = config::aws().await;
-    let deps = DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws), config::required("ORDERS_TABLE")?);
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    let deps = handler::Deps {
+        inventory: DynamoInventory::new(dynamo.clone(), config::required("INVENTORY_TABLE")?),
+        orders: DynamoOrders::new(dynamo.clone(), config::required("ORDERS_TABLE")?),
+        carts: DynamoCarts::new(dynamo, config::required("CARTS_TABLE")?),
+    };
     run(service_fn(|event| handler::handle(&deps, event))).await
 }

@@ -1,30 +1,36 @@
 //! Reads the saga input and reserves (or consumes the order's flash-sale hold); fails with `OutOfStock` when
-//! stock is short, `Gone` when the flash hold has expired.
+//! stock is short, `Gone` when the flash hold has expired. With reserve at add-to-cart on, the cart's live
+//! hold of exactly the order's lines becomes the order's reservation.
 
 use commerce::domain::inventory::ReservationPolicy;
 use commerce::ports::{
-    FlashHolds, FlashSaleReader, FlashTicketStore, ReservationStore, SkuCatalog, StockReader, WarehouseReader,
+    CartStore, FlashHolds, FlashSaleReader, FlashTicketStore, ReservationReplacer, ReservationStore, SkuCatalog,
+    StockReader, WarehouseReader,
 };
 use commerce::services::checkout::{self, task_error, SagaInput};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
 
 /// What the step needs.
-pub struct Deps<C, I, F> {
+pub struct Deps<C, I, F, K> {
     pub catalog: C,
     pub inventory: I,
     pub flash: F,
+    /// The carts table, only when reserve at add-to-cart is on.
+    pub cart_holds: Option<K>,
     pub policy: ReservationPolicy,
 }
 
-pub async fn handle<C, I, F>(deps: &Deps<C, I, F>, event: LambdaEvent<Value>) -> Result<Value, Diagnostic>
+pub async fn handle<C, I, F, K>(deps: &Deps<C, I, F, K>, event: LambdaEvent<Value>) -> Result<Value, Diagnostic>
 where
     C: SkuCatalog,
-    I: StockReader + WarehouseReader + ReservationStore,
+    I: StockReader + WarehouseReader + ReservationStore + ReservationReplacer,
     F: FlashSaleReader + FlashTicketStore + FlashHolds,
+    K: CartStore,
 {
     let input: SagaInput = checkout::step_input(event.payload).map_err(task_error)?;
-    checkout::reserve_stock(&deps.catalog, &deps.inventory, &deps.flash, &deps.policy, &input, chrono::Utc::now())
+    let (carts, now) = (deps.cart_holds.as_ref(), chrono::Utc::now());
+    checkout::reserve_stock(&deps.catalog, &deps.inventory, &deps.flash, carts, &deps.policy, &input, now)
         .await
         .map_err(task_error)
 }

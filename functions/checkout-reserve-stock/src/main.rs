@@ -1,10 +1,13 @@
-//! Checkout saga step: reserve the order's stock (reservation id = order id), all or nothing.
+//! Checkout saga step: reserve the order's stock (reservation id = order id), all or nothing, or adopt the
+//! cart's hold when reserve at add-to-cart is on (CART_RESERVE_ON_ADD, CARTS_TABLE).
 
 mod handler;
 
+use commerce::adapters::cart::DynamoCarts;
 use commerce::adapters::catalog::DynamoCatalog;
 use commerce::adapters::flash_sale::DynamoFlashSales;
 use commerce::adapters::inventory::DynamoInventory;
+use commerce::domain::cart::CartHolds;
 use commerce::domain::inventory::ReservationPolicy;
 use commerce::{config, telemetry};
 use lambda_runtime::{run, service_fn, Error};
@@ -14,10 +17,16 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let aws = config::aws().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    let cart_holds = if CartHolds::from_env()?.enabled {
+        Some(DynamoCarts::new(dynamo.clone(), config::required("CARTS_TABLE")?))
+    } else {
+        None
+    };
     let deps = handler::Deps {
         catalog: DynamoCatalog::new(dynamo.clone(), config::required("CATALOG_TABLE")?),
         inventory: DynamoInventory::new(dynamo.clone(), config::required("INVENTORY_TABLE")?),
         flash: DynamoFlashSales::new(dynamo, config::required("FLASH_SALES_TABLE")?, String::new()),
+        cart_holds,
         policy: ReservationPolicy::from_env()?,
     };
     run(service_fn(|event| handler::handle(&deps, event))).await

@@ -1,39 +1,35 @@
-//! Parses the checkout request and runs it once per `Idempotency-Key`; answers 202 with the pending order.
+//! Parses the checkout request and runs it once per `Idempotency-Key`; answers 202 with the pending order. The
+//! order id is derived from the scoped key and the order keeps the request's fingerprint, so the order is the
+//! key's record: a retry gets the same answer (replayed), a different request with the key 422, a concurrent
+//! one 409.
 
 use commerce::domain::cart::{hash_token, CartAccess};
 use commerce::ports::{
-    CartStore, CheckoutStarter, FlashSaleReader, FlashTicketStore, IdempotencyStore, OrderReader, OrderWriter,
-    SkuCatalog,
+    CartStore, CheckoutStarter, FlashSaleReader, FlashTicketStore, OrderReader, OrderWriter, SkuCatalog,
 };
 use commerce::services::cart::CallerResolver;
-use commerce::services::checkout::{self, CheckoutRequest};
+use commerce::services::checkout::{self, CheckoutOutcome, CheckoutRequest};
 use commerce::services::idempotency::{self, IdempotentRequest};
 use commerce::{api, DomainError};
 use lambda_http::{Body, Error, Request, Response};
 
 /// What the handler needs, built once per cold start.
-pub struct Deps<C, K, F, O, I, S, V> {
+pub struct Deps<C, K, F, O, S, V> {
     pub carts: C,
     pub catalog: K,
     /// Flash-sale tickets and sales, read when the body names a `flash_ticket_id`.
     pub flash: F,
     pub orders: O,
-    pub idempotency: I,
     pub starter: S,
     pub verifier: V,
-    pub lock: chrono::Duration,
 }
 
-pub async fn handle<C, K, F, O, I, S, V>(
-    deps: &Deps<C, K, F, O, I, S, V>,
-    req: Request,
-) -> Result<Response<Body>, Error>
+pub async fn handle<C, K, F, O, S, V>(deps: &Deps<C, K, F, O, S, V>, req: Request) -> Result<Response<Body>, Error>
 where
     C: CartStore,
     K: SkuCatalog,
     F: FlashSaleReader + FlashTicketStore,
     O: OrderReader + OrderWriter,
-    I: IdempotencyStore,
     S: CheckoutStarter,
     V: CallerResolver,
 {
@@ -57,28 +53,35 @@ where
         Ok(prepared) => prepared,
         Err(err) => return Ok(api::error_response(&err)),
     };
-    let now = chrono::Utc::now();
     let order_id = format!("ord_{}", key.digest());
     let execution = format!("checkout-{}", key.digest());
-    let response = idempotency::run(&deps.idempotency, &key, deps.lock, now, || async {
-        let result = checkout::start_checkout(
-            &deps.carts,
-            &deps.catalog,
-            &deps.flash,
-            &deps.orders,
-            &deps.starter,
-            &access,
-            email,
-            request,
-            order_id,
-            &execution,
-            now,
-        )
-        .await;
-        api::respond(api::StatusCode::ACCEPTED, result)
-    })
+    let d = deps;
+    let outcome = checkout::start_checkout(
+        &d.carts,
+        &d.catalog,
+        &d.flash,
+        &d.orders,
+        &d.starter,
+        &access,
+        email,
+        request,
+        order_id,
+        &key.fingerprint,
+        &execution,
+        chrono::Utc::now(),
+    )
     .await;
-    Ok(response)
+    let accepted = |a| serde_json::to_value(a).map_err(DomainError::unexpected);
+    Ok(match outcome {
+        Ok(CheckoutOutcome::Placed(a)) => api::respond(api::StatusCode::ACCEPTED, accepted(a)),
+        Ok(CheckoutOutcome::Replayed(a)) => match accepted(a) {
+            Ok(body) => idempotency::replay(api::StatusCode::ACCEPTED, &body),
+            Err(err) => api::error_response(&err),
+        },
+        Ok(CheckoutOutcome::KeyReused) => idempotency::key_reused(),
+        Ok(CheckoutOutcome::InProgress) => idempotency::in_progress(),
+        Err(err) => api::error_response(&err),
+    })
 }
 
 #[cfg(test)]
@@ -93,15 +96,8 @@ mod tests {
     use commerce::domain::order::OrderStatus;
     use commerce::ports::{CartStore, OrderReader, ProductReader as _};
 
-    type TestDeps = Deps<
-        InMemoryCarts,
-        InMemoryCatalog,
-        InMemoryFlashSales,
-        InMemoryOrders,
-        InMemoryOrders,
-        InMemoryOrders,
-        FixedCallers,
-    >;
+    type TestDeps =
+        Deps<InMemoryCarts, InMemoryCatalog, InMemoryFlashSales, InMemoryOrders, InMemoryOrders, FixedCallers>;
 
     async fn deps() -> (TestDeps, String) {
         let catalog = demo_store();
@@ -119,10 +115,8 @@ mod tests {
             catalog,
             flash: InMemoryFlashSales::default(),
             orders: orders.clone(),
-            idempotency: orders.clone(),
             starter: orders,
             verifier: FixedCallers::default().shopper("<id token>", "shopper-1"),
-            lock: chrono::Duration::seconds(30),
         };
         (deps, cart_id)
     }

@@ -6,7 +6,6 @@ mod handler;
 use commerce::adapters::cart::DynamoCarts;
 use commerce::adapters::catalog::DynamoCatalog;
 use commerce::adapters::flash_sale::DynamoFlashSales;
-use commerce::adapters::idempotency::DynamoIdempotency;
 use commerce::adapters::orders::{DynamoOrders, SfnCheckoutStarter};
 use commerce::{config, jwt::JwtVerifier, telemetry};
 use lambda_http::{run, service_fn, Error};
@@ -20,14 +19,12 @@ async fn main() -> Result<(), Error> {
         carts: DynamoCarts::new(dynamo.clone(), config::required("CARTS_TABLE")?),
         catalog: DynamoCatalog::new(dynamo.clone(), config::required("CATALOG_TABLE")?),
         flash: DynamoFlashSales::new(dynamo.clone(), config::required("FLASH_SALES_TABLE")?, String::new()),
-        orders: DynamoOrders::new(dynamo.clone(), config::required("ORDERS_TABLE")?),
-        idempotency: DynamoIdempotency::new(dynamo, config::required("IDEMPOTENCY_TABLE")?),
+        orders: DynamoOrders::new(dynamo, config::required("ORDERS_TABLE")?),
         starter: SfnCheckoutStarter::new(
             aws_sdk_sfn::Client::new(&aws),
             config::required("CHECKOUT_STATE_MACHINE_ARN")?,
         ),
         verifier: JwtVerifier::from_env()?,
-        lock: chrono::Duration::seconds(config::parsed_or("IDEMPOTENCY_LOCK_SECONDS", 30i64)?),
     };
     run(service_fn(|req| handler::handle(&deps, req))).await
 }

@@ -2,11 +2,11 @@
 //! cart, creating it once (201 the first time, 200 after).
 
 use commerce::api;
-use commerce::ports::{CartStore, SkuCatalog, StockReader};
-use commerce::services::cart::{self, CallerResolver, CartContext};
+use commerce::ports::{CartStore, SkuCatalog};
+use commerce::services::cart::{self, CallerResolver, CartContext, CartInventory};
 use lambda_http::{Body, Error, Request, Response};
 
-pub async fn handle<S: CartStore, C: SkuCatalog, I: StockReader, R: CallerResolver>(
+pub async fn handle<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver>(
     ctx: &CartContext<S, C, I, R>,
     req: Request,
 ) -> Result<Response<Body>, Error> {
@@ -33,7 +33,7 @@ mod tests {
         testing::{body_json, demo_store, request, sample_events},
     };
     use commerce::adapters::inventory::memory::InMemoryInventory;
-    use commerce::domain::cart::CartLimits;
+    use commerce::domain::cart::{CartHolds, CartLimits};
 
     type Ctx = CartContext<InMemoryCarts, InMemoryCatalog, InMemoryInventory, FixedCallers>;
 
@@ -44,6 +44,7 @@ mod tests {
             stock: InMemoryInventory::demo(),
             resolver: FixedCallers::default().shopper("token-u1", "u1"),
             limits: CartLimits::default(),
+            holds: CartHolds::off(),
         }
     }
 

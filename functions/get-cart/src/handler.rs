@@ -2,11 +2,11 @@
 //! caller's (wrong or missing `X-Cart-Token`, another shopper) or that expired reads as 404.
 
 use commerce::api;
-use commerce::ports::{CartStore, SkuCatalog, StockReader};
-use commerce::services::cart::{self, CallerResolver, CartContext};
+use commerce::ports::{CartStore, SkuCatalog};
+use commerce::services::cart::{CallerResolver, CartContext, CartInventory};
 use lambda_http::{Body, Error, Request, Response};
 
-pub async fn handle<S: CartStore, C: SkuCatalog, I: StockReader, R: CallerResolver>(
+pub async fn handle<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver>(
     ctx: &CartContext<S, C, I, R>,
     req: Request,
 ) -> Result<Response<Body>, Error> {
@@ -14,7 +14,7 @@ pub async fn handle<S: CartStore, C: SkuCatalog, I: StockReader, R: CallerResolv
         let access =
             ctx.access(api::header(&req, "authorization").as_deref(), api::header(&req, "x-cart-token")).await?;
         let cart_id = api::path_param(&req, "cart_id")?;
-        cart::get_cart(&ctx.store, &ctx.catalog, &ctx.stock, &access, &cart_id, &ctx.limits, chrono::Utc::now()).await
+        ctx.get_cart(&access, &cart_id, chrono::Utc::now()).await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))
@@ -29,7 +29,7 @@ mod tests {
         testing::{body_json, demo_store, request, sample_events, RequestBuilder},
     };
     use commerce::adapters::inventory::memory::InMemoryInventory;
-    use commerce::domain::cart::{Cart, CartLimits};
+    use commerce::domain::cart::{Cart, CartHolds, CartLimits};
     use commerce::domain::money::{Currency, Money};
     use commerce::ports::CartStore;
 
@@ -42,6 +42,7 @@ mod tests {
             stock: InMemoryInventory::demo(),
             resolver: FixedCallers::default().shopper("token-u1", "u1").shopper("token-u2", "u2"),
             limits: CartLimits::default(),
+            holds: CartHolds::off(),
         }
     }
 

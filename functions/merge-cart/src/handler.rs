@@ -2,21 +2,19 @@
 //! (quantities add up within the per-SKU limit), answers 200 with the shopper's cart.
 
 use commerce::domain::cart::MergeRequest;
-use commerce::ports::{CartStore, SkuCatalog, StockReader};
-use commerce::services::cart::{self, CallerResolver, CartContext};
+use commerce::ports::{CartStore, SkuCatalog};
+use commerce::services::cart::{CallerResolver, CartContext, CartInventory};
 use commerce::{api, auth};
 use lambda_http::{Body, Error, Request, Response};
 
-pub async fn handle<S: CartStore, C: SkuCatalog, I: StockReader, R: CallerResolver>(
+pub async fn handle<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver>(
     ctx: &CartContext<S, C, I, R>,
     req: Request,
 ) -> Result<Response<Body>, Error> {
     let result = async {
         let caller = auth::caller(&req)?;
         let body: MergeRequest = api::parse_json(&req)?;
-        let now = chrono::Utc::now();
-        cart::merge(&ctx.store, &ctx.catalog, &ctx.stock, &caller, &body.cart_id, &body.cart_token, &ctx.limits, now)
-            .await
+        ctx.merge(&caller, &body.cart_id, &body.cart_token, chrono::Utc::now()).await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))
@@ -31,7 +29,7 @@ mod tests {
         testing::{body_json, demo_store, request, sample_events},
     };
     use commerce::adapters::inventory::memory::InMemoryInventory;
-    use commerce::domain::cart::{Cart, CartLimits};
+    use commerce::domain::cart::{Cart, CartHolds, CartLimits};
     use commerce::domain::money::{Currency, Money};
     use commerce::ports::CartStore;
     use serde_json::json;
@@ -45,6 +43,7 @@ mod tests {
             stock: InMemoryInventory::demo(),
             resolver: FixedCallers::default(),
             limits: CartLimits::default(),
+            holds: CartHolds::off(),
         }
     }
 
@@ -65,7 +64,7 @@ mod tests {
         guest.set_quantity("TSH-0004-WHITE-M", 3, price, &limits, now).unwrap();
         guest.set_quantity("TSH-0004-WHITE-L", 9, price, &limits, now).unwrap();
         ctx.store.create_cart(&guest).await.unwrap();
-        let (mut mine, _) = cart::shopper_cart(&ctx.store, "u1", now).await.unwrap();
+        let (mut mine, _) = commerce::services::cart::shopper_cart(&ctx.store, "u1", now).await.unwrap();
         mine.set_quantity("TSH-0004-WHITE-M", 2, price, &limits, now).unwrap();
         mine.set_quantity("TSH-0004-WHITE-L", 4, price, &limits, now).unwrap();
         assert!(ctx.store.save_cart(&mine).await.unwrap());

@@ -3,11 +3,11 @@
 
 use commerce::api;
 use commerce::domain::cart::SetQuantity;
-use commerce::ports::{CartStore, SkuCatalog, StockReader};
-use commerce::services::cart::{self, CallerResolver, CartContext};
+use commerce::ports::{CartStore, SkuCatalog};
+use commerce::services::cart::{CallerResolver, CartContext, CartInventory};
 use lambda_http::{Body, Error, Request, Response};
 
-pub async fn handle<S: CartStore, C: SkuCatalog, I: StockReader, R: CallerResolver>(
+pub async fn handle<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver>(
     ctx: &CartContext<S, C, I, R>,
     req: Request,
 ) -> Result<Response<Body>, Error> {
@@ -17,9 +17,7 @@ pub async fn handle<S: CartStore, C: SkuCatalog, I: StockReader, R: CallerResolv
         let cart_id = api::path_param(&req, "cart_id")?;
         let sku = api::path_param(&req, "sku")?;
         let body: SetQuantity = api::parse_json(&req)?;
-        let now = chrono::Utc::now();
-        cart::set_item(&ctx.store, &ctx.catalog, &ctx.stock, &access, &cart_id, &sku, body.quantity, &ctx.limits, now)
-            .await
+        ctx.set_item(&access, &cart_id, &sku, body.quantity, chrono::Utc::now()).await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))
@@ -34,7 +32,7 @@ mod tests {
         testing::{body_json, demo_store, request, sample_events, RequestBuilder},
     };
     use commerce::adapters::inventory::memory::InMemoryInventory;
-    use commerce::domain::cart::{Cart, CartLimits};
+    use commerce::domain::cart::{Cart, CartHolds, CartLimits};
     use commerce::ports::CartStore;
     use serde_json::json;
 
@@ -47,6 +45,7 @@ mod tests {
             stock: InMemoryInventory::demo(),
             resolver: FixedCallers::default().shopper("token-u1", "u1"),
             limits: CartLimits::default(),
+            holds: CartHolds::off(),
         }
     }
 
@@ -107,6 +106,41 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(stranger.status(), 404);
+    }
+
+    #[tokio::test]
+    async fn when_holds_are_on_and_stock_is_short_should_409_out_of_stock_and_keep_the_cart() {
+        let mut ctx = context();
+        ctx.holds = CartHolds { enabled: true, policy: Default::default() };
+        let (cart_id, token) = guest_cart(&ctx).await;
+        let held = handle(&ctx, put(&cart_id, "TSH-0004-WHITE-M", json!(2)).header("x-cart-token", &token).build())
+            .await
+            .unwrap();
+        assert_eq!(held.status(), 200, "{}", body_json(&held));
+        let hold_id = body_json(&held)["reservation"]["id"].as_str().unwrap().to_owned();
+        assert!(hold_id.starts_with(&cart_id));
+        let before = (ctx.store.get_cart(&cart_id).await.unwrap(), ctx.stock.ledger().stock);
+
+        let sold_out = put(&cart_id, "LAP-0001-8GB-256GB", json!(1)).header("x-cart-token", &token).build();
+        let refused = handle(&ctx, sold_out).await.unwrap();
+        assert_eq!(refused.status(), 409);
+        assert_eq!(body_json(&refused)["error"]["code"], "out_of_stock");
+        assert_eq!((ctx.store.get_cart(&cart_id).await.unwrap(), ctx.stock.ledger().stock), before);
+        let ledger = ctx.stock.ledger();
+        assert_eq!(ledger.reservations[&hold_id].allocations.iter().map(|a| a.quantity).sum::<u32>(), 2);
+        assert!(ledger.violations().is_empty());
+    }
+
+    #[tokio::test]
+    async fn when_holds_are_off_should_hold_nothing() {
+        let ctx = context();
+        let (cart_id, token) = guest_cart(&ctx).await;
+        let response = handle(&ctx, put(&cart_id, "TSH-0004-WHITE-M", json!(2)).header("x-cart-token", &token).build())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(body_json(&response)["reservation"].is_null());
+        assert!(ctx.stock.ledger().reservations.is_empty());
     }
 
     #[tokio::test]

@@ -104,12 +104,19 @@ pub struct Report {
     pub throttled_retries: usize,
     pub p50_ms: u128,
     pub p99_ms: u128,
+    /// From the first entry to the last buyer's final answer.
+    pub race_s: f64,
+    /// From the first entry until the last winner saw the win (within one status poll of the sell-out).
+    pub last_win_s: f64,
     pub admissions_per_s: f64,
     pub token_mint_s: f64,
     pub late_entry_status: u16,
     pub late_entry_ms: u128,
     pub violations: Vec<String>,
     pub stock_violations: Vec<String>,
+    /// Tickets stored for the sale after the late entry: one per entry accepted into the line, none for an
+    /// entry refused at the door (so nothing of it was enqueued either).
+    pub tickets_stored: usize,
     pub oversold: i64,
     pub stranded: i64,
     pub worker: AdmissionStats,
@@ -118,9 +125,15 @@ pub struct Report {
     pub write_units_per_rejection: f64,
 }
 
+/// A buyer's first status poll comes this long after the entry; each later one waits 1.5 times longer, up to
+/// [`POLL_MAX`]. Polls cost two reads each, and the local emulator serves all reads one at a time, so a fixed
+/// short interval would let the pollers crowd out the admissions they wait for.
+const POLL_FIRST: Duration = Duration::from_millis(300);
+const POLL_MAX: Duration = Duration::from_secs(3);
+
 enum Final {
-    /// The buyer's index and ticket.
-    Won(usize, String),
+    /// The buyer's index and ticket, and when (since the race began) the win was seen.
+    Won(usize, String, Duration),
     SoldOut {
         at_door: bool,
     },
@@ -156,26 +169,79 @@ async fn prepare_stock(
         .ok_or_else(|| anyhow!("no warehouse: {warehouses}"))?
         .to_owned();
     let url = format!("{}/v1/seller/inventory/{sku}/{warehouse}/adjustments", stack.api);
-    let (status, _, body) =
-        send(http.post(url).bearer_auth(seller).json(&json!({"delta": units, "reason": "receipt"}))).await?;
+    let (status, _, body) = send(
+        http.post(url)
+            .bearer_auth(seller)
+            .header("idempotency-key", format!("flash-bench-{}", ulid::Ulid::new()))
+            .json(&json!({"delta": units, "reason": "receipt"})),
+    )
+    .await?;
     if status != 200 && status != 201 {
         bail!("adding stock: {status} {body}");
     }
     Ok(sku)
 }
 
-/// Runs one race and checks its invariants.
+/// Signed-in shoppers `shopper-<first>` ... `shopper-<first + count - 1>` (created on first use), with their
+/// ID tokens (valid for an hour, so several races can share them).
+#[derive(Debug, Clone)]
+pub struct Buyers {
+    pub users: Vec<String>,
+    pub tokens: Vec<String>,
+    /// How long minting took.
+    pub mint_s: f64,
+}
+
+impl Buyers {
+    /// Mints the tokens, a few at a time.
+    pub async fn sign_in(stack: &Stack, first: usize, count: usize) -> Result<Self> {
+        let minted = Instant::now();
+        let users: Vec<String> = (first..first + count).map(|n| format!("shopper-{n}")).collect();
+        let tokens: Vec<Result<String>> =
+            stream::iter(users.iter().map(|u| stack.token(u))).buffered(16).collect().await;
+        let tokens: Vec<String> = tokens.into_iter().collect::<Result<_>>()?;
+        Ok(Self { users, tokens, mint_s: minted.elapsed().as_secs_f64() })
+    }
+}
+
+/// Waits (up to a minute) until the demo catalog's stream backlog is indexed: the seed writes 300 products
+/// and their stock at start, and indexing them through the streams takes the emulator's one DynamoDB lock for
+/// most of a minute, which a race started meanwhile would measure instead of itself. Settled means the search
+/// index holds every product and its stock counts did not move for three seconds.
+pub async fn wait_for_seed_indexed(stack: &Stack) -> Result<()> {
+    let http = reqwest::Client::new();
+    let began = Instant::now();
+    let mut last: Option<Value> = None;
+    while began.elapsed() < Duration::from_secs(60) {
+        let (status, _, body) = send(http.get(format!("{}/v1/search?q=", stack.api))).await?;
+        let seen =
+            (status == 200 && body["total"].as_u64().unwrap_or(0) >= 300).then(|| body["facets"]["in_stock"].clone());
+        if seen.is_some() && seen == last {
+            return Ok(());
+        }
+        last = seen;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    bail!("the demo catalog was not indexed within a minute")
+}
+
+/// Runs one race with freshly signed-in buyers and checks its invariants.
 pub async fn run(stack: &Stack, race: &Race) -> Result<Report> {
+    let buyers = Buyers::sign_in(stack, race.first_shopper, race.buyers).await?;
+    run_with(stack, race, &buyers).await
+}
+
+/// Runs one race with the first `race.buyers` of `buyers` and checks its invariants.
+pub async fn run_with(stack: &Stack, race: &Race, buyers: &Buyers) -> Result<Report> {
+    if buyers.tokens.len() < race.buyers {
+        bail!("{} buyers signed in, {} needed", buyers.tokens.len(), race.buyers);
+    }
     let http = reqwest::Client::builder().pool_max_idle_per_host(race.concurrency).build()?;
     let seller = stack.token("seller").await?;
     let sku = prepare_stock(&http, stack, &seller, &race.product_id, race.units).await?;
-
-    let minted = Instant::now();
-    let users: Vec<String> =
-        (race.first_shopper..race.first_shopper + race.buyers).map(|n| format!("shopper-{n}")).collect();
-    let tokens: Vec<Result<String>> = stream::iter(users.iter().map(|u| stack.token(u))).buffered(16).collect().await;
-    let tokens: Vec<String> = tokens.into_iter().collect::<Result<_>>()?;
-    let token_mint_s = minted.elapsed().as_secs_f64();
+    let users = &buyers.users[..race.buyers];
+    let tokens = &buyers.tokens[..race.buyers];
+    let token_mint_s = buyers.mint_s;
 
     let starts_at = chrono::Utc::now() + chrono::Duration::seconds(3);
     let sale = json!({
@@ -218,16 +284,21 @@ pub async fn run(stack: &Stack, race: &Race) -> Result<Report> {
                 return (Final::None, start.elapsed(), throttled);
             };
             let url = format!("{entries}/{ticket}");
+            let mut pause = POLL_FIRST;
             while start.elapsed() < Duration::from_secs(900) {
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 3 / 2).min(POLL_MAX);
                 match send(http.get(&url).bearer_auth(token)).await {
                     Ok((200, _, body)) => match body["status"].as_str() {
-                        Some("won") => return (Final::Won(i, ticket), start.elapsed(), throttled),
+                        Some("won") => return (Final::Won(i, ticket, began.elapsed()), start.elapsed(), throttled),
                         Some("sold_out") => return (Final::SoldOut { at_door: false }, start.elapsed(), throttled),
                         Some("expired") => return (Final::Expired, start.elapsed(), throttled),
                         _ => {}
                     },
-                    Ok((429, _, _)) => throttled += 1,
+                    Ok((429, retry, _)) => {
+                        throttled += 1;
+                        pause = pause.max(Duration::from_secs(retry.unwrap_or(1)));
+                    }
                     _ => {}
                 }
             }
@@ -253,8 +324,9 @@ pub async fn run(stack: &Stack, race: &Race) -> Result<Report> {
         report.throttled_retries += throttled;
         times.push(took.as_millis());
         match outcome {
-            Final::Won(i, ticket) => {
+            Final::Won(i, ticket, at) => {
                 report.won += 1;
+                report.last_win_s = report.last_win_s.max(at.as_secs_f64());
                 report.winners.push(Winner { user: users[*i].clone(), ticket_id: ticket.clone() });
             }
             Final::SoldOut { at_door } => {
@@ -269,6 +341,7 @@ pub async fn run(stack: &Stack, race: &Race) -> Result<Report> {
     let pct = |p: f64| times.get(((times.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or(0);
     report.p50_ms = pct(0.50);
     report.p99_ms = pct(0.99);
+    report.race_s = elapsed.as_secs_f64();
     report.admissions_per_s = report.won as f64 / elapsed.as_secs_f64().max(0.001);
 
     let late = Instant::now();
@@ -287,6 +360,7 @@ pub async fn run(stack: &Stack, race: &Race) -> Result<Report> {
     let store = DynamoFlashSales::new(client.clone(), &stack.flash_table, &stack.inventory_table);
     let snapshot = store.snapshot(&sale_id).await?.ok_or_else(|| anyhow!("sale {sale_id} not stored"))?;
     report.violations = check_sale(&snapshot);
+    report.tickets_stored = snapshot.tickets.len();
     let totals = snapshot.totals();
     report.oversold = (totals.held + totals.purchased - i64::from(race.units)).max(0);
     report.stranded = if snapshot.gate.sold_out { totals.in_shards } else { 0 };
@@ -350,6 +424,11 @@ impl Report {
         }
         if self.late_entry_status != 410 {
             failures.push(format!("an entry after sell-out answered {}", self.late_entry_status));
+        }
+        let accepted = self.won + self.sold_out - self.rejected_at_door;
+        if self.tickets_stored != accepted {
+            failures
+                .push(format!("{} tickets stored for {accepted} entries accepted into the line", self.tickets_stored));
         }
         failures.extend(self.violations.iter().cloned());
         failures.extend(self.stock_violations.iter().cloned());

@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use flash_bench::{run, Race, Stack};
+use flash_bench::{run_with, Buyers, Race, Stack};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -19,7 +19,7 @@ struct Args {
     shards: Vec<u32>,
     #[arg(long, default_value_t = 200)]
     concurrency: usize,
-    /// First shopper number; each shard count uses its own shoppers after it.
+    /// First shopper number. Every shard count races with the same signed-in shoppers (one sale each).
     #[arg(long, default_value_t = 100_000)]
     first_shopper: usize,
     #[arg(long, default_value = ".local/state")]
@@ -53,16 +53,19 @@ async fn main() -> Result<()> {
         "rebalance",
         "late"
     );
-    for (i, shards) in args.shards.iter().enumerate() {
+    flash_bench::wait_for_seed_indexed(&stack).await?;
+    let buyers = Buyers::sign_in(&stack, args.first_shopper, args.buyers).await?;
+    println!("{} shoppers signed in in {:.1} s", args.buyers, buyers.mint_s);
+    for shards in &args.shards {
         let race = Race {
             buyers: args.buyers,
             units: args.units,
             shards: *shards,
-            first_shopper: args.first_shopper + i * args.buyers,
+            first_shopper: args.first_shopper,
             concurrency: args.concurrency,
             product_id: args.product.clone(),
         };
-        let report = run(&stack, &race).await?;
+        let report = run_with(&stack, &race, &buyers).await?;
         println!(
             "{:>6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9.1} {:>10.2} {:>10.2} {:>10} {:>9} {:>9} {:>8}",
             report.shards,
@@ -80,8 +83,9 @@ async fn main() -> Result<()> {
             report.late_entry_status,
         );
         println!(
-            "        tokens minted in {:.1} s; worker write units {} read units {}; entry write units {}; throttled retries {}; oversold {} stranded {}",
-            report.token_mint_s,
+            "        race {:.1} s, last win seen at {:.1} s; worker write units {} read units {}; entry write units {}; throttled retries {}; oversold {} stranded {}",
+            report.race_s,
+            report.last_win_s,
             report.worker.write_units,
             report.worker.read_units,
             report.entry_write_units,

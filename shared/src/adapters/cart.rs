@@ -39,6 +39,35 @@ fn built<T, E: std::error::Error + Send + Sync + 'static>(result: std::result::R
     result.map_err(DomainError::unexpected)
 }
 
+/// The cart functions' composition root: the carts, catalog and inventory tables (CARTS_TABLE, CATALOG_TABLE,
+/// INVENTORY_TABLE), the cart limits, reserve at add-to-cart (`CartHolds::from_env`) and the JWT verifier for
+/// optional bearer tokens. Called once per cold start.
+pub async fn context_from_env() -> std::result::Result<
+    crate::services::cart::CartContext<
+        DynamoCarts,
+        crate::adapters::catalog::DynamoCatalog,
+        crate::adapters::inventory::DynamoInventory,
+        crate::jwt::JwtVerifier,
+    >,
+    Box<dyn std::error::Error + Send + Sync>,
+> {
+    let carts_table = crate::config::required("CARTS_TABLE")?;
+    let catalog_table = crate::config::required("CATALOG_TABLE")?;
+    let inventory_table = crate::config::required("INVENTORY_TABLE")?;
+    let limits = crate::domain::cart::CartLimits::from_env()?;
+    let holds = crate::domain::cart::CartHolds::from_env()?;
+    let resolver = crate::jwt::JwtVerifier::from_env()?;
+    let client = Client::new(&crate::config::aws().await);
+    Ok(crate::services::cart::CartContext {
+        store: DynamoCarts::new(client.clone(), carts_table),
+        catalog: crate::adapters::catalog::DynamoCatalog::new(client.clone(), catalog_table),
+        stock: crate::adapters::inventory::DynamoInventory::new(client, inventory_table),
+        resolver,
+        limits,
+        holds,
+    })
+}
+
 /// The carts table. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct DynamoCarts {

@@ -4,7 +4,8 @@
 //! of them share a partition's 1,000 writes/s.
 //! - `SALE#<id>` / `META`: the sale (gsi1 `LIVE` until reconciled, gsi2 `SKU#<sku>` for the product page);
 //! - `SALE#<id>` / `GATE`: `sold_out`, `returns`;
-//! - `SALE#<id>#SHARD#<k>` / `SHARD`: `units` (the stock gate), `closed` after reconciliation;
+//! - `SALE#<id>#SHARD#<k>` / `SHARD`: `units` (the stock gate), `closed` after reconciliation, `lane<j>` the last
+//!   ticket admitted from it through lane `j`;
 //! - `SALE#<id>#SEQ#<k>` / `SEQ`: `n`, the lane's entry sequence;
 //! - `SALE#<id>#CUST#<customer>` / `CUST`: `count` of live entries, `last_ms` of the last one;
 //! - `TICKET#<ticket_id>` / `TICKET`: the ticket; while won, gsi1 `HOLDS#<sale>#<shard>` / `<expiry>#<ticket>`;
@@ -21,13 +22,14 @@ pub mod stock;
 mod tests;
 
 use crate::adapters::dynamo::sdk_error;
-use crate::domain::flash_sale::{EntryMessage, FlashSale, Gate, Move, SaleSnapshot, Ticket, TicketStatus};
+use crate::domain::flash_sale::{lane_of, EntryMessage, FlashSale, Gate, Move, SaleSnapshot, Ticket, TicketStatus};
 use crate::error::{DomainError, Result};
 use crate::ports::{
     AdmissionStats, AdmitOutcome, EntryOutcome, FlashAdmissions, FlashEntryWriter, FlashHolds, FlashReconciler,
     FlashSaleCreator, FlashSaleListing, FlashSaleReader, FlashTicketStore, WaitingRoom,
 };
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
@@ -72,6 +74,13 @@ fn customer_key(sale_id: &str, customer_id: &str) -> Item {
 
 fn ticket_key(ticket_id: &str) -> Item {
     key(format!("TICKET#{ticket_id}"), "TICKET")
+}
+
+/// The shard item's attribute naming the last ticket admitted from it through lane `lane` (the queue's message
+/// group): the lane's messages are processed one after another, so a redelivered message finds its own mark
+/// there if its unit was taken before the worker died.
+fn lane_mark(lane: u32) -> String {
+    format!("lane{lane}")
 }
 
 fn holds_pk(sale_id: &str, shard: u32) -> String {
@@ -160,6 +169,134 @@ impl DynamoFlashSales {
             .await
             .map_err(sdk_error)?;
         Ok(out.item)
+    }
+
+    /// Every shard item of a sale with its index, read consistently.
+    async fn shard_items(&self, sale: &FlashSale) -> Result<Vec<(u32, Item)>> {
+        let keys: Vec<Item> = (0..sale.shards).map(|k| shard_key(&sale.sale_id, k)).collect();
+        let mut found = Vec::with_capacity(keys.len());
+        let mut pending = Some(
+            KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().expect("keys are set"),
+        );
+        while let Some(request) = pending.take() {
+            let out =
+                self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(sdk_error)?;
+            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                if let Some(k) = pk.rsplit('#').next().and_then(|k| k.parse::<u32>().ok()) {
+                    found.push((k, item));
+                }
+            }
+            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|r| !r.keys().is_empty());
+        }
+        Ok(found)
+    }
+
+    /// The first write of an admission: one conditional update takes a unit from `shard` and marks `ticket_id`
+    /// as its lane's last admission there. `None` when it did; `Some(units held, if known)` when the shard was
+    /// empty.
+    pub(crate) async fn take_unit(&self, sale: &FlashSale, ticket_id: &str, shard: u32) -> Result<Option<Option<i64>>> {
+        let taken = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(shard_key(&sale.sale_id, shard)))
+            .update_expression("ADD units :minus SET #lane = :ticket")
+            .condition_expression("units >= :one")
+            .expression_attribute_names("#lane", lane_mark(lane_of(ticket_id, sale.shards)))
+            .expression_attribute_values(":minus", n(-1))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":ticket", s(ticket_id))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match taken {
+            Ok(_) => Ok(None),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    Ok(Some(failed.item().map(|item| num(item, "units"))))
+                }
+                _ => Err(sdk_error(err)),
+            },
+        }
+    }
+
+    /// The second write of an admission: the waiting ticket wins a hold from `shard`. `None` when it did;
+    /// otherwise the ticket as it was (not waiting).
+    async fn win_ticket(
+        &self,
+        sale: &FlashSale,
+        ticket_id: &str,
+        shard: u32,
+        hold_expires_at: DateTime<Utc>,
+    ) -> Result<Option<Ticket>> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ticket_key(ticket_id)))
+            .update_expression(
+                "SET #status = :won, hold_expires_at = :exp, hold_expires_ms = :exp_ms, #shard = :shard, gsi1pk = :hpk, gsi1sk = :hsk",
+            )
+            .condition_expression("#status = :waiting")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#shard", "shard")
+            .expression_attribute_values(":won", s(status_str(TicketStatus::Won)))
+            .expression_attribute_values(":waiting", s(status_str(TicketStatus::Waiting)))
+            .expression_attribute_values(":exp", s(hold_expires_at.to_rfc3339()))
+            .expression_attribute_values(":exp_ms", n(millis(hold_expires_at)))
+            .expression_attribute_values(":shard", n(shard))
+            .expression_attribute_values(":hpk", s(holds_pk(&sale.sale_id, shard)))
+            .expression_attribute_values(":hsk", s(format!("{}#{ticket_id}", millis(hold_expires_at))))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(None),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => match failed.item() {
+                    Some(item) => Ok(Some(ticket_from(item.clone())?)),
+                    None => {
+                        Err(DomainError::unexpected(std::io::Error::other("admitted a ticket that does not exist")))
+                    }
+                },
+                _ => Err(sdk_error(err)),
+            },
+        }
+    }
+
+    /// Gives back a unit taken for a ticket that was no longer waiting: the shard refills (dropping the lane's
+    /// mark) and the gate reopens (`returns + 1`, so a close racing this fails), in one transaction.
+    async fn give_back(&self, sale: &FlashSale, ticket_id: &str, shard: u32) -> Result<()> {
+        // The lane's mark still names this ticket (no later message of its lane ran meanwhile): removing it
+        // leaves no admission that looks unfinished.
+        let refill = self
+            .update(shard_key(&sale.sale_id, shard), "ADD units :one REMOVE #lane")
+            .condition_expression("attribute_exists(units) AND attribute_not_exists(closed)")
+            .expression_attribute_names("#lane", lane_mark(lane_of(ticket_id, sale.shards)))
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .expect("table, key and expression are set");
+        let reopen = self
+            .update(gate_key(&sale.sale_id), "ADD #returns :one SET sold_out = :false")
+            .expression_attribute_names("#returns", "returns")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .build()
+            .expect("table, key and expression are set");
+        let items = vec![
+            TransactWriteItem::builder().update(refill).build(),
+            TransactWriteItem::builder().update(reopen).build(),
+        ];
+        match self.transact(items).await? {
+            Transacted::Done => {
+                tracing::info!(sale_id = %sale.sale_id, shard, "unit given back: its ticket was no longer waiting");
+                Ok(())
+            }
+            Transacted::Cancelled(_) => {
+                Err(DomainError::conflict("sale_reconciled", "the sale was already reconciled into inventory"))
+            }
+        }
     }
 
     /// Every stored item of one sale, read with scans: for tests, the benchmark and audits, never a request
@@ -518,23 +655,11 @@ impl FlashTicketStore for DynamoFlashSales {
 
 impl FlashAdmissions for DynamoFlashSales {
     async fn shard_units(&self, sale: &FlashSale) -> Result<Vec<i64>> {
-        let keys: Vec<Item> = (0..sale.shards).map(|k| shard_key(&sale.sale_id, k)).collect();
         let mut units = vec![0i64; sale.shards as usize];
-        let mut pending = Some(
-            KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().expect("keys are set"),
-        );
-        while let Some(request) = pending.take() {
-            let out =
-                self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(sdk_error)?;
-            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                if let Some(k) = pk.rsplit('#').next().and_then(|k| k.parse::<usize>().ok()) {
-                    if let Some(slot) = units.get_mut(k) {
-                        *slot = num(&item, "units");
-                    }
-                }
+        for (k, item) in self.shard_items(sale).await? {
+            if let Some(slot) = units.get_mut(k as usize) {
+                *slot = num(&item, "units");
             }
-            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|r| !r.keys().is_empty());
         }
         Ok(units)
     }
@@ -546,43 +671,43 @@ impl FlashAdmissions for DynamoFlashSales {
         shard: u32,
         hold_expires_at: DateTime<Utc>,
     ) -> Result<AdmitOutcome> {
-        let shard_update = self
-            .update(shard_key(&sale.sale_id, shard), "ADD units :minus")
-            .condition_expression("units >= :one")
-            .expression_attribute_values(":minus", n(-1))
-            .expression_attribute_values(":one", n(1))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .expect("table, key and expression are set");
-        let ticket_update = self
-            .update(
-                ticket_key(ticket_id),
-                "SET #status = :won, hold_expires_at = :exp, hold_expires_ms = :exp_ms, #shard = :shard, gsi1pk = :hpk, gsi1sk = :hsk",
-            )
-            .condition_expression("#status = :waiting")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#shard", "shard")
-            .expression_attribute_values(":won", s(status_str(TicketStatus::Won)))
-            .expression_attribute_values(":waiting", s(status_str(TicketStatus::Waiting)))
-            .expression_attribute_values(":exp", s(hold_expires_at.to_rfc3339()))
-            .expression_attribute_values(":exp_ms", n(millis(hold_expires_at)))
-            .expression_attribute_values(":shard", n(shard))
-            .expression_attribute_values(":hpk", s(holds_pk(&sale.sale_id, shard)))
-            .expression_attribute_values(":hsk", s(format!("{}#{ticket_id}", millis(hold_expires_at))))
-            .build()
-            .expect("table, key and expression are set");
-        let items = vec![
-            TransactWriteItem::builder().update(ticket_update).build(),
-            TransactWriteItem::builder().update(shard_update).build(),
-        ];
-        match self.transact(items).await? {
-            Transacted::Done => Ok(AdmitOutcome::Admitted),
-            Transacted::Cancelled(reasons) => {
-                if reasons.first().is_some_and(is_condition_failure) {
-                    return Ok(AdmitOutcome::NotWaiting);
-                }
-                let remaining = reasons.get(1).and_then(|r| r.item()).map(|item| num(item, "units"));
-                Ok(AdmitOutcome::ShardEmpty { remaining })
+        if let Some(remaining) = self.take_unit(sale, ticket_id, shard).await? {
+            return Ok(AdmitOutcome::ShardEmpty { remaining });
+        }
+        match self.win_ticket(sale, ticket_id, shard, hold_expires_at).await? {
+            None => Ok(AdmitOutcome::Admitted),
+            Some(_) => {
+                self.give_back(sale, ticket_id, shard).await?;
+                Ok(AdmitOutcome::NotWaiting)
+            }
+        }
+    }
+
+    async fn admitted_shard(&self, sale: &FlashSale, ticket_id: &str) -> Result<Option<u32>> {
+        let mark = lane_mark(lane_of(ticket_id, sale.shards));
+        Ok(self
+            .shard_items(sale)
+            .await?
+            .into_iter()
+            .find(|(_, item)| item.get(&mark).and_then(|v| v.as_s().ok()).is_some_and(|t| t == ticket_id))
+            .map(|(k, _)| k))
+    }
+
+    async fn complete_admission(
+        &self,
+        sale: &FlashSale,
+        ticket_id: &str,
+        shard: u32,
+        hold_expires_at: DateTime<Utc>,
+    ) -> Result<AdmitOutcome> {
+        match self.win_ticket(sale, ticket_id, shard, hold_expires_at).await? {
+            None => Ok(AdmitOutcome::Admitted),
+            Some(ticket) if ticket.status != TicketStatus::SoldOut && ticket.shard == Some(shard) => {
+                Ok(AdmitOutcome::NotWaiting)
+            }
+            Some(_) => {
+                self.give_back(sale, ticket_id, shard).await?;
+                Ok(AdmitOutcome::NotWaiting)
             }
         }
     }

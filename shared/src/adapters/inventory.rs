@@ -16,12 +16,15 @@ pub mod memory;
 mod tests;
 
 use crate::adapters::dynamo::sdk_error;
-use crate::domain::inventory::reservation::{ReleaseReason, ReserveOutcome};
+use crate::domain::inventory::reservation::{net_change, ReleaseReason, ReplaceOutcome, ReserveOutcome};
 use crate::domain::inventory::{
-    ledger::below_reserved, Reservation, ReservationStatus, SetStock, StockAdjustment, StockLevel, Warehouse,
+    ledger::below_reserved, AdjustOutcome, AdjustmentKey, Reservation, ReservationStatus, SetStock, StockAdjustment,
+    StockLevel, StockView, Warehouse, ADJUSTMENT_KEY_TTL_HOURS,
 };
 use crate::error::{DomainError, Result};
-use crate::ports::{FinishOutcome, ReservationStore, StockReader, StockWriter, WarehouseReader, WarehouseWriter};
+use crate::ports::{
+    FinishOutcome, ReservationReplacer, ReservationStore, StockReader, StockWriter, WarehouseReader, WarehouseWriter,
+};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
@@ -46,6 +49,8 @@ const ADJUST_UPDATE: &str = "SET #entity = :entity, #sku = :sku, #warehouse_id =
                              ADD #on_hand :d, #free :d, #avail :d, #received :r, #adjustments :a";
 const ADJUST_CONDITION: &str = "#free >= :neg";
 const CONFLICT_ATTEMPTS: u32 = 5;
+/// DynamoDB's limit of actions in one TransactWriteItems.
+const MAX_TRANSACTION_ACTIONS: usize = 100;
 
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
@@ -238,6 +243,42 @@ impl DynamoInventory {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// The update that moves a held reservation to `to` (conditional on `held`) and takes it out of `gsi1`.
+    fn finish_update(
+        &self,
+        reservation_id: &str,
+        to: ReservationStatus,
+        reason: Option<ReleaseReason>,
+        now: DateTime<Utc>,
+    ) -> Result<Update> {
+        let mut set = String::from("SET #status = :to, updated_at = :now");
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(reservation_key(reservation_id)))
+            .condition_expression("#status = :held")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(status_name(to)))
+            .expression_attribute_values(":held", s("held"))
+            .expression_attribute_values(":now", s(sortable(now)));
+        if let Some(reason) = reason {
+            set.push_str(", release_reason = :reason");
+            let value = match reason {
+                ReleaseReason::Explicit => "explicit",
+                ReleaseReason::Expired => "expired",
+                ReleaseReason::Replaced => "replaced",
+            };
+            update = update.expression_attribute_values(":reason", s(value));
+        }
+        if to == ReservationStatus::Released {
+            set.push_str(", #ttl = :ttl");
+            let expires = now + chrono::Duration::days(RELEASED_RETENTION_DAYS);
+            update = update
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":ttl", n(expires.timestamp()));
+        }
+        built(update.update_expression(format!("{set} REMOVE gsi1pk, gsi1sk")).build())
+    }
+
     fn finish_stock_action(
         &self,
         to: ReservationStatus,
@@ -349,12 +390,106 @@ impl StockWriter for DynamoInventory {
     }
 
     async fn adjust_stock(&self, sku: &str, warehouse_id: &str, adjustment: &StockAdjustment) -> Result<StockLevel> {
+        let action = self.adjust_update(sku, warehouse_id, adjustment)?;
+        for attempt in 0..CONFLICT_ATTEMPTS {
+            let result = self.client.transact_write_items().transact_items(action.clone()).send().await;
+            let err = match result {
+                Ok(_) => {
+                    let level = self.get_level(sku, warehouse_id).await?;
+                    return Ok(level.unwrap_or_else(|| StockLevel::empty(sku, warehouse_id)));
+                }
+                Err(err) => err,
+            };
+            let Some(codes) = cancellation_codes(&err) else { return Err(sdk_error(err)) };
+            if codes.iter().any(|c| c == "ConditionalCheckFailed") {
+                return Err(below_reserved());
+            }
+            if !codes.iter().any(|c| c == "TransactionConflict") {
+                return Err(sdk_error(err));
+            }
+            tokio::time::sleep(jitter(attempt)).await;
+        }
+        Err(DomainError::Transient("stock is changing too quickly; retry".into()))
+    }
+
+    async fn adjust_stock_once(
+        &self,
+        sku: &str,
+        warehouse_id: &str,
+        adjustment: &StockAdjustment,
+        key: &AdjustmentKey,
+    ) -> Result<AdjustOutcome> {
+        let now = Utc::now();
+        let record_key = self::key(format!("ADJ#{}", key.id), "ADJ".to_owned());
+        let mut record = record_key.clone();
+        record.insert("entity".into(), s("adjustment"));
+        record.insert("sku".into(), s(sku));
+        record.insert("warehouse_id".into(), s(warehouse_id));
+        record.insert("fingerprint".into(), s(&key.fingerprint));
+        record.insert("delta".into(), n(adjustment.delta));
+        record.insert("created_at".into(), s(sortable(now)));
+        let ttl = now + chrono::Duration::hours(ADJUSTMENT_KEY_TTL_HOURS);
+        record.insert("ttl".into(), n(ttl.timestamp()));
+        let put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(record))
+                .condition_expression("attribute_not_exists(pk) OR #ttl <= :now")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":now", n(now.timestamp()))
+                .build(),
+        )?;
+        let actions =
+            vec![TransactWriteItem::builder().put(put).build(), self.adjust_update(sku, warehouse_id, adjustment)?];
+        for attempt in 0..CONFLICT_ATTEMPTS {
+            let result = self.client.transact_write_items().set_transact_items(Some(actions.clone())).send().await;
+            let err = match result {
+                Ok(_) => {
+                    let level = self
+                        .get_level(sku, warehouse_id)
+                        .await?
+                        .unwrap_or_else(|| StockLevel::empty(sku, warehouse_id));
+                    let recorded = self
+                        .client
+                        .update_item()
+                        .table_name(&self.table)
+                        .set_key(Some(record_key))
+                        .update_expression("SET #result = :result")
+                        .condition_expression("fingerprint = :fp AND attribute_not_exists(#result)")
+                        .expression_attribute_names("#result", "result")
+                        .expression_attribute_values(":result", AttributeValue::M(to_item(&StockView::from(&level))?))
+                        .expression_attribute_values(":fp", s(&key.fingerprint))
+                        .send()
+                        .await;
+                    if let Err(err) = recorded {
+                        tracing::warn!(error = %sdk_error(err), "adjustment result not recorded");
+                    }
+                    return Ok(AdjustOutcome::Applied(level));
+                }
+                Err(err) => err,
+            };
+            let Some(codes) = cancellation_codes(&err) else { return Err(sdk_error(err)) };
+            if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
+                return self.replay_adjustment(record_key, key, sku, warehouse_id).await;
+            }
+            if codes.get(1).is_some_and(|c| c == "ConditionalCheckFailed") {
+                return Err(below_reserved());
+            }
+            if !codes.iter().any(|c| c == "TransactionConflict") {
+                return Err(sdk_error(err));
+            }
+            tokio::time::sleep(jitter(attempt)).await;
+        }
+        Err(DomainError::Transient("stock is changing too quickly; retry".into()))
+    }
+}
+
+impl DynamoInventory {
+    /// The stock update of an adjustment, as one action of a transaction.
+    fn adjust_update(&self, sku: &str, warehouse_id: &str, adjustment: &StockAdjustment) -> Result<TransactWriteItem> {
         let (received, adjustments) = adjustment.ledger_split();
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(stock_key(sku, warehouse_id)))
+        let mut update = self
+            .stock_update(sku, warehouse_id)
             .update_expression(ADJUST_UPDATE)
             .expression_attribute_values(":entity", s("stock"))
             .expression_attribute_values(":sku", s(sku))
@@ -363,23 +498,45 @@ impl StockWriter for DynamoInventory {
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":d", n(adjustment.delta))
             .expression_attribute_values(":r", n(received))
-            .expression_attribute_values(":a", n(adjustments))
-            .return_values(ReturnValue::AllNew);
-        if adjustment.delta < 0 {
-            request = request
+            .expression_attribute_values(":a", n(adjustments));
+        update = if adjustment.delta < 0 {
+            update
                 .condition_expression(ADJUST_CONDITION)
                 .set_expression_attribute_names(Some(names(&[ADJUST_UPDATE, ADJUST_CONDITION])))
-                .expression_attribute_values(":neg", n(-adjustment.delta));
+                .expression_attribute_values(":neg", n(-adjustment.delta))
         } else {
-            request = request.set_expression_attribute_names(Some(names(&[ADJUST_UPDATE])));
+            update.set_expression_attribute_names(Some(names(&[ADJUST_UPDATE])))
+        };
+        Ok(TransactWriteItem::builder().update(built(update.build())?).build())
+    }
+
+    /// What a used adjustment key answers: 422 for another adjustment, else its first result (or the stock
+    /// now, if the first result was never recorded).
+    async fn replay_adjustment(
+        &self,
+        record_key: Item,
+        key: &AdjustmentKey,
+        sku: &str,
+        warehouse_id: &str,
+    ) -> Result<AdjustOutcome> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(record_key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let record = output.item.unwrap_or_default();
+        if record.get("fingerprint").and_then(|v| v.as_s().ok()) != Some(&key.fingerprint) {
+            return Ok(AdjustOutcome::KeyReused);
         }
-        match request.send().await {
-            Ok(output) => from_item(output.attributes.unwrap_or_default()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(below_reserved())
-            }
-            Err(err) => Err(sdk_error(err)),
+        if let Some(result) = record.get("result").and_then(|v| v.as_m().ok()) {
+            return Ok(AdjustOutcome::Replayed(from_item(result.clone())?));
         }
+        let level = self.get_level(sku, warehouse_id).await?.unwrap_or_else(|| StockLevel::empty(sku, warehouse_id));
+        Ok(AdjustOutcome::Replayed(StockView::from(&level)))
     }
 }
 
@@ -479,31 +636,7 @@ impl ReservationStore for DynamoInventory {
         reason: Option<ReleaseReason>,
         now: DateTime<Utc>,
     ) -> Result<FinishOutcome> {
-        let mut set = String::from("SET #status = :to, updated_at = :now");
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(reservation_key(&reservation.reservation_id)))
-            .condition_expression("#status = :held")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":to", s(status_name(to)))
-            .expression_attribute_values(":held", s("held"))
-            .expression_attribute_values(":now", s(sortable(now)));
-        if let Some(reason) = reason {
-            set.push_str(", release_reason = :reason");
-            let value = match reason {
-                ReleaseReason::Explicit => "explicit",
-                ReleaseReason::Expired => "expired",
-            };
-            update = update.expression_attribute_values(":reason", s(value));
-        }
-        if to == ReservationStatus::Released {
-            set.push_str(", #ttl = :ttl");
-            let expires = now + chrono::Duration::days(RELEASED_RETENTION_DAYS);
-            update = update
-                .expression_attribute_names("#ttl", "ttl")
-                .expression_attribute_values(":ttl", n(expires.timestamp()));
-        }
-        let update = built(update.update_expression(format!("{set} REMOVE gsi1pk, gsi1sk")).build())?;
+        let update = self.finish_update(&reservation.reservation_id, to, reason, now)?;
         let mut actions = vec![TransactWriteItem::builder().update(update).build()];
         for a in &reservation.allocations {
             actions.push(self.finish_stock_action(to, &a.sku, &a.warehouse_id, a.quantity)?);
@@ -566,6 +699,76 @@ impl ReservationStore for DynamoInventory {
     }
 }
 
+impl ReservationReplacer for DynamoInventory {
+    async fn try_replace(&self, replacing: &[Reservation], new: &Reservation) -> Result<ReplaceOutcome> {
+        let now = Utc::now();
+        let mut actions = Vec::with_capacity(replacing.len() + 1);
+        for old in replacing {
+            let update = self.finish_update(
+                &old.reservation_id,
+                ReservationStatus::Released,
+                Some(ReleaseReason::Replaced),
+                now,
+            )?;
+            actions.push(TransactWriteItem::builder().update(update).build());
+        }
+        let put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(self.reservation_item(new)?))
+                .condition_expression("attribute_not_exists(pk)")
+                .build(),
+        )?;
+        actions.push(TransactWriteItem::builder().put(put).build());
+        let changes = net_change(replacing.iter().flat_map(|r| &r.allocations), &new.allocations);
+        for (sku, warehouse_id, q) in &changes {
+            let quantity = u32::try_from(q.unsigned_abs()).map_err(DomainError::unexpected)?;
+            actions.push(if *q > 0 {
+                self.hold_action(sku, warehouse_id, quantity)?
+            } else {
+                self.finish_stock_action(ReservationStatus::Released, sku, warehouse_id, quantity)?
+            });
+        }
+        if actions.len() > MAX_TRANSACTION_ACTIONS {
+            return Err(DomainError::validation("lines", "the hold needs too many stock locations"));
+        }
+        let olds = replacing.len();
+        for attempt in 0..CONFLICT_ATTEMPTS {
+            let result = self.client.transact_write_items().set_transact_items(Some(actions.clone())).send().await;
+            let err = match result {
+                Ok(_) => return Ok(ReplaceOutcome::Replaced(new.clone())),
+                Err(err) => err,
+            };
+            let Some(codes) = cancellation_codes(&err) else { return Err(sdk_error(err)) };
+            let failed = |i: usize| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
+            if (0..olds).any(&failed) {
+                return Ok(ReplaceOutcome::NotHeld);
+            }
+            if failed(olds) {
+                return match self.get_reservation(&new.reservation_id).await? {
+                    Some(existing) => Ok(ReplaceOutcome::Existing(existing)),
+                    None => Err(DomainError::Transient("reservation record vanished during a retry".into())),
+                };
+            }
+            if let Some(i) = (olds + 1..codes.len()).find(|i| failed(*i)) {
+                let (sku, warehouse_id, q) = &changes[i - olds - 1];
+                if *q < 0 {
+                    tracing::error!(reservation_id = %new.reservation_id, ?codes, "stock item holds fewer units than its reservation");
+                    return Err(DomainError::unexpected(std::io::Error::other(
+                        "reserved stock below a held reservation",
+                    )));
+                }
+                return Ok(ReplaceOutcome::Insufficient { sku: sku.clone(), warehouse_id: warehouse_id.clone() });
+            }
+            if !codes.iter().any(|c| c == "TransactionConflict") {
+                return Err(sdk_error(err));
+            }
+            tokio::time::sleep(jitter(attempt)).await;
+        }
+        Err(DomainError::Transient("stock items are busy; retry".into()))
+    }
+}
+
 /// DynamoDB's size of an item in bytes, by AWS's rules: attribute names plus values (strings and binaries by
 /// length, numbers about one byte per two digits plus one, lists and maps 3 bytes plus 1 per element plus
 /// their contents, booleans and nulls 1 byte).
@@ -613,5 +816,76 @@ impl DynamoInventory {
             .await
             .map_err(sdk_error)?;
         Ok(output.item.as_ref().map(item_size).unwrap_or(0))
+    }
+}
+
+impl crate::ports::SoldStockReturns for DynamoInventory {
+    /// One transaction: the marker `RETURN#<order>#<reason> / RETURN` put if absent, and per line
+    /// `SET on_hand, free, avail += q, sold -= q` with `ADD returned q` (flash units: `flash_sold -= q`) if
+    /// enough units are booked as sold. A cancelled marker means it was already done.
+    async fn return_sold(
+        &self,
+        request: &crate::domain::inventory::returns::SoldReturn,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        request.validate()?;
+        let marker = built(
+            Put::builder()
+                .table_name(&self.table)
+                .item("pk", s(format!("RETURN#{}", request.marker_id())))
+                .item("sk", s("RETURN"))
+                .item("entity", s("sold_return"))
+                .item("order_id", s(&request.order_id))
+                .item("reason", s(&request.reason))
+                .item("lines", crate::adapters::orders::to_av(&request.lines)?)
+                .item("created_at", s(sortable(now)))
+                .condition_expression("attribute_not_exists(pk)")
+                .build(),
+        )?;
+        let (expression, condition) = if request.flash {
+            (
+                "SET #on_hand = #on_hand + :q, #free = #free + :q, #avail = #avail + :q, #sold = #sold - :q, \
+                 #flash_sold = #flash_sold - :q",
+                "#sold >= :q AND #flash_sold >= :q",
+            )
+        } else {
+            (
+                "SET #on_hand = #on_hand + :q, #free = #free + :q, #avail = #avail + :q, #sold = #sold - :q \
+                 ADD #returned :q",
+                "#sold >= :q",
+            )
+        };
+        let mut actions = vec![TransactWriteItem::builder().put(marker).build()];
+        for line in &request.lines {
+            let update = built(
+                self.stock_update(&line.sku, &line.warehouse_id)
+                    .update_expression(expression)
+                    .condition_expression(condition)
+                    .set_expression_attribute_names(Some(names(&[expression, condition])))
+                    .expression_attribute_values(":q", n(i64::from(line.quantity)))
+                    .build(),
+            )?;
+            actions.push(TransactWriteItem::builder().update(update).build());
+        }
+        for attempt in 0..CONFLICT_ATTEMPTS {
+            let result = self.client.transact_write_items().set_transact_items(Some(actions.clone())).send().await;
+            let err = match result {
+                Ok(_) => return Ok(true),
+                Err(err) => err,
+            };
+            let Some(codes) = cancellation_codes(&err) else { return Err(sdk_error(err)) };
+            if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
+                return Ok(false);
+            }
+            if codes.iter().any(|c| c == "ConditionalCheckFailed") {
+                tracing::error!(order_id = %request.order_id, ?codes, "fewer units sold than an order returns");
+                return Err(DomainError::conflict("not_sold", "fewer units are sold than would come back"));
+            }
+            if !codes.iter().any(|c| c == "TransactionConflict") {
+                return Err(sdk_error(err));
+            }
+            tokio::time::sleep(jitter(attempt)).await;
+        }
+        Err(DomainError::Transient("stock items are busy; retry".into()))
     }
 }

@@ -3,7 +3,7 @@
 //! typed per-line problems.
 
 use crate::domain::catalog::SkuView;
-use crate::domain::inventory::validate_sku;
+use crate::domain::inventory::{validate_sku, OwnerKind, ReservationLine, ReservationPolicy, ReservationRequest};
 use crate::domain::money::Money;
 use crate::error::DomainError;
 use base64::Engine;
@@ -41,6 +41,38 @@ impl CartLimits {
             max_lines: crate::config::parsed_or("CART_MAX_LINES", 50)?,
         })
     }
+}
+
+/// Reserve at add-to-cart: when enabled, a cart holds one reservation for all its lines, renewed by every
+/// change, with the guest and shopper hold times of checkout's reservations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CartHolds {
+    pub enabled: bool,
+    pub policy: ReservationPolicy,
+}
+
+impl CartHolds {
+    /// Off: carts hold no stock (the default).
+    pub fn off() -> Self {
+        Self { enabled: false, policy: ReservationPolicy::default() }
+    }
+
+    /// From CART_RESERVE_ON_ADD (`true`/`false`, default false), RESERVATION_TTL_GUEST_SECONDS and
+    /// RESERVATION_TTL_SHOPPER_SECONDS.
+    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
+        Ok(Self {
+            enabled: crate::config::parsed_or("CART_RESERVE_ON_ADD", false)?,
+            policy: ReservationPolicy::from_env()?,
+        })
+    }
+}
+
+/// The stock a cart holds: one reservation for all its lines, replaced by every change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartReservation {
+    /// The reservation id (`<cart_id>:hold_<ulid>`).
+    pub id: String,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Who owns a cart.
@@ -88,6 +120,10 @@ pub struct Cart {
     pub version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<String>,
+    /// The stock held for the lines, when reserve at add-to-cart is on. It may have expired or been adopted
+    /// by an order since: the reservation record says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservation: Option<CartReservation>,
 }
 
 /// What a caller presents to use a cart.
@@ -162,6 +198,7 @@ impl Cart {
             expires_at: now,
             version: 0,
             merged_into: None,
+            reservation: None,
         };
         cart.touch(now);
         cart
@@ -198,6 +235,32 @@ impl Cart {
             return Err(DomainError::not_found("cart"));
         }
         Ok(())
+    }
+
+    /// Who a hold for this cart is for (guest and shopper hold times differ).
+    pub fn owner_kind(&self) -> OwnerKind {
+        match self.owner {
+            CartOwner::Guest { .. } => OwnerKind::Guest,
+            CartOwner::Shopper { .. } => OwnerKind::Shopper,
+        }
+    }
+
+    /// What a hold for the current lines asks for, under a new reservation id; `None` for an empty cart.
+    pub fn hold_request(&self) -> Option<ReservationRequest> {
+        if self.lines.is_empty() {
+            return None;
+        }
+        Some(ReservationRequest {
+            reservation_id: format!("{}:{}", self.cart_id, crate::domain::ids::new_id("hold")),
+            lines: self
+                .lines
+                .iter()
+                .map(|(sku, line)| ReservationLine { sku: sku.clone(), quantity: line.quantity })
+                .collect(),
+            ship_to: None,
+            owner: self.owner_kind(),
+            ttl_seconds: None,
+        })
     }
 
     fn require_active(&self) -> Result<(), DomainError> {
@@ -357,6 +420,8 @@ pub struct PricedCart {
     pub has_problems: bool,
     pub updated_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The live stock hold of the cart's lines (reserve at add-to-cart), or null.
+    pub reservation: Option<CartReservation>,
 }
 
 /// Re-prices a cart against the catalog's current SKUs and the units sellable per SKU.
@@ -422,6 +487,7 @@ pub fn price_cart(
         subtotal,
         updated_at: cart.updated_at,
         expires_at: cart.expires_at,
+        reservation: None,
     }
 }
 

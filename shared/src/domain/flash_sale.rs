@@ -414,11 +414,20 @@ pub struct EntryMessage {
     pub sale_id: String,
     pub ticket_id: String,
     pub customer_id: String,
+    /// Set by the worker (never sent): the queue delivered this message before (`ApproximateReceiveCount > 1`),
+    /// so a unit may already have been taken for it.
+    #[serde(default, skip_serializing)]
+    pub redelivered: bool,
 }
 
 impl From<&Ticket> for EntryMessage {
     fn from(t: &Ticket) -> Self {
-        Self { sale_id: t.sale_id.clone(), ticket_id: t.ticket_id.clone(), customer_id: t.customer_id.clone() }
+        Self {
+            sale_id: t.sale_id.clone(),
+            ticket_id: t.ticket_id.clone(),
+            customer_id: t.customer_id.clone(),
+            redelivered: false,
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 pub mod allocation;
 pub mod ledger;
 pub mod reservation;
+pub mod returns;
 
 pub use allocation::{allocate, expand_lines, rank_warehouses, Allocation, Component};
 pub use ledger::{check_invariant, Ledger, Violation};
@@ -25,6 +26,7 @@ use crate::domain::catalog::SkuView;
 use crate::error::DomainError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
 /// Largest on-hand count or single adjustment accepted.
 pub const MAX_UNITS: i64 = 10_000_000;
@@ -173,6 +175,9 @@ pub struct StockLevel {
     /// Units sold through flash sales (part of `sold`).
     #[serde(default)]
     pub flash_sold: i64,
+    /// Units of committed reservations that came back to stock (cancelled or returned orders).
+    #[serde(default)]
+    pub returned: i64,
 }
 
 impl StockLevel {
@@ -265,7 +270,7 @@ pub enum AdjustmentReason {
 }
 
 /// `POST /v1/seller/inventory/{sku}/{warehouse_id}/adjustments`: change on hand by a delta.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StockAdjustment {
     pub delta: i64,
@@ -295,6 +300,53 @@ impl StockAdjustment {
             _ => (0, self.delta),
         }
     }
+}
+
+/// How long an adjustment's Idempotency-Key is remembered.
+pub const ADJUSTMENT_KEY_TTL_HOURS: i64 = 24;
+
+/// An adjustment's `Idempotency-Key`, scoped to the caller, the SKU and the warehouse, and the fingerprint of
+/// the adjustment it was first used with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdjustmentKey {
+    /// A digest of caller, SKU, warehouse and key (the record's key).
+    pub id: String,
+    /// A hash of the adjustment (delta and reason).
+    pub fingerprint: String,
+}
+
+impl AdjustmentKey {
+    /// From the raw header: 400 `invalid_parameter` naming `Idempotency-Key` when missing or malformed.
+    pub fn new(
+        caller: &str,
+        sku: &str,
+        warehouse_id: &str,
+        key: Option<&str>,
+        adjustment: &StockAdjustment,
+    ) -> Result<Self, DomainError> {
+        let key = key.unwrap_or_default();
+        crate::domain::idempotency::validate_key(key)
+            .map_err(|reason| DomainError::invalid_parameter("Idempotency-Key", reason))?;
+        let scope = format!("{sku}#{warehouse_id}#{caller}");
+        let scoped = crate::domain::idempotency::scoped_key("adjust-stock", &scope, key);
+        let body = serde_json::to_value(adjustment).map_err(DomainError::unexpected)?;
+        Ok(Self {
+            id: hex::encode(sha2::Sha256::digest(scoped.as_bytes())),
+            fingerprint: crate::domain::idempotency::fingerprint(&body),
+        })
+    }
+}
+
+/// How an adjustment under an Idempotency-Key went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdjustOutcome {
+    /// Applied now; the stock level after it.
+    Applied(StockLevel),
+    /// The key was already used for the same adjustment: nothing changed; the first result (or, if a crash
+    /// lost it, the stock as it is now).
+    Replayed(StockView),
+    /// The key was already used for a different adjustment (422 `idempotency_key_reused`).
+    KeyReused,
 }
 
 /// Whether a catalog SKU is an inventory item of its own (stock can be set for it), not a bundle of others.

@@ -246,6 +246,13 @@ pub struct OrderHeader {
     pub shipping_address: ShippingAddress,
     pub total: Money,
     pub created_at: DateTime<Utc>,
+    /// The won flash-sale ticket the order bought its unit through (no reservation stands behind it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flash_ticket_id: Option<String>,
+    /// The fingerprint of the checkout request that placed the order (its `Idempotency-Key` is the order id):
+    /// a retry with the same key must carry the same request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_fingerprint: Option<String>,
 }
 
 /// A seller's part of an order: their lines only.
@@ -301,10 +308,32 @@ impl Order {
         shipping_address.validate()?;
         let currency = lines[0].unit_price.currency;
         let total = lines.iter().try_fold(Money::zero(currency), |sum, line| sum.checked_add(line.line_total))?;
-        let header = OrderHeader { id, customer, cart_id, lines, shipping_address, total, created_at: at };
+        let header = OrderHeader {
+            id,
+            customer,
+            cart_id,
+            lines,
+            shipping_address,
+            total,
+            created_at: at,
+            flash_ticket_id: None,
+            request_fingerprint: None,
+        };
         let mut order = Self { header, events: Vec::new(), folded: Folded::default() };
         order.record(OrderEventKind::Placed, actor, None, at)?;
         Ok(order)
+    }
+
+    /// The order buys its unit through this won flash-sale ticket; set before the order is first stored.
+    pub fn with_flash_ticket(mut self, ticket_id: impl Into<String>) -> Self {
+        self.header.flash_ticket_id = Some(ticket_id.into());
+        self
+    }
+
+    /// The order is placed by the checkout request with this fingerprint; set before it is first stored.
+    pub fn with_request_fingerprint(mut self, fingerprint: impl Into<String>) -> Self {
+        self.header.request_fingerprint = Some(fingerprint.into());
+        self
     }
 
     /// Rebuilds an order from storage, replaying and re-checking every event.

@@ -6,10 +6,12 @@
 //! token: a present but invalid token is 401, never silently a guest.
 
 use crate::auth::Caller;
-use crate::domain::cart::{price_cart, Cart, CartAccess, CartLimits, CartOwner, CartStatus, Edit, PricedCart};
-use crate::domain::inventory::validate_sku;
+use crate::domain::cart::{
+    price_cart, Cart, CartAccess, CartHolds, CartLimits, CartOwner, CartReservation, CartStatus, Edit, PricedCart,
+};
+use crate::domain::inventory::{validate_sku, Reservation, ReservationPolicy, ReservationRequest, ReservationStatus};
 use crate::error::{DomainError, Result};
-use crate::ports::{CartStore, SkuCatalog, StockReader};
+use crate::ports::{CartStore, ReservationReplacer, ReservationStore, SkuCatalog, StockReader, WarehouseReader};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -123,135 +125,41 @@ async fn owned_cart(store: &impl CartStore, access: &CartAccess, cart_id: &str, 
     Ok(cart)
 }
 
-/// Prices a cart against the catalog and current stock.
+/// The cart's hold, if it is still held and unexpired.
+async fn live_hold(holds: &impl ReservationStore, cart: &Cart, now: DateTime<Utc>) -> Result<Option<Reservation>> {
+    let Some(hold) = &cart.reservation else { return Ok(None) };
+    let reservation = holds.get_reservation(&hold.id).await?;
+    Ok(reservation.filter(|r| r.status_at(now) == ReservationStatus::Held))
+}
+
+/// Prices a cart against the catalog and current stock; units the cart's live hold keeps for it count as
+/// sellable to it, and the hold is shown (null when there is none or it expired).
 pub async fn priced(
     catalog: &impl SkuCatalog,
-    stock: &impl StockReader,
+    stock: &(impl StockReader + ReservationStore),
     cart: &Cart,
     limits: &CartLimits,
+    now: DateTime<Utc>,
 ) -> Result<PricedCart> {
     let skus: Vec<String> = cart.lines.keys().cloned().collect();
     let views = if skus.is_empty() { Vec::new() } else { catalog.variants_by_sku(&skus).await? };
-    let units = crate::services::inventory::sellable_units(stock, &views).await?;
+    let mut units = crate::services::inventory::sellable_units(stock, &views).await?;
+    let hold = live_hold(stock, cart, now).await?;
+    for line in hold.iter().flat_map(|h| &h.lines) {
+        *units.entry(line.sku.clone()).or_default() += i64::from(line.quantity);
+    }
     let views = views.into_iter().map(|v| (v.sku.clone(), v)).collect();
-    Ok(price_cart(cart, &views, &units, limits))
+    let mut priced = price_cart(cart, &views, &units, limits);
+    priced.reservation = hold.map(|h| CartReservation { id: h.reservation_id, expires_at: h.expires_at });
+    Ok(priced)
 }
 
-/// Reads a cart, re-priced, with its problems.
-pub async fn get_cart(
-    store: &impl CartStore,
-    catalog: &impl SkuCatalog,
-    stock: &impl StockReader,
-    access: &CartAccess,
-    cart_id: &str,
-    limits: &CartLimits,
-    now: DateTime<Utc>,
-) -> Result<PricedCart> {
-    let cart = owned_cart(store, access, cart_id, now).await?;
-    priced(catalog, stock, &cart, limits).await
-}
+/// Inventory as the cart functions use it: stock levels to re-price, reservations to hold a cart's lines.
+pub trait CartInventory: StockReader + WarehouseReader + ReservationStore + ReservationReplacer {}
 
-/// Sets a line's quantity (PUT: the same quantity twice changes nothing). A new line snapshots the price.
-#[allow(clippy::too_many_arguments)]
-pub async fn set_item(
-    store: &impl CartStore,
-    catalog: &impl SkuCatalog,
-    stock: &impl StockReader,
-    access: &CartAccess,
-    cart_id: &str,
-    sku: &str,
-    quantity: u32,
-    limits: &CartLimits,
-    now: DateTime<Utc>,
-) -> Result<PricedCart> {
-    validate_sku(sku)?;
-    let view = catalog
-        .variants_by_sku(&[sku.to_owned()])
-        .await?
-        .into_iter()
-        .find(|v| v.sku == sku && v.is_purchasable())
-        .ok_or_else(|| DomainError::validation("sku", "is not for sale"))?;
-    for _ in 0..WRITE_ATTEMPTS {
-        let mut cart = owned_cart(store, access, cart_id, now).await?;
-        match cart.set_quantity(sku, quantity, view.price, limits, now)? {
-            Edit::Unchanged => return priced(catalog, stock, &cart, limits).await,
-            Edit::Changed if store.save_cart(&cart).await? => {
-                tracing::info!(cart_id, sku, quantity, "cart line set");
-                return priced(catalog, stock, &cart, limits).await;
-            }
-            Edit::Changed => continue,
-        }
-    }
-    Err(busy())
-}
+impl<T: StockReader + WarehouseReader + ReservationStore + ReservationReplacer> CartInventory for T {}
 
-/// Removes a line (removing an absent SKU changes nothing).
-#[allow(clippy::too_many_arguments)]
-pub async fn remove_item(
-    store: &impl CartStore,
-    catalog: &impl SkuCatalog,
-    stock: &impl StockReader,
-    access: &CartAccess,
-    cart_id: &str,
-    sku: &str,
-    limits: &CartLimits,
-    now: DateTime<Utc>,
-) -> Result<PricedCart> {
-    validate_sku(sku)?;
-    for _ in 0..WRITE_ATTEMPTS {
-        let mut cart = owned_cart(store, access, cart_id, now).await?;
-        match cart.remove(sku, now)? {
-            Edit::Unchanged => return priced(catalog, stock, &cart, limits).await,
-            Edit::Changed if store.save_cart(&cart).await? => {
-                tracing::info!(cart_id, sku, "cart line removed");
-                return priced(catalog, stock, &cart, limits).await;
-            }
-            Edit::Changed => continue,
-        }
-    }
-    Err(busy())
-}
-
-/// Merges a guest cart (proved by its token) into the signed-in shopper's cart: quantities add up, capped at
-/// the per-SKU limit. Merging the same guest cart again returns the shopper's cart unchanged.
-#[allow(clippy::too_many_arguments)]
-pub async fn merge(
-    store: &impl CartStore,
-    catalog: &impl SkuCatalog,
-    stock: &impl StockReader,
-    caller: &Caller,
-    guest_cart_id: &str,
-    guest_token: &str,
-    limits: &CartLimits,
-    now: DateTime<Utc>,
-) -> Result<PricedCart> {
-    if !crate::domain::ids::is_valid("cart", guest_cart_id) {
-        return Err(DomainError::not_found("cart"));
-    }
-    let guest_access = CartAccess { user_id: None, cart_token: Some(guest_token.to_owned()) };
-    for _ in 0..WRITE_ATTEMPTS {
-        let mut guest = store.get_cart(guest_cart_id).await?.ok_or_else(|| DomainError::not_found("cart"))?;
-        guest.authorize(&guest_access, now)?;
-        if !matches!(guest.owner, CartOwner::Guest { .. }) {
-            return Err(DomainError::validation("cart_id", "is not a guest cart"));
-        }
-        let (mut shopper, _) = shopper_cart(store, &caller.user_id, now).await?;
-        if guest.status == CartStatus::Merged {
-            if guest.merged_into.as_deref() == Some(shopper.cart_id.as_str()) {
-                return priced(catalog, stock, &shopper, limits).await;
-            }
-            return Err(DomainError::not_found("cart"));
-        }
-        shopper.merge_from(&mut guest, limits, now)?;
-        if store.save_merge(&shopper, &guest).await? {
-            tracing::info!(guest_cart_id, cart_id = %shopper.cart_id, lines = shopper.lines.len(), "carts merged");
-            return priced(catalog, stock, &shopper, limits).await;
-        }
-    }
-    Err(busy())
-}
-
-/// What every cart function works with, built once in `main`.
+/// What every cart function works with, built once in `main` (`adapters::cart::context_from_env`).
 #[derive(Debug)]
 pub struct CartContext<S, C, I, R> {
     pub store: S,
@@ -259,11 +167,241 @@ pub struct CartContext<S, C, I, R> {
     pub stock: I,
     pub resolver: R,
     pub limits: CartLimits,
+    /// Reserve at add-to-cart (off by default).
+    pub holds: CartHolds,
 }
 
-impl<S: CartStore, C: SkuCatalog, I: StockReader, R: CallerResolver> CartContext<S, C, I, R> {
+/// How a cart change treats a hold that cannot be renewed for want of stock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnShortage {
+    /// Refuse the change (an add): `OutOfStock`, the cart and its hold unchanged.
+    Refuse,
+    /// Make the change and drop the hold (a removal, a smaller quantity, a merge).
+    DropHold,
+}
+
+/// A renewed hold: the new reservation to give back if the cart cannot be saved, and the old ones to
+/// release once it is.
+#[derive(Debug, Default)]
+struct Renewal {
+    new: Option<String>,
+    release_after_save: Vec<String>,
+}
+
+impl<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver> CartContext<S, C, I, R> {
     /// The caller's access from the request's `Authorization` and `X-Cart-Token` headers.
     pub async fn access(&self, authorization: Option<&str>, cart_token: Option<String>) -> Result<CartAccess> {
         access(&self.resolver, authorization, cart_token).await
     }
+
+    async fn priced(&self, cart: &Cart, now: DateTime<Utc>) -> Result<PricedCart> {
+        priced(&self.catalog, &self.stock, cart, &self.limits, now).await
+    }
+
+    /// With holds on, re-holds the edited `cart`'s lines under a new reservation that replaces its old hold
+    /// (and `also`, a merged guest cart's hold) in one transaction; sets `cart.reservation`.
+    async fn renew_hold(
+        &self,
+        cart: &mut Cart,
+        also: Option<CartReservation>,
+        on_shortage: OnShortage,
+        now: DateTime<Utc>,
+    ) -> Result<Renewal> {
+        if !self.holds.enabled {
+            return Ok(Renewal::default());
+        }
+        let old: Vec<String> = cart.reservation.iter().chain(also.iter()).map(|r| r.id.clone()).collect();
+        let Some(request) = cart.hold_request() else {
+            cart.reservation = None;
+            return Ok(Renewal { new: None, release_after_save: old });
+        };
+        let policy = &self.holds.policy;
+        match crate::services::inventory::replace(&self.catalog, &self.stock, policy, request, &old, now).await {
+            Ok(hold) => {
+                cart.reservation =
+                    Some(CartReservation { id: hold.reservation_id.clone(), expires_at: hold.expires_at });
+                Ok(Renewal { new: Some(hold.reservation_id), release_after_save: Vec::new() })
+            }
+            Err(DomainError::OutOfStock { .. } | DomainError::Conflict { code: "sku_unavailable", .. })
+                if on_shortage == OnShortage::DropHold =>
+            {
+                cart.reservation = None;
+                Ok(Renewal { new: None, release_after_save: old })
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Releases holds nobody points at any more; a failure only delays the release until expiry.
+    async fn release_all(&self, ids: &[String], now: DateTime<Utc>) {
+        for id in ids {
+            if let Err(err) = crate::services::inventory::release(&self.stock, id, now).await {
+                tracing::warn!(reservation_id = %id, error = %err, "cart hold not released; it will expire");
+            }
+        }
+    }
+
+    /// Saves an edited cart with its renewed hold. `Ok(false)`: the cart changed meanwhile (nothing leaked:
+    /// the new hold is given back), re-read and retry.
+    async fn save_edit(&self, cart: &mut Cart, on_shortage: OnShortage, now: DateTime<Utc>) -> Result<bool> {
+        let renewal = match self.renew_hold(cart, None, on_shortage, now).await {
+            Ok(renewal) => renewal,
+            Err(DomainError::OutOfStock { .. }) if self.changed_meanwhile(cart).await? => return Ok(false),
+            Err(err) => return Err(err),
+        };
+        if self.store.save_cart(cart).await? {
+            self.release_all(&renewal.release_after_save, now).await;
+            return Ok(true);
+        }
+        self.release_all(renewal.new.as_slice(), now).await;
+        Ok(false)
+    }
+
+    /// Whether the stored cart moved past the version `cart` was read at (then a shortage may only be a
+    /// concurrent change's hold, and the edit is retried rather than refused).
+    async fn changed_meanwhile(&self, cart: &Cart) -> Result<bool> {
+        Ok(self.store.get_cart(&cart.cart_id).await?.is_none_or(|stored| stored.version != cart.version))
+    }
+
+    /// Reads a cart, re-priced, with its problems and its hold.
+    pub async fn get_cart(&self, access: &CartAccess, cart_id: &str, now: DateTime<Utc>) -> Result<PricedCart> {
+        let cart = owned_cart(&self.store, access, cart_id, now).await?;
+        self.priced(&cart, now).await
+    }
+
+    /// Sets a line's quantity (PUT: the same quantity twice changes nothing). A new line snapshots the price.
+    /// With holds on, a larger quantity or a new line that stock cannot cover is refused (`OutOfStock`) and
+    /// the cart stays as it was.
+    pub async fn set_item(
+        &self,
+        access: &CartAccess,
+        cart_id: &str,
+        sku: &str,
+        quantity: u32,
+        now: DateTime<Utc>,
+    ) -> Result<PricedCart> {
+        validate_sku(sku)?;
+        let view = self
+            .catalog
+            .variants_by_sku(&[sku.to_owned()])
+            .await?
+            .into_iter()
+            .find(|v| v.sku == sku && v.is_purchasable())
+            .ok_or_else(|| DomainError::validation("sku", "is not for sale"))?;
+        for _ in 0..WRITE_ATTEMPTS {
+            let mut cart = owned_cart(&self.store, access, cart_id, now).await?;
+            let grows = cart.lines.get(sku).is_none_or(|line| quantity > line.quantity);
+            let on_shortage = if grows { OnShortage::Refuse } else { OnShortage::DropHold };
+            if cart.set_quantity(sku, quantity, view.price, &self.limits, now)? == Edit::Unchanged {
+                return self.priced(&cart, now).await;
+            }
+            if self.save_edit(&mut cart, on_shortage, now).await? {
+                tracing::info!(cart_id, sku, quantity, "cart line set");
+                return self.priced(&cart, now).await;
+            }
+        }
+        Err(busy())
+    }
+
+    /// Removes a line (removing an absent SKU changes nothing).
+    pub async fn remove_item(
+        &self,
+        access: &CartAccess,
+        cart_id: &str,
+        sku: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PricedCart> {
+        validate_sku(sku)?;
+        for _ in 0..WRITE_ATTEMPTS {
+            let mut cart = owned_cart(&self.store, access, cart_id, now).await?;
+            if cart.remove(sku, now)? == Edit::Unchanged {
+                return self.priced(&cart, now).await;
+            }
+            if self.save_edit(&mut cart, OnShortage::DropHold, now).await? {
+                tracing::info!(cart_id, sku, "cart line removed");
+                return self.priced(&cart, now).await;
+            }
+        }
+        Err(busy())
+    }
+
+    /// Merges a guest cart (proved by its token) into the signed-in shopper's cart: quantities add up, capped
+    /// at the per-SKU limit. Merging the same guest cart again returns the shopper's cart unchanged. With
+    /// holds on, one new hold for the merged lines replaces both carts' holds (dropped if stock is short).
+    pub async fn merge(
+        &self,
+        caller: &Caller,
+        guest_cart_id: &str,
+        guest_token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PricedCart> {
+        if !crate::domain::ids::is_valid("cart", guest_cart_id) {
+            return Err(DomainError::not_found("cart"));
+        }
+        let guest_access = CartAccess { user_id: None, cart_token: Some(guest_token.to_owned()) };
+        for _ in 0..WRITE_ATTEMPTS {
+            let mut guest = self.store.get_cart(guest_cart_id).await?.ok_or_else(|| DomainError::not_found("cart"))?;
+            guest.authorize(&guest_access, now)?;
+            if !matches!(guest.owner, CartOwner::Guest { .. }) {
+                return Err(DomainError::validation("cart_id", "is not a guest cart"));
+            }
+            let (mut shopper, _) = shopper_cart(&self.store, &caller.user_id, now).await?;
+            if guest.status == CartStatus::Merged {
+                if guest.merged_into.as_deref() == Some(shopper.cart_id.as_str()) {
+                    return self.priced(&shopper, now).await;
+                }
+                return Err(DomainError::not_found("cart"));
+            }
+            shopper.merge_from(&mut guest, &self.limits, now)?;
+            let guest_hold = if self.holds.enabled { guest.reservation.take() } else { None };
+            let renewal = self.renew_hold(&mut shopper, guest_hold, OnShortage::DropHold, now).await?;
+            if self.store.save_merge(&shopper, &guest).await? {
+                self.release_all(&renewal.release_after_save, now).await;
+                tracing::info!(guest_cart_id, cart_id = %shopper.cart_id, lines = shopper.lines.len(), "carts merged");
+                return self.priced(&shopper, now).await;
+            }
+            self.release_all(renewal.new.as_slice(), now).await;
+        }
+        Err(busy())
+    }
+}
+
+/// Checkout's reservation of a cart's order: with holds on, the cart's live hold becomes the order's
+/// reservation (`request.reservation_id`) if it holds exactly the requested lines; otherwise the order
+/// reserves fresh and the cart's hold, now redundant, is released. Idempotent per reservation id.
+pub async fn reserve_for_order<K, C, I>(
+    carts: &K,
+    catalog: &C,
+    inventory: &I,
+    policy: &ReservationPolicy,
+    request: ReservationRequest,
+    cart_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Reservation>
+where
+    K: CartStore,
+    C: SkuCatalog,
+    I: CartInventory,
+{
+    let hold = match carts.get_cart(cart_id).await? {
+        Some(cart) => cart.reservation.map(|r| r.id),
+        None => None,
+    };
+    if let Some(hold_id) = &hold {
+        if inventory.get_reservation(&request.reservation_id).await?.is_none() {
+            if let Some(adopted) = crate::services::inventory::adopt(inventory, policy, &request, hold_id, now).await? {
+                return Ok(adopted);
+            }
+        }
+    }
+    let reservation = crate::services::inventory::reserve(catalog, inventory, policy, request, now).await?;
+    if let Some(hold_id) = hold.filter(|id| *id != reservation.reservation_id) {
+        match crate::services::inventory::release(inventory, &hold_id, now).await {
+            Ok(_) | Err(DomainError::NotFound { .. }) => {}
+            Err(err) => {
+                tracing::warn!(reservation_id = %hold_id, error = %err, "cart hold not released; it will expire")
+            }
+        }
+    }
+    Ok(reservation)
 }

@@ -108,9 +108,34 @@ async fn flash_line(
     OrderLine::new(sale.sku, view.product_id, view.seller_id, view.title, 1, sale.price)
 }
 
+/// What a checkout request came to. The order id is derived from the request's scoped `Idempotency-Key`, and
+/// the order item keeps the request's fingerprint, so the order is the key's idempotency record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckoutOutcome {
+    /// This request placed the order and started the saga (202).
+    Placed(CheckoutAccepted),
+    /// An earlier request with the same key and body placed it: the same answer again (202, replayed). A
+    /// still pending order's saga is started again (a no-op for a running one), which finishes a first attempt
+    /// that failed after writing the order.
+    Replayed(CheckoutAccepted),
+    /// The key placed an order from a different request (422 `idempotency_key_reused`).
+    KeyReused,
+    /// A concurrent request with the same key placed the order while this one ran (409
+    /// `idempotency_in_progress`).
+    InProgress,
+}
+
+/// Writes a new order; `true` if this write created it, `false` if a concurrent one did first.
+async fn create(orders: &impl OrderWriter, order: Order) -> Result<(Order, bool)> {
+    let stored = orders.create_order(&order).await?;
+    let mine = stored.header() == order.header();
+    Ok((stored, mine))
+}
+
 /// Validates the request, prices the cart from the catalog (or, with a flash ticket, the won unit at the
-/// sale's price), writes the pending order (once per order id) and starts the saga under `execution_name`.
-/// A retry with the same order id and name does nothing new.
+/// sale's price), writes the pending order (once per order id, with the request's `fingerprint`) and starts
+/// the saga under `execution_name`. A request whose order exists is answered from it (see `CheckoutOutcome`);
+/// a request that fails before the order is written leaves nothing behind, so its retry runs again.
 #[allow(clippy::too_many_arguments)]
 pub async fn start_checkout(
     carts: &impl CartStore,
@@ -122,9 +147,10 @@ pub async fn start_checkout(
     caller_email: Option<String>,
     request: CheckoutRequest,
     order_id: String,
+    fingerprint: &str,
     execution_name: &str,
     now: DateTime<Utc>,
-) -> Result<CheckoutAccepted> {
+) -> Result<CheckoutOutcome> {
     validate_payment_method(&request.payment_method)?;
     request.shipping_address.validate()?;
     let email = match (&access.user_id, request.email.or(caller_email)) {
@@ -145,8 +171,8 @@ pub async fn start_checkout(
     if flash_hold.is_none() && request.cart_id.is_empty() {
         return Err(DomainError::validation("cart_id", "is required"));
     }
-    let order = match (orders.get_order(&order_id).await?, &flash_hold) {
-        (Some(existing), _) => existing,
+    let (order, placed_now) = match (orders.get_order(&order_id).await?, &flash_hold) {
+        (Some(existing), _) => (existing, false),
         (None, Some(hold)) => {
             let line = flash_line(catalog, flash, &hold.ticket_id, &hold.customer_id, now).await?;
             let customer = Customer { user_id: Some(hold.customer_id.clone()), email };
@@ -158,8 +184,14 @@ pub async fn start_checkout(
                 request.shipping_address,
                 Actor::shopper(&hold.customer_id),
                 now,
-            )?;
-            orders.create_order(&order).await?
+            )?
+            .with_flash_ticket(&hold.ticket_id)
+            .with_request_fingerprint(fingerprint);
+            let (stored, mine) = create(orders, order).await?;
+            if !mine {
+                return Ok(raced(&stored, fingerprint));
+            }
+            (stored, true)
         }
         (None, None) => {
             let cart = carts.get_cart(&request.cart_id).await?.ok_or_else(|| DomainError::not_found("cart"))?;
@@ -197,10 +229,18 @@ pub async fn start_checkout(
                 request.shipping_address,
                 actor,
                 now,
-            )?;
-            orders.create_order(&order).await?
+            )?
+            .with_request_fingerprint(fingerprint);
+            let (stored, mine) = create(orders, order).await?;
+            if !mine {
+                return Ok(raced(&stored, fingerprint));
+            }
+            (stored, true)
         }
     };
+    if !same_request(&order, fingerprint) {
+        return Ok(CheckoutOutcome::KeyReused);
+    }
     if order.status() == OrderStatus::Pending {
         let input = SagaInput {
             order_id: order.id().to_owned(),
@@ -222,29 +262,49 @@ pub async fn start_checkout(
         };
         let value = serde_json::to_value(&input).map_err(DomainError::unexpected)?;
         starter.start_checkout(execution_name, &value).await?;
-        tracing::info!(order_id = %order.id(), "checkout started");
+        tracing::info!(order_id = %order.id(), replayed = !placed_now, "checkout started");
     }
-    Ok(CheckoutAccepted { order_id: order.id().to_owned(), status: order.status() })
+    let accepted = CheckoutAccepted { order_id: order.id().to_owned(), status: OrderStatus::Pending };
+    Ok(if placed_now { CheckoutOutcome::Placed(accepted) } else { CheckoutOutcome::Replayed(accepted) })
+}
+
+/// Whether `order` was placed by the request with `fingerprint` (an order stored without one predates the
+/// fingerprint and matches).
+fn same_request(order: &Order, fingerprint: &str) -> bool {
+    order.header().request_fingerprint.as_deref().is_none_or(|f| f == fingerprint)
+}
+
+/// The answer when a concurrent request with the same key wrote the order first.
+fn raced(stored: &Order, fingerprint: &str) -> CheckoutOutcome {
+    if same_request(stored, fingerprint) {
+        CheckoutOutcome::InProgress
+    } else {
+        CheckoutOutcome::KeyReused
+    }
 }
 
 /// Saga step: hold the stock (the reservation id is the order id) and consume the order's flash-sale hold,
-/// if any (idempotent per order: a repeat answers the same unit).
-pub async fn reserve_stock<C, I, F>(
+/// if any (idempotent per order: a repeat answers the same unit). With `cart_holds` (reserve at add-to-cart
+/// on) the cart's live hold of exactly the order's lines becomes the order's reservation; otherwise the order
+/// reserves fresh and the cart's hold is released.
+pub async fn reserve_stock<C, I, F, K>(
     catalog: &C,
     inventory: &I,
     flash: &F,
+    cart_holds: Option<&K>,
     policy: &ReservationPolicy,
     input: &SagaInput,
     now: DateTime<Utc>,
 ) -> Result<serde_json::Value>
 where
     C: SkuCatalog,
-    I: StockReader + WarehouseReader + ReservationStore,
+    I: StockReader + WarehouseReader + ReservationStore + crate::ports::ReservationReplacer,
     F: FlashSaleReader + FlashTicketStore + FlashHolds,
+    K: CartStore,
 {
     let mut reserved = serde_json::json!({ "reservation_id": input.order_id, "expires_at": null });
     if !input.lines.is_empty() {
-        reserved = reserve_lines(catalog, inventory, policy, input, now).await?;
+        reserved = reserve_lines(catalog, inventory, cart_holds, policy, input, now).await?;
     }
     if let Some(hold) = &input.flash {
         let unit = crate::services::flash_sale::consume_hold(
@@ -262,16 +322,18 @@ where
     Ok(reserved)
 }
 
-async fn reserve_lines<C, I>(
+async fn reserve_lines<C, I, K>(
     catalog: &C,
     inventory: &I,
+    cart_holds: Option<&K>,
     policy: &ReservationPolicy,
     input: &SagaInput,
     now: DateTime<Utc>,
 ) -> Result<serde_json::Value>
 where
     C: SkuCatalog,
-    I: StockReader + WarehouseReader + ReservationStore,
+    I: StockReader + WarehouseReader + ReservationStore + crate::ports::ReservationReplacer,
+    K: CartStore,
 {
     let request = ReservationRequest {
         reservation_id: input.order_id.clone(),
@@ -280,7 +342,14 @@ where
         owner: input.owner,
         ttl_seconds: None,
     };
-    match crate::services::inventory::reserve(catalog, inventory, policy, request, now).await {
+    let reserved = match cart_holds.filter(|_| !input.cart_id.is_empty()) {
+        Some(carts) => {
+            crate::services::cart::reserve_for_order(carts, catalog, inventory, policy, request, &input.cart_id, now)
+                .await
+        }
+        None => crate::services::inventory::reserve(catalog, inventory, policy, request, now).await,
+    };
+    match reserved {
         Ok(reservation) => Ok(serde_json::json!({
             "reservation_id": reservation.reservation_id,
             "expires_at": reservation.expires_at,
@@ -297,13 +366,11 @@ pub fn authorization_key(order_id: &str) -> String {
     format!("authorize-{order_id}")
 }
 
-/// Saga step: authorize the total, outside any lock. A retry replays the provider's first outcome.
-pub async fn authorize_payment(
-    provider: &impl PaymentProvider,
-    ledger: &impl PaymentLedger,
-    input: &SagaInput,
-    now: DateTime<Utc>,
-) -> Result<Payment> {
+/// Saga step: authorize the total, outside any lock. A retry replays the provider's first outcome. Nothing is
+/// written on our side: the confirm step records the payment id in the order, and a compensation that finds
+/// no id there asks the provider (`find_for_order`), which also covers an authorization whose response was
+/// lost.
+pub async fn authorize_payment(provider: &impl PaymentProvider, input: &SagaInput) -> Result<Payment> {
     let request = AuthorizeRequest {
         order_id: input.order_id.clone(),
         amount: input.amount,
@@ -311,7 +378,6 @@ pub async fn authorize_payment(
         idempotency_key: authorization_key(&input.order_id),
     };
     let payment = provider.authorize(&request).await?;
-    ledger.record_payment(&payment, now).await?;
     tracing::info!(order_id = %input.order_id, payment_id = %payment.payment_id, "payment authorized");
     Ok(payment)
 }
@@ -330,7 +396,8 @@ async fn load(orders: &impl OrderReader, order_id: &str) -> Result<Order> {
 }
 
 /// Applies `change` to the order and appends its events, re-reading after a concurrent change. `change`
-/// returns `false` when the order already is as wanted (an idempotent repeat).
+/// returns `false` when the order already is as wanted (an idempotent repeat); the writer is then asked to
+/// append nothing, which finishes the projections a failed earlier attempt may have left behind.
 pub async fn update_order<O, F>(orders: &O, order_id: &str, mut change: F) -> Result<Order>
 where
     O: OrderReader + OrderWriter,
@@ -340,6 +407,7 @@ where
         let mut order = load(orders, order_id).await?;
         let version = order.version();
         if !change(&mut order)? {
+            orders.append_events(&order, version).await?;
             return Ok(order);
         }
         match orders.append_events(&order, version).await {
@@ -374,6 +442,40 @@ pub async fn confirm_order(
         .map_or(order.version(), |e| e.seq);
     tracing::info!(order_id, "order confirmed");
     Ok(OrderNotification::new(NotificationKind::OrderPlaced, &order, seq, None, Some(order.total())))
+}
+
+/// The saga's `$.payment` as the confirm step reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizedPayment {
+    pub payment_id: String,
+}
+
+/// The confirm step's input: the saga input and the authorization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfirmInput {
+    #[serde(flatten)]
+    pub saga: SagaInput,
+    pub payment: AuthorizedPayment,
+}
+
+/// Saga step, the three things that always run together after the authorization: commit the stock (an
+/// expired reservation is `Gone`), confirm the order, then take the ordered SKUs out of the cart. The cart is
+/// best effort: the order stands whatever happens to it. Every part is a no-op when already done, so a
+/// retried step repeats nothing.
+pub async fn commit_and_confirm(
+    inventory: &impl ReservationStore,
+    orders: &(impl OrderReader + OrderWriter),
+    carts: &impl CartStore,
+    input: &ConfirmInput,
+    now: DateTime<Utc>,
+) -> Result<OrderNotification> {
+    commit_stock(inventory, &input.saga, now).await?;
+    let notification = confirm_order(orders, &input.saga.order_id, &input.payment.payment_id, now).await?;
+    let skus: Vec<String> = input.saga.lines.iter().map(|l| l.sku.clone()).collect();
+    if let Err(err) = clear_cart(carts, &input.saga.cart_id, &skus, now).await {
+        tracing::warn!(order_id = %input.saga.order_id, error = %err, "cart not cleared");
+    }
+    Ok(notification)
 }
 
 /// Saga step: take the ordered SKUs out of the cart (the rest of the cart stays).

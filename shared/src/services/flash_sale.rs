@@ -339,8 +339,37 @@ async fn admit_one(
         }
     };
     let result = 'admission: {
+        if message.redelivered {
+            stats.read_units += u64::from(sale.shards);
+            if let Some(shard) = admissions.admitted_shard(&sale, &ticket.ticket_id).await? {
+                stats.write_units += WCU_SINGLE;
+                tracing::info!(ticket_id = %ticket.ticket_id, shard, "redelivered entry: its unit was already taken");
+                break 'admission match admissions
+                    .complete_admission(&sale, &ticket.ticket_id, shard, sale.hold_expiry(now))
+                    .await?
+                {
+                    AdmitOutcome::Admitted => {
+                        stats.admitted += 1;
+                        stats.write_units += WCU_SINGLE; // the hold index entry
+                        Ok(Admission::Won)
+                    }
+                    _ => {
+                        stats.condition_failures += 1;
+                        Ok(Admission::Skipped)
+                    }
+                };
+            }
+        }
         if gate.sold_out || now >= sale.ends_at || sale.reconciliation.is_some() {
             break 'admission reject(tickets, &ticket, stats).await;
+        }
+        if gate.returns > 0 {
+            // Units came back after the line was settled once: entries still queued may be settled already,
+            // and one read is cheaper than taking a unit only to give it back.
+            stats.read_units += 1;
+            if !tickets.get_ticket(&ticket.ticket_id).await?.is_some_and(|t| t.status == TicketStatus::Waiting) {
+                break 'admission Ok(Admission::Skipped);
+            }
         }
         let mut fresh = false;
         let max_attempts = 2 * sale.shards as usize + 8;
@@ -376,12 +405,12 @@ async fn admit_one(
                 continue;
             };
             let shard_u32 = u32::try_from(shard).unwrap_or(0);
-            stats.write_units += 2 * WCU_TRANSACTIONAL;
+            stats.write_units += WCU_SINGLE;
             match admissions.admit(&sale, &ticket.ticket_id, shard_u32, sale.hold_expiry(now)).await? {
                 AdmitOutcome::Admitted => {
                     remaining[shard] -= 1;
                     stats.admitted += 1;
-                    stats.write_units += WCU_SINGLE; // the hold index entry
+                    stats.write_units += 2 * WCU_SINGLE; // the ticket and its hold index entry
                     break 'admission Ok(Admission::Won);
                 }
                 AdmitOutcome::ShardEmpty { remaining: left } => {
@@ -390,6 +419,8 @@ async fn admit_one(
                     stats.condition_failures += 1;
                 }
                 AdmitOutcome::NotWaiting => {
+                    // The ticket write failed its condition and the unit went back (shard and gate).
+                    stats.write_units += WCU_SINGLE + 2 * WCU_TRANSACTIONAL;
                     stats.condition_failures += 1;
                     break 'admission Ok(Admission::Skipped);
                 }

@@ -53,6 +53,29 @@ fn replayed(stored: StoredResponse) -> Response<Body> {
     response
 }
 
+/// The answer to a retry: `status` and `body` as first sent, marked `Idempotent-Replayed: true`.
+pub fn replay(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    replayed(StoredResponse { status: status.as_u16(), body: body.to_string() })
+}
+
+/// 422 `idempotency_key_reused`: the key was used with a different request.
+pub fn key_reused() -> Response<Body> {
+    rejection(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+        "this Idempotency-Key was used with a different request",
+    )
+}
+
+/// 409 `idempotency_in_progress`: a request with the key is still running.
+pub fn in_progress() -> Response<Body> {
+    rejection(
+        StatusCode::CONFLICT,
+        "idempotency_in_progress",
+        "a request with this Idempotency-Key is still in progress; retry later",
+    )
+}
+
 fn body_text(response: &Response<Body>) -> String {
     match response.body() {
         Body::Text(text) => text.clone(),
@@ -85,20 +108,8 @@ where
             }
             Ok(Some(existing)) => match domain::decide(&existing, &request.fingerprint, now) {
                 Decision::Replay(stored) => return replayed(stored),
-                Decision::Reused => {
-                    return rejection(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "idempotency_key_reused",
-                        "this Idempotency-Key was used with a different request",
-                    )
-                }
-                Decision::InProgress => {
-                    return rejection(
-                        StatusCode::CONFLICT,
-                        "idempotency_in_progress",
-                        "a request with this Idempotency-Key is still in progress; retry later",
-                    )
-                }
+                Decision::Reused => return key_reused(),
+                Decision::InProgress => return in_progress(),
                 Decision::TakeOver => continue,
             },
             Err(err) => return api::error_response(&err),

@@ -8,15 +8,16 @@
 
 use crate::auth::Caller;
 use crate::domain::catalog::SkuView;
-use crate::domain::inventory::reservation::{expired, Action, ReserveOutcome, Transition, MAX_ALLOCATIONS};
+use crate::domain::inventory::reservation::{expired, Action, ReplaceOutcome, Transition, MAX_ALLOCATIONS};
 use crate::domain::inventory::{
-    allocate, expand_lines, is_stock_item, rank_warehouses, validate_sku, validate_warehouse_id, NewWarehouse,
-    Reservation, ReservationPolicy, ReservationRequest, ReservationStatus, SetStock, SkuStock, StockAdjustment,
-    StockView, Warehouse,
+    allocate, expand_lines, is_stock_item, rank_warehouses, validate_sku, validate_warehouse_id, AdjustOutcome,
+    AdjustmentKey, NewWarehouse, Reservation, ReservationPolicy, ReservationRequest, ReservationStatus, SetStock,
+    SkuStock, StockAdjustment, StockLevel, StockView, Warehouse,
 };
 use crate::error::{DomainError, Result};
 use crate::ports::{
-    FinishOutcome, ReservationStore, SkuCatalog, StockReader, StockWriter, WarehouseReader, WarehouseWriter,
+    FinishOutcome, ReservationReplacer, ReservationStore, SkuCatalog, StockReader, StockWriter, WarehouseReader,
+    WarehouseWriter,
 };
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -78,7 +79,20 @@ pub async fn set_stock(
     Ok(StockView::from(&level))
 }
 
-/// Adjusts a SKU's on-hand count in one warehouse by a delta.
+/// What an adjustment under an Idempotency-Key answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Adjusted {
+    /// Applied now: the warehouse's stock after it.
+    Applied(StockView),
+    /// A retry of an applied adjustment: nothing changed; the first result.
+    Replayed(StockView),
+    /// The key was first used for a different adjustment (422 `idempotency_key_reused`).
+    KeyReused,
+}
+
+/// Adjusts a SKU's on-hand count in one warehouse by a delta, exactly once per `Idempotency-Key` (required:
+/// 400 `invalid_parameter` naming the header without one).
+#[allow(clippy::too_many_arguments)]
 pub async fn adjust_stock(
     caller: &Caller,
     catalog: &impl SkuCatalog,
@@ -87,12 +101,47 @@ pub async fn adjust_stock(
     sku: &str,
     warehouse_id: &str,
     adjustment: StockAdjustment,
-) -> Result<StockView> {
+    idempotency_key: Option<&str>,
+) -> Result<Adjusted> {
     adjustment.validate()?;
+    let key = AdjustmentKey::new(&caller.user_id, sku, warehouse_id, idempotency_key, &adjustment)?;
     stock_item(caller, catalog, warehouses, sku, warehouse_id).await?;
-    let level = writer.adjust_stock(sku, warehouse_id, &adjustment).await?;
-    tracing::info!(sku, warehouse_id, delta = adjustment.delta, reason = ?adjustment.reason, "stock adjusted");
-    Ok(StockView::from(&level))
+    Ok(match writer.adjust_stock_once(sku, warehouse_id, &adjustment, &key).await? {
+        AdjustOutcome::Applied(level) => {
+            tracing::info!(sku, warehouse_id, delta = adjustment.delta, reason = ?adjustment.reason, "stock adjusted");
+            Adjusted::Applied(StockView::from(&level))
+        }
+        AdjustOutcome::Replayed(view) => {
+            tracing::info!(sku, warehouse_id, "adjustment replayed");
+            Adjusted::Replayed(view)
+        }
+        AdjustOutcome::KeyReused => Adjusted::KeyReused,
+    })
+}
+
+impl Adjusted {
+    /// The HTTP answer: 200 with the stock (a replay also says `Idempotent-Replayed: true`), or 422
+    /// `idempotency_key_reused` naming the header, as checkout's keys answer.
+    pub fn respond(result: Result<Self>) -> lambda_http::Response<lambda_http::Body> {
+        use crate::api::{json_response, StatusCode};
+        match result {
+            Ok(Self::Applied(view)) => json_response(StatusCode::OK, &view),
+            Ok(Self::Replayed(view)) => {
+                let mut response = json_response(StatusCode::OK, &view);
+                response.headers_mut().insert("idempotent-replayed", http::HeaderValue::from_static("true"));
+                response
+            }
+            Ok(Self::KeyReused) => json_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &serde_json::json!({"error": {
+                    "code": "idempotency_key_reused",
+                    "message": "this Idempotency-Key was used with a different adjustment",
+                    "field": "Idempotency-Key",
+                }}),
+            ),
+            Err(err) => crate::api::error_response(&err),
+        }
+    }
 }
 
 /// A seller's stock of one SKU in every warehouse.
@@ -154,6 +203,116 @@ where
     C: SkuCatalog,
     I: StockReader + WarehouseReader + ReservationStore,
 {
+    hold(catalog, inventory, &NothingToReplace, policy, request, Vec::new(), now).await
+}
+
+/// The replacer of a plain reservation, which replaces nothing (`hold` calls it only with old holds).
+struct NothingToReplace;
+
+impl ReservationReplacer for NothingToReplace {
+    async fn try_replace(&self, _: &[Reservation], _: &Reservation) -> Result<ReplaceOutcome> {
+        Err(DomainError::unexpected(std::io::Error::other("a plain reservation replaces nothing")))
+    }
+}
+
+/// Holds stock for every line under a new reservation id, replacing the reservations `replacing` in the same
+/// transaction: only the difference moves (units the new lines share with the old holds stay held), the old
+/// ones read as released with reason `replaced`. Ids that are unknown or no longer held are left out. All or
+/// nothing: on `OutOfStock` every old hold is still held and stock is unchanged.
+pub async fn replace<C, I>(
+    catalog: &C,
+    inventory: &I,
+    policy: &ReservationPolicy,
+    request: ReservationRequest,
+    replacing: &[String],
+    now: DateTime<Utc>,
+) -> Result<Reservation>
+where
+    C: SkuCatalog,
+    I: StockReader + WarehouseReader + ReservationStore + ReservationReplacer,
+{
+    let held = still_held(inventory, replacing).await?;
+    hold(catalog, inventory, inventory, policy, request, held, now).await
+}
+
+async fn still_held(inventory: &impl ReservationStore, ids: &[String]) -> Result<Vec<Reservation>> {
+    let mut held = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(r) = inventory.get_reservation(id).await? {
+            if r.status == ReservationStatus::Held && !held.iter().any(|h: &Reservation| h.reservation_id == *id) {
+                held.push(r);
+            }
+        }
+    }
+    Ok(held)
+}
+
+/// Moves the live hold `hold_id` to the reservation `request` asks for, if it holds exactly the requested
+/// lines: no stock moves, the new reservation gets the request's expiry and the hold reads as released
+/// (`replaced`). `None` when the hold is gone, expired, or holds other lines. A repeat answers the
+/// reservation made the first time.
+pub async fn adopt(
+    inventory: &(impl ReservationStore + ReservationReplacer),
+    policy: &ReservationPolicy,
+    request: &ReservationRequest,
+    hold_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Reservation>> {
+    let lines = request.normalized_lines()?;
+    let Some(hold) = inventory.get_reservation(hold_id).await? else { return Ok(None) };
+    if hold.status_at(now) != ReservationStatus::Held || !hold.matches(&lines) {
+        return Ok(None);
+    }
+    let adopted = Reservation {
+        reservation_id: request.reservation_id.clone(),
+        status: ReservationStatus::Held,
+        owner: request.owner,
+        lines,
+        allocations: hold.allocations.clone(),
+        created_at: now,
+        expires_at: policy.expires_at(request, now),
+        release_reason: None,
+    };
+    match inventory.try_replace(std::slice::from_ref(&hold), &adopted).await? {
+        ReplaceOutcome::Replaced(reservation) => {
+            tracing::info!(reservation_id = %reservation.reservation_id, hold_id, "hold adopted");
+            Ok(Some(reservation))
+        }
+        ReplaceOutcome::Existing(existing) => {
+            existing_reservation(inventory, existing, &adopted.lines, now).await.map(Some)
+        }
+        ReplaceOutcome::NotHeld | ReplaceOutcome::Insufficient { .. } => Ok(None),
+    }
+}
+
+/// Adds the units of the holds being replaced back to the levels read, so the plan may reuse them.
+fn give_back(stock: &mut HashMap<String, Vec<StockLevel>>, replacing: &[Reservation]) {
+    for a in replacing.iter().flat_map(|r| &r.allocations) {
+        if let Some(level) =
+            stock.get_mut(&a.sku).and_then(|levels| levels.iter_mut().find(|l| l.warehouse_id == a.warehouse_id))
+        {
+            let q = i64::from(a.quantity);
+            level.avail += q;
+            level.free += q;
+            level.reserved -= q;
+        }
+    }
+}
+
+async fn hold<C, I, R>(
+    catalog: &C,
+    inventory: &I,
+    replacer: &R,
+    policy: &ReservationPolicy,
+    request: ReservationRequest,
+    mut replacing: Vec<Reservation>,
+    now: DateTime<Utc>,
+) -> Result<Reservation>
+where
+    C: SkuCatalog,
+    I: StockReader + WarehouseReader + ReservationStore,
+    R: ReservationReplacer,
+{
     let lines = request.normalized_lines()?;
     if let Some(existing) = inventory.get_reservation(&request.reservation_id).await? {
         return existing_reservation(inventory, existing, &lines, now).await;
@@ -178,7 +337,8 @@ where
     let ranked = rank_warehouses(&warehouses, request.ship_to.as_ref());
     let order: Vec<&str> = ranked.iter().map(|w| w.warehouse_id.as_str()).collect();
     for attempt in 0..RESERVE_ATTEMPTS {
-        let stock = inventory.stock_levels(&items).await?;
+        let mut stock = inventory.stock_levels(&items).await?;
+        give_back(&mut stock, &replacing);
         let allocations = allocate(&demand, &stock, &order)?;
         if allocations.len() > MAX_ALLOCATIONS {
             return Err(DomainError::validation("lines", "the reservation needs too many stock locations"));
@@ -193,18 +353,28 @@ where
             expires_at: policy.expires_at(&request, now),
             release_reason: None,
         };
-        match inventory.try_reserve(&reservation).await? {
-            ReserveOutcome::Reserved(reservation) => {
+        let outcome = if replacing.is_empty() {
+            ReplaceOutcome::from(inventory.try_reserve(&reservation).await?)
+        } else {
+            replacer.try_replace(&replacing, &reservation).await?
+        };
+        match outcome {
+            ReplaceOutcome::Replaced(reservation) => {
                 tracing::info!(
                     reservation_id = %reservation.reservation_id,
                     allocations = reservation.allocations.len(),
+                    replaced = replacing.len(),
                     attempt,
                     "reserved"
                 );
                 return Ok(reservation);
             }
-            ReserveOutcome::Existing(existing) => return existing_reservation(inventory, existing, &lines, now).await,
-            ReserveOutcome::Insufficient { sku, warehouse_id } => {
+            ReplaceOutcome::Existing(existing) => return existing_reservation(inventory, existing, &lines, now).await,
+            ReplaceOutcome::NotHeld => {
+                let ids: Vec<String> = replacing.iter().map(|r| r.reservation_id.clone()).collect();
+                replacing = still_held(inventory, &ids).await?;
+            }
+            ReplaceOutcome::Insufficient { sku, warehouse_id } => {
                 tracing::debug!(%sku, %warehouse_id, attempt, "stock moved during reservation; re-planning");
                 tokio::time::sleep(backoff(attempt)).await;
             }
@@ -251,6 +421,23 @@ pub async fn release(store: &impl ReservationStore, reservation_id: &str, now: D
 /// effect; an expired reservation is `Gone` (`reservation_expired`), a released one 409 `reservation_released`.
 pub async fn commit(store: &impl ReservationStore, reservation_id: &str, now: DateTime<Utc>) -> Result<Reservation> {
     finish(store, reservation_id, Action::Commit, now).await
+}
+
+/// `POST /v1/admin/reservations/{reservation_id}/{commit|release}`: an admin commits or releases a
+/// reservation (again: no effect); 200 with the reservation, or the error mapping.
+pub async fn admin_finish(
+    store: &impl ReservationStore,
+    req: &lambda_http::Request,
+    action: Action,
+    now: DateTime<Utc>,
+) -> lambda_http::Response<lambda_http::Body> {
+    let result = async {
+        crate::auth::caller(req)?.require_admin()?;
+        let reservation_id = crate::api::path_param(req, "reservation_id")?;
+        finish(store, &reservation_id, action, now).await
+    }
+    .await;
+    crate::api::respond(crate::api::StatusCode::OK, result)
 }
 
 /// Reads a reservation. A held reservation past its expiry is released on the spot and reads as released.

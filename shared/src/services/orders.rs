@@ -8,15 +8,16 @@
 
 use crate::auth::Caller;
 use crate::domain::catalog::{Page, PageLimit};
-use crate::domain::inventory::{AdjustmentReason, StockAdjustment};
+use crate::domain::inventory::returns::SoldReturn;
+use crate::domain::inventory::{Allocation, ReservationStatus};
 use crate::domain::order::{
     Actor, ActorKind, NotificationKind, Order, OrderEventKind, OrderNotification, OrderStatus, OrderSummary,
     SellerOrderView,
 };
 use crate::error::{DomainError, Result};
 use crate::ports::{
-    CustomerOrders, NotificationSink, OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger, PaymentProvider,
-    ReservationStore, SellerOrders, StockWriter,
+    CustomerOrders, FlashSaleReader, FlashTicketStore, NotificationSink, OrderEventPublisher, OrderReader, OrderWriter,
+    PaymentLedger, PaymentProvider, ReservationStore, SellerOrders, SoldStockReturns,
 };
 use crate::services::checkout::update_order;
 use chrono::{DateTime, Utc};
@@ -89,39 +90,80 @@ pub async fn list_seller_orders(
     orders.list_seller_orders(&caller.user_id, limit, cursor).await
 }
 
-/// Returns the committed units of the order's reservation to stock, once; `skus` limits it to some lines.
-async fn restock<I, L>(inventory: &I, ledger: &L, order: &Order, scope: &str, skus: Option<&[String]>) -> Result<()>
+/// Returns the order's sold units to stock, once per (order, `reason`); `skus` limits it to some lines.
+/// Units committed through the order's reservation leave `sold` for on hand (one transaction with the
+/// (order, reason) marker). A flash-sale unit goes back to its sale while the sale is live (the ticket's
+/// state makes that once) and, once the sale is reconciled into inventory, back on hand from `flash_sold`.
+async fn restock<I, F>(inventory: &I, flash: &F, order: &Order, reason: &str, skus: Option<&[String]>) -> Result<()>
 where
-    I: ReservationStore + StockWriter,
-    L: PaymentLedger,
+    I: ReservationStore + SoldStockReturns,
+    F: FlashTicketStore + FlashSaleReader,
 {
+    let now = Utc::now();
+    if let Some(ticket_id) = &order.header().flash_ticket_id {
+        return return_flash_unit(inventory, flash, order, ticket_id, reason, now).await;
+    }
     let Some(reservation) = inventory.get_reservation(order.id()).await? else {
         return Ok(());
     };
-    for allocation in &reservation.allocations {
-        if skus.is_some_and(|skus| !skus.contains(&allocation.sku)) {
-            continue;
-        }
-        let claim = format!("restock-{}-{scope}-{}-{}", order.id(), allocation.sku, allocation.warehouse_id);
-        if !ledger.claim_once(&claim).await? {
-            continue;
-        }
-        let adjustment =
-            StockAdjustment { delta: i64::from(allocation.quantity), reason: AdjustmentReason::Correction };
-        inventory.adjust_stock(&allocation.sku, &allocation.warehouse_id, &adjustment).await?;
+    if reservation.status != ReservationStatus::Committed {
+        return Ok(());
     }
-    tracing::info!(order_id = %order.id(), scope, "stock returned");
+    let lines: Vec<Allocation> =
+        reservation.allocations.into_iter().filter(|a| skus.is_none_or(|skus| skus.contains(&a.sku))).collect();
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let request = SoldReturn { order_id: order.id().to_owned(), reason: reason.to_owned(), lines, flash: false };
+    let applied = inventory.return_sold(&request, now).await?;
+    tracing::info!(order_id = %order.id(), reason, applied, "sold units returned to stock");
     Ok(())
+}
+
+async fn return_flash_unit<I, F>(
+    inventory: &I,
+    flash: &F,
+    order: &Order,
+    ticket_id: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<()>
+where
+    I: SoldStockReturns,
+    F: FlashTicketStore + FlashSaleReader,
+{
+    match crate::services::flash_sale::release_hold(flash, ticket_id, order.id(), now).await {
+        Ok(()) => {
+            tracing::info!(order_id = %order.id(), reason, "flash unit returned to its sale");
+            Ok(())
+        }
+        Err(DomainError::Conflict { code: "sale_reconciled", .. }) => {
+            let ticket = flash.get_ticket(ticket_id).await?.ok_or_else(|| DomainError::not_found("flash ticket"))?;
+            let sale = flash.get_sale(&ticket.sale_id).await?.ok_or_else(|| DomainError::not_found("flash sale"))?;
+            let line = Allocation { sku: sale.sku, warehouse_id: sale.warehouse_id, quantity: 1 };
+            let request = SoldReturn {
+                order_id: order.id().to_owned(),
+                reason: reason.to_owned(),
+                lines: vec![line],
+                flash: true,
+            };
+            let applied = inventory.return_sold(&request, now).await?;
+            tracing::info!(order_id = %order.id(), reason, applied, "flash unit returned to stock");
+            Ok(())
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// Cancels a confirmed, unshipped order: records the cancellation first (so no shipment can capture after
 /// it), then voids the authorization and returns the stock. Repeating it finishes what is left.
 #[allow(clippy::too_many_arguments)]
-pub async fn cancel_order<O, P, L, I, Q>(
+pub async fn cancel_order<O, P, L, I, F, Q>(
     orders: &O,
     provider: &P,
     ledger: &L,
     inventory: &I,
+    flash: &F,
     publisher: &Q,
     caller: &Caller,
     order_id: &str,
@@ -131,7 +173,8 @@ where
     O: OrderReader + OrderWriter,
     P: PaymentProvider,
     L: PaymentLedger,
-    I: ReservationStore + StockWriter,
+    I: ReservationStore + SoldStockReturns,
+    F: FlashTicketStore + FlashSaleReader,
     Q: OrderEventPublisher,
 {
     owned_order(orders, caller, order_id).await?;
@@ -145,7 +188,7 @@ where
     })
     .await?;
     crate::services::checkout::void_payment(provider, ledger, order_id, now).await?;
-    restock(inventory, ledger, &order, "cancel", None).await?;
+    restock(inventory, flash, &order, "cancel", None).await?;
     let seq = order.events().iter().find(|e| e.kind == OrderEventKind::Cancelled).map_or(order.version(), |e| e.seq);
     publisher.publish(&OrderNotification::new(NotificationKind::OrderCancelled, &order, seq, None, None)).await?;
     serde_json::to_value(order.view()).map_err(DomainError::unexpected)
@@ -283,11 +326,12 @@ pub fn refund_key(order_id: &str, seller_id: &str) -> String {
 /// A seller approves the return of their lines: records it, refunds what was captured for them, and
 /// returns the units to stock if the seller says so.
 #[allow(clippy::too_many_arguments)]
-pub async fn approve_return<O, P, L, I, Q>(
+pub async fn approve_return<O, P, L, I, F, Q>(
     orders: &O,
     provider: &P,
     ledger: &L,
     inventory: &I,
+    flash: &F,
     publisher: &Q,
     caller: &Caller,
     order_id: &str,
@@ -298,7 +342,8 @@ where
     O: OrderReader + OrderWriter,
     P: PaymentProvider,
     L: PaymentLedger,
-    I: ReservationStore + StockWriter,
+    I: ReservationStore + SoldStockReturns,
+    F: FlashTicketStore + FlashSaleReader,
     Q: OrderEventPublisher,
 {
     let seller = caller.user_id.clone();
@@ -339,7 +384,7 @@ where
     if order.returned(&seller) == Some(true) {
         let skus: Vec<String> =
             order.seller_part(&seller).map(|p| p.lines.into_iter().map(|l| l.sku).collect()).unwrap_or_default();
-        restock(inventory, ledger, &order, &format!("return-{seller}"), Some(&skus)).await?;
+        restock(inventory, flash, &order, &format!("return-{seller}"), Some(&skus)).await?;
     }
     let order = orders.get_order(order_id).await?.ok_or_else(|| DomainError::not_found("order"))?;
     order.seller_view(&seller).ok_or_else(|| DomainError::not_found("order"))
@@ -355,4 +400,186 @@ pub async fn deliver_notification(sink: &impl NotificationSink, notification: &O
         "notification delivered"
     );
     Ok(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::inventory::memory::InMemoryInventory;
+    use crate::adapters::orders::memory::{InMemoryOrders, InMemoryPayments};
+    use crate::auth::Role;
+    use crate::domain::flash_sale::{FlashSale, Gate, Ticket, TicketStatus};
+    use crate::domain::inventory::reservation::{ReleaseReason, ReserveOutcome};
+    use crate::domain::inventory::Reservation;
+    use crate::domain::money::{Currency, Money};
+    use crate::domain::order::{Customer, OrderLine, ShippingAddress};
+    use crate::ports::FinishOutcome;
+    use std::sync::Mutex;
+
+    /// A flash sale with one purchased ticket, live or already reconciled into inventory.
+    struct OneTicketSale {
+        sale: FlashSale,
+        ticket: Mutex<Ticket>,
+        in_shards: Mutex<i64>,
+        reconciled: bool,
+    }
+
+    impl FlashSaleReader for OneTicketSale {
+        async fn get_sale(&self, _: &str) -> Result<Option<FlashSale>> {
+            Ok(Some(self.sale.clone()))
+        }
+        async fn get_gate(&self, _: &str, _: bool) -> Result<Gate> {
+            Ok(Gate::default())
+        }
+    }
+
+    impl FlashTicketStore for OneTicketSale {
+        async fn get_ticket(&self, _: &str) -> Result<Option<Ticket>> {
+            Ok(Some(self.ticket.lock().unwrap().clone()))
+        }
+        async fn mark_sold_out(&self, _: &Ticket) -> Result<bool> {
+            Ok(false)
+        }
+        async fn return_unit(&self, ticket: &Ticket, to: TicketStatus, _: DateTime<Utc>) -> Result<bool> {
+            let mut stored = self.ticket.lock().unwrap();
+            if stored.status != TicketStatus::Purchased || stored.order_id != ticket.order_id {
+                return Ok(false);
+            }
+            if self.reconciled {
+                return Err(DomainError::conflict("sale_reconciled", "the sale was already reconciled"));
+            }
+            stored.status = to;
+            *self.in_shards.lock().unwrap() += 1;
+            Ok(true)
+        }
+    }
+
+    /// The in-memory inventory, recording the returns it was asked for and applying each marker once.
+    #[derive(Default)]
+    struct Returns {
+        inner: InMemoryInventory,
+        applied: Mutex<Vec<SoldReturn>>,
+    }
+
+    impl ReservationStore for Returns {
+        async fn try_reserve(&self, reservation: &Reservation) -> Result<ReserveOutcome> {
+            self.inner.try_reserve(reservation).await
+        }
+        async fn get_reservation(&self, id: &str) -> Result<Option<Reservation>> {
+            self.inner.get_reservation(id).await
+        }
+        async fn finish(
+            &self,
+            reservation: &Reservation,
+            to: ReservationStatus,
+            reason: Option<ReleaseReason>,
+            now: DateTime<Utc>,
+        ) -> Result<FinishOutcome> {
+            self.inner.finish(reservation, to, reason, now).await
+        }
+        async fn expired_reservations(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<String>> {
+            self.inner.expired_reservations(now, limit).await
+        }
+    }
+
+    impl SoldStockReturns for Returns {
+        async fn return_sold(&self, request: &SoldReturn, _: DateTime<Utc>) -> Result<bool> {
+            let mut applied = self.applied.lock().unwrap();
+            if applied.iter().any(|r| r.marker_id() == request.marker_id()) {
+                return Ok(false);
+            }
+            applied.push(request.clone());
+            Ok(true)
+        }
+    }
+
+    fn flash_order(now: DateTime<Utc>) -> Order {
+        let line = OrderLine::new("FLASH-1", "prd_1", "seller-1", "Flash tee", 1, Money::new(100, Currency::USD));
+        let address = ShippingAddress {
+            name: "Ada".into(),
+            line1: "1 Main St".into(),
+            line2: None,
+            city: "Springfield".into(),
+            region: None,
+            postal_code: "62701".into(),
+            country: "US".into(),
+        };
+        let customer = Customer { user_id: Some("shopper-1".into()), email: None };
+        let mut order = Order::place(
+            "ord_flash".into(),
+            customer,
+            String::new(),
+            vec![line.unwrap()],
+            address,
+            Actor::shopper("shopper-1"),
+            now,
+        )
+        .unwrap()
+        .with_flash_ticket("tkt_1");
+        order
+            .record(OrderEventKind::Confirmed { payment_id: "pi_1".into() }, Actor::system("checkout"), None, now)
+            .unwrap();
+        order
+    }
+
+    fn sale(reconciled: bool, now: DateTime<Utc>) -> OneTicketSale {
+        let sale = FlashSale {
+            sale_id: "fls_1".into(),
+            seller_id: "seller-1".into(),
+            sku: "FLASH-1".into(),
+            warehouse_id: "wh_east".into(),
+            units: 10,
+            price: Money::new(100, Currency::USD),
+            starts_at: now,
+            ends_at: now,
+            per_customer_limit: 1,
+            shards: 1,
+            hold_seconds: 60,
+            created_at: now,
+            reconciliation: None,
+        };
+        let mut ticket = Ticket::waiting("tkt_1".into(), "fls_1".into(), "shopper-1".into(), 1, now);
+        ticket.status = TicketStatus::Purchased;
+        ticket.shard = Some(0);
+        ticket.order_id = Some("ord_flash".into());
+        OneTicketSale { sale, ticket: Mutex::new(ticket), in_shards: Mutex::new(0), reconciled }
+    }
+
+    async fn cancel_twice(flash: &OneTicketSale, inventory: &Returns) {
+        let now = Utc::now();
+        let orders = InMemoryOrders::new();
+        orders.insert(flash_order(now));
+        let provider = InMemoryPayments::new();
+        let owner = Caller { user_id: "shopper-1".into(), email: None, roles: vec![Role::Shopper] };
+        for _ in 0..2 {
+            let view =
+                cancel_order(&orders, &provider, &orders, inventory, flash, &orders, &owner, "ord_flash", now).await;
+            assert_eq!(view.unwrap()["status"], "cancelled");
+        }
+    }
+
+    #[tokio::test]
+    async fn when_a_live_flash_sale_order_is_cancelled_should_give_the_unit_back_to_the_sale_once() {
+        let flash = sale(false, Utc::now());
+        let inventory = Returns::default();
+        cancel_twice(&flash, &inventory).await;
+        assert_eq!(*flash.in_shards.lock().unwrap(), 1, "back in the sale, once");
+        assert_eq!(flash.ticket.lock().unwrap().status, TicketStatus::Released);
+        assert!(inventory.applied.lock().unwrap().is_empty(), "inventory never reserved it: nothing to release");
+    }
+
+    #[tokio::test]
+    async fn when_a_reconciled_flash_sale_order_is_cancelled_should_return_the_sold_unit_to_stock_once() {
+        let flash = sale(true, Utc::now());
+        let inventory = Returns::default();
+        cancel_twice(&flash, &inventory).await;
+        assert_eq!(*flash.in_shards.lock().unwrap(), 0, "a reconciled sale takes nothing back");
+        let applied = inventory.applied.lock().unwrap();
+        assert_eq!(applied.len(), 1, "{applied:?}");
+        let expected = Allocation { sku: "FLASH-1".into(), warehouse_id: "wh_east".into(), quantity: 1 };
+        assert_eq!(
+            (applied[0].flash, &applied[0].lines, applied[0].reason.as_str()),
+            (true, &vec![expected], "cancel")
+        );
+    }
 }

@@ -36,6 +36,22 @@ pub async fn call(method: reqwest::Method, path: &str, auth: Option<&str>, body:
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// `POST` an adjustment under an `Idempotency-Key`: the status, the body and whether it was a replay.
+pub async fn adjust(path: &str, auth: &str, key: String, body: Value) -> (u16, Value, bool) {
+    let response = client()
+        .post(stack().url(path))
+        .header("authorization", auth)
+        .header("idempotency-key", key)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    let replayed = response.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
+    let text = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null), replayed)
+}
+
 /// Unique SKUs for one scenario: `E2E-<tag>-<ulid>-<suffix>`.
 pub fn skus(tag: &str, suffixes: &[&str]) -> Vec<String> {
     let run = ulid::Ulid::new().to_string();
@@ -181,6 +197,7 @@ async fn a_seller_sets_stock_in_two_warehouses_and_reads_it_back() {
 
 #[tokio::test]
 async fn two_hundred_concurrent_reservations_for_the_last_fifty_units_exactly_fifty_win() {
+    let _heavy = system_tests::heavy_scenario().await;
     warehouses().await;
     let skus = vec![demo_sku(203)];
     set_stock(&skus[0], "wh_east", 50).await;
@@ -348,12 +365,11 @@ async fn a_seller_adjusting_stock_while_shoppers_reserve_loses_nothing() {
     let reservations = join_all((0..60).map(|i| {
         reserve(json!({"reservation_id": format!("adj-{run}-{i}"), "owner": "guest", "lines": [{"sku": skus[0], "quantity": 1}]}))
     }));
-    let adjustments =
-        join_all((0..20).map(|_| {
-            call(reqwest::Method::POST, &path, Some(&seller), Some(json!({"delta": 1, "reason": "receipt"})))
-        }));
+    let adjustments = join_all(
+        (0..20).map(|i| adjust(&path, &seller, format!("receipt-{run}-{i}"), json!({"delta": 1, "reason": "receipt"}))),
+    );
     let (reserved, adjusted) = tokio::join!(reservations, adjustments);
-    assert!(adjusted.iter().all(|(s, _)| *s == 200), "{adjusted:?}");
+    assert!(adjusted.iter().all(|(s, _, replayed)| *s == 200 && !replayed), "{adjusted:?}");
     let won = count(&reserved, 201) as i64;
     assert_eq!(won + count(&reserved, 409) as i64, 60);
     assert!((30..=50).contains(&won), "{won}");
@@ -361,5 +377,18 @@ async fn a_seller_adjusting_stock_while_shoppers_reserve_loses_nothing() {
     assert_eq!(at(&after, "wh_east", "on_hand"), 50, "every receipt landed");
     assert_eq!(at(&after, "wh_east", "reserved"), won);
     assert_eq!(at(&after, "wh_east", "available"), 50 - won);
+    assert_invariant(&skus).await;
+
+    let retries = join_all(
+        (0..5).map(|_| adjust(&path, &seller, format!("receipt-{run}-3"), json!({"delta": 1, "reason": "receipt"}))),
+    )
+    .await;
+    assert!(retries.iter().all(|(s, _, replayed)| *s == 200 && *replayed), "{retries:?}");
+    let reused = adjust(&path, &seller, format!("receipt-{run}-3"), json!({"delta": 2, "reason": "receipt"})).await;
+    assert_eq!((reused.0, reused.1["error"]["code"].clone()), (422, json!("idempotency_key_reused")));
+    let missing =
+        call(reqwest::Method::POST, &path, Some(&seller), Some(json!({"delta": 1, "reason": "receipt"}))).await;
+    assert_eq!((missing.0, missing.1["error"]["field"].clone()), (400, json!("Idempotency-Key")));
+    assert_eq!(at(&stock(&skus[0]).await, "wh_east", "on_hand"), 50, "retries counted once");
     assert_invariant(&skus).await;
 }

@@ -3,9 +3,10 @@
 //! restocks; and every saga step and notification delivered twice changes nothing the second time.
 
 use crate::checkout::{aws, checkout, checkout_body, settled, shopper_with_cart, stocked_sku, ORDERS_TABLE};
-use crate::inventory::{assert_invariant, call, stock, token};
+use crate::inventory::{assert_invariant, call, demo_sku, set_stock, stock, token, warehouses};
 use commerce::adapters::orders::DynamoOrders;
 use commerce::adapters::payments::SandboxProvider;
+use commerce::domain::order::OrderStatus;
 use commerce::domain::payment::PaymentStatus;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -138,13 +139,8 @@ async fn every_saga_step_and_notification_delivered_twice_has_no_second_effect()
         "owner": "shopper", "payment_method": "pm_card_visa", "amount": {"amount": 5000, "currency": "USD"},
         "payment": {"payment_id": first.payment_id}
     });
-    for function in [
-        "CheckoutReserveStockFunction",
-        "CheckoutAuthorizePaymentFunction",
-        "CheckoutCommitStockFunction",
-        "CheckoutConfirmOrderFunction",
-        "CheckoutClearCartFunction",
-    ] {
+    for function in ["CheckoutReserveStockFunction", "CheckoutAuthorizePaymentFunction", "CheckoutConfirmOrderFunction"]
+    {
         let invoked = s.invoke(function, &input).await.expect("invoke");
         assert!(invoked.function_error.is_none(), "{function} again: {:?}", invoked.body);
     }
@@ -170,4 +166,100 @@ async fn every_saga_step_and_notification_delivered_twice_has_no_second_effect()
     assert_eq!(invoked.body["batchItemFailures"], json!([]), "{:?}", invoked.body);
     assert_eq!(notifications(&order_id).await.len(), 1, "the same notification is delivered once");
     assert_invariant(&[sku]).await;
+}
+
+const SELLER: &str = "9401d12a-b391-48d2-acd7-8b81507ee8f0";
+const SELLER2: &str = "c8aad468-ff33-4a63-9074-c888acf9888d";
+
+fn amount(value: &Value) -> i64 {
+    value["amount"].as_i64().unwrap_or(-1)
+}
+
+/// The seller's part of `order_id` in their listing, if listed.
+async fn listed_part(seller: &str, order_id: &str) -> Option<Value> {
+    let (status, listed) = call(Method::GET, "/v1/seller/orders", Some(seller), None).await;
+    assert_eq!(status, 200, "{listed}");
+    listed["items"].as_array()?.iter().find(|p| p["order_id"] == order_id).cloned()
+}
+
+#[tokio::test]
+async fn two_sellers_each_ship_and_capture_exactly_their_lines() {
+    // Demo product 241 belongs to `seller`, 244 to `seller2` (every fourth product); no other scenario uses them.
+    warehouses().await;
+    let (sku_a, sku_b) = (demo_sku(241), demo_sku(244));
+    set_stock(&sku_a, "wh_east", 6).await;
+    set_stock(&sku_b, "wh_east", 6).await;
+    let (shopper, cart_id) = shopper_with_cart(&sku_a, 2).await;
+    let path = format!("/v1/carts/{cart_id}/items/{sku_b}");
+    let (status, body) = call(Method::PUT, &path, Some(&shopper), Some(json!({"quantity": 1}))).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, accepted) = checkout(&shopper, &unique("key"), &checkout_body(&cart_id, "pm_card_visa")).await;
+    assert_eq!(status, 202, "{accepted}");
+    let order_id = accepted["order_id"].as_str().expect("order_id").to_owned();
+    let order = settled(&shopper, &order_id, Duration::from_secs(60)).await;
+    assert_eq!(order["status"], "confirmed", "{order}");
+    let line_total = |sku: &str| {
+        order["lines"].as_array().and_then(|l| l.iter().find(|l| l["sku"] == sku)).map(|l| amount(&l["line_total"]))
+    };
+    let (total_a, total_b) = (line_total(&sku_a).expect("line A"), line_total(&sku_b).expect("line B"));
+    assert!(total_a > 0 && total_b > 0);
+    assert_eq!(amount(&order["total"]), total_a + total_b);
+
+    let (seller_a, seller_b) = (token("seller"), token("seller2"));
+    for (seller, id, sku, subtotal) in [(&seller_a, SELLER, &sku_a, total_a), (&seller_b, SELLER2, &sku_b, total_b)] {
+        let part = listed_part(seller, &order_id).await.unwrap_or_else(|| panic!("{id} lists {order_id}"));
+        let lines = part["lines"].as_array().expect("lines");
+        assert_eq!(lines.len(), 1, "only their own lines: {part}");
+        assert_eq!((lines[0]["sku"].as_str(), lines[0]["seller_id"].as_str()), (Some(sku.as_str()), Some(id)));
+        assert_eq!(amount(&part["subtotal"]), subtotal, "{part}");
+    }
+
+    let base = format!("/v1/seller/orders/{order_id}");
+    let (status, _) =
+        call(Method::POST, &format!("{base}/ship"), Some(&shopper), Some(json!({"tracking_number": "NOPE"}))).await;
+    assert_eq!(status, 403, "a shopper cannot ship");
+    let (status, part) =
+        call(Method::POST, &format!("{base}/ship"), Some(&seller_a), Some(json!({"tracking_number": "1ZA"}))).await;
+    assert_eq!(
+        (status, part["status"].as_str(), part["tracking_number"].as_str()),
+        (200, Some("shipped"), Some("1ZA"))
+    );
+    let paid = payment(&order_id).await;
+    assert_eq!((paid.captured, paid.status), (total_a, PaymentStatus::PartiallyCaptured), "exactly A's lines");
+    let (_, order) = call(Method::GET, &format!("/v1/orders/{order_id}"), Some(&shopper), None).await;
+    assert_eq!(order["status"], OrderStatus::PartiallyShipped.as_str(), "{order}");
+
+    // B can neither re-ship A's shipment nor mark it delivered: B's calls act on B's lines only.
+    let (status, body) = call(Method::POST, &format!("{base}/deliver"), Some(&seller_b), None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("illegal_transition")), "{body}");
+    let part_b = listed_part(&seller_b, &order_id).await.expect("listed");
+    assert_eq!(part_b["status"], "confirmed", "A's shipment is not B's: {part_b}");
+    assert!(part_b.get("tracking_number").is_none_or(Value::is_null), "{part_b}");
+    assert_eq!(payment(&order_id).await.captured, total_a, "nothing captured for B yet");
+
+    let (status, part) =
+        call(Method::POST, &format!("{base}/ship"), Some(&seller_b), Some(json!({"tracking_number": "1ZB"}))).await;
+    assert_eq!((status, part["status"].as_str()), (200, Some("shipped")), "{part}");
+    let paid = payment(&order_id).await;
+    assert_eq!((paid.captured, paid.status), (total_a + total_b, PaymentStatus::Captured), "the rest, B's lines");
+    let (_, order) = call(Method::GET, &format!("/v1/orders/{order_id}"), Some(&shopper), None).await;
+    assert_eq!(order["status"], "shipped", "{order}");
+    let shipments: Vec<(String, i64)> = order["shipments"]
+        .as_array()
+        .expect("shipments")
+        .iter()
+        .map(|s| (s["tracking_number"].as_str().unwrap_or_default().to_owned(), amount(&s["amount"])))
+        .collect();
+    assert!(shipments.contains(&("1ZA".into(), total_a)) && shipments.contains(&("1ZB".into(), total_b)), "{order}");
+
+    let (status, part) = call(Method::POST, &format!("{base}/deliver"), Some(&seller_a), None).await;
+    assert_eq!((status, part["status"].as_str()), (200, Some("delivered")), "{part}");
+    let (_, order) = call(Method::GET, &format!("/v1/orders/{order_id}"), Some(&shopper), None).await;
+    assert_eq!(order["status"], "shipped", "one seller delivered: {order}");
+    let (status, _) = call(Method::POST, &format!("{base}/deliver"), Some(&seller_b), None).await;
+    assert_eq!(status, 200);
+    let (_, order) = call(Method::GET, &format!("/v1/orders/{order_id}"), Some(&shopper), None).await;
+    assert_eq!(order["status"], "delivered", "{order}");
+    assert_eq!(listed_part(&seller_a, &order_id).await.expect("listed")["status"], "delivered");
+    assert_invariant(&[sku_a, sku_b]).await;
 }

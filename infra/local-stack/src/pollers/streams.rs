@@ -1,5 +1,6 @@
 //! DynamoDB stream -> function, as Lambda's stream event source mapping behaves: shards read in order from
-//! `starting_position`, GetRecords every 200 ms, batches of up to `batch_size`. A failed batch is retried in
+//! `starting_position`, GetRecords every 200 ms while records come (backing off to once a second while the
+//! stream is idle: every poll takes the emulator's one DynamoDB lock), batches of up to `batch_size`. A failed batch is retried in
 //! place (nothing after it is delivered first), bisected when `bisect_on_error`, up to
 //! `maximum_retry_attempts` (`-1`: without limit); then a failure record goes to the on-failure queue, as
 //! Lambda's on-failure destination sends it, and the shard moves on. With `ReportBatchItemFailures` the
@@ -21,6 +22,7 @@ use crate::lambda::{Invocation, Lambdas};
 use crate::plan::StreamSourcePlan;
 
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
+const IDLE_POLL_INTERVAL: Duration = Duration::from_secs(1);
 const SHARD_REFRESH: Duration = Duration::from_secs(10);
 const RETRY_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
@@ -70,6 +72,7 @@ impl StreamPoller {
         let mut first_discovery = true;
         let mut last_refresh: Option<tokio::time::Instant> = None;
         let mut failing = false;
+        let mut interval = POLL_INTERVAL;
         tracing::debug!(
             table = %self.source.table_name,
             stream = %self.source.stream_arn,
@@ -96,6 +99,7 @@ impl StreamPoller {
                     }
                 }
             }
+            let mut delivered = false;
             for (shard_id, shard) in shards.iter_mut() {
                 let Some(iterator) = shard.iterator.clone() else {
                     continue;
@@ -117,6 +121,7 @@ impl StreamPoller {
                             shard.last_sequence = Some(last.to_string());
                         }
                         if !records.is_empty() {
+                            delivered = true;
                             self.deliver(shard_id, records).await;
                         }
                     }
@@ -134,7 +139,8 @@ impl StreamPoller {
                     return;
                 }
             }
-            if !pause(POLL_INTERVAL, &self.shutdown).await {
+            interval = if delivered { POLL_INTERVAL } else { (interval * 2).min(IDLE_POLL_INTERVAL) };
+            if !pause(interval, &self.shutdown).await {
                 return;
             }
         }

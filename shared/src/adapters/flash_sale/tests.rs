@@ -339,3 +339,127 @@ async fn enter_all_from(store: &DynamoFlashSales, sale: &FlashSale, first: usize
     assert_eq!(store.create_ticket(&ticket, 1, Duration::zero()).await.unwrap(), EntryOutcome::Created);
     vec![EntryMessage::from(&ticket)]
 }
+
+/// The worker dies between an admission's two writes: the shard gave its unit (and marked the ticket as its
+/// lane's last admission), the ticket write never happened, the invocation failed, so SQS delivers the message
+/// again. Everything but `admit` is the real adapter.
+struct DiesAfterTakingUnit<'a>(&'a DynamoFlashSales);
+
+impl FlashAdmissions for DiesAfterTakingUnit<'_> {
+    async fn shard_units(&self, sale: &FlashSale) -> Result<Vec<i64>> {
+        self.0.shard_units(sale).await
+    }
+
+    async fn admit(&self, sale: &FlashSale, ticket_id: &str, shard: u32, _: DateTime<Utc>) -> Result<AdmitOutcome> {
+        if let Some(remaining) = self.0.take_unit(sale, ticket_id, shard).await? {
+            return Ok(AdmitOutcome::ShardEmpty { remaining });
+        }
+        Err(DomainError::Transient("the worker died after taking the unit".into()))
+    }
+
+    async fn admitted_shard(&self, sale: &FlashSale, ticket_id: &str) -> Result<Option<u32>> {
+        self.0.admitted_shard(sale, ticket_id).await
+    }
+
+    async fn complete_admission(
+        &self,
+        sale: &FlashSale,
+        ticket_id: &str,
+        shard: u32,
+        hold_expires_at: DateTime<Utc>,
+    ) -> Result<AdmitOutcome> {
+        self.0.complete_admission(sale, ticket_id, shard, hold_expires_at).await
+    }
+
+    async fn close_gate(&self, sale_id: &str, returns: u64) -> Result<bool> {
+        self.0.close_gate(sale_id, returns).await
+    }
+
+    async fn move_units(&self, sale_id: &str, mv: Move) -> Result<bool> {
+        self.0.move_units(sale_id, mv).await
+    }
+
+    async fn record(&self, sale_id: &str, instance: &str, stats: &AdmissionStats) -> Result<()> {
+        self.0.record(sale_id, instance, stats).await
+    }
+}
+
+fn redelivered(message: &EntryMessage) -> EntryMessage {
+    EntryMessage { redelivered: true, ..message.clone() }
+}
+
+#[tokio::test]
+async fn a_worker_killed_between_the_shard_write_and_the_ticket_write_loses_no_unit_on_redelivery() {
+    let Some(endpoint) = endpoint() else { return };
+    let store = setup(&client(&endpoint).await, "SKU-F", 10).await;
+    let sale = live_sale("SKU-F", 3, 2, 1, 600);
+    store.create_sale(&sale).await.unwrap();
+    // Two entries in different lanes (message groups): SQS holds back the rest of a lane while one of its
+    // messages waits for redelivery, so only other lanes' messages can be admitted in between.
+    let entered = enter_all(&store, &sale, 8).await;
+    let lane = |m: &EntryMessage| crate::domain::flash_sale::lane_of(&m.ticket_id, sale.shards);
+    let first = entered[0].clone();
+    let other = entered.iter().find(|m| lane(m) != lane(&first)).expect("an entry in the other lane").clone();
+    let third = entered.iter().find(|m| m.ticket_id != first.ticket_id && m.ticket_id != other.ticket_id).unwrap();
+    let messages = [first, other, third.clone()];
+    let now = Utc::now();
+
+    // First delivery of the first two entries: each worker dies after its shard write.
+    for message in &messages[..2] {
+        let (results, _) = service::admit_batch(
+            &store,
+            &DiesAfterTakingUnit(&store),
+            &store,
+            &service::AdmissionState::default(),
+            std::slice::from_ref(message),
+            now,
+        )
+        .await;
+        assert!(matches!(results[0], Err(DomainError::Transient(_))), "{results:?}");
+    }
+    let snapshot = store.snapshot(&sale.sale_id).await.unwrap().unwrap();
+    assert_eq!(snapshot.shards.iter().sum::<i64>(), 1, "two units taken, no ticket won yet");
+    assert_eq!(snapshot.totals().waiting, 8);
+
+    // The second entry is settled as sold out before its message comes back (a poll saw a closed gate).
+    assert!(store
+        .mark_sold_out(&Ticket::waiting(messages[1].ticket_id.clone(), sale.sale_id.clone(), "c1".into(), 0, now))
+        .await
+        .unwrap());
+
+    // Redelivery: the first entry wins the unit already taken for it, exactly once; the second entry's unit
+    // goes back to its shard; the third entry is admitted normally.
+    let state = service::AdmissionState::default();
+    let batch = vec![redelivered(&messages[0]), redelivered(&messages[1]), messages[2].clone()];
+    let (results, stats) = service::admit_batch(&store, &store, &store, &state, &batch, now).await;
+    let outcomes: Vec<_> = results.into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(outcomes, vec![service::Admission::Won, service::Admission::Skipped, service::Admission::Won]);
+    assert_eq!(stats[&sale.sale_id].admitted, 2);
+    let snapshot = store.snapshot(&sale.sale_id).await.unwrap().unwrap();
+    assert_eq!(check_sale(&snapshot), Vec::<String>::new());
+    let totals = snapshot.totals();
+    assert_eq!((totals.held, totals.sold_out, totals.waiting, totals.in_shards), (2, 1, 5, 1), "{snapshot:?}");
+    let first = store.get_ticket(&messages[0].ticket_id).await.unwrap().unwrap();
+    assert_eq!(first.status, TicketStatus::Won);
+    assert!(first.shard.is_some());
+
+    // The same message delivered yet again (the worker died after the ticket write, before the delete):
+    // nothing more is taken.
+    let (results, _) = service::admit_batch(&store, &store, &store, &state, &[redelivered(&messages[0])], now).await;
+    assert_eq!(results.into_iter().map(|r| r.unwrap()).collect::<Vec<_>>(), vec![service::Admission::Skipped]);
+    let again = store.snapshot(&sale.sale_id).await.unwrap().unwrap();
+    assert_eq!((again.totals().in_shards, again.totals().held), (1, 2));
+    assert_eq!(check_sale(&again), Vec::<String>::new());
+
+    // The last unit sells and the queue closes with every shard empty.
+    let rest: Vec<EntryMessage> =
+        entered.iter().filter(|m| !messages.iter().any(|d| d.ticket_id == m.ticket_id)).cloned().collect();
+    let (results, _) = service::admit_batch(&store, &store, &store, &state, &rest, now).await;
+    let outcomes: Vec<_> = results.into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == service::Admission::Won).count(), 1, "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|o| **o == service::Admission::SoldOut).count(), 4, "{outcomes:?}");
+    let snapshot = store.snapshot(&sale.sale_id).await.unwrap().unwrap();
+    assert!(snapshot.gate.sold_out);
+    assert_eq!(check_sale(&snapshot), Vec::<String>::new());
+    assert_eq!(snapshot.totals().held, 3);
+}

@@ -1,12 +1,15 @@
 //! An in-memory inventory with the same guarded updates as the DynamoDB adapter (it applies the domain
 //! `Ledger`, whose rules the adapter mirrors). Handler tests use it as the fake of every inventory port.
 
-use crate::domain::inventory::reservation::{Action, ReleaseReason, ReserveOutcome};
+use crate::domain::inventory::reservation::{Action, ReleaseReason, ReplaceOutcome, ReserveOutcome};
 use crate::domain::inventory::{
-    Ledger, Reservation, ReservationStatus, SetStock, StockAdjustment, StockLevel, Warehouse,
+    AdjustOutcome, AdjustmentKey, Ledger, Reservation, ReservationStatus, SetStock, StockAdjustment, StockLevel,
+    StockView, Warehouse,
 };
 use crate::error::{DomainError, Result};
-use crate::ports::{FinishOutcome, ReservationStore, StockReader, StockWriter, WarehouseReader, WarehouseWriter};
+use crate::ports::{
+    FinishOutcome, ReservationReplacer, ReservationStore, StockReader, StockWriter, WarehouseReader, WarehouseWriter,
+};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -15,6 +18,10 @@ use std::sync::{Mutex, MutexGuard};
 struct State {
     ledger: Ledger,
     warehouses: Vec<Warehouse>,
+    /// Adjustment keys: fingerprint and first result.
+    adjustment_keys: HashMap<String, (String, StockView)>,
+    /// Markers of sold units returned to stock, per (order, reason).
+    sold_returns: std::collections::BTreeSet<String>,
 }
 
 /// The in-memory inventory.
@@ -40,6 +47,27 @@ impl InMemoryInventory {
         self.lock().ledger.clone()
     }
 
+    /// Holds `quantity` units of `sku` in `warehouse_id` under `reservation_id` for 15 minutes, as a guest
+    /// (test set-up); `false` if the stock or the id did not allow it.
+    pub fn hold(&self, reservation_id: &str, sku: &str, warehouse_id: &str, quantity: u32) -> bool {
+        let now = Utc::now();
+        let reservation = Reservation {
+            reservation_id: reservation_id.to_owned(),
+            status: ReservationStatus::Held,
+            owner: crate::domain::inventory::OwnerKind::Guest,
+            lines: vec![crate::domain::inventory::ReservationLine { sku: sku.to_owned(), quantity }],
+            allocations: vec![crate::domain::inventory::Allocation {
+                sku: sku.to_owned(),
+                warehouse_id: warehouse_id.to_owned(),
+                quantity,
+            }],
+            created_at: now,
+            expires_at: now + chrono::Duration::minutes(15),
+            release_reason: None,
+        };
+        matches!(self.lock().ledger.try_reserve(reservation), ReserveOutcome::Reserved(_))
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -59,6 +87,26 @@ impl StockWriter for InMemoryInventory {
 
     async fn adjust_stock(&self, sku: &str, warehouse_id: &str, adjustment: &StockAdjustment) -> Result<StockLevel> {
         self.lock().ledger.adjust(sku, warehouse_id, adjustment)
+    }
+
+    async fn adjust_stock_once(
+        &self,
+        sku: &str,
+        warehouse_id: &str,
+        adjustment: &StockAdjustment,
+        key: &AdjustmentKey,
+    ) -> Result<AdjustOutcome> {
+        let mut state = self.lock();
+        if let Some((fingerprint, first)) = state.adjustment_keys.get(&key.id) {
+            return Ok(if *fingerprint == key.fingerprint {
+                AdjustOutcome::Replayed(first.clone())
+            } else {
+                AdjustOutcome::KeyReused
+            });
+        }
+        let level = state.ledger.adjust(sku, warehouse_id, adjustment)?;
+        state.adjustment_keys.insert(key.id.clone(), (key.fingerprint.clone(), StockView::from(&level)));
+        Ok(AdjustOutcome::Applied(level))
     }
 }
 
@@ -113,6 +161,13 @@ impl ReservationStore for InMemoryInventory {
     }
 }
 
+impl ReservationReplacer for InMemoryInventory {
+    async fn try_replace(&self, replacing: &[Reservation], new: &Reservation) -> Result<ReplaceOutcome> {
+        let ids: Vec<String> = replacing.iter().map(|r| r.reservation_id.clone()).collect();
+        Ok(self.lock().ledger.try_replace(&ids, new.clone()))
+    }
+}
+
 impl InMemoryInventory {
     /// The demo warehouses and the demo stock of the in-memory demo catalog
     /// (`adapters::catalog::testing::demo_store`).
@@ -128,5 +183,29 @@ impl InMemoryInventory {
             }
         }
         inventory
+    }
+}
+
+impl crate::ports::SoldStockReturns for InMemoryInventory {
+    async fn return_sold(
+        &self,
+        request: &crate::domain::inventory::returns::SoldReturn,
+        _: DateTime<Utc>,
+    ) -> Result<bool> {
+        request.validate()?;
+        let mut state = self.lock();
+        if state.sold_returns.contains(&request.marker_id()) {
+            return Ok(false);
+        }
+        let mut changed = Vec::with_capacity(request.lines.len());
+        for line in &request.lines {
+            let key = (line.sku.clone(), line.warehouse_id.clone());
+            let mut level = state.ledger.stock.get(&key).cloned().ok_or_else(|| DomainError::not_found("stock"))?;
+            crate::domain::inventory::returns::return_sold(&mut level, line.quantity, request.flash)?;
+            changed.push((key, level));
+        }
+        state.ledger.stock.extend(changed);
+        state.sold_returns.insert(request.marker_id());
+        Ok(true)
     }
 }

@@ -3,14 +3,20 @@
 //! saying why, when no endpoint is set.
 
 use super::DynamoInventory;
+use crate::adapters::cart::memory::FixedCallers;
 use crate::adapters::cart::DynamoCarts;
+use crate::adapters::catalog::memory::InMemoryCatalog;
 use crate::adapters::catalog::testing::demo_store;
+use crate::domain::cart::{CartAccess, CartHolds};
+use crate::domain::inventory::reservation::ReleaseReason;
 use crate::domain::inventory::{
     check_invariant, AdjustmentReason, Location, OwnerKind, ReservationLine, ReservationPolicy, ReservationRequest,
     ReservationStatus, SetStock, StockAdjustment,
 };
+use crate::domain::inventory::{AdjustOutcome, AdjustmentKey, Reservation};
 use crate::error::DomainError;
 use crate::ports::{CartStore, ReservationStore, StockReader, StockWriter, WarehouseWriter};
+use crate::services::cart::CartContext;
 use crate::services::{cart as cart_service, inventory as service};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
@@ -246,22 +252,55 @@ async fn expired_reservations_are_swept_once() {
     assert_invariant(&inventory).await;
 }
 
-#[tokio::test]
-async fn carts_race_and_merge_without_lost_updates() {
-    let Some(endpoint) = endpoint() else { return };
-    let client = client(&endpoint).await;
-    let carts = Arc::new(DynamoCarts::new(client.clone(), table(&client, "carts", false).await));
-    let stock = Arc::new(inventory(&endpoint, 50, 50).await);
-    let catalog = Arc::new(demo_store());
-    let limits = crate::domain::cart::CartLimits::default();
-    let now = Utc::now();
+type Carts = CartContext<DynamoCarts, InMemoryCatalog, DynamoInventory, FixedCallers>;
 
+/// Cart functions' context on fresh tables: `east`/`west` units of `SKU` (and 50 of each T-shirt in the east).
+async fn carts(endpoint: &str, east: i64, west: i64, holds: bool) -> Arc<Carts> {
+    let client = client(endpoint).await;
+    let stock = inventory(endpoint, east, west).await;
+    for sku in TSHIRTS {
+        stock.set_stock(sku, "wh_east", &SetStock { on_hand: 50, safety_stock: None }).await.unwrap();
+    }
+    let policy = ReservationPolicy::default();
+    Arc::new(CartContext {
+        store: DynamoCarts::new(client.clone(), table(&client, "carts", false).await),
+        catalog: demo_store(),
+        stock,
+        resolver: FixedCallers::default(),
+        limits: crate::domain::cart::CartLimits::default(),
+        holds: if holds { CartHolds { enabled: true, policy } } else { CartHolds::off() },
+    })
+}
+
+const TSHIRTS: [&str; 4] = ["TSH-0004-WHITE-S", "TSH-0004-WHITE-M", "TSH-0004-WHITE-L", "TSH-0004-WHITE-XL"];
+
+async fn guest(ctx: &Carts) -> (String, CartAccess) {
+    let created = cart_service::create_cart(&ctx.store, &CartAccess::default(), Utc::now()).await.unwrap();
+    (created.cart_id, CartAccess { user_id: None, cart_token: created.cart_token })
+}
+
+fn shopper(user_id: &str) -> CartAccess {
+    CartAccess { user_id: Some(user_id.into()), cart_token: None }
+}
+
+/// Units reserved of every stock item, and whether the invariant holds.
+async fn reserved_units(inventory: &DynamoInventory) -> i64 {
+    let (stock, reservations) = inventory.snapshot().await.unwrap();
+    let violations = check_invariant(&stock, &reservations);
+    assert!(violations.is_empty(), "{violations:?}");
+    stock.iter().map(|l| l.reserved).sum()
+}
+
+async fn race_and_merge(holds: bool) {
+    let Some(endpoint) = endpoint() else { return };
+    let ctx = carts(&endpoint, 50, 50, holds).await;
+    let now = Utc::now();
     let shoppers: Vec<_> = (0..8)
         .map(|_| {
-            let carts = carts.clone();
-            tokio::spawn(
-                async move { cart_service::shopper_cart(&*carts, "u-race", Utc::now()).await.unwrap().0.cart_id },
-            )
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                cart_service::shopper_cart(&ctx.store, "u-race", Utc::now()).await.unwrap().0.cart_id
+            })
         })
         .collect();
     let mut ids = Vec::new();
@@ -271,43 +310,308 @@ async fn carts_race_and_merge_without_lost_updates() {
     ids.dedup();
     assert_eq!(ids.len(), 1, "one shopper, one cart: {ids:?}");
 
-    let access = crate::domain::cart::CartAccess::default();
-    let guest = cart_service::create_cart(&*carts, &access, now).await.unwrap();
-    let guest_access = crate::domain::cart::CartAccess { user_id: None, cart_token: guest.cart_token.clone() };
-    cart_service::set_item(&*carts, &*catalog, &*stock, &guest_access, &guest.cart_id, SKU, 2, &limits, now)
-        .await
-        .unwrap();
-    let shopper = crate::auth::Caller { user_id: "u-race".into(), email: None, roles: vec![] };
-    let shopper_access = crate::domain::cart::CartAccess { user_id: Some("u-race".into()), cart_token: None };
-    let skus = ["TSH-0004-WHITE-S", "TSH-0004-WHITE-M", "TSH-0004-WHITE-L", "TSH-0004-WHITE-XL"];
+    let (guest_id, guest_access) = guest(&ctx).await;
+    ctx.set_item(&guest_access, &guest_id, SKU, 2, now).await.unwrap();
     let mut tasks = Vec::new();
-    for sku in skus {
-        let (carts, catalog, stock, access, cart_id) =
-            (carts.clone(), catalog.clone(), stock.clone(), shopper_access.clone(), ids[0].clone());
+    for sku in TSHIRTS {
+        let (ctx, cart_id) = (ctx.clone(), ids[0].clone());
         tasks.push(tokio::spawn(async move {
-            cart_service::set_item(&*carts, &*catalog, &*stock, &access, &cart_id, sku, 1, &limits, Utc::now())
-                .await
-                .map(|_| ())
+            ctx.set_item(&shopper("u-race"), &cart_id, sku, 1, Utc::now()).await.map(|_| ())
         }));
     }
     {
-        let (carts, catalog, stock, token, guest_id) =
-            (carts.clone(), catalog.clone(), stock.clone(), guest.cart_token.clone().unwrap(), guest.cart_id.clone());
-        tasks.push(tokio::spawn(async move {
-            cart_service::merge(&*carts, &*catalog, &*stock, &shopper, &guest_id, &token, &limits, Utc::now())
-                .await
-                .map(|_| ())
-        }));
+        let (ctx, token, guest_id) = (ctx.clone(), guest_access.cart_token.clone().unwrap(), guest_id.clone());
+        let caller = crate::auth::Caller { user_id: "u-race".into(), email: None, roles: vec![] };
+        tasks.push(tokio::spawn(async move { ctx.merge(&caller, &guest_id, &token, Utc::now()).await.map(|_| ()) }));
     }
     for task in tasks {
         task.await.unwrap().unwrap();
     }
-    let merged = carts.get_cart(&ids[0]).await.unwrap().unwrap();
+    let merged = ctx.store.get_cart(&ids[0]).await.unwrap().unwrap();
     let mut lines: Vec<(&str, u32)> = merged.lines.iter().map(|(sku, l)| (sku.as_str(), l.quantity)).collect();
     lines.sort();
-    let mut expected: Vec<(&str, u32)> = skus.iter().map(|s| (*s, 1)).collect();
+    let mut expected: Vec<(&str, u32)> = TSHIRTS.iter().map(|s| (*s, 1)).collect();
     expected.push((SKU, 2));
     expected.sort();
     assert_eq!(lines, expected, "every racing add and the merge landed");
-    assert!(carts.get_cart(&guest.cart_id).await.unwrap().unwrap().merged_into.is_some());
+    assert!(ctx.store.get_cart(&guest_id).await.unwrap().unwrap().merged_into.is_some());
+    let reserved = reserved_units(&ctx.stock).await;
+    if holds {
+        let hold = merged.reservation.expect("the merged cart holds its lines");
+        let hold = ctx.stock.get_reservation(&hold.id).await.unwrap().unwrap();
+        assert_eq!(hold.status, ReservationStatus::Held);
+        assert_eq!(hold.lines.iter().map(|l| (l.sku.as_str(), l.quantity)).collect::<Vec<_>>(), expected);
+        assert_eq!(reserved, 6, "exactly the cart's units are held: nothing leaked from the races");
+    } else {
+        assert!(merged.reservation.is_none());
+        assert_eq!(reserved, 0, "without holds, carts never touch stock");
+    }
+}
+
+#[tokio::test]
+async fn carts_race_and_merge_without_lost_updates() {
+    race_and_merge(false).await;
+}
+
+#[tokio::test]
+async fn carts_with_holds_race_and_merge_without_leaking_units() {
+    race_and_merge(true).await;
+}
+
+#[tokio::test]
+async fn a_cart_hold_follows_every_change_and_is_replaced_not_leaked() {
+    let Some(endpoint) = endpoint() else { return };
+    let ctx = carts(&endpoint, 3, 0, true).await;
+    let (cart_id, access) = guest(&ctx).await;
+    let now = Utc::now();
+
+    let first = ctx.set_item(&access, &cart_id, SKU, 2, now).await.unwrap();
+    let first_hold = first.reservation.clone().expect("a hold appears at add");
+    assert_eq!(held(&ctx.stock, "wh_east").await, (1, 2));
+    assert!(first.lines[0].problems.is_empty(), "held units count as sellable to their cart: {:?}", first.lines);
+
+    let raised = ctx.set_item(&access, &cart_id, SKU, 3, now).await.unwrap();
+    let raised_hold = raised.reservation.clone().unwrap();
+    assert_ne!(raised_hold.id, first_hold.id, "every change holds under a new id");
+    assert_eq!(held(&ctx.stock, "wh_east").await, (0, 3), "the last unit is added to the cart's own 2");
+    let old = ctx.stock.get_reservation(&first_hold.id).await.unwrap().unwrap();
+    assert_eq!((old.status, old.release_reason), (ReservationStatus::Released, Some(ReleaseReason::Replaced)));
+
+    ctx.set_item(&access, &cart_id, TSHIRTS[0], 4, now).await.unwrap();
+    assert_eq!(reserved_units(&ctx.stock).await, 7);
+    ctx.remove_item(&access, &cart_id, SKU, now).await.unwrap();
+    assert_eq!(held(&ctx.stock, "wh_east").await, (3, 0));
+    assert_eq!(reserved_units(&ctx.stock).await, 4);
+    let emptied = ctx.remove_item(&access, &cart_id, TSHIRTS[0], now).await.unwrap();
+    assert!(emptied.reservation.is_none());
+    assert!(ctx.store.get_cart(&cart_id).await.unwrap().unwrap().reservation.is_none());
+    assert_eq!(reserved_units(&ctx.stock).await, 0, "an empty cart holds nothing");
+}
+
+#[tokio::test]
+async fn an_add_beyond_stock_leaves_cart_and_stock_unchanged() {
+    let Some(endpoint) = endpoint() else { return };
+    let ctx = carts(&endpoint, 2, 0, true).await;
+    let (cart_id, access) = guest(&ctx).await;
+    let now = Utc::now();
+    let refused = ctx.set_item(&access, &cart_id, SKU, 3, now).await;
+    assert!(matches!(refused, Err(DomainError::OutOfStock { ref sku }) if sku == SKU), "{refused:?}");
+    let stored = ctx.store.get_cart(&cart_id).await.unwrap().unwrap();
+    assert!(stored.lines.is_empty() && stored.reservation.is_none());
+    assert_eq!(held(&ctx.stock, "wh_east").await, (2, 0));
+
+    ctx.set_item(&access, &cart_id, SKU, 1, now).await.unwrap();
+    let before = ctx.store.get_cart(&cart_id).await.unwrap().unwrap();
+    assert!(matches!(ctx.set_item(&access, &cart_id, SKU, 3, now).await, Err(DomainError::OutOfStock { .. })));
+    assert_eq!(ctx.store.get_cart(&cart_id).await.unwrap().unwrap(), before, "cart unchanged");
+    let hold = ctx.stock.get_reservation(&before.reservation.unwrap().id).await.unwrap().unwrap();
+    assert_eq!(hold.status, ReservationStatus::Held, "the old hold is kept");
+    assert_eq!(held(&ctx.stock, "wh_east").await, (1, 1));
+    assert_eq!(reserved_units(&ctx.stock).await, 1);
+}
+
+#[tokio::test]
+async fn concurrent_adds_hold_exactly_the_available_units() {
+    let Some(endpoint) = endpoint() else { return };
+    let ctx = carts(&endpoint, 3, 2, true).await;
+    let mut carts = Vec::new();
+    for _ in 0..10 {
+        carts.push(guest(&ctx).await);
+    }
+    let tasks: Vec<_> = carts
+        .iter()
+        .cloned()
+        .map(|(cart_id, access)| {
+            let ctx = ctx.clone();
+            tokio::spawn(async move { ctx.set_item(&access, &cart_id, SKU, 1, Utc::now()).await })
+        })
+        .collect();
+    let mut added = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(priced) => {
+                assert!(priced.reservation.is_some());
+                added += 1;
+            }
+            Err(DomainError::OutOfStock { sku }) => assert_eq!(sku, SKU),
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(added, 5, "exactly the 5 available units were added");
+    let mut holding = 0;
+    for (cart_id, _) in &carts {
+        let cart = ctx.store.get_cart(cart_id).await.unwrap().unwrap();
+        match &cart.reservation {
+            Some(hold) => {
+                let hold = ctx.stock.get_reservation(&hold.id).await.unwrap().unwrap();
+                assert_eq!((hold.status, hold.lines[0].quantity), (ReservationStatus::Held, 1));
+                holding += 1;
+            }
+            None => assert!(cart.lines.is_empty(), "a refused add left its cart unchanged"),
+        }
+    }
+    assert_eq!(holding, 5);
+    assert_eq!(reserved_units(&ctx.stock).await, 5, "no unit held outside the carts' holds");
+}
+
+#[tokio::test]
+async fn merge_takes_over_the_guest_hold() {
+    let Some(endpoint) = endpoint() else { return };
+    let ctx = carts(&endpoint, 3, 0, true).await;
+    let now = Utc::now();
+    let (guest_id, guest_access) = guest(&ctx).await;
+    let guest_hold = ctx.set_item(&guest_access, &guest_id, SKU, 2, now).await.unwrap().reservation.unwrap();
+    let (shopper_cart, _) = cart_service::shopper_cart(&ctx.store, "u-merge", now).await.unwrap();
+    let shopper_hold =
+        ctx.set_item(&shopper("u-merge"), &shopper_cart.cart_id, SKU, 1, now).await.unwrap().reservation.unwrap();
+    assert_eq!(held(&ctx.stock, "wh_east").await, (0, 3), "every unit is held by one of the two carts");
+
+    let caller = crate::auth::Caller { user_id: "u-merge".into(), email: None, roles: vec![] };
+    let merged = ctx.merge(&caller, &guest_id, guest_access.cart_token.as_deref().unwrap(), now).await.unwrap();
+    let hold = merged.reservation.expect("the merged lines are held");
+    assert_eq!(ctx.stock.get_reservation(&hold.id).await.unwrap().unwrap().lines[0].quantity, 3);
+    for old in [guest_hold.id, shopper_hold.id] {
+        let old = ctx.stock.get_reservation(&old).await.unwrap().unwrap();
+        assert_eq!((old.status, old.release_reason), (ReservationStatus::Released, Some(ReleaseReason::Replaced)));
+    }
+    assert!(ctx.store.get_cart(&guest_id).await.unwrap().unwrap().reservation.is_none());
+    assert_eq!(held(&ctx.stock, "wh_east").await, (0, 3));
+    assert_eq!(reserved_units(&ctx.stock).await, 3);
+}
+
+/// Checkout's reserve step for an order of `quantity` units of `SKU` from `cart_id`.
+async fn reserve_order(ctx: &Carts, order_id: &str, quantity: u32, cart_id: &str) -> Reservation {
+    let request = ReservationRequest {
+        reservation_id: order_id.into(),
+        lines: vec![ReservationLine { sku: SKU.into(), quantity }],
+        ship_to: None,
+        owner: OwnerKind::Guest,
+        ttl_seconds: None,
+    };
+    let policy = ReservationPolicy::default();
+    cart_service::reserve_for_order(&ctx.store, &ctx.catalog, &ctx.stock, &policy, request, cart_id, Utc::now())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn checkout_adopts_a_matching_hold_and_commits_exactly_its_units() {
+    let Some(endpoint) = endpoint() else { return };
+    let ctx = carts(&endpoint, 5, 0, true).await;
+    let now = Utc::now();
+    let (cart_id, access) = guest(&ctx).await;
+    let hold = ctx.set_item(&access, &cart_id, SKU, 2, now).await.unwrap().reservation.unwrap();
+    let order = reserve_order(&ctx, "ord-adopt", 2, &cart_id).await;
+    let cart_hold = ctx.stock.get_reservation(&hold.id).await.unwrap().unwrap();
+    assert_eq!(cart_hold.release_reason, Some(ReleaseReason::Replaced));
+    assert_eq!(order.allocations, cart_hold.allocations, "the order holds the cart's units");
+    assert!(order.expires_at > hold.expires_at - Duration::seconds(1));
+    assert_eq!(held(&ctx.stock, "wh_east").await, (3, 2), "adopting moved no stock");
+    let again = reserve_order(&ctx, "ord-adopt", 2, &cart_id).await;
+    assert_eq!(again.allocations, order.allocations, "a retried step answers the same reservation");
+    assert_eq!(reserved_units(&ctx.stock).await, 2);
+
+    service::commit(&ctx.stock, "ord-adopt", now).await.unwrap();
+    crate::services::checkout::clear_cart(&ctx.store, &cart_id, &[SKU.to_owned()], now).await.unwrap();
+    ctx.set_item(&access, &cart_id, SKU, 1, now).await.unwrap();
+    ctx.remove_item(&access, &cart_id, SKU, now).await.unwrap();
+    let committed = ctx.stock.get_reservation("ord-adopt").await.unwrap().unwrap();
+    assert_eq!(committed.status, ReservationStatus::Committed, "later cart changes leave the order alone");
+    let level = ctx.stock.stock_levels(&[SKU.to_owned()]).await.unwrap()[SKU]
+        .iter()
+        .find(|l| l.warehouse_id == "wh_east")
+        .cloned()
+        .unwrap();
+    assert_eq!((level.on_hand, level.reserved, level.sold, level.available()), (3, 0, 2, 3));
+    assert_eq!(reserved_units(&ctx.stock).await, 0);
+}
+
+#[tokio::test]
+async fn checkout_of_other_lines_reserves_fresh_and_releases_the_cart_hold() {
+    let Some(endpoint) = endpoint() else { return };
+    let ctx = carts(&endpoint, 5, 0, true).await;
+    let now = Utc::now();
+    let (cart_id, access) = guest(&ctx).await;
+    let hold = ctx.set_item(&access, &cart_id, SKU, 2, now).await.unwrap().reservation.unwrap();
+    let order = reserve_order(&ctx, "ord-fresh", 3, &cart_id).await;
+    assert_eq!(order.lines[0].quantity, 3);
+    let cart_hold = ctx.stock.get_reservation(&hold.id).await.unwrap().unwrap();
+    assert_eq!(
+        (cart_hold.status, cart_hold.release_reason),
+        (ReservationStatus::Released, Some(ReleaseReason::Explicit))
+    );
+    assert_eq!(held(&ctx.stock, "wh_east").await, (2, 3));
+    assert_eq!(reserved_units(&ctx.stock).await, 3);
+}
+
+#[tokio::test]
+async fn with_holds_off_carts_leave_stock_alone() {
+    let Some(endpoint) = endpoint() else { return };
+    let ctx = carts(&endpoint, 2, 0, false).await;
+    let (cart_id, access) = guest(&ctx).await;
+    let priced = ctx.set_item(&access, &cart_id, SKU, 3, Utc::now()).await.unwrap();
+    assert!(priced.reservation.is_none());
+    assert_eq!(priced.lines[0].problems, vec![crate::domain::cart::LineProblem::InsufficientStock { available: 2 }]);
+    assert_eq!(held(&ctx.stock, "wh_east").await, (2, 0));
+    assert_eq!(reserved_units(&ctx.stock).await, 0);
+}
+
+fn receipt(delta: i64) -> StockAdjustment {
+    StockAdjustment { delta, reason: AdjustmentReason::Receipt }
+}
+
+fn adjustment_key(key: &str, adjustment: &StockAdjustment) -> AdjustmentKey {
+    AdjustmentKey::new("seller-1", SKU, "wh_east", Some(key), adjustment).unwrap()
+}
+
+#[tokio::test]
+async fn an_adjustment_applies_once_per_key() {
+    let Some(endpoint) = endpoint() else { return };
+    let inventory = inventory(&endpoint, 10, 0).await;
+    let five = receipt(5);
+    let first = inventory.adjust_stock_once(SKU, "wh_east", &five, &adjustment_key("k1", &five)).await.unwrap();
+    let AdjustOutcome::Applied(level) = first else { panic!("{first:?}") };
+    assert_eq!(level.on_hand, 15);
+    let replay = inventory.adjust_stock_once(SKU, "wh_east", &five, &adjustment_key("k1", &five)).await.unwrap();
+    assert_eq!(replay, AdjustOutcome::Replayed(crate::domain::inventory::StockView::from(&level)));
+    let six = receipt(6);
+    let reused = inventory.adjust_stock_once(SKU, "wh_east", &six, &adjustment_key("k1", &six)).await.unwrap();
+    assert_eq!(reused, AdjustOutcome::KeyReused);
+    assert_eq!(held(&inventory, "wh_east").await, (15, 0), "a replay and a reused key change nothing");
+    let other = inventory.adjust_stock_once(SKU, "wh_east", &five, &adjustment_key("k2", &five)).await.unwrap();
+    assert!(matches!(other, AdjustOutcome::Applied(ref l) if l.on_hand == 20), "{other:?}");
+    let damage = StockAdjustment { delta: -30, reason: AdjustmentReason::Damage };
+    let refused = inventory.adjust_stock_once(SKU, "wh_east", &damage, &adjustment_key("k3", &damage)).await;
+    assert!(matches!(refused, Err(DomainError::Conflict { code: "stock_reserved", .. })));
+    let smaller = StockAdjustment { delta: -3, reason: AdjustmentReason::Damage };
+    let retried = inventory.adjust_stock_once(SKU, "wh_east", &smaller, &adjustment_key("k3", &smaller)).await;
+    assert!(matches!(retried, Ok(AdjustOutcome::Applied(_))), "a refused adjustment did not take its key");
+    assert_eq!(held(&inventory, "wh_east").await, (17, 0));
+    assert_invariant(&inventory).await;
+}
+
+#[tokio::test]
+async fn concurrent_posts_with_one_key_change_stock_once() {
+    let Some(endpoint) = endpoint() else { return };
+    let inventory = Arc::new(inventory(&endpoint, 10, 0).await);
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let inventory = inventory.clone();
+            tokio::spawn(async move {
+                let four = receipt(4);
+                inventory.adjust_stock_once(SKU, "wh_east", &four, &adjustment_key("same", &four)).await.unwrap()
+            })
+        })
+        .collect();
+    let mut applied = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            AdjustOutcome::Applied(_) => applied += 1,
+            AdjustOutcome::Replayed(view) => assert!(view.on_hand >= 14, "{view:?}"),
+            AdjustOutcome::KeyReused => panic!("same body, same key"),
+        }
+    }
+    assert_eq!(applied, 1);
+    assert_eq!(held(&inventory, "wh_east").await, (14, 0));
+    assert_invariant(&inventory).await;
 }

@@ -1,11 +1,12 @@
 //! The orders table (DynamoDB), the order events queue (SQS) and the checkout state machine (Step Functions).
 //!
 //! Item layout (docs/DATA_MODEL.md):
-//! - header `ORDER#<id> / ORDER`: the fixed facts, the derived status, `version` (= last event number) and a
-//!   summary; `gsi1` `CUSTOMER#<user>` by creation time for signed-in shoppers.
-//! - event `ORDER#<id> / EVENT#<seq>`: append-only, written only if absent.
-//! - seller part `ORDER#<id> / SELLER#<seller>`: that seller's view, from confirmation on; `gsi2`
-//!   `SELLER#<seller>` by creation time.
+//! - order `ORDER#<id> / ORDER`: the fixed facts (`header`), the append-only `events` (only ever extended
+//!   with `list_append`), the derived status, `version` (= last event number) and a summary; `gsi1`
+//!   `CUSTOMER#<user>` by creation time for signed-in shoppers. Creating it is one conditional put and every
+//!   later change one conditional update (`version = :expected`): one item, never a transaction.
+//! - seller part `ORDER#<id> / SELLER#<seller>`: that seller's view, from confirmation on, a projection of the
+//!   order item written after it and guarded by `version`; `gsi2` `SELLER#<seller>` by creation time.
 //! - payment `ORDER#<id> / PAYMENT`: the payment as last reported, with the time it was observed.
 //! - claim `ONCE#<id> / ONCE`: a webhook event or one-time effect already done (TTL `expires_at`).
 //! - notification `NOTIFY#<order id> / <notification id>`: a delivered notification (local sink).
@@ -23,7 +24,7 @@ use crate::ports::{
     CheckoutStarter, CustomerOrders, NotificationSink, OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger,
     SellerOrders,
 };
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::AttributeValue;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -47,10 +48,6 @@ fn n(value: impl ToString) -> AttributeValue {
 
 pub(crate) fn order_pk(order_id: &str) -> String {
     format!("ORDER#{order_id}")
-}
-
-fn event_sk(seq: u32) -> String {
-    format!("EVENT#{seq:010}")
 }
 
 fn time_key(at: DateTime<Utc>, id: &str) -> String {
@@ -120,6 +117,7 @@ impl DynamoOrders {
             ("status".into(), s(order.status().as_str())),
             ("version".into(), n(order.version())),
             ("summary".into(), to_av(&order.summary())?),
+            ("events".into(), to_av(&order.events())?),
         ]);
         if let Some(user_id) = &header.customer.user_id {
             item.insert("gsi1pk".into(), s(format!("CUSTOMER#{user_id}")));
@@ -128,147 +126,130 @@ impl DynamoOrders {
         Ok(item)
     }
 
-    fn event_put(&self, order_id: &str, event: &OrderEvent) -> Result<TransactWriteItem> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .item("pk", s(order_pk(order_id)))
-            .item("sk", s(event_sk(event.seq)))
-            .item("entity", s("order_event"))
-            .item("event", to_av(event)?)
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(DomainError::unexpected)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    fn seller_puts(&self, order: &Order) -> Result<Vec<TransactWriteItem>> {
+    /// Puts each seller's view of `order` unless a view of a later version is stored: the parts are a
+    /// projection of the order item, written after it, so a late or repeated writer never moves one back.
+    async fn put_seller_parts(&self, order: &Order) -> Result<()> {
         if matches!(order.status(), OrderStatus::Pending | OrderStatus::Failed) {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let header = order.header();
-        let mut puts = Vec::new();
         for seller in order.seller_ids() {
             let Some(view) = order.seller_view(seller) else {
                 continue;
             };
-            let put = Put::builder()
+            let result = self
+                .client
+                .put_item()
                 .table_name(&self.table)
                 .item("pk", s(order_pk(&header.id)))
                 .item("sk", s(format!("SELLER#{seller}")))
                 .item("entity", s("seller_part"))
                 .item("view", to_av(&view)?)
+                .item("version", n(order.version()))
                 .item("gsi2pk", s(format!("SELLER#{seller}")))
                 .item("gsi2sk", s(time_key(header.created_at, &header.id)))
-                .build()
-                .map_err(DomainError::unexpected)?;
-            puts.push(TransactWriteItem::builder().put(put).build());
+                .condition_expression("attribute_not_exists(#version) OR #version < :version")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":version", n(order.version()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(err) if err.as_service_error().is_some_and(is_conditional_failure) => {}
+                Err(err) => return Err(sdk_error(err)),
+            }
         }
-        Ok(puts)
-    }
-
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<std::result::Result<(), Vec<String>>> {
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => Ok(Ok(())),
-            Err(err) => match err.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
-                    cancel,
-                )) => {
-                    let reasons: Vec<String> =
-                        cancel.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect();
-                    if reasons.iter().any(|r| r == "ConditionalCheckFailed") {
-                        Ok(Err(reasons))
-                    } else {
-                        Err(DomainError::Transient(format!("order transaction cancelled: {reasons:?}")))
-                    }
-                }
-                _ => Err(sdk_error(err)),
-            },
-        }
+        Ok(())
     }
 }
 
 impl OrderReader for DynamoOrders {
+    /// Reads only the order item (`pk` and `sk` both fixed): the seller parts and the payment beside it are
+    /// not billed.
     async fn get_order(&self, order_id: &str) -> Result<Option<Order>> {
-        let mut header: Option<OrderHeader> = None;
-        let mut events: Vec<OrderEvent> = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(order_pk(order_id)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            for item in out.items() {
-                match item.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) {
-                    Some(ORDER_SK) => header = Some(from_av(attr(item, "header")?)?),
-                    Some(sk) if sk.starts_with("EVENT#") => events.push(from_av(attr(item, "event")?)?),
-                    _ => {}
-                }
-            }
-            match out.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => break,
-            }
-        }
-        header.map(|h| Order::from_history(h, events)).transpose()
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk = :sk")
+            .expression_attribute_values(":pk", s(order_pk(order_id)))
+            .expression_attribute_values(":sk", s(ORDER_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let Some(item) = out.items().first() else {
+            return Ok(None);
+        };
+        let header: OrderHeader = from_av(attr(item, "header")?)?;
+        let events: Vec<OrderEvent> = from_av(attr(item, "events")?)?;
+        Order::from_history(header, events).map(Some)
     }
 }
 
 impl OrderWriter for DynamoOrders {
+    /// One conditional put of the order item, its first event inside: a second create finds it and returns
+    /// the stored order.
     async fn create_order(&self, order: &Order) -> Result<Order> {
-        let header = Put::builder()
+        let result = self
+            .client
+            .put_item()
             .table_name(&self.table)
             .set_item(Some(self.header_item(order)?))
             .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(DomainError::unexpected)?;
-        let mut items = vec![TransactWriteItem::builder().put(header).build()];
-        for event in order.events() {
-            items.push(self.event_put(order.id(), event)?);
-        }
-        match self.transact(items).await? {
-            Ok(()) => Ok(order.clone()),
-            Err(_) => self
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(order.clone()),
+            Err(err) if err.as_service_error().is_some_and(is_conditional_failure) => self
                 .get_order(order.id())
                 .await?
                 .ok_or_else(|| DomainError::Transient("order creation raced with a concurrent writer; retry".into())),
+            Err(err) => Err(sdk_error(err)),
         }
     }
 
+    /// One conditional update of the order item (`version = :expected`) appends the new events to its list
+    /// (append only: `list_append`) with the derived status; then each seller's part is put, guarded by
+    /// version. With no new events it only re-puts the parts, which finishes a write interrupted between the
+    /// two.
     async fn append_events(&self, order: &Order, expected_version: u32) -> Result<()> {
         let new_events = order.events_since(expected_version);
-        if new_events.is_empty() {
-            return Ok(());
+        if !new_events.is_empty() {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(order_pk(order.id())))
+                .key("sk", s(ORDER_SK))
+                .update_expression(
+                    "SET #events = list_append(#events, :new), #status = :status, \
+                     #version = :version, #summary = :summary",
+                )
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#events", "events")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_names("#summary", "summary")
+                .expression_attribute_values(":new", to_av(&new_events)?)
+                .expression_attribute_values(":status", s(order.status().as_str()))
+                .expression_attribute_values(":version", n(order.version()))
+                .expression_attribute_values(":summary", to_av(&order.summary())?)
+                .expression_attribute_values(":expected", n(expected_version))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(err) if err.as_service_error().is_some_and(is_conditional_failure) => {
+                    return Err(DomainError::conflict(
+                        "concurrent_update",
+                        "the order changed meanwhile; reload and retry",
+                    ))
+                }
+                Err(err) => return Err(sdk_error(err)),
+            }
         }
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(order_pk(order.id())))
-            .key("sk", s(ORDER_SK))
-            .update_expression("SET #status = :status, #version = :version, #summary = :summary")
-            .condition_expression("#version = :expected")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_names("#summary", "summary")
-            .expression_attribute_values(":status", s(order.status().as_str()))
-            .expression_attribute_values(":version", n(order.version()))
-            .expression_attribute_values(":summary", to_av(&order.summary())?)
-            .expression_attribute_values(":expected", n(expected_version))
-            .build()
-            .map_err(DomainError::unexpected)?;
-        let mut items = vec![TransactWriteItem::builder().update(update).build()];
-        for event in new_events {
-            items.push(self.event_put(order.id(), event)?);
-        }
-        items.extend(self.seller_puts(order)?);
-        self.transact(items)
-            .await?
-            .map_err(|_| DomainError::conflict("concurrent_update", "the order changed meanwhile; reload and retry"))
+        self.put_seller_parts(order).await
     }
 }
 
@@ -507,10 +488,5 @@ mod tests {
         assert!(decode_cursor(&cursor, "gsi1pk", "gsi1sk", "CUSTOMER#u2").is_err());
         assert!(decode_cursor(&cursor, "gsi2pk", "gsi2sk", "CUSTOMER#u1").is_err());
         assert!(decode_cursor("%%%", "gsi1pk", "gsi1sk", "CUSTOMER#u1").is_err());
-    }
-
-    #[test]
-    fn event_keys_sort_numerically() {
-        assert!(event_sk(9) < event_sk(10));
     }
 }

@@ -12,7 +12,9 @@
 //! - the stored `free` and `avail` agree with the counters;
 //! - `on_hand`, `reserved`, `sold` and `on_hand - reserved` are never below zero.
 
-use super::reservation::{Action, Reservation, ReservationStatus, ReserveOutcome, Transition};
+use super::reservation::{
+    net_change, Action, ReleaseReason, ReplaceOutcome, Reservation, ReservationStatus, ReserveOutcome, Transition,
+};
 use super::{SetStock, StockAdjustment, StockLevel};
 use crate::error::DomainError;
 use chrono::{DateTime, Utc};
@@ -71,7 +73,7 @@ pub fn check_invariant(stock: &[StockLevel], reservations: &[Reservation]) -> Ve
         if s.reserved != held_units {
             fail(format!("reserved {} != held by reservations and flash sales {}", s.reserved, held_units));
         }
-        let sold_units = committed.get(&key).copied().unwrap_or(0) + s.flash_sold;
+        let sold_units = committed.get(&key).copied().unwrap_or(0) + s.flash_sold - s.returned;
         if s.sold != sold_units {
             fail(format!("sold {} != committed by reservations and flash sales {}", s.sold, sold_units));
         }
@@ -165,6 +167,44 @@ impl Ledger {
         ReserveOutcome::Reserved(reservation)
     }
 
+    /// Writes `new` and releases the held reservations `replacing` (reason `replaced`) all or nothing, moving
+    /// only the net difference of stock: extra units need `avail >= q`, units given back `reserved >= q`.
+    pub fn try_replace(&mut self, replacing: &[String], new: Reservation) -> ReplaceOutcome {
+        if let Some(existing) = self.reservations.get(&new.reservation_id) {
+            return ReplaceOutcome::Existing(existing.clone());
+        }
+        let mut old = Vec::with_capacity(replacing.len());
+        for id in replacing {
+            match self.reservations.get(id) {
+                Some(r) if r.status == ReservationStatus::Held => old.push(r.clone()),
+                _ => return ReplaceOutcome::NotHeld,
+            }
+        }
+        let changes = net_change(old.iter().flat_map(|r| &r.allocations), &new.allocations);
+        for (sku, warehouse_id, q) in &changes {
+            let level = self.stock.get(&(sku.clone(), warehouse_id.clone()));
+            let ok = level.is_some_and(|l| if *q > 0 { l.avail >= *q } else { l.reserved >= -q });
+            if !ok {
+                return ReplaceOutcome::Insufficient { sku: sku.clone(), warehouse_id: warehouse_id.clone() };
+            }
+        }
+        for (sku, warehouse_id, q) in changes {
+            if let Some(level) = self.stock.get_mut(&(sku, warehouse_id)) {
+                level.avail -= q;
+                level.free -= q;
+                level.reserved += q;
+            }
+        }
+        for r in old {
+            if let Some(stored) = self.reservations.get_mut(&r.reservation_id) {
+                stored.status = ReservationStatus::Released;
+                stored.release_reason = Some(ReleaseReason::Replaced);
+            }
+        }
+        self.reservations.insert(new.reservation_id.clone(), new.clone());
+        ReplaceOutcome::Replaced(new)
+    }
+
     /// Releases or commits a reservation, as decided by `Reservation::transition`.
     pub fn apply(
         &mut self,
@@ -238,6 +278,7 @@ mod tests {
         Set { sku: usize, wh: usize, on_hand: i64, safety: Option<i64> },
         Adjust { sku: usize, wh: usize, delta: i64 },
         Reserve { id: u8, allocs: Vec<(usize, usize, u32)>, ttl: i64 },
+        Replace { old: Vec<u8>, id: u8, allocs: Vec<(usize, usize, u32)>, ttl: i64 },
         Release { id: u8 },
         Commit { id: u8 },
         Sweep,
@@ -253,6 +294,13 @@ mod tests {
                 .prop_map(|(sku, wh, delta)| Op::Adjust { sku, wh, delta }),
             (0..8u8, proptest::collection::vec((0..2usize, 0..2usize, 1u32..6), 1..3), 1i64..100)
                 .prop_map(|(id, allocs, ttl)| Op::Reserve { id, allocs, ttl }),
+            (
+                proptest::collection::vec(0..8u8, 1..3),
+                0..16u8,
+                proptest::collection::vec((0..2usize, 0..2usize, 1u32..6), 1..3),
+                1i64..100
+            )
+                .prop_map(|(old, id, allocs, ttl)| Op::Replace { old, id, allocs, ttl }),
             (0..8u8).prop_map(|id| Op::Release { id }),
             (0..8u8).prop_map(|id| Op::Commit { id }),
             Just(Op::Sweep),
@@ -308,6 +356,19 @@ mod tests {
                             for a in &r.allocations {
                                 let old = &before.stock[&(a.sku.clone(), a.warehouse_id.clone())];
                                 prop_assert!(old.avail >= i64::from(a.quantity));
+                            }
+                        } else {
+                            prop_assert_eq!(&ledger.stock, &before.stock);
+                        }
+                    }
+                    Op::Replace { mut old, id, allocs, ttl } => {
+                        old.sort_unstable();
+                        old.dedup();
+                        let old: Vec<String> = old.iter().map(|o| format!("r{o}")).collect();
+                        let outcome = ledger.try_replace(&old, reservation(id, &allocs, now, ttl));
+                        if matches!(outcome, ReplaceOutcome::Replaced(_)) {
+                            for o in &old {
+                                prop_assert_eq!(ledger.reservations[o].status, ReservationStatus::Released);
                             }
                         } else {
                             prop_assert_eq!(&ledger.stock, &before.stock);

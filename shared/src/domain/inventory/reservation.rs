@@ -101,6 +101,9 @@ pub enum ReservationStatus {
 pub enum ReleaseReason {
     Explicit,
     Expired,
+    /// Its units moved, without touching stock, to the reservation that replaced it (a cart's new hold, or
+    /// the order that adopted the cart's hold).
+    Replaced,
 }
 
 /// A reservation and the stock it holds.
@@ -227,6 +230,42 @@ pub enum ReserveOutcome {
     Insufficient { sku: String, warehouse_id: String },
 }
 
+/// The result of one attempt to replace held reservations by a new one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplaceOutcome {
+    /// The new reservation is written and the replaced ones released, in one transaction.
+    Replaced(Reservation),
+    /// A reservation with the new id already exists.
+    Existing(Reservation),
+    /// One of the replaced reservations was no longer held.
+    NotHeld,
+    /// A stock item could not cover the extra units the new reservation needs; re-read and re-plan.
+    Insufficient { sku: String, warehouse_id: String },
+}
+
+impl From<ReserveOutcome> for ReplaceOutcome {
+    fn from(outcome: ReserveOutcome) -> Self {
+        match outcome {
+            ReserveOutcome::Reserved(r) => Self::Replaced(r),
+            ReserveOutcome::Existing(r) => Self::Existing(r),
+            ReserveOutcome::Insufficient { sku, warehouse_id } => Self::Insufficient { sku, warehouse_id },
+        }
+    }
+}
+
+/// The stock change of replacing `old` holds by `new` per inventory item and warehouse: positive means more
+/// units to hold, negative units to give back. Items whose holds cancel out are left out. Sorted.
+pub fn net_change<'a>(old: impl IntoIterator<Item = &'a Allocation>, new: &[Allocation]) -> Vec<(String, String, i64)> {
+    let mut net: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for a in old {
+        *net.entry((a.sku.clone(), a.warehouse_id.clone())).or_default() -= i64::from(a.quantity);
+    }
+    for a in new {
+        *net.entry((a.sku.clone(), a.warehouse_id.clone())).or_default() += i64::from(a.quantity);
+    }
+    net.into_iter().filter(|(_, q)| *q != 0).map(|((sku, wh), q)| (sku, wh, q)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,6 +330,15 @@ mod tests {
         );
         let bad = ReservationRequest { ttl_seconds: Some(0), ..req };
         assert!(bad.normalized_lines().is_err());
+    }
+
+    #[test]
+    fn net_change_nets_out_per_item() {
+        let a = |sku: &str, wh: &str, quantity| Allocation { sku: sku.into(), warehouse_id: wh.into(), quantity };
+        let old = [a("A", "wh_1", 2), a("B", "wh_1", 1)];
+        let new = [a("A", "wh_1", 3), a("B", "wh_1", 1), a("C", "wh_2", 4)];
+        assert_eq!(net_change(&old, &new), vec![("A".into(), "wh_1".into(), 1), ("C".into(), "wh_2".into(), 4)]);
+        assert_eq!(net_change(&new, &old), vec![("A".into(), "wh_1".into(), -1), ("C".into(), "wh_2".into(), -4)]);
     }
 
     #[test]
