@@ -7,6 +7,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use system_tests::stack;
 
+/// One cart request; an idempotent one (GET, PUT, DELETE) that gets 503 (a function timed out behind the
+/// emulator's load) is retried as a client would.
 async fn cart_call(
     method: Method,
     path: &str,
@@ -15,19 +17,27 @@ async fn cart_call(
     body: Option<Value>,
 ) -> (u16, Value) {
     let s = stack();
-    let mut req = client().request(method, s.url(path));
-    if let Some(auth) = auth {
-        req = req.header("authorization", auth);
+    let idempotent = method != Method::POST;
+    for attempt in 1.. {
+        let mut req = client().request(method.clone(), s.url(path));
+        if let Some(auth) = auth {
+            req = req.header("authorization", auth);
+        }
+        if let Some(cart_token) = cart_token {
+            req = req.header("x-cart-token", cart_token);
+        }
+        if let Some(body) = &body {
+            req = req.json(body);
+        }
+        let response = req.send().await.expect("request");
+        let status = response.status().as_u16();
+        if status == 503 && idempotent && attempt < 5 {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            continue;
+        }
+        return (status, response.json().await.unwrap_or(Value::Null));
     }
-    if let Some(cart_token) = cart_token {
-        req = req.header("x-cart-token", cart_token);
-    }
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let response = req.send().await.expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    unreachable!("the loop returns")
 }
 
 async fn guest_cart() -> (String, String) {

@@ -37,19 +37,28 @@ pub async fn call(method: reqwest::Method, path: &str, auth: Option<&str>, body:
 }
 
 /// `POST` an adjustment under an `Idempotency-Key`: the status, the body and whether it was a replay.
+/// Posts a stock adjustment under `key`, retrying a 503 (a function timed out behind the emulator's load) with
+/// the same key, as a client would: the key makes the retry safe.
 pub async fn adjust(path: &str, auth: &str, key: String, body: Value) -> (u16, Value, bool) {
-    let response = client()
-        .post(stack().url(path))
-        .header("authorization", auth)
-        .header("idempotency-key", key)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    let replayed = response.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
-    let text = response.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null), replayed)
+    let mut attempt = 0;
+    loop {
+        let response = client()
+            .post(stack().url(path))
+            .header("authorization", auth)
+            .header("idempotency-key", &key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        let replayed = response.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
+        let text = response.text().await.unwrap_or_default();
+        attempt += 1;
+        if status != 503 || attempt == 10 {
+            return (status, serde_json::from_str(&text).unwrap_or(Value::Null), replayed);
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 /// Unique SKUs for one scenario: `E2E-<tag>-<ulid>-<suffix>`.
@@ -369,7 +378,8 @@ async fn a_seller_adjusting_stock_while_shoppers_reserve_loses_nothing() {
         (0..20).map(|i| adjust(&path, &seller, format!("receipt-{run}-{i}"), json!({"delta": 1, "reason": "receipt"}))),
     );
     let (reserved, adjusted) = tokio::join!(reservations, adjustments);
-    assert!(adjusted.iter().all(|(s, _, replayed)| *s == 200 && !replayed), "{adjusted:?}");
+    // A 503 retried with its key may come back as a replay; the on-hand count below proves each landed once.
+    assert!(adjusted.iter().all(|(s, _, _)| *s == 200), "{adjusted:?}");
     let won = count(&reserved, 201) as i64;
     assert_eq!(won + count(&reserved, 409) as i64, 60);
     assert!((30..=50).contains(&won), "{won}");
