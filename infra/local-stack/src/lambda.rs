@@ -12,6 +12,10 @@
 //! Children get `PR_SET_PDEATHSIG(SIGKILL)` and their own process group, so they die with the stack and a
 //! terminal's Ctrl-C reaches only the stack, which kills them on [`Lambdas::shutdown`].
 //!
+//! After every invocation the environment picked up, the stack logs a `REPORT` line at INFO (see [`report`]):
+//! `REPORT function=<logical id> request_id=<id> duration_ms=<f64> billed_ms=<u64> memory_mb=<MemorySize>
+//! max_memory_mb=<peak RSS or ->`.
+//!
 //! A function's stdout and stderr are forwarded line by line to the stack's stderr as `[<function>] <line>`.
 //! `LOCAL_LAMBDA_LOG_LEVEL` sets the functions' `AWS_LAMBDA_LOG_LEVEL` (default `INFO`).
 
@@ -113,6 +117,7 @@ struct LiveInstance {
 /// A started environment that is not running an invocation.
 struct Instance {
     id: u64,
+    pid: u32,
     jobs: mpsc::Sender<Job>,
     api: Arc<RuntimeApi>,
     kill: CancellationToken,
@@ -123,8 +128,15 @@ struct Job {
     request_id: String,
     payload: Bytes,
     deadline_ms: u64,
-    started: oneshot::Sender<()>,
-    result: oneshot::Sender<Outcome>,
+    /// When the Runtime API handed the event to the function.
+    started: oneshot::Sender<Instant>,
+    result: oneshot::Sender<Completed>,
+}
+
+/// The function's answer and when it arrived at the Runtime API.
+struct Completed {
+    outcome: Outcome,
+    at: Instant,
 }
 
 enum Outcome {
@@ -136,7 +148,7 @@ enum Outcome {
 struct RuntimeApi {
     arn: String,
     jobs: tokio::sync::Mutex<mpsc::Receiver<Job>>,
-    current: Mutex<Option<(String, oneshot::Sender<Outcome>)>>,
+    current: Mutex<Option<(String, oneshot::Sender<Completed>)>>,
     init_error: Mutex<Option<Outcome>>,
     kill: CancellationToken,
 }
@@ -414,7 +426,7 @@ impl Function {
             let _ = exited_tx.send(Some(status));
         });
 
-        Ok(Instance { id, jobs: jobs_tx, api, kill, exited: exited_rx })
+        Ok(Instance { id, pid, jobs: jobs_tx, api, kill, exited: exited_rx })
     }
 
     /// Runs one invocation on `instance`; returns the outcome and whether the environment may be reused.
@@ -431,29 +443,33 @@ impl Function {
         }
 
         let pickup_limit = if cold { INIT_TIMEOUT } else { INIT_TIMEOUT.min(timeout) };
-        tokio::select! {
+        let handed_over = tokio::select! {
             biased;
-            picked = started_rx => if picked.is_err() {
-                return (self.exit_error(instance, &request_id), false);
+            picked = started_rx => match picked {
+                Ok(at) => at,
+                Err(_) => return (self.exit_error(instance, &request_id), false),
             },
             _ = exited.wait_for(Option::is_some) => return (self.exit_error(instance, &request_id), false),
             _ = tokio::time::sleep(pickup_limit) => {
                 tracing::warn!(function = %self.name, instance = instance.id, "environment did not ask for its invocation in time");
                 return (timed_out(&request_id, timeout), false);
             }
-        }
+        };
 
-        let deadline = tokio::time::Instant::now() + timeout;
-        let outcome = tokio::select! {
+        let deadline = tokio::time::Instant::from_std(handed_over) + timeout;
+        let completed = tokio::select! {
             biased;
-            outcome = &mut result_rx => outcome.ok(),
+            completed = &mut result_rx => completed.ok(),
             _ = exited.wait_for(Option::is_some) => result_rx.try_recv().ok(),
             _ = tokio::time::sleep_until(deadline) => {
                 lock(&instance.api.current).take();
+                self.report(instance, &request_id, handed_over.elapsed());
                 return (timed_out(&request_id, timeout), false);
             }
         };
-        match outcome {
+        let ended = completed.as_ref().map(|c| c.at).unwrap_or_else(Instant::now);
+        self.report(instance, &request_id, ended.saturating_duration_since(handed_over));
+        match completed.map(|c| c.outcome) {
             Some(Outcome::Response(body)) if body.len() > MAX_PAYLOAD_BYTES => {
                 let message = format!(
                     "Response payload size ({} bytes) exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes).",
@@ -465,6 +481,18 @@ impl Function {
             Some(Outcome::Error { error_type, body }) => (Invocation::FunctionError { error_type, body }, true),
             None => (self.exit_error(instance, &request_id), false),
         }
+    }
+
+    /// Logs the invocation's `REPORT` line.
+    fn report(&self, instance: &Instance, request_id: &str, duration: Duration) {
+        let report = report::Report {
+            function: &self.plan.logical_id,
+            request_id,
+            duration,
+            memory_mb: self.plan.memory_mb,
+            max_memory_mb: report::peak_rss_mb(instance.pid),
+        };
+        tracing::info!("{report}");
     }
 
     /// The failure of an invocation whose environment went away: its init error if it reported one.
@@ -547,7 +575,7 @@ async fn next_invocation(State(api): State<Arc<RuntimeApi>>) -> Response {
         return (StatusCode::GONE, "environment is shutting down").into_response();
     };
     *lock(&api.current) = Some((job.request_id.clone(), job.result));
-    let _ = job.started.send(());
+    let _ = job.started.send(Instant::now());
     let mut headers = HeaderMap::new();
     let mut put = |name: &'static str, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
@@ -602,10 +630,11 @@ async fn init_error(State(api): State<Arc<RuntimeApi>>, headers: HeaderMap, body
 }
 
 fn complete(api: &RuntimeApi, id: &str, outcome: Outcome) -> Response {
+    let at = Instant::now();
     let mut current = lock(&api.current);
     match current.take() {
         Some((request_id, result)) if request_id == id => {
-            let _ = result.send(outcome);
+            let _ = result.send(Completed { outcome, at });
             accepted()
         }
         other => {
@@ -648,6 +677,8 @@ fn error_outcome(headers: &HeaderMap, body: AxumBytes) -> Outcome {
         }
     }
 }
+
+mod report;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -390,29 +390,46 @@ fn rcu(bytes: usize) -> f64 {
     bytes.div_ceil(4096).max(1) as f64
 }
 
-/// Peak resident memory (VmHWM, MB) of the running function processes whose binary is named `name`.
-fn peak_rss_mb(name: &str) -> Option<f64> {
-    let mut peak: Option<f64> = None;
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let exe = std::fs::read_link(entry.path().join("exe")).ok();
-        if exe.as_deref().and_then(|e| e.file_name()).and_then(|n| n.to_str()) != Some(name) {
-            continue;
-        }
-        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-        let kb = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
-        if let Some(kb) = kb {
-            peak = Some(peak.map_or(kb / 1024.0, |p: f64| p.max(kb / 1024.0)));
-        }
-    }
-    peak
+/// The invocations of one function in the stack's `REPORT` lines.
+#[derive(Default)]
+struct Billed {
+    invocations: usize,
+    duration_ms: f64,
+    billed_ms: u64,
+    memory_mb: u64,
+    peak_mb: Option<u64>,
 }
 
+impl Billed {
+    fn gb_s(&self) -> f64 {
+        self.billed_ms as f64 / 1000.0 * self.memory_mb as f64 / 1024.0
+    }
+}
+
+/// Sums the `REPORT function=.. request_id=.. duration_ms=.. billed_ms=.. memory_mb=.. max_memory_mb=..` lines
+/// the local Lambda service logs after every invocation, by function.
+fn billed_by_function(log: &str) -> std::collections::BTreeMap<String, Billed> {
+    let mut by_function = std::collections::BTreeMap::<String, Billed>::new();
+    for line in log.lines() {
+        let Some((_, report)) = line.split_once(" REPORT ") else { continue };
+        let fields: std::collections::HashMap<&str, &str> =
+            report.split_whitespace().filter_map(|f| f.split_once('=')).collect();
+        let Some(function) = fields.get("function") else { continue };
+        let b = by_function.entry((*function).to_owned()).or_default();
+        b.invocations += 1;
+        b.duration_ms += fields.get("duration_ms").and_then(|v| v.parse::<f64>().ok()).unwrap_or_default();
+        b.billed_ms += fields.get("billed_ms").and_then(|v| v.parse::<u64>().ok()).unwrap_or_default();
+        b.memory_mb = fields.get("memory_mb").and_then(|v| v.parse().ok()).unwrap_or(b.memory_mb);
+        if let Some(mb) = fields.get("max_memory_mb").and_then(|v| v.parse::<u64>().ok()) {
+            b.peak_mb = Some(b.peak_mb.map_or(mb, |p| p.max(mb)));
+        }
+    }
+    by_function
+}
 /// `make bench` (checkout): $ per 1M orders from counts measured on real checkouts through the local stack.
-/// Lambda invocations, their durations and state transitions come from the executions' histories, the
-/// checkout call's duration from the client; DynamoDB units from the sizes of the items these checkouts left,
+/// Lambda invocations, billed durations, configured and peak memory come from the `REPORT` lines the local
+/// Lambda service logs (duration from the event's hand-over to the function's response, as Lambda bills it);
+/// state transitions and the Express executions' durations from the executions' histories; DynamoDB units from the sizes of the items these checkouts left,
 /// applied to the code's write pattern with AWS's rules (the emulator reports no usable ConsumedCapacity):
 /// 1 WCU per started KB, twice per transactional item, one index write per GSI entry written or removed;
 /// 1 RCU per 4 KB strongly consistent, half eventually consistent. The sandbox provider's own items are left
@@ -421,9 +438,17 @@ fn peak_rss_mb(name: &str) -> Option<f64> {
 #[ignore = "benchmark: cargo test -p system-tests --test e2e -- --ignored cost_per_million_orders --nocapture"]
 async fn cost_per_million_orders() {
     const ORDERS: usize = 10;
-    const SAGA_MB: f64 = 128.0;
-    const API_MB: f64 = 128.0;
+    const SAGA: [&str; 3] =
+        ["CheckoutReserveStockFunction", "CheckoutAuthorizePaymentFunction", "CheckoutConfirmOrderFunction"];
+    const COMPENSATIONS: [&str; 3] =
+        ["CheckoutReleaseStockFunction", "CheckoutVoidPaymentFunction", "CheckoutFailOrderFunction"];
+    const API: [&str; 3] = ["CheckoutFunction", "GetOrderFunction", "NotifyOrderEventsFunction"];
     let sku = stocked_sku("COST", ORDERS as i64).await;
+    // The measured run's window is the part of the stack's log (append-only) written from here until every
+    // measured function has gone quiet after the last order confirmed. Only this test runs (the filter selects
+    // it alone) and the shoppers' cart calls run other functions, so within the window the REPORT lines of the
+    // checkout path's functions are exactly the measured orders' invocations.
+    let log_start = stack().log().len();
     let mut placed = Vec::new();
     let mut polls = 0usize;
     let mut checkout_ms = Vec::new();
@@ -447,10 +472,26 @@ async fn cost_per_million_orders() {
         }
         placed.push((order_id, key, cart_id));
     }
+    let measured = |log: &str| {
+        let by_function = billed_by_function(&log[log_start..]);
+        SAGA.iter().chain(&COMPENSATIONS).chain(&API).map(|f| by_function.get(*f).map_or(0, |b| b.invocations)).sum()
+    };
+    let (mut seen, mut quiet_since) = (measured(&stack().log()), std::time::Instant::now());
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    while quiet_since.elapsed() < Duration::from_secs(3) && std::time::Instant::now() < give_up {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now: usize = measured(&stack().log());
+        if now != seen {
+            (seen, quiet_since) = (now, std::time::Instant::now());
+        }
+    }
+    let billed = billed_by_function(&stack().log()[log_start..]);
+    let none = Billed::default();
+    let of = |f: &str| billed.get(f).unwrap_or(&none);
 
     let machine = "arn:aws:states:us-east-1:123456789012:stateMachine:commerce-local-CheckoutStateMachine";
     let executions = sfn("ListExecutions", json!({"stateMachineArn": machine, "maxResults": 1000})).await;
-    let (mut transitions, mut task_invocations, mut task_seconds) = (0usize, 0usize, 0f64);
+    let (mut transitions, mut task_invocations, mut task_seconds, mut express_seconds) = (0usize, 0usize, 0f64, 0f64);
     for (order_id, _, _) in &placed {
         let name = format!("checkout-{}", &order_id[4..]);
         let arn = executions["executions"]
@@ -462,6 +503,10 @@ async fn cost_per_million_orders() {
         let history = sfn("GetExecutionHistory", json!({"executionArn": arn, "maxResults": 1000})).await;
         let events = history["events"].as_array().cloned().unwrap_or_default();
         let mut started_at = None;
+        let stamps = events.iter().filter_map(|e| e["timestamp"].as_f64());
+        let (first, last) = stamps.fold((f64::MAX, f64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
+        // Express bills each execution's duration rounded up to the next 100 ms.
+        express_seconds += ((last - first).max(0.0) * 10.0).ceil() / 10.0;
         for event in &events {
             let kind = event["type"].as_str().unwrap_or_default();
             let at = event["timestamp"].as_f64().unwrap_or_default();
@@ -526,37 +571,60 @@ async fn cost_per_million_orders() {
         reads += rcu(reservation) + rcu(order_item) + rcu(cart) + rcu(order_item);
     }
     let n = ORDERS as f64;
-    let saga_gb_s = task_seconds / n * SAGA_MB / 1024.0;
+    let saga_invocations: usize = SAGA.iter().chain(&COMPENSATIONS).map(|f| of(f).invocations).sum();
+    let saga_billed_ms: u64 = SAGA.iter().chain(&COMPENSATIONS).map(|f| of(f).billed_ms).sum();
+    let saga_gb_s = SAGA.iter().chain(&COMPENSATIONS).map(|f| of(f).gb_s()).sum::<f64>() / n;
+    let (checkout_fn, order_read, notify) =
+        (of("CheckoutFunction"), of("GetOrderFunction"), of("NotifyOrderEventsFunction"));
+    // The client polled the order until it left `pending`; a shopper is charged one read, at the reads' mean.
+    let order_read_gb_s =
+        if order_read.invocations > 0 { order_read.gb_s() / order_read.invocations as f64 } else { 0.0 };
+    let api_gb_s = (checkout_fn.gb_s() + notify.gb_s()) / n + order_read_gb_s;
     let avg_checkout_s = checkout_ms.iter().sum::<f64>() / n / 1000.0;
-    let api_gb_s = (avg_checkout_s + 0.05 + 0.05) * API_MB / 1024.0;
-    let lambda_requests = task_invocations as f64 / n + 3.0;
+    let lambda_requests = (saga_invocations + checkout_fn.invocations + notify.invocations) as f64 / n + 1.0;
     let build = std::env::var("E2E_BIN_DIR").map_or_else(|_| "debug build".to_owned(), |d| format!("binaries in {d}"));
     let rows = [
         ("API Gateway HTTP API (checkout + one order read)", 2.0, 1.00),
-        ("Lambda requests (checkout, saga steps, order read, notification)", lambda_requests, 0.20),
-        ("Lambda GB-s, saga steps at 128 MB", saga_gb_s, 0.0000133334 * 1e6),
-        ("Lambda GB-s at 128 MB: checkout; order read, consumer 50 ms each", api_gb_s, 0.0000133334 * 1e6),
+        ("Lambda requests (checkout, saga steps, notification, order read)", lambda_requests, 0.20),
+        ("Lambda GB-s, saga steps (billed duration x memory)", saga_gb_s, 0.0000133334 * 1e6),
+        ("Lambda GB-s, checkout + notification + one order read", api_gb_s, 0.0000133334 * 1e6),
         ("Step Functions Express: executions", 1.0, 1.00),
-        ("Step Functions Express: 64 MB x task time (GB-s)", task_seconds / n * 0.0625, 0.00001667 * 1e6),
+        ("Step Functions Express: 64 MB x execution duration (GB-s)", express_seconds / n * 0.0625, 0.00001667 * 1e6),
         ("DynamoDB write units", writes / n, 0.625),
         ("DynamoDB read units", reads / n, 0.125),
         ("SQS requests (send, receive, delete)", 3.0, 0.40),
     ];
-    println!("checkout cost over {ORDERS} confirmed orders through the local stack ({build}; durations include the emulator's latency: an upper bound)");
+    println!("checkout cost over {ORDERS} confirmed orders through the local stack ({build}; durations include the emulator's DynamoDB latency: an upper bound)");
     println!(
-        "  measured: {:.1} state transitions/order, {:.1} saga Lambda invocations/order, {:.0} ms saga Lambda time/order, {:.0} ms checkout API, {:.1} status polls/order",
+        "  measured: {:.1} state transitions/order, {:.1} saga Lambda invocations/order, {:.1} ms saga Lambda billed/order \
+         ({:.0} ms task time in the emulator's histories), {:.0} ms Express execution/order, {:.0} ms checkout API, {:.1} status polls/order",
         transitions as f64 / n,
-        task_invocations as f64 / n,
+        saga_invocations as f64 / n,
+        saga_billed_ms as f64 / n,
         task_seconds / n * 1000.0,
+        express_seconds / n * 1000.0,
         avg_checkout_s * 1000.0,
         polls as f64 / n
     );
-    let rss: Vec<String> =
-        ["checkout", "checkout-reserve-stock", "checkout-authorize-payment", "checkout-confirm-order"]
-            .iter()
-            .map(|f| format!("{f} {}", peak_rss_mb(f).map_or("n/a".to_owned(), |mb| format!("{mb:.0} MB"))))
-            .collect();
-    println!("  peak RSS of the function processes: {}", rss.join(", "));
+    assert_eq!(task_invocations, saga_invocations, "every saga task in the histories has its REPORT line");
+    println!(
+        "  {:<34} {:>7} {:>12} {:>10} {:>10} {:>12}",
+        "function (REPORT lines)", "invoked", "mean ms", "billed ms", "memory MB", "peak RSS MB"
+    );
+    for f in SAGA.iter().chain(&COMPENSATIONS).chain(&API) {
+        let b = of(f);
+        if b.invocations == 0 {
+            continue;
+        }
+        let peak = b.peak_mb.map_or("n/a".to_owned(), |mb| mb.to_string());
+        println!(
+            "  {f:<34} {:>7} {:>12.2} {:>10} {:>10} {peak:>12}",
+            b.invocations,
+            b.duration_ms / b.invocations as f64,
+            b.billed_ms,
+            b.memory_mb
+        );
+    }
     let sizes: Vec<String> = sizes.iter().map(|(name, bytes)| format!("{name} {bytes} B")).collect();
     println!("  largest items written: {}", sizes.join(", "));
     let mut total = 0.0;
@@ -570,18 +638,5 @@ async fn cost_per_million_orders() {
         "total (Express)",
         "",
         transitions as f64 / n * 25.0
-    );
-    // The emulator's step-function interpreter adds most of each task's measured time; the checkout call runs
-    // the same kind of binary doing the same kind of DynamoDB calls, so its duration per saga step gives an
-    // estimate without that overhead (an estimate, not a measurement of Lambda).
-    let steps = task_invocations as f64 / n;
-    let measured_duration = saga_gb_s * 0.0000133334 * 1e6 + task_seconds / n * 0.0625 * 0.00001667 * 1e6;
-    let estimated_duration = steps * avg_checkout_s * (SAGA_MB / 1024.0 * 0.0000133334 + 0.0625 * 0.00001667) * 1e6;
-    println!(
-        "  {:<66} {:>8}            ${:>6.2} per 1M orders (saga steps as long as the checkout call, {:.0} ms)",
-        "estimate without the emulator's task overhead",
-        "",
-        total - measured_duration + estimated_duration,
-        avg_checkout_s * 1000.0
     );
 }
