@@ -181,16 +181,7 @@ impl DynamoInventory {
     }
 
     async fn get_level(&self, sku: &str, warehouse_id: &str) -> Result<Option<StockLevel>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(stock_key(sku, warehouse_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        output.item.map(from_item).transpose()
+        self.stock_item(sku, warehouse_id).await?.map(from_item).transpose()
     }
 
     async fn levels_of(&self, sku: &str) -> Result<Vec<StockLevel>> {
@@ -806,6 +797,11 @@ impl DynamoInventory {
 
     /// The size of a stored stock item, as read back.
     pub async fn stock_item_bytes(&self, sku: &str, warehouse_id: &str) -> Result<usize> {
+        Ok(self.stock_item(sku, warehouse_id).await?.as_ref().map(item_size).unwrap_or(0))
+    }
+
+    /// One warehouse's stock item of a SKU, read consistently.
+    async fn stock_item(&self, sku: &str, warehouse_id: &str) -> Result<Option<Item>> {
         let output = self
             .client
             .get_item()
@@ -815,7 +811,7 @@ impl DynamoInventory {
             .send()
             .await
             .map_err(sdk_error)?;
-        Ok(output.item.as_ref().map(item_size).unwrap_or(0))
+        Ok(output.item)
     }
 }
 
