@@ -18,7 +18,7 @@ use crate::domain::payment::{validate_payment_method, AuthorizeRequest, Payment}
 use crate::error::{DomainError, Result};
 use crate::ports::{
     CartStore, CheckoutStarter, FlashHolds, FlashSaleReader, FlashTicketStore, OrderReader, OrderWriter, PaymentLedger,
-    PaymentProvider, ReservationStore, SkuCatalog, StockReader, WarehouseReader,
+    PaymentProvider, ReservationStore, SkuCatalog,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -298,7 +298,7 @@ pub async fn reserve_stock<C, I, F, K>(
 ) -> Result<serde_json::Value>
 where
     C: SkuCatalog,
-    I: StockReader + WarehouseReader + ReservationStore + crate::ports::ReservationReplacer,
+    I: crate::services::cart::CartInventory,
     F: FlashSaleReader + FlashTicketStore + FlashHolds,
     K: CartStore,
 {
@@ -332,7 +332,7 @@ async fn reserve_lines<C, I, K>(
 ) -> Result<serde_json::Value>
 where
     C: SkuCatalog,
-    I: StockReader + WarehouseReader + ReservationStore + crate::ports::ReservationReplacer,
+    I: crate::services::cart::CartInventory,
     K: CartStore,
 {
     let request = ReservationRequest {
