@@ -555,15 +555,33 @@ pub trait FlashTicketStore: Send + Sync {
     ) -> impl std::future::Future<Output = crate::error::Result<bool>> + Send;
 }
 
-/// What one admission attempt did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdmitOutcome {
-    /// The shard gave a unit and the ticket is won.
-    Admitted,
+/// What one take attempt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TakeOutcome {
+    /// The shard gave a unit; `previous` is the take its lane made there before (to be settled if it is not).
+    Taken { previous: Option<flash_sale::Take> },
     /// The shard was empty; `remaining` is what it held when the condition failed, if known.
     ShardEmpty { remaining: Option<i64> },
-    /// The ticket was no longer waiting (a duplicate delivery, or already settled).
-    NotWaiting,
+}
+
+/// How settling a take ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    /// Its ticket won it, now.
+    Won,
+    /// Its ticket had already won it.
+    AlreadyWon,
+    /// The unit went back to the sale (shard refilled, gate reopened), now.
+    GivenBack,
+    /// The unit had already gone back.
+    AlreadyGivenBack,
+}
+
+/// A shard as read: its units and the takes its lanes' marks name (the last take of each lane there).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ShardState {
+    pub units: i64,
+    pub takes: Vec<flash_sale::Take>,
 }
 
 /// Counters an admission worker adds up per batch (for the benchmark and capacity planning).
@@ -581,42 +599,43 @@ pub struct AdmissionStats {
     pub read_units: u64,
 }
 
-/// The admission worker's writes. IAM: `dynamodb:BatchGetItem` (shards), `dynamodb:UpdateItem` (shard, ticket,
-/// gate, metrics) and `dynamodb:TransactWriteItems` (rebalancing, giving a unit back) on the flash sales table.
+/// The admission worker's writes. IAM: `dynamodb:BatchGetItem` (shards, tickets), `dynamodb:GetItem` (ticket),
+/// `dynamodb:UpdateItem` (shard, ticket, gate, metrics) and `dynamodb:TransactWriteItems` (rebalancing, giving a
+/// unit back) on the flash sales table.
 pub trait FlashAdmissions: Send + Sync {
     /// Units in every shard, by index, read consistently.
     fn shard_units(
         &self,
         sale: &flash_sale::FlashSale,
     ) -> impl std::future::Future<Output = crate::error::Result<Vec<i64>>> + Send;
-    /// Takes one unit from `shard` (one conditional write that also marks the ticket as its lane's last
-    /// admission on that shard), then wins the ticket with a hold until `hold_expires_at` (a second write). A
-    /// ticket no longer waiting gets the unit given back; an error between the writes leaves the mark, which
-    /// [`FlashAdmissions::admitted_shard`] finds when the message is delivered again.
-    fn admit(
+    /// Every shard's units and the takes its lane marks name, by index, read consistently.
+    fn shard_states(
         &self,
         sale: &flash_sale::FlashSale,
-        ticket_id: &str,
+    ) -> impl std::future::Future<Output = crate::error::Result<Vec<ShardState>>> + Send;
+    /// The first write of an admission: one conditional write takes a unit from `shard` and records `take` as
+    /// its lane's last take there, answering the lane's previous take there (to be settled if it is not).
+    fn take_unit(
+        &self,
+        sale: &flash_sale::FlashSale,
         shard: u32,
-        hold_expires_at: chrono::DateTime<chrono::Utc>,
-    ) -> impl std::future::Future<Output = crate::error::Result<AdmitOutcome>> + Send;
-    /// The shard whose unit was already taken for `ticket_id` (its lane's last admission mark), if any: read on a
-    /// redelivered message, before taking another unit.
-    fn admitted_shard(
+        take: &flash_sale::Take,
+    ) -> impl std::future::Future<Output = crate::error::Result<TakeOutcome>> + Send;
+    /// Settles a take of `shard`, exactly once: with `hold_expires_at`, its ticket wins the unit if still
+    /// waiting; otherwise (or without a hold) the unit goes back to the sale unless the ticket already won it
+    /// or it already went back. A reconciled sale is 409 `sale_reconciled`.
+    fn settle(
         &self,
         sale: &flash_sale::FlashSale,
-        ticket_id: &str,
-    ) -> impl std::future::Future<Output = crate::error::Result<Option<u32>>> + Send;
-    /// Finishes an admission whose unit `shard` already gave (the second write of [`FlashAdmissions::admit`]):
-    /// `Admitted` when this wins the ticket; `NotWaiting` when it had already won from this shard, or (after
-    /// giving the unit back) when it is settled otherwise.
-    fn complete_admission(
-        &self,
-        sale: &flash_sale::FlashSale,
-        ticket_id: &str,
         shard: u32,
-        hold_expires_at: chrono::DateTime<chrono::Utc>,
-    ) -> impl std::future::Future<Output = crate::error::Result<AdmitOutcome>> + Send;
+        take: &flash_sale::Take,
+        hold_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> impl std::future::Future<Output = crate::error::Result<Settlement>> + Send;
+    /// The takes (with their shards) that are not settled yet: one consistent batch read of their tickets.
+    fn unsettled(
+        &self,
+        takes: &[(u32, flash_sale::Take)],
+    ) -> impl std::future::Future<Output = crate::error::Result<Vec<(u32, flash_sale::Take)>>> + Send;
     /// Closes the gate if no unit came back since the gate read `returns`; `false` otherwise.
     fn close_gate(
         &self,

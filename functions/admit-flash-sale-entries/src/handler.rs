@@ -22,6 +22,7 @@ pub async fn handle(
         match record.body.as_deref().map(serde_json::from_str::<EntryMessage>) {
             Some(Ok(mut message)) => {
                 message.redelivered = receive_count > 1;
+                message.message_id.clone_from(&id);
                 messages.push(message);
                 ids.push(id);
             }

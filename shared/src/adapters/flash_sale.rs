@@ -5,10 +5,11 @@
 //! - `SALE#<id>` / `META`: the sale (gsi1 `LIVE` until reconciled, gsi2 `SKU#<sku>` for the product page);
 //! - `SALE#<id>` / `GATE`: `sold_out`, `returns`;
 //! - `SALE#<id>#SHARD#<k>` / `SHARD`: `units` (the stock gate), `closed` after reconciliation, `lane<j>` the last
-//!   ticket admitted from it through lane `j`;
+//!   take (`<ticket>|<message key>`) of lane `j` from it;
 //! - `SALE#<id>#SEQ#<k>` / `SEQ`: `n`, the lane's entry sequence;
 //! - `SALE#<id>#CUST#<customer>` / `CUST`: `count` of live entries, `last_ms` of the last one;
-//! - `TICKET#<ticket_id>` / `TICKET`: the ticket; while won, gsi1 `HOLDS#<sale>#<shard>` / `<expiry>#<ticket>`;
+//! - `TICKET#<ticket_id>` / `TICKET`: the ticket; `taken_by` the message whose take it won, `given_back` the
+//!   messages whose takes went back to the sale; while won, gsi1 `HOLDS#<sale>#<shard>` / `<expiry>#<ticket>`;
 //! - `SALE#<id>` / `METRIC#<instance>`: admission counters per worker instance.
 //!
 //! Units are allocated from the inventory table's stock item (`INVENTORY_TABLE`, `pk = SKU#<sku>`,
@@ -22,11 +23,13 @@ pub mod stock;
 mod tests;
 
 use crate::adapters::dynamo::sdk_error;
-use crate::domain::flash_sale::{lane_of, EntryMessage, FlashSale, Gate, Move, SaleSnapshot, Ticket, TicketStatus};
+use crate::domain::flash_sale::{
+    lane_of, EntryMessage, FlashSale, Gate, Move, SaleSnapshot, Take, Ticket, TicketStatus,
+};
 use crate::error::{DomainError, Result};
 use crate::ports::{
-    AdmissionStats, AdmitOutcome, EntryOutcome, FlashAdmissions, FlashEntryWriter, FlashHolds, FlashReconciler,
-    FlashSaleCreator, FlashSaleListing, FlashSaleReader, FlashTicketStore, WaitingRoom,
+    AdmissionStats, EntryOutcome, FlashAdmissions, FlashEntryWriter, FlashHolds, FlashReconciler, FlashSaleCreator,
+    FlashSaleListing, FlashSaleReader, FlashTicketStore, Settlement, ShardState, TakeOutcome, WaitingRoom,
 };
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -76,11 +79,28 @@ fn ticket_key(ticket_id: &str) -> Item {
     key(format!("TICKET#{ticket_id}"), "TICKET")
 }
 
-/// The shard item's attribute naming the last ticket admitted from it through lane `lane` (the queue's message
-/// group): the lane's messages are processed one after another, so a redelivered message finds its own mark
-/// there if its unit was taken before the worker died.
+/// The shard item's attribute naming the last take from it through lane `lane` (the queue's message group):
+/// the lane's messages are processed one after another, so the take a mark names is settled, or still in
+/// flight with the one message of its lane that the queue has out.
 fn lane_mark(lane: u32) -> String {
     format!("lane{lane}")
+}
+
+/// Whether a ticket item records `take` as settled: won by it, or its unit given back.
+fn settled_in(item: &Item, take: &Take) -> Option<Settlement> {
+    if item.get("taken_by").and_then(|v| v.as_s().ok()).is_some_and(|m| *m == take.message_key) {
+        return Some(Settlement::AlreadyWon);
+    }
+    let given_back = item.get("given_back").and_then(|v| v.as_ss().ok());
+    given_back.is_some_and(|set| set.contains(&take.message_key)).then_some(Settlement::AlreadyGivenBack)
+}
+
+/// The takes a shard item's marks name.
+fn takes_in(item: &Item) -> Vec<Take> {
+    item.iter()
+        .filter(|(name, _)| name.starts_with("lane"))
+        .filter_map(|(_, value)| value.as_s().ok().and_then(|mark| Take::from_mark(mark)))
+        .collect()
 }
 
 fn holds_pk(sale_id: &str, shard: u32) -> String {
@@ -192,53 +212,26 @@ impl DynamoFlashSales {
         Ok(found)
     }
 
-    /// The first write of an admission: one conditional update takes a unit from `shard` and marks `ticket_id`
-    /// as its lane's last admission there. `None` when it did; `Some(units held, if known)` when the shard was
-    /// empty.
-    pub(crate) async fn take_unit(&self, sale: &FlashSale, ticket_id: &str, shard: u32) -> Result<Option<Option<i64>>> {
-        let taken = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(shard_key(&sale.sale_id, shard)))
-            .update_expression("ADD units :minus SET #lane = :ticket")
-            .condition_expression("units >= :one")
-            .expression_attribute_names("#lane", lane_mark(lane_of(ticket_id, sale.shards)))
-            .expression_attribute_values(":minus", n(-1))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":ticket", s(ticket_id))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match taken {
-            Ok(_) => Ok(None),
-            Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
-                    Ok(Some(failed.item().map(|item| num(item, "units"))))
-                }
-                _ => Err(sdk_error(err)),
-            },
-        }
-    }
-
-    /// The second write of an admission: the waiting ticket wins a hold from `shard`. `None` when it did;
-    /// otherwise the ticket as it was (not waiting).
+    /// The second write of an admission: the waiting ticket wins `take`'s unit with a hold (unless that take
+    /// already went back). `None` when it did; otherwise the ticket item as it was.
     async fn win_ticket(
         &self,
         sale: &FlashSale,
-        ticket_id: &str,
+        take: &Take,
         shard: u32,
         hold_expires_at: DateTime<Utc>,
-    ) -> Result<Option<Ticket>> {
+    ) -> Result<Option<Item>> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(ticket_key(ticket_id)))
+            .set_key(Some(ticket_key(&take.ticket_id)))
             .update_expression(
-                "SET #status = :won, hold_expires_at = :exp, hold_expires_ms = :exp_ms, #shard = :shard, gsi1pk = :hpk, gsi1sk = :hsk",
+                "SET #status = :won, hold_expires_at = :exp, hold_expires_ms = :exp_ms, #shard = :shard, taken_by = :msg, gsi1pk = :hpk, gsi1sk = :hsk",
             )
-            .condition_expression("#status = :waiting")
+            .condition_expression(
+                "#status = :waiting AND (attribute_not_exists(given_back) OR NOT contains(given_back, :msg))",
+            )
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#shard", "shard")
             .expression_attribute_values(":won", s(status_str(TicketStatus::Won)))
@@ -246,57 +239,66 @@ impl DynamoFlashSales {
             .expression_attribute_values(":exp", s(hold_expires_at.to_rfc3339()))
             .expression_attribute_values(":exp_ms", n(millis(hold_expires_at)))
             .expression_attribute_values(":shard", n(shard))
+            .expression_attribute_values(":msg", s(&take.message_key))
             .expression_attribute_values(":hpk", s(holds_pk(&sale.sale_id, shard)))
-            .expression_attribute_values(":hsk", s(format!("{}#{ticket_id}", millis(hold_expires_at))))
+            .expression_attribute_values(":hsk", s(format!("{}#{}", millis(hold_expires_at), take.ticket_id)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(_) => Ok(None),
             Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => match failed.item() {
-                    Some(item) => Ok(Some(ticket_from(item.clone())?)),
-                    None => {
-                        Err(DomainError::unexpected(std::io::Error::other("admitted a ticket that does not exist")))
-                    }
-                },
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    Ok(Some(failed.item().cloned().unwrap_or_default()))
+                }
                 _ => Err(sdk_error(err)),
             },
         }
     }
 
-    /// Gives back a unit taken for a ticket that was no longer waiting: the shard refills (dropping the lane's
-    /// mark) and the gate reopens (`returns + 1`, so a close racing this fails), in one transaction.
-    async fn give_back(&self, sale: &FlashSale, ticket_id: &str, shard: u32) -> Result<()> {
-        // The lane's mark still names this ticket (no later message of its lane ran meanwhile): removing it
-        // leaves no admission that looks unfinished.
+    /// Gives `take`'s unit back, once: the ticket records the message in `given_back` (on condition that it
+    /// neither won nor gave back this take), the shard refills and the gate reopens (`returns + 1`, so a close
+    /// racing this fails), in one transaction. `false` when the ticket's condition failed (settled meanwhile).
+    async fn give_back(&self, sale: &FlashSale, shard: u32, take: &Take) -> Result<bool> {
+        let record = self
+            .update(ticket_key(&take.ticket_id), "ADD given_back :msgs")
+            .condition_expression(
+                "(attribute_not_exists(taken_by) OR taken_by <> :msg) AND (attribute_not_exists(given_back) OR NOT contains(given_back, :msg))",
+            )
+            .expression_attribute_values(":msgs", AttributeValue::Ss(vec![take.message_key.clone()]))
+            .expression_attribute_values(":msg", s(&take.message_key))
+            .build()
+            .expect("table, key and expression are set");
         let refill = self
-            .update(shard_key(&sale.sale_id, shard), "ADD units :one REMOVE #lane")
+            .update(shard_key(&sale.sale_id, shard), "ADD units :one")
             .condition_expression("attribute_exists(units) AND attribute_not_exists(closed)")
-            .expression_attribute_names("#lane", lane_mark(lane_of(ticket_id, sale.shards)))
             .expression_attribute_values(":one", n(1))
             .build()
             .expect("table, key and expression are set");
-        let reopen = self
-            .update(gate_key(&sale.sale_id), "ADD #returns :one SET sold_out = :false")
+        let items = [record, refill, self.reopen_gate(&sale.sale_id)]
+            .into_iter()
+            .map(|u| TransactWriteItem::builder().update(u).build())
+            .collect();
+        match self.transact(items).await? {
+            Transacted::Done => {
+                tracing::info!(sale_id = %sale.sale_id, shard, ticket_id = %take.ticket_id, "unit given back to the sale");
+                Ok(true)
+            }
+            Transacted::Cancelled(reasons) if reasons.get(1).is_some_and(is_condition_failure) => {
+                Err(DomainError::conflict("sale_reconciled", "the sale was already reconciled into inventory"))
+            }
+            Transacted::Cancelled(_) => Ok(false),
+        }
+    }
+
+    /// The gate's update when a unit comes back: reopened, `returns + 1`.
+    fn reopen_gate(&self, sale_id: &str) -> Update {
+        self.update(gate_key(sale_id), "ADD #returns :one SET sold_out = :false")
             .expression_attribute_names("#returns", "returns")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .build()
-            .expect("table, key and expression are set");
-        let items = vec![
-            TransactWriteItem::builder().update(refill).build(),
-            TransactWriteItem::builder().update(reopen).build(),
-        ];
-        match self.transact(items).await? {
-            Transacted::Done => {
-                tracing::info!(sale_id = %sale.sale_id, shard, "unit given back: its ticket was no longer waiting");
-                Ok(())
-            }
-            Transacted::Cancelled(_) => {
-                Err(DomainError::conflict("sale_reconciled", "the sale was already reconciled into inventory"))
-            }
-        }
+            .expect("table, key and expression are set")
     }
 
     /// Every stored item of one sale, read with scans: for tests, the benchmark and audits, never a request
@@ -626,13 +628,7 @@ impl FlashTicketStore for DynamoFlashSales {
             .expression_attribute_values(":one", n(1))
             .build()
             .expect("table, key and expression are set");
-        let gate_update = self
-            .update(gate_key(&ticket.sale_id), "ADD #returns :one SET sold_out = :false")
-            .expression_attribute_names("#returns", "returns")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .build()
-            .expect("table, key and expression are set");
+        let gate_update = self.reopen_gate(&ticket.sale_id);
         let counter_update = self
             .update(customer_key(&ticket.sale_id, &ticket.customer_id), "ADD #count :minus")
             .expression_attribute_names("#count", "count")
@@ -664,52 +660,105 @@ impl FlashAdmissions for DynamoFlashSales {
         Ok(units)
     }
 
-    async fn admit(
-        &self,
-        sale: &FlashSale,
-        ticket_id: &str,
-        shard: u32,
-        hold_expires_at: DateTime<Utc>,
-    ) -> Result<AdmitOutcome> {
-        if let Some(remaining) = self.take_unit(sale, ticket_id, shard).await? {
-            return Ok(AdmitOutcome::ShardEmpty { remaining });
-        }
-        match self.win_ticket(sale, ticket_id, shard, hold_expires_at).await? {
-            None => Ok(AdmitOutcome::Admitted),
-            Some(_) => {
-                self.give_back(sale, ticket_id, shard).await?;
-                Ok(AdmitOutcome::NotWaiting)
+    async fn shard_states(&self, sale: &FlashSale) -> Result<Vec<ShardState>> {
+        let mut states = vec![ShardState::default(); sale.shards as usize];
+        for (k, item) in self.shard_items(sale).await? {
+            if let Some(state) = states.get_mut(k as usize) {
+                *state = ShardState { units: num(&item, "units"), takes: takes_in(&item) };
             }
+        }
+        Ok(states)
+    }
+
+    async fn take_unit(&self, sale: &FlashSale, shard: u32, take: &Take) -> Result<TakeOutcome> {
+        let lane = lane_of(&take.ticket_id, sale.shards);
+        let taken = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(shard_key(&sale.sale_id, shard)))
+            .update_expression("ADD units :minus SET #lane = :take")
+            .condition_expression("units >= :one")
+            .expression_attribute_names("#lane", lane_mark(lane))
+            .expression_attribute_values(":minus", n(-1))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":take", s(take.mark()))
+            .return_values(ReturnValue::UpdatedOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match taken {
+            Ok(out) => {
+                let previous = out
+                    .attributes
+                    .and_then(|old| old.get(&lane_mark(lane)).and_then(|v| v.as_s().ok()).cloned())
+                    .and_then(|mark| Take::from_mark(&mark));
+                Ok(TakeOutcome::Taken { previous })
+            }
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    Ok(TakeOutcome::ShardEmpty { remaining: failed.item().map(|item| num(item, "units")) })
+                }
+                _ => Err(sdk_error(err)),
+            },
         }
     }
 
-    async fn admitted_shard(&self, sale: &FlashSale, ticket_id: &str) -> Result<Option<u32>> {
-        let mark = lane_mark(lane_of(ticket_id, sale.shards));
-        Ok(self
-            .shard_items(sale)
-            .await?
-            .into_iter()
-            .find(|(_, item)| item.get(&mark).and_then(|v| v.as_s().ok()).is_some_and(|t| t == ticket_id))
-            .map(|(k, _)| k))
-    }
-
-    async fn complete_admission(
+    async fn settle(
         &self,
         sale: &FlashSale,
-        ticket_id: &str,
         shard: u32,
-        hold_expires_at: DateTime<Utc>,
-    ) -> Result<AdmitOutcome> {
-        match self.win_ticket(sale, ticket_id, shard, hold_expires_at).await? {
-            None => Ok(AdmitOutcome::Admitted),
-            Some(ticket) if ticket.status != TicketStatus::SoldOut && ticket.shard == Some(shard) => {
-                Ok(AdmitOutcome::NotWaiting)
+        take: &Take,
+        hold_expires_at: Option<DateTime<Utc>>,
+    ) -> Result<Settlement> {
+        for _ in 0..3 {
+            let ticket = match hold_expires_at {
+                Some(expires) => match self.win_ticket(sale, take, shard, expires).await? {
+                    None => return Ok(Settlement::Won),
+                    Some(item) => item,
+                },
+                None => self.get(ticket_key(&take.ticket_id), true).await?.unwrap_or_default(),
+            };
+            if let Some(settled) = settled_in(&ticket, take) {
+                return Ok(settled);
             }
-            Some(_) => {
-                self.give_back(sale, ticket_id, shard).await?;
-                Ok(AdmitOutcome::NotWaiting)
+            if self.give_back(sale, shard, take).await? {
+                return Ok(Settlement::GivenBack);
             }
         }
+        Err(DomainError::Transient("the take's ticket kept changing".into()))
+    }
+
+    async fn unsettled(&self, takes: &[(u32, Take)]) -> Result<Vec<(u32, Take)>> {
+        let mut ids: Vec<&str> = takes.iter().map(|(_, t)| t.ticket_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut tickets: HashMap<String, Item> = HashMap::new();
+        for chunk in ids.chunks(100) {
+            let keys: Vec<Item> = chunk.iter().map(|id| ticket_key(id)).collect();
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .projection_expression("pk, taken_by, given_back")
+                    .build()
+                    .expect("keys are set"),
+            );
+            while let Some(request) = pending.take() {
+                let out =
+                    self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(sdk_error)?;
+                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                    let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                    tickets.insert(pk.trim_start_matches("TICKET#").to_owned(), item);
+                }
+                pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|r| !r.keys().is_empty());
+            }
+        }
+        Ok(takes
+            .iter()
+            .filter(|(_, take)| tickets.get(&take.ticket_id).and_then(|item| settled_in(item, take)).is_none())
+            .cloned()
+            .collect())
     }
 
     async fn close_gate(&self, sale_id: &str, returns: u64) -> Result<bool> {

@@ -212,6 +212,22 @@ impl FlashSale {
         now + Duration::seconds(i64::from(self.hold_seconds))
     }
 
+    /// The hold a take settled late (on a redelivery, by the next admission of its lane, or by an audit) may
+    /// still win at `now`: one until the sale ends; after the end, none (the unit goes back to the sale).
+    pub fn late_hold(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        (now < self.ends_at).then(|| self.hold_expiry(now))
+    }
+
+    /// When the schedule may reconcile the sale: its end plus [`RECONCILE_GRACE_SECONDS`].
+    pub fn reconcilable_from(&self) -> DateTime<Utc> {
+        self.ends_at + Duration::seconds(RECONCILE_GRACE_SECONDS)
+    }
+
+    /// Whether the schedule may reconcile the sale at `now`.
+    pub fn reconcilable(&self, now: DateTime<Utc>) -> bool {
+        now >= self.reconcilable_from()
+    }
+
     /// The public view at `now`.
     pub fn view(&self, gate: &Gate, now: DateTime<Utc>) -> FlashSaleView {
         FlashSaleView {
@@ -315,6 +331,9 @@ pub struct Ticket {
     pub shard: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
+    /// The key of the waiting-room message whose take this ticket won (see [`Take`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken_by: Option<String>,
 }
 
 impl Ticket {
@@ -330,6 +349,7 @@ impl Ticket {
             hold_expires_at: None,
             shard: None,
             order_id: None,
+            taken_by: None,
         }
     }
 
@@ -418,7 +438,48 @@ pub struct EntryMessage {
     /// so a unit may already have been taken for it.
     #[serde(default, skip_serializing)]
     pub redelivered: bool,
+    /// Set by the worker (never sent): the queue's id of this message, the same on every redelivery of it.
+    #[serde(default, skip_serializing)]
+    pub message_id: String,
 }
+
+/// One unit taken from a shard for an entry: its ticket and the waiting-room message that took it (named by a
+/// 13-character digest of the queue's message id, the same on every redelivery of that message; a resent entry
+/// is another message). A take is settled exactly once: its ticket wins it (the ticket records the message in
+/// `taken_by`), or the unit goes back to the sale (the ticket adds the message to `given_back`). Both are
+/// conditional writes on the ticket item, so a redelivery, the lane's next admission and an audit racing to
+/// settle the same take cannot both succeed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Take {
+    pub ticket_id: String,
+    pub message_key: String,
+}
+
+impl Take {
+    /// The take a message makes; a message without a queue id (a test's, a sample's) is named by its ticket.
+    pub fn of(message: &EntryMessage) -> Self {
+        let id = if message.message_id.is_empty() { &message.ticket_id } else { &message.message_id };
+        Self { ticket_id: message.ticket_id.clone(), message_key: idempotency::key_digest(id)[..13].to_owned() }
+    }
+
+    /// The shard item's record of the take (`<ticket>|<message key>`), kept short: the shard item holds one per
+    /// lane and is written on every admission.
+    pub fn mark(&self) -> String {
+        format!("{}|{}", self.ticket_id, self.message_key)
+    }
+
+    /// Reads a mark written by [`Take::mark`]; `None` for an empty or foreign value.
+    pub fn from_mark(mark: &str) -> Option<Self> {
+        let (ticket_id, message_key) = mark.split_once('|')?;
+        (!ticket_id.is_empty() && !message_key.is_empty())
+            .then(|| Self { ticket_id: ticket_id.to_owned(), message_key: message_key.to_owned() })
+    }
+}
+
+/// Seconds after a sale's end before the schedule reconciles it: longer than the admission worker's timeout, so
+/// every take made before the end has been settled by its worker or is visible to the audit that precedes
+/// reconciliation.
+pub const RECONCILE_GRACE_SECONDS: i64 = 60;
 
 impl From<&Ticket> for EntryMessage {
     fn from(t: &Ticket) -> Self {
@@ -427,6 +488,7 @@ impl From<&Ticket> for EntryMessage {
             ticket_id: t.ticket_id.clone(),
             customer_id: t.customer_id.clone(),
             redelivered: false,
+            message_id: String::new(),
         }
     }
 }
@@ -631,6 +693,51 @@ mod tests {
 
     fn sale() -> FlashSale {
         request().into_sale("fs_1".into(), "seller".into(), "wh_east".into(), at("2029-12-31T00:00:00Z"))
+    }
+
+    #[test]
+    fn a_take_is_named_by_its_message_and_read_back_from_its_mark() {
+        let message = EntryMessage {
+            sale_id: "fs_1".into(),
+            ticket_id: "ftk_1".into(),
+            customer_id: "c1".into(),
+            redelivered: false,
+            message_id: "0f6e-msg".into(),
+        };
+        let take = Take::of(&message);
+        assert_eq!(take.message_key.len(), 13);
+        assert_eq!(take.mark(), format!("ftk_1|{}", take.message_key));
+        assert_eq!(Take::from_mark(&take.mark()), Some(take.clone()));
+        let redelivered = Take::of(&EntryMessage { redelivered: true, ..message.clone() });
+        assert_eq!(redelivered, take, "a redelivery is the same take");
+        let resent = Take::of(&EntryMessage { message_id: "another".into(), ..message.clone() });
+        assert_ne!(resent, take, "a resend is another take");
+        let unnamed = Take::of(&EntryMessage { message_id: String::new(), ..message });
+        assert_eq!(unnamed.message_key, idempotency::key_digest("ftk_1")[..13], "named by its ticket");
+        for foreign in ["", "ftk_1", "|m", "ftk_1|"] {
+            assert_eq!(Take::from_mark(foreign), None, "{foreign:?}");
+        }
+        assert!(!serde_json::to_string(&EntryMessage::from(&Ticket::waiting(
+            "t".into(),
+            "s".into(),
+            "c".into(),
+            1,
+            at("2030-01-01T00:00:00Z")
+        )))
+        .unwrap()
+        .contains("message_id"));
+    }
+
+    #[test]
+    fn a_late_settlement_wins_a_hold_only_while_the_sale_is_on_and_reconciliation_waits_out_the_grace() {
+        let sale = sale();
+        assert_eq!(
+            sale.late_hold(sale.ends_at - Duration::seconds(1)),
+            Some(sale.hold_expiry(sale.ends_at - Duration::seconds(1)))
+        );
+        assert_eq!(sale.late_hold(sale.ends_at), None);
+        assert!(!sale.reconcilable(sale.ends_at + Duration::seconds(RECONCILE_GRACE_SECONDS - 1)));
+        assert!(sale.reconcilable(sale.ends_at + Duration::seconds(RECONCILE_GRACE_SECONDS)));
     }
 
     #[test]

@@ -5,17 +5,17 @@
 use crate::auth::Caller;
 use crate::domain::flash_sale::{
     self, lane_of, pick_shard, position, rebalance_plan, ticket_id_for, EntryMessage, FlashSale, FlashSaleView, Gate,
-    NewFlashSale, Ticket, TicketStatus, TicketView,
+    NewFlashSale, Take, Ticket, TicketStatus, TicketView,
 };
 use crate::domain::{idempotency, ids};
 use crate::error::{DomainError, Result};
 use crate::ports::{
-    AdmissionStats, AdmitOutcome, EntryOutcome, FlashAdmissions, FlashEntryWriter, FlashHolds, FlashReconciler,
-    FlashSaleCreator, FlashSaleListing, FlashSaleReader, FlashTicketStore, HeldUnit, SkuCatalog, WaitingRoom,
+    AdmissionStats, EntryOutcome, FlashAdmissions, FlashEntryWriter, FlashHolds, FlashReconciler, FlashSaleCreator,
+    FlashSaleListing, FlashSaleReader, FlashTicketStore, HeldUnit, Settlement, SkuCatalog, TakeOutcome, WaitingRoom,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 /// A created sale as its seller sees it.
@@ -245,12 +245,17 @@ pub async fn get_entry(
     Err(DomainError::Transient("the entry kept changing while it was read".into()))
 }
 
-/// What the admission worker keeps between batches in one instance: the sales it saw and how many units it
-/// believes each shard still holds (refreshed from the table whenever it runs dry).
+/// What the admission worker keeps between batches in one instance: the sales it saw, how many units it
+/// believes each shard still holds (refreshed from the table whenever it runs dry), and the takes it knows are
+/// settled (so the lane's next admission need not read their tickets).
 #[derive(Debug, Default)]
 pub struct AdmissionState {
     sales: Mutex<HashMap<String, (FlashSale, Vec<i64>)>>,
+    settled: Mutex<HashSet<Take>>,
 }
+
+/// Settled takes an instance remembers before it starts over (a forgotten one costs one read).
+const SETTLED_CACHE: usize = 100_000;
 
 impl AdmissionState {
     fn cached(&self, sale_id: &str) -> Option<(FlashSale, Vec<i64>)> {
@@ -260,6 +265,19 @@ impl AdmissionState {
     fn store(&self, sale: &FlashSale, remaining: Vec<i64>) {
         if let Ok(mut m) = self.sales.lock() {
             m.insert(sale.sale_id.clone(), (sale.clone(), remaining));
+        }
+    }
+
+    fn is_settled(&self, take: &Take) -> bool {
+        self.settled.lock().is_ok_and(|s| s.contains(take))
+    }
+
+    fn settled(&self, take: &Take) {
+        if let Ok(mut s) = self.settled.lock() {
+            if s.len() >= SETTLED_CACHE {
+                s.clear();
+            }
+            s.insert(take.clone());
         }
     }
 }
@@ -329,6 +347,7 @@ async fn admit_one(
         }
     };
     let ticket = Ticket::waiting(message.ticket_id.clone(), sale.sale_id.clone(), message.customer_id.clone(), 0, now);
+    let take = Take::of(message);
     let mut gate = match gates.get(&sale.sale_id) {
         Some(gate) => *gate,
         None => {
@@ -340,24 +359,28 @@ async fn admit_one(
     };
     let result = 'admission: {
         if message.redelivered {
+            // The unit may have been taken before the worker died: settle that take before taking another.
+            let shards = admissions.shard_states(&sale).await?;
             stats.read_units += u64::from(sale.shards);
-            if let Some(shard) = admissions.admitted_shard(&sale, &ticket.ticket_id).await? {
-                stats.write_units += WCU_SINGLE;
-                tracing::info!(ticket_id = %ticket.ticket_id, shard, "redelivered entry: its unit was already taken");
-                break 'admission match admissions
-                    .complete_admission(&sale, &ticket.ticket_id, shard, sale.hold_expiry(now))
-                    .await?
-                {
-                    AdmitOutcome::Admitted => {
-                        stats.admitted += 1;
-                        stats.write_units += WCU_SINGLE; // the hold index entry
-                        Ok(Admission::Won)
+            remaining = shards.iter().map(|s| s.units).collect();
+            let own = shards.iter().position(|s| s.takes.contains(&take)).and_then(|k| u32::try_from(k).ok());
+            if let Some(shard) = own {
+                tracing::info!(ticket_id = %take.ticket_id, shard, "redelivered entry: its unit was already taken");
+                let settled = settle_own(admissions, state, &sale, shard, &take, sale.late_hold(now), stats).await?;
+                match settled {
+                    Settlement::Won => break 'admission Ok(Admission::Won),
+                    Settlement::AlreadyWon => break 'admission Ok(Admission::Skipped),
+                    Settlement::GivenBack | Settlement::AlreadyGivenBack => {
+                        if settled == Settlement::GivenBack {
+                            remaining[shard as usize] += 1;
+                        }
+                        stats.read_units += 1;
+                        let current = tickets.get_ticket(&take.ticket_id).await?;
+                        if !current.is_some_and(|t| t.status == TicketStatus::Waiting) {
+                            break 'admission Ok(Admission::Skipped);
+                        }
                     }
-                    _ => {
-                        stats.condition_failures += 1;
-                        Ok(Admission::Skipped)
-                    }
-                };
+                }
             }
         }
         if gate.sold_out || now >= sale.ends_at || sale.reconciliation.is_some() {
@@ -378,9 +401,22 @@ async fn admit_one(
             let Some(shard) = pick_shard(&remaining, &mut rng) else {
                 if !fresh {
                     gate = reader.get_gate(&sale.sale_id, true).await?;
-                    remaining = admissions.shard_units(&sale).await?;
+                    let shards = admissions.shard_states(&sale).await?;
                     stats.read_units += u64::from(sale.shards) + 1;
+                    remaining = shards.iter().map(|s| s.units).collect();
                     fresh = true;
+                    if remaining.iter().all(|units| *units <= 0) {
+                        // Before the queue closes, every take the shards name must be settled: a unit taken by
+                        // a worker that died (and whose message gave up) would otherwise be stranded.
+                        let named: Vec<(u32, Take)> = shards
+                            .iter()
+                            .zip(0u32..)
+                            .flat_map(|(s, k)| s.takes.iter().map(move |t| (k, t.clone())))
+                            .collect();
+                        if settle_others(admissions, state, &sale, &named, &mut remaining, stats, now).await? {
+                            fresh = false;
+                        }
+                    }
                     for mv in rebalance_plan(&remaining) {
                         if admissions.move_units(&sale.sale_id, mv).await? {
                             remaining[mv.from] -= mv.units;
@@ -406,23 +442,27 @@ async fn admit_one(
             };
             let shard_u32 = u32::try_from(shard).unwrap_or(0);
             stats.write_units += WCU_SINGLE;
-            match admissions.admit(&sale, &ticket.ticket_id, shard_u32, sale.hold_expiry(now)).await? {
-                AdmitOutcome::Admitted => {
+            match admissions.take_unit(&sale, shard_u32, &take).await? {
+                TakeOutcome::Taken { previous } => {
                     remaining[shard] -= 1;
-                    stats.admitted += 1;
-                    stats.write_units += 2 * WCU_SINGLE; // the ticket and its hold index entry
-                    break 'admission Ok(Admission::Won);
+                    let hold = Some(sale.hold_expiry(now));
+                    let settled = settle_own(admissions, state, &sale, shard_u32, &take, hold, stats).await?;
+                    if let Some(previous) = previous.filter(|p| *p != take) {
+                        settle_others(admissions, state, &sale, &[(shard_u32, previous)], &mut remaining, stats, now)
+                            .await?;
+                    }
+                    break 'admission Ok(match settled {
+                        Settlement::Won | Settlement::AlreadyWon => Admission::Won,
+                        Settlement::GivenBack | Settlement::AlreadyGivenBack => {
+                            remaining[shard] += i64::from(settled == Settlement::GivenBack);
+                            Admission::Skipped
+                        }
+                    });
                 }
-                AdmitOutcome::ShardEmpty { remaining: left } => {
+                TakeOutcome::ShardEmpty { remaining: left } => {
                     remaining[shard] = left.unwrap_or(0).max(0);
                     stats.fallbacks += 1;
                     stats.condition_failures += 1;
-                }
-                AdmitOutcome::NotWaiting => {
-                    // The ticket write failed its condition and the unit went back (shard and gate).
-                    stats.write_units += WCU_SINGLE + 2 * WCU_TRANSACTIONAL;
-                    stats.condition_failures += 1;
-                    break 'admission Ok(Admission::Skipped);
                 }
             }
         }
@@ -430,6 +470,83 @@ async fn admit_one(
     };
     state.store(&sale, remaining);
     result
+}
+
+/// Settles this message's own take: its ticket wins it with `hold`, or (the ticket settled otherwise) the unit
+/// goes back.
+async fn settle_own(
+    admissions: &impl FlashAdmissions,
+    state: &AdmissionState,
+    sale: &FlashSale,
+    shard: u32,
+    take: &Take,
+    hold: Option<DateTime<Utc>>,
+    stats: &mut AdmissionStats,
+) -> Result<Settlement> {
+    let settled = admissions.settle(sale, shard, take, hold).await?;
+    count_settlement(settled, hold.is_some(), stats);
+    if settled == Settlement::Won {
+        stats.admitted += 1;
+    }
+    state.settled(take);
+    Ok(settled)
+}
+
+/// Settles the takes other messages made (a lane's previous take, the takes an empty sale's shards name) that
+/// are not settled yet: a waiting ticket wins its unit while the sale is on, otherwise the unit goes back.
+/// `true` if any unit went back (`remaining` counts it).
+async fn settle_others(
+    admissions: &impl FlashAdmissions,
+    state: &AdmissionState,
+    sale: &FlashSale,
+    takes: &[(u32, Take)],
+    remaining: &mut [i64],
+    stats: &mut AdmissionStats,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let unknown: Vec<(u32, Take)> = takes.iter().filter(|(_, t)| !state.is_settled(t)).cloned().collect();
+    if unknown.is_empty() {
+        return Ok(false);
+    }
+    stats.read_units += unknown.len() as u64;
+    let mut gave_back = false;
+    for (shard, take) in admissions.unsettled(&unknown).await? {
+        tracing::warn!(sale_id = %sale.sale_id, shard, ticket_id = %take.ticket_id, "settling a take its worker left unsettled");
+        let hold = sale.late_hold(now);
+        let settled = admissions.settle(sale, shard, &take, hold).await?;
+        count_settlement(settled, hold.is_some(), stats);
+        if settled == Settlement::Won {
+            stats.admitted += 1;
+        }
+        if settled == Settlement::GivenBack {
+            gave_back = true;
+            if let Some(units) = remaining.get_mut(shard as usize) {
+                *units += 1;
+            }
+        }
+    }
+    for (_, take) in &unknown {
+        state.settled(take);
+    }
+    Ok(gave_back)
+}
+
+/// Adds a settlement's writes: the ticket write (and its hold index entry when won), or, when the unit went
+/// back, the transaction of ticket, shard and gate.
+fn count_settlement(settled: Settlement, tried_to_win: bool, stats: &mut AdmissionStats) {
+    if tried_to_win {
+        stats.write_units += WCU_SINGLE;
+    }
+    match settled {
+        Settlement::Won => stats.write_units += WCU_SINGLE, // the hold index entry
+        Settlement::GivenBack => {
+            stats.write_units += 3 * WCU_TRANSACTIONAL;
+            stats.condition_failures += u64::from(tried_to_win);
+        }
+        Settlement::AlreadyWon | Settlement::AlreadyGivenBack => {
+            stats.condition_failures += u64::from(tried_to_win);
+        }
+    }
 }
 
 async fn reject(tickets: &impl FlashTicketStore, ticket: &Ticket, stats: &mut AdmissionStats) -> Result<Admission> {
@@ -561,13 +678,17 @@ pub async fn release_hold(
 pub struct SweepReport {
     pub sales: usize,
     pub expired_holds: usize,
+    /// Takes found unsettled by the audit (their worker died and their message gave up), now settled.
+    pub settled_takes: usize,
     pub reconciled: usize,
 }
 
-/// Expires run-out holds of every live sale (their units go back for the next in line) and reconciles each
-/// ended sale with no hold outstanding: the shards go back into the stock item, the rest is booked as sold.
+/// Expires run-out holds of every live sale (their units go back for the next in line); audits the takes the
+/// shards of a sold-out or ended sale name (one left unsettled goes to its waiting ticket while the sale is
+/// on, back to the sale after); and reconciles each sale ended [`flash_sale::RECONCILE_GRACE_SECONDS`] ago with
+/// no hold outstanding: the shards go back into the stock item, the rest is booked as sold.
 pub async fn sweep(
-    reconciler: &(impl FlashReconciler + FlashAdmissions),
+    reconciler: &(impl FlashReconciler + FlashAdmissions + FlashSaleReader),
     tickets: &impl FlashTicketStore,
     now: DateTime<Utc>,
 ) -> Result<SweepReport> {
@@ -579,7 +700,10 @@ pub async fn sweep(
                 report.expired_holds += 1;
             }
         }
-        if now >= sale.ends_at && !reconciler.has_holds(&sale).await? {
+        if now >= sale.ends_at || reconciler.get_gate(&sale.sale_id, true).await?.sold_out {
+            report.settled_takes += audit_takes(reconciler, &sale, now).await?;
+        }
+        if sale.reconcilable(now) && !reconciler.has_holds(&sale).await? {
             let shards = reconciler.shard_units(&sale).await?;
             if reconciler.reconcile(&sale, &shards, now).await? {
                 let returned: i64 = shards.iter().sum();
@@ -589,4 +713,21 @@ pub async fn sweep(
         }
     }
     Ok(report)
+}
+
+/// Settles every take the sale's shards name that is not settled yet; how many there were.
+async fn audit_takes(admissions: &impl FlashAdmissions, sale: &FlashSale, now: DateTime<Utc>) -> Result<usize> {
+    let named: Vec<(u32, Take)> = admissions
+        .shard_states(sale)
+        .await?
+        .into_iter()
+        .zip(0u32..)
+        .flat_map(|(s, k)| s.takes.into_iter().map(move |t| (k, t)))
+        .collect();
+    let unsettled = admissions.unsettled(&named).await?;
+    for (shard, take) in &unsettled {
+        let settled = admissions.settle(sale, *shard, take, sale.late_hold(now)).await?;
+        tracing::warn!(sale_id = %sale.sale_id, shard, ticket_id = %take.ticket_id, ?settled, "audit settled a take its worker left");
+    }
+    Ok(unsettled.len())
 }

@@ -320,7 +320,10 @@ async fn expired_hold_returns_the_unit_to_the_next_in_line_and_sale_reconciles_e
     service::consume_hold(&store, &store, &store, "ftk_000003", "c3", "ord_4", later).await.unwrap();
     service::release_hold(&store, "ftk_000003", "ord_4", later).await.unwrap();
     service::release_hold(&store, "ftk_000003", "ord_4", later).await.unwrap();
-    let after_end = sale.ends_at + Duration::seconds(1);
+    let just_ended = sale.ends_at + Duration::seconds(1);
+    let report = service::sweep(&store, &store, just_ended).await.unwrap();
+    assert_eq!(report.reconciled, 0, "takes of the last moments are settled before the sale reconciles");
+    let after_end = sale.reconcilable_from();
     let report = service::sweep(&store, &store, after_end).await.unwrap();
     assert_eq!(report.reconciled, 1);
     let snapshot = store.snapshot(&sale.sale_id).await.unwrap().unwrap();
@@ -340,52 +343,212 @@ async fn enter_all_from(store: &DynamoFlashSales, sale: &FlashSale, first: usize
     vec![EntryMessage::from(&ticket)]
 }
 
-/// The worker dies between an admission's two writes: the shard gave its unit (and marked the ticket as its
-/// lane's last admission), the ticket write never happened, the invocation failed, so SQS delivers the message
-/// again. Everything but `admit` is the real adapter.
-struct DiesAfterTakingUnit<'a>(&'a DynamoFlashSales);
+/// The real adapter behind a worker that fails at chosen points: it dies right after its shard write
+/// (`die_after_take`: the unit is taken and the lane's mark names the take, the ticket is not written), or it
+/// cannot settle anything (`fail_settle`), so the invocation fails and SQS delivers the message again.
+struct Faulty<'a> {
+    store: &'a DynamoFlashSales,
+    die_after_take: bool,
+    fail_settle: bool,
+}
 
-impl FlashAdmissions for DiesAfterTakingUnit<'_> {
+fn dies_after_take(store: &DynamoFlashSales) -> Faulty<'_> {
+    Faulty { store, die_after_take: true, fail_settle: false }
+}
+
+fn cannot_settle(store: &DynamoFlashSales) -> Faulty<'_> {
+    Faulty { store, die_after_take: false, fail_settle: true }
+}
+
+impl FlashAdmissions for Faulty<'_> {
     async fn shard_units(&self, sale: &FlashSale) -> Result<Vec<i64>> {
-        self.0.shard_units(sale).await
+        self.store.shard_units(sale).await
     }
 
-    async fn admit(&self, sale: &FlashSale, ticket_id: &str, shard: u32, _: DateTime<Utc>) -> Result<AdmitOutcome> {
-        if let Some(remaining) = self.0.take_unit(sale, ticket_id, shard).await? {
-            return Ok(AdmitOutcome::ShardEmpty { remaining });
+    async fn shard_states(&self, sale: &FlashSale) -> Result<Vec<ShardState>> {
+        self.store.shard_states(sale).await
+    }
+
+    async fn take_unit(&self, sale: &FlashSale, shard: u32, take: &Take) -> Result<TakeOutcome> {
+        let outcome = self.store.take_unit(sale, shard, take).await?;
+        if self.die_after_take && matches!(outcome, TakeOutcome::Taken { .. }) {
+            return Err(DomainError::Transient("the worker died after taking the unit".into()));
         }
-        Err(DomainError::Transient("the worker died after taking the unit".into()))
+        Ok(outcome)
     }
 
-    async fn admitted_shard(&self, sale: &FlashSale, ticket_id: &str) -> Result<Option<u32>> {
-        self.0.admitted_shard(sale, ticket_id).await
-    }
-
-    async fn complete_admission(
+    async fn settle(
         &self,
         sale: &FlashSale,
-        ticket_id: &str,
         shard: u32,
-        hold_expires_at: DateTime<Utc>,
-    ) -> Result<AdmitOutcome> {
-        self.0.complete_admission(sale, ticket_id, shard, hold_expires_at).await
+        take: &Take,
+        hold: Option<DateTime<Utc>>,
+    ) -> Result<Settlement> {
+        if self.fail_settle {
+            return Err(DomainError::Transient("the table is unreachable".into()));
+        }
+        self.store.settle(sale, shard, take, hold).await
+    }
+
+    async fn unsettled(&self, takes: &[(u32, Take)]) -> Result<Vec<(u32, Take)>> {
+        self.store.unsettled(takes).await
     }
 
     async fn close_gate(&self, sale_id: &str, returns: u64) -> Result<bool> {
-        self.0.close_gate(sale_id, returns).await
+        self.store.close_gate(sale_id, returns).await
     }
 
     async fn move_units(&self, sale_id: &str, mv: Move) -> Result<bool> {
-        self.0.move_units(sale_id, mv).await
+        self.store.move_units(sale_id, mv).await
     }
 
     async fn record(&self, sale_id: &str, instance: &str, stats: &AdmissionStats) -> Result<()> {
-        self.0.record(sale_id, instance, stats).await
+        self.store.record(sale_id, instance, stats).await
     }
 }
 
+/// The message as the queue delivers it again (same message id).
 fn redelivered(message: &EntryMessage) -> EntryMessage {
     EntryMessage { redelivered: true, ..message.clone() }
+}
+
+/// The message as the queue first delivers it, with a queue message id.
+fn delivered(message: &EntryMessage, message_id: &str) -> EntryMessage {
+    EntryMessage { message_id: message_id.into(), ..message.clone() }
+}
+
+/// One batch of one message through `admissions`, with a fresh worker instance.
+async fn admit_one_message(
+    store: &DynamoFlashSales,
+    admissions: &impl FlashAdmissions,
+    message: &EntryMessage,
+    now: DateTime<Utc>,
+) -> Result<service::Admission> {
+    let state = service::AdmissionState::default();
+    let (mut results, _) =
+        service::admit_batch(store, admissions, store, &state, std::slice::from_ref(message), now).await;
+    results.remove(0)
+}
+
+async fn status_of(store: &DynamoFlashSales, ticket_id: &str) -> TicketStatus {
+    store.get_ticket(ticket_id).await.unwrap().unwrap().status
+}
+
+async fn clean_snapshot(store: &DynamoFlashSales, sale: &FlashSale) -> SaleSnapshot {
+    let snapshot = store.snapshot(&sale.sale_id).await.unwrap().unwrap();
+    assert_eq!(check_sale(&snapshot), Vec::<String>::new(), "{snapshot:?}");
+    snapshot
+}
+
+#[tokio::test]
+async fn a_take_whose_message_gave_up_goes_to_its_ticket_when_the_lanes_next_entry_is_admitted() {
+    let Some(endpoint) = endpoint() else { return };
+    let store = setup(&client(&endpoint).await, "SKU-G", 10).await;
+    let sale = live_sale("SKU-G", 3, 1, 1, 600);
+    store.create_sale(&sale).await.unwrap();
+    let entered = enter_all(&store, &sale, 2).await;
+    let (first, second) = (delivered(&entered[0], "m-first"), delivered(&entered[1], "m-second"));
+    let now = Utc::now();
+    // The first delivery dies after its shard write; every redelivery fails to settle; the queue gives up on
+    // the message after its fifth receive (to the dead-letter queue).
+    assert!(admit_one_message(&store, &dies_after_take(&store), &first, now).await.is_err());
+    for _ in 0..4 {
+        assert!(admit_one_message(&store, &cannot_settle(&store), &redelivered(&first), now).await.is_err());
+    }
+    assert_eq!(store.shard_units(&sale).await.unwrap(), vec![2], "the unit is taken, no ticket holds it");
+    assert_eq!(status_of(&store, &first.ticket_id).await, TicketStatus::Waiting);
+
+    // The lane's next entry takes from the same shard, wins, and settles the take before it: the first
+    // ticket, still waiting while the sale is on, wins the unit taken for it.
+    assert_eq!(admit_one_message(&store, &store, &second, now).await.unwrap(), service::Admission::Won);
+    assert_eq!(status_of(&store, &first.ticket_id).await, TicketStatus::Won);
+    assert_eq!(status_of(&store, &second.ticket_id).await, TicketStatus::Won);
+    let totals = clean_snapshot(&store, &sale).await.totals();
+    assert_eq!((totals.in_shards, totals.held), (1, 2));
+}
+
+#[tokio::test]
+async fn a_last_unit_taken_by_a_worker_that_died_is_settled_before_the_queue_closes() {
+    let Some(endpoint) = endpoint() else { return };
+    let store = setup(&client(&endpoint).await, "SKU-H", 10).await;
+    let sale = live_sale("SKU-H", 1, 2, 1, 600);
+    store.create_sale(&sale).await.unwrap();
+    let entered = enter_all(&store, &sale, 2).await;
+    let (first, second) = (delivered(&entered[0], "m-first"), delivered(&entered[1], "m-second"));
+    let now = Utc::now();
+    assert!(admit_one_message(&store, &dies_after_take(&store), &first, now).await.is_err());
+    for _ in 0..4 {
+        assert!(admit_one_message(&store, &cannot_settle(&store), &redelivered(&first), now).await.is_err());
+    }
+    // Every shard reads empty: before closing the queue the worker settles the take the shards name.
+    assert_eq!(admit_one_message(&store, &store, &second, now).await.unwrap(), service::Admission::SoldOut);
+    assert_eq!(status_of(&store, &first.ticket_id).await, TicketStatus::Won);
+    let snapshot = clean_snapshot(&store, &sale).await;
+    assert!(snapshot.gate.sold_out);
+    assert_eq!((snapshot.totals().held, snapshot.totals().sold_out), (1, 1));
+}
+
+#[tokio::test]
+async fn a_duplicate_message_that_dies_before_giving_its_unit_back_leaves_nothing_stranded() {
+    let Some(endpoint) = endpoint() else { return };
+    let store = setup(&client(&endpoint).await, "SKU-I", 10).await;
+    let sale = live_sale("SKU-I", 3, 1, 1, 600);
+    store.create_sale(&sale).await.unwrap();
+    let entered = enter_all(&store, &sale, 1).await;
+    let now = Utc::now();
+    let original = delivered(&entered[0], "m-original");
+    assert_eq!(admit_one_message(&store, &store, &original, now).await.unwrap(), service::Admission::Won);
+    // The entry is sent again after the queue's deduplication window (a client retry): another message for the
+    // same ticket. Its worker takes a unit from the same shard, then dies before giving it back.
+    let resend = delivered(&entered[0], "m-resend");
+    assert!(admit_one_message(&store, &dies_after_take(&store), &resend, now).await.is_err());
+    assert_eq!(store.shard_units(&sale).await.unwrap(), vec![1]);
+    // Redelivered, it finds its take: the ticket won through the original message, so the unit goes back.
+    let outcome = admit_one_message(&store, &store, &redelivered(&resend), now).await.unwrap();
+    assert_eq!(outcome, service::Admission::Skipped);
+    assert_eq!(store.shard_units(&sale).await.unwrap(), vec![2]);
+    // Any later delivery of either message takes and gives nothing.
+    for message in [redelivered(&resend), redelivered(&original)] {
+        assert_eq!(admit_one_message(&store, &store, &message, now).await.unwrap(), service::Admission::Skipped);
+    }
+    let snapshot = clean_snapshot(&store, &sale).await;
+    assert_eq!((snapshot.totals().in_shards, snapshot.totals().held), (2, 1));
+    let won_by = store.get_ticket(&original.ticket_id).await.unwrap().unwrap().taken_by;
+    assert_eq!(won_by, Some(Take::of(&original).message_key), "the ticket holds the original message's take");
+}
+
+#[tokio::test]
+async fn the_schedule_settles_takes_left_behind_before_the_sale_reconciles_exactly() {
+    let Some(endpoint) = endpoint() else { return };
+    let store = setup(&client(&endpoint).await, "SKU-J", 10).await;
+    let sale = live_sale("SKU-J", 2, 1, 1, 600);
+    store.create_sale(&sale).await.unwrap();
+    let entered = enter_all(&store, &sale, 2).await;
+    let now = Utc::now();
+    let original = delivered(&entered[0], "m-original");
+    assert_eq!(admit_one_message(&store, &store, &original, now).await.unwrap(), service::Admission::Won);
+    service::consume_hold(&store, &store, &store, &original.ticket_id, "c0", "ord_j1", now).await.unwrap();
+    // A resend of the same entry takes the last unit, its worker dies, the message gives up; the other entry's
+    // message gave up too, unsettled, after taking nothing. Nobody admits from this lane again.
+    let resend = delivered(&entered[0], "m-resend");
+    assert!(admit_one_message(&store, &dies_after_take(&store), &resend, now).await.is_err());
+    assert_eq!(store.shard_units(&sale).await.unwrap(), vec![0]);
+
+    // The sale ends. The schedule's audit gives the unit back (a waiting ticket no longer wins after the end);
+    // the sale reconciles only after the grace period, with every unit accounted for.
+    let ended = sale.ends_at + Duration::seconds(1);
+    let report = service::sweep(&store, &store, ended).await.unwrap();
+    assert_eq!((report.settled_takes, report.reconciled), (1, 0));
+    assert_eq!(service::sweep(&store, &store, ended).await.unwrap().settled_takes, 0, "settled once");
+    assert_eq!(store.shard_units(&sale).await.unwrap(), vec![1]);
+    let report = service::sweep(&store, &store, sale.reconcilable_from()).await.unwrap();
+    assert_eq!(report.reconciled, 1);
+    let snapshot = clean_snapshot(&store, &sale).await;
+    let r = snapshot.sale.reconciliation.unwrap();
+    assert_eq!((r.sold, r.returned), (1, 1));
+    let level = stock(&store, "SKU-J").await;
+    assert_stock_ledger(&level);
+    assert_eq!((level["flash"], level["flash_sold"], level["avail"]), (0, 1, 9));
 }
 
 #[tokio::test]
@@ -406,16 +569,8 @@ async fn a_worker_killed_between_the_shard_write_and_the_ticket_write_loses_no_u
 
     // First delivery of the first two entries: each worker dies after its shard write.
     for message in &messages[..2] {
-        let (results, _) = service::admit_batch(
-            &store,
-            &DiesAfterTakingUnit(&store),
-            &store,
-            &service::AdmissionState::default(),
-            std::slice::from_ref(message),
-            now,
-        )
-        .await;
-        assert!(matches!(results[0], Err(DomainError::Transient(_))), "{results:?}");
+        let outcome = admit_one_message(&store, &dies_after_take(&store), message, now).await;
+        assert!(matches!(outcome, Err(DomainError::Transient(_))), "{outcome:?}");
     }
     let snapshot = store.snapshot(&sale.sale_id).await.unwrap().unwrap();
     assert_eq!(snapshot.shards.iter().sum::<i64>(), 1, "two units taken, no ticket won yet");
@@ -462,4 +617,76 @@ async fn a_worker_killed_between_the_shard_write_and_the_ticket_write_loses_no_u
     assert!(snapshot.gate.sold_out);
     assert_eq!(check_sale(&snapshot), Vec::<String>::new());
     assert_eq!(snapshot.totals().held, 3);
+}
+
+#[tokio::test]
+async fn workers_dying_at_random_under_concurrency_sell_every_unit_once_and_reconcile_exactly() {
+    use rand::{Rng, SeedableRng};
+    let Some(endpoint) = endpoint() else { return };
+    let store = Arc::new(setup(&client(&endpoint).await, "SKU-K", 100).await);
+    let sale = live_sale("SKU-K", 30, 4, 1, 600);
+    store.create_sale(&sale).await.unwrap();
+    let entered = enter_all(&store, &sale, 90).await;
+    // One task per lane (the queue's message groups run concurrently, each in order): a message's first
+    // delivery dies after its shard write one time in four; the queue then delivers it again, or, one time in
+    // three, gives up on it (dead-letter queue) and moves on to the lane's next message.
+    let mut lanes: Vec<Vec<EntryMessage>> = vec![Vec::new(); sale.shards as usize];
+    for (i, message) in entered.iter().enumerate() {
+        let lane = crate::domain::flash_sale::lane_of(&message.ticket_id, sale.shards) as usize;
+        lanes[lane].push(delivered(message, &format!("m-{i}")));
+    }
+    let mut tasks = Vec::new();
+    for (lane, messages) in lanes.into_iter().enumerate() {
+        let (store, now) = (store.clone(), Utc::now());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(lane as u64);
+            let (mut died, mut gave_up) = (0, 0);
+            for message in messages {
+                let faulty = rng.gen_bool(0.25);
+                let first = if faulty {
+                    admit_one_message(&store, &dies_after_take(&store), &message, now).await
+                } else {
+                    admit_one_message(&store, &*store, &message, now).await
+                };
+                if first.is_err() {
+                    died += 1;
+                    if rng.gen_bool(1.0 / 3.0) {
+                        gave_up += 1;
+                        continue;
+                    }
+                    admit_one_message(&store, &*store, &redelivered(&message), now).await.unwrap();
+                }
+            }
+            (died, gave_up)
+        }));
+    }
+    let (mut died, mut gave_up) = (0, 0);
+    for task in tasks {
+        let (d, g) = task.await.unwrap();
+        (died, gave_up) = (died + d, gave_up + g);
+    }
+    assert!(died > 0 && gave_up > 0, "faults were injected: {died} died, {gave_up} gave up");
+    // Whatever the faults, once the line has run every unit is in a shard or held by a ticket; the gate is closed
+    // only with every shard empty.
+    let snapshot = clean_snapshot(&store, &sale).await;
+    let totals = snapshot.totals();
+    assert_eq!(totals.in_shards + totals.held, 30, "{totals:?}");
+    // Every winner buys; the sale ends and reconciles with exactly the purchased units sold.
+    for ticket in snapshot.tickets.iter().filter(|t| t.status == TicketStatus::Won) {
+        let order = format!("ord_{}", ticket.ticket_id);
+        let now = Utc::now();
+        service::consume_hold(&*store, &*store, &*store, &ticket.ticket_id, &ticket.customer_id, &order, now)
+            .await
+            .unwrap();
+    }
+    service::sweep(&*store, &*store, sale.ends_at + Duration::seconds(1)).await.unwrap();
+    assert_eq!(service::sweep(&*store, &*store, sale.reconcilable_from()).await.unwrap().reconciled, 1);
+    let snapshot = clean_snapshot(&store, &sale).await;
+    let r = snapshot.sale.reconciliation.unwrap();
+    assert_eq!(i64::from(r.sold), totals.held);
+    assert_eq!(r.sold + r.returned, 30);
+    let level = stock(&store, "SKU-K").await;
+    assert_stock_ledger(&level);
+    assert_eq!(level["flash_sold"], i64::from(r.sold));
+    eprintln!("{died} deliveries died after their shard write, {gave_up} messages gave up; {} won", r.sold);
 }
