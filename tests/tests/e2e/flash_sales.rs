@@ -1,6 +1,7 @@
 //! The flash-sale race through the real local stack (the benchmark's race at a smaller size, same
 //! invariants), then winners paying through the normal checkout: one pays, one is declined (the unit goes
-//! back to the sale), one lets the hold expire before paying (the unit goes back, checkout answers 410).
+//! back to the sale), one lets the hold expire before paying (the unit goes back, checkout answers 410), and
+//! the one who paid cancels before shipment (the unit goes back to the live sale, once).
 
 use crate::checkout::{aws, checkout, checkout_body, settled};
 use crate::inventory::{assert_invariant, call, token};
@@ -103,8 +104,8 @@ async fn shoppers_race_for_a_flash_sale_and_winners_pay_through_checkout() {
     let (status, _, accepted) =
         checkout(&token(&paid.user), &key, &flash_checkout(&paid.ticket_id, "pm_card_visa")).await;
     assert_eq!(status, 202, "{accepted}");
-    let order_id = accepted["order_id"].as_str().expect("order_id").to_owned();
-    let order = settled(&token(&paid.user), &order_id, Duration::from_secs(60)).await;
+    let paid_order = accepted["order_id"].as_str().expect("order_id").to_owned();
+    let order = settled(&token(&paid.user), &paid_order, Duration::from_secs(60)).await;
     assert_eq!(order["status"], "confirmed", "{order}");
     assert_eq!(order["total"], json!({"amount": 100, "currency": "USD"}), "{order}");
     assert_eq!(order["lines"][0]["sku"], report.sku.as_str());
@@ -154,6 +155,20 @@ async fn shoppers_race_for_a_flash_sale_and_winners_pay_through_checkout() {
     assert_eq!((status, body["error"]["code"].as_str()), (410, Some("hold_expired")), "{body}");
     assert_eq!(entry(&late.user, sale_id, &late.ticket_id).await["status"], "expired");
     assert_eq!(in_shards(&store, sale_id).await, (2, false));
+
+    // The winner who paid cancels before shipment: the order is cancelled, its unit goes back to the live sale
+    // (not to the warehouse's stock, which never held it), and a repeated cancel returns nothing more.
+    let shopper = token(&paid.user);
+    let cancel = format!("/v1/orders/{paid_order}/cancel");
+    let (status, _) = call(Method::POST, &cancel, Some(&token(&declined.user)), None).await;
+    assert_eq!(status, 404, "only the owner may cancel");
+    let (status, order) = call(Method::POST, &cancel, Some(&shopper), None).await;
+    assert_eq!((status, order["status"].as_str()), (200, Some("cancelled")), "{order}");
+    assert_eq!(in_shards(&store, sale_id).await, (3, false));
+    assert_eq!(entry(&paid.user, sale_id, &paid.ticket_id).await["status"], "expired");
+    let (status, again) = call(Method::POST, &cancel, Some(&shopper), None).await;
+    assert_eq!(status, 200, "a repeated cancel answers the cancelled order: {again}");
+    assert_eq!(in_shards(&store, sale_id).await, (3, false), "the unit came back once");
 
     assert_invariant(std::slice::from_ref(&report.sku)).await;
 }
