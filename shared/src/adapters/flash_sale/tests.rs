@@ -440,21 +440,32 @@ async fn clean_snapshot(store: &DynamoFlashSales, sale: &FlashSale) -> SaleSnaps
     snapshot
 }
 
-#[tokio::test]
-async fn a_take_whose_message_gave_up_goes_to_its_ticket_when_the_lanes_next_entry_is_admitted() {
-    let Some(endpoint) = endpoint() else { return };
-    let store = setup(&client(&endpoint).await, "SKU-G", 10).await;
-    let sale = live_sale("SKU-G", 3, 1, 1, 600);
+/// A sale of `units` in `shards` with two entries: the first message's worker died after its shard write, every
+/// redelivery failed to settle, and the queue gave up on it after its fifth receive (dead-letter queue).
+async fn first_message_gave_up_after_its_take(
+    sku: &str,
+    units: u32,
+    shards: u32,
+) -> Option<(DynamoFlashSales, FlashSale, EntryMessage, EntryMessage, DateTime<Utc>)> {
+    let endpoint = endpoint()?;
+    let store = setup(&client(&endpoint).await, sku, 10).await;
+    let sale = live_sale(sku, units, shards, 1, 600);
     store.create_sale(&sale).await.unwrap();
     let entered = enter_all(&store, &sale, 2).await;
     let (first, second) = (delivered(&entered[0], "m-first"), delivered(&entered[1], "m-second"));
     let now = Utc::now();
-    // The first delivery dies after its shard write; every redelivery fails to settle; the queue gives up on
-    // the message after its fifth receive (to the dead-letter queue).
     assert!(admit_one_message(&store, &dies_after_take(&store), &first, now).await.is_err());
     for _ in 0..4 {
         assert!(admit_one_message(&store, &cannot_settle(&store), &redelivered(&first), now).await.is_err());
     }
+    Some((store, sale, first, second, now))
+}
+
+#[tokio::test]
+async fn a_take_whose_message_gave_up_goes_to_its_ticket_when_the_lanes_next_entry_is_admitted() {
+    let Some((store, sale, first, second, now)) = first_message_gave_up_after_its_take("SKU-G", 3, 1).await else {
+        return;
+    };
     assert_eq!(store.shard_units(&sale).await.unwrap(), vec![2], "the unit is taken, no ticket holds it");
     assert_eq!(status_of(&store, &first.ticket_id).await, TicketStatus::Waiting);
 
@@ -469,17 +480,9 @@ async fn a_take_whose_message_gave_up_goes_to_its_ticket_when_the_lanes_next_ent
 
 #[tokio::test]
 async fn a_last_unit_taken_by_a_worker_that_died_is_settled_before_the_queue_closes() {
-    let Some(endpoint) = endpoint() else { return };
-    let store = setup(&client(&endpoint).await, "SKU-H", 10).await;
-    let sale = live_sale("SKU-H", 1, 2, 1, 600);
-    store.create_sale(&sale).await.unwrap();
-    let entered = enter_all(&store, &sale, 2).await;
-    let (first, second) = (delivered(&entered[0], "m-first"), delivered(&entered[1], "m-second"));
-    let now = Utc::now();
-    assert!(admit_one_message(&store, &dies_after_take(&store), &first, now).await.is_err());
-    for _ in 0..4 {
-        assert!(admit_one_message(&store, &cannot_settle(&store), &redelivered(&first), now).await.is_err());
-    }
+    let Some((store, sale, first, second, now)) = first_message_gave_up_after_its_take("SKU-H", 1, 2).await else {
+        return;
+    };
     // Every shard reads empty: before closing the queue the worker settles the take the shards name.
     assert_eq!(admit_one_message(&store, &store, &second, now).await.unwrap(), service::Admission::SoldOut);
     assert_eq!(status_of(&store, &first.ticket_id).await, TicketStatus::Won);
