@@ -31,3 +31,17 @@ where
         DomainError::unexpected(err)
     }
 }
+
+/// A conditional `UpdateItem`'s outcome: `true` when it applied, `false` when its condition failed.
+pub fn update_applied<O, R>(
+    result: std::result::Result<O, SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>>,
+) -> crate::error::Result<bool>
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+        Err(err) => Err(sdk_error(err)),
+    }
+}

@@ -22,7 +22,7 @@ pub mod stock;
 #[cfg(test)]
 mod tests;
 
-use crate::adapters::dynamo::sdk_error;
+use crate::adapters::dynamo::{sdk_error, update_applied};
 use crate::domain::flash_sale::{
     lane_of, EntryMessage, FlashSale, Gate, Move, SaleSnapshot, Take, Ticket, TicketStatus,
 };
@@ -269,13 +269,7 @@ impl DynamoFlashSales {
             .expression_attribute_values(":msg", s(&take.message_key))
             .build()
             .expect("table, key and expression are set");
-        let refill = self
-            .update(shard_key(&sale.sale_id, shard), "ADD units :one")
-            .condition_expression("attribute_exists(units) AND attribute_not_exists(closed)")
-            .expression_attribute_values(":one", n(1))
-            .build()
-            .expect("table, key and expression are set");
-        let items = [record, refill, self.reopen_gate(&sale.sale_id)]
+        let items = [record, self.refill(&sale.sale_id, shard), self.reopen_gate(&sale.sale_id)]
             .into_iter()
             .map(|u| TransactWriteItem::builder().update(u).build())
             .collect();
@@ -289,6 +283,15 @@ impl DynamoFlashSales {
             }
             Transacted::Cancelled(_) => Ok(false),
         }
+    }
+
+    /// The shard's update when a unit comes back: `units + 1`, unless the sale was reconciled.
+    fn refill(&self, sale_id: &str, shard: u32) -> Update {
+        self.update(shard_key(sale_id, shard), "ADD units :one")
+            .condition_expression("attribute_exists(units) AND attribute_not_exists(closed)")
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .expect("table, key and expression are set")
     }
 
     /// The gate's update when a unit comes back: reopened, `returns + 1`.
@@ -622,12 +625,7 @@ impl FlashTicketStore for DynamoFlashSales {
         .expression_attribute_values(":to", s(status_str(to)))
         .build()
         .expect("table, key and expression are set");
-        let shard_update = self
-            .update(shard_key(&ticket.sale_id, shard), "ADD units :one")
-            .condition_expression("attribute_exists(units) AND attribute_not_exists(closed)")
-            .expression_attribute_values(":one", n(1))
-            .build()
-            .expect("table, key and expression are set");
+        let shard_update = self.refill(&ticket.sale_id, shard);
         let gate_update = self.reopen_gate(&ticket.sale_id);
         let counter_update = self
             .update(customer_key(&ticket.sale_id, &ticket.customer_id), "ADD #count :minus")
@@ -774,11 +772,7 @@ impl FlashAdmissions for DynamoFlashSales {
             .expression_attribute_values(":returns", n(returns))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(sdk_error(err)),
-        }
+        update_applied(result)
     }
 
     async fn move_units(&self, sale_id: &str, mv: Move) -> Result<bool> {
@@ -842,11 +836,7 @@ impl FlashHolds for DynamoFlashSales {
             .expression_attribute_values(":now", n(millis(now)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(sdk_error(err)),
-        }
+        update_applied(result)
     }
 }
 
