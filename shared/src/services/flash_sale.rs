@@ -252,6 +252,8 @@ pub async fn get_entry(
 pub struct AdmissionState {
     sales: Mutex<HashMap<String, (FlashSale, Vec<i64>)>>,
     settled: Mutex<HashSet<Take>>,
+    /// Previous takes of a lane this instance could not settle yet (by sale): retried on its next batches.
+    unsettled: Mutex<HashMap<String, Vec<(u32, Take)>>>,
 }
 
 /// Settled takes an instance remembers before it starts over (a forgotten one costs one read).
@@ -270,6 +272,16 @@ impl AdmissionState {
 
     fn is_settled(&self, take: &Take) -> bool {
         self.settled.lock().is_ok_and(|s| s.contains(take))
+    }
+
+    fn defer(&self, sale_id: &str, shard: u32, take: Take) {
+        if let Ok(mut m) = self.unsettled.lock() {
+            m.entry(sale_id.to_owned()).or_default().push((shard, take));
+        }
+    }
+
+    fn deferred(&self, sale_id: &str) -> Vec<(u32, Take)> {
+        self.unsettled.lock().ok().and_then(|mut m| m.remove(sale_id)).unwrap_or_default()
     }
 
     fn settled(&self, take: &Take) {
@@ -346,6 +358,17 @@ async fn admit_one(
             (sale, remaining)
         }
     };
+    let deferred = state.deferred(&sale.sale_id);
+    if !deferred.is_empty() {
+        if let Err(err) = settle_others(admissions, state, &sale, &deferred, &mut remaining, stats, now).await {
+            tracing::error!(sale_id = %sale.sale_id, error = %err, takes = deferred.len(), "previous takes still not settled");
+            if matches!(err, DomainError::Transient(_)) {
+                for (shard, take) in deferred {
+                    state.defer(&sale.sale_id, shard, take);
+                }
+            }
+        }
+    }
     let ticket = Ticket::waiting(message.ticket_id.clone(), sale.sale_id.clone(), message.customer_id.clone(), 0, now);
     let take = Take::of(message);
     let mut gate = match gates.get(&sale.sale_id) {
@@ -448,8 +471,16 @@ async fn admit_one(
                     let hold = Some(sale.hold_expiry(now));
                     let settled = settle_own(admissions, state, &sale, shard_u32, &take, hold, stats).await?;
                     if let Some(previous) = previous.filter(|p| *p != take) {
-                        settle_others(admissions, state, &sale, &[(shard_u32, previous)], &mut remaining, stats, now)
-                            .await?;
+                        // This message's own take is settled: failing it now would not help (its redelivery
+                        // cannot see the take its write replaced), so the instance keeps that take and retries.
+                        let before = [(shard_u32, previous)];
+                        if let Err(err) =
+                            settle_others(admissions, state, &sale, &before, &mut remaining, stats, now).await
+                        {
+                            let [(_, previous)] = before;
+                            tracing::error!(sale_id = %sale.sale_id, shard, take = %previous.mark(), error = %err, "the lane's previous take is not settled yet; retrying on the next batch");
+                            state.defer(&sale.sale_id, shard_u32, previous);
+                        }
                     }
                     break 'admission Ok(match settled {
                         Settlement::Won | Settlement::AlreadyWon => Admission::Won,

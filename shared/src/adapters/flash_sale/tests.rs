@@ -350,14 +350,16 @@ struct Faulty<'a> {
     store: &'a DynamoFlashSales,
     die_after_take: bool,
     fail_settle: bool,
+    /// Settling this ticket's takes fails (the table throttles that partition, say).
+    fail_settle_of: Option<String>,
 }
 
 fn dies_after_take(store: &DynamoFlashSales) -> Faulty<'_> {
-    Faulty { store, die_after_take: true, fail_settle: false }
+    Faulty { store, die_after_take: true, fail_settle: false, fail_settle_of: None }
 }
 
 fn cannot_settle(store: &DynamoFlashSales) -> Faulty<'_> {
-    Faulty { store, die_after_take: false, fail_settle: true }
+    Faulty { store, die_after_take: false, fail_settle: true, fail_settle_of: None }
 }
 
 impl FlashAdmissions for Faulty<'_> {
@@ -384,7 +386,7 @@ impl FlashAdmissions for Faulty<'_> {
         take: &Take,
         hold: Option<DateTime<Utc>>,
     ) -> Result<Settlement> {
-        if self.fail_settle {
+        if self.fail_settle || self.fail_settle_of.as_ref().is_some_and(|t| *t == take.ticket_id) {
             return Err(DomainError::Transient("the table is unreachable".into()));
         }
         self.store.settle(sale, shard, take, hold).await
@@ -476,6 +478,31 @@ async fn a_take_whose_message_gave_up_goes_to_its_ticket_when_the_lanes_next_ent
     assert_eq!(status_of(&store, &second.ticket_id).await, TicketStatus::Won);
     let totals = clean_snapshot(&store, &sale).await.totals();
     assert_eq!((totals.in_shards, totals.held), (1, 2));
+}
+
+#[tokio::test]
+async fn a_previous_take_that_cannot_be_settled_yet_is_retried_by_the_worker_instance() {
+    let Some((store, sale, first, second, now)) = first_message_gave_up_after_its_take("SKU-L", 3, 1).await else {
+        return;
+    };
+    let third = delivered(&enter_all_from(&store, &sale, 2).await[0], "m-third");
+    // The lane's next admission wins its own unit but cannot settle the take before it: it does not fail (its
+    // own take is settled), the instance keeps the other take and settles it with its next batch.
+    let state = service::AdmissionState::default();
+    let flaky = Faulty {
+        store: &store,
+        die_after_take: false,
+        fail_settle: false,
+        fail_settle_of: Some(first.ticket_id.clone()),
+    };
+    let (results, _) = service::admit_batch(&store, &flaky, &store, &state, &[second], now).await;
+    assert_eq!(results.into_iter().map(|r| r.unwrap()).collect::<Vec<_>>(), vec![service::Admission::Won]);
+    assert_eq!(status_of(&store, &first.ticket_id).await, TicketStatus::Waiting);
+    let (results, _) = service::admit_batch(&store, &store, &store, &state, &[third], now).await;
+    assert_eq!(results.into_iter().map(|r| r.unwrap()).collect::<Vec<_>>(), vec![service::Admission::Won]);
+    assert_eq!(status_of(&store, &first.ticket_id).await, TicketStatus::Won);
+    let totals = clean_snapshot(&store, &sale).await.totals();
+    assert_eq!((totals.in_shards, totals.held), (0, 3));
 }
 
 #[tokio::test]
