@@ -90,6 +90,15 @@ async fn a_seller_ships_delivers_and_refunds_a_returned_order() {
     let kinds: Vec<&str> = order["events"].as_array().unwrap().iter().filter_map(|e| e["type"].as_str()).collect();
     assert_eq!(kinds, ["placed", "confirmed", "shipped", "delivered", "return_requested", "returned", "refunded"]);
     assert_eq!(order["status"], "refunded");
+    let (status, mine) = call(Method::GET, "/v1/me/orders", Some(&shopper), None).await;
+    assert_eq!(status, 200, "{mine}");
+    let line = mine["items"].as_array().and_then(|items| items.iter().find(|o| o["order_id"] == order_id.as_str()));
+    let line = line.unwrap_or_else(|| panic!("the shopper's history lists {order_id}: {mine}"));
+    assert_eq!(
+        (&line["status"], &line["total"], &line["item_count"], &line["created_at"]),
+        (&order["status"], &order["total"], &json!(2), &order["created_at"]),
+        "the history line agrees with the order: {line}"
+    );
     let kinds = eventually(Duration::from_secs(20), || async {
         let kinds: Vec<String> =
             notifications(&order_id).await.iter().filter_map(|n| n["kind"].as_str().map(str::to_owned)).collect();

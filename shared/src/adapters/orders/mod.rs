@@ -4,7 +4,8 @@
 //! - order `ORDER#<id> / ORDER`: the fixed facts (`header`), the append-only `events` (only ever extended
 //!   with `list_append`), the derived status, `version` (= last event number) and a summary; `gsi1`
 //!   `CUSTOMER#<user>` by creation time for signed-in shoppers. Creating it is one conditional put and every
-//!   later change one conditional update (`version = :expected`): one item, never a transaction.
+//!   later change one conditional update (`version = :expected`): one item, never a transaction. Header,
+//!   events and summary are in a compact encoding (`stored`) that keeps a one-line order under 1 KB.
 //! - seller part `ORDER#<id> / SELLER#<seller>`: that seller's view, from confirmation on, a projection of the
 //!   order item written after it and guarded by `version`; `gsi2` `SELLER#<seller>` by creation time.
 //! - payment `ORDER#<id> / PAYMENT`: the payment as last reported, with the time it was observed.
@@ -12,12 +13,11 @@
 //! - notification `NOTIFY#<order id> / <notification id>`: a delivered notification (local sink).
 
 pub mod memory;
+mod stored;
 
 use crate::adapters::dynamo::sdk_error;
 use crate::domain::catalog::{Page, PageLimit};
-use crate::domain::order::{
-    Order, OrderEvent, OrderHeader, OrderNotification, OrderStatus, OrderSummary, SellerOrderView,
-};
+use crate::domain::order::{Order, OrderNotification, OrderStatus, OrderSummary, SellerOrderView};
 use crate::domain::payment::Payment;
 use crate::error::{DomainError, Result};
 use crate::ports::{
@@ -30,6 +30,7 @@ use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use stored::{StoredEvent, StoredHeader, StoredSummary};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -95,6 +96,30 @@ fn decode_cursor(raw: &str, index_pk: &str, index_sk: &str, partition: &str) -> 
     Ok(plain.into_iter().map(|(k, v)| (k, s(v))).collect())
 }
 
+fn stored_events(events: &[crate::domain::order::OrderEvent]) -> Vec<StoredEvent> {
+    events.iter().map(StoredEvent::of).collect()
+}
+
+/// The order item: keys, the compact encoding of header, events and summary (see `stored`), status, version.
+fn order_item(order: &Order) -> Result<Item> {
+    let header = order.header();
+    let mut item = Item::from([
+        ("pk".into(), s(order_pk(&header.id))),
+        ("sk".into(), s(ORDER_SK)),
+        ("entity".into(), s("order")),
+        ("header".into(), to_av(&StoredHeader::of(header))?),
+        ("status".into(), s(order.status().as_str())),
+        ("version".into(), n(order.version())),
+        ("summary".into(), to_av(&StoredSummary::of(&order.summary()))?),
+        ("events".into(), to_av(&stored_events(order.events()))?),
+    ]);
+    if let Some(user_id) = &header.customer.user_id {
+        item.insert("gsi1pk".into(), s(format!("CUSTOMER#{user_id}")));
+        item.insert("gsi1sk".into(), s(time_key(header.created_at, &header.id)));
+    }
+    Ok(item)
+}
+
 /// Orders, payments records, webhook claims and the local notification sink in one DynamoDB table.
 #[derive(Debug, Clone)]
 pub struct DynamoOrders {
@@ -105,25 +130,6 @@ pub struct DynamoOrders {
 impl DynamoOrders {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
-    }
-
-    fn header_item(&self, order: &Order) -> Result<Item> {
-        let header = order.header();
-        let mut item = Item::from([
-            ("pk".into(), s(order_pk(&header.id))),
-            ("sk".into(), s(ORDER_SK)),
-            ("entity".into(), s("order")),
-            ("header".into(), to_av(header)?),
-            ("status".into(), s(order.status().as_str())),
-            ("version".into(), n(order.version())),
-            ("summary".into(), to_av(&order.summary())?),
-            ("events".into(), to_av(&order.events())?),
-        ]);
-        if let Some(user_id) = &header.customer.user_id {
-            item.insert("gsi1pk".into(), s(format!("CUSTOMER#{user_id}")));
-            item.insert("gsi1sk".into(), s(time_key(header.created_at, &header.id)));
-        }
-        Ok(item)
     }
 
     /// Puts each seller's view of `order` unless a view of a later version is stored: the parts are a
@@ -181,9 +187,10 @@ impl OrderReader for DynamoOrders {
         let Some(item) = out.items().first() else {
             return Ok(None);
         };
-        let header: OrderHeader = from_av(attr(item, "header")?)?;
-        let events: Vec<OrderEvent> = from_av(attr(item, "events")?)?;
-        Order::from_history(header, events).map(Some)
+        let user_id = item.get("gsi1pk").and_then(|v| v.as_s().ok()).and_then(|pk| stored::customer_of_gsi1pk(pk));
+        let header: StoredHeader = from_av(attr(item, "header")?)?;
+        let events: Vec<StoredEvent> = from_av(attr(item, "events")?)?;
+        stored::decode(order_id.to_owned(), user_id.map(str::to_owned), header, events).map(Some)
     }
 }
 
@@ -195,7 +202,7 @@ impl OrderWriter for DynamoOrders {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(self.header_item(order)?))
+            .set_item(Some(order_item(order)?))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -231,10 +238,10 @@ impl OrderWriter for DynamoOrders {
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_names("#version", "version")
                 .expression_attribute_names("#summary", "summary")
-                .expression_attribute_values(":new", to_av(&new_events)?)
+                .expression_attribute_values(":new", to_av(&stored_events(new_events))?)
                 .expression_attribute_values(":status", s(order.status().as_str()))
                 .expression_attribute_values(":version", n(order.version()))
-                .expression_attribute_values(":summary", to_av(&order.summary())?)
+                .expression_attribute_values(":summary", to_av(&StoredSummary::of(&order.summary()))?)
                 .expression_attribute_values(":expected", n(expected_version))
                 .send()
                 .await;
@@ -254,12 +261,12 @@ impl OrderWriter for DynamoOrders {
 }
 
 impl DynamoOrders {
-    /// One page of `attribute` values from an index partition, newest first, behind an opaque cursor.
-    async fn newest_first<T: DeserializeOwned>(
+    /// One page of an index partition, newest first, each item read by `read`, behind an opaque cursor.
+    async fn newest_first<T>(
         &self,
         index: &str,
         partition: String,
-        attribute: &str,
+        read: impl Fn(&Item) -> Result<T>,
         limit: PageLimit,
         cursor: Option<&str>,
     ) -> Result<Page<T>> {
@@ -278,7 +285,7 @@ impl DynamoOrders {
             .send()
             .await
             .map_err(sdk_error)?;
-        let items = out.items().iter().map(|item| from_av(attr(item, attribute)?)).collect::<Result<Vec<_>>>()?;
+        let items = out.items().iter().map(read).collect::<Result<Vec<_>>>()?;
         Ok(Page { items, next_cursor: out.last_evaluated_key().and_then(encode_cursor) })
     }
 }
@@ -290,7 +297,13 @@ impl CustomerOrders for DynamoOrders {
         limit: PageLimit,
         cursor: Option<&str>,
     ) -> Result<Page<OrderSummary>> {
-        self.newest_first("gsi1", format!("CUSTOMER#{user_id}"), "summary", limit, cursor).await
+        let read = |item: &Item| {
+            let pk = attr(item, "pk")?.as_s().ok().and_then(|pk| stored::order_of_pk(pk));
+            let order_id = pk.ok_or_else(|| DomainError::unexpected("order index entry without an order pk"))?;
+            let summary: StoredSummary = from_av(attr(item, "summary")?)?;
+            Ok(summary.into_summary(order_id.to_owned()))
+        };
+        self.newest_first("gsi1", format!("CUSTOMER#{user_id}"), read, limit, cursor).await
     }
 }
 
@@ -301,7 +314,14 @@ impl SellerOrders for DynamoOrders {
         limit: PageLimit,
         cursor: Option<&str>,
     ) -> Result<Page<SellerOrderView>> {
-        self.newest_first("gsi2", format!("SELLER#{seller_id}"), "view", limit, cursor).await
+        self.newest_first(
+            "gsi2",
+            format!("SELLER#{seller_id}"),
+            |item: &Item| from_av(attr(item, "view")?),
+            limit,
+            cursor,
+        )
+        .await
     }
 }
 
@@ -488,5 +508,54 @@ mod tests {
         assert!(decode_cursor(&cursor, "gsi1pk", "gsi1sk", "CUSTOMER#u2").is_err());
         assert!(decode_cursor(&cursor, "gsi2pk", "gsi2sk", "CUSTOMER#u1").is_err());
         assert!(decode_cursor("%%%", "gsi1pk", "gsi1sk", "CUSTOMER#u1").is_err());
+    }
+
+    /// A one-line order as checkout writes it (ids as long as the real ones: Cognito subs, ULIDs, a SHA-256
+    /// fingerprint, an email and a full address): its item must stay under 1 KB placed and confirmed, so its
+    /// creation and its confirmation each cost one write unit.
+    #[test]
+    fn one_line_order_item_stays_under_one_kilobyte_through_confirmation() {
+        use crate::adapters::inventory::item_size;
+        use crate::domain::money::{Currency, Money};
+        use crate::domain::order::{Actor, Customer, OrderEventKind, OrderLine, ShippingAddress};
+
+        let at: DateTime<Utc> = "2026-11-22T08:50:10.705157123Z".parse().unwrap();
+        let user = "8d7c6b5a-4e3f-4a2b-9c1d-0e9f8a7b6c5d";
+        let line = OrderLine::new(
+            "E2E-COST-01M816S7JVB93ZSMJZT0PC2PP5-M",
+            "prd_01m816s7jvb93zsmjzt0pc2pp5",
+            "1f0e8a3c-6d2b-4b7e-9a55-2c1d3e4f5a6b",
+            "Desk lamp with a long product title, brass",
+            1,
+            Money::new(1999, Currency::USD),
+        )
+        .unwrap();
+        let address = ShippingAddress {
+            name: "Ada Lovelace".into(),
+            line1: "1 Main St".into(),
+            line2: None,
+            city: "Springfield".into(),
+            region: Some("IL".into()),
+            postal_code: "62701".into(),
+            country: "US".into(),
+        };
+        let customer = Customer { user_id: Some(user.into()), email: Some("shopper-123456789@example.com".into()) };
+        let cart = "cart_01m816ty114avxn8nrjh126zfx".to_owned();
+        let mut order = Order::place(
+            "ord_z61wn6p26hxs126cjmr2s2pzc5".into(),
+            customer,
+            cart,
+            vec![line],
+            address,
+            Actor::shopper(user),
+            at,
+        )
+        .unwrap()
+        .with_request_fingerprint("9f".repeat(32));
+        let placed = item_size(&order_item(&order).unwrap());
+        let confirmed = OrderEventKind::Confirmed { payment_id: "pi_01m816ty114avxn8nrjh126zfx".into() };
+        order.record(confirmed, Actor::system("checkout"), None, at).unwrap();
+        let confirmed = item_size(&order_item(&order).unwrap());
+        assert!(placed < confirmed && confirmed <= 1024, "placed {placed} B, confirmed {confirmed} B");
     }
 }
