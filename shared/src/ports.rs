@@ -137,11 +137,11 @@ pub trait ProductSearch: Send + Sync {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Orders, payments, idempotency, checkout (OrdersTable, IdempotencyTable, the checkout state machine,
+// Orders, payments, checkout (OrdersTable, the checkout state machine,
 // the order events queue, the payment provider)
 // ---------------------------------------------------------------------------------------------------------
 
-use crate::domain::{idempotency, order, payment};
+use crate::domain::{order, payment};
 
 /// Reads one order with its whole event history. IAM: `dynamodb:Query` on the orders table.
 pub trait OrderReader: Send + Sync {
@@ -237,30 +237,6 @@ pub trait PaymentProvider: Send + Sync {
         &self,
         order_id: &str,
     ) -> impl std::future::Future<Output = crate::error::Result<Option<payment::Payment>>> + Send;
-}
-
-/// Idempotency records. IAM: `dynamodb:PutItem`, `dynamodb:UpdateItem`, `dynamodb:DeleteItem` on the
-/// idempotency table.
-pub trait IdempotencyStore: Send + Sync {
-    /// Writes `record` unless a live record holds its key; returns that record if one does.
-    fn try_begin(
-        &self,
-        record: &idempotency::IdempotencyRecord,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> impl std::future::Future<Output = crate::error::Result<Option<idempotency::IdempotencyRecord>>> + Send;
-    /// Stores the response of the attempt that holds `key` with `fingerprint`.
-    fn complete(
-        &self,
-        key: &str,
-        fingerprint: &str,
-        response: &idempotency::StoredResponse,
-    ) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
-    /// Drops an in-progress record so the key can be retried (after a transient failure).
-    fn abandon(
-        &self,
-        key: &str,
-        fingerprint: &str,
-    ) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
 }
 
 /// Starts the checkout saga. Starting an execution name twice is not an error: the first one runs.

@@ -4,7 +4,6 @@ pub mod cart;
 pub mod catalog;
 pub mod dynamo;
 pub mod flash_sale;
-pub mod idempotency;
 pub mod inventory;
 pub mod orders;
 pub mod payments;

@@ -1,94 +1,12 @@
-//! Idempotency keys with Stripe's semantics: the first response to a key is kept for 24 hours and replayed to
-//! every retry with the same request; the same key with a different request is refused (422); a retry while
-//! the first attempt still runs is refused (409). An attempt that crashed holds its key only until its lock
-//! expires (the function timeout), so a retry can take over.
+//! Idempotency keys with Stripe's semantics: the first response to a key is replayed to every retry with the
+//! same request; the same key with a different request is refused (422); a retry while the first attempt still
+//! runs is refused (409). Here: the rules of a key (its form, its scope, the request's fingerprint, a name-safe
+//! digest); each keyed operation keeps the key's record next to what it guards (services::idempotency).
 
-use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-
-/// How long a completed key is kept and replayed.
-pub const RECORD_TTL_HOURS: i64 = 24;
 
 /// Longest accepted key, as Stripe.
 pub const MAX_KEY_LEN: usize = 255;
-
-/// A response kept for replay.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredResponse {
-    pub status: u16,
-    /// The JSON body, as sent.
-    pub body: String,
-}
-
-/// Where a key stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum RecordState {
-    /// An attempt holds the key until `locked_until`.
-    InProgress { locked_until: DateTime<Utc> },
-    /// The first response, replayed to retries.
-    Completed { response: StoredResponse },
-}
-
-/// One key's record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IdempotencyRecord {
-    /// The key, scoped to its caller and operation (see [`scoped_key`]).
-    pub key: String,
-    /// A hash of the request the key was first used with.
-    pub fingerprint: String,
-    #[serde(flatten)]
-    pub state: RecordState,
-    pub created_at: DateTime<Utc>,
-    /// After this the record counts as absent, whether or not storage has deleted it yet.
-    pub expires_at: DateTime<Utc>,
-}
-
-impl IdempotencyRecord {
-    /// A new in-progress record, locked for `lock` (the function's timeout).
-    pub fn begin(key: String, fingerprint: String, now: DateTime<Utc>, lock: Duration) -> Self {
-        Self {
-            key,
-            fingerprint,
-            state: RecordState::InProgress { locked_until: now + lock },
-            created_at: now,
-            expires_at: now + Duration::hours(RECORD_TTL_HOURS),
-        }
-    }
-
-    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
-        self.expires_at <= now
-    }
-}
-
-/// What to do with a request whose key already has a record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    /// The record is expired or its attempt crashed: take the key over and run the request.
-    TakeOver,
-    /// Replay the first response.
-    Replay(StoredResponse),
-    /// Same key, different request: 422 `idempotency_key_reused`.
-    Reused,
-    /// The first attempt is still running: 409 `idempotency_in_progress`.
-    InProgress,
-}
-
-/// Decides how a request meets an existing record.
-pub fn decide(existing: &IdempotencyRecord, fingerprint: &str, now: DateTime<Utc>) -> Decision {
-    if existing.is_expired(now) {
-        return Decision::TakeOver;
-    }
-    if existing.fingerprint != fingerprint {
-        return Decision::Reused;
-    }
-    match &existing.state {
-        RecordState::Completed { response } => Decision::Replay(response.clone()),
-        RecordState::InProgress { locked_until } if *locked_until > now => Decision::InProgress,
-        RecordState::InProgress { .. } => Decision::TakeOver,
-    }
-}
 
 /// Checks a client's key: 1 to 255 printable ASCII characters.
 pub fn validate_key(key: &str) -> Result<(), &'static str> {
@@ -148,40 +66,6 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
-
-    fn now() -> DateTime<Utc> {
-        "2025-01-01T00:00:00Z".parse().unwrap()
-    }
-
-    fn completed(fp: &str) -> IdempotencyRecord {
-        let mut r = IdempotencyRecord::begin("k".into(), fp.into(), now(), Duration::seconds(30));
-        r.state = RecordState::Completed { response: StoredResponse { status: 202, body: "{}".into() } };
-        r
-    }
-
-    #[test]
-    fn same_request_replays_first_response() {
-        assert!(matches!(decide(&completed("a"), "a", now()), Decision::Replay(r) if r.status == 202));
-    }
-
-    #[test]
-    fn different_request_is_reused() {
-        assert_eq!(decide(&completed("a"), "b", now()), Decision::Reused);
-    }
-
-    #[test]
-    fn in_progress_blocks_until_lock_expires() {
-        let r = IdempotencyRecord::begin("k".into(), "a".into(), now(), Duration::seconds(30));
-        assert_eq!(decide(&r, "a", now() + Duration::seconds(29)), Decision::InProgress);
-        assert_eq!(decide(&r, "a", now() + Duration::seconds(30)), Decision::TakeOver);
-    }
-
-    #[test]
-    fn records_expire_after_a_day() {
-        let r = completed("a");
-        assert!(matches!(decide(&r, "a", now() + Duration::hours(23)), Decision::Replay(_)));
-        assert_eq!(decide(&r, "b", now() + Duration::hours(24)), Decision::TakeOver);
-    }
 
     #[test]
     fn key_rules() {

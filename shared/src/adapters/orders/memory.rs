@@ -1,15 +1,14 @@
-//! In-memory orders, payments, idempotency, saga starter and queue: the fakes handler tests run against.
+//! In-memory orders, payments, saga starter and queue: the fakes handler tests run against.
 //! They keep the adapters' contracts (conditional creation, optimistic appends, claims, replayed keys).
 
 use crate::domain::catalog::{Page, PageLimit};
-use crate::domain::idempotency::{self, IdempotencyRecord, RecordState, StoredResponse};
 use crate::domain::money::Money;
 use crate::domain::order::{Order, OrderNotification, OrderStatus, OrderSummary, SellerOrderView};
 use crate::domain::payment::{validate_payment_method, AuthorizeRequest, Payment};
 use crate::error::{DomainError, Result};
 use crate::ports::{
-    CheckoutStarter, CustomerOrders, IdempotencyStore, NotificationSink, OrderEventPublisher, OrderReader, OrderWriter,
-    PaymentLedger, PaymentProvider, SellerOrders,
+    CheckoutStarter, CustomerOrders, NotificationSink, OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger,
+    PaymentProvider, SellerOrders,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -23,7 +22,6 @@ struct State {
     notifications: BTreeMap<String, OrderNotification>,
     published: Vec<OrderNotification>,
     started: Vec<(String, serde_json::Value)>,
-    idempotency: HashMap<String, IdempotencyRecord>,
 }
 
 /// Everything the order functions talk to, in memory. Clones share one state.
@@ -175,38 +173,6 @@ impl CheckoutStarter for InMemoryOrders {
         let mut state = self.lock();
         if !state.started.iter().any(|(name, _)| name == execution_name) {
             state.started.push((execution_name.to_owned(), input.clone()));
-        }
-        Ok(())
-    }
-}
-
-impl IdempotencyStore for InMemoryOrders {
-    async fn try_begin(&self, record: &IdempotencyRecord, now: DateTime<Utc>) -> Result<Option<IdempotencyRecord>> {
-        let mut state = self.lock();
-        match state.idempotency.get(&record.key) {
-            Some(existing)
-                if idempotency::decide(existing, &record.fingerprint, now) != idempotency::Decision::TakeOver =>
-            {
-                Ok(Some(existing.clone()))
-            }
-            _ => {
-                state.idempotency.insert(record.key.clone(), record.clone());
-                Ok(None)
-            }
-        }
-    }
-
-    async fn complete(&self, key: &str, fingerprint: &str, response: &StoredResponse) -> Result<()> {
-        if let Some(record) = self.lock().idempotency.get_mut(key).filter(|r| r.fingerprint == fingerprint) {
-            record.state = RecordState::Completed { response: response.clone() };
-        }
-        Ok(())
-    }
-
-    async fn abandon(&self, key: &str, fingerprint: &str) -> Result<()> {
-        let mut state = self.lock();
-        if state.idempotency.get(key).is_some_and(|r| r.fingerprint == fingerprint) {
-            state.idempotency.remove(key);
         }
         Ok(())
     }
