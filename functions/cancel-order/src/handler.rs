@@ -4,21 +4,11 @@ use commerce::ports::{
     FlashSaleReader, FlashTicketStore, OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger, PaymentProvider,
     ReservationStore, SoldStockReturns,
 };
-use commerce::services::orders;
+use commerce::services::orders::{self, RestockingDeps};
 use commerce::{api, auth};
 use lambda_http::{Body, Error, Request, Response};
 
-/// What the handler needs.
-pub struct Deps<O, I, F, P, Q> {
-    pub orders: O,
-    pub inventory: I,
-    /// Flash-sale tickets and sales: where the unit of a flash-sale order goes back.
-    pub flash: F,
-    pub provider: P,
-    pub events: Q,
-}
-
-pub async fn handle<O, I, F, P, Q>(deps: &Deps<O, I, F, P, Q>, req: Request) -> Result<Response<Body>, Error>
+pub async fn handle<O, I, F, P, Q>(deps: &RestockingDeps<O, I, F, P, Q>, req: Request) -> Result<Response<Body>, Error>
 where
     O: OrderReader + OrderWriter + PaymentLedger,
     I: ReservationStore + SoldStockReturns,
@@ -52,26 +42,12 @@ where
 mod tests {
     use super::*;
     use commerce::adapters::catalog::testing::{body_json, sample_events};
-    use commerce::adapters::flash_sale::memory::InMemoryFlashSales;
-    use commerce::adapters::inventory::memory::InMemoryInventory;
-    use commerce::adapters::orders::memory::{demo_orders, InMemoryOrders, InMemoryPayments};
-
-    async fn deps() -> Deps<InMemoryOrders, InMemoryInventory, InMemoryFlashSales, InMemoryPayments, InMemoryOrders> {
-        let provider = InMemoryPayments::new();
-        let orders = demo_orders(&provider).await;
-        Deps {
-            orders,
-            inventory: InMemoryInventory::new(),
-            flash: InMemoryFlashSales::default(),
-            provider,
-            events: InMemoryOrders::new(),
-        }
-    }
+    use commerce::adapters::orders::memory::restocking_deps;
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
         for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/cancel-order").as_ref()) {
-            let deps = deps().await;
+            let deps = restocking_deps().await;
             let response = handle(&deps, event.request).await.unwrap();
             assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }

@@ -155,6 +155,18 @@ where
     }
 }
 
+/// What the order changes that give stock and money back (cancel, approve a return) talk to.
+pub struct RestockingDeps<O, I, F, P, Q> {
+    /// Orders and their payment records.
+    pub orders: O,
+    /// Reservations and sold stock.
+    pub inventory: I,
+    /// Flash-sale tickets and sales: where the unit of a flash-sale order goes back.
+    pub flash: F,
+    pub provider: P,
+    pub events: Q,
+}
+
 /// Cancels a confirmed, unshipped order: records the cancellation first (so no shipment can capture after
 /// it), then voids the authorization and returns the stock. Repeating it finishes what is left.
 #[allow(clippy::too_many_arguments)]

@@ -364,3 +364,23 @@ pub async fn demo_orders(payments: &InMemoryPayments) -> InMemoryOrders {
     }
     store
 }
+
+/// The in-memory dependencies of cancel-order and approve-return: demo orders (see [`demo_orders`]), stock,
+/// flash sales, a provider holding the demo orders' payments, and an events queue.
+pub async fn restocking_deps() -> crate::services::orders::RestockingDeps<
+    InMemoryOrders,
+    crate::adapters::inventory::memory::InMemoryInventory,
+    crate::adapters::flash_sale::memory::InMemoryFlashSales,
+    InMemoryPayments,
+    InMemoryOrders,
+> {
+    let provider = InMemoryPayments::new();
+    let orders = demo_orders(&provider).await;
+    crate::services::orders::RestockingDeps {
+        orders,
+        inventory: crate::adapters::inventory::memory::InMemoryInventory::new(),
+        flash: crate::adapters::flash_sale::memory::InMemoryFlashSales::default(),
+        provider,
+        events: InMemoryOrders::new(),
+    }
+}

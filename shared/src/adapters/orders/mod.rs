@@ -491,6 +491,32 @@ impl CheckoutStarter for SfnCheckoutStarter {
     }
 }
 
+/// The composition root of the order changes that give stock and money back (cancel-order, approve-return):
+/// ORDERS_TABLE, INVENTORY_TABLE, FLASH_SALES_TABLE, ORDER_EVENTS_QUEUE_URL and the configured payment
+/// provider. Called once per cold start.
+pub async fn restocking_deps_from_env() -> std::result::Result<
+    crate::services::orders::RestockingDeps<
+        DynamoOrders,
+        crate::adapters::inventory::DynamoInventory,
+        crate::adapters::flash_sale::DynamoFlashSales,
+        crate::adapters::payments::ConfiguredProvider,
+        SqsOrderEvents,
+    >,
+    Box<dyn std::error::Error + Send + Sync>,
+> {
+    let aws = crate::config::aws().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    let inventory_table = crate::config::required("INVENTORY_TABLE")?;
+    let flash_table = crate::config::required("FLASH_SALES_TABLE")?;
+    Ok(crate::services::orders::RestockingDeps {
+        orders: DynamoOrders::new(dynamo.clone(), crate::config::required("ORDERS_TABLE")?),
+        inventory: crate::adapters::inventory::DynamoInventory::new(dynamo.clone(), inventory_table.clone()),
+        flash: crate::adapters::flash_sale::DynamoFlashSales::new(dynamo, flash_table, inventory_table),
+        provider: crate::adapters::payments::ConfiguredProvider::from_env(&aws)?,
+        events: SqsOrderEvents::new(aws_sdk_sqs::Client::new(&aws), crate::config::required("ORDER_EVENTS_QUEUE_URL")?),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
