@@ -4,7 +4,7 @@ use commerce::ports::{
     FlashSaleReader, FlashTicketStore, OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger, PaymentProvider,
     ReservationStore, SoldStockReturns,
 };
-use commerce::services::orders::{self, ApproveReturnRequest, RestockingDeps};
+use commerce::services::orders::{ApproveReturnRequest, RestockingDeps};
 use commerce::{api, auth};
 use lambda_http::{Body, Error, Request, Response};
 
@@ -21,20 +21,7 @@ where
         let order_id = api::path_param(&req, "order_id")?;
         let body: ApproveReturnRequest = api::parse_json(&req)?;
         let now = chrono::Utc::now();
-        let d = deps;
-        orders::approve_return(
-            &d.orders,
-            &d.provider,
-            &d.orders,
-            &d.inventory,
-            &d.flash,
-            &d.events,
-            &caller,
-            &order_id,
-            body,
-            now,
-        )
-        .await
+        deps.approve_return(&caller, &order_id, body, now).await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))

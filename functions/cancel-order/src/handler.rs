@@ -4,7 +4,7 @@ use commerce::ports::{
     FlashSaleReader, FlashTicketStore, OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger, PaymentProvider,
     ReservationStore, SoldStockReturns,
 };
-use commerce::services::orders::{self, RestockingDeps};
+use commerce::services::orders::RestockingDeps;
 use commerce::{api, auth};
 use lambda_http::{Body, Error, Request, Response};
 
@@ -20,19 +20,7 @@ where
         let caller = auth::caller(&req)?;
         let order_id = api::path_param(&req, "order_id")?;
         let now = chrono::Utc::now();
-        let d = deps;
-        orders::cancel_order(
-            &d.orders,
-            &d.provider,
-            &d.orders,
-            &d.inventory,
-            &d.flash,
-            &d.events,
-            &caller,
-            &order_id,
-            now,
-        )
-        .await
+        deps.cancel(&caller, &order_id, now).await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))

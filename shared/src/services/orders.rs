@@ -167,6 +167,45 @@ pub struct RestockingDeps<O, I, F, P, Q> {
     pub events: Q,
 }
 
+impl<O, I, F, P, Q> RestockingDeps<O, I, F, P, Q>
+where
+    O: OrderReader + OrderWriter + PaymentLedger,
+    I: ReservationStore + SoldStockReturns,
+    F: FlashTicketStore + FlashSaleReader,
+    P: PaymentProvider,
+    Q: OrderEventPublisher,
+{
+    /// [`cancel_order`] with these dependencies.
+    pub async fn cancel(&self, caller: &Caller, order_id: &str, now: DateTime<Utc>) -> Result<serde_json::Value> {
+        let d = self;
+        cancel_order(&d.orders, &d.provider, &d.orders, &d.inventory, &d.flash, &d.events, caller, order_id, now).await
+    }
+
+    /// [`approve_return`] with these dependencies.
+    pub async fn approve_return(
+        &self,
+        caller: &Caller,
+        order_id: &str,
+        request: ApproveReturnRequest,
+        now: DateTime<Utc>,
+    ) -> Result<SellerOrderView> {
+        let d = self;
+        approve_return(
+            &d.orders,
+            &d.provider,
+            &d.orders,
+            &d.inventory,
+            &d.flash,
+            &d.events,
+            caller,
+            order_id,
+            request,
+            now,
+        )
+        .await
+    }
+}
+
 /// Cancels a confirmed, unshipped order: records the cancellation first (so no shipment can capture after
 /// it), then voids the authorization and returns the stock. Repeating it finishes what is left.
 #[allow(clippy::too_many_arguments)]
