@@ -1,21 +1,10 @@
 //! Cancels the caller's order.
 
-use commerce::ports::{
-    FlashSaleReader, FlashTicketStore, OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger, PaymentProvider,
-    ReservationStore, SoldStockReturns,
-};
-use commerce::services::orders::RestockingDeps;
+use commerce::services::orders::Restocking;
 use commerce::{api, auth};
 use lambda_http::{Body, Error, Request, Response};
 
-pub async fn handle<O, I, F, P, Q>(deps: &RestockingDeps<O, I, F, P, Q>, req: Request) -> Result<Response<Body>, Error>
-where
-    O: OrderReader + OrderWriter + PaymentLedger,
-    I: ReservationStore + SoldStockReturns,
-    F: FlashTicketStore + FlashSaleReader,
-    P: PaymentProvider,
-    Q: OrderEventPublisher,
-{
+pub async fn handle(deps: &impl Restocking, req: Request) -> Result<Response<Body>, Error> {
     let result = async {
         let caller = auth::caller(&req)?;
         let order_id = api::path_param(&req, "order_id")?;

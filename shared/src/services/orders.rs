@@ -167,7 +167,26 @@ pub struct RestockingDeps<O, I, F, P, Q> {
     pub events: Q,
 }
 
-impl<O, I, F, P, Q> RestockingDeps<O, I, F, P, Q>
+/// The order changes that give stock and money back, as the cancel-order and approve-return handlers call them.
+pub trait Restocking: Send + Sync {
+    /// [`cancel_order`].
+    fn cancel(
+        &self,
+        caller: &Caller,
+        order_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl std::future::Future<Output = Result<serde_json::Value>> + Send;
+    /// [`approve_return`].
+    fn approve_return(
+        &self,
+        caller: &Caller,
+        order_id: &str,
+        request: ApproveReturnRequest,
+        now: DateTime<Utc>,
+    ) -> impl std::future::Future<Output = Result<SellerOrderView>> + Send;
+}
+
+impl<O, I, F, P, Q> Restocking for RestockingDeps<O, I, F, P, Q>
 where
     O: OrderReader + OrderWriter + PaymentLedger,
     I: ReservationStore + SoldStockReturns,
@@ -175,14 +194,12 @@ where
     P: PaymentProvider,
     Q: OrderEventPublisher,
 {
-    /// [`cancel_order`] with these dependencies.
-    pub async fn cancel(&self, caller: &Caller, order_id: &str, now: DateTime<Utc>) -> Result<serde_json::Value> {
+    async fn cancel(&self, caller: &Caller, order_id: &str, now: DateTime<Utc>) -> Result<serde_json::Value> {
         let d = self;
         cancel_order(&d.orders, &d.provider, &d.orders, &d.inventory, &d.flash, &d.events, caller, order_id, now).await
     }
 
-    /// [`approve_return`] with these dependencies.
-    pub async fn approve_return(
+    async fn approve_return(
         &self,
         caller: &Caller,
         order_id: &str,
@@ -463,7 +480,7 @@ mod tests {
     use crate::domain::inventory::reservation::{ReleaseReason, ReserveOutcome};
     use crate::domain::inventory::Reservation;
     use crate::domain::money::{Currency, Money};
-    use crate::domain::order::{Customer, OrderLine, ShippingAddress};
+    use crate::domain::order::{Customer, OrderLine};
     use crate::ports::FinishOutcome;
     use std::sync::Mutex;
 
@@ -546,15 +563,7 @@ mod tests {
 
     fn flash_order(now: DateTime<Utc>) -> Order {
         let line = OrderLine::new("FLASH-1", "prd_1", "seller-1", "Flash tee", 1, Money::new(100, Currency::USD));
-        let address = ShippingAddress {
-            name: "Ada".into(),
-            line1: "1 Main St".into(),
-            line2: None,
-            city: "Springfield".into(),
-            region: None,
-            postal_code: "62701".into(),
-            country: "US".into(),
-        };
+        let address = crate::adapters::orders::memory::demo_address();
         let customer = Customer { user_id: Some("shopper-1".into()), email: None };
         let mut order = Order::place(
             "ord_flash".into(),

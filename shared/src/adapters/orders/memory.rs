@@ -272,7 +272,7 @@ impl PaymentProvider for InMemoryPayments {
 /// `ord_demo-delivered`, `ord_demo-return` (return requested). Payments are authorized in `payments`.
 pub async fn demo_orders(payments: &InMemoryPayments) -> InMemoryOrders {
     use crate::domain::money::Currency;
-    use crate::domain::order::{Actor, Customer, OrderEventKind, OrderLine, ShippingAddress};
+    use crate::domain::order::{Actor, Customer, OrderEventKind, OrderLine};
     let store = InMemoryOrders::new();
     let at: DateTime<Utc> = "2025-01-01T00:00:00Z".parse().unwrap_or_default();
     let usd = |a| Money::new(a, Currency::USD);
@@ -286,15 +286,7 @@ pub async fn demo_orders(payments: &InMemoryPayments) -> InMemoryOrders {
         .into_iter()
         .collect::<Result<Vec<_>>>();
         let Ok(lines) = lines else { continue };
-        let address = ShippingAddress {
-            name: "Demo Shopper".into(),
-            line1: "1 Main St".into(),
-            line2: None,
-            city: "Springfield".into(),
-            region: None,
-            postal_code: "62701".into(),
-            country: "US".into(),
-        };
+        let address = demo_address();
         let customer = Customer { user_id: Some("shopper-1".into()), email: Some("shopper@example.com".into()) };
         let placed_at = at + chrono::Duration::minutes(i as i64);
         let Ok(mut order) = Order::place(
@@ -382,5 +374,18 @@ pub async fn restocking_deps() -> crate::services::orders::RestockingDeps<
         flash: crate::adapters::flash_sale::memory::InMemoryFlashSales::default(),
         provider,
         events: InMemoryOrders::new(),
+    }
+}
+
+/// The shipping address of the demo orders and of tests that need one.
+pub fn demo_address() -> crate::domain::order::ShippingAddress {
+    crate::domain::order::ShippingAddress {
+        name: "Ada Lovelace".into(),
+        line1: "1 Main St".into(),
+        line2: None,
+        city: "Springfield".into(),
+        region: Some("IL".into()),
+        postal_code: "62701".into(),
+        country: "US".into(),
     }
 }

@@ -543,7 +543,7 @@ mod tests {
     fn one_line_order_item_stays_under_one_kilobyte_through_confirmation() {
         use crate::adapters::inventory::item_size;
         use crate::domain::money::{Currency, Money};
-        use crate::domain::order::{Actor, Customer, OrderEventKind, OrderLine, ShippingAddress};
+        use crate::domain::order::{Actor, Customer, OrderEventKind, OrderLine};
 
         let at: DateTime<Utc> = "2026-11-22T08:50:10.705157123Z".parse().unwrap();
         let user = "8d7c6b5a-4e3f-4a2b-9c1d-0e9f8a7b6c5d";
@@ -556,15 +556,7 @@ mod tests {
             Money::new(1999, Currency::USD),
         )
         .unwrap();
-        let address = ShippingAddress {
-            name: "Ada Lovelace".into(),
-            line1: "1 Main St".into(),
-            line2: None,
-            city: "Springfield".into(),
-            region: Some("IL".into()),
-            postal_code: "62701".into(),
-            country: "US".into(),
-        };
+        let address = crate::adapters::orders::memory::demo_address();
         let customer = Customer { user_id: Some(user.into()), email: Some("shopper-123456789@example.com".into()) };
         let cart = "cart_01m816ty114avxn8nrjh126zfx".to_owned();
         let mut order = Order::place(
