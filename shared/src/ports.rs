@@ -553,7 +553,8 @@ pub enum Settlement {
     AlreadyGivenBack,
 }
 
-/// A shard as read: its units and the takes its lanes' marks name (the last take of each lane there).
+/// A shard as read: its units and the takes its lanes' marks name (the last take of each lane there and the
+/// one it replaced).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ShardState {
     pub units: i64,
@@ -590,7 +591,8 @@ pub trait FlashAdmissions: Send + Sync {
         sale: &flash_sale::FlashSale,
     ) -> impl std::future::Future<Output = crate::error::Result<Vec<ShardState>>> + Send;
     /// The first write of an admission: one conditional write takes a unit from `shard` and records `take` as
-    /// its lane's last take there, answering the lane's previous take there (to be settled if it is not).
+    /// its lane's last take there (keeping the one it replaces beside it), answering that previous take (to be
+    /// settled if it is not).
     fn take_unit(
         &self,
         sale: &flash_sale::FlashSale,

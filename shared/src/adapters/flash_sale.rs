@@ -5,7 +5,7 @@
 //! - `SALE#<id>` / `META`: the sale (gsi1 `LIVE` until reconciled, gsi2 `SKU#<sku>` for the product page);
 //! - `SALE#<id>` / `GATE`: `sold_out`, `returns`;
 //! - `SALE#<id>#SHARD#<k>` / `SHARD`: `units` (the stock gate), `closed` after reconciliation, `lane<j>` the last
-//!   take (`<ticket>|<message key>`) of lane `j` from it;
+//!   take (`<ticket>|<message key>`) of lane `j` from it, `prev<j>` the take that one replaced;
 //! - `SALE#<id>#SEQ#<k>` / `SEQ`: `n`, the lane's entry sequence;
 //! - `SALE#<id>#CUST#<customer>` / `CUST`: `count` of live entries, `last_ms` of the last one;
 //! - `TICKET#<ticket_id>` / `TICKET`: the ticket; `taken_by` the message whose take it won, `given_back` the
@@ -86,6 +86,12 @@ fn lane_mark(lane: u32) -> String {
     format!("lane{lane}")
 }
 
+/// The shard item's attribute naming the take [`lane_mark`] replaced: a worker that dies after its decrement
+/// loses the replaced take it was to settle, so its redelivery finds that take here.
+fn prev_mark(lane: u32) -> String {
+    format!("prev{lane}")
+}
+
 /// Whether a ticket item records `take` as settled: won by it, or its unit given back.
 fn settled_in(item: &Item, take: &Take) -> Option<Settlement> {
     if item.get("taken_by").and_then(|v| v.as_s().ok()).is_some_and(|m| *m == take.message_key) {
@@ -98,7 +104,7 @@ fn settled_in(item: &Item, take: &Take) -> Option<Settlement> {
 /// The takes a shard item's marks name.
 fn takes_in(item: &Item) -> Vec<Take> {
     item.iter()
-        .filter(|(name, _)| name.starts_with("lane"))
+        .filter(|(name, _)| name.starts_with("lane") || name.starts_with("prev"))
         .filter_map(|(_, value)| value.as_s().ok().and_then(|mark| Take::from_mark(mark)))
         .collect()
 }
@@ -675,10 +681,12 @@ impl FlashAdmissions for DynamoFlashSales {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(shard_key(&sale.sale_id, shard)))
-            .update_expression("ADD units :minus SET #lane = :take")
+            .update_expression("ADD units :minus SET #prev = if_not_exists(#lane, :none), #lane = :take")
             .condition_expression("units >= :one")
             .expression_attribute_names("#lane", lane_mark(lane))
+            .expression_attribute_names("#prev", prev_mark(lane))
             .expression_attribute_values(":minus", n(-1))
+            .expression_attribute_values(":none", s(""))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":take", s(take.mark()))
             .return_values(ReturnValue::UpdatedOld)

@@ -389,6 +389,15 @@ async fn admit_one(
             let own = shards.iter().position(|s| s.takes.contains(&take)).and_then(|k| u32::try_from(k).ok());
             if let Some(shard) = own {
                 tracing::info!(ticket_id = %take.ticket_id, shard, "redelivered entry: its unit was already taken");
+                // The take this message's decrement replaced (kept as the lane's `prev` mark) may be unsettled.
+                let lane = lane_of(&take.ticket_id, sale.shards);
+                let before: Vec<(u32, Take)> = shards[shard as usize]
+                    .takes
+                    .iter()
+                    .filter(|t| **t != take && lane_of(&t.ticket_id, sale.shards) == lane)
+                    .map(|t| (shard, t.clone()))
+                    .collect();
+                settle_others(admissions, state, &sale, &before, &mut remaining, stats, now).await?;
                 let settled = settle_own(admissions, state, &sale, shard, &take, sale.late_hold(now), stats).await?;
                 match settled {
                     Settlement::Won => break 'admission Ok(Admission::Won),

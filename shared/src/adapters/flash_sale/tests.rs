@@ -481,6 +481,22 @@ async fn a_take_whose_message_gave_up_goes_to_its_ticket_when_the_lanes_next_ent
 }
 
 #[tokio::test]
+async fn a_take_whose_message_gave_up_survives_the_next_take_of_its_lane_dying_after_its_write() {
+    let Some((store, sale, first, second, now)) = first_message_gave_up_after_its_take("SKU-M", 3, 1).await else {
+        return;
+    };
+    // The lane's next entry takes from the same shard (replacing the first take's mark) and its worker dies
+    // before settling anything; its redelivery settles both its own take and the one its write replaced.
+    assert!(admit_one_message(&store, &dies_after_take(&store), &second, now).await.is_err());
+    assert_eq!(store.shard_units(&sale).await.unwrap(), vec![1]);
+    let outcome = admit_one_message(&store, &store, &redelivered(&second), now).await.unwrap();
+    assert_eq!(outcome, service::Admission::Won);
+    assert_eq!(status_of(&store, &first.ticket_id).await, TicketStatus::Won);
+    let totals = clean_snapshot(&store, &sale).await.totals();
+    assert_eq!((totals.in_shards, totals.held), (1, 2));
+}
+
+#[tokio::test]
 async fn a_previous_take_that_cannot_be_settled_yet_is_retried_by_the_worker_instance() {
     let Some((store, sale, first, second, now)) = first_message_gave_up_after_its_take("SKU-L", 3, 1).await else {
         return;
