@@ -15,6 +15,7 @@ pub async fn handle(
     let mut failures = Vec::new();
     let mut messages = Vec::new();
     let mut ids = Vec::new();
+    let deadline = event.context.deadline;
     for record in event.payload.records {
         let id = record.message_id.unwrap_or_default();
         let receive_count: u32 =
@@ -32,7 +33,9 @@ pub async fn handle(
             }
         }
     }
-    let (results, stats) = flash_sale::admit_batch(sales, sales, sales, state, &messages, chrono::Utc::now()).await;
+    let stop_by = stop_by(deadline);
+    let (results, stats) =
+        flash_sale::admit_batch_until(sales, sales, sales, state, &messages, chrono::Utc::now(), stop_by).await;
     for (id, result) in ids.into_iter().zip(results) {
         if let Err(err) = result {
             tracing::warn!(message_id = %id, error = %err, "entry not admitted yet; back to the queue");
@@ -63,8 +66,33 @@ pub async fn handle(
     Ok(response)
 }
 
+/// Time kept back from the invocation's deadline: one admission can take a few seconds on a busy host, and a
+/// function killed by its timeout sends its whole batch back after the queue's visibility timeout.
+const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// When to stop starting admissions: `DEADLINE_MARGIN` before the deadline (epoch milliseconds; 0 when unknown).
+fn stop_by(deadline_ms: u64) -> Option<std::time::Instant> {
+    if deadline_ms == 0 {
+        return None;
+    }
+    let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(u64::MAX);
+    let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Some(std::time::Instant::now() + left.saturating_sub(DEADLINE_MARGIN))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn admissions_stop_a_margin_before_the_deadline() {
+        assert_eq!(super::stop_by(0), None, "no deadline known");
+        let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap();
+        let passed = super::stop_by(now_ms - 1_000).unwrap();
+        assert!(passed <= std::time::Instant::now());
+        let later = super::stop_by(now_ms + 10_000).unwrap();
+        let left = later.saturating_duration_since(std::time::Instant::now());
+        assert!(left <= std::time::Duration::from_secs(6) && left >= std::time::Duration::from_secs(5), "{left:?}");
+    }
+
     #[test]
     fn sample_events_are_sqs_events_with_entry_messages() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/admit-flash-sale-entries");

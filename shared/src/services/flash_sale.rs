@@ -318,6 +318,21 @@ pub async fn admit_batch(
     messages: &[EntryMessage],
     now: DateTime<Utc>,
 ) -> (Vec<Result<Admission>>, HashMap<String, AdmissionStats>) {
+    admit_batch_until(reader, admissions, tickets, state, messages, now, None).await
+}
+
+/// [`admit_batch`] that starts no admission once `stop_by` has passed (the invocation's deadline less a
+/// margin): the entries left go back to the queue in order, instead of the whole batch coming back after the
+/// visibility timeout because the function was killed mid-way.
+pub async fn admit_batch_until(
+    reader: &impl FlashSaleReader,
+    admissions: &impl FlashAdmissions,
+    tickets: &impl FlashTicketStore,
+    state: &AdmissionState,
+    messages: &[EntryMessage],
+    now: DateTime<Utc>,
+    stop_by: Option<std::time::Instant>,
+) -> (Vec<Result<Admission>>, HashMap<String, AdmissionStats>) {
     let mut results = Vec::with_capacity(messages.len());
     let mut stats: HashMap<String, AdmissionStats> = HashMap::new();
     let mut gates: HashMap<String, Gate> = HashMap::new();
@@ -325,6 +340,12 @@ pub async fn admit_batch(
     for message in messages {
         if failed {
             results.push(Err(DomainError::Transient("an earlier entry of the batch failed".into())));
+            continue;
+        }
+        // The first entry always runs, so a batch makes progress however short its time.
+        if !results.is_empty() && stop_by.is_some_and(|at| std::time::Instant::now() >= at) {
+            failed = true;
+            results.push(Err(DomainError::Transient("the batch ran out of time".into())));
             continue;
         }
         let s = stats.entry(message.sale_id.clone()).or_default();
@@ -406,12 +427,25 @@ async fn admit_one(
                         if settled == Settlement::GivenBack {
                             remaining[shard as usize] += 1;
                         }
+                        // A ticket still waiting after its take went back can only be one whose sale is over
+                        // (a waiting ticket wins its take otherwise), and a message takes once: it is sold out.
                         stats.read_units += 1;
                         let current = tickets.get_ticket(&take.ticket_id).await?;
-                        if !current.is_some_and(|t| t.status == TicketStatus::Waiting) {
-                            break 'admission Ok(Admission::Skipped);
-                        }
+                        break 'admission match current {
+                            Some(t) if t.status == TicketStatus::Waiting => reject(tickets, &ticket, stats).await,
+                            _ => Ok(Admission::Skipped),
+                        };
                     }
+                }
+            } else {
+                // No shard names the take any more: the lane's later takes replaced its marks, which happens only
+                // after it was settled (a lane's messages are admitted one after another). A take is made once
+                // per message key: taking again would settle as "already won" or "already given back" and strand
+                // the new unit. One consistent read of the ticket tells.
+                stats.read_units += 1;
+                if admissions.unsettled(&[(0, take.clone())]).await?.is_empty() {
+                    state.settled(&take);
+                    break 'admission Ok(Admission::Skipped);
                 }
             }
         }

@@ -598,6 +598,67 @@ async fn the_schedule_settles_takes_left_behind_before_the_sale_reconciles_exact
 }
 
 #[tokio::test]
+async fn a_whole_batch_redelivered_after_its_worker_timed_out_takes_nothing_again() {
+    let Some(endpoint) = endpoint() else { return };
+    let store = setup(&client(&endpoint).await, "SKU-R", 10).await;
+    // One shard, so every take of the lane lands on the same shard item and the later takes of the batch
+    // replace the lane marks of the earlier ones.
+    let sale = live_sale("SKU-R", 5, 1, 1, 600);
+    store.create_sale(&sale).await.unwrap();
+    let entered = enter_all(&store, &sale, 5).await;
+    let batch: Vec<EntryMessage> = entered[..3].to_vec();
+    let now = Utc::now();
+
+    // The worker admits the whole batch, then hits its timeout before the queue deletes the messages.
+    let (results, _) =
+        service::admit_batch(&store, &store, &store, &service::AdmissionState::default(), &batch, now).await;
+    assert_eq!(results.into_iter().map(|r| r.unwrap()).collect::<Vec<_>>(), vec![service::Admission::Won; 3]);
+    let shard = &store.shard_states(&sale).await.unwrap()[0];
+    assert!(!shard.takes.contains(&Take::of(&batch[0])), "the first take's mark was replaced: {shard:?}");
+
+    // The batch comes back to another instance after the visibility timeout: every message is settled already,
+    // so none takes another unit.
+    let again: Vec<EntryMessage> = batch.iter().map(redelivered).collect();
+    let (results, _) =
+        service::admit_batch(&store, &store, &store, &service::AdmissionState::default(), &again, now).await;
+    assert_eq!(results.into_iter().map(|r| r.unwrap()).collect::<Vec<_>>(), vec![service::Admission::Skipped; 3]);
+    let totals = clean_snapshot(&store, &sale).await.totals();
+    assert_eq!((totals.in_shards, totals.held, totals.waiting), (2, 3, 2));
+
+    // The rest of the line buys the two units left, and the queue closes with nothing stranded.
+    let rest: Vec<EntryMessage> = entered[3..].to_vec();
+    let (results, _) =
+        service::admit_batch(&store, &store, &store, &service::AdmissionState::default(), &rest, now).await;
+    assert_eq!(results.into_iter().map(|r| r.unwrap()).collect::<Vec<_>>(), vec![service::Admission::Won; 2]);
+    let totals = clean_snapshot(&store, &sale).await.totals();
+    assert_eq!((totals.in_shards, totals.held), (0, 5));
+}
+
+#[tokio::test]
+async fn a_batch_out_of_time_admits_its_first_entry_and_sends_the_rest_back_in_order() {
+    let Some(endpoint) = endpoint() else { return };
+    let store = setup(&client(&endpoint).await, "SKU-T", 10).await;
+    let sale = live_sale("SKU-T", 5, 1, 1, 600);
+    store.create_sale(&sale).await.unwrap();
+    let entered = enter_all(&store, &sale, 3).await;
+    let state = service::AdmissionState::default();
+    let (results, _) = service::admit_batch_until(
+        &store,
+        &store,
+        &store,
+        &state,
+        &entered,
+        Utc::now(),
+        Some(std::time::Instant::now()),
+    )
+    .await;
+    assert_eq!(results[0].as_ref().ok(), Some(&service::Admission::Won));
+    assert!(results[1..].iter().all(|r| matches!(r, Err(DomainError::Transient(_)))), "{results:?}");
+    let totals = clean_snapshot(&store, &sale).await.totals();
+    assert_eq!((totals.in_shards, totals.held, totals.waiting), (4, 1, 2));
+}
+
+#[tokio::test]
 async fn a_worker_killed_between_the_shard_write_and_the_ticket_write_loses_no_unit_on_redelivery() {
     let Some(endpoint) = endpoint() else { return };
     let store = setup(&client(&endpoint).await, "SKU-F", 10).await;
