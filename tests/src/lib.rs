@@ -56,6 +56,8 @@ pub struct Stack {
     pub issuer: String,
     /// moto's own URL (for its admin API; AWS calls go through `aws`).
     pub moto: String,
+    /// How many products a search found right after the ready line (ready means the demo catalog is indexed).
+    pub searchable_at_ready: u64,
     bin: PathBuf,
     log: Arc<Mutex<String>>,
     tokens: Mutex<HashMap<String, String>>,
@@ -82,6 +84,22 @@ pub struct Invoked {
     pub function_error: Option<String>,
     /// The payload (or the error document) as JSON; `Null` when empty or not JSON.
     pub body: serde_json::Value,
+}
+
+/// The `total` of one search, from a thread of its own (the stack starts inside a test's runtime).
+fn search_total(url: &str) -> Result<u64> {
+    let url = url.to_owned();
+    let total = std::thread::spawn(move || -> Result<u64> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(async {
+            let body: serde_json::Value =
+                reqwest::Client::builder().no_proxy().build()?.get(&url).send().await?.json().await?;
+            Ok(body["total"].as_u64().unwrap_or(0))
+        })
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the search thread panicked"))??;
+    Ok(total)
 }
 
 /// The shared stack of this test binary, started on first use. Panics with the stack's output when it does
@@ -173,6 +191,7 @@ impl Stack {
         // Every #[tokio::test] has its own runtime, and a pooled connection dies with the runtime that opened
         // it: keep no idle connections, so no test reuses one from a finished test.
         let http = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(0).build()?;
+        let searchable_at_ready = search_total(&format!("{}/v1/search?page_size=1", info.api_url))?;
         Ok(Stack {
             api: info.api_url,
             aws: info.aws_endpoint,
@@ -181,6 +200,7 @@ impl Stack {
             user_pool_client_id: info.user_pool_client_id.unwrap_or_default(),
             issuer: info.issuer.unwrap_or_default(),
             moto: info.moto_url,
+            searchable_at_ready,
             state_dir,
             bin,
             log,

@@ -6,13 +6,38 @@ pub mod schedule;
 pub mod sqs;
 pub mod streams;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::lambda::Lambdas;
 use crate::plan::Plan;
+
+/// The stream pollers that have not yet read every shard of their stream to its end once. Pollers start after
+/// the seed is written, so when none is left every seeded record has been delivered (the demo catalog is
+/// searchable): the stack says ready only then.
+#[derive(Clone)]
+pub struct Backlog(Arc<watch::Sender<usize>>);
+
+impl Backlog {
+    fn new(pollers: usize) -> Self {
+        Self(Arc::new(watch::Sender::new(pollers)))
+    }
+
+    /// One poller read every shard to its end and delivered what it read.
+    fn caught_up(&self) {
+        self.0.send_modify(|left| *left = left.saturating_sub(1));
+    }
+
+    /// Waits until every stream poller has caught up once.
+    pub async fn drained(&self) {
+        let mut left = self.0.subscribe();
+        let _ = left.wait_for(|n| *n == 0).await;
+    }
+}
 
 /// Starts every event source of `plan`: one task per SQS worker, stream and schedule.
 pub fn start(
@@ -20,7 +45,7 @@ pub fn start(
     lambdas: Lambdas,
     aws: aws_config::SdkConfig,
     shutdown: CancellationToken,
-) -> Vec<JoinHandle<()>> {
+) -> (Vec<JoinHandle<()>>, Backlog) {
     let region = aws.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".to_string());
     let mut tasks = Vec::new();
     if !plan.sqs_sources.is_empty() {
@@ -29,6 +54,7 @@ pub fn start(
             tasks.extend(sqs::start(source.clone(), &region, client.clone(), lambdas.clone(), shutdown.clone()));
         }
     }
+    let backlog = Backlog::new(plan.stream_sources.len());
     if !plan.stream_sources.is_empty() {
         let streams = aws_sdk_dynamodbstreams::Client::new(&aws);
         let sqs = aws_sdk_sqs::Client::new(&aws);
@@ -41,7 +67,7 @@ pub fn start(
                 lambdas.clone(),
                 shutdown.clone(),
             );
-            tasks.push(tokio::spawn(poller.run()));
+            tasks.push(tokio::spawn(poller.run(backlog.clone())));
         }
     }
     let interval_override = schedule::interval_override();
@@ -60,7 +86,7 @@ pub fn start(
         schedules = plan.schedules.len(),
         "event sources started"
     );
-    tasks
+    (tasks, backlog)
 }
 
 /// Sleeps for `duration` unless `shutdown` is cancelled first; returns false when it was.

@@ -38,6 +38,8 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
 
 /// The logical id of the table the demo catalog goes into.
 const CATALOG_TABLE: &str = "CatalogTable";
+/// How long the ready line waits for the stream pollers to deliver the seed (seconds on an idle machine).
+const SEED_DELIVERY_LIMIT: Duration = Duration::from_secs(300);
 /// The logical id of the table the demo stock goes into.
 const INVENTORY_TABLE: &str = "InventoryTable";
 
@@ -122,6 +124,7 @@ struct Running {
     gateway: JoinHandle<Result<()>>,
     pollers: Vec<JoinHandle<()>>,
     lambdas: Lambdas,
+    backlog: crate::pollers::Backlog,
 }
 
 impl Running {
@@ -193,6 +196,19 @@ async fn run(
             pid: std::process::id(),
         };
         info.write()?;
+        // Ready means ready: the seed's stream records are delivered (the demo catalog is searchable).
+        let backlog = running.backlog.clone();
+        tokio::select! {
+            drained = tokio::time::timeout(SEED_DELIVERY_LIMIT, backlog.drained()) => {
+                if drained.is_err() {
+                    tracing::warn!(limit_s = SEED_DELIVERY_LIMIT.as_secs(), "the seed's stream records are not all delivered yet");
+                }
+            }
+            _ = &mut signal => {
+                Running::stop(running, &proxy).await;
+                break Ok(());
+            }
+        }
         if let Some(ack) = pending_ack.take() {
             let _ = ack.send(Ok(()));
             tracing::info!("local stack reset");
@@ -209,7 +225,7 @@ async fn run(
             println!("local stack ready: API on {}", info.api_url);
         }
 
-        let Running { shutdown, mut gateway, pollers, lambdas } = running;
+        let Running { shutdown, mut gateway, pollers, lambdas, backlog } = running;
         let event = tokio::select! {
             _ = &mut signal => Event::Stop,
             Some(Control::Reset(ack)) = control_rx.recv() => Event::Reset(ack),
@@ -219,7 +235,7 @@ async fn run(
                 Err(e) => format!("the HTTP API task failed: {e}"),
             }),
         };
-        Running { shutdown, gateway, pollers, lambdas }.stop(&proxy).await;
+        Running { shutdown, gateway, pollers, lambdas, backlog }.stop(&proxy).await;
         match event {
             Event::Stop => break Ok(()),
             Event::GatewayEnded(why) => break Err(anyhow!(why)),
@@ -271,8 +287,8 @@ async fn start_generation(
     let plan = Arc::new(provisioned.plan.clone());
     let gateway =
         tokio::spawn(crate::gateway::serve(api_listener, Arc::clone(&plan), lambdas.clone(), shutdown.clone()));
-    let pollers = crate::pollers::start(&plan, lambdas.clone(), aws.clone(), shutdown.clone());
-    Ok((Running { shutdown, gateway, pollers, lambdas }, provisioned))
+    let (pollers, backlog) = crate::pollers::start(&plan, lambdas.clone(), aws.clone(), shutdown.clone());
+    Ok((Running { shutdown, gateway, pollers, lambdas, backlog }, provisioned))
 }
 
 /// The environment every function gets under its template environment.

@@ -6,7 +6,7 @@ use crate::inventory::{call, token};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use system_tests::{eventually, unique};
+use system_tests::{eventually, stack, unique};
 
 async fn search(query: &str) -> Value {
     let (status, body) = call(Method::GET, &format!("/v1/search?{query}"), None, None).await;
@@ -77,6 +77,11 @@ async fn the_seeded_catalog_is_searchable_with_typos_facets_and_completions() {
 
     let (status, body) = call(Method::GET, "/v1/search?price_min=-1", None, None).await;
     assert_eq!((status, body["error"]["field"].as_str()), (400, Some("price_min")));
+}
+
+#[test]
+fn the_demo_catalog_is_searchable_as_soon_as_the_stack_says_ready() {
+    assert_eq!(stack().searchable_at_ready, 300, "a search right after the ready line finds the whole demo catalog");
 }
 
 #[tokio::test]

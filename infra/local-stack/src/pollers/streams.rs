@@ -66,8 +66,9 @@ impl StreamPoller {
         Self { source, region: region.to_string(), streams, sqs, lambdas, shutdown }
     }
 
-    /// Reads every shard until shutdown.
-    pub async fn run(self) {
+    /// Reads every shard until shutdown; tells `backlog` after the first pass that found every shard at its end.
+    pub async fn run(self, backlog: super::Backlog) {
+        let mut backlog = Some(backlog);
         let mut shards: BTreeMap<String, Shard> = BTreeMap::new();
         let mut first_discovery = true;
         let mut last_refresh: Option<tokio::time::Instant> = None;
@@ -100,8 +101,10 @@ impl StreamPoller {
                 }
             }
             let mut delivered = false;
+            let mut at_end = true;
             for (shard_id, shard) in shards.iter_mut() {
                 let Some(iterator) = shard.iterator.clone() else {
+                    at_end &= shard.closed;
                     continue;
                 };
                 let result = self
@@ -133,10 +136,16 @@ impl StreamPoller {
                         );
                         shard.iterator = None;
                         last_refresh = None;
+                        at_end = false;
                     }
                 }
                 if self.shutdown.is_cancelled() {
                     return;
+                }
+            }
+            if at_end && !delivered {
+                if let Some(backlog) = backlog.take() {
+                    backlog.caught_up();
                 }
             }
             interval = if delivered { POLL_INTERVAL } else { (interval * 2).min(IDLE_POLL_INTERVAL) };
