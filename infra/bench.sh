@@ -19,7 +19,7 @@ state="$(mktemp -d -t bench-stack-XXXXXX)"
 target/debug/local-stack up --api-port 0 --aws-port 0 --state-dir "$state" >"$state/stdout" 2>"$state/stack.err" &
 stack_pid=$!
 trap 'kill -INT "$stack_pid" 2>/dev/null || true; wait "$stack_pid" 2>/dev/null || true; rm -rf "$state"' EXIT
-for _ in $(seq 1 240); do
+for _ in $(seq 1 1200); do  # ready waits until the seed is indexed: up to 10 minutes on a busy machine
   grep -q "local stack ready" "$state/stdout" 2>/dev/null && break
   kill -0 "$stack_pid" 2>/dev/null || { cat "$state/stack.err" >&2; exit 1; }
   sleep 0.5

@@ -18,8 +18,9 @@ use std::time::Duration;
 use anyhow::{bail, Context as _, Result};
 use serde::Deserialize;
 
-/// How long a cold start of the stack may take (first run installs the emulator's venv).
-const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a cold start of the stack may take: the first run installs the emulator's venv, and ready waits until
+/// the seed is indexed (minutes on a busy 2-core machine).
+const READY_TIMEOUT: Duration = Duration::from_secs(600);
 const READY_LINE: &str = "local stack ready";
 
 /// The repository root.
