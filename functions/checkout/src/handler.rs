@@ -166,6 +166,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn when_a_sku_in_the_cart_is_priced_zero_should_409_sku_unavailable_and_place_nothing() {
+        let (mut deps, cart_id) = deps().await;
+        let sellers: Vec<String> = commerce::adapters::catalog::testing::DEMO_SELLERS.map(String::from).to_vec();
+        let (categories, mut products) = commerce::adapters::catalog::demo::catalog(&sellers).unwrap();
+        products[0].variants[0].price.amount = 0;
+        deps.catalog = InMemoryCatalog::with(categories, products);
+        let response = handle(&deps, checkout(&cart_id, "k-zero", "pm_card_visa")).await.unwrap();
+        assert_eq!(response.status(), 409, "{}", body_json(&response));
+        assert_eq!(body_json(&response)["error"]["code"], "sku_unavailable");
+        assert!(deps.orders.started().is_empty());
+    }
+
+    #[tokio::test]
     async fn when_card_number_is_sent_should_422_naming_payment_method() {
         let (deps, cart_id) = deps().await;
         let response = handle(&deps, checkout(&cart_id, "k-2", "4242424242424242")).await.unwrap();

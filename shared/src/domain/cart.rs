@@ -34,12 +34,27 @@ impl Default for CartLimits {
 }
 
 impl CartLimits {
-    /// From CART_MAX_QUANTITY_PER_SKU (default 10) and CART_MAX_LINES (default 50).
+    /// Limits within what one reservation takes: 1..=`reservation::MAX_LINE_QUANTITY` units per SKU and
+    /// 1..=`reservation::MAX_LINES` SKUs, so a full cart can always be reserved and its totals cannot overflow.
+    pub fn new(max_quantity_per_sku: u32, max_lines: usize) -> Result<Self, crate::config::ConfigError> {
+        use crate::config::ConfigError::Invalid;
+        use crate::domain::inventory::reservation::{MAX_LINES, MAX_LINE_QUANTITY};
+        if !(1..=MAX_LINE_QUANTITY).contains(&max_quantity_per_sku) {
+            let reason = format!("must be within 1..={MAX_LINE_QUANTITY}");
+            return Err(Invalid { name: "CART_MAX_QUANTITY_PER_SKU", reason });
+        }
+        if !(1..=MAX_LINES).contains(&max_lines) {
+            return Err(Invalid { name: "CART_MAX_LINES", reason: format!("must be within 1..={MAX_LINES}") });
+        }
+        Ok(Self { max_quantity_per_sku, max_lines })
+    }
+
+    /// From CART_MAX_QUANTITY_PER_SKU (default 10) and CART_MAX_LINES (default 50), within the bounds of `new`.
     pub fn from_env() -> Result<Self, crate::config::ConfigError> {
-        Ok(Self {
-            max_quantity_per_sku: crate::config::parsed_or("CART_MAX_QUANTITY_PER_SKU", 10)?,
-            max_lines: crate::config::parsed_or("CART_MAX_LINES", 50)?,
-        })
+        Self::new(
+            crate::config::parsed_or("CART_MAX_QUANTITY_PER_SKU", 10)?,
+            crate::config::parsed_or("CART_MAX_LINES", 50)?,
+        )
     }
 }
 
@@ -481,7 +496,7 @@ pub fn price_cart(
             CartOwner::Guest { .. } => "guest",
             CartOwner::Shopper { .. } => "shopper",
         },
-        item_count: lines.iter().map(|l| l.quantity).sum(),
+        item_count: lines.iter().fold(0, |n, l| n.saturating_add(l.quantity)),
         has_problems: lines.iter().any(|l| !l.problems.is_empty()),
         lines,
         subtotal,
@@ -514,6 +529,16 @@ mod tests {
             components: vec![Component { sku: sku.into(), quantity: 1 }],
             image: None,
             product_version: 1,
+        }
+    }
+
+    #[test]
+    fn limits_stay_within_what_a_reservation_takes() {
+        use crate::domain::inventory::reservation::{MAX_LINES, MAX_LINE_QUANTITY};
+        assert_eq!(CartLimits::new(10, 50).unwrap(), CartLimits::default());
+        assert!(CartLimits::new(MAX_LINE_QUANTITY, MAX_LINES).is_ok());
+        for (quantity, lines) in [(0, 50), (MAX_LINE_QUANTITY + 1, 50), (u32::MAX, 50), (10, 0), (10, MAX_LINES + 1)] {
+            assert!(CartLimits::new(quantity, lines).is_err(), "{quantity} per SKU, {lines} lines");
         }
     }
 
@@ -574,6 +599,20 @@ mod tests {
         assert_eq!(problems["D"], &vec![LineProblem::Unavailable]);
         assert_eq!(priced.subtotal, Some(usd(2 * 100 + 3 * 120 + 100)));
         assert!(priced.has_problems);
+    }
+
+    #[test]
+    fn a_sku_priced_zero_reads_as_unavailable_and_out_of_the_subtotal() {
+        let now = Utc::now();
+        let (mut cart, _) = Cart::new_guest(now);
+        let limits = CartLimits::default();
+        cart.set_quantity("A", 2, usd(100), &limits, now).unwrap();
+        cart.set_quantity("B", 1, usd(300), &limits, now).unwrap();
+        let skus = HashMap::from([("A".to_string(), info("A", 0)), ("B".to_string(), info("B", 300))]);
+        let stock = HashMap::from([("A".to_string(), 5), ("B".to_string(), 5)]);
+        let priced = price_cart(&cart, &skus, &stock, &limits);
+        assert_eq!(priced.lines[0].problems, vec![LineProblem::Unavailable]);
+        assert_eq!(priced.subtotal, Some(usd(300)));
     }
 
     fn lines_strategy() -> impl Strategy<Value = BTreeMap<String, CartLine>> {

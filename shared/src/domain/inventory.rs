@@ -231,7 +231,8 @@ impl SkuStock {
     pub fn new(sku: &str, levels: &[StockLevel]) -> Self {
         let mut warehouses: Vec<StockView> = levels.iter().map(StockView::from).collect();
         warehouses.sort_by(|a, b| a.warehouse_id.cmp(&b.warehouse_id));
-        Self { sku: sku.to_owned(), available: warehouses.iter().map(|w| w.available).sum(), warehouses }
+        let available = warehouses.iter().fold(0i64, |sum, w| sum.saturating_add(w.available));
+        Self { sku: sku.to_owned(), available, warehouses }
     }
 }
 
@@ -367,6 +368,11 @@ pub enum AdjustOutcome {
     Replayed(StockView),
     /// The key was already used for a different adjustment (422 `idempotency_key_reused`).
     KeyReused,
+}
+
+/// Units available over `levels`. Each level is bounded by `MAX_UNITS`; the sum saturates rather than wraps.
+pub fn total_available<'a>(levels: impl IntoIterator<Item = &'a StockLevel>) -> i64 {
+    levels.into_iter().fold(0i64, |sum, level| sum.saturating_add(level.available()))
 }
 
 /// Whether a catalog SKU is an inventory item of its own (stock can be set for it), not a bundle of others.
