@@ -179,6 +179,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn when_a_guest_cart_was_merged_should_409_cart_merged_and_place_nothing() {
+        let (deps, _) = deps().await;
+        let now = chrono::Utc::now();
+        let (mut guest, token) = Cart::new_guest(now);
+        guest
+            .set_quantity(
+                "LAP-0001-16GB-512GB",
+                1,
+                commerce::domain::money::Money::new(109_900, commerce::domain::money::Currency::USD),
+                &CartLimits::default(),
+                now,
+            )
+            .unwrap();
+        let mut shopper = Cart::new_shopper("shopper-2", now);
+        shopper.merge_from(&mut guest, &CartLimits::default(), now).unwrap();
+        deps.carts.create_cart(&guest).await.unwrap();
+        let body = serde_json::json!({
+            "cart_id": guest.cart_id,
+            "email": "guest@example.com",
+            "shipping_address": {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postal_code": "62701", "country": "US"},
+            "payment_method": "pm_card_visa",
+        });
+        let req = request("POST", "/v1/checkout", "/v1/checkout")
+            .header("x-cart-token", &token)
+            .header("idempotency-key", "k-merged")
+            .json(&body)
+            .build();
+        let response = handle(&deps, req).await.unwrap();
+        assert_eq!(response.status(), 409, "{}", body_json(&response));
+        assert_eq!(body_json(&response)["error"]["code"], "cart_merged");
+        assert!(deps.orders.started().is_empty());
+    }
+
+    #[tokio::test]
     async fn when_card_number_is_sent_should_422_naming_payment_method() {
         let (deps, cart_id) = deps().await;
         let response = handle(&deps, checkout(&cart_id, "k-2", "4242424242424242")).await.unwrap();

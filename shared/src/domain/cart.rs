@@ -278,7 +278,8 @@ impl Cart {
         })
     }
 
-    fn require_active(&self) -> Result<(), DomainError> {
+    /// An active cart, else 409 `cart_merged`: a merged guest cart can no longer be edited or checked out.
+    pub fn require_active(&self) -> Result<(), DomainError> {
         match self.status {
             CartStatus::Active => Ok(()),
             CartStatus::Merged => {

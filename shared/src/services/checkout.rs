@@ -196,6 +196,7 @@ pub async fn start_checkout(
         (None, None) => {
             let cart = carts.get_cart(&request.cart_id).await?.ok_or_else(|| DomainError::not_found("cart"))?;
             cart.authorize(access, now)?;
+            cart.require_active()?;
             if cart.lines.is_empty() {
                 return Err(DomainError::validation("cart_id", "the cart is empty"));
             }
