@@ -212,6 +212,52 @@ mod tests {
         assert!(deps.orders.started().is_empty());
     }
 
+    fn expecting(cart_id: &str, key: &str, expected_total: serde_json::Value) -> lambda_http::Request {
+        let body = serde_json::json!({
+            "cart_id": cart_id,
+            "shipping_address": {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postal_code": "62701", "country": "US"},
+            "payment_method": "pm_card_visa",
+            "expected_total": expected_total,
+        });
+        request("POST", "/v1/checkout", "/v1/checkout")
+            .header("authorization", "Bearer <id token>")
+            .header("idempotency-key", key)
+            .json(&body)
+            .build()
+    }
+
+    #[tokio::test]
+    async fn when_the_expected_total_differs_should_409_price_changed_with_both_amounts_and_place_nothing() {
+        let (deps, cart_id) = deps().await;
+        let actual = serde_json::json!({"amount": 2 * 89_900, "currency": "USD"});
+        for stale in [
+            serde_json::json!({"amount": 199_800, "currency": "USD"}),
+            serde_json::json!({"amount": 179_800, "currency": "EUR"}),
+        ] {
+            let response = handle(&deps, expecting(&cart_id, "k-stale", stale.clone())).await.unwrap();
+            assert_eq!(response.status(), 409, "{}", body_json(&response));
+            let error = &body_json(&response)["error"];
+            assert_eq!(error["code"], "price_changed");
+            assert_eq!((&error["expected"], &error["actual"]), (&stale, &actual));
+        }
+        assert!(deps.orders.started().is_empty());
+        let placed = handle(&deps, expecting(&cart_id, "k-stale", actual)).await.unwrap();
+        assert_eq!(placed.status(), 202, "{}", body_json(&placed));
+        assert!(placed.headers().get("idempotent-replayed").is_none(), "nothing was stored under the key before");
+        assert_eq!(deps.orders.started().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn when_the_expected_total_is_not_money_should_400_naming_it() {
+        let (deps, cart_id) = deps().await;
+        let response =
+            handle(&deps, expecting(&cart_id, "k-bad", serde_json::json!({"amount": "lots", "currency": "USD"})))
+                .await
+                .unwrap();
+        assert_eq!(response.status(), 400, "{}", body_json(&response));
+        assert_eq!(body_json(&response)["error"]["code"], "malformed_json");
+    }
+
     #[tokio::test]
     async fn when_card_number_is_sent_should_422_naming_payment_method() {
         let (deps, cart_id) = deps().await;
