@@ -18,6 +18,7 @@ pub fn status_and_code(err: &DomainError) -> (StatusCode, &'static str) {
         DomainError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
         DomainError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
         DomainError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+        DomainError::PriceChanged { .. } => (StatusCode::CONFLICT, "price_changed"),
         DomainError::OutOfStock { .. } => (StatusCode::CONFLICT, "out_of_stock"),
         DomainError::PaymentDeclined { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "payment_declined"),
         DomainError::Gone { code, .. } => (StatusCode::GONE, code),
@@ -36,6 +37,10 @@ pub fn error_response(err: &DomainError) -> Response<Body> {
             body["field"] = json!(field);
         }
         DomainError::OutOfStock { sku } => body["sku"] = json!(sku),
+        DomainError::PriceChanged { expected, actual } => {
+            body["expected"] = json!(expected);
+            body["actual"] = json!(actual);
+        }
         DomainError::Unexpected(source) => {
             tracing::error!(error = %source, chain = ?error_chain(source.as_ref()), "unexpected error");
             body["message"] = json!("internal error");

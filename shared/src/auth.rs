@@ -111,6 +111,15 @@ pub fn caller(req: &Request) -> Result<Caller, DomainError> {
     Caller::from_claims(&claims)
 }
 
+/// The authenticated caller if they may use seller routes (a seller or an admin): 401 without a caller, 403
+/// for anyone else. Seller handlers call it before they read the body, so a shopper is refused whatever they
+/// send.
+pub fn seller(req: &Request) -> Result<Caller, DomainError> {
+    let caller = caller(req)?;
+    caller.require_seller()?;
+    Ok(caller)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! Typed domain errors. Every use case returns these; `api` maps them to HTTP, Step Functions tasks map them
 //! to stable `errorType` names.
 
+use crate::domain::money::Money;
 use std::fmt;
 
 /// What can go wrong in a use case, independent of transport.
@@ -27,6 +28,10 @@ pub enum DomainError {
     /// The request conflicts with the current state (HTTP 409). `code` is the stable error code.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// The total the client expected differs from the server's (HTTP 409, code `price_changed`, with both
+    /// amounts): nothing is reserved or charged.
+    #[error("the total is {actual}, not the {expected} expected")]
+    PriceChanged { expected: Money, actual: Money },
     /// Not enough stock to satisfy a request (HTTP 409, code `out_of_stock`).
     #[error("out of stock: {sku}")]
     OutOfStock { sku: String },
@@ -79,7 +84,7 @@ impl DomainError {
             Self::PaymentDeclined { .. } => "PaymentDeclined",
             Self::Transient(_) => "Transient",
             Self::NotFound { .. } => "NotFound",
-            Self::Conflict { .. } => "Conflict",
+            Self::Conflict { .. } | Self::PriceChanged { .. } => "Conflict",
             Self::Gone { .. } => "Gone",
             Self::Validation { .. } | Self::InvalidParameter { .. } | Self::MalformedBody(_) => "Validation",
             Self::Unauthenticated | Self::Forbidden(_) => "Forbidden",

@@ -1,5 +1,7 @@
 //! JWT verification as API Gateway's HTTP API JWT authorizer performs it: an RS256 signature checked against
-//! the issuer's JWKS (fetched, cached, fetched again when a token names an unknown key), `iss` equal to the
+//! the issuer's JWKS (fetched and cached for an hour; fetched again sooner when a token names an unknown key,
+//! but never more than once per 30 s, however many such tokens arrive or however the fetch fails; while the
+//! issuer cannot be reached the cached keys stay in use), `iss` equal to the
 //! issuer, `aud` (ID tokens) or `client_id` (access tokens) among the audiences, `exp` in the future, `nbf` and
 //! `iat` not in the future, and a Cognito `token_use` of `id` or `access` when present.
 //!
@@ -22,8 +24,11 @@ pub type Claims = HashMap<String, String>;
 
 /// How far `iat` and `nbf` may lie in the future (clock skew between issuer and verifier).
 const CLOCK_SKEW_SECS: i64 = 60;
-/// The shortest interval between two JWKS fetches triggered by unknown key ids.
-const MIN_REFRESH: Duration = Duration::from_secs(5);
+/// The shortest interval between two JWKS fetches, whatever asks for them (unknown key ids, an expired key
+/// set) and whatever the last one answered.
+const MIN_REFRESH: Duration = Duration::from_secs(30);
+/// How long a fetched key set is used before it is fetched again, so keys the issuer retired stop verifying.
+const KEYS_TTL: Duration = Duration::from_secs(3600);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a token was refused. Every variant means 401 to the caller; the text is for logs only.
@@ -52,13 +57,44 @@ pub struct JwtVerifier {
     jwks_url: Option<String>,
     http: reqwest::Client,
     cache: tokio::sync::RwLock<KeyCache>,
-    min_refresh: Duration,
+    /// Held by the one caller that fetches; the others wait for its result instead of fetching too.
+    refresh: tokio::sync::Mutex<()>,
+    clock: Clock,
 }
+
+/// Where the verifier reads the time (tests turn it by hand).
+type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
 
 #[derive(Default)]
 struct KeyCache {
     keys: HashMap<String, Arc<DecodingKey>>,
+    /// When the keys were fetched; `None` for a fixed key set, which never expires.
     fetched_at: Option<Instant>,
+    /// When the JWKS endpoint was last asked, whatever it answered.
+    attempted_at: Option<Instant>,
+}
+
+/// What the cache says about a key id.
+enum Lookup {
+    Use(Arc<DecodingKey>),
+    Fetch,
+    Unknown,
+}
+
+impl KeyCache {
+    /// The key for `kid`, or a fetch when the key is unknown or the set expired and the last attempt is
+    /// `MIN_REFRESH` old; an expired set is used as it is until a fetch is allowed (or succeeds).
+    fn lookup(&self, kid: &str, now: Instant, can_fetch: bool) -> Lookup {
+        let key = self.keys.get(kid).cloned();
+        let expired = self.fetched_at.is_some_and(|at| now.saturating_duration_since(at) >= KEYS_TTL);
+        let may_fetch =
+            can_fetch && self.attempted_at.is_none_or(|at| now.saturating_duration_since(at) >= MIN_REFRESH);
+        match key {
+            _ if may_fetch && (expired || key.is_none()) => Lookup::Fetch,
+            Some(key) => Lookup::Use(key),
+            None => Lookup::Unknown,
+        }
+    }
 }
 
 impl JwtVerifier {
@@ -70,7 +106,7 @@ impl JwtVerifier {
     /// A verifier with a fixed key set and no fetching.
     pub fn from_jwks(issuer: impl Into<String>, audiences: Vec<String>, jwks: &JwkSet) -> Result<Self, JwtError> {
         let keys = decoding_keys(jwks)?;
-        Ok(Self::build(issuer.into(), audiences, None, KeyCache { keys, fetched_at: Some(Instant::now()) }))
+        Ok(Self::build(issuer.into(), audiences, None, KeyCache { keys, ..KeyCache::default() }))
     }
 
     /// The Cognito user pool's verifier, from `USER_POOL_ID`, `USER_POOL_CLIENT_ID` and `AWS_REGION`. The
@@ -93,7 +129,15 @@ impl JwtVerifier {
 
     fn build(issuer: String, audiences: Vec<String>, jwks_url: Option<String>, cache: KeyCache) -> Self {
         let http = reqwest::Client::builder().timeout(FETCH_TIMEOUT).build().unwrap_or_default();
-        Self { issuer, audiences, jwks_url, http, cache: tokio::sync::RwLock::new(cache), min_refresh: MIN_REFRESH }
+        Self {
+            issuer,
+            audiences,
+            jwks_url,
+            http,
+            cache: tokio::sync::RwLock::new(cache),
+            refresh: tokio::sync::Mutex::new(()),
+            clock: Arc::new(Instant::now),
+        }
     }
 
     /// The expected `iss`.
@@ -161,24 +205,38 @@ impl JwtVerifier {
     }
 
     async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, JwtError> {
-        {
-            let cache = self.cache.read().await;
-            if let Some(key) = cache.keys.get(kid) {
-                return Ok(key.clone());
+        let can_fetch = self.jwks_url.is_some();
+        let unknown = || JwtError::UnknownKey(kid.to_string());
+        match self.cache.read().await.lookup(kid, (self.clock)(), can_fetch) {
+            Lookup::Use(key) => return Ok(key),
+            Lookup::Unknown => return Err(unknown()),
+            Lookup::Fetch => {}
+        }
+        let _single = self.refresh.lock().await;
+        let now = (self.clock)();
+        let stale = {
+            let mut cache = self.cache.write().await;
+            match cache.lookup(kid, now, can_fetch) {
+                Lookup::Use(key) => return Ok(key),
+                Lookup::Unknown => return Err(unknown()),
+                Lookup::Fetch => {}
             }
-            let fresh = cache.fetched_at.is_some_and(|at| at.elapsed() < self.min_refresh);
-            if self.jwks_url.is_none() || fresh {
-                return Err(JwtError::UnknownKey(kid.to_string()));
+            cache.attempted_at = Some(now);
+            cache.keys.get(kid).cloned()
+        };
+        match self.fetch().await {
+            Ok(keys) => {
+                tracing::debug!(issuer = %self.issuer, keys = keys.len(), "JWKS fetched");
+                let mut cache = self.cache.write().await;
+                cache.keys = keys;
+                cache.fetched_at = Some(now);
+                cache.keys.get(kid).cloned().ok_or_else(unknown)
+            }
+            Err(err) => {
+                tracing::warn!(issuer = %self.issuer, error = %err, "JWKS fetch failed; cached keys stay in use");
+                stale.ok_or(err)
             }
         }
-        let mut cache = self.cache.write().await;
-        let fresh = cache.fetched_at.is_some_and(|at| at.elapsed() < self.min_refresh);
-        if !cache.keys.contains_key(kid) && !fresh {
-            let keys = self.fetch().await?;
-            tracing::debug!(issuer = %self.issuer, keys = keys.len(), "JWKS fetched");
-            *cache = KeyCache { keys, fetched_at: Some(Instant::now()) };
-        }
-        cache.keys.get(kid).cloned().ok_or_else(|| JwtError::UnknownKey(kid.to_string()))
     }
 
     async fn fetch(&self) -> Result<HashMap<String, Arc<DecodingKey>>, JwtError> {
@@ -384,49 +442,151 @@ mod tests {
         assert!(matches!(verifier().verify(&token).await, Err(JwtError::Algorithm(_))));
     }
 
-    /// Serves whatever JWKS the test puts in `body`, counting requests.
-    async fn jwks_server(body: Arc<Mutex<String>>, hits: Arc<AtomicUsize>) -> String {
+    /// What the test's JWKS endpoint answers: a status and a body, changed by the test as keys rotate.
+    #[derive(Clone)]
+    struct Issuer {
+        answer: Arc<Mutex<(u16, String)>>,
+        hits: Arc<AtomicUsize>,
+    }
+
+    impl Issuer {
+        fn serve(&self, keys: &[&TestKey]) {
+            *self.answer.lock().unwrap() = (200, serde_json::to_string(&jwks(keys)).unwrap());
+        }
+
+        fn fail(&self) {
+            *self.answer.lock().unwrap() = (500, "{}".to_string());
+        }
+
+        fn hits(&self) -> usize {
+            self.hits.load(Ordering::SeqCst)
+        }
+    }
+
+    /// A JWKS endpoint on 127.0.0.1:0 serving what the returned `Issuer` says, counting requests.
+    async fn jwks_server(keys: &[&TestKey]) -> (String, Issuer) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let issuer = Issuer { answer: Arc::new(Mutex::new((200, String::new()))), hits: Arc::new(AtomicUsize::new(0)) };
+        issuer.serve(keys);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let state = issuer.clone();
         tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
                 let mut buf = vec![0u8; 4096];
                 let _ = socket.read(&mut buf).await;
-                hits.fetch_add(1, Ordering::SeqCst);
-                let body = body.lock().unwrap().clone();
+                state.hits.fetch_add(1, Ordering::SeqCst);
+                let (status, body) = state.answer.lock().unwrap().clone();
                 let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
                 );
                 let _ = socket.write_all(response.as_bytes()).await;
             }
         });
-        format!("http://{addr}/us-east-1_test/.well-known/jwks.json")
+        (format!("http://{addr}/us-east-1_test/.well-known/jwks.json"), issuer)
+    }
+
+    /// A clock the test turns by hand, so no assertion depends on how fast the machine is.
+    #[derive(Clone)]
+    struct ManualClock(Arc<Mutex<Instant>>);
+
+    impl ManualClock {
+        fn advance(&self, by: Duration) {
+            *self.0.lock().unwrap() += by;
+        }
+    }
+
+    /// A fetching verifier for `url` on a hand-turned clock.
+    fn fetching(url: String) -> (JwtVerifier, ManualClock) {
+        let clock = ManualClock(Arc::new(Mutex::new(Instant::now())));
+        let mut verifier = JwtVerifier::new(ISSUER, vec![CLIENT.into()], url);
+        let now = clock.0.clone();
+        verifier.clock = Arc::new(move || *now.lock().unwrap());
+        (verifier, clock)
+    }
+
+    /// A token naming `kid` with a signature nobody made: what a flood of forged tokens looks like.
+    fn forged(kid: &str) -> String {
+        let header = URL_SAFE_NO_PAD.encode(json!({"alg": "RS256", "typ": "JWT", "kid": kid}).to_string());
+        let payload = URL_SAFE_NO_PAD.encode(id_claims().to_string());
+        format!("{header}.{payload}.c2lnbmF0dXJl")
     }
 
     #[tokio::test]
-    async fn when_keys_are_fetched_should_cache_them_and_refetch_on_an_unknown_kid() {
+    async fn when_keys_rotate_should_refetch_on_an_unknown_kid_at_most_once_per_interval() {
         let (a, b) = keys();
-        let body = Arc::new(Mutex::new(serde_json::to_string(&jwks(&[a])).unwrap()));
-        let hits = Arc::new(AtomicUsize::new(0));
-        let url = jwks_server(body.clone(), hits.clone()).await;
-        let mut verifier = JwtVerifier::new(ISSUER, vec![CLIENT.into()], url);
-        verifier.min_refresh = Duration::from_millis(200);
-
+        let (url, issuer) = jwks_server(&[a]).await;
+        let (verifier, clock) = fetching(url);
         verifier.verify(&a.sign(&id_claims())).await.unwrap();
         verifier.verify(&a.sign(&id_claims())).await.unwrap();
-        assert_eq!(hits.load(Ordering::SeqCst), 1, "the key set is cached");
+        assert_eq!(issuer.hits(), 1, "the key set is cached");
 
-        let unknown = b.sign(&id_claims());
-        assert!(matches!(verifier.verify(&unknown).await, Err(JwtError::UnknownKey(_))));
-        assert!(matches!(verifier.verify(&unknown).await, Err(JwtError::UnknownKey(_))));
-        assert_eq!(hits.load(Ordering::SeqCst), 1, "unknown kids do not refetch more often than the minimum interval");
+        issuer.serve(&[a, b]);
+        let rotated = b.sign(&id_claims());
+        clock.advance(Duration::from_secs(29));
+        assert!(matches!(verifier.verify(&rotated).await, Err(JwtError::UnknownKey(_))));
+        assert_eq!(issuer.hits(), 1, "no refetch within 30 s of the last one");
 
-        *body.lock().unwrap() = serde_json::to_string(&jwks(&[a, b])).unwrap();
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        verifier.verify(&unknown).await.unwrap();
-        assert_eq!(hits.load(Ordering::SeqCst), 2, "a rotated key is picked up by a refetch");
+        clock.advance(Duration::from_secs(1));
+        verifier.verify(&rotated).await.unwrap();
+        assert_eq!(issuer.hits(), 2, "the unknown kid triggered one refetch, which found the rotated key");
+        verifier.verify(&a.sign(&id_claims())).await.unwrap();
+        assert_eq!(issuer.hits(), 2);
+    }
+
+    #[tokio::test]
+    async fn when_the_keys_are_older_than_the_ttl_should_refetch_them_and_drop_retired_ones() {
+        let (a, b) = keys();
+        let (url, issuer) = jwks_server(&[a]).await;
+        let (verifier, clock) = fetching(url);
+        let token = a.sign(&id_claims());
+        verifier.verify(&token).await.unwrap();
+        issuer.serve(&[b]);
+
+        clock.advance(Duration::from_secs(3599));
+        verifier.verify(&token).await.unwrap();
+        assert_eq!(issuer.hits(), 1, "keys younger than an hour are used as they are");
+
+        clock.advance(Duration::from_secs(1));
+        assert!(matches!(verifier.verify(&token).await, Err(JwtError::UnknownKey(_))), "key-a was retired");
+        assert_eq!(issuer.hits(), 2);
+        verifier.verify(&b.sign(&id_claims())).await.unwrap();
+        assert_eq!(issuer.hits(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_unknown_kids_does_not_hammer_the_jwks_endpoint_even_when_it_fails() {
+        let (a, _) = keys();
+        let (url, issuer) = jwks_server(&[a]).await;
+        let (verifier, clock) = fetching(url);
+        let known = a.sign(&id_claims());
+        verifier.verify(&known).await.unwrap();
+        let flood = |round: usize| {
+            let verifier = &verifier;
+            futures::future::join_all(
+                (0..50).map(move |i| async move { verifier.verify(&forged(&format!("kid-{round}-{i}"))).await }),
+            )
+        };
+
+        clock.advance(Duration::from_secs(30));
+        assert!(flood(1).await.iter().all(|r| matches!(r, Err(JwtError::UnknownKey(_)))));
+        assert_eq!(issuer.hits(), 2, "50 concurrent unknown kids: one refetch");
+        assert!(flood(2).await.iter().all(Result::is_err));
+        assert_eq!(issuer.hits(), 2, "and none more within the interval");
+
+        issuer.fail();
+        clock.advance(Duration::from_secs(30));
+        assert!(flood(3).await.iter().all(Result::is_err));
+        assert_eq!(issuer.hits(), 3, "a failing endpoint is tried once per interval, not once per token");
+        verifier.verify(&known).await.unwrap();
+
+        clock.advance(Duration::from_secs(3600));
+        verifier.verify(&known).await.expect("while the issuer is unreachable the cached keys still verify");
+        assert_eq!(issuer.hits(), 4, "the expired key set was refetched once");
+        verifier.verify(&known).await.unwrap();
+        assert!(flood(4).await.iter().all(Result::is_err));
+        assert_eq!(issuer.hits(), 4, "and is retried no sooner than the interval allows");
     }
 
     #[test]

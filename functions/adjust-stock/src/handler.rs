@@ -14,7 +14,7 @@ pub async fn handle(
     req: Request,
 ) -> Result<Response<Body>, Error> {
     let result = async {
-        let caller = auth::caller(&req)?;
+        let caller = auth::seller(&req)?;
         let sku = api::path_param(&req, "sku")?;
         let warehouse_id = api::path_param(&req, "warehouse_id")?;
         let body = api::parse_json(&req)?;
@@ -68,6 +68,61 @@ mod tests {
         let req = post(json!({"delta": -1, "reason": "receipt"})).caller(DEMO_SELLERS[0], "sellers").build();
         let response = handle(&demo_store(), &InMemoryInventory::demo(), req).await.unwrap();
         assert_eq!(response.status(), 422);
+    }
+
+    #[tokio::test]
+    async fn when_a_shopper_adjusts_should_403_before_the_body_is_read() {
+        for body in [r#"{"delta": -9223372036854775808, "reason": "damage"}"#, "{not json", ""] {
+            let req = post(json!({})).body(body).caller("shopper-1", "shoppers").build();
+            let inventory = InMemoryInventory::demo();
+            let before = inventory.ledger().stock;
+            let response = handle(&demo_store(), &inventory, req).await.unwrap();
+            assert_eq!(response.status(), 403, "{body}: {}", body_json(&response));
+            assert_eq!(body_json(&response)["error"]["code"], "forbidden");
+            assert_eq!(inventory.ledger().stock, before);
+        }
+    }
+
+    #[tokio::test]
+    async fn when_the_delta_is_at_or_beyond_the_limit_should_422_naming_delta() {
+        let max = commerce::domain::inventory::MAX_UNITS;
+        for (delta, reason) in [
+            (i64::MIN, "damage"),
+            (i64::MIN + 1, "correction"),
+            (-max - 1, "damage"),
+            (max + 1, "receipt"),
+            (i64::MAX, "correction"),
+        ] {
+            let req = post(json!({"delta": delta, "reason": reason})).caller(DEMO_SELLERS[0], "sellers").build();
+            let inventory = InMemoryInventory::demo();
+            let before = inventory.ledger().stock;
+            let response = handle(&demo_store(), &inventory, req).await.unwrap();
+            assert_eq!(response.status(), 422, "{delta}: {}", body_json(&response));
+            assert_eq!(body_json(&response)["error"]["code"], "validation_failed");
+            assert_eq!(body_json(&response)["error"]["field"], "delta");
+            assert_eq!(inventory.ledger().stock, before);
+        }
+    }
+
+    #[tokio::test]
+    async fn when_a_receipt_would_take_on_hand_past_the_limit_should_422_and_change_nothing() {
+        let max = commerce::domain::inventory::MAX_UNITS;
+        let inventory = InMemoryInventory::demo();
+        let receipt = |key: &str, delta: i64| {
+            post(json!({"delta": delta, "reason": "receipt"}))
+                .header("idempotency-key", key)
+                .caller(DEMO_SELLERS[0], "sellers")
+                .build()
+        };
+        let first = handle(&demo_store(), &inventory, receipt("fill", max - 7)).await.unwrap();
+        assert_eq!(body_json(&first)["on_hand"], max, "{}", body_json(&first));
+        let before = inventory.ledger().stock;
+        let over = handle(&demo_store(), &inventory, receipt("over", 1)).await.unwrap();
+        assert_eq!(over.status(), 422, "{}", body_json(&over));
+        assert_eq!(body_json(&over)["error"]["code"], "validation_failed");
+        assert_eq!(body_json(&over)["error"]["field"], "delta");
+        assert_eq!(inventory.ledger().stock, before);
+        assert!(inventory.ledger().violations().is_empty());
     }
 
     #[tokio::test]

@@ -166,6 +166,99 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn when_a_sku_in_the_cart_is_priced_zero_should_409_sku_unavailable_and_place_nothing() {
+        let (mut deps, cart_id) = deps().await;
+        let sellers: Vec<String> = commerce::adapters::catalog::testing::DEMO_SELLERS.map(String::from).to_vec();
+        let (categories, mut products) = commerce::adapters::catalog::demo::catalog(&sellers).unwrap();
+        products[0].variants[0].price.amount = 0;
+        deps.catalog = InMemoryCatalog::with(categories, products);
+        let response = handle(&deps, checkout(&cart_id, "k-zero", "pm_card_visa")).await.unwrap();
+        assert_eq!(response.status(), 409, "{}", body_json(&response));
+        assert_eq!(body_json(&response)["error"]["code"], "sku_unavailable");
+        assert!(deps.orders.started().is_empty());
+    }
+
+    #[tokio::test]
+    async fn when_a_guest_cart_was_merged_should_409_cart_merged_and_place_nothing() {
+        let (deps, _) = deps().await;
+        let now = chrono::Utc::now();
+        let (mut guest, token) = Cart::new_guest(now);
+        guest
+            .set_quantity(
+                "LAP-0001-16GB-512GB",
+                1,
+                commerce::domain::money::Money::new(109_900, commerce::domain::money::Currency::USD),
+                &CartLimits::default(),
+                now,
+            )
+            .unwrap();
+        let mut shopper = Cart::new_shopper("shopper-2", now);
+        shopper.merge_from(&mut guest, &CartLimits::default(), now).unwrap();
+        deps.carts.create_cart(&guest).await.unwrap();
+        let body = serde_json::json!({
+            "cart_id": guest.cart_id,
+            "email": "guest@example.com",
+            "shipping_address": {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postal_code": "62701", "country": "US"},
+            "payment_method": "pm_card_visa",
+        });
+        let req = request("POST", "/v1/checkout", "/v1/checkout")
+            .header("x-cart-token", &token)
+            .header("idempotency-key", "k-merged")
+            .json(&body)
+            .build();
+        let response = handle(&deps, req).await.unwrap();
+        assert_eq!(response.status(), 409, "{}", body_json(&response));
+        assert_eq!(body_json(&response)["error"]["code"], "cart_merged");
+        assert!(deps.orders.started().is_empty());
+    }
+
+    fn expecting(cart_id: &str, key: &str, expected_total: serde_json::Value) -> lambda_http::Request {
+        let body = serde_json::json!({
+            "cart_id": cart_id,
+            "shipping_address": {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postal_code": "62701", "country": "US"},
+            "payment_method": "pm_card_visa",
+            "expected_total": expected_total,
+        });
+        request("POST", "/v1/checkout", "/v1/checkout")
+            .header("authorization", "Bearer <id token>")
+            .header("idempotency-key", key)
+            .json(&body)
+            .build()
+    }
+
+    #[tokio::test]
+    async fn when_the_expected_total_differs_should_409_price_changed_with_both_amounts_and_place_nothing() {
+        let (deps, cart_id) = deps().await;
+        let actual = serde_json::json!({"amount": 2 * 89_900, "currency": "USD"});
+        for stale in [
+            serde_json::json!({"amount": 199_800, "currency": "USD"}),
+            serde_json::json!({"amount": 179_800, "currency": "EUR"}),
+        ] {
+            let response = handle(&deps, expecting(&cart_id, "k-stale", stale.clone())).await.unwrap();
+            assert_eq!(response.status(), 409, "{}", body_json(&response));
+            let error = &body_json(&response)["error"];
+            assert_eq!(error["code"], "price_changed");
+            assert_eq!((&error["expected"], &error["actual"]), (&stale, &actual));
+        }
+        assert!(deps.orders.started().is_empty());
+        let placed = handle(&deps, expecting(&cart_id, "k-stale", actual)).await.unwrap();
+        assert_eq!(placed.status(), 202, "{}", body_json(&placed));
+        assert!(placed.headers().get("idempotent-replayed").is_none(), "nothing was stored under the key before");
+        assert_eq!(deps.orders.started().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn when_the_expected_total_is_not_money_should_400_naming_it() {
+        let (deps, cart_id) = deps().await;
+        let response =
+            handle(&deps, expecting(&cart_id, "k-bad", serde_json::json!({"amount": "lots", "currency": "USD"})))
+                .await
+                .unwrap();
+        assert_eq!(response.status(), 400, "{}", body_json(&response));
+        assert_eq!(body_json(&response)["error"]["code"], "malformed_json");
+    }
+
+    #[tokio::test]
     async fn when_card_number_is_sent_should_422_naming_payment_method() {
         let (deps, cart_id) = deps().await;
         let response = handle(&deps, checkout(&cart_id, "k-2", "4242424242424242")).await.unwrap();

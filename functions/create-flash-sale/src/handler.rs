@@ -96,6 +96,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn when_the_price_is_zero_should_422_naming_price() {
+        let catalog = demo_store();
+        let sku = demo_sku(&catalog).await;
+        let sales = InMemoryFlashSales::default().with_stock(&sku, "wh_east", 50);
+        let mut free = body(&sku, 5);
+        free["price"]["amount"] = json!(0);
+        let response = handle(&catalog, &sales, post(Some((DEMO_SELLERS[0], "sellers")), &free)).await.unwrap();
+        assert_eq!(response.status(), 422, "{}", body_json(&response));
+        assert_eq!(body_json(&response)["error"]["field"], "price");
+    }
+
+    #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
         let catalog = demo_store();
         let sku = demo_sku(&catalog).await;

@@ -84,6 +84,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn when_price_is_zero_should_422_naming_the_field() {
+        let mut body = tshirt();
+        body["variants"][0]["price"]["amount"] = json!(0);
+        let response = handle(&demo_store(), post(body).caller("seller-9", "sellers").build()).await.unwrap();
+        assert_eq!(response.status(), 422, "{}", body_json(&response));
+        let error = &body_json(&response)["error"];
+        assert_eq!(error["code"], "validation_failed");
+        assert_eq!(error["field"], "variants[0].price.amount");
+    }
+
+    #[tokio::test]
     async fn when_attribute_has_wrong_type_should_422_naming_it() {
         let mut body = tshirt();
         body["attributes"]["fit"] = json!(3);

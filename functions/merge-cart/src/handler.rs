@@ -84,6 +84,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn when_the_carts_hold_different_currencies_should_409_currency_mismatch_and_change_neither() {
+        let ctx = context();
+        let now = chrono::Utc::now();
+        let limits = CartLimits::default();
+        let (mut guest, token) = Cart::new_guest(now);
+        guest.set_quantity("TSH-0004-WHITE-M", 2, Money::new(1900, Currency::EUR), &limits, now).unwrap();
+        ctx.store.create_cart(&guest).await.unwrap();
+        let (mut mine, _) = commerce::services::cart::shopper_cart(&ctx.store, "u1", now).await.unwrap();
+        mine.set_quantity("TSH-0004-WHITE-L", 1, Money::new(2249, Currency::USD), &limits, now).unwrap();
+        assert!(ctx.store.save_cart(&mine).await.unwrap());
+        let (guest_before, mine_before) =
+            (ctx.store.get_cart(&guest.cart_id).await.unwrap(), ctx.store.get_cart(&mine.cart_id).await.unwrap());
+
+        let response = handle(&ctx, merge("u1", &guest.cart_id, &token)).await.unwrap();
+        assert_eq!(response.status(), 409, "{}", body_json(&response));
+        assert_eq!(body_json(&response)["error"]["code"], "currency_mismatch");
+        assert_eq!(ctx.store.get_cart(&guest.cart_id).await.unwrap(), guest_before);
+        assert_eq!(ctx.store.get_cart(&mine.cart_id).await.unwrap(), mine_before);
+    }
+
+    #[tokio::test]
     async fn when_token_is_wrong_should_404() {
         let ctx = context();
         let (guest, _) = Cart::new_guest(chrono::Utc::now());

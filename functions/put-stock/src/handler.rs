@@ -12,7 +12,7 @@ pub async fn handle(
     req: Request,
 ) -> Result<Response<Body>, Error> {
     let result = async {
-        let caller = auth::caller(&req)?;
+        let caller = auth::seller(&req)?;
         let sku = api::path_param(&req, "sku")?;
         let warehouse_id = api::path_param(&req, "warehouse_id")?;
         let body = api::parse_json(&req)?;
@@ -69,6 +69,15 @@ mod tests {
         let req = put(SKU, "wh_east", json!({"on_hand": 1})).caller("someone", "shoppers").build();
         let response = handle(&demo_store(), &InMemoryInventory::demo(), req).await.unwrap();
         assert_eq!(response.status(), 403);
+    }
+
+    #[tokio::test]
+    async fn when_shopper_sends_any_body_should_403_before_it_is_read() {
+        for body in ["{not json", r#"{"on_hand": -9223372036854775808}"#] {
+            let req = put(SKU, "wh_east", json!({})).body(body).caller("someone", "shoppers").build();
+            let response = handle(&demo_store(), &InMemoryInventory::demo(), req).await.unwrap();
+            assert_eq!(response.status(), 403, "{body}: {}", body_json(&response));
+        }
     }
 
     #[tokio::test]

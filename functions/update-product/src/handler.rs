@@ -49,6 +49,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn when_a_variant_price_becomes_zero_should_422_and_keep_the_product() {
+        let store = demo_store();
+        let mut variants = serde_json::to_value(&store.stored(FIRST_PRODUCT_ID).unwrap().variants).unwrap();
+        variants[0]["price"]["amount"] = json!(0);
+        let req = patch(FIRST_PRODUCT_ID, json!({"variants": variants})).caller(DEMO_SELLERS[0], "sellers").build();
+        let response = handle(&store, req).await.unwrap();
+        assert_eq!(response.status(), 422, "{}", body_json(&response));
+        assert_eq!(body_json(&response)["error"]["field"], "variants[0].price.amount");
+        assert_eq!(store.stored(FIRST_PRODUCT_ID).unwrap().version, 1);
+    }
+
+    #[tokio::test]
     async fn when_other_seller_updates_should_403() {
         let store = demo_store();
         let req = patch(FIRST_PRODUCT_ID, json!({"title": "Mine now"})).caller(DEMO_SELLERS[1], "sellers").build();

@@ -48,6 +48,8 @@ const ADJUST_UPDATE: &str = "SET #entity = :entity, #sku = :sku, #warehouse_id =
                              #sold = if_not_exists(#sold, :zero) \
                              ADD #on_hand :d, #free :d, #avail :d, #received :r, #adjustments :a";
 const ADJUST_CONDITION: &str = "#free >= :neg";
+/// An increase may not take on hand past `MAX_UNITS`: `:ceiling` is `MAX_UNITS - delta`.
+const RECEIVE_CONDITION: &str = "attribute_not_exists(#on_hand) OR #on_hand <= :ceiling";
 const CONFLICT_ATTEMPTS: u32 = 5;
 /// DynamoDB's limit of actions in one TransactWriteItems.
 const MAX_TRANSACTION_ACTIONS: usize = 100;
@@ -464,7 +466,7 @@ impl StockWriter for DynamoInventory {
                 return self.replay_adjustment(record_key, key, sku, warehouse_id).await;
             }
             if codes.get(1).is_some_and(|c| c == "ConditionalCheckFailed") {
-                return Err(below_reserved());
+                return Err(if adjustment.delta > 0 { StockAdjustment::over_limit() } else { below_reserved() });
             }
             if !codes.iter().any(|c| c == "TransactionConflict") {
                 return Err(sdk_error(err));
@@ -490,13 +492,15 @@ impl DynamoInventory {
             .expression_attribute_values(":d", n(adjustment.delta))
             .expression_attribute_values(":r", n(received))
             .expression_attribute_values(":a", n(adjustments));
-        update = if adjustment.delta < 0 {
-            update
+        update = match adjustment.on_hand_ceiling() {
+            None => update
                 .condition_expression(ADJUST_CONDITION)
                 .set_expression_attribute_names(Some(names(&[ADJUST_UPDATE, ADJUST_CONDITION])))
-                .expression_attribute_values(":neg", n(-adjustment.delta))
-        } else {
-            update.set_expression_attribute_names(Some(names(&[ADJUST_UPDATE])))
+                .expression_attribute_values(":neg", n(adjustment.delta.saturating_neg())),
+            Some(ceiling) => update
+                .condition_expression(RECEIVE_CONDITION)
+                .set_expression_attribute_names(Some(names(&[ADJUST_UPDATE, RECEIVE_CONDITION])))
+                .expression_attribute_values(":ceiling", n(ceiling)),
         };
         Ok(TransactWriteItem::builder().update(built(update.build())?).build())
     }

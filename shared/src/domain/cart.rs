@@ -4,7 +4,7 @@
 
 use crate::domain::catalog::SkuView;
 use crate::domain::inventory::{validate_sku, OwnerKind, ReservationLine, ReservationPolicy, ReservationRequest};
-use crate::domain::money::Money;
+use crate::domain::money::{Currency, Money};
 use crate::error::DomainError;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
@@ -34,12 +34,27 @@ impl Default for CartLimits {
 }
 
 impl CartLimits {
-    /// From CART_MAX_QUANTITY_PER_SKU (default 10) and CART_MAX_LINES (default 50).
+    /// Limits within what one reservation takes: 1..=`reservation::MAX_LINE_QUANTITY` units per SKU and
+    /// 1..=`reservation::MAX_LINES` SKUs, so a full cart can always be reserved and its totals cannot overflow.
+    pub fn new(max_quantity_per_sku: u32, max_lines: usize) -> Result<Self, crate::config::ConfigError> {
+        use crate::config::ConfigError::Invalid;
+        use crate::domain::inventory::reservation::{MAX_LINES, MAX_LINE_QUANTITY};
+        if !(1..=MAX_LINE_QUANTITY).contains(&max_quantity_per_sku) {
+            let reason = format!("must be within 1..={MAX_LINE_QUANTITY}");
+            return Err(Invalid { name: "CART_MAX_QUANTITY_PER_SKU", reason });
+        }
+        if !(1..=MAX_LINES).contains(&max_lines) {
+            return Err(Invalid { name: "CART_MAX_LINES", reason: format!("must be within 1..={MAX_LINES}") });
+        }
+        Ok(Self { max_quantity_per_sku, max_lines })
+    }
+
+    /// From CART_MAX_QUANTITY_PER_SKU (default 10) and CART_MAX_LINES (default 50), within the bounds of `new`.
     pub fn from_env() -> Result<Self, crate::config::ConfigError> {
-        Ok(Self {
-            max_quantity_per_sku: crate::config::parsed_or("CART_MAX_QUANTITY_PER_SKU", 10)?,
-            max_lines: crate::config::parsed_or("CART_MAX_LINES", 50)?,
-        })
+        Self::new(
+            crate::config::parsed_or("CART_MAX_QUANTITY_PER_SKU", 10)?,
+            crate::config::parsed_or("CART_MAX_LINES", 50)?,
+        )
     }
 }
 
@@ -263,7 +278,8 @@ impl Cart {
         })
     }
 
-    fn require_active(&self) -> Result<(), DomainError> {
+    /// An active cart, else 409 `cart_merged`: a merged guest cart can no longer be edited or checked out.
+    pub fn require_active(&self) -> Result<(), DomainError> {
         match self.status {
             CartStatus::Active => Ok(()),
             CartStatus::Merged => {
@@ -303,10 +319,8 @@ impl Cart {
                         format!("a cart holds at most {} SKUs", limits.max_lines),
                     ));
                 }
-                if let Some(other) = self.lines.values().next() {
-                    if other.added_price.currency != price.currency {
-                        return Err(DomainError::validation("sku", "all items in a cart must share one currency"));
-                    }
+                if self.currency().is_some_and(|currency| currency != price.currency) {
+                    return Err(DomainError::validation("sku", "all items in a cart must share one currency"));
                 }
                 self.lines.insert(
                     sku.to_owned(),
@@ -328,10 +342,24 @@ impl Cart {
         Ok(Edit::Changed)
     }
 
-    /// Merges a guest cart's lines into this (shopper's) cart and marks the guest cart merged.
+    /// The currency of the cart's prices (every line is added in one currency); `None` when it is empty.
+    pub fn currency(&self) -> Option<Currency> {
+        self.lines.values().next().map(|line| line.added_price.currency)
+    }
+
+    /// Merges a guest cart's lines into this (shopper's) cart and marks the guest cart merged. Carts priced
+    /// in different currencies are not merged (409 `currency_mismatch`), and neither changes.
     pub fn merge_from(&mut self, guest: &mut Cart, limits: &CartLimits, now: DateTime<Utc>) -> Result<(), DomainError> {
         guest.require_active()?;
         self.require_active()?;
+        if let (Some(mine), Some(theirs)) = (self.currency(), guest.currency()) {
+            if mine != theirs {
+                return Err(DomainError::conflict(
+                    "currency_mismatch",
+                    format!("the guest cart is priced in {theirs} and this cart in {mine}; carts of two currencies cannot be merged"),
+                ));
+            }
+        }
         self.lines = merge_lines(&self.lines, &guest.lines, limits);
         guest.status = CartStatus::Merged;
         guest.merged_into = Some(self.cart_id.clone());
@@ -388,6 +416,9 @@ pub enum LineProblem {
     Unavailable,
     /// The quantity was capped at the per-SKU limit.
     QuantityLimited { max: u32 },
+    /// The SKU is now priced in another currency than the cart: it is left out of the subtotal and cannot be
+    /// checked out with the rest; remove it and add it again to buy it on its own.
+    CurrencyMismatch { cart_currency: Currency },
 }
 
 /// A line as read: current price, totals and problems.
@@ -424,15 +455,17 @@ pub struct PricedCart {
     pub reservation: Option<CartReservation>,
 }
 
-/// Re-prices a cart against the catalog's current SKUs and the units sellable per SKU.
+/// Re-prices a cart against the catalog's current SKUs and the units sellable per SKU. The subtotal is in the
+/// cart's currency; a line now priced in another is flagged, never silently left out.
 pub fn price_cart(
     cart: &Cart,
     skus: &HashMap<String, SkuView>,
     sellable_units: &HashMap<String, i64>,
     limits: &CartLimits,
-) -> PricedCart {
+) -> Result<PricedCart, DomainError> {
     let mut lines = Vec::with_capacity(cart.lines.len());
     let mut subtotal: Option<Money> = None;
+    let currency = cart.currency();
     for (sku, line) in &cart.lines {
         let mut problems = Vec::new();
         let info = skus.get(sku).filter(|i| i.is_purchasable());
@@ -457,12 +490,18 @@ pub fn price_cart(
         if line.quantity_limited {
             problems.push(LineProblem::QuantityLimited { max: limits.max_quantity_per_sku });
         }
-        let line_total = unit_price.checked_mul(line.quantity).unwrap_or(unit_price);
-        if info.is_some() {
-            subtotal = Some(match subtotal {
-                None => line_total,
-                Some(sum) => sum.checked_add(line_total).unwrap_or(sum),
-            });
+        let line_total = unit_price.checked_mul(line.quantity)?;
+        match currency {
+            Some(cart_currency) if unit_price.currency != cart_currency => {
+                problems.push(LineProblem::CurrencyMismatch { cart_currency });
+            }
+            _ if info.is_some() => {
+                subtotal = Some(match subtotal {
+                    None => line_total,
+                    Some(sum) => sum.checked_add(line_total)?,
+                });
+            }
+            _ => {}
         }
         lines.push(PricedLine {
             sku: sku.clone(),
@@ -475,27 +514,26 @@ pub fn price_cart(
             problems,
         });
     }
-    PricedCart {
+    Ok(PricedCart {
         cart_id: cart.cart_id.clone(),
         owner: match cart.owner {
             CartOwner::Guest { .. } => "guest",
             CartOwner::Shopper { .. } => "shopper",
         },
-        item_count: lines.iter().map(|l| l.quantity).sum(),
+        item_count: lines.iter().fold(0, |n, l| n.saturating_add(l.quantity)),
         has_problems: lines.iter().any(|l| !l.problems.is_empty()),
         lines,
         subtotal,
         updated_at: cart.updated_at,
         expires_at: cart.expires_at,
         reservation: None,
-    }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::catalog::Component;
-    use crate::domain::money::Currency;
     use proptest::prelude::*;
 
     fn usd(amount: i64) -> Money {
@@ -514,6 +552,16 @@ mod tests {
             components: vec![Component { sku: sku.into(), quantity: 1 }],
             image: None,
             product_version: 1,
+        }
+    }
+
+    #[test]
+    fn limits_stay_within_what_a_reservation_takes() {
+        use crate::domain::inventory::reservation::{MAX_LINES, MAX_LINE_QUANTITY};
+        assert_eq!(CartLimits::new(10, 50).unwrap(), CartLimits::default());
+        assert!(CartLimits::new(MAX_LINE_QUANTITY, MAX_LINES).is_ok());
+        for (quantity, lines) in [(0, 50), (MAX_LINE_QUANTITY + 1, 50), (u32::MAX, 50), (10, 0), (10, MAX_LINES + 1)] {
+            assert!(CartLimits::new(quantity, lines).is_err(), "{quantity} per SKU, {lines} lines");
         }
     }
 
@@ -559,7 +607,7 @@ mod tests {
             ("C".to_string(), info("C", 100)),
         ]);
         let stock = HashMap::from([("A".to_string(), 5), ("B".to_string(), 1), ("C".to_string(), 0)]);
-        let priced = price_cart(&cart, &skus, &stock, &limits);
+        let priced = price_cart(&cart, &skus, &stock, &limits).unwrap();
         let problems: HashMap<&str, &Vec<LineProblem>> =
             priced.lines.iter().map(|l| (l.sku.as_str(), &l.problems)).collect();
         assert!(problems["A"].is_empty());
@@ -574,6 +622,55 @@ mod tests {
         assert_eq!(problems["D"], &vec![LineProblem::Unavailable]);
         assert_eq!(priced.subtotal, Some(usd(2 * 100 + 3 * 120 + 100)));
         assert!(priced.has_problems);
+    }
+
+    #[test]
+    fn a_sku_priced_zero_reads_as_unavailable_and_out_of_the_subtotal() {
+        let now = Utc::now();
+        let (mut cart, _) = Cart::new_guest(now);
+        let limits = CartLimits::default();
+        cart.set_quantity("A", 2, usd(100), &limits, now).unwrap();
+        cart.set_quantity("B", 1, usd(300), &limits, now).unwrap();
+        let skus = HashMap::from([("A".to_string(), info("A", 0)), ("B".to_string(), info("B", 300))]);
+        let stock = HashMap::from([("A".to_string(), 5), ("B".to_string(), 5)]);
+        let priced = price_cart(&cart, &skus, &stock, &limits).unwrap();
+        assert_eq!(priced.lines[0].problems, vec![LineProblem::Unavailable]);
+        assert_eq!(priced.subtotal, Some(usd(300)));
+    }
+
+    #[test]
+    fn a_line_repriced_in_another_currency_is_a_problem_not_a_silent_gap_in_the_subtotal() {
+        let now = Utc::now();
+        let (mut cart, _) = Cart::new_guest(now);
+        let limits = CartLimits::default();
+        cart.set_quantity("A", 2, usd(100), &limits, now).unwrap();
+        cart.set_quantity("B", 1, usd(300), &limits, now).unwrap();
+        let mut euro = info("B", 250);
+        euro.price = Money::new(250, Currency::EUR);
+        let skus = HashMap::from([("A".to_string(), info("A", 100)), ("B".to_string(), euro)]);
+        let stock = HashMap::from([("A".to_string(), 5), ("B".to_string(), 5)]);
+        let priced = price_cart(&cart, &skus, &stock, &limits).unwrap();
+        assert_eq!(priced.subtotal, Some(usd(200)));
+        assert!(
+            priced.lines[1].problems.contains(&LineProblem::CurrencyMismatch { cart_currency: Currency::USD }),
+            "{:?}",
+            priced.lines[1].problems
+        );
+        assert!(priced.has_problems);
+    }
+
+    #[test]
+    fn merging_a_cart_of_another_currency_is_refused_and_changes_neither() {
+        let now = Utc::now();
+        let limits = CartLimits::default();
+        let mut shopper = Cart::new_shopper("u1", now);
+        shopper.set_quantity("A", 1, usd(100), &limits, now).unwrap();
+        let (mut guest, _) = Cart::new_guest(now);
+        guest.set_quantity("B", 1, Money::new(90, Currency::EUR), &limits, now).unwrap();
+        let (shopper_before, guest_before) = (shopper.clone(), guest.clone());
+        let err = shopper.merge_from(&mut guest, &limits, now).unwrap_err();
+        assert!(matches!(err, DomainError::Conflict { code: "currency_mismatch", .. }), "{err:?}");
+        assert_eq!((shopper, guest), (shopper_before, guest_before));
     }
 
     fn lines_strategy() -> impl Strategy<Value = BTreeMap<String, CartLine>> {

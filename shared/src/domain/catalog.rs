@@ -350,9 +350,10 @@ pub struct SkuView {
 }
 
 impl SkuView {
-    /// Whether it can be put in a cart and bought.
+    /// Whether it can be put in a cart and bought: active, at a valid price (a SKU stored at a zero price
+    /// before prices had a floor cannot be).
     pub fn is_purchasable(&self) -> bool {
-        self.status == ProductStatus::Active
+        self.status == ProductStatus::Active && self.price.validate_price("price").is_ok()
     }
 }
 

@@ -510,7 +510,7 @@ pub fn ticket_id_for(sale_id: &str, customer_id: &str, idempotency_key: &str) ->
 /// Shards advance at about the same rate, so interleaving them approximates arrival order without one hot
 /// counter.
 pub fn position(seq: u64, k: u32, n: u32) -> u64 {
-    seq.saturating_sub(1).saturating_mul(u64::from(n.max(1))) + u64::from(k) + 1
+    seq.saturating_sub(1).saturating_mul(u64::from(n.max(1))).saturating_add(u64::from(k) + 1)
 }
 
 /// The queue partition (FIFO message group) of sequence shard `k`: one ordered lane per shard.

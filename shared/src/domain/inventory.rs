@@ -28,7 +28,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-/// Largest on-hand count or single adjustment accepted.
+/// Largest on-hand count of one SKU in one warehouse, safety stock, or single adjustment accepted. A stock
+/// change past it is a 422 naming the field. With every stored counter bounded by it (and reservations by
+/// `reservation::MAX_LINE_QUANTITY`), no stock arithmetic comes near `i64`'s range.
 pub const MAX_UNITS: i64 = 10_000_000;
 
 /// A SKU as the catalog defines it (`catalog::is_valid_sku`), else 400 naming `sku`.
@@ -229,7 +231,8 @@ impl SkuStock {
     pub fn new(sku: &str, levels: &[StockLevel]) -> Self {
         let mut warehouses: Vec<StockView> = levels.iter().map(StockView::from).collect();
         warehouses.sort_by(|a, b| a.warehouse_id.cmp(&b.warehouse_id));
-        Self { sku: sku.to_owned(), available: warehouses.iter().map(|w| w.available).sum(), warehouses }
+        let available = warehouses.iter().fold(0i64, |sum, w| sum.saturating_add(w.available));
+        Self { sku: sku.to_owned(), available, warehouses }
     }
 }
 
@@ -278,8 +281,9 @@ pub struct StockAdjustment {
 }
 
 impl StockAdjustment {
+    /// A non-zero delta within ±`MAX_UNITS` whose sign fits the reason (422 naming `delta`).
     pub fn validate(&self) -> Result<(), DomainError> {
-        if self.delta == 0 || self.delta.abs() > MAX_UNITS {
+        if self.delta == 0 || !(-MAX_UNITS..=MAX_UNITS).contains(&self.delta) {
             return Err(DomainError::validation("delta", format!("must be non-zero and within ±{MAX_UNITS}")));
         }
         match self.reason {
@@ -291,6 +295,23 @@ impl StockAdjustment {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Whether this adjustment would take `on_hand` past `MAX_UNITS` (then it is refused with
+    /// [`StockAdjustment::over_limit`]). Never overflows, whatever the counts.
+    pub fn exceeds_limit(&self, on_hand: i64) -> bool {
+        self.delta > 0 && on_hand.checked_add(self.delta).is_none_or(|after| after > MAX_UNITS)
+    }
+
+    /// The largest on-hand count this adjustment may find and still stay within `MAX_UNITS` (the stored
+    /// write's condition); `None` for a decrease, which the units reserved bound instead.
+    pub fn on_hand_ceiling(&self) -> Option<i64> {
+        (self.delta > 0).then(|| MAX_UNITS.saturating_sub(self.delta))
+    }
+
+    /// The refusal of an increase past `MAX_UNITS` (422 naming `delta`).
+    pub fn over_limit() -> DomainError {
+        DomainError::validation("delta", format!("on hand would exceed {MAX_UNITS} units"))
     }
 
     /// The split of the delta into the ledger's `received` and `adjustments` counters.
@@ -347,6 +368,11 @@ pub enum AdjustOutcome {
     Replayed(StockView),
     /// The key was already used for a different adjustment (422 `idempotency_key_reused`).
     KeyReused,
+}
+
+/// Units available over `levels`. Each level is bounded by `MAX_UNITS`; the sum saturates rather than wraps.
+pub fn total_available<'a>(levels: impl IntoIterator<Item = &'a StockLevel>) -> i64 {
+    levels.into_iter().fold(0i64, |sum, level| sum.saturating_add(level.available()))
 }
 
 /// Whether a catalog SKU is an inventory item of its own (stock can be set for it), not a bundle of others.
@@ -417,6 +443,81 @@ mod tests {
             warehouse_id: None,
         };
         assert!(new.into_warehouse(Utc::now()).is_err());
+    }
+
+    fn reason() -> impl proptest::strategy::Strategy<Value = AdjustmentReason> {
+        proptest::sample::select(vec![
+            AdjustmentReason::Receipt,
+            AdjustmentReason::Correction,
+            AdjustmentReason::Damage,
+        ])
+    }
+
+    proptest::proptest! {
+        /// Any delta, `i64::MIN` and `i64::MAX` included, is judged without overflow: accepted exactly when it
+        /// is non-zero, within ±MAX_UNITS and of the reason's sign.
+        #[test]
+        fn an_adjustment_is_accepted_exactly_within_its_limits(
+            delta in crate::domain::edges::i64_near(&[MAX_UNITS]),
+            reason in reason(),
+        ) {
+            let adjustment = StockAdjustment { delta, reason };
+            let within = delta != 0 && i128::from(delta).abs() <= i128::from(MAX_UNITS);
+            let signed = match reason {
+                AdjustmentReason::Receipt => delta > 0,
+                AdjustmentReason::Damage => delta < 0,
+                AdjustmentReason::Correction => true,
+            };
+            match adjustment.validate() {
+                Ok(()) => proptest::prop_assert!(within && signed),
+                Err(DomainError::Validation { field, .. }) => {
+                    proptest::prop_assert!(!(within && signed));
+                    proptest::prop_assert_eq!(field, "delta");
+                }
+                Err(other) => proptest::prop_assert!(false, "{other:?}"),
+            }
+        }
+
+        /// An increase is refused exactly when on hand would pass MAX_UNITS, for any counts; the stored
+        /// write's ceiling says the same for every accepted delta.
+        #[test]
+        fn an_increase_is_refused_exactly_past_the_on_hand_limit(
+            on_hand in crate::domain::edges::i64_near(&[MAX_UNITS, 0]),
+            delta in crate::domain::edges::i64_near(&[MAX_UNITS]),
+        ) {
+            let adjustment = StockAdjustment { delta, reason: AdjustmentReason::Correction };
+            let past = delta > 0 && i128::from(on_hand) + i128::from(delta) > i128::from(MAX_UNITS);
+            proptest::prop_assert_eq!(adjustment.exceeds_limit(on_hand), past);
+            if adjustment.validate().is_ok() {
+                match adjustment.on_hand_ceiling() {
+                    Some(ceiling) => proptest::prop_assert_eq!(on_hand <= ceiling, !past),
+                    None => proptest::prop_assert!(delta < 0),
+                }
+            }
+        }
+
+        /// A stock count is accepted exactly within 0..=MAX_UNITS, naming the field it breaks.
+        #[test]
+        fn a_stock_count_is_accepted_exactly_within_its_limits(
+            on_hand in crate::domain::edges::i64_near(&[MAX_UNITS, 0]),
+            safety in proptest::option::of(crate::domain::edges::i64_near(&[MAX_UNITS, 0])),
+        ) {
+            let set = SetStock { on_hand, safety_stock: safety };
+            let in_range = |v: i64| (0..=MAX_UNITS).contains(&v);
+            let field = match set.validate() {
+                Ok(()) => None,
+                Err(DomainError::Validation { field, .. }) => Some(field),
+                Err(other) => return Err(proptest::test_runner::TestCaseError::fail(format!("{other:?}"))),
+            };
+            let expected = if !in_range(on_hand) {
+                Some("on_hand")
+            } else if safety.is_some_and(|s| !in_range(s)) {
+                Some("safety_stock")
+            } else {
+                None
+            };
+            proptest::prop_assert_eq!(field.as_deref(), expected);
+        }
     }
 
     #[test]

@@ -50,6 +50,12 @@ impl fmt::Display for Currency {
     }
 }
 
+/// The highest price accepted: 100 million major units, in minor units.
+pub const MAX_PRICE: i64 = 10_000_000_000;
+/// The lowest price accepted: one minor unit. A zero price is refused everywhere a price is set (product
+/// variants, flash sales), and a SKU stored with a price outside the bounds cannot be bought.
+pub const MIN_PRICE: i64 = 1;
+
 /// An amount in minor units (cents) of a currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Money {
@@ -66,14 +72,14 @@ impl Money {
         Self { amount: 0, currency }
     }
 
-    /// A price: non-negative and below a sanity ceiling.
+    /// A price: from `MIN_PRICE` (one minor unit: nothing is sold for free, since an order must be paid to
+    /// ship) to `MAX_PRICE` (422 naming `field` otherwise).
     pub fn validate_price(&self, field: &str) -> Result<(), DomainError> {
-        const MAX: i64 = 10_000_000_000; // 100 million major units in cents
-        if self.amount < 0 {
-            return Err(DomainError::validation(field, "must not be negative"));
+        if self.amount < MIN_PRICE {
+            return Err(DomainError::validation(field, format!("must be at least {MIN_PRICE} minor unit")));
         }
-        if self.amount > MAX {
-            return Err(DomainError::validation(field, "is too large"));
+        if self.amount > MAX_PRICE {
+            return Err(DomainError::validation(field, format!("must be at most {MAX_PRICE} minor units")));
         }
         Ok(())
     }
@@ -110,6 +116,7 @@ impl fmt::Display for Money {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::inventory::reservation::MAX_LINE_QUANTITY;
     use proptest::prelude::*;
 
     #[test]
@@ -127,6 +134,14 @@ mod tests {
         assert!(Money::new(1, Currency::USD).checked_add(Money::new(1, Currency::EUR)).is_err());
     }
 
+    fn amount() -> impl Strategy<Value = i64> {
+        crate::domain::edges::i64_near(&[MAX_PRICE, MIN_PRICE])
+    }
+
+    fn quantity() -> impl Strategy<Value = u32> {
+        prop_oneof![proptest::sample::select(vec![0, 1, 2, u32::MAX - 1, u32::MAX]), any::<u32>()]
+    }
+
     proptest! {
         #[test]
         fn addition_is_exact(a in 0i64..1_000_000_000, b in 0i64..1_000_000_000) {
@@ -134,8 +149,40 @@ mod tests {
             prop_assert_eq!(sum.amount, a + b);
         }
 
+        /// At and around `i64::MIN` and `i64::MAX` a sum is exact or refused, never wrapped.
         #[test]
-        fn multiplication_never_wraps(a in any::<i64>(), q in any::<u32>()) {
+        fn addition_never_wraps(a in amount(), b in amount()) {
+            let exact = i128::from(a) + i128::from(b);
+            match Money::new(a, Currency::USD).checked_add(Money::new(b, Currency::USD)) {
+                Ok(m) => prop_assert_eq!(i128::from(m.amount), exact),
+                Err(e) => {
+                    prop_assert!(i64::try_from(exact).is_err());
+                    prop_assert!(matches!(e, DomainError::Validation { .. }), "{:?}", e);
+                }
+            }
+        }
+
+        /// A price is accepted exactly from one minor unit to MAX_PRICE.
+        #[test]
+        fn a_price_is_accepted_exactly_within_its_limits(a in amount()) {
+            let accepted = Money::new(a, Currency::USD).validate_price("price").is_ok();
+            prop_assert_eq!(accepted, (MIN_PRICE..=MAX_PRICE).contains(&a));
+        }
+
+        /// Any accepted price times any quantity a line may hold, summed over the most lines an order may
+        /// have, stays far inside i64.
+        #[test]
+        fn the_largest_order_cannot_overflow(a in MIN_PRICE..=MAX_PRICE, q in 1u32..=MAX_LINE_QUANTITY) {
+            let line = Money::new(a, Currency::USD).checked_mul(q).unwrap();
+            let mut total = Money::zero(Currency::USD);
+            for _ in 0..crate::domain::order::MAX_LINES {
+                total = total.checked_add(line).unwrap();
+            }
+            prop_assert!(total.amount <= MAX_PRICE * i64::from(MAX_LINE_QUANTITY) * 100);
+        }
+
+        #[test]
+        fn multiplication_never_wraps(a in amount(), q in quantity()) {
             let exact = i128::from(a) * i128::from(q);
             match Money::new(a, Currency::USD).checked_mul(q) {
                 Ok(m) => prop_assert_eq!(i128::from(m.amount), exact),

@@ -9,6 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Most lines one order may hold.
 pub const MAX_LINES: usize = 100;
+/// Most units of one line: what one reservation line may hold. With `money::MAX_PRICE` and `MAX_LINES` it keeps
+/// every total and count of an order far inside `i64` and `u32`.
+pub use crate::domain::inventory::reservation::MAX_LINE_QUANTITY;
 
 /// Where an order ships to. `country` is ISO 3166-1 alpha-2.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,8 +83,8 @@ impl OrderLine {
         quantity: u32,
         unit_price: Money,
     ) -> Result<Self> {
-        if quantity == 0 {
-            return Err(DomainError::validation("quantity", "must be at least 1"));
+        if quantity == 0 || quantity > MAX_LINE_QUANTITY {
+            return Err(DomainError::validation("quantity", format!("must be within 1..={MAX_LINE_QUANTITY}")));
         }
         unit_price.validate_price("unit_price")?;
         Ok(Self {
@@ -457,12 +460,12 @@ impl Order {
         self.folded.refunded.get(seller_id).copied()
     }
 
-    /// Total captured so far over all shipments.
+    /// Total captured so far over all shipments. Each capture is its seller's subtotal, so the sum never
+    /// passes the order's total.
     pub fn captured_total(&self) -> Money {
-        self.folded
-            .shipped
-            .values()
-            .fold(Money::zero(self.currency()), |sum, (_, m)| Money::new(sum.amount + m.amount, sum.currency))
+        self.folded.shipped.values().fold(Money::zero(self.currency()), |sum, (_, m)| {
+            Money::new(sum.amount.saturating_add(m.amount), sum.currency)
+        })
     }
 
     /// The status one seller sees for their part.
@@ -694,7 +697,7 @@ impl Order {
             status: self.status(),
             failure_reason: self.failure(),
             total: self.header.total,
-            item_count: self.header.lines.iter().map(|l| l.quantity).sum(),
+            item_count: self.header.lines.iter().fold(0, |n, l| n.saturating_add(l.quantity)),
             created_at: self.header.created_at,
         }
     }
@@ -802,6 +805,32 @@ mod tests {
             DomainError::Conflict { code, .. } => code,
             _ => "other",
         }
+    }
+
+    #[test]
+    fn a_line_quantity_is_bounded_so_counts_and_totals_never_overflow() {
+        use crate::domain::inventory::reservation::MAX_LINE_QUANTITY;
+        use crate::domain::money::MAX_PRICE;
+        for quantity in [MAX_LINE_QUANTITY + 1, u32::MAX] {
+            let err = OrderLine::new("sku-a", "prd_a", "seller-1", "A", quantity, usd(1)).unwrap_err();
+            assert!(matches!(&err, DomainError::Validation { field, .. } if field == "quantity"), "{err:?}");
+        }
+        let lines = (0..MAX_LINES)
+            .map(|i| OrderLine::new(format!("sku-{i}"), "prd_a", "seller-1", "A", MAX_LINE_QUANTITY, usd(MAX_PRICE)))
+            .collect::<Result<Vec<_>>>()
+            .unwrap();
+        let order = Order::place(
+            "ord_1".into(),
+            Customer { user_id: Some("u1".into()), email: None },
+            "cart_1".into(),
+            lines,
+            address(),
+            Actor::shopper("u1"),
+            Utc::now(),
+        )
+        .unwrap();
+        assert_eq!(order.summary().item_count, MAX_LINE_QUANTITY * MAX_LINES as u32);
+        assert_eq!(order.total().amount, MAX_PRICE * i64::from(MAX_LINE_QUANTITY) * MAX_LINES as i64);
     }
 
     #[test]

@@ -96,10 +96,11 @@ impl Payment {
                 format!("a {} payment cannot be captured", self.status.as_str()),
             ));
         }
-        if amount.amount <= 0 || self.captured + amount.amount > self.amount.amount {
+        let captured = self.captured.checked_add(amount.amount).filter(|c| *c <= self.amount.amount);
+        let Some(captured) = captured.filter(|_| amount.amount > 0) else {
             return Err(DomainError::validation("amount", "must be positive and within the authorized amount"));
-        }
-        self.captured += amount.amount;
+        };
+        self.captured = captured;
         self.status = if final_capture || self.captured == self.amount.amount {
             PaymentStatus::Captured
         } else {
@@ -130,10 +131,11 @@ impl Payment {
     /// Refunds `amount` of what was captured.
     pub fn refund(&mut self, amount: Money) -> Result<()> {
         self.same_currency(amount)?;
-        if amount.amount <= 0 || self.refunded + amount.amount > self.captured {
+        let refunded = self.refunded.checked_add(amount.amount).filter(|r| *r <= self.captured);
+        let Some(refunded) = refunded.filter(|_| amount.amount > 0) else {
             return Err(DomainError::validation("amount", "must be positive and within the captured amount"));
-        }
-        self.refunded += amount.amount;
+        };
+        self.refunded = refunded;
         if !self.status.holds_funds() {
             self.status =
                 if self.refunded == self.captured { PaymentStatus::Refunded } else { PaymentStatus::PartiallyRefunded };
@@ -224,14 +226,20 @@ mod tests {
         Refund(i64),
     }
 
+    /// Amounts a provider call may carry: ordinary ones and the i64 bounds.
+    fn amount() -> impl Strategy<Value = i64> {
+        prop_oneof![3 => 0i64..50_000, 1 => crate::domain::edges::i64_near(&[])]
+    }
+
     proptest! {
+        /// Captures and refunds of any amounts, `i64::MAX` included, never overflow the running totals.
         #[test]
         fn never_captures_beyond_authorized_nor_refunds_beyond_captured(
-            total in 1i64..100_000,
+            total in prop_oneof![1i64..100_000, Just(i64::MAX - 1), Just(i64::MAX)],
             ops in proptest::collection::vec(prop_oneof![
-                (0i64..50_000, any::<bool>()).prop_map(|(a, f)| Op::Capture(a, f)),
+                (amount(), any::<bool>()).prop_map(|(a, f)| Op::Capture(a, f)),
                 Just(Op::Void),
-                (0i64..50_000).prop_map(Op::Refund),
+                amount().prop_map(Op::Refund),
             ], 0..20)
         ) {
             let mut p = Payment::authorized("pi".into(), "ord".into(), usd(total));

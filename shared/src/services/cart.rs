@@ -149,7 +149,7 @@ pub async fn priced(
         *units.entry(line.sku.clone()).or_default() += i64::from(line.quantity);
     }
     let views = views.into_iter().map(|v| (v.sku.clone(), v)).collect();
-    let mut priced = price_cart(cart, &views, &units, limits);
+    let mut priced = price_cart(cart, &views, &units, limits)?;
     priced.reservation = hold.map(|h| CartReservation { id: h.reservation_id, expires_at: h.expires_at });
     Ok(priced)
 }

@@ -26,8 +26,9 @@ use serde::{Deserialize, Serialize};
 /// How often an order write is retried after a concurrent change.
 const WRITE_ATTEMPTS: u32 = 5;
 
-/// The body of `POST /v1/checkout`. Unknown fields (a client's prices, say) are ignored. `cart_id` is required
-/// unless `flash_ticket_id` names a won flash-sale hold (then the order is that unit and the cart is not read).
+/// The body of `POST /v1/checkout`. Unknown fields are ignored: prices always come from the server. `cart_id` is
+/// required unless `flash_ticket_id` names a won flash-sale hold (then the order is that unit and the cart is
+/// not read).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct CheckoutRequest {
     #[serde(default)]
@@ -38,6 +39,20 @@ pub struct CheckoutRequest {
     pub email: Option<String>,
     #[serde(default)]
     pub flash_ticket_id: Option<String>,
+    /// The total the shopper was shown. When the server's total differs (a price rose between cart view and
+    /// checkout), the checkout is refused with 409 `price_changed` before anything is reserved or charged.
+    #[serde(default)]
+    pub expected_total: Option<Money>,
+}
+
+/// 409 `price_changed` when the shopper expected another total than the order's.
+fn check_expected_total(expected: Option<Money>, order: &Order) -> Result<()> {
+    match expected {
+        Some(expected) if expected != order.total() => {
+            Err(DomainError::PriceChanged { expected, actual: order.total() })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The won flash-sale hold an order buys.
@@ -187,6 +202,7 @@ pub async fn start_checkout(
             )?
             .with_flash_ticket(&hold.ticket_id)
             .with_request_fingerprint(fingerprint);
+            check_expected_total(request.expected_total, &order)?;
             let (stored, mine) = create(orders, order).await?;
             if !mine {
                 return Ok(raced(&stored, fingerprint));
@@ -196,6 +212,7 @@ pub async fn start_checkout(
         (None, None) => {
             let cart = carts.get_cart(&request.cart_id).await?.ok_or_else(|| DomainError::not_found("cart"))?;
             cart.authorize(access, now)?;
+            cart.require_active()?;
             if cart.lines.is_empty() {
                 return Err(DomainError::validation("cart_id", "the cart is empty"));
             }
@@ -231,6 +248,7 @@ pub async fn start_checkout(
                 now,
             )?
             .with_request_fingerprint(fingerprint);
+            check_expected_total(request.expected_total, &order)?;
             let (stored, mine) = create(orders, order).await?;
             if !mine {
                 return Ok(raced(&stored, fingerprint));

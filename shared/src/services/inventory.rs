@@ -185,7 +185,7 @@ pub async fn sellable_units(reader: &impl StockReader, views: &[SkuView]) -> Res
     items.dedup();
     let levels = reader.stock_levels(&items).await?;
     let available: HashMap<String, i64> =
-        levels.iter().map(|(sku, levels)| (sku.clone(), levels.iter().map(|l| l.available()).sum())).collect();
+        levels.iter().map(|(sku, levels)| (sku.clone(), crate::domain::inventory::total_available(levels))).collect();
     Ok(views.iter().map(|v| (v.sku.clone(), crate::domain::inventory::sellable_units(v, &available))).collect())
 }
 

@@ -1,7 +1,7 @@
 //! Carts through the real local stack: a guest cart with prices, idempotent PUT, ownership, the merge on
 //! sign-in, and merges racing adds.
 
-use crate::inventory::{client, demo_sku, set_stock, token, warehouses};
+use crate::inventory::{client, demo_sku, priced_product, set_stock, skus, token, warehouses};
 use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -163,4 +163,35 @@ async fn merges_racing_adds_lose_no_line() {
     let problems: Vec<&Value> =
         cart["lines"].as_array().unwrap().iter().flat_map(|l| l["problems"].as_array().unwrap()).collect();
     assert!(problems.is_empty(), "{problems:?}");
+}
+
+#[tokio::test]
+async fn merging_a_guest_cart_of_another_currency_is_refused_and_changes_neither_cart() {
+    let euro = skus("EUR", &["M"]).remove(0);
+    priced_product(vec![json!({"sku": euro})], json!({"amount": 1900, "currency": "EUR"})).await;
+    let shopper = token(&format!("shopper-{}", rand::random::<u32>() % 1_000_000_000));
+    let (status, created) = cart_call(Method::POST, "/v1/carts", Some(&shopper), None, None).await;
+    assert_eq!(status, 201, "{created}");
+    let mine = created["cart_id"].as_str().unwrap().to_owned();
+    let dollar = "TSH-0004-WHITE-M";
+    let path = format!("/v1/carts/{mine}/items/{dollar}");
+    let (status, before) = cart_call(Method::PUT, &path, Some(&shopper), None, Some(json!({"quantity": 1}))).await;
+    assert_eq!(status, 200, "{before}");
+
+    let (guest, guest_token) = guest_cart().await;
+    let path = format!("/v1/carts/{guest}/items/{euro}");
+    let (status, body) = cart_call(Method::PUT, &path, None, Some(&guest_token), Some(json!({"quantity": 2}))).await;
+    assert_eq!(status, 200, "{body}");
+
+    let merge = json!({"cart_id": guest, "cart_token": guest_token});
+    let (status, refused) = cart_call(Method::POST, "/v1/me/cart/merge", Some(&shopper), None, Some(merge)).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("currency_mismatch")), "{refused}");
+
+    let (status, after) = cart_call(Method::GET, &format!("/v1/carts/{mine}"), Some(&shopper), None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!((quantity(&after, dollar), quantity(&after, &euro)), (Some(1), None), "{after}");
+    assert_eq!(after["subtotal"], before["subtotal"]);
+    let (status, still) = cart_call(Method::GET, &format!("/v1/carts/{guest}"), None, Some(&guest_token), None).await;
+    assert_eq!((status, quantity(&still, &euro)), (200, Some(2)), "the guest cart is left as it was: {still}");
+    assert_eq!(still["subtotal"], json!({"amount": 3800, "currency": "EUR"}));
 }

@@ -658,3 +658,68 @@ async fn cost_per_million_orders() {
         transitions as f64 / n * 25.0
     );
 }
+
+/// POST /v1/checkout as a guest holding `cart_token`; returns status and body.
+async fn guest_checkout(cart_token: &str, key: &str, body: &Value) -> (u16, Value) {
+    let response = crate::inventory::client()
+        .post(stack().url("/v1/checkout"))
+        .header("x-cart-token", cart_token)
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .expect("checkout request");
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_guest_cart_merged_into_a_shopper_cart_cannot_be_checked_out_with_its_token() {
+    let sku = stocked_sku("MRG", 4).await;
+    let (status, guest) = call(Method::POST, "/v1/carts", None, None).await;
+    assert_eq!(status, 201, "{guest}");
+    let (cart_id, cart_token) = (guest["cart_id"].as_str().unwrap(), guest["cart_token"].as_str().unwrap());
+    let response = crate::inventory::client()
+        .put(stack().url(&format!("/v1/carts/{cart_id}/items/{sku}")))
+        .header("x-cart-token", cart_token)
+        .json(&json!({"quantity": 2}))
+        .send()
+        .await
+        .expect("add to the guest cart");
+    assert_eq!(response.status().as_u16(), 200);
+    let shopper = token(&format!("shopper-{}", rand::random::<u32>() % 1_000_000_000));
+    let merge = json!({"cart_id": cart_id, "cart_token": cart_token});
+    let (status, merged) = call(Method::POST, "/v1/me/cart/merge", Some(&shopper), Some(merge)).await;
+    assert_eq!(status, 200, "{merged}");
+
+    let mut body = checkout_body(cart_id, "pm_card_visa");
+    body["email"] = json!("guest@example.com");
+    let (status, refused) = guest_checkout(cart_token, &unique("key"), &body).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("cart_merged")), "{refused}");
+    assert_eq!(available(&sku).await, 4, "nothing was reserved");
+}
+
+#[tokio::test]
+async fn a_stale_expected_total_is_refused_with_both_amounts_before_anything_is_held() {
+    let sku = stocked_sku("EXPT", 5).await;
+    let (shopper, cart_id) = shopper_with_cart(&sku, 2).await;
+    let key = unique("key");
+    let mut body = checkout_body(&cart_id, "pm_card_visa");
+    for stale in [json!({"amount": 4000, "currency": "USD"}), json!({"amount": 5000, "currency": "EUR"})] {
+        body["expected_total"] = stale.clone();
+        let (status, _, refused) = checkout(&shopper, &key, &body).await;
+        assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("price_changed")), "{refused}");
+        assert_eq!(refused["error"]["expected"], stale);
+        assert_eq!(refused["error"]["actual"], json!({"amount": 5000, "currency": "USD"}));
+        assert_eq!(available(&sku).await, 5, "nothing was reserved");
+    }
+
+    body["expected_total"] = json!({"amount": 5000, "currency": "USD"});
+    let (status, replayed, accepted) = checkout(&shopper, &key, &body).await;
+    assert_eq!((status, replayed), (202, false), "the refused requests stored nothing under the key: {accepted}");
+    let order_id = accepted["order_id"].as_str().expect("order_id").to_owned();
+    let order = settled(&shopper, &order_id, Duration::from_secs(30)).await;
+    assert_eq!(
+        (order["status"].as_str(), &order["total"]),
+        (Some("confirmed"), &json!({"amount": 5000, "currency": "USD"}))
+    );
+}

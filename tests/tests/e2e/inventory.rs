@@ -69,10 +69,15 @@ pub fn skus(tag: &str, suffixes: &[&str]) -> Vec<String> {
 
 /// Creates a product of the demo `seller` with these variants (`{"sku", "components"?}`), price 25.00.
 pub async fn product(variants: Vec<Value>) {
+    priced_product(variants, json!({"amount": 2500, "currency": "USD"})).await;
+}
+
+/// Creates a product of the demo `seller` with these variants, every one at `price`.
+pub async fn priced_product(variants: Vec<Value>, price: Value) {
     let variants: Vec<Value> = variants
         .into_iter()
         .map(|mut v| {
-            v["price"] = json!({"amount": 2500, "currency": "USD"});
+            v["price"] = price.clone();
             v["options"] = json!({"size": v["sku"].as_str().unwrap_or_default().rsplit('-').next().unwrap_or("x")});
             v
         })
@@ -401,4 +406,47 @@ async fn a_seller_adjusting_stock_while_shoppers_reserve_loses_nothing() {
     assert_eq!((missing.0, missing.1["error"]["field"].clone()), (400, json!("Idempotency-Key")));
     assert_eq!(at(&stock(&skus[0]).await, "wh_east", "on_hand"), 50, "retries counted once");
     assert_invariant(&skus).await;
+}
+
+#[tokio::test]
+async fn adjustments_refuse_a_shopper_before_the_body_and_out_of_range_deltas_with_422() {
+    let sku = crate::checkout::stocked_sku("ADJLIM", 5).await;
+    let path = format!("/v1/seller/inventory/{sku}/wh_east/adjustments");
+    let run = ulid::Ulid::new().to_string();
+    let lowest = json!({"delta": i64::MIN, "reason": "damage"});
+
+    let (status, body, _) = adjust(&path, &token("shopper"), format!("min-shopper-{run}"), lowest.clone()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
+    let response = client()
+        .post(stack().url(&path))
+        .header("authorization", token("shopper"))
+        .header("idempotency-key", format!("garbage-{run}"))
+        .body("{not json")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 403, "a shopper is refused before the body is parsed");
+
+    let seller = token("seller");
+    let limit = commerce::domain::inventory::MAX_UNITS;
+    for (i, body) in [
+        lowest,
+        json!({"delta": i64::MIN + 1, "reason": "correction"}),
+        json!({"delta": i64::MAX, "reason": "receipt"}),
+        json!({"delta": limit + 1, "reason": "receipt"}),
+        json!({"delta": limit, "reason": "receipt"}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, answer, _) = adjust(&path, &seller, format!("range-{run}-{i}"), body.clone()).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str(), answer["error"]["field"].as_str()),
+            (422, Some("validation_failed"), Some("delta")),
+            "{body}: {answer}"
+        );
+    }
+    let after = stock(&sku).await;
+    assert_eq!(at(&after, "wh_east", "on_hand"), 5, "nothing was applied: {after}");
+    assert_invariant(&[sku]).await;
 }

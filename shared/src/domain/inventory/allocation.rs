@@ -31,7 +31,11 @@ pub fn expand_lines(
             return Err(DomainError::validation("sku", format!("{} consumes no inventory", line.sku)));
         }
         for part in parts {
-            *demand.entry(part.sku.clone()).or_default() += u64::from(line.quantity) * u64::from(part.quantity);
+            let total = demand.entry(part.sku.clone()).or_default();
+            *total = u64::from(line.quantity)
+                .checked_mul(u64::from(part.quantity))
+                .and_then(|units| total.checked_add(units))
+                .ok_or_else(|| DomainError::validation("quantity", "the lines ask for too many units"))?;
         }
     }
     Ok(demand)
@@ -81,7 +85,7 @@ pub fn allocate(
         levels.sort_by(|a, b| {
             position(&a.warehouse_id).cmp(&position(&b.warehouse_id)).then_with(|| a.warehouse_id.cmp(&b.warehouse_id))
         });
-        let total: i64 = levels.iter().map(|l| l.available()).sum();
+        let total = super::total_available(levels.iter().copied());
         if needed == 0 {
             continue;
         }
@@ -141,6 +145,16 @@ mod tests {
 
     fn line(sku: &str, quantity: u32) -> ReservationLine {
         ReservationLine { sku: sku.into(), quantity }
+    }
+
+    #[test]
+    fn demand_beyond_u64_is_refused_not_wrapped() {
+        let lines: Vec<ReservationLine> =
+            ["A", "B"].iter().map(|sku| ReservationLine { sku: (*sku).into(), quantity: u32::MAX }).collect();
+        let parts = vec![Component { sku: "X".into(), quantity: u32::MAX }];
+        let components = HashMap::from([("A".to_string(), parts.clone()), ("B".to_string(), parts)]);
+        let err = expand_lines(&lines, &components).unwrap_err();
+        assert!(matches!(&err, DomainError::Validation { field, .. } if field == "quantity"), "{err:?}");
     }
 
     #[test]

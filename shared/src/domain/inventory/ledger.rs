@@ -106,6 +106,7 @@ impl Ledger {
     /// Sets on hand to an absolute count. The difference is booked as an adjustment. Fails with 409
     /// `stock_reserved` if fewer units than are reserved would remain.
     pub fn set(&mut self, sku: &str, warehouse_id: &str, set: &SetStock) -> Result<StockLevel, DomainError> {
+        set.validate()?;
         let level = self
             .stock
             .entry((sku.to_owned(), warehouse_id.to_owned()))
@@ -127,9 +128,13 @@ impl Ledger {
 
     /// Adds a delta to on hand. A negative delta may not take reserved units (409 `stock_reserved`).
     pub fn adjust(&mut self, sku: &str, warehouse_id: &str, adj: &StockAdjustment) -> Result<StockLevel, DomainError> {
+        adj.validate()?;
         let key = (sku.to_owned(), warehouse_id.to_owned());
         if adj.delta < 0 && self.stock.get(&key).is_none_or(|l| l.free < -adj.delta) {
             return Err(below_reserved());
+        }
+        if adj.exceeds_limit(self.stock.get(&key).map_or(0, |l| l.on_hand)) {
+            return Err(StockAdjustment::over_limit());
         }
         let level = self.stock.entry(key).or_insert_with(|| StockLevel::empty(sku, warehouse_id));
         let (received, adjustments) = adj.ledger_split();
@@ -265,7 +270,7 @@ pub fn below_reserved() -> DomainError {
 #[cfg(test)]
 mod tests {
     use super::super::reservation::OwnerKind;
-    use super::super::{AdjustmentReason, Allocation};
+    use super::super::{AdjustmentReason, Allocation, MAX_UNITS};
     use super::*;
     use chrono::Duration;
     use proptest::prelude::*;
@@ -289,7 +294,7 @@ mod tests {
         prop_oneof![
             (0..2usize, 0..2usize, 0i64..30, proptest::option::of(0i64..5))
                 .prop_map(|(sku, wh, on_hand, safety)| Op::Set { sku, wh, on_hand, safety }),
-            (0..2usize, 0..2usize, -10i64..10)
+            (0..2usize, 0..2usize, prop_oneof![4 => -10i64..10, 1 => crate::domain::edges::i64_near(&[MAX_UNITS])])
                 .prop_filter("non-zero", |(_, _, d)| *d != 0)
                 .prop_map(|(sku, wh, delta)| Op::Adjust { sku, wh, delta }),
             (0..8u8, proptest::collection::vec((0..2usize, 0..2usize, 1u32..6), 1..3), 1i64..100)
@@ -396,6 +401,7 @@ mod tests {
                 }
                 let violations = ledger.violations();
                 prop_assert!(violations.is_empty(), "{:?}", violations);
+                prop_assert!(ledger.stock.values().all(|l| (0..=MAX_UNITS).contains(&l.on_hand)), "{:?}", ledger.stock);
             }
         }
     }
