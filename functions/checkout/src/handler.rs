@@ -122,16 +122,25 @@ mod tests {
     }
 
     fn checkout(cart_id: &str, key: &str, method: &str) -> lambda_http::Request {
-        let body = serde_json::json!({
+        let mut body = checkout_body(cart_id, method);
+        body["total"] = serde_json::json!({"amount": 1, "currency": "USD"});
+        signed_in(key, &body)
+    }
+
+    fn checkout_body(cart_id: &str, method: &str) -> serde_json::Value {
+        serde_json::json!({
             "cart_id": cart_id,
             "shipping_address": {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postal_code": "62701", "country": "US"},
             "payment_method": method,
-            "total": {"amount": 1, "currency": "USD"}
-        });
+        })
+    }
+
+    /// A checkout request of the signed-in shopper of `deps()`.
+    fn signed_in(key: &str, body: &serde_json::Value) -> lambda_http::Request {
         request("POST", "/v1/checkout", "/v1/checkout")
             .header("authorization", "Bearer <id token>")
             .header("idempotency-key", key)
-            .json(&body)
+            .json(body)
             .build()
     }
 
@@ -195,12 +204,8 @@ mod tests {
         let mut shopper = Cart::new_shopper("shopper-2", now);
         shopper.merge_from(&mut guest, &CartLimits::default(), now).unwrap();
         deps.carts.create_cart(&guest).await.unwrap();
-        let body = serde_json::json!({
-            "cart_id": guest.cart_id,
-            "email": "guest@example.com",
-            "shipping_address": {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postal_code": "62701", "country": "US"},
-            "payment_method": "pm_card_visa",
-        });
+        let mut body = checkout_body(&guest.cart_id, "pm_card_visa");
+        body["email"] = serde_json::json!("guest@example.com");
         let req = request("POST", "/v1/checkout", "/v1/checkout")
             .header("x-cart-token", &token)
             .header("idempotency-key", "k-merged")
@@ -213,17 +218,9 @@ mod tests {
     }
 
     fn expecting(cart_id: &str, key: &str, expected_total: serde_json::Value) -> lambda_http::Request {
-        let body = serde_json::json!({
-            "cart_id": cart_id,
-            "shipping_address": {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postal_code": "62701", "country": "US"},
-            "payment_method": "pm_card_visa",
-            "expected_total": expected_total,
-        });
-        request("POST", "/v1/checkout", "/v1/checkout")
-            .header("authorization", "Bearer <id token>")
-            .header("idempotency-key", key)
-            .json(&body)
-            .build()
+        let mut body = checkout_body(cart_id, "pm_card_visa");
+        body["expected_total"] = expected_total;
+        signed_in(key, &body)
     }
 
     #[tokio::test]

@@ -624,13 +624,19 @@ mod tests {
         assert!(priced.has_problems);
     }
 
-    #[test]
-    fn a_sku_priced_zero_reads_as_unavailable_and_out_of_the_subtotal() {
+    /// A guest cart of two A at 1.00 and one B at 3.00.
+    fn two_line_cart() -> (Cart, CartLimits) {
         let now = Utc::now();
         let (mut cart, _) = Cart::new_guest(now);
         let limits = CartLimits::default();
         cart.set_quantity("A", 2, usd(100), &limits, now).unwrap();
         cart.set_quantity("B", 1, usd(300), &limits, now).unwrap();
+        (cart, limits)
+    }
+
+    #[test]
+    fn a_sku_priced_zero_reads_as_unavailable_and_out_of_the_subtotal() {
+        let (cart, limits) = two_line_cart();
         let skus = HashMap::from([("A".to_string(), info("A", 0)), ("B".to_string(), info("B", 300))]);
         let stock = HashMap::from([("A".to_string(), 5), ("B".to_string(), 5)]);
         let priced = price_cart(&cart, &skus, &stock, &limits).unwrap();
@@ -640,11 +646,7 @@ mod tests {
 
     #[test]
     fn a_line_repriced_in_another_currency_is_a_problem_not_a_silent_gap_in_the_subtotal() {
-        let now = Utc::now();
-        let (mut cart, _) = Cart::new_guest(now);
-        let limits = CartLimits::default();
-        cart.set_quantity("A", 2, usd(100), &limits, now).unwrap();
-        cart.set_quantity("B", 1, usd(300), &limits, now).unwrap();
+        let (cart, limits) = two_line_cart();
         let mut euro = info("B", 250);
         euro.price = Money::new(250, Currency::EUR);
         let skus = HashMap::from([("A".to_string(), info("A", 100)), ("B".to_string(), euro)]);
