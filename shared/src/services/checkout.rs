@@ -3,7 +3,7 @@
 //! is idempotent, keyed by the order id, so a retried or duplicated step never reserves, authorizes, commits
 //! or voids twice. Two executions of one order (Express is at-least-once) are told apart by the order itself:
 //! `confirmed` and `compensating` exclude each other, and a compensation that finds the order confirmed
-//! undoes nothing.
+//! undoes nothing. Orders whose saga was lost are ended by `reap_pending_orders`.
 //!
 //! A flash-sale winner checks out the same way with `flash_ticket_id`: the order is that one unit at the sale's
 //! price, the reserve step consumes the won hold instead of reserving stock (the sale already holds the unit,
@@ -21,7 +21,7 @@ use crate::domain::payment::{validate_payment_method, AuthorizeRequest, Payment}
 use crate::error::{DomainError, Result};
 use crate::ports::{
     CartStore, CheckoutStarter, FlashHolds, FlashSaleReader, FlashTicketStore, OrderReader, OrderWriter, PaymentLedger,
-    PaymentProvider, ReservationStore, SkuCatalog, SoldStockReturns,
+    PaymentProvider, PendingOrders, ReservationStore, SkuCatalog, SoldStockReturns,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -680,6 +680,87 @@ pub async fn fail_order(
     Ok(order.failure().unwrap_or(reason))
 }
 
+/// What one run of the pending-order reaper did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReapReport {
+    /// Orders compensated and failed as `expired` now.
+    pub expired: usize,
+    /// Orders listed but no longer pending, or confirmed meanwhile: left as they are.
+    pub skipped: usize,
+    /// Orders whose compensation failed (left pending for the next run).
+    pub failed: usize,
+}
+
+/// The error type a reaped order fails with (reason `expired`).
+const REAPED: &str = "Gone";
+
+/// The pending-order reaper: every order still pending `bound` after it was placed (longer than any
+/// execution may run) has lost its saga (the machine's `TimeoutSeconds` ended it without compensation, or
+/// the checkout crashed between writing the order and starting it). Each one is driven to an end through the
+/// saga's own compensation: claimed (`compensating`; an order an execution confirms meanwhile is left alone),
+/// stock released or committed units returned, flash unit given back, authorization voided, failed as
+/// `expired`. At most `limit` orders per run, oldest first; one order's failure does not stop the others.
+pub async fn reap_pending_orders<O, S, F, P>(
+    orders: &O,
+    inventory: &S,
+    flash: &F,
+    provider: &P,
+    bound: chrono::Duration,
+    limit: usize,
+    now: DateTime<Utc>,
+) -> Result<ReapReport>
+where
+    O: PendingOrders + OrderReader + OrderWriter + PaymentLedger,
+    S: ReservationStore + SoldStockReturns,
+    F: FlashTicketStore,
+    P: PaymentProvider,
+{
+    let mut report = ReapReport::default();
+    for order_id in orders.pending_before(now - bound, limit).await? {
+        match reap(orders, inventory, flash, provider, &order_id, now).await {
+            Ok(true) => report.expired += 1,
+            Ok(false) => report.skipped += 1,
+            Err(err) => {
+                tracing::warn!(order_id, error = %err, "pending order not reaped; left for the next run");
+                report.failed += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+async fn reap<O, S, F, P>(
+    orders: &O,
+    inventory: &S,
+    flash: &F,
+    provider: &P,
+    order_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool>
+where
+    O: OrderReader + OrderWriter + PaymentLedger,
+    S: ReservationStore + SoldStockReturns,
+    F: FlashTicketStore,
+    P: PaymentProvider,
+{
+    let order = load(orders, order_id).await?;
+    if order.status() != OrderStatus::Pending {
+        return Ok(false);
+    }
+    let hold = order.header().flash_ticket_id.as_ref().map(|ticket_id| FlashHold {
+        ticket_id: ticket_id.clone(),
+        customer_id: order.header().customer.user_id.clone().unwrap_or_default(),
+    });
+    if !release_stock(inventory, flash, orders, order_id, hold.as_ref(), now).await? {
+        return Ok(false);
+    }
+    void_unconfirmed(provider, orders, order_id, now).await?;
+    let error = StepError { error: REAPED.into(), cause: "the order stayed pending past its bound".into() };
+    fail_order(orders, order_id, &error, now).await?;
+    tracing::info!(order_id, "pending order expired");
+    Ok(true)
+}
+
 /// A saga step's failure as the function reports it: `errorType` is the stable name the state machine's
 /// Retry and Catch match on (`OutOfStock`, `PaymentDeclined`, `Gone`, `Transient`, ...).
 pub fn task_error(err: DomainError) -> lambda_runtime::Diagnostic {
@@ -827,5 +908,58 @@ mod tests {
             (5, 5, 0, 0, 2),
             "the committed units came back, once: {level:?}"
         );
+    }
+
+    async fn reap(world: &World, now: DateTime<Utc>) -> ReapReport {
+        let bound = chrono::Duration::minutes(10);
+        reap_pending_orders(&world.orders, &world.inventory, &world.flash, &world.payments, bound, 100, now)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn when_the_saga_never_started_the_reaper_should_release_the_hold_and_fail_the_order_expired() {
+        let now = Utc::now();
+        let world = reserved_order_placed(now - chrono::Duration::hours(1)).await;
+        let report = reap(&world, now).await;
+        assert_eq!(report, ReapReport { expired: 1, skipped: 0, failed: 0 });
+        let order = order(&world).await;
+        assert_eq!((order.status(), order.failure()), (OrderStatus::Failed, Some(FailureReason::Expired)));
+        assert!(world.payments.payments().is_empty(), "nothing was authorized, nothing to void");
+        let level = level(&world);
+        assert_eq!((level.on_hand, level.reserved, level.sold), (5, 0, 0), "{level:?}");
+        assert_eq!(reap(&world, now).await, ReapReport::default(), "a failed order is no longer listed");
+    }
+
+    #[tokio::test]
+    async fn when_the_saga_stopped_after_the_commit_the_reaper_should_return_the_units_and_void_once() {
+        let now = Utc::now();
+        let world = reserved_order_placed(now - chrono::Duration::hours(1)).await;
+        authorize_payment(&world.payments, &world.input).await.unwrap();
+        commit_stock(&world.inventory, &world.input, now).await.unwrap();
+        // The execution ends here (TimeoutSeconds): no confirmation, no compensation.
+        assert_eq!(reap(&world, now).await.expired, 1);
+        assert_eq!(reap(&world, now).await, ReapReport::default());
+        let order = order(&world).await;
+        assert_eq!((order.status(), order.failure()), (OrderStatus::Failed, Some(FailureReason::Expired)));
+        assert_eq!(world.payments.payments()[0].status, PaymentStatus::Voided);
+        let level = level(&world);
+        assert_eq!((level.on_hand, level.free, level.sold, level.returned), (5, 5, 0, 2), "{level:?}");
+        // The execution's own late confirmation can no longer confirm it.
+        assert!(confirm_order(&world.orders, "ord_saga", "pi_mem_1", now).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn when_an_order_is_pending_within_its_bound_or_confirmed_the_reaper_should_leave_it() {
+        let now = Utc::now();
+        let world = reserved_order_placed(now - chrono::Duration::minutes(2)).await;
+        assert_eq!(reap(&world, now).await, ReapReport::default());
+        let payment = authorize_payment(&world.payments, &world.input).await.unwrap();
+        commit_and_confirm(&world.inventory, &world.orders, &world.carts, &confirm_input(&world, &payment), now)
+            .await
+            .unwrap();
+        assert_eq!(reap(&world, now + chrono::Duration::hours(1)).await, ReapReport::default());
+        assert_eq!(order(&world).await.status(), OrderStatus::Confirmed);
+        assert_eq!(world.payments.payments()[0].status, PaymentStatus::Authorized);
     }
 }

@@ -731,3 +731,78 @@ async fn two_executions_of_one_order_confirm_it_once_and_a_late_compensation_und
     assert_invariant(&[sku]).await;
     println!("{level}");
 }
+
+/// Writes a pending order placed an hour ago straight into the orders table, as a checkout that crashed
+/// before starting its saga leaves it; returns the saga input the checkout would have started.
+async fn stranded_order(sku: &str, method: &str) -> Value {
+    use commerce::adapters::orders::memory::demo_address;
+    use commerce::domain::money::{Currency, Money};
+    use commerce::domain::order::{Actor, Customer, Order, OrderLine};
+    use commerce::ports::OrderWriter;
+    let order_id = format!("ord_{}", ulid::Ulid::new().to_string().to_lowercase());
+    let line =
+        OrderLine::new(sku, "prd_stranded", "seller", "Stranded", 1, Money::new(2500, Currency::USD)).expect("line");
+    let customer = Customer { user_id: Some("shopper-stranded".into()), email: None };
+    let placed_at = chrono::Utc::now() - chrono::Duration::hours(1);
+    let order = Order::place(
+        order_id.clone(),
+        customer,
+        String::new(),
+        vec![line],
+        demo_address(),
+        Actor::shopper("shopper-stranded"),
+        placed_at,
+    )
+    .expect("order");
+    let orders =
+        commerce::adapters::orders::DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws().await), ORDERS_TABLE);
+    orders.create_order(&order).await.expect("order written");
+    json!({
+        "order_id": order_id,
+        "cart_id": "",
+        "lines": [{"sku": sku, "quantity": 1}],
+        "owner": "shopper",
+        "payment_method": method,
+        "amount": {"amount": 2500, "currency": "USD"},
+    })
+}
+
+/// The order as stored, read through the domain (the stranded orders belong to no signed-in test user).
+async fn stored_order(order_id: &str) -> commerce::domain::order::Order {
+    use commerce::ports::OrderReader;
+    let orders =
+        commerce::adapters::orders::DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws().await), ORDERS_TABLE);
+    orders.get_order(order_id).await.expect("order read").expect("order exists")
+}
+
+#[tokio::test]
+async fn the_reaper_ends_orders_whose_saga_never_started_or_stopped_mid_way() {
+    use commerce::domain::order::{FailureReason, OrderStatus};
+    let sku = stocked_sku("REAP", 4).await;
+    // A checkout that crashed between writing the order and StartExecution: nothing else exists.
+    let never_started = stranded_order(&sku, "pm_card_visa").await;
+    // A saga that ended after reserving and authorizing (the machine's TimeoutSeconds ends an execution
+    // without compensation): its steps ran, nothing after them.
+    let stopped = stranded_order(&sku, "pm_card_visa").await;
+    let (error, _) = invoke("CheckoutReserveStockFunction", &stopped).await;
+    assert_eq!(error, None);
+    let (error, _) = invoke("CheckoutAuthorizePaymentFunction", &stopped).await;
+    assert_eq!(error, None);
+    assert_eq!(available(&sku).await, 3, "the stopped saga holds one unit");
+
+    let event = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    for _ in 0..2 {
+        let (error, report) = invoke("ReapPendingOrdersFunction", &event).await;
+        // The stack's own schedule may run the reaper at the same moment: the end state is what counts.
+        assert_eq!(error, None, "{report}");
+    }
+    for input in [&never_started, &stopped] {
+        let order = stored_order(input["order_id"].as_str().unwrap_or_default()).await;
+        assert_eq!((order.status(), order.failure()), (OrderStatus::Failed, Some(FailureReason::Expired)));
+    }
+    assert!(sandbox_payment(never_started["order_id"].as_str().unwrap_or_default()).await.is_none());
+    let payment = sandbox_payment(stopped["order_id"].as_str().unwrap_or_default()).await.expect("authorized");
+    assert_eq!(payment.status, PaymentStatus::Voided);
+    assert_eq!(available(&sku).await, 4, "the stopped saga's hold is back");
+    assert_invariant(&[sku]).await;
+}
