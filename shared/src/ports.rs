@@ -151,6 +151,17 @@ pub trait OrderReader: Send + Sync {
     ) -> impl std::future::Future<Output = crate::error::Result<Option<order::Order>>> + Send;
 }
 
+/// Orders still pending that were placed before `cutoff`, oldest first, at most `limit`: the work list of the
+/// pending-order reaper (a pending order's index entry goes when it leaves pending). IAM: `dynamodb:Query` on
+/// the orders table's `gsi3`.
+pub trait PendingOrders: Send + Sync {
+    fn pending_before(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> impl std::future::Future<Output = crate::error::Result<Vec<String>>> + Send;
+}
+
 /// Writes orders: a new order once (a second create returns the stored one), then events appended under
 /// optimistic concurrency: `expected_version` must still be the stored version (409 `concurrent_update`).
 /// IAM: `dynamodb:PutItem`, `dynamodb:UpdateItem`, `dynamodb:ConditionCheckItem` on the orders table.

@@ -1,6 +1,7 @@
-//! Releases the order's reservation and gives its flash-sale unit, if any, back to the sale.
+//! Claims the order for compensation, then releases its reservation (or returns its committed units) and
+//! gives its flash-sale unit, if any, back to the sale. Nothing is touched when the order was confirmed.
 
-use commerce::ports::{FlashTicketStore, ReservationStore};
+use commerce::ports::{FlashTicketStore, OrderReader, OrderWriter, ReservationStore, SoldStockReturns};
 use commerce::services::checkout::{self, task_error, FlashHold};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
@@ -14,23 +15,22 @@ struct Input {
 }
 
 /// What the step needs.
-pub struct Deps<I, F> {
+pub struct Deps<I, F, O> {
     pub inventory: I,
     pub flash: F,
+    pub orders: O,
 }
 
-pub async fn handle<I, F>(deps: &Deps<I, F>, event: LambdaEvent<Value>) -> Result<Value, Diagnostic>
+pub async fn handle<I, F, O>(deps: &Deps<I, F, O>, event: LambdaEvent<Value>) -> Result<Value, Diagnostic>
 where
-    I: ReservationStore,
+    I: ReservationStore + SoldStockReturns,
     F: FlashTicketStore,
+    O: OrderReader + OrderWriter,
 {
     let input: Input = checkout::step_input(event.payload).map_err(task_error)?;
-    let now = chrono::Utc::now();
-    let hold = match &input.flash {
-        Some(hold) => checkout::release_flash_hold(&deps.flash, &input.order_id, hold, now).await,
-        None => Ok(()),
-    };
-    checkout::release_stock(&deps.inventory, &input.order_id, now).await.map_err(task_error)?;
-    hold.map_err(task_error)?;
-    Ok(json!({ "released": true }))
+    let (hold, now) = (input.flash.as_ref(), chrono::Utc::now());
+    let released = checkout::release_stock(&deps.inventory, &deps.flash, &deps.orders, &input.order_id, hold, now)
+        .await
+        .map_err(task_error)?;
+    Ok(json!({ "released": released }))
 }

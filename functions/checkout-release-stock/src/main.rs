@@ -1,9 +1,11 @@
-//! Checkout saga compensation: release the order's reservation and flash-sale hold (no effect if never made).
+//! Checkout saga compensation: claim the order, then release its reservation (or return its committed units)
+//! and flash-sale hold (no effect if never made, or when the order was confirmed).
 
 mod handler;
 
 use commerce::adapters::flash_sale::DynamoFlashSales;
 use commerce::adapters::inventory::DynamoInventory;
+use commerce::adapters::orders::DynamoOrders;
 use commerce::{config, telemetry};
 use lambda_runtime::{run, service_fn, Error};
 
@@ -14,7 +16,8 @@ async fn main() -> Result<(), Error> {
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
     let deps = handler::Deps {
         inventory: DynamoInventory::new(dynamo.clone(), config::required("INVENTORY_TABLE")?),
-        flash: DynamoFlashSales::new(dynamo, config::required("FLASH_SALES_TABLE")?, String::new()),
+        flash: DynamoFlashSales::new(dynamo.clone(), config::required("FLASH_SALES_TABLE")?, String::new()),
+        orders: DynamoOrders::new(dynamo, config::required("ORDERS_TABLE")?),
     };
     run(service_fn(|event| handler::handle(&deps, event))).await
 }

@@ -1,6 +1,6 @@
-//! Voids whatever authorization the order has.
+//! Voids whatever authorization the order has, unless the order was confirmed (by any execution).
 
-use commerce::ports::{PaymentLedger, PaymentProvider};
+use commerce::ports::{OrderReader, PaymentLedger, PaymentProvider};
 use commerce::services::checkout::{self, task_error};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
@@ -20,10 +20,10 @@ struct Input {
 pub async fn handle<P, L>(deps: &Deps<P, L>, event: LambdaEvent<Value>) -> Result<Value, Diagnostic>
 where
     P: PaymentProvider,
-    L: PaymentLedger,
+    L: PaymentLedger + OrderReader,
 {
     let input: Input = checkout::step_input(event.payload).map_err(task_error)?;
-    let payment = checkout::void_payment(&deps.provider, &deps.ledger, &input.order_id, chrono::Utc::now())
+    let payment = checkout::void_unconfirmed(&deps.provider, &deps.ledger, &input.order_id, chrono::Utc::now())
         .await
         .map_err(task_error)?;
     Ok(json!({ "payment_id": payment.as_ref().map(|p| p.payment_id.clone()), "status": payment.map(|p| p.status) }))

@@ -203,12 +203,16 @@ impl Actor {
     }
 }
 
-/// What happened to an order.
+/// What happened to an order. `Compensating`: the checkout saga (or the pending-order reaper) gave the order
+/// up; from then on it is never confirmed, and it stays pending until its compensation marks it failed. It is
+/// written before anything is released or voided, so one execution's compensation cannot undo what another
+/// execution confirmed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OrderEventKind {
     Placed,
     Confirmed { payment_id: String },
+    Compensating,
     Failed { failure: FailureReason },
     Cancelled,
     Shipped { seller_id: String, tracking_number: String, captured: Money },
@@ -271,6 +275,7 @@ pub struct SellerPart {
 struct Folded {
     placed: bool,
     confirmed_payment: Option<String>,
+    compensating: bool,
     failure: Option<FailureReason>,
     cancelled: bool,
     shipped: BTreeMap<String, (String, Money)>,
@@ -385,6 +390,11 @@ impl Order {
 
     pub fn failure(&self) -> Option<FailureReason> {
         self.folded.failure
+    }
+
+    /// Whether the checkout gave the order up (`compensating` recorded): it can no longer be confirmed.
+    pub fn compensating(&self) -> bool {
+        self.folded.compensating
     }
 
     /// The number of the last event; the version writers compare against.
@@ -522,10 +532,16 @@ impl Order {
             }
             _ if !self.folded.placed => return Err(self.illegal("change")),
             OrderEventKind::Confirmed { payment_id } => {
-                if status != OrderStatus::Pending {
+                if status != OrderStatus::Pending || self.folded.compensating {
                     return Err(self.illegal("confirm"));
                 }
                 next.confirmed_payment = Some(payment_id.clone());
+            }
+            OrderEventKind::Compensating => {
+                if status != OrderStatus::Pending || self.folded.compensating {
+                    return Err(self.illegal("compensate"));
+                }
+                next.compensating = true;
             }
             OrderEventKind::Failed { failure } => {
                 if status != OrderStatus::Pending {
@@ -993,6 +1009,7 @@ mod tests {
         prop_oneof![
             Just(OrderEventKind::Placed),
             Just(OrderEventKind::Confirmed { payment_id: "pi".into() }),
+            Just(OrderEventKind::Compensating),
             Just(OrderEventKind::Failed { failure: FailureReason::OutOfStock }),
             Just(OrderEventKind::Cancelled),
             (seller.clone(), prop_oneof![Just(2300i64), Just(550i64), Just(1i64)]).prop_map(|(s, a)| {

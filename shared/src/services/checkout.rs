@@ -1,13 +1,16 @@
 //! Checkout: `POST /v1/checkout` prices the cart server-side, writes the pending order and starts the saga
 //! (statemachines/checkout.asl.json); the saga's steps and compensations are the functions below. Every step
 //! is idempotent, keyed by the order id, so a retried or duplicated step never reserves, authorizes, commits
-//! or voids twice.
+//! or voids twice. Two executions of one order (Express is at-least-once) are told apart by the order itself:
+//! `confirmed` and `compensating` exclude each other, and a compensation that finds the order confirmed
+//! undoes nothing. Orders whose saga was lost are ended by `reap_pending_orders`.
 //!
 //! A flash-sale winner checks out the same way with `flash_ticket_id`: the order is that one unit at the sale's
 //! price, the reserve step consumes the won hold instead of reserving stock (the sale already holds the unit,
 //! and the sale's reconciliation books it as sold), and the compensation gives the hold back to the sale.
 
 use crate::domain::cart::CartAccess;
+use crate::domain::inventory::returns::SoldReturn;
 use crate::domain::inventory::{OwnerKind, ReservationLine, ReservationPolicy, ReservationRequest};
 use crate::domain::money::Money;
 use crate::domain::order::{
@@ -18,7 +21,7 @@ use crate::domain::payment::{validate_payment_method, AuthorizeRequest, Payment}
 use crate::error::{DomainError, Result};
 use crate::ports::{
     CartStore, CheckoutStarter, FlashHolds, FlashSaleReader, FlashTicketStore, OrderReader, OrderWriter, PaymentLedger,
-    PaymentProvider, ReservationStore, SkuCatalog,
+    PaymentProvider, PendingOrders, ReservationStore, SkuCatalog, SoldStockReturns,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -519,17 +522,96 @@ pub async fn clear_cart(carts: &impl CartStore, cart_id: &str, skus: &[String], 
     Err(DomainError::Transient("the cart is changing concurrently".into()))
 }
 
-/// Compensation: release the reservation (no effect if never made or already released).
-pub async fn release_stock(store: &impl ReservationStore, order_id: &str, now: DateTime<Utc>) -> Result<()> {
+/// The dedupe scope of committed units a compensation gives back (one marker per order and reason).
+pub const CHECKOUT_RETURN: &str = "checkout";
+
+/// Whether the order is given up (compensating, or failed): only then may anything be released or voided.
+fn given_up(order: &Order) -> bool {
+    match order.status() {
+        OrderStatus::Failed => true,
+        OrderStatus::Pending => order.compensating(),
+        _ => false,
+    }
+}
+
+/// The first act of every compensation: records `compensating` on a pending order (a conditional append, so
+/// it and a confirmation exclude each other). `true` when the order is given up (now or before) and may be
+/// compensated; `false` when another execution confirmed it, so this compensation must undo nothing.
+pub async fn claim_compensation(
+    orders: &(impl OrderReader + OrderWriter),
+    order_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let order = update_order(orders, order_id, |order| {
+        if order.status() != OrderStatus::Pending || order.compensating() {
+            return Ok(false);
+        }
+        order.record(OrderEventKind::Compensating, Actor::system("checkout"), None, now)?;
+        Ok(true)
+    })
+    .await?;
+    let claimed = given_up(&order);
+    if !claimed {
+        tracing::warn!(order_id, status = order.status().as_str(), "compensation skipped: the order went on");
+    }
+    Ok(claimed)
+}
+
+/// Compensation: claims the order (`claim_compensation`), then gives its stock back: releases the
+/// reservation (no effect if never made or already released), or, when the reservation was already committed
+/// (the confirmation failed after the commit), returns the committed units to stock once per order; and gives
+/// the flash-sale unit, if any, back to its sale. `false` (and nothing touched) when the order went on.
+pub async fn release_stock<S, F, O>(
+    store: &S,
+    flash: &F,
+    orders: &O,
+    order_id: &str,
+    hold: Option<&FlashHold>,
+    now: DateTime<Utc>,
+) -> Result<bool>
+where
+    S: ReservationStore + SoldStockReturns,
+    F: FlashTicketStore,
+    O: OrderReader + OrderWriter,
+{
+    if !claim_compensation(orders, order_id, now).await? {
+        return Ok(false);
+    }
+    let held = match hold {
+        Some(hold) => release_flash_hold(flash, order_id, hold, now).await,
+        None => Ok(()),
+    };
+    give_back_stock(store, order_id, now).await?;
+    held.map(|()| true)
+}
+
+async fn give_back_stock(
+    store: &(impl ReservationStore + SoldStockReturns),
+    order_id: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
     match crate::services::inventory::release(store, order_id, now).await {
         Ok(_) | Err(DomainError::NotFound { .. }) => Ok(()),
+        Err(DomainError::Conflict { code: "reservation_committed", .. }) => {
+            let reservation =
+                store.get_reservation(order_id).await?.ok_or_else(|| DomainError::not_found("reservation"))?;
+            let request = SoldReturn {
+                order_id: order_id.to_owned(),
+                reason: CHECKOUT_RETURN.to_owned(),
+                lines: reservation.allocations,
+                flash: false,
+            };
+            let applied = store.return_sold(&request, now).await?;
+            tracing::info!(order_id, applied, "committed units of an unconfirmed order returned to stock");
+            Ok(())
+        }
         Err(err) => Err(err),
     }
 }
 
-/// Compensation: give the order's flash-sale unit back to its sale (the next in line may win it). No effect
-/// if the hold was never consumed by this order or is already back.
-pub async fn release_flash_hold(
+/// Gives the order's flash-sale unit back to its sale (the next in line may win it). No effect if the hold
+/// was never consumed by this order or is already back.
+async fn release_flash_hold(
     tickets: &impl FlashTicketStore,
     order_id: &str,
     hold: &FlashHold,
@@ -547,7 +629,25 @@ pub fn void_key(order_id: &str) -> String {
     format!("void-{order_id}")
 }
 
-/// Compensation: void whatever authorization the order has, including one whose response was lost.
+/// Compensation: voids the order's authorization (`void_payment`) only when the order is given up
+/// (compensating or failed): a confirmed order keeps its authorization, whichever execution's compensation
+/// asks. `None` when nothing was voided.
+pub async fn void_unconfirmed(
+    provider: &impl PaymentProvider,
+    ledger: &(impl PaymentLedger + OrderReader),
+    order_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Payment>> {
+    if let Some(order) = ledger.get_order(order_id).await? {
+        if !given_up(&order) {
+            tracing::warn!(order_id, status = order.status().as_str(), "void skipped: the order is not given up");
+            return Ok(None);
+        }
+    }
+    void_payment(provider, ledger, order_id, now).await
+}
+
+/// Voids whatever authorization the order has, including one whose response was lost.
 pub async fn void_payment(
     provider: &impl PaymentProvider,
     ledger: &impl PaymentLedger,
@@ -598,6 +698,87 @@ pub async fn fail_order(
     Ok(order.failure().unwrap_or(reason))
 }
 
+/// What one run of the pending-order reaper did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReapReport {
+    /// Orders compensated and failed as `expired` now.
+    pub expired: usize,
+    /// Orders listed but no longer pending, or confirmed meanwhile: left as they are.
+    pub skipped: usize,
+    /// Orders whose compensation failed (left pending for the next run).
+    pub failed: usize,
+}
+
+/// The error type a reaped order fails with (reason `expired`).
+const REAPED: &str = "Gone";
+
+/// The pending-order reaper: every order still pending `bound` after it was placed (longer than any
+/// execution may run) has lost its saga (the machine's `TimeoutSeconds` ended it without compensation, or
+/// the checkout crashed between writing the order and starting it). Each one is driven to an end through the
+/// saga's own compensation: claimed (`compensating`; an order an execution confirms meanwhile is left alone),
+/// stock released or committed units returned, flash unit given back, authorization voided, failed as
+/// `expired`. At most `limit` orders per run, oldest first; one order's failure does not stop the others.
+pub async fn reap_pending_orders<O, S, F, P>(
+    orders: &O,
+    inventory: &S,
+    flash: &F,
+    provider: &P,
+    bound: chrono::Duration,
+    limit: usize,
+    now: DateTime<Utc>,
+) -> Result<ReapReport>
+where
+    O: PendingOrders + OrderReader + OrderWriter + PaymentLedger,
+    S: ReservationStore + SoldStockReturns,
+    F: FlashTicketStore,
+    P: PaymentProvider,
+{
+    let mut report = ReapReport::default();
+    for order_id in orders.pending_before(now - bound, limit).await? {
+        match reap(orders, inventory, flash, provider, &order_id, now).await {
+            Ok(true) => report.expired += 1,
+            Ok(false) => report.skipped += 1,
+            Err(err) => {
+                tracing::warn!(order_id, error = %err, "pending order not reaped; left for the next run");
+                report.failed += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+async fn reap<O, S, F, P>(
+    orders: &O,
+    inventory: &S,
+    flash: &F,
+    provider: &P,
+    order_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool>
+where
+    O: OrderReader + OrderWriter + PaymentLedger,
+    S: ReservationStore + SoldStockReturns,
+    F: FlashTicketStore,
+    P: PaymentProvider,
+{
+    let order = load(orders, order_id).await?;
+    if order.status() != OrderStatus::Pending {
+        return Ok(false);
+    }
+    let hold = order.header().flash_ticket_id.as_ref().map(|ticket_id| FlashHold {
+        ticket_id: ticket_id.clone(),
+        customer_id: order.header().customer.user_id.clone().unwrap_or_default(),
+    });
+    if !release_stock(inventory, flash, orders, order_id, hold.as_ref(), now).await? {
+        return Ok(false);
+    }
+    void_unconfirmed(provider, orders, order_id, now).await?;
+    let error = StepError { error: REAPED.into(), cause: "the order stayed pending past its bound".into() };
+    fail_order(orders, order_id, &error, now).await?;
+    tracing::info!(order_id, "pending order expired");
+    Ok(true)
+}
+
 /// A saga step's failure as the function reports it: `errorType` is the stable name the state machine's
 /// Retry and Catch match on (`OutOfStock`, `PaymentDeclined`, `Gone`, `Transient`, ...).
 pub fn task_error(err: DomainError) -> lambda_runtime::Diagnostic {
@@ -610,4 +791,193 @@ pub fn task_error(err: DomainError) -> lambda_runtime::Diagnostic {
 /// Reads a step's input.
 pub fn step_input<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T> {
     serde_json::from_value(value).map_err(|e| DomainError::MalformedBody(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::cart::memory::InMemoryCarts;
+    use crate::adapters::flash_sale::memory::InMemoryFlashSales;
+    use crate::adapters::inventory::memory::InMemoryInventory;
+    use crate::adapters::orders::memory::{demo_address, InMemoryOrders, InMemoryPayments};
+    use crate::domain::inventory::{SetStock, StockLevel};
+    use crate::domain::money::Currency;
+    use crate::domain::payment::PaymentStatus;
+    use crate::ports::StockWriter;
+
+    const SKU: &str = "saga-sku";
+    const WH: &str = "wh_east";
+
+    struct World {
+        orders: InMemoryOrders,
+        payments: InMemoryPayments,
+        inventory: InMemoryInventory,
+        carts: InMemoryCarts,
+        flash: InMemoryFlashSales,
+        input: SagaInput,
+    }
+
+    /// A pending order for 2 units of 5 on hand, its stock held under the order id (ReserveStock done).
+    async fn reserved_order() -> World {
+        reserved_order_placed(Utc::now()).await
+    }
+
+    async fn reserved_order_placed(placed_at: DateTime<Utc>) -> World {
+        let orders = InMemoryOrders::new();
+        let inventory = InMemoryInventory::new();
+        inventory.set_stock(SKU, WH, &SetStock { on_hand: 5, safety_stock: None }).await.unwrap();
+        let price = Money::new(1500, Currency::USD);
+        let line = OrderLine::new(SKU, "prd_saga", "seller-1", "Saga", 2, price).unwrap();
+        let customer = Customer { user_id: Some("shopper-1".into()), email: None };
+        let order = Order::place(
+            "ord_saga".into(),
+            customer,
+            String::new(),
+            vec![line],
+            demo_address(),
+            Actor::shopper("shopper-1"),
+            placed_at,
+        )
+        .unwrap();
+        let input = SagaInput {
+            order_id: order.id().to_owned(),
+            cart_id: String::new(),
+            lines: vec![ReservationLine { sku: SKU.into(), quantity: 2 }],
+            owner: OwnerKind::Shopper,
+            payment_method: "pm_card_visa".into(),
+            amount: order.total(),
+            flash: None,
+        };
+        orders.insert(order);
+        assert!(inventory.hold("ord_saga", SKU, WH, 2));
+        World {
+            orders,
+            payments: InMemoryPayments::new(),
+            inventory,
+            carts: InMemoryCarts::new(),
+            flash: InMemoryFlashSales::default(),
+            input,
+        }
+    }
+
+    fn level(world: &World) -> StockLevel {
+        world.inventory.ledger().levels(SKU).remove(0)
+    }
+
+    fn confirm_input(world: &World, payment: &Payment) -> ConfirmInput {
+        ConfirmInput {
+            saga: world.input.clone(),
+            payment: AuthorizedPayment { payment_id: payment.payment_id.clone() },
+        }
+    }
+
+    async fn order(world: &World) -> Order {
+        world.orders.get_order("ord_saga").await.unwrap().unwrap()
+    }
+
+    #[tokio::test]
+    async fn when_a_duplicate_execution_compensates_after_the_other_confirmed_should_undo_nothing() {
+        let world = reserved_order().await;
+        let now = Utc::now();
+        // Execution A runs to the end.
+        let payment = authorize_payment(&world.payments, &world.input).await.unwrap();
+        commit_and_confirm(&world.inventory, &world.orders, &world.carts, &confirm_input(&world, &payment), now)
+            .await
+            .unwrap();
+        // Execution B, whose authorization timed out meanwhile, runs the whole compensation chain.
+        let timeout = StepError { error: "States.Timeout".into(), cause: String::new() };
+        let _ = release_stock(&world.inventory, &world.flash, &world.orders, "ord_saga", None, now).await;
+        let _ = void_unconfirmed(&world.payments, &world.orders, "ord_saga", now).await;
+        let _ = fail_order(&world.orders, "ord_saga", &timeout, now).await;
+
+        assert_eq!(order(&world).await.status(), OrderStatus::Confirmed);
+        let payments = world.payments.payments();
+        assert_eq!(payments.len(), 1, "authorized once");
+        assert_eq!(payments[0].status, PaymentStatus::Authorized, "the confirmed order's authorization stands");
+        let level = level(&world);
+        assert_eq!((level.sold, level.reserved, level.returned, level.on_hand), (2, 0, 0, 3), "{level:?}");
+    }
+
+    #[tokio::test]
+    async fn when_confirming_fails_after_the_commit_should_give_the_committed_units_back_once() {
+        let world = reserved_order().await;
+        let now = Utc::now();
+        let payment = authorize_payment(&world.payments, &world.input).await.unwrap();
+        // Execution A commits the stock; execution B compensates before A confirms.
+        commit_stock(&world.inventory, &world.input, now).await.unwrap();
+        let timeout = StepError { error: "States.Timeout".into(), cause: String::new() };
+        let _ = release_stock(&world.inventory, &world.flash, &world.orders, "ord_saga", None, now).await;
+        let _ = void_unconfirmed(&world.payments, &world.orders, "ord_saga", now).await;
+        let _ = fail_order(&world.orders, "ord_saga", &timeout, now).await;
+        // A's confirmation fails, and A compensates too.
+        let confirmed = confirm_order(&world.orders, "ord_saga", &payment.payment_id, now).await;
+        assert!(confirmed.is_err(), "a compensated order is not confirmed: {confirmed:?}");
+        release_stock(&world.inventory, &world.flash, &world.orders, "ord_saga", None, now).await.unwrap();
+        void_unconfirmed(&world.payments, &world.orders, "ord_saga", now).await.unwrap();
+        fail_order(&world.orders, "ord_saga", &StepError { error: "Conflict".into(), cause: String::new() }, now)
+            .await
+            .unwrap();
+
+        assert_eq!(order(&world).await.status(), OrderStatus::Failed);
+        assert_eq!(world.payments.payments()[0].status, PaymentStatus::Voided);
+        let level = level(&world);
+        assert_eq!(
+            (level.on_hand, level.free, level.reserved, level.sold, level.returned),
+            (5, 5, 0, 0, 2),
+            "the committed units came back, once: {level:?}"
+        );
+    }
+
+    async fn reap(world: &World, now: DateTime<Utc>) -> ReapReport {
+        let bound = chrono::Duration::minutes(10);
+        reap_pending_orders(&world.orders, &world.inventory, &world.flash, &world.payments, bound, 100, now)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn when_the_saga_never_started_the_reaper_should_release_the_hold_and_fail_the_order_expired() {
+        let now = Utc::now();
+        let world = reserved_order_placed(now - chrono::Duration::hours(1)).await;
+        let report = reap(&world, now).await;
+        assert_eq!(report, ReapReport { expired: 1, skipped: 0, failed: 0 });
+        let order = order(&world).await;
+        assert_eq!((order.status(), order.failure()), (OrderStatus::Failed, Some(FailureReason::Expired)));
+        assert!(world.payments.payments().is_empty(), "nothing was authorized, nothing to void");
+        let level = level(&world);
+        assert_eq!((level.on_hand, level.reserved, level.sold), (5, 0, 0), "{level:?}");
+        assert_eq!(reap(&world, now).await, ReapReport::default(), "a failed order is no longer listed");
+    }
+
+    #[tokio::test]
+    async fn when_the_saga_stopped_after_the_commit_the_reaper_should_return_the_units_and_void_once() {
+        let now = Utc::now();
+        let world = reserved_order_placed(now - chrono::Duration::hours(1)).await;
+        authorize_payment(&world.payments, &world.input).await.unwrap();
+        commit_stock(&world.inventory, &world.input, now).await.unwrap();
+        // The execution ends here (TimeoutSeconds): no confirmation, no compensation.
+        assert_eq!(reap(&world, now).await.expired, 1);
+        assert_eq!(reap(&world, now).await, ReapReport::default());
+        let order = order(&world).await;
+        assert_eq!((order.status(), order.failure()), (OrderStatus::Failed, Some(FailureReason::Expired)));
+        assert_eq!(world.payments.payments()[0].status, PaymentStatus::Voided);
+        let level = level(&world);
+        assert_eq!((level.on_hand, level.free, level.sold, level.returned), (5, 5, 0, 2), "{level:?}");
+        // The execution's own late confirmation can no longer confirm it.
+        assert!(confirm_order(&world.orders, "ord_saga", "pi_mem_1", now).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn when_an_order_is_pending_within_its_bound_or_confirmed_the_reaper_should_leave_it() {
+        let now = Utc::now();
+        let world = reserved_order_placed(now - chrono::Duration::minutes(2)).await;
+        assert_eq!(reap(&world, now).await, ReapReport::default());
+        let payment = authorize_payment(&world.payments, &world.input).await.unwrap();
+        commit_and_confirm(&world.inventory, &world.orders, &world.carts, &confirm_input(&world, &payment), now)
+            .await
+            .unwrap();
+        assert_eq!(reap(&world, now + chrono::Duration::hours(1)).await, ReapReport::default());
+        assert_eq!(order(&world).await.status(), OrderStatus::Confirmed);
+        assert_eq!(world.payments.payments()[0].status, PaymentStatus::Authorized);
+    }
 }

@@ -723,3 +723,151 @@ async fn a_stale_expected_total_is_refused_with_both_amounts_before_anything_is_
         (Some("confirmed"), &json!({"amount": 5000, "currency": "USD"}))
     );
 }
+
+const CHECKOUT_MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:commerce-local-CheckoutStateMachine";
+
+/// Invokes a function by its logical id, as the state machine does; returns its error type, if it failed, and
+/// its payload.
+async fn invoke(logical_id: &str, payload: &Value) -> (Option<String>, Value) {
+    let invoked = stack().invoke(logical_id, payload).await.expect("lambda invoke");
+    (invoked.function_error.map(|_| invoked.body["errorType"].as_str().unwrap_or_default().to_owned()), invoked.body)
+}
+
+/// The saga input the checkout endpoint builds for a one-line cart order.
+async fn saga_input(shopper: &str, order_id: &str, cart_id: &str, sku: &str, method: &str) -> Value {
+    let (status, order) = call(Method::GET, &format!("/v1/orders/{order_id}"), Some(shopper), None).await;
+    assert_eq!(status, 200, "{order}");
+    json!({
+        "order_id": order_id,
+        "cart_id": cart_id,
+        "lines": [{"sku": sku, "quantity": order["lines"][0]["quantity"]}],
+        "owner": "shopper",
+        "payment_method": method,
+        "amount": order["total"],
+    })
+}
+
+/// Waits for an execution to leave RUNNING; returns its status.
+async fn execution_status(arn: &str, limit: Duration) -> String {
+    eventually(limit, || async {
+        let described = sfn("DescribeExecution", json!({"executionArn": arn})).await;
+        let status = described["status"].as_str().unwrap_or("RUNNING").to_owned();
+        (status != "RUNNING").then_some(status)
+    })
+    .await
+    .unwrap_or_else(|| panic!("execution {arn} still running\n{}", tail(&stack().log())))
+}
+
+#[tokio::test]
+async fn two_executions_of_one_order_confirm_it_once_and_a_late_compensation_undoes_nothing() {
+    let sku = stocked_sku("DUP", 3).await;
+    let (shopper, order_id, placed_with) = placed(&sku, 1, "pm_sandbox_slow").await;
+    let cart_id = placed_with["cart_id"].as_str().unwrap_or_default();
+    // A second execution for the same order under another name, while the first sits in its slow payment
+    // (Express does not deduplicate by name).
+    let input = saga_input(&shopper, &order_id, cart_id, &sku, "pm_sandbox_slow").await;
+    let name = unique("dup");
+    let started =
+        sfn("StartExecution", json!({"stateMachineArn": CHECKOUT_MACHINE, "name": name, "input": input.to_string()}))
+            .await;
+    let arn = started["executionArn"].as_str().unwrap_or_else(|| panic!("not started: {started}")).to_owned();
+    let first = format!("{}:checkout-{}", CHECKOUT_MACHINE.replace(":stateMachine:", ":execution:"), &order_id[4..]);
+    assert_eq!(execution_status(&arn, Duration::from_secs(90)).await, "SUCCEEDED");
+    assert_eq!(execution_status(&first, Duration::from_secs(90)).await, "SUCCEEDED");
+    // A third delivery of the execution whose payment step timed out compensates after the confirmation.
+    let mut late = input.clone();
+    late["error"] = json!({"Error": "States.Timeout", "Cause": "the payment step timed out"});
+    let before = settled(&shopper, &order_id, Duration::from_secs(10)).await;
+    let (error, released) = invoke("CheckoutReleaseStockFunction", &late).await;
+    assert_eq!((error, released), (None, json!({"released": false})), "{before}");
+    let (error, _) = invoke("CheckoutVoidPaymentFunction", &late).await;
+    assert_eq!(error, None);
+    let (error, _) = invoke("CheckoutFailOrderFunction", &late).await;
+    assert_eq!(error, None);
+
+    let order = settled(&shopper, &order_id, Duration::from_secs(10)).await;
+    assert_eq!(order["status"], "confirmed", "{order}");
+    let confirmations = order["events"].as_array().map_or(0, |e| e.iter().filter(|e| e["type"] == "confirmed").count());
+    assert_eq!(confirmations, 1, "{order}");
+    let payment = sandbox_payment(&order_id).await.expect("authorized");
+    assert_eq!(payment.status, PaymentStatus::Authorized, "the winner's authorization was not voided");
+    assert_eq!(available(&sku).await, 2, "one unit sold, nothing released or returned");
+    let level = stock(&sku).await;
+    assert_invariant(&[sku]).await;
+    println!("{level}");
+}
+
+/// Writes a pending order placed an hour ago straight into the orders table, as a checkout that crashed
+/// before starting its saga leaves it; returns the saga input the checkout would have started.
+async fn stranded_order(sku: &str, method: &str) -> Value {
+    use commerce::adapters::orders::memory::demo_address;
+    use commerce::domain::money::{Currency, Money};
+    use commerce::domain::order::{Actor, Customer, Order, OrderLine};
+    use commerce::ports::OrderWriter;
+    let order_id = format!("ord_{}", ulid::Ulid::new().to_string().to_lowercase());
+    let line =
+        OrderLine::new(sku, "prd_stranded", "seller", "Stranded", 1, Money::new(2500, Currency::USD)).expect("line");
+    let customer = Customer { user_id: Some("shopper-stranded".into()), email: None };
+    let placed_at = chrono::Utc::now() - chrono::Duration::hours(1);
+    let order = Order::place(
+        order_id.clone(),
+        customer,
+        String::new(),
+        vec![line],
+        demo_address(),
+        Actor::shopper("shopper-stranded"),
+        placed_at,
+    )
+    .expect("order");
+    let orders =
+        commerce::adapters::orders::DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws().await), ORDERS_TABLE);
+    orders.create_order(&order).await.expect("order written");
+    json!({
+        "order_id": order_id,
+        "cart_id": "",
+        "lines": [{"sku": sku, "quantity": 1}],
+        "owner": "shopper",
+        "payment_method": method,
+        "amount": {"amount": 2500, "currency": "USD"},
+    })
+}
+
+/// The order as stored, read through the domain (the stranded orders belong to no signed-in test user).
+async fn stored_order(order_id: &str) -> commerce::domain::order::Order {
+    use commerce::ports::OrderReader;
+    let orders =
+        commerce::adapters::orders::DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws().await), ORDERS_TABLE);
+    orders.get_order(order_id).await.expect("order read").expect("order exists")
+}
+
+#[tokio::test]
+async fn the_reaper_ends_orders_whose_saga_never_started_or_stopped_mid_way() {
+    use commerce::domain::order::{FailureReason, OrderStatus};
+    let sku = stocked_sku("REAP", 4).await;
+    // A checkout that crashed between writing the order and StartExecution: nothing else exists.
+    let never_started = stranded_order(&sku, "pm_card_visa").await;
+    // A saga that ended after reserving and authorizing (the machine's TimeoutSeconds ends an execution
+    // without compensation): its steps ran, nothing after them.
+    let stopped = stranded_order(&sku, "pm_card_visa").await;
+    let (error, _) = invoke("CheckoutReserveStockFunction", &stopped).await;
+    assert_eq!(error, None);
+    let (error, _) = invoke("CheckoutAuthorizePaymentFunction", &stopped).await;
+    assert_eq!(error, None);
+    assert_eq!(available(&sku).await, 3, "the stopped saga holds one unit");
+
+    let event = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    for _ in 0..2 {
+        let (error, report) = invoke("ReapPendingOrdersFunction", &event).await;
+        // The stack's own schedule may run the reaper at the same moment: the end state is what counts.
+        assert_eq!(error, None, "{report}");
+    }
+    for input in [&never_started, &stopped] {
+        let order = stored_order(input["order_id"].as_str().unwrap_or_default()).await;
+        assert_eq!((order.status(), order.failure()), (OrderStatus::Failed, Some(FailureReason::Expired)));
+    }
+    assert!(sandbox_payment(never_started["order_id"].as_str().unwrap_or_default()).await.is_none());
+    let payment = sandbox_payment(stopped["order_id"].as_str().unwrap_or_default()).await.expect("authorized");
+    assert_eq!(payment.status, PaymentStatus::Voided);
+    assert_eq!(available(&sku).await, 4, "the stopped saga's hold is back");
+    assert_invariant(&[sku]).await;
+}

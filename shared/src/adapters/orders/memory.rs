@@ -178,6 +178,20 @@ impl CheckoutStarter for InMemoryOrders {
     }
 }
 
+impl crate::ports::PendingOrders for InMemoryOrders {
+    async fn pending_before(&self, cutoff: DateTime<Utc>, limit: usize) -> Result<Vec<String>> {
+        let mut pending: Vec<(DateTime<Utc>, String)> = self
+            .lock()
+            .orders
+            .values()
+            .filter(|o| o.status() == OrderStatus::Pending && o.header().created_at < cutoff)
+            .map(|o| (o.header().created_at, o.id().to_owned()))
+            .collect();
+        pending.sort();
+        Ok(pending.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+}
+
 /// Payments by id, and each idempotency key's outcome (a payment, or a decline reason).
 type PaymentBook = (HashMap<String, Payment>, HashMap<String, Result<Payment, String>>);
 

@@ -3,7 +3,8 @@
 //! Item layout (docs/DATA_MODEL.md):
 //! - order `ORDER#<id> / ORDER`: the fixed facts (`header`), the append-only `events` (only ever extended
 //!   with `list_append`), the derived status, `version` (= last event number) and a summary; `gsi1`
-//!   `CUSTOMER#<user>` by creation time for signed-in shoppers. Creating it is one conditional put and every
+//!   `CUSTOMER#<user>` by creation time for signed-in shoppers; while pending, `gsi3` `PENDING#<shard>` by
+//!   creation time (sparse: removed by the write that takes it out of pending). Creating it is one conditional put and every
 //!   later change one conditional update (`version = :expected`): one item, never a transaction. Header,
 //!   events and summary are in a compact encoding (`stored`) that keeps a one-line order under 1 KB.
 //! - seller part `ORDER#<id> / SELLER#<seller>`: that seller's view, from confirmation on, a projection of the
@@ -35,6 +36,9 @@ use stored::{StoredEvent, StoredHeader, StoredSummary};
 type Item = HashMap<String, AttributeValue>;
 
 const ORDER_SK: &str = "ORDER";
+/// Partitions of the pending-orders index (`PENDING#0` ..): every checkout writes it twice, so one partition
+/// would cap the checkout rate.
+const PENDING_SHARDS: u32 = 8;
 const PAYMENT_SK: &str = "PAYMENT";
 /// How long a claim is remembered (providers retry webhooks for up to 3 days).
 const WEBHOOK_MEMORY_DAYS: i64 = 7;
@@ -45,6 +49,12 @@ fn s(value: impl Into<String>) -> AttributeValue {
 
 fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
+}
+
+/// The pending-orders index partition of an order (a stable digest of its id).
+fn pending_pk(order_id: &str) -> String {
+    let shard = order_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % PENDING_SHARDS;
+    format!("PENDING#{shard}")
 }
 
 pub(crate) fn order_pk(order_id: &str) -> String {
@@ -116,6 +126,10 @@ fn order_item(order: &Order) -> Result<Item> {
     if let Some(user_id) = &header.customer.user_id {
         item.insert("gsi1pk".into(), s(format!("CUSTOMER#{user_id}")));
         item.insert("gsi1sk".into(), s(time_key(header.created_at, &header.id)));
+    }
+    if order.status() == OrderStatus::Pending {
+        item.insert("gsi3pk".into(), s(pending_pk(&header.id)));
+        item.insert("gsi3sk".into(), s(time_key(header.created_at, &header.id)));
     }
     Ok(item)
 }
@@ -229,10 +243,13 @@ impl OrderWriter for DynamoOrders {
                 .table_name(&self.table)
                 .key("pk", s(order_pk(order.id())))
                 .key("sk", s(ORDER_SK))
-                .update_expression(
+                .update_expression(if order.status() == OrderStatus::Pending {
                     "SET #events = list_append(#events, :new), #status = :status, \
-                     #version = :version, #summary = :summary",
-                )
+                     #version = :version, #summary = :summary"
+                } else {
+                    "SET #events = list_append(#events, :new), #status = :status, \
+                     #version = :version, #summary = :summary REMOVE gsi3pk, gsi3sk"
+                })
                 .condition_expression("#version = :expected")
                 .expression_attribute_names("#events", "events")
                 .expression_attribute_names("#status", "status")
@@ -287,6 +304,35 @@ impl DynamoOrders {
             .map_err(sdk_error)?;
         let items = out.items().iter().map(read).collect::<Result<Vec<_>>>()?;
         Ok(Page { items, next_cursor: out.last_evaluated_key().and_then(encode_cursor) })
+    }
+}
+
+impl crate::ports::PendingOrders for DynamoOrders {
+    /// One query per `gsi3` partition (`gsi3sk < cutoff`, oldest first), merged oldest first.
+    async fn pending_before(&self, cutoff: DateTime<Utc>, limit: usize) -> Result<Vec<String>> {
+        let mut found = Vec::new();
+        for shard in 0..PENDING_SHARDS {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi3")
+                .key_condition_expression("gsi3pk = :pk AND gsi3sk < :cutoff")
+                .expression_attribute_values(":pk", s(format!("PENDING#{shard}")))
+                .expression_attribute_values(":cutoff", s(time_key(cutoff, "")))
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX).max(1))
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in out.items() {
+                let sk = attr(item, "gsi3sk")?.as_s().map_err(|_| DomainError::unexpected("gsi3sk is not a string"))?;
+                let pk = attr(item, "pk")?.as_s().ok().and_then(|pk| stored::order_of_pk(pk));
+                let order_id = pk.ok_or_else(|| DomainError::unexpected("pending index entry without an order pk"))?;
+                found.push((sk.clone(), order_id.to_owned()));
+            }
+        }
+        found.sort();
+        Ok(found.into_iter().take(limit).map(|(_, id)| id).collect())
     }
 }
 

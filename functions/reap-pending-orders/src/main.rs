@@ -1,0 +1,28 @@
+//! Scheduled every minute: an order still pending `PENDING_ORDER_TIMEOUT_SECONDS` after it was placed lost its
+//! saga (the machine's timeout ended it without compensation, or nothing started it); it is compensated and
+//! failed as `expired`.
+
+mod handler;
+
+use commerce::adapters::flash_sale::DynamoFlashSales;
+use commerce::adapters::inventory::DynamoInventory;
+use commerce::adapters::orders::DynamoOrders;
+use commerce::adapters::payments::ConfiguredProvider;
+use commerce::{config, telemetry};
+use lambda_runtime::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let aws = config::aws().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    let deps = handler::Deps {
+        orders: DynamoOrders::new(dynamo.clone(), config::required("ORDERS_TABLE")?),
+        inventory: DynamoInventory::new(dynamo.clone(), config::required("INVENTORY_TABLE")?),
+        flash: DynamoFlashSales::new(dynamo, config::required("FLASH_SALES_TABLE")?, String::new()),
+        provider: ConfiguredProvider::from_env(&aws)?,
+        bound: chrono::Duration::seconds(config::parsed_or("PENDING_ORDER_TIMEOUT_SECONDS", 600)?),
+        batch: config::parsed_or("REAP_BATCH_SIZE", 100)?,
+    };
+    run(service_fn(|event| handler::handle(&deps, event))).await
+}
