@@ -537,7 +537,7 @@ pub async fn restocking_deps_from_env() -> std::result::Result<
         orders: DynamoOrders::new(dynamo.clone(), crate::config::required("ORDERS_TABLE")?),
         inventory: crate::adapters::inventory::DynamoInventory::new(dynamo.clone(), inventory_table.clone()),
         flash: crate::adapters::flash_sale::DynamoFlashSales::new(dynamo, flash_table, inventory_table),
-        provider: crate::adapters::payments::ConfiguredProvider::from_env(&aws)?,
+        provider: crate::adapters::payments::ConfiguredProvider::from_env(&aws).await?,
         events: SqsOrderEvents::new(aws_sdk_sqs::Client::new(&aws), crate::config::required("ORDER_EVENTS_QUEUE_URL")?),
     })
 }
