@@ -10,4 +10,3 @@ mod gateway;
 mod inventory;
 mod orders;
 mod search;
-mod webhooks;
