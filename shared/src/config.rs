@@ -32,3 +32,16 @@ where
 pub async fn aws() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
+
+/// A secret's value from Secrets Manager, read once at cold start: `arn_name` is the variable holding the
+/// secret's ARN (template.yaml gives `!Ref <Secret>` and allows `secretsmanager:GetSecretValue` on exactly
+/// that secret). The caller keeps the value for the life of the execution environment.
+pub async fn secret(aws: &aws_config::SdkConfig, arn_name: &'static str) -> Result<String, ConfigError> {
+    let arn = required(arn_name)?;
+    let invalid = |reason: String| ConfigError::Invalid { name: arn_name, reason };
+    let out =
+        aws_sdk_secretsmanager::Client::new(aws).get_secret_value().secret_id(&arn).send().await.map_err(|e| {
+            invalid(format!("reading secret {arn}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(&e)))
+        })?;
+    out.secret_string.filter(|s| !s.is_empty()).ok_or_else(|| invalid(format!("secret {arn} has no string value")))
+}

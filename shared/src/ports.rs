@@ -206,6 +206,21 @@ pub trait PaymentLedger: Send + Sync {
         payment: &payment::Payment,
         observed_at: chrono::DateTime<chrono::Utc>,
     ) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
+    /// Binds the order to the payment our own authorization returned: stores it unless the order already has
+    /// a payment record (a retried authorization then changes nothing).
+    fn bind_payment(
+        &self,
+        payment: &payment::Payment,
+        observed_at: chrono::DateTime<chrono::Utc>,
+    ) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
+    /// Stores a state the provider reported for the order's payment: only over a stored record of that same
+    /// payment id (a report never re-points the order to another payment, nor creates its record), and
+    /// unless a report observed later than `observed_at` is already stored.
+    fn record_payment_report(
+        &self,
+        payment: &payment::Payment,
+        observed_at: chrono::DateTime<chrono::Utc>,
+    ) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
     fn payment_for_order(
         &self,
         order_id: &str,

@@ -2,6 +2,7 @@
 
 mod handler;
 
+use commerce::adapters::orders::DynamoOrders;
 use commerce::adapters::payments::ConfiguredProvider;
 use commerce::{config, telemetry};
 use lambda_runtime::{run, service_fn, Error};
@@ -10,6 +11,9 @@ use lambda_runtime::{run, service_fn, Error};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let aws = config::aws().await;
-    let deps = handler::Deps { provider: ConfiguredProvider::from_env(&aws)? };
+    let deps = handler::Deps {
+        provider: ConfiguredProvider::from_env(&aws).await?,
+        ledger: DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws), config::required("ORDERS_TABLE")?),
+    };
     run(service_fn(|event| handler::handle(&deps, event))).await
 }

@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let aws = config::aws().await;
     let deps = handler::Deps {
-        provider: ConfiguredProvider::from_env(&aws)?,
+        provider: ConfiguredProvider::from_env(&aws).await?,
         ledger: DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws), config::required("ORDERS_TABLE")?),
     };
     run(service_fn(|event| handler::handle(&deps, event))).await

@@ -23,7 +23,9 @@ mod tests {
     use commerce::adapters::catalog::testing::{body_json, request, sample_events};
     use commerce::adapters::orders::memory::InMemoryOrders;
     use commerce::adapters::payments::stripe::sign;
-    use commerce::domain::payment::PaymentStatus;
+    use commerce::domain::money::{Currency, Money};
+    use commerce::domain::payment::{Payment, PaymentStatus};
+    use commerce::ports::PaymentLedger;
 
     const SECRET: &str = "whsec_test";
 
@@ -42,16 +44,28 @@ mod tests {
             .build()
     }
 
-    #[tokio::test]
-    async fn when_signed_event_arrives_twice_should_record_once_and_flag_duplicate() {
+    /// A ledger whose `ord_1` is bound to `pi_1`, as the authorization step leaves it.
+    async fn bound_ledger() -> InMemoryOrders {
         let ledger = InMemoryOrders::new();
-        let now = chrono::Utc::now().timestamp();
-        let payload = serde_json::json!({
-            "id": "evt_1", "type": "payment_intent.canceled", "created": now,
-            "data": {"object": {"id": "pi_1", "status": "canceled", "amount": 1000, "amount_received": 0,
+        let payment = Payment::authorized("pi_1".into(), "ord_1".into(), Money::new(1000, Currency::USD));
+        ledger.bind_payment(&payment, chrono::Utc::now() - chrono::Duration::seconds(60)).await.unwrap();
+        ledger
+    }
+
+    fn canceled(payment_id: &str, created: i64) -> String {
+        serde_json::json!({
+            "id": format!("evt_{payment_id}"), "type": "payment_intent.canceled", "created": created,
+            "data": {"object": {"id": payment_id, "status": "canceled", "amount": 1000, "amount_received": 0,
                                 "currency": "usd", "metadata": {"order_id": "ord_1"}}}
         })
-        .to_string();
+        .to_string()
+    }
+
+    #[tokio::test]
+    async fn when_signed_event_arrives_twice_should_record_once_and_flag_duplicate() {
+        let ledger = bound_ledger().await;
+        let now = chrono::Utc::now().timestamp();
+        let payload = canceled("pi_1", now);
         let signature = sign(payload.as_bytes(), SECRET, now);
         let first = body_json(&handle(&ledger, SECRET, delivery(&payload, &signature)).await.unwrap());
         assert_eq!(first["outcome"], "recorded");
@@ -70,5 +84,34 @@ mod tests {
                 .await
                 .unwrap();
         assert_eq!(response.status(), 400);
+    }
+
+    #[tokio::test]
+    async fn when_event_names_another_payment_should_answer_200_ignored_and_keep_the_orders_payment() {
+        let ledger = bound_ledger().await;
+        let now = chrono::Utc::now().timestamp();
+        let payload = canceled("pi_attacker", now);
+        let response =
+            handle(&ledger, SECRET, delivery(&payload, &sign(payload.as_bytes(), SECRET, now))).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(body_json(&response)["outcome"], "ignored");
+        let payment = ledger.payment_for_order("ord_1").await.unwrap().unwrap();
+        assert_eq!((payment.payment_id.as_str(), payment.status), ("pi_1", PaymentStatus::Authorized));
+    }
+
+    #[tokio::test]
+    async fn when_event_is_dated_ten_minutes_ahead_should_400_invalid_parameter_created() {
+        let ledger = bound_ledger().await;
+        let now = chrono::Utc::now().timestamp();
+        let payload = canceled("pi_1", now + 600);
+        let response =
+            handle(&ledger, SECRET, delivery(&payload, &sign(payload.as_bytes(), SECRET, now))).await.unwrap();
+        assert_eq!(response.status(), 400);
+        let body = body_json(&response);
+        assert_eq!(
+            (body["error"]["code"].as_str(), body["error"]["field"].as_str()),
+            (Some("invalid_parameter"), Some("created"))
+        );
+        assert_eq!(ledger.payment_for_order("ord_1").await.unwrap().unwrap().status, PaymentStatus::Authorized);
     }
 }

@@ -11,6 +11,6 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let aws = config::aws().await;
     let ledger = DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws), config::required("ORDERS_TABLE")?);
-    let secret = config::required("PAYMENT_WEBHOOK_SECRET")?;
+    let secret = config::secret(&aws, "PAYMENT_WEBHOOK_SECRET_ARN").await?;
     run(service_fn(|req| handler::handle(&ledger, &secret, req))).await
 }

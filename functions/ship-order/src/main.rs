@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     let aws = config::aws().await;
     let deps = handler::Deps {
         orders: DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws), config::required("ORDERS_TABLE")?),
-        provider: ConfiguredProvider::from_env(&aws)?,
+        provider: ConfiguredProvider::from_env(&aws).await?,
         events: SqsOrderEvents::new(aws_sdk_sqs::Client::new(&aws), config::required("ORDER_EVENTS_QUEUE_URL")?),
     };
     run(service_fn(|req| handler::handle(&deps, req))).await

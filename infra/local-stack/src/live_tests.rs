@@ -86,13 +86,18 @@ Resources:
       ContentBasedDeduplication: true
       VisibilityTimeout: 45
       RedrivePolicy: {deadLetterTargetArn: !GetAtt WorkDlq.Arn, maxReceiveCount: 3}
+  SigningSecret:
+    Type: AWS::SecretsManager::Secret
+    Properties:
+      Name: !Sub ${AWS::StackName}-signing-secret
+      GenerateSecretString: {PasswordLength: 40, ExcludePunctuation: true}
   Echo:
     Type: AWS::Serverless::Function
     Metadata:
       BuildProperties: {Binary: echo}
     Properties:
       Environment:
-        Variables: {TABLE: !Ref Stock}
+        Variables: {TABLE: !Ref Stock, SECRET_ARN: !Ref SigningSecret}
   Flow:
     Type: AWS::Serverless::StateMachine
     Properties:
@@ -236,6 +241,22 @@ async fn when_the_template_is_provisioned_should_create_everything_and_invoke_fu
         .expect("invoke");
     assert_eq!(lambda_unknown.status(), 404);
     assert_eq!(lambda_unknown.headers()["x-amzn-errortype"], "ResourceNotFoundException");
+    live.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_a_template_secret_is_provisioned_should_hold_a_generated_value_behind_its_arn() {
+    let live = start().await;
+    let arn = live.provisioned.plan.functions["Echo"].environment["SECRET_ARN"].clone();
+    assert!(
+        arn.starts_with("arn:aws:secretsmanager:us-east-1:123456789012:secret:commerce-local-signing-secret"),
+        "{arn}"
+    );
+    let secrets = aws_sdk_secretsmanager::Client::new(&live.aws);
+    let value = secrets.get_secret_value().secret_id(&arn).send().await.expect("the secret has a value");
+    let value = value.secret_string().expect("a string value").to_string();
+    assert_eq!(value.len(), 40, "{value}");
+    assert!(value.chars().all(|c| c.is_ascii_alphanumeric()), "no punctuation: {value}");
     live.stop().await;
 }
 

@@ -1,4 +1,4 @@
-//! Provisioning: creates the template's tables, queues, user pools and state machines in the emulator through
+//! Provisioning: creates the template's tables, queues, user pools, secrets and state machines in the emulator through
 //! the AWS SDK, records what their `!Ref`/`!GetAtt` give, and then resolves functions, routes, authorizers and
 //! event sources into the [`Plan`] the runtime parts consume.
 
@@ -73,6 +73,7 @@ struct Clients {
     sqs: aws_sdk_sqs::Client,
     cognito: aws_sdk_cognitoidentityprovider::Client,
     sfn: aws_sdk_sfn::Client,
+    secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl Clients {
@@ -82,6 +83,7 @@ impl Clients {
             sqs: aws_sdk_sqs::Client::new(aws),
             cognito: aws_sdk_cognitoidentityprovider::Client::new(aws),
             sfn: aws_sdk_sfn::Client::new(aws),
+            secrets: aws_sdk_secretsmanager::Client::new(aws),
         }
     }
 }
@@ -98,6 +100,7 @@ async fn create(t: &Template, c: &Clients, r: &Resource) -> Result<Attributes> {
         Kind::UserPoolClient => create_user_pool_client(c, p).await,
         Kind::UserPoolGroup => create_group(c, p).await,
         Kind::StateMachine => create_state_machine(t, c, r, &props).await,
+        Kind::Secret => create_secret(c, r, p).await,
         other => bail!("{other:?} resources are not provisioned"),
     }
 }
@@ -365,6 +368,63 @@ async fn create_queue(c: &Clients, r: &Resource, p: Props<'_>) -> Result<Attribu
         ("Arn".into(), s(arn)),
         ("QueueName".into(), s(name)),
     ]))
+}
+
+/// A secret with its `SecretString`, or a value generated as `GenerateSecretString` asks (the emulator's
+/// `GetRandomPassword`; with `SecretStringTemplate` and `GenerateStringKey` the value is that JSON object
+/// with the generated string under the key). `!Ref` and `Id` give the ARN, as on AWS.
+async fn create_secret(c: &Clients, r: &Resource, p: Props<'_>) -> Result<Attributes> {
+    p.reject(&["ReplicaRegions"], "secrets are not replicated locally")?;
+    let name = p.str("Name")?.unwrap_or_else(|| r.physical_name());
+    let value = match (p.str("SecretString")?, p.obj("GenerateSecretString")) {
+        (Some(value), None) => value,
+        (None, Some(g)) => generated_secret(c, g).await?,
+        (Some(_), Some(_)) => bail!("resource {}: SecretString and GenerateSecretString are exclusive", r.logical_id),
+        (None, None) => bail!(
+            "unsupported: secret {} without SecretString or GenerateSecretString (it would have no value)",
+            r.logical_id
+        ),
+    };
+    let out = c
+        .secrets
+        .create_secret()
+        .name(&name)
+        .set_description(p.str("Description")?)
+        .secret_string(value)
+        .send()
+        .await
+        .map_err(aws_error)?;
+    let arn = out.arn.ok_or_else(|| anyhow!("CreateSecret returned no ARN"))?;
+    let s = Value::String;
+    Ok(Attributes::from([("Ref".into(), s(arn.clone())), ("Id".into(), s(arn))]))
+}
+
+async fn generated_secret(c: &Clients, g: Props<'_>) -> Result<String> {
+    let out = c
+        .secrets
+        .get_random_password()
+        .set_password_length(g.i64("PasswordLength")?)
+        .set_exclude_characters(g.str("ExcludeCharacters")?)
+        .set_exclude_lowercase(g.bool("ExcludeLowercase")?)
+        .set_exclude_numbers(g.bool("ExcludeNumbers")?)
+        .set_exclude_punctuation(g.bool("ExcludePunctuation")?)
+        .set_exclude_uppercase(g.bool("ExcludeUppercase")?)
+        .set_include_space(g.bool("IncludeSpace")?)
+        .set_require_each_included_type(g.bool("RequireEachIncludedType")?)
+        .send()
+        .await
+        .map_err(aws_error)?;
+    let password = out.random_password.ok_or_else(|| anyhow!("GetRandomPassword returned no password"))?;
+    match (g.str("SecretStringTemplate")?, g.str("GenerateStringKey")?) {
+        (None, None) => Ok(password),
+        (Some(template), Some(key)) => {
+            let mut object: serde_json::Map<String, Value> = serde_json::from_str(&template)
+                .map_err(|e| anyhow!("resource {}: SecretStringTemplate is not a JSON object: {e}", g.at))?;
+            object.insert(key, Value::String(password));
+            Ok(Value::Object(object).to_string())
+        }
+        _ => bail!("resource {}: SecretStringTemplate and GenerateStringKey go together", g.at),
+    }
 }
 
 async fn create_user_pool(c: &Clients, r: &Resource, p: Props<'_>) -> Result<Attributes> {

@@ -28,6 +28,8 @@ pub enum Kind {
     UserPoolClient,
     UserPoolGroup,
     StateMachine,
+    /// Secrets Manager secret: created in the emulator with the template's or a generated value.
+    Secret,
     Function,
     HttpApi,
     /// OpenSearch domain or serverless collection: an embedded index under the state dir.
@@ -46,6 +48,7 @@ impl Kind {
             "AWS::Cognito::UserPoolClient" => Kind::UserPoolClient,
             "AWS::Cognito::UserPoolGroup" => Kind::UserPoolGroup,
             "AWS::Serverless::StateMachine" | "AWS::StepFunctions::StateMachine" => Kind::StateMachine,
+            "AWS::SecretsManager::Secret" => Kind::Secret,
             "AWS::Serverless::Function" => Kind::Function,
             "AWS::Serverless::HttpApi" => Kind::HttpApi,
             "AWS::OpenSearchService::Domain" | "AWS::OpenSearchServerless::Collection" => Kind::Search,
@@ -65,6 +68,7 @@ impl Kind {
                 | Kind::UserPoolClient
                 | Kind::UserPoolGroup
                 | Kind::StateMachine
+                | Kind::Secret
         )
     }
 }

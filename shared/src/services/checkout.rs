@@ -387,11 +387,16 @@ pub fn authorization_key(order_id: &str) -> String {
     format!("authorize-{order_id}")
 }
 
-/// Saga step: authorize the total, outside any lock. A retry replays the provider's first outcome. Nothing is
-/// written on our side: the confirm step records the payment id in the order, and a compensation that finds
-/// no id there asks the provider (`find_for_order`), which also covers an authorization whose response was
-/// lost.
-pub async fn authorize_payment(provider: &impl PaymentProvider, input: &SagaInput) -> Result<Payment> {
+/// Saga step: authorize the total, outside any lock. A retry replays the provider's first outcome. The
+/// authorization binds the order to its payment (the payment record, written once: only this call sets
+/// the payment id a webhook may then report on); a compensation that finds no record asks the provider
+/// (`find_for_order`), which also covers an authorization whose response was lost.
+pub async fn authorize_payment(
+    provider: &impl PaymentProvider,
+    ledger: &impl PaymentLedger,
+    input: &SagaInput,
+    now: DateTime<Utc>,
+) -> Result<Payment> {
     let request = AuthorizeRequest {
         order_id: input.order_id.clone(),
         amount: input.amount,
@@ -399,6 +404,7 @@ pub async fn authorize_payment(provider: &impl PaymentProvider, input: &SagaInpu
         idempotency_key: authorization_key(&input.order_id),
     };
     let payment = provider.authorize(&request).await?;
+    ledger.bind_payment(&payment, now).await?;
     tracing::info!(order_id = %input.order_id, payment_id = %payment.payment_id, "payment authorized");
     Ok(payment)
 }

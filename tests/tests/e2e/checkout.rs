@@ -101,7 +101,7 @@ async fn sandbox_payment(order_id: &str) -> Option<commerce::domain::payment::Pa
     sandbox.find_for_order(order_id).await.expect("sandbox lookup")
 }
 
-async fn placed(sku: &str, quantity: u32, method: &str) -> (String, String, Value) {
+pub async fn placed(sku: &str, quantity: u32, method: &str) -> (String, String, Value) {
     let (shopper, cart_id) = shopper_with_cart(sku, quantity).await;
     let key = unique("key");
     let (status, replayed, body) = checkout(&shopper, &key, &checkout_body(&cart_id, method)).await;

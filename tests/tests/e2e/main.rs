@@ -10,3 +10,4 @@ mod gateway;
 mod inventory;
 mod orders;
 mod search;
+mod webhooks;

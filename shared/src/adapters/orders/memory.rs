@@ -141,6 +141,21 @@ impl PaymentLedger for InMemoryOrders {
         Ok(())
     }
 
+    async fn bind_payment(&self, payment: &Payment, observed_at: DateTime<Utc>) -> Result<()> {
+        self.lock().payments.entry(payment.order_id.clone()).or_insert_with(|| (payment.clone(), observed_at));
+        Ok(())
+    }
+
+    async fn record_payment_report(&self, payment: &Payment, observed_at: DateTime<Utc>) -> Result<()> {
+        let mut state = self.lock();
+        if let Some(stored) = state.payments.get_mut(&payment.order_id) {
+            if stored.0.payment_id == payment.payment_id && stored.1 <= observed_at {
+                *stored = (payment.clone(), observed_at);
+            }
+        }
+        Ok(())
+    }
+
     async fn payment_for_order(&self, order_id: &str) -> Result<Option<Payment>> {
         Ok(self.lock().payments.get(order_id).map(|(p, _)| p.clone()))
     }

@@ -373,24 +373,16 @@ impl SellerOrders for DynamoOrders {
 
 impl PaymentLedger for DynamoOrders {
     async fn record_payment(&self, payment: &Payment, observed_at: DateTime<Utc>) -> Result<()> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(order_pk(&payment.order_id)))
-            .item("sk", s(PAYMENT_SK))
-            .item("entity", s("payment"))
-            .item("payment", to_av(payment)?)
-            .item("observed_at", n(observed_at.timestamp_millis()))
-            .condition_expression("attribute_not_exists(pk) OR observed_at <= :t")
-            .expression_attribute_values(":t", n(observed_at.timestamp_millis()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(is_conditional_failure) => Ok(()),
-            Err(err) => Err(sdk_error(err)),
-        }
+        self.put_payment(payment, observed_at, "attribute_not_exists(pk) OR observed_at <= :t", None).await
+    }
+
+    async fn bind_payment(&self, payment: &Payment, observed_at: DateTime<Utc>) -> Result<()> {
+        self.put_payment(payment, observed_at, "attribute_not_exists(pk)", None).await
+    }
+
+    async fn record_payment_report(&self, payment: &Payment, observed_at: DateTime<Utc>) -> Result<()> {
+        let condition = "#payment.payment_id = :pid AND observed_at <= :t";
+        self.put_payment(payment, observed_at, condition, Some(&payment.payment_id)).await
     }
 
     async fn payment_for_order(&self, order_id: &str) -> Result<Option<Payment>> {
@@ -429,6 +421,39 @@ impl PaymentLedger for DynamoOrders {
 }
 
 impl DynamoOrders {
+    /// Puts the order's payment record under `condition` (`:t` is `observed_at`, `:pid` the stored payment
+    /// id `same_id` must match); a failed condition stores nothing and is not an error.
+    async fn put_payment(
+        &self,
+        payment: &Payment,
+        observed_at: DateTime<Utc>,
+        condition: &str,
+        same_id: Option<&str>,
+    ) -> Result<()> {
+        let at = observed_at.timestamp_millis();
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(order_pk(&payment.order_id)))
+            .item("sk", s(PAYMENT_SK))
+            .item("entity", s("payment"))
+            .item("payment", to_av(payment)?)
+            .item("observed_at", n(at))
+            .condition_expression(condition);
+        if condition.contains(":t") {
+            put = put.expression_attribute_values(":t", n(at));
+        }
+        if let Some(id) = same_id {
+            put = put.expression_attribute_names("#payment", "payment").expression_attribute_values(":pid", s(id));
+        }
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(is_conditional_failure) => Ok(()),
+            Err(err) => Err(sdk_error(err)),
+        }
+    }
+
     /// The notifications delivered for an order (the local sink), for tests and local tools.
     pub async fn notifications(&self, order_id: &str) -> Result<Vec<OrderNotification>> {
         let out = self
@@ -558,7 +583,7 @@ pub async fn restocking_deps_from_env() -> std::result::Result<
         orders: DynamoOrders::new(dynamo.clone(), crate::config::required("ORDERS_TABLE")?),
         inventory: crate::adapters::inventory::DynamoInventory::new(dynamo.clone(), inventory_table.clone()),
         flash: crate::adapters::flash_sale::DynamoFlashSales::new(dynamo, flash_table, inventory_table),
-        provider: crate::adapters::payments::ConfiguredProvider::from_env(&aws)?,
+        provider: crate::adapters::payments::ConfiguredProvider::from_env(&aws).await?,
         events: SqsOrderEvents::new(aws_sdk_sqs::Client::new(&aws), crate::config::required("ORDER_EVENTS_QUEUE_URL")?),
     })
 }

@@ -32,9 +32,9 @@ enum Inner {
 
 impl ConfiguredProvider {
     /// From PAYMENT_PROVIDER (`sandbox` or `stripe`) and PAYMENT_TIMEOUT_MS (default 5000). The sandbox reads
-    /// PAYMENT_SANDBOX_TABLE, SANDBOX_SLOW_MS and SANDBOX_HANG_MS; Stripe reads STRIPE_SECRET_KEY and
-    /// STRIPE_API_BASE.
-    pub fn from_env(aws: &aws_config::SdkConfig) -> std::result::Result<Self, ConfigError> {
+    /// PAYMENT_SANDBOX_TABLE, SANDBOX_SLOW_MS and SANDBOX_HANG_MS; Stripe reads its API key from the secret
+    /// STRIPE_SECRET_KEY_ARN names (once, here) and STRIPE_API_BASE.
+    pub async fn from_env(aws: &aws_config::SdkConfig) -> std::result::Result<Self, ConfigError> {
         let timeout = Duration::from_millis(config::parsed_or("PAYMENT_TIMEOUT_MS", 5_000u64)?);
         let inner = match config::required("PAYMENT_PROVIDER")?.as_str() {
             "sandbox" => Inner::Sandbox(SandboxProvider::new(
@@ -45,7 +45,7 @@ impl ConfiguredProvider {
             )),
             "stripe" => Inner::Stripe(
                 StripeProvider::new(
-                    config::required("STRIPE_SECRET_KEY")?,
+                    config::secret(aws, "STRIPE_SECRET_KEY_ARN").await?,
                     std::env::var("STRIPE_API_BASE").unwrap_or_else(|_| stripe::API_BASE.to_owned()),
                     timeout,
                 )
