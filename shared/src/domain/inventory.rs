@@ -354,6 +354,13 @@ pub fn is_stock_item(view: &SkuView) -> bool {
     view.components.iter().any(|c| c.sku == view.sku)
 }
 
+/// Whether every inventory item a catalog SKU consumes is a SKU of the same seller. `sellers` maps the SKUs
+/// its parts name (other products' SKUs) to their sellers; a part missing from it (unknown, or its product
+/// deleted) is not the seller's. A bundle failing this must not draw on stock.
+pub fn draws_on_own_stock(view: &SkuView, sellers: &std::collections::HashMap<String, String>) -> bool {
+    view.components.iter().all(|c| c.sku == view.sku || sellers.get(&c.sku) == Some(&view.seller_id))
+}
+
 /// Units of a SKU that can be sold given the available units per inventory item: its scarcest component.
 pub fn sellable_units(view: &SkuView, available: &std::collections::HashMap<String, i64>) -> i64 {
     view.components

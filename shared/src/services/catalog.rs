@@ -10,7 +10,7 @@ use crate::domain::ids;
 use crate::error::{DomainError, Result};
 use crate::ports::{
     CategoryListing, CategoryReader, CategoryUsage, CategoryWriter, ProductCreator, ProductReader, ProductRemover,
-    ProductUpdater, SellerProducts,
+    ProductUpdater, SellerProducts, SkuCatalog,
 };
 use chrono::{DateTime, Utc};
 
@@ -25,9 +25,11 @@ pub async fn category_tree(reader: &impl CategoryReader) -> Result<CategoryTree>
     Ok(CategoryTree::new(reader.list_categories().await?))
 }
 
-/// A seller creates a product they own.
+/// A seller creates a product they own. A bundle may consume only the seller's own SKUs (422
+/// `component_not_owned`).
 pub async fn create_product(
     categories: &impl CategoryReader,
+    skus: &impl SkuCatalog,
     writer: &impl ProductCreator,
     caller: &Caller,
     input: ProductInput,
@@ -35,6 +37,7 @@ pub async fn create_product(
     caller.require_seller()?;
     let tree = category_tree(categories).await?;
     let product = Product::create(ids::new_id(PRODUCT_ID_PREFIX), caller.user_id.clone(), input, &tree, Utc::now())?;
+    components_owned(skus, &product).await?;
     writer.create_product(&product).await?;
     tracing::info!(product_id = %product.product_id, variants = product.variants.len(), "product created");
     Ok(product)
@@ -42,9 +45,12 @@ pub async fn create_product(
 
 /// A product's seller (or an admin) changes it. With `expected_version` (from `If-Match`) a stale version is a
 /// 409 at once; without it a lost race is retried on fresh data, so no concurrent update is ever overwritten.
+/// The changed product's bundles may consume only its seller's SKUs (422 `component_not_owned`).
+#[allow(clippy::too_many_arguments)]
 pub async fn update_product(
     reader: &impl ProductReader,
     categories: &impl CategoryReader,
+    skus: &impl SkuCatalog,
     writer: &impl ProductUpdater,
     caller: &Caller,
     product_id: &str,
@@ -65,6 +71,7 @@ pub async fn update_product(
             return Ok(current);
         }
         let next = current.patched(patch.clone(), &tree, Utc::now())?;
+        components_owned(skus, &next).await?;
         match writer.replace_product(&current, &next).await {
             Ok(()) => {
                 tracing::info!(product_id, version = next.version, attempt, "product updated");
@@ -213,6 +220,13 @@ pub async fn delete_category(
     Ok(())
 }
 
+/// 422 `component_not_owned` unless every SKU the product's variants consume is its seller's.
+async fn components_owned(skus: &impl SkuCatalog, product: &Product) -> Result<()> {
+    let foreign = product.foreign_components();
+    let views = if foreign.is_empty() { Vec::new() } else { skus.variants_by_sku(&foreign).await? };
+    product.check_component_owners(&views)
+}
+
 /// The product, if it exists and the caller may change it: 404 when absent, 403 when another seller's.
 async fn owned_product(reader: &impl ProductReader, caller: &Caller, product_id: &str) -> Result<Product> {
     if !ids::is_valid(PRODUCT_ID_PREFIX, product_id) {
@@ -281,20 +295,25 @@ mod tests {
     #[tokio::test]
     async fn a_lost_race_is_retried_on_fresh_data() {
         let store = Contended { inner: demo_store(), losses: AtomicUsize::new(UPDATE_ATTEMPTS - 1) };
-        let updated = update_product(&store.inner, &store.inner, &store, &owner(), ID, rename(), None).await.unwrap();
+        let updated = update_product(&store.inner, &store.inner, &store.inner, &store, &owner(), ID, rename(), None)
+            .await
+            .unwrap();
         assert_eq!((updated.title.as_str(), updated.version), ("Renamed", 2));
     }
 
     #[tokio::test]
     async fn too_many_lost_races_answer_409_and_if_match_never_retries() {
         let store = Contended { inner: demo_store(), losses: AtomicUsize::new(UPDATE_ATTEMPTS) };
-        let err = update_product(&store.inner, &store.inner, &store, &owner(), ID, rename(), None).await.unwrap_err();
+        let err = update_product(&store.inner, &store.inner, &store.inner, &store, &owner(), ID, rename(), None)
+            .await
+            .unwrap_err();
         assert!(matches!(err, DomainError::Conflict { code: VERSION_CONFLICT, .. }));
         assert_eq!(store.inner.stored(ID).unwrap().version, 1);
 
         let store = Contended { inner: demo_store(), losses: AtomicUsize::new(1) };
-        let err =
-            update_product(&store.inner, &store.inner, &store, &owner(), ID, rename(), Some(1)).await.unwrap_err();
+        let err = update_product(&store.inner, &store.inner, &store.inner, &store, &owner(), ID, rename(), Some(1))
+            .await
+            .unwrap_err();
         assert!(matches!(err, DomainError::Conflict { code: VERSION_CONFLICT, .. }));
     }
 

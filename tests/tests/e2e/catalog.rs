@@ -138,3 +138,46 @@ async fn an_admin_manages_categories_and_others_may_not() {
     let (status, _) = call(Method::DELETE, &path, Some(&admin), None).await;
     assert_eq!(status, 404);
 }
+
+/// A product of `tee` shape whose one variant `sku` consumes `component` (a bundle), priced at one cent.
+fn bundle(sku: &str, component: &str) -> Value {
+    let mut body = tee(&[sku.to_owned()]);
+    body["variants"][0]["price"]["amount"] = json!(1);
+    body["variants"][0]["components"] = json!([{"sku": component, "quantity": 1}]);
+    body
+}
+
+#[tokio::test]
+async fn a_bundle_may_consume_only_its_own_sellers_skus() {
+    let seller2 = token("seller2");
+    // The demo `seller`'s laptop SKU.
+    let theirs = "LAP-0001-8GB-256GB";
+    let (status, body) =
+        call(Method::POST, "/v1/seller/products", Some(&seller2), Some(bundle(&sku("KIT"), theirs))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str(), body["error"]["field"].as_str()),
+        (422, Some("component_not_owned"), Some("variants[0].components[0].sku")),
+        "{body}"
+    );
+
+    let part = sku("PART");
+    let (status, body) =
+        call(Method::POST, "/v1/seller/products", Some(&seller2), Some(tee(std::slice::from_ref(&part)))).await;
+    assert_eq!(status, 201, "{body}");
+    let kit = sku("KIT");
+    let (status, created) = call(Method::POST, "/v1/seller/products", Some(&seller2), Some(bundle(&kit, &part))).await;
+    assert_eq!(status, 201, "a bundle of the seller's own SKU: {created}");
+    let id = created["product_id"].as_str().expect("product_id").to_owned();
+
+    let variants = bundle(&kit, theirs)["variants"].clone();
+    let path = format!("/v1/seller/products/{id}");
+    let (status, body) = call(Method::PATCH, &path, Some(&seller2), Some(json!({"variants": variants}))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str(), body["error"]["field"].as_str()),
+        (422, Some("component_not_owned"), Some("variants[0].components[0].sku")),
+        "{body}"
+    );
+    let (status, read) = call(Method::GET, &format!("/v1/products/{id}"), None, None).await;
+    assert_eq!((status, read["version"].as_u64()), (200, Some(1)), "{read}");
+    assert_eq!(read["variants"][0]["components"], json!([{"sku": part, "quantity": 1}]));
+}
