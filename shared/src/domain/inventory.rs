@@ -16,7 +16,7 @@ pub mod ledger;
 pub mod reservation;
 pub mod returns;
 
-pub use allocation::{allocate, expand_lines, rank_warehouses, Allocation, Component};
+pub use allocation::{allocate, bundle_lines, expand_lines, rank_warehouses, Allocation, Component};
 pub use ledger::{check_invariant, Ledger, Violation};
 pub use reservation::{
     OwnerKind, Reservation, ReservationLine, ReservationPolicy, ReservationRequest, ReservationStatus,

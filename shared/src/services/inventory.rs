@@ -10,9 +10,9 @@ use crate::auth::Caller;
 use crate::domain::catalog::{Component, SkuView};
 use crate::domain::inventory::reservation::{expired, Action, ReplaceOutcome, Transition, MAX_ALLOCATIONS};
 use crate::domain::inventory::{
-    allocate, draws_on_own_stock, expand_lines, is_stock_item, rank_warehouses, validate_sku, validate_warehouse_id,
-    AdjustOutcome, AdjustmentKey, NewWarehouse, Reservation, ReservationPolicy, ReservationRequest, ReservationStatus,
-    SetStock, SkuStock, StockAdjustment, StockLevel, StockView, Warehouse,
+    allocate, bundle_lines, draws_on_own_stock, expand_lines, is_stock_item, rank_warehouses, validate_sku,
+    validate_warehouse_id, AdjustOutcome, AdjustmentKey, NewWarehouse, Reservation, ReservationPolicy,
+    ReservationRequest, ReservationStatus, SetStock, SkuStock, StockAdjustment, StockLevel, StockView, Warehouse,
 };
 use crate::error::{DomainError, Result};
 use crate::ports::{
@@ -269,6 +269,7 @@ pub async fn adopt(
         owner: request.owner,
         lines,
         allocations: hold.allocations.clone(),
+        bundles: hold.bundles.clone(),
         created_at: now,
         expires_at: policy.expires_at(request, now),
         release_reason: None,
@@ -323,6 +324,7 @@ where
         return Err(DomainError::conflict("sku_unavailable", format!("{missing} is not for sale")));
     }
     let demand = expand_lines(&lines, &components)?;
+    let bundles = bundle_lines(&lines, &components);
     if demand.len() > MAX_ALLOCATIONS {
         return Err(DomainError::validation("lines", format!("at most {MAX_ALLOCATIONS} inventory items")));
     }
@@ -343,6 +345,7 @@ where
             owner: request.owner,
             lines: lines.clone(),
             allocations,
+            bundles: bundles.clone(),
             created_at: now,
             expires_at: policy.expires_at(&request, now),
             release_reason: None,
