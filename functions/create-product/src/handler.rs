@@ -22,6 +22,7 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use commerce::adapters::catalog::demo::FIRST_PRODUCT_ID;
     use commerce::adapters::catalog::testing::{
         body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS,
     };
@@ -128,6 +129,20 @@ mod tests {
         assert_eq!(body_json(&unknown.await.unwrap())["error"]["code"], "component_not_owned");
         let own = handle(&store, post(bundle_of("LAP-0001-8GB-256GB")).caller(DEMO_SELLERS[0], "sellers").build());
         assert_eq!(own.await.unwrap().status(), 201, "a bundle of the seller's own SKUs");
+    }
+
+    #[tokio::test]
+    async fn when_a_deleted_products_sku_is_created_by_another_seller_should_409_sku_taken() {
+        let store = demo_store();
+        let owner = auth::Caller { user_id: DEMO_SELLERS[0].into(), email: None, roles: vec![auth::Role::Seller] };
+        catalog::delete_product(&store, &store, &owner, FIRST_PRODUCT_ID).await.unwrap();
+        let mut body = tshirt();
+        body["variants"][0]["sku"] = json!("LAP-0001-8GB-256GB");
+        let other = handle(&store, post(body.clone()).caller(DEMO_SELLERS[1], "sellers").build()).await.unwrap();
+        assert_eq!(other.status(), 409, "{}", body_json(&other));
+        assert_eq!(body_json(&other)["error"]["code"], "sku_taken");
+        let own = handle(&store, post(body).caller(DEMO_SELLERS[0], "sellers").build()).await.unwrap();
+        assert_eq!(own.status(), 201, "the SKU's seller may use it again: {}", body_json(&own));
     }
 
     #[tokio::test]

@@ -76,6 +76,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn when_a_variant_takes_a_deleted_sku_of_another_seller_should_409_sku_taken() {
+        let store = demo_store();
+        let owner = auth::Caller { user_id: DEMO_SELLERS[0].into(), email: None, roles: vec![auth::Role::Seller] };
+        catalog::delete_product(&store, &store, &owner, FIRST_PRODUCT_ID).await.unwrap();
+        let variants = json!([{"sku": "LAP-0001-8GB-256GB", "price": {"amount": 100, "currency": "USD"}}]);
+        let req = patch("prd_demo-0004", json!({"variants": variants})).caller(DEMO_SELLERS[1], "sellers").build();
+        let response = handle(&store, req).await.unwrap();
+        assert_eq!(response.status(), 409, "{}", body_json(&response));
+        assert_eq!(body_json(&response)["error"]["code"], "sku_taken");
+        assert_eq!(store.stored("prd_demo-0004").unwrap().version, 1, "nothing written");
+    }
+
+    #[tokio::test]
     async fn when_admin_updates_any_product_should_200() {
         let req = patch(FIRST_PRODUCT_ID, json!({"status": "archived"})).caller("admin-1", "admins").build();
         let response = handle(&demo_store(), req).await.unwrap();

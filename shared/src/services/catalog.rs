@@ -26,7 +26,8 @@ pub async fn category_tree(reader: &impl CategoryReader) -> Result<CategoryTree>
 }
 
 /// A seller creates a product they own. A bundle may consume only the seller's own SKUs (422
-/// `component_not_owned`).
+/// `component_not_owned`). A SKU another product has, or another seller ever had, is 409 `sku_taken`; a write
+/// cancelled by a concurrent transaction on the same items wrote nothing and is tried again.
 pub async fn create_product(
     categories: &impl CategoryReader,
     skus: &impl SkuCatalog,
@@ -38,7 +39,15 @@ pub async fn create_product(
     let tree = category_tree(categories).await?;
     let product = Product::create(ids::new_id(PRODUCT_ID_PREFIX), caller.user_id.clone(), input, &tree, Utc::now())?;
     components_owned(skus, &product).await?;
-    writer.create_product(&product).await?;
+    for attempt in 1..=UPDATE_ATTEMPTS {
+        match writer.create_product(&product).await {
+            Ok(()) => break,
+            Err(DomainError::Conflict { code: VERSION_CONFLICT, .. }) if attempt < UPDATE_ATTEMPTS => {
+                backoff(attempt).await;
+            }
+            Err(err) => return Err(err),
+        }
+    }
     tracing::info!(product_id = %product.product_id, variants = product.variants.len(), "product created");
     Ok(product)
 }
@@ -87,7 +96,7 @@ pub async fn update_product(
     Err(DomainError::conflict(VERSION_CONFLICT, "the product changed concurrently; retry"))
 }
 
-/// A product's seller (or an admin) deletes it, with its SKUs and listing entries.
+/// A product's seller (or an admin) deletes it with its listing entries; its SKUs stay its seller's.
 pub async fn delete_product(
     reader: &impl ProductReader,
     remover: &impl ProductRemover,
@@ -315,6 +324,27 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, DomainError::Conflict { code: VERSION_CONFLICT, .. }));
+    }
+
+    impl ProductCreator for Contended {
+        async fn create_product(&self, product: &Product) -> Result<()> {
+            if self.losses.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+                return Err(DomainError::conflict(VERSION_CONFLICT, "lost"));
+            }
+            self.inner.create_product(product).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_create_cancelled_by_a_concurrent_transaction_is_retried() {
+        let store = Contended { inner: demo_store(), losses: AtomicUsize::new(2) };
+        let input: ProductInput = serde_json::from_value(serde_json::json!({
+            "title": "Tee", "category_id": "cat_tshirts", "attributes": {"fabric": "cotton", "fit": "regular"},
+            "variants": [{"sku": "TEE-RETRY", "price": {"amount": 100, "currency": "USD"}}]
+        }))
+        .unwrap();
+        let created = create_product(&store.inner, &store.inner, &store, &owner(), input).await.unwrap();
+        assert_eq!(store.inner.stored(&created.product_id).map(|p| p.version), Some(1));
     }
 
     #[test]
