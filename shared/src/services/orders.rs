@@ -566,21 +566,17 @@ mod tests {
         }
     }
 
-    fn flash_order(now: DateTime<Utc>) -> Order {
-        let line = OrderLine::new("FLASH-1", "prd_1", "seller-1", "Flash tee", 1, Money::new(100, Currency::USD));
+    /// Order `order_id` of `shopper-1` with the one line, placed at `now`.
+    fn placed(order_id: &str, line: Result<OrderLine>, now: DateTime<Utc>) -> Order {
         let address = crate::adapters::orders::memory::demo_address();
         let customer = Customer { user_id: Some("shopper-1".into()), email: None };
-        let mut order = Order::place(
-            "ord_flash".into(),
-            customer,
-            String::new(),
-            vec![line.unwrap()],
-            address,
-            Actor::shopper("shopper-1"),
-            now,
-        )
-        .unwrap()
-        .with_flash_ticket("tkt_1");
+        let shopper = Actor::shopper("shopper-1");
+        Order::place(order_id.into(), customer, String::new(), vec![line.unwrap()], address, shopper, now).unwrap()
+    }
+
+    fn flash_order(now: DateTime<Utc>) -> Order {
+        let line = OrderLine::new("FLASH-1", "prd_1", "seller-1", "Flash tee", 1, Money::new(100, Currency::USD));
+        let mut order = placed("ord_flash", line, now).with_flash_ticket("tkt_1");
         order
             .record(OrderEventKind::Confirmed { payment_id: "pi_1".into() }, Actor::system("checkout"), None, now)
             .unwrap();
@@ -646,18 +642,7 @@ mod tests {
         crate::services::inventory::commit(inventory, "ord_kit", now).await.unwrap();
         let line =
             OrderLine::new("KIT-0096-BUNDLE", "prd_demo-0096", seller, "Kit", 1, Money::new(5999, Currency::USD));
-        let customer = Customer { user_id: Some("shopper-1".into()), email: None };
-        let address = crate::adapters::orders::memory::demo_address();
-        let mut order = Order::place(
-            "ord_kit".into(),
-            customer,
-            String::new(),
-            vec![line.unwrap()],
-            address,
-            Actor::shopper("shopper-1"),
-            now,
-        )
-        .unwrap();
+        let mut order = placed("ord_kit", line, now);
         let authorize = AuthorizeRequest {
             order_id: "ord_kit".into(),
             amount: order.total(),
