@@ -12,6 +12,7 @@ pub use http::StatusCode;
 pub fn status_and_code(err: &DomainError) -> (StatusCode, &'static str) {
     match err {
         DomainError::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+        DomainError::Refused { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
         DomainError::InvalidParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
         DomainError::MalformedBody(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
         DomainError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
@@ -33,7 +34,9 @@ pub fn error_response(err: &DomainError) -> Response<Body> {
     let (status, code) = status_and_code(err);
     let mut body = json!({ "code": code, "message": err.to_string() });
     match err {
-        DomainError::Validation { field, .. } | DomainError::InvalidParameter { field, .. } => {
+        DomainError::Validation { field, .. }
+        | DomainError::Refused { field, .. }
+        | DomainError::InvalidParameter { field, .. } => {
             body["field"] = json!(field);
         }
         DomainError::OutOfStock { sku } => body["sku"] = json!(sku),
@@ -171,6 +174,17 @@ mod tests {
         let body = body_json(&response);
         assert_eq!(body["error"]["code"], "validation_failed");
         assert_eq!(body["error"]["field"], "title");
+    }
+
+    #[test]
+    fn when_refused_should_422_with_its_own_code_and_the_field() {
+        let response = error_response(&DomainError::refused("component_not_owned", "variants[0].sku", "not yours"));
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body = body_json(&response);
+        assert_eq!(
+            (&body["error"]["code"], &body["error"]["field"]),
+            (&json!("component_not_owned"), &json!("variants[0].sku"))
+        );
     }
 
     #[test]

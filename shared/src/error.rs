@@ -10,6 +10,10 @@ pub enum DomainError {
     /// The request is well-formed but a value breaks a rule (HTTP 422).
     #[error("{field}: {reason}")]
     Validation { field: String, reason: String },
+    /// A value names something the caller may not use, e.g. another seller's SKU (HTTP 422). `code` is the
+    /// stable error code, `field` the offending value's path.
+    #[error("{field}: {reason}")]
+    Refused { code: &'static str, field: String, reason: String },
     /// A request parameter is malformed: unparsable number, unknown enum value, over a maximum (HTTP 400).
     #[error("{field}: {reason}")]
     InvalidParameter { field: String, reason: String },
@@ -57,6 +61,10 @@ impl DomainError {
         Self::Validation { field: field.into(), reason: reason.to_string() }
     }
 
+    pub fn refused(code: &'static str, field: impl Into<String>, reason: impl fmt::Display) -> Self {
+        Self::Refused { code, field: field.into(), reason: reason.to_string() }
+    }
+
     pub fn invalid_parameter(field: impl Into<String>, reason: impl fmt::Display) -> Self {
         Self::InvalidParameter { field: field.into(), reason: reason.to_string() }
     }
@@ -86,7 +94,9 @@ impl DomainError {
             Self::NotFound { .. } => "NotFound",
             Self::Conflict { .. } | Self::PriceChanged { .. } => "Conflict",
             Self::Gone { .. } => "Gone",
-            Self::Validation { .. } | Self::InvalidParameter { .. } | Self::MalformedBody(_) => "Validation",
+            Self::Validation { .. } | Self::Refused { .. } | Self::InvalidParameter { .. } | Self::MalformedBody(_) => {
+                "Validation"
+            }
             Self::Unauthenticated | Self::Forbidden(_) => "Forbidden",
             Self::RateLimited { .. } => "Transient",
             Self::Unexpected(_) => "Unexpected",

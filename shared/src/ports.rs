@@ -14,8 +14,8 @@ pub trait ProductReader: Send + Sync {
     ) -> impl std::future::Future<Output = crate::error::Result<Option<catalog::Product>>> + Send;
 }
 
-/// Writes a new product with its SKU and listing entries; SKUs are unique platform-wide (409 `sku_taken`) and
-/// the category must still exist. IAM: `dynamodb:PutItem`, `dynamodb:ConditionCheckItem`.
+/// Writes a new product with its SKU and listing entries; SKUs are unique platform-wide and never change seller
+/// (409 `sku_taken`), and the category must still exist. IAM: `dynamodb:PutItem`, `dynamodb:ConditionCheckItem`.
 pub trait ProductCreator: Send + Sync {
     fn create_product(
         &self,
@@ -24,7 +24,7 @@ pub trait ProductCreator: Send + Sync {
 }
 
 /// Replaces `current` with `next` if the stored version is still `current.version` (409 `version_conflict`
-/// otherwise), adding, rewriting and removing SKU and listing entries in the same transaction.
+/// otherwise), adding, rewriting and retiring SKU entries and listing entries in the same transaction.
 /// IAM: `dynamodb:PutItem`, `dynamodb:DeleteItem`, `dynamodb:ConditionCheckItem`.
 pub trait ProductUpdater: Send + Sync {
     fn replace_product(
@@ -34,8 +34,8 @@ pub trait ProductUpdater: Send + Sync {
     ) -> impl std::future::Future<Output = crate::error::Result<()>> + Send;
 }
 
-/// Deletes a product, its SKU and listing entries, if the stored version is still `product.version`.
-/// IAM: `dynamodb:DeleteItem`.
+/// Deletes a product and its listing entries, if the stored version is still `product.version`; its SKUs stay
+/// its seller's (retired, not freed). IAM: `dynamodb:DeleteItem`, `dynamodb:PutItem`.
 pub trait ProductRemover: Send + Sync {
     fn delete_product(
         &self,

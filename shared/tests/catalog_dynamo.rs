@@ -93,7 +93,7 @@ async fn create_get_update_delete_keep_skus_and_listings_consistent() {
     with_some(&catalog, 30).await;
     let owner = seller("seller-x");
 
-    let created = service::create_product(&catalog, &catalog, &owner, input(&["W-1", "W-2"])).await.unwrap();
+    let created = service::create_product(&catalog, &catalog, &catalog, &owner, input(&["W-1", "W-2"])).await.unwrap();
     let read = catalog.get_product(&created.product_id).await.unwrap().unwrap();
     assert_eq!(read, created);
     let views = catalog.variants_by_sku(&["W-2".into(), "NOPE".into(), "W-1".into()]).await.unwrap();
@@ -101,7 +101,8 @@ async fn create_get_update_delete_keep_skus_and_listings_consistent() {
     assert_eq!(views[0].seller_id, "seller-x");
     assert_eq!(views[0].price.amount, 1001);
 
-    let taken = service::create_product(&catalog, &catalog, &seller("seller-y"), input(&["W-3", "W-1"])).await;
+    let taken =
+        service::create_product(&catalog, &catalog, &catalog, &seller("seller-y"), input(&["W-3", "W-1"])).await;
     assert!(matches!(taken, Err(DomainError::Conflict { code: "sku_taken", .. })), "{taken:?}");
     assert!(catalog.variants_by_sku(&["W-3".into()]).await.unwrap().is_empty(), "a cancelled create writes nothing");
 
@@ -109,9 +110,10 @@ async fn create_get_update_delete_keep_skus_and_listings_consistent() {
         "variants": [{"sku": "W-2", "price": {"amount": 500, "currency": "USD"}}, {"sku": "W-4", "options": {"size": "9"}, "price": {"amount": 700, "currency": "USD"}}]
     }))
     .unwrap();
-    let updated = service::update_product(&catalog, &catalog, &catalog, &owner, &created.product_id, patch, Some(1))
-        .await
-        .unwrap();
+    let updated =
+        service::update_product(&catalog, &catalog, &catalog, &catalog, &owner, &created.product_id, patch, Some(1))
+            .await
+            .unwrap();
     assert_eq!(updated.version, 2);
     let skus = catalog.variants_by_sku(&["W-1".into(), "W-2".into(), "W-4".into()]).await.unwrap();
     assert_eq!(skus.iter().map(|v| v.sku.as_str()).collect::<Vec<_>>(), vec!["W-2", "W-4"], "W-1 was released");
@@ -130,7 +132,9 @@ async fn create_get_update_delete_keep_skus_and_listings_consistent() {
     assert_eq!(listed.items[0].price_min.amount, 500);
 
     let archive: ProductPatch = serde_json::from_value(json!({"status": "archived"})).unwrap();
-    service::update_product(&catalog, &catalog, &catalog, &owner, &created.product_id, archive, None).await.unwrap();
+    service::update_product(&catalog, &catalog, &catalog, &catalog, &owner, &created.product_id, archive, None)
+        .await
+        .unwrap();
     let listed = catalog
         .list_category(&CategoryQuery {
             category_id: "cat_clothing".into(),
@@ -149,8 +153,59 @@ async fn create_get_update_delete_keep_skus_and_listings_consistent() {
     service::delete_product(&catalog, &catalog, &owner, &created.product_id).await.unwrap();
     assert!(catalog.get_product(&created.product_id).await.unwrap().is_none());
     assert!(catalog.variants_by_sku(&["W-2".into(), "W-4".into()]).await.unwrap().is_empty());
-    let reuse = service::create_product(&catalog, &catalog, &seller("seller-y"), input(&["W-2"])).await;
-    assert!(reuse.is_ok(), "deleted SKUs are free again: {reuse:?}");
+    let other = service::create_product(&catalog, &catalog, &catalog, &seller("seller-y"), input(&["W-2"])).await;
+    assert!(matches!(other, Err(DomainError::Conflict { code: "sku_taken", .. })), "{other:?}");
+    let reuse = service::create_product(&catalog, &catalog, &catalog, &owner, input(&["W-2"])).await;
+    assert!(reuse.is_ok(), "a deleted product's SKUs stay its seller's: {reuse:?}");
+}
+
+/// Two sellers create a product with the same SKU at once, `rounds` times with fresh SKUs: `(x wins, y wins)`.
+async fn race_for_fresh_skus(catalog: &Arc<DynamoCatalog>, tag: &str, rounds: usize) -> (usize, usize) {
+    let mut wins = (0, 0);
+    for round in 0..rounds {
+        let sku = format!("RACE-{tag}-{round}");
+        let [x, y] = [seller("seller-x"), seller("seller-y")].map(|caller| {
+            let (catalog, sku) = (catalog.clone(), sku.clone());
+            tokio::spawn(async move {
+                service::create_product(&*catalog, &*catalog, &*catalog, &caller, input(&[sku.as_str()])).await
+            })
+        });
+        let (x, y) = (x.await.unwrap(), y.await.unwrap());
+        match (&x, &y) {
+            (Ok(_), Err(DomainError::Conflict { code: "sku_taken", .. })) => wins.0 += 1,
+            (Err(DomainError::Conflict { code: "sku_taken", .. }), Ok(_)) => wins.1 += 1,
+            _ => panic!("exactly one seller gets {sku}: {x:?} / {y:?}"),
+        }
+        let owner = catalog.variants_by_sku(std::slice::from_ref(&sku)).await.unwrap().remove(0).seller_id;
+        assert_eq!(owner, if x.is_ok() { "seller-x" } else { "seller-y" });
+    }
+    wins
+}
+
+#[tokio::test]
+async fn two_sellers_racing_for_a_sku_one_wins_and_a_deleted_sku_stays_its_sellers() {
+    let Some(catalog) = table().await else { return };
+    with_some(&catalog, 1).await;
+    let catalog = Arc::new(catalog);
+    let (x, y) = race_for_fresh_skus(&catalog, "FRESH", 6).await;
+    println!("fresh SKUs: seller-x won {x}, seller-y won {y}");
+
+    // seller-x's product is deleted; both sellers then race for its SKU, again and again: only seller-x wins.
+    let sku = "RACE-DELETED";
+    let first = service::create_product(&*catalog, &*catalog, &*catalog, &seller("seller-x"), input(&[sku])).await;
+    let mut product_id = first.unwrap().product_id;
+    for round in 0..4 {
+        service::delete_product(&*catalog, &*catalog, &seller("seller-x"), &product_id).await.unwrap();
+        let [x, y] = [seller("seller-x"), seller("seller-y")].map(|caller| {
+            let catalog = catalog.clone();
+            tokio::spawn(async move {
+                service::create_product(&*catalog, &*catalog, &*catalog, &caller, input(&[sku])).await
+            })
+        });
+        let (x, y) = (x.await.unwrap(), y.await.unwrap());
+        assert!(matches!(y, Err(DomainError::Conflict { code: "sku_taken", .. })), "round {round}: {y:?}");
+        product_id = x.unwrap_or_else(|e| panic!("round {round}: the SKU's seller gets it back: {e:?}")).product_id;
+    }
 }
 
 #[tokio::test]
@@ -205,7 +260,7 @@ async fn concurrent_patches_through_the_service_each_get_their_own_version() {
         let (catalog, owner) = (catalog.clone(), owner.clone());
         tasks.push(tokio::spawn(async move {
             let patch = ProductPatch { description: Some(format!("writer {w}")), ..Default::default() };
-            service::update_product(&*catalog, &*catalog, &*catalog, &owner, id, patch, None).await
+            service::update_product(&*catalog, &*catalog, &*catalog, &*catalog, &owner, id, patch, None).await
         }));
     }
     let mut versions = BTreeSet::new();
@@ -285,7 +340,7 @@ async fn category_listing_paginates_with_cursors_and_rejects_tampering() {
     assert_eq!(by_b.items.len(), 75);
 
     let started = Instant::now();
-    service::create_product(&catalog, &catalog, &seller("seller-z"), input(&["T-1", "T-2"])).await.unwrap();
+    service::create_product(&catalog, &catalog, &catalog, &seller("seller-z"), input(&["T-1", "T-2"])).await.unwrap();
     println!("one product create (a 5-action transaction) with the demo catalog loaded: {:?}", started.elapsed());
 }
 

@@ -1,15 +1,19 @@
-//! Parses the caller and the product body, creates the product, answers 201 with it.
+//! Parses the caller and the product body, creates the product (a bundle of the seller's own SKUs only),
+//! answers 201 with it.
 
-use commerce::ports::{CategoryReader, ProductCreator};
+use commerce::ports::{CategoryReader, ProductCreator, SkuCatalog};
 use commerce::services::catalog;
 use commerce::{api, auth};
 use lambda_http::{Body, Error, Request, Response};
 
-pub async fn handle(store: &(impl CategoryReader + ProductCreator), req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(
+    store: &(impl CategoryReader + SkuCatalog + ProductCreator),
+    req: Request,
+) -> Result<Response<Body>, Error> {
     let result = async {
         let caller = auth::caller(&req)?;
         let input = api::parse_json(&req)?;
-        catalog::create_product(store, store, &caller, input).await
+        catalog::create_product(store, store, store, &caller, input).await
     }
     .await;
     Ok(api::respond(api::StatusCode::CREATED, result))
@@ -18,7 +22,10 @@ pub async fn handle(store: &(impl CategoryReader + ProductCreator), req: Request
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, demo_store, request, sample_events, RequestBuilder};
+    use commerce::adapters::catalog::demo::FIRST_PRODUCT_ID;
+    use commerce::adapters::catalog::testing::{
+        body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS,
+    };
     use commerce::ports::ProductReader;
     use serde_json::json;
 
@@ -111,6 +118,42 @@ mod tests {
         let second = handle(&store, post(tshirt()).caller("seller-8", "sellers").build()).await.unwrap();
         assert_eq!(second.status(), 409);
         assert_eq!(body_json(&second)["error"]["code"], "sku_taken");
+    }
+
+    fn bundle_of(component: &str) -> serde_json::Value {
+        let mut body = tshirt();
+        body["variants"][0]["sku"] = json!("TS-KIT-1");
+        body["variants"][0]["components"] = json!([{"sku": component, "quantity": 1}]);
+        body
+    }
+
+    #[tokio::test]
+    async fn when_a_bundle_names_another_sellers_sku_should_422_component_not_owned() {
+        let store = demo_store();
+        let req = post(bundle_of("LAP-0001-8GB-256GB")).caller(DEMO_SELLERS[1], "sellers").build();
+        let response = handle(&store, req).await.unwrap();
+        assert_eq!(response.status(), 422, "{}", body_json(&response));
+        let error = &body_json(&response)["error"];
+        assert_eq!(error["code"], "component_not_owned");
+        assert_eq!(error["field"], "variants[0].components[0].sku");
+        let unknown = handle(&store, post(bundle_of("NO-SUCH-SKU")).caller(DEMO_SELLERS[1], "sellers").build());
+        assert_eq!(body_json(&unknown.await.unwrap())["error"]["code"], "component_not_owned");
+        let own = handle(&store, post(bundle_of("LAP-0001-8GB-256GB")).caller(DEMO_SELLERS[0], "sellers").build());
+        assert_eq!(own.await.unwrap().status(), 201, "a bundle of the seller's own SKUs");
+    }
+
+    #[tokio::test]
+    async fn when_a_deleted_products_sku_is_created_by_another_seller_should_409_sku_taken() {
+        let store = demo_store();
+        let owner = auth::Caller { user_id: DEMO_SELLERS[0].into(), email: None, roles: vec![auth::Role::Seller] };
+        catalog::delete_product(&store, &store, &owner, FIRST_PRODUCT_ID).await.unwrap();
+        let mut body = tshirt();
+        body["variants"][0]["sku"] = json!("LAP-0001-8GB-256GB");
+        let other = handle(&store, post(body.clone()).caller(DEMO_SELLERS[1], "sellers").build()).await.unwrap();
+        assert_eq!(other.status(), 409, "{}", body_json(&other));
+        assert_eq!(body_json(&other)["error"]["code"], "sku_taken");
+        let own = handle(&store, post(body).caller(DEMO_SELLERS[0], "sellers").build()).await.unwrap();
+        assert_eq!(own.status(), 201, "the SKU's seller may use it again: {}", body_json(&own));
     }
 
     #[tokio::test]

@@ -25,8 +25,12 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, demo_store, request, sample_events, RequestBuilder};
+    use commerce::adapters::catalog::memory::InMemoryCatalog;
+    use commerce::adapters::catalog::testing::{
+        body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS,
+    };
     use commerce::adapters::inventory::memory::InMemoryInventory;
+    use commerce::domain::catalog::Component;
     use serde_json::json;
 
     fn post(body: serde_json::Value) -> RequestBuilder {
@@ -77,9 +81,27 @@ mod tests {
             .map(|a| a["sku"].as_str().unwrap().to_owned())
             .collect();
         assert!(
-            skus.contains(&"KIT-0086-NATURA".to_owned()) && skus.contains(&"KIT-0076-NATURA".to_owned()),
+            skus.contains(&"KIT-0076-NATURA".to_owned()) && skus.contains(&"KIT-0056-NATURA".to_owned()),
             "{skus:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn when_a_bundle_draws_on_another_sellers_sku_should_409_sku_unavailable_and_hold_nothing() {
+        let sellers: Vec<String> = DEMO_SELLERS.iter().map(|s| (*s).to_owned()).collect();
+        let (categories, mut products) = commerce::adapters::catalog::demo::catalog(&sellers).unwrap();
+        // Stored without the create-time check: the second seller's product 0004 consumes the first's laptop.
+        let bundle = &mut products[3];
+        assert_eq!(bundle.seller_id, DEMO_SELLERS[1]);
+        bundle.variants[0].components = vec![Component { sku: "LAP-0001-16GB-512GB".into(), quantity: 1 }];
+        let sku = bundle.variants[0].sku.clone();
+        let catalog = InMemoryCatalog::with(categories, products);
+        let inventory = InMemoryInventory::demo();
+        let body = json!({"reservation_id": "chk_4", "owner": "guest", "lines": [{"sku": sku, "quantity": 1}]});
+        let response = handle(&catalog, &inventory, &ReservationPolicy::default(), post(body).build()).await.unwrap();
+        assert_eq!(response.status(), 409, "{}", body_json(&response));
+        assert_eq!(body_json(&response)["error"]["code"], "sku_unavailable");
+        assert!(inventory.ledger().levels("LAP-0001-16GB-512GB").iter().all(|l| l.reserved == 0));
     }
 
     #[tokio::test]

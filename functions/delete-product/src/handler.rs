@@ -1,4 +1,4 @@
-//! Deletes a seller's product with its SKUs and listings; 204 on success.
+//! Deletes a seller's product with its listings; its SKUs stay the seller's. 204 on success.
 
 use commerce::ports::{ProductReader, ProductRemover};
 use commerce::services::catalog;
@@ -30,7 +30,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn when_owner_deletes_should_204_and_free_the_skus() {
+    async fn when_owner_deletes_should_204_and_retire_the_skus() {
         let store = demo_store();
         let sku = store.stored(FIRST_PRODUCT_ID).unwrap().variants[0].sku.clone();
         let response = handle(&store, delete(FIRST_PRODUCT_ID, DEMO_SELLERS[0], "sellers")).await.unwrap();

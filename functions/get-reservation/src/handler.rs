@@ -35,6 +35,7 @@ mod tests {
                 warehouse_id: "wh_east".into(),
                 quantity: 2,
             }],
+            bundles: Default::default(),
             created_at: now,
             expires_at: now + chrono::Duration::seconds(expires_in_secs),
             release_reason: None,

@@ -43,6 +43,7 @@ mod tests {
                 warehouse_id: "wh_west".into(),
                 quantity: 4,
             }],
+            bundles: Default::default(),
             created_at: now,
             expires_at: now + chrono::Duration::seconds(expires_in_secs),
             release_reason: None,

@@ -1,12 +1,12 @@
 //! Applies a partial update to a seller's product; `If-Match: "<version>"` makes it conditional.
 
-use commerce::ports::{CategoryReader, ProductReader, ProductUpdater};
+use commerce::ports::{CategoryReader, ProductReader, ProductUpdater, SkuCatalog};
 use commerce::services::catalog;
 use commerce::{api, auth};
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(
-    store: &(impl ProductReader + CategoryReader + ProductUpdater),
+    store: &(impl ProductReader + CategoryReader + SkuCatalog + ProductUpdater),
     req: Request,
 ) -> Result<Response<Body>, Error> {
     let result = async {
@@ -14,7 +14,7 @@ pub async fn handle(
         let product_id = api::path_param(&req, "product_id")?;
         let expected_version = catalog::parse_if_match(api::header(&req, "if-match").as_deref())?;
         let patch = api::parse_json(&req)?;
-        catalog::update_product(store, store, store, &caller, &product_id, patch, expected_version).await
+        catalog::update_product(store, store, store, store, &caller, &product_id, patch, expected_version).await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))
@@ -67,6 +67,37 @@ mod tests {
         let response = handle(&store, req).await.unwrap();
         assert_eq!(response.status(), 403);
         assert_eq!(store.stored(FIRST_PRODUCT_ID).unwrap().version, 1);
+    }
+
+    #[tokio::test]
+    async fn when_a_bundle_is_changed_to_name_another_sellers_sku_should_422_component_not_owned() {
+        let store = demo_store();
+        let own = store.stored("prd_demo-0004").unwrap();
+        assert_eq!(own.seller_id, DEMO_SELLERS[1]);
+        let variants = json!([{"sku": own.variants[0].sku, "price": {"amount": 100, "currency": "USD"},
+                               "components": [{"sku": "LAP-0001-8GB-256GB", "quantity": 1}]}]);
+        let req = patch("prd_demo-0004", json!({"variants": variants})).caller(DEMO_SELLERS[1], "sellers").build();
+        let response = handle(&store, req).await.unwrap();
+        assert_eq!(response.status(), 422, "{}", body_json(&response));
+        let error = &body_json(&response)["error"];
+        assert_eq!(
+            (&error["code"], &error["field"]),
+            (&json!("component_not_owned"), &json!("variants[0].components[0].sku"))
+        );
+        assert_eq!(store.stored("prd_demo-0004").unwrap().version, 1, "nothing written");
+    }
+
+    #[tokio::test]
+    async fn when_a_variant_takes_a_deleted_sku_of_another_seller_should_409_sku_taken() {
+        let store = demo_store();
+        let owner = auth::Caller { user_id: DEMO_SELLERS[0].into(), email: None, roles: vec![auth::Role::Seller] };
+        catalog::delete_product(&store, &store, &owner, FIRST_PRODUCT_ID).await.unwrap();
+        let variants = json!([{"sku": "LAP-0001-8GB-256GB", "price": {"amount": 100, "currency": "USD"}}]);
+        let req = patch("prd_demo-0004", json!({"variants": variants})).caller(DEMO_SELLERS[1], "sellers").build();
+        let response = handle(&store, req).await.unwrap();
+        assert_eq!(response.status(), 409, "{}", body_json(&response));
+        assert_eq!(body_json(&response)["error"]["code"], "sku_taken");
+        assert_eq!(store.stored("prd_demo-0004").unwrap().version, 1, "nothing written");
     }
 
     #[tokio::test]

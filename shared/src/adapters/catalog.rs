@@ -1,6 +1,7 @@
 //! The catalog on DynamoDB (`CATALOG_TABLE`). Every product write is one TransactWriteItems: the product item
-//! (conditioned on its version), its SKU items (a SKU belongs to at most one product) and its listing items,
-//! so listings and SKU lookups never disagree with the product. Layout: `items`, docs/DATA_MODEL.md.
+//! (conditioned on its version), its SKU items (a SKU belongs to at most one product, and only ever to one
+//! seller) and its listing items, so listings and SKU lookups never disagree with the product. Layout:
+//! `items`, docs/DATA_MODEL.md.
 
 pub mod cursor;
 pub mod demo;
@@ -21,6 +22,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
+use chrono::Utc;
 use items::{Index, Item, GSI1, GSI2, GSI3};
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -41,7 +43,12 @@ enum Guard {
     None,
 }
 
-const SKU_FREE_OR_OURS: &str = "attribute_not_exists(pk) OR product_id = :pid";
+/// A SKU item may become this product's variant if it is new, already this product's, or retired by the same
+/// seller: a SKU never changes seller, so its stock and flash sales never do either.
+const SKU_FREE_OR_OURS: &str =
+    "attribute_not_exists(pk) OR product_id = :pid OR (attribute_not_exists(product_id) AND seller_id = :sid)";
+/// A SKU item may be retired by the product that has it.
+const SKU_OURS: &str = "attribute_not_exists(pk) OR product_id = :pid";
 
 impl DynamoCatalog {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
@@ -61,18 +68,22 @@ impl DynamoCatalog {
         Delete::builder().table_name(&self.table).set_key(Some(key)).build().expect("table and key are set")
     }
 
-    fn sku_put(&self, product_id: &str, item: Item) -> Put {
+    fn sku_put(&self, product: &Product, item: Item) -> Put {
         let mut put = self.put(item);
         put.condition_expression = Some(SKU_FREE_OR_OURS.to_owned());
-        put.expression_attribute_values = Some(HashMap::from([(":pid".to_owned(), items::s(product_id))]));
+        put.expression_attribute_values = Some(HashMap::from([
+            (":pid".to_owned(), items::s(&product.product_id)),
+            (":sid".to_owned(), items::s(&product.seller_id)),
+        ]));
         put
     }
 
-    fn sku_delete(&self, product_id: &str, sku: &str) -> Delete {
-        let mut delete = self.delete(items::sku_key(sku));
-        delete.condition_expression = Some(SKU_FREE_OR_OURS.to_owned());
-        delete.expression_attribute_values = Some(HashMap::from([(":pid".to_owned(), items::s(product_id))]));
-        delete
+    /// Replaces the product's SKU item by the retired marker that keeps the SKU its seller's.
+    fn sku_retire(&self, product: &Product, sku: &str) -> (Guard, TransactWriteItem) {
+        let mut put = self.put(items::retired_sku_item(sku, &product.seller_id, &Utc::now()));
+        put.condition_expression = Some(SKU_OURS.to_owned());
+        put.expression_attribute_values = Some(HashMap::from([(":pid".to_owned(), items::s(&product.product_id))]));
+        (Guard::Sku(sku.to_owned()), TransactWriteItem::builder().put(put).build())
     }
 
     fn category_exists(&self, category_id: &str) -> ConditionCheck {
@@ -220,7 +231,7 @@ impl ProductCreator for DynamoCatalog {
             actions.push((Guard::None, TransactWriteItem::builder().put(self.put(item)).build()));
         }
         for (sku, item) in items::sku_items(product)? {
-            let put = self.sku_put(&product.product_id, item);
+            let put = self.sku_put(product, item);
             actions.push((Guard::Sku(sku), TransactWriteItem::builder().put(put).build()));
         }
         self.transact(actions, "product_exists").await
@@ -249,11 +260,10 @@ impl ProductUpdater for DynamoCatalog {
         }
         let skus_now: BTreeSet<&str> = next.variants.iter().map(|v| v.sku.as_str()).collect();
         for gone in current.variants.iter().filter(|v| !skus_now.contains(v.sku.as_str())) {
-            let delete = self.sku_delete(&current.product_id, &gone.sku);
-            actions.push((Guard::Sku(gone.sku.clone()), TransactWriteItem::builder().delete(delete).build()));
+            actions.push(self.sku_retire(current, &gone.sku));
         }
         for (sku, item) in items::sku_items(next)? {
-            let put = self.sku_put(&next.product_id, item);
+            let put = self.sku_put(next, item);
             actions.push((Guard::Sku(sku), TransactWriteItem::builder().put(put).build()));
         }
         self.transact(actions, VERSION_CONFLICT).await
@@ -274,8 +284,7 @@ impl ProductRemover for DynamoCatalog {
             actions.push((Guard::None, TransactWriteItem::builder().delete(delete).build()));
         }
         for variant in &product.variants {
-            let delete = self.sku_delete(&product.product_id, &variant.sku);
-            actions.push((Guard::Sku(variant.sku.clone()), TransactWriteItem::builder().delete(delete).build()));
+            actions.push(self.sku_retire(product, &variant.sku));
         }
         self.transact(actions, VERSION_CONFLICT).await
     }
@@ -317,7 +326,8 @@ impl SkuCatalog for DynamoCatalog {
                     KeysAndAttributes::builder().set_keys(Some(keys)).build().map_err(DomainError::unexpected)?;
                 let output =
                     self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(sdk_error)?;
-                for item in output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                let responses = output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default();
+                for item in responses.into_iter().filter(items::is_live_sku) {
                     let view: SkuView = items::from_item(item)?;
                     found.insert(view.sku.clone(), view);
                 }

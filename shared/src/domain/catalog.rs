@@ -31,6 +31,8 @@ pub const MAX_ATTRIBUTES: usize = 50;
 pub const MAX_OPTIONS: usize = 10;
 /// Most inventory components one variant consumes.
 pub const MAX_COMPONENTS: usize = 10;
+/// The stable code of a bundle component that is not a SKU of the bundle's seller (422, naming the field).
+pub const COMPONENT_NOT_OWNED: &str = "component_not_owned";
 /// Most categories the platform holds (they live in one partition and are read whole).
 pub const MAX_CATEGORIES: usize = 1000;
 
@@ -284,6 +286,40 @@ impl Product {
                 product_version: self.version,
             })
             .collect()
+    }
+
+    /// The SKUs its variants consume that are not its own variants: a bundle's parts from other products.
+    pub fn foreign_components(&self) -> Vec<String> {
+        let own: BTreeSet<&str> = self.variants.iter().map(|v| v.sku.as_str()).collect();
+        let parts: BTreeSet<&str> = self
+            .variants
+            .iter()
+            .flat_map(|v| &v.components)
+            .map(|c| c.sku.as_str())
+            .filter(|s| !own.contains(s))
+            .collect();
+        parts.into_iter().map(str::to_owned).collect()
+    }
+
+    /// Every SKU a variant consumes must be the product seller's: one of its own variants or, looked up in
+    /// `others` (views of other products' SKUs), a SKU of the same seller. Otherwise 422 `component_not_owned`
+    /// naming the first other one; an unknown SKU is not the seller's either.
+    pub fn check_component_owners(&self, others: &[SkuView]) -> Result<()> {
+        let own: BTreeSet<&str> = self.variants.iter().map(|v| v.sku.as_str()).collect();
+        for (i, variant) in self.variants.iter().enumerate() {
+            for (j, component) in variant.components.iter().enumerate() {
+                let sku = component.sku.as_str();
+                let owned = own.contains(sku) || others.iter().any(|v| v.sku == sku && v.seller_id == self.seller_id);
+                if !owned {
+                    return Err(DomainError::refused(
+                        COMPONENT_NOT_OWNED,
+                        format!("variants[{i}].components[{j}].sku"),
+                        format!("{sku} is not a SKU of this product's seller"),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Builds a new product from a validated input.
@@ -1272,6 +1308,29 @@ mod tests {
         let mut input = tshirt();
         input.variants[0].components = Some(vec![]);
         assert_eq!(field_of(create(input).unwrap_err()), "variants[0].components");
+    }
+
+    #[test]
+    fn bundle_components_must_be_skus_of_the_bundles_seller() {
+        let mut input = tshirt();
+        input.variants[1].components = Some(vec![
+            ComponentInput { sku: "TS-BLU-M".into(), quantity: 1 },
+            ComponentInput { sku: "GIFT-BOX".into(), quantity: 1 },
+        ]);
+        let p = create(input).unwrap();
+        assert_eq!(p.foreign_components(), vec!["GIFT-BOX".to_string()]);
+        let view =
+            |seller: &str| SkuView { seller_id: seller.into(), sku: "GIFT-BOX".into(), ..p.sku_views()[0].clone() };
+        assert!(p.check_component_owners(&[view("seller-1")]).is_ok());
+        for others in [vec![view("seller-2")], vec![]] {
+            match p.check_component_owners(&others) {
+                Err(DomainError::Refused { code, field, .. }) => {
+                    assert_eq!((code, field.as_str()), (COMPONENT_NOT_OWNED, "variants[1].components[1].sku"))
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(create(tshirt()).unwrap().check_component_owners(&[]).is_ok(), "no bundle, nothing to look up");
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub mod ledger;
 pub mod reservation;
 pub mod returns;
 
-pub use allocation::{allocate, expand_lines, rank_warehouses, Allocation, Component};
+pub use allocation::{allocate, bundle_lines, expand_lines, rank_warehouses, Allocation, Component};
 pub use ledger::{check_invariant, Ledger, Violation};
 pub use reservation::{
     OwnerKind, Reservation, ReservationLine, ReservationPolicy, ReservationRequest, ReservationStatus,
@@ -378,6 +378,13 @@ pub fn total_available<'a>(levels: impl IntoIterator<Item = &'a StockLevel>) -> 
 /// Whether a catalog SKU is an inventory item of its own (stock can be set for it), not a bundle of others.
 pub fn is_stock_item(view: &SkuView) -> bool {
     view.components.iter().any(|c| c.sku == view.sku)
+}
+
+/// Whether every inventory item a catalog SKU consumes is a SKU of the same seller. `sellers` maps the SKUs
+/// its parts name (other products' SKUs) to their sellers; a part missing from it (unknown, or its product
+/// deleted) is not the seller's. A bundle failing this must not draw on stock.
+pub fn draws_on_own_stock(view: &SkuView, sellers: &std::collections::HashMap<String, String>) -> bool {
+    view.components.iter().all(|c| c.sku == view.sku || sellers.get(&c.sku) == Some(&view.seller_id))
 }
 
 /// Units of a SKU that can be sold given the available units per inventory item: its scarcest component.

@@ -10,7 +10,7 @@ use crate::domain::ids;
 use crate::error::{DomainError, Result};
 use crate::ports::{
     CategoryListing, CategoryReader, CategoryUsage, CategoryWriter, ProductCreator, ProductReader, ProductRemover,
-    ProductUpdater, SellerProducts,
+    ProductUpdater, SellerProducts, SkuCatalog,
 };
 use chrono::{DateTime, Utc};
 
@@ -25,9 +25,12 @@ pub async fn category_tree(reader: &impl CategoryReader) -> Result<CategoryTree>
     Ok(CategoryTree::new(reader.list_categories().await?))
 }
 
-/// A seller creates a product they own.
+/// A seller creates a product they own. A bundle may consume only the seller's own SKUs (422
+/// `component_not_owned`). A SKU another product has, or another seller ever had, is 409 `sku_taken`; a write
+/// cancelled by a concurrent transaction on the same items wrote nothing and is tried again.
 pub async fn create_product(
     categories: &impl CategoryReader,
+    skus: &impl SkuCatalog,
     writer: &impl ProductCreator,
     caller: &Caller,
     input: ProductInput,
@@ -35,16 +38,28 @@ pub async fn create_product(
     caller.require_seller()?;
     let tree = category_tree(categories).await?;
     let product = Product::create(ids::new_id(PRODUCT_ID_PREFIX), caller.user_id.clone(), input, &tree, Utc::now())?;
-    writer.create_product(&product).await?;
+    components_owned(skus, &product).await?;
+    for attempt in 1..=UPDATE_ATTEMPTS {
+        match writer.create_product(&product).await {
+            Ok(()) => break,
+            Err(DomainError::Conflict { code: VERSION_CONFLICT, .. }) if attempt < UPDATE_ATTEMPTS => {
+                backoff(attempt).await;
+            }
+            Err(err) => return Err(err),
+        }
+    }
     tracing::info!(product_id = %product.product_id, variants = product.variants.len(), "product created");
     Ok(product)
 }
 
 /// A product's seller (or an admin) changes it. With `expected_version` (from `If-Match`) a stale version is a
 /// 409 at once; without it a lost race is retried on fresh data, so no concurrent update is ever overwritten.
+/// The changed product's bundles may consume only its seller's SKUs (422 `component_not_owned`).
+#[allow(clippy::too_many_arguments)]
 pub async fn update_product(
     reader: &impl ProductReader,
     categories: &impl CategoryReader,
+    skus: &impl SkuCatalog,
     writer: &impl ProductUpdater,
     caller: &Caller,
     product_id: &str,
@@ -65,6 +80,7 @@ pub async fn update_product(
             return Ok(current);
         }
         let next = current.patched(patch.clone(), &tree, Utc::now())?;
+        components_owned(skus, &next).await?;
         match writer.replace_product(&current, &next).await {
             Ok(()) => {
                 tracing::info!(product_id, version = next.version, attempt, "product updated");
@@ -80,7 +96,7 @@ pub async fn update_product(
     Err(DomainError::conflict(VERSION_CONFLICT, "the product changed concurrently; retry"))
 }
 
-/// A product's seller (or an admin) deletes it, with its SKUs and listing entries.
+/// A product's seller (or an admin) deletes it with its listing entries; its SKUs stay its seller's.
 pub async fn delete_product(
     reader: &impl ProductReader,
     remover: &impl ProductRemover,
@@ -213,6 +229,13 @@ pub async fn delete_category(
     Ok(())
 }
 
+/// 422 `component_not_owned` unless every SKU the product's variants consume is its seller's.
+async fn components_owned(skus: &impl SkuCatalog, product: &Product) -> Result<()> {
+    let foreign = product.foreign_components();
+    let views = if foreign.is_empty() { Vec::new() } else { skus.variants_by_sku(&foreign).await? };
+    product.check_component_owners(&views)
+}
+
 /// The product, if it exists and the caller may change it: 404 when absent, 403 when another seller's.
 async fn owned_product(reader: &impl ProductReader, caller: &Caller, product_id: &str) -> Result<Product> {
     if !ids::is_valid(PRODUCT_ID_PREFIX, product_id) {
@@ -281,21 +304,47 @@ mod tests {
     #[tokio::test]
     async fn a_lost_race_is_retried_on_fresh_data() {
         let store = Contended { inner: demo_store(), losses: AtomicUsize::new(UPDATE_ATTEMPTS - 1) };
-        let updated = update_product(&store.inner, &store.inner, &store, &owner(), ID, rename(), None).await.unwrap();
+        let updated = update_product(&store.inner, &store.inner, &store.inner, &store, &owner(), ID, rename(), None)
+            .await
+            .unwrap();
         assert_eq!((updated.title.as_str(), updated.version), ("Renamed", 2));
     }
 
     #[tokio::test]
     async fn too_many_lost_races_answer_409_and_if_match_never_retries() {
         let store = Contended { inner: demo_store(), losses: AtomicUsize::new(UPDATE_ATTEMPTS) };
-        let err = update_product(&store.inner, &store.inner, &store, &owner(), ID, rename(), None).await.unwrap_err();
+        let err = update_product(&store.inner, &store.inner, &store.inner, &store, &owner(), ID, rename(), None)
+            .await
+            .unwrap_err();
         assert!(matches!(err, DomainError::Conflict { code: VERSION_CONFLICT, .. }));
         assert_eq!(store.inner.stored(ID).unwrap().version, 1);
 
         let store = Contended { inner: demo_store(), losses: AtomicUsize::new(1) };
-        let err =
-            update_product(&store.inner, &store.inner, &store, &owner(), ID, rename(), Some(1)).await.unwrap_err();
+        let err = update_product(&store.inner, &store.inner, &store.inner, &store, &owner(), ID, rename(), Some(1))
+            .await
+            .unwrap_err();
         assert!(matches!(err, DomainError::Conflict { code: VERSION_CONFLICT, .. }));
+    }
+
+    impl ProductCreator for Contended {
+        async fn create_product(&self, product: &Product) -> Result<()> {
+            if self.losses.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+                return Err(DomainError::conflict(VERSION_CONFLICT, "lost"));
+            }
+            self.inner.create_product(product).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_create_cancelled_by_a_concurrent_transaction_is_retried() {
+        let store = Contended { inner: demo_store(), losses: AtomicUsize::new(2) };
+        let input: ProductInput = serde_json::from_value(serde_json::json!({
+            "title": "Tee", "category_id": "cat_tshirts", "attributes": {"fabric": "cotton", "fit": "regular"},
+            "variants": [{"sku": "TEE-RETRY", "price": {"amount": 100, "currency": "USD"}}]
+        }))
+        .unwrap();
+        let created = create_product(&store.inner, &store.inner, &store, &owner(), input).await.unwrap();
+        assert_eq!(store.inner.stored(&created.product_id).map(|p| p.version), Some(1));
     }
 
     #[test]

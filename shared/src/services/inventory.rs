@@ -7,12 +7,12 @@
 //! whole and the plan is made again; the read only chooses warehouses, the conditions decide.
 
 use crate::auth::Caller;
-use crate::domain::catalog::SkuView;
+use crate::domain::catalog::{Component, SkuView};
 use crate::domain::inventory::reservation::{expired, Action, ReplaceOutcome, Transition, MAX_ALLOCATIONS};
 use crate::domain::inventory::{
-    allocate, expand_lines, is_stock_item, rank_warehouses, validate_sku, validate_warehouse_id, AdjustOutcome,
-    AdjustmentKey, NewWarehouse, Reservation, ReservationPolicy, ReservationRequest, ReservationStatus, SetStock,
-    SkuStock, StockAdjustment, StockLevel, StockView, Warehouse,
+    allocate, bundle_lines, draws_on_own_stock, expand_lines, is_stock_item, rank_warehouses, validate_sku,
+    validate_warehouse_id, AdjustOutcome, AdjustmentKey, NewWarehouse, Reservation, ReservationPolicy,
+    ReservationRequest, ReservationStatus, SetStock, SkuStock, StockAdjustment, StockLevel, StockView, Warehouse,
 };
 use crate::error::{DomainError, Result};
 use crate::ports::{
@@ -269,6 +269,7 @@ pub async fn adopt(
         owner: request.owner,
         lines,
         allocations: hold.allocations.clone(),
+        bundles: hold.bundles.clone(),
         created_at: now,
         expires_at: policy.expires_at(request, now),
         release_reason: None,
@@ -318,17 +319,12 @@ where
         return existing_reservation(inventory, existing, &lines, now).await;
     }
     let skus: Vec<String> = lines.iter().map(|l| l.sku.clone()).collect();
-    let views = catalog.variants_by_sku(&skus).await?;
-    let mut components = HashMap::new();
-    for view in views {
-        if view.is_purchasable() {
-            components.insert(view.sku.clone(), view.components);
-        }
-    }
+    let components = consumption(catalog, &skus).await?;
     if let Some(missing) = skus.iter().find(|sku| !components.contains_key(*sku)) {
         return Err(DomainError::conflict("sku_unavailable", format!("{missing} is not for sale")));
     }
     let demand = expand_lines(&lines, &components)?;
+    let bundles = bundle_lines(&lines, &components);
     if demand.len() > MAX_ALLOCATIONS {
         return Err(DomainError::validation("lines", format!("at most {MAX_ALLOCATIONS} inventory items")));
     }
@@ -349,6 +345,7 @@ where
             owner: request.owner,
             lines: lines.clone(),
             allocations,
+            bundles: bundles.clone(),
             created_at: now,
             expires_at: policy.expires_at(&request, now),
             release_reason: None,
@@ -381,6 +378,32 @@ where
         }
     }
     Err(DomainError::Transient("stock is changing too quickly; retry".into()))
+}
+
+/// What each purchasable SKU of `skus` consumes. A bundle with a part that is not a SKU of the bundle's
+/// seller is left out (it reads as not for sale): a bundle never draws on another seller's stock, even one
+/// written before product writes checked that.
+async fn consumption(catalog: &impl SkuCatalog, skus: &[String]) -> Result<HashMap<String, Vec<Component>>> {
+    let views: Vec<SkuView> =
+        catalog.variants_by_sku(skus).await?.into_iter().filter(SkuView::is_purchasable).collect();
+    let mut parts: Vec<String> =
+        views.iter().flat_map(|v| v.components.iter().filter(|c| c.sku != v.sku).map(|c| c.sku.clone())).collect();
+    parts.sort();
+    parts.dedup();
+    let sellers: HashMap<String, String> = if parts.is_empty() {
+        HashMap::new()
+    } else {
+        catalog.variants_by_sku(&parts).await?.into_iter().map(|p| (p.sku, p.seller_id)).collect()
+    };
+    let mut components = HashMap::with_capacity(views.len());
+    for view in views {
+        if draws_on_own_stock(&view, &sellers) {
+            components.insert(view.sku, view.components);
+        } else {
+            tracing::warn!(sku = %view.sku, seller_id = %view.seller_id, "bundle part is not its seller's SKU");
+        }
+    }
+    Ok(components)
 }
 
 fn backoff(attempt: u32) -> Duration {

@@ -8,7 +8,7 @@
 
 use crate::auth::Caller;
 use crate::domain::catalog::{Page, PageLimit};
-use crate::domain::inventory::returns::SoldReturn;
+use crate::domain::inventory::returns::{units_of_lines, SoldReturn};
 use crate::domain::inventory::{Allocation, ReservationStatus};
 use crate::domain::order::{
     Actor, ActorKind, NotificationKind, Order, OrderEventKind, OrderNotification, OrderStatus, OrderSummary,
@@ -90,7 +90,8 @@ pub async fn list_seller_orders(
     orders.list_seller_orders(&caller.user_id, limit, cursor).await
 }
 
-/// Returns the order's sold units to stock, once per (order, `reason`); `skus` limits it to some lines.
+/// Returns the order's sold units to stock, once per (order, `reason`); `skus` limits it to some lines (a
+/// bundle line's units are its components, as reserved).
 /// Units committed through the order's reservation leave `sold` for on hand (one transaction with the
 /// (order, reason) marker). A flash-sale unit goes back to its sale while the sale is live (the ticket's
 /// state makes that once) and, once the sale is reconciled into inventory, back on hand from `flash_sold`.
@@ -109,8 +110,10 @@ where
     if reservation.status != ReservationStatus::Committed {
         return Ok(());
     }
-    let lines: Vec<Allocation> =
-        reservation.allocations.into_iter().filter(|a| skus.is_none_or(|skus| skus.contains(&a.sku))).collect();
+    let lines: Vec<Allocation> = match skus {
+        None => reservation.allocations,
+        Some(skus) => units_of_lines(&reservation, skus),
+    };
     if lines.is_empty() {
         return Ok(());
     }
@@ -473,6 +476,7 @@ pub async fn deliver_notification(sink: &impl NotificationSink, notification: &O
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::catalog::testing::{demo_store, DEMO_SELLERS};
     use crate::adapters::inventory::memory::InMemoryInventory;
     use crate::adapters::orders::memory::{InMemoryOrders, InMemoryPayments};
     use crate::auth::Role;
@@ -481,6 +485,7 @@ mod tests {
     use crate::domain::inventory::Reservation;
     use crate::domain::money::{Currency, Money};
     use crate::domain::order::{Customer, OrderLine};
+    use crate::domain::payment::AuthorizeRequest;
     use crate::ports::FinishOutcome;
     use std::sync::Mutex;
 
@@ -561,21 +566,17 @@ mod tests {
         }
     }
 
-    fn flash_order(now: DateTime<Utc>) -> Order {
-        let line = OrderLine::new("FLASH-1", "prd_1", "seller-1", "Flash tee", 1, Money::new(100, Currency::USD));
+    /// Order `order_id` of `shopper-1` with the one line, placed at `now`.
+    fn placed(order_id: &str, line: Result<OrderLine>, now: DateTime<Utc>) -> Order {
         let address = crate::adapters::orders::memory::demo_address();
         let customer = Customer { user_id: Some("shopper-1".into()), email: None };
-        let mut order = Order::place(
-            "ord_flash".into(),
-            customer,
-            String::new(),
-            vec![line.unwrap()],
-            address,
-            Actor::shopper("shopper-1"),
-            now,
-        )
-        .unwrap()
-        .with_flash_ticket("tkt_1");
+        let shopper = Actor::shopper("shopper-1");
+        Order::place(order_id.into(), customer, String::new(), vec![line.unwrap()], address, shopper, now).unwrap()
+    }
+
+    fn flash_order(now: DateTime<Utc>) -> Order {
+        let line = OrderLine::new("FLASH-1", "prd_1", "seller-1", "Flash tee", 1, Money::new(100, Currency::USD));
+        let mut order = placed("ord_flash", line, now).with_flash_ticket("tkt_1");
         order
             .record(OrderEventKind::Confirmed { payment_id: "pi_1".into() }, Actor::system("checkout"), None, now)
             .unwrap();
@@ -616,6 +617,93 @@ mod tests {
                 cancel_order(&orders, &provider, &orders, inventory, flash, &orders, &owner, "ord_flash", now).await;
             assert_eq!(view.unwrap()["status"], "cancelled");
         }
+    }
+
+    /// Demo bundle `KIT-0096-BUNDLE` (the second demo seller's) sold once under order `ord_kit`, reserved and
+    /// committed in `inventory`, captured, shipped, delivered and with a return requested.
+    async fn returned_bundle_order(
+        orders: &InMemoryOrders,
+        provider: &InMemoryPayments,
+        inventory: &InMemoryInventory,
+    ) {
+        use crate::domain::inventory::{OwnerKind, ReservationLine, ReservationPolicy, ReservationRequest};
+        use crate::ports::PaymentProvider;
+        let now = Utc::now();
+        let seller = DEMO_SELLERS[1];
+        let request = ReservationRequest {
+            reservation_id: "ord_kit".into(),
+            lines: vec![ReservationLine { sku: "KIT-0096-BUNDLE".into(), quantity: 1 }],
+            ship_to: None,
+            owner: OwnerKind::Shopper,
+            ttl_seconds: None,
+        };
+        let policy = ReservationPolicy::default();
+        crate::services::inventory::reserve(&demo_store(), inventory, &policy, request, now).await.unwrap();
+        crate::services::inventory::commit(inventory, "ord_kit", now).await.unwrap();
+        let line =
+            OrderLine::new("KIT-0096-BUNDLE", "prd_demo-0096", seller, "Kit", 1, Money::new(5999, Currency::USD));
+        let mut order = placed("ord_kit", line, now);
+        let authorize = AuthorizeRequest {
+            order_id: "ord_kit".into(),
+            amount: order.total(),
+            payment_method: "pm_card_visa".into(),
+            idempotency_key: "authorize-ord_kit".into(),
+        };
+        let payment = provider.authorize(&authorize).await.unwrap();
+        let captured = provider.capture(&payment.payment_id, order.total(), true, "capture-ord_kit").await.unwrap();
+        let events = [
+            OrderEventKind::Confirmed { payment_id: payment.payment_id.clone() },
+            OrderEventKind::Shipped { seller_id: seller.into(), tracking_number: "1Z".into(), captured: order.total() },
+            OrderEventKind::Delivered { seller_id: seller.into() },
+            OrderEventKind::ReturnRequested,
+        ];
+        for kind in events {
+            order.record(kind, Actor::system("test"), None, now).unwrap();
+        }
+        orders.record_payment(&captured, now).await.unwrap();
+        orders.insert(order);
+    }
+
+    #[tokio::test]
+    async fn when_a_bundle_return_is_approved_with_restock_should_restock_its_components_once() {
+        let (orders, provider, inventory) = (InMemoryOrders::new(), InMemoryPayments::new(), InMemoryInventory::demo());
+        let parts = ["KIT-0076-NATURA", "KIT-0056-NATURA"];
+        let on_hand = |inventory: &InMemoryInventory| -> Vec<(i64, i64)> {
+            let ledger = inventory.ledger();
+            parts
+                .iter()
+                .map(|sku| ledger.levels(sku).iter().fold((0, 0), |(h, s), l| (h + l.on_hand, s + l.sold)))
+                .collect()
+        };
+        let before = on_hand(&inventory);
+        returned_bundle_order(&orders, &provider, &inventory).await;
+        assert_eq!(
+            on_hand(&inventory),
+            before.iter().map(|(h, s)| (h - 1, s + 1)).collect::<Vec<_>>(),
+            "one of each part sold"
+        );
+        let seller = Caller { user_id: DEMO_SELLERS[1].into(), email: None, roles: vec![Role::Seller] };
+        let flash = crate::adapters::flash_sale::memory::InMemoryFlashSales::default();
+        for _ in 0..2 {
+            let request = ApproveReturnRequest { restock: true };
+            let view = approve_return(
+                &orders,
+                &provider,
+                &orders,
+                &inventory,
+                &flash,
+                &orders,
+                &seller,
+                "ord_kit",
+                request,
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(view.status, OrderStatus::Refunded);
+        }
+        assert_eq!(on_hand(&inventory), before, "each part back on hand, once");
+        assert!(inventory.ledger().violations().is_empty(), "{:?}", inventory.ledger().violations());
     }
 
     #[tokio::test]

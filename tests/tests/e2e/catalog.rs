@@ -138,3 +138,91 @@ async fn an_admin_manages_categories_and_others_may_not() {
     let (status, _) = call(Method::DELETE, &path, Some(&admin), None).await;
     assert_eq!(status, 404);
 }
+
+/// A product of `tee` shape whose one variant `sku` consumes `component` (a bundle), priced at one cent.
+fn bundle(sku: &str, component: &str) -> Value {
+    let mut body = tee(&[sku.to_owned()]);
+    body["variants"][0]["price"]["amount"] = json!(1);
+    body["variants"][0]["components"] = json!([{"sku": component, "quantity": 1}]);
+    body
+}
+
+#[tokio::test]
+async fn a_bundle_may_consume_only_its_own_sellers_skus() {
+    let seller2 = token("seller2");
+    // The demo `seller`'s laptop SKU.
+    let theirs = "LAP-0001-8GB-256GB";
+    let (status, body) =
+        call(Method::POST, "/v1/seller/products", Some(&seller2), Some(bundle(&sku("KIT"), theirs))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str(), body["error"]["field"].as_str()),
+        (422, Some("component_not_owned"), Some("variants[0].components[0].sku")),
+        "{body}"
+    );
+
+    let part = sku("PART");
+    let (status, body) =
+        call(Method::POST, "/v1/seller/products", Some(&seller2), Some(tee(std::slice::from_ref(&part)))).await;
+    assert_eq!(status, 201, "{body}");
+    let kit = sku("KIT");
+    let (status, created) = call(Method::POST, "/v1/seller/products", Some(&seller2), Some(bundle(&kit, &part))).await;
+    assert_eq!(status, 201, "a bundle of the seller's own SKU: {created}");
+    let id = created["product_id"].as_str().expect("product_id").to_owned();
+
+    let variants = bundle(&kit, theirs)["variants"].clone();
+    let path = format!("/v1/seller/products/{id}");
+    let (status, body) = call(Method::PATCH, &path, Some(&seller2), Some(json!({"variants": variants}))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str(), body["error"]["field"].as_str()),
+        (422, Some("component_not_owned"), Some("variants[0].components[0].sku")),
+        "{body}"
+    );
+    let (status, read) = call(Method::GET, &format!("/v1/products/{id}"), None, None).await;
+    assert_eq!((status, read["version"].as_u64()), (200, Some(1)), "{read}");
+    assert_eq!(read["variants"][0]["components"], json!([{"sku": part, "quantity": 1}]));
+}
+
+/// Creates a tee with the one variant `sku` as `auth`: the status and body.
+async fn create_tee(auth: &str, sku: &str) -> (u16, Value) {
+    call(Method::POST, "/v1/seller/products", Some(auth), Some(tee(&[sku.to_owned()]))).await
+}
+
+#[tokio::test]
+async fn a_deleted_products_sku_and_its_stock_never_go_to_another_seller() {
+    crate::inventory::warehouses().await;
+    let (seller, seller2) = (token("seller"), token("seller2"));
+    let taken = sku("GONE");
+    let (status, created) = create_tee(&seller, &taken).await;
+    assert_eq!(status, 201, "{created}");
+    crate::inventory::set_stock(&taken, "wh_east", 7).await;
+    let path = format!("/v1/seller/products/{}", created["product_id"].as_str().expect("product_id"));
+    let (status, _) = call(Method::DELETE, &path, Some(&seller), None).await;
+    assert_eq!(status, 204);
+
+    let (status, body) = create_tee(&seller2, &taken).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("sku_taken")), "{body}");
+    let stock_path = format!("/v1/seller/inventory/{taken}");
+    let (status, body) = call(Method::GET, &stock_path, Some(&seller2), None).await;
+    assert_eq!(status, 404, "seller2 sees none of the first seller's stock: {body}");
+
+    // Both sellers race for the deleted SKU: only its seller gets it, with its stock.
+    let (mine, theirs) = tokio::join!(create_tee(&seller, &taken), create_tee(&seller2, &taken));
+    assert_eq!(mine.0, 201, "{}", mine.1);
+    assert_eq!((theirs.0, theirs.1["error"]["code"].as_str()), (409, Some("sku_taken")), "{}", theirs.1);
+    let (status, body) = call(Method::GET, &stock_path, Some(&seller), None).await;
+    assert_eq!((status, body["available"].as_i64()), (200, Some(7)), "{body}");
+
+    // Racing for fresh SKUs: each goes to exactly one of them.
+    let fresh: Vec<String> = (0..4).map(|i| sku(&format!("RACE{i}"))).collect();
+    let races = futures::future::join_all(
+        fresh.iter().map(|s| async { tokio::join!(create_tee(&seller, s), create_tee(&seller2, s)) }),
+    )
+    .await;
+    for (s, (a, b)) in fresh.iter().zip(&races) {
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(statuses, [201, 409], "{s}: {} / {}", a.1, b.1);
+        let loser = if a.0 == 409 { &a.1 } else { &b.1 };
+        assert_eq!(loser["error"]["code"], "sku_taken", "{loser}");
+    }
+}

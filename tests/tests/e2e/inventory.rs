@@ -237,10 +237,11 @@ async fn two_hundred_concurrent_reservations_for_the_last_fifty_units_exactly_fi
 #[tokio::test]
 async fn two_lines_of_a_bundle_racing_for_a_shared_item_never_oversell_it() {
     warehouses().await;
-    // KIT-0096-BUNDLE consumes one KIT-0086-NATURA and one KIT-0076-NATURA; each reservation also takes a
-    // KIT-0086-NATURA on its own line, so it needs 2 of that shared item: 10 units cover exactly 5.
-    let (bundle, shared, other) = ("KIT-0096-BUNDLE", demo_sku(86), demo_sku(76));
-    assert_eq!((shared.as_str(), other.as_str()), ("KIT-0086-NATURA", "KIT-0076-NATURA"));
+    // KIT-0096-BUNDLE consumes one KIT-0076-NATURA and one KIT-0056-NATURA (all three of `seller2`); each
+    // reservation also takes a KIT-0076-NATURA on its own line, so it needs 2 of that shared item: 10 units
+    // cover exactly 5.
+    let (bundle, shared, other) = ("KIT-0096-BUNDLE", demo_sku(76), demo_sku(56));
+    assert_eq!((shared.as_str(), other.as_str()), ("KIT-0076-NATURA", "KIT-0056-NATURA"));
     for (sku, east) in [(&shared, 10), (&other, 100)] {
         set_stock(sku, "wh_east", east).await;
         set_stock(sku, "wh_west", 0).await;

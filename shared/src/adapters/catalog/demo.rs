@@ -543,10 +543,21 @@ pub fn catalog(sellers: &[String]) -> Result<(Vec<Category>, Vec<Product>)> {
                 }
             })
             .collect();
+        let seller =
+            if sellers.len() > 1 && n % 4 == 0 { &sellers[1 + (n / 4) % (sellers.len() - 1)] } else { &sellers[0] };
         let mut title = draft.title;
         if leaf == 5 && k % 10 == 9 {
-            // A bundle of the two previous kitchen products' first variants.
-            let parts: Vec<String> = [n - 10, n - 20].iter().map(|m| products[m - 1].variants[0].sku.clone()).collect();
+            // A bundle of the first variants of the two latest kitchen products of the same seller: a bundle
+            // consumes only its seller's SKUs.
+            let parts: Vec<String> = products
+                .iter()
+                .rev()
+                .filter(|p| {
+                    p.category_id == LEAVES[leaf] && p.seller_id == *seller && p.foreign_components().is_empty()
+                })
+                .take(2)
+                .map(|p| p.variants[0].sku.clone())
+                .collect();
             title = "Starter Kitchen Bundle".to_owned();
             variants = vec![VariantInput {
                 sku: format!("KIT-{n:04}-BUNDLE"),
@@ -567,8 +578,6 @@ pub fn catalog(sellers: &[String]) -> Result<(Vec<Category>, Vec<Product>)> {
             variants,
             status: Some("active".into()),
         };
-        let seller =
-            if sellers.len() > 1 && n % 4 == 0 { &sellers[1 + (n / 4) % (sellers.len() - 1)] } else { &sellers[0] };
         let created = epoch() + Duration::hours(1) + Duration::minutes(37 * n as i64);
         products.push(Product::create(id, seller.clone(), input, &tree, created)?);
     }
@@ -609,5 +618,32 @@ mod tests {
         assert!(products.iter().any(|p| p.variants[0].components.len() == 2), "bundles exist");
         let titles: BTreeSet<&str> = products.iter().map(|p| p.title.as_str()).collect();
         assert!(titles.len() > 150, "titles vary: {}", titles.len());
+    }
+
+    #[test]
+    fn every_demo_bundle_consumes_skus_of_its_own_seller() {
+        let sellers = vec!["seller-a".to_string(), "seller-b".to_string()];
+        let (_, products) = catalog(&sellers).unwrap();
+        let owner: std::collections::HashMap<&str, &str> = products
+            .iter()
+            .flat_map(|p| p.variants.iter().map(move |v| (v.sku.as_str(), p.seller_id.as_str())))
+            .collect();
+        let mut bundles = 0;
+        for product in &products {
+            for variant in product.variants.iter().filter(|v| v.components.iter().any(|c| c.sku != v.sku)) {
+                bundles += 1;
+                for component in &variant.components {
+                    assert_eq!(
+                        owner.get(component.sku.as_str()),
+                        Some(&product.seller_id.as_str()),
+                        "{} in {} of {}",
+                        component.sku,
+                        variant.sku,
+                        product.seller_id
+                    );
+                }
+            }
+        }
+        assert_eq!(bundles, 3);
     }
 }

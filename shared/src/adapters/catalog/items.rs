@@ -5,7 +5,9 @@
 //!   for the "category in use" check), `gsi3` `SELLER#<seller>` by creation time.
 //! - listing `PRODUCT#<id> / LISTING#<category>`: one per category on the product's path, only while active;
 //!   a product summary; `gsi1` `LISTING#<category>` by creation time, `gsi2` by lowest price.
-//! - SKU `SKU#<sku> / SKU`: the variant as other slices read it; its existence makes the SKU taken.
+//! - SKU `SKU#<sku> / SKU`: the variant as other slices read it while a product has it; once no product has
+//!   it, a retired marker (`entity = sku_retired`, `sku`, `seller_id`, `retired_at`, no `product_id`) that
+//!   keeps the SKU its seller's for good. Either way its existence makes the SKU taken.
 //! - category `CATEGORIES / CATEGORY#<id>`: the whole category.
 
 use crate::domain::catalog::{Category, Product, ProductSummary, SkuView};
@@ -24,6 +26,8 @@ pub const ENTITY: &str = "entity";
 pub const PRODUCT_SK: &str = "PRODUCT";
 pub const SKU_SK: &str = "SKU";
 pub const CATEGORIES_PK: &str = "CATEGORIES";
+/// The attribute only a live SKU item has (a retired one names no product).
+pub const PRODUCT_ID: &str = "product_id";
 
 /// A secondary index: its name and key attribute names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +183,24 @@ pub fn sku_items(product: &Product) -> Result<Vec<(String, Item)>> {
         .collect()
 }
 
+/// The marker left when no product has `sku` any more: it keeps the SKU `seller_id`'s.
+pub fn retired_sku_item(sku: &str, seller_id: &str, at: &DateTime<Utc>) -> Item {
+    with(
+        key(sku_pk(sku), SKU_SK),
+        [
+            (ENTITY, "sku_retired".to_owned()),
+            ("sku", sku.to_owned()),
+            ("seller_id", seller_id.to_owned()),
+            ("retired_at", sortable(at)),
+        ],
+    )
+}
+
+/// Whether a SKU item is a product's variant (not a retired marker).
+pub fn is_live_sku(item: &Item) -> bool {
+    item.contains_key(PRODUCT_ID)
+}
+
 pub fn category_item(category: &Category) -> Result<Item> {
     Ok(with(
         to_item(category)?,
@@ -241,6 +263,14 @@ mod tests {
         assert_eq!(summary.price_min.amount, 705);
         assert_eq!(summary.status, ProductStatus::Active);
         assert!(listing_items(&product("draft")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_retired_sku_keeps_its_seller_and_names_no_product() {
+        let item = retired_sku_item("A-1", "s1", &Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).single().unwrap());
+        assert_eq!((get(&item, "pk"), get(&item, "sk"), get(&item, "seller_id")), ("SKU#A-1", "SKU", "s1"));
+        assert!(!is_live_sku(&item));
+        assert!(sku_items(&product("active")).unwrap().iter().all(|(_, item)| is_live_sku(item)));
     }
 
     #[test]

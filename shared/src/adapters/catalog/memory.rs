@@ -1,5 +1,5 @@
-//! An in-memory catalog with the same observable rules as the DynamoDB adapter (SKU uniqueness, version
-//! checks, active-only category listings that include descendants, seller listings, opaque cursors). Handler
+//! An in-memory catalog with the same observable rules as the DynamoDB adapter (SKU uniqueness, a SKU never
+//! changing seller, version checks, active-only category listings that include descendants, seller listings, opaque cursors). Handler
 //! tests use it as the fake of every catalog port.
 
 use crate::domain::catalog::{Category, CategoryQuery, ListSort, Page, PageLimit, Product, ProductSummary, SkuView};
@@ -18,6 +18,8 @@ use std::sync::Mutex;
 struct State {
     products: BTreeMap<String, Product>,
     sku_owner: HashMap<String, String>,
+    /// Every SKU ever written and its seller; never forgotten, like the adapter's retired SKU items.
+    sku_seller: HashMap<String, String>,
     categories: BTreeMap<String, Category>,
 }
 
@@ -43,6 +45,7 @@ impl InMemoryCatalog {
             for p in products {
                 for v in &p.variants {
                     state.sku_owner.insert(v.sku.clone(), p.product_id.clone());
+                    state.sku_seller.insert(v.sku.clone(), p.seller_id.clone());
                 }
                 state.products.insert(p.product_id.clone(), p);
             }
@@ -64,7 +67,9 @@ impl InMemoryCatalog {
             return Err(DomainError::validation("category_id", "unknown category"));
         }
         for v in &next.variants {
-            if state.sku_owner.get(&v.sku).is_some_and(|owner| *owner != next.product_id) {
+            let other_product = state.sku_owner.get(&v.sku).is_some_and(|owner| *owner != next.product_id);
+            let other_seller = state.sku_seller.get(&v.sku).is_some_and(|seller| *seller != next.seller_id);
+            if other_product || other_seller {
                 return Err(DomainError::conflict("sku_taken", format!("SKU {} belongs to another product", v.sku)));
             }
         }
@@ -75,6 +80,7 @@ impl InMemoryCatalog {
         }
         for v in &next.variants {
             state.sku_owner.insert(v.sku.clone(), next.product_id.clone());
+            state.sku_seller.insert(v.sku.clone(), next.seller_id.clone());
         }
         state.products.insert(next.product_id.clone(), next.clone());
         Ok(())

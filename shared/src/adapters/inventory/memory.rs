@@ -61,6 +61,7 @@ impl InMemoryInventory {
                 warehouse_id: warehouse_id.to_owned(),
                 quantity,
             }],
+            bundles: Default::default(),
             created_at: now,
             expires_at: now + chrono::Duration::minutes(15),
             release_reason: None,

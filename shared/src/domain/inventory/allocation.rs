@@ -41,6 +41,22 @@ pub fn expand_lines(
     Ok(demand)
 }
 
+/// The lines that are bundles, with what each consumes (a line consuming itself once is left out): the
+/// expansion a reservation keeps, so that a line's units can be told apart later.
+pub fn bundle_lines(
+    lines: &[ReservationLine],
+    components: &HashMap<String, Vec<Component>>,
+) -> BTreeMap<String, Vec<Component>> {
+    lines
+        .iter()
+        .filter_map(|line| {
+            let parts = components.get(&line.sku)?;
+            let itself = matches!(parts.as_slice(), [only] if only.sku == line.sku && only.quantity == 1);
+            (!itself).then(|| (line.sku.clone(), parts.clone()))
+        })
+        .collect()
+}
+
 /// Warehouses in the order they should ship to `ship_to`: by great-circle distance when both sides have
 /// coordinates, otherwise same region first, then same country, then the rest; ties by id.
 pub fn rank_warehouses<'a>(warehouses: &'a [Warehouse], ship_to: Option<&Location>) -> Vec<&'a Warehouse> {

@@ -327,6 +327,7 @@ mod tests {
                 .into_iter()
                 .map(|((s, w), quantity)| Allocation { sku: SKUS[s].into(), warehouse_id: WHS[w].into(), quantity })
                 .collect(),
+            bundles: BTreeMap::new(),
             created_at: now,
             expires_at: now + Duration::seconds(ttl),
             release_reason: None,

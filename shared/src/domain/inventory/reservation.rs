@@ -2,7 +2,7 @@
 //! expiry) or committed when an order is placed. Every transition is decided here, once; the DynamoDB adapter
 //! and the in-memory ledger both apply what `Reservation::transition` says.
 
-use super::{validate_sku, Allocation, Location};
+use super::{validate_sku, Allocation, Component, Location};
 use crate::error::DomainError;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -116,6 +116,10 @@ pub struct Reservation {
     pub lines: Vec<ReservationLine>,
     /// Units held per inventory item and warehouse (after bundle expansion).
     pub allocations: Vec<Allocation>,
+    /// What each bundle line consumes, as it was reserved (a line not listed consumes itself once): which
+    /// allocations a line's return gives back, whatever the catalog says later.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bundles: BTreeMap<String, Vec<Component>>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -278,6 +282,7 @@ mod tests {
             owner: OwnerKind::Guest,
             lines: vec![],
             allocations: vec![],
+            bundles: BTreeMap::new(),
             created_at: now,
             expires_at: now + Duration::seconds(expires_in),
             release_reason: None,

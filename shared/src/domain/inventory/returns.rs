@@ -6,7 +6,7 @@
 //! (`sold == committed reservations + flash_sold - returned`); units sold through a flash sale leave
 //! `flash_sold` instead.
 
-use super::{Allocation, StockLevel};
+use super::{Allocation, Reservation, StockLevel};
 use crate::error::{DomainError, Result};
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +51,34 @@ impl SoldReturn {
         }
         Ok(())
     }
+}
+
+/// The units of `reservation` that its lines `skus` took: each line expanded as it was reserved (a bundle
+/// into its components, any other line into itself), taken from the allocations in order and capped by them.
+/// What a seller's return gives back: exactly its own lines' units, a bundle's as its components.
+pub fn units_of_lines(reservation: &Reservation, skus: &[String]) -> Vec<Allocation> {
+    let mut demand: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for line in reservation.lines.iter().filter(|l| skus.contains(&l.sku)) {
+        let quantity = u64::from(line.quantity);
+        match reservation.bundles.get(&line.sku) {
+            Some(parts) => {
+                for part in parts {
+                    *demand.entry(&part.sku).or_default() += quantity * u64::from(part.quantity);
+                }
+            }
+            None => *demand.entry(&line.sku).or_default() += quantity,
+        }
+    }
+    let mut units = Vec::new();
+    for allocation in &reservation.allocations {
+        let Some(left) = demand.get_mut(allocation.sku.as_str()) else { continue };
+        let taken = u64::from(allocation.quantity).min(*left);
+        if taken > 0 {
+            *left -= taken;
+            units.push(Allocation { quantity: taken as u32, ..allocation.clone() });
+        }
+    }
+    units
 }
 
 /// Moves `quantity` sold units of `level` back on hand. Refused (nothing changes) when fewer units are
@@ -108,6 +136,45 @@ mod tests {
         assert!(return_sold(&mut level, 2, false).is_err());
         assert!(return_sold(&mut level, 1, true).is_err(), "no flash sale sold it");
         assert_eq!(level, before);
+    }
+
+    #[test]
+    fn a_lines_units_are_its_own_or_its_bundles_components_as_reserved() {
+        use crate::domain::inventory::{Component, OwnerKind, ReservationLine, ReservationStatus};
+        let at = |sku: &str, warehouse_id: &str, quantity| Allocation {
+            sku: sku.into(),
+            warehouse_id: warehouse_id.into(),
+            quantity,
+        };
+        let now = chrono::Utc::now();
+        // KIT (x2) = 1 A + 2 B; A also sold on its own line (x1). Another seller's line C.
+        let reservation = Reservation {
+            reservation_id: "ord_1".into(),
+            status: ReservationStatus::Committed,
+            owner: OwnerKind::Shopper,
+            lines: vec![
+                ReservationLine { sku: "A".into(), quantity: 1 },
+                ReservationLine { sku: "C".into(), quantity: 1 },
+                ReservationLine { sku: "KIT".into(), quantity: 2 },
+            ],
+            allocations: vec![at("A", "wh_1", 2), at("A", "wh_2", 1), at("B", "wh_1", 4), at("C", "wh_1", 1)],
+            bundles: [(
+                "KIT".to_string(),
+                vec![Component { sku: "A".into(), quantity: 1 }, Component { sku: "B".into(), quantity: 2 }],
+            )]
+            .into(),
+            created_at: now,
+            expires_at: now,
+            release_reason: None,
+        };
+        let skus = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(units_of_lines(&reservation, &skus(&["KIT"])), vec![at("A", "wh_1", 2), at("B", "wh_1", 4)]);
+        assert_eq!(
+            units_of_lines(&reservation, &skus(&["A", "KIT"])),
+            vec![at("A", "wh_1", 2), at("A", "wh_2", 1), at("B", "wh_1", 4)]
+        );
+        assert_eq!(units_of_lines(&reservation, &skus(&["C"])), vec![at("C", "wh_1", 1)]);
+        assert!(units_of_lines(&reservation, &skus(&["B"])).is_empty(), "B is no line of the order");
     }
 
     #[test]
