@@ -1,5 +1,11 @@
 //! Orders: lines grouped per seller, an append-only event history (who, when, why), and the status derived
 //! from that history. Every transition is checked here; an illegal one is a 409 `illegal_transition`.
+//!
+//! A seller's shipment is two events around the capture: `shipping_started` (recorded before the provider is
+//! asked for money) and `shipped` (after the capture), or `shipping_aborted` when the provider refused the
+//! capture. Cancellation is only legal while the order is `confirmed`, which no order with a shipment begun
+//! is: since every change is one write conditional on the order's version, a cancellation and a shipment
+//! exclude each other before either touches the payment.
 
 use crate::domain::money::{Currency, Money};
 use crate::error::{DomainError, Result};
@@ -136,6 +142,8 @@ impl FailureReason {
 pub enum OrderStatus {
     Pending,
     Confirmed,
+    /// A seller's shipment has begun (its capture is under way) and none has completed yet.
+    Shipping,
     PartiallyShipped,
     Shipped,
     Delivered,
@@ -151,6 +159,7 @@ impl OrderStatus {
         match self {
             Self::Pending => "pending",
             Self::Confirmed => "confirmed",
+            Self::Shipping => "shipping",
             Self::PartiallyShipped => "partially_shipped",
             Self::Shipped => "shipped",
             Self::Delivered => "delivered",
@@ -205,14 +214,39 @@ impl Actor {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OrderEventKind {
     Placed,
-    Confirmed { payment_id: String },
-    Failed { failure: FailureReason },
+    Confirmed {
+        payment_id: String,
+    },
+    Failed {
+        failure: FailureReason,
+    },
     Cancelled,
-    Shipped { seller_id: String, tracking_number: String, captured: Money },
-    Delivered { seller_id: String },
+    /// A seller's shipment began: recorded before the capture, so no cancellation can follow it.
+    ShippingStarted {
+        seller_id: String,
+        tracking_number: String,
+    },
+    /// The provider refused the capture of a begun shipment: nothing was captured, the lines are unshipped again.
+    ShippingAborted {
+        seller_id: String,
+    },
+    Shipped {
+        seller_id: String,
+        tracking_number: String,
+        captured: Money,
+    },
+    Delivered {
+        seller_id: String,
+    },
     ReturnRequested,
-    Returned { seller_id: String, restocked: bool },
-    Refunded { seller_id: String, amount: Money },
+    Returned {
+        seller_id: String,
+        restocked: bool,
+    },
+    Refunded {
+        seller_id: String,
+        amount: Money,
+    },
 }
 
 /// One recorded transition: append-only, numbered from 1.
@@ -270,6 +304,8 @@ struct Folded {
     confirmed_payment: Option<String>,
     failure: Option<FailureReason>,
     cancelled: bool,
+    /// Shipments begun and not yet shipped or aborted: seller -> tracking number.
+    shipping: BTreeMap<String, String>,
     shipped: BTreeMap<String, (String, Money)>,
     delivered: BTreeSet<String>,
     return_requested: bool,
@@ -411,6 +447,8 @@ impl Order {
             OrderStatus::Shipped
         } else if !f.shipped.is_empty() {
             OrderStatus::PartiallyShipped
+        } else if !f.shipping.is_empty() {
+            OrderStatus::Shipping
         } else if f.confirmed_payment.is_some() {
             OrderStatus::Confirmed
         } else {
@@ -444,6 +482,27 @@ impl Order {
         self.folded.shipped.get(seller_id).map(|(tracking, money)| (tracking.as_str(), *money))
     }
 
+    /// The tracking number of a seller's shipment that has begun and is not shipped (nor aborted) yet.
+    pub fn shipping(&self, seller_id: &str) -> Option<&str> {
+        self.folded.shipping.get(seller_id).map(String::as_str)
+    }
+
+    /// Whether a seller's capture is the order's last one (the provider then releases any uncaptured rest):
+    /// every other seller had shipped when this seller's shipment first began. The history fixes it, so a
+    /// retried capture asks the provider exactly what its first attempt asked.
+    pub fn is_last_capture(&self, seller_id: &str) -> bool {
+        let began = self
+            .events
+            .iter()
+            .position(|e| matches!(&e.kind, OrderEventKind::ShippingStarted { seller_id: s, .. } if s == seller_id))
+            .unwrap_or(self.events.len());
+        let before = &self.events[..began];
+        self.seller_ids()
+            .into_iter()
+            .filter(|s| *s != seller_id)
+            .all(|s| before.iter().any(|e| matches!(&e.kind, OrderEventKind::Shipped { seller_id: x, .. } if x == s)))
+    }
+
     pub fn is_delivered(&self, seller_id: &str) -> bool {
         self.folded.delivered.contains(seller_id)
     }
@@ -475,6 +534,7 @@ impl Order {
             _ if f.return_requested => OrderStatus::ReturnRequested,
             _ if f.delivered.contains(seller_id) => OrderStatus::Delivered,
             _ if f.shipped.contains_key(seller_id) => OrderStatus::Shipped,
+            _ if f.shipping.contains_key(seller_id) => OrderStatus::Shipping,
             _ => OrderStatus::Confirmed,
         }
     }
@@ -504,6 +564,21 @@ impl Order {
             "illegal_transition",
             format!("cannot {what} an order that is {}", self.status().as_str()),
         )
+    }
+
+    /// The seller's part, if the seller may ship it now with `tracking_number`.
+    fn shippable(&self, seller_id: &str, tracking_number: &str) -> Result<SellerPart> {
+        if !matches!(self.status(), OrderStatus::Confirmed | OrderStatus::Shipping | OrderStatus::PartiallyShipped) {
+            return Err(self.illegal("ship"));
+        }
+        let part = self.seller_part(seller_id).ok_or_else(|| DomainError::not_found("order"))?;
+        if self.folded.shipped.contains_key(seller_id) {
+            return Err(DomainError::conflict("already_shipped", "these lines are already shipped"));
+        }
+        if tracking_number.trim().is_empty() || tracking_number.len() > 100 {
+            return Err(DomainError::validation("tracking_number", "must be 1 to 100 characters"));
+        }
+        Ok(part)
     }
 
     /// The folded state after `kind`, or why `kind` is not allowed now.
@@ -536,20 +611,30 @@ impl Order {
                 }
                 next.cancelled = true;
             }
+            OrderEventKind::ShippingStarted { seller_id, tracking_number } => {
+                self.shippable(seller_id, tracking_number)?;
+                if let Some(started) = self.folded.shipping.get(seller_id) {
+                    return Err(DomainError::conflict(
+                        "shipment_in_progress",
+                        format!("the shipment of these lines with tracking number {started} is under way"),
+                    ));
+                }
+                next.shipping.insert(seller_id.clone(), tracking_number.clone());
+            }
+            OrderEventKind::ShippingAborted { seller_id } => {
+                if next.shipping.remove(seller_id).is_none() {
+                    return Err(self.illegal("abort a shipment of"));
+                }
+            }
             OrderEventKind::Shipped { seller_id, tracking_number, captured } => {
-                if !matches!(status, OrderStatus::Confirmed | OrderStatus::PartiallyShipped) {
-                    return Err(self.illegal("ship"));
-                }
-                let part = self.seller_part(seller_id).ok_or_else(|| DomainError::not_found("order"))?;
-                if self.folded.shipped.contains_key(seller_id) {
-                    return Err(DomainError::conflict("already_shipped", "these lines are already shipped"));
-                }
-                if tracking_number.trim().is_empty() || tracking_number.len() > 100 {
-                    return Err(DomainError::validation("tracking_number", "must be 1 to 100 characters"));
+                let part = self.shippable(seller_id, tracking_number)?;
+                if self.folded.shipping.get(seller_id).is_some_and(|started| started != tracking_number) {
+                    return Err(DomainError::validation("tracking_number", "must be the one the shipment began with"));
                 }
                 if *captured != part.subtotal {
                     return Err(DomainError::validation("captured", "must equal the seller's lines total"));
                 }
+                next.shipping.remove(seller_id);
                 next.shipped.insert(seller_id.clone(), (tracking_number.clone(), *captured));
             }
             OrderEventKind::Delivered { seller_id } => {
@@ -865,6 +950,82 @@ mod tests {
         assert_eq!(code(&err), "illegal_transition");
     }
 
+    fn begin_shipment(order: &mut Order, seller: &str, tracking: &str) -> Result<()> {
+        let kind = OrderEventKind::ShippingStarted { seller_id: seller.into(), tracking_number: tracking.into() };
+        order.record(kind, Actor::seller(seller), None, Utc::now()).map(|_| ())
+    }
+
+    fn cancel(order: &mut Order) -> Result<()> {
+        order.record(OrderEventKind::Cancelled, Actor::shopper("u1"), None, Utc::now()).map(|_| ())
+    }
+
+    #[test]
+    fn when_a_shipment_has_begun_should_refuse_to_cancel() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        begin_shipment(&mut order, "seller-2", "1Z999").unwrap();
+        assert_eq!((order.status(), order.seller_status("seller-2")), (OrderStatus::Shipping, OrderStatus::Shipping));
+        assert_eq!(order.seller_status("seller-1"), OrderStatus::Confirmed);
+        assert_eq!(code(&cancel(&mut order).unwrap_err()), "illegal_transition");
+        assert_eq!(code(&begin_shipment(&mut order, "seller-2", "1Z999").unwrap_err()), "shipment_in_progress");
+        ship(&mut order, "seller-2").unwrap();
+        assert_eq!((order.status(), order.shipping("seller-2")), (OrderStatus::PartiallyShipped, None));
+        assert_eq!(code(&cancel(&mut order).unwrap_err()), "illegal_transition");
+    }
+
+    #[test]
+    fn when_cancelled_should_refuse_to_begin_a_shipment() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        cancel(&mut order).unwrap();
+        assert_eq!(code(&begin_shipment(&mut order, "seller-1", "1Z999").unwrap_err()), "illegal_transition");
+        assert_eq!(code(&ship(&mut order, "seller-1").unwrap_err()), "illegal_transition");
+    }
+
+    #[test]
+    fn when_the_capture_is_refused_the_aborted_shipment_leaves_the_order_cancellable() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        let abort = |order: &mut Order| {
+            let kind = OrderEventKind::ShippingAborted { seller_id: "seller-1".into() };
+            order.record(kind, Actor::seller("seller-1"), Some("payment_declined".into()), Utc::now()).map(|_| ())
+        };
+        assert_eq!(code(&abort(&mut order).unwrap_err()), "illegal_transition", "nothing to abort");
+        begin_shipment(&mut order, "seller-1", "1Z999").unwrap();
+        abort(&mut order).unwrap();
+        assert_eq!((order.status(), order.shipping("seller-1")), (OrderStatus::Confirmed, None));
+        cancel(&mut order).unwrap();
+        assert_eq!(order.status(), OrderStatus::Cancelled);
+    }
+
+    #[test]
+    fn a_begun_shipment_ships_only_under_its_own_tracking_number() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        begin_shipment(&mut order, "seller-1", "OTHER").unwrap();
+        assert!(
+            matches!(ship(&mut order, "seller-1"), Err(DomainError::Validation { field, .. }) if field == "tracking_number")
+        );
+        assert_eq!(order.shipping("seller-1"), Some("OTHER"));
+    }
+
+    #[test]
+    fn the_last_capture_is_fixed_by_when_the_shipment_began() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        begin_shipment(&mut order, "seller-1", "1Z999").unwrap();
+        begin_shipment(&mut order, "seller-2", "1Z999").unwrap();
+        ship(&mut order, "seller-2").unwrap();
+        assert!(!order.is_last_capture("seller-1"), "seller-2 had not shipped when seller-1 began");
+        assert!(!order.is_last_capture("seller-2"));
+        ship(&mut order, "seller-1").unwrap();
+        let mut later = two_seller_order();
+        confirm(&mut later);
+        ship(&mut later, "seller-1").unwrap();
+        begin_shipment(&mut later, "seller-2", "1Z999").unwrap();
+        assert!(later.is_last_capture("seller-2"));
+    }
+
     #[test]
     fn full_lifecycle_ends_refunded_with_history() {
         let mut order = two_seller_order();
@@ -966,6 +1127,8 @@ mod tests {
             Just(OrderEventKind::Confirmed { payment_id: "pi".into() }),
             Just(OrderEventKind::Failed { failure: FailureReason::OutOfStock }),
             Just(OrderEventKind::Cancelled),
+            seller.clone().prop_map(|s| OrderEventKind::ShippingStarted { seller_id: s, tracking_number: "T1".into() }),
+            seller.clone().prop_map(|s| OrderEventKind::ShippingAborted { seller_id: s }),
             (seller.clone(), prop_oneof![Just(2300i64), Just(550i64), Just(1i64)]).prop_map(|(s, a)| {
                 OrderEventKind::Shipped { seller_id: s, tracking_number: "T1".into(), captured: usd(a) }
             }),
@@ -978,7 +1141,7 @@ mod tests {
 
     proptest! {
         /// Whatever is attempted, the history stays replayable, final states stay final, captures never exceed
-        /// the total and refunds never exceed captures.
+        /// the total, refunds never exceed captures, and a cancelled order has no shipment begun or done.
         #[test]
         fn any_sequence_of_attempts_keeps_invariants(kinds in proptest::collection::vec(arb_kind(), 0..40)) {
             let mut order = two_seller_order();
@@ -999,6 +1162,9 @@ mod tests {
                 for seller in ["seller-1", "seller-2"] {
                     if let Some(refund) = order.refunded(seller) {
                         prop_assert!(refund.amount <= order.shipment(seller).unwrap().1.amount);
+                    }
+                    if order.status() == OrderStatus::Cancelled {
+                        prop_assert!(order.shipping(seller).is_none() && order.shipment(seller).is_none());
                     }
                 }
             }
