@@ -10,3 +10,4 @@ pub mod money;
 pub mod order;
 pub mod payment;
 pub mod search;
+pub mod token;

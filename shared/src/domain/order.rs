@@ -8,6 +8,7 @@
 //! exclude each other before either touches the payment.
 
 use crate::domain::money::{Currency, Money};
+use crate::domain::payment::{Payment, PaymentView};
 use crate::error::{DomainError, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -287,6 +288,27 @@ pub struct OrderHeader {
     /// a retry with the same key must carry the same request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_fingerprint: Option<String>,
+    /// The SHA-256 of a guest order's token (`X-Order-Token`); the token itself is handed out once, never kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_token_hash: Option<String>,
+}
+
+/// What a caller presents to read or cancel an order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderAccess {
+    /// The signed-in caller's user id, if a valid bearer token came with the request.
+    pub user_id: Option<String>,
+    /// Whether that caller is an admin (admins act on any order).
+    pub admin: bool,
+    /// The `X-Order-Token` header, if any.
+    pub order_token: Option<String>,
+}
+
+impl OrderAccess {
+    /// Whether the access presents anything at all to prove a right to an order.
+    pub fn is_empty(&self) -> bool {
+        self.user_id.is_none() && self.order_token.is_none()
+    }
 }
 
 /// A seller's part of an order: their lines only.
@@ -354,6 +376,7 @@ impl Order {
             created_at: at,
             flash_ticket_id: None,
             request_fingerprint: None,
+            order_token_hash: None,
         };
         let mut order = Self { header, events: Vec::new(), folded: Folded::default() };
         order.record(OrderEventKind::Placed, actor, None, at)?;
@@ -370,6 +393,36 @@ impl Order {
     pub fn with_request_fingerprint(mut self, fingerprint: impl Into<String>) -> Self {
         self.header.request_fingerprint = Some(fingerprint.into());
         self
+    }
+
+    /// Issues a guest order's token, before the order is first stored: the order keeps only its hash, the
+    /// token is returned to be handed out once.
+    pub fn with_new_order_token(mut self) -> (Self, String) {
+        let (token, hash) = crate::domain::token::new_token();
+        self.header.order_token_hash = Some(hash);
+        (self, token)
+    }
+
+    /// Who acts on the order, if `access` proves a right to it: its signed-in owner (a shopper), an admin, or
+    /// the holder of the order's token (a guest). Anyone else gets 404, never a hint that the order exists.
+    pub fn authorize(&self, access: &OrderAccess) -> Result<Actor> {
+        let owner = self.header.customer.user_id.as_deref();
+        if let Some(user_id) = access.user_id.as_deref() {
+            if owner == Some(user_id) {
+                return Ok(Actor::shopper(user_id));
+            }
+            if access.admin {
+                return Ok(Actor { kind: ActorKind::Admin, id: user_id.to_owned() });
+            }
+        }
+        let holds_token = match (&access.order_token, &self.header.order_token_hash) {
+            (Some(token), Some(hash)) => crate::domain::token::token_matches(token, hash),
+            _ => false,
+        };
+        if holds_token {
+            return Ok(Actor { kind: ActorKind::Guest, id: self.header.cart_id.clone() });
+        }
+        Err(DomainError::not_found("order"))
     }
 
     /// Rebuilds an order from storage, replaying and re-checking every event.
@@ -694,6 +747,8 @@ pub struct OrderView<'a> {
     pub shipments: Vec<ShipmentView<'a>>,
     pub created_at: DateTime<Utc>,
     pub events: &'a [OrderEvent],
+    /// The payment: null while there is none (a pending order, a declined card).
+    pub payment: Option<PaymentView>,
 }
 
 /// A seller's shipment as shoppers and sellers see it.
@@ -719,8 +774,18 @@ pub struct SellerOrderView {
 }
 
 impl Order {
-    /// The owner's view.
-    pub fn view(&self) -> OrderView<'_> {
+    /// The payment as its owner sees it: `recorded`, the provider's last report we stored for this order, or
+    /// before any report the authorization the order was confirmed with (for the order's total).
+    pub fn payment_view(&self, recorded: Option<&Payment>) -> Option<PaymentView> {
+        if let Some(payment) = recorded.filter(|p| p.order_id == self.header.id) {
+            return Some(payment.into());
+        }
+        let payment_id = self.payment_id()?;
+        Some((&Payment::authorized(payment_id.to_owned(), self.header.id.clone(), self.header.total)).into())
+    }
+
+    /// The owner's view, with the payment (see [`Order::payment_view`]).
+    pub fn view(&self, payment: Option<&Payment>) -> OrderView<'_> {
         OrderView {
             order_id: &self.header.id,
             status: self.status(),
@@ -741,6 +806,7 @@ impl Order {
                 .collect(),
             created_at: self.header.created_at,
             events: &self.events,
+            payment: self.payment_view(payment),
         }
     }
 
@@ -1024,6 +1090,65 @@ mod tests {
         ship(&mut later, "seller-1").unwrap();
         begin_shipment(&mut later, "seller-2", "1Z999").unwrap();
         assert!(later.is_last_capture("seller-2"));
+    }
+
+    #[test]
+    fn an_order_opens_to_its_owner_an_admin_or_its_token_and_to_no_one_else() {
+        let (guest, token) = Order::place(
+            "ord_g".into(),
+            Customer { user_id: None, email: Some("g@example.com".into()) },
+            "crt_g".into(),
+            two_seller_order().header().lines.clone(),
+            address(),
+            Actor { kind: ActorKind::Guest, id: "crt_g".into() },
+            Utc::now(),
+        )
+        .unwrap()
+        .with_new_order_token();
+        let shopper = two_seller_order();
+        let access = |user: Option<&str>, admin: bool, token: Option<&str>| OrderAccess {
+            user_id: user.map(str::to_owned),
+            admin,
+            order_token: token.map(str::to_owned),
+        };
+        let kind = |order: &Order, a: OrderAccess| order.authorize(&a).map(|actor| actor.kind);
+        assert_eq!(kind(&shopper, access(Some("u1"), false, None)).unwrap(), ActorKind::Shopper);
+        assert_eq!(kind(&shopper, access(Some("root"), true, None)).unwrap(), ActorKind::Admin);
+        assert_eq!(kind(&guest, access(None, false, Some(&token))).unwrap(), ActorKind::Guest);
+        assert_eq!(kind(&guest, access(Some("u2"), false, Some(&token))).unwrap(), ActorKind::Guest);
+        let refused = [
+            (&shopper, access(Some("u2"), false, None)),
+            (&shopper, access(None, false, Some(&token))),
+            (&guest, access(None, false, Some("wrong"))),
+            (&guest, access(None, false, None)),
+            (&guest, access(Some("u1"), false, None)),
+        ];
+        for (order, a) in refused {
+            assert!(matches!(order.authorize(&a), Err(DomainError::NotFound { .. })), "{a:?}");
+        }
+    }
+
+    #[test]
+    fn the_payment_is_the_recorded_one_or_the_confirmed_authorization() {
+        use crate::domain::payment::PaymentStatus;
+        let mut order = two_seller_order();
+        assert_eq!(order.payment_view(None), None, "no payment before the confirmation");
+        confirm(&mut order);
+        let authorized = order.payment_view(None).unwrap();
+        assert_eq!(
+            (authorized.status, authorized.authorized, authorized.captured),
+            (PaymentStatus::Authorized, usd(2850), usd(0))
+        );
+        let mut recorded = Payment::authorized("pi_1".into(), "ord_1".into(), usd(2850));
+        recorded.capture(usd(2300), false).unwrap();
+        recorded.refund(usd(300)).unwrap();
+        let shown = order.payment_view(Some(&recorded)).unwrap();
+        assert_eq!(
+            (shown.status, shown.captured, shown.refunded),
+            (PaymentStatus::PartiallyCaptured, usd(2300), usd(300))
+        );
+        let other = Payment::authorized("pi_9".into(), "ord_9".into(), usd(1));
+        assert_eq!(order.payment_view(Some(&other)), Some(authorized), "another order's record is ignored");
     }
 
     #[test]

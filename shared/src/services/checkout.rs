@@ -47,11 +47,14 @@ pub struct FlashHold {
     pub customer_id: String,
 }
 
-/// The 202 answer.
+/// The 202 answer. A guest's order comes with its `order_token` (for `X-Order-Token`), in the answer of the
+/// request that placed the order only: a replay answers without it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckoutAccepted {
     pub order_id: String,
     pub status: OrderStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_token: Option<String>,
 }
 
 /// The saga's input: everything its steps need, fixed at checkout.
@@ -171,6 +174,7 @@ pub async fn start_checkout(
     if flash_hold.is_none() && request.cart_id.is_empty() {
         return Err(DomainError::validation("cart_id", "is required"));
     }
+    let mut order_token = None;
     let (order, placed_now) = match (orders.get_order(&order_id).await?, &flash_hold) {
         (Some(existing), _) => (existing, false),
         (None, Some(hold)) => {
@@ -221,7 +225,7 @@ pub async fn start_checkout(
                 None => Actor { kind: ActorKind::Guest, id: request.cart_id.clone() },
             };
             let customer = Customer { user_id: access.user_id.clone(), email };
-            let order = Order::place(
+            let mut order = Order::place(
                 order_id.clone(),
                 customer,
                 request.cart_id.clone(),
@@ -231,6 +235,10 @@ pub async fn start_checkout(
                 now,
             )?
             .with_request_fingerprint(fingerprint);
+            if access.user_id.is_none() {
+                let (with_token, token) = order.with_new_order_token();
+                (order, order_token) = (with_token, Some(token));
+            }
             let (stored, mine) = create(orders, order).await?;
             if !mine {
                 return Ok(raced(&stored, fingerprint));
@@ -264,7 +272,7 @@ pub async fn start_checkout(
         starter.start_checkout(execution_name, &value).await?;
         tracing::info!(order_id = %order.id(), replayed = !placed_now, "checkout started");
     }
-    let accepted = CheckoutAccepted { order_id: order.id().to_owned(), status: OrderStatus::Pending };
+    let accepted = CheckoutAccepted { order_id: order.id().to_owned(), status: OrderStatus::Pending, order_token };
     Ok(if placed_now { CheckoutOutcome::Placed(accepted) } else { CheckoutOutcome::Replayed(accepted) })
 }
 

@@ -1,5 +1,6 @@
 //! Order use cases after checkout: the owner reads and lists orders, cancels before shipment (voiding the
-//! authorization and returning the stock) and requests a return; each seller lists their parts, ships their
+//! authorization and returning the stock) and requests a return (a guest reads and cancels with the order's
+//! token, `X-Order-Token`, instead of signing in); each seller lists their parts, ships their
 //! lines with a tracking number (capturing exactly those lines' amount), marks them delivered, and approves
 //! returns (refunding through the provider and restocking, or not). Notifications go through the queue.
 //!
@@ -16,7 +17,7 @@ use crate::domain::inventory::returns::SoldReturn;
 use crate::domain::inventory::{Allocation, ReservationStatus};
 use crate::domain::money::Money;
 use crate::domain::order::{
-    Actor, ActorKind, NotificationKind, Order, OrderEventKind, OrderNotification, OrderStatus, OrderSummary,
+    Actor, NotificationKind, Order, OrderAccess, OrderEventKind, OrderNotification, OrderStatus, OrderSummary,
     SellerOrderView,
 };
 use crate::domain::payment::Payment;
@@ -25,6 +26,7 @@ use crate::ports::{
     CustomerOrders, FlashSaleReader, FlashTicketStore, NotificationSink, OrderEventPublisher, OrderReader, OrderWriter,
     PaymentLedger, PaymentProvider, ReservationStore, SellerOrders, SoldStockReturns,
 };
+use crate::services::cart::CallerResolver;
 use crate::services::checkout::update_order;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -51,28 +53,49 @@ pub struct ApproveReturnRequest {
     pub restock: bool,
 }
 
-fn actor(caller: &Caller) -> Actor {
-    let kind = if caller.is_admin() { ActorKind::Admin } else { ActorKind::Shopper };
-    Actor { kind, id: caller.user_id.clone() }
+/// A signed-in caller's access to orders.
+pub fn signed_in(caller: &Caller) -> OrderAccess {
+    OrderAccess { user_id: Some(caller.user_id.clone()), admin: caller.is_admin(), order_token: None }
 }
 
-/// The order if the caller owns it (or is an admin); anyone else gets 404, never a hint that it exists.
-pub async fn owned_order(orders: &impl OrderReader, caller: &Caller, order_id: &str) -> Result<Order> {
-    if !crate::domain::ids::is_valid("ord", order_id) {
+/// Who is asking about an order on the routes guests use too: the optional bearer token (verified here, since
+/// those routes have no authorizer; one that does not verify is 401) and the optional `X-Order-Token`.
+pub async fn order_access(
+    resolver: &impl CallerResolver,
+    authorization: Option<&str>,
+    order_token: Option<String>,
+) -> Result<OrderAccess> {
+    let caller = resolver.resolve(authorization).await?;
+    let mut access = caller.as_ref().map(signed_in).unwrap_or_default();
+    access.order_token = order_token.filter(|t| !t.is_empty());
+    Ok(access)
+}
+
+/// The order and who acts on it, if `access` proves a right to it (see [`Order::authorize`]); anyone else
+/// gets 404, never a hint that it exists.
+pub async fn owned_order(orders: &impl OrderReader, access: &OrderAccess, order_id: &str) -> Result<(Order, Actor)> {
+    if access.is_empty() || !crate::domain::ids::is_valid("ord", order_id) {
         return Err(DomainError::not_found("order"));
     }
     let order = orders.get_order(order_id).await?.ok_or_else(|| DomainError::not_found("order"))?;
-    if caller.is_admin() || order.header().customer.user_id.as_deref() == Some(caller.user_id.as_str()) {
-        Ok(order)
-    } else {
-        Err(DomainError::not_found("order"))
-    }
+    let actor = order.authorize(access)?;
+    Ok((order, actor))
 }
 
-/// The order's view for its owner, as JSON.
-pub async fn get_order(orders: &impl OrderReader, caller: &Caller, order_id: &str) -> Result<serde_json::Value> {
-    let order = owned_order(orders, caller, order_id).await?;
-    serde_json::to_value(order.view()).map_err(DomainError::unexpected)
+/// The owner's view of `order` as JSON, with `payment` (our record of it) as its payment block.
+fn order_json(order: &Order, payment: Option<&Payment>) -> Result<serde_json::Value> {
+    serde_json::to_value(order.view(payment)).map_err(DomainError::unexpected)
+}
+
+/// The order's view for its owner (or the holder of its token), with its payment, as JSON.
+pub async fn get_order(
+    orders: &(impl OrderReader + PaymentLedger),
+    access: &OrderAccess,
+    order_id: &str,
+) -> Result<serde_json::Value> {
+    let (order, _) = owned_order(orders, access, order_id).await?;
+    let payment = orders.payment_for_order(order_id).await?;
+    order_json(&order, payment.as_ref())
 }
 
 /// The caller's orders, newest first.
@@ -178,7 +201,7 @@ pub trait Restocking: Send + Sync {
     /// [`cancel_order`].
     fn cancel(
         &self,
-        caller: &Caller,
+        access: &OrderAccess,
         order_id: &str,
         now: DateTime<Utc>,
     ) -> impl std::future::Future<Output = Result<serde_json::Value>> + Send;
@@ -200,9 +223,9 @@ where
     P: PaymentProvider,
     Q: OrderEventPublisher,
 {
-    async fn cancel(&self, caller: &Caller, order_id: &str, now: DateTime<Utc>) -> Result<serde_json::Value> {
+    async fn cancel(&self, access: &OrderAccess, order_id: &str, now: DateTime<Utc>) -> Result<serde_json::Value> {
         let d = self;
-        cancel_order(&d.orders, &d.provider, &d.orders, &d.inventory, &d.flash, &d.events, caller, order_id, now).await
+        cancel_order(&d.orders, &d.provider, &d.orders, &d.inventory, &d.flash, &d.events, access, order_id, now).await
     }
 
     async fn approve_return(
@@ -272,7 +295,7 @@ pub async fn cancel_order<O, P, L, I, F, Q>(
     inventory: &I,
     flash: &F,
     publisher: &Q,
-    caller: &Caller,
+    access: &OrderAccess,
     order_id: &str,
     now: DateTime<Utc>,
 ) -> Result<serde_json::Value>
@@ -284,8 +307,7 @@ where
     F: FlashTicketStore + FlashSaleReader,
     Q: OrderEventPublisher,
 {
-    owned_order(orders, caller, order_id).await?;
-    let who = actor(caller);
+    let (_, who) = owned_order(orders, access, order_id).await?;
     let order = update_order(orders, order_id, |order| {
         if order.status() == OrderStatus::Cancelled {
             return Ok(false);
@@ -294,16 +316,16 @@ where
         Ok(true)
     })
     .await?;
-    release_payment(provider, ledger, order_id, now).await?;
+    let payment = release_payment(provider, ledger, order_id, now).await?;
     restock(inventory, flash, &order, "cancel", None).await?;
     let seq = order.events().iter().find(|e| e.kind == OrderEventKind::Cancelled).map_or(order.version(), |e| e.seq);
     publisher.publish(&OrderNotification::new(NotificationKind::OrderCancelled, &order, seq, None, None)).await?;
-    serde_json::to_value(order.view()).map_err(DomainError::unexpected)
+    order_json(&order, payment.as_ref())
 }
 
 /// The owner asks to return a delivered order.
 pub async fn request_return(
-    orders: &(impl OrderReader + OrderWriter),
+    orders: &(impl OrderReader + OrderWriter + PaymentLedger),
     caller: &Caller,
     order_id: &str,
     request: ReturnRequest,
@@ -312,8 +334,7 @@ pub async fn request_return(
     if request.reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
         return Err(DomainError::validation("reason", "must be at most 500 characters"));
     }
-    owned_order(orders, caller, order_id).await?;
-    let who = actor(caller);
+    let (_, who) = owned_order(orders, &signed_in(caller), order_id).await?;
     let order = update_order(orders, order_id, |order| {
         if order.status() == OrderStatus::ReturnRequested {
             return Ok(false);
@@ -322,7 +343,8 @@ pub async fn request_return(
         Ok(true)
     })
     .await?;
-    serde_json::to_value(order.view()).map_err(DomainError::unexpected)
+    let payment = orders.payment_for_order(order_id).await?;
+    order_json(&order, payment.as_ref())
 }
 
 /// The order if the calling seller has lines in it (admins may act for any seller); 404 otherwise.
@@ -574,7 +596,7 @@ mod tests {
         }
 
         async fn cancel(&self, provider: &impl PaymentProvider) -> Result<serde_json::Value> {
-            let owner = Caller { user_id: "shopper-1".into(), email: None, roles: vec![Role::Shopper] };
+            let owner = signed_in(&Caller { user_id: "shopper-1".into(), email: None, roles: vec![Role::Shopper] });
             let (o, i, f) = (&self.orders, &self.inventory, &self.flash);
             cancel_order(o, provider, o, i, f, o, &owner, "ord_demo-confirmed", Utc::now()).await
         }
@@ -830,7 +852,7 @@ mod tests {
         let orders = InMemoryOrders::new();
         orders.insert(flash_order(now));
         let provider = InMemoryPayments::new();
-        let owner = Caller { user_id: "shopper-1".into(), email: None, roles: vec![Role::Shopper] };
+        let owner = signed_in(&Caller { user_id: "shopper-1".into(), email: None, roles: vec![Role::Shopper] });
         for _ in 0..2 {
             let view =
                 cancel_order(&orders, &provider, &orders, inventory, flash, &orders, &owner, "ord_flash", now).await;
