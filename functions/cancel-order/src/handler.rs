@@ -1,15 +1,22 @@
-//! Cancels the caller's order.
+//! Cancels an order for its signed-in owner (bearer token) or for the holder of its `X-Order-Token`; anyone
+//! else gets 404. The route has no authorizer (guests use it), so the bearer token is verified here.
 
-use commerce::services::orders::Restocking;
-use commerce::{api, auth};
+use commerce::api;
+use commerce::services::cart::CallerResolver;
+use commerce::services::orders::{self, Restocking};
 use lambda_http::{Body, Error, Request, Response};
 
-pub async fn handle(deps: &impl Restocking, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(
+    deps: &impl Restocking,
+    verifier: &impl CallerResolver,
+    req: Request,
+) -> Result<Response<Body>, Error> {
     let result = async {
-        let caller = auth::caller(&req)?;
         let order_id = api::path_param(&req, "order_id")?;
-        let now = chrono::Utc::now();
-        deps.cancel(&caller, &order_id, now).await
+        let authorization = api::header(&req, "authorization");
+        let access =
+            orders::order_access(verifier, authorization.as_deref(), api::header(&req, "x-order-token")).await?;
+        deps.cancel(&access, &order_id, chrono::Utc::now()).await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))
@@ -18,15 +25,50 @@ pub async fn handle(deps: &impl Restocking, req: Request) -> Result<Response<Bod
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, sample_events};
-    use commerce::adapters::orders::memory::restocking_deps;
+    use commerce::adapters::cart::memory::FixedCallers;
+    use commerce::adapters::catalog::testing::{body_json, request, sample_events};
+    use commerce::adapters::orders::memory::{restocking_deps, DEMO_ORDER_TOKEN};
+    use commerce::ports::OrderReader;
+
+    fn verifier() -> FixedCallers {
+        FixedCallers::default().shopper("<id token>", "shopper-1").shopper("<shopper-2 id token>", "shopper-2")
+    }
+
+    fn cancel(order_id: &str, headers: &[(&str, &str)]) -> lambda_http::Request {
+        let path = format!("/v1/orders/{order_id}/cancel");
+        let mut req = request("POST", "/v1/orders/{order_id}/cancel", &path).path_param("order_id", order_id);
+        for (name, value) in headers {
+            req = req.header(name, value);
+        }
+        req.build()
+    }
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
         for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/cancel-order").as_ref()) {
             let deps = restocking_deps().await;
-            let response = handle(&deps, event.request).await.unwrap();
+            let response = handle(&deps, &verifier(), event.request).await.unwrap();
             assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
+    }
+
+    #[tokio::test]
+    async fn when_a_guest_cancels_with_the_order_token_should_void_and_record_the_guest() {
+        let deps = restocking_deps().await;
+        let wrong = handle(&deps, &verifier(), cancel("ord_demo-guest", &[("x-order-token", "wrong")])).await.unwrap();
+        assert_eq!((wrong.status().as_u16(), body_json(&wrong)["error"]["code"].as_str()), (404, Some("not_found")));
+        let anyone = handle(&deps, &verifier(), cancel("ord_demo-guest", &[])).await.unwrap();
+        assert_eq!(anyone.status(), 404);
+        let other = [("authorization", "Bearer <shopper-2 id token>")];
+        assert_eq!(handle(&deps, &verifier(), cancel("ord_demo-guest", &other)).await.unwrap().status(), 404);
+        assert_eq!(deps.orders.get_order("ord_demo-guest").await.unwrap().unwrap().status().as_str(), "confirmed");
+
+        let response =
+            handle(&deps, &verifier(), cancel("ord_demo-guest", &[("x-order-token", DEMO_ORDER_TOKEN)])).await.unwrap();
+        assert_eq!(response.status(), 200, "{}", body_json(&response));
+        let body = body_json(&response);
+        assert_eq!((body["status"].as_str(), body["payment"]["status"].as_str()), (Some("cancelled"), Some("voided")));
+        let last = body["events"].as_array().and_then(|e| e.last()).cloned().unwrap_or_default();
+        assert_eq!((last["type"].as_str(), last["actor"]["kind"].as_str()), (Some("cancelled"), Some("guest")));
     }
 }

@@ -3,7 +3,8 @@
 //! key's record: a retry gets the same answer (replayed), a different request with the key 422, a concurrent
 //! one 409.
 
-use commerce::domain::cart::{hash_token, CartAccess};
+use commerce::domain::cart::CartAccess;
+use commerce::domain::token::hash_token;
 use commerce::ports::{
     CartStore, CheckoutStarter, FlashSaleReader, FlashTicketStore, OrderReader, OrderWriter, SkuCatalog,
 };
@@ -253,6 +254,58 @@ mod tests {
                 .unwrap();
         assert_eq!(response.status(), 400, "{}", body_json(&response));
         assert_eq!(body_json(&response)["error"]["code"], "malformed_json");
+    }
+
+    #[tokio::test]
+    async fn when_a_guest_checks_out_should_hand_out_the_order_token_once_and_keep_only_its_hash() {
+        use commerce::domain::order::OrderAccess;
+        let (deps, _) = deps().await;
+        let now = chrono::Utc::now();
+        let (mut cart, cart_token) = Cart::new_guest(now);
+        let product = deps.catalog.get_product("prd_demo-0001").await.unwrap().unwrap();
+        cart.set_quantity(&product.variants[0].sku, 1, product.variants[0].price, &CartLimits::default(), now).unwrap();
+        deps.carts.create_cart(&cart).await.unwrap();
+        let guest = || {
+            let body = serde_json::json!({
+                "cart_id": cart.cart_id,
+                "email": "guest@example.com",
+                "shipping_address": {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postal_code": "62701", "country": "US"},
+                "payment_method": "pm_card_visa"
+            });
+            request("POST", "/v1/checkout", "/v1/checkout")
+                .header("x-cart-token", &cart_token)
+                .header("idempotency-key", "guest-1")
+                .json(&body)
+                .build()
+        };
+        let placed = handle(&deps, guest()).await.unwrap();
+        assert_eq!(placed.status(), 202, "{}", body_json(&placed));
+        let body = body_json(&placed);
+        let token = body["order_token"].as_str().expect("a guest gets an order token").to_owned();
+        assert_eq!(token.len(), 43, "256 bits, base64url");
+        let order = deps.orders.get_order(body["order_id"].as_str().unwrap()).await.unwrap().unwrap();
+        let stored = order.header().order_token_hash.clone().expect("the hash is stored");
+        assert!(!stored.contains(&token), "never the token itself");
+        let access = OrderAccess { order_token: Some(token.clone()), ..OrderAccess::default() };
+        assert!(order.authorize(&access).is_ok(), "the token opens the order");
+
+        let replay = handle(&deps, guest()).await.unwrap();
+        assert_eq!(
+            (replay.status().as_u16(), replay.headers()["idempotent-replayed"].to_str().ok()),
+            (202, Some("true"))
+        );
+        assert_eq!(body_json(&replay)["order_id"], body["order_id"]);
+        assert!(body_json(&replay).get("order_token").is_none(), "a replay hands out no token");
+        let order = deps.orders.get_order(body["order_id"].as_str().unwrap()).await.unwrap().unwrap();
+        assert_eq!(order.header().order_token_hash.as_deref(), Some(stored.as_str()), "the token is not replaced");
+    }
+
+    #[tokio::test]
+    async fn when_a_shopper_checks_out_should_get_no_order_token() {
+        let (deps, cart_id) = deps().await;
+        let placed = handle(&deps, checkout(&cart_id, "k-3", "pm_card_visa")).await.unwrap();
+        assert_eq!(placed.status(), 202);
+        assert!(body_json(&placed).get("order_token").is_none(), "a signed-in shopper reads with their bearer token");
     }
 
     #[tokio::test]

@@ -1,11 +1,14 @@
 //! Records a return request.
 
-use commerce::ports::{OrderReader, OrderWriter};
+use commerce::ports::{OrderReader, OrderWriter, PaymentLedger};
 use commerce::services::orders::{self, ReturnRequest};
 use commerce::{api, auth};
 use lambda_http::{Body, Error, Request, Response};
 
-pub async fn handle(store: &(impl OrderReader + OrderWriter), req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(
+    store: &(impl OrderReader + OrderWriter + PaymentLedger),
+    req: Request,
+) -> Result<Response<Body>, Error> {
     let result = async {
         let caller = auth::caller(&req)?;
         let order_id = api::path_param(&req, "order_id")?;

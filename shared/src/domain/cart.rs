@@ -6,11 +6,8 @@ use crate::domain::catalog::SkuView;
 use crate::domain::inventory::{validate_sku, OwnerKind, ReservationLine, ReservationPolicy, ReservationRequest};
 use crate::domain::money::{Currency, Money};
 use crate::error::DomainError;
-use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 
 /// A guest cart expires this long after its last change.
@@ -172,28 +169,10 @@ pub struct MergeRequest {
     pub cart_token: String,
 }
 
-/// A new random guest token (256 bits, base64url) and the hash that is stored.
-pub fn new_cart_token() -> (String, String) {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let hash = hash_token(&token);
-    (token, hash)
-}
-
-/// The stored form of a guest token.
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl Cart {
     /// A new guest cart and the token that proves ownership of it (returned once, never stored).
     pub fn new_guest(now: DateTime<Utc>) -> (Self, String) {
-        let (token, token_hash) = new_cart_token();
+        let (token, token_hash) = crate::domain::token::new_token();
         (Self::new(CartOwner::Guest { token_hash }, now), token)
     }
 
@@ -240,10 +219,9 @@ impl Cart {
     /// cart ids reveal nothing; an expired cart reads as gone the same way.
     pub fn authorize(&self, access: &CartAccess, now: DateTime<Utc>) -> Result<(), DomainError> {
         let owns = match &self.owner {
-            CartOwner::Guest { token_hash } => access
-                .cart_token
-                .as_deref()
-                .is_some_and(|token| constant_time_eq(hash_token(token).as_bytes(), token_hash.as_bytes())),
+            CartOwner::Guest { token_hash } => {
+                access.cart_token.as_deref().is_some_and(|token| crate::domain::token::token_matches(token, token_hash))
+            }
             CartOwner::Shopper { user_id } => access.user_id.as_deref() == Some(user_id.as_str()),
         };
         if !owns || self.is_expired(now) {

@@ -10,6 +10,7 @@ pub mod money;
 pub mod order;
 pub mod payment;
 pub mod search;
+pub mod token;
 
 /// Property-test inputs at the integer boundaries money and stock rules must survive.
 #[cfg(test)]

@@ -1,7 +1,14 @@
 //! Orders: lines grouped per seller, an append-only event history (who, when, why), and the status derived
 //! from that history. Every transition is checked here; an illegal one is a 409 `illegal_transition`.
+//!
+//! A seller's shipment is two events around the capture: `shipping_started` (recorded before the provider is
+//! asked for money) and `shipped` (after the capture), or `shipping_aborted` when the provider refused the
+//! capture. Cancellation is only legal while the order is `confirmed`, which no order with a shipment begun
+//! is: since every change is one write conditional on the order's version, a cancellation and a shipment
+//! exclude each other before either touches the payment.
 
 use crate::domain::money::{Currency, Money};
+use crate::domain::payment::{Payment, PaymentView};
 use crate::error::{DomainError, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -139,6 +146,8 @@ impl FailureReason {
 pub enum OrderStatus {
     Pending,
     Confirmed,
+    /// A seller's shipment has begun (its capture is under way) and none has completed yet.
+    Shipping,
     PartiallyShipped,
     Shipped,
     Delivered,
@@ -154,6 +163,7 @@ impl OrderStatus {
         match self {
             Self::Pending => "pending",
             Self::Confirmed => "confirmed",
+            Self::Shipping => "shipping",
             Self::PartiallyShipped => "partially_shipped",
             Self::Shipped => "shipped",
             Self::Delivered => "delivered",
@@ -211,15 +221,40 @@ impl Actor {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OrderEventKind {
     Placed,
-    Confirmed { payment_id: String },
+    Confirmed {
+        payment_id: String,
+    },
     Compensating,
-    Failed { failure: FailureReason },
+    Failed {
+        failure: FailureReason,
+    },
     Cancelled,
-    Shipped { seller_id: String, tracking_number: String, captured: Money },
-    Delivered { seller_id: String },
+    /// A seller's shipment began: recorded before the capture, so no cancellation can follow it.
+    ShippingStarted {
+        seller_id: String,
+        tracking_number: String,
+    },
+    /// The provider refused the capture of a begun shipment: nothing was captured, the lines are unshipped again.
+    ShippingAborted {
+        seller_id: String,
+    },
+    Shipped {
+        seller_id: String,
+        tracking_number: String,
+        captured: Money,
+    },
+    Delivered {
+        seller_id: String,
+    },
     ReturnRequested,
-    Returned { seller_id: String, restocked: bool },
-    Refunded { seller_id: String, amount: Money },
+    Returned {
+        seller_id: String,
+        restocked: bool,
+    },
+    Refunded {
+        seller_id: String,
+        amount: Money,
+    },
 }
 
 /// One recorded transition: append-only, numbered from 1.
@@ -260,6 +295,27 @@ pub struct OrderHeader {
     /// a retry with the same key must carry the same request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_fingerprint: Option<String>,
+    /// The SHA-256 of a guest order's token (`X-Order-Token`); the token itself is handed out once, never kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_token_hash: Option<String>,
+}
+
+/// What a caller presents to read or cancel an order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderAccess {
+    /// The signed-in caller's user id, if a valid bearer token came with the request.
+    pub user_id: Option<String>,
+    /// Whether that caller is an admin (admins act on any order).
+    pub admin: bool,
+    /// The `X-Order-Token` header, if any.
+    pub order_token: Option<String>,
+}
+
+impl OrderAccess {
+    /// Whether the access presents anything at all to prove a right to an order.
+    pub fn is_empty(&self) -> bool {
+        self.user_id.is_none() && self.order_token.is_none()
+    }
 }
 
 /// A seller's part of an order: their lines only.
@@ -278,6 +334,8 @@ struct Folded {
     compensating: bool,
     failure: Option<FailureReason>,
     cancelled: bool,
+    /// Shipments begun and not yet shipped or aborted: seller -> tracking number.
+    shipping: BTreeMap<String, String>,
     shipped: BTreeMap<String, (String, Money)>,
     delivered: BTreeSet<String>,
     return_requested: bool,
@@ -326,6 +384,7 @@ impl Order {
             created_at: at,
             flash_ticket_id: None,
             request_fingerprint: None,
+            order_token_hash: None,
         };
         let mut order = Self { header, events: Vec::new(), folded: Folded::default() };
         order.record(OrderEventKind::Placed, actor, None, at)?;
@@ -342,6 +401,36 @@ impl Order {
     pub fn with_request_fingerprint(mut self, fingerprint: impl Into<String>) -> Self {
         self.header.request_fingerprint = Some(fingerprint.into());
         self
+    }
+
+    /// Issues a guest order's token, before the order is first stored: the order keeps only its hash, the
+    /// token is returned to be handed out once.
+    pub fn with_new_order_token(mut self) -> (Self, String) {
+        let (token, hash) = crate::domain::token::new_token();
+        self.header.order_token_hash = Some(hash);
+        (self, token)
+    }
+
+    /// Who acts on the order, if `access` proves a right to it: its signed-in owner (a shopper), an admin, or
+    /// the holder of the order's token (a guest). Anyone else gets 404, never a hint that the order exists.
+    pub fn authorize(&self, access: &OrderAccess) -> Result<Actor> {
+        let owner = self.header.customer.user_id.as_deref();
+        if let Some(user_id) = access.user_id.as_deref() {
+            if owner == Some(user_id) {
+                return Ok(Actor::shopper(user_id));
+            }
+            if access.admin {
+                return Ok(Actor { kind: ActorKind::Admin, id: user_id.to_owned() });
+            }
+        }
+        let holds_token = match (&access.order_token, &self.header.order_token_hash) {
+            (Some(token), Some(hash)) => crate::domain::token::token_matches(token, hash),
+            _ => false,
+        };
+        if holds_token {
+            return Ok(Actor { kind: ActorKind::Guest, id: self.header.cart_id.clone() });
+        }
+        Err(DomainError::not_found("order"))
     }
 
     /// Rebuilds an order from storage, replaying and re-checking every event.
@@ -424,6 +513,8 @@ impl Order {
             OrderStatus::Shipped
         } else if !f.shipped.is_empty() {
             OrderStatus::PartiallyShipped
+        } else if !f.shipping.is_empty() {
+            OrderStatus::Shipping
         } else if f.confirmed_payment.is_some() {
             OrderStatus::Confirmed
         } else {
@@ -457,6 +548,27 @@ impl Order {
         self.folded.shipped.get(seller_id).map(|(tracking, money)| (tracking.as_str(), *money))
     }
 
+    /// The tracking number of a seller's shipment that has begun and is not shipped (nor aborted) yet.
+    pub fn shipping(&self, seller_id: &str) -> Option<&str> {
+        self.folded.shipping.get(seller_id).map(String::as_str)
+    }
+
+    /// Whether a seller's capture is the order's last one (the provider then releases any uncaptured rest):
+    /// every other seller had shipped when this seller's shipment first began. The history fixes it, so a
+    /// retried capture asks the provider exactly what its first attempt asked.
+    pub fn is_last_capture(&self, seller_id: &str) -> bool {
+        let began = self
+            .events
+            .iter()
+            .position(|e| matches!(&e.kind, OrderEventKind::ShippingStarted { seller_id: s, .. } if s == seller_id))
+            .unwrap_or(self.events.len());
+        let before = &self.events[..began];
+        self.seller_ids()
+            .into_iter()
+            .filter(|s| *s != seller_id)
+            .all(|s| before.iter().any(|e| matches!(&e.kind, OrderEventKind::Shipped { seller_id: x, .. } if x == s)))
+    }
+
     pub fn is_delivered(&self, seller_id: &str) -> bool {
         self.folded.delivered.contains(seller_id)
     }
@@ -488,6 +600,7 @@ impl Order {
             _ if f.return_requested => OrderStatus::ReturnRequested,
             _ if f.delivered.contains(seller_id) => OrderStatus::Delivered,
             _ if f.shipped.contains_key(seller_id) => OrderStatus::Shipped,
+            _ if f.shipping.contains_key(seller_id) => OrderStatus::Shipping,
             _ => OrderStatus::Confirmed,
         }
     }
@@ -517,6 +630,21 @@ impl Order {
             "illegal_transition",
             format!("cannot {what} an order that is {}", self.status().as_str()),
         )
+    }
+
+    /// The seller's part, if the seller may ship it now with `tracking_number`.
+    fn shippable(&self, seller_id: &str, tracking_number: &str) -> Result<SellerPart> {
+        if !matches!(self.status(), OrderStatus::Confirmed | OrderStatus::Shipping | OrderStatus::PartiallyShipped) {
+            return Err(self.illegal("ship"));
+        }
+        let part = self.seller_part(seller_id).ok_or_else(|| DomainError::not_found("order"))?;
+        if self.folded.shipped.contains_key(seller_id) {
+            return Err(DomainError::conflict("already_shipped", "these lines are already shipped"));
+        }
+        if tracking_number.trim().is_empty() || tracking_number.len() > 100 {
+            return Err(DomainError::validation("tracking_number", "must be 1 to 100 characters"));
+        }
+        Ok(part)
     }
 
     /// The folded state after `kind`, or why `kind` is not allowed now.
@@ -555,20 +683,30 @@ impl Order {
                 }
                 next.cancelled = true;
             }
+            OrderEventKind::ShippingStarted { seller_id, tracking_number } => {
+                self.shippable(seller_id, tracking_number)?;
+                if let Some(started) = self.folded.shipping.get(seller_id) {
+                    return Err(DomainError::conflict(
+                        "shipment_in_progress",
+                        format!("the shipment of these lines with tracking number {started} is under way"),
+                    ));
+                }
+                next.shipping.insert(seller_id.clone(), tracking_number.clone());
+            }
+            OrderEventKind::ShippingAborted { seller_id } => {
+                if next.shipping.remove(seller_id).is_none() {
+                    return Err(self.illegal("abort a shipment of"));
+                }
+            }
             OrderEventKind::Shipped { seller_id, tracking_number, captured } => {
-                if !matches!(status, OrderStatus::Confirmed | OrderStatus::PartiallyShipped) {
-                    return Err(self.illegal("ship"));
-                }
-                let part = self.seller_part(seller_id).ok_or_else(|| DomainError::not_found("order"))?;
-                if self.folded.shipped.contains_key(seller_id) {
-                    return Err(DomainError::conflict("already_shipped", "these lines are already shipped"));
-                }
-                if tracking_number.trim().is_empty() || tracking_number.len() > 100 {
-                    return Err(DomainError::validation("tracking_number", "must be 1 to 100 characters"));
+                let part = self.shippable(seller_id, tracking_number)?;
+                if self.folded.shipping.get(seller_id).is_some_and(|started| started != tracking_number) {
+                    return Err(DomainError::validation("tracking_number", "must be the one the shipment began with"));
                 }
                 if *captured != part.subtotal {
                     return Err(DomainError::validation("captured", "must equal the seller's lines total"));
                 }
+                next.shipping.remove(seller_id);
                 next.shipped.insert(seller_id.clone(), (tracking_number.clone(), *captured));
             }
             OrderEventKind::Delivered { seller_id } => {
@@ -628,6 +766,8 @@ pub struct OrderView<'a> {
     pub shipments: Vec<ShipmentView<'a>>,
     pub created_at: DateTime<Utc>,
     pub events: &'a [OrderEvent],
+    /// The payment: null while there is none (a pending order, a declined card).
+    pub payment: Option<PaymentView>,
 }
 
 /// A seller's shipment as shoppers and sellers see it.
@@ -653,8 +793,18 @@ pub struct SellerOrderView {
 }
 
 impl Order {
-    /// The owner's view.
-    pub fn view(&self) -> OrderView<'_> {
+    /// The payment as its owner sees it: `recorded`, the provider's last report we stored for this order, or
+    /// before any report the authorization the order was confirmed with (for the order's total).
+    pub fn payment_view(&self, recorded: Option<&Payment>) -> Option<PaymentView> {
+        if let Some(payment) = recorded.filter(|p| p.order_id == self.header.id) {
+            return Some(payment.into());
+        }
+        let payment_id = self.payment_id()?;
+        Some((&Payment::authorized(payment_id.to_owned(), self.header.id.clone(), self.header.total)).into())
+    }
+
+    /// The owner's view, with the payment (see [`Order::payment_view`]).
+    pub fn view(&self, payment: Option<&Payment>) -> OrderView<'_> {
         OrderView {
             order_id: &self.header.id,
             status: self.status(),
@@ -675,6 +825,7 @@ impl Order {
                 .collect(),
             created_at: self.header.created_at,
             events: &self.events,
+            payment: self.payment_view(payment),
         }
     }
 
@@ -910,6 +1061,141 @@ mod tests {
         assert_eq!(code(&err), "illegal_transition");
     }
 
+    fn begin_shipment(order: &mut Order, seller: &str, tracking: &str) -> Result<()> {
+        let kind = OrderEventKind::ShippingStarted { seller_id: seller.into(), tracking_number: tracking.into() };
+        order.record(kind, Actor::seller(seller), None, Utc::now()).map(|_| ())
+    }
+
+    fn cancel(order: &mut Order) -> Result<()> {
+        order.record(OrderEventKind::Cancelled, Actor::shopper("u1"), None, Utc::now()).map(|_| ())
+    }
+
+    #[test]
+    fn when_a_shipment_has_begun_should_refuse_to_cancel() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        begin_shipment(&mut order, "seller-2", "1Z999").unwrap();
+        assert_eq!((order.status(), order.seller_status("seller-2")), (OrderStatus::Shipping, OrderStatus::Shipping));
+        assert_eq!(order.seller_status("seller-1"), OrderStatus::Confirmed);
+        assert_eq!(code(&cancel(&mut order).unwrap_err()), "illegal_transition");
+        assert_eq!(code(&begin_shipment(&mut order, "seller-2", "1Z999").unwrap_err()), "shipment_in_progress");
+        ship(&mut order, "seller-2").unwrap();
+        assert_eq!((order.status(), order.shipping("seller-2")), (OrderStatus::PartiallyShipped, None));
+        assert_eq!(code(&cancel(&mut order).unwrap_err()), "illegal_transition");
+    }
+
+    #[test]
+    fn when_cancelled_should_refuse_to_begin_a_shipment() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        cancel(&mut order).unwrap();
+        assert_eq!(code(&begin_shipment(&mut order, "seller-1", "1Z999").unwrap_err()), "illegal_transition");
+        assert_eq!(code(&ship(&mut order, "seller-1").unwrap_err()), "illegal_transition");
+    }
+
+    #[test]
+    fn when_the_capture_is_refused_the_aborted_shipment_leaves_the_order_cancellable() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        let abort = |order: &mut Order| {
+            let kind = OrderEventKind::ShippingAborted { seller_id: "seller-1".into() };
+            order.record(kind, Actor::seller("seller-1"), Some("payment_declined".into()), Utc::now()).map(|_| ())
+        };
+        assert_eq!(code(&abort(&mut order).unwrap_err()), "illegal_transition", "nothing to abort");
+        begin_shipment(&mut order, "seller-1", "1Z999").unwrap();
+        abort(&mut order).unwrap();
+        assert_eq!((order.status(), order.shipping("seller-1")), (OrderStatus::Confirmed, None));
+        cancel(&mut order).unwrap();
+        assert_eq!(order.status(), OrderStatus::Cancelled);
+    }
+
+    #[test]
+    fn a_begun_shipment_ships_only_under_its_own_tracking_number() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        begin_shipment(&mut order, "seller-1", "OTHER").unwrap();
+        assert!(
+            matches!(ship(&mut order, "seller-1"), Err(DomainError::Validation { field, .. }) if field == "tracking_number")
+        );
+        assert_eq!(order.shipping("seller-1"), Some("OTHER"));
+    }
+
+    #[test]
+    fn the_last_capture_is_fixed_by_when_the_shipment_began() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        begin_shipment(&mut order, "seller-1", "1Z999").unwrap();
+        begin_shipment(&mut order, "seller-2", "1Z999").unwrap();
+        ship(&mut order, "seller-2").unwrap();
+        assert!(!order.is_last_capture("seller-1"), "seller-2 had not shipped when seller-1 began");
+        assert!(!order.is_last_capture("seller-2"));
+        ship(&mut order, "seller-1").unwrap();
+        let mut later = two_seller_order();
+        confirm(&mut later);
+        ship(&mut later, "seller-1").unwrap();
+        begin_shipment(&mut later, "seller-2", "1Z999").unwrap();
+        assert!(later.is_last_capture("seller-2"));
+    }
+
+    #[test]
+    fn an_order_opens_to_its_owner_an_admin_or_its_token_and_to_no_one_else() {
+        let (guest, token) = Order::place(
+            "ord_g".into(),
+            Customer { user_id: None, email: Some("g@example.com".into()) },
+            "crt_g".into(),
+            two_seller_order().header().lines.clone(),
+            address(),
+            Actor { kind: ActorKind::Guest, id: "crt_g".into() },
+            Utc::now(),
+        )
+        .unwrap()
+        .with_new_order_token();
+        let shopper = two_seller_order();
+        let access = |user: Option<&str>, admin: bool, token: Option<&str>| OrderAccess {
+            user_id: user.map(str::to_owned),
+            admin,
+            order_token: token.map(str::to_owned),
+        };
+        let kind = |order: &Order, a: OrderAccess| order.authorize(&a).map(|actor| actor.kind);
+        assert_eq!(kind(&shopper, access(Some("u1"), false, None)).unwrap(), ActorKind::Shopper);
+        assert_eq!(kind(&shopper, access(Some("root"), true, None)).unwrap(), ActorKind::Admin);
+        assert_eq!(kind(&guest, access(None, false, Some(&token))).unwrap(), ActorKind::Guest);
+        assert_eq!(kind(&guest, access(Some("u2"), false, Some(&token))).unwrap(), ActorKind::Guest);
+        let refused = [
+            (&shopper, access(Some("u2"), false, None)),
+            (&shopper, access(None, false, Some(&token))),
+            (&guest, access(None, false, Some("wrong"))),
+            (&guest, access(None, false, None)),
+            (&guest, access(Some("u1"), false, None)),
+        ];
+        for (order, a) in refused {
+            assert!(matches!(order.authorize(&a), Err(DomainError::NotFound { .. })), "{a:?}");
+        }
+    }
+
+    #[test]
+    fn the_payment_is_the_recorded_one_or_the_confirmed_authorization() {
+        use crate::domain::payment::PaymentStatus;
+        let mut order = two_seller_order();
+        assert_eq!(order.payment_view(None), None, "no payment before the confirmation");
+        confirm(&mut order);
+        let authorized = order.payment_view(None).unwrap();
+        assert_eq!(
+            (authorized.status, authorized.authorized, authorized.captured),
+            (PaymentStatus::Authorized, usd(2850), usd(0))
+        );
+        let mut recorded = Payment::authorized("pi_1".into(), "ord_1".into(), usd(2850));
+        recorded.capture(usd(2300), false).unwrap();
+        recorded.refund(usd(300)).unwrap();
+        let shown = order.payment_view(Some(&recorded)).unwrap();
+        assert_eq!(
+            (shown.status, shown.captured, shown.refunded),
+            (PaymentStatus::PartiallyCaptured, usd(2300), usd(300))
+        );
+        let other = Payment::authorized("pi_9".into(), "ord_9".into(), usd(1));
+        assert_eq!(order.payment_view(Some(&other)), Some(authorized), "another order's record is ignored");
+    }
+
     #[test]
     fn full_lifecycle_ends_refunded_with_history() {
         let mut order = two_seller_order();
@@ -1012,6 +1298,8 @@ mod tests {
             Just(OrderEventKind::Compensating),
             Just(OrderEventKind::Failed { failure: FailureReason::OutOfStock }),
             Just(OrderEventKind::Cancelled),
+            seller.clone().prop_map(|s| OrderEventKind::ShippingStarted { seller_id: s, tracking_number: "T1".into() }),
+            seller.clone().prop_map(|s| OrderEventKind::ShippingAborted { seller_id: s }),
             (seller.clone(), prop_oneof![Just(2300i64), Just(550i64), Just(1i64)]).prop_map(|(s, a)| {
                 OrderEventKind::Shipped { seller_id: s, tracking_number: "T1".into(), captured: usd(a) }
             }),
@@ -1024,7 +1312,7 @@ mod tests {
 
     proptest! {
         /// Whatever is attempted, the history stays replayable, final states stay final, captures never exceed
-        /// the total and refunds never exceed captures.
+        /// the total, refunds never exceed captures, and a cancelled order has no shipment begun or done.
         #[test]
         fn any_sequence_of_attempts_keeps_invariants(kinds in proptest::collection::vec(arb_kind(), 0..40)) {
             let mut order = two_seller_order();
@@ -1045,6 +1333,9 @@ mod tests {
                 for seller in ["seller-1", "seller-2"] {
                     if let Some(refund) = order.refunded(seller) {
                         prop_assert!(refund.amount <= order.shipment(seller).unwrap().1.amount);
+                    }
+                    if order.status() == OrderStatus::Cancelled {
+                        prop_assert!(order.shipping(seller).is_none() && order.shipment(seller).is_none());
                     }
                 }
             }

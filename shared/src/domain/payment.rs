@@ -152,6 +152,28 @@ impl Payment {
     }
 }
 
+/// A payment as the order's owner sees it: where it stands and how much was authorized, captured and
+/// refunded, each as Money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PaymentView {
+    pub status: PaymentStatus,
+    pub authorized: Money,
+    pub captured: Money,
+    pub refunded: Money,
+}
+
+impl From<&Payment> for PaymentView {
+    fn from(payment: &Payment) -> Self {
+        let currency = payment.currency();
+        Self {
+            status: payment.status,
+            authorized: payment.amount,
+            captured: Money::new(payment.captured, currency),
+            refunded: Money::new(payment.refunded, currency),
+        }
+    }
+}
+
 /// Checks that a payment method is a provider token and cannot be raw card data.
 pub fn validate_payment_method(token: &str) -> Result<()> {
     let shaped = token.len() <= 255

@@ -65,11 +65,14 @@ pub struct FlashHold {
     pub customer_id: String,
 }
 
-/// The 202 answer.
+/// The 202 answer. A guest's order comes with its `order_token` (for `X-Order-Token`), in the answer of the
+/// request that placed the order only: a replay answers without it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckoutAccepted {
     pub order_id: String,
     pub status: OrderStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_token: Option<String>,
 }
 
 /// The saga's input: everything its steps need, fixed at checkout.
@@ -189,6 +192,7 @@ pub async fn start_checkout(
     if flash_hold.is_none() && request.cart_id.is_empty() {
         return Err(DomainError::validation("cart_id", "is required"));
     }
+    let mut order_token = None;
     let (order, placed_now) = match (orders.get_order(&order_id).await?, &flash_hold) {
         (Some(existing), _) => (existing, false),
         (None, Some(hold)) => {
@@ -241,7 +245,7 @@ pub async fn start_checkout(
                 None => Actor { kind: ActorKind::Guest, id: request.cart_id.clone() },
             };
             let customer = Customer { user_id: access.user_id.clone(), email };
-            let order = Order::place(
+            let mut order = Order::place(
                 order_id.clone(),
                 customer,
                 request.cart_id.clone(),
@@ -252,6 +256,10 @@ pub async fn start_checkout(
             )?
             .with_request_fingerprint(fingerprint);
             check_expected_total(request.expected_total, &order)?;
+            if access.user_id.is_none() {
+                let (with_token, token) = order.with_new_order_token();
+                (order, order_token) = (with_token, Some(token));
+            }
             let (stored, mine) = create(orders, order).await?;
             if !mine {
                 return Ok(raced(&stored, fingerprint));
@@ -285,7 +293,7 @@ pub async fn start_checkout(
         starter.start_checkout(execution_name, &value).await?;
         tracing::info!(order_id = %order.id(), replayed = !placed_now, "checkout started");
     }
-    let accepted = CheckoutAccepted { order_id: order.id().to_owned(), status: OrderStatus::Pending };
+    let accepted = CheckoutAccepted { order_id: order.id().to_owned(), status: OrderStatus::Pending, order_token };
     Ok(if placed_now { CheckoutOutcome::Placed(accepted) } else { CheckoutOutcome::Replayed(accepted) })
 }
 
@@ -886,7 +894,7 @@ mod tests {
         let world = reserved_order().await;
         let now = Utc::now();
         // Execution A runs to the end.
-        let payment = authorize_payment(&world.payments, &world.input).await.unwrap();
+        let payment = authorize_payment(&world.payments, &world.orders, &world.input, Utc::now()).await.unwrap();
         commit_and_confirm(&world.inventory, &world.orders, &world.carts, &confirm_input(&world, &payment), now)
             .await
             .unwrap();
@@ -908,7 +916,7 @@ mod tests {
     async fn when_confirming_fails_after_the_commit_should_give_the_committed_units_back_once() {
         let world = reserved_order().await;
         let now = Utc::now();
-        let payment = authorize_payment(&world.payments, &world.input).await.unwrap();
+        let payment = authorize_payment(&world.payments, &world.orders, &world.input, Utc::now()).await.unwrap();
         // Execution A commits the stock; execution B compensates before A confirms.
         commit_stock(&world.inventory, &world.input, now).await.unwrap();
         let timeout = StepError { error: "States.Timeout".into(), cause: String::new() };
@@ -959,7 +967,7 @@ mod tests {
     async fn when_the_saga_stopped_after_the_commit_the_reaper_should_return_the_units_and_void_once() {
         let now = Utc::now();
         let world = reserved_order_placed(now - chrono::Duration::hours(1)).await;
-        authorize_payment(&world.payments, &world.input).await.unwrap();
+        authorize_payment(&world.payments, &world.orders, &world.input, Utc::now()).await.unwrap();
         commit_stock(&world.inventory, &world.input, now).await.unwrap();
         // The execution ends here (TimeoutSeconds): no confirmation, no compensation.
         assert_eq!(reap(&world, now).await.expired, 1);
@@ -978,7 +986,7 @@ mod tests {
         let now = Utc::now();
         let world = reserved_order_placed(now - chrono::Duration::minutes(2)).await;
         assert_eq!(reap(&world, now).await, ReapReport::default());
-        let payment = authorize_payment(&world.payments, &world.input).await.unwrap();
+        let payment = authorize_payment(&world.payments, &world.orders, &world.input, Utc::now()).await.unwrap();
         commit_and_confirm(&world.inventory, &world.orders, &world.carts, &confirm_input(&world, &payment), now)
             .await
             .unwrap();

@@ -1,24 +1,32 @@
 //! Order use cases after checkout: the owner reads and lists orders, cancels before shipment (voiding the
-//! authorization and returning the stock) and requests a return; each seller lists their parts, ships their
+//! authorization and returning the stock) and requests a return (a guest reads and cancels with the order's
+//! token, `X-Order-Token`, instead of signing in); each seller lists their parts, ships their
 //! lines with a tracking number (capturing exactly those lines' amount), marks them delivered, and approves
 //! returns (refunding through the provider and restocking, or not). Notifications go through the queue.
 //!
 //! Side effects on the provider carry idempotency keys derived from the order and seller, and each is
 //! recorded as an order event only after it succeeded, so a retried request finishes what a failed one began.
+//! Shipment and cancellation exclude each other before any provider call: a shipment first records that it
+//! began (`shipping_started`), a cancellation is only legal on a `confirmed` order, and both are writes
+//! conditional on the order's version. Whatever money a cancelled order still has at the provider goes back:
+//! the hold is voided and anything captured is refunded, each once by its key.
 
 use crate::auth::Caller;
 use crate::domain::catalog::{Page, PageLimit};
 use crate::domain::inventory::returns::{units_of_lines, SoldReturn};
 use crate::domain::inventory::{Allocation, ReservationStatus};
+use crate::domain::money::Money;
 use crate::domain::order::{
-    Actor, ActorKind, NotificationKind, Order, OrderEventKind, OrderNotification, OrderStatus, OrderSummary,
+    Actor, NotificationKind, Order, OrderAccess, OrderEventKind, OrderNotification, OrderStatus, OrderSummary,
     SellerOrderView,
 };
+use crate::domain::payment::Payment;
 use crate::error::{DomainError, Result};
 use crate::ports::{
     CustomerOrders, FlashSaleReader, FlashTicketStore, NotificationSink, OrderEventPublisher, OrderReader, OrderWriter,
     PaymentLedger, PaymentProvider, ReservationStore, SellerOrders, SoldStockReturns,
 };
+use crate::services::cart::CallerResolver;
 use crate::services::checkout::update_order;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -45,28 +53,49 @@ pub struct ApproveReturnRequest {
     pub restock: bool,
 }
 
-fn actor(caller: &Caller) -> Actor {
-    let kind = if caller.is_admin() { ActorKind::Admin } else { ActorKind::Shopper };
-    Actor { kind, id: caller.user_id.clone() }
+/// A signed-in caller's access to orders.
+pub fn signed_in(caller: &Caller) -> OrderAccess {
+    OrderAccess { user_id: Some(caller.user_id.clone()), admin: caller.is_admin(), order_token: None }
 }
 
-/// The order if the caller owns it (or is an admin); anyone else gets 404, never a hint that it exists.
-pub async fn owned_order(orders: &impl OrderReader, caller: &Caller, order_id: &str) -> Result<Order> {
-    if !crate::domain::ids::is_valid("ord", order_id) {
+/// Who is asking about an order on the routes guests use too: the optional bearer token (verified here, since
+/// those routes have no authorizer; one that does not verify is 401) and the optional `X-Order-Token`.
+pub async fn order_access(
+    resolver: &impl CallerResolver,
+    authorization: Option<&str>,
+    order_token: Option<String>,
+) -> Result<OrderAccess> {
+    let caller = resolver.resolve(authorization).await?;
+    let mut access = caller.as_ref().map(signed_in).unwrap_or_default();
+    access.order_token = order_token.filter(|t| !t.is_empty());
+    Ok(access)
+}
+
+/// The order and who acts on it, if `access` proves a right to it (see [`Order::authorize`]); anyone else
+/// gets 404, never a hint that it exists.
+pub async fn owned_order(orders: &impl OrderReader, access: &OrderAccess, order_id: &str) -> Result<(Order, Actor)> {
+    if access.is_empty() || !crate::domain::ids::is_valid("ord", order_id) {
         return Err(DomainError::not_found("order"));
     }
     let order = orders.get_order(order_id).await?.ok_or_else(|| DomainError::not_found("order"))?;
-    if caller.is_admin() || order.header().customer.user_id.as_deref() == Some(caller.user_id.as_str()) {
-        Ok(order)
-    } else {
-        Err(DomainError::not_found("order"))
-    }
+    let actor = order.authorize(access)?;
+    Ok((order, actor))
 }
 
-/// The order's view for its owner, as JSON.
-pub async fn get_order(orders: &impl OrderReader, caller: &Caller, order_id: &str) -> Result<serde_json::Value> {
-    let order = owned_order(orders, caller, order_id).await?;
-    serde_json::to_value(order.view()).map_err(DomainError::unexpected)
+/// The owner's view of `order` as JSON, with `payment` (our record of it) as its payment block.
+fn order_json(order: &Order, payment: Option<&Payment>) -> Result<serde_json::Value> {
+    serde_json::to_value(order.view(payment)).map_err(DomainError::unexpected)
+}
+
+/// The order's view for its owner (or the holder of its token), with its payment, as JSON.
+pub async fn get_order(
+    orders: &(impl OrderReader + PaymentLedger),
+    access: &OrderAccess,
+    order_id: &str,
+) -> Result<serde_json::Value> {
+    let (order, _) = owned_order(orders, access, order_id).await?;
+    let payment = orders.payment_for_order(order_id).await?;
+    order_json(&order, payment.as_ref())
 }
 
 /// The caller's orders, newest first.
@@ -175,7 +204,7 @@ pub trait Restocking: Send + Sync {
     /// [`cancel_order`].
     fn cancel(
         &self,
-        caller: &Caller,
+        access: &OrderAccess,
         order_id: &str,
         now: DateTime<Utc>,
     ) -> impl std::future::Future<Output = Result<serde_json::Value>> + Send;
@@ -197,9 +226,9 @@ where
     P: PaymentProvider,
     Q: OrderEventPublisher,
 {
-    async fn cancel(&self, caller: &Caller, order_id: &str, now: DateTime<Utc>) -> Result<serde_json::Value> {
+    async fn cancel(&self, access: &OrderAccess, order_id: &str, now: DateTime<Utc>) -> Result<serde_json::Value> {
         let d = self;
-        cancel_order(&d.orders, &d.provider, &d.orders, &d.inventory, &d.flash, &d.events, caller, order_id, now).await
+        cancel_order(&d.orders, &d.provider, &d.orders, &d.inventory, &d.flash, &d.events, access, order_id, now).await
     }
 
     async fn approve_return(
@@ -226,8 +255,41 @@ where
     }
 }
 
-/// Cancels a confirmed, unshipped order: records the cancellation first (so no shipment can capture after
-/// it), then voids the authorization and returns the stock. Repeating it finishes what is left.
+/// The provider idempotency key of the refund of whatever was captured on an order that is cancelled.
+pub fn cancel_refund_key(order_id: &str) -> String {
+    format!("refund-{order_id}-cancel")
+}
+
+/// Gives back the money of a cancelled order: voids the hold (key `void-<order>`) and refunds anything
+/// captured (key `refund-<order>-cancel`), so no cancelled order keeps money, and a repeat moves none twice.
+async fn release_payment(
+    provider: &impl PaymentProvider,
+    ledger: &impl PaymentLedger,
+    order_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Payment>> {
+    let payment = match crate::services::checkout::void_payment(provider, ledger, order_id, now).await {
+        // Our record said the hold was open, but the provider had captured: ask the provider.
+        Err(DomainError::Conflict { code: "payment_not_voidable", .. }) => provider.find_for_order(order_id).await?,
+        other => other?,
+    };
+    let Some(payment) = payment else {
+        return Ok(None);
+    };
+    let kept = payment.captured - payment.refunded;
+    if kept <= 0 {
+        return Ok(Some(payment));
+    }
+    let amount = Money::new(kept, payment.currency());
+    let refunded = provider.refund(&payment.payment_id, amount, &cancel_refund_key(order_id)).await?;
+    ledger.record_payment(&refunded, now).await?;
+    tracing::warn!(order_id, amount = kept, "captured money of a cancelled order refunded");
+    Ok(Some(refunded))
+}
+
+/// Cancels a confirmed order none of whose shipments has begun: records the cancellation first (a write
+/// conditional on the order's version, so no shipment can begin, nor capture, after it), then voids the
+/// authorization (refunding anything captured) and returns the stock. Repeating it finishes what is left.
 #[allow(clippy::too_many_arguments)]
 pub async fn cancel_order<O, P, L, I, F, Q>(
     orders: &O,
@@ -236,7 +298,7 @@ pub async fn cancel_order<O, P, L, I, F, Q>(
     inventory: &I,
     flash: &F,
     publisher: &Q,
-    caller: &Caller,
+    access: &OrderAccess,
     order_id: &str,
     now: DateTime<Utc>,
 ) -> Result<serde_json::Value>
@@ -248,8 +310,7 @@ where
     F: FlashTicketStore + FlashSaleReader,
     Q: OrderEventPublisher,
 {
-    owned_order(orders, caller, order_id).await?;
-    let who = actor(caller);
+    let (_, who) = owned_order(orders, access, order_id).await?;
     let order = update_order(orders, order_id, |order| {
         if order.status() == OrderStatus::Cancelled {
             return Ok(false);
@@ -258,16 +319,16 @@ where
         Ok(true)
     })
     .await?;
-    crate::services::checkout::void_payment(provider, ledger, order_id, now).await?;
+    let payment = release_payment(provider, ledger, order_id, now).await?;
     restock(inventory, flash, &order, "cancel", None).await?;
     let seq = order.events().iter().find(|e| e.kind == OrderEventKind::Cancelled).map_or(order.version(), |e| e.seq);
     publisher.publish(&OrderNotification::new(NotificationKind::OrderCancelled, &order, seq, None, None)).await?;
-    serde_json::to_value(order.view()).map_err(DomainError::unexpected)
+    order_json(&order, payment.as_ref())
 }
 
 /// The owner asks to return a delivered order.
 pub async fn request_return(
-    orders: &(impl OrderReader + OrderWriter),
+    orders: &(impl OrderReader + OrderWriter + PaymentLedger),
     caller: &Caller,
     order_id: &str,
     request: ReturnRequest,
@@ -276,8 +337,7 @@ pub async fn request_return(
     if request.reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
         return Err(DomainError::validation("reason", "must be at most 500 characters"));
     }
-    owned_order(orders, caller, order_id).await?;
-    let who = actor(caller);
+    let (_, who) = owned_order(orders, &signed_in(caller), order_id).await?;
     let order = update_order(orders, order_id, |order| {
         if order.status() == OrderStatus::ReturnRequested {
             return Ok(false);
@@ -286,7 +346,8 @@ pub async fn request_return(
         Ok(true)
     })
     .await?;
-    serde_json::to_value(order.view()).map_err(DomainError::unexpected)
+    let payment = orders.payment_for_order(order_id).await?;
+    order_json(&order, payment.as_ref())
 }
 
 /// The order if the calling seller has lines in it (admins may act for any seller); 404 otherwise.
@@ -307,7 +368,22 @@ pub fn capture_key(order_id: &str, seller_id: &str) -> String {
     format!("capture-{order_id}-{seller_id}")
 }
 
-/// A seller ships their lines: captures exactly their subtotal, then records the shipment.
+/// Whether the provider refused a capture outright, so that nothing was captured (a timeout, a 5xx or any
+/// other error leaves that unknown).
+fn capture_refused(err: &DomainError) -> bool {
+    matches!(
+        err,
+        DomainError::PaymentDeclined { .. }
+            | DomainError::Validation { .. }
+            | DomainError::Conflict { code: "payment_not_capturable", .. }
+    )
+}
+
+/// A seller ships their lines, in three steps: records that the shipment began (one write conditional on the
+/// order's version: from then on the order cannot be cancelled), captures exactly the seller's subtotal, then
+/// records the shipment. A retry with the same tracking number finishes a shipment that stopped anywhere in
+/// between (the capture's key replays its first outcome); a capture the provider refuses aborts the shipment,
+/// which leaves the order as it was before (cancellable again).
 #[allow(clippy::too_many_arguments)]
 pub async fn ship<O, P, L, Q>(
     orders: &O,
@@ -330,23 +406,42 @@ where
         return Err(DomainError::validation("tracking_number", "must be 1 to 100 characters"));
     }
     let seller = caller.user_id.clone();
-    let order = seller_order(orders, caller, order_id).await?;
-    if let Some((existing, _)) = order.shipment(&seller) {
-        if existing == tracking {
-            return order.seller_view(&seller).ok_or_else(|| DomainError::not_found("order"));
+    seller_order(orders, caller, order_id).await?;
+    let order = update_order(orders, order_id, |order| {
+        let done = order.shipment(&seller).is_some_and(|(existing, _)| existing == tracking);
+        if done || order.shipping(&seller) == Some(tracking.as_str()) {
+            return Ok(false);
         }
-        return Err(DomainError::conflict("already_shipped", "these lines are already shipped"));
-    }
-    if !matches!(order.status(), OrderStatus::Confirmed | OrderStatus::PartiallyShipped) {
-        return Err(DomainError::conflict(
-            "illegal_transition",
-            format!("cannot ship an order that is {}", order.status().as_str()),
-        ));
+        let kind = OrderEventKind::ShippingStarted { seller_id: seller.clone(), tracking_number: tracking.clone() };
+        order.record(kind, Actor::seller(&seller), None, now)?;
+        Ok(true)
+    })
+    .await?;
+    if order.shipment(&seller).is_some() {
+        return order.seller_view(&seller).ok_or_else(|| DomainError::not_found("order"));
     }
     let part = order.seller_part(&seller).ok_or_else(|| DomainError::not_found("order"))?;
     let payment_id = order.payment_id().ok_or_else(|| DomainError::unexpected("confirmed order without payment"))?;
-    let last = order.seller_ids().iter().all(|s| *s == seller || order.shipment(s).is_some());
-    let payment = provider.capture(payment_id, part.subtotal, last, &capture_key(order_id, &seller)).await?;
+    let last = order.is_last_capture(&seller);
+    let payment = match provider.capture(payment_id, part.subtotal, last, &capture_key(order_id, &seller)).await {
+        Ok(payment) => payment,
+        Err(err) => {
+            if capture_refused(&err) {
+                let reason = err.error_type().to_owned();
+                update_order(orders, order_id, |order| {
+                    if order.shipping(&seller).is_none() {
+                        return Ok(false);
+                    }
+                    let kind = OrderEventKind::ShippingAborted { seller_id: seller.clone() };
+                    order.record(kind, Actor::seller(&seller), Some(reason.clone()), now)?;
+                    Ok(true)
+                })
+                .await?;
+                tracing::warn!(order_id, seller_id = %seller, error = %err, "capture refused: shipment aborted");
+            }
+            return Err(err);
+        }
+    };
     ledger.record_payment(&payment, now).await?;
     let order = update_order(orders, order_id, |order| {
         if order.shipment(&seller).is_some() {
@@ -485,9 +580,155 @@ mod tests {
     use crate::domain::inventory::Reservation;
     use crate::domain::money::{Currency, Money};
     use crate::domain::order::{Customer, OrderLine};
-    use crate::domain::payment::AuthorizeRequest;
+    use crate::domain::payment::{AuthorizeRequest, Payment, PaymentStatus};
     use crate::ports::FinishOutcome;
     use std::sync::Mutex;
+
+    /// Everything cancel and ship talk to, in memory, around the demo orders.
+    struct Shop {
+        orders: InMemoryOrders,
+        payments: InMemoryPayments,
+        inventory: InMemoryInventory,
+        flash: crate::adapters::flash_sale::memory::InMemoryFlashSales,
+    }
+
+    impl Shop {
+        async fn new() -> Self {
+            let payments = InMemoryPayments::new();
+            let orders = crate::adapters::orders::memory::demo_orders(&payments).await;
+            Self { orders, payments, inventory: InMemoryInventory::new(), flash: Default::default() }
+        }
+
+        async fn cancel(&self, provider: &impl PaymentProvider) -> Result<serde_json::Value> {
+            let owner = signed_in(&Caller { user_id: "shopper-1".into(), email: None, roles: vec![Role::Shopper] });
+            let (o, i, f) = (&self.orders, &self.inventory, &self.flash);
+            cancel_order(o, provider, o, i, f, o, &owner, "ord_demo-confirmed", Utc::now()).await
+        }
+
+        async fn ship(&self, provider: &impl PaymentProvider, seller: &str) -> Result<SellerOrderView> {
+            let caller = Caller { user_id: seller.into(), email: None, roles: vec![Role::Seller] };
+            let request = ShipRequest { tracking_number: format!("1Z-{seller}") };
+            let o = &self.orders;
+            ship(o, provider, o, o, &caller, "ord_demo-confirmed", request, Utc::now()).await
+        }
+
+        async fn order(&self) -> Order {
+            self.orders.get_order("ord_demo-confirmed").await.unwrap().unwrap()
+        }
+
+        fn payment(&self) -> Payment {
+            self.payments.payments().into_iter().find(|p| p.order_id == "ord_demo-confirmed").unwrap()
+        }
+    }
+
+    /// The provider of a race, made deterministic: the shopper's cancellation runs right after the capture
+    /// took the money and before the shipment could record it.
+    struct CancelAfterCapture<'a> {
+        shop: &'a Shop,
+        cancelled: Mutex<Option<Result<serde_json::Value>>>,
+    }
+
+    impl PaymentProvider for CancelAfterCapture<'_> {
+        async fn authorize(&self, request: &crate::domain::payment::AuthorizeRequest) -> Result<Payment> {
+            self.shop.payments.authorize(request).await
+        }
+        async fn capture(&self, payment_id: &str, amount: Money, last: bool, key: &str) -> Result<Payment> {
+            let payment = self.shop.payments.capture(payment_id, amount, last, key).await?;
+            let cancelled = self.shop.cancel(&self.shop.payments).await;
+            *self.cancelled.lock().unwrap() = Some(cancelled);
+            Ok(payment)
+        }
+        async fn void(&self, payment_id: &str, key: &str) -> Result<Payment> {
+            self.shop.payments.void(payment_id, key).await
+        }
+        async fn refund(&self, payment_id: &str, amount: Money, key: &str) -> Result<Payment> {
+            self.shop.payments.refund(payment_id, amount, key).await
+        }
+        async fn find_for_order(&self, order_id: &str) -> Result<Option<Payment>> {
+            self.shop.payments.find_for_order(order_id).await
+        }
+    }
+
+    #[tokio::test]
+    async fn when_a_cancel_arrives_while_the_capture_runs_should_refuse_it_and_keep_no_cancelled_money() {
+        let shop = Shop::new().await;
+        let racing = CancelAfterCapture { shop: &shop, cancelled: Mutex::new(None) };
+        let shipped = shop.ship(&racing, "seller-1").await;
+        let (order, payment) = (shop.order().await, shop.payment());
+        assert!(
+            order.status() != OrderStatus::Cancelled || payment.captured == payment.refunded,
+            "a cancelled order keeps captured money: {payment:?}"
+        );
+        let cancelled = racing.cancelled.lock().unwrap().take().expect("the cancel ran during the capture");
+        assert!(
+            matches!(cancelled, Err(DomainError::Conflict { code: "illegal_transition", .. })),
+            "the begun shipment excludes the cancel: {cancelled:?}"
+        );
+        assert_eq!(shipped.unwrap().status, OrderStatus::Shipped);
+        assert_eq!((order.status(), payment.captured), (OrderStatus::PartiallyShipped, 3000));
+    }
+
+    #[tokio::test]
+    async fn when_a_cancelled_order_kept_captured_money_a_repeated_cancel_refunds_it_once() {
+        let shop = Shop::new().await;
+        // What the race used to leave: seller-1's lines captured, then the order cancelled.
+        let payment_id = shop.order().await.payment_id().unwrap().to_owned();
+        let usd = Money::new(3000, Currency::USD);
+        let captured = shop.payments.capture(&payment_id, usd, false, "capture-ord_demo-confirmed-seller-1").await;
+        shop.orders.record_payment(&captured.unwrap(), Utc::now()).await.unwrap();
+        let mut order = shop.order().await;
+        order.record(OrderEventKind::Cancelled, Actor::shopper("shopper-1"), None, Utc::now()).unwrap();
+        shop.orders.insert(order);
+        for _ in 0..2 {
+            assert_eq!(shop.cancel(&shop.payments).await.unwrap()["status"], "cancelled");
+        }
+        let payment = shop.payment();
+        assert_eq!((payment.status, payment.captured, payment.refunded), (PaymentStatus::Refunded, 3000, 3000));
+        let recorded = shop.orders.payment_for_order("ord_demo-confirmed").await.unwrap().unwrap();
+        assert_eq!(recorded, payment, "our record follows the refund");
+    }
+
+    #[tokio::test]
+    async fn when_a_shipment_stopped_after_it_began_a_retry_captures_once_and_ships() {
+        let shop = Shop::new().await;
+        let mut order = shop.order().await;
+        let kind =
+            OrderEventKind::ShippingStarted { seller_id: "seller-1".into(), tracking_number: "1Z-seller-1".into() };
+        order.record(kind, Actor::seller("seller-1"), None, Utc::now()).unwrap();
+        shop.orders.insert(order);
+        let refused = shop.cancel(&shop.payments).await;
+        assert!(matches!(refused, Err(DomainError::Conflict { code: "illegal_transition", .. })), "{refused:?}");
+        // The first attempt's capture went through before the process died.
+        let payment_id = shop.order().await.payment_id().unwrap().to_owned();
+        let usd = Money::new(3000, Currency::USD);
+        shop.payments.capture(&payment_id, usd, false, &capture_key("ord_demo-confirmed", "seller-1")).await.unwrap();
+        let view = shop.ship(&shop.payments, "seller-1").await.unwrap();
+        assert_eq!((view.status, view.tracking_number.as_deref()), (OrderStatus::Shipped, Some("1Z-seller-1")));
+        assert_eq!(shop.payment().captured, 3000, "captured once");
+        let other = ShipRequest { tracking_number: "1Z-other".into() };
+        let caller = Caller { user_id: "seller-1".into(), email: None, roles: vec![Role::Seller] };
+        let o = &shop.orders;
+        let again = ship(o, &shop.payments, o, o, &caller, "ord_demo-confirmed", other, Utc::now()).await;
+        assert!(matches!(again, Err(DomainError::Conflict { code: "already_shipped", .. })), "{again:?}");
+    }
+
+    #[tokio::test]
+    async fn when_the_provider_refuses_the_capture_should_abort_the_shipment_and_allow_the_cancel() {
+        let shop = Shop::new().await;
+        let payment_id = shop.order().await.payment_id().unwrap().to_owned();
+        shop.payments.void(&payment_id, "void-elsewhere").await.unwrap();
+        let refused = shop.ship(&shop.payments, "seller-1").await;
+        assert!(matches!(refused, Err(DomainError::Conflict { code: "payment_not_capturable", .. })), "{refused:?}");
+        let order = shop.order().await;
+        let kinds: Vec<&OrderEventKind> = order.events().iter().map(|e| &e.kind).collect();
+        assert!(matches!(
+            kinds[..],
+            [.., OrderEventKind::ShippingStarted { .. }, OrderEventKind::ShippingAborted { .. }]
+        ));
+        assert_eq!(order.status(), OrderStatus::Confirmed);
+        assert_eq!(shop.cancel(&shop.payments).await.unwrap()["status"], "cancelled");
+        assert_eq!(shop.payment().status, PaymentStatus::Voided);
+    }
 
     /// A flash sale with one purchased ticket, live or already reconciled into inventory.
     struct OneTicketSale {
@@ -611,7 +852,7 @@ mod tests {
         let orders = InMemoryOrders::new();
         orders.insert(flash_order(now));
         let provider = InMemoryPayments::new();
-        let owner = Caller { user_id: "shopper-1".into(), email: None, roles: vec![Role::Shopper] };
+        let owner = signed_in(&Caller { user_id: "shopper-1".into(), email: None, roles: vec![Role::Shopper] });
         for _ in 0..2 {
             let view =
                 cancel_order(&orders, &provider, &orders, inventory, flash, &orders, &owner, "ord_flash", now).await;

@@ -9,7 +9,7 @@ use system_tests::stack;
 
 /// One cart request; an idempotent one (GET, PUT, DELETE) that gets 503 (a function timed out behind the
 /// emulator's load) is retried as a client would.
-async fn cart_call(
+pub async fn cart_call(
     method: Method,
     path: &str,
     auth: Option<&str>,
@@ -40,7 +40,8 @@ async fn cart_call(
     unreachable!("the loop returns")
 }
 
-async fn guest_cart() -> (String, String) {
+/// A new guest cart: (cart id, cart token).
+pub async fn guest_cart() -> (String, String) {
     let (status, body) = cart_call(Method::POST, "/v1/carts", None, None, None).await;
     assert_eq!(status, 201, "{body}");
     (body["cart_id"].as_str().unwrap().to_owned(), body["cart_token"].as_str().unwrap().to_owned())

@@ -44,13 +44,19 @@ pub fn checkout_body(cart_id: &str, method: &str) -> Value {
     })
 }
 
-/// POST /v1/checkout; returns status, replayed header and body.
+/// POST /v1/checkout as a signed-in shopper; returns status, replayed header and body.
 pub async fn checkout(auth: &str, key: &str, body: &Value) -> (u16, bool, Value) {
+    checkout_with(("authorization", auth), key, body).await
+}
+
+/// POST /v1/checkout with one credential header (`authorization`, or `x-cart-token` for a guest); returns
+/// status, replayed header and body.
+pub async fn checkout_with(credential: (&str, &str), key: &str, body: &Value) -> (u16, bool, Value) {
     let s = stack();
     let response = s
         .http()
         .post(s.url("/v1/checkout"))
-        .header("authorization", auth)
+        .header(credential.0, credential.1)
         .header("idempotency-key", key)
         .json(body)
         .send()

@@ -22,10 +22,21 @@ pub fn client() -> reqwest::Client {
 }
 
 pub async fn call(method: reqwest::Method, path: &str, auth: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let headers: Vec<(&str, &str)> = auth.map(|auth| ("authorization", auth)).into_iter().collect();
+    call_with(method, path, &headers, body).await
+}
+
+/// A request with these headers (credentials such as `authorization` or `x-order-token`).
+pub async fn call_with(
+    method: reqwest::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (u16, Value) {
     let s = stack();
     let mut req = client().request(method, s.url(path));
-    if let Some(auth) = auth {
-        req = req.header("authorization", auth);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
     }
     if let Some(body) = body {
         req = req.json(&body);

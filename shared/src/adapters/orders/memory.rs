@@ -296,25 +296,69 @@ impl PaymentProvider for InMemoryPayments {
     }
 }
 
+/// The two lines of every demo order: 2 x 15.00 from `seller-1`, 1 x 9.00 from `seller-2`.
+fn demo_lines() -> Result<Vec<crate::domain::order::OrderLine>> {
+    use crate::domain::money::Currency;
+    use crate::domain::order::OrderLine;
+    let usd = |a| Money::new(a, Currency::USD);
+    vec![
+        OrderLine::new("demo-sku-1", "prd_demo-0001", "seller-1", "Demo one", 2, usd(1500)),
+        OrderLine::new("demo-sku-2", "prd_demo-0002", "seller-2", "Demo two", 1, usd(900)),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// Authorizes `order`'s total in `payments` as the checkout saga would.
+async fn demo_authorization(payments: &InMemoryPayments, order: &Order) -> Result<Payment> {
+    let request = AuthorizeRequest {
+        order_id: order.id().to_owned(),
+        amount: order.total(),
+        payment_method: "pm_card_visa".into(),
+        idempotency_key: format!("authorize-{}", order.id()),
+    };
+    payments.authorize(&request).await
+}
+
+/// The order token of the demo guest order `ord_demo-guest` (see [`demo_guest_order`]).
+pub const DEMO_ORDER_TOKEN: &str = "demo-order-token-4Jq9Xv2LmT7wR1sK8nB3cZ6yH0pD5fGa";
+
+/// Adds the demo guest order `ord_demo-guest`: the demo lines, placed by a guest (email only), confirmed with a
+/// payment authorized in `payments`, readable with [`DEMO_ORDER_TOKEN`] as its `X-Order-Token`.
+pub async fn demo_guest_order(store: &InMemoryOrders, payments: &InMemoryPayments) -> Result<()> {
+    use crate::domain::order::{Actor, ActorKind, Customer, OrderEventKind};
+    let at: DateTime<Utc> = "2025-01-02T00:00:00Z".parse().map_err(DomainError::unexpected)?;
+    let customer = Customer { user_id: None, email: Some("guest@example.com".into()) };
+    let guest = Actor { kind: ActorKind::Guest, id: "cart_demo-guest".into() };
+    let placed = Order::place(
+        "ord_demo-guest".into(),
+        customer,
+        "cart_demo-guest".into(),
+        demo_lines()?,
+        demo_address(),
+        guest,
+        at,
+    )?;
+    let mut header = placed.header().clone();
+    header.order_token_hash = Some(crate::domain::token::hash_token(DEMO_ORDER_TOKEN));
+    let mut order = Order::from_history(header, placed.events().to_vec())?;
+    let payment = demo_authorization(payments, &order).await?;
+    order.record(OrderEventKind::Confirmed { payment_id: payment.payment_id }, Actor::system("demo"), None, at)?;
+    store.insert(order);
+    Ok(())
+}
+
 /// Demo orders for handler tests and sample events, all placed by `shopper-1` with lines from `seller-1` and
 /// `seller-2`: `ord_demo-pending`, `ord_demo-confirmed`, `ord_demo-shipped` (both sellers shipped),
 /// `ord_demo-delivered`, `ord_demo-return` (return requested). Payments are authorized in `payments`.
 pub async fn demo_orders(payments: &InMemoryPayments) -> InMemoryOrders {
-    use crate::domain::money::Currency;
-    use crate::domain::order::{Actor, Customer, OrderEventKind, OrderLine};
+    use crate::domain::order::{Actor, Customer, OrderEventKind};
     let store = InMemoryOrders::new();
     let at: DateTime<Utc> = "2025-01-01T00:00:00Z".parse().unwrap_or_default();
-    let usd = |a| Money::new(a, Currency::USD);
     let steps = ["pending", "confirmed", "shipped", "delivered", "return"];
     for (i, name) in steps.iter().enumerate() {
         let id = format!("ord_demo-{name}");
-        let lines = vec![
-            OrderLine::new("demo-sku-1", "prd_demo-0001", "seller-1", "Demo one", 2, usd(1500)),
-            OrderLine::new("demo-sku-2", "prd_demo-0002", "seller-2", "Demo two", 1, usd(900)),
-        ]
-        .into_iter()
-        .collect::<Result<Vec<_>>>();
-        let Ok(lines) = lines else { continue };
+        let Ok(lines) = demo_lines() else { continue };
         let address = demo_address();
         let customer = Customer { user_id: Some("shopper-1".into()), email: Some("shopper@example.com".into()) };
         let placed_at = at + chrono::Duration::minutes(i as i64);
@@ -330,13 +374,7 @@ pub async fn demo_orders(payments: &InMemoryPayments) -> InMemoryOrders {
             continue;
         };
         if i >= 1 {
-            let request = AuthorizeRequest {
-                order_id: id.clone(),
-                amount: order.total(),
-                payment_method: "pm_card_visa".into(),
-                idempotency_key: format!("authorize-{id}"),
-            };
-            let Ok(payment) = payments.authorize(&request).await else {
+            let Ok(payment) = demo_authorization(payments, &order).await else {
                 continue;
             };
             let _ = order.record(
@@ -379,15 +417,16 @@ pub async fn demo_orders(payments: &InMemoryPayments) -> InMemoryOrders {
             if i >= 4 {
                 let _ = order.record(OrderEventKind::ReturnRequested, Actor::shopper("shopper-1"), None, placed_at);
             }
-            let _ = store.record_payment(&payment, placed_at).await;
+            let latest = payments.find_for_order(&id).await.ok().flatten().unwrap_or(payment);
+            let _ = store.record_payment(&latest, placed_at).await;
         }
         store.insert(order);
     }
     store
 }
 
-/// The in-memory dependencies of cancel-order and approve-return: demo orders (see [`demo_orders`]), stock,
-/// flash sales, a provider holding the demo orders' payments, and an events queue.
+/// The in-memory dependencies of cancel-order and approve-return: demo orders (see [`demo_orders`] and
+/// [`demo_guest_order`]), stock, flash sales, a provider holding the demo orders' payments, and an events queue.
 pub async fn restocking_deps() -> crate::services::orders::RestockingDeps<
     InMemoryOrders,
     crate::adapters::inventory::memory::InMemoryInventory,
@@ -397,6 +436,9 @@ pub async fn restocking_deps() -> crate::services::orders::RestockingDeps<
 > {
     let provider = InMemoryPayments::new();
     let orders = demo_orders(&provider).await;
+    if let Err(err) = demo_guest_order(&orders, &provider).await {
+        tracing::error!(error = %err, "demo guest order not added");
+    }
     crate::services::orders::RestockingDeps {
         orders,
         inventory: crate::adapters::inventory::memory::InMemoryInventory::new(),

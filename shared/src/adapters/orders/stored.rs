@@ -32,6 +32,9 @@ pub(super) struct StoredHeader {
     /// The placing request's fingerprint (its `Idempotency-Key`'s record is this order).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     fp: Option<String>,
+    /// A guest order's token hash (SHA-256, hex); the token is never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tok: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -117,6 +120,7 @@ impl StoredHeader {
             },
             flash: header.flash_ticket_id.clone(),
             fp: header.request_fingerprint.clone(),
+            tok: header.order_token_hash.clone(),
         }
     }
 }
@@ -202,6 +206,7 @@ pub(super) fn decode(
         created_at,
         flash_ticket_id: header.flash,
         request_fingerprint: header.fp,
+        order_token_hash: header.tok,
     };
     let events = events
         .into_iter()
@@ -302,8 +307,14 @@ mod tests {
 
     #[test]
     fn guest_flash_and_failed_orders_survive_the_round_trip() {
-        let guest = placed(None, Some("guest@example.com"));
-        assert_eq!(round_trip(&guest), guest);
+        let (guest, token) = placed(None, Some("guest@example.com")).with_new_order_token();
+        let back = round_trip(&guest);
+        assert_eq!(back, guest);
+        assert!(back
+            .header()
+            .order_token_hash
+            .as_deref()
+            .is_some_and(|hash| hash.len() == 64 && !hash.contains(&token)));
 
         let mut flash = placed(Some("user-2"), None).with_flash_ticket("tkt_9");
         let failed = OrderEventKind::Failed { failure: FailureReason::PaymentDeclined };
