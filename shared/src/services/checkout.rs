@@ -556,14 +556,24 @@ pub async fn claim_compensation(
     order_id: &str,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let order = update_order(orders, order_id, |order| {
+    let claimed = update_order(orders, order_id, |order| {
         if order.status() != OrderStatus::Pending || order.compensating() {
             return Ok(false);
         }
         order.record(OrderEventKind::Compensating, Actor::system("checkout"), None, now)?;
         Ok(true)
     })
-    .await?;
+    .await;
+    let order = match claimed {
+        Ok(order) => order,
+        // No order was ever written under this id, so none can be confirmed: whatever is held under it goes
+        // back, as `void_unconfirmed` voids what it finds.
+        Err(DomainError::NotFound { .. }) => {
+            tracing::warn!(order_id, "compensating an order that was never written: nothing to fence");
+            return Ok(true);
+        }
+        Err(err) => return Err(err),
+    };
     let claimed = given_up(&order);
     if !claimed {
         tracing::warn!(order_id, status = order.status().as_str(), "compensation skipped: the order went on");
