@@ -560,8 +560,9 @@ pub trait FlashTicketStore: Send + Sync {
 /// What one take attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TakeOutcome {
-    /// The shard gave a unit; `previous` is the take its lane made there before (to be settled if it is not).
-    Taken { previous: Option<flash_sale::Take> },
+    /// The shard gave a unit; `previous` holds the takes whose marks the write replaced there: its lane's last
+    /// take and the one kept before that (`prev`), to be settled if they are not.
+    Taken { previous: Vec<flash_sale::Take> },
     /// The shard was empty; `remaining` is what it held when the condition failed, if known.
     ShardEmpty { remaining: Option<i64> },
 }

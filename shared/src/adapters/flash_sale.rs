@@ -695,10 +695,12 @@ impl FlashAdmissions for DynamoFlashSales {
             .await;
         match taken {
             Ok(out) => {
-                let previous = out
-                    .attributes
-                    .and_then(|old| old.get(&lane_mark(lane)).and_then(|v| v.as_s().ok()).cloned())
-                    .and_then(|mark| Take::from_mark(&mark));
+                let old = out.attributes.unwrap_or_default();
+                let previous = [lane_mark(lane), prev_mark(lane)]
+                    .iter()
+                    .filter_map(|name| old.get(name).and_then(|v| v.as_s().ok()))
+                    .filter_map(|mark| Take::from_mark(mark))
+                    .collect();
                 Ok(TakeOutcome::Taken { previous })
             }
             Err(err) => match err.as_service_error() {

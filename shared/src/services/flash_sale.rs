@@ -513,16 +513,19 @@ async fn admit_one(
                     remaining[shard] -= 1;
                     let hold = Some(sale.hold_expiry(now));
                     let settled = settle_own(admissions, state, &sale, shard_u32, &take, hold, stats).await?;
-                    if let Some(previous) = previous.filter(|p| *p != take) {
-                        // This message's own take is settled: failing it now would not help (its redelivery
-                        // cannot see the take its write replaced), so the instance keeps that take and retries.
-                        let before = [(shard_u32, previous)];
+                    // The takes whose marks this write replaced (the lane's last, and the `prev` it kept) are
+                    // named nowhere else now. This message's own take is settled: failing it would not help (its
+                    // redelivery cannot see what its write replaced), so the instance keeps them and retries.
+                    let before: Vec<(u32, Take)> =
+                        previous.into_iter().filter(|p| *p != take).map(|p| (shard_u32, p)).collect();
+                    if !before.is_empty() {
                         if let Err(err) =
                             settle_others(admissions, state, &sale, &before, &mut remaining, stats, now).await
                         {
-                            let [(_, previous)] = before;
-                            tracing::error!(sale_id = %sale.sale_id, shard, take = %previous.mark(), error = %err, "the lane's previous take is not settled yet; retrying on the next batch");
-                            state.defer(&sale.sale_id, shard_u32, previous);
+                            tracing::error!(sale_id = %sale.sale_id, shard, takes = before.len(), error = %err, "the lane's previous takes are not settled yet; retrying on the next batch");
+                            for (shard, previous) in before {
+                                state.defer(&sale.sale_id, shard, previous);
+                            }
                         }
                     }
                     break 'admission Ok(match settled {
