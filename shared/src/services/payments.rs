@@ -50,7 +50,10 @@ pub async fn handle_webhook(
         );
         return Ok(WebhookOutcome::Ignored);
     }
-    ledger.record_payment_report(payment, event.created).await?;
+    // The provider dates events to the second and our own writes to the millisecond: an event is taken as seen
+    // at the end of its second, so one sent in the same second as our last write is not dropped as stale.
+    let seen = event.created + chrono::Duration::milliseconds(999);
+    ledger.record_payment_report(payment, seen).await?;
     if !ledger.claim_once(&format!("webhook-{}", event.id)).await? {
         tracing::info!(event_id = %event.id, "webhook redelivered");
         return Ok(WebhookOutcome::Duplicate);
