@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Sends requests generated from docs/openapi.yaml to a running stack and checks the answers against the document:
+# no 5xx, every status documented, and no schema-valid request refused as malformed (400) or invalid (422).
+# Usage: API_URL=http://127.0.0.1:3000 SHOPPER_TOKEN=.. SELLER_TOKEN=.. ADMIN_TOKEN=.. infra/openapi-check.sh [schemathesis run options]
+# Installs schemathesis into .local/openapi on first use. `make dev` + `make openapi-check` runs it by hand.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="$root/.local/openapi"
+req="$root/infra/requirements-openapi.txt"
+stamp="$venv/.requirements.sha256"
+want="$(sha256sum "$req" | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x "$venv/bin/schemathesis" ]; then
+  command -v python3 >/dev/null || { echo "python3 is required (3.9 or newer)" >&2; exit 1; }
+  echo "installing schemathesis into .local/openapi (first run only)" >&2
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --disable-pip-version-check -q -r "$req"
+  echo "$want" > "$stamp"
+fi
+: "${API_URL:?set API_URL to the API of a running stack}"
+: "${SHOPPER_TOKEN:?}" "${SELLER_TOKEN:?}" "${ADMIN_TOKEN:?}"
+export PYTHONPATH="$root/tests/openapi${PYTHONPATH:+:$PYTHONPATH}"
+export SCHEMATHESIS_HOOKS=hooks
+exec "$venv/bin/schemathesis" --no-color --config-file "$root/tests/openapi/schemathesis.toml" \
+  run "$root/docs/openapi.yaml" --url "$API_URL" "$@"
