@@ -114,8 +114,10 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, DomainError> 
     if bytes.is_empty() {
         return Err(DomainError::MalformedBody("a JSON body is required".into()));
     }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|err| {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|err| DomainError::MalformedBody(err.to_string()))?;
+    integral_floats_as_integers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         if path.is_empty() || path == "." {
@@ -124,6 +126,26 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, DomainError> 
             DomainError::MalformedBody(format!("{path}: {inner}"))
         }
     })
+}
+
+/// JSON has one number type: `12.0` is the integer 12 (JSON Schema says so too), so a client that writes integers
+/// as floats is not refused. Only floats with no fraction that fit an i64 or u64 are rewritten.
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0) {
+                // 2^63 and 2^64 are exact f64 values: the ranges below hold only integers that fit.
+                if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) {
+                    *value = serde_json::Value::from(f as i64);
+                } else if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                    *value = serde_json::Value::from(f as u64);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
 }
 
 /// A required path parameter (API Gateway always supplies declared ones; a missing one is a 400).
@@ -214,6 +236,26 @@ mod tests {
         let req = Request::new(Body::Text(r#"{"quantity": "three"}"#.into()));
         let err = parse_json::<Payload>(&req).unwrap_err();
         assert!(matches!(&err, DomainError::MalformedBody(m) if m.starts_with("quantity")), "{err:?}");
+    }
+
+    #[test]
+    fn when_an_integer_is_written_as_a_float_without_fraction_should_take_it() {
+        #[derive(Debug, serde::Deserialize, PartialEq)]
+        struct Payload {
+            quantity: u32,
+            delta: i64,
+            lines: Vec<i64>,
+        }
+        let req = Request::new(Body::Text(r#"{"quantity": 3.0, "delta": -12.0, "lines": [1e3, 2]}"#.into()));
+        assert_eq!(parse_json::<Payload>(&req).unwrap(), Payload { quantity: 3, delta: -12, lines: vec![1000, 2] });
+        for body in [r#"{"quantity": 3.5, "delta": 0, "lines": []}"#, r#"{"quantity": 1, "delta": 1e19, "lines": []}"#] {
+            let err = parse_json::<Payload>(&Request::new(Body::Text(body.into()))).unwrap_err();
+            assert_eq!(status_and_code(&err), (StatusCode::BAD_REQUEST, "malformed_json"), "{body}");
+        }
+        let req = Request::new(Body::Text(r#"{"quantity": 1, "delta": -9.223372036854775808e18, "lines": []}"#.into()));
+        assert_eq!(parse_json::<Payload>(&req).unwrap().delta, i64::MIN);
+        let req = Request::new(Body::Text(r#"{"quantity": 1, "delta": -9.3e18, "lines": []}"#.into()));
+        assert!(parse_json::<Payload>(&req).is_err());
     }
 
     #[test]

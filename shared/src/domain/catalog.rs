@@ -833,7 +833,8 @@ impl ValidContent {
             Some(d) => check_text("description", &d, 0, 5000)?,
             None => String::new(),
         };
-        let brand = match input.brand {
+        // A blank brand is no brand, on create as on update.
+        let brand = match input.brand.filter(|b| !b.trim().is_empty()) {
             Some(b) => Some(check_text("brand", &b, 1, 100)?),
             None => None,
         };

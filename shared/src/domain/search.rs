@@ -492,8 +492,10 @@ impl SearchQuery {
                     }
                     query.text.push_str(value);
                 }
+                // An empty filter is no filter (a form's blank field), as for `brand` and `attr.*`.
+                "category" if value.is_empty() => {}
                 "category" => {
-                    if value.is_empty() || value.len() > 80 {
+                    if value.len() > 80 {
                         return Err(DomainError::invalid_parameter("category", "must be a category id"));
                     }
                     query.category = Some(value.to_owned());
@@ -550,6 +552,9 @@ impl SearchQuery {
                                 "attribute names are 1-40 of a-z, 0-9, _",
                             ));
                         }
+                        if value.split(',').all(|v| v.trim().is_empty()) {
+                            continue;
+                        }
                         let values = query.attributes.entry(name.to_lowercase()).or_default();
                         push_values(values, &field, value)?;
                         if query.attributes.len() > MAX_ATTRIBUTE_FILTERS {
@@ -593,9 +598,6 @@ fn push_values(into: &mut Vec<String>, field: &str, raw: &str) -> Result<(), Dom
         if !into.iter().any(|v| v.eq_ignore_ascii_case(value)) {
             into.push(value.to_owned());
         }
-    }
-    if into.is_empty() {
-        return Err(DomainError::invalid_parameter(field, "must not be empty"));
     }
     if into.len() > MAX_FILTER_VALUES {
         return Err(DomainError::invalid_parameter(field, format!("at most {MAX_FILTER_VALUES} values")));
