@@ -6,6 +6,7 @@ is one the document promises to accept. Nothing else is changed, and negative ca
 """
 
 import hashlib
+import itertools
 import hmac
 import json
 import os
@@ -14,8 +15,11 @@ from datetime import datetime, timedelta, timezone
 
 import schemathesis
 
-# A demo category with no attribute definitions of its own or above it: any attribute names are accepted there.
-OPEN_CATEGORY = "cat_books"
+# A root category without attribute definitions, made for the run (any attribute names are accepted there).
+OPEN_CATEGORY = os.environ.get("OPENAPI_OPEN_CATEGORY", "cat_books")
+
+
+_NAMES = itertools.count()
 
 
 def _operation_id(case):
@@ -54,11 +58,28 @@ def _product_body(body, *, create):
                 price["currency"] = currency
 
 
+def _category_body(body):
+    """Categories: an existing parent; each attribute defined once."""
+    if "parent_id" in body:
+        body["parent_id"] = OPEN_CATEGORY
+    definitions = body.get("attributes")
+    if isinstance(definitions, list):
+        # A name is defined once in a category, and keeps one type up and down the tree: every generated
+        # definition gets a name of its own.
+        for definition in definitions:
+            if isinstance(definition, dict) and isinstance(definition.get("name"), str):
+                definition["name"] = f"{definition['name'][:30]}_{next(_NAMES)}"
+
+
 def _flash_sale_body(body):
-    """Flash sales: a SKU of the seller's with stock, and `ends_at` after `starts_at`."""
+    """Flash sales: a SKU of the seller's, priced in its product's currency, and `ends_at` after `starts_at`."""
     if not isinstance(body, dict):
         return
     body["sku"] = os.environ.get("OPENAPI_SELLER_SKU", body.get("sku"))
+    if isinstance(body.get("shards"), int) and isinstance(body.get("units"), int):
+        body["shards"] = min(body["shards"], body["units"])
+    if isinstance(body.get("price"), dict):
+        body["price"]["currency"] = os.environ.get("OPENAPI_SELLER_CURRENCY", "USD")
     body.pop("warehouse_id", None)
     start = datetime.now(timezone.utc) + timedelta(hours=1)
     body["starts_at"] = start.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -68,14 +89,17 @@ def _flash_sale_body(body):
 def _sign_webhook(case):
     """The payment webhook: signed with the endpoint secret, as the provider signs it."""
     secret = os.environ.get("PAYMENT_WEBHOOK_SECRET")
-    if not secret:
+    if not secret or not isinstance(case.body, dict):
         return
-    payload = json.dumps(case.body if case.body is not None else {}, separators=(",", ":"))
-    stamp = str(int(time.time()))
-    digest = hmac.new(secret.encode(), f"{stamp}.{payload}".encode(), hashlib.sha256).hexdigest()
-    case.body = json.loads(payload)
+    now = int(time.time())
+    if isinstance(case.body.get("created"), int) and case.body["created"] > now:
+        # An event dated ahead of the provider's clock is refused (400 `created`): the provider never sends one.
+        case.body["created"] = now
+    # The bytes `requests` sends for a JSON body (`json=`): the standard library's dumps with its defaults.
+    payload = json.dumps(case.body, allow_nan=False)
+    digest = hmac.new(secret.encode(), f"{now}.{payload}".encode(), hashlib.sha256).hexdigest()
     case.headers = dict(case.headers or {})
-    case.headers["Stripe-Signature"] = f"t={stamp},v1={digest}"
+    case.headers["Stripe-Signature"] = f"t={now},v1={digest}"
 
 
 @schemathesis.hook
@@ -91,10 +115,24 @@ def map_case(context, case):
         _product_body(case.body, create=True)
     elif operation == "updateProduct":
         _product_body(case.body, create=False)
-    elif operation == "createCategory" and isinstance(case.body, dict) and "parent_id" in case.body:
-        case.body["parent_id"] = OPEN_CATEGORY
+    elif operation in ("createCategory", "updateCategory") and isinstance(case.body, dict):
+        _category_body(case.body)
+        if operation == "updateCategory" and isinstance(case.path_parameters, dict):
+            if case.path_parameters.get("category_id") == OPEN_CATEGORY:
+                # Definitions added to the run's open category would make its products' attributes wrong.
+                case.path_parameters["category_id"] = "cat_books"
+    elif operation == "searchProducts" and isinstance(query, dict):
+        # A price range runs from `price_min` up to `price_max`.
+        low, high = query.get("price_min"), query.get("price_max")
+        if str(low).isdigit() and str(high).isdigit() and int(low) > int(high):
+            query["price_min"], query["price_max"] = high, low
     elif operation == "createFlashSale":
         _flash_sale_body(case.body)
-    elif operation == "paymentWebhook":
-        _sign_webhook(case)
     return case
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    # Signed last, over the body as it is sent.
+    if _positive(case) and _operation_id(case) == "paymentWebhook":
+        _sign_webhook(case)

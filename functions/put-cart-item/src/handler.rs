@@ -93,12 +93,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn when_sku_is_unknown_should_422_and_when_not_owner_404() {
+    async fn when_sku_is_unknown_or_not_owner_should_404() {
         let ctx = context();
         let (cart_id, token) = guest_cart(&ctx).await;
         let unknown =
             handle(&ctx, put(&cart_id, "NOPE-1", json!(1)).header("x-cart-token", &token).build()).await.unwrap();
-        assert_eq!(unknown.status(), 422);
+        assert_eq!(unknown.status(), 404);
         let stranger = handle(
             &ctx,
             put(&cart_id, "TSH-0004-WHITE-M", json!(1)).header("authorization", "Bearer token-u1").build(),

@@ -59,6 +59,13 @@ pub struct Coordinates {
 }
 
 impl Coordinates {
+    /// To 1e-7 degrees (about a centimetre), so a stored value has no more digits than the store takes: a
+    /// number as small as 1e-200 is refused by DynamoDB (its magnitude floor is 1e-130) and becomes 0 here.
+    pub fn rounded(self) -> Coordinates {
+        let round = |v: f64| (v * 1e7).round() / 1e7 + 0.0;
+        Coordinates { latitude: round(self.latitude), longitude: round(self.longitude) }
+    }
+
     /// Great-circle distance in kilometres (haversine).
     pub fn distance_km(&self, other: &Coordinates) -> f64 {
         const EARTH_RADIUS_KM: f64 = 6371.0;
@@ -134,7 +141,7 @@ impl NewWarehouse {
     /// Validates and turns the request into a warehouse. A warehouse needs a region and coordinates.
     pub fn into_warehouse(self, now: DateTime<Utc>) -> Result<Warehouse, DomainError> {
         let name = self.name.trim().to_owned();
-        if name.is_empty() || name.len() > 120 {
+        if name.is_empty() || name.chars().count() > 120 {
             return Err(DomainError::validation("name", "must be 1-120 characters"));
         }
         self.location.validate("location")?;
@@ -151,7 +158,9 @@ impl NewWarehouse {
             }
             None => crate::domain::ids::new_id("wh"),
         };
-        Ok(Warehouse { warehouse_id, name, location: self.location, created_at: now })
+        let mut location = self.location;
+        location.coordinates = location.coordinates.map(Coordinates::rounded);
+        Ok(Warehouse { warehouse_id, name, location, created_at: now })
     }
 }
 
@@ -413,6 +422,27 @@ mod tests {
     fn available_never_negative() {
         let level = StockLevel { on_hand: 3, safety: 5, free: 3, avail: -2, ..StockLevel::empty("A", "wh_a") };
         assert_eq!(level.available(), 0);
+    }
+
+    #[test]
+    fn a_warehouse_keeps_its_coordinates_to_a_centimetre_and_never_a_number_the_store_refuses() {
+        let new = |latitude: f64, longitude: f64, name: &str| NewWarehouse {
+            name: name.to_owned(),
+            location: Location {
+                country: "US".into(),
+                region: Some("TX".into()),
+                coordinates: Some(Coordinates { latitude, longitude }),
+            },
+            warehouse_id: None,
+        };
+        let tiny = new(1e-200, -7.009940055049222e-54, "Tiny").into_warehouse(Utc::now()).unwrap();
+        assert_eq!(tiny.location.coordinates, Some(Coordinates { latitude: 0.0, longitude: 0.0 }));
+        assert!(tiny.location.coordinates.unwrap().longitude.is_sign_positive(), "no -0 is stored");
+        let dallas = new(32.776_664_99, -96.796_987_7, "Dallas").into_warehouse(Utc::now()).unwrap();
+        assert_eq!(dallas.location.coordinates, Some(Coordinates { latitude: 32.776_665, longitude: -96.796_987_7 }));
+        // 120 characters, more than 120 bytes: the limit counts characters.
+        assert!(new(0.0, 0.0, &"é".repeat(120)).into_warehouse(Utc::now()).is_ok());
+        assert!(new(0.0, 0.0, &"é".repeat(121)).into_warehouse(Utc::now()).is_err());
     }
 
     #[test]

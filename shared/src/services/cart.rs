@@ -287,7 +287,8 @@ impl<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver> CartConte
             .await?
             .into_iter()
             .find(|v| v.sku == sku && v.is_purchasable())
-            .ok_or_else(|| DomainError::validation("sku", "is not for sale"))?;
+            // The SKU in the path names nothing for sale: the resource is not there (404), as for a cart.
+            .ok_or_else(|| DomainError::not_found("sku"))?;
         for _ in 0..WRITE_ATTEMPTS {
             let mut cart = owned_cart(&self.store, access, cart_id, now).await?;
             let grows = cart.lines.get(sku).is_none_or(|line| quantity > line.quantity);

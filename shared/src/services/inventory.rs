@@ -483,7 +483,10 @@ async fn finish(
     action: Action,
     now: DateTime<Utc>,
 ) -> Result<Reservation> {
-    crate::domain::inventory::reservation::validate_reservation_id(reservation_id)?;
+    // An id no reservation can have names none (404), as on a read.
+    if crate::domain::inventory::reservation::validate_reservation_id(reservation_id).is_err() {
+        return Err(DomainError::not_found("reservation"));
+    }
     for _ in 0..FINISH_ATTEMPTS {
         let reservation =
             store.get_reservation(reservation_id).await?.ok_or_else(|| DomainError::not_found("reservation"))?;
