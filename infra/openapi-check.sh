@@ -2,7 +2,10 @@
 # Sends requests generated from docs/openapi.yaml to a running stack and checks the answers against the document:
 # no 5xx, every status documented, and no schema-valid request refused as malformed (400) or invalid (422).
 # Usage: API_URL=http://127.0.0.1:3000 SHOPPER_TOKEN=.. SELLER_TOKEN=.. ADMIN_TOKEN=.. infra/openapi-check.sh [schemathesis run options]
-# Installs schemathesis into .local/openapi on first use. `make dev` + `make openapi-check` runs it by hand.
+# Optional: OPENAPI_OPEN_CATEGORY, OPENAPI_SELLER_SKU, OPENAPI_SELLER_CURRENCY, PAYMENT_WEBHOOK_SECRET (tests/openapi/hooks.py).
+# Installs schemathesis into .local/openapi on first use. `make test` runs it through tests/tests/openapi.rs, which
+# starts a stack of its own and passes all of the above; `OPENAPI_SEED=random cargo test --workspace --test openapi`
+# explores beyond the fixed seed.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="$root/.local/openapi"

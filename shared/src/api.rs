@@ -116,7 +116,7 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, DomainError> 
     }
     let mut value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|err| DomainError::MalformedBody(err.to_string()))?;
-    integral_floats_as_integers(&mut value);
+    crate::json::integral_floats_as_integers(&mut value);
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
@@ -126,26 +126,6 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, DomainError> 
             DomainError::MalformedBody(format!("{path}: {inner}"))
         }
     })
-}
-
-/// JSON has one number type: `12.0` is the integer 12 (JSON Schema says so too), so a client that writes integers
-/// as floats is not refused. Only floats with no fraction that fit an i64 or u64 are rewritten.
-fn integral_floats_as_integers(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::Number(n) if n.is_f64() => {
-            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0) {
-                // 2^63 and 2^64 are exact f64 values: the ranges below hold only integers that fit.
-                if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) {
-                    *value = serde_json::Value::from(f as i64);
-                } else if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
-                    *value = serde_json::Value::from(f as u64);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
-        serde_json::Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
-        _ => {}
-    }
 }
 
 /// A required path parameter (API Gateway always supplies declared ones; a missing one is a 400).

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod json;
 pub mod jwt;
 pub mod ports;
 pub mod services;

@@ -11,6 +11,7 @@ import hmac
 import json
 import os
 import time
+from collections.abc import MutableMapping
 from datetime import datetime, timedelta, timezone
 
 import schemathesis
@@ -45,6 +46,9 @@ def _product_body(body, *, create):
             if not isinstance(variant, dict):
                 continue
             variant.pop("components", None)
+            if isinstance(variant.get("sku"), str):
+                # A SKU appears once in a product.
+                variant["sku"] = f"{variant['sku'][:56]}-{i}"
             options = variant.get("options")
             if isinstance(options, dict):
                 options["variant"] = f"v{i}"
@@ -76,8 +80,9 @@ def _flash_sale_body(body):
     if not isinstance(body, dict):
         return
     body["sku"] = os.environ.get("OPENAPI_SELLER_SKU", body.get("sku"))
-    if isinstance(body.get("shards"), int) and isinstance(body.get("units"), int):
-        body["shards"] = min(body["shards"], body["units"])
+    shards, units = _integer(body.get("shards")), _integer(body.get("units"))
+    if shards is not None and units is not None:
+        body["shards"] = min(shards, units)
     if isinstance(body.get("price"), dict):
         body["price"]["currency"] = os.environ.get("OPENAPI_SELLER_CURRENCY", "USD")
     body.pop("warehouse_id", None)
@@ -92,47 +97,62 @@ def _sign_webhook(case):
     if not secret or not isinstance(case.body, dict):
         return
     now = int(time.time())
-    if isinstance(case.body.get("created"), int) and case.body["created"] > now:
+    created = _integer(case.body.get("created"))
+    if created is not None and created > now:
         # An event dated ahead of the provider's clock is refused (400 `created`): the provider never sends one.
         case.body["created"] = now
     # The bytes `requests` sends for a JSON body (`json=`): the standard library's dumps with its defaults.
     payload = json.dumps(case.body, allow_nan=False)
     digest = hmac.new(secret.encode(), f"{now}.{payload}".encode(), hashlib.sha256).hexdigest()
-    case.headers = dict(case.headers or {})
+    if not isinstance(case.headers, MutableMapping):
+        case.headers = {}
     case.headers["Stripe-Signature"] = f"t={now},v1={digest}"
 
 
+def _integer(value):
+    """A JSON integer as Python reads it back: `30` or `30.0`."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
 @schemathesis.hook
-def map_case(context, case):
+def before_call(context, case, kwargs):
+    """Applied to every request just before it is sent, whatever phase made it."""
     query = case.query
-    if isinstance(query, dict):
+    if isinstance(query, MutableMapping):
         # `cursor` is only ever a `next_cursor` the same listing issued; any other string is 400 by design.
         query.pop("cursor", None)
     if not _positive(case):
-        return case
+        return
     operation = _operation_id(case)
+    headers = case.headers if isinstance(case.headers, MutableMapping) else None
+    if headers and isinstance(headers.get("Idempotency-Key"), str):
+        # One key names one request: the same key with another body is 422 `idempotency_key_reused`.
+        headers["Idempotency-Key"] = f"{headers['Idempotency-Key'][:200]}.{next(_NAMES)}"
     if operation == "createProduct":
         _product_body(case.body, create=True)
     elif operation == "updateProduct":
         _product_body(case.body, create=False)
     elif operation in ("createCategory", "updateCategory") and isinstance(case.body, dict):
         _category_body(case.body)
-        if operation == "updateCategory" and isinstance(case.path_parameters, dict):
+        if operation == "updateCategory" and isinstance(case.path_parameters, MutableMapping):
             if case.path_parameters.get("category_id") == OPEN_CATEGORY:
                 # Definitions added to the run's open category would make its products' attributes wrong.
                 case.path_parameters["category_id"] = "cat_books"
-    elif operation == "searchProducts" and isinstance(query, dict):
+    elif operation == "searchProducts" and isinstance(query, MutableMapping):
         # A price range runs from `price_min` up to `price_max`.
-        low, high = query.get("price_min"), query.get("price_max")
-        if str(low).isdigit() and str(high).isdigit() and int(low) > int(high):
+        low, high = _integer(query.get("price_min")), _integer(query.get("price_max"))
+        if low is not None and high is not None and low > high:
             query["price_min"], query["price_max"] = high, low
     elif operation == "createFlashSale":
         _flash_sale_body(case.body)
-    return case
-
-
-@schemathesis.hook
-def before_call(context, case, kwargs):
-    # Signed last, over the body as it is sent.
-    if _positive(case) and _operation_id(case) == "paymentWebhook":
+    elif operation == "paymentWebhook":
+        # Signed last, over the body as it is sent.
         _sign_webhook(case)

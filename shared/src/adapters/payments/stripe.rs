@@ -324,7 +324,10 @@ struct RawData {
 
 /// Parses a verified event body.
 pub fn parse_event(payload: &[u8]) -> Result<WebhookEvent> {
-    let raw: RawEvent = serde_json::from_slice(payload).map_err(|e| DomainError::MalformedBody(e.to_string()))?;
+    let mut value: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|e| DomainError::MalformedBody(e.to_string()))?;
+    crate::json::integral_floats_as_integers(&mut value);
+    let raw: RawEvent = serde_json::from_value(value).map_err(|e| DomainError::MalformedBody(e.to_string()))?;
     let created = Utc
         .timestamp_opt(raw.created, 0)
         .single()
