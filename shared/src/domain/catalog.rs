@@ -1067,6 +1067,7 @@ fn check_attributes(
                 let items = items.iter().map(|item| check_text(&field, item, 1, 100)).collect::<Result<Vec<_>>>()?;
                 AttributeValue::TextList(items)
             }
+            AttributeValue::Number(number) => AttributeValue::Number(check_number(&field, number)?),
             other => other,
         };
         out.insert(name, value);
@@ -1075,6 +1076,22 @@ fn check_attributes(
         return Err(DomainError::validation(format!("attributes.{}", missing.name), "is required in this category"));
     }
     Ok(out)
+}
+
+/// The largest magnitude of a number attribute.
+pub const MAX_ATTRIBUTE_NUMBER: f64 = 1e15;
+
+/// A number attribute is within ±10^15; one smaller in magnitude than 10^-9 is kept as 0. (DynamoDB stores no
+/// number below 10^-130 in magnitude: a 5e-198 was a 500 before.)
+fn check_number(field: &str, number: serde_json::Number) -> Result<serde_json::Number> {
+    let value = number.as_f64().unwrap_or(f64::INFINITY);
+    if !value.is_finite() || value.abs() > MAX_ATTRIBUTE_NUMBER {
+        return Err(DomainError::validation(field, "must be within ±1,000,000,000,000,000"));
+    }
+    if value.abs() < 1e-9 && value != 0.0 {
+        return Ok(serde_json::Number::from(0));
+    }
+    Ok(number)
 }
 
 fn type_phrase(kind: AttributeType) -> &'static str {
@@ -1286,6 +1303,25 @@ mod tests {
         input.attributes = BTreeMap::from([("author".to_string(), AttributeValue::Text("Le Guin".into()))]);
         let p = create(input).unwrap();
         assert_eq!(p.category_path, vec!["cat_books"]);
+    }
+
+    #[test]
+    fn a_number_attribute_is_bounded_and_a_vanishing_one_is_zero() {
+        let with = |value: f64| {
+            let mut input = tshirt();
+            input.category_id = "cat_books".into();
+            let number = serde_json::Number::from_f64(value).unwrap();
+            input.attributes = BTreeMap::from([("pages".to_string(), AttributeValue::Number(number))]);
+            create(input)
+        };
+        let pages = |p: Product| p.attributes["pages"].clone();
+        assert_eq!(pages(with(5.681699633281039e-198).unwrap()), AttributeValue::Number(0.into()));
+        assert_eq!(pages(with(-1e-10).unwrap()), AttributeValue::Number(0.into()));
+        let kept = serde_json::Number::from_f64(2.5e-5).unwrap();
+        assert_eq!(pages(with(2.5e-5).unwrap()), AttributeValue::Number(kept));
+        assert!(with(1e15).is_ok() && with(-1e15).is_ok());
+        assert_eq!(field_of(with(8.163651975659016e162).unwrap_err()), "attributes.pages");
+        assert_eq!(field_of(with(-1.000001e15).unwrap_err()), "attributes.pages");
     }
 
     #[test]
