@@ -1054,11 +1054,18 @@ mod tests {
         assert_eq!(field_of(params(&[("rating_min", "6")]).unwrap_err()), "rating_min");
         assert_eq!(field_of(params(&[("in_stock", "maybe")]).unwrap_err()), "in_stock");
         assert_eq!(field_of(params(&[("attr.co lor", "x")]).unwrap_err()), "attr.co lor");
-        assert_eq!(field_of(params(&[("attr.color", " , ")]).unwrap_err()), "attr.color");
         assert_eq!(field_of(params(&[("cursor", "garbage!")]).unwrap_err()), "cursor");
         let long = "x".repeat(MAX_QUERY_CHARS + 1);
         let long: &'static str = Box::leak(long.into_boxed_str());
         assert_eq!(field_of(params(&[("q", long)]).unwrap_err()), "q");
+    }
+
+    #[test]
+    fn an_empty_filter_is_no_filter() {
+        let q = params(&[("brand", ""), ("category", ""), ("attr.color", " , "), ("brand", "Acme")]).unwrap();
+        assert_eq!(q.brands, vec!["Acme"]);
+        assert_eq!(q.category, None);
+        assert!(q.attributes.is_empty(), "{:?}", q.attributes);
     }
 
     #[test]
