@@ -114,8 +114,8 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, DomainError> 
     if bytes.is_empty() {
         return Err(DomainError::MalformedBody("a JSON body is required".into()));
     }
-    let mut value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|err| DomainError::MalformedBody(err.to_string()))?;
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|err| DomainError::MalformedBody(err.to_string()))?;
     crate::json::integral_floats_as_integers(&mut value);
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
@@ -228,7 +228,8 @@ mod tests {
         }
         let req = Request::new(Body::Text(r#"{"quantity": 3.0, "delta": -12.0, "lines": [1e3, 2]}"#.into()));
         assert_eq!(parse_json::<Payload>(&req).unwrap(), Payload { quantity: 3, delta: -12, lines: vec![1000, 2] });
-        for body in [r#"{"quantity": 3.5, "delta": 0, "lines": []}"#, r#"{"quantity": 1, "delta": 1e19, "lines": []}"#] {
+        for body in [r#"{"quantity": 3.5, "delta": 0, "lines": []}"#, r#"{"quantity": 1, "delta": 1e19, "lines": []}"#]
+        {
             let err = parse_json::<Payload>(&Request::new(Body::Text(body.into()))).unwrap_err();
             assert_eq!(status_and_code(&err), (StatusCode::BAD_REQUEST, "malformed_json"), "{body}");
         }

@@ -38,8 +38,7 @@ async fn webhook_secret() -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_generated_from_the_openapi_document_get_the_answers_it_documents() {
     let s = stack();
-    let (shopper, seller, admin) =
-        (s.token("shopper").unwrap(), s.token("seller").unwrap(), s.token("admin").unwrap());
+    let (shopper, seller, admin) = (s.token("shopper").unwrap(), s.token("seller").unwrap(), s.token("admin").unwrap());
     // A root category without attribute definitions, for the generated products.
     let category = call(
         reqwest::Method::POST,
@@ -52,7 +51,8 @@ async fn requests_generated_from_the_openapi_document_get_the_answers_it_documen
     // A SKU of the seller's, for the generated flash sales.
     let products = call(reqwest::Method::GET, "/v1/seller/products?limit=5", &seller, None).await;
     let variant = &products["items"][0]["variants"][0];
-    let (sku, currency) = (variant["sku"].as_str().expect("a demo SKU"), variant["price"]["currency"].as_str().unwrap());
+    let (sku, currency) =
+        (variant["sku"].as_str().expect("a demo SKU"), variant["price"]["currency"].as_str().unwrap());
     let secret = webhook_secret().await;
 
     let seed = std::env::var("OPENAPI_SEED").unwrap_or_else(|_| SEED.to_owned());
