@@ -8,18 +8,8 @@
 # explores beyond the fixed seed.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+"$root/infra/setup-tools.sh" .local/openapi infra/requirements-openapi.txt schemathesis
 venv="$root/.local/openapi"
-req="$root/infra/requirements-openapi.txt"
-stamp="$venv/.requirements.sha256"
-want="$(sha256sum "$req" | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x "$venv/bin/schemathesis" ]; then
-  command -v python3 >/dev/null || { echo "python3 is required (3.9 or newer)" >&2; exit 1; }
-  echo "installing schemathesis into .local/openapi (first run only)" >&2
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --disable-pip-version-check -q -r "$req"
-  echo "$want" > "$stamp"
-fi
 : "${API_URL:?set API_URL to the API of a running stack}"
 : "${SHOPPER_TOKEN:?}" "${SELLER_TOKEN:?}" "${ADMIN_TOKEN:?}"
 export PYTHONPATH="$root/tests/openapi${PYTHONPATH:+:$PYTHONPATH}"
