@@ -202,9 +202,21 @@ fn checkout_steps_before_confirmation_compensate_in_order_and_end_failed() {
     }
     let chain = compensation_chain(states, "ReleaseStock");
     let expected: BTreeSet<String> =
-        ["ReleaseStock", "VoidPayment", "FailOrder", "CheckoutFailed"].iter().map(|s| s.to_string()).collect();
+        ["ReleaseStock", "VoidPayment", "FailOrder", "CheckoutFailed", "CompensationDeferred"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     assert_eq!(chain, expected, "the compensation chain releases, voids, fails the order, and ends");
     assert_eq!(states["CheckoutFailed"]["Type"], "Fail");
+    // A compensation step that fails for good must not go on to fail the order: the order stays pending (listed
+    // for the reaper) instead of being failed with its units or its authorization still held.
+    for step in ["ReleaseStock", "VoidPayment", "FailOrder"] {
+        assert_eq!(catch_target(step), "CompensationDeferred", "{step} must leave the order to the reaper");
+    }
+    assert_eq!(states["ReleaseStock"]["Next"], "VoidPayment");
+    assert_eq!(states["VoidPayment"]["Next"], "FailOrder");
+    assert_eq!(states["FailOrder"]["Next"], "CheckoutFailed");
+    assert_eq!(states["CompensationDeferred"]["Type"], "Fail");
     let order: Vec<&str> = ["ReserveStock", "AuthorizePayment", "ConfirmOrder", "PublishOrderPlaced"]
         .windows(2)
         .map(|w| {

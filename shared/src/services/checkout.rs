@@ -694,7 +694,10 @@ pub async fn void_payment(
     Ok(Some(voided))
 }
 
-/// Compensation: mark the order failed with the reason the failing step's error names.
+/// Compensation: mark the order failed with the reason the failing step's error names. Only an order this
+/// compensation claimed is failed (`compensating`, after its stock went back and its authorization was voided):
+/// a pending order nobody claimed is refused (409 `compensation_unclaimed`) and stays pending, listed for the
+/// reaper, rather than failed with its units sold and its card held.
 pub async fn fail_order(
     orders: &(impl OrderReader + OrderWriter),
     order_id: &str,
@@ -705,6 +708,12 @@ pub async fn fail_order(
     let order = update_order(orders, order_id, |order| {
         if order.status() != OrderStatus::Pending {
             return Ok(false);
+        }
+        if !order.compensating() {
+            return Err(DomainError::conflict(
+                "compensation_unclaimed",
+                "the order was not claimed for compensation; the reaper finishes it",
+            ));
         }
         let kind = OrderEventKind::Failed { failure: reason };
         order.record(kind, Actor::system("checkout"), Some(error.error.clone()), now)?;
@@ -950,6 +959,30 @@ mod tests {
             (5, 5, 0, 0, 2),
             "the committed units came back, once: {level:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn when_the_claim_fails_the_order_should_stay_pending_until_the_reaper_gives_back_the_units_and_voids() {
+        let placed = Utc::now();
+        let world = reserved_order_placed(placed).await;
+        let payment = authorize_payment(&world.payments, &world.orders, &world.input, placed).await.unwrap();
+        commit_stock(&world.inventory, &world.input, placed).await.unwrap();
+        // Confirming failed, and so did ReleaseStock's claim (throttled after its retries). The rest of the chain
+        // runs: the void is skipped (the order is not given up), and failing the order must be refused.
+        let throttled = StepError { error: "Transient".into(), cause: String::new() };
+        assert_eq!(void_unconfirmed(&world.payments, &world.orders, "ord_saga", placed).await.unwrap(), None);
+        let failed = fail_order(&world.orders, "ord_saga", &throttled, placed).await;
+        assert!(matches!(failed, Err(DomainError::Conflict { code: "compensation_unclaimed", .. })), "{failed:?}");
+        assert_eq!(order(&world).await.status(), OrderStatus::Pending, "still listed for the reaper");
+        assert_eq!(world.payments.payments()[0].status, PaymentStatus::Authorized);
+        // Past its bound the reaper finishes the compensation: the units come back once, the card is released.
+        let later = placed + chrono::Duration::hours(1);
+        assert_eq!(reap(&world, later).await.expired, 1);
+        assert_eq!(order(&world).await.status(), OrderStatus::Failed);
+        assert_eq!(world.payments.payments()[0].status, PaymentStatus::Voided);
+        assert_eq!(world.payments.payments()[0].payment_id, payment.payment_id);
+        let level = level(&world);
+        assert_eq!((level.on_hand, level.free, level.sold, level.returned), (5, 5, 0, 2), "{level:?}");
     }
 
     async fn reap(world: &World, now: DateTime<Utc>) -> ReapReport {
