@@ -3,9 +3,10 @@
 //! answers 200 with the warehouse's stock of the SKU; a retry gets the first answer, the key with another
 //! adjustment 422.
 
-use commerce::ports::{SkuCatalog, StockWriter, WarehouseReader};
-use commerce::services::inventory::{self, Adjusted};
-use commerce::{api, auth};
+use commerce_app::ports::{SkuCatalog, StockWriter, WarehouseReader};
+use commerce_app::services::inventory;
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(
@@ -22,16 +23,14 @@ pub async fn handle(
         inventory::adjust_stock(&caller, catalog, store, store, &sku, &warehouse_id, body, key.as_deref()).await
     }
     .await;
-    Ok(Adjusted::respond(result))
+    Ok(commerce_lambda::inventory::adjusted(result))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{
-        body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS,
-    };
-    use commerce::adapters::inventory::memory::InMemoryInventory;
+    use commerce_testkit::http::{body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS};
+    use commerce_testkit::inventory::InMemoryInventory;
     use serde_json::json;
 
     const ROUTE: &str = "/v1/seller/inventory/{sku}/{warehouse_id}/adjustments";
@@ -85,7 +84,7 @@ mod tests {
 
     #[tokio::test]
     async fn when_the_delta_is_at_or_beyond_the_limit_should_422_naming_delta() {
-        let max = commerce::domain::inventory::MAX_UNITS;
+        let max = commerce_domain::inventory::MAX_UNITS;
         for (delta, reason) in [
             (i64::MIN, "damage"),
             (i64::MIN + 1, "correction"),
@@ -106,7 +105,7 @@ mod tests {
 
     #[tokio::test]
     async fn when_a_receipt_would_take_on_hand_past_the_limit_should_422_and_change_nothing() {
-        let max = commerce::domain::inventory::MAX_UNITS;
+        let max = commerce_domain::inventory::MAX_UNITS;
         let inventory = InMemoryInventory::demo();
         let receipt = |key: &str, delta: i64| {
             post(json!({"delta": delta, "reason": "receipt"}))

@@ -1,9 +1,9 @@
 //! One SQS batch in, admissions through the service, the failed messages out as `batchItemFailures`.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use commerce::domain::flash_sale::EntryMessage;
-use commerce::ports::{FlashAdmissions, FlashSaleReader, FlashTicketStore};
-use commerce::services::flash_sale::{self, AdmissionState};
+use commerce_app::ports::{FlashAdmissions, FlashSaleReader, FlashTicketStore};
+use commerce_app::services::flash_sale::{self, AdmissionState};
+use commerce_domain::flash_sale::EntryMessage;
 use lambda_runtime::{Error, LambdaEvent};
 
 pub async fn handle(
@@ -102,7 +102,7 @@ mod tests {
             let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
             for record in event.records {
                 let body = record.body.unwrap();
-                serde_json::from_str::<commerce::domain::flash_sale::EntryMessage>(&body).unwrap();
+                serde_json::from_str::<commerce_domain::flash_sale::EntryMessage>(&body).unwrap();
                 count += 1;
             }
         }

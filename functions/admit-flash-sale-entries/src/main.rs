@@ -3,9 +3,10 @@
 
 mod handler;
 
-use commerce::adapters::flash_sale::DynamoFlashSales;
-use commerce::services::flash_sale::AdmissionState;
-use commerce::{config, telemetry};
+use commerce_app::services::flash_sale::AdmissionState;
+use commerce_aws::flash_sale::DynamoFlashSales;
+use commerce_lambda::config;
+use commerce_lambda::telemetry;
 use lambda_runtime::{run, service_fn, Error};
 
 #[tokio::main]

@@ -1,7 +1,8 @@
 //! Approves a return for the calling seller's lines.
 
-use commerce::services::orders::{ApproveReturnRequest, Restocking};
-use commerce::{api, auth};
+use commerce_app::services::orders::{ApproveReturnRequest, Restocking};
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(deps: &impl Restocking, req: Request) -> Result<Response<Body>, Error> {
@@ -19,8 +20,8 @@ pub async fn handle(deps: &impl Restocking, req: Request) -> Result<Response<Bod
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, sample_events};
-    use commerce::adapters::orders::memory::restocking_deps;
+    use commerce_testkit::http::{body_json, sample_events};
+    use commerce_testkit::orders::restocking_deps;
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {

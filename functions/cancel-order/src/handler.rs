@@ -1,9 +1,9 @@
 //! Cancels an order for its signed-in owner (bearer token) or for the holder of its `X-Order-Token`; anyone
 //! else gets 404. The route has no authorizer (guests use it), so the bearer token is verified here.
 
-use commerce::api;
-use commerce::services::cart::CallerResolver;
-use commerce::services::orders::{self, Restocking};
+use commerce_app::services::cart::CallerResolver;
+use commerce_app::services::orders::{self, Restocking};
+use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(
@@ -25,10 +25,10 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::cart::memory::FixedCallers;
-    use commerce::adapters::catalog::testing::{body_json, request, sample_events};
-    use commerce::adapters::orders::memory::{restocking_deps, DEMO_ORDER_TOKEN};
-    use commerce::ports::OrderReader;
+    use commerce_app::ports::OrderReader;
+    use commerce_testkit::cart::FixedCallers;
+    use commerce_testkit::http::{body_json, request, sample_events};
+    use commerce_testkit::orders::{restocking_deps, DEMO_ORDER_TOKEN};
 
     fn verifier() -> FixedCallers {
         FixedCallers::default().shopper("<id token>", "shopper-1").shopper("<shopper-2 id token>", "shopper-2")

@@ -3,14 +3,15 @@
 
 mod handler;
 
-use commerce::adapters::orders::restocking_deps_from_env;
-use commerce::{jwt::JwtVerifier, telemetry};
+use commerce_aws::jwt::JwtVerifier;
+use commerce_lambda::telemetry;
+use commerce_lambda::wiring::restocking_deps;
 use lambda_http::{run, service_fn, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let deps = restocking_deps_from_env().await?;
+    let deps = restocking_deps().await?;
     let verifier = JwtVerifier::from_env()?;
     run(service_fn(|req| handler::handle(&deps, &verifier, req))).await
 }

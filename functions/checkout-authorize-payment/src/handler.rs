@@ -1,7 +1,8 @@
 //! Authorizes; a decline fails with `PaymentDeclined`, a provider outage or timeout with `Transient`.
 
-use commerce::ports::{PaymentLedger, PaymentProvider};
-use commerce::services::checkout::{self, task_error, SagaInput};
+use commerce_app::ports::{PaymentLedger, PaymentProvider};
+use commerce_app::services::checkout::{self, SagaInput};
+use commerce_lambda::saga::task_error;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{json, Value};
 
@@ -25,8 +26,8 @@ pub async fn handle<P: PaymentProvider, L: PaymentLedger>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::orders::memory::{InMemoryOrders, InMemoryPayments};
-    use commerce::domain::payment::PaymentStatus;
+    use commerce_domain::payment::PaymentStatus;
+    use commerce_testkit::orders::{InMemoryOrders, InMemoryPayments};
 
     fn event(payment_method: &str) -> LambdaEvent<Value> {
         let payload = json!({

@@ -2,9 +2,10 @@
 
 mod handler;
 
-use commerce::adapters::orders::DynamoOrders;
-use commerce::adapters::payments::ConfiguredProvider;
-use commerce::{config, telemetry};
+use commerce_aws::orders::DynamoOrders;
+use commerce_aws::payments::ConfiguredProvider;
+use commerce_lambda::config;
+use commerce_lambda::telemetry;
 use lambda_runtime::{run, service_fn, Error};
 
 #[tokio::main]

@@ -1,8 +1,9 @@
 //! Commits the stock, confirms the order and clears the cart (each a no-op when already done); returns the
 //! notification the next state publishes.
 
-use commerce::ports::{CartStore, OrderReader, OrderWriter, ReservationStore};
-use commerce::services::checkout::{self, task_error, ConfirmInput};
+use commerce_app::ports::{CartStore, OrderReader, OrderWriter, ReservationStore};
+use commerce_app::services::checkout::{self, ConfirmInput};
+use commerce_lambda::saga::task_error;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
 
@@ -24,5 +25,5 @@ where
         checkout::commit_and_confirm(&deps.inventory, &deps.orders, &deps.carts, &input, chrono::Utc::now())
             .await
             .map_err(task_error)?;
-    serde_json::to_value(notification).map_err(|e| task_error(commerce::DomainError::unexpected(e)))
+    serde_json::to_value(notification).map_err(|e| task_error(commerce_domain::DomainError::unexpected(e)))
 }

@@ -4,10 +4,11 @@
 
 mod handler;
 
-use commerce::adapters::cart::DynamoCarts;
-use commerce::adapters::inventory::DynamoInventory;
-use commerce::adapters::orders::DynamoOrders;
-use commerce::{config, telemetry};
+use commerce_aws::cart::DynamoCarts;
+use commerce_aws::inventory::DynamoInventory;
+use commerce_aws::orders::DynamoOrders;
+use commerce_lambda::config;
+use commerce_lambda::telemetry;
 use lambda_runtime::{run, service_fn, Error};
 
 #[tokio::main]

@@ -1,7 +1,8 @@
 //! Marks the order failed (a repeat is a no-op).
 
-use commerce::ports::{OrderReader, OrderWriter};
-use commerce::services::checkout::{self, task_error, StepError};
+use commerce_app::ports::{OrderReader, OrderWriter};
+use commerce_app::services::checkout::{self, StepError};
+use commerce_lambda::saga::task_error;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
 use serde_json::{json, Value};

@@ -1,8 +1,9 @@
 //! Claims the order for compensation, then releases its reservation (or returns its committed units) and
 //! gives its flash-sale unit, if any, back to the sale. Nothing is touched when the order was confirmed.
 
-use commerce::ports::{FlashTicketStore, OrderReader, OrderWriter, ReservationStore, SoldStockReturns};
-use commerce::services::checkout::{self, task_error, FlashHold};
+use commerce_app::ports::{FlashTicketStore, OrderReader, OrderWriter, ReservationStore, SoldStockReturns};
+use commerce_app::services::checkout::{self, FlashHold};
+use commerce_lambda::saga::task_error;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
 use serde_json::{json, Value};

@@ -2,12 +2,13 @@
 //! stock is short, `Gone` when the flash hold has expired. With reserve at add-to-cart on, the cart's live
 //! hold of exactly the order's lines becomes the order's reservation.
 
-use commerce::domain::inventory::ReservationPolicy;
-use commerce::ports::{
+use commerce_app::ports::{
     CartStore, FlashHolds, FlashSaleReader, FlashTicketStore, ReservationReplacer, ReservationStore, SkuCatalog,
     StockReader, WarehouseReader,
 };
-use commerce::services::checkout::{self, task_error, SagaInput};
+use commerce_app::services::checkout::{self, SagaInput};
+use commerce_domain::inventory::ReservationPolicy;
+use commerce_lambda::saga::task_error;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
 

@@ -3,13 +3,14 @@
 
 mod handler;
 
-use commerce::adapters::cart::DynamoCarts;
-use commerce::adapters::catalog::DynamoCatalog;
-use commerce::adapters::flash_sale::DynamoFlashSales;
-use commerce::adapters::inventory::DynamoInventory;
-use commerce::domain::cart::CartHolds;
-use commerce::domain::inventory::ReservationPolicy;
-use commerce::{config, telemetry};
+use commerce_aws::cart::DynamoCarts;
+use commerce_aws::catalog::DynamoCatalog;
+use commerce_aws::flash_sale::DynamoFlashSales;
+use commerce_aws::inventory::DynamoInventory;
+use commerce_domain::cart::CartHolds;
+use commerce_domain::inventory::ReservationPolicy;
+use commerce_lambda::config::{self, FromEnv};
+use commerce_lambda::telemetry;
 use lambda_runtime::{run, service_fn, Error};
 
 #[tokio::main]

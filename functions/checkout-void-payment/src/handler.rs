@@ -1,7 +1,8 @@
 //! Voids whatever authorization the order has, unless the order was confirmed (by any execution).
 
-use commerce::ports::{OrderReader, PaymentLedger, PaymentProvider};
-use commerce::services::checkout::{self, task_error};
+use commerce_app::ports::{OrderReader, PaymentLedger, PaymentProvider};
+use commerce_app::services::checkout;
+use commerce_lambda::saga::task_error;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
 use serde_json::{json, Value};

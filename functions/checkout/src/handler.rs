@@ -3,15 +3,17 @@
 //! key's record: a retry gets the same answer (replayed), a different request with the key 422, a concurrent
 //! one 409.
 
-use commerce::domain::cart::CartAccess;
-use commerce::domain::token::hash_token;
-use commerce::ports::{
+use commerce_app::ports::{
     CartStore, CheckoutStarter, FlashSaleReader, FlashTicketStore, OrderReader, OrderWriter, SkuCatalog,
 };
-use commerce::services::cart::CallerResolver;
-use commerce::services::checkout::{self, CheckoutOutcome, CheckoutRequest};
-use commerce::services::idempotency::{self, IdempotentRequest};
-use commerce::{api, DomainError};
+use commerce_app::services::cart::CallerResolver;
+use commerce_app::services::checkout::{self, CheckoutOutcome, CheckoutRequest};
+use commerce_app::services::idempotency::IdempotentRequest;
+use commerce_domain::cart::CartAccess;
+use commerce_domain::token::hash_token;
+use commerce_domain::DomainError;
+use commerce_lambda::api;
+use commerce_lambda::idempotency;
 use lambda_http::{Body, Error, Request, Response};
 
 /// What the handler needs, built once per cold start.
@@ -88,14 +90,14 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::cart::memory::{FixedCallers, InMemoryCarts};
-    use commerce::adapters::catalog::memory::InMemoryCatalog;
-    use commerce::adapters::catalog::testing::{body_json, demo_store, request, sample_events};
-    use commerce::adapters::flash_sale::memory::InMemoryFlashSales;
-    use commerce::adapters::orders::memory::InMemoryOrders;
-    use commerce::domain::cart::{Cart, CartLimits};
-    use commerce::domain::order::OrderStatus;
-    use commerce::ports::{CartStore, OrderReader, ProductReader as _};
+    use commerce_app::ports::{CartStore, OrderReader, ProductReader as _};
+    use commerce_domain::cart::{Cart, CartLimits};
+    use commerce_domain::order::OrderStatus;
+    use commerce_testkit::cart::{FixedCallers, InMemoryCarts};
+    use commerce_testkit::catalog::InMemoryCatalog;
+    use commerce_testkit::flash_sale::InMemoryFlashSales;
+    use commerce_testkit::http::{body_json, demo_store, request, sample_events};
+    use commerce_testkit::orders::InMemoryOrders;
 
     type TestDeps =
         Deps<InMemoryCarts, InMemoryCatalog, InMemoryFlashSales, InMemoryOrders, InMemoryOrders, FixedCallers>;
@@ -178,8 +180,8 @@ mod tests {
     #[tokio::test]
     async fn when_a_sku_in_the_cart_is_priced_zero_should_409_sku_unavailable_and_place_nothing() {
         let (mut deps, cart_id) = deps().await;
-        let sellers: Vec<String> = commerce::adapters::catalog::testing::DEMO_SELLERS.map(String::from).to_vec();
-        let (categories, mut products) = commerce::adapters::catalog::demo::catalog(&sellers).unwrap();
+        let sellers: Vec<String> = commerce_testkit::http::DEMO_SELLERS.map(String::from).to_vec();
+        let (categories, mut products) = commerce_demo::catalog::catalog(&sellers).unwrap();
         products[0].variants[0].price.amount = 0;
         deps.catalog = InMemoryCatalog::with(categories, products);
         let response = handle(&deps, checkout(&cart_id, "k-zero", "pm_card_visa")).await.unwrap();
@@ -197,7 +199,7 @@ mod tests {
             .set_quantity(
                 "LAP-0001-16GB-512GB",
                 1,
-                commerce::domain::money::Money::new(109_900, commerce::domain::money::Currency::USD),
+                commerce_domain::money::Money::new(109_900, commerce_domain::money::Currency::USD),
                 &CartLimits::default(),
                 now,
             )
@@ -258,7 +260,7 @@ mod tests {
 
     #[tokio::test]
     async fn when_a_guest_checks_out_should_hand_out_the_order_token_once_and_keep_only_its_hash() {
-        use commerce::domain::order::OrderAccess;
+        use commerce_domain::order::OrderAccess;
         let (deps, _) = deps().await;
         let now = chrono::Utc::now();
         let (mut cart, cart_token) = Cart::new_guest(now);

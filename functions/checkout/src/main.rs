@@ -3,11 +3,13 @@
 
 mod handler;
 
-use commerce::adapters::cart::DynamoCarts;
-use commerce::adapters::catalog::DynamoCatalog;
-use commerce::adapters::flash_sale::DynamoFlashSales;
-use commerce::adapters::orders::{DynamoOrders, SfnCheckoutStarter};
-use commerce::{config, jwt::JwtVerifier, telemetry};
+use commerce_aws::cart::DynamoCarts;
+use commerce_aws::catalog::DynamoCatalog;
+use commerce_aws::flash_sale::DynamoFlashSales;
+use commerce_aws::jwt::JwtVerifier;
+use commerce_aws::orders::{DynamoOrders, SfnCheckoutStarter};
+use commerce_lambda::config;
+use commerce_lambda::telemetry;
 use lambda_http::{run, service_fn, Error};
 
 #[tokio::main]

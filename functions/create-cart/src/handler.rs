@@ -1,9 +1,9 @@
 //! Creates a guest cart (no token: 201 with `cart_id` and `cart_token`) or returns the signed-in shopper's
 //! cart, creating it once (201 the first time, 200 after).
 
-use commerce::api;
-use commerce::ports::{CartStore, SkuCatalog};
-use commerce::services::cart::{self, CallerResolver, CartContext, CartInventory};
+use commerce_app::ports::{CartStore, SkuCatalog};
+use commerce_app::services::cart::{self, CallerResolver, CartContext, CartInventory};
+use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver>(
@@ -27,13 +27,11 @@ pub async fn handle<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerReso
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::cart::memory::{FixedCallers, InMemoryCarts};
-    use commerce::adapters::catalog::{
-        memory::InMemoryCatalog,
-        testing::{body_json, demo_store, request, sample_events},
-    };
-    use commerce::adapters::inventory::memory::InMemoryInventory;
-    use commerce::domain::cart::{CartHolds, CartLimits};
+    use commerce_domain::cart::{CartHolds, CartLimits};
+    use commerce_testkit::cart::{FixedCallers, InMemoryCarts};
+    use commerce_testkit::catalog::InMemoryCatalog;
+    use commerce_testkit::http::{body_json, demo_store, request, sample_events};
+    use commerce_testkit::inventory::InMemoryInventory;
 
     type Ctx = CartContext<InMemoryCarts, InMemoryCatalog, InMemoryInventory, FixedCallers>;
 

@@ -1,8 +1,9 @@
 //! An admin creates a category; answers 201 with it.
 
-use commerce::ports::{CategoryReader, CategoryWriter};
-use commerce::services::catalog;
-use commerce::{api, auth};
+use commerce_app::ports::{CategoryReader, CategoryWriter};
+use commerce_app::services::catalog;
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(store: &(impl CategoryReader + CategoryWriter), req: Request) -> Result<Response<Body>, Error> {
@@ -18,7 +19,7 @@ pub async fn handle(store: &(impl CategoryReader + CategoryWriter), req: Request
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, demo_store, request, sample_events};
+    use commerce_testkit::http::{body_json, demo_store, request, sample_events};
     use serde_json::json;
 
     fn post(body: serde_json::Value, sub: &str, groups: &str) -> Request {

@@ -1,8 +1,9 @@
 //! Parses the sale, creates it (allocating units), answers 201 with `sale_id`.
 
-use commerce::ports::{FlashSaleCreator, SkuCatalog};
-use commerce::services::flash_sale;
-use commerce::{api, auth};
+use commerce_app::ports::{FlashSaleCreator, SkuCatalog};
+use commerce_app::services::flash_sale;
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(
@@ -22,13 +23,13 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, demo_store, request, sample_events, DEMO_SELLERS};
-    use commerce::adapters::flash_sale::memory::InMemoryFlashSales;
-    use commerce::ports::SkuCatalog;
+    use commerce_app::ports::SkuCatalog;
+    use commerce_testkit::flash_sale::InMemoryFlashSales;
+    use commerce_testkit::http::{body_json, demo_store, request, sample_events, DEMO_SELLERS};
     use serde_json::{json, Value};
 
     async fn demo_sku(catalog: &impl SkuCatalog) -> String {
-        let product = demo_store().stored(commerce::adapters::catalog::demo::FIRST_PRODUCT_ID).unwrap();
+        let product = demo_store().stored(commerce_demo::catalog::FIRST_PRODUCT_ID).unwrap();
         let sku = product.variants[0].sku.clone();
         assert!(!catalog.variants_by_sku(std::slice::from_ref(&sku)).await.unwrap().is_empty());
         sku

@@ -1,9 +1,10 @@
 //! Parses the caller and the product body, creates the product (a bundle of the seller's own SKUs only),
 //! answers 201 with it.
 
-use commerce::ports::{CategoryReader, ProductCreator, SkuCatalog};
-use commerce::services::catalog;
-use commerce::{api, auth};
+use commerce_app::ports::{CategoryReader, ProductCreator, SkuCatalog};
+use commerce_app::services::catalog;
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(
@@ -22,11 +23,9 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::demo::FIRST_PRODUCT_ID;
-    use commerce::adapters::catalog::testing::{
-        body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS,
-    };
-    use commerce::ports::ProductReader;
+    use commerce_app::ports::ProductReader;
+    use commerce_demo::catalog::FIRST_PRODUCT_ID;
+    use commerce_testkit::http::{body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS};
     use serde_json::json;
 
     const ROUTE: &str = "/v1/seller/products";

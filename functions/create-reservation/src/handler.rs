@@ -1,10 +1,11 @@
 //! Parses a reservation request, reserves all or nothing, answers 201 with the reservation (the same id
 //! again answers the same reservation).
 
-use commerce::domain::inventory::ReservationPolicy;
-use commerce::ports::{ReservationStore, SkuCatalog, StockReader, WarehouseReader};
-use commerce::services::inventory;
-use commerce::{api, auth};
+use commerce_app::ports::{ReservationStore, SkuCatalog, StockReader, WarehouseReader};
+use commerce_app::services::inventory;
+use commerce_domain::inventory::ReservationPolicy;
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(
@@ -25,12 +26,10 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::memory::InMemoryCatalog;
-    use commerce::adapters::catalog::testing::{
-        body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS,
-    };
-    use commerce::adapters::inventory::memory::InMemoryInventory;
-    use commerce::domain::catalog::Component;
+    use commerce_domain::catalog::Component;
+    use commerce_testkit::catalog::InMemoryCatalog;
+    use commerce_testkit::http::{body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS};
+    use commerce_testkit::inventory::InMemoryInventory;
     use serde_json::json;
 
     fn post(body: serde_json::Value) -> RequestBuilder {
@@ -89,7 +88,7 @@ mod tests {
     #[tokio::test]
     async fn when_a_bundle_draws_on_another_sellers_sku_should_409_sku_unavailable_and_hold_nothing() {
         let sellers: Vec<String> = DEMO_SELLERS.iter().map(|s| (*s).to_owned()).collect();
-        let (categories, mut products) = commerce::adapters::catalog::demo::catalog(&sellers).unwrap();
+        let (categories, mut products) = commerce_demo::catalog::catalog(&sellers).unwrap();
         // Stored without the create-time check: the second seller's product 0004 consumes the first's laptop.
         let bundle = &mut products[3];
         assert_eq!(bundle.seller_id, DEMO_SELLERS[1]);

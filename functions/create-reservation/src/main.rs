@@ -3,9 +3,10 @@
 
 mod handler;
 
-use commerce::adapters::{catalog::DynamoCatalog, inventory::DynamoInventory};
-use commerce::domain::inventory::ReservationPolicy;
-use commerce::{config, telemetry};
+use commerce_aws::{catalog::DynamoCatalog, inventory::DynamoInventory};
+use commerce_domain::inventory::ReservationPolicy;
+use commerce_lambda::config::{self, FromEnv};
+use commerce_lambda::telemetry;
 use lambda_http::{run, service_fn, Error};
 
 #[tokio::main]

@@ -1,8 +1,9 @@
 //! Parses a new warehouse (name, location with country, region and coordinates), creates it, answers 201.
 
-use commerce::ports::WarehouseWriter;
-use commerce::services::inventory;
-use commerce::{api, auth};
+use commerce_app::ports::WarehouseWriter;
+use commerce_app::services::inventory;
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(store: &impl WarehouseWriter, req: Request) -> Result<Response<Body>, Error> {
@@ -18,9 +19,9 @@ pub async fn handle(store: &impl WarehouseWriter, req: Request) -> Result<Respon
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, request, sample_events, RequestBuilder};
-    use commerce::adapters::inventory::memory::InMemoryInventory;
-    use commerce::ports::WarehouseReader;
+    use commerce_app::ports::WarehouseReader;
+    use commerce_testkit::http::{body_json, request, sample_events, RequestBuilder};
+    use commerce_testkit::inventory::InMemoryInventory;
     use serde_json::json;
 
     fn post(body: serde_json::Value) -> RequestBuilder {

@@ -1,8 +1,8 @@
 //! Removes a line from the caller's cart (an absent SKU changes nothing), answers 200 with the cart.
 
-use commerce::api;
-use commerce::ports::{CartStore, SkuCatalog};
-use commerce::services::cart::{CallerResolver, CartContext, CartInventory};
+use commerce_app::ports::{CartStore, SkuCatalog};
+use commerce_app::services::cart::{CallerResolver, CartContext, CartInventory};
+use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver>(
@@ -23,15 +23,13 @@ pub async fn handle<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerReso
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::cart::memory::{FixedCallers, InMemoryCarts};
-    use commerce::adapters::catalog::{
-        memory::InMemoryCatalog,
-        testing::{body_json, demo_store, request, sample_events, RequestBuilder},
-    };
-    use commerce::adapters::inventory::memory::InMemoryInventory;
-    use commerce::domain::cart::{Cart, CartHolds, CartLimits};
-    use commerce::domain::money::{Currency, Money};
-    use commerce::ports::CartStore;
+    use commerce_app::ports::CartStore;
+    use commerce_domain::cart::{Cart, CartHolds, CartLimits};
+    use commerce_domain::money::{Currency, Money};
+    use commerce_testkit::cart::{FixedCallers, InMemoryCarts};
+    use commerce_testkit::catalog::InMemoryCatalog;
+    use commerce_testkit::http::{body_json, demo_store, request, sample_events, RequestBuilder};
+    use commerce_testkit::inventory::InMemoryInventory;
 
     type Ctx = CartContext<InMemoryCarts, InMemoryCatalog, InMemoryInventory, FixedCallers>;
 

@@ -1,8 +1,9 @@
 //! An admin deletes a category with no subcategories and no products; 204 on success.
 
-use commerce::ports::{CategoryReader, CategoryUsage, CategoryWriter};
-use commerce::services::catalog;
-use commerce::{api, auth};
+use commerce_app::ports::{CategoryReader, CategoryUsage, CategoryWriter};
+use commerce_app::services::catalog;
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(
@@ -21,8 +22,8 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::demo::EMPTY_CATEGORY_ID;
-    use commerce::adapters::catalog::testing::{body_json, demo_store, request, sample_events};
+    use commerce_demo::catalog::EMPTY_CATEGORY_ID;
+    use commerce_testkit::http::{body_json, demo_store, request, sample_events};
 
     fn delete(id: &str, sub: &str, groups: &str) -> Request {
         request("DELETE", "/v1/admin/categories/{category_id}", &format!("/v1/admin/categories/{id}"))

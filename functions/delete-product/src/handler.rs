@@ -1,8 +1,9 @@
 //! Deletes a seller's product with its listings; its SKUs stay the seller's. 204 on success.
 
-use commerce::ports::{ProductReader, ProductRemover};
-use commerce::services::catalog;
-use commerce::{api, auth};
+use commerce_app::ports::{ProductReader, ProductRemover};
+use commerce_app::services::catalog;
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(store: &(impl ProductReader + ProductRemover), req: Request) -> Result<Response<Body>, Error> {
@@ -18,9 +19,9 @@ pub async fn handle(store: &(impl ProductReader + ProductRemover), req: Request)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::demo::FIRST_PRODUCT_ID;
-    use commerce::adapters::catalog::testing::{body_json, demo_store, request, sample_events, DEMO_SELLERS};
-    use commerce::ports::SkuCatalog;
+    use commerce_app::ports::SkuCatalog;
+    use commerce_demo::catalog::FIRST_PRODUCT_ID;
+    use commerce_testkit::http::{body_json, demo_store, request, sample_events, DEMO_SELLERS};
 
     fn delete(id: &str, sub: &str, groups: &str) -> Request {
         request("DELETE", "/v1/seller/products/{product_id}", &format!("/v1/seller/products/{id}"))

@@ -1,8 +1,9 @@
 //! Records a seller's delivery.
 
-use commerce::ports::{OrderReader, OrderWriter};
-use commerce::services::orders;
-use commerce::{api, auth};
+use commerce_app::ports::{OrderReader, OrderWriter};
+use commerce_app::services::orders;
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(store: &(impl OrderReader + OrderWriter), req: Request) -> Result<Response<Body>, Error> {
@@ -18,8 +19,8 @@ pub async fn handle(store: &(impl OrderReader + OrderWriter), req: Request) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, sample_events};
-    use commerce::adapters::orders::memory::{demo_orders, InMemoryPayments};
+    use commerce_testkit::http::{body_json, sample_events};
+    use commerce_testkit::orders::{demo_orders, InMemoryPayments};
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {

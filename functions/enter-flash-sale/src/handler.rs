@@ -1,8 +1,9 @@
 //! Parses the entry (sale, caller, Idempotency-Key), enters, answers 202 with the ticket and position.
 
-use commerce::ports::{FlashEntryWriter, FlashSaleReader, WaitingRoom};
-use commerce::services::flash_sale::{self, EntryCache, EntryPolicy};
-use commerce::{api, auth};
+use commerce_app::ports::{FlashEntryWriter, FlashSaleReader, WaitingRoom};
+use commerce_app::services::flash_sale::{self, EntryCache, EntryPolicy};
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 /// What the handler needs, built once in `main`.
@@ -44,12 +45,12 @@ where
 mod tests {
     use super::*;
     use chrono::{Duration, Utc};
-    use commerce::adapters::catalog::testing::{body_json, request, sample_events};
-    use commerce::adapters::flash_sale::memory::InMemoryFlashSales;
-    use commerce::domain::flash_sale::NewFlashSale;
-    use commerce::domain::money::{Currency, Money};
+    use commerce_domain::flash_sale::NewFlashSale;
+    use commerce_domain::money::{Currency, Money};
+    use commerce_testkit::flash_sale::InMemoryFlashSales;
+    use commerce_testkit::http::{body_json, request, sample_events};
 
-    fn sale(id: &str, starts_in: Duration, limit: u32) -> commerce::domain::flash_sale::FlashSale {
+    fn sale(id: &str, starts_in: Duration, limit: u32) -> commerce_domain::flash_sale::FlashSale {
         let now = Utc::now();
         NewFlashSale {
             sku: "SKU-1".into(),

@@ -2,9 +2,10 @@
 
 mod handler;
 
-use commerce::adapters::flash_sale::{DynamoFlashSales, SqsWaitingRoom};
-use commerce::services::flash_sale::{EntryCache, EntryPolicy};
-use commerce::{config, telemetry};
+use commerce_app::services::flash_sale::{EntryCache, EntryPolicy};
+use commerce_aws::flash_sale::{DynamoFlashSales, SqsWaitingRoom};
+use commerce_lambda::config::{self, FromEnv};
+use commerce_lambda::telemetry;
 use lambda_http::{run, service_fn, Error};
 
 #[tokio::main]

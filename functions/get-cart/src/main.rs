@@ -2,12 +2,12 @@
 
 mod handler;
 
-use commerce::{adapters::cart, telemetry};
+use commerce_lambda::telemetry;
 use lambda_http::{run, service_fn, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let context = cart::context_from_env().await?;
+    let context = commerce_lambda::wiring::cart_context().await?;
     run(service_fn(|req| handler::handle(&context, req))).await
 }

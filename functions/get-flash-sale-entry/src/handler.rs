@@ -1,8 +1,9 @@
 //! Reads (and settles) the caller's entry.
 
-use commerce::ports::{FlashSaleReader, FlashTicketStore};
-use commerce::services::flash_sale;
-use commerce::{api, auth};
+use commerce_app::ports::{FlashSaleReader, FlashTicketStore};
+use commerce_app::services::flash_sale;
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(sales: &(impl FlashSaleReader + FlashTicketStore), req: Request) -> Result<Response<Body>, Error> {
@@ -20,11 +21,11 @@ pub async fn handle(sales: &(impl FlashSaleReader + FlashTicketStore), req: Requ
 mod tests {
     use super::*;
     use chrono::{Duration, Utc};
-    use commerce::adapters::catalog::testing::{body_json, request, sample_events};
-    use commerce::adapters::flash_sale::memory::InMemoryFlashSales;
-    use commerce::domain::flash_sale::{NewFlashSale, Ticket};
-    use commerce::domain::money::{Currency, Money};
-    use commerce::ports::FlashEntryWriter;
+    use commerce_app::ports::FlashEntryWriter;
+    use commerce_domain::flash_sale::{NewFlashSale, Ticket};
+    use commerce_domain::money::{Currency, Money};
+    use commerce_testkit::flash_sale::InMemoryFlashSales;
+    use commerce_testkit::http::{body_json, request, sample_events};
 
     async fn store() -> InMemoryFlashSales {
         let now = Utc::now();

@@ -1,8 +1,8 @@
 //! Reads a sale's public view.
 
-use commerce::api;
-use commerce::ports::FlashSaleReader;
-use commerce::services::flash_sale;
+use commerce_app::ports::FlashSaleReader;
+use commerce_app::services::flash_sale;
+use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(sales: &impl FlashSaleReader, req: Request) -> Result<Response<Body>, Error> {
@@ -17,10 +17,10 @@ pub async fn handle(sales: &impl FlashSaleReader, req: Request) -> Result<Respon
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, request, sample_events};
-    use commerce::adapters::flash_sale::memory::InMemoryFlashSales;
-    use commerce::domain::flash_sale::NewFlashSale;
-    use commerce::domain::money::{Currency, Money};
+    use commerce_domain::flash_sale::NewFlashSale;
+    use commerce_domain::money::{Currency, Money};
+    use commerce_testkit::flash_sale::InMemoryFlashSales;
+    use commerce_testkit::http::{body_json, request, sample_events};
 
     fn store() -> InMemoryFlashSales {
         let now = chrono::Utc::now();

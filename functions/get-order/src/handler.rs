@@ -1,10 +1,10 @@
 //! Reads an order for its signed-in owner (bearer token) or for the holder of its `X-Order-Token`; anyone else
 //! gets 404. The route has no authorizer (guests use it), so the bearer token is verified here.
 
-use commerce::api;
-use commerce::ports::{OrderReader, PaymentLedger};
-use commerce::services::cart::CallerResolver;
-use commerce::services::orders;
+use commerce_app::ports::{OrderReader, PaymentLedger};
+use commerce_app::services::cart::CallerResolver;
+use commerce_app::services::orders;
+use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
 
 /// What the handler needs, built once per cold start.
@@ -32,11 +32,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::cart::memory::FixedCallers;
-    use commerce::adapters::catalog::testing::{body_json, request, sample_events};
-    use commerce::adapters::orders::memory::{
-        demo_guest_order, demo_orders, InMemoryOrders, InMemoryPayments, DEMO_ORDER_TOKEN,
-    };
+    use commerce_testkit::cart::FixedCallers;
+    use commerce_testkit::http::{body_json, request, sample_events};
+    use commerce_testkit::orders::{demo_guest_order, demo_orders, InMemoryOrders, InMemoryPayments, DEMO_ORDER_TOKEN};
 
     async fn deps() -> Deps<InMemoryOrders, FixedCallers> {
         let payments = InMemoryPayments::new();

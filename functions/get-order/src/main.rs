@@ -3,8 +3,10 @@
 
 mod handler;
 
-use commerce::adapters::orders::DynamoOrders;
-use commerce::{config, jwt::JwtVerifier, telemetry};
+use commerce_aws::jwt::JwtVerifier;
+use commerce_aws::orders::DynamoOrders;
+use commerce_lambda::config;
+use commerce_lambda::telemetry;
 use lambda_http::{run, service_fn, Error};
 
 #[tokio::main]

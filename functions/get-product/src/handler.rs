@@ -1,8 +1,8 @@
 //! Reads an active product by id; anyone may call it.
 
-use commerce::api;
-use commerce::ports::ProductReader;
-use commerce::services::catalog;
+use commerce_app::ports::ProductReader;
+use commerce_app::services::catalog;
+use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(store: &impl ProductReader, req: Request) -> Result<Response<Body>, Error> {
@@ -17,9 +17,9 @@ pub async fn handle(store: &impl ProductReader, req: Request) -> Result<Response
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::demo::FIRST_PRODUCT_ID;
-    use commerce::adapters::catalog::testing::{body_json, demo_store, request, sample_events};
-    use commerce::ports::ProductUpdater;
+    use commerce_app::ports::ProductUpdater;
+    use commerce_demo::catalog::FIRST_PRODUCT_ID;
+    use commerce_testkit::http::{body_json, demo_store, request, sample_events};
 
     fn get(id: &str) -> Request {
         request("GET", "/v1/products/{product_id}", &format!("/v1/products/{id}")).path_param("product_id", id).build()
@@ -53,7 +53,7 @@ mod tests {
         let store = demo_store();
         let current = store.stored(FIRST_PRODUCT_ID).unwrap();
         let mut draft = current.clone();
-        draft.status = commerce::domain::catalog::ProductStatus::Draft;
+        draft.status = commerce_domain::catalog::ProductStatus::Draft;
         draft.version += 1;
         store.replace_product(&current, &draft).await.unwrap();
         assert_eq!(handle(&store, get(FIRST_PRODUCT_ID)).await.unwrap().status(), 404);

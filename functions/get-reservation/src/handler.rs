@@ -1,8 +1,9 @@
 //! Answers 200 with a reservation; a held one past its expiry is released on read and reads as released.
 
-use commerce::ports::ReservationStore;
-use commerce::services::inventory;
-use commerce::{api, auth};
+use commerce_app::ports::ReservationStore;
+use commerce_app::services::inventory;
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(store: &impl ReservationStore, req: Request) -> Result<Response<Body>, Error> {
@@ -18,10 +19,10 @@ pub async fn handle(store: &impl ReservationStore, req: Request) -> Result<Respo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, request, sample_events};
-    use commerce::adapters::inventory::memory::InMemoryInventory;
-    use commerce::domain::inventory::{Allocation, OwnerKind, Reservation, ReservationStatus};
-    use commerce::ports::ReservationStore;
+    use commerce_app::ports::ReservationStore;
+    use commerce_domain::inventory::{Allocation, OwnerKind, Reservation, ReservationStatus};
+    use commerce_testkit::http::{body_json, request, sample_events};
+    use commerce_testkit::inventory::InMemoryInventory;
 
     async fn held(inventory: &InMemoryInventory, id: &str, expires_in_secs: i64) {
         let now = chrono::Utc::now();

@@ -1,8 +1,9 @@
 //! Answers 200 with a seller's stock of one SKU in every warehouse.
 
-use commerce::ports::{SkuCatalog, StockReader};
-use commerce::services::inventory;
-use commerce::{api, auth};
+use commerce_app::ports::{SkuCatalog, StockReader};
+use commerce_app::services::inventory;
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(
@@ -22,10 +23,8 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{
-        body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS,
-    };
-    use commerce::adapters::inventory::memory::InMemoryInventory;
+    use commerce_testkit::http::{body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS};
+    use commerce_testkit::inventory::InMemoryInventory;
 
     fn get(sku: &str) -> RequestBuilder {
         request("GET", "/v1/seller/inventory/{sku}", &format!("/v1/seller/inventory/{sku}")).path_param("sku", sku)

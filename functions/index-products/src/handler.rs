@@ -3,8 +3,8 @@
 
 use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use commerce::ports::{CategoryReader, SearchIndex};
-use commerce::services::search;
+use commerce_app::ports::{CategoryReader, SearchIndex};
+use commerce_app::services::search;
 use lambda_runtime::{Error, LambdaEvent};
 
 pub async fn handle(
@@ -32,10 +32,10 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::demo_store;
-    use commerce::adapters::search::EmbeddedSearch;
-    use commerce::domain::search::SearchQuery;
-    use commerce::ports::ProductSearch;
+    use commerce_app::ports::ProductSearch;
+    use commerce_aws::search::EmbeddedSearch;
+    use commerce_domain::search::SearchQuery;
+    use commerce_testkit::http::demo_store;
 
     fn events_dir() -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/index-products")

@@ -4,8 +4,8 @@
 
 use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use commerce::ports::{SearchIndex, SkuCatalog, StockReader};
-use commerce::services::search;
+use commerce_app::ports::{SearchIndex, SkuCatalog, StockReader};
+use commerce_app::services::search;
 use lambda_runtime::{Error, LambdaEvent};
 
 /// The stock version of a read made now: microseconds since the epoch (batches of one shard run one after
@@ -41,12 +41,12 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::demo_store;
-    use commerce::adapters::inventory::memory::InMemoryInventory;
-    use commerce::adapters::search::EmbeddedSearch;
-    use commerce::domain::inventory::SetStock;
-    use commerce::domain::search::{change_for_product, SearchQuery, StockUpdate};
-    use commerce::ports::{CategoryReader, ProductReader, ProductSearch, StockWriter};
+    use commerce_app::ports::{CategoryReader, ProductReader, ProductSearch, StockWriter};
+    use commerce_aws::search::EmbeddedSearch;
+    use commerce_domain::inventory::SetStock;
+    use commerce_domain::search::{change_for_product, SearchQuery, StockUpdate};
+    use commerce_testkit::http::demo_store;
+    use commerce_testkit::inventory::InMemoryInventory;
 
     const PRODUCT: &str = "prd_demo-0001";
     const SKUS: [&str; 4] = ["LAP-0001-8GB-256GB", "LAP-0001-16GB-512GB", "LAP-0001-32GB-1TB", "LAP-0001-64GB-2TB"];
@@ -61,7 +61,7 @@ mod tests {
         _dir: tempfile::TempDir,
         index: EmbeddedSearch,
         inventory: InMemoryInventory,
-        catalog: commerce::adapters::catalog::memory::InMemoryCatalog,
+        catalog: commerce_testkit::catalog::InMemoryCatalog,
         title: String,
     }
 

@@ -2,9 +2,10 @@
 
 mod handler;
 
-use commerce::adapters::search::SearchEngine;
-use commerce::adapters::{catalog::DynamoCatalog, inventory::DynamoInventory};
-use commerce::{config, telemetry};
+use commerce_aws::search::SearchEngine;
+use commerce_aws::{catalog::DynamoCatalog, inventory::DynamoInventory};
+use commerce_lambda::config;
+use commerce_lambda::telemetry;
 use lambda_runtime::{run, service_fn, Error};
 
 #[tokio::main]

@@ -1,8 +1,8 @@
 //! Lists every category, parents before children, as `{"items": [...]}`.
 
-use commerce::api;
-use commerce::ports::CategoryReader;
-use commerce::services::catalog;
+use commerce_app::ports::CategoryReader;
+use commerce_app::services::catalog;
+use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 
@@ -14,7 +14,7 @@ pub async fn handle(store: &impl CategoryReader, _req: Request) -> Result<Respon
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, demo_store, request, sample_events};
+    use commerce_testkit::http::{body_json, demo_store, request, sample_events};
 
     #[tokio::test]
     async fn when_anyone_lists_should_see_the_tree_parents_first() {

@@ -1,9 +1,9 @@
 //! Lists a SKU's sales.
 
-use commerce::api;
-use commerce::ports::{FlashSaleListing, FlashSaleReader};
-use commerce::services::flash_sale;
-use commerce::DomainError;
+use commerce_app::ports::{FlashSaleListing, FlashSaleReader};
+use commerce_app::services::flash_sale;
+use commerce_domain::DomainError;
+use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 
@@ -24,23 +24,23 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, request, sample_events};
-    use commerce::domain::flash_sale::{FlashSale, Gate};
-    use commerce::ports::FlashSaleReader;
+    use commerce_app::ports::FlashSaleReader;
+    use commerce_domain::flash_sale::{FlashSale, Gate};
+    use commerce_testkit::http::{body_json, request, sample_events};
 
     struct Empty;
 
     impl FlashSaleListing for Empty {
-        async fn sales_for_sku(&self, _: &str) -> commerce::error::Result<Vec<FlashSale>> {
+        async fn sales_for_sku(&self, _: &str) -> commerce_domain::error::Result<Vec<FlashSale>> {
             Ok(Vec::new())
         }
     }
 
     impl FlashSaleReader for Empty {
-        async fn get_sale(&self, _: &str) -> commerce::error::Result<Option<FlashSale>> {
+        async fn get_sale(&self, _: &str) -> commerce_domain::error::Result<Option<FlashSale>> {
             Ok(None)
         }
-        async fn get_gate(&self, _: &str, _: bool) -> commerce::error::Result<Gate> {
+        async fn get_gate(&self, _: &str, _: bool) -> commerce_domain::error::Result<Gate> {
             Ok(Gate::default())
         }
     }

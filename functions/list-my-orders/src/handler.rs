@@ -1,9 +1,10 @@
 //! Lists the caller's orders.
 
-use commerce::domain::catalog::PageLimit;
-use commerce::ports::CustomerOrders;
-use commerce::services::orders;
-use commerce::{api, auth};
+use commerce_app::ports::CustomerOrders;
+use commerce_app::services::orders;
+use commerce_domain::catalog::PageLimit;
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(store: &impl CustomerOrders, req: Request) -> Result<Response<Body>, Error> {
@@ -20,8 +21,8 @@ pub async fn handle(store: &impl CustomerOrders, req: Request) -> Result<Respons
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, sample_events};
-    use commerce::adapters::orders::memory::{demo_orders, InMemoryPayments};
+    use commerce_testkit::http::{body_json, sample_events};
+    use commerce_testkit::orders::{demo_orders, InMemoryPayments};
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
@@ -34,7 +35,7 @@ mod tests {
 
     #[tokio::test]
     async fn when_paging_should_list_newest_first_without_repeats() {
-        use commerce::adapters::catalog::testing::request;
+        use commerce_testkit::http::request;
         let store = demo_orders(&InMemoryPayments::new()).await;
         let mut seen = Vec::new();
         let mut cursor: Option<String> = None;

@@ -1,9 +1,10 @@
 //! Lists a category's active products (descendants included), newest first or by price, cursor-paginated.
 
-use commerce::domain::catalog::{CategoryQuery, ListSort, PageLimit};
-use commerce::ports::CategoryListing;
-use commerce::services::catalog;
-use commerce::{api, DomainError};
+use commerce_app::ports::CategoryListing;
+use commerce_app::services::catalog;
+use commerce_domain::catalog::{CategoryQuery, ListSort, PageLimit};
+use commerce_domain::DomainError;
+use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(store: &impl CategoryListing, req: Request) -> Result<Response<Body>, Error> {
@@ -24,7 +25,7 @@ pub async fn handle(store: &impl CategoryListing, req: Request) -> Result<Respon
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, demo_store, request, sample_events, RequestBuilder};
+    use commerce_testkit::http::{body_json, demo_store, request, sample_events, RequestBuilder};
     use serde_json::Value;
 
     const ROUTE: &str = "/v1/products";

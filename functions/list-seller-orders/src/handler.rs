@@ -1,9 +1,10 @@
 //! Lists the seller's order parts.
 
-use commerce::domain::catalog::PageLimit;
-use commerce::ports::SellerOrders;
-use commerce::services::orders;
-use commerce::{api, auth};
+use commerce_app::ports::SellerOrders;
+use commerce_app::services::orders;
+use commerce_domain::catalog::PageLimit;
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(store: &impl SellerOrders, req: Request) -> Result<Response<Body>, Error> {
@@ -20,8 +21,8 @@ pub async fn handle(store: &impl SellerOrders, req: Request) -> Result<Response<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, sample_events};
-    use commerce::adapters::orders::memory::{demo_orders, InMemoryPayments};
+    use commerce_testkit::http::{body_json, sample_events};
+    use commerce_testkit::orders::{demo_orders, InMemoryPayments};
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
@@ -34,7 +35,7 @@ mod tests {
 
     #[tokio::test]
     async fn when_seller_lists_should_see_only_own_lines() {
-        use commerce::adapters::catalog::testing::request;
+        use commerce_testkit::http::request;
         let store = demo_orders(&InMemoryPayments::new()).await;
         let req = request("GET", "/v1/seller/orders", "/v1/seller/orders").caller("seller-2", "[sellers]").build();
         let body = body_json(&handle(&store, req).await.unwrap());

@@ -1,9 +1,10 @@
 //! Lists the caller's products (an admin may pass `seller_id`), newest first, cursor-paginated.
 
-use commerce::domain::catalog::PageLimit;
-use commerce::ports::SellerProducts;
-use commerce::services::catalog;
-use commerce::{api, auth};
+use commerce_app::ports::SellerProducts;
+use commerce_app::services::catalog;
+use commerce_domain::catalog::PageLimit;
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(store: &impl SellerProducts, req: Request) -> Result<Response<Body>, Error> {
@@ -21,9 +22,7 @@ pub async fn handle(store: &impl SellerProducts, req: Request) -> Result<Respons
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{
-        body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS,
-    };
+    use commerce_testkit::http::{body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS};
 
     const ROUTE: &str = "/v1/seller/products";
 

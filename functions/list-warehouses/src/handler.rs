@@ -1,8 +1,9 @@
 //! Answers 200 with every warehouse, for sellers and admins.
 
-use commerce::ports::WarehouseReader;
-use commerce::services::inventory;
-use commerce::{api, auth};
+use commerce_app::ports::WarehouseReader;
+use commerce_app::services::inventory;
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 
@@ -18,8 +19,8 @@ pub async fn handle(store: &impl WarehouseReader, req: Request) -> Result<Respon
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, request, sample_events};
-    use commerce::adapters::inventory::memory::InMemoryInventory;
+    use commerce_testkit::http::{body_json, request, sample_events};
+    use commerce_testkit::inventory::InMemoryInventory;
 
     #[tokio::test]
     async fn when_seller_lists_should_see_two_warehouses_with_locations() {

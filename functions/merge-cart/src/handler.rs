@@ -1,10 +1,11 @@
 //! Parses `{"cart_id", "cart_token"}` of a guest cart, merges it into the signed-in shopper's cart
 //! (quantities add up within the per-SKU limit), answers 200 with the shopper's cart.
 
-use commerce::domain::cart::MergeRequest;
-use commerce::ports::{CartStore, SkuCatalog};
-use commerce::services::cart::{CallerResolver, CartContext, CartInventory};
-use commerce::{api, auth};
+use commerce_app::ports::{CartStore, SkuCatalog};
+use commerce_app::services::cart::{CallerResolver, CartContext, CartInventory};
+use commerce_domain::cart::MergeRequest;
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver>(
@@ -23,15 +24,13 @@ pub async fn handle<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerReso
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::cart::memory::{FixedCallers, InMemoryCarts};
-    use commerce::adapters::catalog::{
-        memory::InMemoryCatalog,
-        testing::{body_json, demo_store, request, sample_events},
-    };
-    use commerce::adapters::inventory::memory::InMemoryInventory;
-    use commerce::domain::cart::{Cart, CartHolds, CartLimits};
-    use commerce::domain::money::{Currency, Money};
-    use commerce::ports::CartStore;
+    use commerce_app::ports::CartStore;
+    use commerce_domain::cart::{Cart, CartHolds, CartLimits};
+    use commerce_domain::money::{Currency, Money};
+    use commerce_testkit::cart::{FixedCallers, InMemoryCarts};
+    use commerce_testkit::catalog::InMemoryCatalog;
+    use commerce_testkit::http::{body_json, demo_store, request, sample_events};
+    use commerce_testkit::inventory::InMemoryInventory;
     use serde_json::json;
 
     type Ctx = CartContext<InMemoryCarts, InMemoryCatalog, InMemoryInventory, FixedCallers>;
@@ -64,7 +63,7 @@ mod tests {
         guest.set_quantity("TSH-0004-WHITE-M", 3, price, &limits, now).unwrap();
         guest.set_quantity("TSH-0004-WHITE-L", 9, price, &limits, now).unwrap();
         ctx.store.create_cart(&guest).await.unwrap();
-        let (mut mine, _) = commerce::services::cart::shopper_cart(&ctx.store, "u1", now).await.unwrap();
+        let (mut mine, _) = commerce_app::services::cart::shopper_cart(&ctx.store, "u1", now).await.unwrap();
         mine.set_quantity("TSH-0004-WHITE-M", 2, price, &limits, now).unwrap();
         mine.set_quantity("TSH-0004-WHITE-L", 4, price, &limits, now).unwrap();
         assert!(ctx.store.save_cart(&mine).await.unwrap());
@@ -91,7 +90,7 @@ mod tests {
         let (mut guest, token) = Cart::new_guest(now);
         guest.set_quantity("TSH-0004-WHITE-M", 2, Money::new(1900, Currency::EUR), &limits, now).unwrap();
         ctx.store.create_cart(&guest).await.unwrap();
-        let (mut mine, _) = commerce::services::cart::shopper_cart(&ctx.store, "u1", now).await.unwrap();
+        let (mut mine, _) = commerce_app::services::cart::shopper_cart(&ctx.store, "u1", now).await.unwrap();
         mine.set_quantity("TSH-0004-WHITE-L", 1, Money::new(2249, Currency::USD), &limits, now).unwrap();
         assert!(ctx.store.save_cart(&mine).await.unwrap());
         let (guest_before, mine_before) =

@@ -1,9 +1,9 @@
 //! Delivers each message of a batch; failed ones are reported back for redelivery (then the DLQ).
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use commerce::domain::order::OrderNotification;
-use commerce::ports::NotificationSink;
-use commerce::services::orders;
+use commerce_app::ports::NotificationSink;
+use commerce_app::services::orders;
+use commerce_domain::order::OrderNotification;
 use lambda_runtime::{Error, LambdaEvent};
 
 pub async fn handle(sink: &impl NotificationSink, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
@@ -13,7 +13,7 @@ pub async fn handle(sink: &impl NotificationSink, event: LambdaEvent<SqsEvent>) 
         let parsed: Result<OrderNotification, _> = serde_json::from_str(record.body.as_deref().unwrap_or(""));
         let outcome = match parsed {
             Ok(notification) => orders::deliver_notification(sink, &notification).await.map(|_| ()),
-            Err(err) => Err(commerce::DomainError::MalformedBody(err.to_string())),
+            Err(err) => Err(commerce_domain::DomainError::MalformedBody(err.to_string())),
         };
         if let Err(err) = outcome {
             tracing::warn!(message_id = %id, error = %err, "notification not delivered");

@@ -1,18 +1,22 @@
 //! Hands the raw body and the signature header to the webhook use case.
 
-use commerce::api;
-use commerce::ports::PaymentLedger;
-use commerce::services::payments;
+use commerce_app::ports::{PaymentLedger, WebhookReader};
+use commerce_app::services::payments;
+use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
 
-pub async fn handle(ledger: &impl PaymentLedger, secret: &str, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(
+    ledger: &impl PaymentLedger,
+    webhooks: &impl WebhookReader,
+    req: Request,
+) -> Result<Response<Body>, Error> {
     let payload: &[u8] = match req.body() {
         Body::Text(text) => text.as_bytes(),
         Body::Binary(bytes) => bytes,
         _ => b"",
     };
     let signature = api::header(&req, "stripe-signature");
-    let result = payments::handle_webhook(ledger, secret, signature.as_deref(), payload, chrono::Utc::now()).await;
+    let result = payments::handle_webhook(ledger, webhooks, signature.as_deref(), payload, chrono::Utc::now()).await;
     let body = result.map(|outcome| serde_json::json!({ "received": true, "outcome": outcome }));
     Ok(api::respond(api::StatusCode::OK, body))
 }
@@ -20,19 +24,19 @@ pub async fn handle(ledger: &impl PaymentLedger, secret: &str, req: Request) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, request, sample_events};
-    use commerce::adapters::orders::memory::InMemoryOrders;
-    use commerce::adapters::payments::stripe::sign;
-    use commerce::domain::money::{Currency, Money};
-    use commerce::domain::payment::{Payment, PaymentStatus};
-    use commerce::ports::PaymentLedger;
+    use commerce_app::ports::PaymentLedger;
+    use commerce_aws::payments::stripe::{sign, StripeWebhooks};
+    use commerce_domain::money::{Currency, Money};
+    use commerce_domain::payment::{Payment, PaymentStatus};
+    use commerce_testkit::http::{body_json, request, sample_events};
+    use commerce_testkit::orders::InMemoryOrders;
 
     const SECRET: &str = "whsec_test";
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
         for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/payment-webhook").as_ref()) {
-            let response = handle(&InMemoryOrders::new(), SECRET, event.request).await.unwrap();
+            let response = handle(&InMemoryOrders::new(), &StripeWebhooks::new(SECRET), event.request).await.unwrap();
             assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }
@@ -67,9 +71,11 @@ mod tests {
         let now = chrono::Utc::now().timestamp();
         let payload = canceled("pi_1", now);
         let signature = sign(payload.as_bytes(), SECRET, now);
-        let first = body_json(&handle(&ledger, SECRET, delivery(&payload, &signature)).await.unwrap());
+        let first =
+            body_json(&handle(&ledger, &StripeWebhooks::new(SECRET), delivery(&payload, &signature)).await.unwrap());
         assert_eq!(first["outcome"], "recorded");
-        let second = body_json(&handle(&ledger, SECRET, delivery(&payload, &signature)).await.unwrap());
+        let second =
+            body_json(&handle(&ledger, &StripeWebhooks::new(SECRET), delivery(&payload, &signature)).await.unwrap());
         assert_eq!(second["outcome"], "duplicate");
         let payment = ledger.payment_for_order("ord_1").await.unwrap().unwrap();
         assert_eq!(payment.status, PaymentStatus::Voided);
@@ -79,10 +85,13 @@ mod tests {
     async fn when_signed_with_another_secret_should_400() {
         let now = chrono::Utc::now().timestamp();
         let payload = r#"{"id":"evt_1","type":"x","created":0,"data":{"object":{}}}"#;
-        let response =
-            handle(&InMemoryOrders::new(), SECRET, delivery(payload, &sign(payload.as_bytes(), "whsec_other", now)))
-                .await
-                .unwrap();
+        let response = handle(
+            &InMemoryOrders::new(),
+            &StripeWebhooks::new(SECRET),
+            delivery(payload, &sign(payload.as_bytes(), "whsec_other", now)),
+        )
+        .await
+        .unwrap();
         assert_eq!(response.status(), 400);
     }
 
@@ -92,7 +101,9 @@ mod tests {
         let now = chrono::Utc::now().timestamp();
         let payload = canceled("pi_attacker", now);
         let response =
-            handle(&ledger, SECRET, delivery(&payload, &sign(payload.as_bytes(), SECRET, now))).await.unwrap();
+            handle(&ledger, &StripeWebhooks::new(SECRET), delivery(&payload, &sign(payload.as_bytes(), SECRET, now)))
+                .await
+                .unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(body_json(&response)["outcome"], "ignored");
         let payment = ledger.payment_for_order("ord_1").await.unwrap().unwrap();
@@ -105,7 +116,9 @@ mod tests {
         let now = chrono::Utc::now().timestamp();
         let payload = canceled("pi_1", now + 600);
         let response =
-            handle(&ledger, SECRET, delivery(&payload, &sign(payload.as_bytes(), SECRET, now))).await.unwrap();
+            handle(&ledger, &StripeWebhooks::new(SECRET), delivery(&payload, &sign(payload.as_bytes(), SECRET, now)))
+                .await
+                .unwrap();
         assert_eq!(response.status(), 400);
         let body = body_json(&response);
         assert_eq!(

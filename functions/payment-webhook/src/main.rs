@@ -2,8 +2,10 @@
 
 mod handler;
 
-use commerce::adapters::orders::DynamoOrders;
-use commerce::{config, telemetry};
+use commerce_aws::orders::DynamoOrders;
+use commerce_aws::payments::stripe::StripeWebhooks;
+use commerce_lambda::config;
+use commerce_lambda::telemetry;
 use lambda_http::{run, service_fn, Error};
 
 #[tokio::main]
@@ -11,6 +13,6 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let aws = config::aws().await;
     let ledger = DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws), config::required("ORDERS_TABLE")?);
-    let secret = config::secret(&aws, "PAYMENT_WEBHOOK_SECRET_ARN").await?;
-    run(service_fn(|req| handler::handle(&ledger, &secret, req))).await
+    let webhooks = StripeWebhooks::new(config::secret(&aws, "PAYMENT_WEBHOOK_SECRET_ARN").await?);
+    run(service_fn(|req| handler::handle(&ledger, &webhooks, req))).await
 }

@@ -1,10 +1,10 @@
 //! Parses `{"quantity": n}`, sets the line (the same quantity again changes nothing), answers 200 with the
 //! re-priced cart.
 
-use commerce::api;
-use commerce::domain::cart::SetQuantity;
-use commerce::ports::{CartStore, SkuCatalog};
-use commerce::services::cart::{CallerResolver, CartContext, CartInventory};
+use commerce_app::ports::{CartStore, SkuCatalog};
+use commerce_app::services::cart::{CallerResolver, CartContext, CartInventory};
+use commerce_domain::cart::SetQuantity;
+use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver>(
@@ -26,14 +26,12 @@ pub async fn handle<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerReso
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::cart::memory::{FixedCallers, InMemoryCarts};
-    use commerce::adapters::catalog::{
-        memory::InMemoryCatalog,
-        testing::{body_json, demo_store, request, sample_events, RequestBuilder},
-    };
-    use commerce::adapters::inventory::memory::InMemoryInventory;
-    use commerce::domain::cart::{Cart, CartHolds, CartLimits};
-    use commerce::ports::CartStore;
+    use commerce_app::ports::CartStore;
+    use commerce_domain::cart::{Cart, CartHolds, CartLimits};
+    use commerce_testkit::cart::{FixedCallers, InMemoryCarts};
+    use commerce_testkit::catalog::InMemoryCatalog;
+    use commerce_testkit::http::{body_json, demo_store, request, sample_events, RequestBuilder};
+    use commerce_testkit::inventory::InMemoryInventory;
     use serde_json::json;
 
     type Ctx = CartContext<InMemoryCarts, InMemoryCatalog, InMemoryInventory, FixedCallers>;

@@ -1,9 +1,10 @@
 //! Parses the SKU, the warehouse and `{"on_hand": n, "safety_stock"?: n}`, sets the stock, answers 200 with
 //! the warehouse's stock of the SKU.
 
-use commerce::ports::{SkuCatalog, StockWriter, WarehouseReader};
-use commerce::services::inventory;
-use commerce::{api, auth};
+use commerce_app::ports::{SkuCatalog, StockWriter, WarehouseReader};
+use commerce_app::services::inventory;
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(
@@ -25,19 +26,15 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, demo_store, request, sample_events, DEMO_SELLERS};
-    use commerce::adapters::inventory::memory::InMemoryInventory;
-    use commerce::ports::StockReader;
+    use commerce_app::ports::StockReader;
+    use commerce_testkit::http::{body_json, demo_store, request, sample_events, DEMO_SELLERS};
+    use commerce_testkit::inventory::InMemoryInventory;
     use serde_json::json;
 
     const ROUTE: &str = "/v1/seller/inventory/{sku}/{warehouse_id}";
     const SKU: &str = "LAP-0001-16GB-512GB";
 
-    fn put(
-        sku: &str,
-        warehouse: &str,
-        body: serde_json::Value,
-    ) -> commerce::adapters::catalog::testing::RequestBuilder {
+    fn put(sku: &str, warehouse: &str, body: serde_json::Value) -> commerce_testkit::http::RequestBuilder {
         request("PUT", ROUTE, &format!("/v1/seller/inventory/{sku}/{warehouse}"))
             .path_param("sku", sku)
             .path_param("warehouse_id", warehouse)

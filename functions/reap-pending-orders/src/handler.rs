@@ -2,11 +2,11 @@
 //! bound ago, at most a batch, and returns what it did. Failing to list them fails the invocation; an order
 //! that cannot be finished now is counted and left for the next run.
 
-use commerce::ports::{
+use commerce_app::ports::{
     FlashTicketStore, OrderReader, OrderWriter, PaymentLedger, PaymentProvider, PendingOrders, ReservationStore,
     SoldStockReturns,
 };
-use commerce::services::checkout;
+use commerce_app::services::checkout;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 
@@ -38,10 +38,10 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::flash_sale::memory::InMemoryFlashSales;
-    use commerce::adapters::inventory::memory::InMemoryInventory;
-    use commerce::adapters::orders::memory::{demo_orders, InMemoryPayments};
-    use commerce::domain::order::OrderStatus;
+    use commerce_domain::order::OrderStatus;
+    use commerce_testkit::flash_sale::InMemoryFlashSales;
+    use commerce_testkit::inventory::InMemoryInventory;
+    use commerce_testkit::orders::{demo_orders, InMemoryPayments};
     use lambda_runtime::Context;
 
     fn scheduled_event() -> LambdaEvent<Value> {

@@ -1,7 +1,7 @@
 //! Any event (the schedule's) in, one sweep, its report out.
 
-use commerce::ports::{FlashAdmissions, FlashReconciler, FlashSaleReader, FlashTicketStore};
-use commerce::services::flash_sale::{self, SweepReport};
+use commerce_app::ports::{FlashAdmissions, FlashReconciler, FlashSaleReader, FlashTicketStore};
+use commerce_app::services::flash_sale::{self, SweepReport};
 use lambda_runtime::{Error, LambdaEvent};
 
 pub async fn handle(

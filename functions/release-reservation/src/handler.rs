@@ -1,19 +1,18 @@
 //! Releases a reservation's stock (again: no effect), answers 200 with the reservation.
 
-use commerce::domain::inventory::reservation::Action;
-use commerce::ports::ReservationStore;
-use commerce::services::inventory;
+use commerce_app::ports::ReservationStore;
+use commerce_domain::inventory::reservation::Action;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(store: &impl ReservationStore, req: Request) -> Result<Response<Body>, Error> {
-    Ok(inventory::admin_finish(store, &req, Action::Release, chrono::Utc::now()).await)
+    Ok(commerce_lambda::inventory::admin_finish(store, &req, Action::Release, chrono::Utc::now()).await)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, request, sample_events};
-    use commerce::adapters::inventory::memory::InMemoryInventory;
+    use commerce_testkit::http::{body_json, request, sample_events};
+    use commerce_testkit::inventory::InMemoryInventory;
 
     const SKU: &str = "LAP-0001-16GB-512GB";
 

@@ -1,8 +1,9 @@
 //! Records a return request.
 
-use commerce::ports::{OrderReader, OrderWriter, PaymentLedger};
-use commerce::services::orders::{self, ReturnRequest};
-use commerce::{api, auth};
+use commerce_app::ports::{OrderReader, OrderWriter, PaymentLedger};
+use commerce_app::services::orders::{self, ReturnRequest};
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(
@@ -25,8 +26,8 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, sample_events};
-    use commerce::adapters::orders::memory::{demo_orders, InMemoryPayments};
+    use commerce_testkit::http::{body_json, sample_events};
+    use commerce_testkit::orders::{demo_orders, InMemoryPayments};
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {

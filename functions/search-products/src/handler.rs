@@ -1,9 +1,9 @@
 //! Parses the query string into a validated search, runs it, returns hits, total, facets and a cursor.
 
-use commerce::api;
-use commerce::domain::search::SearchQuery;
-use commerce::ports::ProductSearch;
-use commerce::services::search;
+use commerce_app::ports::ProductSearch;
+use commerce_app::services::search;
+use commerce_domain::search::SearchQuery;
+use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
 pub async fn handle(engine: &impl ProductSearch, req: Request) -> Result<Response<Body>, Error> {
@@ -18,8 +18,8 @@ pub async fn handle(engine: &impl ProductSearch, req: Request) -> Result<Respons
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, request, sample_events};
-    use commerce::adapters::search::testing::demo_index;
+    use commerce_testkit::http::{body_json, request, sample_events};
+    use commerce_testkit::search::demo_index;
 
     fn get(pairs: &[(&str, &str)]) -> Request {
         let mut builder = request("GET", "/v1/search", "/v1/search");

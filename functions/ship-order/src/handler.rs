@@ -1,8 +1,9 @@
 //! Parses the tracking number and ships the seller's lines.
 
-use commerce::ports::{OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger, PaymentProvider};
-use commerce::services::orders::{self, ShipRequest};
-use commerce::{api, auth};
+use commerce_app::ports::{OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger, PaymentProvider};
+use commerce_app::services::orders::{self, ShipRequest};
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 /// What the handler needs.
@@ -32,8 +33,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, request, sample_events};
-    use commerce::adapters::orders::memory::{demo_orders, InMemoryOrders, InMemoryPayments};
+    use commerce_testkit::http::{body_json, request, sample_events};
+    use commerce_testkit::orders::{demo_orders, InMemoryOrders, InMemoryPayments};
 
     async fn deps() -> Deps<InMemoryOrders, InMemoryPayments, InMemoryOrders> {
         let provider = InMemoryPayments::new();
@@ -74,7 +75,7 @@ mod tests {
         assert_eq!(handle(&deps, ship("seller-2", "T-2")).await.unwrap().status(), 200);
         assert_eq!(captured(&deps), 3900);
         let order = deps.orders.get_order("ord_demo-confirmed").await.unwrap().unwrap();
-        assert_eq!(order.status(), commerce::domain::order::OrderStatus::Shipped);
+        assert_eq!(order.status(), commerce_domain::order::OrderStatus::Shipped);
         assert_eq!(deps.events.published().len(), 2);
     }
 

@@ -3,9 +3,10 @@
 
 mod handler;
 
-use commerce::adapters::orders::{DynamoOrders, SqsOrderEvents};
-use commerce::adapters::payments::ConfiguredProvider;
-use commerce::{config, telemetry};
+use commerce_aws::orders::{DynamoOrders, SqsOrderEvents};
+use commerce_aws::payments::ConfiguredProvider;
+use commerce_lambda::config;
+use commerce_lambda::telemetry;
 use lambda_http::{run, service_fn, Error};
 
 #[tokio::main]

@@ -1,9 +1,9 @@
 //! Parses `q` (and `limit`), returns title completions that tolerate a typo.
 
-use commerce::api;
-use commerce::domain::search::SuggestQuery;
-use commerce::ports::ProductSearch;
-use commerce::services::search;
+use commerce_app::ports::ProductSearch;
+use commerce_app::services::search;
+use commerce_domain::search::SuggestQuery;
+use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
 pub async fn handle(engine: &impl ProductSearch, req: Request) -> Result<Response<Body>, Error> {
@@ -18,8 +18,8 @@ pub async fn handle(engine: &impl ProductSearch, req: Request) -> Result<Respons
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, request, sample_events};
-    use commerce::adapters::search::testing::demo_index;
+    use commerce_testkit::http::{body_json, request, sample_events};
+    use commerce_testkit::search::demo_index;
 
     fn get(q: Option<&str>) -> Request {
         let builder = request("GET", "/v1/search/suggest", "/v1/search/suggest");

@@ -2,8 +2,8 @@
 //! did. Failing to list expired reservations fails the invocation; a reservation that cannot be released
 //! now is counted and left for the next sweep.
 
-use commerce::ports::ReservationStore;
-use commerce::services::inventory;
+use commerce_app::ports::ReservationStore;
+use commerce_app::services::inventory;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 
@@ -21,8 +21,8 @@ pub async fn handle(store: &impl ReservationStore, batch: usize, _event: LambdaE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::inventory::memory::InMemoryInventory;
-    use commerce::domain::inventory::{Allocation, OwnerKind, Reservation, ReservationStatus};
+    use commerce_domain::inventory::{Allocation, OwnerKind, Reservation, ReservationStatus};
+    use commerce_testkit::inventory::InMemoryInventory;
     use lambda_runtime::Context;
 
     fn scheduled_event() -> LambdaEvent<Value> {

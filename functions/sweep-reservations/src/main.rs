@@ -3,8 +3,9 @@
 
 mod handler;
 
-use commerce::adapters::inventory::DynamoInventory;
-use commerce::{config, telemetry};
+use commerce_aws::inventory::DynamoInventory;
+use commerce_lambda::config;
+use commerce_lambda::telemetry;
 use lambda_runtime::{run, service_fn, Error};
 
 #[tokio::main]

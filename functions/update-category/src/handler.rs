@@ -1,8 +1,9 @@
 //! An admin renames a category or replaces its attribute definitions.
 
-use commerce::ports::{CategoryReader, CategoryWriter};
-use commerce::services::catalog;
-use commerce::{api, auth};
+use commerce_app::ports::{CategoryReader, CategoryWriter};
+use commerce_app::services::catalog;
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(store: &(impl CategoryReader + CategoryWriter), req: Request) -> Result<Response<Body>, Error> {
@@ -19,7 +20,7 @@ pub async fn handle(store: &(impl CategoryReader + CategoryWriter), req: Request
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::testing::{body_json, demo_store, request, sample_events};
+    use commerce_testkit::http::{body_json, demo_store, request, sample_events};
     use serde_json::json;
 
     fn patch(id: &str, body: serde_json::Value, sub: &str, groups: &str) -> Request {

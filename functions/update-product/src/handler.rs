@@ -1,8 +1,9 @@
 //! Applies a partial update to a seller's product; `If-Match: "<version>"` makes it conditional.
 
-use commerce::ports::{CategoryReader, ProductReader, ProductUpdater, SkuCatalog};
-use commerce::services::catalog;
-use commerce::{api, auth};
+use commerce_app::ports::{CategoryReader, ProductReader, ProductUpdater, SkuCatalog};
+use commerce_app::services::catalog;
+use commerce_lambda::api;
+use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(
@@ -23,10 +24,8 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce::adapters::catalog::demo::FIRST_PRODUCT_ID;
-    use commerce::adapters::catalog::testing::{
-        body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS,
-    };
+    use commerce_demo::catalog::FIRST_PRODUCT_ID;
+    use commerce_testkit::http::{body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS};
     use serde_json::json;
 
     fn patch(id: &str, body: serde_json::Value) -> RequestBuilder {

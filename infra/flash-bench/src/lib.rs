@@ -6,9 +6,9 @@
 //! reads the stored sale, its shards and tickets and the stock item over the AWS endpoint.
 
 use anyhow::{anyhow, bail, Context, Result};
-use commerce::adapters::flash_sale::DynamoFlashSales;
-use commerce::domain::flash_sale::check_sale;
-use commerce::ports::AdmissionStats;
+use commerce_app::ports::AdmissionStats;
+use commerce_aws::flash_sale::DynamoFlashSales;
+use commerce_domain::flash_sale::check_sale;
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 use std::path::PathBuf;

@@ -10,14 +10,15 @@
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Parser, Subcommand};
-use commerce::adapters::catalog::testing::demo_store;
-use commerce::adapters::inventory::{demo, transactional_write_units, DynamoInventory};
-use commerce::domain::inventory::{
+use commerce_app::ports::{StockWriter, WarehouseWriter};
+use commerce_app::services::inventory as service;
+use commerce_aws::inventory::{transactional_write_units, DynamoInventory};
+use commerce_demo::inventory as demo;
+use commerce_domain::error::DomainError;
+use commerce_domain::inventory::{
     check_invariant, OwnerKind, Reservation, ReservationLine, ReservationPolicy, ReservationRequest, SetStock,
 };
-use commerce::error::DomainError;
-use commerce::ports::{StockWriter, WarehouseWriter};
-use commerce::services::inventory as service;
+use commerce_testkit::http::demo_store;
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -122,7 +123,7 @@ async fn adapter(reservations: usize, units: i64, concurrency: usize) -> Result<
         let inventory = Arc::new(DynamoInventory::new(client.clone(), table));
         if demo_stock {
             let sellers = vec!["s1".to_string(), "s2".to_string()];
-            let (_, products) = commerce::adapters::catalog::demo::catalog(&sellers)?;
+            let (_, products) = commerce_demo::catalog::catalog(&sellers)?;
             demo::seed(&inventory, &products).await?;
         } else {
             for warehouse in demo::warehouses() {

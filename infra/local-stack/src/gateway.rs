@@ -18,7 +18,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use bytes::Bytes;
-use commerce::jwt::JwtVerifier;
+use commerce_aws::jwt::JwtVerifier;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
 use tokio::net::TcpListener;
@@ -139,7 +139,7 @@ async fn route(gw: &Gateway, peer: SocketAddr, request: Request, request_id: &st
             let token = parts.headers.get(auth.identity_header.as_str()).and_then(|v| v.to_str().ok());
             let verified = match token {
                 Some(token) => verifier.verify(token).await,
-                None => Err(commerce::jwt::JwtError::Missing),
+                None => Err(commerce_aws::jwt::JwtError::Missing),
             };
             match verified {
                 Ok(claims) => Some(claims),

@@ -1,9 +1,10 @@
 //! The demo catalog the local stack loads at start: a category tree with attribute definitions and 300 active
 //! products (`prd_demo-0001` ... `prd_demo-0300`), written through the catalog adapter so that the items are
-//! exactly the ones the API writes. The data itself is `commerce::adapters::catalog::demo`.
+//! exactly the ones the API writes. The data itself is `commerce_demo::catalog`.
 
 use anyhow::{Context as _, Result};
-use commerce::adapters::catalog::{demo, DynamoCatalog};
+use commerce_aws::catalog::DynamoCatalog;
+use commerce_demo::catalog as demo;
 
 /// Seeds `catalog_table`; `sellers` are the demo sellers' subs (the first owns three products in four).
 /// Running it again overwrites the same ids. Returns the number of products.

@@ -1,10 +1,11 @@
 //! The demo inventory the local stack loads after the demo catalog: warehouses `wh_east` (Edison, NJ) and
 //! `wh_west` (Ontario, CA) and stock for every stock item of the demo catalog in both. The data itself is
-//! `commerce::adapters::inventory::demo`; a table that already has warehouses is left alone.
+//! `commerce_demo::inventory`; a table that already has warehouses is left alone.
 
 use anyhow::{Context as _, Result};
-use commerce::adapters::catalog::demo as catalog_demo;
-use commerce::adapters::inventory::{demo, DynamoInventory};
+use commerce_aws::inventory::DynamoInventory;
+use commerce_demo::catalog as catalog_demo;
+use commerce_demo::inventory as demo;
 
 /// Seeds `inventory_table` for the demo catalog owned by `sellers` (the same list the catalog seed got).
 /// Returns the number of stock items written (0 when the table was already seeded).

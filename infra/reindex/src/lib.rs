@@ -6,11 +6,11 @@
 //! newest version wins in both). A product the scan read before a seller changed it is corrected by the
 //! live write of the change; a change before the scan read is in what the scan read.
 
-use commerce::adapters::catalog::items;
-use commerce::adapters::search::SearchEngine;
-use commerce::domain::catalog::{Category, Product};
-use commerce::domain::search::{change_for_product, IndexChange};
-use commerce::error::{DomainError, Result};
+use commerce_aws::catalog::items;
+use commerce_aws::search::SearchEngine;
+use commerce_domain::catalog::{Category, Product};
+use commerce_domain::error::{DomainError, Result};
+use commerce_domain::search::{change_for_product, IndexChange};
 use std::time::{Duration, Instant};
 
 /// A page of catalog products and where the next one starts.
@@ -48,7 +48,7 @@ impl ProductSource for DynamoSource {
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(commerce::adapters::dynamo::sdk_error)?;
+            .map_err(commerce_aws::dynamo::sdk_error)?;
         let products = output
             .items
             .unwrap_or_default()
@@ -64,8 +64,8 @@ impl ProductSource for DynamoSource {
     }
 
     async fn categories(&self) -> Result<Vec<Category>> {
-        use commerce::ports::CategoryReader;
-        let catalog = commerce::adapters::catalog::DynamoCatalog::new(self.client.clone(), self.table.clone());
+        use commerce_app::ports::CategoryReader;
+        let catalog = commerce_aws::catalog::DynamoCatalog::new(self.client.clone(), self.table.clone());
         catalog.list_categories().await
     }
 

@@ -5,7 +5,7 @@
 //! with AWS_ENDPOINT_URL pointing at the local stack.
 
 use clap::Parser;
-use commerce::adapters::search::SearchEngine;
+use commerce_aws::search::SearchEngine;
 use indicatif::{ProgressBar, ProgressStyle};
 use reindex::{DynamoSource, Pace, Progress};
 
@@ -46,7 +46,7 @@ impl Progress for Bar {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter("warn").init();
     let args = Args::parse();
-    let aws = commerce::config::aws().await;
+    let aws = commerce_lambda::config::aws().await;
     let engine = SearchEngine::connect(&args.endpoint, &args.alias, &aws).await?;
     let source = DynamoSource { client: aws_sdk_dynamodb::Client::new(&aws), table: args.table };
     let bar = ProgressBar::new(0).with_style(ProgressStyle::with_template(

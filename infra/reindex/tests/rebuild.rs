@@ -1,13 +1,13 @@
 //! The rebuild against the embedded engine with the indexer writing at the same time: every product is
 //! searchable after the swap, and no change made during the rebuild is lost.
 
-use commerce::adapters::catalog::demo;
-use commerce::adapters::catalog::testing::DEMO_SELLERS;
-use commerce::adapters::search::{EmbeddedSearch, SearchEngine};
-use commerce::domain::catalog::{Category, Product};
-use commerce::domain::search::{change_for_product, IndexChange, SearchQuery, StockUpdate};
-use commerce::error::Result;
-use commerce::ports::{ProductSearch, SearchIndex};
+use commerce_app::ports::{ProductSearch, SearchIndex};
+use commerce_aws::search::{EmbeddedSearch, SearchEngine};
+use commerce_demo::catalog as demo;
+use commerce_domain::catalog::{Category, Product};
+use commerce_domain::error::Result;
+use commerce_domain::search::{change_for_product, IndexChange, SearchQuery, StockUpdate};
+use commerce_testkit::http::DEMO_SELLERS;
 use reindex::{Pace, ProductPage, ProductSource, Quiet};
 use std::sync::{Arc, Mutex};
 

@@ -4,10 +4,10 @@
 //! `cargo run --profile bench-release -p search-bench -- --products 100000`
 
 use clap::Parser;
-use commerce::adapters::search::EmbeddedSearch;
-use commerce::domain::money::{Currency, Money};
-use commerce::domain::search::{CategoryRef, IndexChange, SearchDocument, SearchQuery, SuggestQuery};
-use commerce::ports::{ProductSearch, SearchIndex};
+use commerce_app::ports::{ProductSearch, SearchIndex};
+use commerce_aws::search::EmbeddedSearch;
+use commerce_domain::money::{Currency, Money};
+use commerce_domain::search::{CategoryRef, IndexChange, SearchDocument, SearchQuery, SuggestQuery};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

@@ -3,8 +3,8 @@
 //! idempotency replays and conflicts, and 30 concurrent checkouts racing for 10 units.
 
 use crate::inventory::{assert_invariant, call, product, set_stock, skus, stock, token, warehouses};
-use commerce::adapters::payments::SandboxProvider;
-use commerce::domain::payment::PaymentStatus;
+use commerce_aws::payments::SandboxProvider;
+use commerce_domain::payment::PaymentStatus;
 use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -96,7 +96,7 @@ async fn available(sku: &str) -> i64 {
     stock(sku).await["available"].as_i64().unwrap_or(-1)
 }
 
-async fn sandbox_payment(order_id: &str) -> Option<commerce::domain::payment::Payment> {
+async fn sandbox_payment(order_id: &str) -> Option<commerce_domain::payment::Payment> {
     let config = aws().await;
     let sandbox = SandboxProvider::new(
         aws_sdk_dynamodb::Client::new(&config),
@@ -376,7 +376,7 @@ async fn items(client: &aws_sdk_dynamodb::Client, table: &str, needle: &str) -> 
         .iter()
         .map(|item| {
             let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            (sk, commerce::adapters::inventory::item_size(item))
+            (sk, commerce_aws::inventory::item_size(item))
         })
         .collect()
 }
@@ -806,10 +806,10 @@ async fn two_executions_of_one_order_confirm_it_once_and_a_late_compensation_und
 /// Writes a pending order placed an hour ago straight into the orders table, as a checkout that crashed
 /// before starting its saga leaves it; returns the saga input the checkout would have started.
 async fn stranded_order(sku: &str, method: &str) -> Value {
-    use commerce::adapters::orders::memory::demo_address;
-    use commerce::domain::money::{Currency, Money};
-    use commerce::domain::order::{Actor, Customer, Order, OrderLine};
-    use commerce::ports::OrderWriter;
+    use commerce_app::ports::OrderWriter;
+    use commerce_domain::money::{Currency, Money};
+    use commerce_domain::order::{Actor, Customer, Order, OrderLine};
+    use commerce_testkit::orders::demo_address;
     let order_id = format!("ord_{}", ulid::Ulid::new().to_string().to_lowercase());
     let line =
         OrderLine::new(sku, "prd_stranded", "seller", "Stranded", 1, Money::new(2500, Currency::USD)).expect("line");
@@ -825,8 +825,7 @@ async fn stranded_order(sku: &str, method: &str) -> Value {
         placed_at,
     )
     .expect("order");
-    let orders =
-        commerce::adapters::orders::DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws().await), ORDERS_TABLE);
+    let orders = commerce_aws::orders::DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws().await), ORDERS_TABLE);
     orders.create_order(&order).await.expect("order written");
     json!({
         "order_id": order_id,
@@ -839,16 +838,15 @@ async fn stranded_order(sku: &str, method: &str) -> Value {
 }
 
 /// The order as stored, read through the domain (the stranded orders belong to no signed-in test user).
-async fn stored_order(order_id: &str) -> commerce::domain::order::Order {
-    use commerce::ports::OrderReader;
-    let orders =
-        commerce::adapters::orders::DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws().await), ORDERS_TABLE);
+async fn stored_order(order_id: &str) -> commerce_domain::order::Order {
+    use commerce_app::ports::OrderReader;
+    let orders = commerce_aws::orders::DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws().await), ORDERS_TABLE);
     orders.get_order(order_id).await.expect("order read").expect("order exists")
 }
 
 #[tokio::test]
 async fn the_reaper_ends_orders_whose_saga_never_started_or_stopped_mid_way() {
-    use commerce::domain::order::{FailureReason, OrderStatus};
+    use commerce_domain::order::{FailureReason, OrderStatus};
     let sku = stocked_sku("REAP", 4).await;
     // A checkout that crashed between writing the order and StartExecution: nothing else exists.
     let never_started = stranded_order(&sku, "pm_card_visa").await;

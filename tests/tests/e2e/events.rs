@@ -262,7 +262,7 @@ fn assert_batch_response(sample: &str, outcome: Outcome, event: &serde_json::Val
         .iter()
         .filter(|r| {
             let body = r["body"].as_str().unwrap_or_default();
-            serde_json::from_str::<commerce::domain::order::OrderNotification>(body).is_err()
+            serde_json::from_str::<commerce_domain::order::OrderNotification>(body).is_err()
         })
         .filter_map(|r| r["messageId"].as_str())
         .collect();

@@ -6,8 +6,8 @@
 use crate::checkout::{aws, checkout, checkout_body, settled};
 use crate::inventory::{assert_invariant, call, token};
 use aws_sdk_dynamodb::types::AttributeValue;
-use commerce::adapters::flash_sale::DynamoFlashSales;
-use commerce::domain::flash_sale::check_sale;
+use commerce_aws::flash_sale::DynamoFlashSales;
+use commerce_domain::flash_sale::check_sale;
 use flash_bench::{run, Race, Stack};
 use reqwest::Method;
 use serde_json::{json, Value};

@@ -3,8 +3,8 @@
 //! as the checkout saga). After every scenario the ledger invariant is checked on the scenario's own SKUs, read
 //! straight from the stack's InventoryTable.
 
-use commerce::adapters::inventory::DynamoInventory;
-use commerce::domain::inventory::check_invariant;
+use commerce_aws::inventory::DynamoInventory;
+use commerce_domain::inventory::check_invariant;
 use futures::future::join_all;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -107,11 +107,11 @@ pub async fn priced_product(variants: Vec<Value>, price: Value) {
 pub fn demo_skus(n: usize) -> Vec<String> {
     let sellers =
         ["9401d12a-b391-48d2-acd7-8b81507ee8f0".to_string(), "c8aad468-ff33-4a63-9074-c888acf9888d".to_string()];
-    let (_, products) = commerce::adapters::catalog::demo::catalog(&sellers).expect("demo catalog");
+    let (_, products) = commerce_demo::catalog::catalog(&sellers).expect("demo catalog");
     products[n - 1]
         .sku_views()
         .iter()
-        .filter(|v| commerce::domain::inventory::is_stock_item(v))
+        .filter(|v| commerce_domain::inventory::is_stock_item(v))
         .map(|v| v.sku.clone())
         .collect()
 }
@@ -440,7 +440,7 @@ async fn adjustments_refuse_a_shopper_before_the_body_and_out_of_range_deltas_wi
     assert_eq!(response.status().as_u16(), 403, "a shopper is refused before the body is parsed");
 
     let seller = token("seller");
-    let limit = commerce::domain::inventory::MAX_UNITS;
+    let limit = commerce_domain::inventory::MAX_UNITS;
     for (i, body) in [
         lowest,
         json!({"delta": i64::MIN + 1, "reason": "correction"}),

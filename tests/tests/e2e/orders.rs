@@ -12,10 +12,10 @@ use crate::checkout::{
 use crate::inventory::{
     assert_invariant, call, call_with, demo_sku, product, set_stock, skus, stock, token, warehouses,
 };
-use commerce::adapters::orders::DynamoOrders;
-use commerce::adapters::payments::SandboxProvider;
-use commerce::domain::order::OrderStatus;
-use commerce::domain::payment::PaymentStatus;
+use commerce_aws::orders::DynamoOrders;
+use commerce_aws::payments::SandboxProvider;
+use commerce_domain::order::OrderStatus;
+use commerce_domain::payment::PaymentStatus;
 use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -65,7 +65,7 @@ async fn answered(method: Method, path: &str, auth: &str, body: Option<Value>) -
     }
 }
 
-async fn payment(order_id: &str) -> commerce::domain::payment::Payment {
+async fn payment(order_id: &str) -> commerce_domain::payment::Payment {
     let config = aws().await;
     let sandbox = SandboxProvider::new(
         aws_sdk_dynamodb::Client::new(&config),

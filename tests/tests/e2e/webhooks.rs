@@ -2,10 +2,10 @@
 //! emulator from template.yaml (read here as the function reads it, from Secrets Manager).
 
 use crate::checkout::{aws, placed, settled, stocked_sku, ORDERS_TABLE};
-use commerce::adapters::orders::DynamoOrders;
-use commerce::adapters::payments::stripe::sign;
-use commerce::domain::payment::PaymentStatus;
-use commerce::ports::PaymentLedger;
+use commerce_app::ports::PaymentLedger;
+use commerce_aws::orders::DynamoOrders;
+use commerce_aws::payments::stripe::sign;
+use commerce_domain::payment::PaymentStatus;
 use serde_json::{json, Value};
 use std::time::Duration;
 use system_tests::{stack, unique};

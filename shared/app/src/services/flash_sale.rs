@@ -1,0 +1,802 @@
+//! Flash-sale use cases: sellers create sales (allocating units from inventory), shoppers enter and poll,
+//! the admission worker meters the waiting room through the sharded stock gate, checkout consumes or gives
+//! back a won hold, and the schedule expires holds and reconciles ended sales into inventory.
+
+use crate::ports::{
+    AdmissionStats, EntryOutcome, FlashAdmissions, FlashEntryWriter, FlashHolds, FlashReconciler, FlashSaleCreator,
+    FlashSaleListing, FlashSaleReader, FlashTicketStore, HeldUnit, Settlement, SkuCatalog, TakeOutcome, WaitingRoom,
+};
+use chrono::{DateTime, Duration, Utc};
+use commerce_domain::auth::Caller;
+use commerce_domain::error::{DomainError, Result};
+use commerce_domain::flash_sale::{
+    self, lane_of, pick_shard, position, rebalance_plan, ticket_id_for, EntryMessage, FlashSale, FlashSaleView, Gate,
+    NewFlashSale, Take, Ticket, TicketStatus, TicketView,
+};
+use commerce_domain::{idempotency, ids};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+/// A created sale as its seller sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CreatedSale {
+    #[serde(flatten)]
+    pub sale: FlashSale,
+    pub status: flash_sale::Phase,
+}
+
+/// A seller (for a SKU of their own products) or an admin creates a sale: the units leave the chosen
+/// warehouse's available stock in the same transaction that writes the sale and its shards.
+pub async fn create_sale(
+    catalog: &impl SkuCatalog,
+    creator: &impl FlashSaleCreator,
+    caller: &Caller,
+    input: NewFlashSale,
+    now: DateTime<Utc>,
+) -> Result<CreatedSale> {
+    caller.require_seller()?;
+    input.validate(now)?;
+    let variant = catalog
+        .variants_by_sku(std::slice::from_ref(&input.sku))
+        .await?
+        .into_iter()
+        .find(|v| v.sku == input.sku)
+        .ok_or_else(|| DomainError::validation("sku", "no product has this SKU"))?;
+    if !caller.is_admin() && variant.seller_id != caller.user_id {
+        return Err(DomainError::forbidden("the SKU belongs to another seller"));
+    }
+    if variant.price.currency != input.price.currency {
+        return Err(DomainError::validation("price.currency", "must be the product's currency"));
+    }
+    let stock = creator.available_by_warehouse(&input.sku).await?;
+    let units = i64::from(input.units);
+    let warehouse_id = match &input.warehouse_id {
+        Some(wh) => wh.clone(),
+        None => stock
+            .iter()
+            .filter(|(_, available)| *available >= units)
+            .max_by_key(|(wh, available)| (*available, std::cmp::Reverse(wh.clone())))
+            .map(|(wh, _)| wh.clone())
+            .ok_or_else(|| DomainError::OutOfStock { sku: input.sku.clone() })?,
+    };
+    let sale = input.into_sale(ids::new_id(flash_sale::SALE_ID_PREFIX), caller.user_id.clone(), warehouse_id, now);
+    creator.create_sale(&sale).await?;
+    tracing::info!(sale_id = %sale.sale_id, sku = %sale.sku, units = sale.units, shards = sale.shards, "flash sale created");
+    let status = sale.phase(&Gate::default(), now);
+    Ok(CreatedSale { sale, status })
+}
+
+/// The public view of a sale (upcoming, live, sold out or ended).
+pub async fn get_sale(reader: &impl FlashSaleReader, sale_id: &str, now: DateTime<Utc>) -> Result<FlashSaleView> {
+    if !ids::is_valid(flash_sale::SALE_ID_PREFIX, sale_id) {
+        return Err(DomainError::not_found("flash sale"));
+    }
+    let sale = reader.get_sale(sale_id).await?.ok_or_else(|| DomainError::not_found("flash sale"))?;
+    let gate = reader.get_gate(sale_id, false).await?;
+    Ok(sale.view(&gate, now))
+}
+
+/// The sales of a SKU, for its product page.
+pub async fn sales_for_sku(
+    listing: &impl FlashSaleListing,
+    reader: &impl FlashSaleReader,
+    sku: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<FlashSaleView>> {
+    commerce_domain::inventory::validate_sku(sku)?;
+    let mut views = Vec::new();
+    for sale in listing.sales_for_sku(sku).await? {
+        let gate = reader.get_gate(&sale.sale_id, false).await?;
+        views.push(sale.view(&gate, now));
+    }
+    Ok(views)
+}
+
+/// Per-process caches of the entry function: sales (immutable once written) and closed gates, so a burst of
+/// rejected entries after sell-out costs at most one eventually consistent read per `gate_ttl` per instance,
+/// and no write.
+#[derive(Debug)]
+pub struct EntryCache {
+    gate_ttl: Duration,
+    sales: Mutex<HashMap<String, FlashSale>>,
+    closed: Mutex<HashMap<String, DateTime<Utc>>>,
+}
+
+impl EntryCache {
+    /// A cache that trusts an observed sold-out gate for `gate_ttl`.
+    pub fn new(gate_ttl: Duration) -> Self {
+        Self { gate_ttl, sales: Mutex::default(), closed: Mutex::default() }
+    }
+
+    async fn sale(&self, reader: &impl FlashSaleReader, sale_id: &str) -> Result<FlashSale> {
+        if let Some(sale) = self.sales.lock().ok().and_then(|m| m.get(sale_id).cloned()) {
+            return Ok(sale);
+        }
+        let sale = reader.get_sale(sale_id).await?.ok_or_else(|| DomainError::not_found("flash sale"))?;
+        if let Ok(mut m) = self.sales.lock() {
+            m.insert(sale_id.to_owned(), sale.clone());
+        }
+        Ok(sale)
+    }
+
+    async fn gate(&self, reader: &impl FlashSaleReader, sale_id: &str, now: DateTime<Utc>) -> Result<Gate> {
+        let cached = self.closed.lock().ok().and_then(|m| m.get(sale_id).copied());
+        if cached.is_some_and(|seen| now - seen < self.gate_ttl) {
+            return Ok(Gate { sold_out: true, returns: 0 });
+        }
+        let gate = reader.get_gate(sale_id, false).await?;
+        if let Ok(mut m) = self.closed.lock() {
+            if gate.sold_out {
+                m.insert(sale_id.to_owned(), now);
+            } else {
+                m.remove(sale_id);
+            }
+        }
+        Ok(gate)
+    }
+}
+
+/// Entry rules an operator tunes.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryPolicy {
+    /// A customer's entries into one sale must be at least this far apart (429 with Retry-After otherwise).
+    pub min_interval: Duration,
+}
+
+/// A signed-in shopper enters a sale. Before the start: 409 `not_started`; after sell-out: 410 `sold_out`
+/// with no write and nothing enqueued; over the per-customer limit: 409; the same Idempotency-Key again:
+/// the same ticket (re-enqueued while waiting, which the queue deduplicates).
+#[allow(clippy::too_many_arguments)]
+pub async fn enter(
+    reader: &impl FlashSaleReader,
+    cache: &EntryCache,
+    writer: &impl FlashEntryWriter,
+    queue: &impl WaitingRoom,
+    policy: EntryPolicy,
+    caller: &Caller,
+    sale_id: &str,
+    idempotency_key: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<TicketView> {
+    let key = idempotency_key.ok_or_else(|| DomainError::invalid_parameter("Idempotency-Key", "is required"))?;
+    idempotency::validate_key(key).map_err(|reason| DomainError::invalid_parameter("Idempotency-Key", reason))?;
+    if !ids::is_valid(flash_sale::SALE_ID_PREFIX, sale_id) {
+        return Err(DomainError::not_found("flash sale"));
+    }
+    let sale = cache.sale(reader, sale_id).await?;
+    let gate = cache.gate(reader, sale_id, now).await?;
+    sale.check_entry(&gate, now)?;
+    let ticket_id = ticket_id_for(sale_id, &caller.user_id, key);
+    let lane = lane_of(&ticket_id, sale.shards);
+    let seq = writer.next_sequence(sale_id, lane).await?;
+    let ticket =
+        Ticket::waiting(ticket_id, sale_id.to_owned(), caller.user_id.clone(), position(seq, lane, sale.shards), now);
+    match writer.create_ticket(&ticket, sale.per_customer_limit, policy.min_interval).await? {
+        EntryOutcome::Created => {
+            queue.enqueue(&ticket, lane).await?;
+            tracing::info!(sale_id, ticket_id = %ticket.ticket_id, position = ticket.position, "entry accepted");
+            Ok(ticket.view(&gate, now))
+        }
+        EntryOutcome::Existing(existing) => {
+            if existing.status == TicketStatus::Waiting {
+                queue.enqueue(&existing, lane).await?;
+            }
+            Ok(existing.view(&gate, now))
+        }
+        EntryOutcome::LimitReached => Err(DomainError::conflict(
+            flash_sale::LIMIT_REACHED,
+            format!("at most {} entries per customer", sale.per_customer_limit),
+        )),
+        EntryOutcome::TooSoon => {
+            let secs = policy.min_interval.num_milliseconds().div_euclid(1000) + 1;
+            Err(DomainError::RateLimited { retry_after_secs: u64::try_from(secs).unwrap_or(1) })
+        }
+    }
+}
+
+/// A shopper reads an entry of theirs, settled on read: waiting behind a closed gate becomes sold out,
+/// a hold past its expiry expires (the unit goes back to the sale for the next in line).
+pub async fn get_entry(
+    reader: &impl FlashSaleReader,
+    tickets: &impl FlashTicketStore,
+    caller: &Caller,
+    sale_id: &str,
+    ticket_id: &str,
+    now: DateTime<Utc>,
+) -> Result<TicketView> {
+    if !ids::is_valid(flash_sale::TICKET_ID_PREFIX, ticket_id) {
+        return Err(DomainError::not_found("entry"));
+    }
+    for _ in 0..3 {
+        let ticket = tickets
+            .get_ticket(ticket_id)
+            .await?
+            .filter(|t| t.sale_id == sale_id && (t.customer_id == caller.user_id || caller.is_admin()))
+            .ok_or_else(|| DomainError::not_found("entry"))?;
+        match ticket.status {
+            TicketStatus::Waiting => {
+                let gate = reader.get_gate(sale_id, true).await?;
+                if !gate.sold_out || tickets.mark_sold_out(&ticket).await? {
+                    let mut settled = ticket;
+                    if gate.sold_out {
+                        settled.status = TicketStatus::SoldOut;
+                    }
+                    return Ok(settled.view(&gate, now));
+                }
+            }
+            TicketStatus::Won if ticket.hold_expired(now) => {
+                if tickets.return_unit(&ticket, TicketStatus::Expired, now).await? {
+                    let expired = Ticket { status: TicketStatus::Expired, ..ticket };
+                    return Ok(expired.view(&Gate::default(), now));
+                }
+            }
+            _ => return Ok(ticket.view(&Gate::default(), now)),
+        }
+    }
+    Err(DomainError::Transient("the entry kept changing while it was read".into()))
+}
+
+/// What the admission worker keeps between batches in one instance: the sales it saw, how many units it
+/// believes each shard still holds (refreshed from the table whenever it runs dry), and the takes it knows are
+/// settled (so the lane's next admission need not read their tickets).
+#[derive(Debug, Default)]
+pub struct AdmissionState {
+    sales: Mutex<HashMap<String, (FlashSale, Vec<i64>)>>,
+    settled: Mutex<HashSet<Take>>,
+    /// Previous takes of a lane this instance could not settle yet (by sale): retried on its next batches.
+    unsettled: Mutex<HashMap<String, Vec<(u32, Take)>>>,
+}
+
+/// Settled takes an instance remembers before it starts over (a forgotten one costs one read).
+const SETTLED_CACHE: usize = 100_000;
+
+impl AdmissionState {
+    fn cached(&self, sale_id: &str) -> Option<(FlashSale, Vec<i64>)> {
+        self.sales.lock().ok().and_then(|m| m.get(sale_id).cloned())
+    }
+
+    fn store(&self, sale: &FlashSale, remaining: Vec<i64>) {
+        if let Ok(mut m) = self.sales.lock() {
+            m.insert(sale.sale_id.clone(), (sale.clone(), remaining));
+        }
+    }
+
+    fn is_settled(&self, take: &Take) -> bool {
+        self.settled.lock().is_ok_and(|s| s.contains(take))
+    }
+
+    fn defer(&self, sale_id: &str, shard: u32, take: Take) {
+        if let Ok(mut m) = self.unsettled.lock() {
+            m.entry(sale_id.to_owned()).or_default().push((shard, take));
+        }
+    }
+
+    fn deferred(&self, sale_id: &str) -> Vec<(u32, Take)> {
+        self.unsettled.lock().ok().and_then(|mut m| m.remove(sale_id)).unwrap_or_default()
+    }
+
+    fn settled(&self, take: &Take) {
+        if let Ok(mut s) = self.settled.lock() {
+            if s.len() >= SETTLED_CACHE {
+                s.clear();
+            }
+            s.insert(take.clone());
+        }
+    }
+}
+
+/// How one queued entry ended in a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Won,
+    SoldOut,
+    /// The ticket was already settled (a duplicate delivery).
+    Skipped,
+}
+
+/// Write units of a single write of an item under 1 KB, and of one such item in a transaction (AWS's rules).
+const WCU_SINGLE: u64 = 1;
+const WCU_TRANSACTIONAL: u64 = 2;
+
+/// Admits one batch of queued entries in order. Returns, per message, the outcome or the error that makes
+/// the message (and, to keep the lane's order, every later one) go back to the queue; plus the batch's
+/// counters.
+pub async fn admit_batch(
+    reader: &impl FlashSaleReader,
+    admissions: &impl FlashAdmissions,
+    tickets: &impl FlashTicketStore,
+    state: &AdmissionState,
+    messages: &[EntryMessage],
+    now: DateTime<Utc>,
+) -> (Vec<Result<Admission>>, HashMap<String, AdmissionStats>) {
+    admit_batch_until(reader, admissions, tickets, state, messages, now, None).await
+}
+
+/// [`admit_batch`] that starts no admission once `stop_by` has passed (the invocation's deadline less a
+/// margin): the entries left go back to the queue in order, instead of the whole batch coming back after the
+/// visibility timeout because the function was killed mid-way.
+pub async fn admit_batch_until(
+    reader: &impl FlashSaleReader,
+    admissions: &impl FlashAdmissions,
+    tickets: &impl FlashTicketStore,
+    state: &AdmissionState,
+    messages: &[EntryMessage],
+    now: DateTime<Utc>,
+    stop_by: Option<std::time::Instant>,
+) -> (Vec<Result<Admission>>, HashMap<String, AdmissionStats>) {
+    let mut results = Vec::with_capacity(messages.len());
+    let mut stats: HashMap<String, AdmissionStats> = HashMap::new();
+    let mut gates: HashMap<String, Gate> = HashMap::new();
+    let mut failed = false;
+    for message in messages {
+        if failed {
+            results.push(Err(DomainError::Transient("an earlier entry of the batch failed".into())));
+            continue;
+        }
+        // The first entry always runs, so a batch makes progress however short its time.
+        if !results.is_empty() && stop_by.is_some_and(|at| std::time::Instant::now() >= at) {
+            failed = true;
+            results.push(Err(DomainError::Transient("the batch ran out of time".into())));
+            continue;
+        }
+        let s = stats.entry(message.sale_id.clone()).or_default();
+        let outcome = admit_one(reader, admissions, tickets, state, &mut gates, s, message, now).await;
+        failed = outcome.is_err();
+        results.push(outcome);
+    }
+    (results, stats)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn admit_one(
+    reader: &impl FlashSaleReader,
+    admissions: &impl FlashAdmissions,
+    tickets: &impl FlashTicketStore,
+    state: &AdmissionState,
+    gates: &mut HashMap<String, Gate>,
+    stats: &mut AdmissionStats,
+    message: &EntryMessage,
+    now: DateTime<Utc>,
+) -> Result<Admission> {
+    let (sale, mut remaining) = match state.cached(&message.sale_id) {
+        Some(cached) => cached,
+        None => {
+            let Some(sale) = reader.get_sale(&message.sale_id).await? else {
+                tracing::warn!(sale_id = %message.sale_id, "entry for an unknown sale dropped");
+                return Ok(Admission::Skipped);
+            };
+            let remaining = admissions.shard_units(&sale).await?;
+            stats.read_units += u64::from(sale.shards) + 1;
+            (sale, remaining)
+        }
+    };
+    let deferred = state.deferred(&sale.sale_id);
+    if !deferred.is_empty() {
+        if let Err(err) = settle_others(admissions, state, &sale, &deferred, &mut remaining, stats, now).await {
+            tracing::error!(sale_id = %sale.sale_id, error = %err, takes = deferred.len(), "previous takes still not settled");
+            if matches!(err, DomainError::Transient(_)) {
+                for (shard, take) in deferred {
+                    state.defer(&sale.sale_id, shard, take);
+                }
+            }
+        }
+    }
+    let ticket = Ticket::waiting(message.ticket_id.clone(), sale.sale_id.clone(), message.customer_id.clone(), 0, now);
+    let take = Take::of(message);
+    let mut gate = match gates.get(&sale.sale_id) {
+        Some(gate) => *gate,
+        None => {
+            let gate = reader.get_gate(&sale.sale_id, true).await?;
+            stats.read_units += 1;
+            gates.insert(sale.sale_id.clone(), gate);
+            gate
+        }
+    };
+    let result = 'admission: {
+        if message.redelivered {
+            // The unit may have been taken before the worker died: settle that take before taking another.
+            let shards = admissions.shard_states(&sale).await?;
+            stats.read_units += u64::from(sale.shards);
+            remaining = shards.iter().map(|s| s.units).collect();
+            let own = shards.iter().position(|s| s.takes.contains(&take)).and_then(|k| u32::try_from(k).ok());
+            if let Some(shard) = own {
+                tracing::info!(ticket_id = %take.ticket_id, shard, "redelivered entry: its unit was already taken");
+                // The take this message's decrement replaced (kept as the lane's `prev` mark) may be unsettled.
+                let lane = lane_of(&take.ticket_id, sale.shards);
+                let before: Vec<(u32, Take)> = shards[shard as usize]
+                    .takes
+                    .iter()
+                    .filter(|t| **t != take && lane_of(&t.ticket_id, sale.shards) == lane)
+                    .map(|t| (shard, t.clone()))
+                    .collect();
+                settle_others(admissions, state, &sale, &before, &mut remaining, stats, now).await?;
+                let settled = settle_own(admissions, state, &sale, shard, &take, sale.late_hold(now), stats).await?;
+                match settled {
+                    Settlement::Won => break 'admission Ok(Admission::Won),
+                    Settlement::AlreadyWon => break 'admission Ok(Admission::Skipped),
+                    Settlement::GivenBack | Settlement::AlreadyGivenBack => {
+                        if settled == Settlement::GivenBack {
+                            remaining[shard as usize] += 1;
+                        }
+                        // A ticket still waiting after its take went back can only be one whose sale is over
+                        // (a waiting ticket wins its take otherwise), and a message takes once: it is sold out.
+                        stats.read_units += 1;
+                        let current = tickets.get_ticket(&take.ticket_id).await?;
+                        break 'admission match current {
+                            Some(t) if t.status == TicketStatus::Waiting => reject(tickets, &ticket, stats).await,
+                            _ => Ok(Admission::Skipped),
+                        };
+                    }
+                }
+            } else {
+                // No shard names the take any more: the lane's later takes replaced its marks, which happens only
+                // after it was settled (a lane's messages are admitted one after another). A take is made once
+                // per message key: taking again would settle as "already won" or "already given back" and strand
+                // the new unit. One consistent read of the ticket tells.
+                stats.read_units += 1;
+                if admissions.unsettled(&[(0, take.clone())]).await?.is_empty() {
+                    state.settled(&take);
+                    break 'admission Ok(Admission::Skipped);
+                }
+            }
+        }
+        if gate.sold_out || now >= sale.ends_at || sale.reconciliation.is_some() {
+            break 'admission reject(tickets, &ticket, stats).await;
+        }
+        if gate.returns > 0 {
+            // Units came back after the line was settled once: entries still queued may be settled already,
+            // and one read is cheaper than taking a unit only to give it back.
+            stats.read_units += 1;
+            if !tickets.get_ticket(&ticket.ticket_id).await?.is_some_and(|t| t.status == TicketStatus::Waiting) {
+                break 'admission Ok(Admission::Skipped);
+            }
+        }
+        let mut fresh = false;
+        let max_attempts = 2 * sale.shards as usize + 8;
+        let mut rng = rand::rngs::StdRng::from_entropy();
+        for _ in 0..max_attempts {
+            let Some(shard) = pick_shard(&remaining, &mut rng) else {
+                if !fresh {
+                    gate = reader.get_gate(&sale.sale_id, true).await?;
+                    let shards = admissions.shard_states(&sale).await?;
+                    stats.read_units += u64::from(sale.shards) + 1;
+                    remaining = shards.iter().map(|s| s.units).collect();
+                    fresh = true;
+                    if remaining.iter().all(|units| *units <= 0) {
+                        // Before the queue closes, every take the shards name must be settled: a unit taken by
+                        // a worker that died (and whose message gave up) would otherwise be stranded.
+                        let named: Vec<(u32, Take)> = shards
+                            .iter()
+                            .zip(0u32..)
+                            .flat_map(|(s, k)| s.takes.iter().map(move |t| (k, t.clone())))
+                            .collect();
+                        if settle_others(admissions, state, &sale, &named, &mut remaining, stats, now).await? {
+                            fresh = false;
+                        }
+                    }
+                    for mv in rebalance_plan(&remaining) {
+                        if admissions.move_units(&sale.sale_id, mv).await? {
+                            remaining[mv.from] -= mv.units;
+                            remaining[mv.to] += mv.units;
+                            stats.rebalances += 1;
+                        } else {
+                            stats.condition_failures += 1;
+                        }
+                        stats.write_units += 2 * WCU_TRANSACTIONAL;
+                    }
+                    continue;
+                }
+                stats.write_units += WCU_SINGLE;
+                if admissions.close_gate(&sale.sale_id, gate.returns).await? {
+                    tracing::info!(sale_id = %sale.sale_id, "sold out: the queue is closed");
+                    gate.sold_out = true;
+                    gates.insert(sale.sale_id.clone(), gate);
+                    break 'admission reject(tickets, &ticket, stats).await;
+                }
+                stats.condition_failures += 1;
+                fresh = false;
+                continue;
+            };
+            let shard_u32 = u32::try_from(shard).unwrap_or(0);
+            stats.write_units += WCU_SINGLE;
+            match admissions.take_unit(&sale, shard_u32, &take).await? {
+                TakeOutcome::Taken { previous } => {
+                    remaining[shard] -= 1;
+                    let hold = Some(sale.hold_expiry(now));
+                    let settled = settle_own(admissions, state, &sale, shard_u32, &take, hold, stats).await?;
+                    // The takes whose marks this write replaced (the lane's last, and the `prev` it kept) are
+                    // named nowhere else now. This message's own take is settled: failing it would not help (its
+                    // redelivery cannot see what its write replaced), so the instance keeps them and retries.
+                    let before: Vec<(u32, Take)> =
+                        previous.into_iter().filter(|p| *p != take).map(|p| (shard_u32, p)).collect();
+                    if !before.is_empty() {
+                        if let Err(err) =
+                            settle_others(admissions, state, &sale, &before, &mut remaining, stats, now).await
+                        {
+                            tracing::error!(sale_id = %sale.sale_id, shard, takes = before.len(), error = %err, "the lane's previous takes are not settled yet; retrying on the next batch");
+                            for (shard, previous) in before {
+                                state.defer(&sale.sale_id, shard, previous);
+                            }
+                        }
+                    }
+                    break 'admission Ok(match settled {
+                        Settlement::Won | Settlement::AlreadyWon => Admission::Won,
+                        Settlement::GivenBack | Settlement::AlreadyGivenBack => {
+                            remaining[shard] += i64::from(settled == Settlement::GivenBack);
+                            Admission::Skipped
+                        }
+                    });
+                }
+                TakeOutcome::ShardEmpty { remaining: left } => {
+                    remaining[shard] = left.unwrap_or(0).max(0);
+                    stats.fallbacks += 1;
+                    stats.condition_failures += 1;
+                }
+            }
+        }
+        Err(DomainError::Transient("no shard admitted the entry".into()))
+    };
+    state.store(&sale, remaining);
+    result
+}
+
+/// Settles this message's own take: its ticket wins it with `hold`, or (the ticket settled otherwise) the unit
+/// goes back.
+async fn settle_own(
+    admissions: &impl FlashAdmissions,
+    state: &AdmissionState,
+    sale: &FlashSale,
+    shard: u32,
+    take: &Take,
+    hold: Option<DateTime<Utc>>,
+    stats: &mut AdmissionStats,
+) -> Result<Settlement> {
+    let settled = admissions.settle(sale, shard, take, hold).await?;
+    count_settlement(settled, hold.is_some(), stats);
+    if settled == Settlement::Won {
+        stats.admitted += 1;
+    }
+    state.settled(take);
+    Ok(settled)
+}
+
+/// Settles the takes other messages made (a lane's previous take, the takes an empty sale's shards name) that
+/// are not settled yet: a waiting ticket wins its unit while the sale is on, otherwise the unit goes back.
+/// `true` if any unit went back (`remaining` counts it).
+async fn settle_others(
+    admissions: &impl FlashAdmissions,
+    state: &AdmissionState,
+    sale: &FlashSale,
+    takes: &[(u32, Take)],
+    remaining: &mut [i64],
+    stats: &mut AdmissionStats,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let unknown: Vec<(u32, Take)> = takes.iter().filter(|(_, t)| !state.is_settled(t)).cloned().collect();
+    if unknown.is_empty() {
+        return Ok(false);
+    }
+    stats.read_units += unknown.len() as u64;
+    let mut gave_back = false;
+    for (shard, take) in admissions.unsettled(&unknown).await? {
+        tracing::warn!(sale_id = %sale.sale_id, shard, ticket_id = %take.ticket_id, "settling a take its worker left unsettled");
+        let hold = sale.late_hold(now);
+        let settled = admissions.settle(sale, shard, &take, hold).await?;
+        count_settlement(settled, hold.is_some(), stats);
+        if settled == Settlement::Won {
+            stats.admitted += 1;
+        }
+        if settled == Settlement::GivenBack {
+            gave_back = true;
+            if let Some(units) = remaining.get_mut(shard as usize) {
+                *units += 1;
+            }
+        }
+    }
+    for (_, take) in &unknown {
+        state.settled(take);
+    }
+    Ok(gave_back)
+}
+
+/// Adds a settlement's writes: the ticket write (and its hold index entry when won), or, when the unit went
+/// back, the transaction of ticket, shard and gate.
+fn count_settlement(settled: Settlement, tried_to_win: bool, stats: &mut AdmissionStats) {
+    if tried_to_win {
+        stats.write_units += WCU_SINGLE;
+    }
+    match settled {
+        Settlement::Won => stats.write_units += WCU_SINGLE, // the hold index entry
+        Settlement::GivenBack => {
+            stats.write_units += 3 * WCU_TRANSACTIONAL;
+            stats.condition_failures += u64::from(tried_to_win);
+        }
+        Settlement::AlreadyWon | Settlement::AlreadyGivenBack => {
+            stats.condition_failures += u64::from(tried_to_win);
+        }
+    }
+}
+
+async fn reject(tickets: &impl FlashTicketStore, ticket: &Ticket, stats: &mut AdmissionStats) -> Result<Admission> {
+    stats.write_units += 2 * WCU_SINGLE;
+    if tickets.mark_sold_out(ticket).await? {
+        stats.rejected += 1;
+        Ok(Admission::SoldOut)
+    } else {
+        stats.condition_failures += 1;
+        Ok(Admission::Skipped)
+    }
+}
+
+use rand::SeedableRng;
+
+/// What checkout may sell for a ticket: the customer's own won ticket with an unexpired hold, and its sale
+/// (whose price is charged). An expired hold is 410 `hold_expired`, a used one 409 `hold_consumed`, one that
+/// never won 409 `not_won`; someone else's ticket does not exist.
+pub async fn checkout_hold(
+    reader: &impl FlashSaleReader,
+    tickets: &impl FlashTicketStore,
+    ticket_id: &str,
+    customer_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(Ticket, FlashSale)> {
+    if !ids::is_valid(flash_sale::TICKET_ID_PREFIX, ticket_id) {
+        return Err(DomainError::not_found("flash ticket"));
+    }
+    let ticket = tickets
+        .get_ticket(ticket_id)
+        .await?
+        .filter(|t| t.customer_id == customer_id)
+        .ok_or_else(|| DomainError::not_found("flash ticket"))?;
+    match ticket.status {
+        TicketStatus::Won if !ticket.hold_expired(now) => {}
+        TicketStatus::Won | TicketStatus::Expired | TicketStatus::Released => {
+            return Err(DomainError::Gone { code: "hold_expired", message: "the checkout hold has expired".into() })
+        }
+        TicketStatus::Purchased => {
+            return Err(DomainError::conflict("hold_consumed", "the hold was used by another order"))
+        }
+        TicketStatus::Waiting | TicketStatus::SoldOut => {
+            return Err(DomainError::conflict("not_won", "this entry has not won a unit"))
+        }
+    }
+    let sale = reader.get_sale(&ticket.sale_id).await?.ok_or_else(|| DomainError::not_found("flash sale"))?;
+    Ok((ticket, sale))
+}
+
+/// Checkout takes the unit of a won, unexpired hold for `order_id`. A replay with the same order answers the
+/// same unit; an expired hold is 410 `hold_expired`; a ticket that never won is 409 `not_won`.
+pub async fn consume_hold(
+    reader: &impl FlashSaleReader,
+    tickets: &impl FlashTicketStore,
+    holds: &impl FlashHolds,
+    ticket_id: &str,
+    customer_id: &str,
+    order_id: &str,
+    now: DateTime<Utc>,
+) -> Result<HeldUnit> {
+    for _ in 0..3 {
+        let ticket = tickets
+            .get_ticket(ticket_id)
+            .await?
+            .filter(|t| t.customer_id == customer_id)
+            .ok_or_else(|| DomainError::not_found("flash ticket"))?;
+        match ticket.status {
+            TicketStatus::Purchased if ticket.order_id.as_deref() == Some(order_id) => {
+                return held_unit(reader, &ticket, order_id).await;
+            }
+            TicketStatus::Won if !ticket.hold_expired(now) => {
+                if holds.consume(ticket_id, customer_id, order_id, now).await? {
+                    tracing::info!(ticket_id, order_id, "flash hold consumed");
+                    return held_unit(reader, &ticket, order_id).await;
+                }
+            }
+            TicketStatus::Won | TicketStatus::Expired | TicketStatus::Released => {
+                return Err(DomainError::Gone { code: "hold_expired", message: "the checkout hold has expired".into() })
+            }
+            TicketStatus::Purchased => {
+                return Err(DomainError::conflict("hold_consumed", "the hold was used by another order"))
+            }
+            TicketStatus::Waiting | TicketStatus::SoldOut => {
+                return Err(DomainError::conflict("not_won", "this entry has not won a unit"))
+            }
+        }
+    }
+    Err(DomainError::Transient("the hold kept changing".into()))
+}
+
+async fn held_unit(reader: &impl FlashSaleReader, ticket: &Ticket, order_id: &str) -> Result<HeldUnit> {
+    let sale = reader.get_sale(&ticket.sale_id).await?.ok_or_else(|| DomainError::not_found("flash sale"))?;
+    Ok(HeldUnit {
+        ticket_id: ticket.ticket_id.clone(),
+        sale_id: sale.sale_id,
+        sku: sale.sku,
+        warehouse_id: sale.warehouse_id,
+        price: sale.price,
+        order_id: order_id.to_owned(),
+    })
+}
+
+/// Checkout's compensation: the order that consumed the hold failed, so the unit goes back to the sale for the
+/// next in line. Idempotent; a hold consumed by another order is left alone (409).
+pub async fn release_hold(
+    tickets: &impl FlashTicketStore,
+    ticket_id: &str,
+    order_id: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for _ in 0..3 {
+        let ticket = tickets.get_ticket(ticket_id).await?.ok_or_else(|| DomainError::not_found("flash ticket"))?;
+        match ticket.status {
+            TicketStatus::Purchased if ticket.order_id.as_deref() == Some(order_id) => {
+                if tickets.return_unit(&ticket, TicketStatus::Released, now).await? {
+                    tracing::info!(ticket_id, order_id, "flash hold released");
+                    return Ok(());
+                }
+            }
+            TicketStatus::Released | TicketStatus::Expired | TicketStatus::Won => return Ok(()),
+            _ => return Err(DomainError::conflict("hold_not_consumed", "this order does not hold the unit")),
+        }
+    }
+    Err(DomainError::Transient("the hold kept changing".into()))
+}
+
+/// What one schedule run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct SweepReport {
+    pub sales: usize,
+    pub expired_holds: usize,
+    /// Takes found unsettled by the audit (their worker died and their message gave up), now settled.
+    pub settled_takes: usize,
+    pub reconciled: usize,
+}
+
+/// Expires run-out holds of every live sale (their units go back for the next in line); audits the takes the
+/// shards of a sold-out or ended sale name (one left unsettled goes to its waiting ticket while the sale is
+/// on, back to the sale after); and reconciles each sale ended [`flash_sale::RECONCILE_GRACE_SECONDS`] ago with
+/// no hold outstanding: the shards go back into the stock item, the rest is booked as sold.
+pub async fn sweep(
+    reconciler: &(impl FlashReconciler + FlashAdmissions + FlashSaleReader),
+    tickets: &impl FlashTicketStore,
+    now: DateTime<Utc>,
+) -> Result<SweepReport> {
+    let mut report = SweepReport::default();
+    for sale in reconciler.live_sales().await? {
+        report.sales += 1;
+        for ticket in reconciler.expired_holds(&sale, now, 500).await? {
+            if tickets.return_unit(&ticket, TicketStatus::Expired, now).await? {
+                report.expired_holds += 1;
+            }
+        }
+        if now >= sale.ends_at || reconciler.get_gate(&sale.sale_id, true).await?.sold_out {
+            report.settled_takes += audit_takes(reconciler, &sale, now).await?;
+        }
+        if sale.reconcilable(now) && !reconciler.has_holds(&sale).await? {
+            let shards = reconciler.shard_units(&sale).await?;
+            if reconciler.reconcile(&sale, &shards, now).await? {
+                let returned: i64 = shards.iter().sum();
+                tracing::info!(sale_id = %sale.sale_id, returned, sold = i64::from(sale.units) - returned, "flash sale reconciled");
+                report.reconciled += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Settles every take the sale's shards name that is not settled yet; how many there were.
+async fn audit_takes(admissions: &impl FlashAdmissions, sale: &FlashSale, now: DateTime<Utc>) -> Result<usize> {
+    let named: Vec<(u32, Take)> = admissions
+        .shard_states(sale)
+        .await?
+        .into_iter()
+        .zip(0u32..)
+        .flat_map(|(s, k)| s.takes.into_iter().map(move |t| (k, t)))
+        .collect();
+    let unsettled = admissions.unsettled(&named).await?;
+    for (shard, take) in &unsettled {
+        let settled = admissions.settle(sale, *shard, take, sale.late_hold(now)).await?;
+        tracing::warn!(sale_id = %sale.sale_id, shard, ticket_id = %take.ticket_id, ?settled, "audit settled a take its worker left");
+    }
+    Ok(unsettled.len())
+}

@@ -1,0 +1,569 @@
+//! Order use cases after checkout: the owner reads and lists orders, cancels before shipment (voiding the
+//! authorization and returning the stock) and requests a return (a guest reads and cancels with the order's
+//! token, `X-Order-Token`, instead of signing in); each seller lists their parts, ships their
+//! lines with a tracking number (capturing exactly those lines' amount), marks them delivered, and approves
+//! returns (refunding through the provider and restocking, or not). Notifications go through the queue.
+//!
+//! Side effects on the provider carry idempotency keys derived from the order and seller, and each is
+//! recorded as an order event only after it succeeded, so a retried request finishes what a failed one began.
+//! Shipment and cancellation exclude each other before any provider call: a shipment first records that it
+//! began (`shipping_started`), a cancellation is only legal on a `confirmed` order, and both are writes
+//! conditional on the order's version. Whatever money a cancelled order still has at the provider goes back:
+//! the hold is voided and anything captured is refunded, each once by its key.
+
+use crate::ports::{
+    CustomerOrders, FlashSaleReader, FlashTicketStore, NotificationSink, OrderEventPublisher, OrderReader, OrderWriter,
+    PaymentLedger, PaymentProvider, ReservationStore, SellerOrders, SoldStockReturns,
+};
+use crate::services::cart::CallerResolver;
+use crate::services::checkout::update_order;
+use chrono::{DateTime, Utc};
+use commerce_domain::auth::Caller;
+use commerce_domain::catalog::{Page, PageLimit};
+use commerce_domain::error::{DomainError, Result};
+use commerce_domain::inventory::returns::{units_of_lines, SoldReturn};
+use commerce_domain::inventory::{Allocation, ReservationStatus};
+use commerce_domain::money::Money;
+use commerce_domain::order::{
+    Actor, NotificationKind, Order, OrderAccess, OrderEventKind, OrderNotification, OrderStatus, OrderSummary,
+    SellerOrderView,
+};
+use commerce_domain::payment::Payment;
+use serde::Deserialize;
+
+/// `POST /v1/seller/orders/{order_id}/ship`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShipRequest {
+    pub tracking_number: String,
+}
+
+/// `POST /v1/orders/{order_id}/return`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnRequest {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/seller/orders/{order_id}/return/approve`: whether the returned goods go back to stock.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveReturnRequest {
+    pub restock: bool,
+}
+
+/// A signed-in caller's access to orders.
+pub fn signed_in(caller: &Caller) -> OrderAccess {
+    OrderAccess { user_id: Some(caller.user_id.clone()), admin: caller.is_admin(), order_token: None }
+}
+
+/// Who is asking about an order on the routes guests use too: the optional bearer token (verified here, since
+/// those routes have no authorizer; one that does not verify is 401) and the optional `X-Order-Token`.
+pub async fn order_access(
+    resolver: &impl CallerResolver,
+    authorization: Option<&str>,
+    order_token: Option<String>,
+) -> Result<OrderAccess> {
+    let caller = resolver.resolve(authorization).await?;
+    let mut access = caller.as_ref().map(signed_in).unwrap_or_default();
+    access.order_token = order_token.filter(|t| !t.is_empty());
+    Ok(access)
+}
+
+/// The order and who acts on it, if `access` proves a right to it (see [`Order::authorize`]); anyone else
+/// gets 404, never a hint that it exists.
+pub async fn owned_order(orders: &impl OrderReader, access: &OrderAccess, order_id: &str) -> Result<(Order, Actor)> {
+    if access.is_empty() || !commerce_domain::ids::is_valid("ord", order_id) {
+        return Err(DomainError::not_found("order"));
+    }
+    let order = orders.get_order(order_id).await?.ok_or_else(|| DomainError::not_found("order"))?;
+    let actor = order.authorize(access)?;
+    Ok((order, actor))
+}
+
+/// The owner's view of `order` as JSON, with `payment` (our record of it) as its payment block.
+fn order_json(order: &Order, payment: Option<&Payment>) -> Result<serde_json::Value> {
+    serde_json::to_value(order.view(payment)).map_err(DomainError::unexpected)
+}
+
+/// The order's view for its owner (or the holder of its token), with its payment, as JSON.
+pub async fn get_order(
+    orders: &(impl OrderReader + PaymentLedger),
+    access: &OrderAccess,
+    order_id: &str,
+) -> Result<serde_json::Value> {
+    let (order, _) = owned_order(orders, access, order_id).await?;
+    let payment = orders.payment_for_order(order_id).await?;
+    order_json(&order, payment.as_ref())
+}
+
+/// The caller's orders, newest first.
+pub async fn list_my_orders(
+    orders: &impl CustomerOrders,
+    caller: &Caller,
+    limit: PageLimit,
+    cursor: Option<&str>,
+) -> Result<Page<OrderSummary>> {
+    orders.list_customer_orders(&caller.user_id, limit, cursor).await
+}
+
+/// The seller's parts of orders, newest first.
+pub async fn list_seller_orders(
+    orders: &impl SellerOrders,
+    caller: &Caller,
+    limit: PageLimit,
+    cursor: Option<&str>,
+) -> Result<Page<SellerOrderView>> {
+    caller.require_seller()?;
+    orders.list_seller_orders(&caller.user_id, limit, cursor).await
+}
+
+/// Returns the order's sold units to stock, once per (order, `reason`); `skus` limits it to some lines (a
+/// bundle line's units are its components, as reserved).
+/// Units committed through the order's reservation leave `sold` for on hand (one transaction with the
+/// (order, reason) marker). A flash-sale unit goes back to its sale while the sale is live (the ticket's
+/// state makes that once) and, once the sale is reconciled into inventory, back on hand from `flash_sold`.
+async fn restock<I, F>(inventory: &I, flash: &F, order: &Order, reason: &str, skus: Option<&[String]>) -> Result<()>
+where
+    I: ReservationStore + SoldStockReturns,
+    F: FlashTicketStore + FlashSaleReader,
+{
+    let now = Utc::now();
+    if let Some(ticket_id) = &order.header().flash_ticket_id {
+        return return_flash_unit(inventory, flash, order, ticket_id, reason, now).await;
+    }
+    let Some(reservation) = inventory.get_reservation(order.id()).await? else {
+        return Ok(());
+    };
+    if reservation.status != ReservationStatus::Committed {
+        return Ok(());
+    }
+    let lines: Vec<Allocation> = match skus {
+        None => reservation.allocations,
+        Some(skus) => units_of_lines(&reservation, skus),
+    };
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let request = SoldReturn { order_id: order.id().to_owned(), reason: reason.to_owned(), lines, flash: false };
+    let applied = inventory.return_sold(&request, now).await?;
+    tracing::info!(order_id = %order.id(), reason, applied, "sold units returned to stock");
+    Ok(())
+}
+
+async fn return_flash_unit<I, F>(
+    inventory: &I,
+    flash: &F,
+    order: &Order,
+    ticket_id: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<()>
+where
+    I: SoldStockReturns,
+    F: FlashTicketStore + FlashSaleReader,
+{
+    match crate::services::flash_sale::release_hold(flash, ticket_id, order.id(), now).await {
+        Ok(()) => {
+            tracing::info!(order_id = %order.id(), reason, "flash unit returned to its sale");
+            Ok(())
+        }
+        Err(DomainError::Conflict { code: "sale_reconciled", .. }) => {
+            let ticket = flash.get_ticket(ticket_id).await?.ok_or_else(|| DomainError::not_found("flash ticket"))?;
+            let sale = flash.get_sale(&ticket.sale_id).await?.ok_or_else(|| DomainError::not_found("flash sale"))?;
+            let line = Allocation { sku: sale.sku, warehouse_id: sale.warehouse_id, quantity: 1 };
+            let request = SoldReturn {
+                order_id: order.id().to_owned(),
+                reason: reason.to_owned(),
+                lines: vec![line],
+                flash: true,
+            };
+            let applied = inventory.return_sold(&request, now).await?;
+            tracing::info!(order_id = %order.id(), reason, applied, "flash unit returned to stock");
+            Ok(())
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// What the order changes that give stock and money back (cancel, approve a return) talk to.
+pub struct RestockingDeps<O, I, F, P, Q> {
+    /// Orders and their payment records.
+    pub orders: O,
+    /// Reservations and sold stock.
+    pub inventory: I,
+    /// Flash-sale tickets and sales: where the unit of a flash-sale order goes back.
+    pub flash: F,
+    pub provider: P,
+    pub events: Q,
+}
+
+/// The order changes that give stock and money back, as the cancel-order and approve-return handlers call them.
+pub trait Restocking: Send + Sync {
+    /// [`cancel_order`].
+    fn cancel(
+        &self,
+        access: &OrderAccess,
+        order_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl std::future::Future<Output = Result<serde_json::Value>> + Send;
+    /// [`approve_return`].
+    fn approve_return(
+        &self,
+        caller: &Caller,
+        order_id: &str,
+        request: ApproveReturnRequest,
+        now: DateTime<Utc>,
+    ) -> impl std::future::Future<Output = Result<SellerOrderView>> + Send;
+}
+
+impl<O, I, F, P, Q> Restocking for RestockingDeps<O, I, F, P, Q>
+where
+    O: OrderReader + OrderWriter + PaymentLedger,
+    I: ReservationStore + SoldStockReturns,
+    F: FlashTicketStore + FlashSaleReader,
+    P: PaymentProvider,
+    Q: OrderEventPublisher,
+{
+    async fn cancel(&self, access: &OrderAccess, order_id: &str, now: DateTime<Utc>) -> Result<serde_json::Value> {
+        let d = self;
+        cancel_order(&d.orders, &d.provider, &d.orders, &d.inventory, &d.flash, &d.events, access, order_id, now).await
+    }
+
+    async fn approve_return(
+        &self,
+        caller: &Caller,
+        order_id: &str,
+        request: ApproveReturnRequest,
+        now: DateTime<Utc>,
+    ) -> Result<SellerOrderView> {
+        let d = self;
+        approve_return(
+            &d.orders,
+            &d.provider,
+            &d.orders,
+            &d.inventory,
+            &d.flash,
+            &d.events,
+            caller,
+            order_id,
+            request,
+            now,
+        )
+        .await
+    }
+}
+
+/// The provider idempotency key of the refund of whatever was captured on an order that is cancelled.
+pub fn cancel_refund_key(order_id: &str) -> String {
+    format!("refund-{order_id}-cancel")
+}
+
+/// Gives back the money of a cancelled order: voids the hold (key `void-<order>`) and refunds anything
+/// captured (key `refund-<order>-cancel`), so no cancelled order keeps money, and a repeat moves none twice.
+async fn release_payment(
+    provider: &impl PaymentProvider,
+    ledger: &impl PaymentLedger,
+    order_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Payment>> {
+    let payment = match crate::services::checkout::void_payment(provider, ledger, order_id, now).await {
+        // Our record said the hold was open, but the provider had captured: ask the provider.
+        Err(DomainError::Conflict { code: "payment_not_voidable", .. }) => provider.find_for_order(order_id).await?,
+        other => other?,
+    };
+    let Some(payment) = payment else {
+        return Ok(None);
+    };
+    let kept = payment.captured - payment.refunded;
+    if kept <= 0 {
+        return Ok(Some(payment));
+    }
+    let amount = Money::new(kept, payment.currency());
+    let refunded = provider.refund(&payment.payment_id, amount, &cancel_refund_key(order_id)).await?;
+    ledger.record_payment(&refunded, now).await?;
+    tracing::warn!(order_id, amount = kept, "captured money of a cancelled order refunded");
+    Ok(Some(refunded))
+}
+
+/// Cancels a confirmed order none of whose shipments has begun: records the cancellation first (a write
+/// conditional on the order's version, so no shipment can begin, nor capture, after it), then voids the
+/// authorization (refunding anything captured) and returns the stock. Repeating it finishes what is left.
+#[allow(clippy::too_many_arguments)]
+pub async fn cancel_order<O, P, L, I, F, Q>(
+    orders: &O,
+    provider: &P,
+    ledger: &L,
+    inventory: &I,
+    flash: &F,
+    publisher: &Q,
+    access: &OrderAccess,
+    order_id: &str,
+    now: DateTime<Utc>,
+) -> Result<serde_json::Value>
+where
+    O: OrderReader + OrderWriter,
+    P: PaymentProvider,
+    L: PaymentLedger,
+    I: ReservationStore + SoldStockReturns,
+    F: FlashTicketStore + FlashSaleReader,
+    Q: OrderEventPublisher,
+{
+    let (_, who) = owned_order(orders, access, order_id).await?;
+    let order = update_order(orders, order_id, |order| {
+        if order.status() == OrderStatus::Cancelled {
+            return Ok(false);
+        }
+        order.record(OrderEventKind::Cancelled, who.clone(), None, now)?;
+        Ok(true)
+    })
+    .await?;
+    let payment = release_payment(provider, ledger, order_id, now).await?;
+    restock(inventory, flash, &order, "cancel", None).await?;
+    let seq = order.events().iter().find(|e| e.kind == OrderEventKind::Cancelled).map_or(order.version(), |e| e.seq);
+    publisher.publish(&OrderNotification::new(NotificationKind::OrderCancelled, &order, seq, None, None)).await?;
+    order_json(&order, payment.as_ref())
+}
+
+/// The owner asks to return a delivered order.
+pub async fn request_return(
+    orders: &(impl OrderReader + OrderWriter + PaymentLedger),
+    caller: &Caller,
+    order_id: &str,
+    request: ReturnRequest,
+    now: DateTime<Utc>,
+) -> Result<serde_json::Value> {
+    if request.reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+        return Err(DomainError::validation("reason", "must be at most 500 characters"));
+    }
+    let (_, who) = owned_order(orders, &signed_in(caller), order_id).await?;
+    let order = update_order(orders, order_id, |order| {
+        if order.status() == OrderStatus::ReturnRequested {
+            return Ok(false);
+        }
+        order.record(OrderEventKind::ReturnRequested, who.clone(), request.reason.clone(), now)?;
+        Ok(true)
+    })
+    .await?;
+    let payment = orders.payment_for_order(order_id).await?;
+    order_json(&order, payment.as_ref())
+}
+
+/// The order if the calling seller has lines in it (admins may act for any seller); 404 otherwise.
+async fn seller_order(orders: &impl OrderReader, caller: &Caller, order_id: &str) -> Result<Order> {
+    caller.require_seller()?;
+    if !commerce_domain::ids::is_valid("ord", order_id) {
+        return Err(DomainError::not_found("order"));
+    }
+    let order = orders.get_order(order_id).await?.ok_or_else(|| DomainError::not_found("order"))?;
+    if order.seller_part(&caller.user_id).is_none() || order.status() == OrderStatus::Pending {
+        return Err(DomainError::not_found("order"));
+    }
+    Ok(order)
+}
+
+/// The provider idempotency key of a seller's capture.
+pub fn capture_key(order_id: &str, seller_id: &str) -> String {
+    format!("capture-{order_id}-{seller_id}")
+}
+
+/// Whether the provider refused a capture outright, so that nothing was captured (a timeout, a 5xx or any
+/// other error leaves that unknown).
+fn capture_refused(err: &DomainError) -> bool {
+    matches!(
+        err,
+        DomainError::PaymentDeclined { .. }
+            | DomainError::Validation { .. }
+            | DomainError::Conflict { code: "payment_not_capturable", .. }
+    )
+}
+
+/// A seller ships their lines, in three steps: records that the shipment began (one write conditional on the
+/// order's version: from then on the order cannot be cancelled), captures exactly the seller's subtotal, then
+/// records the shipment. A retry with the same tracking number finishes a shipment that stopped anywhere in
+/// between (the capture's key replays its first outcome); a capture the provider refuses aborts the shipment,
+/// which leaves the order as it was before (cancellable again).
+#[allow(clippy::too_many_arguments)]
+pub async fn ship<O, P, L, Q>(
+    orders: &O,
+    provider: &P,
+    ledger: &L,
+    publisher: &Q,
+    caller: &Caller,
+    order_id: &str,
+    request: ShipRequest,
+    now: DateTime<Utc>,
+) -> Result<SellerOrderView>
+where
+    O: OrderReader + OrderWriter,
+    P: PaymentProvider,
+    L: PaymentLedger,
+    Q: OrderEventPublisher,
+{
+    let tracking = request.tracking_number.trim().to_owned();
+    if tracking.is_empty() || tracking.len() > 100 {
+        return Err(DomainError::validation("tracking_number", "must be 1 to 100 characters"));
+    }
+    let seller = caller.user_id.clone();
+    seller_order(orders, caller, order_id).await?;
+    let order = update_order(orders, order_id, |order| {
+        let done = order.shipment(&seller).is_some_and(|(existing, _)| existing == tracking);
+        if done || order.shipping(&seller) == Some(tracking.as_str()) {
+            return Ok(false);
+        }
+        let kind = OrderEventKind::ShippingStarted { seller_id: seller.clone(), tracking_number: tracking.clone() };
+        order.record(kind, Actor::seller(&seller), None, now)?;
+        Ok(true)
+    })
+    .await?;
+    if order.shipment(&seller).is_some() {
+        return order.seller_view(&seller).ok_or_else(|| DomainError::not_found("order"));
+    }
+    let part = order.seller_part(&seller).ok_or_else(|| DomainError::not_found("order"))?;
+    let payment_id = order.payment_id().ok_or_else(|| DomainError::unexpected("confirmed order without payment"))?;
+    let last = order.is_last_capture(&seller);
+    let payment = match provider.capture(payment_id, part.subtotal, last, &capture_key(order_id, &seller)).await {
+        Ok(payment) => payment,
+        Err(err) => {
+            if capture_refused(&err) {
+                let reason = err.error_type().to_owned();
+                update_order(orders, order_id, |order| {
+                    if order.shipping(&seller).is_none() {
+                        return Ok(false);
+                    }
+                    let kind = OrderEventKind::ShippingAborted { seller_id: seller.clone() };
+                    order.record(kind, Actor::seller(&seller), Some(reason.clone()), now)?;
+                    Ok(true)
+                })
+                .await?;
+                tracing::warn!(order_id, seller_id = %seller, error = %err, "capture refused: shipment aborted");
+            }
+            return Err(err);
+        }
+    };
+    ledger.record_payment(&payment, now).await?;
+    let order = update_order(orders, order_id, |order| {
+        if order.shipment(&seller).is_some() {
+            return Ok(false);
+        }
+        let kind = OrderEventKind::Shipped {
+            seller_id: seller.clone(),
+            tracking_number: tracking.clone(),
+            captured: part.subtotal,
+        };
+        order.record(kind, Actor::seller(&seller), None, now)?;
+        Ok(true)
+    })
+    .await?;
+    let seq = order.version();
+    let notification =
+        OrderNotification::new(NotificationKind::OrderShipped, &order, seq, Some(seller.clone()), Some(part.subtotal));
+    publisher.publish(&notification).await?;
+    tracing::info!(order_id, seller_id = %seller, amount = part.subtotal.amount, "lines shipped and captured");
+    order.seller_view(&seller).ok_or_else(|| DomainError::not_found("order"))
+}
+
+/// A seller marks their shipped lines delivered.
+pub async fn deliver(
+    orders: &(impl OrderReader + OrderWriter),
+    caller: &Caller,
+    order_id: &str,
+    now: DateTime<Utc>,
+) -> Result<SellerOrderView> {
+    let seller = caller.user_id.clone();
+    seller_order(orders, caller, order_id).await?;
+    let order = update_order(orders, order_id, |order| {
+        if order.is_delivered(&seller) {
+            return Ok(false);
+        }
+        order.record(OrderEventKind::Delivered { seller_id: seller.clone() }, Actor::seller(&seller), None, now)?;
+        Ok(true)
+    })
+    .await?;
+    order.seller_view(&seller).ok_or_else(|| DomainError::not_found("order"))
+}
+
+/// The provider idempotency key of a seller's refund.
+pub fn refund_key(order_id: &str, seller_id: &str) -> String {
+    format!("refund-{order_id}-{seller_id}")
+}
+
+/// A seller approves the return of their lines: records it, refunds what was captured for them, and
+/// returns the units to stock if the seller says so.
+#[allow(clippy::too_many_arguments)]
+pub async fn approve_return<O, P, L, I, F, Q>(
+    orders: &O,
+    provider: &P,
+    ledger: &L,
+    inventory: &I,
+    flash: &F,
+    publisher: &Q,
+    caller: &Caller,
+    order_id: &str,
+    request: ApproveReturnRequest,
+    now: DateTime<Utc>,
+) -> Result<SellerOrderView>
+where
+    O: OrderReader + OrderWriter,
+    P: PaymentProvider,
+    L: PaymentLedger,
+    I: ReservationStore + SoldStockReturns,
+    F: FlashTicketStore + FlashSaleReader,
+    Q: OrderEventPublisher,
+{
+    let seller = caller.user_id.clone();
+    seller_order(orders, caller, order_id).await?;
+    let order = update_order(orders, order_id, |order| {
+        if order.returned(&seller).is_some() {
+            return Ok(false);
+        }
+        let kind = OrderEventKind::Returned { seller_id: seller.clone(), restocked: request.restock };
+        order.record(kind, Actor::seller(&seller), None, now)?;
+        Ok(true)
+    })
+    .await?;
+    if order.refunded(&seller).is_none() {
+        let (_, captured) =
+            order.shipment(&seller).ok_or_else(|| DomainError::unexpected("returned without shipment"))?;
+        let payment_id = order.payment_id().ok_or_else(|| DomainError::unexpected("order without payment"))?;
+        let payment = provider.refund(payment_id, captured, &refund_key(order_id, &seller)).await?;
+        ledger.record_payment(&payment, now).await?;
+        let order = update_order(orders, order_id, |order| {
+            if order.refunded(&seller).is_some() {
+                return Ok(false);
+            }
+            let kind = OrderEventKind::Refunded { seller_id: seller.clone(), amount: captured };
+            order.record(kind, Actor::seller(&seller), None, now)?;
+            Ok(true)
+        })
+        .await?;
+        let notification = OrderNotification::new(
+            NotificationKind::OrderRefunded,
+            &order,
+            order.version(),
+            Some(seller.clone()),
+            Some(captured),
+        );
+        publisher.publish(&notification).await?;
+    }
+    if order.returned(&seller) == Some(true) {
+        let skus: Vec<String> =
+            order.seller_part(&seller).map(|p| p.lines.into_iter().map(|l| l.sku).collect()).unwrap_or_default();
+        restock(inventory, flash, &order, &format!("return-{seller}"), Some(&skus)).await?;
+    }
+    let order = orders.get_order(order_id).await?.ok_or_else(|| DomainError::not_found("order"))?;
+    order.seller_view(&seller).ok_or_else(|| DomainError::not_found("order"))
+}
+
+/// Delivers one notification from the queue; duplicates are recognised and dropped.
+pub async fn deliver_notification(sink: &impl NotificationSink, notification: &OrderNotification) -> Result<bool> {
+    let first = sink.deliver(notification).await?;
+    tracing::info!(
+        notification_id = %notification.notification_id,
+        kind = ?notification.kind,
+        duplicate = !first,
+        "notification delivered"
+    );
+    Ok(first)
+}

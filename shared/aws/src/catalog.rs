@@ -1,0 +1,432 @@
+//! The catalog on DynamoDB (`CATALOG_TABLE`). Every product write is one TransactWriteItems: the product item
+//! (conditioned on its version), its SKU items (a SKU belongs to at most one product, and only ever to one
+//! seller) and its listing items, so listings and SKU lookups never disagree with the product. Layout:
+//! `items`, docs/DATA_MODEL.md.
+
+pub mod cursor;
+pub mod items;
+
+use crate::dynamo::sdk_error;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use chrono::Utc;
+use commerce_app::ports::{
+    CategoryListing, CategoryReader, CategoryUsage, CategoryWriter, ProductCreator, ProductReader, ProductRemover,
+    ProductUpdater, SellerProducts, SkuCatalog,
+};
+use commerce_app::services::catalog::VERSION_CONFLICT;
+use commerce_domain::catalog::{Category, CategoryQuery, ListSort, Page, PageLimit, Product, ProductSummary, SkuView};
+use commerce_domain::error::{DomainError, Result};
+use items::{Index, Item, GSI1, GSI2, GSI3};
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+/// The catalog table, implementing every catalog port. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct DynamoCatalog {
+    client: Client,
+    table: String,
+}
+
+/// What a transaction action protects, to explain a cancellation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Guard {
+    Product,
+    Category,
+    Sku(String),
+    None,
+}
+
+/// A SKU item may become this product's variant if it is new, already this product's, or retired by the same
+/// seller: a SKU never changes seller, so its stock and flash sales never do either.
+const SKU_FREE_OR_OURS: &str =
+    "attribute_not_exists(pk) OR product_id = :pid OR (attribute_not_exists(product_id) AND seller_id = :sid)";
+/// A SKU item may be retired by the product that has it.
+const SKU_OURS: &str = "attribute_not_exists(pk) OR product_id = :pid";
+
+impl DynamoCatalog {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn put(&self, item: Item) -> Put {
+        Put::builder().table_name(&self.table).set_item(Some(item)).build().expect("table and item are set")
+    }
+
+    fn delete(&self, key: Item) -> Delete {
+        Delete::builder().table_name(&self.table).set_key(Some(key)).build().expect("table and key are set")
+    }
+
+    fn sku_put(&self, product: &Product, item: Item) -> Put {
+        let mut put = self.put(item);
+        put.condition_expression = Some(SKU_FREE_OR_OURS.to_owned());
+        put.expression_attribute_values = Some(HashMap::from([
+            (":pid".to_owned(), items::s(&product.product_id)),
+            (":sid".to_owned(), items::s(&product.seller_id)),
+        ]));
+        put
+    }
+
+    /// Replaces the product's SKU item by the retired marker that keeps the SKU its seller's.
+    fn sku_retire(&self, product: &Product, sku: &str) -> (Guard, TransactWriteItem) {
+        let mut put = self.put(items::retired_sku_item(sku, &product.seller_id, &Utc::now()));
+        put.condition_expression = Some(SKU_OURS.to_owned());
+        put.expression_attribute_values = Some(HashMap::from([(":pid".to_owned(), items::s(&product.product_id))]));
+        (Guard::Sku(sku.to_owned()), TransactWriteItem::builder().put(put).build())
+    }
+
+    fn category_exists(&self, category_id: &str) -> ConditionCheck {
+        ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::category_key(category_id)))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .expect("table, key and condition are set")
+    }
+
+    /// Runs a transaction and explains a cancellation by the first failed guard.
+    async fn transact(
+        &self,
+        actions: Vec<(Guard, TransactWriteItem)>,
+        product_exists_code: &'static str,
+    ) -> Result<()> {
+        let (guards, writes): (Vec<Guard>, Vec<TransactWriteItem>) = actions.into_iter().unzip();
+        let result = self.client.transact_write_items().set_transact_items(Some(writes)).send().await;
+        let err = match result {
+            Ok(_) => return Ok(()),
+            Err(err) => err,
+        };
+        let reasons = match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                cancelled.cancellation_reasons().to_vec()
+            }
+            _ => return Err(sdk_error(err)),
+        };
+        for (guard, reason) in guards.iter().zip(&reasons) {
+            match (reason.code(), guard) {
+                (Some("ConditionalCheckFailed"), Guard::Product) => {
+                    return Err(DomainError::conflict(product_exists_code, "the product changed concurrently"))
+                }
+                (Some("ConditionalCheckFailed"), Guard::Category) => {
+                    return Err(DomainError::validation("category_id", "unknown category"))
+                }
+                (Some("ConditionalCheckFailed"), Guard::Sku(sku)) => {
+                    return Err(DomainError::conflict("sku_taken", format!("SKU {sku} belongs to another product")))
+                }
+                (Some("TransactionConflict"), _) => {
+                    return Err(DomainError::conflict(VERSION_CONFLICT, "the product changed concurrently"))
+                }
+                _ => {}
+            }
+        }
+        Err(sdk_error(err))
+    }
+
+    /// Writes demo or migrated categories and products with the same items the API writes, without
+    /// conditions, in BatchWriteItem chunks. Returns the number of items written.
+    pub async fn import(&self, categories: &[Category], products: &[Product]) -> Result<usize> {
+        let mut all = Vec::new();
+        for category in categories {
+            all.push(items::category_item(category)?);
+        }
+        for product in products {
+            all.push(items::product_item(product)?);
+            all.extend(items::listing_items(product)?);
+            all.extend(items::sku_items(product)?.into_iter().map(|(_, item)| item));
+        }
+        let total = all.len();
+        for chunk in all.chunks(25) {
+            let requests = chunk
+                .iter()
+                .map(|item| {
+                    let put = PutRequest::builder().set_item(Some(item.clone())).build().expect("item is set");
+                    WriteRequest::builder().put_request(put).build()
+                })
+                .collect();
+            self.batch_write(requests).await?;
+        }
+        Ok(total)
+    }
+
+    async fn batch_write(&self, mut requests: Vec<WriteRequest>) -> Result<()> {
+        for attempt in 0..8u32 {
+            let output =
+                self.client.batch_write_item().request_items(&self.table, requests).send().await.map_err(sdk_error)?;
+            requests = output.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
+            if requests.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+        }
+        Err(DomainError::Transient("batch write left unprocessed items".into()))
+    }
+
+    async fn query_page<T: serde::de::DeserializeOwned>(
+        &self,
+        index: Index,
+        partition: String,
+        forward: bool,
+        limit: PageLimit,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<T>, Option<String>)> {
+        let start = cursor.map(|raw| cursor::decode(raw, index, &partition)).transpose()?;
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index.name)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", index.pk)
+            .expression_attribute_values(":pk", items::s(partition))
+            .scan_index_forward(forward)
+            .limit(limit.get() as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let found = output.items.unwrap_or_default().into_iter().map(items::from_item).collect::<Result<Vec<T>>>()?;
+        let next = output.last_evaluated_key.as_ref().and_then(cursor::encode);
+        Ok((found, next))
+    }
+}
+
+impl ProductReader for DynamoCatalog {
+    async fn get_product(&self, product_id: &str) -> Result<Option<Product>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(items::product_key(product_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        output.item.map(items::from_item).transpose()
+    }
+}
+
+impl ProductCreator for DynamoCatalog {
+    async fn create_product(&self, product: &Product) -> Result<()> {
+        let mut product_put = self.put(items::product_item(product)?);
+        product_put.condition_expression = Some("attribute_not_exists(pk)".to_owned());
+        let mut actions = vec![
+            (Guard::Product, TransactWriteItem::builder().put(product_put).build()),
+            (
+                Guard::Category,
+                TransactWriteItem::builder().condition_check(self.category_exists(&product.category_id)).build(),
+            ),
+        ];
+        for item in items::listing_items(product)? {
+            actions.push((Guard::None, TransactWriteItem::builder().put(self.put(item)).build()));
+        }
+        for (sku, item) in items::sku_items(product)? {
+            let put = self.sku_put(product, item);
+            actions.push((Guard::Sku(sku), TransactWriteItem::builder().put(put).build()));
+        }
+        self.transact(actions, "product_exists").await
+    }
+}
+
+impl ProductUpdater for DynamoCatalog {
+    async fn replace_product(&self, current: &Product, next: &Product) -> Result<()> {
+        let mut product_put = self.put(items::product_item(next)?);
+        product_put.condition_expression = Some("#version = :expected".to_owned());
+        product_put.expression_attribute_names = Some(HashMap::from([("#version".to_owned(), "version".to_owned())]));
+        product_put.expression_attribute_values =
+            Some(HashMap::from([(":expected".to_owned(), AttributeValue::N(current.version.to_string()))]));
+        let mut actions = vec![(Guard::Product, TransactWriteItem::builder().put(product_put).build())];
+        if next.category_id != current.category_id {
+            let check = self.category_exists(&next.category_id);
+            actions.push((Guard::Category, TransactWriteItem::builder().condition_check(check).build()));
+        }
+        let listed_now: BTreeSet<&String> = items::listed_under(next).iter().collect();
+        for gone in items::listed_under(current).iter().filter(|c| !listed_now.contains(c)) {
+            let delete = self.delete(items::listing_key(&current.product_id, gone));
+            actions.push((Guard::None, TransactWriteItem::builder().delete(delete).build()));
+        }
+        for item in items::listing_items(next)? {
+            actions.push((Guard::None, TransactWriteItem::builder().put(self.put(item)).build()));
+        }
+        let skus_now: BTreeSet<&str> = next.variants.iter().map(|v| v.sku.as_str()).collect();
+        for gone in current.variants.iter().filter(|v| !skus_now.contains(v.sku.as_str())) {
+            actions.push(self.sku_retire(current, &gone.sku));
+        }
+        for (sku, item) in items::sku_items(next)? {
+            let put = self.sku_put(next, item);
+            actions.push((Guard::Sku(sku), TransactWriteItem::builder().put(put).build()));
+        }
+        self.transact(actions, VERSION_CONFLICT).await
+    }
+}
+
+impl ProductRemover for DynamoCatalog {
+    async fn delete_product(&self, product: &Product) -> Result<()> {
+        let mut product_delete = self.delete(items::product_key(&product.product_id));
+        product_delete.condition_expression = Some("#version = :expected".to_owned());
+        product_delete.expression_attribute_names =
+            Some(HashMap::from([("#version".to_owned(), "version".to_owned())]));
+        product_delete.expression_attribute_values =
+            Some(HashMap::from([(":expected".to_owned(), AttributeValue::N(product.version.to_string()))]));
+        let mut actions = vec![(Guard::Product, TransactWriteItem::builder().delete(product_delete).build())];
+        for category_id in items::listed_under(product) {
+            let delete = self.delete(items::listing_key(&product.product_id, category_id));
+            actions.push((Guard::None, TransactWriteItem::builder().delete(delete).build()));
+        }
+        for variant in &product.variants {
+            actions.push(self.sku_retire(product, &variant.sku));
+        }
+        self.transact(actions, VERSION_CONFLICT).await
+    }
+}
+
+impl CategoryListing for DynamoCatalog {
+    async fn list_category(&self, query: &CategoryQuery) -> Result<Page<ProductSummary>> {
+        let (index, forward) = match query.sort {
+            ListSort::Newest => (GSI1, false),
+            ListSort::PriceAsc => (GSI2, true),
+            ListSort::PriceDesc => (GSI2, false),
+        };
+        let partition = items::listing_partition(&query.category_id);
+        let (items, next_cursor) =
+            self.query_page(index, partition, forward, query.limit, query.cursor.as_deref()).await?;
+        Ok(Page { items, next_cursor })
+    }
+}
+
+impl SellerProducts for DynamoCatalog {
+    async fn list_seller(&self, seller_id: &str, limit: PageLimit, cursor: Option<&str>) -> Result<Page<Product>> {
+        let partition = items::seller_partition(seller_id);
+        let (items, next_cursor) = self.query_page(GSI3, partition, false, limit, cursor).await?;
+        Ok(Page { items, next_cursor })
+    }
+}
+
+impl SkuCatalog for DynamoCatalog {
+    async fn variants_by_sku(&self, skus: &[String]) -> Result<Vec<SkuView>> {
+        let wanted: Vec<&String> = {
+            let mut seen = BTreeSet::new();
+            skus.iter().filter(|s| commerce_domain::catalog::is_valid_sku(s) && seen.insert(s.as_str())).collect()
+        };
+        let mut found: HashMap<String, SkuView> = HashMap::with_capacity(wanted.len());
+        for chunk in wanted.chunks(100) {
+            let mut keys: Vec<Item> = chunk.iter().map(|sku| items::sku_key(sku)).collect();
+            for attempt in 0..8u32 {
+                let request =
+                    KeysAndAttributes::builder().set_keys(Some(keys)).build().map_err(DomainError::unexpected)?;
+                let output =
+                    self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(sdk_error)?;
+                let responses = output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default();
+                for item in responses.into_iter().filter(items::is_live_sku) {
+                    let view: SkuView = items::from_item(item)?;
+                    found.insert(view.sku.clone(), view);
+                }
+                keys =
+                    output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+                if keys.is_empty() {
+                    break;
+                }
+                if attempt == 7 {
+                    return Err(DomainError::Transient("batch get left unprocessed keys".into()));
+                }
+                tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+            }
+        }
+        Ok(wanted.into_iter().filter_map(|sku| found.remove(sku.as_str())).collect())
+    }
+}
+
+impl CategoryReader for DynamoCatalog {
+    async fn list_categories(&self) -> Result<Vec<Category>> {
+        let mut categories = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", items::s(items::CATEGORIES_PK))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in output.items.unwrap_or_default() {
+                categories.push(items::from_item(item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(categories);
+            }
+        }
+    }
+}
+
+impl CategoryWriter for DynamoCatalog {
+    async fn put_category(&self, category: &Category, expected_version: Option<u64>) -> Result<()> {
+        let mut request =
+            self.client.put_item().table_name(&self.table).set_item(Some(items::category_item(category)?));
+        request = match expected_version {
+            None => request.condition_expression("attribute_not_exists(pk)"),
+            Some(version) => request
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", AttributeValue::N(version.to_string())),
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(match expected_version {
+                    None => DomainError::conflict("category_exists", "the category already exists"),
+                    Some(_) => DomainError::conflict(VERSION_CONFLICT, "the category changed concurrently; retry"),
+                })
+            }
+            Err(err) => Err(sdk_error(err)),
+        }
+    }
+
+    async fn delete_category(&self, category: &Category) -> Result<()> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(items::category_key(&category.category_id)))
+            .condition_expression("#version = :expected")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":expected", AttributeValue::N(category.version.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(DomainError::conflict(VERSION_CONFLICT, "the category changed concurrently; retry"))
+            }
+            Err(err) => Err(sdk_error(err)),
+        }
+    }
+}
+
+impl CategoryUsage for DynamoCatalog {
+    async fn category_in_use(&self, category_id: &str) -> Result<bool> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1.name)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", GSI1.pk)
+            .expression_attribute_values(":pk", items::s(items::category_products_partition(category_id)))
+            .limit(1)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(output.count > 0)
+    }
+}

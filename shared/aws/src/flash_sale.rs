@@ -1,0 +1,964 @@
+//! Flash sales on DynamoDB (`FLASH_SALES_TABLE`) and the waiting room on SQS (`WAITING_ROOM_QUEUE_URL`).
+//!
+//! Layout (docs/DATA_MODEL.md, "FlashSalesTable"): every hot item has a partition key of its own, so no two
+//! of them share a partition's 1,000 writes/s.
+//! - `SALE#<id>` / `META`: the sale (gsi1 `LIVE` until reconciled, gsi2 `SKU#<sku>` for the product page);
+//! - `SALE#<id>` / `GATE`: `sold_out`, `returns`;
+//! - `SALE#<id>#SHARD#<k>` / `SHARD`: `units` (the stock gate), `closed` after reconciliation, `lane<j>` the last
+//!   take (`<ticket>|<message key>`) of lane `j` from it, `prev<j>` the take that one replaced;
+//! - `SALE#<id>#SEQ#<k>` / `SEQ`: `n`, the lane's entry sequence;
+//! - `SALE#<id>#CUST#<customer>` / `CUST`: `count` of live entries, `last_ms` of the last one;
+//! - `TICKET#<ticket_id>` / `TICKET`: the ticket; `taken_by` the message whose take it won, `given_back` the
+//!   messages whose takes went back to the sale; while won, gsi1 `HOLDS#<sale>#<shard>` / `<expiry>#<ticket>`;
+//! - `SALE#<id>` / `METRIC#<instance>`: admission counters per worker instance.
+//!
+//! Units are allocated from the inventory table's stock item (`INVENTORY_TABLE`, `pk = SKU#<sku>`,
+//! `sk = WH#<warehouse>`): creation moves them from `free`/`avail` to `reserved`, counted in `flash`;
+//! reconciliation moves the unsold ones back and books the sold ones (`on_hand`/`reserved` down, `sold` and
+//! `flash_sold` up), so `free + reserved + sold == received + adjustments` holds throughout.
+
+pub mod stock;
+#[cfg(test)]
+mod tests;
+
+use crate::dynamo::{sdk_error, update_applied};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Duration, Utc};
+use commerce_app::ports::{
+    AdmissionStats, EntryOutcome, FlashAdmissions, FlashEntryWriter, FlashHolds, FlashReconciler, FlashSaleCreator,
+    FlashSaleListing, FlashSaleReader, FlashTicketStore, Settlement, ShardState, TakeOutcome, WaitingRoom,
+};
+use commerce_domain::error::{DomainError, Result};
+use commerce_domain::flash_sale::{
+    lane_of, EntryMessage, FlashSale, Gate, Move, SaleSnapshot, Take, Ticket, TicketStatus,
+};
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn meta_key(sale_id: &str) -> Item {
+    key(format!("SALE#{sale_id}"), "META")
+}
+
+fn gate_key(sale_id: &str) -> Item {
+    key(format!("SALE#{sale_id}"), "GATE")
+}
+
+fn shard_key(sale_id: &str, k: u32) -> Item {
+    key(format!("SALE#{sale_id}#SHARD#{k}"), "SHARD")
+}
+
+fn seq_key(sale_id: &str, k: u32) -> Item {
+    key(format!("SALE#{sale_id}#SEQ#{k}"), "SEQ")
+}
+
+fn customer_key(sale_id: &str, customer_id: &str) -> Item {
+    key(format!("SALE#{sale_id}#CUST#{customer_id}"), "CUST")
+}
+
+fn ticket_key(ticket_id: &str) -> Item {
+    key(format!("TICKET#{ticket_id}"), "TICKET")
+}
+
+/// The shard item's attribute naming the last take from it through lane `lane` (the queue's message group):
+/// the lane's messages are processed one after another, so the take a mark names is settled, or still in
+/// flight with the one message of its lane that the queue has out.
+fn lane_mark(lane: u32) -> String {
+    format!("lane{lane}")
+}
+
+/// The shard item's attribute naming the take [`lane_mark`] replaced: a worker that dies after its decrement
+/// loses the replaced take it was to settle, so its redelivery finds that take here.
+fn prev_mark(lane: u32) -> String {
+    format!("prev{lane}")
+}
+
+/// Whether a ticket item records `take` as settled: won by it, or its unit given back.
+fn settled_in(item: &Item, take: &Take) -> Option<Settlement> {
+    if item.get("taken_by").and_then(|v| v.as_s().ok()).is_some_and(|m| *m == take.message_key) {
+        return Some(Settlement::AlreadyWon);
+    }
+    let given_back = item.get("given_back").and_then(|v| v.as_ss().ok());
+    given_back.is_some_and(|set| set.contains(&take.message_key)).then_some(Settlement::AlreadyGivenBack)
+}
+
+/// The takes a shard item's marks name.
+fn takes_in(item: &Item) -> Vec<Take> {
+    item.iter()
+        .filter(|(name, _)| name.starts_with("lane") || name.starts_with("prev"))
+        .filter_map(|(_, value)| value.as_s().ok().and_then(|mark| Take::from_mark(mark)))
+        .collect()
+}
+
+fn holds_pk(sale_id: &str, shard: u32) -> String {
+    format!("HOLDS#{sale_id}#{shard}")
+}
+
+fn num(item: &Item, name: &str) -> i64 {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+fn millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn status_str(status: TicketStatus) -> &'static str {
+    match status {
+        TicketStatus::Waiting => "waiting",
+        TicketStatus::Won => "won",
+        TicketStatus::Purchased => "purchased",
+        TicketStatus::SoldOut => "sold_out",
+        TicketStatus::Expired => "expired",
+        TicketStatus::Released => "released",
+    }
+}
+
+fn ticket_from(item: Item) -> Result<Ticket> {
+    serde_dynamo::from_item(item).map_err(DomainError::unexpected)
+}
+
+fn sale_from(item: Item) -> Result<FlashSale> {
+    serde_dynamo::from_item(item).map_err(DomainError::unexpected)
+}
+
+fn is_condition_failure(reason: &CancellationReason) -> bool {
+    reason.code() == Some("ConditionalCheckFailed")
+}
+
+/// A transaction's outcome: done, or cancelled with one reason per action.
+enum Transacted {
+    Done,
+    Cancelled(Vec<CancellationReason>),
+}
+
+/// The flash sales table (and the inventory table for allocation and reconciliation). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct DynamoFlashSales {
+    client: Client,
+    table: String,
+    inventory_table: String,
+}
+
+impl DynamoFlashSales {
+    /// The adapter over `table`, allocating from `inventory_table`.
+    pub fn new(client: Client, table: impl Into<String>, inventory_table: impl Into<String>) -> Self {
+        Self { client, table: table.into(), inventory_table: inventory_table.into() }
+    }
+
+    fn update(&self, key: Item, expression: &str) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        Update::builder().table_name(&self.table).set_key(Some(key)).update_expression(expression)
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Transacted> {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(Transacted::Done),
+            Err(err) => match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                    let reasons = cancelled.cancellation_reasons().to_vec();
+                    if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+                        return Err(DomainError::Transient("transaction conflict".into()));
+                    }
+                    Ok(Transacted::Cancelled(reasons))
+                }
+                _ => Err(sdk_error(err)),
+            },
+        }
+    }
+
+    async fn get(&self, key: Item, consistent: bool) -> Result<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out.item)
+    }
+
+    /// Every shard item of a sale with its index, read consistently.
+    async fn shard_items(&self, sale: &FlashSale) -> Result<Vec<(u32, Item)>> {
+        let keys: Vec<Item> = (0..sale.shards).map(|k| shard_key(&sale.sale_id, k)).collect();
+        let mut found = Vec::with_capacity(keys.len());
+        let mut pending = Some(
+            KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().expect("keys are set"),
+        );
+        while let Some(request) = pending.take() {
+            let out =
+                self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(sdk_error)?;
+            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                if let Some(k) = pk.rsplit('#').next().and_then(|k| k.parse::<u32>().ok()) {
+                    found.push((k, item));
+                }
+            }
+            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|r| !r.keys().is_empty());
+        }
+        Ok(found)
+    }
+
+    /// The second write of an admission: the waiting ticket wins `take`'s unit with a hold (unless that take
+    /// already went back). `None` when it did; otherwise the ticket item as it was.
+    async fn win_ticket(
+        &self,
+        sale: &FlashSale,
+        take: &Take,
+        shard: u32,
+        hold_expires_at: DateTime<Utc>,
+    ) -> Result<Option<Item>> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ticket_key(&take.ticket_id)))
+            .update_expression(
+                "SET #status = :won, hold_expires_at = :exp, hold_expires_ms = :exp_ms, #shard = :shard, taken_by = :msg, gsi1pk = :hpk, gsi1sk = :hsk",
+            )
+            .condition_expression(
+                "#status = :waiting AND (attribute_not_exists(given_back) OR NOT contains(given_back, :msg))",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#shard", "shard")
+            .expression_attribute_values(":won", s(status_str(TicketStatus::Won)))
+            .expression_attribute_values(":waiting", s(status_str(TicketStatus::Waiting)))
+            .expression_attribute_values(":exp", s(hold_expires_at.to_rfc3339()))
+            .expression_attribute_values(":exp_ms", n(millis(hold_expires_at)))
+            .expression_attribute_values(":shard", n(shard))
+            .expression_attribute_values(":msg", s(&take.message_key))
+            .expression_attribute_values(":hpk", s(holds_pk(&sale.sale_id, shard)))
+            .expression_attribute_values(":hsk", s(format!("{}#{}", millis(hold_expires_at), take.ticket_id)))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(None),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    Ok(Some(failed.item().cloned().unwrap_or_default()))
+                }
+                _ => Err(sdk_error(err)),
+            },
+        }
+    }
+
+    /// Gives `take`'s unit back, once: the ticket records the message in `given_back` (on condition that it
+    /// neither won nor gave back this take), the shard refills and the gate reopens (`returns + 1`, so a close
+    /// racing this fails), in one transaction. `false` when the ticket's condition failed (settled meanwhile).
+    async fn give_back(&self, sale: &FlashSale, shard: u32, take: &Take) -> Result<bool> {
+        let record = self
+            .update(ticket_key(&take.ticket_id), "ADD given_back :msgs")
+            .condition_expression(
+                "(attribute_not_exists(taken_by) OR taken_by <> :msg) AND (attribute_not_exists(given_back) OR NOT contains(given_back, :msg))",
+            )
+            .expression_attribute_values(":msgs", AttributeValue::Ss(vec![take.message_key.clone()]))
+            .expression_attribute_values(":msg", s(&take.message_key))
+            .build()
+            .expect("table, key and expression are set");
+        let items = [record, self.refill(&sale.sale_id, shard), self.reopen_gate(&sale.sale_id)]
+            .into_iter()
+            .map(|u| TransactWriteItem::builder().update(u).build())
+            .collect();
+        match self.transact(items).await? {
+            Transacted::Done => {
+                tracing::info!(sale_id = %sale.sale_id, shard, ticket_id = %take.ticket_id, "unit given back to the sale");
+                Ok(true)
+            }
+            Transacted::Cancelled(reasons) if reasons.get(1).is_some_and(is_condition_failure) => {
+                Err(DomainError::conflict("sale_reconciled", "the sale was already reconciled into inventory"))
+            }
+            Transacted::Cancelled(_) => Ok(false),
+        }
+    }
+
+    /// The shard's update when a unit comes back: `units + 1`, unless the sale was reconciled.
+    fn refill(&self, sale_id: &str, shard: u32) -> Update {
+        self.update(shard_key(sale_id, shard), "ADD units :one")
+            .condition_expression("attribute_exists(units) AND attribute_not_exists(closed)")
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .expect("table, key and expression are set")
+    }
+
+    /// The gate's update when a unit comes back: reopened, `returns + 1`.
+    fn reopen_gate(&self, sale_id: &str) -> Update {
+        self.update(gate_key(sale_id), "ADD #returns :one SET sold_out = :false")
+            .expression_attribute_names("#returns", "returns")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .build()
+            .expect("table, key and expression are set")
+    }
+
+    /// Every stored item of one sale, read with scans: for tests, the benchmark and audits, never a request
+    /// path (tickets of a sale are spread over many partitions on purpose).
+    pub async fn snapshot(&self, sale_id: &str) -> Result<Option<SaleSnapshot>> {
+        let Some(sale) = self.get_sale(sale_id).await? else {
+            return Ok(None);
+        };
+        let gate = self.get_gate(sale_id, true).await?;
+        let shards = self.shard_units(&sale).await?;
+        let mut tickets = Vec::new();
+        let mut customers = Vec::new();
+        let customer_prefix = format!("SALE#{sale_id}#CUST#");
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .filter_expression("sale_id = :sale OR begins_with(pk, :cust)")
+                .expression_attribute_values(":sale", s(sale_id))
+                .expression_attribute_values(":cust", s(&customer_prefix))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in out.items.unwrap_or_default() {
+                let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                if let Some(customer) = pk.strip_prefix(&customer_prefix) {
+                    customers.push((customer.to_owned(), num(&item, "count")));
+                } else if pk.starts_with("TICKET#") {
+                    tickets.push(ticket_from(item)?);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(Some(SaleSnapshot { sale, gate, shards, tickets, customers }))
+    }
+
+    /// The admission counters of every worker instance of a sale, summed.
+    pub async fn admission_totals(&self, sale_id: &str) -> Result<AdmissionStats> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :m)")
+            .expression_attribute_values(":pk", s(format!("SALE#{sale_id}")))
+            .expression_attribute_values(":m", s("METRIC#"))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let mut total = AdmissionStats::default();
+        for item in out.items.unwrap_or_default() {
+            let get = |name: &str| u64::try_from(num(&item, name)).unwrap_or(0);
+            total.admitted += get("admitted");
+            total.rejected += get("rejected");
+            total.fallbacks += get("fallbacks");
+            total.condition_failures += get("condition_failures");
+            total.rebalances += get("rebalances");
+            total.write_units += get("write_units");
+            total.read_units += get("read_units");
+        }
+        Ok(total)
+    }
+}
+
+impl FlashSaleCreator for DynamoFlashSales {
+    async fn available_by_warehouse(&self, sku: &str) -> Result<Vec<(String, i64)>> {
+        stock::available_by_warehouse(&self.client, &self.inventory_table, sku).await
+    }
+
+    async fn create_sale(&self, sale: &FlashSale) -> Result<()> {
+        let mut meta: Item = serde_dynamo::to_item(sale).map_err(DomainError::unexpected)?;
+        meta.extend(meta_key(&sale.sale_id));
+        meta.insert("gsi1pk".into(), s("LIVE"));
+        meta.insert("gsi1sk".into(), s(format!("{}#{}", sale.ends_at.to_rfc3339(), sale.sale_id)));
+        meta.insert("gsi2pk".into(), s(format!("SKU#{}", sale.sku)));
+        meta.insert("gsi2sk".into(), s(format!("{}#{}", sale.starts_at.to_rfc3339(), sale.sale_id)));
+        let put = |item: Item| {
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build()
+                        .expect("table and item are set"),
+                )
+                .build()
+        };
+        let mut items = vec![
+            stock::allocate(&self.inventory_table, &sale.sku, &sale.warehouse_id, i64::from(sale.units)),
+            put(meta),
+        ];
+        let mut gate = gate_key(&sale.sale_id);
+        gate.insert("sold_out".into(), AttributeValue::Bool(false));
+        gate.insert("returns".into(), n(0));
+        items.push(put(gate));
+        for (k, units) in sale.shard_units().into_iter().enumerate() {
+            let mut shard = shard_key(&sale.sale_id, u32::try_from(k).unwrap_or(0));
+            shard.insert("units".into(), n(units));
+            shard.insert("sale_id".into(), s(&sale.sale_id));
+            items.push(put(shard));
+        }
+        match self.transact(items).await? {
+            Transacted::Done => Ok(()),
+            Transacted::Cancelled(reasons) if reasons.first().is_some_and(is_condition_failure) => {
+                Err(DomainError::OutOfStock { sku: sale.sku.clone() })
+            }
+            Transacted::Cancelled(_) => Err(DomainError::conflict("sale_exists", "the sale already exists")),
+        }
+    }
+}
+
+impl FlashSaleReader for DynamoFlashSales {
+    async fn get_sale(&self, sale_id: &str) -> Result<Option<FlashSale>> {
+        self.get(meta_key(sale_id), false).await?.map(sale_from).transpose()
+    }
+
+    async fn get_gate(&self, sale_id: &str, consistent: bool) -> Result<Gate> {
+        Ok(self
+            .get(gate_key(sale_id), consistent)
+            .await?
+            .map(|item| Gate {
+                sold_out: item.get("sold_out").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+                returns: u64::try_from(num(&item, "returns")).unwrap_or(0),
+            })
+            .unwrap_or_default())
+    }
+}
+
+impl FlashSaleListing for DynamoFlashSales {
+    async fn sales_for_sku(&self, sku: &str) -> Result<Vec<FlashSale>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi2")
+            .key_condition_expression("gsi2pk = :pk")
+            .expression_attribute_values(":pk", s(format!("SKU#{sku}")))
+            .scan_index_forward(false)
+            .limit(20)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        out.items.unwrap_or_default().into_iter().map(sale_from).collect()
+    }
+}
+
+impl FlashEntryWriter for DynamoFlashSales {
+    async fn next_sequence(&self, sale_id: &str, k: u32) -> Result<u64> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(seq_key(sale_id, k)))
+            .update_expression("ADD n :one")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out.attributes.map(|a| u64::try_from(num(&a, "n")).unwrap_or(0)).unwrap_or(0))
+    }
+
+    async fn create_ticket(&self, ticket: &Ticket, limit: u32, min_interval: Duration) -> Result<EntryOutcome> {
+        let mut item: Item = serde_dynamo::to_item(ticket).map_err(DomainError::unexpected)?;
+        item.extend(ticket_key(&ticket.ticket_id));
+        let now_ms = millis(ticket.created_at);
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .expect("table and item are set");
+        let counter = self
+            .update(customer_key(&ticket.sale_id, &ticket.customer_id), "ADD #count :one SET last_ms = :now")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":limit", n(limit))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let counter = if min_interval > Duration::zero() {
+            counter
+                .condition_expression(
+                    "(attribute_not_exists(#count) OR #count < :limit) AND (attribute_not_exists(last_ms) OR last_ms <= :since)",
+                )
+                .expression_attribute_values(":since", n(now_ms - min_interval.num_milliseconds()))
+        } else {
+            counter.condition_expression("attribute_not_exists(#count) OR #count < :limit")
+        }
+        .build()
+        .expect("table, key and expression are set");
+        let items =
+            vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().update(counter).build()];
+        match self.transact(items).await? {
+            Transacted::Done => Ok(EntryOutcome::Created),
+            Transacted::Cancelled(reasons) => {
+                if let Some(existing) = reasons.first().filter(|r| is_condition_failure(r)) {
+                    let item = match existing.item() {
+                        Some(item) => item.clone(),
+                        None => self
+                            .get(ticket_key(&ticket.ticket_id), true)
+                            .await?
+                            .ok_or_else(|| DomainError::Transient("ticket vanished".into()))?,
+                    };
+                    return Ok(EntryOutcome::Existing(ticket_from(item)?));
+                }
+                let counter = reasons.get(1).and_then(|r| r.item()).cloned().unwrap_or_default();
+                if num(&counter, "count") >= i64::from(limit) {
+                    Ok(EntryOutcome::LimitReached)
+                } else {
+                    Ok(EntryOutcome::TooSoon)
+                }
+            }
+        }
+    }
+}
+
+/// The waiting room: a FIFO queue, one message group per lane, the ticket id as deduplication id.
+#[derive(Debug, Clone)]
+pub struct SqsWaitingRoom {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsWaitingRoom {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        Self { client, queue_url: queue_url.into() }
+    }
+}
+
+impl WaitingRoom for SqsWaitingRoom {
+    async fn enqueue(&self, ticket: &Ticket, lane: u32) -> Result<()> {
+        let body = serde_json::to_string(&EntryMessage::from(ticket)).map_err(DomainError::unexpected)?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .message_group_id(commerce_domain::flash_sale::message_group(&ticket.sale_id, lane))
+            .message_deduplication_id(&ticket.ticket_id)
+            .send()
+            .await
+            .map_err(|err| DomainError::Transient(aws_sdk_sqs::error::DisplayErrorContext(&err).to_string()))?;
+        Ok(())
+    }
+}
+
+impl FlashTicketStore for DynamoFlashSales {
+    async fn get_ticket(&self, ticket_id: &str) -> Result<Option<Ticket>> {
+        self.get(ticket_key(ticket_id), true).await?.map(ticket_from).transpose()
+    }
+
+    async fn mark_sold_out(&self, ticket: &Ticket) -> Result<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ticket_key(&ticket.ticket_id)))
+            .update_expression("SET #status = :sold_out")
+            .condition_expression("#status = :waiting")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":sold_out", s(status_str(TicketStatus::SoldOut)))
+            .expression_attribute_values(":waiting", s(status_str(TicketStatus::Waiting)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                return Ok(false)
+            }
+            Err(err) => return Err(sdk_error(err)),
+        }
+        // A crash before this write leaves the counter one high: the safe direction for a limit.
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(customer_key(&ticket.sale_id, &ticket.customer_id)))
+            .update_expression("ADD #count :minus")
+            .condition_expression("#count > :zero")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":minus", n(-1))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await
+            .map_or_else(
+                |err| {
+                    if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
+                        Ok(true)
+                    } else {
+                        Err(sdk_error(err))
+                    }
+                },
+                |_| Ok(true),
+            )
+    }
+
+    async fn return_unit(&self, ticket: &Ticket, to: TicketStatus, now: DateTime<Utc>) -> Result<bool> {
+        let Some(shard) = ticket.shard else {
+            return Err(DomainError::unexpected(std::io::Error::other("a held ticket without a shard")));
+        };
+        let ticket_update = match to {
+            TicketStatus::Expired => self
+                .update(ticket_key(&ticket.ticket_id), "SET #status = :to REMOVE gsi1pk, gsi1sk")
+                .condition_expression("#status = :won AND hold_expires_ms <= :now")
+                .expression_attribute_values(":won", s(status_str(TicketStatus::Won)))
+                .expression_attribute_values(":now", n(millis(now))),
+            _ => self
+                .update(ticket_key(&ticket.ticket_id), "SET #status = :to REMOVE gsi1pk, gsi1sk")
+                .condition_expression("#status = :purchased AND order_id = :order")
+                .expression_attribute_values(":purchased", s(status_str(TicketStatus::Purchased)))
+                .expression_attribute_values(":order", s(ticket.order_id.clone().unwrap_or_default())),
+        }
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_values(":to", s(status_str(to)))
+        .build()
+        .expect("table, key and expression are set");
+        let shard_update = self.refill(&ticket.sale_id, shard);
+        let gate_update = self.reopen_gate(&ticket.sale_id);
+        let counter_update = self
+            .update(customer_key(&ticket.sale_id, &ticket.customer_id), "ADD #count :minus")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":minus", n(-1))
+            .build()
+            .expect("table, key and expression are set");
+        let items = [ticket_update, shard_update, gate_update, counter_update]
+            .into_iter()
+            .map(|u| TransactWriteItem::builder().update(u).build())
+            .collect();
+        match self.transact(items).await? {
+            Transacted::Done => Ok(true),
+            Transacted::Cancelled(reasons) if reasons.get(1).is_some_and(is_condition_failure) => {
+                Err(DomainError::conflict("sale_reconciled", "the sale was already reconciled into inventory"))
+            }
+            Transacted::Cancelled(_) => Ok(false),
+        }
+    }
+}
+
+impl FlashAdmissions for DynamoFlashSales {
+    async fn shard_units(&self, sale: &FlashSale) -> Result<Vec<i64>> {
+        let mut units = vec![0i64; sale.shards as usize];
+        for (k, item) in self.shard_items(sale).await? {
+            if let Some(slot) = units.get_mut(k as usize) {
+                *slot = num(&item, "units");
+            }
+        }
+        Ok(units)
+    }
+
+    async fn shard_states(&self, sale: &FlashSale) -> Result<Vec<ShardState>> {
+        let mut states = vec![ShardState::default(); sale.shards as usize];
+        for (k, item) in self.shard_items(sale).await? {
+            if let Some(state) = states.get_mut(k as usize) {
+                *state = ShardState { units: num(&item, "units"), takes: takes_in(&item) };
+            }
+        }
+        Ok(states)
+    }
+
+    async fn take_unit(&self, sale: &FlashSale, shard: u32, take: &Take) -> Result<TakeOutcome> {
+        let lane = lane_of(&take.ticket_id, sale.shards);
+        let taken = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(shard_key(&sale.sale_id, shard)))
+            .update_expression("ADD units :minus SET #prev = if_not_exists(#lane, :none), #lane = :take")
+            .condition_expression("units >= :one")
+            .expression_attribute_names("#lane", lane_mark(lane))
+            .expression_attribute_names("#prev", prev_mark(lane))
+            .expression_attribute_values(":minus", n(-1))
+            .expression_attribute_values(":none", s(""))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":take", s(take.mark()))
+            .return_values(ReturnValue::UpdatedOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match taken {
+            Ok(out) => {
+                let old = out.attributes.unwrap_or_default();
+                let previous = [lane_mark(lane), prev_mark(lane)]
+                    .iter()
+                    .filter_map(|name| old.get(name).and_then(|v| v.as_s().ok()))
+                    .filter_map(|mark| Take::from_mark(mark))
+                    .collect();
+                Ok(TakeOutcome::Taken { previous })
+            }
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    Ok(TakeOutcome::ShardEmpty { remaining: failed.item().map(|item| num(item, "units")) })
+                }
+                _ => Err(sdk_error(err)),
+            },
+        }
+    }
+
+    async fn settle(
+        &self,
+        sale: &FlashSale,
+        shard: u32,
+        take: &Take,
+        hold_expires_at: Option<DateTime<Utc>>,
+    ) -> Result<Settlement> {
+        for _ in 0..3 {
+            let ticket = match hold_expires_at {
+                Some(expires) => match self.win_ticket(sale, take, shard, expires).await? {
+                    None => return Ok(Settlement::Won),
+                    Some(item) => item,
+                },
+                None => self.get(ticket_key(&take.ticket_id), true).await?.unwrap_or_default(),
+            };
+            if let Some(settled) = settled_in(&ticket, take) {
+                return Ok(settled);
+            }
+            if self.give_back(sale, shard, take).await? {
+                return Ok(Settlement::GivenBack);
+            }
+        }
+        Err(DomainError::Transient("the take's ticket kept changing".into()))
+    }
+
+    async fn unsettled(&self, takes: &[(u32, Take)]) -> Result<Vec<(u32, Take)>> {
+        let mut ids: Vec<&str> = takes.iter().map(|(_, t)| t.ticket_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut tickets: HashMap<String, Item> = HashMap::new();
+        for chunk in ids.chunks(100) {
+            let keys: Vec<Item> = chunk.iter().map(|id| ticket_key(id)).collect();
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .projection_expression("pk, taken_by, given_back")
+                    .build()
+                    .expect("keys are set"),
+            );
+            while let Some(request) = pending.take() {
+                let out =
+                    self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(sdk_error)?;
+                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                    let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                    tickets.insert(pk.trim_start_matches("TICKET#").to_owned(), item);
+                }
+                pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|r| !r.keys().is_empty());
+            }
+        }
+        Ok(takes
+            .iter()
+            .filter(|(_, take)| tickets.get(&take.ticket_id).and_then(|item| settled_in(item, take)).is_none())
+            .cloned()
+            .collect())
+    }
+
+    async fn close_gate(&self, sale_id: &str, returns: u64) -> Result<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(gate_key(sale_id)))
+            .update_expression("SET sold_out = :true")
+            .condition_expression("#returns = :returns")
+            .expression_attribute_names("#returns", "returns")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":returns", n(returns))
+            .send()
+            .await;
+        update_applied(result)
+    }
+
+    async fn move_units(&self, sale_id: &str, mv: Move) -> Result<bool> {
+        let (Ok(from), Ok(to)) = (u32::try_from(mv.from), u32::try_from(mv.to)) else {
+            return Ok(false);
+        };
+        let take = self
+            .update(shard_key(sale_id, from), "ADD units :minus")
+            .condition_expression("units >= :units AND attribute_not_exists(closed)")
+            .expression_attribute_values(":minus", n(-mv.units))
+            .expression_attribute_values(":units", n(mv.units))
+            .build()
+            .expect("table, key and expression are set");
+        let give = self
+            .update(shard_key(sale_id, to), "ADD units :units")
+            .condition_expression("attribute_exists(units) AND attribute_not_exists(closed)")
+            .expression_attribute_values(":units", n(mv.units))
+            .build()
+            .expect("table, key and expression are set");
+        let items =
+            vec![TransactWriteItem::builder().update(take).build(), TransactWriteItem::builder().update(give).build()];
+        Ok(matches!(self.transact(items).await?, Transacted::Done))
+    }
+
+    async fn record(&self, sale_id: &str, instance: &str, stats: &AdmissionStats) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("SALE#{sale_id}"), &format!("METRIC#{instance}"))))
+            .update_expression(
+                "ADD admitted :a, rejected :r, fallbacks :f, condition_failures :c, rebalances :b, write_units :w, read_units :u",
+            )
+            .expression_attribute_values(":a", n(stats.admitted))
+            .expression_attribute_values(":r", n(stats.rejected))
+            .expression_attribute_values(":f", n(stats.fallbacks))
+            .expression_attribute_values(":c", n(stats.condition_failures))
+            .expression_attribute_values(":b", n(stats.rebalances))
+            .expression_attribute_values(":w", n(stats.write_units + 1))
+            .expression_attribute_values(":u", n(stats.read_units))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+}
+
+impl FlashHolds for DynamoFlashSales {
+    async fn consume(&self, ticket_id: &str, customer_id: &str, order_id: &str, now: DateTime<Utc>) -> Result<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ticket_key(ticket_id)))
+            .update_expression("SET #status = :purchased, order_id = :order REMOVE gsi1pk, gsi1sk")
+            .condition_expression("#status = :won AND customer_id = :customer AND hold_expires_ms > :now")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":purchased", s(status_str(TicketStatus::Purchased)))
+            .expression_attribute_values(":won", s(status_str(TicketStatus::Won)))
+            .expression_attribute_values(":order", s(order_id))
+            .expression_attribute_values(":customer", s(customer_id))
+            .expression_attribute_values(":now", n(millis(now)))
+            .send()
+            .await;
+        update_applied(result)
+    }
+}
+
+impl FlashReconciler for DynamoFlashSales {
+    async fn live_sales(&self) -> Result<Vec<FlashSale>> {
+        let mut sales = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :live")
+                .expression_attribute_values(":live", s("LIVE"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in out.items.unwrap_or_default() {
+                sales.push(sale_from(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(sales)
+    }
+
+    async fn expired_holds(&self, sale: &FlashSale, now: DateTime<Utc>, limit: usize) -> Result<Vec<Ticket>> {
+        let mut found = Vec::new();
+        for shard in 0..sale.shards {
+            if found.len() >= limit {
+                break;
+            }
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :pk AND gsi1sk < :now")
+                .expression_attribute_values(":pk", s(holds_pk(&sale.sale_id, shard)))
+                .expression_attribute_values(":now", s(format!("{}#", millis(now))))
+                .limit(i32::try_from(limit - found.len()).unwrap_or(100))
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in out.items.unwrap_or_default() {
+                found.push(ticket_from(item)?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn has_holds(&self, sale: &FlashSale) -> Result<bool> {
+        for shard in 0..sale.shards {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :pk")
+                .expression_attribute_values(":pk", s(holds_pk(&sale.sale_id, shard)))
+                .limit(1)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            if out.count > 0 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn reconcile(&self, sale: &FlashSale, shards: &[i64], now: DateTime<Utc>) -> Result<bool> {
+        let returned: i64 = shards.iter().sum();
+        let sold = i64::from(sale.units) - returned;
+        let reconciliation = commerce_domain::flash_sale::Reconciliation {
+            returned: u32::try_from(returned).unwrap_or(0),
+            sold: u32::try_from(sold).unwrap_or(0),
+            at: now,
+        };
+        let record: AttributeValue =
+            serde_dynamo::to_attribute_value(reconciliation).map_err(DomainError::unexpected)?;
+        let mut items = vec![
+            stock::reconcile(&self.inventory_table, &sale.sku, &sale.warehouse_id, i64::from(sale.units), returned),
+            TransactWriteItem::builder()
+                .update(
+                    self.update(meta_key(&sale.sale_id), "SET reconciliation = :r REMOVE gsi1pk, gsi1sk")
+                        .condition_expression("attribute_exists(pk) AND attribute_not_exists(reconciliation)")
+                        .expression_attribute_values(":r", record)
+                        .build()
+                        .expect("table, key and expression are set"),
+                )
+                .build(),
+        ];
+        for (k, units) in shards.iter().enumerate() {
+            let k = u32::try_from(k).unwrap_or(0);
+            items.push(
+                TransactWriteItem::builder()
+                    .update(
+                        self.update(shard_key(&sale.sale_id, k), "SET units = :zero, closed = :true")
+                            .condition_expression("units = :read AND attribute_not_exists(closed)")
+                            .expression_attribute_values(":zero", n(0))
+                            .expression_attribute_values(":true", AttributeValue::Bool(true))
+                            .expression_attribute_values(":read", n(units))
+                            .build()
+                            .expect("table, key and expression are set"),
+                    )
+                    .build(),
+            );
+        }
+        Ok(matches!(self.transact(items).await?, Transacted::Done))
+    }
+}

@@ -1,0 +1,14 @@
+//! The adapters: implementations of the application's ports on DynamoDB, SQS, Step Functions, Secrets Manager,
+//! the search engines, the payment providers and Cognito's tokens. Depends on the application and the domain.
+
+pub mod cart;
+pub mod catalog;
+pub mod config;
+pub mod dynamo;
+pub mod flash_sale;
+pub mod inventory;
+pub mod jwt;
+pub mod orders;
+pub mod payments;
+#[cfg(feature = "search")]
+pub mod search;

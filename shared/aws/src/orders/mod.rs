@@ -1,0 +1,623 @@
+//! The orders table (DynamoDB), the order events queue (SQS) and the checkout state machine (Step Functions).
+//!
+//! Item layout (docs/DATA_MODEL.md):
+//! - order `ORDER#<id> / ORDER`: the fixed facts (`header`), the append-only `events` (only ever extended
+//!   with `list_append`), the derived status, `version` (= last event number) and a summary; `gsi1`
+//!   `CUSTOMER#<user>` by creation time for signed-in shoppers; while pending, `gsi3` `PENDING#<shard>` by
+//!   creation time (sparse: removed by the write that takes it out of pending). Creating it is one conditional put and every
+//!   later change one conditional update (`version = :expected`): one item, never a transaction. Header,
+//!   events and summary are in a compact encoding (`stored`) that keeps a one-line order under 1 KB.
+//! - seller part `ORDER#<id> / SELLER#<seller>`: that seller's view, from confirmation on, a projection of the
+//!   order item written after it and guarded by `version`; `gsi2` `SELLER#<seller>` by creation time.
+//! - payment `ORDER#<id> / PAYMENT`: the payment as last reported, with the time it was observed.
+//! - claim `ONCE#<id> / ONCE`: a webhook event or one-time effect already done (TTL `expires_at`).
+//! - notification `NOTIFY#<order id> / <notification id>`: a delivered notification (local sink).
+
+mod stored;
+
+use crate::dynamo::sdk_error;
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, SecondsFormat, Utc};
+use commerce_app::ports::{
+    CheckoutStarter, CustomerOrders, NotificationSink, OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger,
+    SellerOrders,
+};
+use commerce_domain::catalog::{Page, PageLimit};
+use commerce_domain::error::{DomainError, Result};
+use commerce_domain::order::{Order, OrderNotification, OrderStatus, OrderSummary, SellerOrderView};
+use commerce_domain::payment::Payment;
+use serde::{de::DeserializeOwned, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use stored::{StoredEvent, StoredHeader, StoredSummary};
+
+type Item = HashMap<String, AttributeValue>;
+
+const ORDER_SK: &str = "ORDER";
+/// Partitions of the pending-orders index (`PENDING#0` ..): every checkout writes it twice, so one partition
+/// would cap the checkout rate.
+const PENDING_SHARDS: u32 = 8;
+const PAYMENT_SK: &str = "PAYMENT";
+/// How long a claim is remembered (providers retry webhooks for up to 3 days).
+const WEBHOOK_MEMORY_DAYS: i64 = 7;
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// The pending-orders index partition of an order (a stable digest of its id).
+fn pending_pk(order_id: &str) -> String {
+    let shard = order_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % PENDING_SHARDS;
+    format!("PENDING#{shard}")
+}
+
+pub(crate) fn order_pk(order_id: &str) -> String {
+    format!("ORDER#{order_id}")
+}
+
+fn time_key(at: DateTime<Utc>, id: &str) -> String {
+    format!("{}#{id}", at.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+pub(crate) fn to_av<T: Serialize>(value: &T) -> Result<AttributeValue> {
+    serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(value).map_err(DomainError::unexpected)
+}
+
+pub(crate) fn from_av<T: DeserializeOwned>(value: &AttributeValue) -> Result<T> {
+    serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value(value.clone()).map_err(DomainError::unexpected)
+}
+
+fn attr<'a>(item: &'a Item, name: &str) -> Result<&'a AttributeValue> {
+    item.get(name).ok_or_else(|| DomainError::unexpected(format!("stored item lacks {name}")))
+}
+
+fn is_conditional_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(err: &E) -> bool {
+    matches!(err.code(), Some("ConditionalCheckFailedException"))
+}
+
+/// Encodes a LastEvaluatedKey as an opaque cursor.
+fn encode_cursor(key: &Item) -> Option<String> {
+    let plain: BTreeMap<&str, &str> =
+        key.iter().map(|(k, v)| v.as_s().ok().map(|v| (k.as_str(), v.as_str()))).collect::<Option<_>>()?;
+    serde_json::to_vec(&plain).ok().map(|json| URL_SAFE_NO_PAD.encode(json))
+}
+
+/// Decodes a cursor for a query on `index_pk` = `partition`; anything else is 400 `invalid_parameter`.
+fn decode_cursor(raw: &str, index_pk: &str, index_sk: &str, partition: &str) -> Result<Item> {
+    let invalid = || DomainError::invalid_parameter("cursor", "is not a cursor this listing issued");
+    if raw.len() > 2048 {
+        return Err(invalid());
+    }
+    let json = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
+    let plain: HashMap<String, String> = serde_json::from_slice(&json).map_err(|_| invalid())?;
+    let mut names: Vec<&str> = plain.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    let mut expected = ["pk", "sk", index_pk, index_sk];
+    expected.sort_unstable();
+    if names != expected || plain.get(index_pk).map(String::as_str) != Some(partition) {
+        return Err(invalid());
+    }
+    Ok(plain.into_iter().map(|(k, v)| (k, s(v))).collect())
+}
+
+fn stored_events(events: &[commerce_domain::order::OrderEvent]) -> Vec<StoredEvent> {
+    events.iter().map(StoredEvent::of).collect()
+}
+
+/// The order item: keys, the compact encoding of header, events and summary (see `stored`), status, version.
+fn order_item(order: &Order) -> Result<Item> {
+    let header = order.header();
+    let mut item = Item::from([
+        ("pk".into(), s(order_pk(&header.id))),
+        ("sk".into(), s(ORDER_SK)),
+        ("entity".into(), s("order")),
+        ("header".into(), to_av(&StoredHeader::of(header))?),
+        ("status".into(), s(order.status().as_str())),
+        ("version".into(), n(order.version())),
+        ("summary".into(), to_av(&StoredSummary::of(&order.summary()))?),
+        ("events".into(), to_av(&stored_events(order.events()))?),
+    ]);
+    if let Some(user_id) = &header.customer.user_id {
+        item.insert("gsi1pk".into(), s(format!("CUSTOMER#{user_id}")));
+        item.insert("gsi1sk".into(), s(time_key(header.created_at, &header.id)));
+    }
+    if order.status() == OrderStatus::Pending {
+        item.insert("gsi3pk".into(), s(pending_pk(&header.id)));
+        item.insert("gsi3sk".into(), s(time_key(header.created_at, &header.id)));
+    }
+    Ok(item)
+}
+
+/// Orders, payments records, webhook claims and the local notification sink in one DynamoDB table.
+#[derive(Debug, Clone)]
+pub struct DynamoOrders {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoOrders {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    /// Puts each seller's view of `order` unless a view of a later version is stored: the parts are a
+    /// projection of the order item, written after it, so a late or repeated writer never moves one back.
+    async fn put_seller_parts(&self, order: &Order) -> Result<()> {
+        if matches!(order.status(), OrderStatus::Pending | OrderStatus::Failed) {
+            return Ok(());
+        }
+        let header = order.header();
+        for seller in order.seller_ids() {
+            let Some(view) = order.seller_view(seller) else {
+                continue;
+            };
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(order_pk(&header.id)))
+                .item("sk", s(format!("SELLER#{seller}")))
+                .item("entity", s("seller_part"))
+                .item("view", to_av(&view)?)
+                .item("version", n(order.version()))
+                .item("gsi2pk", s(format!("SELLER#{seller}")))
+                .item("gsi2sk", s(time_key(header.created_at, &header.id)))
+                .condition_expression("attribute_not_exists(#version) OR #version < :version")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":version", n(order.version()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(err) if err.as_service_error().is_some_and(is_conditional_failure) => {}
+                Err(err) => return Err(sdk_error(err)),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl OrderReader for DynamoOrders {
+    /// Reads only the order item (`pk` and `sk` both fixed): the seller parts and the payment beside it are
+    /// not billed.
+    async fn get_order(&self, order_id: &str) -> Result<Option<Order>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk = :sk")
+            .expression_attribute_values(":pk", s(order_pk(order_id)))
+            .expression_attribute_values(":sk", s(ORDER_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let Some(item) = out.items().first() else {
+            return Ok(None);
+        };
+        let user_id = item.get("gsi1pk").and_then(|v| v.as_s().ok()).and_then(|pk| stored::customer_of_gsi1pk(pk));
+        let header: StoredHeader = from_av(attr(item, "header")?)?;
+        let events: Vec<StoredEvent> = from_av(attr(item, "events")?)?;
+        stored::decode(order_id.to_owned(), user_id.map(str::to_owned), header, events).map(Some)
+    }
+}
+
+impl OrderWriter for DynamoOrders {
+    /// One conditional put of the order item, its first event inside: a second create finds it and returns
+    /// the stored order.
+    async fn create_order(&self, order: &Order) -> Result<Order> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(order_item(order)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(order.clone()),
+            Err(err) if err.as_service_error().is_some_and(is_conditional_failure) => self
+                .get_order(order.id())
+                .await?
+                .ok_or_else(|| DomainError::Transient("order creation raced with a concurrent writer; retry".into())),
+            Err(err) => Err(sdk_error(err)),
+        }
+    }
+
+    /// One conditional update of the order item (`version = :expected`) appends the new events to its list
+    /// (append only: `list_append`) with the derived status; then each seller's part is put, guarded by
+    /// version. With no new events it only re-puts the parts, which finishes a write interrupted between the
+    /// two.
+    async fn append_events(&self, order: &Order, expected_version: u32) -> Result<()> {
+        let new_events = order.events_since(expected_version);
+        if !new_events.is_empty() {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(order_pk(order.id())))
+                .key("sk", s(ORDER_SK))
+                .update_expression(if order.status() == OrderStatus::Pending {
+                    "SET #events = list_append(#events, :new), #status = :status, \
+                     #version = :version, #summary = :summary"
+                } else {
+                    "SET #events = list_append(#events, :new), #status = :status, \
+                     #version = :version, #summary = :summary REMOVE gsi3pk, gsi3sk"
+                })
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#events", "events")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_names("#summary", "summary")
+                .expression_attribute_values(":new", to_av(&stored_events(new_events))?)
+                .expression_attribute_values(":status", s(order.status().as_str()))
+                .expression_attribute_values(":version", n(order.version()))
+                .expression_attribute_values(":summary", to_av(&StoredSummary::of(&order.summary()))?)
+                .expression_attribute_values(":expected", n(expected_version))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(err) if err.as_service_error().is_some_and(is_conditional_failure) => {
+                    return Err(DomainError::conflict(
+                        "concurrent_update",
+                        "the order changed meanwhile; reload and retry",
+                    ))
+                }
+                Err(err) => return Err(sdk_error(err)),
+            }
+        }
+        self.put_seller_parts(order).await
+    }
+}
+
+impl DynamoOrders {
+    /// One page of an index partition, newest first, each item read by `read`, behind an opaque cursor.
+    async fn newest_first<T>(
+        &self,
+        index: &str,
+        partition: String,
+        read: impl Fn(&Item) -> Result<T>,
+        limit: PageLimit,
+        cursor: Option<&str>,
+    ) -> Result<Page<T>> {
+        let (pk, sk) = (format!("{index}pk"), format!("{index}sk"));
+        let start = cursor.map(|c| decode_cursor(c, &pk, &sk, &partition)).transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression(format!("{pk} = :pk"))
+            .expression_attribute_values(":pk", s(partition))
+            .scan_index_forward(false)
+            .limit(limit.get() as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let items = out.items().iter().map(read).collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, next_cursor: out.last_evaluated_key().and_then(encode_cursor) })
+    }
+}
+
+impl commerce_app::ports::PendingOrders for DynamoOrders {
+    /// One query per `gsi3` partition (`gsi3sk < cutoff`, oldest first), merged oldest first.
+    async fn pending_before(&self, cutoff: DateTime<Utc>, limit: usize) -> Result<Vec<String>> {
+        let mut found = Vec::new();
+        for shard in 0..PENDING_SHARDS {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi3")
+                .key_condition_expression("gsi3pk = :pk AND gsi3sk < :cutoff")
+                .expression_attribute_values(":pk", s(format!("PENDING#{shard}")))
+                .expression_attribute_values(":cutoff", s(time_key(cutoff, "")))
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX).max(1))
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in out.items() {
+                let sk = attr(item, "gsi3sk")?.as_s().map_err(|_| DomainError::unexpected("gsi3sk is not a string"))?;
+                let pk = attr(item, "pk")?.as_s().ok().and_then(|pk| stored::order_of_pk(pk));
+                let order_id = pk.ok_or_else(|| DomainError::unexpected("pending index entry without an order pk"))?;
+                found.push((sk.clone(), order_id.to_owned()));
+            }
+        }
+        found.sort();
+        Ok(found.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+}
+
+impl CustomerOrders for DynamoOrders {
+    async fn list_customer_orders(
+        &self,
+        user_id: &str,
+        limit: PageLimit,
+        cursor: Option<&str>,
+    ) -> Result<Page<OrderSummary>> {
+        let read = |item: &Item| {
+            let pk = attr(item, "pk")?.as_s().ok().and_then(|pk| stored::order_of_pk(pk));
+            let order_id = pk.ok_or_else(|| DomainError::unexpected("order index entry without an order pk"))?;
+            let summary: StoredSummary = from_av(attr(item, "summary")?)?;
+            Ok(summary.into_summary(order_id.to_owned()))
+        };
+        self.newest_first("gsi1", format!("CUSTOMER#{user_id}"), read, limit, cursor).await
+    }
+}
+
+impl SellerOrders for DynamoOrders {
+    async fn list_seller_orders(
+        &self,
+        seller_id: &str,
+        limit: PageLimit,
+        cursor: Option<&str>,
+    ) -> Result<Page<SellerOrderView>> {
+        self.newest_first(
+            "gsi2",
+            format!("SELLER#{seller_id}"),
+            |item: &Item| from_av(attr(item, "view")?),
+            limit,
+            cursor,
+        )
+        .await
+    }
+}
+
+impl PaymentLedger for DynamoOrders {
+    async fn record_payment(&self, payment: &Payment, observed_at: DateTime<Utc>) -> Result<()> {
+        self.put_payment(payment, observed_at, "attribute_not_exists(pk) OR observed_at <= :t", None).await
+    }
+
+    async fn bind_payment(&self, payment: &Payment, observed_at: DateTime<Utc>) -> Result<()> {
+        self.put_payment(payment, observed_at, "attribute_not_exists(pk)", None).await
+    }
+
+    async fn record_payment_report(&self, payment: &Payment, observed_at: DateTime<Utc>) -> Result<()> {
+        let condition = "#payment.payment_id = :pid AND observed_at <= :t";
+        self.put_payment(payment, observed_at, condition, Some(&payment.payment_id)).await
+    }
+
+    async fn payment_for_order(&self, order_id: &str) -> Result<Option<Payment>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(order_pk(order_id)))
+            .key("sk", s(PAYMENT_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        out.item().map(|item| from_av(attr(item, "payment")?)).transpose()
+    }
+
+    async fn claim_once(&self, id: &str) -> Result<bool> {
+        let expires = Utc::now() + chrono::Duration::days(WEBHOOK_MEMORY_DAYS);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("ONCE#{id}")))
+            .item("sk", s("ONCE"))
+            .item("entity", s("claim"))
+            .item("expires_at", n(expires.timestamp()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(is_conditional_failure) => Ok(false),
+            Err(err) => Err(sdk_error(err)),
+        }
+    }
+}
+
+impl DynamoOrders {
+    /// Puts the order's payment record under `condition` (`:t` is `observed_at`, `:pid` the stored payment
+    /// id `same_id` must match); a failed condition stores nothing and is not an error.
+    async fn put_payment(
+        &self,
+        payment: &Payment,
+        observed_at: DateTime<Utc>,
+        condition: &str,
+        same_id: Option<&str>,
+    ) -> Result<()> {
+        let at = observed_at.timestamp_millis();
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(order_pk(&payment.order_id)))
+            .item("sk", s(PAYMENT_SK))
+            .item("entity", s("payment"))
+            .item("payment", to_av(payment)?)
+            .item("observed_at", n(at))
+            .condition_expression(condition);
+        if condition.contains(":t") {
+            put = put.expression_attribute_values(":t", n(at));
+        }
+        if let Some(id) = same_id {
+            put = put.expression_attribute_names("#payment", "payment").expression_attribute_values(":pid", s(id));
+        }
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(is_conditional_failure) => Ok(()),
+            Err(err) => Err(sdk_error(err)),
+        }
+    }
+
+    /// The notifications delivered for an order (the local sink), for tests and local tools.
+    pub async fn notifications(&self, order_id: &str) -> Result<Vec<OrderNotification>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(format!("NOTIFY#{order_id}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        out.items().iter().map(|item| from_av(attr(item, "notification")?)).collect()
+    }
+}
+
+impl NotificationSink for DynamoOrders {
+    async fn deliver(&self, notification: &OrderNotification) -> Result<bool> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("NOTIFY#{}", notification.order_id)))
+            .item("sk", s(&notification.notification_id))
+            .item("entity", s("notification"))
+            .item("notification", to_av(notification)?)
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(is_conditional_failure) => Ok(false),
+            Err(err) => Err(sdk_error(err)),
+        }
+    }
+}
+
+/// Publishes order notifications to an SQS queue.
+#[derive(Debug, Clone)]
+pub struct SqsOrderEvents {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsOrderEvents {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        Self { client, queue_url: queue_url.into() }
+    }
+}
+
+impl OrderEventPublisher for SqsOrderEvents {
+    async fn publish(&self, notification: &OrderNotification) -> Result<()> {
+        let body = serde_json::to_string(notification).map_err(DomainError::unexpected)?;
+        self.client.send_message().queue_url(&self.queue_url).message_body(body).send().await.map_err(
+            |err| match &err {
+                aws_sdk_sqs::error::SdkError::TimeoutError(_) | aws_sdk_sqs::error::SdkError::DispatchFailure(_) => {
+                    DomainError::Transient(aws_sdk_sqs::error::DisplayErrorContext(&err).to_string())
+                }
+                _ => DomainError::unexpected(err),
+            },
+        )?;
+        Ok(())
+    }
+}
+
+/// Starts checkout executions on a Step Functions state machine.
+#[derive(Debug, Clone)]
+pub struct SfnCheckoutStarter {
+    client: aws_sdk_sfn::Client,
+    state_machine_arn: String,
+}
+
+impl SfnCheckoutStarter {
+    pub fn new(client: aws_sdk_sfn::Client, state_machine_arn: impl Into<String>) -> Self {
+        Self { client, state_machine_arn: state_machine_arn.into() }
+    }
+}
+
+impl CheckoutStarter for SfnCheckoutStarter {
+    async fn start_checkout(&self, execution_name: &str, input: &serde_json::Value) -> Result<()> {
+        let result = self
+            .client
+            .start_execution()
+            .state_machine_arn(&self.state_machine_arn)
+            .name(execution_name)
+            .input(input.to_string())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_execution_already_exists()) => Ok(()),
+            Err(aws_sdk_sfn::error::SdkError::ServiceError(service))
+                if matches!(
+                    aws_sdk_sfn::error::ProvideErrorMetadata::code(service.err()),
+                    Some("ThrottlingException" | "ServiceUnavailable")
+                ) =>
+            {
+                Err(DomainError::Transient("step functions throttled".into()))
+            }
+            Err(
+                err
+                @ (aws_sdk_sfn::error::SdkError::TimeoutError(_) | aws_sdk_sfn::error::SdkError::DispatchFailure(_)),
+            ) => Err(DomainError::Transient(aws_sdk_sfn::error::DisplayErrorContext(&err).to_string())),
+            Err(err) => Err(DomainError::unexpected(err)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_other_partitions() {
+        let key = Item::from([
+            ("pk".to_string(), s("ORDER#ord_1")),
+            ("sk".to_string(), s("ORDER")),
+            ("gsi1pk".to_string(), s("CUSTOMER#u1")),
+            ("gsi1sk".to_string(), s("2025-01-01T00:00:00.000Z#ord_1")),
+        ]);
+        let cursor = encode_cursor(&key).unwrap();
+        assert_eq!(decode_cursor(&cursor, "gsi1pk", "gsi1sk", "CUSTOMER#u1").unwrap(), key);
+        assert!(decode_cursor(&cursor, "gsi1pk", "gsi1sk", "CUSTOMER#u2").is_err());
+        assert!(decode_cursor(&cursor, "gsi2pk", "gsi2sk", "CUSTOMER#u1").is_err());
+        assert!(decode_cursor("%%%", "gsi1pk", "gsi1sk", "CUSTOMER#u1").is_err());
+    }
+
+    /// A one-line order as checkout writes it (ids as long as the real ones: Cognito subs, ULIDs, a SHA-256
+    /// fingerprint, an email and a full address): its item must stay under 1 KB placed and confirmed, so its
+    /// creation and its confirmation each cost one write unit.
+    #[test]
+    fn one_line_order_item_stays_under_one_kilobyte_through_confirmation() {
+        use crate::inventory::item_size;
+        use commerce_domain::money::{Currency, Money};
+        use commerce_domain::order::{Actor, Customer, OrderEventKind, OrderLine};
+
+        let at: DateTime<Utc> = "2026-11-22T08:50:10.705157123Z".parse().unwrap();
+        let user = "8d7c6b5a-4e3f-4a2b-9c1d-0e9f8a7b6c5d";
+        let line = OrderLine::new(
+            "E2E-COST-01M816S7JVB93ZSMJZT0PC2PP5-M",
+            "prd_01m816s7jvb93zsmjzt0pc2pp5",
+            "1f0e8a3c-6d2b-4b7e-9a55-2c1d3e4f5a6b",
+            "Desk lamp with a long product title, brass",
+            1,
+            Money::new(1999, Currency::USD),
+        )
+        .unwrap();
+        let address = commerce_testkit::orders::demo_address();
+        let customer = Customer { user_id: Some(user.into()), email: Some("shopper-123456789@example.com".into()) };
+        let cart = "cart_01m816ty114avxn8nrjh126zfx".to_owned();
+        let mut order = Order::place(
+            "ord_z61wn6p26hxs126cjmr2s2pzc5".into(),
+            customer,
+            cart,
+            vec![line],
+            address,
+            Actor::shopper(user),
+            at,
+        )
+        .unwrap()
+        .with_request_fingerprint("9f".repeat(32));
+        let placed = item_size(&order_item(&order).unwrap());
+        let confirmed = OrderEventKind::Confirmed { payment_id: "pi_01m816ty114avxn8nrjh126zfx".into() };
+        order.record(confirmed, Actor::system("checkout"), None, at).unwrap();
+        let confirmed = item_size(&order_item(&order).unwrap());
+        assert!(placed < confirmed && confirmed <= 1024, "placed {placed} B, confirmed {confirmed} B");
+    }
+}

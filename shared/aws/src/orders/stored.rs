@@ -1,0 +1,341 @@
+//! How an order is encoded in its item: compact, so that a one-line order's item (and so each write of it)
+//! stays under 1 KB, one write unit instead of two.
+//!
+//! Nothing derivable is stored twice: the order id is the item's `pk`, the signed-in customer's id its `gsi1pk`,
+//! the creation time the first event's time, each line's total its price times its quantity, the order total
+//! the sum of the lines, an event's number its position in the (append-only) list, and the currency, shared by
+//! every line, is stored once. Attribute names inside the maps are short; times are epoch nanoseconds (exact:
+//! the domain's timestamps are nanosecond precision). Decoding rebuilds exactly the `Order` that was encoded
+//! (the tests check it), and the events keep who, when, why and what for every change.
+
+use chrono::serde::ts_nanoseconds;
+use chrono::{DateTime, Utc};
+use commerce_domain::error::{DomainError, Result};
+use commerce_domain::money::{Currency, Money};
+use commerce_domain::order::{
+    Actor, ActorKind, Customer, FailureReason, Order, OrderEvent, OrderEventKind, OrderHeader, OrderLine, OrderStatus,
+    OrderSummary, ShippingAddress,
+};
+use serde::{Deserialize, Serialize};
+
+/// The `header` attribute: the facts fixed at placement that cannot be derived from elsewhere in the item.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct StoredHeader {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    em: Option<String>,
+    cart: String,
+    cur: Currency,
+    lines: Vec<StoredLine>,
+    ship: StoredAddress,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    flash: Option<String>,
+    /// The placing request's fingerprint (its `Idempotency-Key`'s record is this order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fp: Option<String>,
+    /// A guest order's token hash (SHA-256, hex); the token is never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tok: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredLine {
+    sku: String,
+    prd: String,
+    sel: String,
+    title: String,
+    qty: u32,
+    /// Unit price in minor units of the order's currency.
+    price: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredAddress {
+    name: String,
+    l1: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    l2: Option<String>,
+    city: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    region: Option<String>,
+    zip: String,
+    cc: String,
+}
+
+/// One element of the `events` list: when, who (`as` kind, `who` id), why, and what (`type` and its fields,
+/// as the domain names them).
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct StoredEvent {
+    #[serde(with = "ts_nanoseconds")]
+    at: DateTime<Utc>,
+    #[serde(rename = "as")]
+    actor_kind: ActorKind,
+    who: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    why: Option<String>,
+    #[serde(flatten)]
+    kind: OrderEventKind,
+}
+
+/// The `summary` attribute (the only one `gsi1` projects besides the keys): a shopper's history line, minus
+/// the order id (the projected `pk`).
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct StoredSummary {
+    st: OrderStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fail: Option<FailureReason>,
+    amt: i64,
+    cur: Currency,
+    n: u32,
+    #[serde(with = "ts_nanoseconds")]
+    at: DateTime<Utc>,
+}
+
+impl StoredHeader {
+    pub(super) fn of(header: &OrderHeader) -> Self {
+        let a = &header.shipping_address;
+        Self {
+            em: header.customer.email.clone(),
+            cart: header.cart_id.clone(),
+            cur: header.total.currency,
+            lines: header
+                .lines
+                .iter()
+                .map(|l| StoredLine {
+                    sku: l.sku.clone(),
+                    prd: l.product_id.clone(),
+                    sel: l.seller_id.clone(),
+                    title: l.title.clone(),
+                    qty: l.quantity,
+                    price: l.unit_price.amount,
+                })
+                .collect(),
+            ship: StoredAddress {
+                name: a.name.clone(),
+                l1: a.line1.clone(),
+                l2: a.line2.clone(),
+                city: a.city.clone(),
+                region: a.region.clone(),
+                zip: a.postal_code.clone(),
+                cc: a.country.clone(),
+            },
+            flash: header.flash_ticket_id.clone(),
+            fp: header.request_fingerprint.clone(),
+            tok: header.order_token_hash.clone(),
+        }
+    }
+}
+
+impl StoredEvent {
+    pub(super) fn of(event: &OrderEvent) -> Self {
+        Self {
+            at: event.at,
+            actor_kind: event.actor.kind,
+            who: event.actor.id.clone(),
+            why: event.reason.clone(),
+            kind: event.kind.clone(),
+        }
+    }
+}
+
+impl StoredSummary {
+    pub(super) fn of(summary: &OrderSummary) -> Self {
+        Self {
+            st: summary.status,
+            fail: summary.failure_reason,
+            amt: summary.total.amount,
+            cur: summary.total.currency,
+            n: summary.item_count,
+            at: summary.created_at,
+        }
+    }
+
+    pub(super) fn into_summary(self, order_id: String) -> OrderSummary {
+        OrderSummary {
+            order_id,
+            status: self.st,
+            failure_reason: self.fail,
+            total: Money::new(self.amt, self.cur),
+            item_count: self.n,
+            created_at: self.at,
+        }
+    }
+}
+
+/// Rebuilds the order from its id, its customer's user id (from `gsi1pk`), the stored header and events.
+pub(super) fn decode(
+    order_id: String,
+    user_id: Option<String>,
+    header: StoredHeader,
+    events: Vec<StoredEvent>,
+) -> Result<Order> {
+    let corrupt = |what: &str| DomainError::unexpected(format!("order {order_id}: {what}"));
+    let created_at = events.first().map(|e| e.at).ok_or_else(|| corrupt("no events stored"))?;
+    let currency = header.cur;
+    let mut lines = Vec::with_capacity(header.lines.len());
+    let mut total = Money::zero(currency);
+    for l in header.lines {
+        let unit_price = Money::new(l.price, currency);
+        let line_total = unit_price.checked_mul(l.qty).map_err(|_| corrupt("a line total overflows"))?;
+        total = total.checked_add(line_total).map_err(|_| corrupt("the total overflows"))?;
+        lines.push(OrderLine {
+            sku: l.sku,
+            product_id: l.prd,
+            seller_id: l.sel,
+            title: l.title,
+            quantity: l.qty,
+            unit_price,
+            line_total,
+        });
+    }
+    let a = header.ship;
+    let header = OrderHeader {
+        id: order_id,
+        customer: Customer { user_id, email: header.em },
+        cart_id: header.cart,
+        lines,
+        shipping_address: ShippingAddress {
+            name: a.name,
+            line1: a.l1,
+            line2: a.l2,
+            city: a.city,
+            region: a.region,
+            postal_code: a.zip,
+            country: a.cc,
+        },
+        total,
+        created_at,
+        flash_ticket_id: header.flash,
+        request_fingerprint: header.fp,
+        order_token_hash: header.tok,
+    };
+    let events = events
+        .into_iter()
+        .zip(1u32..)
+        .map(|(e, seq)| OrderEvent {
+            seq,
+            at: e.at,
+            actor: Actor { kind: e.actor_kind, id: e.who },
+            reason: e.why,
+            kind: e.kind,
+        })
+        .collect();
+    Order::from_history(header, events)
+}
+
+/// The customer id a `gsi1pk` names.
+pub(super) fn customer_of_gsi1pk(gsi1pk: &str) -> Option<&str> {
+    gsi1pk.strip_prefix("CUSTOMER#")
+}
+
+/// The order id an order item's `pk` names.
+pub(super) fn order_of_pk(pk: &str) -> Option<&str> {
+    pk.strip_prefix("ORDER#")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Encodes through DynamoDB attribute values and decodes, as a write then a read would.
+    fn round_trip(order: &Order) -> Order {
+        let header: StoredHeader =
+            super::super::from_av(&super::super::to_av(&StoredHeader::of(order.header())).unwrap()).unwrap();
+        let events: Vec<StoredEvent> = super::super::from_av(
+            &super::super::to_av(&order.events().iter().map(StoredEvent::of).collect::<Vec<_>>()).unwrap(),
+        )
+        .unwrap();
+        decode(order.id().to_owned(), order.header().customer.user_id.clone(), header, events).unwrap()
+    }
+
+    fn usd(amount: i64) -> Money {
+        Money::new(amount, Currency::USD)
+    }
+
+    fn placed(user_id: Option<&str>, email: Option<&str>) -> Order {
+        let at: DateTime<Utc> = "2026-11-22T08:50:10.705157123Z".parse().unwrap();
+        let lines = vec![
+            OrderLine::new("SKU-A", "prd_a", "seller-1", "Lamp", 2, usd(1999)).unwrap(),
+            OrderLine::new("SKU-B", "prd_b", "seller-2", "Chair", 1, usd(12_500)).unwrap(),
+            OrderLine::new("SKU-C", "prd_c", "seller-1", "Bulb", 3, usd(250)).unwrap(),
+        ];
+        let address = ShippingAddress {
+            name: "Ada Lovelace".into(),
+            line1: "1 Main St".into(),
+            line2: Some("Apt 2".into()),
+            city: "Springfield".into(),
+            region: None,
+            postal_code: "62701".into(),
+            country: "US".into(),
+        };
+        let customer = Customer { user_id: user_id.map(str::to_owned), email: email.map(str::to_owned) };
+        let actor = match user_id {
+            Some(id) => Actor::shopper(id),
+            None => Actor { kind: ActorKind::Guest, id: "cart_1".into() },
+        };
+        Order::place("ord_1".into(), customer, "cart_1".into(), lines, address, actor, at).unwrap()
+    }
+
+    #[test]
+    fn every_event_kind_and_field_survives_the_round_trip() {
+        let mut order = placed(Some("user-1"), Some("ada@example.com")).with_request_fingerprint("ab".repeat(32));
+        let mut at = order.header().created_at;
+        let mut next = |order: &mut Order, kind, actor, reason: Option<&str>| {
+            at += chrono::Duration::nanoseconds(1_000_000_007);
+            order.record(kind, actor, reason.map(str::to_owned), at).unwrap();
+        };
+        next(&mut order, OrderEventKind::Confirmed { payment_id: "pi_1".into() }, Actor::system("checkout"), None);
+        for (seller, subtotal) in [("seller-1", 4748), ("seller-2", 12_500)] {
+            let kind = OrderEventKind::Shipped {
+                seller_id: seller.into(),
+                tracking_number: format!("TRK-{seller}"),
+                captured: usd(subtotal),
+            };
+            next(&mut order, kind, Actor::seller(seller), None);
+            next(&mut order, OrderEventKind::Delivered { seller_id: seller.into() }, Actor::seller(seller), None);
+        }
+        next(&mut order, OrderEventKind::ReturnRequested, Actor::shopper("user-1"), Some("arrived broken"));
+        let returned = OrderEventKind::Returned { seller_id: "seller-1".into(), restocked: true };
+        next(&mut order, returned, Actor::seller("seller-1"), None);
+        let refunded = OrderEventKind::Refunded { seller_id: "seller-1".into(), amount: usd(4000) };
+        next(&mut order, refunded, Actor::seller("seller-1"), Some("partial"));
+
+        let back = round_trip(&order);
+        assert_eq!(back, order);
+        assert_eq!(back.header().total, usd(3 * 250 + 2 * 1999 + 12_500));
+        assert_eq!(back.events().len(), 9);
+    }
+
+    #[test]
+    fn guest_flash_and_failed_orders_survive_the_round_trip() {
+        let (guest, token) = placed(None, Some("guest@example.com")).with_new_order_token();
+        let back = round_trip(&guest);
+        assert_eq!(back, guest);
+        assert!(back
+            .header()
+            .order_token_hash
+            .as_deref()
+            .is_some_and(|hash| hash.len() == 64 && !hash.contains(&token)));
+
+        let mut flash = placed(Some("user-2"), None).with_flash_ticket("tkt_9");
+        let failed = OrderEventKind::Failed { failure: FailureReason::PaymentDeclined };
+        flash.record(failed, Actor::system("checkout"), Some("PaymentDeclined".into()), Utc::now()).unwrap();
+        let back = round_trip(&flash);
+        assert_eq!(back, flash);
+        assert_eq!(back.status(), OrderStatus::Failed);
+    }
+
+    #[test]
+    fn summary_survives_its_round_trip_with_the_id_from_the_key() {
+        let order = placed(Some("user-1"), None);
+        let stored: StoredSummary =
+            super::super::from_av(&super::super::to_av(&StoredSummary::of(&order.summary())).unwrap()).unwrap();
+        assert_eq!(stored.into_summary(order.id().to_owned()), order.summary());
+    }
+
+    #[test]
+    fn keys_name_their_ids() {
+        assert_eq!(customer_of_gsi1pk("CUSTOMER#u-1"), Some("u-1"));
+        assert_eq!(order_of_pk("ORDER#ord_1"), Some("ord_1"));
+        assert_eq!(order_of_pk("SELLER#x"), None);
+    }
+}

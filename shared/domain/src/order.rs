@@ -1,0 +1,1347 @@
+//! Orders: lines grouped per seller, an append-only event history (who, when, why), and the status derived
+//! from that history. Every transition is checked here; an illegal one is a 409 `illegal_transition`.
+//!
+//! A seller's shipment is two events around the capture: `shipping_started` (recorded before the provider is
+//! asked for money) and `shipped` (after the capture), or `shipping_aborted` when the provider refused the
+//! capture. Cancellation is only legal while the order is `confirmed`, which no order with a shipment begun
+//! is: since every change is one write conditional on the order's version, a cancellation and a shipment
+//! exclude each other before either touches the payment.
+
+use crate::error::{DomainError, Result};
+use crate::money::{Currency, Money};
+use crate::payment::{Payment, PaymentView};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Most lines one order may hold.
+pub const MAX_LINES: usize = 100;
+/// Most units of one line: what one reservation line may hold. With `money::MAX_PRICE` and `MAX_LINES` it keeps
+/// every total and count of an order far inside `i64` and `u32`.
+pub use crate::inventory::reservation::MAX_LINE_QUANTITY;
+
+/// Where an order ships to. `country` is ISO 3166-1 alpha-2.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingAddress {
+    pub name: String,
+    pub line1: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    pub city: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub postal_code: String,
+    pub country: String,
+}
+
+impl ShippingAddress {
+    /// Checks every field's presence and length, and the country's shape.
+    pub fn validate(&self) -> Result<()> {
+        let required = [
+            ("shipping_address.name", &self.name, 200),
+            ("shipping_address.line1", &self.line1, 200),
+            ("shipping_address.city", &self.city, 100),
+            ("shipping_address.postal_code", &self.postal_code, 20),
+        ];
+        for (field, value, max) in required {
+            if value.trim().is_empty() {
+                return Err(DomainError::validation(field, "is required"));
+            }
+            if value.chars().count() > max {
+                return Err(DomainError::validation(field, format!("must be at most {max} characters")));
+            }
+        }
+        for (field, value) in [("shipping_address.line2", &self.line2), ("shipping_address.region", &self.region)] {
+            if value.as_ref().is_some_and(|v| v.chars().count() > 200) {
+                return Err(DomainError::validation(field, "must be at most 200 characters"));
+            }
+        }
+        let country = self.country.as_bytes();
+        if country.len() != 2 || !country.iter().all(u8::is_ascii_uppercase) {
+            return Err(DomainError::validation(
+                "shipping_address.country",
+                "must be an ISO 3166-1 alpha-2 code such as US",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One priced line. Prices come from the catalog at checkout, never from the client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub sku: String,
+    pub product_id: String,
+    pub seller_id: String,
+    pub title: String,
+    pub quantity: u32,
+    pub unit_price: Money,
+    pub line_total: Money,
+}
+
+impl OrderLine {
+    /// A line with its total computed from price and quantity.
+    pub fn new(
+        sku: impl Into<String>,
+        product_id: impl Into<String>,
+        seller_id: impl Into<String>,
+        title: impl Into<String>,
+        quantity: u32,
+        unit_price: Money,
+    ) -> Result<Self> {
+        if quantity == 0 || quantity > MAX_LINE_QUANTITY {
+            return Err(DomainError::validation("quantity", format!("must be within 1..={MAX_LINE_QUANTITY}")));
+        }
+        unit_price.validate_price("unit_price")?;
+        Ok(Self {
+            sku: sku.into(),
+            product_id: product_id.into(),
+            seller_id: seller_id.into(),
+            title: title.into(),
+            quantity,
+            line_total: unit_price.checked_mul(quantity)?,
+            unit_price,
+        })
+    }
+}
+
+/// Why a checkout failed. Stable snake_case names on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    OutOfStock,
+    PaymentDeclined,
+    PaymentError,
+    Expired,
+    Internal,
+}
+
+impl FailureReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OutOfStock => "out_of_stock",
+            Self::PaymentDeclined => "payment_declined",
+            Self::PaymentError => "payment_error",
+            Self::Expired => "expired",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The reason for a saga step's error type (`OutOfStock`, `PaymentDeclined`, `Expired`, ...).
+    pub fn from_error_type(error_type: &str) -> Self {
+        match error_type {
+            "OutOfStock" => Self::OutOfStock,
+            "PaymentDeclined" => Self::PaymentDeclined,
+            "Expired" | "Gone" => Self::Expired,
+            "Transient" | "PaymentError" | "States.Timeout" | "Sandbox.Timedout" => Self::PaymentError,
+            _ => Self::Internal,
+        }
+    }
+}
+
+/// An order's status, always derived from its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Pending,
+    Confirmed,
+    /// A seller's shipment has begun (its capture is under way) and none has completed yet.
+    Shipping,
+    PartiallyShipped,
+    Shipped,
+    Delivered,
+    Cancelled,
+    ReturnRequested,
+    Returned,
+    Refunded,
+    Failed,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Confirmed => "confirmed",
+            Self::Shipping => "shipping",
+            Self::PartiallyShipped => "partially_shipped",
+            Self::Shipped => "shipped",
+            Self::Delivered => "delivered",
+            Self::Cancelled => "cancelled",
+            Self::ReturnRequested => "return_requested",
+            Self::Returned => "returned",
+            Self::Refunded => "refunded",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// No further transition can happen.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Cancelled | Self::Refunded | Self::Failed)
+    }
+}
+
+/// Who caused an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    Shopper,
+    Guest,
+    Seller,
+    Admin,
+    System,
+}
+
+/// Who caused an event: a kind and an id (user sub, guest email hash, or a system component name).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Actor {
+    pub kind: ActorKind,
+    pub id: String,
+}
+
+impl Actor {
+    pub fn system(component: &str) -> Self {
+        Self { kind: ActorKind::System, id: component.to_owned() }
+    }
+
+    pub fn seller(id: &str) -> Self {
+        Self { kind: ActorKind::Seller, id: id.to_owned() }
+    }
+
+    pub fn shopper(id: &str) -> Self {
+        Self { kind: ActorKind::Shopper, id: id.to_owned() }
+    }
+}
+
+/// What happened to an order. `Compensating`: the checkout saga (or the pending-order reaper) gave the order
+/// up; from then on it is never confirmed, and it stays pending until its compensation marks it failed. It is
+/// written before anything is released or voided, so one execution's compensation cannot undo what another
+/// execution confirmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OrderEventKind {
+    Placed,
+    Confirmed {
+        payment_id: String,
+    },
+    Compensating,
+    Failed {
+        failure: FailureReason,
+    },
+    Cancelled,
+    /// A seller's shipment began: recorded before the capture, so no cancellation can follow it.
+    ShippingStarted {
+        seller_id: String,
+        tracking_number: String,
+    },
+    /// The provider refused the capture of a begun shipment: nothing was captured, the lines are unshipped again.
+    ShippingAborted {
+        seller_id: String,
+    },
+    Shipped {
+        seller_id: String,
+        tracking_number: String,
+        captured: Money,
+    },
+    Delivered {
+        seller_id: String,
+    },
+    ReturnRequested,
+    Returned {
+        seller_id: String,
+        restocked: bool,
+    },
+    Refunded {
+        seller_id: String,
+        amount: Money,
+    },
+}
+
+/// One recorded transition: append-only, numbered from 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderEvent {
+    pub seq: u32,
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(flatten)]
+    pub kind: OrderEventKind,
+}
+
+/// Who placed the order: a signed-in shopper (`user_id`) or a guest (email only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// The facts fixed when the order is placed; events never change them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderHeader {
+    pub id: String,
+    pub customer: Customer,
+    pub cart_id: String,
+    pub lines: Vec<OrderLine>,
+    pub shipping_address: ShippingAddress,
+    pub total: Money,
+    pub created_at: DateTime<Utc>,
+    /// The won flash-sale ticket the order bought its unit through (no reservation stands behind it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flash_ticket_id: Option<String>,
+    /// The fingerprint of the checkout request that placed the order (its `Idempotency-Key` is the order id):
+    /// a retry with the same key must carry the same request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_fingerprint: Option<String>,
+    /// The SHA-256 of a guest order's token (`X-Order-Token`); the token itself is handed out once, never kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_token_hash: Option<String>,
+}
+
+/// What a caller presents to read or cancel an order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderAccess {
+    /// The signed-in caller's user id, if a valid bearer token came with the request.
+    pub user_id: Option<String>,
+    /// Whether that caller is an admin (admins act on any order).
+    pub admin: bool,
+    /// The `X-Order-Token` header, if any.
+    pub order_token: Option<String>,
+}
+
+impl OrderAccess {
+    /// Whether the access presents anything at all to prove a right to an order.
+    pub fn is_empty(&self) -> bool {
+        self.user_id.is_none() && self.order_token.is_none()
+    }
+}
+
+/// A seller's part of an order: their lines only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SellerPart {
+    pub seller_id: String,
+    pub lines: Vec<OrderLine>,
+    pub subtotal: Money,
+}
+
+/// The state the events fold into.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Folded {
+    placed: bool,
+    confirmed_payment: Option<String>,
+    compensating: bool,
+    failure: Option<FailureReason>,
+    cancelled: bool,
+    /// Shipments begun and not yet shipped or aborted: seller -> tracking number.
+    shipping: BTreeMap<String, String>,
+    shipped: BTreeMap<String, (String, Money)>,
+    delivered: BTreeSet<String>,
+    return_requested: bool,
+    returned: BTreeMap<String, bool>,
+    refunded: BTreeMap<String, Money>,
+}
+
+/// An order: its header and its full event history. Status and payment facts are derived, never stored apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    header: OrderHeader,
+    events: Vec<OrderEvent>,
+    folded: Folded,
+}
+
+impl Order {
+    /// Places a new order: lines non-empty, one currency, the total computed here.
+    pub fn place(
+        id: String,
+        customer: Customer,
+        cart_id: String,
+        lines: Vec<OrderLine>,
+        shipping_address: ShippingAddress,
+        actor: Actor,
+        at: DateTime<Utc>,
+    ) -> Result<Self> {
+        if lines.is_empty() {
+            return Err(DomainError::validation("cart_id", "the cart is empty"));
+        }
+        if lines.len() > MAX_LINES {
+            return Err(DomainError::validation("cart_id", format!("at most {MAX_LINES} lines per order")));
+        }
+        if customer.user_id.is_none() && customer.email.is_none() {
+            return Err(DomainError::validation("email", "a guest checkout needs an email address"));
+        }
+        shipping_address.validate()?;
+        let currency = lines[0].unit_price.currency;
+        let total = lines.iter().try_fold(Money::zero(currency), |sum, line| sum.checked_add(line.line_total))?;
+        let header = OrderHeader {
+            id,
+            customer,
+            cart_id,
+            lines,
+            shipping_address,
+            total,
+            created_at: at,
+            flash_ticket_id: None,
+            request_fingerprint: None,
+            order_token_hash: None,
+        };
+        let mut order = Self { header, events: Vec::new(), folded: Folded::default() };
+        order.record(OrderEventKind::Placed, actor, None, at)?;
+        Ok(order)
+    }
+
+    /// The order buys its unit through this won flash-sale ticket; set before the order is first stored.
+    pub fn with_flash_ticket(mut self, ticket_id: impl Into<String>) -> Self {
+        self.header.flash_ticket_id = Some(ticket_id.into());
+        self
+    }
+
+    /// The order is placed by the checkout request with this fingerprint; set before it is first stored.
+    pub fn with_request_fingerprint(mut self, fingerprint: impl Into<String>) -> Self {
+        self.header.request_fingerprint = Some(fingerprint.into());
+        self
+    }
+
+    /// Issues a guest order's token, before the order is first stored: the order keeps only its hash, the
+    /// token is returned to be handed out once.
+    pub fn with_new_order_token(mut self) -> (Self, String) {
+        let (token, hash) = crate::token::new_token();
+        self.header.order_token_hash = Some(hash);
+        (self, token)
+    }
+
+    /// Who acts on the order, if `access` proves a right to it: its signed-in owner (a shopper), an admin, or
+    /// the holder of the order's token (a guest). Anyone else gets 404, never a hint that the order exists.
+    pub fn authorize(&self, access: &OrderAccess) -> Result<Actor> {
+        let owner = self.header.customer.user_id.as_deref();
+        if let Some(user_id) = access.user_id.as_deref() {
+            if owner == Some(user_id) {
+                return Ok(Actor::shopper(user_id));
+            }
+            if access.admin {
+                return Ok(Actor { kind: ActorKind::Admin, id: user_id.to_owned() });
+            }
+        }
+        let holds_token = match (&access.order_token, &self.header.order_token_hash) {
+            (Some(token), Some(hash)) => crate::token::token_matches(token, hash),
+            _ => false,
+        };
+        if holds_token {
+            return Ok(Actor { kind: ActorKind::Guest, id: self.header.cart_id.clone() });
+        }
+        Err(DomainError::not_found("order"))
+    }
+
+    /// Rebuilds an order from storage, replaying and re-checking every event.
+    pub fn from_history(header: OrderHeader, mut events: Vec<OrderEvent>) -> Result<Self> {
+        events.sort_by_key(|e| e.seq);
+        let mut order = Self { header, events: Vec::with_capacity(events.len()), folded: Folded::default() };
+        for event in events {
+            if event.seq as usize != order.events.len() + 1 {
+                return Err(DomainError::unexpected(format!(
+                    "order {} has a gap in its events at {}",
+                    order.header.id, event.seq
+                )));
+            }
+            order.folded = order.check(&event.kind).map_err(|e| {
+                DomainError::unexpected(format!("order {} has an invalid stored event: {e}", order.header.id))
+            })?;
+            order.events.push(event);
+        }
+        Ok(order)
+    }
+
+    pub fn id(&self) -> &str {
+        &self.header.id
+    }
+
+    pub fn header(&self) -> &OrderHeader {
+        &self.header
+    }
+
+    pub fn events(&self) -> &[OrderEvent] {
+        &self.events
+    }
+
+    pub fn total(&self) -> Money {
+        self.header.total
+    }
+
+    pub fn currency(&self) -> Currency {
+        self.header.total.currency
+    }
+
+    /// The payment the order was confirmed with.
+    pub fn payment_id(&self) -> Option<&str> {
+        self.folded.confirmed_payment.as_deref()
+    }
+
+    pub fn failure(&self) -> Option<FailureReason> {
+        self.folded.failure
+    }
+
+    /// Whether the checkout gave the order up (`compensating` recorded): it can no longer be confirmed.
+    pub fn compensating(&self) -> bool {
+        self.folded.compensating
+    }
+
+    /// The number of the last event; the version writers compare against.
+    pub fn version(&self) -> u32 {
+        self.events.len() as u32
+    }
+
+    /// The status, derived from the events.
+    pub fn status(&self) -> OrderStatus {
+        let f = &self.folded;
+        let sellers = self.seller_ids();
+        if f.failure.is_some() {
+            OrderStatus::Failed
+        } else if f.cancelled {
+            OrderStatus::Cancelled
+        } else if f.return_requested {
+            if sellers.iter().all(|s| f.refunded.contains_key(*s)) {
+                OrderStatus::Refunded
+            } else if sellers.iter().all(|s| f.returned.contains_key(*s)) {
+                OrderStatus::Returned
+            } else {
+                OrderStatus::ReturnRequested
+            }
+        } else if !sellers.is_empty() && sellers.iter().all(|s| f.delivered.contains(*s)) {
+            OrderStatus::Delivered
+        } else if !sellers.is_empty() && sellers.iter().all(|s| f.shipped.contains_key(*s)) {
+            OrderStatus::Shipped
+        } else if !f.shipped.is_empty() {
+            OrderStatus::PartiallyShipped
+        } else if !f.shipping.is_empty() {
+            OrderStatus::Shipping
+        } else if f.confirmed_payment.is_some() {
+            OrderStatus::Confirmed
+        } else {
+            OrderStatus::Pending
+        }
+    }
+
+    /// The distinct sellers, in a stable order.
+    pub fn seller_ids(&self) -> BTreeSet<&str> {
+        self.header.lines.iter().map(|l| l.seller_id.as_str()).collect()
+    }
+
+    /// One seller's lines and subtotal, or `None` if the seller has no line in this order.
+    pub fn seller_part(&self, seller_id: &str) -> Option<SellerPart> {
+        let lines: Vec<OrderLine> = self.header.lines.iter().filter(|l| l.seller_id == seller_id).cloned().collect();
+        let first = lines.first()?;
+        let subtotal = lines
+            .iter()
+            .try_fold(Money::zero(first.unit_price.currency), |sum, line| sum.checked_add(line.line_total))
+            .ok()?;
+        Some(SellerPart { seller_id: seller_id.to_owned(), lines, subtotal })
+    }
+
+    /// Every seller's part.
+    pub fn seller_parts(&self) -> Vec<SellerPart> {
+        self.seller_ids().into_iter().filter_map(|s| self.seller_part(s)).collect()
+    }
+
+    /// Tracking number and captured amount of a seller's shipment, if shipped.
+    pub fn shipment(&self, seller_id: &str) -> Option<(&str, Money)> {
+        self.folded.shipped.get(seller_id).map(|(tracking, money)| (tracking.as_str(), *money))
+    }
+
+    /// The tracking number of a seller's shipment that has begun and is not shipped (nor aborted) yet.
+    pub fn shipping(&self, seller_id: &str) -> Option<&str> {
+        self.folded.shipping.get(seller_id).map(String::as_str)
+    }
+
+    /// Whether a seller's capture is the order's last one (the provider then releases any uncaptured rest):
+    /// every other seller had shipped when this seller's shipment first began. The history fixes it, so a
+    /// retried capture asks the provider exactly what its first attempt asked.
+    pub fn is_last_capture(&self, seller_id: &str) -> bool {
+        let began = self
+            .events
+            .iter()
+            .position(|e| matches!(&e.kind, OrderEventKind::ShippingStarted { seller_id: s, .. } if s == seller_id))
+            .unwrap_or(self.events.len());
+        let before = &self.events[..began];
+        self.seller_ids()
+            .into_iter()
+            .filter(|s| *s != seller_id)
+            .all(|s| before.iter().any(|e| matches!(&e.kind, OrderEventKind::Shipped { seller_id: x, .. } if x == s)))
+    }
+
+    pub fn is_delivered(&self, seller_id: &str) -> bool {
+        self.folded.delivered.contains(seller_id)
+    }
+
+    /// Whether the seller accepted the return, and if so whether the goods went back to stock.
+    pub fn returned(&self, seller_id: &str) -> Option<bool> {
+        self.folded.returned.get(seller_id).copied()
+    }
+
+    pub fn refunded(&self, seller_id: &str) -> Option<Money> {
+        self.folded.refunded.get(seller_id).copied()
+    }
+
+    /// Total captured so far over all shipments. Each capture is its seller's subtotal, so the sum never
+    /// passes the order's total.
+    pub fn captured_total(&self) -> Money {
+        self.folded.shipped.values().fold(Money::zero(self.currency()), |sum, (_, m)| {
+            Money::new(sum.amount.saturating_add(m.amount), sum.currency)
+        })
+    }
+
+    /// The status one seller sees for their part.
+    pub fn seller_status(&self, seller_id: &str) -> OrderStatus {
+        let f = &self.folded;
+        match self.status() {
+            s @ (OrderStatus::Pending | OrderStatus::Failed | OrderStatus::Cancelled) => s,
+            _ if f.refunded.contains_key(seller_id) => OrderStatus::Refunded,
+            _ if f.returned.contains_key(seller_id) => OrderStatus::Returned,
+            _ if f.return_requested => OrderStatus::ReturnRequested,
+            _ if f.delivered.contains(seller_id) => OrderStatus::Delivered,
+            _ if f.shipped.contains_key(seller_id) => OrderStatus::Shipped,
+            _ if f.shipping.contains_key(seller_id) => OrderStatus::Shipping,
+            _ => OrderStatus::Confirmed,
+        }
+    }
+
+    /// Applies a transition if it is legal now, appending its event. Illegal ones are 409 `illegal_transition`.
+    pub fn record(
+        &mut self,
+        kind: OrderEventKind,
+        actor: Actor,
+        reason: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<&OrderEvent> {
+        let folded = self.check(&kind)?;
+        self.folded = folded;
+        let seq = self.version() + 1;
+        self.events.push(OrderEvent { seq, at, actor, reason, kind });
+        Ok(&self.events[self.events.len() - 1])
+    }
+
+    /// The events after `version`: what a writer must append.
+    pub fn events_since(&self, version: u32) -> &[OrderEvent] {
+        &self.events[(version as usize).min(self.events.len())..]
+    }
+
+    fn illegal(&self, what: &str) -> DomainError {
+        DomainError::conflict(
+            "illegal_transition",
+            format!("cannot {what} an order that is {}", self.status().as_str()),
+        )
+    }
+
+    /// The seller's part, if the seller may ship it now with `tracking_number`.
+    fn shippable(&self, seller_id: &str, tracking_number: &str) -> Result<SellerPart> {
+        if !matches!(self.status(), OrderStatus::Confirmed | OrderStatus::Shipping | OrderStatus::PartiallyShipped) {
+            return Err(self.illegal("ship"));
+        }
+        let part = self.seller_part(seller_id).ok_or_else(|| DomainError::not_found("order"))?;
+        if self.folded.shipped.contains_key(seller_id) {
+            return Err(DomainError::conflict("already_shipped", "these lines are already shipped"));
+        }
+        if tracking_number.trim().is_empty() || tracking_number.len() > 100 {
+            return Err(DomainError::validation("tracking_number", "must be 1 to 100 characters"));
+        }
+        Ok(part)
+    }
+
+    /// The folded state after `kind`, or why `kind` is not allowed now.
+    fn check(&self, kind: &OrderEventKind) -> Result<Folded> {
+        let status = self.status();
+        let mut next = self.folded.clone();
+        match kind {
+            OrderEventKind::Placed => {
+                if self.folded.placed {
+                    return Err(self.illegal("place"));
+                }
+                next.placed = true;
+            }
+            _ if !self.folded.placed => return Err(self.illegal("change")),
+            OrderEventKind::Confirmed { payment_id } => {
+                if status != OrderStatus::Pending || self.folded.compensating {
+                    return Err(self.illegal("confirm"));
+                }
+                next.confirmed_payment = Some(payment_id.clone());
+            }
+            OrderEventKind::Compensating => {
+                if status != OrderStatus::Pending || self.folded.compensating {
+                    return Err(self.illegal("compensate"));
+                }
+                next.compensating = true;
+            }
+            OrderEventKind::Failed { failure } => {
+                if status != OrderStatus::Pending {
+                    return Err(self.illegal("fail"));
+                }
+                next.failure = Some(*failure);
+            }
+            OrderEventKind::Cancelled => {
+                if status != OrderStatus::Confirmed {
+                    return Err(self.illegal("cancel"));
+                }
+                next.cancelled = true;
+            }
+            OrderEventKind::ShippingStarted { seller_id, tracking_number } => {
+                self.shippable(seller_id, tracking_number)?;
+                if let Some(started) = self.folded.shipping.get(seller_id) {
+                    return Err(DomainError::conflict(
+                        "shipment_in_progress",
+                        format!("the shipment of these lines with tracking number {started} is under way"),
+                    ));
+                }
+                next.shipping.insert(seller_id.clone(), tracking_number.clone());
+            }
+            OrderEventKind::ShippingAborted { seller_id } => {
+                if next.shipping.remove(seller_id).is_none() {
+                    return Err(self.illegal("abort a shipment of"));
+                }
+            }
+            OrderEventKind::Shipped { seller_id, tracking_number, captured } => {
+                let part = self.shippable(seller_id, tracking_number)?;
+                if self.folded.shipping.get(seller_id).is_some_and(|started| started != tracking_number) {
+                    return Err(DomainError::validation("tracking_number", "must be the one the shipment began with"));
+                }
+                if *captured != part.subtotal {
+                    return Err(DomainError::validation("captured", "must equal the seller's lines total"));
+                }
+                next.shipping.remove(seller_id);
+                next.shipped.insert(seller_id.clone(), (tracking_number.clone(), *captured));
+            }
+            OrderEventKind::Delivered { seller_id } => {
+                if !self.folded.shipped.contains_key(seller_id) || status.is_final() || self.folded.return_requested {
+                    return Err(self.illegal("deliver"));
+                }
+                if !next.delivered.insert(seller_id.clone()) {
+                    return Err(DomainError::conflict("already_delivered", "these lines are already delivered"));
+                }
+            }
+            OrderEventKind::ReturnRequested => {
+                if status != OrderStatus::Delivered {
+                    return Err(self.illegal("request a return for"));
+                }
+                next.return_requested = true;
+            }
+            OrderEventKind::Returned { seller_id, restocked } => {
+                if !matches!(status, OrderStatus::ReturnRequested | OrderStatus::Returned) {
+                    return Err(self.illegal("accept a return for"));
+                }
+                if self.seller_part(seller_id).is_none() {
+                    return Err(DomainError::not_found("order"));
+                }
+                if self.folded.returned.contains_key(seller_id) {
+                    return Err(DomainError::conflict("already_returned", "this return is already approved"));
+                }
+                next.returned.insert(seller_id.clone(), *restocked);
+            }
+            OrderEventKind::Refunded { seller_id, amount } => {
+                let captured = self.folded.shipped.get(seller_id).map(|(_, m)| *m);
+                if !self.folded.returned.contains_key(seller_id) || self.folded.refunded.contains_key(seller_id) {
+                    return Err(self.illegal("refund"));
+                }
+                match captured {
+                    Some(c) if c.currency == amount.currency && amount.amount > 0 && amount.amount <= c.amount => {}
+                    _ => {
+                        return Err(DomainError::validation("amount", "must be positive and at most what was captured"))
+                    }
+                }
+                next.refunded.insert(seller_id.clone(), *amount);
+            }
+        }
+        Ok(next)
+    }
+}
+
+/// The order as its owner sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderView<'a> {
+    pub order_id: &'a str,
+    pub status: OrderStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<FailureReason>,
+    pub lines: &'a [OrderLine],
+    pub total: Money,
+    pub shipping_address: &'a ShippingAddress,
+    pub shipments: Vec<ShipmentView<'a>>,
+    pub created_at: DateTime<Utc>,
+    pub events: &'a [OrderEvent],
+    /// The payment: null while there is none (a pending order, a declined card).
+    pub payment: Option<PaymentView>,
+}
+
+/// A seller's shipment as shoppers and sellers see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShipmentView<'a> {
+    pub seller_id: &'a str,
+    pub tracking_number: &'a str,
+    pub amount: Money,
+    pub delivered: bool,
+}
+
+/// One seller's view of an order: only their lines.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SellerOrderView {
+    pub order_id: String,
+    pub status: OrderStatus,
+    pub lines: Vec<OrderLine>,
+    pub subtotal: Money,
+    pub shipping_address: ShippingAddress,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Order {
+    /// The payment as its owner sees it: `recorded`, the provider's last report we stored for this order, or
+    /// before any report the authorization the order was confirmed with (for the order's total).
+    pub fn payment_view(&self, recorded: Option<&Payment>) -> Option<PaymentView> {
+        if let Some(payment) = recorded.filter(|p| p.order_id == self.header.id) {
+            return Some(payment.into());
+        }
+        let payment_id = self.payment_id()?;
+        Some((&Payment::authorized(payment_id.to_owned(), self.header.id.clone(), self.header.total)).into())
+    }
+
+    /// The owner's view, with the payment (see [`Order::payment_view`]).
+    pub fn view(&self, payment: Option<&Payment>) -> OrderView<'_> {
+        OrderView {
+            order_id: &self.header.id,
+            status: self.status(),
+            failure_reason: self.failure(),
+            lines: &self.header.lines,
+            total: self.header.total,
+            shipping_address: &self.header.shipping_address,
+            shipments: self
+                .folded
+                .shipped
+                .iter()
+                .map(|(seller, (tracking, amount))| ShipmentView {
+                    seller_id: seller,
+                    tracking_number: tracking,
+                    amount: *amount,
+                    delivered: self.folded.delivered.contains(seller),
+                })
+                .collect(),
+            created_at: self.header.created_at,
+            events: &self.events,
+            payment: self.payment_view(payment),
+        }
+    }
+
+    /// A seller's view, or `None` if the seller has no lines here.
+    pub fn seller_view(&self, seller_id: &str) -> Option<SellerOrderView> {
+        let part = self.seller_part(seller_id)?;
+        Some(SellerOrderView {
+            order_id: self.header.id.clone(),
+            status: self.seller_status(seller_id),
+            lines: part.lines,
+            subtotal: part.subtotal,
+            shipping_address: self.header.shipping_address.clone(),
+            tracking_number: self.shipment(seller_id).map(|(t, _)| t.to_owned()),
+            created_at: self.header.created_at,
+        })
+    }
+}
+
+/// One line of a shopper's order history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderSummary {
+    pub order_id: String,
+    pub status: OrderStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<FailureReason>,
+    pub total: Money,
+    pub item_count: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Order {
+    /// The history line for this order.
+    pub fn summary(&self) -> OrderSummary {
+        OrderSummary {
+            order_id: self.header.id.clone(),
+            status: self.status(),
+            failure_reason: self.failure(),
+            total: self.header.total,
+            item_count: self.header.lines.iter().fold(0, |n, l| n.saturating_add(l.quantity)),
+            created_at: self.header.created_at,
+        }
+    }
+}
+
+/// What happened, for notifications and analytics: sent through the order events queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    OrderPlaced,
+    OrderShipped,
+    OrderRefunded,
+    OrderCancelled,
+}
+
+/// An order notification. `notification_id` is stable per (order, event) so redeliveries dedupe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderNotification {
+    pub notification_id: String,
+    pub kind: NotificationKind,
+    pub order_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seller_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Money>,
+    pub at: DateTime<Utc>,
+}
+
+impl OrderNotification {
+    /// A notification about `order`'s event number `seq`.
+    pub fn new(
+        kind: NotificationKind,
+        order: &Order,
+        seq: u32,
+        seller_id: Option<String>,
+        amount: Option<Money>,
+    ) -> Self {
+        let at = order.events.iter().find(|e| e.seq == seq).map_or(order.header.created_at, |e| e.at);
+        Self {
+            notification_id: format!("{}-{seq}", order.header.id),
+            kind,
+            order_id: order.header.id.clone(),
+            user_id: order.header.customer.user_id.clone(),
+            seller_id,
+            amount,
+            at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn usd(amount: i64) -> Money {
+        Money::new(amount, Currency::USD)
+    }
+
+    fn address() -> ShippingAddress {
+        ShippingAddress {
+            name: "Ada Lovelace".into(),
+            line1: "1 Main St".into(),
+            line2: None,
+            city: "Springfield".into(),
+            region: Some("IL".into()),
+            postal_code: "62701".into(),
+            country: "US".into(),
+        }
+    }
+
+    fn two_seller_order() -> Order {
+        let lines = vec![
+            OrderLine::new("sku-a", "prd_a", "seller-1", "A", 2, usd(1000)).unwrap(),
+            OrderLine::new("sku-b", "prd_b", "seller-2", "B", 1, usd(550)).unwrap(),
+            OrderLine::new("sku-c", "prd_c", "seller-1", "C", 3, usd(100)).unwrap(),
+        ];
+        let customer = Customer { user_id: Some("u1".into()), email: None };
+        Order::place("ord_1".into(), customer, "crt_1".into(), lines, address(), Actor::shopper("u1"), Utc::now())
+            .unwrap()
+    }
+
+    fn confirm(order: &mut Order) {
+        order
+            .record(OrderEventKind::Confirmed { payment_id: "pi_1".into() }, Actor::system("saga"), None, Utc::now())
+            .unwrap();
+    }
+
+    fn ship(order: &mut Order, seller: &str) -> Result<()> {
+        let captured = order.seller_part(seller).unwrap().subtotal;
+        order
+            .record(
+                OrderEventKind::Shipped { seller_id: seller.into(), tracking_number: "1Z999".into(), captured },
+                Actor::seller(seller),
+                None,
+                Utc::now(),
+            )
+            .map(|_| ())
+    }
+
+    fn code(err: &DomainError) -> &'static str {
+        match err {
+            DomainError::Conflict { code, .. } => code,
+            _ => "other",
+        }
+    }
+
+    #[test]
+    fn a_line_quantity_is_bounded_so_counts_and_totals_never_overflow() {
+        use crate::inventory::reservation::MAX_LINE_QUANTITY;
+        use crate::money::MAX_PRICE;
+        for quantity in [MAX_LINE_QUANTITY + 1, u32::MAX] {
+            let err = OrderLine::new("sku-a", "prd_a", "seller-1", "A", quantity, usd(1)).unwrap_err();
+            assert!(matches!(&err, DomainError::Validation { field, .. } if field == "quantity"), "{err:?}");
+        }
+        let lines = (0..MAX_LINES)
+            .map(|i| OrderLine::new(format!("sku-{i}"), "prd_a", "seller-1", "A", MAX_LINE_QUANTITY, usd(MAX_PRICE)))
+            .collect::<Result<Vec<_>>>()
+            .unwrap();
+        let order = Order::place(
+            "ord_1".into(),
+            Customer { user_id: Some("u1".into()), email: None },
+            "cart_1".into(),
+            lines,
+            address(),
+            Actor::shopper("u1"),
+            Utc::now(),
+        )
+        .unwrap();
+        assert_eq!(order.summary().item_count, MAX_LINE_QUANTITY * MAX_LINES as u32);
+        assert_eq!(order.total().amount, MAX_PRICE * i64::from(MAX_LINE_QUANTITY) * MAX_LINES as i64);
+    }
+
+    #[test]
+    fn totals_are_summed_in_minor_units_per_order_and_seller() {
+        let order = two_seller_order();
+        assert_eq!(order.total(), usd(2000 + 550 + 300));
+        assert_eq!(order.seller_part("seller-1").unwrap().subtotal, usd(2300));
+        assert_eq!(order.seller_part("seller-2").unwrap().subtotal, usd(550));
+        assert!(order.seller_part("seller-3").is_none());
+        assert_eq!(order.status(), OrderStatus::Pending);
+    }
+
+    #[test]
+    fn when_each_seller_ships_status_moves_through_partial_shipment() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        ship(&mut order, "seller-1").unwrap();
+        assert_eq!(order.status(), OrderStatus::PartiallyShipped);
+        assert_eq!(order.seller_status("seller-1"), OrderStatus::Shipped);
+        assert_eq!(order.seller_status("seller-2"), OrderStatus::Confirmed);
+        ship(&mut order, "seller-2").unwrap();
+        assert_eq!(order.status(), OrderStatus::Shipped);
+        assert_eq!(order.captured_total(), order.total());
+    }
+
+    #[test]
+    fn when_seller_ships_twice_should_conflict() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        ship(&mut order, "seller-1").unwrap();
+        assert_eq!(code(&ship(&mut order, "seller-1").unwrap_err()), "already_shipped");
+    }
+
+    #[test]
+    fn when_capture_differs_from_seller_lines_should_refuse() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        let err = order
+            .record(
+                OrderEventKind::Shipped { seller_id: "seller-2".into(), tracking_number: "T".into(), captured: usd(1) },
+                Actor::seller("seller-2"),
+                None,
+                Utc::now(),
+            )
+            .unwrap_err();
+        assert!(matches!(err, DomainError::Validation { .. }));
+    }
+
+    #[test]
+    fn when_pending_order_is_shipped_should_be_illegal() {
+        let mut order = two_seller_order();
+        assert_eq!(code(&ship(&mut order, "seller-1").unwrap_err()), "illegal_transition");
+    }
+
+    #[test]
+    fn when_cancelled_after_shipment_should_be_illegal() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        ship(&mut order, "seller-1").unwrap();
+        let err = order.record(OrderEventKind::Cancelled, Actor::shopper("u1"), None, Utc::now()).unwrap_err();
+        assert_eq!(code(&err), "illegal_transition");
+    }
+
+    fn begin_shipment(order: &mut Order, seller: &str, tracking: &str) -> Result<()> {
+        let kind = OrderEventKind::ShippingStarted { seller_id: seller.into(), tracking_number: tracking.into() };
+        order.record(kind, Actor::seller(seller), None, Utc::now()).map(|_| ())
+    }
+
+    fn cancel(order: &mut Order) -> Result<()> {
+        order.record(OrderEventKind::Cancelled, Actor::shopper("u1"), None, Utc::now()).map(|_| ())
+    }
+
+    #[test]
+    fn when_a_shipment_has_begun_should_refuse_to_cancel() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        begin_shipment(&mut order, "seller-2", "1Z999").unwrap();
+        assert_eq!((order.status(), order.seller_status("seller-2")), (OrderStatus::Shipping, OrderStatus::Shipping));
+        assert_eq!(order.seller_status("seller-1"), OrderStatus::Confirmed);
+        assert_eq!(code(&cancel(&mut order).unwrap_err()), "illegal_transition");
+        assert_eq!(code(&begin_shipment(&mut order, "seller-2", "1Z999").unwrap_err()), "shipment_in_progress");
+        ship(&mut order, "seller-2").unwrap();
+        assert_eq!((order.status(), order.shipping("seller-2")), (OrderStatus::PartiallyShipped, None));
+        assert_eq!(code(&cancel(&mut order).unwrap_err()), "illegal_transition");
+    }
+
+    #[test]
+    fn when_cancelled_should_refuse_to_begin_a_shipment() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        cancel(&mut order).unwrap();
+        assert_eq!(code(&begin_shipment(&mut order, "seller-1", "1Z999").unwrap_err()), "illegal_transition");
+        assert_eq!(code(&ship(&mut order, "seller-1").unwrap_err()), "illegal_transition");
+    }
+
+    #[test]
+    fn when_the_capture_is_refused_the_aborted_shipment_leaves_the_order_cancellable() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        let abort = |order: &mut Order| {
+            let kind = OrderEventKind::ShippingAborted { seller_id: "seller-1".into() };
+            order.record(kind, Actor::seller("seller-1"), Some("payment_declined".into()), Utc::now()).map(|_| ())
+        };
+        assert_eq!(code(&abort(&mut order).unwrap_err()), "illegal_transition", "nothing to abort");
+        begin_shipment(&mut order, "seller-1", "1Z999").unwrap();
+        abort(&mut order).unwrap();
+        assert_eq!((order.status(), order.shipping("seller-1")), (OrderStatus::Confirmed, None));
+        cancel(&mut order).unwrap();
+        assert_eq!(order.status(), OrderStatus::Cancelled);
+    }
+
+    #[test]
+    fn a_begun_shipment_ships_only_under_its_own_tracking_number() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        begin_shipment(&mut order, "seller-1", "OTHER").unwrap();
+        assert!(
+            matches!(ship(&mut order, "seller-1"), Err(DomainError::Validation { field, .. }) if field == "tracking_number")
+        );
+        assert_eq!(order.shipping("seller-1"), Some("OTHER"));
+    }
+
+    #[test]
+    fn the_last_capture_is_fixed_by_when_the_shipment_began() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        begin_shipment(&mut order, "seller-1", "1Z999").unwrap();
+        begin_shipment(&mut order, "seller-2", "1Z999").unwrap();
+        ship(&mut order, "seller-2").unwrap();
+        assert!(!order.is_last_capture("seller-1"), "seller-2 had not shipped when seller-1 began");
+        assert!(!order.is_last_capture("seller-2"));
+        ship(&mut order, "seller-1").unwrap();
+        let mut later = two_seller_order();
+        confirm(&mut later);
+        ship(&mut later, "seller-1").unwrap();
+        begin_shipment(&mut later, "seller-2", "1Z999").unwrap();
+        assert!(later.is_last_capture("seller-2"));
+    }
+
+    #[test]
+    fn an_order_opens_to_its_owner_an_admin_or_its_token_and_to_no_one_else() {
+        let (guest, token) = Order::place(
+            "ord_g".into(),
+            Customer { user_id: None, email: Some("g@example.com".into()) },
+            "crt_g".into(),
+            two_seller_order().header().lines.clone(),
+            address(),
+            Actor { kind: ActorKind::Guest, id: "crt_g".into() },
+            Utc::now(),
+        )
+        .unwrap()
+        .with_new_order_token();
+        let shopper = two_seller_order();
+        let access = |user: Option<&str>, admin: bool, token: Option<&str>| OrderAccess {
+            user_id: user.map(str::to_owned),
+            admin,
+            order_token: token.map(str::to_owned),
+        };
+        let kind = |order: &Order, a: OrderAccess| order.authorize(&a).map(|actor| actor.kind);
+        assert_eq!(kind(&shopper, access(Some("u1"), false, None)).unwrap(), ActorKind::Shopper);
+        assert_eq!(kind(&shopper, access(Some("root"), true, None)).unwrap(), ActorKind::Admin);
+        assert_eq!(kind(&guest, access(None, false, Some(&token))).unwrap(), ActorKind::Guest);
+        assert_eq!(kind(&guest, access(Some("u2"), false, Some(&token))).unwrap(), ActorKind::Guest);
+        let refused = [
+            (&shopper, access(Some("u2"), false, None)),
+            (&shopper, access(None, false, Some(&token))),
+            (&guest, access(None, false, Some("wrong"))),
+            (&guest, access(None, false, None)),
+            (&guest, access(Some("u1"), false, None)),
+        ];
+        for (order, a) in refused {
+            assert!(matches!(order.authorize(&a), Err(DomainError::NotFound { .. })), "{a:?}");
+        }
+    }
+
+    #[test]
+    fn the_payment_is_the_recorded_one_or_the_confirmed_authorization() {
+        use crate::payment::PaymentStatus;
+        let mut order = two_seller_order();
+        assert_eq!(order.payment_view(None), None, "no payment before the confirmation");
+        confirm(&mut order);
+        let authorized = order.payment_view(None).unwrap();
+        assert_eq!(
+            (authorized.status, authorized.authorized, authorized.captured),
+            (PaymentStatus::Authorized, usd(2850), usd(0))
+        );
+        let mut recorded = Payment::authorized("pi_1".into(), "ord_1".into(), usd(2850));
+        recorded.capture(usd(2300), false).unwrap();
+        recorded.refund(usd(300)).unwrap();
+        let shown = order.payment_view(Some(&recorded)).unwrap();
+        assert_eq!(
+            (shown.status, shown.captured, shown.refunded),
+            (PaymentStatus::PartiallyCaptured, usd(2300), usd(300))
+        );
+        let other = Payment::authorized("pi_9".into(), "ord_9".into(), usd(1));
+        assert_eq!(order.payment_view(Some(&other)), Some(authorized), "another order's record is ignored");
+    }
+
+    #[test]
+    fn full_lifecycle_ends_refunded_with_history() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        for seller in ["seller-1", "seller-2"] {
+            ship(&mut order, seller).unwrap();
+        }
+        for seller in ["seller-1", "seller-2"] {
+            order
+                .record(OrderEventKind::Delivered { seller_id: seller.into() }, Actor::seller(seller), None, Utc::now())
+                .unwrap();
+        }
+        assert_eq!(order.status(), OrderStatus::Delivered);
+        order
+            .record(OrderEventKind::ReturnRequested, Actor::shopper("u1"), Some("too small".into()), Utc::now())
+            .unwrap();
+        for seller in ["seller-1", "seller-2"] {
+            let amount = order.shipment(seller).unwrap().1;
+            order
+                .record(
+                    OrderEventKind::Returned { seller_id: seller.into(), restocked: true },
+                    Actor::seller(seller),
+                    None,
+                    Utc::now(),
+                )
+                .unwrap();
+            order
+                .record(
+                    OrderEventKind::Refunded { seller_id: seller.into(), amount },
+                    Actor::seller(seller),
+                    None,
+                    Utc::now(),
+                )
+                .unwrap();
+        }
+        assert_eq!(order.status(), OrderStatus::Refunded);
+        assert_eq!(order.version(), 11);
+        let rebuilt = Order::from_history(order.header().clone(), order.events().to_vec()).unwrap();
+        assert_eq!(rebuilt.status(), OrderStatus::Refunded);
+    }
+
+    #[test]
+    fn when_failed_then_confirmed_should_be_illegal() {
+        let mut order = two_seller_order();
+        order
+            .record(
+                OrderEventKind::Failed { failure: FailureReason::PaymentDeclined },
+                Actor::system("saga"),
+                None,
+                Utc::now(),
+            )
+            .unwrap();
+        assert_eq!(order.status(), OrderStatus::Failed);
+        let err = order
+            .record(OrderEventKind::Confirmed { payment_id: "pi".into() }, Actor::system("saga"), None, Utc::now())
+            .unwrap_err();
+        assert_eq!(code(&err), "illegal_transition");
+    }
+
+    #[test]
+    fn when_history_has_gap_should_refuse_to_load() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        let mut events = order.events().to_vec();
+        events.remove(0);
+        assert!(Order::from_history(order.header().clone(), events).is_err());
+    }
+
+    #[test]
+    fn address_rules() {
+        assert!(address().validate().is_ok());
+        let mut bad = address();
+        bad.country = "USA".into();
+        assert!(bad.validate().is_err());
+        bad.country = "us".into();
+        assert!(bad.validate().is_err());
+        let mut empty = address();
+        empty.line1 = " ".into();
+        assert!(
+            matches!(empty.validate(), Err(DomainError::Validation { field, .. }) if field == "shipping_address.line1")
+        );
+    }
+
+    #[test]
+    fn events_round_trip_as_json() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        let json = serde_json::to_value(order.events()).unwrap();
+        assert_eq!(json[1]["type"], "confirmed");
+        assert_eq!(json[1]["payment_id"], "pi_1");
+        let back: Vec<OrderEvent> = serde_json::from_value(json).unwrap();
+        assert_eq!(back, order.events());
+    }
+
+    fn arb_kind() -> impl Strategy<Value = OrderEventKind> {
+        let seller = prop_oneof![Just("seller-1".to_string()), Just("seller-2".to_string()), Just("x".to_string())];
+        prop_oneof![
+            Just(OrderEventKind::Placed),
+            Just(OrderEventKind::Confirmed { payment_id: "pi".into() }),
+            Just(OrderEventKind::Compensating),
+            Just(OrderEventKind::Failed { failure: FailureReason::OutOfStock }),
+            Just(OrderEventKind::Cancelled),
+            seller.clone().prop_map(|s| OrderEventKind::ShippingStarted { seller_id: s, tracking_number: "T1".into() }),
+            seller.clone().prop_map(|s| OrderEventKind::ShippingAborted { seller_id: s }),
+            (seller.clone(), prop_oneof![Just(2300i64), Just(550i64), Just(1i64)]).prop_map(|(s, a)| {
+                OrderEventKind::Shipped { seller_id: s, tracking_number: "T1".into(), captured: usd(a) }
+            }),
+            seller.clone().prop_map(|s| OrderEventKind::Delivered { seller_id: s }),
+            Just(OrderEventKind::ReturnRequested),
+            (seller.clone(), any::<bool>()).prop_map(|(s, r)| OrderEventKind::Returned { seller_id: s, restocked: r }),
+            (seller, 1i64..3000).prop_map(|(s, a)| OrderEventKind::Refunded { seller_id: s, amount: usd(a) }),
+        ]
+    }
+
+    proptest! {
+        /// Whatever is attempted, the history stays replayable, final states stay final, captures never exceed
+        /// the total, refunds never exceed captures, and a cancelled order has no shipment begun or done.
+        #[test]
+        fn any_sequence_of_attempts_keeps_invariants(kinds in proptest::collection::vec(arb_kind(), 0..40)) {
+            let mut order = two_seller_order();
+            for kind in kinds {
+                let before = order.status();
+                let version = order.version();
+                match order.record(kind, Actor::system("prop"), None, Utc::now()) {
+                    Ok(_) => {
+                        prop_assert!(!before.is_final(), "moved out of final {:?}", before);
+                        prop_assert_eq!(order.version(), version + 1);
+                    }
+                    Err(_) => {
+                        prop_assert_eq!(order.status(), before);
+                        prop_assert_eq!(order.version(), version);
+                    }
+                }
+                prop_assert!(order.captured_total().amount <= order.total().amount);
+                for seller in ["seller-1", "seller-2"] {
+                    if let Some(refund) = order.refunded(seller) {
+                        prop_assert!(refund.amount <= order.shipment(seller).unwrap().1.amount);
+                    }
+                    if order.status() == OrderStatus::Cancelled {
+                        prop_assert!(order.shipping(seller).is_none() && order.shipment(seller).is_none());
+                    }
+                }
+            }
+            let rebuilt = Order::from_history(order.header().clone(), order.events().to_vec()).unwrap();
+            prop_assert_eq!(rebuilt.status(), order.status());
+            prop_assert_eq!(rebuilt.captured_total(), order.captured_total());
+        }
+    }
+}

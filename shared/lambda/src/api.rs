@@ -1,0 +1,248 @@
+//! The HTTP mapping for the whole API: request parsing helpers and the one translation of `DomainError`
+//! into a status code and a stable JSON error body `{"error": {"code", "message", "field"?}}`.
+
+use commerce_domain::error::DomainError;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::json;
+
+pub use http::StatusCode;
+
+/// The stable code and status for an error. Codes never change once published.
+pub fn status_and_code(err: &DomainError) -> (StatusCode, &'static str) {
+    match err {
+        DomainError::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+        DomainError::Refused { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+        DomainError::InvalidParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
+        DomainError::MalformedBody(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+        DomainError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+        DomainError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+        DomainError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+        DomainError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+        DomainError::PriceChanged { .. } => (StatusCode::CONFLICT, "price_changed"),
+        DomainError::OutOfStock { .. } => (StatusCode::CONFLICT, "out_of_stock"),
+        DomainError::PaymentDeclined { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "payment_declined"),
+        DomainError::Gone { code, .. } => (StatusCode::GONE, code),
+        DomainError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+        DomainError::Transient(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        DomainError::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    }
+}
+
+/// Renders an error. Internal causes are logged with their chain and never sent to the caller.
+pub fn error_response(err: &DomainError) -> Response<Body> {
+    let (status, code) = status_and_code(err);
+    let mut body = json!({ "code": code, "message": err.to_string() });
+    match err {
+        DomainError::Validation { field, .. }
+        | DomainError::Refused { field, .. }
+        | DomainError::InvalidParameter { field, .. } => {
+            body["field"] = json!(field);
+        }
+        DomainError::OutOfStock { sku } => body["sku"] = json!(sku),
+        DomainError::PriceChanged { expected, actual } => {
+            body["expected"] = json!(expected);
+            body["actual"] = json!(actual);
+        }
+        DomainError::Unexpected(source) => {
+            tracing::error!(error = %source, chain = ?error_chain(source.as_ref()), "unexpected error");
+            body["message"] = json!("internal error");
+        }
+        DomainError::Transient(cause) => {
+            tracing::warn!(cause = %cause, "transient failure");
+            body["message"] = json!("temporarily unavailable, retry later");
+        }
+        _ => {}
+    }
+    let mut response = json_response(status, &json!({ "error": body }));
+    if let DomainError::RateLimited { retry_after_secs } = err {
+        if let Ok(value) = retry_after_secs.to_string().parse() {
+            response.headers_mut().insert(http::header::RETRY_AFTER, value);
+        }
+    }
+    response
+}
+
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut chain = Vec::new();
+    let mut current = err.source();
+    while let Some(cause) = current {
+        chain.push(cause.to_string());
+        current = cause.source();
+    }
+    chain
+}
+
+/// A JSON response with the given status.
+pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<Body> {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = Response::new(Body::Binary(bytes));
+    *response.status_mut() = status;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Maps a use-case result to a response: `status` with the JSON value on success, the error mapping otherwise.
+/// Handlers return this as `Ok(..)`: a 4xx is a handled outcome, not a function error.
+pub fn respond<T: Serialize>(status: StatusCode, result: Result<T, DomainError>) -> Response<Body> {
+    match result {
+        Ok(value) => json_response(status, &value),
+        Err(err) => error_response(&err),
+    }
+}
+
+/// An empty 204 response, or the error mapping.
+pub fn respond_no_content(result: Result<(), DomainError>) -> Response<Body> {
+    match result {
+        Ok(()) => {
+            let mut response = Response::new(Body::Empty);
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            response
+        }
+        Err(err) => error_response(&err),
+    }
+}
+
+/// Parses the JSON body into `T`, naming the offending field on failure (400 `malformed_json`).
+pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, DomainError> {
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => b"",
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => b"",
+    };
+    if bytes.is_empty() {
+        return Err(DomainError::MalformedBody("a JSON body is required".into()));
+    }
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|err| DomainError::MalformedBody(err.to_string()))?;
+    commerce_domain::json::integral_floats_as_integers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if path.is_empty() || path == "." {
+            DomainError::MalformedBody(inner.to_string())
+        } else {
+            DomainError::MalformedBody(format!("{path}: {inner}"))
+        }
+    })
+}
+
+/// A required path parameter (API Gateway always supplies declared ones; a missing one is a 400).
+pub fn path_param(req: &Request, name: &str) -> Result<String, DomainError> {
+    req.path_parameters()
+        .first(name)
+        .map(str::to_owned)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| DomainError::invalid_parameter(name, "is required"))
+}
+
+/// An optional query-string parameter.
+pub fn query_param(req: &Request, name: &str) -> Option<String> {
+    req.query_string_parameters().first(name).map(str::to_owned)
+}
+
+/// An optional query parameter parsed with `FromStr`, 400 naming the parameter when it does not parse.
+pub fn query_parse<T: std::str::FromStr>(req: &Request, name: &str) -> Result<Option<T>, DomainError> {
+    match query_param(req, name) {
+        None => Ok(None),
+        Some(raw) => {
+            raw.parse().map(Some).map_err(|_| DomainError::invalid_parameter(name, format!("cannot parse {raw:?}")))
+        }
+    }
+}
+
+/// A request header as a string, if present and valid UTF-8.
+pub fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_json(response: &Response<Body>) -> serde_json::Value {
+        match response.body() {
+            Body::Binary(bytes) => serde_json::from_slice(bytes).unwrap(),
+            Body::Text(text) => serde_json::from_str(text).unwrap(),
+            _ => serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn when_validation_fails_should_name_field_with_422() {
+        let response = error_response(&DomainError::validation("title", "must not be empty"));
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body = body_json(&response);
+        assert_eq!(body["error"]["code"], "validation_failed");
+        assert_eq!(body["error"]["field"], "title");
+    }
+
+    #[test]
+    fn when_refused_should_422_with_its_own_code_and_the_field() {
+        let response = error_response(&DomainError::refused("component_not_owned", "variants[0].sku", "not yours"));
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body = body_json(&response);
+        assert_eq!(
+            (&body["error"]["code"], &body["error"]["field"]),
+            (&json!("component_not_owned"), &json!("variants[0].sku"))
+        );
+    }
+
+    #[test]
+    fn when_unexpected_should_hide_internals() {
+        let err = DomainError::unexpected(std::io::Error::other("table Foo does not exist at 10.0.0.1"));
+        let response = error_response(&err);
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let text = body_json(&response).to_string();
+        assert!(!text.contains("10.0.0.1"), "{text}");
+        assert!(text.contains("\"internal\""));
+    }
+
+    #[test]
+    fn when_rate_limited_should_send_retry_after() {
+        let response = error_response(&DomainError::RateLimited { retry_after_secs: 3 });
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["retry-after"], "3");
+    }
+
+    #[test]
+    fn when_body_has_wrong_type_should_name_path() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Payload {
+            quantity: u32,
+        }
+        let req = Request::new(Body::Text(r#"{"quantity": "three"}"#.into()));
+        let err = parse_json::<Payload>(&req).unwrap_err();
+        assert!(matches!(&err, DomainError::MalformedBody(m) if m.starts_with("quantity")), "{err:?}");
+    }
+
+    #[test]
+    fn when_an_integer_is_written_as_a_float_without_fraction_should_take_it() {
+        #[derive(Debug, serde::Deserialize, PartialEq)]
+        struct Payload {
+            quantity: u32,
+            delta: i64,
+            lines: Vec<i64>,
+        }
+        let req = Request::new(Body::Text(r#"{"quantity": 3.0, "delta": -12.0, "lines": [1e3, 2]}"#.into()));
+        assert_eq!(parse_json::<Payload>(&req).unwrap(), Payload { quantity: 3, delta: -12, lines: vec![1000, 2] });
+        for body in [r#"{"quantity": 3.5, "delta": 0, "lines": []}"#, r#"{"quantity": 1, "delta": 1e19, "lines": []}"#]
+        {
+            let err = parse_json::<Payload>(&Request::new(Body::Text(body.into()))).unwrap_err();
+            assert_eq!(status_and_code(&err), (StatusCode::BAD_REQUEST, "malformed_json"), "{body}");
+        }
+        let req = Request::new(Body::Text(r#"{"quantity": 1, "delta": -9.223372036854775808e18, "lines": []}"#.into()));
+        assert_eq!(parse_json::<Payload>(&req).unwrap().delta, i64::MIN);
+        let req = Request::new(Body::Text(r#"{"quantity": 1, "delta": -9.3e18, "lines": []}"#.into()));
+        assert!(parse_json::<Payload>(&req).is_err());
+    }
+
+    #[test]
+    fn when_body_is_not_json_should_be_malformed() {
+        let req = Request::new(Body::Text("{not json".into()));
+        let err = parse_json::<serde_json::Value>(&req).unwrap_err();
+        assert_eq!(status_and_code(&err), (StatusCode::BAD_REQUEST, "malformed_json"));
+    }
+}

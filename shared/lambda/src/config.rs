@@ -1,0 +1,46 @@
+//! Reading typed configuration from the environment once, at cold start. Names are the SCREAMING_SNAKE
+//! variables template.yaml sets per function; the local stack sets the same ones. The domain says which values
+//! are valid (`CartLimits::new` ...); this module reads them.
+
+use chrono::Duration;
+use commerce_app::services::flash_sale::EntryPolicy;
+use commerce_domain::cart::{CartHolds, CartLimits};
+use commerce_domain::inventory::reservation::ReservationPolicy;
+
+pub use commerce_aws::config::{aws, parsed_or, required, secret, ConfigError};
+
+/// A setting read from the environment with its documented defaults.
+pub trait FromEnv: Sized {
+    fn from_env() -> Result<Self, ConfigError>;
+}
+
+impl FromEnv for CartLimits {
+    /// CART_MAX_QUANTITY_PER_SKU (default 10) and CART_MAX_LINES (default 50), within the bounds of `new`.
+    fn from_env() -> Result<Self, ConfigError> {
+        Self::new(parsed_or("CART_MAX_QUANTITY_PER_SKU", 10)?, parsed_or("CART_MAX_LINES", 50)?)
+    }
+}
+
+impl FromEnv for CartHolds {
+    /// CART_RESERVE_ON_ADD (`true`/`false`, default false) and the reservation policy's hold times.
+    fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self { enabled: parsed_or("CART_RESERVE_ON_ADD", false)?, policy: ReservationPolicy::from_env()? })
+    }
+}
+
+impl FromEnv for ReservationPolicy {
+    /// RESERVATION_TTL_GUEST_SECONDS and RESERVATION_TTL_SHOPPER_SECONDS (default 900 each).
+    fn from_env() -> Result<Self, ConfigError> {
+        let guest: i64 = parsed_or("RESERVATION_TTL_GUEST_SECONDS", 900)?;
+        let shopper: i64 = parsed_or("RESERVATION_TTL_SHOPPER_SECONDS", 900)?;
+        Ok(Self { guest_ttl: Duration::seconds(guest), shopper_ttl: Duration::seconds(shopper) })
+    }
+}
+
+impl FromEnv for EntryPolicy {
+    /// FLASH_ENTRY_MIN_INTERVAL_MS (default 1000).
+    fn from_env() -> Result<Self, ConfigError> {
+        let ms: i64 = parsed_or("FLASH_ENTRY_MIN_INTERVAL_MS", 1000)?;
+        Ok(Self { min_interval: Duration::milliseconds(ms.max(0)) })
+    }
+}

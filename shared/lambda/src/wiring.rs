@@ -1,0 +1,58 @@
+//! Composition roots several functions share: the adapters a group of functions needs, built once per cold
+//! start from the configuration template.yaml gives them.
+
+use crate::config::{self, FromEnv};
+use commerce_app::services::cart::CartContext;
+use commerce_app::services::orders::RestockingDeps;
+use commerce_aws::cart::DynamoCarts;
+use commerce_aws::catalog::DynamoCatalog;
+use commerce_aws::flash_sale::DynamoFlashSales;
+use commerce_aws::inventory::DynamoInventory;
+use commerce_aws::jwt::JwtVerifier;
+use commerce_aws::orders::{DynamoOrders, SqsOrderEvents};
+use commerce_aws::payments::ConfiguredProvider;
+use commerce_domain::cart::{CartHolds, CartLimits};
+
+type InitError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The cart functions' composition root: the carts, catalog and inventory tables (CARTS_TABLE, CATALOG_TABLE,
+/// INVENTORY_TABLE), the cart limits, reserve at add-to-cart (`CartHolds::from_env`) and the JWT verifier for
+/// optional bearer tokens. Called once per cold start.
+pub async fn cart_context() -> Result<CartContext<DynamoCarts, DynamoCatalog, DynamoInventory, JwtVerifier>, InitError>
+{
+    let carts_table = config::required("CARTS_TABLE")?;
+    let catalog_table = config::required("CATALOG_TABLE")?;
+    let inventory_table = config::required("INVENTORY_TABLE")?;
+    let limits = CartLimits::from_env()?;
+    let holds = CartHolds::from_env()?;
+    let resolver = JwtVerifier::from_env()?;
+    let client = aws_sdk_dynamodb::Client::new(&config::aws().await);
+    Ok(CartContext {
+        store: DynamoCarts::new(client.clone(), carts_table),
+        catalog: DynamoCatalog::new(client.clone(), catalog_table),
+        stock: DynamoInventory::new(client, inventory_table),
+        resolver,
+        limits,
+        holds,
+    })
+}
+
+/// The composition root of the order changes that give stock and money back (cancel-order, approve-return):
+/// ORDERS_TABLE, INVENTORY_TABLE, FLASH_SALES_TABLE, ORDER_EVENTS_QUEUE_URL and the configured payment
+/// provider. Called once per cold start.
+pub async fn restocking_deps() -> Result<
+    RestockingDeps<DynamoOrders, DynamoInventory, DynamoFlashSales, ConfiguredProvider, SqsOrderEvents>,
+    InitError,
+> {
+    let aws = config::aws().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    let inventory_table = config::required("INVENTORY_TABLE")?;
+    let flash_table = config::required("FLASH_SALES_TABLE")?;
+    Ok(RestockingDeps {
+        orders: DynamoOrders::new(dynamo.clone(), config::required("ORDERS_TABLE")?),
+        inventory: DynamoInventory::new(dynamo.clone(), inventory_table.clone()),
+        flash: DynamoFlashSales::new(dynamo, flash_table, inventory_table),
+        provider: ConfiguredProvider::from_env(&aws).await?,
+        events: SqsOrderEvents::new(aws_sdk_sqs::Client::new(&aws), config::required("ORDER_EVENTS_QUEUE_URL")?),
+    })
+}

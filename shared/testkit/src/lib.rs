@@ -1,0 +1,11 @@
+//! The test kit: in-memory fakes of the ports, the demo fixtures and HTTP request builders. A dev-dependency
+//! only: no production crate depends on it.
+
+pub mod cart;
+pub mod catalog;
+pub mod flash_sale;
+pub mod http;
+pub mod inventory;
+pub mod orders;
+#[cfg(feature = "search")]
+pub mod search;
