@@ -20,7 +20,7 @@ pub async fn handle(
         let warehouse_id = api::path_param(&req, "warehouse_id")?;
         let body = api::parse_json(&req)?;
         let key = api::header(&req, "idempotency-key");
-        inventory::adjust_stock(&caller, catalog, store, store, &sku, &warehouse_id, body, key.as_deref()).await
+        inventory::adjust_stock(&caller, catalog, store, &sku, &warehouse_id, body, key.as_deref()).await
     }
     .await;
     Ok(commerce_lambda::inventory::adjusted(result))

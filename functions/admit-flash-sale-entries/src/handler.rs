@@ -1,6 +1,6 @@
 //! One SQS batch in, admissions through the service, the failed messages out as `batchItemFailures`.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use commerce_app::ports::{FlashAdmissions, FlashSaleReader, FlashTicketStore};
 use commerce_app::services::flash_sale::{self, AdmissionState};
 use commerce_domain::flash_sale::EntryMessage;
@@ -54,16 +54,7 @@ pub async fn handle(
             tracing::warn!(sale_id, error = %err, "admission metrics not recorded");
         }
     }
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failures
-        .into_iter()
-        .map(|id| {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            failure
-        })
-        .collect();
-    Ok(response)
+    Ok(commerce_lambda::batch::sqs_failures(failures))
 }
 
 /// Time kept back from the invocation's deadline: one admission can take a few seconds on a busy host, and a

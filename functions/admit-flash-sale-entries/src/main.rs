@@ -1,5 +1,7 @@
 //! The waiting room's worker (SQS, FIFO, `ScalingConfig.MaximumConcurrency` caps how many batches run at
 //! once): admits entries in order through the sharded stock gate, reporting partial batch failures.
+// The use cases' tracing spans nest the saga step's future deeper than the default limit allows.
+#![recursion_limit = "256"]
 
 mod handler;
 

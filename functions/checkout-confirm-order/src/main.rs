@@ -1,6 +1,8 @@
 //! Checkout saga step after the authorization: commit the reservation (an expired one fails with `Gone`),
 //! confirm the order with its payment, take the ordered SKUs out of the cart; returns the OrderPlaced
 //! notification.
+// The use cases' tracing spans nest the saga step's future deeper than the default limit allows.
+#![recursion_limit = "256"]
 
 mod handler;
 

@@ -1,4 +1,6 @@
 //! Checkout saga compensation: mark the order failed with the reason the failing step's error names.
+// The use cases' tracing spans nest the saga step's future deeper than the default limit allows.
+#![recursion_limit = "256"]
 
 mod handler;
 

@@ -1,5 +1,7 @@
 //! Checkout saga compensation: claim the order, then release its reservation (or return its committed units)
 //! and flash-sale hold (no effect if never made, or when the order was confirmed).
+// The use cases' tracing spans nest the saga step's future deeper than the default limit allows.
+#![recursion_limit = "256"]
 
 mod handler;
 

@@ -1,5 +1,7 @@
 //! Checkout saga step: reserve the order's stock (reservation id = order id), all or nothing, or adopt the
 //! cart's hold when reserve at add-to-cart is on (CART_RESERVE_ON_ADD, CARTS_TABLE).
+// The use cases' tracing spans nest the saga step's future deeper than the default limit allows.
+#![recursion_limit = "256"]
 
 mod handler;
 

@@ -7,7 +7,7 @@ use commerce_app::ports::{
     CartStore, CheckoutStarter, FlashSaleReader, FlashTicketStore, OrderReader, OrderWriter, SkuCatalog,
 };
 use commerce_app::services::cart::CallerResolver;
-use commerce_app::services::checkout::{self, CheckoutOutcome, CheckoutRequest};
+use commerce_app::services::checkout::{self, CheckoutOutcome, CheckoutPorts, CheckoutRequest, KeyedCheckout};
 use commerce_app::services::idempotency::IdempotentRequest;
 use commerce_domain::cart::CartAccess;
 use commerce_domain::token::hash_token;
@@ -56,24 +56,20 @@ where
         Ok(prepared) => prepared,
         Err(err) => return Ok(api::error_response(&err)),
     };
-    let order_id = format!("ord_{}", key.digest());
-    let execution = format!("checkout-{}", key.digest());
-    let d = deps;
-    let outcome = checkout::start_checkout(
-        &d.carts,
-        &d.catalog,
-        &d.flash,
-        &d.orders,
-        &d.starter,
-        &access,
-        email,
+    let keyed = KeyedCheckout {
         request,
-        order_id,
-        &key.fingerprint,
-        &execution,
-        chrono::Utc::now(),
-    )
-    .await;
+        order_id: format!("ord_{}", key.digest()),
+        fingerprint: key.fingerprint.clone(),
+        execution_name: format!("checkout-{}", key.digest()),
+    };
+    let ports = CheckoutPorts {
+        carts: &deps.carts,
+        catalog: &deps.catalog,
+        flash: &deps.flash,
+        orders: &deps.orders,
+        starter: &deps.starter,
+    };
+    let outcome = checkout::start_checkout(ports, &access, email, keyed, chrono::Utc::now()).await;
     let accepted = |a| serde_json::to_value(a).map_err(DomainError::unexpected);
     Ok(match outcome {
         Ok(CheckoutOutcome::Placed(a)) => api::respond(api::StatusCode::ACCEPTED, accepted(a)),

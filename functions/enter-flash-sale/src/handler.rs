@@ -24,18 +24,9 @@ where
         let sale_id = api::path_param(&req, "sale_id")?;
         let key = api::header(&req, "idempotency-key");
         let now = chrono::Utc::now();
-        flash_sale::enter(
-            deps.sales,
-            deps.cache,
-            deps.sales,
-            deps.queue,
-            deps.policy,
-            &caller,
-            &sale_id,
-            key.as_deref(),
-            now,
-        )
-        .await
+        let entrance =
+            flash_sale::Entrance { sales: deps.sales, cache: deps.cache, queue: deps.queue, policy: deps.policy };
+        flash_sale::enter(&entrance, &caller, &sale_id, key.as_deref(), now).await
     }
     .await;
     Ok(api::respond(api::StatusCode::ACCEPTED, result))

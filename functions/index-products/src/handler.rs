@@ -2,9 +2,10 @@
 //! failure so the event source retries from it, bisects, and sends a poison record to the DLQ.
 
 use aws_lambda_events::dynamodb::Event;
-use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_lambda_events::streams::DynamoDbEventResponse;
 use commerce_app::ports::{CategoryReader, SearchIndex};
 use commerce_app::services::search;
+use commerce_aws::streams;
 use lambda_runtime::{Error, LambdaEvent};
 
 pub async fn handle(
@@ -12,7 +13,8 @@ pub async fn handle(
     categories: &impl CategoryReader,
     event: LambdaEvent<Event>,
 ) -> Result<DynamoDbEventResponse, Error> {
-    let outcome = search::index_catalog_stream(index, categories, &event.payload.records).await?;
+    let outcome =
+        search::index_catalog_stream(index, categories, &streams::catalog_records(&event.payload.records)).await?;
     tracing::info!(
         records = event.payload.records.len(),
         changed = outcome.changed,
@@ -20,13 +22,7 @@ pub async fn handle(
         failed_from = outcome.failed_from.as_deref().unwrap_or(""),
         "catalog stream batch indexed"
     );
-    let mut response = DynamoDbEventResponse::default();
-    if let Some(sequence_number) = outcome.failed_from {
-        let mut failure = DynamoDbBatchItemFailure::default();
-        failure.item_identifier = Some(sequence_number);
-        response.batch_item_failures.push(failure);
-    }
-    Ok(response)
+    Ok(commerce_lambda::batch::stream_failure(outcome.failed_from))
 }
 
 #[cfg(test)]

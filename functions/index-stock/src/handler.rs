@@ -3,9 +3,10 @@
 //! and sends a poison record to the DLQ).
 
 use aws_lambda_events::dynamodb::Event;
-use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_lambda_events::streams::DynamoDbEventResponse;
 use commerce_app::ports::{SearchIndex, SkuCatalog, StockReader};
 use commerce_app::services::search;
+use commerce_aws::streams;
 use lambda_runtime::{Error, LambdaEvent};
 
 /// The stock version of a read made now: microseconds since the epoch (batches of one shard run one after
@@ -21,7 +22,8 @@ pub async fn handle(
     event: LambdaEvent<Event>,
 ) -> Result<DynamoDbEventResponse, Error> {
     let records = &event.payload.records;
-    let outcome = search::index_stock_stream(index, stock, catalog, records, read_version()).await?;
+    let outcome =
+        search::index_stock_stream(index, stock, catalog, &streams::stock_records(records), read_version()).await?;
     tracing::info!(
         records = records.len(),
         changed = outcome.changed,
@@ -29,13 +31,7 @@ pub async fn handle(
         failed_from = outcome.failed_from.as_deref().unwrap_or(""),
         "inventory stream batch indexed"
     );
-    let mut response = DynamoDbEventResponse::default();
-    if let Some(sequence_number) = outcome.failed_from {
-        let mut failure = DynamoDbBatchItemFailure::default();
-        failure.item_identifier = Some(sequence_number);
-        response.batch_item_failures.push(failure);
-    }
-    Ok(response)
+    Ok(commerce_lambda::batch::stream_failure(outcome.failed_from))
 }
 
 #[cfg(test)]

@@ -1,13 +1,13 @@
 //! Delivers each message of a batch; failed ones are reported back for redelivery (then the DLQ).
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use commerce_app::ports::NotificationSink;
 use commerce_app::services::orders;
 use commerce_domain::order::OrderNotification;
 use lambda_runtime::{Error, LambdaEvent};
 
 pub async fn handle(sink: &impl NotificationSink, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
-    let mut response = SqsBatchResponse::default();
+    let mut failures = Vec::new();
     for record in event.payload.records {
         let id = record.message_id.clone().unwrap_or_default();
         let parsed: Result<OrderNotification, _> = serde_json::from_str(record.body.as_deref().unwrap_or(""));
@@ -17,10 +17,8 @@ pub async fn handle(sink: &impl NotificationSink, event: LambdaEvent<SqsEvent>) 
         };
         if let Err(err) = outcome {
             tracing::warn!(message_id = %id, error = %err, "notification not delivered");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            response.batch_item_failures.push(failure);
+            failures.push(id);
         }
     }
-    Ok(response)
+    Ok(commerce_lambda::batch::sqs_failures(failures))
 }

@@ -24,7 +24,7 @@ where
         let order_id = api::path_param(&req, "order_id")?;
         let body: ShipRequest = api::parse_json(&req)?;
         let now = chrono::Utc::now();
-        orders::ship(&deps.orders, &deps.provider, &deps.orders, &deps.events, &caller, &order_id, body, now).await
+        orders::ship(&deps.orders, &deps.provider, &deps.events, &caller, &order_id, body, now).await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))

@@ -15,7 +15,7 @@ pub async fn handle(
         let product_id = api::path_param(&req, "product_id")?;
         let expected_version = catalog::parse_if_match(api::header(&req, "if-match").as_deref())?;
         let patch = api::parse_json(&req)?;
-        catalog::update_product(store, store, store, store, &caller, &product_id, patch, expected_version).await
+        catalog::update_product(store, &caller, &product_id, patch, expected_version).await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))

@@ -1,10 +1,10 @@
 //! The catalog use cases over the in-memory fakes.
 
-use commerce_app::ports::{ProductCreator, ProductUpdater};
+use commerce_app::ports::{CategoryReader, ProductCreator, ProductReader, ProductUpdater, SkuCatalog};
 use commerce_app::services::catalog::*;
 use commerce_domain::auth::Caller;
 use commerce_domain::auth::Role;
-use commerce_domain::catalog::{Product, ProductInput, ProductPatch};
+use commerce_domain::catalog::{Category, Product, ProductInput, ProductPatch, SkuView};
 use commerce_domain::error::{DomainError, Result};
 use commerce_testkit::catalog::InMemoryCatalog;
 use commerce_testkit::http::{demo_store, DEMO_SELLERS};
@@ -25,6 +25,24 @@ impl ProductUpdater for Contended {
     }
 }
 
+impl ProductReader for Contended {
+    async fn get_product(&self, product_id: &str) -> Result<Option<Product>> {
+        self.inner.get_product(product_id).await
+    }
+}
+
+impl CategoryReader for Contended {
+    async fn list_categories(&self) -> Result<Vec<Category>> {
+        self.inner.list_categories().await
+    }
+}
+
+impl SkuCatalog for Contended {
+    async fn variants_by_sku(&self, skus: &[String]) -> Result<Vec<SkuView>> {
+        self.inner.variants_by_sku(skus).await
+    }
+}
+
 fn owner() -> Caller {
     Caller { user_id: DEMO_SELLERS[0].into(), email: None, roles: vec![Role::Seller] }
 }
@@ -38,24 +56,19 @@ const ID: &str = commerce_demo::catalog::FIRST_PRODUCT_ID;
 #[tokio::test]
 async fn a_lost_race_is_retried_on_fresh_data() {
     let store = Contended { inner: demo_store(), losses: AtomicUsize::new(UPDATE_ATTEMPTS - 1) };
-    let updated =
-        update_product(&store.inner, &store.inner, &store.inner, &store, &owner(), ID, rename(), None).await.unwrap();
+    let updated = update_product(&store, &owner(), ID, rename(), None).await.unwrap();
     assert_eq!((updated.title.as_str(), updated.version), ("Renamed", 2));
 }
 
 #[tokio::test]
 async fn too_many_lost_races_answer_409_and_if_match_never_retries() {
     let store = Contended { inner: demo_store(), losses: AtomicUsize::new(UPDATE_ATTEMPTS) };
-    let err = update_product(&store.inner, &store.inner, &store.inner, &store, &owner(), ID, rename(), None)
-        .await
-        .unwrap_err();
+    let err = update_product(&store, &owner(), ID, rename(), None).await.unwrap_err();
     assert!(matches!(err, DomainError::Conflict { code: VERSION_CONFLICT, .. }));
     assert_eq!(store.inner.stored(ID).unwrap().version, 1);
 
     let store = Contended { inner: demo_store(), losses: AtomicUsize::new(1) };
-    let err = update_product(&store.inner, &store.inner, &store.inner, &store, &owner(), ID, rename(), Some(1))
-        .await
-        .unwrap_err();
+    let err = update_product(&store, &owner(), ID, rename(), Some(1)).await.unwrap_err();
     assert!(matches!(err, DomainError::Conflict { code: VERSION_CONFLICT, .. }));
 }
 

@@ -43,14 +43,15 @@ impl Shop {
     async fn cancel(&self, provider: &impl PaymentProvider) -> Result<serde_json::Value> {
         let owner = signed_in(&Caller { user_id: "shopper-1".into(), email: None, roles: vec![Role::Shopper] });
         let (o, i, f) = (&self.orders, &self.inventory, &self.flash);
-        cancel_order(o, provider, o, i, f, o, &owner, "ord_demo-confirmed", Utc::now()).await
+        let ports = RestockPorts { orders: o, provider, inventory: i, flash: f, publisher: o };
+        cancel_order(ports, &owner, "ord_demo-confirmed", Utc::now()).await
     }
 
     async fn ship(&self, provider: &impl PaymentProvider, seller: &str) -> Result<SellerOrderView> {
         let caller = Caller { user_id: seller.into(), email: None, roles: vec![Role::Seller] };
         let request = ShipRequest { tracking_number: format!("1Z-{seller}") };
         let o = &self.orders;
-        ship(o, provider, o, o, &caller, "ord_demo-confirmed", request, Utc::now()).await
+        ship(o, provider, o, &caller, "ord_demo-confirmed", request, Utc::now()).await
     }
 
     async fn order(&self) -> Order {
@@ -148,7 +149,7 @@ async fn when_a_shipment_stopped_after_it_began_a_retry_captures_once_and_ships(
     let other = ShipRequest { tracking_number: "1Z-other".into() };
     let caller = Caller { user_id: "seller-1".into(), email: None, roles: vec![Role::Seller] };
     let o = &shop.orders;
-    let again = ship(o, &shop.payments, o, o, &caller, "ord_demo-confirmed", other, Utc::now()).await;
+    let again = ship(o, &shop.payments, o, &caller, "ord_demo-confirmed", other, Utc::now()).await;
     assert!(matches!(again, Err(DomainError::Conflict { code: "already_shipped", .. })), "{again:?}");
 }
 
@@ -291,7 +292,8 @@ async fn cancel_twice(flash: &OneTicketSale, inventory: &Returns) {
     let provider = InMemoryPayments::new();
     let owner = signed_in(&Caller { user_id: "shopper-1".into(), email: None, roles: vec![Role::Shopper] });
     for _ in 0..2 {
-        let view = cancel_order(&orders, &provider, &orders, inventory, flash, &orders, &owner, "ord_flash", now).await;
+        let ports = RestockPorts { orders: &orders, provider: &provider, inventory, flash, publisher: &orders };
+        let view = cancel_order(ports, &owner, "ord_flash", now).await;
         assert_eq!(view.unwrap()["status"], "cancelled");
     }
 }
@@ -358,20 +360,14 @@ async fn when_a_bundle_return_is_approved_with_restock_should_restock_its_compon
     let flash = commerce_testkit::flash_sale::InMemoryFlashSales::default();
     for _ in 0..2 {
         let request = ApproveReturnRequest { restock: true };
-        let view = approve_return(
-            &orders,
-            &provider,
-            &orders,
-            &inventory,
-            &flash,
-            &orders,
-            &seller,
-            "ord_kit",
-            request,
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+        let ports = RestockPorts {
+            orders: &orders,
+            provider: &provider,
+            inventory: &inventory,
+            flash: &flash,
+            publisher: &orders,
+        };
+        let view = approve_return(ports, &seller, "ord_kit", request, Utc::now()).await.unwrap();
         assert_eq!(view.status, OrderStatus::Refunded);
     }
     assert_eq!(on_hand(&inventory), before, "each part back on hand, once");

@@ -12,3 +12,5 @@ pub mod orders;
 pub mod payments;
 #[cfg(feature = "search")]
 pub mod search;
+#[cfg(feature = "search")]
+pub mod streams;

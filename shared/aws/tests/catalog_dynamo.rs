@@ -111,10 +111,7 @@ async fn create_get_update_delete_keep_skus_and_listings_consistent() {
         "variants": [{"sku": "W-2", "price": {"amount": 500, "currency": "USD"}}, {"sku": "W-4", "options": {"size": "9"}, "price": {"amount": 700, "currency": "USD"}}]
     }))
     .unwrap();
-    let updated =
-        service::update_product(&catalog, &catalog, &catalog, &catalog, &owner, &created.product_id, patch, Some(1))
-            .await
-            .unwrap();
+    let updated = service::update_product(&catalog, &owner, &created.product_id, patch, Some(1)).await.unwrap();
     assert_eq!(updated.version, 2);
     let skus = catalog.variants_by_sku(&["W-1".into(), "W-2".into(), "W-4".into()]).await.unwrap();
     assert_eq!(skus.iter().map(|v| v.sku.as_str()).collect::<Vec<_>>(), vec!["W-2", "W-4"], "W-1 was released");
@@ -133,9 +130,7 @@ async fn create_get_update_delete_keep_skus_and_listings_consistent() {
     assert_eq!(listed.items[0].price_min.amount, 500);
 
     let archive: ProductPatch = serde_json::from_value(json!({"status": "archived"})).unwrap();
-    service::update_product(&catalog, &catalog, &catalog, &catalog, &owner, &created.product_id, archive, None)
-        .await
-        .unwrap();
+    service::update_product(&catalog, &owner, &created.product_id, archive, None).await.unwrap();
     let listed = catalog
         .list_category(&CategoryQuery {
             category_id: "cat_clothing".into(),
@@ -261,7 +256,7 @@ async fn concurrent_patches_through_the_service_each_get_their_own_version() {
         let (catalog, owner) = (catalog.clone(), owner.clone());
         tasks.push(tokio::spawn(async move {
             let patch = ProductPatch { description: Some(format!("writer {w}")), ..Default::default() };
-            service::update_product(&*catalog, &*catalog, &*catalog, &*catalog, &owner, id, patch, None).await
+            service::update_product(&*catalog, &owner, id, patch, None).await
         }));
     }
     let mut versions = BTreeSet::new();

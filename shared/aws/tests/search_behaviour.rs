@@ -31,16 +31,14 @@ fn electronics() -> CategoryRef {
     CategoryRef { id: "cat_el".into(), name: "Electronics".into() }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A document; `(price, rating, age_days)` are the numbers sorting and facets read.
 fn doc(
     id: &str,
     title: &str,
     brand: &str,
     leaf: (&str, &str),
     attributes: &[(&str, &str)],
-    price: i64,
-    rating: f64,
-    age_days: i64,
+    (price, rating, age_days): (i64, f64, i64),
 ) -> SearchDocument {
     let mut attrs: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (k, v) in attributes {
@@ -86,28 +84,24 @@ fn fixture() -> Vec<SearchDocument> {
             "Apple",
             PHONES,
             &[("color", "Black"), ("storage", "256 GB")],
-            99_900,
-            4.7,
-            10,
+            (99_900, 4.7, 10),
         ),
-        doc("p02", "Apple iPhone 14", "Apple", PHONES, &[("color", "Blue"), ("storage", "128 GB")], 69_900, 4.4, 400),
-        doc("p03", "Galaxy S24 Smartphone", "Samsung", PHONES, &[("color", "Black")], 79_900, 4.2, 30),
-        doc("p04", "Pixel 8 Phone", "Google", PHONES, &[("color", "White")], 59_900, 3.9, 60),
+        doc("p02", "Apple iPhone 14", "Apple", PHONES, &[("color", "Blue"), ("storage", "128 GB")], (69_900, 4.4, 400)),
+        doc("p03", "Galaxy S24 Smartphone", "Samsung", PHONES, &[("color", "Black")], (79_900, 4.2, 30)),
+        doc("p04", "Pixel 8 Phone", "Google", PHONES, &[("color", "White")], (59_900, 3.9, 60)),
         doc(
             "p05",
             "ThinkPad X1 Carbon Laptop",
             "Lenovo",
             LAPTOPS,
             &[("color", "Black"), ("ram_gb", "16")],
-            149_900,
-            4.5,
-            90,
+            (149_900, 4.5, 90),
         ),
-        doc("p06", "MacBook Air Laptop", "Apple", LAPTOPS, &[("color", "Silver"), ("ram_gb", "8")], 109_900, 4.8, 20),
-        doc("p07", "Trail Running Shoes", "Acme", SHOES, &[("color", "Blue"), ("size", "42")], 8_900, 4.1, 5),
-        doc("p08", "Road Runner Sneaker", "Acme", SHOES, &[("color", "Black"), ("size", "43")], 7_900, 3.2, 15),
-        doc("p09", "Classic Cotton Tee", "Basics", TEES, &[("color", "White"), ("size", "M")], 1_900, 4.0, 1),
-        doc("p10", "Organic Cotton Tee", "Basics", TEES, &[("color", "Blue"), ("size", "L")], 2_900, 2.5, 2),
+        doc("p06", "MacBook Air Laptop", "Apple", LAPTOPS, &[("color", "Silver"), ("ram_gb", "8")], (109_900, 4.8, 20)),
+        doc("p07", "Trail Running Shoes", "Acme", SHOES, &[("color", "Blue"), ("size", "42")], (8_900, 4.1, 5)),
+        doc("p08", "Road Runner Sneaker", "Acme", SHOES, &[("color", "Black"), ("size", "43")], (7_900, 3.2, 15)),
+        doc("p09", "Classic Cotton Tee", "Basics", TEES, &[("color", "White"), ("size", "M")], (1_900, 4.0, 1)),
+        doc("p10", "Organic Cotton Tee", "Basics", TEES, &[("color", "Blue"), ("size", "L")], (2_900, 2.5, 2)),
     ]
 }
 

@@ -1,5 +1,5 @@
 //! Golden tests for the OpenSearch adapter: the request bodies it sends are locked in
-//! shared/tests/golden/opensearch/*.json (regenerate with `UPDATE_GOLDEN=1` and review the diff), and
+//! shared/aws/tests/golden/opensearch/*.json (regenerate with `UPDATE_GOLDEN=1` and review the diff), and
 //! responses in OpenSearch's documented format parse into the domain's results.
 #![cfg(feature = "search")]
 

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod batch;
 pub mod config;
 pub mod idempotency;
 pub mod inventory;

@@ -25,6 +25,7 @@ pub trait CallerResolver: Send + Sync {
 }
 
 /// Who is asking, from the optional bearer token and the optional `X-Cart-Token` header.
+#[tracing::instrument(skip_all)]
 pub async fn access(
     resolver: &impl CallerResolver,
     authorization: Option<&str>,
@@ -48,6 +49,7 @@ pub struct CreatedCart {
 }
 
 /// Creates a guest cart (no caller) or returns the shopper's cart, creating it once.
+#[tracing::instrument(skip_all)]
 pub async fn create_cart(store: &impl CartStore, access: &CartAccess, now: DateTime<Utc>) -> Result<CreatedCart> {
     match &access.user_id {
         None => {
@@ -76,6 +78,7 @@ pub async fn create_cart(store: &impl CartStore, access: &CartAccess, now: DateT
 }
 
 /// The shopper's live cart, created if there is none (or it expired). Concurrent calls agree on one cart.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn shopper_cart(store: &impl CartStore, user_id: &str, now: DateTime<Utc>) -> Result<(Cart, bool)> {
     for _ in 0..WRITE_ATTEMPTS {
         let current = store.shopper_cart_id(user_id).await?;
@@ -121,6 +124,7 @@ async fn live_hold(holds: &impl ReservationStore, cart: &Cart, now: DateTime<Utc
 
 /// Prices a cart against the catalog and current stock; units the cart's live hold keeps for it count as
 /// sellable to it, and the hold is shown (null when there is none or it expired).
+#[tracing::instrument(skip_all)]
 pub async fn priced(
     catalog: &impl SkuCatalog,
     stock: &(impl StockReader + ReservationStore),
@@ -177,6 +181,7 @@ struct Renewal {
 
 impl<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver> CartContext<S, C, I, R> {
     /// The caller's access from the request's `Authorization` and `X-Cart-Token` headers.
+    #[tracing::instrument(skip_all)]
     pub async fn access(&self, authorization: Option<&str>, cart_token: Option<String>) -> Result<CartAccess> {
         access(&self.resolver, authorization, cart_token).await
     }
@@ -251,6 +256,7 @@ impl<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver> CartConte
     }
 
     /// Reads a cart, re-priced, with its problems and its hold.
+    #[tracing::instrument(skip_all, fields(cart_id = %cart_id))]
     pub async fn get_cart(&self, access: &CartAccess, cart_id: &str, now: DateTime<Utc>) -> Result<PricedCart> {
         let cart = owned_cart(&self.store, access, cart_id, now).await?;
         self.priced(&cart, now).await
@@ -259,6 +265,7 @@ impl<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver> CartConte
     /// Sets a line's quantity (PUT: the same quantity twice changes nothing). A new line snapshots the price.
     /// With holds on, a larger quantity or a new line that stock cannot cover is refused (`OutOfStock`) and
     /// the cart stays as it was.
+    #[tracing::instrument(skip_all, fields(cart_id = %cart_id, sku = %sku))]
     pub async fn set_item(
         &self,
         access: &CartAccess,
@@ -292,6 +299,7 @@ impl<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver> CartConte
     }
 
     /// Removes a line (removing an absent SKU changes nothing).
+    #[tracing::instrument(skip_all, fields(cart_id = %cart_id, sku = %sku))]
     pub async fn remove_item(
         &self,
         access: &CartAccess,
@@ -316,6 +324,7 @@ impl<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver> CartConte
     /// Merges a guest cart (proved by its token) into the signed-in shopper's cart: quantities add up, capped
     /// at the per-SKU limit. Merging the same guest cart again returns the shopper's cart unchanged. With
     /// holds on, one new hold for the merged lines replaces both carts' holds (dropped if stock is short).
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user_id, guest_cart_id = %guest_cart_id))]
     pub async fn merge(
         &self,
         caller: &Caller,
@@ -357,6 +366,7 @@ impl<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver> CartConte
 /// Checkout's reservation of a cart's order: with holds on, the cart's live hold becomes the order's
 /// reservation (`request.reservation_id`) if it holds exactly the requested lines; otherwise the order
 /// reserves fresh and the cart's hold, now redundant, is released. Idempotent per reservation id.
+#[tracing::instrument(skip_all, fields(reservation_id = %request.reservation_id, cart_id = %cart_id))]
 pub async fn reserve_for_order<K, C, I>(
     carts: &K,
     catalog: &C,

@@ -21,6 +21,7 @@ pub const UPDATE_ATTEMPTS: usize = 6;
 pub const VERSION_CONFLICT: &str = "version_conflict";
 
 /// Reads all categories into a tree.
+#[tracing::instrument(skip_all)]
 pub async fn category_tree(reader: &impl CategoryReader) -> Result<CategoryTree> {
     Ok(CategoryTree::new(reader.list_categories().await?))
 }
@@ -28,6 +29,7 @@ pub async fn category_tree(reader: &impl CategoryReader) -> Result<CategoryTree>
 /// A seller creates a product they own. A bundle may consume only the seller's own SKUs (422
 /// `component_not_owned`). A SKU another product has, or another seller ever had, is 409 `sku_taken`; a write
 /// cancelled by a concurrent transaction on the same items wrote nothing and is tried again.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn create_product(
     categories: &impl CategoryReader,
     skus: &impl SkuCatalog,
@@ -55,22 +57,19 @@ pub async fn create_product(
 /// A product's seller (or an admin) changes it. With `expected_version` (from `If-Match`) a stale version is a
 /// 409 at once; without it a lost race is retried on fresh data, so no concurrent update is ever overwritten.
 /// The changed product's bundles may consume only its seller's SKUs (422 `component_not_owned`).
-#[allow(clippy::too_many_arguments)]
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id, product_id = %product_id))]
 pub async fn update_product(
-    reader: &impl ProductReader,
-    categories: &impl CategoryReader,
-    skus: &impl SkuCatalog,
-    writer: &impl ProductUpdater,
+    catalog: &(impl ProductReader + CategoryReader + SkuCatalog + ProductUpdater),
     caller: &Caller,
     product_id: &str,
     patch: ProductPatch,
     expected_version: Option<u64>,
 ) -> Result<Product> {
     caller.require_seller()?;
-    let tree = category_tree(categories).await?;
+    let tree = category_tree(catalog).await?;
     let attempts = if expected_version.is_some() { 1 } else { UPDATE_ATTEMPTS };
     for attempt in 1..=attempts {
-        let current = owned_product(reader, caller, product_id).await?;
+        let current = owned_product(catalog, caller, product_id).await?;
         if let Some(expected) = expected_version {
             if expected != current.version {
                 return Err(version_conflict(current.version));
@@ -80,8 +79,8 @@ pub async fn update_product(
             return Ok(current);
         }
         let next = current.patched(patch.clone(), &tree, Utc::now())?;
-        components_owned(skus, &next).await?;
-        match writer.replace_product(&current, &next).await {
+        components_owned(catalog, &next).await?;
+        match catalog.replace_product(&current, &next).await {
             Ok(()) => {
                 tracing::info!(product_id, version = next.version, attempt, "product updated");
                 return Ok(next);
@@ -97,6 +96,7 @@ pub async fn update_product(
 }
 
 /// A product's seller (or an admin) deletes it with its listing entries; its SKUs stay its seller's.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id, product_id = %product_id))]
 pub async fn delete_product(
     reader: &impl ProductReader,
     remover: &impl ProductRemover,
@@ -121,6 +121,7 @@ pub async fn delete_product(
 }
 
 /// Anyone reads an active product; drafts and archived products are not found.
+#[tracing::instrument(skip_all, fields(product_id = %product_id))]
 pub async fn get_product(reader: &impl ProductReader, product_id: &str) -> Result<Product> {
     if !ids::is_valid(PRODUCT_ID_PREFIX, product_id) {
         return Err(DomainError::not_found("product"));
@@ -132,6 +133,7 @@ pub async fn get_product(reader: &impl ProductReader, product_id: &str) -> Resul
 }
 
 /// Anyone lists the active products of a category and its descendants.
+#[tracing::instrument(skip_all)]
 pub async fn list_products(listing: &impl CategoryListing, query: CategoryQuery) -> Result<Page<ProductSummary>> {
     if !ids::is_valid(CATEGORY_ID_PREFIX, &query.category_id) {
         return Err(DomainError::invalid_parameter("category", "is not a category id"));
@@ -140,6 +142,7 @@ pub async fn list_products(listing: &impl CategoryListing, query: CategoryQuery)
 }
 
 /// A seller lists their own whole products in every status (drafts included); an admin may name any seller.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id, seller_id = ?seller_id))]
 pub async fn list_seller_products(
     listing: &impl SellerProducts,
     caller: &Caller,
@@ -159,11 +162,13 @@ pub async fn list_seller_products(
 }
 
 /// Anyone lists every category, parents before children.
+#[tracing::instrument(skip_all)]
 pub async fn list_categories(reader: &impl CategoryReader) -> Result<Vec<Category>> {
     Ok(category_tree(reader).await?.sorted())
 }
 
 /// An admin creates a category.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn create_category(
     reader: &impl CategoryReader,
     writer: &impl CategoryWriter,
@@ -175,6 +180,7 @@ pub async fn create_category(
 }
 
 /// Creates a category with a chosen id and time (the demo catalog uses fixed ids).
+#[tracing::instrument(skip_all, fields(category_id = %category_id))]
 pub async fn create_category_at(
     reader: &impl CategoryReader,
     writer: &impl CategoryWriter,
@@ -191,6 +197,7 @@ pub async fn create_category_at(
 
 /// An admin renames a category or changes its attribute definitions. Products keep their attributes until
 /// their next write, which is checked against the new definitions.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id, category_id = %category_id))]
 pub async fn update_category(
     reader: &impl CategoryReader,
     writer: &impl CategoryWriter,
@@ -208,6 +215,7 @@ pub async fn update_category(
 }
 
 /// An admin deletes a category that has no subcategories and no products (409 `category_not_empty`).
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id, category_id = %category_id))]
 pub async fn delete_category(
     reader: &impl CategoryReader,
     usage: &impl CategoryUsage,

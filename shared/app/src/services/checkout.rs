@@ -153,148 +153,212 @@ async fn create(orders: &impl OrderWriter, order: Order) -> Result<(Order, bool)
     Ok((stored, mine))
 }
 
+/// What the checkout use case reads and writes.
+pub struct CheckoutPorts<'a, K, C, F, O, S> {
+    pub carts: &'a K,
+    pub catalog: &'a C,
+    /// Flash-sale tickets and sales, read when the request names a `flash_ticket_id`.
+    pub flash: &'a F,
+    pub orders: &'a O,
+    pub starter: &'a S,
+}
+
+/// A checkout request under its `Idempotency-Key`: the order id and the saga's execution name are derived from
+/// the scoped key, and the order keeps the body's fingerprint.
+#[derive(Debug, Clone)]
+pub struct KeyedCheckout {
+    pub request: CheckoutRequest,
+    pub order_id: String,
+    pub fingerprint: String,
+    pub execution_name: String,
+}
+
 /// Validates the request, prices the cart from the catalog (or, with a flash ticket, the won unit at the
 /// sale's price), writes the pending order (once per order id, with the request's `fingerprint`) and starts
 /// the saga under `execution_name`. A request whose order exists is answered from it (see `CheckoutOutcome`);
 /// a request that fails before the order is written leaves nothing behind, so its retry runs again.
-#[allow(clippy::too_many_arguments)]
-pub async fn start_checkout(
-    carts: &impl CartStore,
-    catalog: &impl SkuCatalog,
-    flash: &(impl FlashSaleReader + FlashTicketStore),
-    orders: &(impl OrderWriter + OrderReader),
-    starter: &impl CheckoutStarter,
+#[tracing::instrument(skip_all, fields(order_id = %keyed.order_id))]
+pub async fn start_checkout<K, C, F, O, S>(
+    ports: CheckoutPorts<'_, K, C, F, O, S>,
     access: &CartAccess,
     caller_email: Option<String>,
-    request: CheckoutRequest,
-    order_id: String,
-    fingerprint: &str,
-    execution_name: &str,
+    keyed: KeyedCheckout,
     now: DateTime<Utc>,
-) -> Result<CheckoutOutcome> {
+) -> Result<CheckoutOutcome>
+where
+    K: CartStore,
+    C: SkuCatalog,
+    F: FlashSaleReader + FlashTicketStore,
+    O: OrderWriter + OrderReader,
+    S: CheckoutStarter,
+{
+    let KeyedCheckout { request, order_id, fingerprint, execution_name } = keyed;
     validate_payment_method(&request.payment_method)?;
     request.shipping_address.validate()?;
-    let email = match (&access.user_id, request.email.or(caller_email)) {
-        (_, Some(email)) => {
-            validate_email(&email)?;
-            Some(email)
-        }
-        (None, None) => return Err(DomainError::validation("email", "a guest checkout needs an email address")),
-        (Some(_), None) => None,
-    };
-    let flash_hold = match (&request.flash_ticket_id, &access.user_id) {
-        (Some(_), None) => return Err(DomainError::Unauthenticated),
-        (Some(ticket_id), Some(user_id)) => {
-            Some(FlashHold { ticket_id: ticket_id.clone(), customer_id: user_id.clone() })
-        }
-        (None, _) => None,
-    };
+    let email = checkout_email(access, request.email.clone(), caller_email)?;
+    let flash_hold = flash_hold(&request, access)?;
     if flash_hold.is_none() && request.cart_id.is_empty() {
         return Err(DomainError::validation("cart_id", "is required"));
     }
     let mut order_token = None;
-    let (order, placed_now) = match (orders.get_order(&order_id).await?, &flash_hold) {
+    let (order, placed_now) = match (ports.orders.get_order(&order_id).await?, &flash_hold) {
         (Some(existing), _) => (existing, false),
-        (None, Some(hold)) => {
-            let line = flash_line(catalog, flash, &hold.ticket_id, &hold.customer_id, now).await?;
-            let customer = Customer { user_id: Some(hold.customer_id.clone()), email };
-            let order = Order::place(
-                order_id.clone(),
-                customer,
-                request.cart_id.clone(),
-                vec![line],
-                request.shipping_address,
-                Actor::shopper(&hold.customer_id),
-                now,
-            )?
-            .with_flash_ticket(&hold.ticket_id)
-            .with_request_fingerprint(fingerprint);
-            check_expected_total(request.expected_total, &order)?;
-            let (stored, mine) = create(orders, order).await?;
-            if !mine {
-                return Ok(raced(&stored, fingerprint));
-            }
-            (stored, true)
-        }
-        (None, None) => {
-            let cart = carts.get_cart(&request.cart_id).await?.ok_or_else(|| DomainError::not_found("cart"))?;
-            cart.authorize(access, now)?;
-            cart.require_active()?;
-            if cart.lines.is_empty() {
-                return Err(DomainError::validation("cart_id", "the cart is empty"));
-            }
-            let skus: Vec<String> = cart.lines.keys().cloned().collect();
-            let views = catalog.variants_by_sku(&skus).await?;
-            let mut lines = Vec::with_capacity(skus.len());
-            for (sku, line) in &cart.lines {
-                let view = views
-                    .iter()
-                    .find(|v| &v.sku == sku && v.is_purchasable())
-                    .ok_or_else(|| DomainError::conflict("sku_unavailable", format!("{sku} is not for sale")))?;
-                lines.push(OrderLine::new(
-                    sku.clone(),
-                    view.product_id.clone(),
-                    view.seller_id.clone(),
-                    view.title.clone(),
-                    line.quantity,
-                    view.price,
-                )?);
-            }
-            let actor = match &access.user_id {
-                Some(user_id) => Actor::shopper(user_id),
-                None => Actor { kind: ActorKind::Guest, id: request.cart_id.clone() },
+        (None, hold) => {
+            let order = match hold {
+                Some(hold) => flash_order(ports.catalog, ports.flash, hold, &request, &order_id, email, now).await?,
+                None => {
+                    let (order, token) =
+                        cart_order(ports.carts, ports.catalog, access, &request, &order_id, email, now).await?;
+                    order_token = token;
+                    order
+                }
             };
-            let customer = Customer { user_id: access.user_id.clone(), email };
-            let mut order = Order::place(
-                order_id.clone(),
-                customer,
-                request.cart_id.clone(),
-                lines,
-                request.shipping_address,
-                actor,
-                now,
-            )?
-            .with_request_fingerprint(fingerprint);
-            check_expected_total(request.expected_total, &order)?;
-            if access.user_id.is_none() {
-                let (with_token, token) = order.with_new_order_token();
-                (order, order_token) = (with_token, Some(token));
-            }
-            let (stored, mine) = create(orders, order).await?;
+            let (stored, mine) = create(ports.orders, order.with_request_fingerprint(&fingerprint)).await?;
             if !mine {
-                return Ok(raced(&stored, fingerprint));
+                return Ok(raced(&stored, &fingerprint));
             }
             (stored, true)
         }
     };
-    if !same_request(&order, fingerprint) {
+    if !same_request(&order, &fingerprint) {
         return Ok(CheckoutOutcome::KeyReused);
     }
     if order.status() == OrderStatus::Pending {
-        let input = SagaInput {
-            order_id: order.id().to_owned(),
-            cart_id: order.header().cart_id.clone(),
-            lines: if flash_hold.is_some() {
-                Vec::new()
-            } else {
-                order
-                    .header()
-                    .lines
-                    .iter()
-                    .map(|l| ReservationLine { sku: l.sku.clone(), quantity: l.quantity })
-                    .collect()
-            },
-            owner: if order.header().customer.user_id.is_some() { OwnerKind::Shopper } else { OwnerKind::Guest },
-            payment_method: request.payment_method,
-            amount: order.total(),
-            flash: flash_hold,
-        };
-        let value = serde_json::to_value(&input).map_err(DomainError::unexpected)?;
-        starter.start_checkout(execution_name, &value).await?;
+        start_saga(ports.starter, &order, flash_hold, request.payment_method, &execution_name).await?;
         tracing::info!(order_id = %order.id(), replayed = !placed_now, "checkout started");
     }
     let accepted = CheckoutAccepted { order_id: order.id().to_owned(), status: OrderStatus::Pending, order_token };
     Ok(if placed_now { CheckoutOutcome::Placed(accepted) } else { CheckoutOutcome::Replayed(accepted) })
+}
+
+/// The order's email: the request's, else the signed-in caller's; a guest must give one.
+fn checkout_email(access: &CartAccess, requested: Option<String>, caller: Option<String>) -> Result<Option<String>> {
+    match (&access.user_id, requested.or(caller)) {
+        (_, Some(email)) => {
+            validate_email(&email)?;
+            Ok(Some(email))
+        }
+        (None, None) => Err(DomainError::validation("email", "a guest checkout needs an email address")),
+        (Some(_), None) => Ok(None),
+    }
+}
+
+/// The flash ticket the request buys with, which only its signed-in owner may.
+fn flash_hold(request: &CheckoutRequest, access: &CartAccess) -> Result<Option<FlashHold>> {
+    match (&request.flash_ticket_id, &access.user_id) {
+        (Some(_), None) => Err(DomainError::Unauthenticated),
+        (Some(ticket_id), Some(user_id)) => {
+            Ok(Some(FlashHold { ticket_id: ticket_id.clone(), customer_id: user_id.clone() }))
+        }
+        (None, _) => Ok(None),
+    }
+}
+
+/// The order of a won flash-sale unit, at the sale's price.
+async fn flash_order(
+    catalog: &impl SkuCatalog,
+    flash: &(impl FlashSaleReader + FlashTicketStore),
+    hold: &FlashHold,
+    request: &CheckoutRequest,
+    order_id: &str,
+    email: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Order> {
+    let line = flash_line(catalog, flash, &hold.ticket_id, &hold.customer_id, now).await?;
+    let customer = Customer { user_id: Some(hold.customer_id.clone()), email };
+    let order = Order::place(
+        order_id.to_owned(),
+        customer,
+        request.cart_id.clone(),
+        vec![line],
+        request.shipping_address.clone(),
+        Actor::shopper(&hold.customer_id),
+        now,
+    )?
+    .with_flash_ticket(&hold.ticket_id);
+    check_expected_total(request.expected_total, &order)?;
+    Ok(order)
+}
+
+/// The order of the caller's cart, priced from the catalog; a guest's order gets a new order token.
+async fn cart_order(
+    carts: &impl CartStore,
+    catalog: &impl SkuCatalog,
+    access: &CartAccess,
+    request: &CheckoutRequest,
+    order_id: &str,
+    email: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(Order, Option<String>)> {
+    let cart = carts.get_cart(&request.cart_id).await?.ok_or_else(|| DomainError::not_found("cart"))?;
+    cart.authorize(access, now)?;
+    cart.require_active()?;
+    if cart.lines.is_empty() {
+        return Err(DomainError::validation("cart_id", "the cart is empty"));
+    }
+    let skus: Vec<String> = cart.lines.keys().cloned().collect();
+    let views = catalog.variants_by_sku(&skus).await?;
+    let mut lines = Vec::with_capacity(skus.len());
+    for (sku, line) in &cart.lines {
+        let view = views
+            .iter()
+            .find(|v| &v.sku == sku && v.is_purchasable())
+            .ok_or_else(|| DomainError::conflict("sku_unavailable", format!("{sku} is not for sale")))?;
+        lines.push(OrderLine::new(
+            sku.clone(),
+            view.product_id.clone(),
+            view.seller_id.clone(),
+            view.title.clone(),
+            line.quantity,
+            view.price,
+        )?);
+    }
+    let actor = match &access.user_id {
+        Some(user_id) => Actor::shopper(user_id),
+        None => Actor { kind: ActorKind::Guest, id: request.cart_id.clone() },
+    };
+    let customer = Customer { user_id: access.user_id.clone(), email };
+    let order = Order::place(
+        order_id.to_owned(),
+        customer,
+        request.cart_id.clone(),
+        lines,
+        request.shipping_address.clone(),
+        actor,
+        now,
+    )?;
+    check_expected_total(request.expected_total, &order)?;
+    if access.user_id.is_some() {
+        return Ok((order, None));
+    }
+    let (with_token, token) = order.with_new_order_token();
+    Ok((with_token, Some(token)))
+}
+
+/// Starts (or starts again: a no-op for a running execution) the saga of a pending order.
+async fn start_saga(
+    starter: &impl CheckoutStarter,
+    order: &Order,
+    flash: Option<FlashHold>,
+    payment_method: String,
+    execution_name: &str,
+) -> Result<()> {
+    let lines = if flash.is_some() {
+        Vec::new()
+    } else {
+        order.header().lines.iter().map(|l| ReservationLine { sku: l.sku.clone(), quantity: l.quantity }).collect()
+    };
+    let input = SagaInput {
+        order_id: order.id().to_owned(),
+        cart_id: order.header().cart_id.clone(),
+        lines,
+        owner: if order.header().customer.user_id.is_some() { OwnerKind::Shopper } else { OwnerKind::Guest },
+        payment_method,
+        amount: order.total(),
+        flash,
+    };
+    let value = serde_json::to_value(&input).map_err(DomainError::unexpected)?;
+    starter.start_checkout(execution_name, &value).await
 }
 
 /// Whether `order` was placed by the request with `fingerprint` (an order stored without one predates the
@@ -316,6 +380,7 @@ fn raced(stored: &Order, fingerprint: &str) -> CheckoutOutcome {
 /// if any (idempotent per order: a repeat answers the same unit). With `cart_holds` (reserve at add-to-cart
 /// on) the cart's live hold of exactly the order's lines becomes the order's reservation; otherwise the order
 /// reserves fresh and the cart's hold is released.
+#[tracing::instrument(skip_all, fields(order_id = %input.order_id))]
 pub async fn reserve_stock<C, I, F, K>(
     catalog: &C,
     inventory: &I,
@@ -399,6 +464,7 @@ pub fn authorization_key(order_id: &str) -> String {
 /// authorization binds the order to its payment (the payment record, written once: only this call sets
 /// the payment id a webhook may then report on); a compensation that finds no record asks the provider
 /// (`find_for_order`), which also covers an authorization whose response was lost.
+#[tracing::instrument(skip_all, fields(order_id = %input.order_id))]
 pub async fn authorize_payment(
     provider: &impl PaymentProvider,
     ledger: &impl PaymentLedger,
@@ -419,6 +485,7 @@ pub async fn authorize_payment(
 
 /// Saga step: the reserved units become sold. An expired reservation is `Gone` (failure reason `expired`).
 /// A consumed flash hold needs nothing here: the sale books its purchased units as sold when it reconciles.
+#[tracing::instrument(skip_all, fields(order_id = %input.order_id))]
 pub async fn commit_stock(store: &impl ReservationStore, input: &SagaInput, now: DateTime<Utc>) -> Result<()> {
     if input.lines.is_empty() {
         return Ok(());
@@ -433,6 +500,7 @@ async fn load(orders: &impl OrderReader, order_id: &str) -> Result<Order> {
 /// Applies `change` to the order and appends its events, re-reading after a concurrent change. `change`
 /// returns `false` when the order already is as wanted (an idempotent repeat); the writer is then asked to
 /// append nothing, which finishes the projections a failed earlier attempt may have left behind.
+#[tracing::instrument(skip_all, fields(order_id = %order_id))]
 pub async fn update_order<O, F>(orders: &O, order_id: &str, mut change: F) -> Result<Order>
 where
     O: OrderReader + OrderWriter,
@@ -455,6 +523,7 @@ where
 }
 
 /// Saga step: confirm the order with its payment; returns the OrderPlaced notification to publish.
+#[tracing::instrument(skip_all, fields(order_id = %order_id, payment_id = %payment_id))]
 pub async fn confirm_order(
     orders: &(impl OrderReader + OrderWriter),
     order_id: &str,
@@ -497,6 +566,7 @@ pub struct ConfirmInput {
 /// expired reservation is `Gone`), confirm the order, then take the ordered SKUs out of the cart. The cart is
 /// best effort: the order stands whatever happens to it. Every part is a no-op when already done, so a
 /// retried step repeats nothing.
+#[tracing::instrument(skip_all, fields(order_id = %input.saga.order_id))]
 pub async fn commit_and_confirm(
     inventory: &impl ReservationStore,
     orders: &(impl OrderReader + OrderWriter),
@@ -514,6 +584,7 @@ pub async fn commit_and_confirm(
 }
 
 /// Saga step: take the ordered SKUs out of the cart (the rest of the cart stays).
+#[tracing::instrument(skip_all, fields(cart_id = %cart_id))]
 pub async fn clear_cart(carts: &impl CartStore, cart_id: &str, skus: &[String], now: DateTime<Utc>) -> Result<()> {
     if skus.is_empty() || cart_id.is_empty() {
         return Ok(());
@@ -551,6 +622,7 @@ fn given_up(order: &Order) -> bool {
 /// The first act of every compensation: records `compensating` on a pending order (a conditional append, so
 /// it and a confirmation exclude each other). `true` when the order is given up (now or before) and may be
 /// compensated; `false` when another execution confirmed it, so this compensation must undo nothing.
+#[tracing::instrument(skip_all, fields(order_id = %order_id))]
 pub async fn claim_compensation(
     orders: &(impl OrderReader + OrderWriter),
     order_id: &str,
@@ -585,6 +657,7 @@ pub async fn claim_compensation(
 /// reservation (no effect if never made or already released), or, when the reservation was already committed
 /// (the confirmation failed after the commit), returns the committed units to stock once per order; and gives
 /// the flash-sale unit, if any, back to its sale. `false` (and nothing touched) when the order went on.
+#[tracing::instrument(skip_all, fields(order_id = %order_id))]
 pub async fn release_stock<S, F, O>(
     store: &S,
     flash: &F,
@@ -656,6 +729,7 @@ pub fn void_key(order_id: &str) -> String {
 /// Compensation: voids the order's authorization (`void_payment`) only when the order is given up
 /// (compensating or failed): a confirmed order keeps its authorization, whichever execution's compensation
 /// asks. `None` when nothing was voided.
+#[tracing::instrument(skip_all, fields(order_id = %order_id))]
 pub async fn void_unconfirmed(
     provider: &impl PaymentProvider,
     ledger: &(impl PaymentLedger + OrderReader),
@@ -672,6 +746,7 @@ pub async fn void_unconfirmed(
 }
 
 /// Voids whatever authorization the order has, including one whose response was lost.
+#[tracing::instrument(skip_all, fields(order_id = %order_id))]
 pub async fn void_payment(
     provider: &impl PaymentProvider,
     ledger: &impl PaymentLedger,
@@ -698,6 +773,7 @@ pub async fn void_payment(
 /// compensation claimed is failed (`compensating`, after its stock went back and its authorization was voided):
 /// a pending order nobody claimed is refused (409 `compensation_unclaimed`) and stays pending, listed for the
 /// reaper, rather than failed with its units sold and its card held.
+#[tracing::instrument(skip_all, fields(order_id = %order_id))]
 pub async fn fail_order(
     orders: &(impl OrderReader + OrderWriter),
     order_id: &str,
@@ -751,6 +827,7 @@ const REAPED: &str = "Gone";
 /// saga's own compensation: claimed (`compensating`; an order an execution confirms meanwhile is left alone),
 /// stock released or committed units returned, flash unit given back, authorization voided, failed as
 /// `expired`. At most `limit` orders per run, oldest first; one order's failure does not stop the others.
+#[tracing::instrument(skip_all)]
 pub async fn reap_pending_orders<O, S, F, P>(
     orders: &O,
     inventory: &S,

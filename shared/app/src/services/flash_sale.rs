@@ -28,6 +28,7 @@ pub struct CreatedSale {
 
 /// A seller (for a SKU of their own products) or an admin creates a sale: the units leave the chosen
 /// warehouse's available stock in the same transaction that writes the sale and its shards.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn create_sale(
     catalog: &impl SkuCatalog,
     creator: &impl FlashSaleCreator,
@@ -68,6 +69,7 @@ pub async fn create_sale(
 }
 
 /// The public view of a sale (upcoming, live, sold out or ended).
+#[tracing::instrument(skip_all, fields(sale_id = %sale_id))]
 pub async fn get_sale(reader: &impl FlashSaleReader, sale_id: &str, now: DateTime<Utc>) -> Result<FlashSaleView> {
     if !ids::is_valid(flash_sale::SALE_ID_PREFIX, sale_id) {
         return Err(DomainError::not_found("flash sale"));
@@ -78,6 +80,7 @@ pub async fn get_sale(reader: &impl FlashSaleReader, sale_id: &str, now: DateTim
 }
 
 /// The sales of a SKU, for its product page.
+#[tracing::instrument(skip_all, fields(sku = %sku))]
 pub async fn sales_for_sku(
     listing: &impl FlashSaleListing,
     reader: &impl FlashSaleReader,
@@ -144,21 +147,40 @@ pub struct EntryPolicy {
     pub min_interval: Duration,
 }
 
+/// What entering a sale takes: the sales and their tickets, the instance's cache of them, the waiting room
+/// and the operator's entry rules.
+pub struct Entrance<'a, S, Q> {
+    pub sales: &'a S,
+    pub cache: &'a EntryCache,
+    pub queue: &'a Q,
+    pub policy: EntryPolicy,
+}
+
+impl<S, Q> Clone for Entrance<'_, S, Q> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S, Q> Copy for Entrance<'_, S, Q> {}
+
 /// A signed-in shopper enters a sale. Before the start: 409 `not_started`; after sell-out: 410 `sold_out`
 /// with no write and nothing enqueued; over the per-customer limit: 409; the same Idempotency-Key again:
 /// the same ticket (re-enqueued while waiting, which the queue deduplicates).
-#[allow(clippy::too_many_arguments)]
-pub async fn enter(
-    reader: &impl FlashSaleReader,
-    cache: &EntryCache,
-    writer: &impl FlashEntryWriter,
-    queue: &impl WaitingRoom,
-    policy: EntryPolicy,
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id, sale_id = %sale_id))]
+pub async fn enter<S, Q>(
+    entrance: &Entrance<'_, S, Q>,
     caller: &Caller,
     sale_id: &str,
     idempotency_key: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<TicketView> {
+) -> Result<TicketView>
+where
+    S: FlashSaleReader + FlashEntryWriter,
+    Q: WaitingRoom,
+{
+    let Entrance { sales: reader, cache, queue, policy } = *entrance;
+    let writer = reader;
     let key = idempotency_key.ok_or_else(|| DomainError::invalid_parameter("Idempotency-Key", "is required"))?;
     idempotency::validate_key(key).map_err(|reason| DomainError::invalid_parameter("Idempotency-Key", reason))?;
     if !ids::is_valid(flash_sale::SALE_ID_PREFIX, sale_id) {
@@ -197,6 +219,7 @@ pub async fn enter(
 
 /// A shopper reads an entry of theirs, settled on read: waiting behind a closed gate becomes sold out,
 /// a hold past its expiry expires (the unit goes back to the sale for the next in line).
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id, sale_id = %sale_id, ticket_id = %ticket_id))]
 pub async fn get_entry(
     reader: &impl FlashSaleReader,
     tickets: &impl FlashTicketStore,
@@ -302,6 +325,7 @@ const WCU_TRANSACTIONAL: u64 = 2;
 /// Admits one batch of queued entries in order. Returns, per message, the outcome or the error that makes
 /// the message (and, to keep the lane's order, every later one) go back to the queue; plus the batch's
 /// counters.
+#[tracing::instrument(skip_all, fields(messages = messages.len()))]
 pub async fn admit_batch(
     reader: &impl FlashSaleReader,
     admissions: &impl FlashAdmissions,
@@ -316,6 +340,7 @@ pub async fn admit_batch(
 /// [`admit_batch`] that starts no admission once `stop_by` has passed (the invocation's deadline less a
 /// margin): the entries left go back to the queue in order, instead of the whole batch coming back after the
 /// visibility timeout because the function was killed mid-way.
+#[tracing::instrument(skip_all, fields(messages = messages.len()))]
 pub async fn admit_batch_until(
     reader: &impl FlashSaleReader,
     admissions: &impl FlashAdmissions,
@@ -327,7 +352,7 @@ pub async fn admit_batch_until(
 ) -> (Vec<Result<Admission>>, HashMap<String, AdmissionStats>) {
     let mut results = Vec::with_capacity(messages.len());
     let mut stats: HashMap<String, AdmissionStats> = HashMap::new();
-    let mut gates: HashMap<String, Gate> = HashMap::new();
+    let mut admitter = Admitter { reader, admissions, tickets, state, gates: HashMap::new(), now };
     let mut failed = false;
     for message in messages {
         if failed {
@@ -341,158 +366,198 @@ pub async fn admit_batch_until(
             continue;
         }
         let s = stats.entry(message.sale_id.clone()).or_default();
-        let outcome = admit_one(reader, admissions, tickets, state, &mut gates, s, message, now).await;
+        let outcome = admitter.admit(s, message).await;
         failed = outcome.is_err();
         results.push(outcome);
     }
     (results, stats)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn admit_one(
-    reader: &impl FlashSaleReader,
-    admissions: &impl FlashAdmissions,
-    tickets: &impl FlashTicketStore,
-    state: &AdmissionState,
-    gates: &mut HashMap<String, Gate>,
-    stats: &mut AdmissionStats,
-    message: &EntryMessage,
+/// One batch's admissions: the ports, the instance's state and the gates read so far.
+struct Admitter<'a, R, A, T> {
+    reader: &'a R,
+    admissions: &'a A,
+    tickets: &'a T,
+    state: &'a AdmissionState,
+    gates: HashMap<String, Gate>,
     now: DateTime<Utc>,
-) -> Result<Admission> {
-    let (sale, mut remaining) = match state.cached(&message.sale_id) {
-        Some(cached) => cached,
-        None => {
-            let Some(sale) = reader.get_sale(&message.sale_id).await? else {
-                tracing::warn!(sale_id = %message.sale_id, "entry for an unknown sale dropped");
-                return Ok(Admission::Skipped);
-            };
-            let remaining = admissions.shard_units(&sale).await?;
-            stats.read_units += u64::from(sale.shards) + 1;
-            (sale, remaining)
+}
+
+/// What a step of an admission decided: the entry's outcome, or nothing yet (the next step decides). An
+/// error of the step itself (`Err` around it) ends the admission without caching the shards' units.
+type Decided = Option<Result<Admission>>;
+
+impl<R: FlashSaleReader, A: FlashAdmissions, T: FlashTicketStore> Admitter<'_, R, A, T> {
+    /// Admits one queued entry: the sale and its shards' units (cached by the instance), the takes earlier
+    /// batches left unsettled, the gate, then the decision; the units left are cached for the next entry.
+    async fn admit(&mut self, stats: &mut AdmissionStats, message: &EntryMessage) -> Result<Admission> {
+        let Some((sale, mut remaining)) = self.sale(stats, &message.sale_id).await? else {
+            return Ok(Admission::Skipped);
+        };
+        self.settle_deferred(stats, &sale, &mut remaining).await;
+        let mut gate = self.gate(stats, &sale).await?;
+        let result = self.decide(stats, &sale, &mut remaining, &mut gate, message).await?;
+        self.state.store(&sale, remaining);
+        result
+    }
+
+    /// The sale and its shards' units, from the instance's cache or read; `None` for an unknown sale.
+    async fn sale(&self, stats: &mut AdmissionStats, sale_id: &str) -> Result<Option<(FlashSale, Vec<i64>)>> {
+        if let Some(cached) = self.state.cached(sale_id) {
+            return Ok(Some(cached));
         }
-    };
-    let deferred = state.deferred(&sale.sale_id);
-    if !deferred.is_empty() {
-        if let Err(err) = settle_others(admissions, state, &sale, &deferred, &mut remaining, stats, now).await {
+        let Some(sale) = self.reader.get_sale(sale_id).await? else {
+            tracing::warn!(sale_id, "entry for an unknown sale dropped");
+            return Ok(None);
+        };
+        let remaining = self.admissions.shard_units(&sale).await?;
+        stats.read_units += u64::from(sale.shards) + 1;
+        Ok(Some((sale, remaining)))
+    }
+
+    /// Settles the takes an earlier batch could not; on a transient failure they wait for the next entry.
+    async fn settle_deferred(&self, stats: &mut AdmissionStats, sale: &FlashSale, remaining: &mut [i64]) {
+        let deferred = self.state.deferred(&sale.sale_id);
+        if deferred.is_empty() {
+            return;
+        }
+        let settled = settle_others(self.admissions, self.state, sale, &deferred, remaining, stats, self.now).await;
+        if let Err(err) = settled {
             tracing::error!(sale_id = %sale.sale_id, error = %err, takes = deferred.len(), "previous takes still not settled");
             if matches!(err, DomainError::Transient(_)) {
                 for (shard, take) in deferred {
-                    state.defer(&sale.sale_id, shard, take);
+                    self.state.defer(&sale.sale_id, shard, take);
                 }
             }
         }
     }
-    let ticket = Ticket::waiting(message.ticket_id.clone(), sale.sale_id.clone(), message.customer_id.clone(), 0, now);
-    let take = Take::of(message);
-    let mut gate = match gates.get(&sale.sale_id) {
-        Some(gate) => *gate,
-        None => {
-            let gate = reader.get_gate(&sale.sale_id, true).await?;
-            stats.read_units += 1;
-            gates.insert(sale.sale_id.clone(), gate);
-            gate
+
+    /// The sale's gate, read once per batch.
+    async fn gate(&mut self, stats: &mut AdmissionStats, sale: &FlashSale) -> Result<Gate> {
+        if let Some(gate) = self.gates.get(&sale.sale_id) {
+            return Ok(*gate);
         }
-    };
-    let result = 'admission: {
+        let gate = self.reader.get_gate(&sale.sale_id, true).await?;
+        stats.read_units += 1;
+        self.gates.insert(sale.sale_id.clone(), gate);
+        Ok(gate)
+    }
+
+    /// A redelivered entry's earlier take first, then the sale's state, then a unit of a shard.
+    async fn decide(
+        &mut self,
+        stats: &mut AdmissionStats,
+        sale: &FlashSale,
+        remaining: &mut Vec<i64>,
+        gate: &mut Gate,
+        message: &EntryMessage,
+    ) -> Result<Result<Admission>> {
+        let ticket =
+            &Ticket::waiting(message.ticket_id.clone(), sale.sale_id.clone(), message.customer_id.clone(), 0, self.now);
+        let take = &Take::of(message);
         if message.redelivered {
-            // The unit may have been taken before the worker died: settle that take before taking another.
-            let shards = admissions.shard_states(&sale).await?;
-            stats.read_units += u64::from(sale.shards);
-            remaining = shards.iter().map(|s| s.units).collect();
-            let own = shards.iter().position(|s| s.takes.contains(&take)).and_then(|k| u32::try_from(k).ok());
-            if let Some(shard) = own {
-                tracing::info!(ticket_id = %take.ticket_id, shard, "redelivered entry: its unit was already taken");
-                // The take this message's decrement replaced (kept as the lane's `prev` mark) may be unsettled.
-                let lane = lane_of(&take.ticket_id, sale.shards);
-                let before: Vec<(u32, Take)> = shards[shard as usize]
-                    .takes
-                    .iter()
-                    .filter(|t| **t != take && lane_of(&t.ticket_id, sale.shards) == lane)
-                    .map(|t| (shard, t.clone()))
-                    .collect();
-                settle_others(admissions, state, &sale, &before, &mut remaining, stats, now).await?;
-                let settled = settle_own(admissions, state, &sale, shard, &take, sale.late_hold(now), stats).await?;
-                match settled {
-                    Settlement::Won => break 'admission Ok(Admission::Won),
-                    Settlement::AlreadyWon => break 'admission Ok(Admission::Skipped),
-                    Settlement::GivenBack | Settlement::AlreadyGivenBack => {
-                        if settled == Settlement::GivenBack {
-                            remaining[shard as usize] += 1;
-                        }
-                        // A ticket still waiting after its take went back can only be one whose sale is over
-                        // (a waiting ticket wins its take otherwise), and a message takes once: it is sold out.
-                        stats.read_units += 1;
-                        let current = tickets.get_ticket(&take.ticket_id).await?;
-                        break 'admission match current {
-                            Some(t) if t.status == TicketStatus::Waiting => reject(tickets, &ticket, stats).await,
-                            _ => Ok(Admission::Skipped),
-                        };
-                    }
-                }
-            } else {
-                // No shard names the take any more: the lane's later takes replaced its marks, which happens only
-                // after it was settled (a lane's messages are admitted one after another). A take is made once
-                // per message key: taking again would settle as "already won" or "already given back" and strand
-                // the new unit. One consistent read of the ticket tells.
-                stats.read_units += 1;
-                if admissions.unsettled(&[(0, take.clone())]).await?.is_empty() {
-                    state.settled(&take);
-                    break 'admission Ok(Admission::Skipped);
-                }
+            if let Some(decided) = self.redelivery(stats, sale, remaining, take, ticket).await? {
+                return Ok(decided);
             }
         }
-        if gate.sold_out || now >= sale.ends_at || sale.reconciliation.is_some() {
-            break 'admission reject(tickets, &ticket, stats).await;
+        if gate.sold_out || self.now >= sale.ends_at || sale.reconciliation.is_some() {
+            return Ok(reject(self.tickets, ticket, stats).await);
         }
         if gate.returns > 0 {
             // Units came back after the line was settled once: entries still queued may be settled already,
             // and one read is cheaper than taking a unit only to give it back.
             stats.read_units += 1;
-            if !tickets.get_ticket(&ticket.ticket_id).await?.is_some_and(|t| t.status == TicketStatus::Waiting) {
-                break 'admission Ok(Admission::Skipped);
+            if !self.tickets.get_ticket(&ticket.ticket_id).await?.is_some_and(|t| t.status == TicketStatus::Waiting) {
+                return Ok(Ok(Admission::Skipped));
             }
         }
+        self.take_a_unit(stats, sale, remaining, gate, take, ticket).await
+    }
+
+    /// A redelivered entry: the unit may have been taken before the worker died, so that take is settled
+    /// before another is made.
+    async fn redelivery(
+        &self,
+        stats: &mut AdmissionStats,
+        sale: &FlashSale,
+        remaining: &mut Vec<i64>,
+        take: &Take,
+        ticket: &Ticket,
+    ) -> Result<Decided> {
+        let shards = self.admissions.shard_states(sale).await?;
+        stats.read_units += u64::from(sale.shards);
+        *remaining = shards.iter().map(|s| s.units).collect();
+        let own = shards.iter().position(|s| s.takes.contains(take)).and_then(|k| u32::try_from(k).ok());
+        let Some(shard) = own else {
+            // No shard names the take any more: the lane's later takes replaced its marks, which happens only
+            // after it was settled (a lane's messages are admitted one after another). A take is made once
+            // per message key: taking again would settle as "already won" or "already given back" and strand
+            // the new unit. One consistent read of the ticket tells.
+            stats.read_units += 1;
+            if self.admissions.unsettled(&[(0, take.clone())]).await?.is_empty() {
+                self.state.settled(take);
+                return Ok(Some(Ok(Admission::Skipped)));
+            }
+            return Ok(None);
+        };
+        tracing::info!(ticket_id = %take.ticket_id, shard, "redelivered entry: its unit was already taken");
+        // The take this message's decrement replaced (kept as the lane's `prev` mark) may be unsettled.
+        let lane = lane_of(&take.ticket_id, sale.shards);
+        let before: Vec<(u32, Take)> = shards[shard as usize]
+            .takes
+            .iter()
+            .filter(|t| *t != take && lane_of(&t.ticket_id, sale.shards) == lane)
+            .map(|t| (shard, t.clone()))
+            .collect();
+        settle_others(self.admissions, self.state, sale, &before, remaining, stats, self.now).await?;
+        let settled =
+            settle_own(self.admissions, self.state, sale, shard, take, sale.late_hold(self.now), stats).await?;
+        match settled {
+            Settlement::Won => Ok(Some(Ok(Admission::Won))),
+            Settlement::AlreadyWon => Ok(Some(Ok(Admission::Skipped))),
+            Settlement::GivenBack | Settlement::AlreadyGivenBack => {
+                if settled == Settlement::GivenBack {
+                    remaining[shard as usize] += 1;
+                }
+                // A ticket still waiting after its take went back can only be one whose sale is over (a waiting
+                // ticket wins its take otherwise), and a message takes once: it is sold out.
+                stats.read_units += 1;
+                let current = self.tickets.get_ticket(&take.ticket_id).await?;
+                Ok(Some(match current {
+                    Some(t) if t.status == TicketStatus::Waiting => reject(self.tickets, ticket, stats).await,
+                    _ => Ok(Admission::Skipped),
+                }))
+            }
+        }
+    }
+
+    /// Takes a unit from a shard picked by the units it has left; when none seems to have any, reads the
+    /// shards again (settling what they name and rebalancing), and closes the queue once they are empty.
+    async fn take_a_unit(
+        &mut self,
+        stats: &mut AdmissionStats,
+        sale: &FlashSale,
+        remaining: &mut Vec<i64>,
+        gate: &mut Gate,
+        take: &Take,
+        ticket: &Ticket,
+    ) -> Result<Result<Admission>> {
         let mut fresh = false;
         let max_attempts = 2 * sale.shards as usize + 8;
         let mut rng = rand::rngs::StdRng::from_entropy();
         for _ in 0..max_attempts {
-            let Some(shard) = pick_shard(&remaining, &mut rng) else {
+            let Some(shard) = pick_shard(remaining, &mut rng) else {
                 if !fresh {
-                    gate = reader.get_gate(&sale.sale_id, true).await?;
-                    let shards = admissions.shard_states(&sale).await?;
-                    stats.read_units += u64::from(sale.shards) + 1;
-                    remaining = shards.iter().map(|s| s.units).collect();
-                    fresh = true;
-                    if remaining.iter().all(|units| *units <= 0) {
-                        // Before the queue closes, every take the shards name must be settled: a unit taken by
-                        // a worker that died (and whose message gave up) would otherwise be stranded.
-                        let named: Vec<(u32, Take)> = shards
-                            .iter()
-                            .zip(0u32..)
-                            .flat_map(|(s, k)| s.takes.iter().map(move |t| (k, t.clone())))
-                            .collect();
-                        if settle_others(admissions, state, &sale, &named, &mut remaining, stats, now).await? {
-                            fresh = false;
-                        }
-                    }
-                    for mv in rebalance_plan(&remaining) {
-                        if admissions.move_units(&sale.sale_id, mv).await? {
-                            remaining[mv.from] -= mv.units;
-                            remaining[mv.to] += mv.units;
-                            stats.rebalances += 1;
-                        } else {
-                            stats.condition_failures += 1;
-                        }
-                        stats.write_units += 2 * WCU_TRANSACTIONAL;
-                    }
+                    *gate = self.reader.get_gate(&sale.sale_id, true).await?;
+                    fresh = !self.refresh_shards(stats, sale, remaining).await?;
                     continue;
                 }
                 stats.write_units += WCU_SINGLE;
-                if admissions.close_gate(&sale.sale_id, gate.returns).await? {
+                if self.admissions.close_gate(&sale.sale_id, gate.returns).await? {
                     tracing::info!(sale_id = %sale.sale_id, "sold out: the queue is closed");
                     gate.sold_out = true;
-                    gates.insert(sale.sale_id.clone(), gate);
-                    break 'admission reject(tickets, &ticket, stats).await;
+                    self.gates.insert(sale.sale_id.clone(), *gate);
+                    return Ok(reject(self.tickets, ticket, stats).await);
                 }
                 stats.condition_failures += 1;
                 fresh = false;
@@ -500,33 +565,10 @@ async fn admit_one(
             };
             let shard_u32 = u32::try_from(shard).unwrap_or(0);
             stats.write_units += WCU_SINGLE;
-            match admissions.take_unit(&sale, shard_u32, &take).await? {
+            match self.admissions.take_unit(sale, shard_u32, take).await? {
                 TakeOutcome::Taken { previous } => {
                     remaining[shard] -= 1;
-                    let hold = Some(sale.hold_expiry(now));
-                    let settled = settle_own(admissions, state, &sale, shard_u32, &take, hold, stats).await?;
-                    // The takes whose marks this write replaced (the lane's last, and the `prev` it kept) are
-                    // named nowhere else now. This message's own take is settled: failing it would not help (its
-                    // redelivery cannot see what its write replaced), so the instance keeps them and retries.
-                    let before: Vec<(u32, Take)> =
-                        previous.into_iter().filter(|p| *p != take).map(|p| (shard_u32, p)).collect();
-                    if !before.is_empty() {
-                        if let Err(err) =
-                            settle_others(admissions, state, &sale, &before, &mut remaining, stats, now).await
-                        {
-                            tracing::error!(sale_id = %sale.sale_id, shard, takes = before.len(), error = %err, "the lane's previous takes are not settled yet; retrying on the next batch");
-                            for (shard, previous) in before {
-                                state.defer(&sale.sale_id, shard, previous);
-                            }
-                        }
-                    }
-                    break 'admission Ok(match settled {
-                        Settlement::Won | Settlement::AlreadyWon => Admission::Won,
-                        Settlement::GivenBack | Settlement::AlreadyGivenBack => {
-                            remaining[shard] += i64::from(settled == Settlement::GivenBack);
-                            Admission::Skipped
-                        }
-                    });
+                    return self.taken(stats, sale, remaining, shard_u32, take, previous).await.map(Ok);
                 }
                 TakeOutcome::ShardEmpty { remaining: left } => {
                     remaining[shard] = left.unwrap_or(0).max(0);
@@ -535,10 +577,75 @@ async fn admit_one(
                 }
             }
         }
-        Err(DomainError::Transient("no shard admitted the entry".into()))
-    };
-    state.store(&sale, remaining);
-    result
+        Ok(Err(DomainError::Transient("no shard admitted the entry".into())))
+    }
+
+    /// Reads the shards' units again. When they are all empty, first settles every take they name (a unit
+    /// taken by a worker that died, and whose message gave up, would otherwise be stranded); then moves units
+    /// towards empty shards. `true` when settling gave units back, so the read is stale already.
+    async fn refresh_shards(
+        &self,
+        stats: &mut AdmissionStats,
+        sale: &FlashSale,
+        remaining: &mut Vec<i64>,
+    ) -> Result<bool> {
+        let shards = self.admissions.shard_states(sale).await?;
+        stats.read_units += u64::from(sale.shards) + 1;
+        *remaining = shards.iter().map(|s| s.units).collect();
+        let mut stale = false;
+        if remaining.iter().all(|units| *units <= 0) {
+            let named: Vec<(u32, Take)> =
+                shards.iter().zip(0u32..).flat_map(|(s, k)| s.takes.iter().map(move |t| (k, t.clone()))).collect();
+            stale = settle_others(self.admissions, self.state, sale, &named, remaining, stats, self.now).await?;
+        }
+        for mv in rebalance_plan(remaining) {
+            if self.admissions.move_units(&sale.sale_id, mv).await? {
+                remaining[mv.from] -= mv.units;
+                remaining[mv.to] += mv.units;
+                stats.rebalances += 1;
+            } else {
+                stats.condition_failures += 1;
+            }
+            stats.write_units += 2 * WCU_TRANSACTIONAL;
+        }
+        Ok(stale)
+    }
+
+    /// This message took a unit of `shard`: its ticket wins it (or, settled otherwise, the unit goes back), and
+    /// the takes whose marks the write replaced are settled.
+    async fn taken(
+        &self,
+        stats: &mut AdmissionStats,
+        sale: &FlashSale,
+        remaining: &mut [i64],
+        shard: u32,
+        take: &Take,
+        previous: Vec<Take>,
+    ) -> Result<Admission> {
+        let hold = Some(sale.hold_expiry(self.now));
+        let settled = settle_own(self.admissions, self.state, sale, shard, take, hold, stats).await?;
+        // The takes whose marks this write replaced (the lane's last, and the `prev` it kept) are named nowhere
+        // else now. This message's own take is settled: failing it would not help (its redelivery cannot see
+        // what its write replaced), so the instance keeps them and retries.
+        let before: Vec<(u32, Take)> = previous.into_iter().filter(|p| p != take).map(|p| (shard, p)).collect();
+        if !before.is_empty() {
+            if let Err(err) =
+                settle_others(self.admissions, self.state, sale, &before, remaining, stats, self.now).await
+            {
+                tracing::error!(sale_id = %sale.sale_id, shard, takes = before.len(), error = %err, "the lane's previous takes are not settled yet; retrying on the next batch");
+                for (shard, previous) in before {
+                    self.state.defer(&sale.sale_id, shard, previous);
+                }
+            }
+        }
+        Ok(match settled {
+            Settlement::Won | Settlement::AlreadyWon => Admission::Won,
+            Settlement::GivenBack | Settlement::AlreadyGivenBack => {
+                remaining[shard as usize] += i64::from(settled == Settlement::GivenBack);
+                Admission::Skipped
+            }
+        })
+    }
 }
 
 /// Settles this message's own take: its ticket wins it with `hold`, or (the ticket settled otherwise) the unit
@@ -634,6 +741,7 @@ use rand::SeedableRng;
 /// What checkout may sell for a ticket: the customer's own won ticket with an unexpired hold, and its sale
 /// (whose price is charged). An expired hold is 410 `hold_expired`, a used one 409 `hold_consumed`, one that
 /// never won 409 `not_won`; someone else's ticket does not exist.
+#[tracing::instrument(skip_all, fields(ticket_id = %ticket_id, customer_id = %customer_id))]
 pub async fn checkout_hold(
     reader: &impl FlashSaleReader,
     tickets: &impl FlashTicketStore,
@@ -667,6 +775,7 @@ pub async fn checkout_hold(
 
 /// Checkout takes the unit of a won, unexpired hold for `order_id`. A replay with the same order answers the
 /// same unit; an expired hold is 410 `hold_expired`; a ticket that never won is 409 `not_won`.
+#[tracing::instrument(skip_all, fields(ticket_id = %ticket_id, customer_id = %customer_id, order_id = %order_id))]
 pub async fn consume_hold(
     reader: &impl FlashSaleReader,
     tickets: &impl FlashTicketStore,
@@ -720,6 +829,7 @@ async fn held_unit(reader: &impl FlashSaleReader, ticket: &Ticket, order_id: &st
 
 /// Checkout's compensation: the order that consumed the hold failed, so the unit goes back to the sale for the
 /// next in line. Idempotent; a hold consumed by another order is left alone (409).
+#[tracing::instrument(skip_all, fields(ticket_id = %ticket_id, order_id = %order_id))]
 pub async fn release_hold(
     tickets: &impl FlashTicketStore,
     ticket_id: &str,
@@ -756,6 +866,7 @@ pub struct SweepReport {
 /// shards of a sold-out or ended sale name (one left unsettled goes to its waiting ticket while the sale is
 /// on, back to the sale after); and reconciles each sale ended [`flash_sale::RECONCILE_GRACE_SECONDS`] ago with
 /// no hold outstanding: the shards go back into the stock item, the rest is booked as sold.
+#[tracing::instrument(skip_all)]
 pub async fn sweep(
     reconciler: &(impl FlashReconciler + FlashAdmissions + FlashSaleReader),
     tickets: &impl FlashTicketStore,

@@ -63,6 +63,7 @@ async fn stock_item(
 }
 
 /// Sets a SKU's on-hand count (and optionally safety stock) in one warehouse.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id, sku = %sku, warehouse_id = %warehouse_id))]
 pub async fn set_stock(
     caller: &Caller,
     catalog: &impl SkuCatalog,
@@ -92,12 +93,11 @@ pub enum Adjusted {
 
 /// Adjusts a SKU's on-hand count in one warehouse by a delta, exactly once per `Idempotency-Key` (required:
 /// 400 `invalid_parameter` naming the header without one).
-#[allow(clippy::too_many_arguments)]
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id, sku = %sku, warehouse_id = %warehouse_id))]
 pub async fn adjust_stock(
     caller: &Caller,
     catalog: &impl SkuCatalog,
-    warehouses: &impl WarehouseReader,
-    writer: &impl StockWriter,
+    stock: &(impl WarehouseReader + StockWriter),
     sku: &str,
     warehouse_id: &str,
     adjustment: StockAdjustment,
@@ -105,8 +105,8 @@ pub async fn adjust_stock(
 ) -> Result<Adjusted> {
     adjustment.validate()?;
     let key = AdjustmentKey::new(&caller.user_id, sku, warehouse_id, idempotency_key, &adjustment)?;
-    stock_item(caller, catalog, warehouses, sku, warehouse_id).await?;
-    Ok(match writer.adjust_stock_once(sku, warehouse_id, &adjustment, &key).await? {
+    stock_item(caller, catalog, stock, sku, warehouse_id).await?;
+    Ok(match stock.adjust_stock_once(sku, warehouse_id, &adjustment, &key).await? {
         AdjustOutcome::Applied(level) => {
             tracing::info!(sku, warehouse_id, delta = adjustment.delta, reason = ?adjustment.reason, "stock adjusted");
             Adjusted::Applied(StockView::from(&level))
@@ -120,6 +120,7 @@ pub async fn adjust_stock(
 }
 
 /// A seller's stock of one SKU in every warehouse.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id, sku = %sku))]
 pub async fn get_stock(
     caller: &Caller,
     catalog: &impl SkuCatalog,
@@ -132,6 +133,7 @@ pub async fn get_stock(
 }
 
 /// Every warehouse, for sellers and admins.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn list_warehouses(caller: &Caller, reader: &impl WarehouseReader) -> Result<Vec<Warehouse>> {
     caller.require_seller()?;
     let mut warehouses = reader.list_warehouses().await?;
@@ -140,6 +142,7 @@ pub async fn list_warehouses(caller: &Caller, reader: &impl WarehouseReader) -> 
 }
 
 /// Creates a warehouse (admins only).
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn create_warehouse(
     caller: &Caller,
     writer: &impl WarehouseWriter,
@@ -154,6 +157,7 @@ pub async fn create_warehouse(
 }
 
 /// Units sellable now per SKU (bundles: their scarcest component), for carts and search.
+#[tracing::instrument(skip_all)]
 pub async fn sellable_units(reader: &impl StockReader, views: &[SkuView]) -> Result<HashMap<String, i64>> {
     let mut items: Vec<String> = views.iter().flat_map(|v| v.components.iter().map(|c| c.sku.clone())).collect();
     items.sort();
@@ -167,6 +171,7 @@ pub async fn sellable_units(reader: &impl StockReader, views: &[SkuView]) -> Res
 /// Holds stock for every line, all or nothing. The same `reservation_id` again returns the same reservation
 /// (409 `reservation_id_reused` if the lines differ); an expired one is `Gone` (`reservation_expired`).
 /// Fails with `OutOfStock { sku }` naming the first inventory item that cannot be covered.
+#[tracing::instrument(skip_all, fields(reservation_id = %request.reservation_id))]
 pub async fn reserve<C, I>(
     catalog: &C,
     inventory: &I,
@@ -194,6 +199,7 @@ impl ReservationReplacer for NothingToReplace {
 /// transaction: only the difference moves (units the new lines share with the old holds stay held), the old
 /// ones read as released with reason `replaced`. Ids that are unknown or no longer held are left out. All or
 /// nothing: on `OutOfStock` every old hold is still held and stock is unchanged.
+#[tracing::instrument(skip_all, fields(reservation_id = %request.reservation_id))]
 pub async fn replace<C, I>(
     catalog: &C,
     inventory: &I,
@@ -226,6 +232,7 @@ async fn still_held(inventory: &impl ReservationStore, ids: &[String]) -> Result
 /// lines: no stock moves, the new reservation gets the request's expiry and the hold reads as released
 /// (`replaced`). `None` when the hold is gone, expired, or holds other lines. A repeat answers the
 /// reservation made the first time.
+#[tracing::instrument(skip_all, fields(reservation_id = %request.reservation_id, hold_id = %hold_id))]
 pub async fn adopt(
     inventory: &(impl ReservationStore + ReservationReplacer),
     policy: &ReservationPolicy,
@@ -411,17 +418,20 @@ async fn existing_reservation(
 
 /// Releases a reservation's stock. Releasing twice has no effect; releasing a committed one is 409
 /// `reservation_committed`.
+#[tracing::instrument(skip_all, fields(reservation_id = %reservation_id))]
 pub async fn release(store: &impl ReservationStore, reservation_id: &str, now: DateTime<Utc>) -> Result<Reservation> {
     finish(store, reservation_id, Action::Release, now).await
 }
 
 /// Commits a reservation when its order is placed: reserved units become sold. Committing twice has no
 /// effect; an expired reservation is `Gone` (`reservation_expired`), a released one 409 `reservation_released`.
+#[tracing::instrument(skip_all, fields(reservation_id = %reservation_id))]
 pub async fn commit(store: &impl ReservationStore, reservation_id: &str, now: DateTime<Utc>) -> Result<Reservation> {
     finish(store, reservation_id, Action::Commit, now).await
 }
 
 /// Reads a reservation. A held reservation past its expiry is released on the spot and reads as released.
+#[tracing::instrument(skip_all, fields(reservation_id = %reservation_id))]
 pub async fn get_reservation(
     store: &impl ReservationStore,
     reservation_id: &str,
@@ -436,6 +446,7 @@ pub async fn get_reservation(
 }
 
 /// Commits or releases a reservation; doing it again has no effect.
+#[tracing::instrument(skip_all, fields(reservation_id = %reservation_id))]
 pub async fn finish(
     store: &impl ReservationStore,
     reservation_id: &str,
@@ -476,6 +487,7 @@ pub struct SweepReport {
 }
 
 /// Releases held reservations that expired at or before `now`, at most `limit` of them.
+#[tracing::instrument(skip_all)]
 pub async fn sweep(store: &impl ReservationStore, now: DateTime<Utc>, limit: usize) -> Result<SweepReport> {
     let ids = store.expired_reservations(now, limit).await?;
     let mut report = SweepReport::default();

@@ -60,6 +60,7 @@ pub fn signed_in(caller: &Caller) -> OrderAccess {
 
 /// Who is asking about an order on the routes guests use too: the optional bearer token (verified here, since
 /// those routes have no authorizer; one that does not verify is 401) and the optional `X-Order-Token`.
+#[tracing::instrument(skip_all)]
 pub async fn order_access(
     resolver: &impl CallerResolver,
     authorization: Option<&str>,
@@ -73,6 +74,7 @@ pub async fn order_access(
 
 /// The order and who acts on it, if `access` proves a right to it (see [`Order::authorize`]); anyone else
 /// gets 404, never a hint that it exists.
+#[tracing::instrument(skip_all, fields(order_id = %order_id))]
 pub async fn owned_order(orders: &impl OrderReader, access: &OrderAccess, order_id: &str) -> Result<(Order, Actor)> {
     if access.is_empty() || !commerce_domain::ids::is_valid("ord", order_id) {
         return Err(DomainError::not_found("order"));
@@ -88,6 +90,7 @@ fn order_json(order: &Order, payment: Option<&Payment>) -> Result<serde_json::Va
 }
 
 /// The order's view for its owner (or the holder of its token), with its payment, as JSON.
+#[tracing::instrument(skip_all, fields(order_id = %order_id))]
 pub async fn get_order(
     orders: &(impl OrderReader + PaymentLedger),
     access: &OrderAccess,
@@ -99,6 +102,7 @@ pub async fn get_order(
 }
 
 /// The caller's orders, newest first.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn list_my_orders(
     orders: &impl CustomerOrders,
     caller: &Caller,
@@ -109,6 +113,7 @@ pub async fn list_my_orders(
 }
 
 /// The seller's parts of orders, newest first.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn list_seller_orders(
     orders: &impl SellerOrders,
     caller: &Caller,
@@ -187,6 +192,24 @@ where
     }
 }
 
+/// What cancelling an order and approving a return touch: the orders (with their payment records), the
+/// provider, the stock and flash-sale units that go back, and the order events.
+pub struct RestockPorts<'a, O, P, I, F, Q> {
+    pub orders: &'a O,
+    pub provider: &'a P,
+    pub inventory: &'a I,
+    pub flash: &'a F,
+    pub publisher: &'a Q,
+}
+
+impl<O, P, I, F, Q> Clone for RestockPorts<'_, O, P, I, F, Q> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<O, P, I, F, Q> Copy for RestockPorts<'_, O, P, I, F, Q> {}
+
 /// What the order changes that give stock and money back (cancel, approve a return) talk to.
 pub struct RestockingDeps<O, I, F, P, Q> {
     /// Orders and their payment records.
@@ -197,6 +220,19 @@ pub struct RestockingDeps<O, I, F, P, Q> {
     pub flash: F,
     pub provider: P,
     pub events: Q,
+}
+
+impl<O, I, F, P, Q> RestockingDeps<O, I, F, P, Q> {
+    /// The ports, borrowed.
+    pub fn ports(&self) -> RestockPorts<'_, O, P, I, F, Q> {
+        RestockPorts {
+            orders: &self.orders,
+            provider: &self.provider,
+            inventory: &self.inventory,
+            flash: &self.flash,
+            publisher: &self.events,
+        }
+    }
 }
 
 /// The order changes that give stock and money back, as the cancel-order and approve-return handlers call them.
@@ -227,8 +263,7 @@ where
     Q: OrderEventPublisher,
 {
     async fn cancel(&self, access: &OrderAccess, order_id: &str, now: DateTime<Utc>) -> Result<serde_json::Value> {
-        let d = self;
-        cancel_order(&d.orders, &d.provider, &d.orders, &d.inventory, &d.flash, &d.events, access, order_id, now).await
+        cancel_order(self.ports(), access, order_id, now).await
     }
 
     async fn approve_return(
@@ -238,20 +273,7 @@ where
         request: ApproveReturnRequest,
         now: DateTime<Utc>,
     ) -> Result<SellerOrderView> {
-        let d = self;
-        approve_return(
-            &d.orders,
-            &d.provider,
-            &d.orders,
-            &d.inventory,
-            &d.flash,
-            &d.events,
-            caller,
-            order_id,
-            request,
-            now,
-        )
-        .await
+        approve_return(self.ports(), caller, order_id, request, now).await
     }
 }
 
@@ -290,26 +312,22 @@ async fn release_payment(
 /// Cancels a confirmed order none of whose shipments has begun: records the cancellation first (a write
 /// conditional on the order's version, so no shipment can begin, nor capture, after it), then voids the
 /// authorization (refunding anything captured) and returns the stock. Repeating it finishes what is left.
-#[allow(clippy::too_many_arguments)]
-pub async fn cancel_order<O, P, L, I, F, Q>(
-    orders: &O,
-    provider: &P,
-    ledger: &L,
-    inventory: &I,
-    flash: &F,
-    publisher: &Q,
+#[tracing::instrument(skip_all, fields(order_id = %order_id))]
+pub async fn cancel_order<O, P, I, F, Q>(
+    ports: RestockPorts<'_, O, P, I, F, Q>,
     access: &OrderAccess,
     order_id: &str,
     now: DateTime<Utc>,
 ) -> Result<serde_json::Value>
 where
-    O: OrderReader + OrderWriter,
+    O: OrderReader + OrderWriter + PaymentLedger,
     P: PaymentProvider,
-    L: PaymentLedger,
     I: ReservationStore + SoldStockReturns,
     F: FlashTicketStore + FlashSaleReader,
     Q: OrderEventPublisher,
 {
+    let RestockPorts { orders, provider, inventory, flash, publisher } = ports;
+    let ledger = orders;
     let (_, who) = owned_order(orders, access, order_id).await?;
     let order = update_order(orders, order_id, |order| {
         if order.status() == OrderStatus::Cancelled {
@@ -327,6 +345,7 @@ where
 }
 
 /// The owner asks to return a delivered order.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id, order_id = %order_id))]
 pub async fn request_return(
     orders: &(impl OrderReader + OrderWriter + PaymentLedger),
     caller: &Caller,
@@ -384,11 +403,10 @@ fn capture_refused(err: &DomainError) -> bool {
 /// records the shipment. A retry with the same tracking number finishes a shipment that stopped anywhere in
 /// between (the capture's key replays its first outcome); a capture the provider refuses aborts the shipment,
 /// which leaves the order as it was before (cancellable again).
-#[allow(clippy::too_many_arguments)]
-pub async fn ship<O, P, L, Q>(
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id, order_id = %order_id))]
+pub async fn ship<O, P, Q>(
     orders: &O,
     provider: &P,
-    ledger: &L,
     publisher: &Q,
     caller: &Caller,
     order_id: &str,
@@ -396,11 +414,11 @@ pub async fn ship<O, P, L, Q>(
     now: DateTime<Utc>,
 ) -> Result<SellerOrderView>
 where
-    O: OrderReader + OrderWriter,
+    O: OrderReader + OrderWriter + PaymentLedger,
     P: PaymentProvider,
-    L: PaymentLedger,
     Q: OrderEventPublisher,
 {
+    let ledger = orders;
     let tracking = request.tracking_number.trim().to_owned();
     if tracking.is_empty() || tracking.len() > 100 {
         return Err(DomainError::validation("tracking_number", "must be 1 to 100 characters"));
@@ -465,6 +483,7 @@ where
 }
 
 /// A seller marks their shipped lines delivered.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id, order_id = %order_id))]
 pub async fn deliver(
     orders: &(impl OrderReader + OrderWriter),
     caller: &Caller,
@@ -491,27 +510,23 @@ pub fn refund_key(order_id: &str, seller_id: &str) -> String {
 
 /// A seller approves the return of their lines: records it, refunds what was captured for them, and
 /// returns the units to stock if the seller says so.
-#[allow(clippy::too_many_arguments)]
-pub async fn approve_return<O, P, L, I, F, Q>(
-    orders: &O,
-    provider: &P,
-    ledger: &L,
-    inventory: &I,
-    flash: &F,
-    publisher: &Q,
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id, order_id = %order_id))]
+pub async fn approve_return<O, P, I, F, Q>(
+    ports: RestockPorts<'_, O, P, I, F, Q>,
     caller: &Caller,
     order_id: &str,
     request: ApproveReturnRequest,
     now: DateTime<Utc>,
 ) -> Result<SellerOrderView>
 where
-    O: OrderReader + OrderWriter,
+    O: OrderReader + OrderWriter + PaymentLedger,
     P: PaymentProvider,
-    L: PaymentLedger,
     I: ReservationStore + SoldStockReturns,
     F: FlashTicketStore + FlashSaleReader,
     Q: OrderEventPublisher,
 {
+    let RestockPorts { orders, provider, inventory, flash, publisher } = ports;
+    let ledger = orders;
     let seller = caller.user_id.clone();
     seller_order(orders, caller, order_id).await?;
     let order = update_order(orders, order_id, |order| {
@@ -557,6 +572,7 @@ where
 }
 
 /// Delivers one notification from the queue; duplicates are recognised and dropped.
+#[tracing::instrument(skip_all)]
 pub async fn deliver_notification(sink: &impl NotificationSink, notification: &OrderNotification) -> Result<bool> {
     let first = sink.deliver(notification).await?;
     tracing::info!(

@@ -25,6 +25,7 @@ pub enum WebhookOutcome {
 
 /// Handles one delivery. A bad signature is 400 (the provider stops retrying); a storage failure is an
 /// error (the provider retries, and the event is not yet claimed).
+#[tracing::instrument(skip_all)]
 pub async fn handle_webhook(
     ledger: &impl PaymentLedger,
     webhooks: &impl WebhookReader,

@@ -2,7 +2,6 @@
 //! completing.
 
 use crate::ports::{CategoryReader, ProductSearch, SearchIndex, SkuCatalog, StockReader};
-use aws_lambda_events::dynamodb::EventRecord;
 use commerce_domain::catalog::{Category, Product};
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::inventory::SkuStock;
@@ -22,37 +21,40 @@ pub struct StreamOutcome {
     pub failed_from: Option<String>,
 }
 
+/// A stream record as the adapter decoded it: its sequence number and what it carries. `Ok(None)` is an item
+/// the use case does not index; `Err` a record that cannot be decoded.
+#[derive(Debug)]
+pub struct StreamRecord<T> {
+    pub sequence_number: String,
+    pub item: Result<Option<T>>,
+}
+
+/// What a catalog stream record says of a product.
 // Nearly every event carries a product; boxing it would only add an allocation.
 #[allow(clippy::large_enum_variant)]
-enum ProductEvent {
+#[derive(Debug)]
+pub enum ProductEvent {
     Current(Product),
     Deleted { product_id: String, version: u64 },
 }
 
-/// The product event a stream record carries; `None` for items that are not products.
-fn decode(record: &EventRecord) -> Result<Option<ProductEvent>> {
-    let keys = &record.change.keys;
-    let key = |name: &str| -> Option<String> {
-        serde_dynamo::from_attribute_value::<_, String>(keys.get(name)?.clone()).ok()
-    };
-    let (Some(pk), Some(sk)) = (key("pk"), key("sk")) else {
-        return Err(DomainError::validation("keys", "stream record without pk/sk"));
-    };
-    if sk != "PRODUCT" || !pk.starts_with("PRODUCT#") {
-        return Ok(None);
-    }
-    match record.event_name.as_str() {
-        "INSERT" | "MODIFY" => {
-            let product: Product = serde_dynamo::from_item(record.change.new_image.clone())
-                .map_err(|e| DomainError::validation("NewImage", e))?;
-            Ok(Some(ProductEvent::Current(product)))
-        }
-        "REMOVE" => {
-            let product: Product = serde_dynamo::from_item(record.change.old_image.clone())
-                .map_err(|e| DomainError::validation("OldImage", e))?;
-            Ok(Some(ProductEvent::Deleted { product_id: product.product_id, version: product.version }))
-        }
-        other => Err(DomainError::validation("eventName", format!("unknown event {other:?}"))),
+/// What an inventory stream record says of a SKU's stock at one warehouse: its `avail` before and after
+/// (`None` when the item was created or removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockChange {
+    pub sku: String,
+    pub old_avail: Option<i64>,
+    pub new_avail: Option<i64>,
+}
+
+impl StockChange {
+    /// Whether the change may have flipped the SKU's availability. A SKU is in stock when some warehouse has
+    /// `avail > 0`, so only a per-warehouse flip can flip the SKU. A created or removed item always counts: a
+    /// SKU never reported shows as in stock.
+    pub fn may_flip(&self) -> bool {
+        self.old_avail.is_none()
+            || self.new_avail.is_none()
+            || commerce_domain::inventory::stock_status_change(self.old_avail, self.new_avail).is_some()
     }
 }
 
@@ -61,24 +63,21 @@ fn decode(record: &EventRecord) -> Result<Option<ProductEvent>> {
 /// reported as the first failure (so the shard is never blocked for longer than the retry policy allows).
 /// If the index write fails, the whole batch is reported for retry. Replays are harmless: the index
 /// ignores versions it has already seen.
+#[tracing::instrument(skip_all, fields(records = records.len()))]
 pub async fn index_catalog_stream(
     index: &impl SearchIndex,
     categories: &impl CategoryReader,
-    records: &[EventRecord],
+    records: &[StreamRecord<ProductEvent>],
 ) -> Result<StreamOutcome> {
     let mut outcome = StreamOutcome::default();
     let mut events = Vec::new();
     for record in records {
-        match decode(record) {
+        match &record.item {
             Ok(Some(event)) => events.push(event),
             Ok(None) => outcome.skipped += 1,
             Err(err) => {
-                tracing::error!(
-                    sequence_number = record.change.sequence_number.as_deref().unwrap_or(""),
-                    error = %err,
-                    "undecodable catalog stream record"
-                );
-                outcome.failed_from = Some(record.change.sequence_number.clone().unwrap_or_default());
+                tracing::error!(sequence_number = %record.sequence_number, error = %err, "undecodable catalog stream record");
+                outcome.failed_from = Some(record.sequence_number.clone());
                 break;
             }
         }
@@ -108,43 +107,16 @@ pub async fn index_catalog_stream(
             Ok(StreamOutcome {
                 changed: 0,
                 skipped: 0,
-                failed_from: records.first().map(|r| r.change.sequence_number.clone().unwrap_or_default()),
+                failed_from: records.first().map(|r| r.sequence_number.clone()),
             })
         }
     }
 }
 
 /// Applies stock changes (from the inventory stream) to the index.
+#[tracing::instrument(skip_all, fields(updates = updates.len()))]
 pub async fn update_stock(index: &impl SearchIndex, updates: &[StockUpdate]) -> Result<usize> {
     index.set_stock_status(updates).await
-}
-
-/// A stock item's `avail` in a stream image; `None` when the image is absent (insert or remove).
-fn image_avail(image: &serde_dynamo::Item) -> Option<i64> {
-    let value = image.get("avail")?;
-    serde_dynamo::from_attribute_value::<_, i64>(value.clone()).ok()
-}
-
-/// The SKU of an InventoryTable stock record (`SKU#<sku>` / `WH#<warehouse>`), `None` for other items,
-/// and whether it may have flipped the SKU's availability.
-fn decode_stock(record: &EventRecord) -> Result<Option<(String, bool)>> {
-    let keys = &record.change.keys;
-    let key = |name: &str| -> Option<String> {
-        serde_dynamo::from_attribute_value::<_, String>(keys.get(name)?.clone()).ok()
-    };
-    let (Some(pk), Some(sk)) = (key("pk"), key("sk")) else {
-        return Err(DomainError::validation("keys", "stream record without pk/sk"));
-    };
-    let (Some(sku), true) = (pk.strip_prefix("SKU#"), sk.starts_with("WH#")) else {
-        return Ok(None);
-    };
-    let old = image_avail(&record.change.old_image);
-    let new = image_avail(&record.change.new_image);
-    // A SKU is in stock when some warehouse has `avail > 0`, so only a per-warehouse flip can flip the
-    // SKU. A created or removed item always counts: a SKU never reported shows as in stock.
-    let relevant =
-        old.is_none() || new.is_none() || commerce_domain::inventory::stock_status_change(old, new).is_some();
-    Ok(Some((sku.to_owned(), relevant)))
 }
 
 /// Applies an InventoryTable stream batch to the index's stock part. Per SKU whose availability may have
@@ -154,30 +126,27 @@ fn decode_stock(record: &EventRecord) -> Result<Option<(String, bool)>> {
 /// and batches of a shard run one after another; the caller passes the clock (microseconds) taken before
 /// the read. SKUs the catalog does not know (yet) are skipped. Failure handling is the catalog indexer's: an
 /// undecodable record stops the batch there, a read or index failure reports the whole batch.
+#[tracing::instrument(skip_all, fields(records = records.len()))]
 pub async fn index_stock_stream(
     index: &impl SearchIndex,
     stock: &impl StockReader,
     catalog: &impl SkuCatalog,
-    records: &[EventRecord],
+    records: &[StreamRecord<StockChange>],
     stock_version: u64,
 ) -> Result<StreamOutcome> {
     let mut outcome = StreamOutcome::default();
     let mut skus: Vec<String> = Vec::new();
     for record in records {
-        match decode_stock(record) {
-            Ok(Some((sku, true))) => {
-                if !skus.contains(&sku) {
-                    skus.push(sku);
+        match &record.item {
+            Ok(Some(change)) if change.may_flip() => {
+                if !skus.contains(&change.sku) {
+                    skus.push(change.sku.clone());
                 }
             }
             Ok(_) => outcome.skipped += 1,
             Err(err) => {
-                tracing::error!(
-                    sequence_number = record.change.sequence_number.as_deref().unwrap_or(""),
-                    error = %err,
-                    "undecodable inventory stream record"
-                );
-                outcome.failed_from = Some(record.change.sequence_number.clone().unwrap_or_default());
+                tracing::error!(sequence_number = %record.sequence_number, error = %err, "undecodable inventory stream record");
+                outcome.failed_from = Some(record.sequence_number.clone());
                 break;
             }
         }
@@ -212,122 +181,20 @@ pub async fn index_stock_stream(
             Ok(StreamOutcome {
                 changed: 0,
                 skipped: 0,
-                failed_from: records.first().map(|r| r.change.sequence_number.clone().unwrap_or_default()),
+                failed_from: records.first().map(|r| r.sequence_number.clone()),
             })
         }
     }
 }
 
 /// Searches the catalog projection.
+#[tracing::instrument(skip_all)]
 pub async fn search(engine: &impl ProductSearch, query: &SearchQuery) -> Result<SearchResults> {
     engine.search(query).await
 }
 
 /// Completes a prefix to product titles.
+#[tracing::instrument(skip_all)]
 pub async fn suggest(engine: &impl ProductSearch, query: &SuggestQuery) -> Result<Suggestions> {
     engine.suggest(query).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Mutex;
-
-    #[derive(Default)]
-    struct RecordingIndex {
-        applied: Mutex<Vec<IndexChange>>,
-        fail: bool,
-    }
-
-    impl SearchIndex for RecordingIndex {
-        async fn apply_changes(&self, changes: &[IndexChange]) -> Result<usize> {
-            if self.fail {
-                return Err(DomainError::Transient("down".into()));
-            }
-            self.applied.lock().unwrap().extend(changes.iter().cloned());
-            Ok(changes.len())
-        }
-        async fn set_stock_status(&self, updates: &[StockUpdate]) -> Result<usize> {
-            Ok(updates.len())
-        }
-    }
-
-    struct NoCategories;
-    impl CategoryReader for NoCategories {
-        async fn list_categories(&self) -> Result<Vec<Category>> {
-            Ok(Vec::new())
-        }
-    }
-
-    fn record(event: &str, seq: &str, image: serde_json::Value) -> EventRecord {
-        let keys = serde_json::json!({"pk": {"S": image["pk"]["S"].clone()}, "sk": {"S": image["sk"]["S"].clone()}});
-        let (new_image, old_image) =
-            if event == "REMOVE" { (serde_json::json!({}), image) } else { (image, serde_json::json!({})) };
-        serde_json::from_value(serde_json::json!({
-            "eventID": seq, "eventName": event, "eventVersion": "1.1", "eventSource": "aws:dynamodb",
-            "awsRegion": "us-east-1",
-            "dynamodb": {"Keys": keys, "NewImage": new_image, "OldImage": old_image, "SequenceNumber": seq,
-                         "SizeBytes": 10, "StreamViewType": "NEW_AND_OLD_IMAGES", "ApproximateCreationDateTime": 1700000000},
-        }))
-        .unwrap()
-    }
-
-    fn product_image(id: &str, version: u64, status: &str) -> serde_json::Value {
-        serde_json::json!({
-            "pk": {"S": format!("PRODUCT#{id}")}, "sk": {"S": "PRODUCT"},
-            "product_id": {"S": id}, "seller_id": {"S": "usr_1"}, "title": {"S": "Trail Running Shoe"},
-            "description": {"S": "Light"}, "brand": {"S": "Acme"}, "category_id": {"S": "cat_shoes"},
-            "category_path": {"L": [{"S": "cat_shoes"}]}, "attributes": {"M": {}}, "images": {"L": []},
-            "variants": {"L": [{"M": {"sku": {"S": "SH-1"}, "options": {"M": {"size": {"S": "42"}}},
-                "price": {"M": {"amount": {"N": "8900"}, "currency": {"S": "USD"}}},
-                "components": {"L": [{"M": {"sku": {"S": "SH-1"}, "quantity": {"N": "1"}}}]}}}]},
-            "status": {"S": status},
-            "price_min": {"M": {"amount": {"N": "8900"}, "currency": {"S": "USD"}}},
-            "price_max": {"M": {"amount": {"N": "8900"}, "currency": {"S": "USD"}}},
-            "version": {"N": version.to_string()},
-            "created_at": {"S": "2024-01-01T00:00:00Z"}, "updated_at": {"S": "2024-01-01T00:00:00Z"},
-        })
-    }
-
-    #[tokio::test]
-    async fn when_records_mix_products_and_other_items_should_index_products_only() {
-        let index = RecordingIndex::default();
-        let sku_item = serde_json::json!({"pk": {"S": "SKU#SH-1"}, "sk": {"S": "SKU"}});
-        let records = vec![
-            record("INSERT", "1", product_image("prd_a", 1, "active")),
-            record("INSERT", "2", sku_item),
-            record("MODIFY", "3", product_image("prd_a", 2, "draft")),
-            record("REMOVE", "4", product_image("prd_a", 2, "draft")),
-        ];
-        let outcome = index_catalog_stream(&index, &NoCategories, &records).await.unwrap();
-        assert_eq!(outcome.failed_from, None);
-        let applied = index.applied.lock().unwrap();
-        assert_eq!(applied.len(), 3);
-        assert!(matches!(&applied[0], IndexChange::Upsert(d) if d.version == 1 && d.attributes["size"] == vec!["42"]));
-        assert_eq!(applied[1], IndexChange::Hide { product_id: "prd_a".into(), version: 2, deleted: false });
-        assert_eq!(applied[2], IndexChange::Hide { product_id: "prd_a".into(), version: 2, deleted: true });
-    }
-
-    #[tokio::test]
-    async fn when_a_record_is_poison_should_apply_those_before_and_report_it() {
-        let index = RecordingIndex::default();
-        let mut poison = product_image("prd_b", 1, "active");
-        poison["version"] = serde_json::json!({"S": "not a number"});
-        let records = vec![
-            record("INSERT", "10", product_image("prd_a", 1, "active")),
-            record("INSERT", "11", poison),
-            record("INSERT", "12", product_image("prd_c", 1, "active")),
-        ];
-        let outcome = index_catalog_stream(&index, &NoCategories, &records).await.unwrap();
-        assert_eq!(outcome.failed_from.as_deref(), Some("11"));
-        assert_eq!(index.applied.lock().unwrap().len(), 1);
-    }
-
-    #[tokio::test]
-    async fn when_the_index_fails_should_report_the_whole_batch() {
-        let index = RecordingIndex { fail: true, ..RecordingIndex::default() };
-        let records = vec![record("INSERT", "20", product_image("prd_a", 1, "active"))];
-        let outcome = index_catalog_stream(&index, &NoCategories, &records).await.unwrap();
-        assert_eq!(outcome.failed_from.as_deref(), Some("20"));
-    }
 }

@@ -216,19 +216,8 @@ async fn concurrent_workers_sell_exactly_the_units_and_close_the_queue() {
     let cache = service::EntryCache::new(Duration::seconds(1));
     let queue = NoQueue;
     let policy = service::EntryPolicy { min_interval: Duration::zero() };
-    let err = service::enter(
-        &*store,
-        &cache,
-        &*store,
-        &queue,
-        policy,
-        &shopper("late"),
-        &sale.sale_id,
-        Some("k"),
-        Utc::now(),
-    )
-    .await
-    .unwrap_err();
+    let entrance = service::Entrance { sales: &*store, cache: &cache, queue: &queue, policy };
+    let err = service::enter(&entrance, &shopper("late"), &sale.sale_id, Some("k"), Utc::now()).await.unwrap_err();
     assert!(matches!(err, DomainError::Gone { code: "sold_out", .. }), "{err:?}");
 }
 

@@ -1,7 +1,7 @@
 //! OpenSearch (Amazon OpenSearch Service, or Serverless with service `aoss`) behind the search ports.
 //!
 //! Requests are SigV4-signed with the function's credentials. The request bodies are built by pure
-//! functions (locked by golden tests in shared/tests/golden/) and responses are parsed from OpenSearch's
+//! functions (locked by golden tests in shared/aws/tests/golden/) and responses are parsed from OpenSearch's
 //! documented format. The index definition is infra/opensearch/products-index.json.
 //!
 //! Order safety: every write is a scripted `_update` (upsert) whose Painless script applies the same rules
