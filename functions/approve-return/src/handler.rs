@@ -1,14 +1,15 @@
 //! Approves a return for the calling seller's lines.
 
 use commerce_app::services::orders::{ApproveReturnRequest, Restocking};
+use commerce_domain::ids::OrderId;
 use commerce_lambda::api;
 use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(deps: &impl Restocking, req: Request) -> Result<Response<Body>, Error> {
     let result = async {
-        let caller = auth::caller(&req)?;
-        let order_id = api::path_param(&req, "order_id")?;
+        let caller = auth::seller(&req)?;
+        let order_id: OrderId = api::path(&req, "order_id")?;
         let body: ApproveReturnRequest = api::parse_json(&req)?;
         let now = chrono::Utc::now();
         deps.approve_return(&caller, &order_id, body, now).await

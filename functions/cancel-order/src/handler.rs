@@ -3,6 +3,7 @@
 
 use commerce_app::services::cart::CallerResolver;
 use commerce_app::services::orders::{self, Restocking};
+use commerce_domain::ids::OrderId;
 use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
 
@@ -12,7 +13,7 @@ pub async fn handle(
     req: Request,
 ) -> Result<Response<Body>, Error> {
     let result = async {
-        let order_id = api::path_param(&req, "order_id")?;
+        let order_id: OrderId = api::path(&req, "order_id")?;
         let authorization = api::header(&req, "authorization");
         let access =
             orders::order_access(verifier, authorization.as_deref(), api::header(&req, "x-order-token")).await?;

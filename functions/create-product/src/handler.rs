@@ -25,6 +25,7 @@ mod tests {
     use super::*;
     use commerce_app::ports::ProductReader;
     use commerce_demo::catalog::FIRST_PRODUCT_ID;
+    use commerce_domain::ids::ProductId;
     use commerce_testkit::http::{body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS};
     use serde_json::json;
 
@@ -145,7 +146,7 @@ mod tests {
     async fn when_a_deleted_products_sku_is_created_by_another_seller_should_409_sku_taken() {
         let store = demo_store();
         let owner = auth::Caller { user_id: DEMO_SELLERS[0].into(), email: None, roles: vec![auth::Role::Seller] };
-        catalog::delete_product(&store, &store, &owner, FIRST_PRODUCT_ID).await.unwrap();
+        catalog::delete_product(&store, &store, &owner, &ProductId::parse(FIRST_PRODUCT_ID).unwrap()).await.unwrap();
         let mut body = tshirt();
         body["variants"][0]["sku"] = json!("LAP-0001-8GB-256GB");
         let other = handle(&store, post(body.clone()).caller(DEMO_SELLERS[1], "sellers").build()).await.unwrap();

@@ -2,14 +2,15 @@
 
 use commerce_app::ports::{ProductReader, ProductRemover};
 use commerce_app::services::catalog;
+use commerce_domain::ids::ProductId;
 use commerce_lambda::api;
 use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(store: &(impl ProductReader + ProductRemover), req: Request) -> Result<Response<Body>, Error> {
     let result = async {
-        let caller = auth::caller(&req)?;
-        let product_id = api::path_param(&req, "product_id")?;
+        let caller = auth::seller(&req)?;
+        let product_id: ProductId = api::path(&req, "product_id")?;
         catalog::delete_product(store, store, &caller, &product_id).await
     }
     .await;

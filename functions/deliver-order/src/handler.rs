@@ -2,14 +2,15 @@
 
 use commerce_app::ports::{OrderReader, OrderWriter};
 use commerce_app::services::orders;
+use commerce_domain::ids::OrderId;
 use commerce_lambda::api;
 use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(store: &(impl OrderReader + OrderWriter), req: Request) -> Result<Response<Body>, Error> {
     let result = async {
-        let caller = auth::caller(&req)?;
-        let order_id = api::path_param(&req, "order_id")?;
+        let caller = auth::seller(&req)?;
+        let order_id: OrderId = api::path(&req, "order_id")?;
         orders::deliver(store, &caller, &order_id, chrono::Utc::now()).await
     }
     .await;

@@ -2,6 +2,7 @@
 
 use commerce_app::ports::{FlashEntryWriter, FlashSaleReader, WaitingRoom};
 use commerce_app::services::flash_sale::{self, EntryCache, EntryPolicy};
+use commerce_domain::ids::SaleId;
 use commerce_lambda::api;
 use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
@@ -21,7 +22,7 @@ where
 {
     let result = async {
         let caller = auth::caller(&req)?;
-        let sale_id = api::path_param(&req, "sale_id")?;
+        let sale_id: SaleId = api::path(&req, "sale_id")?;
         let key = api::header(&req, "idempotency-key");
         let now = chrono::Utc::now();
         let entrance =

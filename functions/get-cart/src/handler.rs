@@ -3,6 +3,7 @@
 
 use commerce_app::ports::{CartStore, SkuCatalog};
 use commerce_app::services::cart::{CallerResolver, CartContext, CartInventory};
+use commerce_domain::ids::CartId;
 use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
 
@@ -13,7 +14,7 @@ pub async fn handle<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerReso
     let result = async {
         let access =
             ctx.access(api::header(&req, "authorization").as_deref(), api::header(&req, "x-cart-token")).await?;
-        let cart_id = api::path_param(&req, "cart_id")?;
+        let cart_id: CartId = api::path(&req, "cart_id")?;
         ctx.get_cart(&access, &cart_id, chrono::Utc::now()).await
     }
     .await;

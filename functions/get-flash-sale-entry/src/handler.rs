@@ -2,6 +2,7 @@
 
 use commerce_app::ports::{FlashSaleReader, FlashTicketStore};
 use commerce_app::services::flash_sale;
+use commerce_domain::ids::{SaleId, TicketId};
 use commerce_lambda::api;
 use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
@@ -9,8 +10,8 @@ use lambda_http::{Body, Error, Request, Response};
 pub async fn handle(sales: &(impl FlashSaleReader + FlashTicketStore), req: Request) -> Result<Response<Body>, Error> {
     let result = async {
         let caller = auth::caller(&req)?;
-        let sale_id = api::path_param(&req, "sale_id")?;
-        let ticket_id = api::path_param(&req, "ticket_id")?;
+        let sale_id: SaleId = api::path(&req, "sale_id")?;
+        let ticket_id: TicketId = api::path(&req, "ticket_id")?;
         flash_sale::get_entry(sales, sales, &caller, &sale_id, &ticket_id, chrono::Utc::now()).await
     }
     .await;

@@ -2,12 +2,13 @@
 
 use commerce_app::ports::FlashSaleReader;
 use commerce_app::services::flash_sale;
+use commerce_domain::ids::SaleId;
 use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(sales: &impl FlashSaleReader, req: Request) -> Result<Response<Body>, Error> {
     let result = async {
-        let sale_id = api::path_param(&req, "sale_id")?;
+        let sale_id: SaleId = api::path(&req, "sale_id")?;
         flash_sale::get_sale(sales, &sale_id, chrono::Utc::now()).await
     }
     .await;

@@ -4,6 +4,7 @@
 use commerce_app::ports::{OrderReader, PaymentLedger};
 use commerce_app::services::cart::CallerResolver;
 use commerce_app::services::orders;
+use commerce_domain::ids::OrderId;
 use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
 
@@ -19,7 +20,7 @@ where
     V: CallerResolver,
 {
     let result = async {
-        let order_id = api::path_param(&req, "order_id")?;
+        let order_id: OrderId = api::path(&req, "order_id")?;
         let authorization = api::header(&req, "authorization");
         let access =
             orders::order_access(&deps.verifier, authorization.as_deref(), api::header(&req, "x-order-token")).await?;

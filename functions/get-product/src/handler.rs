@@ -2,12 +2,13 @@
 
 use commerce_app::ports::ProductReader;
 use commerce_app::services::catalog;
+use commerce_domain::ids::ProductId;
 use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(store: &impl ProductReader, req: Request) -> Result<Response<Body>, Error> {
     let result = async {
-        let product_id = api::path_param(&req, "product_id")?;
+        let product_id: ProductId = api::path(&req, "product_id")?;
         catalog::get_product(store, &product_id).await
     }
     .await;

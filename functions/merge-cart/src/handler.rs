@@ -4,6 +4,7 @@
 use commerce_app::ports::{CartStore, SkuCatalog};
 use commerce_app::services::cart::{CallerResolver, CartContext, CartInventory};
 use commerce_domain::cart::MergeRequest;
+use commerce_domain::ids::CartId;
 use commerce_lambda::api;
 use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
@@ -15,7 +16,8 @@ pub async fn handle<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerReso
     let result = async {
         let caller = auth::caller(&req)?;
         let body: MergeRequest = api::parse_json(&req)?;
-        ctx.merge(&caller, &body.cart_id, &body.cart_token, chrono::Utc::now()).await
+        let guest_cart = CartId::parse(&body.cart_id)?;
+        ctx.merge(&caller, &guest_cart, &body.cart_token, chrono::Utc::now()).await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))

@@ -2,6 +2,7 @@
 
 use commerce_app::ports::{OrderReader, OrderWriter, PaymentLedger};
 use commerce_app::services::orders::{self, ReturnRequest};
+use commerce_domain::ids::OrderId;
 use commerce_lambda::api;
 use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
@@ -12,7 +13,7 @@ pub async fn handle(
 ) -> Result<Response<Body>, Error> {
     let result = async {
         let caller = auth::caller(&req)?;
-        let order_id = api::path_param(&req, "order_id")?;
+        let order_id: OrderId = api::path(&req, "order_id")?;
         let body: ReturnRequest = match req.body() {
             Body::Empty => ReturnRequest::default(),
             _ => api::parse_json(&req)?,

@@ -2,6 +2,7 @@
 
 use commerce_app::ports::{OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger, PaymentProvider};
 use commerce_app::services::orders::{self, ShipRequest};
+use commerce_domain::ids::OrderId;
 use commerce_lambda::api;
 use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
@@ -20,8 +21,8 @@ where
     Q: OrderEventPublisher,
 {
     let result = async {
-        let caller = auth::caller(&req)?;
-        let order_id = api::path_param(&req, "order_id")?;
+        let caller = auth::seller(&req)?;
+        let order_id: OrderId = api::path(&req, "order_id")?;
         let body: ShipRequest = api::parse_json(&req)?;
         let now = chrono::Utc::now();
         orders::ship(&deps.orders, &deps.provider, &deps.events, &caller, &order_id, body, now).await

@@ -2,6 +2,7 @@
 
 use commerce_app::ports::{CategoryReader, ProductReader, ProductUpdater, SkuCatalog};
 use commerce_app::services::catalog;
+use commerce_domain::ids::ProductId;
 use commerce_lambda::api;
 use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
@@ -11,8 +12,8 @@ pub async fn handle(
     req: Request,
 ) -> Result<Response<Body>, Error> {
     let result = async {
-        let caller = auth::caller(&req)?;
-        let product_id = api::path_param(&req, "product_id")?;
+        let caller = auth::seller(&req)?;
+        let product_id: ProductId = api::path(&req, "product_id")?;
         let expected_version = catalog::parse_if_match(api::header(&req, "if-match").as_deref())?;
         let patch = api::parse_json(&req)?;
         catalog::update_product(store, &caller, &product_id, patch, expected_version).await
@@ -25,6 +26,7 @@ pub async fn handle(
 mod tests {
     use super::*;
     use commerce_demo::catalog::FIRST_PRODUCT_ID;
+    use commerce_domain::ids::ProductId;
     use commerce_testkit::http::{body_json, demo_store, request, sample_events, RequestBuilder, DEMO_SELLERS};
     use serde_json::json;
 
@@ -90,7 +92,7 @@ mod tests {
     async fn when_a_variant_takes_a_deleted_sku_of_another_seller_should_409_sku_taken() {
         let store = demo_store();
         let owner = auth::Caller { user_id: DEMO_SELLERS[0].into(), email: None, roles: vec![auth::Role::Seller] };
-        catalog::delete_product(&store, &store, &owner, FIRST_PRODUCT_ID).await.unwrap();
+        catalog::delete_product(&store, &store, &owner, &ProductId::parse(FIRST_PRODUCT_ID).unwrap()).await.unwrap();
         let variants = json!([{"sku": "LAP-0001-8GB-256GB", "price": {"amount": 100, "currency": "USD"}}]);
         let req = patch("prd_demo-0004", json!({"variants": variants})).caller(DEMO_SELLERS[1], "sellers").build();
         let response = handle(&store, req).await.unwrap();

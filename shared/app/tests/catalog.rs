@@ -6,6 +6,7 @@ use commerce_domain::auth::Caller;
 use commerce_domain::auth::Role;
 use commerce_domain::catalog::{Category, Product, ProductInput, ProductPatch, SkuView};
 use commerce_domain::error::{DomainError, Result};
+use commerce_domain::ids::ProductId;
 use commerce_testkit::catalog::InMemoryCatalog;
 use commerce_testkit::http::{demo_store, DEMO_SELLERS};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -56,19 +57,19 @@ const ID: &str = commerce_demo::catalog::FIRST_PRODUCT_ID;
 #[tokio::test]
 async fn a_lost_race_is_retried_on_fresh_data() {
     let store = Contended { inner: demo_store(), losses: AtomicUsize::new(UPDATE_ATTEMPTS - 1) };
-    let updated = update_product(&store, &owner(), ID, rename(), None).await.unwrap();
+    let updated = update_product(&store, &owner(), &ProductId::parse(ID).unwrap(), rename(), None).await.unwrap();
     assert_eq!((updated.title.as_str(), updated.version), ("Renamed", 2));
 }
 
 #[tokio::test]
 async fn too_many_lost_races_answer_409_and_if_match_never_retries() {
     let store = Contended { inner: demo_store(), losses: AtomicUsize::new(UPDATE_ATTEMPTS) };
-    let err = update_product(&store, &owner(), ID, rename(), None).await.unwrap_err();
+    let err = update_product(&store, &owner(), &ProductId::parse(ID).unwrap(), rename(), None).await.unwrap_err();
     assert!(matches!(err, DomainError::Conflict { code: VERSION_CONFLICT, .. }));
     assert_eq!(store.inner.stored(ID).unwrap().version, 1);
 
     let store = Contended { inner: demo_store(), losses: AtomicUsize::new(1) };
-    let err = update_product(&store, &owner(), ID, rename(), Some(1)).await.unwrap_err();
+    let err = update_product(&store, &owner(), &ProductId::parse(ID).unwrap(), rename(), Some(1)).await.unwrap_err();
     assert!(matches!(err, DomainError::Conflict { code: VERSION_CONFLICT, .. }));
 }
 

@@ -10,6 +10,7 @@ use commerce_domain::auth::Caller;
 use commerce_domain::auth::Role;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::flash_sale::{FlashSale, Gate, Ticket, TicketStatus};
+use commerce_domain::ids::OrderId;
 use commerce_domain::inventory::reservation::{ReleaseReason, ReserveOutcome};
 use commerce_domain::inventory::returns::SoldReturn;
 use commerce_domain::inventory::Reservation;
@@ -44,14 +45,14 @@ impl Shop {
         let owner = signed_in(&Caller { user_id: "shopper-1".into(), email: None, roles: vec![Role::Shopper] });
         let (o, i, f) = (&self.orders, &self.inventory, &self.flash);
         let ports = RestockPorts { orders: o, provider, inventory: i, flash: f, publisher: o };
-        cancel_order(ports, &owner, "ord_demo-confirmed", Utc::now()).await
+        cancel_order(ports, &owner, &OrderId::parse("ord_demo-confirmed").unwrap(), Utc::now()).await
     }
 
     async fn ship(&self, provider: &impl PaymentProvider, seller: &str) -> Result<SellerOrderView> {
         let caller = Caller { user_id: seller.into(), email: None, roles: vec![Role::Seller] };
         let request = ShipRequest { tracking_number: format!("1Z-{seller}") };
         let o = &self.orders;
-        ship(o, provider, o, &caller, "ord_demo-confirmed", request, Utc::now()).await
+        ship(o, provider, o, &caller, &OrderId::parse("ord_demo-confirmed").unwrap(), request, Utc::now()).await
     }
 
     async fn order(&self) -> Order {
@@ -149,7 +150,8 @@ async fn when_a_shipment_stopped_after_it_began_a_retry_captures_once_and_ships(
     let other = ShipRequest { tracking_number: "1Z-other".into() };
     let caller = Caller { user_id: "seller-1".into(), email: None, roles: vec![Role::Seller] };
     let o = &shop.orders;
-    let again = ship(o, &shop.payments, o, &caller, "ord_demo-confirmed", other, Utc::now()).await;
+    let again =
+        ship(o, &shop.payments, o, &caller, &OrderId::parse("ord_demo-confirmed").unwrap(), other, Utc::now()).await;
     assert!(matches!(again, Err(DomainError::Conflict { code: "already_shipped", .. })), "{again:?}");
 }
 
@@ -293,7 +295,7 @@ async fn cancel_twice(flash: &OneTicketSale, inventory: &Returns) {
     let owner = signed_in(&Caller { user_id: "shopper-1".into(), email: None, roles: vec![Role::Shopper] });
     for _ in 0..2 {
         let ports = RestockPorts { orders: &orders, provider: &provider, inventory, flash, publisher: &orders };
-        let view = cancel_order(ports, &owner, "ord_flash", now).await;
+        let view = cancel_order(ports, &owner, &OrderId::parse("ord_flash").unwrap(), now).await;
         assert_eq!(view.unwrap()["status"], "cancelled");
     }
 }
@@ -367,7 +369,8 @@ async fn when_a_bundle_return_is_approved_with_restock_should_restock_its_compon
             flash: &flash,
             publisher: &orders,
         };
-        let view = approve_return(ports, &seller, "ord_kit", request, Utc::now()).await.unwrap();
+        let view =
+            approve_return(ports, &seller, &OrderId::parse("ord_kit").unwrap(), request, Utc::now()).await.unwrap();
         assert_eq!(view.status, OrderStatus::Refunded);
     }
     assert_eq!(on_hand(&inventory), before, "each part back on hand, once");

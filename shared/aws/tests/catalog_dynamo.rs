@@ -15,6 +15,7 @@ use commerce_demo::catalog as demo;
 use commerce_domain::auth::{Caller, Role};
 use commerce_domain::catalog::{CategoryQuery, ListSort, PageLimit, ProductInput, ProductPatch};
 use commerce_domain::error::DomainError;
+use commerce_domain::ids::ProductId;
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -111,7 +112,10 @@ async fn create_get_update_delete_keep_skus_and_listings_consistent() {
         "variants": [{"sku": "W-2", "price": {"amount": 500, "currency": "USD"}}, {"sku": "W-4", "options": {"size": "9"}, "price": {"amount": 700, "currency": "USD"}}]
     }))
     .unwrap();
-    let updated = service::update_product(&catalog, &owner, &created.product_id, patch, Some(1)).await.unwrap();
+    let updated =
+        service::update_product(&catalog, &owner, &ProductId::parse(&created.product_id).unwrap(), patch, Some(1))
+            .await
+            .unwrap();
     assert_eq!(updated.version, 2);
     let skus = catalog.variants_by_sku(&["W-1".into(), "W-2".into(), "W-4".into()]).await.unwrap();
     assert_eq!(skus.iter().map(|v| v.sku.as_str()).collect::<Vec<_>>(), vec!["W-2", "W-4"], "W-1 was released");
@@ -130,7 +134,9 @@ async fn create_get_update_delete_keep_skus_and_listings_consistent() {
     assert_eq!(listed.items[0].price_min.amount, 500);
 
     let archive: ProductPatch = serde_json::from_value(json!({"status": "archived"})).unwrap();
-    service::update_product(&catalog, &owner, &created.product_id, archive, None).await.unwrap();
+    service::update_product(&catalog, &owner, &ProductId::parse(&created.product_id).unwrap(), archive, None)
+        .await
+        .unwrap();
     let listed = catalog
         .list_category(&CategoryQuery {
             category_id: "cat_clothing".into(),
@@ -144,9 +150,15 @@ async fn create_get_update_delete_keep_skus_and_listings_consistent() {
     let mine = catalog.list_seller("seller-x", PageLimit::default(), None).await.unwrap();
     assert_eq!(mine.items.len(), 1, "sellers still see archived products");
 
-    let other = service::delete_product(&catalog, &catalog, &seller("seller-y"), &created.product_id).await;
+    let other = service::delete_product(
+        &catalog,
+        &catalog,
+        &seller("seller-y"),
+        &ProductId::parse(&created.product_id).unwrap(),
+    )
+    .await;
     assert!(matches!(other, Err(DomainError::Forbidden(_))));
-    service::delete_product(&catalog, &catalog, &owner, &created.product_id).await.unwrap();
+    service::delete_product(&catalog, &catalog, &owner, &ProductId::parse(&created.product_id).unwrap()).await.unwrap();
     assert!(catalog.get_product(&created.product_id).await.unwrap().is_none());
     assert!(catalog.variants_by_sku(&["W-2".into(), "W-4".into()]).await.unwrap().is_empty());
     let other = service::create_product(&catalog, &catalog, &catalog, &seller("seller-y"), input(&["W-2"])).await;
@@ -191,7 +203,9 @@ async fn two_sellers_racing_for_a_sku_one_wins_and_a_deleted_sku_stays_its_selle
     let first = service::create_product(&*catalog, &*catalog, &*catalog, &seller("seller-x"), input(&[sku])).await;
     let mut product_id = first.unwrap().product_id;
     for round in 0..4 {
-        service::delete_product(&*catalog, &*catalog, &seller("seller-x"), &product_id).await.unwrap();
+        service::delete_product(&*catalog, &*catalog, &seller("seller-x"), &ProductId::parse(&product_id).unwrap())
+            .await
+            .unwrap();
         let [x, y] = [seller("seller-x"), seller("seller-y")].map(|caller| {
             let catalog = catalog.clone();
             tokio::spawn(async move {
@@ -256,7 +270,7 @@ async fn concurrent_patches_through_the_service_each_get_their_own_version() {
         let (catalog, owner) = (catalog.clone(), owner.clone());
         tasks.push(tokio::spawn(async move {
             let patch = ProductPatch { description: Some(format!("writer {w}")), ..Default::default() };
-            service::update_product(&*catalog, &owner, id, patch, None).await
+            service::update_product(&*catalog, &owner, &ProductId::parse(id).unwrap(), patch, None).await
         }));
     }
     let mut versions = BTreeSet::new();

@@ -927,11 +927,7 @@ pub fn is_valid_sku(sku: &str) -> bool {
 }
 
 fn check_sku(field: &str, sku: &str) -> Result<()> {
-    if is_valid_sku(sku) {
-        Ok(())
-    } else {
-        Err(DomainError::validation(field, "must be 1-64 upper-case letters, digits, '-', '_' or '.'"))
-    }
+    crate::ids::Sku::parse_field(field, sku).map(|_| ())
 }
 
 fn check_attribute_name(field: &str, name: &str) -> Result<()> {

@@ -33,22 +33,15 @@ use sha2::Digest;
 /// `reservation::MAX_LINE_QUANTITY`), no stock arithmetic comes near `i64`'s range.
 pub const MAX_UNITS: i64 = 10_000_000;
 
-/// A SKU as the catalog defines it (`catalog::is_valid_sku`), else 400 naming `sku`.
+/// A SKU as the catalog defines it, else 400 naming `sku` (`ids::Sku::parse`).
 pub fn validate_sku(sku: &str) -> Result<(), DomainError> {
-    if crate::catalog::is_valid_sku(sku) {
-        Ok(())
-    } else {
-        Err(DomainError::invalid_parameter("sku", "must be 1-64 upper-case letters, digits, '-', '_' or '.'"))
-    }
+    crate::ids::Sku::parse(sku).map(|_| ())
 }
 
-/// A warehouse id issued by `create_warehouse` (`wh_<ulid>`), or a short seeded slug (`wh_east`).
+/// A warehouse id issued by `create_warehouse` (`wh_<ulid>`), or a short seeded slug (`wh_east`)
+/// (`ids::WarehouseId::parse`).
 pub fn validate_warehouse_id(id: &str) -> Result<(), DomainError> {
-    if crate::ids::is_valid("wh", id) {
-        Ok(())
-    } else {
-        Err(DomainError::invalid_parameter("warehouse_id", "is not a warehouse id"))
-    }
+    crate::ids::WarehouseId::parse(id).map(|_| ())
 }
 
 /// A point on Earth, in decimal degrees.

@@ -137,6 +137,15 @@ pub fn path_param(req: &Request, name: &str) -> Result<String, DomainError> {
         .ok_or_else(|| DomainError::invalid_parameter(name, "is required"))
 }
 
+/// A path parameter parsed into its type once, here at the edge (`OrderId`, `Sku`, ...): a malformed value
+/// is the type's own error (404 for an id, 400 naming `sku` for a SKU).
+pub fn path<T>(req: &Request, name: &str) -> Result<T, DomainError>
+where
+    T: std::str::FromStr<Err = DomainError>,
+{
+    path_param(req, name)?.parse()
+}
+
 /// An optional query-string parameter.
 pub fn query_param(req: &Request, name: &str) -> Option<String> {
     req.query_string_parameters().first(name).map(str::to_owned)

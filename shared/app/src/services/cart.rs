@@ -12,6 +12,7 @@ use commerce_domain::cart::{
     price_cart, Cart, CartAccess, CartHolds, CartLimits, CartOwner, CartReservation, CartStatus, Edit, PricedCart,
 };
 use commerce_domain::error::{DomainError, Result};
+use commerce_domain::ids::CartId;
 use commerce_domain::inventory::{validate_sku, Reservation, ReservationPolicy, ReservationRequest, ReservationStatus};
 use serde::Serialize;
 
@@ -103,10 +104,7 @@ fn busy() -> DomainError {
     DomainError::conflict("cart_busy", "the cart is changing concurrently; retry")
 }
 
-async fn owned_cart(store: &impl CartStore, access: &CartAccess, cart_id: &str, now: DateTime<Utc>) -> Result<Cart> {
-    if !commerce_domain::ids::is_valid("cart", cart_id) {
-        return Err(DomainError::not_found("cart"));
-    }
+async fn owned_cart(store: &impl CartStore, access: &CartAccess, cart_id: &CartId, now: DateTime<Utc>) -> Result<Cart> {
     let cart = store.get_cart(cart_id).await?.ok_or_else(|| DomainError::not_found("cart"))?;
     cart.authorize(access, now)?;
     if cart.status == CartStatus::Merged {
@@ -257,7 +255,7 @@ impl<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver> CartConte
 
     /// Reads a cart, re-priced, with its problems and its hold.
     #[tracing::instrument(skip_all, fields(cart_id = %cart_id))]
-    pub async fn get_cart(&self, access: &CartAccess, cart_id: &str, now: DateTime<Utc>) -> Result<PricedCart> {
+    pub async fn get_cart(&self, access: &CartAccess, cart_id: &CartId, now: DateTime<Utc>) -> Result<PricedCart> {
         let cart = owned_cart(&self.store, access, cart_id, now).await?;
         self.priced(&cart, now).await
     }
@@ -269,7 +267,7 @@ impl<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver> CartConte
     pub async fn set_item(
         &self,
         access: &CartAccess,
-        cart_id: &str,
+        cart_id: &CartId,
         sku: &str,
         quantity: u32,
         now: DateTime<Utc>,
@@ -291,7 +289,7 @@ impl<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver> CartConte
                 return self.priced(&cart, now).await;
             }
             if self.save_edit(&mut cart, on_shortage, now).await? {
-                tracing::info!(cart_id, sku, quantity, "cart line set");
+                tracing::info!(cart_id = %cart_id, sku, quantity, "cart line set");
                 return self.priced(&cart, now).await;
             }
         }
@@ -303,7 +301,7 @@ impl<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver> CartConte
     pub async fn remove_item(
         &self,
         access: &CartAccess,
-        cart_id: &str,
+        cart_id: &CartId,
         sku: &str,
         now: DateTime<Utc>,
     ) -> Result<PricedCart> {
@@ -314,7 +312,7 @@ impl<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver> CartConte
                 return self.priced(&cart, now).await;
             }
             if self.save_edit(&mut cart, OnShortage::DropHold, now).await? {
-                tracing::info!(cart_id, sku, "cart line removed");
+                tracing::info!(cart_id = %cart_id, sku, "cart line removed");
                 return self.priced(&cart, now).await;
             }
         }
@@ -328,13 +326,10 @@ impl<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver> CartConte
     pub async fn merge(
         &self,
         caller: &Caller,
-        guest_cart_id: &str,
+        guest_cart_id: &CartId,
         guest_token: &str,
         now: DateTime<Utc>,
     ) -> Result<PricedCart> {
-        if !commerce_domain::ids::is_valid("cart", guest_cart_id) {
-            return Err(DomainError::not_found("cart"));
-        }
         let guest_access = CartAccess { user_id: None, cart_token: Some(guest_token.to_owned()) };
         for _ in 0..WRITE_ATTEMPTS {
             let mut guest = self.store.get_cart(guest_cart_id).await?.ok_or_else(|| DomainError::not_found("cart"))?;
@@ -354,7 +349,7 @@ impl<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver> CartConte
             let renewal = self.renew_hold(&mut shopper, guest_hold, OnShortage::DropHold, now).await?;
             if self.store.save_merge(&shopper, &guest).await? {
                 self.release_all(&renewal.release_after_save, now).await;
-                tracing::info!(guest_cart_id, cart_id = %shopper.cart_id, lines = shopper.lines.len(), "carts merged");
+                tracing::info!(guest_cart_id = %guest_cart_id, cart_id = %shopper.cart_id, lines = shopper.lines.len(), "carts merged");
                 return self.priced(&shopper, now).await;
             }
             self.release_all(renewal.new.as_slice(), now).await;

@@ -13,6 +13,7 @@ use commerce_domain::catalog::{
 };
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::ids;
+use commerce_domain::ids::ProductId;
 
 /// How often an unconditional PATCH re-reads and retries after losing a race, before answering 409.
 pub const UPDATE_ATTEMPTS: usize = 6;
@@ -61,7 +62,7 @@ pub async fn create_product(
 pub async fn update_product(
     catalog: &(impl ProductReader + CategoryReader + SkuCatalog + ProductUpdater),
     caller: &Caller,
-    product_id: &str,
+    product_id: &ProductId,
     patch: ProductPatch,
     expected_version: Option<u64>,
 ) -> Result<Product> {
@@ -82,11 +83,11 @@ pub async fn update_product(
         components_owned(catalog, &next).await?;
         match catalog.replace_product(&current, &next).await {
             Ok(()) => {
-                tracing::info!(product_id, version = next.version, attempt, "product updated");
+                tracing::info!(product_id = %product_id, version = next.version, attempt, "product updated");
                 return Ok(next);
             }
             Err(DomainError::Conflict { code: VERSION_CONFLICT, .. }) if attempt < attempts => {
-                tracing::info!(product_id, attempt, "product changed concurrently, retrying");
+                tracing::info!(product_id = %product_id, attempt, "product changed concurrently, retrying");
                 backoff(attempt).await;
             }
             Err(err) => return Err(err),
@@ -101,14 +102,14 @@ pub async fn delete_product(
     reader: &impl ProductReader,
     remover: &impl ProductRemover,
     caller: &Caller,
-    product_id: &str,
+    product_id: &ProductId,
 ) -> Result<()> {
     caller.require_seller()?;
     for attempt in 1..=UPDATE_ATTEMPTS {
         let product = owned_product(reader, caller, product_id).await?;
         match remover.delete_product(&product).await {
             Ok(()) => {
-                tracing::info!(product_id, "product deleted");
+                tracing::info!(product_id = %product_id, "product deleted");
                 return Ok(());
             }
             Err(DomainError::Conflict { code: VERSION_CONFLICT, .. }) if attempt < UPDATE_ATTEMPTS => {
@@ -122,10 +123,7 @@ pub async fn delete_product(
 
 /// Anyone reads an active product; drafts and archived products are not found.
 #[tracing::instrument(skip_all, fields(product_id = %product_id))]
-pub async fn get_product(reader: &impl ProductReader, product_id: &str) -> Result<Product> {
-    if !ids::is_valid(PRODUCT_ID_PREFIX, product_id) {
-        return Err(DomainError::not_found("product"));
-    }
+pub async fn get_product(reader: &impl ProductReader, product_id: &ProductId) -> Result<Product> {
     match reader.get_product(product_id).await? {
         Some(product) if product.is_public() => Ok(product),
         _ => Err(DomainError::not_found("product")),
@@ -245,10 +243,7 @@ async fn components_owned(skus: &impl SkuCatalog, product: &Product) -> Result<(
 }
 
 /// The product, if it exists and the caller may change it: 404 when absent, 403 when another seller's.
-async fn owned_product(reader: &impl ProductReader, caller: &Caller, product_id: &str) -> Result<Product> {
-    if !ids::is_valid(PRODUCT_ID_PREFIX, product_id) {
-        return Err(DomainError::not_found("product"));
-    }
+async fn owned_product(reader: &impl ProductReader, caller: &Caller, product_id: &ProductId) -> Result<Product> {
     let product = reader.get_product(product_id).await?.ok_or_else(|| DomainError::not_found("product"))?;
     if !product.may_be_changed_by(&caller.user_id, caller.is_admin()) {
         return Err(DomainError::forbidden("the product belongs to another seller"));

@@ -13,6 +13,7 @@ use commerce_domain::flash_sale::{
     self, lane_of, pick_shard, position, rebalance_plan, ticket_id_for, EntryMessage, FlashSale, FlashSaleView, Gate,
     NewFlashSale, Take, Ticket, TicketStatus, TicketView,
 };
+use commerce_domain::ids::{SaleId, TicketId};
 use commerce_domain::{idempotency, ids};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -70,10 +71,7 @@ pub async fn create_sale(
 
 /// The public view of a sale (upcoming, live, sold out or ended).
 #[tracing::instrument(skip_all, fields(sale_id = %sale_id))]
-pub async fn get_sale(reader: &impl FlashSaleReader, sale_id: &str, now: DateTime<Utc>) -> Result<FlashSaleView> {
-    if !ids::is_valid(flash_sale::SALE_ID_PREFIX, sale_id) {
-        return Err(DomainError::not_found("flash sale"));
-    }
+pub async fn get_sale(reader: &impl FlashSaleReader, sale_id: &SaleId, now: DateTime<Utc>) -> Result<FlashSaleView> {
     let sale = reader.get_sale(sale_id).await?.ok_or_else(|| DomainError::not_found("flash sale"))?;
     let gate = reader.get_gate(sale_id, false).await?;
     Ok(sale.view(&gate, now))
@@ -171,7 +169,7 @@ impl<S, Q> Copy for Entrance<'_, S, Q> {}
 pub async fn enter<S, Q>(
     entrance: &Entrance<'_, S, Q>,
     caller: &Caller,
-    sale_id: &str,
+    sale_id: &SaleId,
     idempotency_key: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<TicketView>
@@ -183,9 +181,6 @@ where
     let writer = reader;
     let key = idempotency_key.ok_or_else(|| DomainError::invalid_parameter("Idempotency-Key", "is required"))?;
     idempotency::validate_key(key).map_err(|reason| DomainError::invalid_parameter("Idempotency-Key", reason))?;
-    if !ids::is_valid(flash_sale::SALE_ID_PREFIX, sale_id) {
-        return Err(DomainError::not_found("flash sale"));
-    }
     let sale = cache.sale(reader, sale_id).await?;
     let gate = cache.gate(reader, sale_id, now).await?;
     sale.check_entry(&gate, now)?;
@@ -193,11 +188,11 @@ where
     let lane = lane_of(&ticket_id, sale.shards);
     let seq = writer.next_sequence(sale_id, lane).await?;
     let ticket =
-        Ticket::waiting(ticket_id, sale_id.to_owned(), caller.user_id.clone(), position(seq, lane, sale.shards), now);
+        Ticket::waiting(ticket_id, sale_id.to_string(), caller.user_id.clone(), position(seq, lane, sale.shards), now);
     match writer.create_ticket(&ticket, sale.per_customer_limit, policy.min_interval).await? {
         EntryOutcome::Created => {
             queue.enqueue(&ticket, lane).await?;
-            tracing::info!(sale_id, ticket_id = %ticket.ticket_id, position = ticket.position, "entry accepted");
+            tracing::info!(sale_id = %sale_id, ticket_id = %ticket.ticket_id, position = ticket.position, "entry accepted");
             Ok(ticket.view(&gate, now))
         }
         EntryOutcome::Existing(existing) => {
@@ -224,18 +219,15 @@ pub async fn get_entry(
     reader: &impl FlashSaleReader,
     tickets: &impl FlashTicketStore,
     caller: &Caller,
-    sale_id: &str,
-    ticket_id: &str,
+    sale_id: &SaleId,
+    ticket_id: &TicketId,
     now: DateTime<Utc>,
 ) -> Result<TicketView> {
-    if !ids::is_valid(flash_sale::TICKET_ID_PREFIX, ticket_id) {
-        return Err(DomainError::not_found("entry"));
-    }
     for _ in 0..3 {
         let ticket = tickets
             .get_ticket(ticket_id)
             .await?
-            .filter(|t| t.sale_id == sale_id && (t.customer_id == caller.user_id || caller.is_admin()))
+            .filter(|t| t.sale_id == sale_id.as_str() && (t.customer_id == caller.user_id || caller.is_admin()))
             .ok_or_else(|| DomainError::not_found("entry"))?;
         match ticket.status {
             TicketStatus::Waiting => {
@@ -407,7 +399,7 @@ impl<R: FlashSaleReader, A: FlashAdmissions, T: FlashTicketStore> Admitter<'_, R
             return Ok(Some(cached));
         }
         let Some(sale) = self.reader.get_sale(sale_id).await? else {
-            tracing::warn!(sale_id, "entry for an unknown sale dropped");
+            tracing::warn!(sale_id = %sale_id, "entry for an unknown sale dropped");
             return Ok(None);
         };
         let remaining = self.admissions.shard_units(&sale).await?;
@@ -749,7 +741,7 @@ pub async fn checkout_hold(
     customer_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(Ticket, FlashSale)> {
-    if !ids::is_valid(flash_sale::TICKET_ID_PREFIX, ticket_id) {
+    if TicketId::parse(ticket_id).is_err() {
         return Err(DomainError::not_found("flash ticket"));
     }
     let ticket = tickets
@@ -797,7 +789,7 @@ pub async fn consume_hold(
             }
             TicketStatus::Won if !ticket.hold_expired(now) => {
                 if holds.consume(ticket_id, customer_id, order_id, now).await? {
-                    tracing::info!(ticket_id, order_id, "flash hold consumed");
+                    tracing::info!(ticket_id = %ticket_id, order_id = %order_id, "flash hold consumed");
                     return held_unit(reader, &ticket, order_id).await;
                 }
             }
@@ -841,7 +833,7 @@ pub async fn release_hold(
         match ticket.status {
             TicketStatus::Purchased if ticket.order_id.as_deref() == Some(order_id) => {
                 if tickets.return_unit(&ticket, TicketStatus::Released, now).await? {
-                    tracing::info!(ticket_id, order_id, "flash hold released");
+                    tracing::info!(ticket_id = %ticket_id, order_id = %order_id, "flash hold released");
                     return Ok(());
                 }
             }

@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use commerce_domain::auth::Caller;
 use commerce_domain::catalog::{Page, PageLimit};
 use commerce_domain::error::{DomainError, Result};
+use commerce_domain::ids::OrderId;
 use commerce_domain::inventory::returns::{units_of_lines, SoldReturn};
 use commerce_domain::inventory::{Allocation, ReservationStatus};
 use commerce_domain::money::Money;
@@ -75,8 +76,12 @@ pub async fn order_access(
 /// The order and who acts on it, if `access` proves a right to it (see [`Order::authorize`]); anyone else
 /// gets 404, never a hint that it exists.
 #[tracing::instrument(skip_all, fields(order_id = %order_id))]
-pub async fn owned_order(orders: &impl OrderReader, access: &OrderAccess, order_id: &str) -> Result<(Order, Actor)> {
-    if access.is_empty() || !commerce_domain::ids::is_valid("ord", order_id) {
+pub async fn owned_order(
+    orders: &impl OrderReader,
+    access: &OrderAccess,
+    order_id: &OrderId,
+) -> Result<(Order, Actor)> {
+    if access.is_empty() {
         return Err(DomainError::not_found("order"));
     }
     let order = orders.get_order(order_id).await?.ok_or_else(|| DomainError::not_found("order"))?;
@@ -94,7 +99,7 @@ fn order_json(order: &Order, payment: Option<&Payment>) -> Result<serde_json::Va
 pub async fn get_order(
     orders: &(impl OrderReader + PaymentLedger),
     access: &OrderAccess,
-    order_id: &str,
+    order_id: &OrderId,
 ) -> Result<serde_json::Value> {
     let (order, _) = owned_order(orders, access, order_id).await?;
     let payment = orders.payment_for_order(order_id).await?;
@@ -241,14 +246,14 @@ pub trait Restocking: Send + Sync {
     fn cancel(
         &self,
         access: &OrderAccess,
-        order_id: &str,
+        order_id: &OrderId,
         now: DateTime<Utc>,
     ) -> impl std::future::Future<Output = Result<serde_json::Value>> + Send;
     /// [`approve_return`].
     fn approve_return(
         &self,
         caller: &Caller,
-        order_id: &str,
+        order_id: &OrderId,
         request: ApproveReturnRequest,
         now: DateTime<Utc>,
     ) -> impl std::future::Future<Output = Result<SellerOrderView>> + Send;
@@ -262,14 +267,14 @@ where
     P: PaymentProvider,
     Q: OrderEventPublisher,
 {
-    async fn cancel(&self, access: &OrderAccess, order_id: &str, now: DateTime<Utc>) -> Result<serde_json::Value> {
+    async fn cancel(&self, access: &OrderAccess, order_id: &OrderId, now: DateTime<Utc>) -> Result<serde_json::Value> {
         cancel_order(self.ports(), access, order_id, now).await
     }
 
     async fn approve_return(
         &self,
         caller: &Caller,
-        order_id: &str,
+        order_id: &OrderId,
         request: ApproveReturnRequest,
         now: DateTime<Utc>,
     ) -> Result<SellerOrderView> {
@@ -287,7 +292,7 @@ pub fn cancel_refund_key(order_id: &str) -> String {
 async fn release_payment(
     provider: &impl PaymentProvider,
     ledger: &impl PaymentLedger,
-    order_id: &str,
+    order_id: &OrderId,
     now: DateTime<Utc>,
 ) -> Result<Option<Payment>> {
     let payment = match crate::services::checkout::void_payment(provider, ledger, order_id, now).await {
@@ -305,7 +310,7 @@ async fn release_payment(
     let amount = Money::new(kept, payment.currency());
     let refunded = provider.refund(&payment.payment_id, amount, &cancel_refund_key(order_id)).await?;
     ledger.record_payment(&refunded, now).await?;
-    tracing::warn!(order_id, amount = kept, "captured money of a cancelled order refunded");
+    tracing::warn!(order_id = %order_id, amount = kept, "captured money of a cancelled order refunded");
     Ok(Some(refunded))
 }
 
@@ -316,7 +321,7 @@ async fn release_payment(
 pub async fn cancel_order<O, P, I, F, Q>(
     ports: RestockPorts<'_, O, P, I, F, Q>,
     access: &OrderAccess,
-    order_id: &str,
+    order_id: &OrderId,
     now: DateTime<Utc>,
 ) -> Result<serde_json::Value>
 where
@@ -349,7 +354,7 @@ where
 pub async fn request_return(
     orders: &(impl OrderReader + OrderWriter + PaymentLedger),
     caller: &Caller,
-    order_id: &str,
+    order_id: &OrderId,
     request: ReturnRequest,
     now: DateTime<Utc>,
 ) -> Result<serde_json::Value> {
@@ -370,11 +375,8 @@ pub async fn request_return(
 }
 
 /// The order if the calling seller has lines in it (admins may act for any seller); 404 otherwise.
-async fn seller_order(orders: &impl OrderReader, caller: &Caller, order_id: &str) -> Result<Order> {
+async fn seller_order(orders: &impl OrderReader, caller: &Caller, order_id: &OrderId) -> Result<Order> {
     caller.require_seller()?;
-    if !commerce_domain::ids::is_valid("ord", order_id) {
-        return Err(DomainError::not_found("order"));
-    }
     let order = orders.get_order(order_id).await?.ok_or_else(|| DomainError::not_found("order"))?;
     if order.seller_part(&caller.user_id).is_none() || order.status() == OrderStatus::Pending {
         return Err(DomainError::not_found("order"));
@@ -409,7 +411,7 @@ pub async fn ship<O, P, Q>(
     provider: &P,
     publisher: &Q,
     caller: &Caller,
-    order_id: &str,
+    order_id: &OrderId,
     request: ShipRequest,
     now: DateTime<Utc>,
 ) -> Result<SellerOrderView>
@@ -455,7 +457,7 @@ where
                     Ok(true)
                 })
                 .await?;
-                tracing::warn!(order_id, seller_id = %seller, error = %err, "capture refused: shipment aborted");
+                tracing::warn!(order_id = %order_id, seller_id = %seller, error = %err, "capture refused: shipment aborted");
             }
             return Err(err);
         }
@@ -478,7 +480,7 @@ where
     let notification =
         OrderNotification::new(NotificationKind::OrderShipped, &order, seq, Some(seller.clone()), Some(part.subtotal));
     publisher.publish(&notification).await?;
-    tracing::info!(order_id, seller_id = %seller, amount = part.subtotal.amount, "lines shipped and captured");
+    tracing::info!(order_id = %order_id, seller_id = %seller, amount = part.subtotal.amount, "lines shipped and captured");
     order.seller_view(&seller).ok_or_else(|| DomainError::not_found("order"))
 }
 
@@ -487,7 +489,7 @@ where
 pub async fn deliver(
     orders: &(impl OrderReader + OrderWriter),
     caller: &Caller,
-    order_id: &str,
+    order_id: &OrderId,
     now: DateTime<Utc>,
 ) -> Result<SellerOrderView> {
     let seller = caller.user_id.clone();
@@ -514,7 +516,7 @@ pub fn refund_key(order_id: &str, seller_id: &str) -> String {
 pub async fn approve_return<O, P, I, F, Q>(
     ports: RestockPorts<'_, O, P, I, F, Q>,
     caller: &Caller,
-    order_id: &str,
+    order_id: &OrderId,
     request: ApproveReturnRequest,
     now: DateTime<Utc>,
 ) -> Result<SellerOrderView>

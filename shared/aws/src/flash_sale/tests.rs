@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::{
 use commerce_app::services::flash_sale as service;
 use commerce_domain::auth::{Caller, Role};
 use commerce_domain::flash_sale::{check_sale, EntryStatus, NewFlashSale};
+use commerce_domain::ids::{SaleId, TicketId};
 use commerce_domain::money::{Currency, Money};
 use std::sync::Arc;
 
@@ -217,7 +218,10 @@ async fn concurrent_workers_sell_exactly_the_units_and_close_the_queue() {
     let queue = NoQueue;
     let policy = service::EntryPolicy { min_interval: Duration::zero() };
     let entrance = service::Entrance { sales: &*store, cache: &cache, queue: &queue, policy };
-    let err = service::enter(&entrance, &shopper("late"), &sale.sale_id, Some("k"), Utc::now()).await.unwrap_err();
+    let err =
+        service::enter(&entrance, &shopper("late"), &SaleId::parse(&sale.sale_id).unwrap(), Some("k"), Utc::now())
+            .await
+            .unwrap_err();
     assert!(matches!(err, DomainError::Gone { code: "sold_out", .. }), "{err:?}");
 }
 
@@ -293,7 +297,16 @@ async fn expired_hold_returns_the_unit_to_the_next_in_line_and_sale_reconciles_e
     ));
     let report = service::sweep(&store, &store, later).await.unwrap();
     assert_eq!(report.expired_holds, 1);
-    let view = service::get_entry(&store, &store, &shopper("c1"), &sale.sale_id, "ftk_000001", later).await.unwrap();
+    let view = service::get_entry(
+        &store,
+        &store,
+        &shopper("c1"),
+        &SaleId::parse(&sale.sale_id).unwrap(),
+        &TicketId::parse("ftk_000001").unwrap(),
+        later,
+    )
+    .await
+    .unwrap();
     assert_eq!(view.status, EntryStatus::Expired);
     let snapshot = store.snapshot(&sale.sale_id).await.unwrap().unwrap();
     assert!(!snapshot.gate.sold_out);
