@@ -917,14 +917,7 @@ fn check_text(field: &str, raw: &str, min: usize, max: usize) -> Result<String> 
     Ok(value.to_owned())
 }
 
-/// SKUs: 1-64 of upper-case letters, digits, `-`, `_`, `.`; starting with a letter or digit.
-pub fn is_valid_sku(sku: &str) -> bool {
-    let bytes = sku.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 64
-        && bytes[0].is_ascii_alphanumeric()
-        && bytes.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
-}
+pub use crate::ids::is_valid_sku;
 
 fn check_sku(field: &str, sku: &str) -> Result<()> {
     crate::ids::Sku::parse_field(field, sku).map(|_| ())

@@ -1,7 +1,7 @@
 //! Typed domain errors. Every use case returns these; `api` maps them to HTTP, Step Functions tasks map them
 //! to stable `errorType` names.
 
-use crate::money::Money;
+use crate::money::{Money, MoneyError};
 use std::fmt;
 
 /// What can go wrong in a use case, independent of transport.
@@ -101,6 +101,12 @@ impl DomainError {
             Self::RateLimited { .. } => "Transient",
             Self::Unexpected(_) => "Unexpected",
         }
+    }
+}
+
+impl From<MoneyError> for DomainError {
+    fn from(err: MoneyError) -> Self {
+        Self::Validation { field: err.field, reason: err.reason }
     }
 }
 

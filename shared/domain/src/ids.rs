@@ -12,6 +12,15 @@ pub fn is_valid(prefix: &str, id: &str) -> bool {
     })
 }
 
+/// SKUs: 1-64 of upper-case letters, digits, `-`, `_`, `.`; starting with a letter or digit.
+pub fn is_valid_sku(sku: &str) -> bool {
+    let bytes = sku.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 64
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 /// An id of ours, typed by what it names. Parsed once, where it enters (a path, a body): a malformed one
 /// names nothing we issued, so it is the type's `malformed` error (404 for most: no hint of a key layout),
 /// and a value of the type is known well-formed after. Stored and serialized as the plain string.
@@ -146,7 +155,7 @@ impl Sku {
     }
 
     fn checked(raw: &str) -> Option<Self> {
-        crate::catalog::is_valid_sku(raw).then(|| Self(raw.to_owned()))
+        is_valid_sku(raw).then(|| Self(raw.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {

@@ -1,6 +1,5 @@
 //! Money as integer minor units plus an ISO 4217 currency code. Never a float.
 
-use crate::error::DomainError;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -57,6 +56,21 @@ pub const MAX_PRICE: i64 = 10_000_000_000;
 pub const MIN_PRICE: i64 = 1;
 
 /// An amount in minor units (cents) of a currency.
+/// A money rule broken: which field, and why. A use case sees it as `DomainError::Validation` (422 naming the
+/// field); the money module itself knows no other error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct MoneyError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl MoneyError {
+    fn new(field: impl Into<String>, reason: impl fmt::Display) -> Self {
+        Self { field: field.into(), reason: reason.to_string() }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Money {
     pub amount: i64,
@@ -74,36 +88,33 @@ impl Money {
 
     /// A price: from `MIN_PRICE` (one minor unit: nothing is sold for free, since an order must be paid to
     /// ship) to `MAX_PRICE` (422 naming `field` otherwise).
-    pub fn validate_price(&self, field: &str) -> Result<(), DomainError> {
+    pub fn validate_price(&self, field: &str) -> Result<(), MoneyError> {
         if self.amount < MIN_PRICE {
-            return Err(DomainError::validation(field, format!("must be at least {MIN_PRICE} minor unit")));
+            return Err(MoneyError::new(field, format!("must be at least {MIN_PRICE} minor unit")));
         }
         if self.amount > MAX_PRICE {
-            return Err(DomainError::validation(field, format!("must be at most {MAX_PRICE} minor units")));
+            return Err(MoneyError::new(field, format!("must be at most {MAX_PRICE} minor units")));
         }
         Ok(())
     }
 
     /// Sum of two amounts in the same currency; errors on a currency mismatch or overflow.
-    pub fn checked_add(self, other: Money) -> Result<Money, DomainError> {
+    pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
         if self.currency != other.currency {
-            return Err(DomainError::validation(
-                "currency",
-                format!("cannot add {} to {}", other.currency, self.currency),
-            ));
+            return Err(MoneyError::new("currency", format!("cannot add {} to {}", other.currency, self.currency)));
         }
         self.amount
             .checked_add(other.amount)
             .map(|amount| Money::new(amount, self.currency))
-            .ok_or_else(|| DomainError::validation("amount", "overflow"))
+            .ok_or_else(|| MoneyError::new("amount", "overflow"))
     }
 
     /// The amount times a quantity; errors on overflow.
-    pub fn checked_mul(self, quantity: u32) -> Result<Money, DomainError> {
+    pub fn checked_mul(self, quantity: u32) -> Result<Money, MoneyError> {
         self.amount
             .checked_mul(i64::from(quantity))
             .map(|amount| Money::new(amount, self.currency))
-            .ok_or_else(|| DomainError::validation("amount", "overflow"))
+            .ok_or_else(|| MoneyError::new("amount", "overflow"))
     }
 }
 
@@ -157,7 +168,7 @@ mod tests {
                 Ok(m) => prop_assert_eq!(i128::from(m.amount), exact),
                 Err(e) => {
                     prop_assert!(i64::try_from(exact).is_err());
-                    prop_assert!(matches!(e, DomainError::Validation { .. }), "{:?}", e);
+                    prop_assert!(matches!(crate::DomainError::from(e.clone()), crate::DomainError::Validation { .. }), "{:?}", e);
                 }
             }
         }
