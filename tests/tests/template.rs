@@ -123,3 +123,19 @@ fn every_function_policy_is_least_privilege() {
         assert!(!policies.contains("Action: '*'") && !policies.contains("Action: \"*\""), "{id}: Action *");
     }
 }
+
+#[test]
+fn the_documented_error_codes_are_the_registry() {
+    let doc = load_yaml("docs/openapi.yaml");
+    let documented: BTreeSet<String> = doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]
+        ["code"]["enum"]
+        .as_sequence()
+        .expect("Error.code enum in docs/openapi.yaml")
+        .iter()
+        .map(|v| v.as_str().expect("a code").to_owned())
+        .collect();
+    let registry: BTreeSet<String> =
+        commerce_domain::error::ErrorCode::ALL.iter().map(|c| c.as_str().to_owned()).collect();
+    assert_eq!(registry.len(), commerce_domain::error::ErrorCode::ALL.len(), "a code is spelled twice");
+    assert_eq!(documented, registry, "docs/openapi.yaml Error.code vs ErrorCode::ALL");
+}

@@ -5,6 +5,7 @@ use commerce_app::ports::OrderReader;
 use commerce_app::ports::StockWriter;
 use commerce_app::services::checkout::*;
 use commerce_domain::error::DomainError;
+use commerce_domain::error::ErrorCode;
 use commerce_domain::inventory::{OwnerKind, ReservationLine};
 use commerce_domain::inventory::{SetStock, StockLevel};
 use commerce_domain::money::Currency;
@@ -148,7 +149,7 @@ async fn when_the_claim_fails_the_order_should_stay_pending_until_the_reaper_giv
     let throttled = StepError { error: "Transient".into(), cause: String::new() };
     assert_eq!(void_unconfirmed(&world.payments, &world.orders, "ord_saga", placed).await.unwrap(), None);
     let failed = fail_order(&world.orders, "ord_saga", &throttled, placed).await;
-    assert!(matches!(failed, Err(DomainError::Conflict { code: "compensation_unclaimed", .. })), "{failed:?}");
+    assert!(matches!(failed, Err(DomainError::Conflict { code: ErrorCode::CompensationUnclaimed, .. })), "{failed:?}");
     assert_eq!(order(&world).await.status(), OrderStatus::Pending, "still listed for the reaper");
     assert_eq!(world.payments.payments()[0].status, PaymentStatus::Authorized);
     // Past its bound the reaper finishes the compensation: the units come back once, the card is released.

@@ -8,6 +8,7 @@ use commerce_app::ports::{
 use commerce_app::services::orders::*;
 use commerce_domain::auth::Caller;
 use commerce_domain::auth::Role;
+use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::flash_sale::{FlashSale, Gate, Ticket, TicketStatus};
 use commerce_domain::ids::OrderId;
@@ -104,7 +105,7 @@ async fn when_a_cancel_arrives_while_the_capture_runs_should_refuse_it_and_keep_
     );
     let cancelled = racing.cancelled.lock().unwrap().take().expect("the cancel ran during the capture");
     assert!(
-        matches!(cancelled, Err(DomainError::Conflict { code: "illegal_transition", .. })),
+        matches!(cancelled, Err(DomainError::Conflict { code: ErrorCode::IllegalTransition, .. })),
         "the begun shipment excludes the cancel: {cancelled:?}"
     );
     assert_eq!(shipped.unwrap().status, OrderStatus::Shipped);
@@ -139,7 +140,7 @@ async fn when_a_shipment_stopped_after_it_began_a_retry_captures_once_and_ships(
     order.record(kind, Actor::seller("seller-1"), None, Utc::now()).unwrap();
     shop.orders.insert(order);
     let refused = shop.cancel(&shop.payments).await;
-    assert!(matches!(refused, Err(DomainError::Conflict { code: "illegal_transition", .. })), "{refused:?}");
+    assert!(matches!(refused, Err(DomainError::Conflict { code: ErrorCode::IllegalTransition, .. })), "{refused:?}");
     // The first attempt's capture went through before the process died.
     let payment_id = shop.order().await.payment_id().unwrap().to_owned();
     let usd = Money::new(3000, Currency::USD);
@@ -152,7 +153,7 @@ async fn when_a_shipment_stopped_after_it_began_a_retry_captures_once_and_ships(
     let o = &shop.orders;
     let again =
         ship(o, &shop.payments, o, &caller, &OrderId::parse("ord_demo-confirmed").unwrap(), other, Utc::now()).await;
-    assert!(matches!(again, Err(DomainError::Conflict { code: "already_shipped", .. })), "{again:?}");
+    assert!(matches!(again, Err(DomainError::Conflict { code: ErrorCode::AlreadyShipped, .. })), "{again:?}");
 }
 
 #[tokio::test]
@@ -161,7 +162,7 @@ async fn when_the_provider_refuses_the_capture_should_abort_the_shipment_and_all
     let payment_id = shop.order().await.payment_id().unwrap().to_owned();
     shop.payments.void(&payment_id, "void-elsewhere").await.unwrap();
     let refused = shop.ship(&shop.payments, "seller-1").await;
-    assert!(matches!(refused, Err(DomainError::Conflict { code: "payment_not_capturable", .. })), "{refused:?}");
+    assert!(matches!(refused, Err(DomainError::Conflict { code: ErrorCode::PaymentNotCapturable, .. })), "{refused:?}");
     let order = shop.order().await;
     let kinds: Vec<&OrderEventKind> = order.events().iter().map(|e| &e.kind).collect();
     assert!(matches!(kinds[..], [.., OrderEventKind::ShippingStarted { .. }, OrderEventKind::ShippingAborted { .. }]));
@@ -200,7 +201,7 @@ impl FlashTicketStore for OneTicketSale {
             return Ok(false);
         }
         if self.reconciled {
-            return Err(DomainError::conflict("sale_reconciled", "the sale was already reconciled"));
+            return Err(DomainError::conflict(ErrorCode::SaleReconciled, "the sale was already reconciled"));
         }
         stored.status = to;
         *self.in_shards.lock().unwrap() += 1;

@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use commerce_app::ports::CartStore;
 use commerce_domain::cart::Cart;
+use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use std::collections::HashMap;
 
@@ -134,7 +135,7 @@ impl CartStore for DynamoCarts {
         match result {
             Ok(_) => Ok(()),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(DomainError::conflict("cart_exists", "a cart with this id exists"))
+                Err(DomainError::conflict(ErrorCode::CartExists, "a cart with this id exists"))
             }
             Err(err) => Err(sdk_error(err)),
         }

@@ -19,6 +19,7 @@ use commerce_app::ports::{
 };
 use commerce_app::services::catalog::VERSION_CONFLICT;
 use commerce_domain::catalog::{Category, CategoryQuery, ListSort, Page, PageLimit, Product, ProductSummary, SkuView};
+use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use items::{Index, Item, GSI1, GSI2, GSI3};
 use std::collections::{BTreeSet, HashMap};
@@ -93,11 +94,7 @@ impl DynamoCatalog {
     }
 
     /// Runs a transaction and explains a cancellation by the first failed guard.
-    async fn transact(
-        &self,
-        actions: Vec<(Guard, TransactWriteItem)>,
-        product_exists_code: &'static str,
-    ) -> Result<()> {
+    async fn transact(&self, actions: Vec<(Guard, TransactWriteItem)>, product_exists_code: ErrorCode) -> Result<()> {
         let (guards, writes): (Vec<Guard>, Vec<TransactWriteItem>) = actions.into_iter().unzip();
         let result = self.client.transact_write_items().set_transact_items(Some(writes)).send().await;
         let err = match result {
@@ -119,7 +116,10 @@ impl DynamoCatalog {
                     return Err(DomainError::validation("category_id", "unknown category"))
                 }
                 (Some("ConditionalCheckFailed"), Guard::Sku(sku)) => {
-                    return Err(DomainError::conflict("sku_taken", format!("SKU {sku} belongs to another product")))
+                    return Err(DomainError::conflict(
+                        ErrorCode::SkuTaken,
+                        format!("SKU {sku} belongs to another product"),
+                    ))
                 }
                 (Some("TransactionConflict"), _) => {
                     return Err(DomainError::conflict(VERSION_CONFLICT, "the product changed concurrently"))
@@ -231,7 +231,7 @@ impl ProductCreator for DynamoCatalog {
             let put = self.sku_put(product, item);
             actions.push((Guard::Sku(sku), TransactWriteItem::builder().put(put).build()));
         }
-        self.transact(actions, "product_exists").await
+        self.transact(actions, ErrorCode::ProductExists).await
     }
 }
 
@@ -384,7 +384,7 @@ impl CategoryWriter for DynamoCatalog {
             Ok(_) => Ok(()),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
                 Err(match expected_version {
-                    None => DomainError::conflict("category_exists", "the category already exists"),
+                    None => DomainError::conflict(ErrorCode::CategoryExists, "the category already exists"),
                     Some(_) => DomainError::conflict(VERSION_CONFLICT, "the category changed concurrently; retry"),
                 })
             }

@@ -34,6 +34,7 @@ use commerce_app::ports::{
     AdmissionStats, EntryOutcome, FlashAdmissions, FlashEntryWriter, FlashHolds, FlashReconciler, FlashSaleCreator,
     FlashSaleListing, FlashSaleReader, FlashTicketStore, Settlement, ShardState, TakeOutcome, WaitingRoom,
 };
+use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::flash_sale::{
     lane_of, EntryMessage, FlashSale, Gate, Move, SaleSnapshot, Take, Ticket, TicketStatus,
@@ -284,7 +285,7 @@ impl DynamoFlashSales {
                 Ok(true)
             }
             Transacted::Cancelled(reasons) if reasons.get(1).is_some_and(is_condition_failure) => {
-                Err(DomainError::conflict("sale_reconciled", "the sale was already reconciled into inventory"))
+                Err(DomainError::conflict(ErrorCode::SaleReconciled, "the sale was already reconciled into inventory"))
             }
             Transacted::Cancelled(_) => Ok(false),
         }
@@ -421,7 +422,7 @@ impl FlashSaleCreator for DynamoFlashSales {
             Transacted::Cancelled(reasons) if reasons.first().is_some_and(is_condition_failure) => {
                 Err(DomainError::OutOfStock { sku: sale.sku.clone() })
             }
-            Transacted::Cancelled(_) => Err(DomainError::conflict("sale_exists", "the sale already exists")),
+            Transacted::Cancelled(_) => Err(DomainError::conflict(ErrorCode::SaleExists, "the sale already exists")),
         }
     }
 }
@@ -645,7 +646,7 @@ impl FlashTicketStore for DynamoFlashSales {
         match self.transact(items).await? {
             Transacted::Done => Ok(true),
             Transacted::Cancelled(reasons) if reasons.get(1).is_some_and(is_condition_failure) => {
-                Err(DomainError::conflict("sale_reconciled", "the sale was already reconciled into inventory"))
+                Err(DomainError::conflict(ErrorCode::SaleReconciled, "the sale was already reconciled into inventory"))
             }
             Transacted::Cancelled(_) => Ok(false),
         }

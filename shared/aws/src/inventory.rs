@@ -18,6 +18,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use commerce_app::ports::{
     FinishOutcome, ReservationReplacer, ReservationStore, StockReader, StockWriter, WarehouseReader, WarehouseWriter,
 };
+use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::inventory::reservation::{net_change, ReleaseReason, ReplaceOutcome, ReserveOutcome};
 use commerce_domain::inventory::{
@@ -612,7 +613,7 @@ impl WarehouseWriter for DynamoInventory {
         match result {
             Ok(_) => Ok(()),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(DomainError::conflict("warehouse_exists", "a warehouse with this id exists"))
+                Err(DomainError::conflict(ErrorCode::WarehouseExists, "a warehouse with this id exists"))
             }
             Err(err) => Err(sdk_error(err)),
         }
@@ -925,7 +926,7 @@ impl commerce_app::ports::SoldStockReturns for DynamoInventory {
             }
             if codes.iter().any(|c| c == "ConditionalCheckFailed") {
                 tracing::error!(order_id = %request.order_id, ?codes, "fewer units sold than an order returns");
-                return Err(DomainError::conflict("not_sold", "fewer units are sold than would come back"));
+                return Err(DomainError::conflict(ErrorCode::NotSold, "fewer units are sold than would come back"));
             }
             if !codes.iter().any(|c| c == "TransactionConflict") {
                 return Err(sdk_error(err));

@@ -15,6 +15,7 @@ use commerce_demo::catalog as demo;
 use commerce_domain::auth::{Caller, Role};
 use commerce_domain::catalog::{CategoryQuery, ListSort, PageLimit, ProductInput, ProductPatch};
 use commerce_domain::error::DomainError;
+use commerce_domain::error::ErrorCode;
 use commerce_domain::ids::ProductId;
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -105,7 +106,7 @@ async fn create_get_update_delete_keep_skus_and_listings_consistent() {
 
     let taken =
         service::create_product(&catalog, &catalog, &catalog, &seller("seller-y"), input(&["W-3", "W-1"])).await;
-    assert!(matches!(taken, Err(DomainError::Conflict { code: "sku_taken", .. })), "{taken:?}");
+    assert!(matches!(taken, Err(DomainError::Conflict { code: ErrorCode::SkuTaken, .. })), "{taken:?}");
     assert!(catalog.variants_by_sku(&["W-3".into()]).await.unwrap().is_empty(), "a cancelled create writes nothing");
 
     let patch: ProductPatch = serde_json::from_value(json!({
@@ -162,7 +163,7 @@ async fn create_get_update_delete_keep_skus_and_listings_consistent() {
     assert!(catalog.get_product(&created.product_id).await.unwrap().is_none());
     assert!(catalog.variants_by_sku(&["W-2".into(), "W-4".into()]).await.unwrap().is_empty());
     let other = service::create_product(&catalog, &catalog, &catalog, &seller("seller-y"), input(&["W-2"])).await;
-    assert!(matches!(other, Err(DomainError::Conflict { code: "sku_taken", .. })), "{other:?}");
+    assert!(matches!(other, Err(DomainError::Conflict { code: ErrorCode::SkuTaken, .. })), "{other:?}");
     let reuse = service::create_product(&catalog, &catalog, &catalog, &owner, input(&["W-2"])).await;
     assert!(reuse.is_ok(), "a deleted product's SKUs stay its seller's: {reuse:?}");
 }
@@ -180,8 +181,8 @@ async fn race_for_fresh_skus(catalog: &Arc<DynamoCatalog>, tag: &str, rounds: us
         });
         let (x, y) = (x.await.unwrap(), y.await.unwrap());
         match (&x, &y) {
-            (Ok(_), Err(DomainError::Conflict { code: "sku_taken", .. })) => wins.0 += 1,
-            (Err(DomainError::Conflict { code: "sku_taken", .. }), Ok(_)) => wins.1 += 1,
+            (Ok(_), Err(DomainError::Conflict { code: ErrorCode::SkuTaken, .. })) => wins.0 += 1,
+            (Err(DomainError::Conflict { code: ErrorCode::SkuTaken, .. }), Ok(_)) => wins.1 += 1,
             _ => panic!("exactly one seller gets {sku}: {x:?} / {y:?}"),
         }
         let owner = catalog.variants_by_sku(std::slice::from_ref(&sku)).await.unwrap().remove(0).seller_id;
@@ -213,7 +214,7 @@ async fn two_sellers_racing_for_a_sku_one_wins_and_a_deleted_sku_stays_its_selle
             })
         });
         let (x, y) = (x.await.unwrap(), y.await.unwrap());
-        assert!(matches!(y, Err(DomainError::Conflict { code: "sku_taken", .. })), "round {round}: {y:?}");
+        assert!(matches!(y, Err(DomainError::Conflict { code: ErrorCode::SkuTaken, .. })), "round {round}: {y:?}");
         product_id = x.unwrap_or_else(|e| panic!("round {round}: the SKU's seller gets it back: {e:?}")).product_id;
     }
 }
@@ -239,7 +240,7 @@ async fn concurrent_read_modify_writes_lose_nothing() {
                     next.version += 1;
                     match catalog.replace_product(&current, &next).await {
                         Ok(()) => break,
-                        Err(DomainError::Conflict { code: "version_conflict", .. }) => conflicts += 1,
+                        Err(DomainError::Conflict { code: ErrorCode::VersionConflict, .. }) => conflicts += 1,
                         Err(other) => panic!("{other:?}"),
                     }
                 }
@@ -278,7 +279,7 @@ async fn concurrent_patches_through_the_service_each_get_their_own_version() {
     for task in tasks {
         match task.await.unwrap() {
             Ok(product) => assert!(versions.insert(product.version), "two writers got version {}", product.version),
-            Err(DomainError::Conflict { code: "version_conflict", .. }) => conflicts += 1,
+            Err(DomainError::Conflict { code: ErrorCode::VersionConflict, .. }) => conflicts += 1,
             Err(other) => panic!("{other:?}"),
         }
     }
@@ -381,7 +382,7 @@ async fn categories_are_created_renamed_and_deleted_only_when_empty() {
     assert!(all.iter().any(|c| c.name == "Tablets & e-readers" && c.path.len() == 2));
 
     let busy = service::delete_category(&catalog, &catalog, &catalog, &admin, "cat_laptops").await;
-    assert!(matches!(busy, Err(DomainError::Conflict { code: "category_not_empty", .. })));
+    assert!(matches!(busy, Err(DomainError::Conflict { code: ErrorCode::CategoryNotEmpty, .. })));
     service::delete_category(&catalog, &catalog, &catalog, &admin, &tablets.category_id).await.unwrap();
     service::delete_category(&catalog, &catalog, &catalog, &admin, demo::EMPTY_CATEGORY_ID).await.unwrap();
     assert_eq!(service::list_categories(&catalog).await.unwrap().len(), all.len() - 2);

@@ -15,6 +15,7 @@ use commerce_aws::cart::DynamoCarts;
 use commerce_aws::inventory::DynamoInventory;
 use commerce_domain::cart::{CartAccess, CartHolds};
 use commerce_domain::error::DomainError;
+use commerce_domain::error::ErrorCode;
 use commerce_domain::ids::CartId;
 use commerce_domain::inventory::reservation::ReleaseReason;
 use commerce_domain::inventory::{
@@ -138,7 +139,7 @@ async fn split_reservation_releases_both_warehouses_once() {
         service::reserve(&catalog, &inventory, &policy, request("split-1", 7, Some(california())), now).await.unwrap();
     assert_eq!(same.allocations, r.allocations, "the same id is the same reservation");
     let reused = service::reserve(&catalog, &inventory, &policy, request("split-1", 1, None), now).await;
-    assert!(matches!(reused, Err(DomainError::Conflict { code: "reservation_id_reused", .. })));
+    assert!(matches!(reused, Err(DomainError::Conflict { code: ErrorCode::ReservationIdReused, .. })));
     assert_invariant(&inventory).await;
 
     service::release(&inventory, "split-1", now).await.unwrap();
@@ -157,7 +158,7 @@ async fn commit_twice_sells_once_and_stock_rules_hold() {
         .await
         .unwrap();
     let below = inventory.set_stock(SKU, "wh_east", &SetStock { on_hand: 2, safety_stock: None }).await;
-    assert!(matches!(below, Err(DomainError::Conflict { code: "stock_reserved", .. })));
+    assert!(matches!(below, Err(DomainError::Conflict { code: ErrorCode::StockReserved, .. })));
     let damage = StockAdjustment { delta: -8, reason: AdjustmentReason::Damage };
     assert!(matches!(inventory.adjust_stock(SKU, "wh_east", &damage).await, Err(DomainError::Conflict { .. })));
     for _ in 0..2 {
@@ -604,7 +605,7 @@ async fn an_adjustment_applies_once_per_key() {
     assert!(matches!(other, AdjustOutcome::Applied(ref l) if l.on_hand == 20), "{other:?}");
     let damage = StockAdjustment { delta: -30, reason: AdjustmentReason::Damage };
     let refused = inventory.adjust_stock_once(SKU, "wh_east", &damage, &adjustment_key("k3", &damage)).await;
-    assert!(matches!(refused, Err(DomainError::Conflict { code: "stock_reserved", .. })));
+    assert!(matches!(refused, Err(DomainError::Conflict { code: ErrorCode::StockReserved, .. })));
     let smaller = StockAdjustment { delta: -3, reason: AdjustmentReason::Damage };
     let retried = inventory.adjust_stock_once(SKU, "wh_east", &smaller, &adjustment_key("k3", &smaller)).await;
     assert!(matches!(retried, Ok(AdjustOutcome::Applied(_))), "a refused adjustment did not take its key");

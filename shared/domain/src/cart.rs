@@ -4,6 +4,7 @@
 
 use crate::catalog::SkuView;
 use crate::error::DomainError;
+use crate::error::ErrorCode;
 use crate::inventory::{validate_sku, OwnerKind, ReservationLine, ReservationPolicy, ReservationRequest};
 use crate::money::{Currency, Money};
 use chrono::{DateTime, Duration, Utc};
@@ -244,7 +245,7 @@ impl Cart {
         match self.status {
             CartStatus::Active => Ok(()),
             CartStatus::Merged => {
-                Err(DomainError::conflict("cart_merged", "this cart was merged into a shopper's cart"))
+                Err(DomainError::conflict(ErrorCode::CartMerged, "this cart was merged into a shopper's cart"))
             }
         }
     }
@@ -316,7 +317,7 @@ impl Cart {
         if let (Some(mine), Some(theirs)) = (self.currency(), guest.currency()) {
             if mine != theirs {
                 return Err(DomainError::conflict(
-                    "currency_mismatch",
+                    ErrorCode::CurrencyMismatch,
                     format!("the guest cart is priced in {theirs} and this cart in {mine}; carts of two currencies cannot be merged"),
                 ));
             }
@@ -632,7 +633,7 @@ mod tests {
         guest.set_quantity("B", 1, Money::new(90, Currency::EUR), &limits, now).unwrap();
         let (shopper_before, guest_before) = (shopper.clone(), guest.clone());
         let err = shopper.merge_from(&mut guest, &limits, now).unwrap_err();
-        assert!(matches!(err, DomainError::Conflict { code: "currency_mismatch", .. }), "{err:?}");
+        assert!(matches!(err, DomainError::Conflict { code: ErrorCode::CurrencyMismatch, .. }), "{err:?}");
         assert_eq!((shopper, guest), (shopper_before, guest_before));
     }
 

@@ -5,6 +5,7 @@
 //! (status, attribute types, currencies) are checked here so that an unknown value is a 422 naming the field,
 //! not a parse failure. Everything here is pure: ids and clocks come from the caller.
 
+use crate::error::ErrorCode;
 use crate::error::{DomainError, Result};
 use crate::money::{Currency, Money};
 use chrono::{DateTime, Utc};
@@ -32,7 +33,7 @@ pub const MAX_OPTIONS: usize = 10;
 /// Most inventory components one variant consumes.
 pub const MAX_COMPONENTS: usize = 10;
 /// The stable code of a bundle component that is not a SKU of the bundle's seller (422, naming the field).
-pub const COMPONENT_NOT_OWNED: &str = "component_not_owned";
+pub const COMPONENT_NOT_OWNED: ErrorCode = ErrorCode::ComponentNotOwned;
 /// Most categories the platform holds (they live in one partition and are read whole).
 pub const MAX_CATEGORIES: usize = 1000;
 
@@ -738,7 +739,10 @@ impl CategoryTree {
                 && c.name.to_lowercase() == name.to_lowercase()
         });
         if taken {
-            return Err(DomainError::conflict("category_exists", format!("a sibling category is named {name:?}")));
+            return Err(DomainError::conflict(
+                ErrorCode::CategoryExists,
+                format!("a sibling category is named {name:?}"),
+            ));
         }
         Ok(())
     }
@@ -1393,7 +1397,7 @@ mod tests {
             CategoryInput { name: "clothing".into(), parent_id: None, attributes: vec![] },
             at(3),
         );
-        assert!(matches!(dup, Err(DomainError::Conflict { code: "category_exists", .. })));
+        assert!(matches!(dup, Err(DomainError::Conflict { code: ErrorCode::CategoryExists, .. })));
 
         let retyped = t.create(
             "cat_x".into(),

@@ -4,6 +4,112 @@
 use crate::money::{Money, MoneyError};
 use std::fmt;
 
+/// The registry of stable error codes: every `error.code` the API answers with, spelled once. The HTTP mapping
+/// takes the code from here (`DomainError::code`), and a test holds docs/openapi.yaml's `Error.code` enum to
+/// exactly this list.
+macro_rules! error_codes {
+    ($($(#[doc = $doc:literal])* $variant:ident = $code:literal,)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in the registry's order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code as the API spells it.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// 422: a value breaks a rule (`field` names it).
+    ValidationFailed = "validation_failed",
+    /// 400: a parameter or header is malformed (`field` names it).
+    InvalidParameter = "invalid_parameter",
+    /// 400: the body is not JSON of the expected shape.
+    MalformedJson = "malformed_json",
+    /// 401.
+    Unauthenticated = "unauthenticated",
+    /// 403.
+    Forbidden = "forbidden",
+    /// 404: absent, or not the caller's to know of.
+    NotFound = "not_found",
+    /// 409: the total differs from the one the client expected (`expected`, `actual`).
+    PriceChanged = "price_changed",
+    /// 409: not enough stock (`sku`).
+    OutOfStock = "out_of_stock",
+    /// 422: the payment provider declined.
+    PaymentDeclined = "payment_declined",
+    /// 429, with Retry-After.
+    RateLimited = "rate_limited",
+    /// 503: a dependency is busy or down; retry.
+    Unavailable = "unavailable",
+    /// 500: never with details.
+    Internal = "internal",
+    /// 422: an Idempotency-Key used with a different request.
+    IdempotencyKeyReused = "idempotency_key_reused",
+    /// 409: a request with the Idempotency-Key is still running.
+    IdempotencyInProgress = "idempotency_in_progress",
+    /// 422: a bundle names another seller's SKU as a component.
+    ComponentNotOwned = "component_not_owned",
+    AlreadyDelivered = "already_delivered",
+    AlreadyReturned = "already_returned",
+    AlreadyShipped = "already_shipped",
+    CartBusy = "cart_busy",
+    CartExists = "cart_exists",
+    CartMerged = "cart_merged",
+    CategoryExists = "category_exists",
+    CategoryNotEmpty = "category_not_empty",
+    CompensationUnclaimed = "compensation_unclaimed",
+    ConcurrentUpdate = "concurrent_update",
+    CurrencyMismatch = "currency_mismatch",
+    HoldConsumed = "hold_consumed",
+    HoldExpired = "hold_expired",
+    HoldNotConsumed = "hold_not_consumed",
+    IllegalTransition = "illegal_transition",
+    NotSold = "not_sold",
+    NotStarted = "not_started",
+    NotWon = "not_won",
+    PaymentIntentUnexpectedState = "payment_intent_unexpected_state",
+    PaymentNotCapturable = "payment_not_capturable",
+    PaymentNotVoidable = "payment_not_voidable",
+    PerCustomerLimitReached = "per_customer_limit_reached",
+    ProductExists = "product_exists",
+    ReservationCommitted = "reservation_committed",
+    ReservationExpired = "reservation_expired",
+    ReservationIdReused = "reservation_id_reused",
+    ReservationReleased = "reservation_released",
+    SaleEnded = "sale_ended",
+    SaleExists = "sale_exists",
+    SaleReconciled = "sale_reconciled",
+    ShipmentInProgress = "shipment_in_progress",
+    SkuTaken = "sku_taken",
+    SkuUnavailable = "sku_unavailable",
+    SoldOut = "sold_out",
+    StockReserved = "stock_reserved",
+    VersionConflict = "version_conflict",
+    WarehouseExists = "warehouse_exists",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// What can go wrong in a use case, independent of transport.
 #[derive(Debug, thiserror::Error)]
 pub enum DomainError {
@@ -13,7 +119,7 @@ pub enum DomainError {
     /// A value names something the caller may not use, e.g. another seller's SKU (HTTP 422). `code` is the
     /// stable error code, `field` the offending value's path.
     #[error("{field}: {reason}")]
-    Refused { code: &'static str, field: String, reason: String },
+    Refused { code: ErrorCode, field: String, reason: String },
     /// A request parameter is malformed: unparsable number, unknown enum value, over a maximum (HTTP 400).
     #[error("{field}: {reason}")]
     InvalidParameter { field: String, reason: String },
@@ -31,7 +137,7 @@ pub enum DomainError {
     NotFound { entity: &'static str },
     /// The request conflicts with the current state (HTTP 409). `code` is the stable error code.
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: ErrorCode, message: String },
     /// The total the client expected differs from the server's (HTTP 409, code `price_changed`, with both
     /// amounts): nothing is reserved or charged.
     #[error("the total is {actual}, not the {expected} expected")]
@@ -44,7 +150,7 @@ pub enum DomainError {
     PaymentDeclined { reason: String },
     /// The resource existed but is gone for good (HTTP 410), e.g. a sold-out flash sale.
     #[error("{message}")]
-    Gone { code: &'static str, message: String },
+    Gone { code: ErrorCode, message: String },
     /// Too many requests (HTTP 429).
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
@@ -61,7 +167,7 @@ impl DomainError {
         Self::Validation { field: field.into(), reason: reason.to_string() }
     }
 
-    pub fn refused(code: &'static str, field: impl Into<String>, reason: impl fmt::Display) -> Self {
+    pub fn refused(code: ErrorCode, field: impl Into<String>, reason: impl fmt::Display) -> Self {
         Self::Refused { code, field: field.into(), reason: reason.to_string() }
     }
 
@@ -77,12 +183,31 @@ impl DomainError {
         Self::NotFound { entity }
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Conflict { code, message: message.into() }
     }
 
     pub fn unexpected(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::Unexpected(source.into())
+    }
+
+    /// The stable `error.code` the API answers with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Validation { .. } => ErrorCode::ValidationFailed,
+            Self::Refused { code, .. } | Self::Conflict { code, .. } | Self::Gone { code, .. } => *code,
+            Self::InvalidParameter { .. } => ErrorCode::InvalidParameter,
+            Self::MalformedBody(_) => ErrorCode::MalformedJson,
+            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound { .. } => ErrorCode::NotFound,
+            Self::PriceChanged { .. } => ErrorCode::PriceChanged,
+            Self::OutOfStock { .. } => ErrorCode::OutOfStock,
+            Self::PaymentDeclined { .. } => ErrorCode::PaymentDeclined,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Transient(_) => ErrorCode::Unavailable,
+            Self::Unexpected(_) => ErrorCode::Internal,
+        }
     }
 
     /// The stable name a Step Functions Retry/Catch matches on.

@@ -18,6 +18,7 @@
 //! stored state.
 
 use crate::error::DomainError;
+use crate::error::ErrorCode;
 use crate::idempotency;
 use crate::money::Money;
 use chrono::{DateTime, Duration, Utc};
@@ -45,13 +46,13 @@ const UNITS_PER_DEFAULT_SHARD: u32 = 250;
 const DEFAULT_MAX_SHARDS: u32 = 10;
 
 /// The stable error code of an entry before the start.
-pub const NOT_STARTED: &str = "not_started";
+pub const NOT_STARTED: ErrorCode = ErrorCode::NotStarted;
 /// The stable error code of an entry after sell-out.
-pub const SOLD_OUT: &str = "sold_out";
+pub const SOLD_OUT: ErrorCode = ErrorCode::SoldOut;
 /// The stable error code of an entry after the end.
-pub const SALE_ENDED: &str = "sale_ended";
+pub const SALE_ENDED: ErrorCode = ErrorCode::SaleEnded;
 /// The stable error code when the per-customer limit is reached.
-pub const LIMIT_REACHED: &str = "per_customer_limit_reached";
+pub const LIMIT_REACHED: ErrorCode = ErrorCode::PerCustomerLimitReached;
 
 /// What a seller sends to `POST /v1/seller/flash-sales`.
 #[derive(Debug, Clone, Deserialize)]

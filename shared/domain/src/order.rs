@@ -7,6 +7,7 @@
 //! is: since every change is one write conditional on the order's version, a cancellation and a shipment
 //! exclude each other before either touches the payment.
 
+use crate::error::ErrorCode;
 use crate::error::{DomainError, Result};
 use crate::money::{Currency, Money};
 use crate::payment::{Payment, PaymentView};
@@ -627,7 +628,7 @@ impl Order {
 
     fn illegal(&self, what: &str) -> DomainError {
         DomainError::conflict(
-            "illegal_transition",
+            ErrorCode::IllegalTransition,
             format!("cannot {what} an order that is {}", self.status().as_str()),
         )
     }
@@ -639,7 +640,7 @@ impl Order {
         }
         let part = self.seller_part(seller_id).ok_or_else(|| DomainError::not_found("order"))?;
         if self.folded.shipped.contains_key(seller_id) {
-            return Err(DomainError::conflict("already_shipped", "these lines are already shipped"));
+            return Err(DomainError::conflict(ErrorCode::AlreadyShipped, "these lines are already shipped"));
         }
         if tracking_number.trim().is_empty() || tracking_number.len() > 100 {
             return Err(DomainError::validation("tracking_number", "must be 1 to 100 characters"));
@@ -687,7 +688,7 @@ impl Order {
                 self.shippable(seller_id, tracking_number)?;
                 if let Some(started) = self.folded.shipping.get(seller_id) {
                     return Err(DomainError::conflict(
-                        "shipment_in_progress",
+                        ErrorCode::ShipmentInProgress,
                         format!("the shipment of these lines with tracking number {started} is under way"),
                     ));
                 }
@@ -714,7 +715,10 @@ impl Order {
                     return Err(self.illegal("deliver"));
                 }
                 if !next.delivered.insert(seller_id.clone()) {
-                    return Err(DomainError::conflict("already_delivered", "these lines are already delivered"));
+                    return Err(DomainError::conflict(
+                        ErrorCode::AlreadyDelivered,
+                        "these lines are already delivered",
+                    ));
                 }
             }
             OrderEventKind::ReturnRequested => {
@@ -731,7 +735,7 @@ impl Order {
                     return Err(DomainError::not_found("order"));
                 }
                 if self.folded.returned.contains_key(seller_id) {
-                    return Err(DomainError::conflict("already_returned", "this return is already approved"));
+                    return Err(DomainError::conflict(ErrorCode::AlreadyReturned, "this return is already approved"));
                 }
                 next.returned.insert(seller_id.clone(), *restocked);
             }
@@ -969,7 +973,7 @@ mod tests {
 
     fn code(err: &DomainError) -> &'static str {
         match err {
-            DomainError::Conflict { code, .. } => code,
+            DomainError::Conflict { code, .. } => code.as_str(),
             _ => "other",
         }
     }

@@ -2,6 +2,7 @@
 //! seller's shipment), voided, or refunded. The rules here bind every adapter: nothing is captured beyond
 //! what was authorized, nothing refunded beyond what was captured, and a voided payment stays voided.
 
+use crate::error::ErrorCode;
 use crate::error::{DomainError, Result};
 use crate::money::{Currency, Money};
 use serde::{Deserialize, Serialize};
@@ -92,7 +93,7 @@ impl Payment {
         self.same_currency(amount)?;
         if !self.status.holds_funds() {
             return Err(DomainError::conflict(
-                "payment_not_capturable",
+                ErrorCode::PaymentNotCapturable,
                 format!("a {} payment cannot be captured", self.status.as_str()),
             ));
         }
@@ -122,7 +123,7 @@ impl Payment {
                 Ok(())
             }
             other => Err(DomainError::conflict(
-                "payment_not_voidable",
+                ErrorCode::PaymentNotVoidable,
                 format!("a {} payment cannot be voided", other.as_str()),
             )),
         }
@@ -240,7 +241,10 @@ mod tests {
         let mut p = Payment::authorized("pi_1".into(), "ord_1".into(), usd(1000));
         p.void().unwrap();
         p.void().unwrap();
-        assert!(matches!(p.capture(usd(1), true), Err(DomainError::Conflict { code: "payment_not_capturable", .. })));
+        assert!(matches!(
+            p.capture(usd(1), true),
+            Err(DomainError::Conflict { code: ErrorCode::PaymentNotCapturable, .. })
+        ));
     }
 
     #[test]

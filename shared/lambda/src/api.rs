@@ -8,25 +8,26 @@ use serde_json::json;
 
 pub use http::StatusCode;
 
-/// The stable code and status for an error. Codes never change once published.
+/// The status and the stable code (from the registry, `ErrorCode`) for an error. Codes never change once
+/// published.
 pub fn status_and_code(err: &DomainError) -> (StatusCode, &'static str) {
-    match err {
-        DomainError::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
-        DomainError::Refused { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
-        DomainError::InvalidParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
-        DomainError::MalformedBody(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
-        DomainError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-        DomainError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-        DomainError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
-        DomainError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
-        DomainError::PriceChanged { .. } => (StatusCode::CONFLICT, "price_changed"),
-        DomainError::OutOfStock { .. } => (StatusCode::CONFLICT, "out_of_stock"),
-        DomainError::PaymentDeclined { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "payment_declined"),
-        DomainError::Gone { code, .. } => (StatusCode::GONE, code),
-        DomainError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-        DomainError::Transient(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-        DomainError::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-    }
+    let status = match err {
+        DomainError::Validation { .. } | DomainError::Refused { .. } | DomainError::PaymentDeclined { .. } => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        DomainError::InvalidParameter { .. } | DomainError::MalformedBody(_) => StatusCode::BAD_REQUEST,
+        DomainError::Unauthenticated => StatusCode::UNAUTHORIZED,
+        DomainError::Forbidden(_) => StatusCode::FORBIDDEN,
+        DomainError::NotFound { .. } => StatusCode::NOT_FOUND,
+        DomainError::Conflict { .. } | DomainError::PriceChanged { .. } | DomainError::OutOfStock { .. } => {
+            StatusCode::CONFLICT
+        }
+        DomainError::Gone { .. } => StatusCode::GONE,
+        DomainError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        DomainError::Transient(_) => StatusCode::SERVICE_UNAVAILABLE,
+        DomainError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (status, err.code().as_str())
 }
 
 /// Renders an error. Internal causes are logged with their chain and never sent to the caller.
@@ -169,6 +170,7 @@ pub fn header(req: &Request, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use commerce_domain::error::ErrorCode;
 
     fn body_json(response: &Response<Body>) -> serde_json::Value {
         match response.body() {
@@ -189,7 +191,8 @@ mod tests {
 
     #[test]
     fn when_refused_should_422_with_its_own_code_and_the_field() {
-        let response = error_response(&DomainError::refused("component_not_owned", "variants[0].sku", "not yours"));
+        let response =
+            error_response(&DomainError::refused(ErrorCode::ComponentNotOwned, "variants[0].sku", "not yours"));
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
         let body = body_json(&response);
         assert_eq!(

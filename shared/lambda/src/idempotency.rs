@@ -3,9 +3,10 @@
 //! `services::idempotency::IdempotentRequest`.
 
 use crate::api::{self, StatusCode};
+use commerce_domain::error::ErrorCode;
 use lambda_http::{Body, Response};
 
-fn rejection(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+fn rejection(status: StatusCode, code: ErrorCode, message: &str) -> Response<Body> {
     api::json_response(
         status,
         &serde_json::json!({"error": {"code": code, "message": message, "field": "Idempotency-Key"}}),
@@ -26,7 +27,7 @@ pub fn replay(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
 pub fn key_reused() -> Response<Body> {
     rejection(
         StatusCode::UNPROCESSABLE_ENTITY,
-        "idempotency_key_reused",
+        ErrorCode::IdempotencyKeyReused,
         "this Idempotency-Key was used with a different request",
     )
 }
@@ -35,7 +36,7 @@ pub fn key_reused() -> Response<Body> {
 pub fn in_progress() -> Response<Body> {
     rejection(
         StatusCode::CONFLICT,
-        "idempotency_in_progress",
+        ErrorCode::IdempotencyInProgress,
         "a request with this Idempotency-Key is still in progress; retry later",
     )
 }

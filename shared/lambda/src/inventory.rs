@@ -4,7 +4,7 @@ use crate::api::{self, json_response, StatusCode};
 use chrono::{DateTime, Utc};
 use commerce_app::ports::ReservationStore;
 use commerce_app::services::inventory::{self, Adjusted};
-use commerce_domain::error::Result;
+use commerce_domain::error::{ErrorCode, Result};
 use commerce_domain::inventory::reservation::Action;
 use lambda_http::{Body, Request, Response};
 
@@ -21,7 +21,7 @@ pub fn adjusted(result: Result<Adjusted>) -> Response<Body> {
         Ok(Adjusted::KeyReused) => json_response(
             StatusCode::UNPROCESSABLE_ENTITY,
             &serde_json::json!({"error": {
-                "code": "idempotency_key_reused",
+                "code": ErrorCode::IdempotencyKeyReused,
                 "message": "this Idempotency-Key was used with a different adjustment",
                 "field": "Idempotency-Key",
             }}),

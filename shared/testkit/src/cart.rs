@@ -2,6 +2,7 @@
 
 use commerce_app::ports::CartStore;
 use commerce_domain::cart::Cart;
+use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -53,7 +54,7 @@ impl CartStore for InMemoryCarts {
     async fn create_cart(&self, cart: &Cart) -> Result<()> {
         let mut state = self.lock();
         if state.carts.contains_key(&cart.cart_id) {
-            return Err(DomainError::conflict("cart_exists", "a cart with this id exists"));
+            return Err(DomainError::conflict(ErrorCode::CartExists, "a cart with this id exists"));
         }
         state.carts.insert(cart.cart_id.clone(), stored(cart));
         Ok(())

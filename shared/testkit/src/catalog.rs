@@ -10,6 +10,7 @@ use commerce_app::ports::{
 };
 use commerce_app::services::catalog::VERSION_CONFLICT;
 use commerce_domain::catalog::{Category, CategoryQuery, ListSort, Page, PageLimit, Product, ProductSummary, SkuView};
+use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -70,7 +71,10 @@ impl InMemoryCatalog {
             let other_product = state.sku_owner.get(&v.sku).is_some_and(|owner| *owner != next.product_id);
             let other_seller = state.sku_seller.get(&v.sku).is_some_and(|seller| *seller != next.seller_id);
             if other_product || other_seller {
-                return Err(DomainError::conflict("sku_taken", format!("SKU {} belongs to another product", v.sku)));
+                return Err(DomainError::conflict(
+                    ErrorCode::SkuTaken,
+                    format!("SKU {} belongs to another product", v.sku),
+                ));
             }
         }
         if let Some(previous) = previous {
@@ -113,7 +117,7 @@ impl ProductCreator for InMemoryCatalog {
     async fn create_product(&self, product: &Product) -> Result<()> {
         let mut state = self.lock();
         if state.products.contains_key(&product.product_id) {
-            return Err(DomainError::conflict("product_exists", "the product exists"));
+            return Err(DomainError::conflict(ErrorCode::ProductExists, "the product exists"));
         }
         self.write(&mut state, None, product)
     }
@@ -208,7 +212,9 @@ impl CategoryWriter for InMemoryCatalog {
         match (stored, expected_version) {
             (None, None) => {}
             (Some(version), Some(expected)) if version == expected => {}
-            (Some(_), None) => return Err(DomainError::conflict("category_exists", "the category already exists")),
+            (Some(_), None) => {
+                return Err(DomainError::conflict(ErrorCode::CategoryExists, "the category already exists"))
+            }
             _ => return Err(DomainError::conflict(VERSION_CONFLICT, "the category changed concurrently; retry")),
         }
         state.categories.insert(category.category_id.clone(), category.clone());

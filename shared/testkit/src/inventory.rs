@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use commerce_app::ports::{
     FinishOutcome, ReservationReplacer, ReservationStore, StockReader, StockWriter, WarehouseReader, WarehouseWriter,
 };
+use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::inventory::reservation::{Action, ReleaseReason, ReplaceOutcome, ReserveOutcome};
 use commerce_domain::inventory::{
@@ -121,7 +122,7 @@ impl WarehouseWriter for InMemoryInventory {
     async fn create_warehouse(&self, warehouse: &Warehouse) -> Result<()> {
         let mut state = self.lock();
         if state.warehouses.iter().any(|w| w.warehouse_id == warehouse.warehouse_id) {
-            return Err(DomainError::conflict("warehouse_exists", "a warehouse with this id exists"));
+            return Err(DomainError::conflict(ErrorCode::WarehouseExists, "a warehouse with this id exists"));
         }
         state.warehouses.push(warehouse.clone());
         Ok(())

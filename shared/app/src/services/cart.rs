@@ -11,6 +11,7 @@ use commerce_domain::auth::Caller;
 use commerce_domain::cart::{
     price_cart, Cart, CartAccess, CartHolds, CartLimits, CartOwner, CartReservation, CartStatus, Edit, PricedCart,
 };
+use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::ids::CartId;
 use commerce_domain::inventory::{validate_sku, Reservation, ReservationPolicy, ReservationRequest, ReservationStatus};
@@ -101,7 +102,7 @@ pub async fn shopper_cart(store: &impl CartStore, user_id: &str, now: DateTime<U
 }
 
 fn busy() -> DomainError {
-    DomainError::conflict("cart_busy", "the cart is changing concurrently; retry")
+    DomainError::conflict(ErrorCode::CartBusy, "the cart is changing concurrently; retry")
 }
 
 async fn owned_cart(store: &impl CartStore, access: &CartAccess, cart_id: &CartId, now: DateTime<Utc>) -> Result<Cart> {
@@ -212,7 +213,7 @@ impl<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver> CartConte
                     Some(CartReservation { id: hold.reservation_id.clone(), expires_at: hold.expires_at });
                 Ok(Renewal { new: Some(hold.reservation_id), release_after_save: Vec::new() })
             }
-            Err(DomainError::OutOfStock { .. } | DomainError::Conflict { code: "sku_unavailable", .. })
+            Err(DomainError::OutOfStock { .. } | DomainError::Conflict { code: ErrorCode::SkuUnavailable, .. })
                 if on_shortage == OnShortage::DropHold =>
             {
                 cart.reservation = None;

@@ -11,6 +11,7 @@ use commerce_domain::catalog::{
     Category, CategoryInput, CategoryPatch, CategoryQuery, CategoryTree, Page, PageLimit, Product, ProductInput,
     ProductPatch, ProductSummary, CATEGORY_ID_PREFIX, PRODUCT_ID_PREFIX,
 };
+use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::ids;
 use commerce_domain::ids::ProductId;
@@ -19,7 +20,7 @@ use commerce_domain::ids::ProductId;
 pub const UPDATE_ATTEMPTS: usize = 6;
 
 /// The stable code of a lost optimistic-concurrency race.
-pub const VERSION_CONFLICT: &str = "version_conflict";
+pub const VERSION_CONFLICT: ErrorCode = ErrorCode::VersionConflict;
 
 /// Reads all categories into a tree.
 #[tracing::instrument(skip_all)]
@@ -225,10 +226,10 @@ pub async fn delete_category(
     let tree = category_tree(reader).await?;
     let category = tree.get(category_id).ok_or_else(|| DomainError::not_found("category"))?;
     if tree.has_children(category_id) {
-        return Err(DomainError::conflict("category_not_empty", "the category has subcategories"));
+        return Err(DomainError::conflict(ErrorCode::CategoryNotEmpty, "the category has subcategories"));
     }
     if usage.category_in_use(category_id).await? {
-        return Err(DomainError::conflict("category_not_empty", "products are filed under the category"));
+        return Err(DomainError::conflict(ErrorCode::CategoryNotEmpty, "products are filed under the category"));
     }
     writer.delete_category(category).await?;
     tracing::info!(category_id, "category deleted");

@@ -15,6 +15,7 @@ use crate::ports::{
 };
 use chrono::{DateTime, Utc};
 use commerce_domain::cart::CartAccess;
+use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::inventory::returns::SoldReturn;
 use commerce_domain::inventory::{OwnerKind, ReservationLine, ReservationPolicy, ReservationRequest};
@@ -125,7 +126,7 @@ async fn flash_line(
         .await?
         .into_iter()
         .find(|v| v.sku == sale.sku)
-        .ok_or_else(|| DomainError::conflict("sku_unavailable", format!("{} is not for sale", sale.sku)))?;
+        .ok_or_else(|| DomainError::conflict(ErrorCode::SkuUnavailable, format!("{} is not for sale", sale.sku)))?;
     OrderLine::new(sale.sku, view.product_id, view.seller_id, view.title, 1, sale.price)
 }
 
@@ -303,7 +304,7 @@ async fn cart_order(
         let view = views
             .iter()
             .find(|v| &v.sku == sku && v.is_purchasable())
-            .ok_or_else(|| DomainError::conflict("sku_unavailable", format!("{sku} is not for sale")))?;
+            .ok_or_else(|| DomainError::conflict(ErrorCode::SkuUnavailable, format!("{sku} is not for sale")))?;
         lines.push(OrderLine::new(
             sku.clone(),
             view.product_id.clone(),
@@ -448,7 +449,7 @@ where
             "reservation_id": reservation.reservation_id,
             "expires_at": reservation.expires_at,
         })),
-        Err(DomainError::Conflict { code: "sku_unavailable", message }) => {
+        Err(DomainError::Conflict { code: ErrorCode::SkuUnavailable, message }) => {
             Err(DomainError::OutOfStock { sku: message })
         }
         Err(err) => Err(err),
@@ -515,7 +516,7 @@ where
         }
         match orders.append_events(&order, version).await {
             Ok(()) => return Ok(order),
-            Err(DomainError::Conflict { code: "concurrent_update", .. }) => continue,
+            Err(DomainError::Conflict { code: ErrorCode::ConcurrentUpdate, .. }) => continue,
             Err(err) => return Err(err),
         }
     }
@@ -689,7 +690,7 @@ async fn give_back_stock(
 ) -> Result<()> {
     match crate::services::inventory::release(store, order_id, now).await {
         Ok(_) | Err(DomainError::NotFound { .. }) => Ok(()),
-        Err(DomainError::Conflict { code: "reservation_committed", .. }) => {
+        Err(DomainError::Conflict { code: ErrorCode::ReservationCommitted, .. }) => {
             let reservation =
                 store.get_reservation(order_id).await?.ok_or_else(|| DomainError::not_found("reservation"))?;
             let request = SoldReturn {
@@ -716,7 +717,7 @@ async fn release_flash_hold(
 ) -> Result<()> {
     match crate::services::flash_sale::release_hold(tickets, &hold.ticket_id, order_id, now).await {
         Ok(()) | Err(DomainError::NotFound { .. }) => Ok(()),
-        Err(DomainError::Conflict { code: "hold_not_consumed", .. }) => Ok(()),
+        Err(DomainError::Conflict { code: ErrorCode::HoldNotConsumed, .. }) => Ok(()),
         Err(err) => Err(err),
     }
 }
@@ -787,7 +788,7 @@ pub async fn fail_order(
         }
         if !order.compensating() {
             return Err(DomainError::conflict(
-                "compensation_unclaimed",
+                ErrorCode::CompensationUnclaimed,
                 "the order was not claimed for compensation; the reaper finishes it",
             ));
         }

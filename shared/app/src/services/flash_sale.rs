@@ -8,6 +8,7 @@ use crate::ports::{
 };
 use chrono::{DateTime, Duration, Utc};
 use commerce_domain::auth::Caller;
+use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::flash_sale::{
     self, lane_of, pick_shard, position, rebalance_plan, ticket_id_for, EntryMessage, FlashSale, FlashSaleView, Gate,
@@ -752,13 +753,16 @@ pub async fn checkout_hold(
     match ticket.status {
         TicketStatus::Won if !ticket.hold_expired(now) => {}
         TicketStatus::Won | TicketStatus::Expired | TicketStatus::Released => {
-            return Err(DomainError::Gone { code: "hold_expired", message: "the checkout hold has expired".into() })
+            return Err(DomainError::Gone {
+                code: ErrorCode::HoldExpired,
+                message: "the checkout hold has expired".into(),
+            })
         }
         TicketStatus::Purchased => {
-            return Err(DomainError::conflict("hold_consumed", "the hold was used by another order"))
+            return Err(DomainError::conflict(ErrorCode::HoldConsumed, "the hold was used by another order"))
         }
         TicketStatus::Waiting | TicketStatus::SoldOut => {
-            return Err(DomainError::conflict("not_won", "this entry has not won a unit"))
+            return Err(DomainError::conflict(ErrorCode::NotWon, "this entry has not won a unit"))
         }
     }
     let sale = reader.get_sale(&ticket.sale_id).await?.ok_or_else(|| DomainError::not_found("flash sale"))?;
@@ -794,13 +798,16 @@ pub async fn consume_hold(
                 }
             }
             TicketStatus::Won | TicketStatus::Expired | TicketStatus::Released => {
-                return Err(DomainError::Gone { code: "hold_expired", message: "the checkout hold has expired".into() })
+                return Err(DomainError::Gone {
+                    code: ErrorCode::HoldExpired,
+                    message: "the checkout hold has expired".into(),
+                })
             }
             TicketStatus::Purchased => {
-                return Err(DomainError::conflict("hold_consumed", "the hold was used by another order"))
+                return Err(DomainError::conflict(ErrorCode::HoldConsumed, "the hold was used by another order"))
             }
             TicketStatus::Waiting | TicketStatus::SoldOut => {
-                return Err(DomainError::conflict("not_won", "this entry has not won a unit"))
+                return Err(DomainError::conflict(ErrorCode::NotWon, "this entry has not won a unit"))
             }
         }
     }
@@ -838,7 +845,7 @@ pub async fn release_hold(
                 }
             }
             TicketStatus::Released | TicketStatus::Expired | TicketStatus::Won => return Ok(()),
-            _ => return Err(DomainError::conflict("hold_not_consumed", "this order does not hold the unit")),
+            _ => return Err(DomainError::conflict(ErrorCode::HoldNotConsumed, "this order does not hold the unit")),
         }
     }
     Err(DomainError::Transient("the hold kept changing".into()))

@@ -13,6 +13,7 @@ use crate::ports::{
 use chrono::{DateTime, Utc};
 use commerce_domain::auth::Caller;
 use commerce_domain::catalog::{Component, SkuView};
+use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::inventory::reservation::{expired, Action, ReplaceOutcome, Transition, MAX_ALLOCATIONS};
 use commerce_domain::inventory::{
@@ -303,7 +304,7 @@ where
     let skus: Vec<String> = lines.iter().map(|l| l.sku.clone()).collect();
     let components = consumption(catalog, &skus).await?;
     if let Some(missing) = skus.iter().find(|sku| !components.contains_key(*sku)) {
-        return Err(DomainError::conflict("sku_unavailable", format!("{missing} is not for sale")));
+        return Err(DomainError::conflict(ErrorCode::SkuUnavailable, format!("{missing} is not for sale")));
     }
     let demand = expand_lines(&lines, &components)?;
     let bundles = bundle_lines(&lines, &components);
@@ -400,7 +401,10 @@ async fn existing_reservation(
     now: DateTime<Utc>,
 ) -> Result<Reservation> {
     if !existing.matches(lines) {
-        return Err(DomainError::conflict("reservation_id_reused", "this reservation id was used for other lines"));
+        return Err(DomainError::conflict(
+            ErrorCode::ReservationIdReused,
+            "this reservation id was used for other lines",
+        ));
     }
     match existing.status_at(now) {
         ReservationStatus::Expired => {

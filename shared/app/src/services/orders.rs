@@ -20,6 +20,7 @@ use crate::services::checkout::update_order;
 use chrono::{DateTime, Utc};
 use commerce_domain::auth::Caller;
 use commerce_domain::catalog::{Page, PageLimit};
+use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::ids::OrderId;
 use commerce_domain::inventory::returns::{units_of_lines, SoldReturn};
@@ -179,7 +180,7 @@ where
             tracing::info!(order_id = %order.id(), reason, "flash unit returned to its sale");
             Ok(())
         }
-        Err(DomainError::Conflict { code: "sale_reconciled", .. }) => {
+        Err(DomainError::Conflict { code: ErrorCode::SaleReconciled, .. }) => {
             let ticket = flash.get_ticket(ticket_id).await?.ok_or_else(|| DomainError::not_found("flash ticket"))?;
             let sale = flash.get_sale(&ticket.sale_id).await?.ok_or_else(|| DomainError::not_found("flash sale"))?;
             let line = Allocation { sku: sale.sku, warehouse_id: sale.warehouse_id, quantity: 1 };
@@ -297,7 +298,9 @@ async fn release_payment(
 ) -> Result<Option<Payment>> {
     let payment = match crate::services::checkout::void_payment(provider, ledger, order_id, now).await {
         // Our record said the hold was open, but the provider had captured: ask the provider.
-        Err(DomainError::Conflict { code: "payment_not_voidable", .. }) => provider.find_for_order(order_id).await?,
+        Err(DomainError::Conflict { code: ErrorCode::PaymentNotVoidable, .. }) => {
+            provider.find_for_order(order_id).await?
+        }
         other => other?,
     };
     let Some(payment) = payment else {
@@ -396,7 +399,7 @@ fn capture_refused(err: &DomainError) -> bool {
         err,
         DomainError::PaymentDeclined { .. }
             | DomainError::Validation { .. }
-            | DomainError::Conflict { code: "payment_not_capturable", .. }
+            | DomainError::Conflict { code: ErrorCode::PaymentNotCapturable, .. }
     )
 }
 

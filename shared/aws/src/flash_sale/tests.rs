@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::{
 };
 use commerce_app::services::flash_sale as service;
 use commerce_domain::auth::{Caller, Role};
+use commerce_domain::error::ErrorCode;
 use commerce_domain::flash_sale::{check_sale, EntryStatus, NewFlashSale};
 use commerce_domain::ids::{SaleId, TicketId};
 use commerce_domain::money::{Currency, Money};
@@ -222,7 +223,7 @@ async fn concurrent_workers_sell_exactly_the_units_and_close_the_queue() {
         service::enter(&entrance, &shopper("late"), &SaleId::parse(&sale.sale_id).unwrap(), Some("k"), Utc::now())
             .await
             .unwrap_err();
-    assert!(matches!(err, DomainError::Gone { code: "sold_out", .. }), "{err:?}");
+    assert!(matches!(err, DomainError::Gone { code: ErrorCode::SoldOut, .. }), "{err:?}");
 }
 
 /// A queue that must not be used.
@@ -293,7 +294,7 @@ async fn expired_hold_returns_the_unit_to_the_next_in_line_and_sale_reconciles_e
     let later = t0 + Duration::seconds(61);
     assert!(matches!(
         service::consume_hold(&store, &store, &store, "ftk_000001", "c1", "ord_3", later).await,
-        Err(DomainError::Gone { code: "hold_expired", .. })
+        Err(DomainError::Gone { code: ErrorCode::HoldExpired, .. })
     ));
     let report = service::sweep(&store, &store, later).await.unwrap();
     assert_eq!(report.expired_holds, 1);

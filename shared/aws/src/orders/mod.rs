@@ -25,6 +25,7 @@ use commerce_app::ports::{
     SellerOrders,
 };
 use commerce_domain::catalog::{Page, PageLimit};
+use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::order::{Order, OrderNotification, OrderStatus, OrderSummary, SellerOrderView};
 use commerce_domain::payment::Payment;
@@ -265,7 +266,7 @@ impl OrderWriter for DynamoOrders {
                 Ok(_) => {}
                 Err(err) if err.as_service_error().is_some_and(is_conditional_failure) => {
                     return Err(DomainError::conflict(
-                        "concurrent_update",
+                        ErrorCode::ConcurrentUpdate,
                         "the order changed meanwhile; reload and retry",
                     ))
                 }

@@ -21,6 +21,7 @@ use crate::dynamo::sdk_error;
 use crate::orders::{from_av, to_av};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
+use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::idempotency::key_digest;
 use commerce_domain::money::Money;
@@ -102,7 +103,7 @@ impl SandboxProvider {
         let stored_request = item.get("request").and_then(|v| v.as_s().ok()).map(String::as_str);
         if stored_request != Some(request) {
             return Err(DomainError::conflict(
-                "idempotency_key_reused",
+                ErrorCode::IdempotencyKeyReused,
                 "the provider idempotency key was used for a different request",
             ));
         }

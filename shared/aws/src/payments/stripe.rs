@@ -4,6 +4,7 @@
 //! `Transient`. Webhooks are verified with the `Stripe-Signature` scheme (HMAC-SHA256 of `t.payload`).
 
 use chrono::{DateTime, TimeZone, Utc};
+use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::money::{Currency, Money};
 use commerce_domain::payment::{validate_payment_method, AuthorizeRequest, Payment, PaymentStatus, WebhookEvent};
@@ -180,11 +181,11 @@ impl StripeProvider {
         let form = [("cancellation_reason", "abandoned".to_string())];
         match self.send(reqwest::Method::POST, &path, &form, Some(key)).await {
             Ok(value) => Self::intent(value)?.to_payment(),
-            Err(DomainError::Conflict { code: "payment_intent_unexpected_state", .. }) => {
+            Err(DomainError::Conflict { code: ErrorCode::PaymentIntentUnexpectedState, .. }) => {
                 let current = self.retrieve(payment_id).await?;
                 match current.status {
                     PaymentStatus::Voided | PaymentStatus::Captured => Ok(current),
-                    _ => Err(DomainError::conflict("payment_not_voidable", "the payment cannot be voided")),
+                    _ => Err(DomainError::conflict(ErrorCode::PaymentNotVoidable, "the payment cannot be voided")),
                 }
             }
             Err(err) => Err(err),
@@ -245,11 +246,12 @@ pub fn map_error(status: u16, error: Option<StripeError>) -> DomainError {
         500..=599 => DomainError::Transient(format!("stripe {status}")),
         404 => DomainError::not_found("payment"),
         400 if code.as_deref() == Some("payment_intent_unexpected_state") => {
-            DomainError::conflict("payment_intent_unexpected_state", "the payment is not in a state for this")
+            DomainError::conflict(ErrorCode::PaymentIntentUnexpectedState, "the payment is not in a state for this")
         }
-        400 if kind == "idempotency_error" => {
-            DomainError::conflict("idempotency_key_reused", "the provider idempotency key was used for another request")
-        }
+        400 if kind == "idempotency_error" => DomainError::conflict(
+            ErrorCode::IdempotencyKeyReused,
+            "the provider idempotency key was used for another request",
+        ),
         _ => DomainError::unexpected(format!("stripe {status} {kind} {}", code.unwrap_or_default())),
     }
 }

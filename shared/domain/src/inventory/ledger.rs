@@ -17,6 +17,7 @@ use super::reservation::{
 };
 use super::{SetStock, StockAdjustment, StockLevel};
 use crate::error::DomainError;
+use crate::error::ErrorCode;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 
@@ -264,7 +265,7 @@ impl Ledger {
 
 /// The error for a stock change that would take units already reserved.
 pub fn below_reserved() -> DomainError {
-    DomainError::conflict("stock_reserved", "on hand cannot go below the units reserved")
+    DomainError::conflict(ErrorCode::StockReserved, "on hand cannot go below the units reserved")
 }
 
 #[cfg(test)]
@@ -426,7 +427,7 @@ mod tests {
         let now = Utc::now();
         assert!(matches!(ledger.try_reserve(reservation(1, &[(0, 0, 2)], now, 60)), ReserveOutcome::Reserved(_)));
         let err = ledger.adjust("A", "wh_1", &StockAdjustment { delta: -2, reason: AdjustmentReason::Damage });
-        assert!(matches!(err, Err(DomainError::Conflict { code: "stock_reserved", .. })));
+        assert!(matches!(err, Err(DomainError::Conflict { code: ErrorCode::StockReserved, .. })));
         assert!(ledger.adjust("A", "wh_1", &StockAdjustment { delta: -1, reason: AdjustmentReason::Damage }).is_ok());
     }
 }

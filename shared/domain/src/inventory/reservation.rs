@@ -4,6 +4,7 @@
 
 use super::{validate_sku, Allocation, Component, Location};
 use crate::error::DomainError;
+use crate::error::ErrorCode;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -173,14 +174,14 @@ impl Reservation {
             }
             (Action::Release, Released | Expired) => Ok(Transition::NoEffect),
             (Action::Release, Committed) => {
-                Err(DomainError::conflict("reservation_committed", "the reservation is already committed"))
+                Err(DomainError::conflict(ErrorCode::ReservationCommitted, "the reservation is already committed"))
             }
             (Action::Commit, Held) if now < self.expires_at => Ok(Transition::Apply(Committed, None)),
             (Action::Commit, Committed) => Ok(Transition::NoEffect),
             (Action::Commit, Held | Expired) => Err(expired()),
             (Action::Commit, Released) if self.release_reason == Some(ReleaseReason::Expired) => Err(expired()),
             (Action::Commit, Released) => {
-                Err(DomainError::conflict("reservation_released", "the reservation was released"))
+                Err(DomainError::conflict(ErrorCode::ReservationReleased, "the reservation was released"))
             }
         }
     }
@@ -188,7 +189,7 @@ impl Reservation {
 
 /// The typed error for a reservation whose hold ran out.
 pub fn expired() -> DomainError {
-    DomainError::Gone { code: "reservation_expired", message: "the reservation has expired".into() }
+    DomainError::Gone { code: ErrorCode::ReservationExpired, message: "the reservation has expired".into() }
 }
 
 /// Default hold times per owner kind.
@@ -289,7 +290,7 @@ mod tests {
         assert_eq!(r.status_at(now), ReservationStatus::Expired);
         assert!(matches!(
             r.transition(Action::Commit, now),
-            Err(DomainError::Gone { code: "reservation_expired", .. })
+            Err(DomainError::Gone { code: ErrorCode::ReservationExpired, .. })
         ));
         assert_eq!(
             r.transition(Action::Release, now).unwrap(),

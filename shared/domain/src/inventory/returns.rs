@@ -7,6 +7,7 @@
 //! `flash_sold` instead.
 
 use super::{Allocation, Reservation, StockLevel};
+use crate::error::ErrorCode;
 use crate::error::{DomainError, Result};
 use serde::{Deserialize, Serialize};
 
@@ -87,7 +88,7 @@ pub fn return_sold(level: &mut StockLevel, quantity: u32, flash: bool) -> Result
     let q = i64::from(quantity);
     let booked = if flash { level.flash_sold } else { level.sold };
     if level.sold < q || booked < q {
-        return Err(DomainError::conflict("not_sold", "fewer units are sold than would come back"));
+        return Err(DomainError::conflict(ErrorCode::NotSold, "fewer units are sold than would come back"));
     }
     level.sold -= q;
     if flash {
