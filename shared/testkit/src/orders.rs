@@ -91,7 +91,7 @@ impl OrderWriter for InMemoryOrders {
         let mut state = self.lock();
         let stored = state.orders.get(order.id()).ok_or_else(|| DomainError::not_found("order"))?;
         if stored.version() != expected_version {
-            return Err(DomainError::conflict("concurrent_update", "the order changed meanwhile; reload and retry"));
+            return Err(commerce_domain::order::concurrent_update());
         }
         state.orders.insert(order.id().to_owned(), order.clone());
         Ok(())
