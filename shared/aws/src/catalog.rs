@@ -3,14 +3,10 @@
 //! seller) and its listing items, so listings and SKU lookups never disagree with the product. Layout:
 //! `items`, docs/DATA_MODEL.md.
 
-pub mod cursor;
 pub mod items;
 
-use crate::dynamo::sdk_error;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest,
-};
+use crate::dynamo::{applied, built, n, sdk_error, Cancellation, Table, CONDITION_FAILED, TRANSACTION_CONFLICT};
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use chrono::Utc;
 use commerce_app::ports::{
@@ -21,15 +17,14 @@ use commerce_app::services::catalog::VERSION_CONFLICT;
 use commerce_domain::catalog::{Category, CategoryQuery, ListSort, Page, PageLimit, Product, ProductSummary, SkuView};
 use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
+use futures::FutureExt;
 use items::{Index, Item, GSI1, GSI2, GSI3};
 use std::collections::{BTreeSet, HashMap};
-use std::time::Duration;
 
 /// The catalog table, implementing every catalog port. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct DynamoCatalog {
-    client: Client,
-    table: String,
+    table: Table,
 }
 
 /// What a transaction action protects, to explain a cancellation.
@@ -47,23 +42,25 @@ const SKU_FREE_OR_OURS: &str =
     "attribute_not_exists(pk) OR product_id = :pid OR (attribute_not_exists(product_id) AND seller_id = :sid)";
 /// A SKU item may be retired by the product that has it.
 const SKU_OURS: &str = "attribute_not_exists(pk) OR product_id = :pid";
+/// A product or category write on the version that was read (`:expected`).
+const VERSION_IS_EXPECTED: &str = "#version = :expected";
 
 impl DynamoCatalog {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { table: Table::new(client, table) }
     }
 
     /// The table name.
     pub fn table(&self) -> &str {
-        &self.table
+        self.table.name()
     }
 
     fn put(&self, item: Item) -> Put {
-        Put::builder().table_name(&self.table).set_item(Some(item)).build().expect("table and item are set")
+        self.table.put(item).build().expect("table and item are set")
     }
 
     fn delete(&self, key: Item) -> Delete {
-        Delete::builder().table_name(&self.table).set_key(Some(key)).build().expect("table and key are set")
+        self.table.delete(key).build().expect("table and key are set")
     }
 
     fn sku_put(&self, product: &Product, item: Item) -> Put {
@@ -85,9 +82,8 @@ impl DynamoCatalog {
     }
 
     fn category_exists(&self, category_id: &str) -> ConditionCheck {
-        ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(items::category_key(category_id)))
+        self.table
+            .condition_check(items::category_key(category_id))
             .condition_expression("attribute_exists(pk)")
             .build()
             .expect("table, key and condition are set")
@@ -96,32 +92,27 @@ impl DynamoCatalog {
     /// Runs a transaction and explains a cancellation by the first failed guard.
     async fn transact(&self, actions: Vec<(Guard, TransactWriteItem)>, product_exists_code: ErrorCode) -> Result<()> {
         let (guards, writes): (Vec<Guard>, Vec<TransactWriteItem>) = actions.into_iter().unzip();
-        let result = self.client.transact_write_items().set_transact_items(Some(writes)).send().await;
+        let result = self.table.client().transact_write_items().set_transact_items(Some(writes)).send().boxed().await;
         let err = match result {
             Ok(_) => return Ok(()),
             Err(err) => err,
         };
-        let reasons = match err.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
-                cancelled.cancellation_reasons().to_vec()
-            }
-            _ => return Err(sdk_error(err)),
-        };
-        for (guard, reason) in guards.iter().zip(&reasons) {
-            match (reason.code(), guard) {
-                (Some("ConditionalCheckFailed"), Guard::Product) => {
+        let Some(cancellation) = Cancellation::of(&err) else { return Err(sdk_error(err)) };
+        for (i, guard) in guards.iter().enumerate() {
+            match (cancellation.code(i), guard) {
+                (Some(CONDITION_FAILED), Guard::Product) => {
                     return Err(DomainError::conflict(product_exists_code, "the product changed concurrently"))
                 }
-                (Some("ConditionalCheckFailed"), Guard::Category) => {
+                (Some(CONDITION_FAILED), Guard::Category) => {
                     return Err(DomainError::validation("category_id", "unknown category"))
                 }
-                (Some("ConditionalCheckFailed"), Guard::Sku(sku)) => {
+                (Some(CONDITION_FAILED), Guard::Sku(sku)) => {
                     return Err(DomainError::conflict(
                         ErrorCode::SkuTaken,
                         format!("SKU {sku} belongs to another product"),
                     ))
                 }
-                (Some("TransactionConflict"), _) => {
+                (Some(TRANSACTION_CONFLICT), _) => {
                     return Err(DomainError::conflict(VERSION_CONFLICT, "the product changed concurrently"))
                 }
                 _ => {}
@@ -142,31 +133,8 @@ impl DynamoCatalog {
             all.extend(items::listing_items(product)?);
             all.extend(items::sku_items(product)?.into_iter().map(|(_, item)| item));
         }
-        let total = all.len();
-        for chunk in all.chunks(25) {
-            let requests = chunk
-                .iter()
-                .map(|item| {
-                    let put = PutRequest::builder().set_item(Some(item.clone())).build().expect("item is set");
-                    WriteRequest::builder().put_request(put).build()
-                })
-                .collect();
-            self.batch_write(requests).await?;
-        }
-        Ok(total)
-    }
-
-    async fn batch_write(&self, mut requests: Vec<WriteRequest>) -> Result<()> {
-        for attempt in 0..8u32 {
-            let output =
-                self.client.batch_write_item().request_items(&self.table, requests).send().await.map_err(sdk_error)?;
-            requests = output.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
-            if requests.is_empty() {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
-        }
-        Err(DomainError::Transient("batch write left unprocessed items".into()))
+        self.table.batch_put(&all).await?;
+        Ok(all.len())
     }
 
     async fn query_page<T: serde::de::DeserializeOwned>(
@@ -177,39 +145,24 @@ impl DynamoCatalog {
         limit: PageLimit,
         cursor: Option<&str>,
     ) -> Result<(Vec<T>, Option<String>)> {
-        let start = cursor.map(|raw| cursor::decode(raw, index, &partition)).transpose()?;
-        let output = self
-            .client
+        let query = self
+            .table
             .query()
-            .table_name(&self.table)
             .index_name(index.name)
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", index.pk)
-            .expression_attribute_values(":pk", items::s(partition))
+            .expression_attribute_values(":pk", items::s(&partition))
             .scan_index_forward(forward)
-            .limit(limit.get() as i32)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        let found = output.items.unwrap_or_default().into_iter().map(items::from_item).collect::<Result<Vec<T>>>()?;
-        let next = output.last_evaluated_key.as_ref().and_then(cursor::encode);
+            .limit(limit.get() as i32);
+        let (found, next) = self.table.page(query, index, &partition, cursor).await?;
+        let found = found.into_iter().map(items::from_item).collect::<Result<Vec<T>>>()?;
         Ok((found, next))
     }
 }
 
 impl ProductReader for DynamoCatalog {
     async fn get_product(&self, product_id: &str) -> Result<Option<Product>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(items::product_key(product_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        output.item.map(items::from_item).transpose()
+        self.table.get_as(items::product_key(product_id)).await
     }
 }
 
@@ -237,11 +190,14 @@ impl ProductCreator for DynamoCatalog {
 
 impl ProductUpdater for DynamoCatalog {
     async fn replace_product(&self, current: &Product, next: &Product) -> Result<()> {
-        let mut product_put = self.put(items::product_item(next)?);
-        product_put.condition_expression = Some("#version = :expected".to_owned());
-        product_put.expression_attribute_names = Some(HashMap::from([("#version".to_owned(), "version".to_owned())]));
-        product_put.expression_attribute_values =
-            Some(HashMap::from([(":expected".to_owned(), AttributeValue::N(current.version.to_string()))]));
+        let product_put = built(
+            self.table
+                .put(items::product_item(next)?)
+                .condition_expression(VERSION_IS_EXPECTED)
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", n(current.version))
+                .build(),
+        )?;
         let mut actions = vec![(Guard::Product, TransactWriteItem::builder().put(product_put).build())];
         if next.category_id != current.category_id {
             let check = self.category_exists(&next.category_id);
@@ -269,12 +225,14 @@ impl ProductUpdater for DynamoCatalog {
 
 impl ProductRemover for DynamoCatalog {
     async fn delete_product(&self, product: &Product) -> Result<()> {
-        let mut product_delete = self.delete(items::product_key(&product.product_id));
-        product_delete.condition_expression = Some("#version = :expected".to_owned());
-        product_delete.expression_attribute_names =
-            Some(HashMap::from([("#version".to_owned(), "version".to_owned())]));
-        product_delete.expression_attribute_values =
-            Some(HashMap::from([(":expected".to_owned(), AttributeValue::N(product.version.to_string()))]));
+        let product_delete = built(
+            self.table
+                .delete(items::product_key(&product.product_id))
+                .condition_expression(VERSION_IS_EXPECTED)
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", n(product.version))
+                .build(),
+        )?;
         let mut actions = vec![(Guard::Product, TransactWriteItem::builder().delete(product_delete).build())];
         for category_id in items::listed_under(product) {
             let delete = self.delete(items::listing_key(&product.product_id, category_id));
@@ -317,26 +275,11 @@ impl SkuCatalog for DynamoCatalog {
         };
         let mut found: HashMap<String, SkuView> = HashMap::with_capacity(wanted.len());
         for chunk in wanted.chunks(100) {
-            let mut keys: Vec<Item> = chunk.iter().map(|sku| items::sku_key(sku)).collect();
-            for attempt in 0..8u32 {
-                let request =
-                    KeysAndAttributes::builder().set_keys(Some(keys)).build().map_err(DomainError::unexpected)?;
-                let output =
-                    self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(sdk_error)?;
-                let responses = output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default();
-                for item in responses.into_iter().filter(items::is_live_sku) {
-                    let view: SkuView = items::from_item(item)?;
-                    found.insert(view.sku.clone(), view);
-                }
-                keys =
-                    output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
-                if keys.is_empty() {
-                    break;
-                }
-                if attempt == 7 {
-                    return Err(DomainError::Transient("batch get left unprocessed keys".into()));
-                }
-                tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+            let keys: Vec<Item> = chunk.iter().map(|sku| items::sku_key(sku)).collect();
+            let request = built(KeysAndAttributes::builder().set_keys(Some(keys)).build())?;
+            for item in self.table.batch_get(request).await?.into_iter().filter(items::is_live_sku) {
+                let view: SkuView = items::from_item(item)?;
+                found.insert(view.sku.clone(), view);
             }
         }
         Ok(wanted.into_iter().filter_map(|sku| found.remove(sku.as_str())).collect())
@@ -345,86 +288,64 @@ impl SkuCatalog for DynamoCatalog {
 
 impl CategoryReader for DynamoCatalog {
     async fn list_categories(&self) -> Result<Vec<Category>> {
-        let mut categories = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", items::s(items::CATEGORIES_PK))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            for item in output.items.unwrap_or_default() {
-                categories.push(items::from_item(item)?);
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(categories);
-            }
-        }
+        let query = self
+            .table
+            .query()
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", items::s(items::CATEGORIES_PK));
+        self.table.query_all(query).await?.into_iter().map(items::from_item).collect()
     }
 }
 
 impl CategoryWriter for DynamoCatalog {
     async fn put_category(&self, category: &Category, expected_version: Option<u64>) -> Result<()> {
-        let mut request =
-            self.client.put_item().table_name(&self.table).set_item(Some(items::category_item(category)?));
+        let mut request = self.table.put_item().set_item(Some(items::category_item(category)?));
         request = match expected_version {
             None => request.condition_expression("attribute_not_exists(pk)"),
             Some(version) => request
-                .condition_expression("#version = :expected")
+                .condition_expression(VERSION_IS_EXPECTED)
                 .expression_attribute_names("#version", "version")
-                .expression_attribute_values(":expected", AttributeValue::N(version.to_string())),
+                .expression_attribute_values(":expected", n(version)),
         };
-        match request.send().await {
-            Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(match expected_version {
-                    None => DomainError::conflict(ErrorCode::CategoryExists, "the category already exists"),
-                    Some(_) => DomainError::conflict(VERSION_CONFLICT, "the category changed concurrently; retry"),
-                })
-            }
-            Err(err) => Err(sdk_error(err)),
+        if applied(request.send().boxed().await)? {
+            return Ok(());
         }
+        Err(match expected_version {
+            None => DomainError::conflict(ErrorCode::CategoryExists, "the category already exists"),
+            Some(_) => DomainError::conflict(VERSION_CONFLICT, "the category changed concurrently; retry"),
+        })
     }
 
     async fn delete_category(&self, category: &Category) -> Result<()> {
         let result = self
-            .client
+            .table
             .delete_item()
-            .table_name(&self.table)
             .set_key(Some(items::category_key(&category.category_id)))
-            .condition_expression("#version = :expected")
+            .condition_expression(VERSION_IS_EXPECTED)
             .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":expected", AttributeValue::N(category.version.to_string()))
+            .expression_attribute_values(":expected", n(category.version))
             .send()
+            .boxed()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(DomainError::conflict(VERSION_CONFLICT, "the category changed concurrently; retry"))
-            }
-            Err(err) => Err(sdk_error(err)),
+        if !applied(result)? {
+            return Err(DomainError::conflict(VERSION_CONFLICT, "the category changed concurrently; retry"));
         }
+        Ok(())
     }
 }
 
 impl CategoryUsage for DynamoCatalog {
     async fn category_in_use(&self, category_id: &str) -> Result<bool> {
         let output = self
-            .client
+            .table
             .query()
-            .table_name(&self.table)
             .index_name(GSI1.name)
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", GSI1.pk)
             .expression_attribute_values(":pk", items::s(items::category_products_partition(category_id)))
             .limit(1)
             .send()
+            .boxed()
             .await
             .map_err(sdk_error)?;
         Ok(output.count > 0)

@@ -21,12 +21,11 @@ pub mod stock;
 #[cfg(test)]
 mod tests;
 
-use crate::dynamo::{sdk_error, update_applied};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use crate::dynamo::{
+    applied, from_item, key, n, num, s, sdk_error, text, to_av, to_item, updated_or_current, Cancellation, Item, Table,
+};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
@@ -39,21 +38,8 @@ use commerce_domain::error::{DomainError, Result};
 use commerce_domain::flash_sale::{
     lane_of, EntryMessage, FlashSale, Gate, Move, SaleSnapshot, Take, Ticket, TicketStatus,
 };
+use futures::FutureExt;
 use std::collections::HashMap;
-
-type Item = HashMap<String, AttributeValue>;
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn n(value: impl ToString) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn key(pk: String, sk: &str) -> Item {
-    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
-}
 
 fn meta_key(sale_id: &str) -> Item {
     key(format!("SALE#{sale_id}"), "META")
@@ -94,7 +80,7 @@ fn prev_mark(lane: u32) -> String {
 
 /// Whether a ticket item records `take` as settled: won by it, or its unit given back.
 fn settled_in(item: &Item, take: &Take) -> Option<Settlement> {
-    if item.get("taken_by").and_then(|v| v.as_s().ok()).is_some_and(|m| *m == take.message_key) {
+    if text(item, "taken_by").is_some_and(|m| *m == take.message_key) {
         return Some(Settlement::AlreadyWon);
     }
     let given_back = item.get("given_back").and_then(|v| v.as_ss().ok());
@@ -113,107 +99,54 @@ fn holds_pk(sale_id: &str, shard: u32) -> String {
     format!("HOLDS#{sale_id}#{shard}")
 }
 
-fn num(item: &Item, name: &str) -> i64 {
-    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
-}
-
 fn millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
 
-fn status_str(status: TicketStatus) -> &'static str {
-    match status {
-        TicketStatus::Waiting => "waiting",
-        TicketStatus::Won => "won",
-        TicketStatus::Purchased => "purchased",
-        TicketStatus::SoldOut => "sold_out",
-        TicketStatus::Expired => "expired",
-        TicketStatus::Released => "released",
-    }
-}
-
-fn ticket_from(item: Item) -> Result<Ticket> {
-    serde_dynamo::from_item(item).map_err(DomainError::unexpected)
-}
-
-fn sale_from(item: Item) -> Result<FlashSale> {
-    serde_dynamo::from_item(item).map_err(DomainError::unexpected)
-}
-
-fn is_condition_failure(reason: &CancellationReason) -> bool {
-    reason.code() == Some("ConditionalCheckFailed")
-}
-
-/// A transaction's outcome: done, or cancelled with one reason per action.
-enum Transacted {
-    Done,
-    Cancelled(Vec<CancellationReason>),
+/// A unit cannot go back to a sale whose shards were closed by reconciliation.
+fn sale_reconciled() -> DomainError {
+    DomainError::conflict(ErrorCode::SaleReconciled, "the sale was already reconciled into inventory")
 }
 
 /// The flash sales table (and the inventory table for allocation and reconciliation). Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct DynamoFlashSales {
-    client: Client,
-    table: String,
-    inventory_table: String,
+    table: Table,
+    inventory: Table,
 }
 
 impl DynamoFlashSales {
     /// The adapter over `table`, allocating from `inventory_table`.
     pub fn new(client: Client, table: impl Into<String>, inventory_table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), inventory_table: inventory_table.into() }
+        let table = Table::new(client, table);
+        let inventory = table.sibling(inventory_table);
+        Self { table, inventory }
     }
 
-    fn update(&self, key: Item, expression: &str) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
-        Update::builder().table_name(&self.table).set_key(Some(key)).update_expression(expression)
-    }
-
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Transacted> {
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => Ok(Transacted::Done),
-            Err(err) => match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
-                    let reasons = cancelled.cancellation_reasons().to_vec();
-                    if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
-                        return Err(DomainError::Transient("transaction conflict".into()));
-                    }
-                    Ok(Transacted::Cancelled(reasons))
-                }
-                _ => Err(sdk_error(err)),
+    /// Runs a transaction: `None` when it applied, its cancellation otherwise (a conflict with another
+    /// transaction is transient).
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Option<Cancellation>> {
+        match self.table.client().transact_write_items().set_transact_items(Some(items)).send().boxed().await {
+            Ok(_) => Ok(None),
+            Err(err) => match Cancellation::of(&err) {
+                Some(cancelled) if cancelled.conflicted() => Err(DomainError::Transient("transaction conflict".into())),
+                Some(cancelled) => Ok(Some(cancelled)),
+                None => Err(sdk_error(err)),
             },
         }
-    }
-
-    async fn get(&self, key: Item, consistent: bool) -> Result<Option<Item>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .consistent_read(consistent)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(out.item)
     }
 
     /// Every shard item of a sale with its index, read consistently.
     async fn shard_items(&self, sale: &FlashSale) -> Result<Vec<(u32, Item)>> {
         let keys: Vec<Item> = (0..sale.shards).map(|k| shard_key(&sale.sale_id, k)).collect();
-        let mut found = Vec::with_capacity(keys.len());
-        let mut pending = Some(
-            KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().expect("keys are set"),
-        );
-        while let Some(request) = pending.take() {
-            let out =
-                self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(sdk_error)?;
-            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                if let Some(k) = pk.rsplit('#').next().and_then(|k| k.parse::<u32>().ok()) {
-                    found.push((k, item));
-                }
+        let request =
+            KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().expect("keys are set");
+        let mut found = Vec::with_capacity(sale.shards as usize);
+        for item in self.table.batch_get(request).await? {
+            let pk = text(&item, "pk").cloned().unwrap_or_default();
+            if let Some(k) = pk.rsplit('#').next().and_then(|k| k.parse::<u32>().ok()) {
+                found.push((k, item));
             }
-            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|r| !r.keys().is_empty());
         }
         Ok(found)
     }
@@ -228,9 +161,8 @@ impl DynamoFlashSales {
         hold_expires_at: DateTime<Utc>,
     ) -> Result<Option<Item>> {
         let result = self
-            .client
+            .table
             .update_item()
-            .table_name(&self.table)
             .set_key(Some(ticket_key(&take.ticket_id)))
             .update_expression(
                 "SET #status = :won, hold_expires_at = :exp, hold_expires_ms = :exp_ms, #shard = :shard, taken_by = :msg, gsi1pk = :hpk, gsi1sk = :hsk",
@@ -240,8 +172,8 @@ impl DynamoFlashSales {
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#shard", "shard")
-            .expression_attribute_values(":won", s(status_str(TicketStatus::Won)))
-            .expression_attribute_values(":waiting", s(status_str(TicketStatus::Waiting)))
+            .expression_attribute_values(":won", to_av(&TicketStatus::Won)?)
+            .expression_attribute_values(":waiting", to_av(&TicketStatus::Waiting)?)
             .expression_attribute_values(":exp", s(hold_expires_at.to_rfc3339()))
             .expression_attribute_values(":exp_ms", n(millis(hold_expires_at)))
             .expression_attribute_values(":shard", n(shard))
@@ -250,16 +182,9 @@ impl DynamoFlashSales {
             .expression_attribute_values(":hsk", s(format!("{}#{}", millis(hold_expires_at), take.ticket_id)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
+            .boxed()
             .await;
-        match result {
-            Ok(_) => Ok(None),
-            Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
-                    Ok(Some(failed.item().cloned().unwrap_or_default()))
-                }
-                _ => Err(sdk_error(err)),
-            },
-        }
+        Ok(updated_or_current(result)?.err().map(Option::unwrap_or_default))
     }
 
     /// Gives `take`'s unit back, once: the ticket records the message in `given_back` (on condition that it
@@ -267,6 +192,7 @@ impl DynamoFlashSales {
     /// racing this fails), in one transaction. `false` when the ticket's condition failed (settled meanwhile).
     async fn give_back(&self, sale: &FlashSale, shard: u32, take: &Take) -> Result<bool> {
         let record = self
+            .table
             .update(ticket_key(&take.ticket_id), "ADD given_back :msgs")
             .condition_expression(
                 "(attribute_not_exists(taken_by) OR taken_by <> :msg) AND (attribute_not_exists(given_back) OR NOT contains(given_back, :msg))",
@@ -280,20 +206,19 @@ impl DynamoFlashSales {
             .map(|u| TransactWriteItem::builder().update(u).build())
             .collect();
         match self.transact(items).await? {
-            Transacted::Done => {
+            None => {
                 tracing::info!(sale_id = %sale.sale_id, shard, ticket_id = %take.ticket_id, "unit given back to the sale");
                 Ok(true)
             }
-            Transacted::Cancelled(reasons) if reasons.get(1).is_some_and(is_condition_failure) => {
-                Err(DomainError::conflict(ErrorCode::SaleReconciled, "the sale was already reconciled into inventory"))
-            }
-            Transacted::Cancelled(_) => Ok(false),
+            Some(cancelled) if cancelled.failed(1) => Err(sale_reconciled()),
+            Some(_) => Ok(false),
         }
     }
 
     /// The shard's update when a unit comes back: `units + 1`, unless the sale was reconciled.
     fn refill(&self, sale_id: &str, shard: u32) -> Update {
-        self.update(shard_key(sale_id, shard), "ADD units :one")
+        self.table
+            .update(shard_key(sale_id, shard), "ADD units :one")
             .condition_expression("attribute_exists(units) AND attribute_not_exists(closed)")
             .expression_attribute_values(":one", n(1))
             .build()
@@ -302,7 +227,8 @@ impl DynamoFlashSales {
 
     /// The gate's update when a unit comes back: reopened, `returns + 1`.
     fn reopen_gate(&self, sale_id: &str) -> Update {
-        self.update(gate_key(sale_id), "ADD #returns :one SET sold_out = :false")
+        self.table
+            .update(gate_key(sale_id), "ADD #returns :one SET sold_out = :false")
             .expression_attribute_names("#returns", "returns")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
@@ -321,31 +247,19 @@ impl DynamoFlashSales {
         let mut tickets = Vec::new();
         let mut customers = Vec::new();
         let customer_prefix = format!("SALE#{sale_id}#CUST#");
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .filter_expression("sale_id = :sale OR begins_with(pk, :cust)")
-                .expression_attribute_values(":sale", s(sale_id))
-                .expression_attribute_values(":cust", s(&customer_prefix))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            for item in out.items.unwrap_or_default() {
-                let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                if let Some(customer) = pk.strip_prefix(&customer_prefix) {
-                    customers.push((customer.to_owned(), num(&item, "count")));
-                } else if pk.starts_with("TICKET#") {
-                    tickets.push(ticket_from(item)?);
-                }
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
+        let scan = self
+            .table
+            .scan()
+            .consistent_read(true)
+            .filter_expression("sale_id = :sale OR begins_with(pk, :cust)")
+            .expression_attribute_values(":sale", s(sale_id))
+            .expression_attribute_values(":cust", s(&customer_prefix));
+        for item in self.table.scan_all(scan).await? {
+            let pk = text(&item, "pk").cloned().unwrap_or_default();
+            if let Some(customer) = pk.strip_prefix(&customer_prefix) {
+                customers.push((customer.to_owned(), num(&item, "count")));
+            } else if pk.starts_with("TICKET#") {
+                tickets.push(from_item(item)?);
             }
         }
         Ok(Some(SaleSnapshot { sale, gate, shards, tickets, customers }))
@@ -354,14 +268,14 @@ impl DynamoFlashSales {
     /// The admission counters of every worker instance of a sale, summed.
     pub async fn admission_totals(&self, sale_id: &str) -> Result<AdmissionStats> {
         let out = self
-            .client
+            .table
             .query()
-            .table_name(&self.table)
             .consistent_read(true)
             .key_condition_expression("pk = :pk AND begins_with(sk, :m)")
             .expression_attribute_values(":pk", s(format!("SALE#{sale_id}")))
             .expression_attribute_values(":m", s("METRIC#"))
             .send()
+            .boxed()
             .await
             .map_err(sdk_error)?;
         let mut total = AdmissionStats::default();
@@ -381,11 +295,11 @@ impl DynamoFlashSales {
 
 impl FlashSaleCreator for DynamoFlashSales {
     async fn available_by_warehouse(&self, sku: &str) -> Result<Vec<(String, i64)>> {
-        stock::available_by_warehouse(&self.client, &self.inventory_table, sku).await
+        stock::available_by_warehouse(&self.inventory, sku).await
     }
 
     async fn create_sale(&self, sale: &FlashSale) -> Result<()> {
-        let mut meta: Item = serde_dynamo::to_item(sale).map_err(DomainError::unexpected)?;
+        let mut meta = to_item(sale)?;
         meta.extend(meta_key(&sale.sale_id));
         meta.insert("gsi1pk".into(), s("LIVE"));
         meta.insert("gsi1sk".into(), s(format!("{}#{}", sale.ends_at.to_rfc3339(), sale.sale_id)));
@@ -394,19 +308,16 @@ impl FlashSaleCreator for DynamoFlashSales {
         let put = |item: Item| {
             TransactWriteItem::builder()
                 .put(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(item))
+                    self.table
+                        .put(item)
                         .condition_expression("attribute_not_exists(pk)")
                         .build()
                         .expect("table and item are set"),
                 )
                 .build()
         };
-        let mut items = vec![
-            stock::allocate(&self.inventory_table, &sale.sku, &sale.warehouse_id, i64::from(sale.units)),
-            put(meta),
-        ];
+        let mut items =
+            vec![stock::allocate(&self.inventory, &sale.sku, &sale.warehouse_id, i64::from(sale.units)), put(meta)];
         let mut gate = gate_key(&sale.sale_id);
         gate.insert("sold_out".into(), AttributeValue::Bool(false));
         gate.insert("returns".into(), n(0));
@@ -418,23 +329,22 @@ impl FlashSaleCreator for DynamoFlashSales {
             items.push(put(shard));
         }
         match self.transact(items).await? {
-            Transacted::Done => Ok(()),
-            Transacted::Cancelled(reasons) if reasons.first().is_some_and(is_condition_failure) => {
-                Err(DomainError::OutOfStock { sku: sale.sku.clone() })
-            }
-            Transacted::Cancelled(_) => Err(DomainError::conflict(ErrorCode::SaleExists, "the sale already exists")),
+            None => Ok(()),
+            Some(cancelled) if cancelled.failed(0) => Err(DomainError::OutOfStock { sku: sale.sku.clone() }),
+            Some(_) => Err(DomainError::conflict(ErrorCode::SaleExists, "the sale already exists")),
         }
     }
 }
 
 impl FlashSaleReader for DynamoFlashSales {
     async fn get_sale(&self, sale_id: &str) -> Result<Option<FlashSale>> {
-        self.get(meta_key(sale_id), false).await?.map(sale_from).transpose()
+        self.table.read(meta_key(sale_id), false).await?.map(from_item).transpose()
     }
 
     async fn get_gate(&self, sale_id: &str, consistent: bool) -> Result<Gate> {
         Ok(self
-            .get(gate_key(sale_id), consistent)
+            .table
+            .read(gate_key(sale_id), consistent)
             .await?
             .map(|item| Gate {
                 sold_out: item.get("sold_out").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
@@ -447,49 +357,50 @@ impl FlashSaleReader for DynamoFlashSales {
 impl FlashSaleListing for DynamoFlashSales {
     async fn sales_for_sku(&self, sku: &str) -> Result<Vec<FlashSale>> {
         let out = self
-            .client
+            .table
             .query()
-            .table_name(&self.table)
             .index_name("gsi2")
             .key_condition_expression("gsi2pk = :pk")
             .expression_attribute_values(":pk", s(format!("SKU#{sku}")))
             .scan_index_forward(false)
             .limit(20)
             .send()
+            .boxed()
             .await
             .map_err(sdk_error)?;
-        out.items.unwrap_or_default().into_iter().map(sale_from).collect()
+        out.items.unwrap_or_default().into_iter().map(from_item).collect()
     }
 }
 
 impl FlashEntryWriter for DynamoFlashSales {
     async fn next_sequence(&self, sale_id: &str, k: u32) -> Result<u64> {
         let out = self
-            .client
+            .table
             .update_item()
-            .table_name(&self.table)
             .set_key(Some(seq_key(sale_id, k)))
             .update_expression("ADD n :one")
             .expression_attribute_values(":one", n(1))
             .return_values(ReturnValue::UpdatedNew)
             .send()
+            .boxed()
             .await
             .map_err(sdk_error)?;
         Ok(out.attributes.map(|a| u64::try_from(num(&a, "n")).unwrap_or(0)).unwrap_or(0))
     }
 
     async fn create_ticket(&self, ticket: &Ticket, limit: u32, min_interval: Duration) -> Result<EntryOutcome> {
-        let mut item: Item = serde_dynamo::to_item(ticket).map_err(DomainError::unexpected)?;
+        let mut item = to_item(ticket)?;
         item.extend(ticket_key(&ticket.ticket_id));
         let now_ms = millis(ticket.created_at);
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
+        let put = self
+            .table
+            .put(item)
             .condition_expression("attribute_not_exists(pk)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .expect("table and item are set");
         let counter = self
+            .table
             .update(customer_key(&ticket.sale_id, &ticket.customer_id), "ADD #count :one SET last_ms = :now")
             .expression_attribute_names("#count", "count")
             .expression_attribute_values(":one", n(1))
@@ -510,19 +421,20 @@ impl FlashEntryWriter for DynamoFlashSales {
         let items =
             vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().update(counter).build()];
         match self.transact(items).await? {
-            Transacted::Done => Ok(EntryOutcome::Created),
-            Transacted::Cancelled(reasons) => {
-                if let Some(existing) = reasons.first().filter(|r| is_condition_failure(r)) {
-                    let item = match existing.item() {
+            None => Ok(EntryOutcome::Created),
+            Some(cancelled) => {
+                if cancelled.failed(0) {
+                    let item = match cancelled.item(0) {
                         Some(item) => item.clone(),
                         None => self
-                            .get(ticket_key(&ticket.ticket_id), true)
+                            .table
+                            .get(ticket_key(&ticket.ticket_id))
                             .await?
                             .ok_or_else(|| DomainError::Transient("ticket vanished".into()))?,
                     };
-                    return Ok(EntryOutcome::Existing(ticket_from(item)?));
+                    return Ok(EntryOutcome::Existing(from_item(item)?));
                 }
-                let counter = reasons.get(1).and_then(|r| r.item()).cloned().unwrap_or_default();
+                let counter = cancelled.item(1).cloned().unwrap_or_default();
                 if num(&counter, "count") >= i64::from(limit) {
                     Ok(EntryOutcome::LimitReached)
                 } else {
@@ -556,6 +468,7 @@ impl WaitingRoom for SqsWaitingRoom {
             .message_group_id(commerce_domain::flash_sale::message_group(&ticket.sale_id, lane))
             .message_deduplication_id(&ticket.ticket_id)
             .send()
+            .boxed()
             .await
             .map_err(|err| DomainError::Transient(aws_sdk_sqs::error::DisplayErrorContext(&err).to_string()))?;
         Ok(())
@@ -564,33 +477,30 @@ impl WaitingRoom for SqsWaitingRoom {
 
 impl FlashTicketStore for DynamoFlashSales {
     async fn get_ticket(&self, ticket_id: &str) -> Result<Option<Ticket>> {
-        self.get(ticket_key(ticket_id), true).await?.map(ticket_from).transpose()
+        self.table.get_as(ticket_key(ticket_id)).await
     }
 
     async fn mark_sold_out(&self, ticket: &Ticket) -> Result<bool> {
         let result = self
-            .client
+            .table
             .update_item()
-            .table_name(&self.table)
             .set_key(Some(ticket_key(&ticket.ticket_id)))
             .update_expression("SET #status = :sold_out")
             .condition_expression("#status = :waiting")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":sold_out", s(status_str(TicketStatus::SoldOut)))
-            .expression_attribute_values(":waiting", s(status_str(TicketStatus::Waiting)))
+            .expression_attribute_values(":sold_out", to_av(&TicketStatus::SoldOut)?)
+            .expression_attribute_values(":waiting", to_av(&TicketStatus::Waiting)?)
             .send()
+            .boxed()
             .await;
-        match result {
-            Ok(_) => {}
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                return Ok(false)
-            }
-            Err(err) => return Err(sdk_error(err)),
+        if !applied(result)? {
+            return Ok(false);
         }
-        // A crash before this write leaves the counter one high: the safe direction for a limit.
-        self.client
+        // A crash before this write leaves the counter one high: the safe direction for a limit (and a counter
+        // already at zero is left as it is).
+        let result = self
+            .table
             .update_item()
-            .table_name(&self.table)
             .set_key(Some(customer_key(&ticket.sale_id, &ticket.customer_id)))
             .update_expression("ADD #count :minus")
             .condition_expression("#count > :zero")
@@ -598,17 +508,10 @@ impl FlashTicketStore for DynamoFlashSales {
             .expression_attribute_values(":minus", n(-1))
             .expression_attribute_values(":zero", n(0))
             .send()
-            .await
-            .map_or_else(
-                |err| {
-                    if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
-                        Ok(true)
-                    } else {
-                        Err(sdk_error(err))
-                    }
-                },
-                |_| Ok(true),
-            )
+            .boxed()
+            .await;
+        applied(result)?;
+        Ok(true)
     }
 
     async fn return_unit(&self, ticket: &Ticket, to: TicketStatus, now: DateTime<Utc>) -> Result<bool> {
@@ -617,23 +520,26 @@ impl FlashTicketStore for DynamoFlashSales {
         };
         let ticket_update = match to {
             TicketStatus::Expired => self
+                .table
                 .update(ticket_key(&ticket.ticket_id), "SET #status = :to REMOVE gsi1pk, gsi1sk")
                 .condition_expression("#status = :won AND hold_expires_ms <= :now")
-                .expression_attribute_values(":won", s(status_str(TicketStatus::Won)))
+                .expression_attribute_values(":won", to_av(&TicketStatus::Won)?)
                 .expression_attribute_values(":now", n(millis(now))),
             _ => self
+                .table
                 .update(ticket_key(&ticket.ticket_id), "SET #status = :to REMOVE gsi1pk, gsi1sk")
                 .condition_expression("#status = :purchased AND order_id = :order")
-                .expression_attribute_values(":purchased", s(status_str(TicketStatus::Purchased)))
+                .expression_attribute_values(":purchased", to_av(&TicketStatus::Purchased)?)
                 .expression_attribute_values(":order", s(ticket.order_id.clone().unwrap_or_default())),
         }
         .expression_attribute_names("#status", "status")
-        .expression_attribute_values(":to", s(status_str(to)))
+        .expression_attribute_values(":to", to_av(&to)?)
         .build()
         .expect("table, key and expression are set");
         let shard_update = self.refill(&ticket.sale_id, shard);
         let gate_update = self.reopen_gate(&ticket.sale_id);
         let counter_update = self
+            .table
             .update(customer_key(&ticket.sale_id, &ticket.customer_id), "ADD #count :minus")
             .expression_attribute_names("#count", "count")
             .expression_attribute_values(":minus", n(-1))
@@ -644,11 +550,9 @@ impl FlashTicketStore for DynamoFlashSales {
             .map(|u| TransactWriteItem::builder().update(u).build())
             .collect();
         match self.transact(items).await? {
-            Transacted::Done => Ok(true),
-            Transacted::Cancelled(reasons) if reasons.get(1).is_some_and(is_condition_failure) => {
-                Err(DomainError::conflict(ErrorCode::SaleReconciled, "the sale was already reconciled into inventory"))
-            }
-            Transacted::Cancelled(_) => Ok(false),
+            None => Ok(true),
+            Some(cancelled) if cancelled.failed(1) => Err(sale_reconciled()),
+            Some(_) => Ok(false),
         }
     }
 }
@@ -677,9 +581,8 @@ impl FlashAdmissions for DynamoFlashSales {
     async fn take_unit(&self, sale: &FlashSale, shard: u32, take: &Take) -> Result<TakeOutcome> {
         let lane = lane_of(&take.ticket_id, sale.shards);
         let taken = self
-            .client
+            .table
             .update_item()
-            .table_name(&self.table)
             .set_key(Some(shard_key(&sale.sale_id, shard)))
             .update_expression("ADD units :minus SET #prev = if_not_exists(#lane, :none), #lane = :take")
             .condition_expression("units >= :one")
@@ -692,23 +595,19 @@ impl FlashAdmissions for DynamoFlashSales {
             .return_values(ReturnValue::UpdatedOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
+            .boxed()
             .await;
-        match taken {
+        match updated_or_current(taken)? {
             Ok(out) => {
                 let old = out.attributes.unwrap_or_default();
                 let previous = [lane_mark(lane), prev_mark(lane)]
                     .iter()
-                    .filter_map(|name| old.get(name).and_then(|v| v.as_s().ok()))
+                    .filter_map(|name| text(&old, name))
                     .filter_map(|mark| Take::from_mark(mark))
                     .collect();
                 Ok(TakeOutcome::Taken { previous })
             }
-            Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
-                    Ok(TakeOutcome::ShardEmpty { remaining: failed.item().map(|item| num(item, "units")) })
-                }
-                _ => Err(sdk_error(err)),
-            },
+            Err(current) => Ok(TakeOutcome::ShardEmpty { remaining: current.map(|item| num(&item, "units")) }),
         }
     }
 
@@ -725,7 +624,7 @@ impl FlashAdmissions for DynamoFlashSales {
                     None => return Ok(Settlement::Won),
                     Some(item) => item,
                 },
-                None => self.get(ticket_key(&take.ticket_id), true).await?.unwrap_or_default(),
+                None => self.table.get(ticket_key(&take.ticket_id)).await?.unwrap_or_default(),
             };
             if let Some(settled) = settled_in(&ticket, take) {
                 return Ok(settled);
@@ -744,22 +643,15 @@ impl FlashAdmissions for DynamoFlashSales {
         let mut tickets: HashMap<String, Item> = HashMap::new();
         for chunk in ids.chunks(100) {
             let keys: Vec<Item> = chunk.iter().map(|id| ticket_key(id)).collect();
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .projection_expression("pk, taken_by, given_back")
-                    .build()
-                    .expect("keys are set"),
-            );
-            while let Some(request) = pending.take() {
-                let out =
-                    self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(sdk_error)?;
-                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                    let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                    tickets.insert(pk.trim_start_matches("TICKET#").to_owned(), item);
-                }
-                pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|r| !r.keys().is_empty());
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .projection_expression("pk, taken_by, given_back")
+                .build()
+                .expect("keys are set");
+            for item in self.table.batch_get(request).await? {
+                let pk = text(&item, "pk").cloned().unwrap_or_default();
+                tickets.insert(pk.trim_start_matches("TICKET#").to_owned(), item);
             }
         }
         Ok(takes
@@ -771,9 +663,8 @@ impl FlashAdmissions for DynamoFlashSales {
 
     async fn close_gate(&self, sale_id: &str, returns: u64) -> Result<bool> {
         let result = self
-            .client
+            .table
             .update_item()
-            .table_name(&self.table)
             .set_key(Some(gate_key(sale_id)))
             .update_expression("SET sold_out = :true")
             .condition_expression("#returns = :returns")
@@ -781,8 +672,9 @@ impl FlashAdmissions for DynamoFlashSales {
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":returns", n(returns))
             .send()
+            .boxed()
             .await;
-        update_applied(result)
+        applied(result)
     }
 
     async fn move_units(&self, sale_id: &str, mv: Move) -> Result<bool> {
@@ -790,6 +682,7 @@ impl FlashAdmissions for DynamoFlashSales {
             return Ok(false);
         };
         let take = self
+            .table
             .update(shard_key(sale_id, from), "ADD units :minus")
             .condition_expression("units >= :units AND attribute_not_exists(closed)")
             .expression_attribute_values(":minus", n(-mv.units))
@@ -797,6 +690,7 @@ impl FlashAdmissions for DynamoFlashSales {
             .build()
             .expect("table, key and expression are set");
         let give = self
+            .table
             .update(shard_key(sale_id, to), "ADD units :units")
             .condition_expression("attribute_exists(units) AND attribute_not_exists(closed)")
             .expression_attribute_values(":units", n(mv.units))
@@ -804,14 +698,13 @@ impl FlashAdmissions for DynamoFlashSales {
             .expect("table, key and expression are set");
         let items =
             vec![TransactWriteItem::builder().update(take).build(), TransactWriteItem::builder().update(give).build()];
-        Ok(matches!(self.transact(items).await?, Transacted::Done))
+        Ok(self.transact(items).await?.is_none())
     }
 
     async fn record(&self, sale_id: &str, instance: &str, stats: &AdmissionStats) -> Result<()> {
-        self.client
+        self.table
             .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("SALE#{sale_id}"), &format!("METRIC#{instance}"))))
+            .set_key(Some(key(format!("SALE#{sale_id}"), format!("METRIC#{instance}"))))
             .update_expression(
                 "ADD admitted :a, rejected :r, fallbacks :f, condition_failures :c, rebalances :b, write_units :w, read_units :u",
             )
@@ -823,6 +716,7 @@ impl FlashAdmissions for DynamoFlashSales {
             .expression_attribute_values(":w", n(stats.write_units + 1))
             .expression_attribute_values(":u", n(stats.read_units))
             .send()
+            .boxed()
             .await
             .map_err(sdk_error)?;
         Ok(())
@@ -832,49 +726,33 @@ impl FlashAdmissions for DynamoFlashSales {
 impl FlashHolds for DynamoFlashSales {
     async fn consume(&self, ticket_id: &str, customer_id: &str, order_id: &str, now: DateTime<Utc>) -> Result<bool> {
         let result = self
-            .client
+            .table
             .update_item()
-            .table_name(&self.table)
             .set_key(Some(ticket_key(ticket_id)))
             .update_expression("SET #status = :purchased, order_id = :order REMOVE gsi1pk, gsi1sk")
             .condition_expression("#status = :won AND customer_id = :customer AND hold_expires_ms > :now")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":purchased", s(status_str(TicketStatus::Purchased)))
-            .expression_attribute_values(":won", s(status_str(TicketStatus::Won)))
+            .expression_attribute_values(":purchased", to_av(&TicketStatus::Purchased)?)
+            .expression_attribute_values(":won", to_av(&TicketStatus::Won)?)
             .expression_attribute_values(":order", s(order_id))
             .expression_attribute_values(":customer", s(customer_id))
             .expression_attribute_values(":now", n(millis(now)))
             .send()
+            .boxed()
             .await;
-        update_applied(result)
+        applied(result)
     }
 }
 
 impl FlashReconciler for DynamoFlashSales {
     async fn live_sales(&self) -> Result<Vec<FlashSale>> {
-        let mut sales = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("gsi1")
-                .key_condition_expression("gsi1pk = :live")
-                .expression_attribute_values(":live", s("LIVE"))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            for item in out.items.unwrap_or_default() {
-                sales.push(sale_from(item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok(sales)
+        let query = self
+            .table
+            .query()
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :live")
+            .expression_attribute_values(":live", s("LIVE"));
+        self.table.query_all(query).await?.into_iter().map(from_item).collect()
     }
 
     async fn expired_holds(&self, sale: &FlashSale, now: DateTime<Utc>, limit: usize) -> Result<Vec<Ticket>> {
@@ -884,19 +762,19 @@ impl FlashReconciler for DynamoFlashSales {
                 break;
             }
             let out = self
-                .client
+                .table
                 .query()
-                .table_name(&self.table)
                 .index_name("gsi1")
                 .key_condition_expression("gsi1pk = :pk AND gsi1sk < :now")
                 .expression_attribute_values(":pk", s(holds_pk(&sale.sale_id, shard)))
                 .expression_attribute_values(":now", s(format!("{}#", millis(now))))
                 .limit(i32::try_from(limit - found.len()).unwrap_or(100))
                 .send()
+                .boxed()
                 .await
                 .map_err(sdk_error)?;
             for item in out.items.unwrap_or_default() {
-                found.push(ticket_from(item)?);
+                found.push(from_item(item)?);
             }
         }
         Ok(found)
@@ -905,14 +783,14 @@ impl FlashReconciler for DynamoFlashSales {
     async fn has_holds(&self, sale: &FlashSale) -> Result<bool> {
         for shard in 0..sale.shards {
             let out = self
-                .client
+                .table
                 .query()
-                .table_name(&self.table)
                 .index_name("gsi1")
                 .key_condition_expression("gsi1pk = :pk")
                 .expression_attribute_values(":pk", s(holds_pk(&sale.sale_id, shard)))
                 .limit(1)
                 .send()
+                .boxed()
                 .await
                 .map_err(sdk_error)?;
             if out.count > 0 {
@@ -930,13 +808,13 @@ impl FlashReconciler for DynamoFlashSales {
             sold: u32::try_from(sold).unwrap_or(0),
             at: now,
         };
-        let record: AttributeValue =
-            serde_dynamo::to_attribute_value(reconciliation).map_err(DomainError::unexpected)?;
+        let record = to_av(&reconciliation)?;
         let mut items = vec![
-            stock::reconcile(&self.inventory_table, &sale.sku, &sale.warehouse_id, i64::from(sale.units), returned),
+            stock::reconcile(&self.inventory, &sale.sku, &sale.warehouse_id, i64::from(sale.units), returned),
             TransactWriteItem::builder()
                 .update(
-                    self.update(meta_key(&sale.sale_id), "SET reconciliation = :r REMOVE gsi1pk, gsi1sk")
+                    self.table
+                        .update(meta_key(&sale.sale_id), "SET reconciliation = :r REMOVE gsi1pk, gsi1sk")
                         .condition_expression("attribute_exists(pk) AND attribute_not_exists(reconciliation)")
                         .expression_attribute_values(":r", record)
                         .build()
@@ -949,7 +827,8 @@ impl FlashReconciler for DynamoFlashSales {
             items.push(
                 TransactWriteItem::builder()
                     .update(
-                        self.update(shard_key(&sale.sale_id, k), "SET units = :zero, closed = :true")
+                        self.table
+                            .update(shard_key(&sale.sale_id, k), "SET units = :zero, closed = :true")
                             .condition_expression("units = :read AND attribute_not_exists(closed)")
                             .expression_attribute_values(":zero", n(0))
                             .expression_attribute_values(":true", AttributeValue::Bool(true))
@@ -960,6 +839,6 @@ impl FlashReconciler for DynamoFlashSales {
                     .build(),
             );
         }
-        Ok(matches!(self.transact(items).await?, Transacted::Done))
+        Ok(self.transact(items).await?.is_none())
     }
 }

@@ -2,12 +2,7 @@
 //! `LOCAL_AWS_ENDPOINT` (the emulator). Each test creates its own table. Without the variable the tests
 //! print why and pass without running.
 
-use aws_sdk_dynamodb::config::{Credentials, Region};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType,
-};
-use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::ProjectionType;
 use commerce_app::ports::{CategoryListing, ProductReader, ProductUpdater, SellerProducts, SkuCatalog};
 use commerce_app::services::catalog as service;
 use commerce_aws::catalog::DynamoCatalog;
@@ -17,49 +12,17 @@ use commerce_domain::catalog::{CategoryQuery, ListSort, PageLimit, ProductInput,
 use commerce_domain::error::DomainError;
 use commerce_domain::error::ErrorCode;
 use commerce_domain::ids::ProductId;
+use commerce_testkit::dynamo::{create_table, local_client, local_endpoint, unique_name};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
 async fn table() -> Option<DynamoCatalog> {
-    let Ok(endpoint) = std::env::var("LOCAL_AWS_ENDPOINT") else {
-        eprintln!("skipped: LOCAL_AWS_ENDPOINT is not set (start the local AWS emulator to run this test)");
-        return None;
-    };
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .build();
-    let client = Client::from_conf(config);
-    let name = format!("catalog-test-{}", ulid::Ulid::new().to_string().to_lowercase());
-    let attr = |n: &str| {
-        AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().unwrap()
-    };
-    let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
-    let mut create = client
-        .create_table()
-        .table_name(&name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .attribute_definitions(attr("pk"))
-        .attribute_definitions(attr("sk"));
-    for i in 1..=3 {
-        let (pk, sk) = (format!("gsi{i}pk"), format!("gsi{i}sk"));
-        create = create.attribute_definitions(attr(&pk)).attribute_definitions(attr(&sk)).global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(format!("gsi{i}"))
-                .key_schema(key(&pk, KeyType::Hash))
-                .key_schema(key(&sk, KeyType::Range))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
-                .build()
-                .unwrap(),
-        );
-    }
-    create.send().await.expect("create table");
+    let client = local_client(&local_endpoint()?).await;
+    let name = unique_name("catalog-test");
+    let all = ProjectionType::All;
+    create_table(&client, &name, &[("gsi1", all.clone()), ("gsi2", all.clone()), ("gsi3", all)]).await;
     Some(DynamoCatalog::new(client, name))
 }
 

@@ -2,10 +2,7 @@
 //! launcher, `LOCAL_AWS_ENDPOINT`), with real concurrency, each test on its own uniquely named tables. Skipped,
 //! saying why, when no endpoint is set.
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::ProjectionType;
 use aws_sdk_dynamodb::Client;
 use chrono::{Duration, Utc};
 use commerce_app::ports::{CartStore, ReservationStore, StockReader, StockWriter, WarehouseWriter};
@@ -25,62 +22,17 @@ use commerce_domain::inventory::{
 use commerce_domain::inventory::{AdjustOutcome, AdjustmentKey, Reservation};
 use commerce_testkit::cart::FixedCallers;
 use commerce_testkit::catalog::InMemoryCatalog;
+use commerce_testkit::dynamo::{create_table, local_client as client, local_endpoint as endpoint, unique_name};
 use commerce_testkit::http::demo_store;
 use std::sync::Arc;
 
 const SKU: &str = "LAP-0001-16GB-512GB";
 
-fn endpoint() -> Option<String> {
-    let endpoint = std::env::var("LOCAL_AWS_ENDPOINT").ok().filter(|e| !e.is_empty());
-    if endpoint.is_none() {
-        eprintln!("skipped: LOCAL_AWS_ENDPOINT is not set (start infra/moto_launcher.py and point it there)");
-    }
-    endpoint
-}
-
-async fn client(endpoint: &str) -> Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "test"))
-        .load()
-        .await;
-    Client::new(&config)
-}
-
-fn attr(name: &str) -> AttributeDefinition {
-    AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().unwrap()
-}
-
-fn key(hash: &str, range: &str) -> Vec<KeySchemaElement> {
-    vec![
-        KeySchemaElement::builder().attribute_name(hash).key_type(KeyType::Hash).build().unwrap(),
-        KeySchemaElement::builder().attribute_name(range).key_type(KeyType::Range).build().unwrap(),
-    ]
-}
-
+/// A fresh table, with the sparse reservation index `gsi1` (keys only) when `with_gsi`.
 async fn table(client: &Client, prefix: &str, with_gsi: bool) -> String {
-    let name = format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase());
-    let mut request = client
-        .create_table()
-        .table_name(&name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .set_key_schema(Some(key("pk", "sk")));
-    if with_gsi {
-        request = request
-            .set_attribute_definitions(Some(vec![attr("pk"), attr("sk"), attr("gsi1pk"), attr("gsi1sk")]))
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name("gsi1")
-                    .set_key_schema(Some(key("gsi1pk", "gsi1sk")))
-                    .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
-                    .build()
-                    .unwrap(),
-            );
-    } else {
-        request = request.set_attribute_definitions(Some(vec![attr("pk"), attr("sk")]));
-    }
-    request.send().await.unwrap();
+    let name = unique_name(prefix);
+    let indexes: &[(&str, ProjectionType)] = if with_gsi { &[("gsi1", ProjectionType::KeysOnly)] } else { &[] };
+    create_table(client, &name, indexes).await;
     name
 }
 

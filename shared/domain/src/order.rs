@@ -141,6 +141,12 @@ impl FailureReason {
     }
 }
 
+/// An order write made on a version that is no longer the stored one (409 `concurrent_update`): appending
+/// events is optimistic, so the writer reloads the order and tries again.
+pub fn concurrent_update() -> DomainError {
+    DomainError::conflict(ErrorCode::ConcurrentUpdate, "the order changed meanwhile; reload and retry")
+}
+
 /// An order's status, always derived from its events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

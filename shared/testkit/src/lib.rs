@@ -3,6 +3,7 @@
 
 pub mod cart;
 pub mod catalog;
+pub mod dynamo;
 pub mod flash_sale;
 pub mod http;
 pub mod inventory;

@@ -7,7 +7,6 @@ use commerce_app::ports::{
     PaymentProvider, SellerOrders,
 };
 use commerce_domain::catalog::{Page, PageLimit};
-use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::money::Money;
 use commerce_domain::order::{Order, OrderNotification, OrderStatus, OrderSummary, SellerOrderView};
@@ -92,10 +91,7 @@ impl OrderWriter for InMemoryOrders {
         let mut state = self.lock();
         let stored = state.orders.get(order.id()).ok_or_else(|| DomainError::not_found("order"))?;
         if stored.version() != expected_version {
-            return Err(DomainError::conflict(
-                ErrorCode::ConcurrentUpdate,
-                "the order changed meanwhile; reload and retry",
-            ));
+            return Err(commerce_domain::order::concurrent_update());
         }
         state.orders.insert(order.id().to_owned(), order.clone());
         Ok(())

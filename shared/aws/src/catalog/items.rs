@@ -10,18 +10,13 @@
 //!   keeps the SKU its seller's for good. Either way its existence makes the SKU taken.
 //! - category `CATEGORIES / CATEGORY#<id>`: the whole category.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, SecondsFormat, Utc};
+use crate::dynamo::{sortable_micros, to_item};
+use chrono::{DateTime, Utc};
 use commerce_domain::catalog::{Category, Product, ProductSummary, SkuView};
-use commerce_domain::error::{DomainError, Result};
-use serde::{de::DeserializeOwned, Serialize};
-use std::collections::HashMap;
+use commerce_domain::error::Result;
 
-/// A DynamoDB item.
-pub type Item = HashMap<String, AttributeValue>;
+pub use crate::dynamo::{from_item, key, s, Index, Item, PK, SK};
 
-pub const PK: &str = "pk";
-pub const SK: &str = "sk";
 pub const ENTITY: &str = "entity";
 pub const PRODUCT_SK: &str = "PRODUCT";
 pub const SKU_SK: &str = "SKU";
@@ -29,24 +24,12 @@ pub const CATEGORIES_PK: &str = "CATEGORIES";
 /// The attribute only a live SKU item has (a retired one names no product).
 pub const PRODUCT_ID: &str = "product_id";
 
-/// A secondary index: its name and key attribute names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Index {
-    pub name: &'static str,
-    pub pk: &'static str,
-    pub sk: &'static str,
-}
-
 /// Listings by category, newest first; also products by leaf category in any status.
-pub const GSI1: Index = Index { name: "gsi1", pk: "gsi1pk", sk: "gsi1sk" };
+pub const GSI1: Index = crate::dynamo::GSI1;
 /// Listings by category and lowest price.
-pub const GSI2: Index = Index { name: "gsi2", pk: "gsi2pk", sk: "gsi2sk" };
+pub const GSI2: Index = crate::dynamo::GSI2;
 /// Products by seller, newest first.
-pub const GSI3: Index = Index { name: "gsi3", pk: "gsi3pk", sk: "gsi3sk" };
-
-pub fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
+pub const GSI3: Index = crate::dynamo::GSI3;
 
 pub fn product_pk(product_id: &str) -> String {
     format!("PRODUCT#{product_id}")
@@ -76,11 +59,6 @@ pub fn category_sk(category_id: &str) -> String {
     format!("CATEGORY#{category_id}")
 }
 
-/// The primary key of an item.
-pub fn key(pk: String, sk: impl Into<String>) -> Item {
-    HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
-}
-
 pub fn product_key(product_id: &str) -> Item {
     key(product_pk(product_id), PRODUCT_SK)
 }
@@ -97,26 +75,12 @@ pub fn category_key(category_id: &str) -> Item {
     key(CATEGORIES_PK.to_owned(), category_sk(category_id))
 }
 
-/// Fixed-width UTC time, so that it sorts as text.
-fn sortable(at: &DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
 fn newest_sk(product: &Product) -> String {
-    format!("{}#{}", sortable(&product.created_at), product.product_id)
+    format!("{}#{}", sortable_micros(product.created_at), product.product_id)
 }
 
 fn price_sk(product: &Product) -> String {
     format!("{:012}#{}", product.price_min.amount.max(0), product.product_id)
-}
-
-fn to_item<T: Serialize>(value: &T) -> Result<Item> {
-    serde_dynamo::aws_sdk_dynamodb_1::to_item(value).map_err(DomainError::unexpected)
-}
-
-/// Reads a domain value from an item, ignoring the key attributes.
-pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
-    serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(DomainError::unexpected)
 }
 
 fn with(mut item: Item, attributes: impl IntoIterator<Item = (&'static str, String)>) -> Item {
@@ -191,7 +155,7 @@ pub fn retired_sku_item(sku: &str, seller_id: &str, at: &DateTime<Utc>) -> Item 
             (ENTITY, "sku_retired".to_owned()),
             ("sku", sku.to_owned()),
             ("seller_id", seller_id.to_owned()),
-            ("retired_at", sortable(at)),
+            ("retired_at", sortable_micros(*at)),
         ],
     )
 }

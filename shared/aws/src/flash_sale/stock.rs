@@ -2,39 +2,21 @@
 //! inventory section of docs/DATA_MODEL.md). Allocation and reconciliation are actions inside the flash sale's
 //! transactions, so the sale and the stock item never disagree.
 
-use crate::dynamo::sdk_error;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
-use aws_sdk_dynamodb::Client;
+use crate::dynamo::{n, names, s, sdk_error, stock_key, text, Item, Table};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use commerce_domain::error::Result;
-use std::collections::HashMap;
-
-/// The stock item's key.
-pub fn stock_key(sku: &str, warehouse_id: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        ("pk".to_owned(), AttributeValue::S(format!("SKU#{sku}"))),
-        ("sk".to_owned(), AttributeValue::S(format!("WH#{warehouse_id}"))),
-    ])
-}
-
-fn n(value: i64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-/// Every stock counter by placeholder (several are reserved words in expressions).
-fn names(used: &[&str]) -> HashMap<String, String> {
-    used.iter().map(|name| (format!("#{name}"), (*name).to_owned())).collect()
-}
+use futures::FutureExt;
 
 /// Available units of a SKU per warehouse (`avail`, never below zero).
-pub async fn available_by_warehouse(client: &Client, table: &str, sku: &str) -> Result<Vec<(String, i64)>> {
-    let out = client
+pub async fn available_by_warehouse(inventory: &Table, sku: &str) -> Result<Vec<(String, i64)>> {
+    let out = inventory
         .query()
-        .table_name(table)
         .key_condition_expression("pk = :pk AND begins_with(sk, :wh)")
-        .expression_attribute_values(":pk", AttributeValue::S(format!("SKU#{sku}")))
-        .expression_attribute_values(":wh", AttributeValue::S("WH#".into()))
+        .expression_attribute_values(":pk", s(format!("SKU#{sku}")))
+        .expression_attribute_values(":wh", s("WH#"))
         .consistent_read(true)
         .send()
+        .boxed()
         .await
         .map_err(sdk_error)?;
     Ok(out
@@ -42,7 +24,7 @@ pub async fn available_by_warehouse(client: &Client, table: &str, sku: &str) -> 
         .unwrap_or_default()
         .into_iter()
         .filter_map(|item| {
-            let wh = item.get("sk")?.as_s().ok()?.strip_prefix("WH#")?.to_owned();
+            let wh = text(&item, "sk")?.strip_prefix("WH#")?.to_owned();
             let avail = item.get("avail")?.as_n().ok()?.parse::<i64>().ok()?;
             Some((wh, avail.max(0)))
         })
@@ -51,41 +33,44 @@ pub async fn available_by_warehouse(client: &Client, table: &str, sku: &str) -> 
 
 /// Moves `units` out of the available count into `reserved`, counted in `flash` (units allocated to flash
 /// sales), if `avail >= units`.
-pub fn allocate(table: &str, sku: &str, warehouse_id: &str, units: i64) -> TransactWriteItem {
-    let update = Update::builder()
-        .table_name(table)
-        .set_key(Some(stock_key(sku, warehouse_id)))
-        .update_expression(
-            "SET #avail = #avail - :u, #free = #free - :u, #reserved = #reserved + :u, #flash = if_not_exists(#flash, :zero) + :u",
-        )
-        .condition_expression("#avail >= :u")
-        .set_expression_attribute_names(Some(names(&["avail", "free", "reserved", "flash"])))
-        .expression_attribute_values(":u", n(units))
-        .expression_attribute_values(":zero", n(0))
-        .build()
-        .expect("table, key and expression are set");
-    TransactWriteItem::builder().update(update).build()
+pub fn allocate(inventory: &Table, sku: &str, warehouse_id: &str, units: i64) -> TransactWriteItem {
+    stock_update(
+        inventory,
+        stock_key(sku, warehouse_id),
+        "SET #avail = #avail - :u, #free = #free - :u, #reserved = #reserved + :u, #flash = if_not_exists(#flash, :zero) + :u",
+        "#avail >= :u",
+        [(":u", n(units)), (":zero", n(0))],
+    )
 }
 
 /// Ends a sale's allocation of `allocated` units: `returned` go back to the available count, the rest leave
 /// `on_hand` and `reserved` as sold (also counted in `flash_sold`).
-pub fn reconcile(table: &str, sku: &str, warehouse_id: &str, allocated: i64, returned: i64) -> TransactWriteItem {
-    let sold = allocated - returned;
-    let update = Update::builder()
-        .table_name(table)
-        .set_key(Some(stock_key(sku, warehouse_id)))
-        .update_expression(
-            "SET #avail = #avail + :ret, #free = #free + :ret, #reserved = #reserved - :alloc, #flash = #flash - :alloc, \
-             #on_hand = #on_hand - :sold, #sold = #sold + :sold, #flash_sold = if_not_exists(#flash_sold, :zero) + :sold",
-        )
-        .condition_expression("#flash >= :alloc AND #reserved >= :alloc")
-        .set_expression_attribute_names(Some(names(&[
-            "avail", "free", "reserved", "flash", "on_hand", "sold", "flash_sold",
-        ])))
-        .expression_attribute_values(":ret", n(returned))
-        .expression_attribute_values(":alloc", n(allocated))
-        .expression_attribute_values(":sold", n(sold))
-        .expression_attribute_values(":zero", n(0))
+pub fn reconcile(inventory: &Table, sku: &str, warehouse_id: &str, allocated: i64, returned: i64) -> TransactWriteItem {
+    stock_update(
+        inventory,
+        stock_key(sku, warehouse_id),
+        "SET #avail = #avail + :ret, #free = #free + :ret, #reserved = #reserved - :alloc, #flash = #flash - :alloc, \
+         #on_hand = #on_hand - :sold, #sold = #sold + :sold, #flash_sold = if_not_exists(#flash_sold, :zero) + :sold",
+        "#flash >= :alloc AND #reserved >= :alloc",
+        [(":ret", n(returned)), (":alloc", n(allocated)), (":sold", n(allocated - returned)), (":zero", n(0))],
+    )
+}
+
+/// A transaction's conditional update of a stock item, its `#name` placeholders declared from the expressions.
+fn stock_update<const N: usize>(
+    inventory: &Table,
+    key: Item,
+    expression: &str,
+    condition: &str,
+    values: [(&str, AttributeValue); N],
+) -> TransactWriteItem {
+    let update = inventory
+        .update(key, expression)
+        .condition_expression(condition)
+        .set_expression_attribute_names(Some(names(&[expression, condition])))
+        .set_expression_attribute_values(Some(
+            values.into_iter().map(|(name, value)| (name.to_owned(), value)).collect(),
+        ))
         .build()
         .expect("table, key and expression are set");
     TransactWriteItem::builder().update(update).build()

@@ -1,84 +1,24 @@
 //! The flash-sale adapter and services against DynamoDB over the wire (moto behind the serializing launcher,
 //! `LOCAL_AWS_ENDPOINT`), with real concurrency. Skipped, saying why, when no endpoint is set.
 
-use super::stock::stock_key;
 use super::*;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType,
-};
+use crate::dynamo::stock_key;
+use aws_sdk_dynamodb::types::ProjectionType;
 use commerce_app::services::flash_sale as service;
 use commerce_domain::auth::{Caller, Role};
 use commerce_domain::error::ErrorCode;
 use commerce_domain::flash_sale::{check_sale, EntryStatus, NewFlashSale};
 use commerce_domain::ids::{SaleId, TicketId};
 use commerce_domain::money::{Currency, Money};
+use commerce_testkit::dynamo::{create_table, local_client as client, local_endpoint as endpoint};
 use std::sync::Arc;
-
-fn endpoint() -> Option<String> {
-    let endpoint = std::env::var("LOCAL_AWS_ENDPOINT").ok().filter(|e| !e.is_empty());
-    if endpoint.is_none() {
-        eprintln!("skipped: LOCAL_AWS_ENDPOINT is not set (start infra/moto_launcher.py and point it there)");
-    }
-    endpoint
-}
-
-async fn client(endpoint: &str) -> Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "test"))
-        .load()
-        .await;
-    Client::new(&config)
-}
-
-fn attr(name: &str) -> AttributeDefinition {
-    AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().unwrap()
-}
-
-fn key_schema(hash: &str, range: &str) -> Vec<KeySchemaElement> {
-    vec![
-        KeySchemaElement::builder().attribute_name(hash).key_type(KeyType::Hash).build().unwrap(),
-        KeySchemaElement::builder().attribute_name(range).key_type(KeyType::Range).build().unwrap(),
-    ]
-}
-
-fn gsi(name: &str) -> GlobalSecondaryIndex {
-    GlobalSecondaryIndex::builder()
-        .index_name(name)
-        .set_key_schema(Some(key_schema(&format!("{name}pk"), &format!("{name}sk"))))
-        .projection(Projection::builder().projection_type(ProjectionType::All).build())
-        .build()
-        .unwrap()
-}
 
 /// Fresh tables and a stock item holding `on_hand` units of `sku` at `wh_east`.
 async fn setup(client: &Client, sku: &str, on_hand: i64) -> DynamoFlashSales {
     let suffix = ulid::Ulid::new().to_string().to_lowercase();
     let (flash, inventory) = (format!("flash-{suffix}"), format!("inventory-{suffix}"));
-    client
-        .create_table()
-        .table_name(&flash)
-        .billing_mode(BillingMode::PayPerRequest)
-        .set_attribute_definitions(Some(
-            ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"].into_iter().map(attr).collect(),
-        ))
-        .set_key_schema(Some(key_schema("pk", "sk")))
-        .global_secondary_indexes(gsi("gsi1"))
-        .global_secondary_indexes(gsi("gsi2"))
-        .send()
-        .await
-        .unwrap();
-    client
-        .create_table()
-        .table_name(&inventory)
-        .billing_mode(BillingMode::PayPerRequest)
-        .set_attribute_definitions(Some(vec![attr("pk"), attr("sk")]))
-        .set_key_schema(Some(key_schema("pk", "sk")))
-        .send()
-        .await
-        .unwrap();
+    create_table(client, &flash, &[("gsi1", ProjectionType::All), ("gsi2", ProjectionType::All)]).await;
+    create_table(client, &inventory, &[]).await;
     let mut item = stock_key(sku, "wh_east");
     for (name, value) in [
         ("on_hand", on_hand),
@@ -99,17 +39,7 @@ async fn setup(client: &Client, sku: &str, on_hand: i64) -> DynamoFlashSales {
 }
 
 async fn stock(store: &DynamoFlashSales, sku: &str) -> HashMap<String, i64> {
-    let item = store
-        .client
-        .get_item()
-        .table_name(&store.inventory_table)
-        .set_key(Some(stock_key(sku, "wh_east")))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    let item = store.inventory.get(stock_key(sku, "wh_east")).await.unwrap().unwrap();
     ["on_hand", "reserved", "sold", "received", "adjustments", "free", "avail", "flash", "flash_sold"]
         .into_iter()
         .map(|k| (k.to_owned(), num(&item, k)))

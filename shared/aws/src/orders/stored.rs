@@ -239,9 +239,9 @@ mod tests {
     /// Encodes through DynamoDB attribute values and decodes, as a write then a read would.
     fn round_trip(order: &Order) -> Order {
         let header: StoredHeader =
-            super::super::from_av(&super::super::to_av(&StoredHeader::of(order.header())).unwrap()).unwrap();
-        let events: Vec<StoredEvent> = super::super::from_av(
-            &super::super::to_av(&order.events().iter().map(StoredEvent::of).collect::<Vec<_>>()).unwrap(),
+            crate::dynamo::from_av(&crate::dynamo::to_av(&StoredHeader::of(order.header())).unwrap()).unwrap();
+        let events: Vec<StoredEvent> = crate::dynamo::from_av(
+            &crate::dynamo::to_av(&order.events().iter().map(StoredEvent::of).collect::<Vec<_>>()).unwrap(),
         )
         .unwrap();
         decode(order.id().to_owned(), order.header().customer.user_id.clone(), header, events).unwrap()
@@ -328,7 +328,7 @@ mod tests {
     fn summary_survives_its_round_trip_with_the_id_from_the_key() {
         let order = placed(Some("user-1"), None);
         let stored: StoredSummary =
-            super::super::from_av(&super::super::to_av(&StoredSummary::of(&order.summary())).unwrap()).unwrap();
+            crate::dynamo::from_av(&crate::dynamo::to_av(&StoredSummary::of(&order.summary())).unwrap()).unwrap();
         assert_eq!(stored.into_summary(order.id().to_owned()), order.summary());
     }
 

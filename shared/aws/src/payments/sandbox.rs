@@ -17,16 +17,14 @@
 //! Items: `SANDBOX#PI#<id> / PI` (the payment, its method and version), `SANDBOX#ORDER#<order> / ORDER` (the
 //! order's payment id), `SANDBOX#KEY#<key> / KEY` (an idempotency key's request and outcome, TTL 24 h).
 
-use crate::dynamo::sdk_error;
-use crate::orders::{from_av, to_av};
-use aws_sdk_dynamodb::types::AttributeValue;
+use crate::dynamo::{applied, from_av, key, n, num, s, sdk_error, text, to_av, Item, Table};
 use chrono::Utc;
 use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::idempotency::key_digest;
 use commerce_domain::money::Money;
 use commerce_domain::payment::{validate_payment_method, AuthorizeRequest, Payment};
-use std::collections::HashMap;
+use futures::FutureExt;
 use std::time::Duration;
 
 pub const APPROVE: &str = "pm_card_visa";
@@ -38,12 +36,6 @@ pub const TIMEOUT: &str = "pm_sandbox_timeout";
 pub const HANG_ONCE: &str = "pm_sandbox_hang_once";
 pub const ERROR: &str = "pm_sandbox_error";
 pub const CAPTURE_FAILS: &str = "pm_sandbox_capture_fails";
-
-type Item = HashMap<String, AttributeValue>;
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
 
 /// What an idempotency key's first call ended with.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -65,15 +57,14 @@ impl Outcome {
 /// The sandbox provider.
 #[derive(Debug, Clone)]
 pub struct SandboxProvider {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
+    table: Table,
     slow: Duration,
     hang: Duration,
 }
 
 impl SandboxProvider {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>, slow: Duration, hang: Duration) -> Self {
-        Self { client, table: table.into(), slow, hang }
+        Self { table: Table::new(client, table), slow, hang }
     }
 
     /// The sandbox's payment id for an authorization key: stable, so a retried authorization finds its payment.
@@ -81,26 +72,12 @@ impl SandboxProvider {
         format!("pi_sbx_{}", key_digest(idempotency_key))
     }
 
-    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(out.item)
-    }
-
     /// The stored outcome of `key` if it was used before; a different request under the same key is refused.
     async fn replay(&self, key: &str, request: &str) -> Result<Option<Outcome>> {
-        let Some(item) = self.get(format!("SANDBOX#KEY#{key}"), "KEY").await? else {
+        let Some(item) = self.table.get(self::key(format!("SANDBOX#KEY#{key}"), "KEY")).await? else {
             return Ok(None);
         };
-        let stored_request = item.get("request").and_then(|v| v.as_s().ok()).map(String::as_str);
+        let stored_request = text(&item, "request").map(String::as_str);
         if stored_request != Some(request) {
             return Err(DomainError::conflict(
                 ErrorCode::IdempotencyKeyReused,
@@ -114,70 +91,55 @@ impl SandboxProvider {
     /// Stores `outcome` for `key` unless a concurrent call stored one first; returns the one that counts.
     async fn remember(&self, key: &str, request: &str, outcome: Outcome) -> Result<Payment> {
         let expires = Utc::now() + chrono::Duration::hours(24);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(format!("SANDBOX#KEY#{key}")))
-            .item("sk", s("KEY"))
-            .item("request", s(request))
-            .item("outcome", to_av(&outcome)?)
-            .item("expires_at", AttributeValue::N(expires.timestamp().to_string()))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => outcome.into_result(),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                match self.replay(key, request).await? {
-                    Some(first) => first.into_result(),
-                    None => Err(DomainError::Transient("sandbox key vanished".into())),
-                }
-            }
-            Err(err) => Err(sdk_error(err)),
+        let item = Item::from([
+            ("pk".into(), s(format!("SANDBOX#KEY#{key}"))),
+            ("sk".into(), s("KEY")),
+            ("request".into(), s(request)),
+            ("outcome".into(), to_av(&outcome)?),
+            ("expires_at".into(), n(expires.timestamp())),
+        ]);
+        if self.table.put_new(item).await? {
+            return outcome.into_result();
+        }
+        match self.replay(key, request).await? {
+            Some(first) => first.into_result(),
+            None => Err(DomainError::Transient("sandbox key vanished".into())),
         }
     }
 
     async fn load(&self, payment_id: &str) -> Result<(Payment, String, u64)> {
         let item = self
-            .get(format!("SANDBOX#PI#{payment_id}"), "PI")
+            .table
+            .get(key(format!("SANDBOX#PI#{payment_id}"), "PI"))
             .await?
             .ok_or_else(|| DomainError::not_found("payment"))?;
         let payment: Payment = from_av(item.get("payment").ok_or_else(|| DomainError::unexpected("no payment"))?)?;
-        let method = item.get("method").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-        let version = item.get("version").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let method = text(&item, "method").cloned().unwrap_or_default();
+        let version = u64::try_from(num(&item, "version")).unwrap_or(0);
         Ok((payment, method, version))
     }
 
     /// Creates the payment item if absent; true if this call created it. The order's index item is written
     /// first, so a payment that exists is always findable by order.
     async fn create(&self, payment: &Payment, method: &str) -> Result<bool> {
-        self.client
+        self.table
             .put_item()
-            .table_name(&self.table)
             .item("pk", s(format!("SANDBOX#ORDER#{}", payment.order_id)))
             .item("sk", s("ORDER"))
             .item("payment_id", s(&payment.payment_id))
             .send()
+            .boxed()
             .await
             .map_err(sdk_error)?;
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(format!("SANDBOX#PI#{}", payment.payment_id)))
-            .item("sk", s("PI"))
-            .item("payment", to_av(payment)?)
-            .item("method", s(method))
-            .item("version", AttributeValue::N("1".into()))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(sdk_error(err)),
-        }
+        self.table
+            .put_new(Item::from([
+                ("pk".into(), s(format!("SANDBOX#PI#{}", payment.payment_id))),
+                ("sk".into(), s("PI")),
+                ("payment".into(), to_av(payment)?),
+                ("method".into(), s(method)),
+                ("version".into(), n(1)),
+            ]))
+            .await
     }
 
     /// Applies `change` to a payment under its version, replaying `key` if it was used before.
@@ -201,24 +163,20 @@ impl SandboxProvider {
                 Err(err) => return Err(err),
             }
             let result = self
-                .client
+                .table
                 .update_item()
-                .table_name(&self.table)
                 .key("pk", s(format!("SANDBOX#PI#{payment_id}")))
                 .key("sk", s("PI"))
                 .update_expression("SET payment = :payment, version = :next")
                 .condition_expression("version = :version")
                 .expression_attribute_values(":payment", to_av(&payment)?)
-                .expression_attribute_values(":next", AttributeValue::N((version + 1).to_string()))
-                .expression_attribute_values(":version", AttributeValue::N(version.to_string()))
+                .expression_attribute_values(":next", n(version + 1))
+                .expression_attribute_values(":version", n(version))
                 .send()
+                .boxed()
                 .await;
-            match result {
-                Ok(_) => return self.remember(key, &request, Outcome::Payment { payment }).await,
-                Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                    continue
-                }
-                Err(err) => return Err(sdk_error(err)),
+            if applied(result)? {
+                return self.remember(key, &request, Outcome::Payment { payment }).await;
             }
         }
         Err(DomainError::Transient("sandbox payment is busy".into()))
@@ -286,10 +244,10 @@ impl SandboxProvider {
     }
 
     pub async fn find_for_order(&self, order_id: &str) -> Result<Option<Payment>> {
-        let Some(item) = self.get(format!("SANDBOX#ORDER#{order_id}"), "ORDER").await? else {
+        let Some(item) = self.table.get(key(format!("SANDBOX#ORDER#{order_id}"), "ORDER")).await? else {
             return Ok(None);
         };
-        let Some(payment_id) = item.get("payment_id").and_then(|v| v.as_s().ok()) else {
+        let Some(payment_id) = text(&item, "payment_id") else {
             return Ok(None);
         };
         match self.load(payment_id).await {
