@@ -16,7 +16,7 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let table = config::required("FLASH_SALES_TABLE")?;
     let aws = config::aws().await;
-    let sales = DynamoFlashSales::new(aws_sdk_dynamodb::Client::new(&aws), table, String::new());
+    let sales = DynamoFlashSales::without_inventory(aws_sdk_dynamodb::Client::new(&aws), table);
     let state = AdmissionState::default();
     let instance = ulid::Ulid::new().to_string().to_lowercase();
     run(service_fn(|event| handler::handle(&sales, &state, &instance, event))).await

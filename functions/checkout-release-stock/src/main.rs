@@ -19,7 +19,7 @@ async fn main() -> Result<(), Error> {
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
     let deps = handler::Deps {
         inventory: DynamoInventory::new(dynamo.clone(), config::required("INVENTORY_TABLE")?),
-        flash: DynamoFlashSales::new(dynamo.clone(), config::required("FLASH_SALES_TABLE")?, String::new()),
+        flash: DynamoFlashSales::without_inventory(dynamo.clone(), config::required("FLASH_SALES_TABLE")?),
         orders: DynamoOrders::new(dynamo, config::required("ORDERS_TABLE")?),
     };
     run(service_fn(|event| handler::handle(&deps, event))).await

@@ -28,7 +28,7 @@ async fn main() -> Result<(), Error> {
     let deps = handler::Deps {
         catalog: DynamoCatalog::new(dynamo.clone(), config::required("CATALOG_TABLE")?),
         inventory: DynamoInventory::new(dynamo.clone(), config::required("INVENTORY_TABLE")?),
-        flash: DynamoFlashSales::new(dynamo, config::required("FLASH_SALES_TABLE")?, String::new()),
+        flash: DynamoFlashSales::without_inventory(dynamo, config::required("FLASH_SALES_TABLE")?),
         cart_holds,
         policy: ReservationPolicy::from_env()?,
     };

@@ -20,7 +20,7 @@ async fn main() -> Result<(), Error> {
     let deps = handler::Deps {
         carts: DynamoCarts::new(dynamo.clone(), config::required("CARTS_TABLE")?),
         catalog: DynamoCatalog::new(dynamo.clone(), config::required("CATALOG_TABLE")?),
-        flash: DynamoFlashSales::new(dynamo.clone(), config::required("FLASH_SALES_TABLE")?, String::new()),
+        flash: DynamoFlashSales::without_inventory(dynamo.clone(), config::required("FLASH_SALES_TABLE")?),
         orders: DynamoOrders::new(dynamo, config::required("ORDERS_TABLE")?),
         starter: SfnCheckoutStarter::new(
             aws_sdk_sfn::Client::new(&aws),

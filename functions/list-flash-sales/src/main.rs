@@ -12,6 +12,6 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let table = config::required("FLASH_SALES_TABLE")?;
     let aws = config::aws().await;
-    let sales = DynamoFlashSales::new(aws_sdk_dynamodb::Client::new(&aws), table, String::new());
+    let sales = DynamoFlashSales::without_inventory(aws_sdk_dynamodb::Client::new(&aws), table);
     run(service_fn(|req| handler::handle(&sales, &sales, req))).await
 }

@@ -20,7 +20,7 @@ async fn main() -> Result<(), Error> {
     let deps = handler::Deps {
         orders: DynamoOrders::new(dynamo.clone(), config::required("ORDERS_TABLE")?),
         inventory: DynamoInventory::new(dynamo.clone(), config::required("INVENTORY_TABLE")?),
-        flash: DynamoFlashSales::new(dynamo, config::required("FLASH_SALES_TABLE")?, String::new()),
+        flash: DynamoFlashSales::without_inventory(dynamo, config::required("FLASH_SALES_TABLE")?),
         provider: ConfiguredProvider::from_env(&aws).await?,
         bound: chrono::Duration::seconds(config::parsed_or("PENDING_ORDER_TIMEOUT_SECONDS", 600)?),
         batch: config::parsed_or("REAP_BATCH_SIZE", 100)?,

@@ -387,7 +387,7 @@ impl Function {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        die_with_parent(&mut cmd);
+        child_guard::die_with_parent(cmd.as_std_mut(), child_guard::Group::Parent);
         let mut child = match cmd.spawn() {
             Ok(child) => child,
             Err(e) => {
@@ -524,23 +524,6 @@ fn epoch_ms() -> u64 {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The child gets SIGKILL when the thread that started it exits, so no environment outlives the stack.
-fn die_with_parent(cmd: &mut Command) {
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: the closure runs in the forked child before exec and calls only async-signal-safe functions.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
-    }
 }
 
 async fn forward_lines(function: String, stream: impl AsyncRead + Unpin) {

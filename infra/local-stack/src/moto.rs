@@ -140,7 +140,8 @@ impl Moto {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
             .kill_on_drop(true);
-        die_with_parent(&mut cmd);
+        // Its own process group: a terminal's Ctrl-C reaches only the stack, which then stops it in order.
+        child_guard::die_with_parent(cmd.as_std_mut(), child_guard::Group::Own);
         let mut child = cmd.spawn().with_context(|| format!("starting {}", files.launcher.display()))?;
         let stdout = child.stdout.take().ok_or_else(|| anyhow!("moto stdout not captured"))?;
         let mut lines = BufReader::new(stdout).lines();
@@ -202,26 +203,5 @@ impl Moto {
             }
         }
         let _ = self.child.kill().await;
-    }
-}
-
-/// The child gets SIGKILL when this process dies, and its own process group so that a terminal's Ctrl-C
-/// reaches only the stack, which then stops it in order.
-pub fn die_with_parent(cmd: &mut Command) {
-    let parent = std::process::id() as i32;
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            if libc::setpgid(0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
     }
 }

@@ -123,6 +123,13 @@ impl DynamoFlashSales {
         Self { table, inventory }
     }
 
+    /// Sales, gates and tickets only, for the functions that neither allocate units from stock nor reconcile
+    /// a sale (template.yaml gives them no INVENTORY_TABLE and no permission on it): a call that needs the
+    /// inventory table fails, as IAM would refuse it.
+    pub fn without_inventory(client: Client, table: impl Into<String>) -> Self {
+        Self::new(client, table, String::new())
+    }
+
     /// Runs a transaction: `None` when it applied, its cancellation otherwise (a conflict with another
     /// transaction is transient).
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Option<Cancellation>> {
