@@ -31,7 +31,9 @@ where
 {
     let input: SagaInput = checkout::step_input(event.payload).map_err(task_error)?;
     let (carts, now) = (deps.cart_holds.as_ref(), chrono::Utc::now());
-    checkout::reserve_stock(&deps.catalog, &deps.inventory, &deps.flash, carts, &deps.policy, &input, now)
-        .await
-        .map_err(task_error)
+    let reserved =
+        checkout::reserve_stock(&deps.catalog, &deps.inventory, &deps.flash, carts, &deps.policy, &input, now)
+            .await
+            .map_err(task_error)?;
+    serde_json::to_value(reserved).map_err(|e| task_error(commerce_domain::DomainError::unexpected(e)))
 }

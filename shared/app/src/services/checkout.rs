@@ -377,6 +377,16 @@ fn raced(stored: &Order, fingerprint: &str) -> CheckoutOutcome {
     }
 }
 
+/// What ReserveStock hands the state machine: the reservation (named by the order id), when it expires (none
+/// for a flash-sale unit alone) and the sale a won flash unit came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockReserved {
+    pub reservation_id: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flash_sale_id: Option<String>,
+}
+
 /// Saga step: hold the stock (the reservation id is the order id) and consume the order's flash-sale hold,
 /// if any (idempotent per order: a repeat answers the same unit). With `cart_holds` (reserve at add-to-cart
 /// on) the cart's live hold of exactly the order's lines becomes the order's reservation; otherwise the order
@@ -390,14 +400,14 @@ pub async fn reserve_stock<C, I, F, K>(
     policy: &ReservationPolicy,
     input: &SagaInput,
     now: DateTime<Utc>,
-) -> Result<serde_json::Value>
+) -> Result<StockReserved>
 where
     C: SkuCatalog,
     I: crate::services::cart::CartInventory,
     F: FlashSaleReader + FlashTicketStore + FlashHolds,
     K: CartStore,
 {
-    let mut reserved = serde_json::json!({ "reservation_id": input.order_id, "expires_at": null });
+    let mut reserved = StockReserved { reservation_id: input.order_id.clone(), expires_at: None, flash_sale_id: None };
     if !input.lines.is_empty() {
         reserved = reserve_lines(catalog, inventory, cart_holds, policy, input, now).await?;
     }
@@ -412,7 +422,7 @@ where
             now,
         )
         .await?;
-        reserved["flash_sale_id"] = serde_json::Value::String(unit.sale_id);
+        reserved.flash_sale_id = Some(unit.sale_id);
     }
     Ok(reserved)
 }
@@ -424,7 +434,7 @@ async fn reserve_lines<C, I, K>(
     policy: &ReservationPolicy,
     input: &SagaInput,
     now: DateTime<Utc>,
-) -> Result<serde_json::Value>
+) -> Result<StockReserved>
 where
     C: SkuCatalog,
     I: crate::services::cart::CartInventory,
@@ -445,10 +455,11 @@ where
         None => crate::services::inventory::reserve(catalog, inventory, policy, request, now).await,
     };
     match reserved {
-        Ok(reservation) => Ok(serde_json::json!({
-            "reservation_id": reservation.reservation_id,
-            "expires_at": reservation.expires_at,
-        })),
+        Ok(reservation) => Ok(StockReserved {
+            reservation_id: reservation.reservation_id,
+            expires_at: Some(reservation.expires_at),
+            flash_sale_id: None,
+        }),
         Err(DomainError::Conflict { code: ErrorCode::SkuUnavailable, message }) => {
             Err(DomainError::OutOfStock { sku: message })
         }

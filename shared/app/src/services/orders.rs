@@ -90,9 +90,28 @@ pub async fn owned_order(
     Ok((order, actor))
 }
 
-/// The owner's view of `order` as JSON, with `payment` (our record of it) as its payment block.
-fn order_json(order: &Order, payment: Option<&Payment>) -> Result<serde_json::Value> {
-    serde_json::to_value(order.view(payment)).map_err(DomainError::unexpected)
+/// An order as its owner sees it, with our record of its payment as its payment block (serialized as
+/// `Order::view`).
+#[derive(Debug, Clone)]
+pub struct OrderDetails {
+    order: Order,
+    payment: Option<Payment>,
+}
+
+impl OrderDetails {
+    pub fn new(order: Order, payment: Option<Payment>) -> Self {
+        Self { order, payment }
+    }
+
+    pub fn order(&self) -> &Order {
+        &self.order
+    }
+}
+
+impl serde::Serialize for OrderDetails {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        self.order.view(self.payment.as_ref()).serialize(serializer)
+    }
 }
 
 /// The order's view for its owner (or the holder of its token), with its payment, as JSON.
@@ -101,10 +120,10 @@ pub async fn get_order(
     orders: &(impl OrderReader + PaymentLedger),
     access: &OrderAccess,
     order_id: &OrderId,
-) -> Result<serde_json::Value> {
+) -> Result<OrderDetails> {
     let (order, _) = owned_order(orders, access, order_id).await?;
     let payment = orders.payment_for_order(order_id).await?;
-    order_json(&order, payment.as_ref())
+    Ok(OrderDetails::new(order, payment))
 }
 
 /// The caller's orders, newest first.
@@ -249,7 +268,7 @@ pub trait Restocking: Send + Sync {
         access: &OrderAccess,
         order_id: &OrderId,
         now: DateTime<Utc>,
-    ) -> impl std::future::Future<Output = Result<serde_json::Value>> + Send;
+    ) -> impl std::future::Future<Output = Result<OrderDetails>> + Send;
     /// [`approve_return`].
     fn approve_return(
         &self,
@@ -268,7 +287,7 @@ where
     P: PaymentProvider,
     Q: OrderEventPublisher,
 {
-    async fn cancel(&self, access: &OrderAccess, order_id: &OrderId, now: DateTime<Utc>) -> Result<serde_json::Value> {
+    async fn cancel(&self, access: &OrderAccess, order_id: &OrderId, now: DateTime<Utc>) -> Result<OrderDetails> {
         cancel_order(self.ports(), access, order_id, now).await
     }
 
@@ -326,7 +345,7 @@ pub async fn cancel_order<O, P, I, F, Q>(
     access: &OrderAccess,
     order_id: &OrderId,
     now: DateTime<Utc>,
-) -> Result<serde_json::Value>
+) -> Result<OrderDetails>
 where
     O: OrderReader + OrderWriter + PaymentLedger,
     P: PaymentProvider,
@@ -349,7 +368,7 @@ where
     restock(inventory, flash, &order, "cancel", None).await?;
     let seq = order.events().iter().find(|e| e.kind == OrderEventKind::Cancelled).map_or(order.version(), |e| e.seq);
     publisher.publish(&OrderNotification::new(NotificationKind::OrderCancelled, &order, seq, None, None)).await?;
-    order_json(&order, payment.as_ref())
+    Ok(OrderDetails::new(order, payment))
 }
 
 /// The owner asks to return a delivered order.
@@ -360,7 +379,7 @@ pub async fn request_return(
     order_id: &OrderId,
     request: ReturnRequest,
     now: DateTime<Utc>,
-) -> Result<serde_json::Value> {
+) -> Result<OrderDetails> {
     if request.reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
         return Err(DomainError::validation("reason", "must be at most 500 characters"));
     }
@@ -374,7 +393,7 @@ pub async fn request_return(
     })
     .await?;
     let payment = orders.payment_for_order(order_id).await?;
-    order_json(&order, payment.as_ref())
+    Ok(OrderDetails::new(order, payment))
 }
 
 /// The order if the calling seller has lines in it (admins may act for any seller); 404 otherwise.
