@@ -738,3 +738,49 @@ pub trait WebhookReader: Send + Sync {
         now: chrono::DateTime<chrono::Utc>,
     ) -> commerce_domain::error::Result<commerce_domain::payment::WebhookEvent>;
 }
+
+/// Turns an optional `Authorization` header into a caller. Implemented by `jwt::JwtVerifier`.
+pub trait CallerResolver: Send + Sync {
+    /// `Ok(None)` without a header; 401 for a header that does not verify.
+    fn resolve(
+        &self,
+        authorization: Option<&str>,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<Option<commerce_domain::auth::Caller>>> + Send;
+}
+
+/// A stream record as the adapter decoded it: its sequence number and what it carries. `Ok(None)` is an item
+/// the use case does not index; `Err` a record that cannot be decoded.
+#[derive(Debug)]
+pub struct StreamRecord<T> {
+    pub sequence_number: String,
+    pub item: commerce_domain::error::Result<Option<T>>,
+}
+
+/// What a catalog stream record says of a product.
+// Nearly every event carries a product; boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum ProductEvent {
+    Current(commerce_domain::catalog::Product),
+    Deleted { product_id: String, version: u64 },
+}
+
+/// What an inventory stream record says of a SKU's stock at one warehouse: its `avail` before and after
+/// (`None` when the item was created or removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockChange {
+    pub sku: String,
+    pub old_avail: Option<i64>,
+    pub new_avail: Option<i64>,
+}
+
+impl StockChange {
+    /// Whether the change may have flipped the SKU's availability. A SKU is in stock when some warehouse has
+    /// `avail > 0`, so only a per-warehouse flip can flip the SKU. A created or removed item always counts: a
+    /// SKU never reported shows as in stock.
+    pub fn may_flip(&self) -> bool {
+        self.old_avail.is_none()
+            || self.new_avail.is_none()
+            || commerce_domain::inventory::stock_status_change(self.old_avail, self.new_avail).is_some()
+    }
+}

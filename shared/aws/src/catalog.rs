@@ -13,7 +13,6 @@ use commerce_app::ports::{
     CategoryListing, CategoryReader, CategoryUsage, CategoryWriter, ProductCreator, ProductReader, ProductRemover,
     ProductUpdater, SellerProducts, SkuCatalog,
 };
-use commerce_app::services::catalog::VERSION_CONFLICT;
 use commerce_domain::catalog::{Category, CategoryQuery, ListSort, Page, PageLimit, Product, ProductSummary, SkuView};
 use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
@@ -113,7 +112,7 @@ impl DynamoCatalog {
                     ))
                 }
                 (Some(TRANSACTION_CONFLICT), _) => {
-                    return Err(DomainError::conflict(VERSION_CONFLICT, "the product changed concurrently"))
+                    return Err(DomainError::conflict(ErrorCode::VersionConflict, "the product changed concurrently"))
                 }
                 _ => {}
             }
@@ -219,7 +218,7 @@ impl ProductUpdater for DynamoCatalog {
             let put = self.sku_put(next, item);
             actions.push((Guard::Sku(sku), TransactWriteItem::builder().put(put).build()));
         }
-        self.transact(actions, VERSION_CONFLICT).await
+        self.transact(actions, ErrorCode::VersionConflict).await
     }
 }
 
@@ -241,7 +240,7 @@ impl ProductRemover for DynamoCatalog {
         for variant in &product.variants {
             actions.push(self.sku_retire(product, &variant.sku));
         }
-        self.transact(actions, VERSION_CONFLICT).await
+        self.transact(actions, ErrorCode::VersionConflict).await
     }
 }
 
@@ -312,7 +311,7 @@ impl CategoryWriter for DynamoCatalog {
         }
         Err(match expected_version {
             None => DomainError::conflict(ErrorCode::CategoryExists, "the category already exists"),
-            Some(_) => DomainError::conflict(VERSION_CONFLICT, "the category changed concurrently; retry"),
+            Some(_) => DomainError::conflict(ErrorCode::VersionConflict, "the category changed concurrently; retry"),
         })
     }
 
@@ -328,7 +327,7 @@ impl CategoryWriter for DynamoCatalog {
             .boxed()
             .await;
         if !applied(result)? {
-            return Err(DomainError::conflict(VERSION_CONFLICT, "the category changed concurrently; retry"));
+            return Err(DomainError::conflict(ErrorCode::VersionConflict, "the category changed concurrently; retry"));
         }
         Ok(())
     }

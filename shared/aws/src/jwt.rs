@@ -309,7 +309,7 @@ fn render_claim(value: &Value) -> String {
     }
 }
 
-impl commerce_app::services::cart::CallerResolver for JwtVerifier {
+impl commerce_app::ports::CallerResolver for JwtVerifier {
     async fn resolve(
         &self,
         authorization: Option<&str>,

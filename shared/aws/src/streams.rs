@@ -2,7 +2,7 @@
 //! (layouts in docs/DATA_MODEL.md) they are, and what they say. The key layouts stay here, in the adapter.
 
 use aws_lambda_events::dynamodb::EventRecord;
-use commerce_app::services::search::{ProductEvent, StockChange, StreamRecord};
+use commerce_app::ports::{ProductEvent, StockChange, StreamRecord};
 use commerce_domain::catalog::Product;
 use commerce_domain::error::{DomainError, Result};
 

@@ -656,7 +656,6 @@ impl Order {
 
     /// The folded state after `kind`, or why `kind` is not allowed now.
     fn check(&self, kind: &OrderEventKind) -> Result<Folded> {
-        let status = self.status();
         let mut next = self.folded.clone();
         match kind {
             OrderEventKind::Placed => {
@@ -666,6 +665,25 @@ impl Order {
                 next.placed = true;
             }
             _ if !self.folded.placed => return Err(self.illegal("change")),
+            OrderEventKind::Confirmed { .. }
+            | OrderEventKind::Compensating
+            | OrderEventKind::Failed { .. }
+            | OrderEventKind::Cancelled => self.check_settlement(kind, &mut next)?,
+            OrderEventKind::ShippingStarted { .. }
+            | OrderEventKind::ShippingAborted { .. }
+            | OrderEventKind::Shipped { .. }
+            | OrderEventKind::Delivered { .. } => self.check_shipment(kind, &mut next)?,
+            OrderEventKind::ReturnRequested | OrderEventKind::Returned { .. } | OrderEventKind::Refunded { .. } => {
+                self.check_return(kind, &mut next)?
+            }
+        }
+        Ok(next)
+    }
+
+    /// A pending order confirmed, compensated or failed; a confirmed one cancelled.
+    fn check_settlement(&self, kind: &OrderEventKind, next: &mut Folded) -> Result<()> {
+        let status = self.status();
+        match kind {
             OrderEventKind::Confirmed { payment_id } => {
                 if status != OrderStatus::Pending || self.folded.compensating {
                     return Err(self.illegal("confirm"));
@@ -690,6 +708,15 @@ impl Order {
                 }
                 next.cancelled = true;
             }
+            _ => return Err(self.illegal("change")),
+        }
+        Ok(())
+    }
+
+    /// A seller's lines shipped (begun, aborted, done) and delivered.
+    fn check_shipment(&self, kind: &OrderEventKind, next: &mut Folded) -> Result<()> {
+        let status = self.status();
+        match kind {
             OrderEventKind::ShippingStarted { seller_id, tracking_number } => {
                 self.shippable(seller_id, tracking_number)?;
                 if let Some(started) = self.folded.shipping.get(seller_id) {
@@ -727,6 +754,15 @@ impl Order {
                     ));
                 }
             }
+            _ => return Err(self.illegal("change")),
+        }
+        Ok(())
+    }
+
+    /// A delivered order's return: requested, approved per seller, refunded.
+    fn check_return(&self, kind: &OrderEventKind, next: &mut Folded) -> Result<()> {
+        let status = self.status();
+        match kind {
             OrderEventKind::ReturnRequested => {
                 if status != OrderStatus::Delivered {
                     return Err(self.illegal("request a return for"));
@@ -758,8 +794,9 @@ impl Order {
                 }
                 next.refunded.insert(seller_id.clone(), *amount);
             }
+            _ => return Err(self.illegal("change")),
         }
-        Ok(next)
+        Ok(())
     }
 }
 

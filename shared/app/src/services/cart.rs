@@ -20,11 +20,7 @@ use serde::Serialize;
 /// How many times a write is retried after a concurrent change.
 const WRITE_ATTEMPTS: u32 = 8;
 
-/// Turns an optional `Authorization` header into a caller. Implemented by `jwt::JwtVerifier`.
-pub trait CallerResolver: Send + Sync {
-    /// `Ok(None)` without a header; 401 for a header that does not verify.
-    fn resolve(&self, authorization: Option<&str>) -> impl std::future::Future<Output = Result<Option<Caller>>> + Send;
-}
+pub use crate::ports::CallerResolver;
 
 /// Who is asking, from the optional bearer token and the optional `X-Cart-Token` header.
 #[tracing::instrument(skip_all)]

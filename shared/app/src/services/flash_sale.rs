@@ -311,6 +311,9 @@ pub enum Admission {
     Skipped,
 }
 
+/// How often settling the takes a write replaced is retried before they are deferred to the instance's memory.
+const SETTLE_RETRIES: u32 = 3;
+
 /// Write units of a single write of an item under 1 KB, and of one such item in a transaction (AWS's rules).
 const WCU_SINGLE: u64 = 1;
 const WCU_TRANSACTIONAL: u64 = 2;
@@ -604,6 +607,28 @@ impl<R: FlashSaleReader, A: FlashAdmissions, T: FlashTicketStore> Admitter<'_, R
         Ok(stale)
     }
 
+    /// Settles the takes a write replaced, retrying a transient failure a few times: once deferred, they live
+    /// only in this instance's memory until its next batch (the shards no longer name them).
+    async fn settle_replaced(
+        &self,
+        stats: &mut AdmissionStats,
+        sale: &FlashSale,
+        replaced: &[(u32, Take)],
+        remaining: &mut [i64],
+    ) -> Result<bool> {
+        let mut attempt = 0u32;
+        loop {
+            match settle_others(self.admissions, self.state, sale, replaced, remaining, stats, self.now).await {
+                Err(DomainError::Transient(reason)) if attempt < SETTLE_RETRIES => {
+                    tracing::warn!(sale_id = %sale.sale_id, reason, attempt, "settling replaced takes: retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+                    attempt += 1;
+                }
+                settled => return settled,
+            }
+        }
+    }
+
     /// This message took a unit of `shard`: its ticket wins it (or, settled otherwise, the unit goes back), and
     /// the takes whose marks the write replaced are settled.
     async fn taken(
@@ -622,9 +647,7 @@ impl<R: FlashSaleReader, A: FlashAdmissions, T: FlashTicketStore> Admitter<'_, R
         // what its write replaced), so the instance keeps them and retries.
         let before: Vec<(u32, Take)> = previous.into_iter().filter(|p| p != take).map(|p| (shard, p)).collect();
         if !before.is_empty() {
-            if let Err(err) =
-                settle_others(self.admissions, self.state, sale, &before, remaining, stats, self.now).await
-            {
+            if let Err(err) = self.settle_replaced(stats, sale, &before, remaining).await {
                 tracing::error!(sale_id = %sale.sale_id, shard, takes = before.len(), error = %err, "the lane's previous takes are not settled yet; retrying on the next batch");
                 for (shard, previous) in before {
                     self.state.defer(&sale.sale_id, shard, previous);

@@ -2,7 +2,7 @@
 //! completing.
 
 use crate::ports::{CategoryReader, ProductSearch, SearchIndex, SkuCatalog, StockReader};
-use commerce_domain::catalog::{Category, Product};
+use commerce_domain::catalog::Category;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::inventory::SkuStock;
 use commerce_domain::search::{
@@ -21,42 +21,7 @@ pub struct StreamOutcome {
     pub failed_from: Option<String>,
 }
 
-/// A stream record as the adapter decoded it: its sequence number and what it carries. `Ok(None)` is an item
-/// the use case does not index; `Err` a record that cannot be decoded.
-#[derive(Debug)]
-pub struct StreamRecord<T> {
-    pub sequence_number: String,
-    pub item: Result<Option<T>>,
-}
-
-/// What a catalog stream record says of a product.
-// Nearly every event carries a product; boxing it would only add an allocation.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
-pub enum ProductEvent {
-    Current(Product),
-    Deleted { product_id: String, version: u64 },
-}
-
-/// What an inventory stream record says of a SKU's stock at one warehouse: its `avail` before and after
-/// (`None` when the item was created or removed).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StockChange {
-    pub sku: String,
-    pub old_avail: Option<i64>,
-    pub new_avail: Option<i64>,
-}
-
-impl StockChange {
-    /// Whether the change may have flipped the SKU's availability. A SKU is in stock when some warehouse has
-    /// `avail > 0`, so only a per-warehouse flip can flip the SKU. A created or removed item always counts: a
-    /// SKU never reported shows as in stock.
-    pub fn may_flip(&self) -> bool {
-        self.old_avail.is_none()
-            || self.new_avail.is_none()
-            || commerce_domain::inventory::stock_status_change(self.old_avail, self.new_avail).is_some()
-    }
-}
+pub use crate::ports::{ProductEvent, StockChange, StreamRecord};
 
 /// Applies a catalog stream batch to the index, in order. Records that are not product items are skipped.
 /// A record that cannot be decoded stops the batch there: the records before it are applied and it is
