@@ -2,7 +2,7 @@
 
 use commerce_app::ports::{CartStore, SkuCatalog};
 use commerce_app::services::cart::{CallerResolver, CartContext, CartInventory};
-use commerce_domain::ids::CartId;
+use commerce_domain::ids::{CartId, Sku};
 use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
 
@@ -14,7 +14,7 @@ pub async fn handle<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerReso
         let access =
             ctx.access(api::header(&req, "authorization").as_deref(), api::header(&req, "x-cart-token")).await?;
         let cart_id: CartId = api::path(&req, "cart_id")?;
-        let sku = api::path_param(&req, "sku")?;
+        let sku: Sku = api::path(&req, "sku")?;
         ctx.remove_item(&access, &cart_id, &sku, chrono::Utc::now()).await
     }
     .await;

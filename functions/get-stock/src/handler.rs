@@ -2,6 +2,7 @@
 
 use commerce_app::ports::{SkuCatalog, StockReader};
 use commerce_app::services::inventory;
+use commerce_domain::ids::Sku;
 use commerce_lambda::api;
 use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
@@ -12,8 +13,8 @@ pub async fn handle(
     req: Request,
 ) -> Result<Response<Body>, Error> {
     let result = async {
-        let caller = auth::caller(&req)?;
-        let sku = api::path_param(&req, "sku")?;
+        let caller = auth::seller(&req)?;
+        let sku: Sku = api::path(&req, "sku")?;
         inventory::get_stock(&caller, catalog, store, &sku).await
     }
     .await;

@@ -2,6 +2,7 @@
 
 use commerce_app::ports::{FlashSaleListing, FlashSaleReader};
 use commerce_app::services::flash_sale;
+use commerce_domain::ids::Sku;
 use commerce_domain::DomainError;
 use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
@@ -14,6 +15,7 @@ pub async fn handle(
 ) -> Result<Response<Body>, Error> {
     let result = async {
         let sku = api::query_param(&req, "sku").ok_or_else(|| DomainError::invalid_parameter("sku", "is required"))?;
+        let sku = Sku::parse(&sku)?;
         let items = flash_sale::sales_for_sku(listing, reader, &sku, chrono::Utc::now()).await?;
         Ok(json!({ "items": items }))
     }

@@ -4,7 +4,7 @@
 use commerce_app::ports::{CartStore, SkuCatalog};
 use commerce_app::services::cart::{CallerResolver, CartContext, CartInventory};
 use commerce_domain::cart::SetQuantity;
-use commerce_domain::ids::CartId;
+use commerce_domain::ids::{CartId, Sku};
 use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
 
@@ -16,7 +16,7 @@ pub async fn handle<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerReso
         let access =
             ctx.access(api::header(&req, "authorization").as_deref(), api::header(&req, "x-cart-token")).await?;
         let cart_id: CartId = api::path(&req, "cart_id")?;
-        let sku = api::path_param(&req, "sku")?;
+        let sku: Sku = api::path(&req, "sku")?;
         let body: SetQuantity = api::parse_json(&req)?;
         ctx.set_item(&access, &cart_id, &sku, body.quantity, chrono::Utc::now()).await
     }

@@ -3,6 +3,7 @@
 
 use commerce_app::ports::{SkuCatalog, StockWriter, WarehouseReader};
 use commerce_app::services::inventory;
+use commerce_domain::ids::Sku;
 use commerce_lambda::api;
 use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
@@ -14,7 +15,7 @@ pub async fn handle(
 ) -> Result<Response<Body>, Error> {
     let result = async {
         let caller = auth::seller(&req)?;
-        let sku = api::path_param(&req, "sku")?;
+        let sku: Sku = api::path(&req, "sku")?;
         let warehouse_id = api::path_param(&req, "warehouse_id")?;
         let body = api::parse_json(&req)?;
         inventory::set_stock(&caller, catalog, store, store, &sku, &warehouse_id, body).await

@@ -13,7 +13,7 @@ use commerce_aws::inventory::DynamoInventory;
 use commerce_domain::cart::{CartAccess, CartHolds};
 use commerce_domain::error::DomainError;
 use commerce_domain::error::ErrorCode;
-use commerce_domain::ids::CartId;
+use commerce_domain::ids::{CartId, Sku};
 use commerce_domain::inventory::reservation::ReleaseReason;
 use commerce_domain::inventory::{
     check_invariant, AdjustmentReason, Location, OwnerKind, ReservationLine, ReservationPolicy, ReservationRequest,
@@ -265,12 +265,20 @@ async fn race_and_merge(holds: bool) {
     assert_eq!(ids.len(), 1, "one shopper, one cart: {ids:?}");
 
     let (guest_id, guest_access) = guest(&ctx).await;
-    ctx.set_item(&guest_access, &CartId::parse(&guest_id).unwrap(), SKU, 2, now).await.unwrap();
+    ctx.set_item(&guest_access, &CartId::parse(&guest_id).unwrap(), &Sku::parse(SKU).unwrap(), 2, now).await.unwrap();
     let mut tasks = Vec::new();
     for sku in TSHIRTS {
         let (ctx, cart_id) = (ctx.clone(), ids[0].clone());
         tasks.push(tokio::spawn(async move {
-            ctx.set_item(&shopper("u-race"), &CartId::parse(&cart_id).unwrap(), sku, 1, Utc::now()).await.map(|_| ())
+            ctx.set_item(
+                &shopper("u-race"),
+                &CartId::parse(&cart_id).unwrap(),
+                &Sku::parse(sku).unwrap(),
+                1,
+                Utc::now(),
+            )
+            .await
+            .map(|_| ())
         }));
     }
     {
@@ -321,24 +329,29 @@ async fn a_cart_hold_follows_every_change_and_is_replaced_not_leaked() {
     let (cart_id, access) = guest(&ctx).await;
     let now = Utc::now();
 
-    let first = ctx.set_item(&access, &CartId::parse(&cart_id).unwrap(), SKU, 2, now).await.unwrap();
+    let first =
+        ctx.set_item(&access, &CartId::parse(&cart_id).unwrap(), &Sku::parse(SKU).unwrap(), 2, now).await.unwrap();
     let first_hold = first.reservation.clone().expect("a hold appears at add");
     assert_eq!(held(&ctx.stock, "wh_east").await, (1, 2));
     assert!(first.lines[0].problems.is_empty(), "held units count as sellable to their cart: {:?}", first.lines);
 
-    let raised = ctx.set_item(&access, &CartId::parse(&cart_id).unwrap(), SKU, 3, now).await.unwrap();
+    let raised =
+        ctx.set_item(&access, &CartId::parse(&cart_id).unwrap(), &Sku::parse(SKU).unwrap(), 3, now).await.unwrap();
     let raised_hold = raised.reservation.clone().unwrap();
     assert_ne!(raised_hold.id, first_hold.id, "every change holds under a new id");
     assert_eq!(held(&ctx.stock, "wh_east").await, (0, 3), "the last unit is added to the cart's own 2");
     let old = ctx.stock.get_reservation(&first_hold.id).await.unwrap().unwrap();
     assert_eq!((old.status, old.release_reason), (ReservationStatus::Released, Some(ReleaseReason::Replaced)));
 
-    ctx.set_item(&access, &CartId::parse(&cart_id).unwrap(), TSHIRTS[0], 4, now).await.unwrap();
+    ctx.set_item(&access, &CartId::parse(&cart_id).unwrap(), &Sku::parse(TSHIRTS[0]).unwrap(), 4, now).await.unwrap();
     assert_eq!(reserved_units(&ctx.stock).await, 7);
-    ctx.remove_item(&access, &CartId::parse(&cart_id).unwrap(), SKU, now).await.unwrap();
+    ctx.remove_item(&access, &CartId::parse(&cart_id).unwrap(), &Sku::parse(SKU).unwrap(), now).await.unwrap();
     assert_eq!(held(&ctx.stock, "wh_east").await, (3, 0));
     assert_eq!(reserved_units(&ctx.stock).await, 4);
-    let emptied = ctx.remove_item(&access, &CartId::parse(&cart_id).unwrap(), TSHIRTS[0], now).await.unwrap();
+    let emptied = ctx
+        .remove_item(&access, &CartId::parse(&cart_id).unwrap(), &Sku::parse(TSHIRTS[0]).unwrap(), now)
+        .await
+        .unwrap();
     assert!(emptied.reservation.is_none());
     assert!(ctx.store.get_cart(&cart_id).await.unwrap().unwrap().reservation.is_none());
     assert_eq!(reserved_units(&ctx.stock).await, 0, "an empty cart holds nothing");
@@ -350,16 +363,16 @@ async fn an_add_beyond_stock_leaves_cart_and_stock_unchanged() {
     let ctx = carts(&endpoint, 2, 0, true).await;
     let (cart_id, access) = guest(&ctx).await;
     let now = Utc::now();
-    let refused = ctx.set_item(&access, &CartId::parse(&cart_id).unwrap(), SKU, 3, now).await;
+    let refused = ctx.set_item(&access, &CartId::parse(&cart_id).unwrap(), &Sku::parse(SKU).unwrap(), 3, now).await;
     assert!(matches!(refused, Err(DomainError::OutOfStock { ref sku }) if sku == SKU), "{refused:?}");
     let stored = ctx.store.get_cart(&cart_id).await.unwrap().unwrap();
     assert!(stored.lines.is_empty() && stored.reservation.is_none());
     assert_eq!(held(&ctx.stock, "wh_east").await, (2, 0));
 
-    ctx.set_item(&access, &CartId::parse(&cart_id).unwrap(), SKU, 1, now).await.unwrap();
+    ctx.set_item(&access, &CartId::parse(&cart_id).unwrap(), &Sku::parse(SKU).unwrap(), 1, now).await.unwrap();
     let before = ctx.store.get_cart(&cart_id).await.unwrap().unwrap();
     assert!(matches!(
-        ctx.set_item(&access, &CartId::parse(&cart_id).unwrap(), SKU, 3, now).await,
+        ctx.set_item(&access, &CartId::parse(&cart_id).unwrap(), &Sku::parse(SKU).unwrap(), 3, now).await,
         Err(DomainError::OutOfStock { .. })
     ));
     assert_eq!(ctx.store.get_cart(&cart_id).await.unwrap().unwrap(), before, "cart unchanged");
@@ -382,9 +395,9 @@ async fn concurrent_adds_hold_exactly_the_available_units() {
         .cloned()
         .map(|(cart_id, access)| {
             let ctx = ctx.clone();
-            tokio::spawn(
-                async move { ctx.set_item(&access, &CartId::parse(&cart_id).unwrap(), SKU, 1, Utc::now()).await },
-            )
+            tokio::spawn(async move {
+                ctx.set_item(&access, &CartId::parse(&cart_id).unwrap(), &Sku::parse(SKU).unwrap(), 1, Utc::now()).await
+            })
         })
         .collect();
     let mut added = 0;
@@ -422,14 +435,20 @@ async fn merge_takes_over_the_guest_hold() {
     let now = Utc::now();
     let (guest_id, guest_access) = guest(&ctx).await;
     let guest_hold = ctx
-        .set_item(&guest_access, &CartId::parse(&guest_id).unwrap(), SKU, 2, now)
+        .set_item(&guest_access, &CartId::parse(&guest_id).unwrap(), &Sku::parse(SKU).unwrap(), 2, now)
         .await
         .unwrap()
         .reservation
         .unwrap();
     let (shopper_cart, _) = cart_service::shopper_cart(&ctx.store, "u-merge", now).await.unwrap();
     let shopper_hold = ctx
-        .set_item(&shopper("u-merge"), &CartId::parse(&shopper_cart.cart_id).unwrap(), SKU, 1, now)
+        .set_item(
+            &shopper("u-merge"),
+            &CartId::parse(&shopper_cart.cart_id).unwrap(),
+            &Sku::parse(SKU).unwrap(),
+            1,
+            now,
+        )
         .await
         .unwrap()
         .reservation
@@ -473,8 +492,12 @@ async fn checkout_adopts_a_matching_hold_and_commits_exactly_its_units() {
     let ctx = carts(&endpoint, 5, 0, true).await;
     let now = Utc::now();
     let (cart_id, access) = guest(&ctx).await;
-    let hold =
-        ctx.set_item(&access, &CartId::parse(&cart_id).unwrap(), SKU, 2, now).await.unwrap().reservation.unwrap();
+    let hold = ctx
+        .set_item(&access, &CartId::parse(&cart_id).unwrap(), &Sku::parse(SKU).unwrap(), 2, now)
+        .await
+        .unwrap()
+        .reservation
+        .unwrap();
     let order = reserve_order(&ctx, "ord-adopt", 2, &cart_id).await;
     let cart_hold = ctx.stock.get_reservation(&hold.id).await.unwrap().unwrap();
     assert_eq!(cart_hold.release_reason, Some(ReleaseReason::Replaced));
@@ -487,8 +510,8 @@ async fn checkout_adopts_a_matching_hold_and_commits_exactly_its_units() {
 
     service::commit(&ctx.stock, "ord-adopt", now).await.unwrap();
     commerce_app::services::checkout::clear_cart(&ctx.store, &cart_id, &[SKU.to_owned()], now).await.unwrap();
-    ctx.set_item(&access, &CartId::parse(&cart_id).unwrap(), SKU, 1, now).await.unwrap();
-    ctx.remove_item(&access, &CartId::parse(&cart_id).unwrap(), SKU, now).await.unwrap();
+    ctx.set_item(&access, &CartId::parse(&cart_id).unwrap(), &Sku::parse(SKU).unwrap(), 1, now).await.unwrap();
+    ctx.remove_item(&access, &CartId::parse(&cart_id).unwrap(), &Sku::parse(SKU).unwrap(), now).await.unwrap();
     let committed = ctx.stock.get_reservation("ord-adopt").await.unwrap().unwrap();
     assert_eq!(committed.status, ReservationStatus::Committed, "later cart changes leave the order alone");
     let level = ctx.stock.stock_levels(&[SKU.to_owned()]).await.unwrap()[SKU]
@@ -506,8 +529,12 @@ async fn checkout_of_other_lines_reserves_fresh_and_releases_the_cart_hold() {
     let ctx = carts(&endpoint, 5, 0, true).await;
     let now = Utc::now();
     let (cart_id, access) = guest(&ctx).await;
-    let hold =
-        ctx.set_item(&access, &CartId::parse(&cart_id).unwrap(), SKU, 2, now).await.unwrap().reservation.unwrap();
+    let hold = ctx
+        .set_item(&access, &CartId::parse(&cart_id).unwrap(), &Sku::parse(SKU).unwrap(), 2, now)
+        .await
+        .unwrap()
+        .reservation
+        .unwrap();
     let order = reserve_order(&ctx, "ord-fresh", 3, &cart_id).await;
     assert_eq!(order.lines[0].quantity, 3);
     let cart_hold = ctx.stock.get_reservation(&hold.id).await.unwrap().unwrap();
@@ -524,7 +551,10 @@ async fn with_holds_off_carts_leave_stock_alone() {
     let Some(endpoint) = endpoint() else { return };
     let ctx = carts(&endpoint, 2, 0, false).await;
     let (cart_id, access) = guest(&ctx).await;
-    let priced = ctx.set_item(&access, &CartId::parse(&cart_id).unwrap(), SKU, 3, Utc::now()).await.unwrap();
+    let priced = ctx
+        .set_item(&access, &CartId::parse(&cart_id).unwrap(), &Sku::parse(SKU).unwrap(), 3, Utc::now())
+        .await
+        .unwrap();
     assert!(priced.reservation.is_none());
     assert_eq!(priced.lines[0].problems, vec![commerce_domain::cart::LineProblem::InsufficientStock { available: 2 }]);
     assert_eq!(held(&ctx.stock, "wh_east").await, (2, 0));

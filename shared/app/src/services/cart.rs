@@ -13,8 +13,8 @@ use commerce_domain::cart::{
 };
 use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
-use commerce_domain::ids::CartId;
-use commerce_domain::inventory::{validate_sku, Reservation, ReservationPolicy, ReservationRequest, ReservationStatus};
+use commerce_domain::ids::{CartId, Sku};
+use commerce_domain::inventory::{Reservation, ReservationPolicy, ReservationRequest, ReservationStatus};
 use serde::Serialize;
 
 /// How many times a write is retried after a concurrent change.
@@ -265,11 +265,11 @@ impl<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver> CartConte
         &self,
         access: &CartAccess,
         cart_id: &CartId,
-        sku: &str,
+        sku: &Sku,
         quantity: u32,
         now: DateTime<Utc>,
     ) -> Result<PricedCart> {
-        validate_sku(sku)?;
+        let sku = sku.as_str();
         let view = self
             .catalog
             .variants_by_sku(&[sku.to_owned()])
@@ -299,10 +299,10 @@ impl<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver> CartConte
         &self,
         access: &CartAccess,
         cart_id: &CartId,
-        sku: &str,
+        sku: &Sku,
         now: DateTime<Utc>,
     ) -> Result<PricedCart> {
-        validate_sku(sku)?;
+        let sku = sku.as_str();
         for _ in 0..WRITE_ATTEMPTS {
             let mut cart = owned_cart(&self.store, access, cart_id, now).await?;
             if cart.remove(sku, now)? == Edit::Unchanged {

@@ -14,7 +14,7 @@ use commerce_domain::flash_sale::{
     self, lane_of, pick_shard, position, rebalance_plan, ticket_id_for, EntryMessage, FlashSale, FlashSaleView, Gate,
     NewFlashSale, Take, Ticket, TicketStatus, TicketView,
 };
-use commerce_domain::ids::{SaleId, TicketId};
+use commerce_domain::ids::{SaleId, Sku, TicketId};
 use commerce_domain::{idempotency, ids};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -83,10 +83,10 @@ pub async fn get_sale(reader: &impl FlashSaleReader, sale_id: &SaleId, now: Date
 pub async fn sales_for_sku(
     listing: &impl FlashSaleListing,
     reader: &impl FlashSaleReader,
-    sku: &str,
+    sku: &Sku,
     now: DateTime<Utc>,
 ) -> Result<Vec<FlashSaleView>> {
-    commerce_domain::inventory::validate_sku(sku)?;
+    let sku = sku.as_str();
     let mut views = Vec::new();
     for sale in listing.sales_for_sku(sku).await? {
         let gate = reader.get_gate(&sale.sale_id, false).await?;

@@ -15,11 +15,12 @@ use commerce_domain::auth::Caller;
 use commerce_domain::catalog::{Component, SkuView};
 use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
+use commerce_domain::ids::Sku;
 use commerce_domain::inventory::reservation::{expired, Action, ReplaceOutcome, Transition, MAX_ALLOCATIONS};
 use commerce_domain::inventory::{
-    allocate, bundle_lines, draws_on_own_stock, expand_lines, is_stock_item, rank_warehouses, validate_sku,
-    validate_warehouse_id, AdjustOutcome, AdjustmentKey, NewWarehouse, Reservation, ReservationPolicy,
-    ReservationRequest, ReservationStatus, SetStock, SkuStock, StockAdjustment, StockLevel, StockView, Warehouse,
+    allocate, bundle_lines, draws_on_own_stock, expand_lines, is_stock_item, rank_warehouses, validate_warehouse_id,
+    AdjustOutcome, AdjustmentKey, NewWarehouse, Reservation, ReservationPolicy, ReservationRequest, ReservationStatus,
+    SetStock, SkuStock, StockAdjustment, StockLevel, StockView, Warehouse,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -32,7 +33,6 @@ const FINISH_ATTEMPTS: u32 = 5;
 /// The SKU, if the caller may manage its stock: a seller for their own products, or an admin.
 async fn owned_sku(caller: &Caller, catalog: &impl SkuCatalog, sku: &str) -> Result<SkuView> {
     caller.require_seller()?;
-    validate_sku(sku)?;
     let view = catalog
         .variants_by_sku(&[sku.to_owned()])
         .await?
@@ -70,10 +70,11 @@ pub async fn set_stock(
     catalog: &impl SkuCatalog,
     warehouses: &impl WarehouseReader,
     writer: &impl StockWriter,
-    sku: &str,
+    sku: &Sku,
     warehouse_id: &str,
     set: SetStock,
 ) -> Result<StockView> {
+    let sku = sku.as_str();
     set.validate()?;
     stock_item(caller, catalog, warehouses, sku, warehouse_id).await?;
     let level = writer.set_stock(sku, warehouse_id, &set).await?;
@@ -99,11 +100,12 @@ pub async fn adjust_stock(
     caller: &Caller,
     catalog: &impl SkuCatalog,
     stock: &(impl WarehouseReader + StockWriter),
-    sku: &str,
+    sku: &Sku,
     warehouse_id: &str,
     adjustment: StockAdjustment,
     idempotency_key: Option<&str>,
 ) -> Result<Adjusted> {
+    let sku = sku.as_str();
     adjustment.validate()?;
     let key = AdjustmentKey::new(&caller.user_id, sku, warehouse_id, idempotency_key, &adjustment)?;
     stock_item(caller, catalog, stock, sku, warehouse_id).await?;
@@ -126,8 +128,9 @@ pub async fn get_stock(
     caller: &Caller,
     catalog: &impl SkuCatalog,
     reader: &impl StockReader,
-    sku: &str,
+    sku: &Sku,
 ) -> Result<SkuStock> {
+    let sku = sku.as_str();
     owned_sku(caller, catalog, sku).await?;
     let levels = reader.stock_levels(&[sku.to_owned()]).await?.remove(sku).unwrap_or_default();
     Ok(SkuStock::new(sku, &levels))
