@@ -21,6 +21,57 @@ pub fn is_valid_sku(sku: &str) -> bool {
         && bytes.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// The string side of a parsed value (`$name::parse(&str) -> Result<$name, DomainError>` given): read as a
+/// `&str`, shown and stored as the plain string, and deserialized only through `parse`.
+macro_rules! parsed_string {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = crate::DomainError;
+            fn from_str(raw: &str) -> Result<Self, Self::Err> {
+                Self::parse(raw)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = crate::DomainError;
+            fn try_from(raw: String) -> Result<Self, Self::Error> {
+                Self::parse(&raw)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 /// An id of ours, typed by what it names. Parsed once, where it enters (a path, a body): a malformed one
 /// names nothing we issued, so it is the type's `malformed` error (404 for most: no hint of a key layout),
 /// and a value of the type is known well-formed after. Stored and serialized as the plain string.
@@ -48,50 +99,9 @@ macro_rules! issued_id {
                     Err($malformed)
                 }
             }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
         }
 
-        impl std::str::FromStr for $name {
-            type Err = crate::DomainError;
-            fn from_str(raw: &str) -> Result<Self, Self::Err> {
-                Self::parse(raw)
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = crate::DomainError;
-            fn try_from(raw: String) -> Result<Self, Self::Error> {
-                Self::parse(&raw)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(id: $name) -> String {
-                id.0
-            }
-        }
-
-        impl std::ops::Deref for $name {
-            type Target = str;
-            fn deref(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl AsRef<str> for $name {
-            fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
+        parsed_string!($name);
     };
 }
 
@@ -137,7 +147,7 @@ issued_id!(
 /// starting with a letter or digit. One rule; where the SKU stands says how a break answers: in a path or
 /// query `Sku::parse` is 400 naming `sku`, in a body `Sku::parse_field` is 422 naming the field.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct Sku(String);
 
 /// Why a SKU is malformed, as every SKU error says it.
@@ -157,31 +167,9 @@ impl Sku {
     fn checked(raw: &str) -> Option<Self> {
         is_valid_sku(raw).then(|| Self(raw.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl std::str::FromStr for Sku {
-    type Err = crate::DomainError;
-    fn from_str(raw: &str) -> Result<Self, Self::Err> {
-        Self::parse(raw)
-    }
-}
-
-impl std::ops::Deref for Sku {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for Sku {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+parsed_string!(Sku);
 
 #[cfg(test)]
 mod tests {
@@ -208,6 +196,8 @@ mod tests {
         let json = serde_json::to_string(&id).unwrap();
         assert_eq!(json, format!("\"{id}\""));
         assert!(serde_json::from_str::<OrderId>("\"ord_../x\"").is_err());
+        assert!(serde_json::from_str::<Sku>("\"lower case\"").is_err());
+        assert_eq!(serde_json::from_str::<Sku>("\"TS-1\"").unwrap().as_str(), "TS-1");
     }
 
     #[test]
