@@ -77,11 +77,16 @@ error_codes! {
     NotSold = "not_sold",
     NotStarted = "not_started",
     NotWon = "not_won",
+    /// 422: a seller's part of the cart cannot ship to the address (`field` is the country; the message names
+    /// the seller).
+    NotShippable = "not_shippable",
     PaymentIntentUnexpectedState = "payment_intent_unexpected_state",
     PaymentNotCapturable = "payment_not_capturable",
     PaymentNotVoidable = "payment_not_voidable",
     PerCustomerLimitReached = "per_customer_limit_reached",
     ProductExists = "product_exists",
+    /// 409: the quote's cart, address, rates or tax tables changed since it was made, or it expired; quote again.
+    QuoteStale = "quote_stale",
     ReservationCommitted = "reservation_committed",
     ReservationExpired = "reservation_expired",
     ReservationIdReused = "reservation_id_reused",
@@ -90,6 +95,7 @@ error_codes! {
     SaleExists = "sale_exists",
     SaleReconciled = "sale_reconciled",
     ShipmentInProgress = "shipment_in_progress",
+    ShippingMethodOverlap = "shipping_method_overlap",
     SkuTaken = "sku_taken",
     SkuUnavailable = "sku_unavailable",
     SoldOut = "sold_out",

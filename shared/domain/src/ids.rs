@@ -112,6 +112,18 @@ issued_id!(
     crate::DomainError::not_found("product")
 );
 issued_id!(
+    /// A seller's shipping method (`shm_...`).
+    ShippingMethodId,
+    "shm",
+    crate::DomainError::not_found("shipping method")
+);
+issued_id!(
+    /// A cart's shipping quote (`qt_...`).
+    QuoteId,
+    "qt",
+    crate::DomainError::not_found("quote")
+);
+issued_id!(
     /// An order (`ord_...`).
     OrderId,
     "ord",

@@ -14,7 +14,10 @@ pub mod json;
 pub mod money;
 pub mod order;
 pub mod payment;
+pub mod pricing;
 pub mod search;
+pub mod shipping;
+pub mod tax;
 pub mod token;
 
 pub use error::DomainError;

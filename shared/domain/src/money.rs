@@ -16,6 +16,18 @@ impl Currency {
         // Constructed only from ASCII upper-case letters.
         std::str::from_utf8(&self.0).unwrap_or("XXX")
     }
+
+    /// The number of decimal places of the currency's minor unit, from ISO 4217: 0 for JPY, 3 for KWD, 2 for
+    /// most (and for any code the table does not list).
+    pub fn exponent(&self) -> u32 {
+        match &self.0 {
+            b"BIF" | b"CLP" | b"DJF" | b"GNF" | b"ISK" | b"JPY" | b"KMF" | b"KRW" | b"PYG" | b"RWF" | b"UGX"
+            | b"UYI" | b"VND" | b"VUV" | b"XAF" | b"XOF" | b"XPF" => 0,
+            b"BHD" | b"IQD" | b"JOD" | b"KWD" | b"LYD" | b"OMR" | b"TND" => 3,
+            b"CLF" | b"UYW" => 4,
+            _ => 2,
+        }
+    }
 }
 
 impl TryFrom<String> for Currency {
@@ -118,6 +130,47 @@ impl Money {
     }
 }
 
+impl Money {
+    /// An amount written in major units with at most the currency's decimals (`"7.58"` USD is 758, `"1200"`
+    /// JPY is 1200, `"1.250"` KWD is 1250): how carriers write prices. Refuses more decimals than the currency
+    /// has, a sign, and anything over `MAX_PRICE`.
+    pub fn from_decimal(text: &str, currency: Currency, field: &str) -> Result<Money, MoneyError> {
+        let exponent = currency.exponent() as usize;
+        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || !digits(whole) || !digits(fraction) || (text.contains('.') && fraction.is_empty()) {
+            return Err(MoneyError::new(field, format!("{text:?} is not a decimal amount")));
+        }
+        if fraction.len() > exponent {
+            return Err(MoneyError::new(field, format!("{currency} has {exponent} decimals, {text:?} has more")));
+        }
+        let padded = format!("{whole}{fraction:0<exponent$}");
+        let amount = padded.trim_start_matches('0').parse::<i64>().or_else(|e| {
+            if padded.bytes().all(|b| b == b'0') {
+                Ok(0)
+            } else {
+                Err(MoneyError::new(field, e))
+            }
+        })?;
+        if amount > MAX_PRICE {
+            return Err(MoneyError::new(field, format!("must be at most {MAX_PRICE} minor units")));
+        }
+        Ok(Money::new(amount, currency))
+    }
+
+    /// The amount in major units with the currency's decimals (`12.34`, `1200`, `1.250`).
+    pub fn to_decimal(&self) -> String {
+        let exponent = self.currency.exponent() as usize;
+        let sign = if self.amount < 0 { "-" } else { "" };
+        let digits = format!("{:0>width$}", self.amount.unsigned_abs(), width = exponent + 1);
+        if exponent == 0 {
+            return format!("{sign}{digits}");
+        }
+        let (whole, fraction) = digits.split_at(digits.len() - exponent);
+        format!("{sign}{whole}.{fraction}")
+    }
+}
+
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.amount, self.currency)
@@ -138,6 +191,33 @@ mod tests {
         let m: Money = serde_json::from_str(r#"{"amount": 1999, "currency": "USD"}"#).unwrap();
         assert_eq!(m, Money::new(1999, Currency::USD));
         assert!(serde_json::from_str::<Money>(r#"{"amount": 19.99, "currency": "USD"}"#).is_err());
+    }
+
+    #[test]
+    fn exponents_come_from_iso_4217() {
+        let exp = |c: &str| c.parse::<Currency>().unwrap().exponent();
+        assert_eq!((exp("JPY"), exp("USD"), exp("EUR"), exp("KWD"), exp("BHD"), exp("CLF")), (0, 2, 2, 3, 3, 4));
+    }
+
+    #[test]
+    fn decimal_amounts_follow_the_currency_exponent() {
+        let cur = |c: &str| c.parse::<Currency>().unwrap();
+        let parse = |t: &str, c: &str| Money::from_decimal(t, cur(c), "rate").map(|m| m.amount);
+        assert_eq!(parse("7.58", "USD"), Ok(758));
+        assert_eq!(parse("7.5", "USD"), Ok(750));
+        assert_eq!(parse("7", "USD"), Ok(700));
+        assert_eq!(parse("0.00", "USD"), Ok(0));
+        assert_eq!(parse("1200", "JPY"), Ok(1200));
+        assert_eq!(parse("1.250", "KWD"), Ok(1250));
+        for bad in ["7.585", "-1", "1.", ".5", "", "1e3", "1,00", " 1", "100000000.01"] {
+            assert!(parse(bad, "USD").is_err(), "{bad}");
+        }
+        assert!(parse("12.5", "JPY").is_err());
+        assert_eq!(Money::new(758, cur("USD")).to_decimal(), "7.58");
+        assert_eq!(Money::new(5, cur("USD")).to_decimal(), "0.05");
+        assert_eq!(Money::new(1200, cur("JPY")).to_decimal(), "1200");
+        assert_eq!(Money::new(1250, cur("KWD")).to_decimal(), "1.250");
+        assert_eq!(Money::new(-5, cur("KWD")).to_decimal(), "-0.005");
     }
 
     #[test]
