@@ -784,3 +784,101 @@ impl StockChange {
             || commerce_domain::inventory::stock_status_change(self.old_avail, self.new_avail).is_some()
     }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Taxes and shipping (CatalogTable: `TAX` / `REGION#<code>`, `SHIP#<seller>` / `METHOD#<id>`;
+// CartsTable: `CART#<cart_id>` / `QUOTE#<quote_id>`)
+// ---------------------------------------------------------------------------------------------------------
+
+use commerce_domain::shipping;
+use commerce_domain::tax;
+
+/// Reads every configured tax region (one small partition). IAM: `dynamodb:Query` on the catalog table, leading
+/// key `TAX`.
+pub trait TaxRegionReader: Send + Sync {
+    fn list_tax_regions(
+        &self,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<Vec<tax::TaxRegion>>> + Send;
+}
+
+/// Writes a tax region. IAM: `dynamodb:PutItem` on the catalog table, leading key `TAX`.
+pub trait TaxRegionWriter: Send + Sync {
+    /// Writes `region`; with `expected_version` the stored version must match, without it the region must not
+    /// exist yet (409 `version_conflict` otherwise: a concurrent write won).
+    fn put_tax_region(
+        &self,
+        region: &tax::TaxRegion,
+        expected_version: Option<u64>,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<()>> + Send;
+}
+
+/// Reads a seller's shipping methods. IAM: `dynamodb:Query` and `dynamodb:GetItem` on the catalog table.
+pub trait ShippingMethodReader: Send + Sync {
+    /// Every method of `seller_id`, by method id.
+    fn list_shipping_methods(
+        &self,
+        seller_id: &str,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<Vec<shipping::ShippingMethod>>> + Send;
+    /// One method of `seller_id` (`None` if absent or another seller's).
+    fn get_shipping_method(
+        &self,
+        seller_id: &str,
+        method_id: &commerce_domain::ids::ShippingMethodId,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<Option<shipping::ShippingMethod>>> + Send;
+}
+
+/// Creates, replaces (optimistically, by version) and deletes shipping methods.
+/// IAM: `dynamodb:PutItem`, `dynamodb:DeleteItem` on the catalog table.
+pub trait ShippingMethodWriter: Send + Sync {
+    /// Writes `method`; with `expected_version` the stored version must match (409 `version_conflict`),
+    /// without it the method must not exist yet.
+    fn put_shipping_method(
+        &self,
+        method: &shipping::ShippingMethod,
+        expected_version: Option<u64>,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<()>> + Send;
+    /// Deletes `method` if its stored version is still `method.version` (409 `version_conflict` otherwise).
+    fn delete_shipping_method(
+        &self,
+        method: &shipping::ShippingMethod,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<()>> + Send;
+}
+
+/// What a carrier is asked to price: one parcel from a seller to an address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CarrierRateRequest {
+    pub carrier: shipping::Carrier,
+    pub service: String,
+    pub seller_id: String,
+    /// Where the parcel ships from, when the seller's warehouse is known.
+    pub origin: Option<commerce_domain::inventory::Location>,
+    pub destination: commerce_domain::order::ShippingAddress,
+    pub weight_grams: u64,
+    /// The currency the rate must be in; a rate in another currency is refused.
+    pub currency: commerce_domain::money::Currency,
+}
+
+/// A carrier's rate API, called at quote time only (never by checkout). An unreachable, slow or failing
+/// carrier is `Transient`; a carrier that cannot serve the request (no such service to that address) answers
+/// `Ok(None)`. IAM: none (HTTPS to the carrier; its key from Secrets Manager at start).
+pub trait ShippingRateProvider: Send + Sync {
+    fn rate(
+        &self,
+        request: &CarrierRateRequest,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<Option<commerce_domain::money::Money>>> + Send;
+}
+
+/// Stores a cart's shipping quotes until they expire. IAM: `dynamodb:PutItem`, `dynamodb:GetItem` on the carts
+/// table.
+pub trait QuoteStore: Send + Sync {
+    fn put_quote(
+        &self,
+        quote: &shipping::Quote,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<()>> + Send;
+    /// The quote of `cart_id` named `quote_id` (`None` if absent, expired past its TTL, or another cart's).
+    fn get_quote(
+        &self,
+        cart_id: &str,
+        quote_id: &commerce_domain::ids::QuoteId,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<Option<shipping::Quote>>> + Send;
+}

@@ -336,8 +336,7 @@ pub struct Quote {
     pub currency: Currency,
     pub subtotal: Money,
     pub parts: Vec<QuotePart>,
-    /// What the quote was computed from (see `fingerprint`); never shown.
-    #[serde(skip_serializing)]
+    /// What the quote was computed from (see `fingerprint`); stored, never shown (see `QuoteView`).
     pub fingerprint: String,
 }
 
