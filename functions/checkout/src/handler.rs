@@ -3,12 +3,14 @@
 //! key's record: a retry gets the same answer (replayed), a different request with the key 422, a concurrent
 //! one 409.
 
+use commerce_app::ports::QuoteStore;
 use commerce_app::ports::{
     CartStore, CheckoutStarter, FlashSaleReader, FlashTicketStore, OrderReader, OrderWriter, SkuCatalog,
 };
 use commerce_app::services::cart::CallerResolver;
 use commerce_app::services::checkout::{self, CheckoutOutcome, CheckoutPorts, CheckoutRequest, KeyedCheckout};
 use commerce_app::services::idempotency::IdempotentRequest;
+use commerce_app::services::quote::PricingTables;
 use commerce_domain::cart::CartAccess;
 use commerce_domain::token::hash_token;
 use commerce_domain::DomainError;
@@ -17,9 +19,13 @@ use commerce_lambda::idempotency;
 use lambda_http::{Body, Error, Request, Response};
 
 /// What the handler needs, built once per cold start.
-pub struct Deps<C, K, F, O, S, V> {
+pub struct Deps<C, K, F, O, S, V, T, Q> {
     pub carts: C,
     pub catalog: K,
+    /// Shipping methods and tax regions.
+    pub tables: T,
+    /// The carts' shipping quotes.
+    pub quotes: Q,
     /// Flash-sale tickets and sales, read when the body names a `flash_ticket_id`.
     pub flash: F,
     pub orders: O,
@@ -27,7 +33,10 @@ pub struct Deps<C, K, F, O, S, V> {
     pub verifier: V,
 }
 
-pub async fn handle<C, K, F, O, S, V>(deps: &Deps<C, K, F, O, S, V>, req: Request) -> Result<Response<Body>, Error>
+pub async fn handle<C, K, F, O, S, V, T, Q>(
+    deps: &Deps<C, K, F, O, S, V, T, Q>,
+    req: Request,
+) -> Result<Response<Body>, Error>
 where
     C: CartStore,
     K: SkuCatalog,
@@ -35,6 +44,8 @@ where
     O: OrderReader + OrderWriter,
     S: CheckoutStarter,
     V: CallerResolver,
+    T: PricingTables,
+    Q: QuoteStore,
 {
     let prepared = async {
         let body: serde_json::Value = api::parse_json(&req)?;
@@ -68,6 +79,8 @@ where
         flash: &deps.flash,
         orders: &deps.orders,
         starter: &deps.starter,
+        tables: &deps.tables,
+        quotes: &deps.quotes,
     };
     let outcome = checkout::start_checkout(ports, &access, email, keyed, chrono::Utc::now()).await;
     let accepted = |a| serde_json::to_value(a).map_err(DomainError::unexpected);
@@ -94,9 +107,18 @@ mod tests {
     use commerce_testkit::flash_sale::InMemoryFlashSales;
     use commerce_testkit::http::{body_json, demo_store, request, sample_events};
     use commerce_testkit::orders::InMemoryOrders;
+    use commerce_testkit::shipping::{InMemoryQuotes, InMemoryShippingTables};
 
-    type TestDeps =
-        Deps<InMemoryCarts, InMemoryCatalog, InMemoryFlashSales, InMemoryOrders, InMemoryOrders, FixedCallers>;
+    type TestDeps = Deps<
+        InMemoryCarts,
+        InMemoryCatalog,
+        InMemoryFlashSales,
+        InMemoryOrders,
+        InMemoryOrders,
+        FixedCallers,
+        InMemoryShippingTables,
+        InMemoryQuotes,
+    >;
 
     async fn deps() -> (TestDeps, String) {
         let catalog = demo_store();
@@ -116,6 +138,8 @@ mod tests {
             orders: orders.clone(),
             starter: orders,
             verifier: FixedCallers::default().shopper("<id token>", "shopper-1"),
+            tables: InMemoryShippingTables::new(),
+            quotes: InMemoryQuotes::new(),
         };
         (deps, cart_id)
     }

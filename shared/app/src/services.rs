@@ -8,4 +8,5 @@ pub mod idempotency;
 pub mod inventory;
 pub mod orders;
 pub mod payments;
+pub mod quote;
 pub mod search;

@@ -60,6 +60,7 @@ async fn reserved_order_placed(placed_at: DateTime<Utc>) -> World {
         payment_method: "pm_card_visa".into(),
         amount: order.total(),
         flash: None,
+        ship_to: None,
     };
     orders.insert(order);
     assert!(inventory.hold("ord_saga", SKU, WH, 2));

@@ -2,6 +2,7 @@
 //! - cart `CART#<id> / CART`: the whole cart (owner, status, lines with price snapshots, version), and `ttl`
 //!   (epoch seconds of `expires_at`) for DynamoDB TTL; code treats an expired cart as gone before TTL acts.
 //! - shopper pointer `SHOPPER#<user> / CART`: `cart_id` of the shopper's cart, so a shopper has one cart.
+//! - quote `CART#<id> / QUOTE#<quote_id>`: a shipping quote (its options and fingerprint), `ttl` its expiry.
 //!
 //! Every write is conditional on the version that was read (`version = :previous`); a merge writes both
 //! carts in one transaction.
@@ -9,10 +10,12 @@
 use crate::dynamo::{applied, built, key, n, s, sdk_error, text, to_item, Cancellation, Item, Table};
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
-use commerce_app::ports::CartStore;
+use commerce_app::ports::{CartStore, QuoteStore};
 use commerce_domain::cart::Cart;
 use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
+use commerce_domain::ids::QuoteId;
+use commerce_domain::shipping::Quote;
 use futures::FutureExt;
 
 fn cart_key(cart_id: &str) -> Item {
@@ -67,6 +70,28 @@ impl DynamoCarts {
                 _ => Err(sdk_error(err)),
             },
         }
+    }
+}
+
+fn quote_key(cart_id: &str, quote_id: &QuoteId) -> Item {
+    key(format!("CART#{cart_id}"), format!("QUOTE#{quote_id}"))
+}
+
+impl QuoteStore for DynamoCarts {
+    async fn put_quote(&self, quote: &Quote) -> Result<()> {
+        let mut item = to_item(quote)?;
+        item.extend(quote_key(&quote.cart_id, &quote.quote_id));
+        item.insert("entity".into(), s("quote"));
+        item.insert("ttl".into(), n(quote.expires_at.timestamp()));
+        if !self.table.put_new(item).await? {
+            return Err(DomainError::unexpected(format!("quote {} exists", quote.quote_id)));
+        }
+        Ok(())
+    }
+
+    async fn get_quote(&self, cart_id: &str, quote_id: &QuoteId) -> Result<Option<Quote>> {
+        let quote: Option<Quote> = self.table.get_as(quote_key(cart_id, quote_id)).await?;
+        Ok(quote.filter(|q| q.cart_id == cart_id))
     }
 }
 

@@ -145,6 +145,14 @@ const CATEGORIES: &[CategorySpec] = &[
 ];
 
 /// The leaf categories products are filed under, in the order products cycle through them.
+/// One unit's shipping weight per leaf category, in grams.
+const WEIGHTS_GRAMS: [u32; 10] = [1_800, 200, 300, 180, 900, 1_200, 15_000, 450, 2_500, 9_000];
+/// The tax class per leaf category: books are `reduced` (DE 7 %), everything else `standard`.
+const TAX_CLASSES: [&str; 10] = [
+    "standard", "standard", "standard", "standard", "standard", "standard", "standard", "reduced", "standard",
+    "standard",
+];
+
 const LEAVES: [&str; 10] = [
     "cat_laptops",
     "cat_phones",
@@ -544,6 +552,7 @@ pub fn catalog(sellers: &[String]) -> Result<(Vec<Category>, Vec<Product>)> {
                     options: opts.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
                     price: PriceInput { amount: *cents, currency: "USD".into() },
                     components: None,
+                    weight_grams: Some(WEIGHTS_GRAMS[leaf]),
                 }
             })
             .collect();
@@ -568,6 +577,7 @@ pub fn catalog(sellers: &[String]) -> Result<(Vec<Category>, Vec<Product>)> {
                 options: BTreeMap::new(),
                 price: PriceInput { amount: 5_999, currency: "USD".into() },
                 components: Some(parts.into_iter().map(|sku| ComponentInput { sku, quantity: 1 }).collect()),
+                weight_grams: Some(2 * WEIGHTS_GRAMS[leaf]),
             }];
         }
         let images =
@@ -580,6 +590,7 @@ pub fn catalog(sellers: &[String]) -> Result<(Vec<Category>, Vec<Product>)> {
             attributes: draft.attributes.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             images,
             variants,
+            tax_class: Some(TAX_CLASSES[leaf].parse()?),
             status: Some("active".into()),
         };
         let created = epoch() + Duration::hours(1) + Duration::minutes(37 * n as i64);

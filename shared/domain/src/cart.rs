@@ -514,6 +514,8 @@ mod tests {
             components: vec![Component { sku: sku.into(), quantity: 1 }],
             image: None,
             product_version: 1,
+            tax_class: Default::default(),
+            weight_grams: None,
         }
     }
 

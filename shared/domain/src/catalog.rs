@@ -8,6 +8,7 @@
 use crate::error::ErrorCode;
 use crate::error::{DomainError, Result};
 use crate::money::{Currency, Money};
+use crate::tax::TaxClass;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -22,6 +23,8 @@ pub const CATEGORY_ID_PREFIX: &str = "cat";
 /// the product, a category check, up to `MAX_CATEGORY_DEPTH` listing entries before and after, and one action
 /// per SKU before and after (a PATCH may replace every variant).
 pub const MAX_VARIANTS: usize = 45;
+/// The heaviest unit a variant may weigh: one tonne.
+pub const MAX_WEIGHT_GRAMS: u32 = 1_000_000;
 /// Deepest category nesting (a root is depth 1).
 pub const MAX_CATEGORY_DEPTH: usize = 4;
 /// Most images per product.
@@ -183,6 +186,9 @@ pub struct Variant {
     pub price: Money,
     /// Never empty: defaults to `[{sku: <this sku>, quantity: 1}]`.
     pub components: Vec<Component>,
+    /// The shipping weight of one unit; weight-tier shipping methods cannot carry a variant without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_grams: Option<u32>,
 }
 
 /// A product as stored and returned.
@@ -202,6 +208,9 @@ pub struct Product {
     #[serde(default)]
     pub images: Vec<String>,
     pub variants: Vec<Variant>,
+    /// How its variants are taxed (`standard` unless set; a region's rate for the class applies).
+    #[serde(default)]
+    pub tax_class: TaxClass,
     pub status: ProductStatus,
     /// Lowest variant price; listings sort by it.
     pub price_min: Money,
@@ -245,8 +254,10 @@ impl Product {
                             .map(|c| ComponentInput { sku: c.sku.clone(), quantity: c.quantity })
                             .collect(),
                     ),
+                    weight_grams: v.weight_grams,
                 })
                 .collect(),
+            tax_class: Some(self.tax_class.clone()),
             status: Some(self.status.as_str().to_owned()),
         }
     }
@@ -285,6 +296,8 @@ impl Product {
                 components: v.components.clone(),
                 image: self.images.first().cloned(),
                 product_version: self.version,
+                tax_class: self.tax_class.clone(),
+                weight_grams: v.weight_grams,
             })
             .collect()
     }
@@ -384,6 +397,10 @@ pub struct SkuView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     pub product_version: u64,
+    #[serde(default)]
+    pub tax_class: TaxClass,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_grams: Option<u32>,
 }
 
 impl SkuView {
@@ -505,6 +522,9 @@ pub struct VariantInput {
     /// Omitted: the variant consumes itself once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub components: Option<Vec<ComponentInput>>,
+    /// One unit's shipping weight in grams (1 to `MAX_WEIGHT_GRAMS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_grams: Option<u32>,
 }
 
 /// The body of `POST /v1/seller/products`: a product's editable content.
@@ -522,6 +542,9 @@ pub struct ProductInput {
     #[serde(default)]
     pub images: Vec<String>,
     pub variants: Vec<VariantInput>,
+    /// The tax class (`standard` when omitted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_class: Option<TaxClass>,
     /// `draft`, `active` (the default) or `archived`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -546,6 +569,8 @@ pub struct ProductPatch {
     pub images: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variants: Option<Vec<VariantInput>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_class: Option<TaxClass>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
 }
@@ -577,6 +602,9 @@ impl ProductPatch {
         }
         if let Some(variants) = self.variants {
             input.variants = variants;
+        }
+        if let Some(tax_class) = self.tax_class {
+            input.tax_class = Some(tax_class);
         }
         if let Some(status) = self.status {
             input.status = Some(status);
@@ -825,6 +853,7 @@ struct ValidContent {
     attributes: BTreeMap<String, AttributeValue>,
     images: Vec<String>,
     variants: Vec<Variant>,
+    tax_class: TaxClass,
     status: ProductStatus,
     price_min: Money,
     price_max: Money,
@@ -867,6 +896,7 @@ impl ValidContent {
             attributes,
             images,
             variants,
+            tax_class: input.tax_class.unwrap_or_default(),
             status,
             price_min,
             price_max,
@@ -892,6 +922,7 @@ impl ValidContent {
             attributes: self.attributes,
             images: self.images,
             variants: self.variants,
+            tax_class: self.tax_class,
             status: self.status,
             price_min: self.price_min,
             price_max: self.price_max,
@@ -993,7 +1024,10 @@ fn check_variants(inputs: Vec<VariantInput>) -> Result<Vec<Variant>> {
             None => vec![Component { sku: input.sku.clone(), quantity: 1 }],
             Some(list) => check_components(&at("components"), list)?,
         };
-        variants.push(Variant { sku: input.sku, options, price, components });
+        if input.weight_grams.is_some_and(|w| w == 0 || w > MAX_WEIGHT_GRAMS) {
+            return Err(DomainError::validation(at("weight_grams"), format!("must be within 1..={MAX_WEIGHT_GRAMS}")));
+        }
+        variants.push(Variant { sku: input.sku, options, price, components, weight_grams: input.weight_grams });
     }
     Ok(variants)
 }
@@ -1154,6 +1188,7 @@ mod tests {
             options: BTreeMap::from([("size".to_string(), size.to_string())]),
             price: PriceInput { amount, currency: "USD".into() },
             components: None,
+            weight_grams: None,
         }
     }
 

@@ -11,6 +11,8 @@ use crate::error::ErrorCode;
 use crate::error::{DomainError, Result};
 use crate::money::{Currency, Money};
 use crate::payment::{Payment, PaymentView};
+use crate::pricing::{LineAmounts, ShippingLine, Totals};
+use crate::tax::{RegionCode, TaxClass, TaxComponent, Taxed};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,6 +39,13 @@ pub struct ShippingAddress {
 }
 
 impl ShippingAddress {
+    /// Where stock should ship to: the country and, when it is a short code, the region (warehouses in the
+    /// same region rank first, then the same country).
+    pub fn destination(&self) -> crate::inventory::Location {
+        let region = self.region.as_ref().map(|r| r.trim().to_uppercase()).filter(|r| (1..=64).contains(&r.len()));
+        crate::inventory::Location { country: self.country.clone(), region, coordinates: None }
+    }
+
     /// Checks every field's presence and length, and the country's shape.
     pub fn validate(&self) -> Result<()> {
         let required = [
@@ -79,6 +88,14 @@ pub struct OrderLine {
     pub quantity: u32,
     pub unit_price: Money,
     pub line_total: Money,
+    #[serde(default)]
+    pub tax_class: TaxClass,
+    /// The line's tax: added on top of `line_total` where prices exclude tax, contained in it where they
+    /// include it. Frozen at checkout.
+    pub tax: Money,
+    /// The tax's components (a state's and a city's rate), summing to `tax`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taxes: Vec<TaxComponent>,
 }
 
 impl OrderLine {
@@ -103,7 +120,82 @@ impl OrderLine {
             quantity,
             line_total: unit_price.checked_mul(quantity)?,
             unit_price,
+            tax_class: TaxClass::standard(),
+            tax: Money::zero(unit_price.currency),
+            taxes: Vec::new(),
         })
+    }
+
+    /// The line of `class` with its tax set.
+    pub fn taxed(mut self, class: TaxClass, taxed: Taxed) -> Self {
+        self.tax_class = class;
+        self.tax = Money::new(taxed.tax, self.unit_price.currency);
+        self.taxes = taxed.components;
+        self
+    }
+
+    /// The line's amounts as the pricing engine adds them up.
+    pub fn amounts(&self) -> LineAmounts {
+        LineAmounts { amount: self.line_total.amount, discount: 0, tax: self.tax.amount }
+    }
+}
+
+/// What an order charges besides its lines: each seller part's shipping, and how tax applies (from the
+/// region of the shipping address). Frozen at checkout.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charges {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shipping: Vec<ShippingLine>,
+    #[serde(default)]
+    pub prices_include_tax: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_region: Option<RegionCode>,
+}
+
+impl Charges {
+    /// The shipping of `seller_id`'s part, if any.
+    pub fn shipping_of(&self, seller_id: &str) -> Option<&ShippingLine> {
+        self.shipping.iter().find(|s| s.seller_id == seller_id)
+    }
+
+    /// The totals of `lines` with these charges.
+    pub fn totals<'a>(&self, lines: impl IntoIterator<Item = &'a OrderLine>, currency: Currency) -> Result<Totals> {
+        let lines: Vec<&OrderLine> = lines.into_iter().collect();
+        let amounts: Vec<LineAmounts> = lines.iter().map(|l| l.amounts()).collect();
+        let sellers: BTreeSet<&str> = lines.iter().map(|l| l.seller_id.as_str()).collect();
+        let shipping: Vec<&ShippingLine> =
+            self.shipping.iter().filter(|s| sellers.contains(s.seller_id.as_str())).collect();
+        crate::pricing::totals(currency, self.prices_include_tax, &amounts, &shipping)
+    }
+
+    /// Every seller part has at most one shipping line, every shipping line a part, one currency throughout.
+    fn check(&self, lines: &[OrderLine], currency: Currency) -> Result<()> {
+        let sellers: BTreeSet<&str> = lines.iter().map(|l| l.seller_id.as_str()).collect();
+        let mut shipped = BTreeSet::new();
+        for s in &self.shipping {
+            if !sellers.contains(s.seller_id.as_str()) || !shipped.insert(s.seller_id.as_str()) {
+                return Err(DomainError::validation(
+                    "shipping",
+                    format!("one shipping line per seller part ({})", s.seller_id),
+                ));
+            }
+            if s.amount.currency != currency || s.tax.currency != currency || s.amount.amount < 0 || s.tax.amount < 0 {
+                return Err(DomainError::validation("shipping", "must be in the order's currency and not negative"));
+            }
+        }
+        for line in lines {
+            if line.unit_price.currency != currency || line.tax.currency != currency {
+                return Err(DomainError::Refused {
+                    code: ErrorCode::CurrencyMismatch,
+                    field: "cart_id".into(),
+                    reason: "every line of an order must be in one currency".into(),
+                });
+            }
+            if line.tax.amount < 0 {
+                return Err(DomainError::validation("tax", "cannot be negative"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -293,7 +385,11 @@ pub struct OrderHeader {
     pub cart_id: String,
     pub lines: Vec<OrderLine>,
     pub shipping_address: ShippingAddress,
-    pub total: Money,
+    /// Shipping and how tax applied, frozen at checkout.
+    #[serde(default)]
+    pub charges: Charges,
+    /// Derived from the lines and the charges when the order is placed or read.
+    pub totals: Totals,
     pub created_at: DateTime<Utc>,
     /// The won flash-sale ticket the order bought its unit through (no reservation stands behind it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -325,12 +421,15 @@ impl OrderAccess {
     }
 }
 
-/// A seller's part of an order: their lines only.
+/// A seller's part of an order: their lines, their shipping, and the totals (what the seller's capture takes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SellerPart {
     pub seller_id: String,
     pub lines: Vec<OrderLine>,
     pub subtotal: Money,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping: Option<ShippingLine>,
+    pub totals: Totals,
 }
 
 /// The state the events fold into.
@@ -359,12 +458,27 @@ pub struct Order {
 }
 
 impl Order {
-    /// Places a new order: lines non-empty, one currency, the total computed here.
+    /// Places a new order without shipping or tax charges (see [`Order::place_with`]).
     pub fn place(
         id: String,
         customer: Customer,
         cart_id: String,
         lines: Vec<OrderLine>,
+        shipping_address: ShippingAddress,
+        actor: Actor,
+        at: DateTime<Utc>,
+    ) -> Result<Self> {
+        Self::place_with(id, customer, cart_id, lines, Charges::default(), shipping_address, actor, at)
+    }
+
+    /// Places a new order: lines non-empty, one currency, the charges consistent, the totals computed here.
+    #[allow(clippy::too_many_arguments)]
+    pub fn place_with(
+        id: String,
+        customer: Customer,
+        cart_id: String,
+        lines: Vec<OrderLine>,
+        charges: Charges,
         shipping_address: ShippingAddress,
         actor: Actor,
         at: DateTime<Utc>,
@@ -380,14 +494,16 @@ impl Order {
         }
         shipping_address.validate()?;
         let currency = lines[0].unit_price.currency;
-        let total = lines.iter().try_fold(Money::zero(currency), |sum, line| sum.checked_add(line.line_total))?;
+        charges.check(&lines, currency)?;
+        let totals = charges.totals(&lines, currency)?;
         let header = OrderHeader {
             id,
             customer,
             cart_id,
             lines,
             shipping_address,
-            total,
+            charges,
+            totals,
             created_at: at,
             flash_ticket_id: None,
             request_fingerprint: None,
@@ -471,12 +587,17 @@ impl Order {
         &self.events
     }
 
+    /// What the shopper pays: the amount authorized, and the sum of the seller parts' captures.
     pub fn total(&self) -> Money {
-        self.header.total
+        self.header.totals.total
+    }
+
+    pub fn totals(&self) -> &Totals {
+        &self.header.totals
     }
 
     pub fn currency(&self) -> Currency {
-        self.header.total.currency
+        self.header.totals.total.currency
     }
 
     /// The payment the order was confirmed with.
@@ -537,12 +658,15 @@ impl Order {
     /// One seller's lines and subtotal, or `None` if the seller has no line in this order.
     pub fn seller_part(&self, seller_id: &str) -> Option<SellerPart> {
         let lines: Vec<OrderLine> = self.header.lines.iter().filter(|l| l.seller_id == seller_id).cloned().collect();
-        let first = lines.first()?;
-        let subtotal = lines
-            .iter()
-            .try_fold(Money::zero(first.unit_price.currency), |sum, line| sum.checked_add(line.line_total))
-            .ok()?;
-        Some(SellerPart { seller_id: seller_id.to_owned(), lines, subtotal })
+        lines.first()?;
+        let totals = self.header.charges.totals(&lines, self.currency()).ok()?;
+        Some(SellerPart {
+            seller_id: seller_id.to_owned(),
+            lines,
+            subtotal: totals.subtotal,
+            shipping: self.header.charges.shipping_of(seller_id).cloned(),
+            totals,
+        })
     }
 
     /// Every seller's part.
@@ -589,7 +713,7 @@ impl Order {
         self.folded.refunded.get(seller_id).copied()
     }
 
-    /// Total captured so far over all shipments. Each capture is its seller's subtotal, so the sum never
+    /// Total captured so far over all shipments. Each capture is its seller part's total, so the sum never
     /// passes the order's total.
     pub fn captured_total(&self) -> Money {
         self.folded.shipped.values().fold(Money::zero(self.currency()), |sum, (_, m)| {
@@ -737,8 +861,8 @@ impl Order {
                 if self.folded.shipping.get(seller_id).is_some_and(|started| started != tracking_number) {
                     return Err(DomainError::validation("tracking_number", "must be the one the shipment began with"));
                 }
-                if *captured != part.subtotal {
-                    return Err(DomainError::validation("captured", "must equal the seller's lines total"));
+                if *captured != part.totals.total {
+                    return Err(DomainError::validation("captured", "must equal the seller part's total"));
                 }
                 next.shipping.remove(seller_id);
                 next.shipped.insert(seller_id.clone(), (tracking_number.clone(), *captured));
@@ -808,13 +932,30 @@ pub struct OrderView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<FailureReason>,
     pub lines: &'a [OrderLine],
-    pub total: Money,
+    /// `subtotal`, `discount_total`, `shipping_total`, `tax_total` and `total` (what was authorized).
+    #[serde(flatten)]
+    pub totals: Totals,
+    pub prices_include_tax: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tax_region: Option<&'a RegionCode>,
+    /// Per seller: its shipping and its totals (what its shipment captures).
+    pub parts: Vec<PartView>,
     pub shipping_address: &'a ShippingAddress,
     pub shipments: Vec<ShipmentView<'a>>,
     pub created_at: DateTime<Utc>,
     pub events: &'a [OrderEvent],
     /// The payment: null while there is none (a pending order, a declined card).
     pub payment: Option<PaymentView>,
+}
+
+/// A seller's part as the order's owner sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartView {
+    pub seller_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shipping: Option<ShippingLine>,
+    #[serde(flatten)]
+    pub totals: Totals,
 }
 
 /// A seller's shipment as shoppers and sellers see it.
@@ -832,7 +973,11 @@ pub struct SellerOrderView {
     pub order_id: String,
     pub status: OrderStatus,
     pub lines: Vec<OrderLine>,
-    pub subtotal: Money,
+    /// The part's `subtotal`, `discount_total`, `shipping_total`, `tax_total` and `total` (its capture).
+    #[serde(flatten)]
+    pub totals: Totals,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping: Option<ShippingLine>,
     pub shipping_address: ShippingAddress,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracking_number: Option<String>,
@@ -847,7 +992,7 @@ impl Order {
             return Some(payment.into());
         }
         let payment_id = self.payment_id()?;
-        Some((&Payment::authorized(payment_id.to_owned(), self.header.id.clone(), self.header.total)).into())
+        Some((&Payment::authorized(payment_id.to_owned(), self.header.id.clone(), self.header.totals.total)).into())
     }
 
     /// The owner's view, with the payment (see [`Order::payment_view`]).
@@ -857,7 +1002,14 @@ impl Order {
             status: self.status(),
             failure_reason: self.failure(),
             lines: &self.header.lines,
-            total: self.header.total,
+            totals: self.header.totals,
+            prices_include_tax: self.header.charges.prices_include_tax,
+            tax_region: self.header.charges.tax_region.as_ref(),
+            parts: self
+                .seller_parts()
+                .into_iter()
+                .map(|p| PartView { seller_id: p.seller_id, shipping: p.shipping, totals: p.totals })
+                .collect(),
             shipping_address: &self.header.shipping_address,
             shipments: self
                 .folded
@@ -883,7 +1035,8 @@ impl Order {
             order_id: self.header.id.clone(),
             status: self.seller_status(seller_id),
             lines: part.lines,
-            subtotal: part.subtotal,
+            totals: part.totals,
+            shipping: part.shipping,
             shipping_address: self.header.shipping_address.clone(),
             tracking_number: self.shipment(seller_id).map(|(t, _)| t.to_owned()),
             created_at: self.header.created_at,
@@ -910,7 +1063,7 @@ impl Order {
             order_id: self.header.id.clone(),
             status: self.status(),
             failure_reason: self.failure(),
-            total: self.header.total,
+            total: self.header.totals.total,
             item_count: self.header.lines.iter().fold(0, |n, l| n.saturating_add(l.quantity)),
             created_at: self.header.created_at,
         }

@@ -154,7 +154,8 @@ impl fmt::Display for TaxClass {
     }
 }
 
-/// One rate of a region: a class, its rate in parts per million, and the name on the receipt.
+/// One rate of a region: a class, its rate in parts per million, and the name on the receipt. A region may
+/// list several rates of one class (a state's and a district's): they combine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaxRate {
@@ -212,8 +213,8 @@ impl TaxRegion {
             if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
                 return Err(DomainError::validation(format!("rates[{i}].name"), "must be 1 to 100 characters"));
             }
-            if !seen.insert(rate.tax_class.clone()) {
-                return Err(DomainError::validation(format!("rates[{i}].tax_class"), "is listed twice"));
+            if !seen.insert((rate.tax_class.clone(), name.to_lowercase())) {
+                return Err(DomainError::validation(format!("rates[{i}].name"), "names this class's rate twice"));
             }
         }
         let rates = input.rates.into_iter().map(|r| TaxRate { name: r.name.trim().to_owned(), ..r }).collect();
@@ -228,13 +229,16 @@ impl TaxRegion {
         })
     }
 
-    fn rate(&self, class: &TaxClass) -> Option<&TaxRate> {
-        self.rates.iter().find(|r| &r.tax_class == class)
-    }
-
-    /// The rate of `class`, or of `standard` when the region does not list the class.
-    fn rate_or_standard(&self, class: &TaxClass) -> Option<&TaxRate> {
-        self.rate(class).or_else(|| self.rate(&TaxClass::standard()))
+    /// The rates of `class` (several combine: a state's and a district's), or of `standard` when the region
+    /// lists none for the class.
+    fn rates_or_standard(&self, class: &TaxClass) -> Vec<&TaxRate> {
+        let of = |c: &TaxClass| self.rates.iter().filter(|r| &r.tax_class == c).collect::<Vec<_>>();
+        let own = of(class);
+        if own.is_empty() {
+            of(&TaxClass::standard())
+        } else {
+            own
+        }
     }
 }
 
@@ -288,7 +292,7 @@ impl TaxRules {
     pub fn components(&self, class: &TaxClass) -> Vec<RateComponent> {
         self.regions
             .iter()
-            .filter_map(|r| r.rate_or_standard(class))
+            .flat_map(|r| r.rates_or_standard(class))
             .map(|r| RateComponent { name: r.name.clone(), rate_ppm: r.rate_ppm })
             .collect()
     }
@@ -341,10 +345,11 @@ pub fn tax_amount(amount: i64, inclusive: bool, components: &[RateComponent]) ->
     };
     // Each component's exact share is amount × rate / denominator; the floors are allocated, then the rest
     // of the combined tax goes one unit each to the largest remainders (ties to the earlier component).
-    let shares: Vec<(i128, i128)> =
-        components.iter().map(|c| (a * i128::from(c.rate_ppm)).div_euclid(share_denominator)).zip(
-            components.iter().map(|c| (a * i128::from(c.rate_ppm)).rem_euclid(share_denominator)),
-        ).collect();
+    let shares: Vec<(i128, i128)> = components
+        .iter()
+        .map(|c| (a * i128::from(c.rate_ppm)).div_euclid(share_denominator))
+        .zip(components.iter().map(|c| (a * i128::from(c.rate_ppm)).rem_euclid(share_denominator)))
+        .collect();
     let amounts = largest_remainder(tax, &shares);
     let components = components
         .iter()
@@ -442,8 +447,10 @@ mod tests {
         assert_eq!(field(put("DE", vec![rate("standard", PPM + 1)], false).unwrap_err()), "rates[0].rate_ppm");
         assert_eq!(
             field(put("DE", vec![rate("standard", 1), rate("standard", 2)], false).unwrap_err()),
-            "rates[1].tax_class"
+            "rates[1].name"
         );
+        let district = TaxRate { tax_class: TaxClass::standard(), rate_ppm: 22_500, name: "LA district".into() };
+        assert!(put("US-CA", vec![rate("standard", 72_500), district], true).is_ok());
         assert_eq!(field(put("DE", vec![rate("standard", 1)], true).unwrap_err()), "combinable");
         assert_eq!(field(put("DE", vec![], false).unwrap_err()), "rates");
         assert!(put("US-CA", vec![rate("standard", PPM)], true).is_ok());
@@ -456,7 +463,11 @@ mod tests {
         let ny = region("US-NY", false, false, &[("standard", 40_000)]);
         let all = [us.clone(), ca, ny];
         let rates = |sub: Option<&str>| -> Vec<u32> {
-            TaxRules::for_address(&all, "US", sub).components(&TaxClass::standard()).iter().map(|c| c.rate_ppm).collect()
+            TaxRules::for_address(&all, "US", sub)
+                .components(&TaxClass::standard())
+                .iter()
+                .map(|c| c.rate_ppm)
+                .collect()
         };
         assert_eq!(rates(Some("CA")), vec![72_500, 0]);
         assert_eq!(rates(Some("NY")), vec![40_000]);

@@ -391,7 +391,7 @@ pub async fn demo_orders(payments: &InMemoryPayments) -> InMemoryOrders {
                     let _ = payments
                         .capture(
                             &payment.payment_id,
-                            part.subtotal,
+                            part.totals.total,
                             seller == "seller-2",
                             &format!("capture-{id}-{seller}"),
                         )
@@ -399,7 +399,7 @@ pub async fn demo_orders(payments: &InMemoryPayments) -> InMemoryOrders {
                     let kind = OrderEventKind::Shipped {
                         seller_id: seller.into(),
                         tracking_number: "1ZDEMO".into(),
-                        captured: part.subtotal,
+                        captured: part.totals.total,
                     };
                     let _ = order.record(kind, Actor::seller(seller), None, placed_at);
                 }

@@ -11,14 +11,16 @@
 
 use crate::ports::{
     CartStore, CheckoutStarter, FlashHolds, FlashSaleReader, FlashTicketStore, OrderReader, OrderWriter, PaymentLedger,
-    PaymentProvider, PendingOrders, ReservationStore, SkuCatalog, SoldStockReturns,
+    PaymentProvider, PendingOrders, QuoteStore, ReservationStore, SkuCatalog, SoldStockReturns,
 };
+use crate::services::quote::{live_quote, PricedCart, PricingTables, ShippingChoice};
 use chrono::{DateTime, Utc};
 use commerce_domain::cart::CartAccess;
+use commerce_domain::catalog::SkuView;
 use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::inventory::returns::SoldReturn;
-use commerce_domain::inventory::{OwnerKind, ReservationLine, ReservationPolicy, ReservationRequest};
+use commerce_domain::inventory::{Location, OwnerKind, ReservationLine, ReservationPolicy, ReservationRequest};
 use commerce_domain::money::Money;
 use commerce_domain::order::{
     Actor, ActorKind, Customer, FailureReason, NotificationKind, Order, OrderEventKind, OrderLine, OrderNotification,
@@ -47,6 +49,10 @@ pub struct CheckoutRequest {
     /// checkout), the checkout is refused with 409 `price_changed` before anything is reserved or charged.
     #[serde(default)]
     pub expected_total: Option<Money>,
+    /// The quote and the methods chosen from it; omitted, each seller part ships by its cheapest table-rate
+    /// option for the address.
+    #[serde(default)]
+    pub shipping: Option<ShippingChoice>,
 }
 
 /// 409 `price_changed` when the shopper expected another total than the order's.
@@ -88,6 +94,9 @@ pub struct SagaInput {
     /// Set when the order buys a flash-sale unit; `lines` then holds only what is reserved from stock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flash: Option<FlashHold>,
+    /// The shipping address's country and region: stock is taken from the nearest warehouses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ship_to: Option<Location>,
 }
 
 /// A saga step's error as the state machine's Catch records it (`ResultPath: $.error`).
@@ -119,7 +128,7 @@ async fn flash_line(
     ticket_id: &str,
     customer_id: &str,
     now: DateTime<Utc>,
-) -> Result<OrderLine> {
+) -> Result<(OrderLine, SkuView)> {
     let (_, sale) = crate::services::flash_sale::checkout_hold(flash, flash, ticket_id, customer_id, now).await?;
     let view = catalog
         .variants_by_sku(std::slice::from_ref(&sale.sku))
@@ -127,7 +136,8 @@ async fn flash_line(
         .into_iter()
         .find(|v| v.sku == sale.sku)
         .ok_or_else(|| DomainError::conflict(ErrorCode::SkuUnavailable, format!("{} is not for sale", sale.sku)))?;
-    OrderLine::new(sale.sku, view.product_id, view.seller_id, view.title, 1, sale.price)
+    let line = OrderLine::new(sale.sku, &view.product_id, &view.seller_id, &view.title, 1, sale.price)?;
+    Ok((line, view))
 }
 
 /// What a checkout request came to. The order id is derived from the request's scoped `Idempotency-Key`, and
@@ -155,13 +165,17 @@ async fn create(orders: &impl OrderWriter, order: Order) -> Result<(Order, bool)
 }
 
 /// What the checkout use case reads and writes.
-pub struct CheckoutPorts<'a, K, C, F, O, S> {
+pub struct CheckoutPorts<'a, K, C, F, O, S, T, Q> {
     pub carts: &'a K,
     pub catalog: &'a C,
     /// Flash-sale tickets and sales, read when the request names a `flash_ticket_id`.
     pub flash: &'a F,
     pub orders: &'a O,
     pub starter: &'a S,
+    /// Shipping methods and tax regions.
+    pub tables: &'a T,
+    /// The cart's quotes, read when the request names one.
+    pub quotes: &'a Q,
 }
 
 /// A checkout request under its `Idempotency-Key`: the order id and the saga's execution name are derived from
@@ -179,8 +193,8 @@ pub struct KeyedCheckout {
 /// the saga under `execution_name`. A request whose order exists is answered from it (see `CheckoutOutcome`);
 /// a request that fails before the order is written leaves nothing behind, so its retry runs again.
 #[tracing::instrument(skip_all, fields(order_id = %keyed.order_id))]
-pub async fn start_checkout<K, C, F, O, S>(
-    ports: CheckoutPorts<'_, K, C, F, O, S>,
+pub async fn start_checkout<K, C, F, O, S, T, Q>(
+    ports: CheckoutPorts<'_, K, C, F, O, S, T, Q>,
     access: &CartAccess,
     caller_email: Option<String>,
     keyed: KeyedCheckout,
@@ -192,6 +206,8 @@ where
     F: FlashSaleReader + FlashTicketStore,
     O: OrderWriter + OrderReader,
     S: CheckoutStarter,
+    T: PricingTables,
+    Q: QuoteStore,
 {
     let KeyedCheckout { request, order_id, fingerprint, execution_name } = keyed;
     validate_payment_method(&request.payment_method)?;
@@ -201,15 +217,17 @@ where
     if flash_hold.is_none() && request.cart_id.is_empty() {
         return Err(DomainError::validation("cart_id", "is required"));
     }
+    if flash_hold.is_some() && request.shipping.is_some() {
+        return Err(DomainError::validation("shipping", "a flash-sale unit ships by its seller's cheapest option"));
+    }
     let mut order_token = None;
     let (order, placed_now) = match (ports.orders.get_order(&order_id).await?, &flash_hold) {
         (Some(existing), _) => (existing, false),
         (None, hold) => {
             let order = match hold {
-                Some(hold) => flash_order(ports.catalog, ports.flash, hold, &request, &order_id, email, now).await?,
+                Some(hold) => flash_order(&ports, hold, &request, &order_id, email, now).await?,
                 None => {
-                    let (order, token) =
-                        cart_order(ports.carts, ports.catalog, access, &request, &order_id, email, now).await?;
+                    let (order, token) = cart_order(&ports, access, &request, &order_id, email, now).await?;
                     order_token = token;
                     order
                 }
@@ -255,23 +273,31 @@ fn flash_hold(request: &CheckoutRequest, access: &CartAccess) -> Result<Option<F
     }
 }
 
-/// The order of a won flash-sale unit, at the sale's price.
-async fn flash_order(
-    catalog: &impl SkuCatalog,
-    flash: &(impl FlashSaleReader + FlashTicketStore),
+/// The order of a won flash-sale unit, at the sale's price, shipped by its seller's cheapest option.
+async fn flash_order<K, C, F, O, S, T, Q>(
+    ports: &CheckoutPorts<'_, K, C, F, O, S, T, Q>,
     hold: &FlashHold,
     request: &CheckoutRequest,
     order_id: &str,
     email: Option<String>,
     now: DateTime<Utc>,
-) -> Result<Order> {
-    let line = flash_line(catalog, flash, &hold.ticket_id, &hold.customer_id, now).await?;
+) -> Result<Order>
+where
+    C: SkuCatalog,
+    F: FlashSaleReader + FlashTicketStore,
+    T: PricingTables,
+{
+    let (line, view) = flash_line(ports.catalog, ports.flash, &hold.ticket_id, &hold.customer_id, now).await?;
+    let address = &request.shipping_address;
+    let priced = PricedCart::price(ports.tables, &request.cart_id, vec![line], &[view], address).await?;
+    let charges = priced.charges(address, None).await?;
     let customer = Customer { user_id: Some(hold.customer_id.clone()), email };
-    let order = Order::place(
+    let order = Order::place_with(
         order_id.to_owned(),
         customer,
         request.cart_id.clone(),
-        vec![line],
+        priced.lines,
+        charges,
         request.shipping_address.clone(),
         Actor::shopper(&hold.customer_id),
         now,
@@ -281,17 +307,15 @@ async fn flash_order(
     Ok(order)
 }
 
-/// The order of the caller's cart, priced from the catalog; a guest's order gets a new order token.
-async fn cart_order(
+/// The caller's cart as untaxed order lines priced from the catalog, and the catalog's views of them.
+pub async fn cart_lines(
     carts: &impl CartStore,
     catalog: &impl SkuCatalog,
     access: &CartAccess,
-    request: &CheckoutRequest,
-    order_id: &str,
-    email: Option<String>,
+    cart_id: &str,
     now: DateTime<Utc>,
-) -> Result<(Order, Option<String>)> {
-    let cart = carts.get_cart(&request.cart_id).await?.ok_or_else(|| DomainError::not_found("cart"))?;
+) -> Result<(Vec<OrderLine>, Vec<SkuView>)> {
+    let cart = carts.get_cart(cart_id).await?.ok_or_else(|| DomainError::not_found("cart"))?;
     cart.authorize(access, now)?;
     cart.require_active()?;
     if cart.lines.is_empty() {
@@ -314,16 +338,46 @@ async fn cart_order(
             view.price,
         )?);
     }
+    Ok((lines, views))
+}
+
+/// The order of the caller's cart, priced from the catalog, taxed and shipped for the address (by the quote's
+/// options when the request names one); a guest's order gets a new order token.
+async fn cart_order<K, C, F, O, S, T, Q>(
+    ports: &CheckoutPorts<'_, K, C, F, O, S, T, Q>,
+    access: &CartAccess,
+    request: &CheckoutRequest,
+    order_id: &str,
+    email: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(Order, Option<String>)>
+where
+    K: CartStore,
+    C: SkuCatalog,
+    T: PricingTables,
+    Q: QuoteStore,
+{
+    let (lines, views) = cart_lines(ports.carts, ports.catalog, access, &request.cart_id, now).await?;
+    let address = &request.shipping_address;
+    let priced = PricedCart::price(ports.tables, &request.cart_id, lines, &views, address).await?;
+    let charges = match &request.shipping {
+        Some(choice) => {
+            let quote = live_quote(ports.quotes, &request.cart_id, choice, &priced, now).await?;
+            priced.charges(address, Some((choice, &quote))).await?
+        }
+        None => priced.charges(address, None).await?,
+    };
     let actor = match &access.user_id {
         Some(user_id) => Actor::shopper(user_id),
         None => Actor { kind: ActorKind::Guest, id: request.cart_id.clone() },
     };
     let customer = Customer { user_id: access.user_id.clone(), email };
-    let order = Order::place(
+    let order = Order::place_with(
         order_id.to_owned(),
         customer,
         request.cart_id.clone(),
-        lines,
+        priced.lines,
+        charges,
         request.shipping_address.clone(),
         actor,
         now,
@@ -357,6 +411,7 @@ async fn start_saga(
         payment_method,
         amount: order.total(),
         flash,
+        ship_to: Some(order.header().shipping_address.destination()),
     };
     let value = serde_json::to_value(&input).map_err(DomainError::unexpected)?;
     starter.start_checkout(execution_name, &value).await
@@ -443,7 +498,7 @@ where
     let request = ReservationRequest {
         reservation_id: input.order_id.clone(),
         lines: input.lines.clone(),
-        ship_to: None,
+        ship_to: input.ship_to.clone(),
         owner: input.owner,
         ttl_seconds: None,
     };

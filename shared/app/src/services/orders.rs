@@ -423,7 +423,7 @@ fn capture_refused(err: &DomainError) -> bool {
 }
 
 /// A seller ships their lines, in three steps: records that the shipment began (one write conditional on the
-/// order's version: from then on the order cannot be cancelled), captures exactly the seller's subtotal, then
+/// order's version: from then on the order cannot be cancelled), captures exactly the seller part's total (lines, shipping and tax), then
 /// records the shipment. A retry with the same tracking number finishes a shipment that stopped anywhere in
 /// between (the capture's key replays its first outcome); a capture the provider refuses aborts the shipment,
 /// which leaves the order as it was before (cancellable again).
@@ -465,7 +465,7 @@ where
     let part = order.seller_part(&seller).ok_or_else(|| DomainError::not_found("order"))?;
     let payment_id = order.payment_id().ok_or_else(|| DomainError::unexpected("confirmed order without payment"))?;
     let last = order.is_last_capture(&seller);
-    let payment = match provider.capture(payment_id, part.subtotal, last, &capture_key(order_id, &seller)).await {
+    let payment = match provider.capture(payment_id, part.totals.total, last, &capture_key(order_id, &seller)).await {
         Ok(payment) => payment,
         Err(err) => {
             if capture_refused(&err) {
@@ -492,17 +492,22 @@ where
         let kind = OrderEventKind::Shipped {
             seller_id: seller.clone(),
             tracking_number: tracking.clone(),
-            captured: part.subtotal,
+            captured: part.totals.total,
         };
         order.record(kind, Actor::seller(&seller), None, now)?;
         Ok(true)
     })
     .await?;
     let seq = order.version();
-    let notification =
-        OrderNotification::new(NotificationKind::OrderShipped, &order, seq, Some(seller.clone()), Some(part.subtotal));
+    let notification = OrderNotification::new(
+        NotificationKind::OrderShipped,
+        &order,
+        seq,
+        Some(seller.clone()),
+        Some(part.totals.total),
+    );
     publisher.publish(&notification).await?;
-    tracing::info!(order_id = %order_id, seller_id = %seller, amount = part.subtotal.amount, "lines shipped and captured");
+    tracing::info!(order_id = %order_id, seller_id = %seller, amount = part.totals.total.amount, "lines shipped and captured");
     order.seller_view(&seller).ok_or_else(|| DomainError::not_found("order"))
 }
 

@@ -13,9 +13,10 @@ use chrono::{DateTime, Utc};
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::money::{Currency, Money};
 use commerce_domain::order::{
-    Actor, ActorKind, Customer, FailureReason, Order, OrderEvent, OrderEventKind, OrderHeader, OrderLine, OrderStatus,
-    OrderSummary, ShippingAddress,
+    Actor, ActorKind, Charges, Customer, FailureReason, Order, OrderEvent, OrderEventKind, OrderHeader, OrderLine,
+    OrderStatus, OrderSummary, ShippingAddress,
 };
+use commerce_domain::tax::{TaxClass, TaxComponent};
 use serde::{Deserialize, Serialize};
 
 /// The `header` attribute: the facts fixed at placement that cannot be derived from elsewhere in the item.
@@ -35,6 +36,13 @@ pub(super) struct StoredHeader {
     /// A guest order's token hash (SHA-256, hex); the token is never stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tok: Option<String>,
+    /// Shipping lines and how tax applied (absent: none, as for orders placed before taxes).
+    #[serde(default, skip_serializing_if = "is_default")]
+    chg: Charges,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -46,6 +54,13 @@ struct StoredLine {
     qty: u32,
     /// Unit price in minor units of the order's currency.
     price: i64,
+    /// Tax class (absent: `standard`), tax in minor units (absent: 0) and its components.
+    #[serde(default, skip_serializing_if = "TaxClass::is_standard")]
+    tc: TaxClass,
+    #[serde(default, skip_serializing_if = "is_default")]
+    tax: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tx: Vec<TaxComponent>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -96,7 +111,7 @@ impl StoredHeader {
         Self {
             em: header.customer.email.clone(),
             cart: header.cart_id.clone(),
-            cur: header.total.currency,
+            cur: header.totals.total.currency,
             lines: header
                 .lines
                 .iter()
@@ -107,6 +122,9 @@ impl StoredHeader {
                     title: l.title.clone(),
                     qty: l.quantity,
                     price: l.unit_price.amount,
+                    tc: l.tax_class.clone(),
+                    tax: l.tax.amount,
+                    tx: l.taxes.clone(),
                 })
                 .collect(),
             ship: StoredAddress {
@@ -121,6 +139,7 @@ impl StoredHeader {
             flash: header.flash_ticket_id.clone(),
             fp: header.request_fingerprint.clone(),
             tok: header.order_token_hash.clone(),
+            chg: header.charges.clone(),
         }
     }
 }
@@ -172,11 +191,9 @@ pub(super) fn decode(
     let created_at = events.first().map(|e| e.at).ok_or_else(|| corrupt("no events stored"))?;
     let currency = header.cur;
     let mut lines = Vec::with_capacity(header.lines.len());
-    let mut total = Money::zero(currency);
     for l in header.lines {
         let unit_price = Money::new(l.price, currency);
         let line_total = unit_price.checked_mul(l.qty).map_err(|_| corrupt("a line total overflows"))?;
-        total = total.checked_add(line_total).map_err(|_| corrupt("the total overflows"))?;
         lines.push(OrderLine {
             sku: l.sku,
             product_id: l.prd,
@@ -185,8 +202,12 @@ pub(super) fn decode(
             quantity: l.qty,
             unit_price,
             line_total,
+            tax_class: l.tc,
+            tax: Money::new(l.tax, currency),
+            taxes: l.tx,
         });
     }
+    let totals = header.chg.totals(&lines, currency).map_err(|_| corrupt("the total overflows"))?;
     let a = header.ship;
     let header = OrderHeader {
         id: order_id,
@@ -202,7 +223,8 @@ pub(super) fn decode(
             postal_code: a.zip,
             country: a.cc,
         },
-        total,
+        totals,
+        charges: header.chg,
         created_at,
         flash_ticket_id: header.flash,
         request_fingerprint: header.fp,
@@ -301,8 +323,60 @@ mod tests {
 
         let back = round_trip(&order);
         assert_eq!(back, order);
-        assert_eq!(back.header().total, usd(3 * 250 + 2 * 1999 + 12_500));
+        assert_eq!(back.header().totals.total, usd(3 * 250 + 2 * 1999 + 12_500));
         assert_eq!(back.events().len(), 9);
+    }
+
+    #[test]
+    fn taxes_and_shipping_survive_the_round_trip() {
+        use commerce_domain::ids::ShippingMethodId;
+        use commerce_domain::pricing::ShippingLine;
+        use commerce_domain::tax::Taxed;
+        let plain = placed(Some("user-1"), None);
+        let component = |name: &str, amount| TaxComponent { name: name.into(), rate_ppm: 72_500, amount };
+        let lines: Vec<OrderLine> = plain
+            .header()
+            .lines
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, l)| {
+                let tax = 100 + i as i64;
+                let taxed = Taxed { net: l.line_total.amount, tax, gross: 0, components: vec![component("CA", tax)] };
+                l.taxed(if i == 1 { "reduced".parse().unwrap() } else { TaxClass::standard() }, taxed)
+            })
+            .collect();
+        let charges = Charges {
+            shipping: vec![ShippingLine {
+                seller_id: "seller-2".into(),
+                method_id: ShippingMethodId::parse("shm_1").unwrap(),
+                name: "Ground".into(),
+                amount: usd(700),
+                tax: usd(51),
+                tax_class: TaxClass::standard(),
+                min_days: 2,
+                max_days: 5,
+                taxes: vec![component("CA", 51)],
+            }],
+            prices_include_tax: false,
+            tax_region: Some("US-CA".parse().unwrap()),
+        };
+        let h = plain.header();
+        let order = Order::place_with(
+            "ord_2".into(),
+            h.customer.clone(),
+            h.cart_id.clone(),
+            lines,
+            charges,
+            h.shipping_address.clone(),
+            Actor::shopper("user-1"),
+            h.created_at,
+        )
+        .unwrap();
+        let back = round_trip(&order);
+        assert_eq!(back, order);
+        assert_eq!(back.total(), usd(3 * 250 + 2 * 1999 + 12_500 + 700 + 100 + 101 + 102 + 51));
+        assert_eq!(back.seller_part("seller-2").unwrap().totals.total, usd(12_500 + 101 + 700 + 51));
     }
 
     #[test]
