@@ -1,5 +1,6 @@
 //! The adapters: implementations of the application's ports on DynamoDB, SQS, Step Functions, Secrets Manager,
-//! the search engines, the payment providers and Cognito's tokens. Depends on the application and the domain.
+//! the search engines, the payment providers, the shipping carriers and Cognito's tokens. Depends on the
+//! application and the domain.
 
 pub mod cart;
 pub mod catalog;
@@ -12,5 +13,6 @@ pub mod orders;
 pub mod payments;
 #[cfg(feature = "search")]
 pub mod search;
+pub mod shipping;
 #[cfg(feature = "search")]
 pub mod streams;
