@@ -1,5 +1,5 @@
-//! `POST /v1/checkout`: prices the cart server-side, writes the pending order and starts the checkout saga,
-//! under an `Idempotency-Key`.
+//! `POST /v1/checkout`: prices the cart server-side (lines, shipping, taxes), writes the pending order and
+//! starts the checkout saga, under an `Idempotency-Key`.
 
 mod handler;
 
@@ -8,6 +8,7 @@ use commerce_aws::catalog::DynamoCatalog;
 use commerce_aws::flash_sale::DynamoFlashSales;
 use commerce_aws::jwt::JwtVerifier;
 use commerce_aws::orders::{DynamoOrders, SfnCheckoutStarter};
+use commerce_aws::shipping_config::DynamoShippingConfig;
 use commerce_lambda::config;
 use commerce_lambda::telemetry;
 use lambda_http::{run, service_fn, Error};
@@ -17,9 +18,13 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let aws = config::aws().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    let catalog_table = config::required("CATALOG_TABLE")?;
+    let carts = DynamoCarts::new(dynamo.clone(), config::required("CARTS_TABLE")?);
     let deps = handler::Deps {
-        carts: DynamoCarts::new(dynamo.clone(), config::required("CARTS_TABLE")?),
-        catalog: DynamoCatalog::new(dynamo.clone(), config::required("CATALOG_TABLE")?),
+        carts: carts.clone(),
+        catalog: DynamoCatalog::new(dynamo.clone(), catalog_table.clone()),
+        tables: DynamoShippingConfig::new(dynamo.clone(), catalog_table),
+        quotes: carts,
         flash: DynamoFlashSales::without_inventory(dynamo.clone(), config::required("FLASH_SALES_TABLE")?),
         orders: DynamoOrders::new(dynamo, config::required("ORDERS_TABLE")?),
         starter: SfnCheckoutStarter::new(

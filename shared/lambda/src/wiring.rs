@@ -56,3 +56,17 @@ pub async fn restocking_deps() -> Result<
         events: SqsOrderEvents::new(aws_sdk_sqs::Client::new(&aws), config::required("ORDER_EVENTS_QUEUE_URL")?),
     })
 }
+
+/// The carriers a quote asks for rates: the sandbox always, EasyPost when `CARRIER_RATES` is `easypost` (its key
+/// read once from the secret EASYPOST_API_KEY_ARN names; EASYPOST_API_BASE overrides its address).
+pub async fn carriers(aws: &aws_config::SdkConfig) -> Result<commerce_aws::shipping::Carriers, InitError> {
+    let easypost_key = match std::env::var("CARRIER_RATES").as_deref() {
+        Ok("easypost") => Some(config::secret(aws, "EASYPOST_API_KEY_ARN").await?),
+        Ok("sandbox") | Err(_) => None,
+        Ok(other) => {
+            return Err(format!("CARRIER_RATES must be sandbox or easypost, not {other:?}").into());
+        }
+    };
+    let base = std::env::var("EASYPOST_API_BASE").ok();
+    Ok(commerce_aws::shipping::Carriers::from_env_parts(easypost_key, base)?)
+}
