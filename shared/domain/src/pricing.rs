@@ -51,7 +51,10 @@ pub struct Totals {
 }
 
 fn sum(currency: Currency, values: impl IntoIterator<Item = i64>) -> Result<Money> {
-    values.into_iter().try_fold(Money::zero(currency), |acc, v| acc.checked_add(Money::new(v, currency))).map_err(Into::into)
+    values
+        .into_iter()
+        .try_fold(Money::zero(currency), |acc, v| acc.checked_add(Money::new(v, currency)))
+        .map_err(Into::into)
 }
 
 /// The totals of `lines` and `shipping` (see the module's rules).
@@ -199,7 +202,15 @@ mod tests {
         let taxed = rules("GB", true, true, &[("standard", 200_000)]);
         let untaxed = rules("US", false, false, &[("standard", 72_500)]);
         let line = |r: &TaxRules| {
-            shipping_line(r, "s", ShippingMethodId::generate(), "Std", Money::new(600, Currency::USD), &class("standard"), (1, 2))
+            shipping_line(
+                r,
+                "s",
+                ShippingMethodId::generate(),
+                "Std",
+                Money::new(600, Currency::USD),
+                &class("standard"),
+                (1, 2),
+            )
         };
         assert_eq!(line(&taxed).tax.amount, 100); // 600 / 1.2 = 500 net
         assert_eq!(line(&untaxed).tax.amount, 0);

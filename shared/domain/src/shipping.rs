@@ -98,7 +98,10 @@ impl ShippingRate {
                 for (i, tier) in tiers.iter().enumerate() {
                     amount_ok(&format!("rate.tiers[{i}].amount"), &tier.amount)?;
                     if tier.amount.currency != tiers[0].amount.currency {
-                        return Err(DomainError::validation(format!("rate.tiers[{i}].amount"), "one currency per method"));
+                        return Err(DomainError::validation(
+                            format!("rate.tiers[{i}].amount"),
+                            "one currency per method",
+                        ));
                     }
                     if tier.up_to_grams == 0 || (i > 0 && tier.up_to_grams <= tiers[i - 1].up_to_grams) {
                         return Err(DomainError::validation(
@@ -290,11 +293,13 @@ impl ShippingMethod {
         }
         match &self.rate {
             ShippingRate::Flat { amount } => Some(RatePrice::Table(*amount)),
-            ShippingRate::FreeOver { amount, threshold } => Some(RatePrice::Table(if parcel.subtotal.amount >= threshold.amount {
-                Money::zero(currency)
-            } else {
-                *amount
-            })),
+            ShippingRate::FreeOver { amount, threshold } => {
+                Some(RatePrice::Table(if parcel.subtotal.amount >= threshold.amount {
+                    Money::zero(currency)
+                } else {
+                    *amount
+                }))
+            }
             ShippingRate::WeightTiers { tiers } => {
                 let weight = parcel.weight_grams?;
                 tiers.iter().find(|t| u64::from(t.up_to_grams) >= weight).map(|t| RatePrice::Table(t.amount))
@@ -417,7 +422,10 @@ mod tests {
         assert_eq!(free.price(&parcel(4999, None)), Some(RatePrice::Table(usd(700))));
         assert_eq!(free.price(&parcel(5000, None)), Some(RatePrice::Table(usd(0))));
         let tiers = ShippingRate::WeightTiers {
-            tiers: vec![WeightTier { up_to_grams: 500, amount: usd(400) }, WeightTier { up_to_grams: 2000, amount: usd(900) }],
+            tiers: vec![
+                WeightTier { up_to_grams: 500, amount: usd(400) },
+                WeightTier { up_to_grams: 2000, amount: usd(900) },
+            ],
         };
         let tiers = create(input("Tiers", &["US"], tiers), &[]).unwrap();
         assert_eq!(tiers.price(&parcel(1, Some(500))), Some(RatePrice::Table(usd(400))));
@@ -444,7 +452,10 @@ mod tests {
             "rate.amount"
         );
         let falling = ShippingRate::WeightTiers {
-            tiers: vec![WeightTier { up_to_grams: 500, amount: usd(1) }, WeightTier { up_to_grams: 500, amount: usd(2) }],
+            tiers: vec![
+                WeightTier { up_to_grams: 500, amount: usd(1) },
+                WeightTier { up_to_grams: 500, amount: usd(2) },
+            ],
         };
         assert_eq!(field(create(input("A", &["US"], falling), &[])), "rate.tiers[1].up_to_grams");
         let mut slow = input("A", &["US"], flat.clone());

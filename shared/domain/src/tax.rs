@@ -341,10 +341,11 @@ pub fn tax_amount(amount: i64, inclusive: bool, components: &[RateComponent]) ->
     };
     // Each component's exact share is amount × rate / denominator; the floors are allocated, then the rest
     // of the combined tax goes one unit each to the largest remainders (ties to the earlier component).
-    let shares: Vec<(i128, i128)> =
-        components.iter().map(|c| (a * i128::from(c.rate_ppm)).div_euclid(share_denominator)).zip(
-            components.iter().map(|c| (a * i128::from(c.rate_ppm)).rem_euclid(share_denominator)),
-        ).collect();
+    let shares: Vec<(i128, i128)> = components
+        .iter()
+        .map(|c| (a * i128::from(c.rate_ppm)).div_euclid(share_denominator))
+        .zip(components.iter().map(|c| (a * i128::from(c.rate_ppm)).rem_euclid(share_denominator)))
+        .collect();
     let amounts = largest_remainder(tax, &shares);
     let components = components
         .iter()
@@ -456,7 +457,11 @@ mod tests {
         let ny = region("US-NY", false, false, &[("standard", 40_000)]);
         let all = [us.clone(), ca, ny];
         let rates = |sub: Option<&str>| -> Vec<u32> {
-            TaxRules::for_address(&all, "US", sub).components(&TaxClass::standard()).iter().map(|c| c.rate_ppm).collect()
+            TaxRules::for_address(&all, "US", sub)
+                .components(&TaxClass::standard())
+                .iter()
+                .map(|c| c.rate_ppm)
+                .collect()
         };
         assert_eq!(rates(Some("CA")), vec![72_500, 0]);
         assert_eq!(rates(Some("NY")), vec![40_000]);
