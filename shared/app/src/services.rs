@@ -9,3 +9,5 @@ pub mod inventory;
 pub mod orders;
 pub mod payments;
 pub mod search;
+pub mod shipping_methods;
+pub mod tax;

@@ -10,3 +10,4 @@ pub mod inventory;
 pub mod orders;
 #[cfg(feature = "search")]
 pub mod search;
+pub mod shipping_config;
