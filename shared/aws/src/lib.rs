@@ -12,5 +12,6 @@ pub mod orders;
 pub mod payments;
 #[cfg(feature = "search")]
 pub mod search;
+pub mod shipping_config;
 #[cfg(feature = "search")]
 pub mod streams;
