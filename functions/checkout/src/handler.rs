@@ -107,7 +107,8 @@ mod tests {
     use commerce_testkit::flash_sale::InMemoryFlashSales;
     use commerce_testkit::http::{body_json, demo_store, request, sample_events};
     use commerce_testkit::orders::InMemoryOrders;
-    use commerce_testkit::shipping::{InMemoryQuotes, InMemoryShippingTables};
+    use commerce_testkit::shipping::InMemoryQuotes;
+    use commerce_testkit::shipping_config::InMemoryShippingConfig;
 
     type TestDeps = Deps<
         InMemoryCarts,
@@ -116,7 +117,7 @@ mod tests {
         InMemoryOrders,
         InMemoryOrders,
         FixedCallers,
-        InMemoryShippingTables,
+        InMemoryShippingConfig,
         InMemoryQuotes,
     >;
 
@@ -138,7 +139,7 @@ mod tests {
             orders: orders.clone(),
             starter: orders,
             verifier: FixedCallers::default().shopper("<id token>", "shopper-1"),
-            tables: InMemoryShippingTables::new(),
+            tables: InMemoryShippingConfig::new(),
             quotes: InMemoryQuotes::new(),
         };
         (deps, cart_id)

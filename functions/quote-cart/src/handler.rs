@@ -55,11 +55,12 @@ mod tests {
     use commerce_testkit::cart::{FixedCallers, InMemoryCarts};
     use commerce_testkit::catalog::InMemoryCatalog;
     use commerce_testkit::http::{body_json, demo_store, request, sample_events};
-    use commerce_testkit::shipping::{InMemoryQuotes, InMemoryShippingTables, ScriptedCarrier};
+    use commerce_testkit::shipping::{InMemoryQuotes, ScriptedCarrier};
+    use commerce_testkit::shipping_config::InMemoryShippingConfig;
     use serde_json::json;
 
     type TestDeps =
-        Deps<InMemoryCarts, InMemoryCatalog, InMemoryShippingTables, ScriptedCarrier, InMemoryQuotes, FixedCallers>;
+        Deps<InMemoryCarts, InMemoryCatalog, InMemoryShippingConfig, ScriptedCarrier, InMemoryQuotes, FixedCallers>;
 
     async fn deps() -> (TestDeps, String) {
         let catalog = demo_store();
@@ -72,7 +73,7 @@ mod tests {
         let deps = Deps {
             carts,
             catalog,
-            tables: InMemoryShippingTables::new(),
+            tables: InMemoryShippingConfig::new(),
             carriers: ScriptedCarrier::default(),
             quotes: InMemoryQuotes::new(),
             verifier: FixedCallers::default().shopper("token-1", "shopper-1").shopper("token-2", "shopper-2"),

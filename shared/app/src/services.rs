@@ -10,3 +10,5 @@ pub mod orders;
 pub mod payments;
 pub mod quote;
 pub mod search;
+pub mod shipping_methods;
+pub mod tax;

@@ -19,7 +19,8 @@ use commerce_testkit::catalog::InMemoryCatalog;
 use commerce_testkit::flash_sale::InMemoryFlashSales;
 use commerce_testkit::http::demo_store;
 use commerce_testkit::orders::InMemoryOrders;
-use commerce_testkit::shipping::{InMemoryQuotes, InMemoryShippingTables, ScriptedCarrier};
+use commerce_testkit::shipping::{InMemoryQuotes, ScriptedCarrier};
+use commerce_testkit::shipping_config::InMemoryShippingConfig;
 
 fn usd(amount: i64) -> Money {
     Money::new(amount, Currency::USD)
@@ -68,7 +69,7 @@ fn region(code: &str, inclusive: bool, shipping_taxable: bool, combinable: bool,
 struct Shop {
     catalog: InMemoryCatalog,
     carts: InMemoryCarts,
-    tables: InMemoryShippingTables,
+    tables: InMemoryShippingConfig,
     quotes: InMemoryQuotes,
     carrier: ScriptedCarrier,
     orders: InMemoryOrders,
@@ -113,7 +114,7 @@ async fn shop() -> Shop {
         region("DE", true, true, false, &[(190_000, "MwSt")]),
     ];
     let tables =
-        InMemoryShippingTables::with(regions, [ground.clone(), express.clone(), priority.clone(), by_weight.clone()]);
+        InMemoryShippingConfig::with(regions, [ground.clone(), express.clone(), priority.clone(), by_weight.clone()]);
     Shop {
         catalog,
         carts,

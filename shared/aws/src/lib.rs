@@ -14,5 +14,6 @@ pub mod payments;
 #[cfg(feature = "search")]
 pub mod search;
 pub mod shipping;
+pub mod shipping_config;
 #[cfg(feature = "search")]
 pub mod streams;

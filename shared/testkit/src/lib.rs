@@ -11,3 +11,4 @@ pub mod orders;
 #[cfg(feature = "search")]
 pub mod search;
 pub mod shipping;
+pub mod shipping_config;

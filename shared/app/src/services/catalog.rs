@@ -262,12 +262,11 @@ fn version_conflict(current: u64) -> DomainError {
     DomainError::conflict(VERSION_CONFLICT, format!("the product is at version {current}"))
 }
 
-/// Parses an `If-Match` header carrying a product version: `3`, `"3"` or `W/"3"`.
+/// Parses an `If-Match` header carrying a version (of a product, a shipping method): `3`, `"3"` or `W/"3"`.
 pub fn parse_if_match(raw: Option<&str>) -> Result<Option<u64>> {
     let Some(raw) = raw else { return Ok(None) };
     let trimmed = raw.trim().trim_start_matches("W/").trim_matches('"');
-    trimmed
-        .parse()
-        .map(Some)
-        .map_err(|_| DomainError::invalid_parameter("If-Match", "must be the product's version, e.g. \"3\""))
+    trimmed.parse().map(Some).map_err(|_| {
+        DomainError::invalid_parameter("If-Match", "must be the version the change is based on, e.g. \"3\"")
+    })
 }
