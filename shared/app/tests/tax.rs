@@ -110,8 +110,8 @@ async fn invalid_regions_are_refused_naming_the_field_and_nothing_is_written() {
             "FR",
             input(json!({"prices_include_tax": false, "shipping_taxable": false, "rates": [
                 {"tax_class": "standard", "rate_ppm": 1, "name": "A"},
-                {"tax_class": "standard", "rate_ppm": 2, "name": "B"}]})),
-            "rates[1].tax_class",
+                {"tax_class": "standard", "rate_ppm": 2, "name": "a"}]})),
+            "rates[1].name",
         ),
         (
             "FR",
