@@ -314,6 +314,14 @@ async fn seed(aws: &SdkConfig, provisioned: &Provisioned, users: &DemoUsers) -> 
         Some(table) => {
             let products = crate::seed_catalog::seed(aws, table, &sellers).await?;
             tracing::info!(products, ms = started.elapsed().as_millis() as u64, "demo catalog seeded");
+            let config = commerce_aws::shipping_config::DynamoShippingConfig::new(
+                aws_sdk_dynamodb::Client::new(aws),
+                table.as_str(),
+            );
+            let (regions, methods) = commerce_demo::shipping::seed(&config, &sellers)
+                .await
+                .context("seeding the demo tax regions and shipping methods")?;
+            tracing::info!(regions, methods, "demo taxes and shipping seeded");
         }
         None => tracing::warn!("the template has no {CATALOG_TABLE}: no demo catalog"),
     }
