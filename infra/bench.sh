@@ -6,8 +6,11 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 cargo build --workspace --bins
-cargo build --profile bench-release -p search-bench -p inventory-bench -p flash-bench
+cargo build --profile bench-release -p search-bench -p inventory-bench -p flash-bench -p pricing-bench
 target/debug/local-stack setup >/dev/null
+
+echo "== pricing: 20-line carts taxed and shipped, in process"
+target/bench-release/pricing-bench
 
 echo "== search: 100,000 products, embedded engine"
 target/bench-release/search-bench
