@@ -9,5 +9,6 @@ mod flash_sales;
 mod gateway;
 mod inventory;
 mod orders;
+mod pricing;
 mod search;
 mod webhooks;
