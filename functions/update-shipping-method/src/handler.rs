@@ -19,17 +19,9 @@ pub async fn handle(
         let seller_id = api::query_param(&req, "seller_id");
         let expected_version = shipping_methods::parse_if_match(api::header(&req, "if-match").as_deref())?;
         let patch = api::parse_json(&req)?;
-        let seller_id = seller_id.as_deref();
-        shipping_methods::update_shipping_method(
-            store,
-            &caller,
-            seller_id,
-            &method_id,
-            patch,
-            expected_version,
-            Utc::now(),
-        )
-        .await
+        let (seller_id, now) = (seller_id.as_deref(), Utc::now());
+        shipping_methods::update_shipping_method(store, &caller, seller_id, &method_id, patch, expected_version, now)
+            .await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))
