@@ -91,6 +91,74 @@ def _flash_sale_body(body):
     body["ends_at"] = (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _tax_region_body(case):
+    """Tax regions: `combinable` for a subdivision only; each tax class listed once."""
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    region = case.path_parameters.get("region") if isinstance(case.path_parameters, MutableMapping) else None
+    if isinstance(region, str) and "-" not in region and body.get("combinable") is True:
+        body["combinable"] = False
+    rates = body.get("rates")
+    if isinstance(rates, list):
+        seen = set()
+        for i, rate in enumerate(rates):
+            if not isinstance(rate, dict) or not isinstance(rate.get("tax_class"), str):
+                continue
+            tax_class = rate["tax_class"]
+            while tax_class in seen:
+                tax_class = f"{rate['tax_class'][:24]}_{i}_{next(_NAMES) % 1000}"
+            rate["tax_class"] = tax_class
+            seen.add(tax_class)
+
+
+def _shipping_rate(rate):
+    """A shipping rate: weight tiers rising and in one currency, a free-over threshold in its amount's currency."""
+    if not isinstance(rate, dict):
+        return
+    tiers = rate.get("tiers")
+    if isinstance(tiers, list) and tiers and all(isinstance(t, dict) for t in tiers):
+        rising = {}
+        for tier in sorted(tiers, key=lambda t: _integer(t.get("up_to_grams")) or 0):
+            rising.setdefault(_integer(tier.get("up_to_grams")), tier)
+        rate["tiers"] = list(rising.values())
+        currency = None
+        for tier in rate["tiers"]:
+            if isinstance(tier.get("amount"), dict):
+                currency = currency or tier["amount"].get("currency")
+                tier["amount"]["currency"] = currency
+    amount, threshold = rate.get("amount"), rate.get("threshold")
+    if isinstance(amount, dict) and isinstance(threshold, dict):
+        threshold["currency"] = amount.get("currency")
+
+
+def _shipping_method_body(body):
+    """Shipping methods: `max_days` not below `min_days`; the rate's rules above."""
+    if not isinstance(body, dict):
+        return
+    low, high = _integer(body.get("min_days")), _integer(body.get("max_days"))
+    if low is not None and high is not None and low > high:
+        body["min_days"], body["max_days"] = high, low
+    _shipping_rate(body.get("rate"))
+
+
+# A seller has at most 50 shipping methods (422 naming `name` past them): the methods the run creates are deleted
+# again before the seller's reach that many.
+_CREATED_METHODS = []
+_METHODS_KEPT = 30
+
+
+def _forget_created_methods():
+    import requests
+
+    url, token = os.environ.get("API_URL", "").rstrip("/"), os.environ.get("SELLER_TOKEN", "")
+    while _CREATED_METHODS:
+        method_id = _CREATED_METHODS.pop()
+        requests.delete(
+            f"{url}/v1/seller/shipping/methods/{method_id}", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+
+
 def _sign_webhook(case):
     """The payment webhook: signed with the endpoint secret, as the provider signs it."""
     secret = os.environ.get("PAYMENT_WEBHOOK_SECRET")
@@ -153,6 +221,23 @@ def before_call(context, case, kwargs):
             query["price_min"], query["price_max"] = high, low
     elif operation == "createFlashSale":
         _flash_sale_body(case.body)
+    elif operation == "putTaxRegion":
+        _tax_region_body(case)
+    elif operation in ("createShippingMethod", "updateShippingMethod"):
+        _shipping_method_body(case.body)
     elif operation == "paymentWebhook":
         # Signed last, over the body as it is sent.
         _sign_webhook(case)
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    """Applied to every answer: keeps the seller's shipping methods under their limit."""
+    if _operation_id(case) != "createShippingMethod" or response.status_code != 201:
+        return
+    try:
+        _CREATED_METHODS.append(response.json()["method_id"])
+    except (ValueError, KeyError, TypeError):
+        return
+    if len(_CREATED_METHODS) >= _METHODS_KEPT:
+        _forget_created_methods()

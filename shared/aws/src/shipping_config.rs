@@ -8,7 +8,7 @@
 //! item); a failed condition is a lost race, 409 `version_conflict`. Reads are consistent: the use cases decide
 //! on what they read and write on its version.
 
-use crate::dynamo::{applied, key, n, s, to_item, Item, Table};
+use crate::dynamo::{applied, from_item, key, n, s, to_item, Item, Table};
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::Client;
 use commerce_app::ports::{ShippingMethodReader, ShippingMethodWriter, TaxRegionReader, TaxRegionWriter};
@@ -18,22 +18,20 @@ use commerce_domain::shipping::ShippingMethod;
 use commerce_domain::tax::TaxRegion;
 use futures::FutureExt;
 
-pub use crate::dynamo::from_item;
-
 /// The partition of every tax region.
-pub const TAX_PK: &str = "TAX";
-pub const ENTITY: &str = "entity";
+const TAX_PK: &str = "TAX";
+const ENTITY: &str = "entity";
 const VERSION_IS_EXPECTED: &str = "#version = :expected";
 
-pub fn region_sk(code: &str) -> String {
+fn region_sk(code: &str) -> String {
     format!("REGION#{code}")
 }
 
-pub fn region_key(code: &str) -> Item {
+fn region_key(code: &str) -> Item {
     key(TAX_PK, region_sk(code))
 }
 
-pub fn region_item(region: &TaxRegion) -> Result<Item> {
+fn region_item(region: &TaxRegion) -> Result<Item> {
     let mut item = to_item(region)?;
     item.extend(region_key(region.region.as_str()));
     item.insert(ENTITY.to_owned(), s("tax_region"));
@@ -41,19 +39,19 @@ pub fn region_item(region: &TaxRegion) -> Result<Item> {
 }
 
 /// The partition of one seller's methods.
-pub fn methods_pk(seller_id: &str) -> String {
+fn methods_pk(seller_id: &str) -> String {
     format!("SHIP#{seller_id}")
 }
 
-pub fn method_sk(method_id: &str) -> String {
+fn method_sk(method_id: &str) -> String {
     format!("METHOD#{method_id}")
 }
 
-pub fn method_key(seller_id: &str, method_id: &str) -> Item {
+fn method_key(seller_id: &str, method_id: &str) -> Item {
     key(methods_pk(seller_id), method_sk(method_id))
 }
 
-pub fn method_item(method: &ShippingMethod) -> Result<Item> {
+fn method_item(method: &ShippingMethod) -> Result<Item> {
     let mut item = to_item(method)?;
     item.extend(method_key(&method.seller_id, &method.method_id));
     item.insert(ENTITY.to_owned(), s("shipping_method"));

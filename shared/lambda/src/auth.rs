@@ -31,3 +31,11 @@ pub fn seller(req: &Request) -> Result<Caller, DomainError> {
     caller.require_seller()?;
     Ok(caller)
 }
+
+/// The authenticated caller if an admin: 401 without a caller, 403 for anyone else. Admin handlers that take a
+/// path parameter or a body call it first, so anyone else is refused whatever they send.
+pub fn admin(req: &Request) -> Result<Caller, DomainError> {
+    let caller = caller(req)?;
+    caller.require_admin()?;
+    Ok(caller)
+}
