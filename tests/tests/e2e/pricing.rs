@@ -69,8 +69,13 @@ async fn two_sellers_to_los_angeles_quoted_checked_out_shipped_captured_and_one_
     let (shopper, cart_id) = two_seller_cart(&sku_a, &sku_b).await;
     let la = address("Los Angeles", Some("CA"), "US");
 
-    let (status, quote) =
-        call(Method::POST, &format!("/v1/carts/{cart_id}/quote"), Some(&shopper), Some(json!({"shipping_address": la}))).await;
+    let (status, quote) = call(
+        Method::POST,
+        &format!("/v1/carts/{cart_id}/quote"),
+        Some(&shopper),
+        Some(json!({"shipping_address": la})),
+    )
+    .await;
     assert_eq!(status, 200, "{quote}");
     let options = |seller: &str| -> Vec<(String, i64, i64)> {
         quote["parts"].as_array().and_then(|p| p.iter().find(|p| p["seller_id"] == seller)).expect("a part")["options"]
@@ -81,7 +86,10 @@ async fn two_sellers_to_los_angeles_quoted_checked_out_shipped_captured_and_one_
             .collect()
     };
     let (options_a, options_b) = (options(SELLER), options(SELLER2));
-    assert!(options_a.iter().any(|(id, amount, tax)| id == "shm_demo-1-standard" && *amount == 599 && *tax == 0), "{quote}");
+    assert!(
+        options_a.iter().any(|(id, amount, tax)| id == "shm_demo-1-standard" && *amount == 599 && *tax == 0),
+        "{quote}"
+    );
     assert!(options_b.iter().any(|(id, _, _)| id == "shm_demo-2-priority"), "the sandbox carrier is quoted: {quote}");
     assert!(options_a.windows(2).all(|w| w[0].1 <= w[1].1), "cheapest first: {quote}");
     let express_a = options_a.iter().find(|(id, _, _)| id == "shm_demo-1-express").expect("express").1;
@@ -89,9 +97,7 @@ async fn two_sellers_to_los_angeles_quoted_checked_out_shipped_captured_and_one_
     // The quote with another address is stale.
     let quote_id = quote["quote_id"].as_str().expect("quote_id").to_owned();
     let shipping = json!({"quote_id": quote_id, "methods": {SELLER: "shm_demo-1-express"}});
-    let body = |to: &Value| {
-        json!({"cart_id": cart_id, "payment_method": "pm_card_visa", "shipping_address": to, "shipping": shipping})
-    };
+    let body = |to: &Value| json!({"cart_id": cart_id, "payment_method": "pm_card_visa", "shipping_address": to, "shipping": shipping});
     let (status, _, stale) = checkout(&shopper, &unique("key"), &body(&address("Las Vegas", Some("NV"), "US"))).await;
     assert_eq!((status, stale["error"]["code"].as_str()), (409, Some("quote_stale")), "{stale}");
 
@@ -108,7 +114,8 @@ async fn two_sellers_to_los_angeles_quoted_checked_out_shipped_captured_and_one_
     for line in lines {
         let tax = on_top(amount(&line["line_total"]), 95_000);
         assert_eq!(amount(&line["tax"]), tax, "{line}");
-        let components: i64 = line["taxes"].as_array().expect("components").iter().map(|c| c["amount"].as_i64().unwrap_or(0)).sum();
+        let components: i64 =
+            line["taxes"].as_array().expect("components").iter().map(|c| c["amount"].as_i64().unwrap_or(0)).sum();
         assert_eq!(components, tax, "the state's and the district's shares add up: {line}");
         expected_tax += tax;
     }
@@ -142,8 +149,13 @@ async fn two_sellers_to_los_angeles_quoted_checked_out_shipped_captured_and_one_
         let (status, body) = call(Method::POST, &format!("{base}/deliver"), Some(seller), None).await;
         assert_eq!(status, 200, "{body}");
     }
-    let (status, body) =
-        call(Method::POST, &format!("/v1/orders/{order_id}/return"), Some(&shopper), Some(json!({"reason": "too big"}))).await;
+    let (status, body) = call(
+        Method::POST,
+        &format!("/v1/orders/{order_id}/return"),
+        Some(&shopper),
+        Some(json!({"reason": "too big"})),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let (status, body) =
         call(Method::POST, &format!("{base}/return/approve"), Some(&seller_a), Some(json!({"restock": true}))).await;
