@@ -255,7 +255,6 @@ async fn checkout_with_the_quote_charges_the_chosen_options_and_taxes_and_author
 #[tokio::test]
 async fn checkout_without_a_quote_takes_each_parts_cheapest_table_rate() {
     let shop = shop().await;
-    shop.carrier.calls();
     let order = shop.checkout(address("US", Some("NY")), None).await.unwrap();
     let shipping: Vec<(String, i64)> =
         order.header().charges.shipping.iter().map(|s| (s.name.clone(), s.amount.amount)).collect();
