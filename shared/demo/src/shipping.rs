@@ -2,9 +2,9 @@
 //! - taxes: the US (no federal sales tax; shipping untaxed), California (7.25 % plus a 2.25 % Los Angeles
 //!   district rate, combined), New York (4 % plus New York City's 4.875 %), Texas (6.25 %), all on top of the
 //!   price; Germany (19 %, books 7 %) and Great Britain (20 %, books 0 %) inside the price, shipping taxed;
-//! - shipping: every demo seller ships the US by a flat "Standard" (5.99) and weight-tiered "Express", and
-//!   Canada, Germany and Great Britain by a flat "International" (19.99); the second seller's "Standard" is
-//!   free from 50.00 and it also offers the sandbox carrier's "Priority".
+//! - shipping: every demo seller ships the US by a free "Standard" (the first seller's a flat 0.00, the second's
+//!   free over 0.00) and a weight-tiered "Express", and Canada, Germany and Great Britain by a flat
+//!   "International" (19.99); the second seller also offers the sandbox carrier's "Priority".
 
 use chrono::{DateTime, TimeZone, Utc};
 use commerce_app::ports::{ShippingMethodWriter, TaxRegionWriter};
@@ -85,9 +85,9 @@ pub fn shipping_methods(sellers: &[String]) -> Result<Vec<ShippingMethod>> {
         let n = i + 1;
         let id = |what: &str| format!("shm_demo-{n}-{what}");
         let standard = if n == 2 {
-            ShippingRate::FreeOver { amount: usd(599), threshold: usd(5_000) }
+            ShippingRate::FreeOver { amount: usd(599), threshold: usd(0) }
         } else {
-            ShippingRate::Flat { amount: usd(599) }
+            ShippingRate::Flat { amount: usd(0) }
         };
         let tiers = vec![
             WeightTier { up_to_grams: 1_000, amount: usd(1_299) },

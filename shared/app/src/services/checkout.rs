@@ -307,40 +307,6 @@ where
     Ok(order)
 }
 
-/// The caller's cart as untaxed order lines priced from the catalog, and the catalog's views of them.
-pub async fn cart_lines(
-    carts: &impl CartStore,
-    catalog: &impl SkuCatalog,
-    access: &CartAccess,
-    cart_id: &str,
-    now: DateTime<Utc>,
-) -> Result<(Vec<OrderLine>, Vec<SkuView>)> {
-    let cart = carts.get_cart(cart_id).await?.ok_or_else(|| DomainError::not_found("cart"))?;
-    cart.authorize(access, now)?;
-    cart.require_active()?;
-    if cart.lines.is_empty() {
-        return Err(DomainError::validation("cart_id", "the cart is empty"));
-    }
-    let skus: Vec<String> = cart.lines.keys().cloned().collect();
-    let views = catalog.variants_by_sku(&skus).await?;
-    let mut lines = Vec::with_capacity(skus.len());
-    for (sku, line) in &cart.lines {
-        let view = views
-            .iter()
-            .find(|v| &v.sku == sku && v.is_purchasable())
-            .ok_or_else(|| DomainError::conflict(ErrorCode::SkuUnavailable, format!("{sku} is not for sale")))?;
-        lines.push(OrderLine::new(
-            sku.clone(),
-            view.product_id.clone(),
-            view.seller_id.clone(),
-            view.title.clone(),
-            line.quantity,
-            view.price,
-        )?);
-    }
-    Ok((lines, views))
-}
-
 /// The order of the caller's cart, priced from the catalog, taxed and shipped for the address (by the quote's
 /// options when the request names one); a guest's order gets a new order token.
 async fn cart_order<K, C, F, O, S, T, Q>(
@@ -357,7 +323,8 @@ where
     T: PricingTables,
     Q: QuoteStore,
 {
-    let (lines, views) = cart_lines(ports.carts, ports.catalog, access, &request.cart_id, now).await?;
+    let (lines, views) =
+        crate::services::quote::cart_lines(ports.carts, ports.catalog, access, &request.cart_id, now).await?;
     let address = &request.shipping_address;
     let priced = PricedCart::price(ports.tables, &request.cart_id, lines, &views, address).await?;
     let charges = match &request.shipping {

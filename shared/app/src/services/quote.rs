@@ -307,6 +307,40 @@ fn fingerprint(
     Ok(shipping::fingerprint(&parts))
 }
 
+/// The caller's cart as untaxed order lines priced from the catalog, and the catalog's views of them.
+pub async fn cart_lines(
+    carts: &impl crate::ports::CartStore,
+    catalog: &impl crate::ports::SkuCatalog,
+    access: &commerce_domain::cart::CartAccess,
+    cart_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(Vec<OrderLine>, Vec<SkuView>)> {
+    let cart = carts.get_cart(cart_id).await?.ok_or_else(|| DomainError::not_found("cart"))?;
+    cart.authorize(access, now)?;
+    cart.require_active()?;
+    if cart.lines.is_empty() {
+        return Err(DomainError::validation("cart_id", "the cart is empty"));
+    }
+    let skus: Vec<String> = cart.lines.keys().cloned().collect();
+    let views = catalog.variants_by_sku(&skus).await?;
+    let mut lines = Vec::with_capacity(skus.len());
+    for (sku, line) in &cart.lines {
+        let view = views
+            .iter()
+            .find(|v| &v.sku == sku && v.is_purchasable())
+            .ok_or_else(|| DomainError::conflict(ErrorCode::SkuUnavailable, format!("{sku} is not for sale")))?;
+        lines.push(OrderLine::new(
+            sku.clone(),
+            view.product_id.clone(),
+            view.seller_id.clone(),
+            view.title.clone(),
+            line.quantity,
+            view.price,
+        )?);
+    }
+    Ok((lines, views))
+}
+
 /// What the quote use case reads and writes.
 pub struct QuotePorts<'a, K, C, T, R, Q> {
     pub carts: &'a K,
@@ -333,8 +367,7 @@ where
     Q: QuoteStore,
 {
     request.shipping_address.validate()?;
-    let (lines, views) =
-        crate::services::checkout::cart_lines(ports.carts, ports.catalog, access, cart_id, now).await?;
+    let (lines, views) = cart_lines(ports.carts, ports.catalog, access, cart_id, now).await?;
     let priced = PricedCart::price(ports.tables, cart_id, lines, &views, &request.shipping_address).await?;
     let parts = priced.options(&request.shipping_address, Some(ports.carriers)).await?;
     let quote = Quote {
