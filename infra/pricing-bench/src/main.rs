@@ -78,16 +78,9 @@ fn price(rules: &TaxRules, to: &ShippingAddress, seed: u64, method: &ShippingMet
         .collect();
     let charges = Charges { shipping, prices_include_tax: rules.prices_include_tax, tax_region: rules.region.clone() };
     let customer = Customer { user_id: Some("u1".into()), email: None };
-    let order = Order::place_with(
-        "ord_1".into(),
-        customer,
-        "cart_1".into(),
-        lines,
-        charges,
-        to.clone(),
-        Actor::shopper("u1"),
-        Utc::now(),
-    )?;
+    let order =
+        Order::place("ord_1".into(), customer, "cart_1".into(), lines, to.clone(), Actor::shopper("u1"), Utc::now())?
+            .with_charges(charges)?;
     let parts: i64 = order.seller_parts().iter().map(|p| p.totals.total.amount).sum();
     anyhow::ensure!(parts == order.total().amount, "the parts do not add up to the order");
     Ok(order.total().amount)

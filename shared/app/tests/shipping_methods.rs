@@ -1,19 +1,16 @@
 //! The shipping method use cases over the in-memory fake.
 
 use chrono::Utc;
-use commerce_app::ports::{ShippingMethodReader, ShippingMethodWriter};
 use commerce_app::services::shipping_methods::*;
 use commerce_domain::auth::{Caller, Role};
-use commerce_domain::error::{DomainError, ErrorCode, Result};
+use commerce_domain::error::{DomainError, ErrorCode};
 use commerce_domain::ids::ShippingMethodId;
-use commerce_domain::shipping::{ShippingMethod, ShippingMethodInput, ShippingMethodPatch};
+use commerce_domain::shipping::{ShippingMethodInput, ShippingMethodPatch};
 use commerce_testkit::http::DEMO_SELLERS;
 use commerce_testkit::shipping_config::{
-    sample_shipping, InMemoryShippingConfig, EXPRESS_METHOD_ID, OTHER_SELLER_METHOD_ID, STANDARD_METHOD_ID,
+    sample_shipping, ReadTogether, EXPRESS_METHOD_ID, OTHER_SELLER_METHOD_ID, STANDARD_METHOD_ID,
 };
 use serde_json::json;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::Barrier;
 
 fn caller(id: &str, role: Role) -> Caller {
     Caller { user_id: id.into(), email: None, roles: vec![role] }
@@ -52,48 +49,6 @@ fn field_of(err: DomainError) -> String {
     match err {
         DomainError::Validation { field, .. } => field,
         other => panic!("expected a validation error, got {other:?}"),
-    }
-}
-
-/// Lets the first two reads of a seller's methods finish before either caller goes on, so that two writers
-/// both act on the same version and race for the write.
-struct ReadTogether {
-    inner: InMemoryShippingConfig,
-    barrier: Barrier,
-    reads: AtomicUsize,
-}
-
-impl ReadTogether {
-    fn new(inner: InMemoryShippingConfig) -> Self {
-        Self { inner, barrier: Barrier::new(2), reads: AtomicUsize::new(0) }
-    }
-}
-
-impl ShippingMethodReader for ReadTogether {
-    async fn list_shipping_methods(&self, seller_id: &str) -> Result<Vec<ShippingMethod>> {
-        let methods = self.inner.list_shipping_methods(seller_id).await;
-        if self.reads.fetch_add(1, Ordering::SeqCst) < 2 {
-            self.barrier.wait().await;
-        }
-        methods
-    }
-
-    async fn get_shipping_method(
-        &self,
-        seller_id: &str,
-        method_id: &ShippingMethodId,
-    ) -> Result<Option<ShippingMethod>> {
-        self.inner.get_shipping_method(seller_id, method_id).await
-    }
-}
-
-impl ShippingMethodWriter for ReadTogether {
-    async fn put_shipping_method(&self, method: &ShippingMethod, expected_version: Option<u64>) -> Result<()> {
-        self.inner.put_shipping_method(method, expected_version).await
-    }
-
-    async fn delete_shipping_method(&self, method: &ShippingMethod) -> Result<()> {
-        self.inner.delete_shipping_method(method).await
     }
 }
 

@@ -1,15 +1,13 @@
 //! The tax region use cases over the in-memory fake.
 
 use chrono::Utc;
-use commerce_app::ports::{TaxRegionReader, TaxRegionWriter};
+use commerce_app::ports::TaxRegionReader;
 use commerce_app::services::tax::{list_tax_regions, put_tax_region};
 use commerce_domain::auth::{Caller, Role};
-use commerce_domain::error::{DomainError, ErrorCode, Result};
-use commerce_domain::tax::{RegionCode, TaxRegion, TaxRegionInput};
-use commerce_testkit::shipping_config::{sample_shipping, InMemoryShippingConfig};
+use commerce_domain::error::{DomainError, ErrorCode};
+use commerce_domain::tax::{RegionCode, TaxRegionInput};
+use commerce_testkit::shipping_config::{sample_shipping, InMemoryShippingConfig, ReadTogether};
 use serde_json::json;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::Barrier;
 
 fn caller(id: &str, role: Role) -> Caller {
     Caller { user_id: id.into(), email: None, roles: vec![role] }
@@ -36,36 +34,6 @@ fn field_of(err: DomainError) -> String {
     match err {
         DomainError::Validation { field, .. } => field,
         other => panic!("expected a validation error, got {other:?}"),
-    }
-}
-
-/// Lets the first two reads of the regions finish before either caller goes on, so that two writers both act
-/// on the same state and race for the write.
-struct ReadTogether {
-    inner: InMemoryShippingConfig,
-    barrier: Barrier,
-    reads: AtomicUsize,
-}
-
-impl ReadTogether {
-    fn new(inner: InMemoryShippingConfig) -> Self {
-        Self { inner, barrier: Barrier::new(2), reads: AtomicUsize::new(0) }
-    }
-}
-
-impl TaxRegionReader for ReadTogether {
-    async fn list_tax_regions(&self) -> Result<Vec<TaxRegion>> {
-        let regions = self.inner.list_tax_regions().await;
-        if self.reads.fetch_add(1, Ordering::SeqCst) < 2 {
-            self.barrier.wait().await;
-        }
-        regions
-    }
-}
-
-impl TaxRegionWriter for ReadTogether {
-    async fn put_tax_region(&self, region: &TaxRegion, expected_version: Option<u64>) -> Result<()> {
-        self.inner.put_tax_region(region, expected_version).await
     }
 }
 

@@ -426,7 +426,6 @@ impl OrderAccess {
 pub struct SellerPart {
     pub seller_id: String,
     pub lines: Vec<OrderLine>,
-    pub subtotal: Money,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipping: Option<ShippingLine>,
     pub totals: Totals,
@@ -458,27 +457,13 @@ pub struct Order {
 }
 
 impl Order {
-    /// Places a new order without shipping or tax charges (see [`Order::place_with`]).
+    /// Places a new order: lines non-empty, one currency, the totals computed here. It charges nothing but its
+    /// lines until [`Order::with_charges`] adds shipping and tax.
     pub fn place(
         id: String,
         customer: Customer,
         cart_id: String,
         lines: Vec<OrderLine>,
-        shipping_address: ShippingAddress,
-        actor: Actor,
-        at: DateTime<Utc>,
-    ) -> Result<Self> {
-        Self::place_with(id, customer, cart_id, lines, Charges::default(), shipping_address, actor, at)
-    }
-
-    /// Places a new order: lines non-empty, one currency, the charges consistent, the totals computed here.
-    #[allow(clippy::too_many_arguments)]
-    pub fn place_with(
-        id: String,
-        customer: Customer,
-        cart_id: String,
-        lines: Vec<OrderLine>,
-        charges: Charges,
         shipping_address: ShippingAddress,
         actor: Actor,
         at: DateTime<Utc>,
@@ -494,6 +479,7 @@ impl Order {
         }
         shipping_address.validate()?;
         let currency = lines[0].unit_price.currency;
+        let charges = Charges::default();
         charges.check(&lines, currency)?;
         let totals = charges.totals(&lines, currency)?;
         let header = OrderHeader {
@@ -512,6 +498,16 @@ impl Order {
         let mut order = Self { header, events: Vec::new(), folded: Folded::default() };
         order.record(OrderEventKind::Placed, actor, None, at)?;
         Ok(order)
+    }
+
+    /// The order with its shipping and tax charges (checked against its lines) and the totals they give; set
+    /// before the order is first stored.
+    pub fn with_charges(mut self, charges: Charges) -> Result<Self> {
+        let currency = self.currency();
+        charges.check(&self.header.lines, currency)?;
+        self.header.totals = charges.totals(&self.header.lines, currency)?;
+        self.header.charges = charges;
+        Ok(self)
     }
 
     /// The order buys its unit through this won flash-sale ticket; set before the order is first stored.
@@ -663,7 +659,6 @@ impl Order {
         Some(SellerPart {
             seller_id: seller_id.to_owned(),
             lines,
-            subtotal: totals.subtotal,
             shipping: self.header.charges.shipping_of(seller_id).cloned(),
             totals,
         })
@@ -1156,7 +1151,7 @@ mod tests {
     }
 
     fn ship(order: &mut Order, seller: &str) -> Result<()> {
-        let captured = order.seller_part(seller).unwrap().subtotal;
+        let captured = order.seller_part(seller).unwrap().totals.total;
         order
             .record(
                 OrderEventKind::Shipped { seller_id: seller.into(), tracking_number: "1Z999".into(), captured },
@@ -1204,8 +1199,8 @@ mod tests {
     fn totals_are_summed_in_minor_units_per_order_and_seller() {
         let order = two_seller_order();
         assert_eq!(order.total(), usd(2000 + 550 + 300));
-        assert_eq!(order.seller_part("seller-1").unwrap().subtotal, usd(2300));
-        assert_eq!(order.seller_part("seller-2").unwrap().subtotal, usd(550));
+        assert_eq!(order.seller_part("seller-1").unwrap().totals.subtotal, usd(2300));
+        assert_eq!(order.seller_part("seller-2").unwrap().totals.subtotal, usd(550));
         assert!(order.seller_part("seller-3").is_none());
         assert_eq!(order.status(), OrderStatus::Pending);
     }

@@ -83,7 +83,6 @@ pub fn line_tax(rules: &TaxRules, amount: i64, discount: i64, class: &TaxClass) 
 
 /// The shipping of a seller part priced at `amount` (what the shopper pays before tax is added, or gross where
 /// prices include tax), taxed under `rules` when the region taxes shipping.
-#[allow(clippy::too_many_arguments)]
 pub fn shipping_line(
     rules: &TaxRules,
     seller_id: &str,

@@ -338,7 +338,6 @@ pub struct Quote {
     pub quote_id: QuoteId,
     pub cart_id: String,
     pub expires_at: DateTime<Utc>,
-    pub currency: Currency,
     pub subtotal: Money,
     pub parts: Vec<QuotePart>,
     /// What the quote was computed from (see `fingerprint`); stored, never shown (see `QuoteView`).
@@ -346,14 +345,6 @@ pub struct Quote {
 }
 
 impl Quote {
-    /// The option of `seller_id`'s part named `method_id`, if the quote offered it.
-    pub fn option(&self, seller_id: &str, method_id: &str) -> Option<&QuoteOption> {
-        self.parts
-            .iter()
-            .find(|p| p.seller_id == seller_id)
-            .and_then(|p| p.options.iter().find(|o| o.method_id.as_str() == method_id))
-    }
-
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         now >= self.expires_at
     }

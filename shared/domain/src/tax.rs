@@ -360,24 +360,17 @@ pub fn tax_amount(amount: i64, inclusive: bool, components: &[RateComponent]) ->
 }
 
 /// `(floor, remainder)` shares topped up to `total`: one unit each to the largest remainders, ties to the
-/// earlier share. When the floors already reach `total`, the later shares give back first.
+/// earlier share. The caller's `total` lies between the sum of the floors and the sum of the floors plus the
+/// number of shares with a remainder (a rounded sum of the exact shares always does), so every share gets at
+/// most one unit.
 pub fn largest_remainder(total: i128, shares: &[(i128, i128)]) -> Vec<i128> {
     let mut amounts: Vec<i128> = shares.iter().map(|(floor, _)| *floor).collect();
-    let mut rest = total - amounts.iter().sum::<i128>();
+    let rest = usize::try_from(total - amounts.iter().sum::<i128>()).unwrap_or(0);
+    debug_assert!(rest <= shares.iter().filter(|(_, r)| *r > 0).count(), "{total} cannot be reached from {shares:?}");
     let mut order: Vec<usize> = (0..shares.len()).collect();
     order.sort_by(|&x, &y| shares[y].1.cmp(&shares[x].1).then(x.cmp(&y)));
-    let mut i = 0;
-    while rest > 0 && !order.is_empty() {
-        amounts[order[i % order.len()]] += 1;
-        rest -= 1;
-        i += 1;
-    }
-    let mut j = amounts.len();
-    while rest < 0 && j > 0 {
-        j -= 1;
-        let give = amounts[j].min(-rest);
-        amounts[j] -= give;
-        rest += give;
+    for &i in order.iter().take(rest) {
+        amounts[i] += 1;
     }
     amounts
 }

@@ -84,17 +84,10 @@ fn order(
         tax_region: rules.region.clone(),
     };
     let customer = Customer { user_id: Some("u1".into()), email: None };
-    Order::place_with(
-        "ord_1".into(),
-        customer,
-        "cart_1".into(),
-        lines,
-        charges,
-        to.clone(),
-        Actor::shopper("u1"),
-        Utc::now(),
-    )
-    .unwrap()
+    Order::place("ord_1".into(), customer, "cart_1".into(), lines, to.clone(), Actor::shopper("u1"), Utc::now())
+        .unwrap()
+        .with_charges(charges)
+        .unwrap()
 }
 
 /// (line taxes, shipping tax, subtotal, shipping_total, tax_total, total)

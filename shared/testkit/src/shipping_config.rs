@@ -214,3 +214,63 @@ pub fn sample_shipping() -> InMemoryShippingConfig {
     ];
     InMemoryShippingConfig::with(regions, methods)
 }
+
+/// The tables behind a gate: the first two reads (of regions or of a seller's methods) finish before either
+/// caller goes on, so two writers both act on the same version and race for the write.
+pub struct ReadTogether {
+    pub inner: InMemoryShippingConfig,
+    barrier: tokio::sync::Barrier,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+impl ReadTogether {
+    pub fn new(inner: InMemoryShippingConfig) -> Self {
+        Self { inner, barrier: tokio::sync::Barrier::new(2), reads: std::sync::atomic::AtomicUsize::new(0) }
+    }
+
+    async fn gate(&self) {
+        if self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
+            self.barrier.wait().await;
+        }
+    }
+}
+
+impl TaxRegionReader for ReadTogether {
+    async fn list_tax_regions(&self) -> Result<Vec<TaxRegion>> {
+        let regions = self.inner.list_tax_regions().await;
+        self.gate().await;
+        regions
+    }
+}
+
+impl TaxRegionWriter for ReadTogether {
+    async fn put_tax_region(&self, region: &TaxRegion, expected_version: Option<u64>) -> Result<()> {
+        self.inner.put_tax_region(region, expected_version).await
+    }
+}
+
+impl ShippingMethodReader for ReadTogether {
+    async fn list_shipping_methods(&self, seller_id: &str) -> Result<Vec<ShippingMethod>> {
+        let methods = self.inner.list_shipping_methods(seller_id).await;
+        self.gate().await;
+        methods
+    }
+
+    async fn get_shipping_method(
+        &self,
+        seller_id: &str,
+        method_id: &ShippingMethodId,
+    ) -> Result<Option<ShippingMethod>> {
+        self.inner.get_shipping_method(seller_id, method_id).await
+    }
+}
+
+impl ShippingMethodWriter for ReadTogether {
+    async fn put_shipping_method(&self, method: &ShippingMethod, expected_version: Option<u64>) -> Result<()> {
+        self.inner.put_shipping_method(method, expected_version).await
+    }
+
+    async fn delete_shipping_method(&self, method: &ShippingMethod) -> Result<()> {
+        self.inner.delete_shipping_method(method).await
+    }
+}

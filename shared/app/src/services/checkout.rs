@@ -290,18 +290,18 @@ where
     let (line, view) = flash_line(ports.catalog, ports.flash, &hold.ticket_id, &hold.customer_id, now).await?;
     let address = &request.shipping_address;
     let priced = PricedCart::price(ports.tables, &request.cart_id, vec![line], &[view], address).await?;
-    let charges = priced.charges(address, None).await?;
+    let charges = priced.charges(address, None)?;
     let customer = Customer { user_id: Some(hold.customer_id.clone()), email };
-    let order = Order::place_with(
+    let order = Order::place(
         order_id.to_owned(),
         customer,
         request.cart_id.clone(),
         priced.lines,
-        charges,
         request.shipping_address.clone(),
         Actor::shopper(&hold.customer_id),
         now,
     )?
+    .with_charges(charges)?
     .with_flash_ticket(&hold.ticket_id);
     check_expected_total(request.expected_total, &order)?;
     Ok(order)
@@ -330,25 +330,25 @@ where
     let charges = match &request.shipping {
         Some(choice) => {
             let quote = live_quote(ports.quotes, &request.cart_id, choice, &priced, now).await?;
-            priced.charges(address, Some((choice, &quote))).await?
+            priced.charges(address, Some((choice, &quote)))?
         }
-        None => priced.charges(address, None).await?,
+        None => priced.charges(address, None)?,
     };
     let actor = match &access.user_id {
         Some(user_id) => Actor::shopper(user_id),
         None => Actor { kind: ActorKind::Guest, id: request.cart_id.clone() },
     };
     let customer = Customer { user_id: access.user_id.clone(), email };
-    let order = Order::place_with(
+    let order = Order::place(
         order_id.to_owned(),
         customer,
         request.cart_id.clone(),
         priced.lines,
-        charges,
         request.shipping_address.clone(),
         actor,
         now,
-    )?;
+    )?
+    .with_charges(charges)?;
     check_expected_total(request.expected_total, &order)?;
     if access.user_id.is_some() {
         return Ok((order, None));

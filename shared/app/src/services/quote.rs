@@ -76,15 +76,16 @@ impl PricedCart {
         views: &[SkuView],
         address: &ShippingAddress,
     ) -> Result<Self> {
-        let regions = tables.list_tax_regions().await?;
-        let rules = TaxRules::for_address(&regions, &address.country, address.region.as_deref());
-        let mut methods = BTreeMap::new();
-        for line in &lines {
-            if !methods.contains_key(&line.seller_id) {
-                let list = tables.list_shipping_methods(&line.seller_id).await?;
-                methods.insert(line.seller_id.clone(), list);
-            }
-        }
+        // The regions and every seller's methods are read at once: one round trip, not one per seller.
+        let sellers: std::collections::BTreeSet<&str> = lines.iter().map(|l| l.seller_id.as_str()).collect();
+        let (regions, lists) = futures::future::join(
+            tables.list_tax_regions(),
+            futures::future::try_join_all(sellers.iter().map(|s| tables.list_shipping_methods(s))),
+        )
+        .await;
+        let rules = TaxRules::for_address(&regions?, &address.country, address.region.as_deref());
+        let methods: BTreeMap<String, Vec<ShippingMethod>> =
+            sellers.into_iter().map(str::to_owned).zip(lists?).collect();
         let view_of = |sku: &str| views.iter().find(|v| v.sku == sku);
         let mut taxed = Vec::with_capacity(lines.len());
         let mut weights = BTreeMap::new();
@@ -148,63 +149,95 @@ impl PricedCart {
         )
     }
 
-    /// Every seller part's options for `address`, cheapest first; carrier rates asked of `carriers` (none:
-    /// carrier methods are left out). A carrier that fails leaves its option out.
+    /// One seller part's options priced from the table for `country`, and its carrier-rated methods still to
+    /// be asked (with what to ask).
+    fn table_options<'m>(
+        &self,
+        seller_id: &str,
+        methods: &'m [ShippingMethod],
+        address: &ShippingAddress,
+    ) -> Result<(Vec<QuoteOption>, Vec<(&'m ShippingMethod, CarrierRateRequest)>)> {
+        let parcel = self.parcel(seller_id)?;
+        let mut options = Vec::new();
+        let mut ask = Vec::new();
+        for method in methods.iter().filter(|m| m.serves(&address.country)) {
+            match method.price(&parcel) {
+                Some(RatePrice::Table(amount)) => options.push(self.option(method, amount)),
+                Some(RatePrice::Carrier { carrier, service }) => {
+                    let request = CarrierRateRequest {
+                        carrier,
+                        service,
+                        seller_id: seller_id.to_owned(),
+                        origin: None,
+                        destination: address.clone(),
+                        weight_grams: parcel.weight_grams.unwrap_or(0),
+                        currency: parcel.subtotal.currency,
+                    };
+                    ask.push((method, request));
+                }
+                None => {}
+            }
+        }
+        Ok((options, ask))
+    }
+
+    /// A seller part of `options`, cheapest first; none at all for a seller with methods is `not_shippable`.
+    fn part(
+        seller_id: &str,
+        methods: &[ShippingMethod],
+        mut options: Vec<QuoteOption>,
+        country: &str,
+    ) -> Result<QuotePart> {
+        if options.is_empty() && !methods.is_empty() {
+            return Err(shipping::not_shippable(seller_id, country));
+        }
+        options.sort_by(|a, b| a.amount.amount.cmp(&b.amount.amount).then_with(|| a.method_id.cmp(&b.method_id)));
+        Ok(QuotePart { seller_id: seller_id.to_owned(), options })
+    }
+
+    /// Every seller part's options for `address`, cheapest first, carrier rates asked of `carriers` all at once
+    /// (so a quote waits for its slowest carrier, not their sum). A carrier that fails leaves its option out.
     pub async fn options(
         &self,
         address: &ShippingAddress,
-        carriers: Option<&impl ShippingRateProvider>,
+        carriers: &impl ShippingRateProvider,
     ) -> Result<Vec<QuotePart>> {
-        let mut parts = Vec::with_capacity(self.methods.len());
+        let mut tables = Vec::with_capacity(self.methods.len());
+        let mut asks = Vec::new();
         for (seller_id, methods) in &self.methods {
-            let parcel = self.parcel(seller_id)?;
-            let mut options = Vec::new();
-            for method in methods.iter().filter(|m| m.serves(&address.country)) {
-                let amount = match (method.price(&parcel), carriers) {
-                    (Some(RatePrice::Table(amount)), _) => Some(amount),
-                    (Some(RatePrice::Carrier { carrier, service }), Some(carriers)) => {
-                        let request = CarrierRateRequest {
-                            carrier,
-                            service,
-                            seller_id: seller_id.clone(),
-                            origin: None,
-                            destination: address.clone(),
-                            weight_grams: parcel.weight_grams.unwrap_or(0),
-                            currency: parcel.subtotal.currency,
-                        };
-                        match carriers.rate(&request).await {
-                            Ok(rate) => rate,
-                            Err(err) => {
-                                tracing::warn!(seller_id = %seller_id, method_id = %method.method_id, error = %err, "carrier rate unavailable: option left out");
-                                None
-                            }
-                        }
-                    }
-                    _ => None,
-                };
-                if let Some(amount) = amount {
-                    options.push(self.option(method, amount));
+            let (options, ask) = self.table_options(seller_id, methods, address)?;
+            asks.extend(ask.into_iter().map(|(method, request)| (tables.len(), method, request)));
+            tables.push((seller_id, methods, options));
+        }
+        let rates = futures::future::join_all(asks.iter().map(|(_, _, request)| carriers.rate(request))).await;
+        for ((part, method, _), rate) in asks.iter().zip(rates) {
+            match rate {
+                Ok(Some(amount)) => tables[*part].2.push(self.option(method, amount)),
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(method_id = %method.method_id, error = %err, "carrier rate unavailable: option left out");
                 }
             }
-            if options.is_empty() && !methods.is_empty() {
-                return Err(shipping::not_shippable(seller_id, &address.country));
-            }
-            options.sort_by(|a, b| a.amount.amount.cmp(&b.amount.amount).then_with(|| a.method_id.cmp(&b.method_id)));
-            parts.push(QuotePart { seller_id: seller_id.clone(), options });
         }
-        Ok(parts)
+        tables
+            .into_iter()
+            .map(|(seller_id, methods, options)| Self::part(seller_id, methods, options, &address.country))
+            .collect()
     }
 
     /// The order's charges: per seller part, the option chosen in `quote` (or its cheapest), or without a quote
-    /// the cheapest table-rate option for `address`.
-    pub async fn charges(
-        &self,
-        address: &ShippingAddress,
-        choice: Option<(&ShippingChoice, &Quote)>,
-    ) -> Result<Charges> {
+    /// the cheapest table-rate option for `address` (checkout never asks a carrier).
+    pub fn charges(&self, address: &ShippingAddress, choice: Option<(&ShippingChoice, &Quote)>) -> Result<Charges> {
         let parts = match choice {
             Some((_, quote)) => quote.parts.clone(),
-            None => self.options(address, None::<&NoCarriers>).await?,
+            None => self
+                .methods
+                .iter()
+                .map(|(seller_id, methods)| {
+                    let (options, _) = self.table_options(seller_id, methods, address)?;
+                    Self::part(seller_id, methods, options, &address.country)
+                })
+                .collect::<Result<_>>()?,
         };
         let mut shipping = Vec::new();
         for part in &parts {
@@ -270,15 +303,6 @@ pub async fn live_quote(
         return Err(quote_stale("the cart, the address, a shipping rate or a tax table changed since the quote"));
     }
     Ok(quote)
-}
-
-/// No carrier: table rates only (checkout).
-struct NoCarriers;
-
-impl ShippingRateProvider for NoCarriers {
-    async fn rate(&self, _: &CarrierRateRequest) -> Result<Option<Money>> {
-        Ok(None)
-    }
 }
 
 /// The quote fingerprint: the cart id, every line (SKU, quantity, unit price, tax class, unit weight), the
@@ -369,12 +393,11 @@ where
     request.shipping_address.validate()?;
     let (lines, views) = cart_lines(ports.carts, ports.catalog, access, cart_id, now).await?;
     let priced = PricedCart::price(ports.tables, cart_id, lines, &views, &request.shipping_address).await?;
-    let parts = priced.options(&request.shipping_address, Some(ports.carriers)).await?;
+    let parts = priced.options(&request.shipping_address, ports.carriers).await?;
     let quote = Quote {
         quote_id: QuoteId::generate(),
         cart_id: cart_id.to_string(),
         expires_at: now + Duration::seconds(shipping::QUOTE_TTL_SECONDS),
-        currency: priced.currency(),
         subtotal: priced.subtotal()?,
         parts,
         fingerprint: priced.fingerprint.clone(),
@@ -384,7 +407,7 @@ where
     Ok(QuoteView {
         quote_id: quote.quote_id,
         expires_at: quote.expires_at,
-        currency: quote.currency,
+        currency: quote.subtotal.currency,
         subtotal: quote.subtotal,
         prices_include_tax: priced.rules.prices_include_tax,
         parts: quote.parts,

@@ -362,16 +362,17 @@ mod tests {
             tax_region: Some("US-CA".parse().unwrap()),
         };
         let h = plain.header();
-        let order = Order::place_with(
+        let order = Order::place(
             "ord_2".into(),
             h.customer.clone(),
             h.cart_id.clone(),
             lines,
-            charges,
             h.shipping_address.clone(),
             Actor::shopper("user-1"),
             h.created_at,
         )
+        .unwrap()
+        .with_charges(charges)
         .unwrap();
         let back = round_trip(&order);
         assert_eq!(back, order);
