@@ -156,7 +156,7 @@ impl PricedCart {
         seller_id: &str,
         methods: &'m [ShippingMethod],
         address: &ShippingAddress,
-    ) -> Result<(Vec<QuoteOption>, Vec<(&'m ShippingMethod, CarrierRateRequest)>)> {
+    ) -> Result<(Vec<QuoteOption>, Vec<CarrierAsk<'m>>)> {
         let parcel = self.parcel(seller_id)?;
         let mut options = Vec::new();
         let mut ask = Vec::new();
@@ -364,6 +364,9 @@ pub async fn cart_lines(
     }
     Ok((lines, views))
 }
+
+/// A carrier-rated method and what its carrier is asked.
+type CarrierAsk<'m> = (&'m ShippingMethod, CarrierRateRequest);
 
 /// What the quote use case reads and writes.
 pub struct QuotePorts<'a, K, C, T, R, Q> {
