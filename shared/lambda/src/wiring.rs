@@ -70,3 +70,11 @@ pub async fn carriers(aws: &aws_config::SdkConfig) -> Result<commerce_aws::shipp
     let base = std::env::var("EASYPOST_API_BASE").ok();
     Ok(commerce_aws::shipping::Carriers::from_env_parts(easypost_key, base)?)
 }
+
+/// The tax regions and shipping methods (on CATALOG_TABLE): what the tax-region and shipping-method functions
+/// need. Called once per cold start.
+pub async fn shipping_config() -> Result<commerce_aws::shipping_config::DynamoShippingConfig, InitError> {
+    let table = config::required("CATALOG_TABLE")?;
+    let aws = config::aws().await;
+    Ok(commerce_aws::shipping_config::DynamoShippingConfig::new(aws_sdk_dynamodb::Client::new(&aws), table))
+}
