@@ -424,9 +424,9 @@ fn capture_refused(err: &DomainError) -> bool {
 
 /// A seller ships their lines, in three steps: records that the shipment began (one write conditional on the
 /// order's version: from then on the order cannot be cancelled), captures exactly the seller part's total
-/// (lines, shipping and tax), then records the shipment. A retry with the same tracking number finishes a shipment that stopped anywhere in
-/// between (the capture's key replays its first outcome); a capture the provider refuses aborts the shipment,
-/// which leaves the order as it was before (cancellable again).
+/// (lines, shipping and tax), then records the shipment. A retry with the same tracking number finishes a
+/// shipment that stopped anywhere in between (the capture's key replays its first outcome); a capture the
+/// provider refuses aborts the shipment, which leaves the order as it was before (cancellable again).
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id, order_id = %order_id))]
 pub async fn ship<O, P, Q>(
     orders: &O,
