@@ -400,3 +400,62 @@ async fn when_a_reconciled_flash_sale_order_is_cancelled_should_return_the_sold_
     let expected = Allocation { sku: "FLASH-1".into(), warehouse_id: "wh_east".into(), quantity: 1 };
     assert_eq!((applied[0].flash, &applied[0].lines, applied[0].reason.as_str()), (true, &vec![expected], "cancel"));
 }
+
+impl Shop {
+    async fn refund(&self, seller: &str, lines: &[(&str, u32)], key: Option<&str>) -> Result<SellerOrderView> {
+        let caller = Caller { user_id: seller.into(), email: None, roles: vec![Role::Seller] };
+        let request = RefundRequest {
+            lines: lines
+                .iter()
+                .map(|(sku, quantity)| commerce_domain::order::RefundLine { sku: (*sku).into(), quantity: *quantity })
+                .collect(),
+            shipping: false,
+            reason: Some("scratched".into()),
+        };
+        let keyed = KeyedRefund { request, idempotency_key: key };
+        let o = &self.orders;
+        let id = OrderId::parse("ord_demo-confirmed").unwrap();
+        refund_part(o, &self.payments, o, &caller, &id, keyed, Utc::now()).await
+    }
+}
+
+#[tokio::test]
+async fn a_partial_refund_moves_each_units_share_once_per_key_and_a_key_names_one_refund() {
+    let shop = Shop::new().await;
+    shop.ship(&shop.payments, "seller-1").await.unwrap();
+    shop.refund("seller-1", &[("demo-sku-1", 1)], Some("r1")).await.unwrap();
+    assert_eq!(shop.payment().refunded, 1500);
+    // A replay of the key refunds nothing more; the key with another refund is refused.
+    shop.refund("seller-1", &[("demo-sku-1", 1)], Some("r1")).await.unwrap();
+    assert_eq!(shop.payment().refunded, 1500, "refunded once");
+    let reused = shop.refund("seller-1", &[("demo-sku-1", 2)], Some("r1")).await;
+    assert!(matches!(reused, Err(DomainError::Conflict { code: ErrorCode::IdempotencyKeyReused, .. })), "{reused:?}");
+    // No key, another seller, more units than are left.
+    let keyless = shop.refund("seller-1", &[("demo-sku-1", 1)], None).await;
+    assert!(matches!(keyless, Err(DomainError::InvalidParameter { .. })), "{keyless:?}");
+    let stranger = shop.refund("seller-9", &[("demo-sku-1", 1)], Some("r2")).await;
+    assert!(matches!(stranger, Err(DomainError::NotFound { .. })), "{stranger:?}");
+    let too_many = shop.refund("seller-1", &[("demo-sku-1", 2)], Some("r3")).await;
+    assert!(matches!(too_many, Err(DomainError::Validation { .. })), "{too_many:?}");
+    // Seller 2 has shipped nothing: nothing to refund.
+    let unshipped = shop.refund("seller-2", &[("demo-sku-2", 1)], Some("r4")).await;
+    assert!(
+        matches!(unshipped, Err(DomainError::Conflict { code: ErrorCode::IllegalTransition, .. })),
+        "{unshipped:?}"
+    );
+    assert_eq!(shop.payment().refunded, 1500, "no refused request moved money");
+}
+
+#[tokio::test]
+async fn two_refunds_racing_for_the_last_unit_refund_it_once() {
+    let shop = Shop::new().await;
+    shop.ship(&shop.payments, "seller-1").await.unwrap();
+    shop.refund("seller-1", &[("demo-sku-1", 1)], Some("first")).await.unwrap();
+    let (a, b) = tokio::join!(
+        shop.refund("seller-1", &[("demo-sku-1", 1)], Some("a")),
+        shop.refund("seller-1", &[("demo-sku-1", 1)], Some("b")),
+    );
+    assert_eq!(u8::from(a.is_ok()) + u8::from(b.is_ok()), 1, "{a:?} {b:?}");
+    assert_eq!(shop.payment().refunded, 3000, "both units, each once");
+    assert_eq!(shop.order().await.refundable("seller-1").amount, 0);
+}

@@ -354,6 +354,37 @@ pub enum OrderEventKind {
         seller_id: String,
         amount: Money,
     },
+    /// Part of a shipped seller part given back: units of its lines and/or its shipping. Recorded before the
+    /// provider is asked (under `key`, the provider idempotency key), so two refunds of the same units cannot
+    /// both pass; `amount` and `tax` are the frozen lines' cumulative shares (see `Order::partial_refund`).
+    PartlyRefunded {
+        seller_id: String,
+        lines: Vec<RefundLine>,
+        #[serde(default)]
+        shipping: bool,
+        amount: Money,
+        tax: Money,
+        key: String,
+    },
+}
+
+/// Units of one line given back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundLine {
+    pub sku: String,
+    pub quantity: u32,
+}
+
+/// A seller part's partial refunds so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct PartRefunds {
+    /// Units given back per SKU.
+    units: BTreeMap<String, u32>,
+    shipping: bool,
+    amount: i64,
+    /// Per provider key: what it refunded (lines, shipping).
+    keys: BTreeMap<String, (Vec<RefundLine>, bool)>,
 }
 
 /// One recorded transition: append-only, numbered from 1.
@@ -446,6 +477,7 @@ struct Folded {
     return_requested: bool,
     returned: BTreeMap<String, bool>,
     refunded: BTreeMap<String, Money>,
+    partly_refunded: BTreeMap<String, PartRefunds>,
 }
 
 /// An order: its header and its full event history. Status and payment facts are derived, never stored apart.
@@ -708,6 +740,69 @@ impl Order {
         self.folded.refunded.get(seller_id).copied()
     }
 
+    /// What the seller's capture still holds: captured, less the partial refunds recorded (zero before the
+    /// shipment).
+    pub fn refundable(&self, seller_id: &str) -> Money {
+        let captured = self.folded.shipped.get(seller_id).map_or(0, |(_, m)| m.amount);
+        let partly = self.folded.partly_refunded.get(seller_id).map_or(0, |p| p.amount);
+        Money::new(captured - partly, self.currency())
+    }
+
+    /// The lines and shipping flag a partial refund recorded under provider key `key`, if any.
+    pub fn partial_refund_under(&self, seller_id: &str, key: &str) -> Option<(&[RefundLine], bool)> {
+        let (lines, shipping) = self.folded.partly_refunded.get(seller_id)?.keys.get(key)?;
+        Some((lines.as_slice(), *shipping))
+    }
+
+    /// What giving back `lines` (and the part's shipping, with `shipping`) of the seller's shipped part refunds,
+    /// and the tax in it. Each line gives its cumulative share of what the shopper paid for it (its amount,
+    /// plus its tax where prices exclude tax) and of its tax: the share of the units refunded so far plus these,
+    /// less the share of those refunded before, each rounded half up. Any sequence of partial refunds that ends
+    /// with every unit (and the shipping) returns exactly what was charged, tax included, to the unit.
+    pub fn partial_refund(&self, seller_id: &str, lines: &[RefundLine], shipping: bool) -> Result<(Money, Money)> {
+        if !self.folded.shipped.contains_key(seller_id) || self.folded.refunded.contains_key(seller_id) {
+            return Err(self.illegal("partly refund"));
+        }
+        if lines.is_empty() && !shipping {
+            return Err(DomainError::validation("lines", "name at least one line, or the shipping"));
+        }
+        let part = self.seller_part(seller_id).ok_or_else(|| DomainError::not_found("order"))?;
+        let done = self.folded.partly_refunded.get(seller_id).cloned().unwrap_or_default();
+        let inclusive = self.header.charges.prices_include_tax;
+        let (mut amount, mut tax) = (0i64, 0i64);
+        let mut seen = BTreeSet::new();
+        for (i, wanted) in lines.iter().enumerate() {
+            let field = format!("lines[{i}]");
+            let line = part.lines.iter().find(|l| l.sku == wanted.sku).ok_or_else(|| {
+                DomainError::validation(format!("{field}.sku"), "is not a line of this seller's part")
+            })?;
+            if !seen.insert(wanted.sku.as_str()) {
+                return Err(DomainError::validation(format!("{field}.sku"), "is named twice"));
+            }
+            let before = done.units.get(&line.sku).copied().unwrap_or(0);
+            if wanted.quantity == 0 || wanted.quantity > line.quantity - before {
+                return Err(DomainError::validation(
+                    format!("{field}.quantity"),
+                    format!("must be within 1..={} (units bought and not yet refunded)", line.quantity - before),
+                ));
+            }
+            let paid = line.amounts().amount - line.amounts().discount + if inclusive { 0 } else { line.tax.amount };
+            amount += crate::tax::cumulative_share(paid, line.quantity, before, wanted.quantity);
+            tax += crate::tax::cumulative_share(line.tax.amount, line.quantity, before, wanted.quantity);
+        }
+        if shipping {
+            let ship = part.shipping.as_ref().filter(|_| !done.shipping).ok_or_else(|| {
+                DomainError::validation("shipping", "this part's shipping is already refunded, or there is none")
+            })?;
+            amount += ship.amount.amount + if inclusive { 0 } else { ship.tax.amount };
+            tax += ship.tax.amount;
+        }
+        if amount <= 0 {
+            return Err(DomainError::validation("lines", "refund nothing: what they name was free"));
+        }
+        Ok((Money::new(amount, self.currency()), Money::new(tax, self.currency())))
+    }
+
     /// Total captured so far over all shipments. Each capture is its seller part's total, so the sum never
     /// passes the order's total.
     pub fn captured_total(&self) -> Money {
@@ -792,9 +887,10 @@ impl Order {
             | OrderEventKind::ShippingAborted { .. }
             | OrderEventKind::Shipped { .. }
             | OrderEventKind::Delivered { .. } => self.check_shipment(kind, &mut next)?,
-            OrderEventKind::ReturnRequested | OrderEventKind::Returned { .. } | OrderEventKind::Refunded { .. } => {
-                self.check_return(kind, &mut next)?
-            }
+            OrderEventKind::ReturnRequested
+            | OrderEventKind::Returned { .. }
+            | OrderEventKind::Refunded { .. }
+            | OrderEventKind::PartlyRefunded { .. } => self.check_return(kind, &mut next)?,
         }
         Ok(next)
     }
@@ -901,17 +997,33 @@ impl Order {
                 next.returned.insert(seller_id.clone(), *restocked);
             }
             OrderEventKind::Refunded { seller_id, amount } => {
-                let captured = self.folded.shipped.get(seller_id).map(|(_, m)| *m);
                 if !self.folded.returned.contains_key(seller_id) || self.folded.refunded.contains_key(seller_id) {
                     return Err(self.illegal("refund"));
                 }
-                match captured {
-                    Some(c) if c.currency == amount.currency && amount.amount > 0 && amount.amount <= c.amount => {}
-                    _ => {
-                        return Err(DomainError::validation("amount", "must be positive and at most what was captured"))
-                    }
+                let rest = self.refundable(seller_id);
+                let fits = amount.currency == self.currency() && amount.amount <= rest.amount;
+                if !fits || (amount.amount <= 0 && rest.amount > 0) || amount.amount < 0 {
+                    return Err(DomainError::validation(
+                        "amount",
+                        "must be positive and at most what was captured and not yet refunded",
+                    ));
                 }
                 next.refunded.insert(seller_id.clone(), *amount);
+            }
+            OrderEventKind::PartlyRefunded { seller_id, lines, shipping, amount, tax, key } => {
+                let (a, t) = self.partial_refund(seller_id, lines, *shipping)?;
+                if (a, t) != (*amount, *tax) {
+                    return Err(DomainError::validation("amount", "must be the lines' share of what was charged"));
+                }
+                let part = next.partly_refunded.entry(seller_id.clone()).or_default();
+                if part.keys.insert(key.clone(), (lines.clone(), *shipping)).is_some() {
+                    return Err(self.illegal("record a second time a refund of"));
+                }
+                for line in lines {
+                    *part.units.entry(line.sku.clone()).or_default() += line.quantity;
+                }
+                part.shipping |= *shipping;
+                part.amount += amount.amount;
             }
             _ => return Err(self.illegal("change")),
         }
@@ -1160,6 +1272,126 @@ mod tests {
                 Utc::now(),
             )
             .map(|_| ())
+    }
+
+    /// A confirmed one-seller order of `lines` (price, quantity, tax) with a shipping line of (amount, tax),
+    /// priced inclusive or exclusive, shipped.
+    fn shipped_priced(lines: &[(i64, u32, i64)], shipping: (i64, i64), inclusive: bool) -> Order {
+        use crate::ids::ShippingMethodId;
+        use crate::pricing::ShippingLine;
+        use crate::tax::{TaxClass, Taxed};
+        let lines: Vec<OrderLine> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, (price, qty, tax))| {
+                let taxed = Taxed { net: 0, tax: *tax, gross: 0, components: Vec::new() };
+                OrderLine::new(format!("SKU-{i}"), "prd_a", "seller-1", "A", *qty, usd(*price))
+                    .unwrap()
+                    .taxed(TaxClass::standard(), taxed)
+            })
+            .collect();
+        let charges = Charges {
+            shipping: vec![ShippingLine {
+                seller_id: "seller-1".into(),
+                method_id: ShippingMethodId::parse("shm_1").unwrap(),
+                name: "Std".into(),
+                amount: usd(shipping.0),
+                tax: usd(shipping.1),
+                tax_class: TaxClass::standard(),
+                min_days: 1,
+                max_days: 2,
+                taxes: Vec::new(),
+            }],
+            prices_include_tax: inclusive,
+            tax_region: None,
+        };
+        let customer = Customer { user_id: Some("u1".into()), email: None };
+        let mut order =
+            Order::place("ord_1".into(), customer, "crt_1".into(), lines, address(), Actor::shopper("u1"), Utc::now())
+                .unwrap()
+                .with_charges(charges)
+                .unwrap();
+        confirm(&mut order);
+        ship(&mut order, "seller-1").unwrap();
+        order
+    }
+
+    fn refund_part(order: &mut Order, lines: Vec<RefundLine>, shipping: bool, key: &str) -> Result<(Money, Money)> {
+        let (amount, tax) = order.partial_refund("seller-1", &lines, shipping)?;
+        let kind = OrderEventKind::PartlyRefunded {
+            seller_id: "seller-1".into(),
+            lines,
+            shipping,
+            amount,
+            tax,
+            key: key.into(),
+        };
+        order.record(kind, Actor::seller("seller-1"), None, Utc::now())?;
+        Ok((amount, tax))
+    }
+
+    fn units(sku: &str, quantity: u32) -> Vec<RefundLine> {
+        vec![RefundLine { sku: sku.into(), quantity }]
+    }
+
+    #[test]
+    fn a_partial_refund_gives_back_each_units_share_and_refuses_more_than_was_bought() {
+        // 3 units at 10.00 with 2.15 tax on top (exclusive): 3215 paid for the line; shipping 5.00 + 0.36.
+        let mut order = shipped_priced(&[(1000, 3, 215)], (500, 36), false);
+        let (a, t) = refund_part(&mut order, units("SKU-0", 1), false, "k1").unwrap();
+        assert_eq!((a.amount, t.amount), (1072, 72)); // 3215 / 3 = 1071.67 -> 1072; 215 / 3 = 71.67 -> 72
+        let (a, t) = refund_part(&mut order, units("SKU-0", 1), false, "k2").unwrap();
+        assert_eq!((a.amount, t.amount), (1071, 71)); // 2143 - 1072; 143 - 72
+        let err = order.partial_refund("seller-1", &units("SKU-0", 2), false).unwrap_err();
+        assert!(matches!(&err, DomainError::Validation { field, .. } if field == "lines[0].quantity"), "{err:?}");
+        for bad in [units("SKU-9", 1), units("SKU-0", 0)] {
+            assert!(order.partial_refund("seller-1", &bad, false).is_err());
+        }
+        let twice = vec![RefundLine { sku: "SKU-0".into(), quantity: 1 }; 2];
+        assert!(order.partial_refund("seller-1", &twice, false).is_err());
+        // The same key cannot be recorded twice.
+        assert!(refund_part(&mut order, units("SKU-0", 1), false, "k2").is_err());
+        let (a, _) = refund_part(&mut order, units("SKU-0", 1), true, "k3").unwrap();
+        assert_eq!(a.amount, 1072 + 536);
+        assert_eq!(order.refundable("seller-1").amount, 0);
+        assert!(order.partial_refund("seller-1", &[], true).is_err(), "the shipping is refunded once");
+    }
+
+    #[test]
+    fn a_return_after_partial_refunds_refunds_only_the_rest() {
+        let mut order = shipped_priced(&[(1999, 2, 0), (500, 1, 0)], (0, 0), true);
+        refund_part(&mut order, units("SKU-0", 1), false, "k1").unwrap();
+        let rest = order.refundable("seller-1");
+        assert_eq!(rest.amount, 1999 + 500);
+        order
+            .record(
+                OrderEventKind::Delivered { seller_id: "seller-1".into() },
+                Actor::seller("seller-1"),
+                None,
+                Utc::now(),
+            )
+            .unwrap();
+        order.record(OrderEventKind::ReturnRequested, Actor::shopper("u1"), None, Utc::now()).unwrap();
+        order
+            .record(
+                OrderEventKind::Returned { seller_id: "seller-1".into(), restocked: true },
+                Actor::seller("seller-1"),
+                None,
+                Utc::now(),
+            )
+            .unwrap();
+        let too_much = OrderEventKind::Refunded { seller_id: "seller-1".into(), amount: usd(rest.amount + 1) };
+        assert!(order.record(too_much, Actor::seller("seller-1"), None, Utc::now()).is_err());
+        let exact = OrderEventKind::Refunded { seller_id: "seller-1".into(), amount: rest };
+        order.record(exact, Actor::seller("seller-1"), None, Utc::now()).unwrap();
+        assert!(order.partial_refund("seller-1", &units("SKU-0", 1), false).is_err(), "nothing after the full refund");
+    }
+
+    #[test]
+    fn nothing_is_refunded_before_the_part_shipped() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        assert!(order.partial_refund("seller-1", &units("sku-a", 1), false).is_err());
     }
 
     fn code(err: &DomainError) -> &'static str {
@@ -1503,6 +1735,51 @@ mod tests {
             (seller.clone(), any::<bool>()).prop_map(|(s, r)| OrderEventKind::Returned { seller_id: s, restocked: r }),
             (seller, 1i64..3000).prop_map(|(s, a)| OrderEventKind::Refunded { seller_id: s, amount: usd(a) }),
         ]
+    }
+
+    proptest! {
+        /// Random parts (1-8 lines, prices up to 10^8, quantities 1-10, any tax, inclusive or not) refunded in
+        /// random partial steps, then the rest: every step is positive and the steps return exactly the part's
+        /// total and its tax.
+        #[test]
+        fn any_sequence_of_partial_refunds_returns_exactly_what_was_charged(
+            lines in proptest::collection::vec((1i64..=100_000_000, 1u32..=10, 0i64..=30_000_000), 1..=8),
+            shipping in (0i64..=100_000, 0i64..=20_000),
+            inclusive in any::<bool>(),
+            cuts in proptest::collection::vec((0usize..8, 1u32..=10, any::<bool>()), 0..20),
+        ) {
+            // Inclusive prices contain their tax: keep it below the line's amount.
+            let lines: Vec<(i64, u32, i64)> = lines.into_iter().map(|(p, q, t)| (p, q, if inclusive { t.min(p * i64::from(q)) } else { t })).collect();
+            let shipping = (shipping.0, if inclusive { shipping.1.min(shipping.0) } else { shipping.1 });
+            let mut order = shipped_priced(&lines, shipping, inclusive);
+            let part = order.seller_part("seller-1").unwrap().totals;
+            let mut left: Vec<u32> = lines.iter().map(|l| l.1).collect();
+            let (mut amount, mut tax) = (0i64, 0i64);
+            let mut shipped_back = false;
+            for (n, (line, want, ship)) in cuts.into_iter().enumerate() {
+                let line = line % left.len();
+                let q = want.min(left[line]);
+                let with_ship = ship && !shipped_back && shipping.0 + shipping.1 > 0;
+                if q == 0 && !with_ship { continue; }
+                let wanted = if q > 0 { units(&format!("SKU-{line}"), q) } else { Vec::new() };
+                let (a, t) = refund_part(&mut order, wanted, with_ship, &format!("k{n}")).unwrap();
+                prop_assert!(a.amount > 0 && t.amount >= 0);
+                amount += a.amount;
+                tax += t.amount;
+                left[line] -= q;
+                shipped_back |= with_ship;
+            }
+            let rest: Vec<RefundLine> = left.iter().enumerate().filter(|(_, q)| **q > 0).map(|(i, q)| RefundLine { sku: format!("SKU-{i}"), quantity: *q }).collect();
+            let ship_rest = !shipped_back && shipping.0 + shipping.1 > 0;
+            if !rest.is_empty() || ship_rest {
+                let (a, t) = refund_part(&mut order, rest, ship_rest, "last").unwrap();
+                amount += a.amount;
+                tax += t.amount;
+            }
+            prop_assert_eq!(amount, part.total.amount);
+            prop_assert_eq!(tax, part.tax_total.amount);
+            prop_assert_eq!(order.refundable("seller-1").amount, 0);
+        }
     }
 
     proptest! {

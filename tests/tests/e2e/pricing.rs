@@ -144,7 +144,22 @@ async fn two_sellers_to_los_angeles_quoted_checked_out_shipped_captured_and_one_
     let paid = payment(&order_id).await;
     assert_eq!((paid.captured, paid.status), (total, PaymentStatus::Captured));
 
-    // Delivered, returned; seller A refunds its part: exactly what was captured for it.
+    // Seller A gives back one of its two units (a scratched one): half of what the line cost, tax included,
+    // rounded half up; a retry with the key refunds nothing more.
+    let line_a = lines.iter().find(|l| l["sku"] == sku_a.as_str()).expect("A's line");
+    let paid_a = amount(&line_a["line_total"]) + amount(&line_a["tax"]);
+    let half = (2 * paid_a + 2) / 4;
+    let refund = json!({"lines": [{"sku": sku_a, "quantity": 1}], "reason": "scratched"});
+    let key = unique("refund");
+    for _ in 0..2 {
+        let headers = [("authorization", seller_a.as_str()), ("idempotency-key", key.as_str())];
+        let (status, body) =
+            crate::inventory::call_with(Method::POST, &format!("{base}/refunds"), &headers, Some(refund.clone())).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(payment(&order_id).await.refunded, half, "one unit's share, once");
+
+    // Delivered, returned; seller A refunds its part: the rest of what was captured for it.
     for seller in [&seller_a, &seller_b] {
         let (status, body) = call(Method::POST, &format!("{base}/deliver"), Some(seller), None).await;
         assert_eq!(status, 200, "{body}");

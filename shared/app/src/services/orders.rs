@@ -28,7 +28,7 @@ use commerce_domain::inventory::{Allocation, ReservationStatus};
 use commerce_domain::money::Money;
 use commerce_domain::order::{
     Actor, NotificationKind, Order, OrderAccess, OrderEventKind, OrderNotification, OrderStatus, OrderSummary,
-    SellerOrderView,
+    RefundLine, SellerOrderView,
 };
 use commerce_domain::payment::Payment;
 use serde::Deserialize;
@@ -53,6 +53,19 @@ pub struct ReturnRequest {
 #[serde(deny_unknown_fields)]
 pub struct ApproveReturnRequest {
     pub restock: bool,
+}
+
+/// `POST /v1/seller/orders/{order_id}/refunds`: units of the seller's lines, and/or the part's shipping, given
+/// back (a goodwill or partial refund; the goods are not returned to stock).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    #[serde(default)]
+    pub lines: Vec<RefundLine>,
+    #[serde(default)]
+    pub shipping: bool,
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// A signed-in caller's access to orders.
@@ -537,6 +550,93 @@ pub fn refund_key(order_id: &str, seller_id: &str) -> String {
     format!("refund-{order_id}-{seller_id}")
 }
 
+/// A refund request under the caller's `Idempotency-Key` header (required).
+#[derive(Debug, Clone)]
+pub struct KeyedRefund<'a> {
+    pub request: RefundRequest,
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// A seller gives back part of their shipped part: units of lines and/or its shipping, each line's share of
+/// what the shopper paid (tax included), as `Order::partial_refund` computes it from the frozen lines. The
+/// refund is recorded first (one write conditional on the order's version, so two refunds of the same units
+/// cannot both pass), then the provider is asked under a key derived from the caller's required
+/// `Idempotency-Key`; a retry with the key asks again (the provider replays its first answer) and changes
+/// nothing else, the key with another request is 422 `idempotency_key_reused`.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id, order_id = %order_id))]
+pub async fn refund_part<O, P, Q>(
+    orders: &O,
+    provider: &P,
+    publisher: &Q,
+    caller: &Caller,
+    order_id: &OrderId,
+    keyed: KeyedRefund<'_>,
+    now: DateTime<Utc>,
+) -> Result<SellerOrderView>
+where
+    O: OrderReader + OrderWriter + PaymentLedger,
+    P: PaymentProvider,
+    Q: OrderEventPublisher,
+{
+    let KeyedRefund { request, idempotency_key } = keyed;
+    let key = idempotency_key.unwrap_or_default();
+    commerce_domain::idempotency::validate_key(key)
+        .map_err(|reason| DomainError::invalid_parameter("Idempotency-Key", reason))?;
+    if request.reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+        return Err(DomainError::validation("reason", "must be at most 500 characters"));
+    }
+    let seller = caller.user_id.clone();
+    seller_order(orders, caller, order_id).await?;
+    let scoped = commerce_domain::idempotency::scoped_key("refund", &seller, key);
+    let provider_key =
+        format!("{}-{}", refund_key(order_id, &seller), commerce_domain::idempotency::key_digest(&scoped));
+    let mut placed = None;
+    let order = update_order(orders, order_id, |order| {
+        if let Some((lines, shipping)) = order.partial_refund_under(&seller, &provider_key) {
+            if lines != request.lines.as_slice() || shipping != request.shipping {
+                return Err(DomainError::conflict(ErrorCode::IdempotencyKeyReused, "the key named another refund"));
+            }
+            return Ok(false);
+        }
+        let (amount, tax) = order.partial_refund(&seller, &request.lines, request.shipping)?;
+        let kind = OrderEventKind::PartlyRefunded {
+            seller_id: seller.clone(),
+            lines: request.lines.clone(),
+            shipping: request.shipping,
+            amount,
+            tax,
+            key: provider_key.clone(),
+        };
+        order.record(kind, Actor::seller(&seller), request.reason.clone(), now)?;
+        placed = Some(amount);
+        Ok(true)
+    })
+    .await?;
+    let amount = order
+        .events()
+        .iter()
+        .find_map(|e| match &e.kind {
+            OrderEventKind::PartlyRefunded { key, amount, .. } if *key == provider_key => Some(*amount),
+            _ => None,
+        })
+        .ok_or_else(|| DomainError::unexpected("a recorded refund is missing"))?;
+    let payment_id = order.payment_id().ok_or_else(|| DomainError::unexpected("order without payment"))?;
+    let payment = provider.refund(payment_id, amount, &provider_key).await?;
+    orders.record_payment(&payment, now).await?;
+    if placed.is_some() {
+        let notification = OrderNotification::new(
+            NotificationKind::OrderRefunded,
+            &order,
+            order.version(),
+            Some(seller.clone()),
+            Some(amount),
+        );
+        publisher.publish(&notification).await?;
+    }
+    tracing::info!(order_id = %order_id, seller_id = %seller, amount = amount.amount, "part refunded");
+    order.seller_view(&seller).ok_or_else(|| DomainError::not_found("order"))
+}
+
 /// A seller approves the return of their lines: records it, refunds what was captured for them, and
 /// returns the units to stock if the seller says so.
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id, order_id = %order_id))]
@@ -568,16 +668,18 @@ where
     })
     .await?;
     if order.refunded(&seller).is_none() {
-        let (_, captured) =
-            order.shipment(&seller).ok_or_else(|| DomainError::unexpected("returned without shipment"))?;
-        let payment_id = order.payment_id().ok_or_else(|| DomainError::unexpected("order without payment"))?;
-        let payment = provider.refund(payment_id, captured, &refund_key(order_id, &seller)).await?;
-        ledger.record_payment(&payment, now).await?;
+        // What the capture still holds: partial refunds recorded before this return are not refunded again.
+        let rest = order.refundable(&seller);
+        if rest.amount > 0 {
+            let payment_id = order.payment_id().ok_or_else(|| DomainError::unexpected("order without payment"))?;
+            let payment = provider.refund(payment_id, rest, &refund_key(order_id, &seller)).await?;
+            ledger.record_payment(&payment, now).await?;
+        }
         let order = update_order(orders, order_id, |order| {
             if order.refunded(&seller).is_some() {
                 return Ok(false);
             }
-            let kind = OrderEventKind::Refunded { seller_id: seller.clone(), amount: captured };
+            let kind = OrderEventKind::Refunded { seller_id: seller.clone(), amount: rest };
             order.record(kind, Actor::seller(&seller), None, now)?;
             Ok(true)
         })
@@ -587,7 +689,7 @@ where
             &order,
             order.version(),
             Some(seller.clone()),
-            Some(captured),
+            Some(rest),
         );
         publisher.publish(&notification).await?;
     }

@@ -381,6 +381,33 @@ mod tests {
     }
 
     #[test]
+    fn a_partial_refund_survives_the_round_trip() {
+        use commerce_domain::order::RefundLine;
+        let mut order = placed(Some("user-1"), None);
+        let at = order.header().created_at;
+        order
+            .record(OrderEventKind::Confirmed { payment_id: "pi_1".into() }, Actor::system("checkout"), None, at)
+            .unwrap();
+        let captured = order.seller_part("seller-1").unwrap().totals.total;
+        let shipped = OrderEventKind::Shipped { seller_id: "seller-1".into(), tracking_number: "1Z".into(), captured };
+        order.record(shipped, Actor::seller("seller-1"), None, at).unwrap();
+        let lines = vec![RefundLine { sku: "SKU-C".into(), quantity: 2 }];
+        let (amount, tax) = order.partial_refund("seller-1", &lines, false).unwrap();
+        let kind = OrderEventKind::PartlyRefunded {
+            seller_id: "seller-1".into(),
+            lines,
+            shipping: false,
+            amount,
+            tax,
+            key: "refund-ord_1-seller-1-abc".into(),
+        };
+        order.record(kind, Actor::seller("seller-1"), Some("scratched".into()), at).unwrap();
+        let back = round_trip(&order);
+        assert_eq!(back, order);
+        assert_eq!(back.refundable("seller-1"), usd(2 * 1999 + 250));
+    }
+
+    #[test]
     fn guest_flash_and_failed_orders_survive_the_round_trip() {
         let (guest, token) = placed(None, Some("guest@example.com")).with_new_order_token();
         let back = round_trip(&guest);
