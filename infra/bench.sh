@@ -29,6 +29,9 @@ for _ in $(seq 1 1200); do  # ready waits until the seed is indexed: up to 10 mi
 done
 grep -q "local stack ready" "$state/stdout" || { echo "local stack did not start" >&2; exit 1; }
 
+echo "== pricing: quotes through the local HTTP API (the emulator's latency included)"
+target/bench-release/pricing-bench quote --state-dir "$state"
+
 echo "== inventory: reservations through the local HTTP API"
 target/bench-release/inventory-bench http --state-dir "$state"
 

@@ -1,6 +1,12 @@
-//! Prices carts the way checkout does, in process: 20 lines over 4 sellers, each line taxed under the address's
-//! rules (California's combined state and district rates on top of the price, or Germany's VAT inside it),
-//! one shipping line per seller part, then the order's and the parts' totals. Prints carts priced per second.
+//! Pricing benchmarks.
+//! - `pricing-bench` (engine): prices carts the way checkout does, in process: 20 lines over 4 sellers, each line
+//!   taxed under the address's rules (California's combined state and district rates on top of the price, or
+//!   Germany's VAT inside it), one shipping line per seller part, then the order's and the parts' totals.
+//!   Prints carts priced per second.
+//! - `pricing-bench quote --state-dir DIR`: quotes a 20-line, two-seller demo cart through the running local
+//!   stack's HTTP API, one request at a time, and prints p50/p95/max. It goes through the local DynamoDB
+//!   emulator (the cart, the catalog, the tax regions and methods are read there; the quote is written
+//!   there), so it measures the emulator as much as our code.
 
 use anyhow::Result;
 use chrono::Utc;
@@ -18,6 +24,21 @@ struct Args {
     /// Carts to price per region.
     #[arg(long, default_value_t = 200_000)]
     carts: u32,
+    #[command(subcommand)]
+    mode: Option<Mode>,
+}
+
+#[derive(clap::Subcommand)]
+enum Mode {
+    /// Quotes through the running local stack's HTTP API.
+    Quote {
+        #[arg(long, default_value_t = 200)]
+        quotes: usize,
+        #[arg(long, default_value = ".local/state")]
+        state_dir: std::path::PathBuf,
+        #[arg(long, default_value = "target/debug/local-stack")]
+        local_stack: std::path::PathBuf,
+    },
 }
 
 fn region(code: &str, inclusive: bool, combinable: bool, rates: &[(u32, &str)]) -> Result<TaxRegion> {
@@ -88,6 +109,9 @@ fn price(rules: &TaxRules, to: &ShippingAddress, seed: u64, method: &ShippingMet
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(Mode::Quote { quotes, state_dir, local_stack }) = args.mode {
+        return tokio::runtime::Runtime::new()?.block_on(quote(quotes, &state_dir, &local_stack));
+    }
     let regions = vec![
         region("US", false, false, &[(0, "none")])?,
         region("US-CA", false, true, &[(72_500, "California"), (22_500, "LA district")])?,
@@ -109,6 +133,75 @@ fn main() -> Result<()> {
             args.carts,
             f64::from(args.carts) / secs,
             secs * 1e6 / f64::from(args.carts)
+        );
+    }
+    Ok(())
+}
+
+/// Quotes one two-seller cart `quotes` times to Los Angeles (table rates and the sandbox carrier) and to Berlin
+/// (table rates only), one request at a time; prints p50/p95/max per address.
+async fn quote(quotes: usize, state_dir: &std::path::Path, local_stack: &std::path::Path) -> Result<()> {
+    use serde_json::{json, Value};
+    let info: Value = serde_json::from_str(
+        &std::fs::read_to_string(state_dir.join("stack.json"))
+            .map_err(|e| anyhow::anyhow!("no running local stack: {e}"))?,
+    )?;
+    let api = info["api_url"].as_str().ok_or_else(|| anyhow::anyhow!("stack.json has no api_url"))?.to_owned();
+    let out = std::process::Command::new(local_stack)
+        .args(["token", "--user", "shopper-bench", "--state-dir"])
+        .arg(state_dir)
+        .output()?;
+    anyhow::ensure!(out.status.success(), "local-stack token: {}", String::from_utf8_lossy(&out.stderr));
+    let token = format!("Bearer {}", String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().trim());
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let cart: Value = http.post(format!("{api}/v1/carts")).header("authorization", &token).send().await?.json().await?;
+    let cart_id = cart["cart_id"].as_str().ok_or_else(|| anyhow::anyhow!("no cart: {cart}"))?.to_owned();
+    let sellers = ["a".to_owned(), "b".to_owned()];
+    let (_, products) = commerce_demo::catalog::catalog(&sellers)?;
+    // Twenty products, the second seller's every fourth: a two-seller cart of 20 lines.
+    for product in products.iter().take(20) {
+        let sku = &product.variants[0].sku;
+        let status = http
+            .put(format!("{api}/v1/carts/{cart_id}/items/{sku}"))
+            .header("authorization", &token)
+            .json(&json!({"quantity": 1}))
+            .send()
+            .await?
+            .status();
+        anyhow::ensure!(status.is_success(), "adding {sku}: {status}");
+    }
+    for (label, address) in [
+        (
+            "Los Angeles: table rates and the sandbox carrier",
+            json!({"name": "Ada", "line1": "1 Main St", "city": "Los Angeles", "region": "CA", "postal_code": "90012", "country": "US"}),
+        ),
+        (
+            "Berlin: table rates",
+            json!({"name": "Ada", "line1": "1 Hauptstr.", "city": "Berlin", "postal_code": "10115", "country": "DE"}),
+        ),
+    ] {
+        let mut latencies = Vec::with_capacity(quotes);
+        for _ in 0..quotes {
+            let started = Instant::now();
+            let response = http
+                .post(format!("{api}/v1/carts/{cart_id}/quote"))
+                .header("authorization", &token)
+                .json(&json!({"shipping_address": address}))
+                .send()
+                .await?;
+            let status = response.status();
+            let _ = response.bytes().await?;
+            anyhow::ensure!(status.is_success(), "quote: {status}");
+            latencies.push(started.elapsed());
+        }
+        latencies.sort();
+        let at =
+            |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e3;
+        println!(
+            "quote ({label}; 20 lines, 2 sellers; {quotes} sequential): p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+            at(0.5),
+            at(0.95),
+            at(1.0)
         );
     }
     Ok(())
