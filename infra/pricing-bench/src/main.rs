@@ -148,7 +148,7 @@ async fn quote(quotes: usize, state_dir: &std::path::Path, local_stack: &std::pa
     )?;
     let api = info["api_url"].as_str().ok_or_else(|| anyhow::anyhow!("stack.json has no api_url"))?.to_owned();
     let out = std::process::Command::new(local_stack)
-        .args(["token", "--user", "shopper-bench", "--state-dir"])
+        .args(["token", "--user", "shopper-9001", "--state-dir"])
         .arg(state_dir)
         .output()?;
     anyhow::ensure!(out.status.success(), "local-stack token: {}", String::from_utf8_lossy(&out.stderr));
