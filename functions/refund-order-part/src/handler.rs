@@ -2,20 +2,13 @@
 //! `Idempotency-Key`, refunds the seller's share; 200 with the seller's part.
 
 use commerce_app::ports::{OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger, PaymentProvider};
-use commerce_app::services::orders::{self, KeyedRefund, RefundRequest};
+use commerce_app::services::orders::{self, KeyedRefund, PaymentDeps, RefundRequest};
 use commerce_domain::ids::OrderId;
 use commerce_lambda::api;
 use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
-/// What the handler needs.
-pub struct Deps<O, P, Q> {
-    pub orders: O,
-    pub provider: P,
-    pub events: Q,
-}
-
-pub async fn handle<O, P, Q>(deps: &Deps<O, P, Q>, req: Request) -> Result<Response<Body>, Error>
+pub async fn handle<O, P, Q>(deps: &PaymentDeps<O, P, Q>, req: Request) -> Result<Response<Body>, Error>
 where
     O: OrderReader + OrderWriter + PaymentLedger,
     P: PaymentProvider,
@@ -41,10 +34,10 @@ mod tests {
     use commerce_testkit::orders::{demo_orders, InMemoryOrders, InMemoryPayments};
     use serde_json::json;
 
-    async fn deps() -> Deps<InMemoryOrders, InMemoryPayments, InMemoryOrders> {
+    async fn deps() -> PaymentDeps<InMemoryOrders, InMemoryPayments, InMemoryOrders> {
         let provider = InMemoryPayments::new();
         let orders = demo_orders(&provider).await;
-        Deps { orders, provider, events: InMemoryOrders::new() }
+        PaymentDeps { orders, provider, events: InMemoryOrders::new() }
     }
 
     fn refund(order: &str, seller: &str, key: &str, body: serde_json::Value) -> lambda_http::Request {
@@ -56,7 +49,7 @@ mod tests {
             .build()
     }
 
-    fn refunded(deps: &Deps<InMemoryOrders, InMemoryPayments, InMemoryOrders>) -> i64 {
+    fn refunded(deps: &PaymentDeps<InMemoryOrders, InMemoryPayments, InMemoryOrders>) -> i64 {
         deps.provider.payments().into_iter().find(|p| p.order_id == "ord_demo-shipped").unwrap().refunded
     }
 

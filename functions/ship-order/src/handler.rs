@@ -1,20 +1,13 @@
 //! Parses the tracking number and ships the seller's lines.
 
 use commerce_app::ports::{OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger, PaymentProvider};
-use commerce_app::services::orders::{self, ShipRequest};
+use commerce_app::services::orders::{self, PaymentDeps, ShipRequest};
 use commerce_domain::ids::OrderId;
 use commerce_lambda::api;
 use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
-/// What the handler needs.
-pub struct Deps<O, P, Q> {
-    pub orders: O,
-    pub provider: P,
-    pub events: Q,
-}
-
-pub async fn handle<O, P, Q>(deps: &Deps<O, P, Q>, req: Request) -> Result<Response<Body>, Error>
+pub async fn handle<O, P, Q>(deps: &PaymentDeps<O, P, Q>, req: Request) -> Result<Response<Body>, Error>
 where
     O: OrderReader + OrderWriter + PaymentLedger,
     P: PaymentProvider,
@@ -37,10 +30,10 @@ mod tests {
     use commerce_testkit::http::{body_json, request, sample_events};
     use commerce_testkit::orders::{demo_orders, InMemoryOrders, InMemoryPayments};
 
-    async fn deps() -> Deps<InMemoryOrders, InMemoryPayments, InMemoryOrders> {
+    async fn deps() -> PaymentDeps<InMemoryOrders, InMemoryPayments, InMemoryOrders> {
         let provider = InMemoryPayments::new();
         let orders = demo_orders(&provider).await;
-        Deps { orders, provider, events: InMemoryOrders::new() }
+        PaymentDeps { orders, provider, events: InMemoryOrders::new() }
     }
 
     #[tokio::test]
@@ -66,7 +59,7 @@ mod tests {
         let first = handle(&deps, ship("seller-1", "T-1")).await.unwrap();
         assert_eq!(first.status(), 200);
         assert_eq!(body_json(&first)["status"], "shipped");
-        let captured = |deps: &Deps<InMemoryOrders, InMemoryPayments, InMemoryOrders>| {
+        let captured = |deps: &PaymentDeps<InMemoryOrders, InMemoryPayments, InMemoryOrders>| {
             deps.provider.payments().into_iter().find(|p| p.order_id == "ord_demo-confirmed").unwrap().captured
         };
         assert_eq!(captured(&deps), 3000);

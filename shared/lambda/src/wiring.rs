@@ -57,6 +57,18 @@ pub async fn restocking_deps() -> Result<
     })
 }
 
+/// The composition root of a seller's shipment and partial refunds (ship-order, refund-order-part):
+/// ORDERS_TABLE, ORDER_EVENTS_QUEUE_URL and the configured payment provider. Called once per cold start.
+pub async fn payment_deps(
+) -> Result<commerce_app::services::orders::PaymentDeps<DynamoOrders, ConfiguredProvider, SqsOrderEvents>, InitError> {
+    let aws = config::aws().await;
+    Ok(commerce_app::services::orders::PaymentDeps {
+        orders: DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws), config::required("ORDERS_TABLE")?),
+        provider: ConfiguredProvider::from_env(&aws).await?,
+        events: SqsOrderEvents::new(aws_sdk_sqs::Client::new(&aws), config::required("ORDER_EVENTS_QUEUE_URL")?),
+    })
+}
+
 /// The carriers a quote asks for rates: the sandbox always, EasyPost when `CARRIER_RATES` is `easypost` (its key
 /// read once from the secret EASYPOST_API_KEY_ARN names; EASYPOST_API_BASE overrides its address).
 pub async fn carriers(aws: &aws_config::SdkConfig) -> Result<commerce_aws::shipping::Carriers, InitError> {

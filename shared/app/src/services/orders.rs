@@ -248,6 +248,31 @@ impl<O, P, I, F, Q> Clone for RestockPorts<'_, O, P, I, F, Q> {
 
 impl<O, P, I, F, Q> Copy for RestockPorts<'_, O, P, I, F, Q> {}
 
+/// What a seller's shipment and partial refunds talk to: the orders (with their payment records), the payment
+/// provider and the order events queue.
+pub struct PaymentDeps<O, P, Q> {
+    pub orders: O,
+    pub provider: P,
+    pub events: Q,
+}
+
+/// Publishes that `amount` of `seller`'s part of `order` was refunded (the order's last event).
+async fn publish_refund(
+    publisher: &impl OrderEventPublisher,
+    order: &Order,
+    seller: &str,
+    amount: Money,
+) -> Result<()> {
+    let notification = OrderNotification::new(
+        NotificationKind::OrderRefunded,
+        order,
+        order.version(),
+        Some(seller.to_owned()),
+        Some(amount),
+    );
+    publisher.publish(&notification).await
+}
+
 /// What the order changes that give stock and money back (cancel, approve a return) talk to.
 pub struct RestockingDeps<O, I, F, P, Q> {
     /// Orders and their payment records.
@@ -624,14 +649,7 @@ where
     let payment = provider.refund(payment_id, amount, &provider_key).await?;
     orders.record_payment(&payment, now).await?;
     if placed.is_some() {
-        let notification = OrderNotification::new(
-            NotificationKind::OrderRefunded,
-            &order,
-            order.version(),
-            Some(seller.clone()),
-            Some(amount),
-        );
-        publisher.publish(&notification).await?;
+        publish_refund(publisher, &order, &seller, amount).await?;
     }
     tracing::info!(order_id = %order_id, seller_id = %seller, amount = amount.amount, "part refunded");
     order.seller_view(&seller).ok_or_else(|| DomainError::not_found("order"))
@@ -684,14 +702,7 @@ where
             Ok(true)
         })
         .await?;
-        let notification = OrderNotification::new(
-            NotificationKind::OrderRefunded,
-            &order,
-            order.version(),
-            Some(seller.clone()),
-            Some(rest),
-        );
-        publisher.publish(&notification).await?;
+        publish_refund(publisher, &order, &seller, rest).await?;
     }
     if order.returned(&seller) == Some(true) {
         let skus: Vec<String> =
