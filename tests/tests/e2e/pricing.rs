@@ -180,14 +180,28 @@ async fn two_sellers_to_los_angeles_quoted_checked_out_shipped_captured_and_one_
 }
 
 #[tokio::test]
-async fn two_sellers_to_berlin_pay_the_sticker_prices_plus_shipping_with_the_vat_inside() {
+async fn two_sellers_to_berlin_quoted_pay_the_sticker_prices_plus_shipping_with_the_vat_inside_and_capture_it() {
     warehouses().await;
     let (sku_a, sku_b) = (demo_sku(265), demo_sku(268));
     set_stock(&sku_a, "wh_east", 10).await;
     set_stock(&sku_b, "wh_east", 10).await;
     let (shopper, cart_id) = two_seller_cart(&sku_a, &sku_b).await;
-    let body = json!({"cart_id": cart_id, "payment_method": "pm_card_visa",
-                      "shipping_address": address("Berlin", None, "DE")});
+    let berlin = address("Berlin", None, "DE");
+    let (status, quote) = call(
+        Method::POST,
+        &format!("/v1/carts/{cart_id}/quote"),
+        Some(&shopper),
+        Some(json!({"shipping_address": berlin})),
+    )
+    .await;
+    assert_eq!((status, quote["prices_include_tax"].as_bool()), (200, Some(true)), "{quote}");
+    for part in quote["parts"].as_array().expect("parts") {
+        let options = part["options"].as_array().expect("options");
+        assert_eq!(options.len(), 1, "only International serves Germany: {part}");
+        assert_eq!((amount(&options[0]["amount"]), amount(&options[0]["tax"])), (1999, 319), "{part}");
+    }
+    let body = json!({"cart_id": cart_id, "payment_method": "pm_card_visa", "shipping_address": berlin,
+                      "shipping": {"quote_id": quote["quote_id"]}});
     let (status, _, accepted) = checkout(&shopper, &unique("key"), &body).await;
     assert_eq!(status, 202, "{accepted}");
     let order_id = accepted["order_id"].as_str().expect("order_id").to_owned();
@@ -210,4 +224,15 @@ async fn two_sellers_to_berlin_pay_the_sticker_prices_plus_shipping_with_the_vat
     assert_eq!(amount(&order["tax_total"]), expected_tax + 2 * shipping_tax, "{order}");
     assert_eq!(amount(&order["total"]), subtotal + 2 * 1999, "the sticker prices plus shipping: {order}");
     assert_eq!(payment(&order_id).await.amount.amount, subtotal + 2 * 1999);
+
+    // Both parts shipped: the captures add up to the total to the cent.
+    let base = format!("/v1/seller/orders/{order_id}");
+    for (seller, tracking) in [(token("seller"), "1ZB1"), (token("seller2"), "1ZB2")] {
+        let (status, body) =
+            call(Method::POST, &format!("{base}/ship"), Some(&seller), Some(json!({"tracking_number": tracking})))
+                .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let paid = payment(&order_id).await;
+    assert_eq!((paid.captured, paid.status), (subtotal + 2 * 1999, PaymentStatus::Captured));
 }
