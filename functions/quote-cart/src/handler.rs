@@ -2,7 +2,7 @@
 //! their taxes. A cart that is not the caller's reads as 404; a part that cannot ship there is 422
 //! `not_shippable` naming its seller.
 
-use commerce_app::ports::{CartStore, QuoteStore, ShippingRateProvider, SkuCatalog};
+use commerce_app::ports::{CartStore, QuoteStore, ShippingRateProvider, SkuCatalog, WarehouseReader};
 use commerce_app::services::cart::CallerResolver;
 use commerce_app::services::quote::{self, PricingTables, QuotePorts};
 use commerce_domain::cart::CartAccess;
@@ -11,16 +11,18 @@ use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
 
 /// What the handler needs, built once per cold start.
-pub struct Deps<K, C, T, R, Q, V> {
+pub struct Deps<K, C, T, R, Q, V, W> {
     pub carts: K,
     pub catalog: C,
     pub tables: T,
     pub carriers: R,
     pub quotes: Q,
     pub verifier: V,
+    /// Where carrier-rated parcels ship from.
+    pub warehouses: W,
 }
 
-pub async fn handle<K, C, T, R, Q, V>(deps: &Deps<K, C, T, R, Q, V>, req: Request) -> Result<Response<Body>, Error>
+pub async fn handle<K, C, T, R, Q, V, W>(deps: &Deps<K, C, T, R, Q, V, W>, req: Request) -> Result<Response<Body>, Error>
 where
     K: CartStore,
     C: SkuCatalog,
@@ -28,6 +30,7 @@ where
     R: ShippingRateProvider,
     Q: QuoteStore,
     V: CallerResolver,
+    W: WarehouseReader,
 {
     let result = async {
         let caller = deps.verifier.resolve(api::header(&req, "authorization").as_deref()).await?;
@@ -40,6 +43,7 @@ where
             tables: &deps.tables,
             carriers: &deps.carriers,
             quotes: &deps.quotes,
+            warehouses: &deps.warehouses,
         };
         quote::quote_cart(ports, &access, &cart_id, input, chrono::Utc::now()).await
     }
@@ -55,12 +59,20 @@ mod tests {
     use commerce_testkit::cart::{FixedCallers, InMemoryCarts};
     use commerce_testkit::catalog::InMemoryCatalog;
     use commerce_testkit::http::{body_json, demo_store, request, sample_events};
+    use commerce_testkit::inventory::InMemoryInventory;
     use commerce_testkit::shipping::{InMemoryQuotes, ScriptedCarrier};
     use commerce_testkit::shipping_config::InMemoryShippingConfig;
     use serde_json::json;
 
-    type TestDeps =
-        Deps<InMemoryCarts, InMemoryCatalog, InMemoryShippingConfig, ScriptedCarrier, InMemoryQuotes, FixedCallers>;
+    type TestDeps = Deps<
+        InMemoryCarts,
+        InMemoryCatalog,
+        InMemoryShippingConfig,
+        ScriptedCarrier,
+        InMemoryQuotes,
+        FixedCallers,
+        InMemoryInventory,
+    >;
 
     async fn deps() -> (TestDeps, String) {
         let catalog = demo_store();
@@ -77,6 +89,7 @@ mod tests {
             carriers: ScriptedCarrier::default(),
             quotes: InMemoryQuotes::new(),
             verifier: FixedCallers::default().shopper("token-1", "shopper-1").shopper("token-2", "shopper-2"),
+            warehouses: InMemoryInventory::demo(),
         };
         (deps, cart.cart_id)
     }

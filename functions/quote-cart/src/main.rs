@@ -5,6 +5,7 @@ mod handler;
 
 use commerce_aws::cart::DynamoCarts;
 use commerce_aws::catalog::DynamoCatalog;
+use commerce_aws::inventory::DynamoInventory;
 use commerce_aws::jwt::JwtVerifier;
 use commerce_aws::shipping_config::DynamoShippingConfig;
 use commerce_lambda::config;
@@ -21,10 +22,11 @@ async fn main() -> Result<(), Error> {
     let deps = handler::Deps {
         carts: carts.clone(),
         catalog: DynamoCatalog::new(dynamo.clone(), catalog_table.clone()),
-        tables: DynamoShippingConfig::new(dynamo, catalog_table),
+        tables: DynamoShippingConfig::new(dynamo.clone(), catalog_table),
         carriers: commerce_lambda::wiring::carriers(&aws).await?,
         quotes: carts,
         verifier: JwtVerifier::from_env()?,
+        warehouses: DynamoInventory::new(dynamo.clone(), config::required("INVENTORY_TABLE")?),
     };
     run(service_fn(|req| handler::handle(&deps, req))).await
 }

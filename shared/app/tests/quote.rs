@@ -18,6 +18,7 @@ use commerce_testkit::cart::InMemoryCarts;
 use commerce_testkit::catalog::InMemoryCatalog;
 use commerce_testkit::flash_sale::InMemoryFlashSales;
 use commerce_testkit::http::demo_store;
+use commerce_testkit::inventory::InMemoryInventory;
 use commerce_testkit::orders::InMemoryOrders;
 use commerce_testkit::shipping::{InMemoryQuotes, ScriptedCarrier};
 use commerce_testkit::shipping_config::InMemoryShippingConfig;
@@ -74,6 +75,7 @@ struct Shop {
     carrier: ScriptedCarrier,
     orders: InMemoryOrders,
     flash: InMemoryFlashSales,
+    warehouses: InMemoryInventory,
     cart_id: String,
     access: CartAccess,
     seller_a: String,
@@ -123,6 +125,7 @@ async fn shop() -> Shop {
         carrier: ScriptedCarrier::new([("priority", Some(usd(1200)))]),
         orders: InMemoryOrders::new(),
         flash: InMemoryFlashSales::default(),
+        warehouses: InMemoryInventory::demo(),
         cart_id: cart.cart_id.clone(),
         access: CartAccess { user_id: Some("shopper-1".into()), cart_token: None },
         seller_a: a.seller_id.clone(),
@@ -147,6 +150,7 @@ impl Shop {
             tables: &self.tables,
             carriers: &self.carrier,
             quotes: &self.quotes,
+            warehouses: &self.warehouses,
         };
         let cart_id = CartId::parse(&self.cart_id).unwrap();
         quote_cart(ports, &self.access, &cart_id, QuoteRequest { shipping_address: to }, now).await
@@ -228,6 +232,9 @@ async fn a_quote_prices_every_option_of_every_seller_part_cheapest_first() {
     // One t-shirt of 180 g: the second tier.
     assert_eq!(part_b.options.iter().map(|o| o.amount.amount).collect::<Vec<_>>(), vec![650]);
     assert_eq!(shop.carrier.calls(), 1);
+    // The carrier prices from the warehouse nearest Los Angeles (the West one, in Ontario, California).
+    let origin = shop.carrier.asked()[0].origin.clone().expect("an origin");
+    assert_eq!((origin.region.as_deref(), origin.postal_code.as_deref()), (Some("CA"), Some("91761")));
 }
 
 #[tokio::test]

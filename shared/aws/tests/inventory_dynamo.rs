@@ -66,7 +66,7 @@ fn request(id: &str, quantity: u32, ship_to: Option<Location>) -> ReservationReq
 }
 
 fn california() -> Location {
-    Location { country: "US".into(), region: Some("CA".into()), coordinates: None }
+    Location { country: "US".into(), region: Some("CA".into()), coordinates: None, postal_code: None }
 }
 
 async fn held(inventory: &DynamoInventory, wh: &str) -> (i64, i64) {

@@ -17,19 +17,20 @@ pub const WEST: &str = "wh_west";
 /// The demo warehouses.
 pub fn warehouses() -> Vec<Warehouse> {
     let created_at = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).single().unwrap_or_default();
-    let at = |id: &str, name: &str, region: &str, latitude: f64, longitude: f64| Warehouse {
+    let at = |id: &str, name: &str, (region, postal_code): (&str, &str), latitude: f64, longitude: f64| Warehouse {
         warehouse_id: id.to_owned(),
         name: name.to_owned(),
         location: Location {
             country: "US".into(),
             region: Some(region.into()),
             coordinates: Some(Coordinates { latitude, longitude }),
+            postal_code: Some(postal_code.into()),
         },
         created_at,
     };
     vec![
-        at(EAST, "East (Edison, NJ)", "NJ", 40.5187, -74.4121),
-        at(WEST, "West (Ontario, CA)", "CA", 34.0633, -117.6509),
+        at(EAST, "East (Edison, NJ)", ("NJ", "08817"), 40.5187, -74.4121),
+        at(WEST, "West (Ontario, CA)", ("CA", "91761"), 34.0633, -117.6509),
     ]
 }
 

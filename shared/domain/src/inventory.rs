@@ -90,6 +90,9 @@ pub struct Location {
     pub region: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coordinates: Option<Coordinates>,
+    /// The postal code: what a carrier prices a warehouse's parcels from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
 }
 
 impl Location {
@@ -105,6 +108,16 @@ impl Location {
         }
         if let Some(coordinates) = &self.coordinates {
             coordinates.validate(&format!("{field}.coordinates"))?;
+        }
+        if let Some(postal_code) = &self.postal_code {
+            let ok = (1..=20).contains(&postal_code.chars().count())
+                && postal_code.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-');
+            if !ok {
+                return Err(DomainError::validation(
+                    format!("{field}.postal_code"),
+                    "must be 1-20 letters, digits, spaces or '-'",
+                ));
+            }
         }
         Ok(())
     }
@@ -425,6 +438,7 @@ mod tests {
                 country: "US".into(),
                 region: Some("TX".into()),
                 coordinates: Some(Coordinates { latitude, longitude }),
+                postal_code: None,
             },
             warehouse_id: None,
         };
@@ -469,7 +483,7 @@ mod tests {
     fn warehouse_requires_coordinates() {
         let new = NewWarehouse {
             name: "East".into(),
-            location: Location { country: "US".into(), region: Some("NJ".into()), coordinates: None },
+            location: Location { country: "US".into(), region: Some("NJ".into()), coordinates: None, postal_code: None },
             warehouse_id: None,
         };
         assert!(new.into_warehouse(Utc::now()).is_err());

@@ -43,7 +43,7 @@ impl ShippingAddress {
     /// same region rank first, then the same country).
     pub fn destination(&self) -> crate::inventory::Location {
         let region = self.region.as_ref().map(|r| r.trim().to_uppercase()).filter(|r| (1..=64).contains(&r.len()));
-        crate::inventory::Location { country: self.country.clone(), region, coordinates: None }
+        crate::inventory::Location { country: self.country.clone(), region, coordinates: None, postal_code: None }
     }
 
     /// Checks every field's presence and length, and the country's shape.

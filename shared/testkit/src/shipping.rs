@@ -7,7 +7,6 @@ use commerce_domain::ids::QuoteId;
 use commerce_domain::money::Money;
 use commerce_domain::shipping::Quote;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -38,26 +37,31 @@ impl QuoteStore for InMemoryQuotes {
 }
 
 /// A carrier answering from a script: per service, a rate (or `None`: no such service), or a transient
-/// failure for the service `"down"`. Counts its calls.
+/// failure for the service `"down"`. Keeps what it was asked.
 #[derive(Debug, Default)]
 pub struct ScriptedCarrier {
     pub rates: BTreeMap<String, Option<Money>>,
-    calls: AtomicUsize,
+    asked: Mutex<Vec<CarrierRateRequest>>,
 }
 
 impl ScriptedCarrier {
     pub fn new(rates: impl IntoIterator<Item = (&'static str, Option<Money>)>) -> Self {
-        Self { rates: rates.into_iter().map(|(s, m)| (s.to_owned(), m)).collect(), calls: AtomicUsize::new(0) }
+        Self { rates: rates.into_iter().map(|(s, m)| (s.to_owned(), m)).collect(), asked: Mutex::default() }
     }
 
     pub fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
+        lock(&self.asked).len()
+    }
+
+    /// Every request it was asked, in order.
+    pub fn asked(&self) -> Vec<CarrierRateRequest> {
+        lock(&self.asked).clone()
     }
 }
 
 impl ShippingRateProvider for ScriptedCarrier {
     async fn rate(&self, request: &CarrierRateRequest) -> Result<Option<Money>> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
+        lock(&self.asked).push(request.clone());
         if request.service == "down" {
             return Err(DomainError::Transient("carrier unavailable".into()));
         }

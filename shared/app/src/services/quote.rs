@@ -11,7 +11,10 @@
 //! - A seller with no shipping method at all ships free; a seller whose methods do not serve the address is
 //!   422 `not_shippable` naming the seller. No tax region for the address: no tax.
 
-use crate::ports::{CarrierRateRequest, QuoteStore, ShippingMethodReader, ShippingRateProvider, TaxRegionReader};
+use crate::ports::{
+    CarrierRateRequest, QuoteStore, ShippingMethodReader, ShippingRateProvider, TaxRegionReader, WarehouseReader,
+};
+use commerce_domain::inventory::allocation::rank_warehouses;
 use chrono::{DateTime, Duration, Utc};
 use commerce_domain::catalog::SkuView;
 use commerce_domain::error::{DomainError, ErrorCode, Result};
@@ -201,6 +204,7 @@ impl PricedCart {
         &self,
         address: &ShippingAddress,
         carriers: &impl ShippingRateProvider,
+        warehouses: &impl WarehouseReader,
     ) -> Result<Vec<QuotePart>> {
         let mut tables = Vec::with_capacity(self.methods.len());
         let mut asks = Vec::new();
@@ -208,6 +212,15 @@ impl PricedCart {
             let (options, ask) = self.table_options(seller_id, methods, address)?;
             asks.extend(ask.into_iter().map(|(method, request)| (tables.len(), method, request)));
             tables.push((seller_id, methods, options));
+        }
+        if !asks.is_empty() {
+            // Carriers price from where the parcel leaves: the warehouse nearest the address (read only when a
+            // carrier is asked).
+            let list = warehouses.list_warehouses().await?;
+            let origin = rank_warehouses(&list, Some(&address.destination())).first().map(|w| w.location.clone());
+            for (_, _, request) in &mut asks {
+                request.origin = origin.clone();
+            }
         }
         let rates = futures::future::join_all(asks.iter().map(|(_, _, request)| carriers.rate(request))).await;
         for ((part, method, _), rate) in asks.iter().zip(rates) {
@@ -369,18 +382,20 @@ pub async fn cart_lines(
 type CarrierAsk<'m> = (&'m ShippingMethod, CarrierRateRequest);
 
 /// What the quote use case reads and writes.
-pub struct QuotePorts<'a, K, C, T, R, Q> {
+pub struct QuotePorts<'a, K, C, T, R, Q, W> {
     pub carts: &'a K,
     pub catalog: &'a C,
     pub tables: &'a T,
     pub carriers: &'a R,
     pub quotes: &'a Q,
+    /// Where carrier-rated parcels ship from.
+    pub warehouses: &'a W,
 }
 
 /// `POST /v1/carts/{cart_id}/quote`: the cart's shipping options and taxes for an address, kept 30 minutes.
 #[tracing::instrument(skip_all, fields(cart_id = %cart_id))]
-pub async fn quote_cart<K, C, T, R, Q>(
-    ports: QuotePorts<'_, K, C, T, R, Q>,
+pub async fn quote_cart<K, C, T, R, Q, W>(
+    ports: QuotePorts<'_, K, C, T, R, Q, W>,
     access: &commerce_domain::cart::CartAccess,
     cart_id: &commerce_domain::ids::CartId,
     request: QuoteRequest,
@@ -392,11 +407,12 @@ where
     T: PricingTables,
     R: ShippingRateProvider,
     Q: QuoteStore,
+    W: WarehouseReader,
 {
     request.shipping_address.validate()?;
     let (lines, views) = cart_lines(ports.carts, ports.catalog, access, cart_id, now).await?;
     let priced = PricedCart::price(ports.tables, cart_id, lines, &views, &request.shipping_address).await?;
-    let parts = priced.options(&request.shipping_address, ports.carriers).await?;
+    let parts = priced.options(&request.shipping_address, ports.carriers, ports.warehouses).await?;
     let quote = Quote {
         quote_id: QuoteId::generate(),
         cart_id: cart_id.to_string(),

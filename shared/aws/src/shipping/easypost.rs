@@ -117,6 +117,9 @@ impl EasyPostCarrier {
         if let Some(region) = &origin.region {
             from_address.insert("state".into(), json!(region));
         }
+        if let Some(zip) = &origin.postal_code {
+            from_address.insert("zip".into(), json!(zip));
+        }
         from_address.insert("country".into(), json!(origin.country));
         Some(json!({
             "shipment": {
@@ -369,7 +372,7 @@ pub(crate) mod tests {
     pub(crate) fn request() -> CarrierRateRequest {
         let mut request = crate::shipping::sandbox::tests::request("priority", 1_000, Some("US"), "US");
         request.carrier = Carrier::Easypost;
-        request.origin = Some(Location { country: "US".into(), region: Some("CA".into()), coordinates: None });
+        request.origin = Some(Location { country: "US".into(), region: Some("CA".into()), coordinates: None, postal_code: None });
         request.destination.line2 = Some("Apt 4".into());
         request
     }

@@ -150,6 +150,7 @@ mod tests {
                 country: country.into(),
                 region: Some(region.into()),
                 coordinates: Some(Coordinates { latitude: lat, longitude: lon }),
+                postal_code: None,
             },
             created_at: Utc::now(),
         }
@@ -180,10 +181,11 @@ mod tests {
             country: "US".into(),
             region: Some("CA".into()),
             coordinates: Some(Coordinates { latitude: 37.7, longitude: -122.4 }),
+            postal_code: None,
         };
         let ranked: Vec<&str> = rank_warehouses(&whs, Some(&sf)).iter().map(|w| w.warehouse_id.as_str()).collect();
         assert_eq!(ranked, vec!["wh_west", "wh_east"]);
-        let ny_region_only = Location { country: "US".into(), region: Some("NJ".into()), coordinates: None };
+        let ny_region_only = Location { country: "US".into(), region: Some("NJ".into()), coordinates: None, postal_code: None };
         let ranked: Vec<&str> =
             rank_warehouses(&whs, Some(&ny_region_only)).iter().map(|w| w.warehouse_id.as_str()).collect();
         assert_eq!(ranked, vec!["wh_east", "wh_west"]);
