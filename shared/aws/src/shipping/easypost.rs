@@ -372,7 +372,12 @@ pub(crate) mod tests {
     pub(crate) fn request() -> CarrierRateRequest {
         let mut request = crate::shipping::sandbox::tests::request("priority", 1_000, Some("US"), "US");
         request.carrier = Carrier::Easypost;
-        request.origin = Some(Location { country: "US".into(), region: Some("CA".into()), coordinates: None, postal_code: None });
+        request.origin = Some(Location {
+            country: "US".into(),
+            region: Some("CA".into()),
+            coordinates: None,
+            postal_code: Some("91761".into()),
+        });
         request.destination.line2 = Some("Apt 4".into());
         request
     }
