@@ -850,7 +850,7 @@ pub struct CarrierRateRequest {
     pub carrier: shipping::Carrier,
     pub service: String,
     pub seller_id: String,
-    /// Where the parcel ships from, when the seller's warehouse is known.
+    /// Where the parcel ships from: the warehouse nearest the destination, when there is one.
     pub origin: Option<commerce_domain::inventory::Location>,
     pub destination: commerce_domain::order::ShippingAddress,
     pub weight_grams: u64,

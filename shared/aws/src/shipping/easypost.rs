@@ -1,8 +1,8 @@
 //! EasyPost's rate API: `POST /v2/shipments` (JSON, basic auth with the API key as user name and no password)
 //! creates a shipment and answers with its `rates`, one per carrier service.
 //!
-//! Request: `to_address` from the destination, `from_address` from the origin (its country and region: the
-//! port knows no more of a warehouse), `parcel.weight` in ounces, rounded up to a tenth. A request without an
+//! Request: `to_address` from the destination, `from_address` from the origin (the warehouse's country, region
+//! and postal code), `parcel.weight` in ounces, rounded up to a tenth. A request without an
 //! origin is not sent: it has no rate (`Ok(None)`).
 //!
 //! Answer, validated before anything is used (a carrier's answer is input like any other): the shipment must
