@@ -22,7 +22,10 @@ pub struct Deps<K, C, T, R, Q, V, W> {
     pub warehouses: W,
 }
 
-pub async fn handle<K, C, T, R, Q, V, W>(deps: &Deps<K, C, T, R, Q, V, W>, req: Request) -> Result<Response<Body>, Error>
+pub async fn handle<K, C, T, R, Q, V, W>(
+    deps: &Deps<K, C, T, R, Q, V, W>,
+    req: Request,
+) -> Result<Response<Body>, Error>
 where
     K: CartStore,
     C: SkuCatalog,

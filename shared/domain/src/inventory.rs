@@ -483,7 +483,12 @@ mod tests {
     fn warehouse_requires_coordinates() {
         let new = NewWarehouse {
             name: "East".into(),
-            location: Location { country: "US".into(), region: Some("NJ".into()), coordinates: None, postal_code: None },
+            location: Location {
+                country: "US".into(),
+                region: Some("NJ".into()),
+                coordinates: None,
+                postal_code: None,
+            },
             warehouse_id: None,
         };
         assert!(new.into_warehouse(Utc::now()).is_err());

@@ -14,11 +14,11 @@
 use crate::ports::{
     CarrierRateRequest, QuoteStore, ShippingMethodReader, ShippingRateProvider, TaxRegionReader, WarehouseReader,
 };
-use commerce_domain::inventory::allocation::rank_warehouses;
 use chrono::{DateTime, Duration, Utc};
 use commerce_domain::catalog::SkuView;
 use commerce_domain::error::{DomainError, ErrorCode, Result};
 use commerce_domain::ids::QuoteId;
+use commerce_domain::inventory::allocation::rank_warehouses;
 use commerce_domain::money::{Currency, Money};
 use commerce_domain::order::{Charges, OrderLine, ShippingAddress};
 use commerce_domain::pricing::{self, ShippingLine};

@@ -110,7 +110,12 @@ pub(crate) mod tests {
             carrier: Carrier::Sandbox,
             service: service.into(),
             seller_id: "seller-1".into(),
-            origin: from.map(|country| Location { country: country.into(), region: None, coordinates: None, postal_code: None }),
+            origin: from.map(|country| Location {
+                country: country.into(),
+                region: None,
+                coordinates: None,
+                postal_code: None,
+            }),
             destination: ShippingAddress {
                 name: "Ada Lovelace".into(),
                 line1: "1 Main St".into(),

@@ -185,7 +185,8 @@ mod tests {
         };
         let ranked: Vec<&str> = rank_warehouses(&whs, Some(&sf)).iter().map(|w| w.warehouse_id.as_str()).collect();
         assert_eq!(ranked, vec!["wh_west", "wh_east"]);
-        let ny_region_only = Location { country: "US".into(), region: Some("NJ".into()), coordinates: None, postal_code: None };
+        let ny_region_only =
+            Location { country: "US".into(), region: Some("NJ".into()), coordinates: None, postal_code: None };
         let ranked: Vec<&str> =
             rank_warehouses(&whs, Some(&ny_region_only)).iter().map(|w| w.warehouse_id.as_str()).collect();
         assert_eq!(ranked, vec!["wh_east", "wh_west"]);
