@@ -85,6 +85,15 @@ error_codes! {
     PaymentNotVoidable = "payment_not_voidable",
     PerCustomerLimitReached = "per_customer_limit_reached",
     ProductExists = "product_exists",
+    /// 409: a promotion code is taken by another promotion.
+    PromotionCodeTaken = "promotion_code_taken",
+    /// 422: the promotion has ended.
+    PromotionExpired = "promotion_expired",
+    /// 422: the promotion's conditions are not met, nothing is eligible, or it would discount nothing.
+    PromotionNotApplicable = "promotion_not_applicable",
+    /// 422 (409 when a checkout loses the race for the last use): not started, switched off, used up, the
+    /// customer's limit reached, or sign-in required.
+    PromotionUnavailable = "promotion_unavailable",
     /// 409: the quote's cart, address, rates or tax tables changed since it was made, or it expired; quote again.
     QuoteStale = "quote_stale",
     ReservationCommitted = "reservation_committed",

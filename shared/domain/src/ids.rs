@@ -118,6 +118,12 @@ issued_id!(
     crate::DomainError::not_found("shipping method")
 );
 issued_id!(
+    /// A promotion (`prm_...`).
+    PromotionId,
+    "prm",
+    crate::DomainError::not_found("promotion")
+);
+issued_id!(
     /// A cart's shipping quote (`qt_...`).
     QuoteId,
     "qt",

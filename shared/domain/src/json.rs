@@ -19,3 +19,20 @@ pub fn integral_floats_as_integers(value: &mut serde_json::Value) {
         _ => {}
     }
 }
+
+/// A field that may be absent (`None`: leave as is), null (`Some(None)`: clear it) or a value
+/// (`Some(Some(v))`), for PATCH bodies: `#[serde(default, with = "crate::json::double_option")]`.
+pub mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+
+    pub fn serialize<T: Serialize, S: Serializer>(value: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+}
