@@ -12,6 +12,7 @@ use crate::error::{DomainError, Result};
 use crate::money::{Currency, Money};
 use crate::payment::{Payment, PaymentView};
 use crate::pricing::{LineAmounts, ShippingLine, Totals};
+use crate::promotion::{DiscountClass, Share};
 use crate::tax::{RegionCode, TaxClass, TaxComponent, Taxed};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -96,6 +97,10 @@ pub struct OrderLine {
     /// The tax's components (a state's and a city's rate), summing to `tax`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub taxes: Vec<TaxComponent>,
+    /// The promotions' shares taken off the line before tax, frozen at checkout; they sum to at most
+    /// `line_total`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discounts: Vec<Share>,
 }
 
 impl OrderLine {
@@ -123,7 +128,19 @@ impl OrderLine {
             tax_class: TaxClass::standard(),
             tax: Money::zero(unit_price.currency),
             taxes: Vec::new(),
+            discounts: Vec::new(),
         })
+    }
+
+    /// The promotions' shares on this line (tax is then computed on what is left).
+    pub fn with_discounts(mut self, discounts: Vec<Share>) -> Self {
+        self.discounts = discounts;
+        self
+    }
+
+    /// What the promotions took off the line.
+    pub fn discount(&self) -> i64 {
+        self.discounts.iter().map(|d| d.amount).sum()
     }
 
     /// The line of `class` with its tax set.
@@ -136,7 +153,7 @@ impl OrderLine {
 
     /// The line's amounts as the pricing engine adds them up.
     pub fn amounts(&self) -> LineAmounts {
-        LineAmounts { amount: self.line_total.amount, discount: 0, tax: self.tax.amount }
+        LineAmounts { amount: self.line_total.amount, discount: self.discount(), tax: self.tax.amount }
     }
 }
 
@@ -366,6 +383,14 @@ pub enum OrderEventKind {
         tax: Money,
         key: String,
     },
+    /// The checkout took one use of each of the order's promotions (before the payment is authorized).
+    PromotionsHeld {
+        uses: Vec<HeldUse>,
+    },
+    /// The checkout failed: the held uses went back.
+    PromotionsReleased,
+    /// The confirmed order was cancelled or fully returned: its uses went back (the promotions that say so).
+    PromotionsRestored,
 }
 
 /// Units of one line given back.
@@ -432,6 +457,69 @@ pub struct OrderHeader {
     /// The SHA-256 of a guest order's token (`X-Order-Token`); the token itself is handed out once, never kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_token_hash: Option<String>,
+    /// The promotions the order was priced with, each using one use (see [`Redemption`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub promotions: Vec<Redemption>,
+}
+
+/// A promotion an order uses: frozen at checkout with what its use must take (the counts it is held against)
+/// and its amount (the sum of its shares on the lines and shipping).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redemption {
+    pub promotion_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    pub name: String,
+    pub class: DiscountClass,
+    pub amount: Money,
+    /// `code` is a single-use code: the use takes the code.
+    #[serde(default)]
+    pub single_use: bool,
+    /// The promotion has a usage limit: the use takes one from its counter.
+    #[serde(default)]
+    pub limited: bool,
+    /// The promotion's per-customer limit when the order was placed: the use counts against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_customer_limit: Option<u32>,
+    /// Whether a cancelled or fully returned order gives the use back.
+    #[serde(default)]
+    pub restore_on_cancel: bool,
+    /// The promotion's counter shards.
+    pub shards: u32,
+}
+
+/// One use taken by [`OrderEventKind::PromotionsHeld`]: the promotion and the counter shard it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldUse {
+    pub promotion_id: String,
+    pub shard: u32,
+}
+
+/// A change to the promotions' counts that an appended event makes, to be written in the same transaction as
+/// the event (so each happens exactly once per order, whatever retries or duplicate executions do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageChange {
+    pub step: UsageStep,
+    pub redemption: Redemption,
+    pub shard: u32,
+    /// The key the customer's uses are counted under (when the redemption counts per customer).
+    pub customer_key: Option<String>,
+    pub order_id: String,
+}
+
+/// What happens to one use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageStep {
+    /// Held for a checkout: `remaining − 1` (conditional), `held + 1`, the customer's count + 1
+    /// (conditional), the single-use code taken (conditional).
+    Hold,
+    /// The order is confirmed: `held − 1`, `used + 1`.
+    Commit,
+    /// The checkout failed: `held − 1`, `remaining + 1`, the customer's count − 1, the code freed.
+    Release,
+    /// A confirmed order cancelled or fully returned: `used − 1`, `remaining + 1`, the customer's count − 1,
+    /// the code freed.
+    Restore,
 }
 
 /// What a caller presents to read or cancel an order.
@@ -478,6 +566,9 @@ struct Folded {
     returned: BTreeMap<String, bool>,
     refunded: BTreeMap<String, Money>,
     partly_refunded: BTreeMap<String, PartRefunds>,
+    promotions_held: Option<Vec<HeldUse>>,
+    promotions_released: bool,
+    promotions_restored: bool,
 }
 
 /// An order: its header and its full event history. Status and payment facts are derived, never stored apart.
@@ -526,6 +617,7 @@ impl Order {
             flash_ticket_id: None,
             request_fingerprint: None,
             order_token_hash: None,
+            promotions: Vec::new(),
         };
         let mut order = Self { header, events: Vec::new(), folded: Folded::default() };
         order.record(OrderEventKind::Placed, actor, None, at)?;
@@ -540,6 +632,88 @@ impl Order {
         self.header.totals = charges.totals(&self.header.lines, currency)?;
         self.header.charges = charges;
         Ok(self)
+    }
+
+    /// The order uses `promotions`: each one's amount must be the sum of its shares on the lines and shipping
+    /// (already set by [`Order::with_charges`] and the lines), and every share must name one of them. Set before
+    /// the order is first stored.
+    pub fn with_promotions(mut self, promotions: Vec<Redemption>) -> Result<Self> {
+        let currency = self.currency();
+        let mut shares: BTreeMap<&str, i64> = BTreeMap::new();
+        let line_shares = self.header.lines.iter().flat_map(|l| &l.discounts);
+        for share in line_shares.chain(self.header.charges.shipping.iter().flat_map(|s| &s.discounts)) {
+            *shares.entry(share.promotion_id.as_str()).or_default() += share.amount;
+        }
+        let mut seen = BTreeSet::new();
+        for r in &promotions {
+            let taken = shares.remove(r.promotion_id.as_str()).unwrap_or(0);
+            if !seen.insert(r.promotion_id.as_str()) || r.amount.currency != currency || r.amount.amount != taken {
+                return Err(DomainError::validation("promotions", "each promotion once, its amount the sum of its shares"));
+            }
+        }
+        if !shares.is_empty() {
+            return Err(DomainError::validation("promotions", "a discount names a promotion the order does not use"));
+        }
+        self.header.promotions = promotions;
+        Ok(self)
+    }
+
+    /// Whether the order's promotions still have to be held (pending, not compensating, not yet held).
+    pub fn promotions_to_hold(&self) -> bool {
+        !self.header.promotions.is_empty()
+            && self.folded.promotions_held.is_none()
+            && self.status() == OrderStatus::Pending
+            && !self.folded.compensating
+    }
+
+    /// Whether held uses must go back because the checkout failed.
+    pub fn promotions_to_release(&self) -> bool {
+        let f = &self.folded;
+        f.promotions_held.is_some() && !f.promotions_released && f.confirmed_payment.is_none()
+    }
+
+    /// Whether a cancelled or fully returned order still has uses to give back.
+    pub fn promotions_to_restore(&self) -> bool {
+        let f = &self.folded;
+        let ended = matches!(self.status(), OrderStatus::Cancelled | OrderStatus::Returned | OrderStatus::Refunded);
+        ended
+            && f.confirmed_payment.is_some()
+            && f.promotions_held.is_some()
+            && !f.promotions_restored
+            && self.header.promotions.iter().any(|r| r.restore_on_cancel)
+    }
+
+    /// The count changes the events after `version` make, to be written with them (see [`UsageChange`]).
+    pub fn usage_changes(&self, version: u32) -> Vec<UsageChange> {
+        let Some(held) = &self.folded.promotions_held else {
+            return Vec::new();
+        };
+        let customer_key =
+            crate::promotion::customer_key(self.header.customer.user_id.as_deref(), self.header.customer.email.as_deref())
+                .ok();
+        let mut changes = Vec::new();
+        for event in self.events_since(version) {
+            let step = match &event.kind {
+                OrderEventKind::PromotionsHeld { .. } => UsageStep::Hold,
+                OrderEventKind::Confirmed { .. } => UsageStep::Commit,
+                OrderEventKind::PromotionsReleased => UsageStep::Release,
+                OrderEventKind::PromotionsRestored => UsageStep::Restore,
+                _ => continue,
+            };
+            for (redemption, used) in self.header.promotions.iter().zip(held) {
+                if step == UsageStep::Restore && !redemption.restore_on_cancel {
+                    continue;
+                }
+                changes.push(UsageChange {
+                    step,
+                    redemption: redemption.clone(),
+                    shard: used.shard,
+                    customer_key: redemption.per_customer_limit.and(customer_key.clone()),
+                    order_id: self.header.id.clone(),
+                });
+            }
+        }
+        changes
     }
 
     /// The order buys its unit through this won flash-sale ticket; set before the order is first stored.
@@ -794,7 +968,7 @@ impl Order {
             let ship = part.shipping.as_ref().filter(|_| !done.shipping).ok_or_else(|| {
                 DomainError::validation("shipping", "this part's shipping is already refunded, or there is none")
             })?;
-            amount += ship.amount.amount + if inclusive { 0 } else { ship.tax.amount };
+            amount += ship.amount.amount - ship.discount() + if inclusive { 0 } else { ship.tax.amount };
             tax += ship.tax.amount;
         }
         if amount <= 0 {
@@ -891,8 +1065,47 @@ impl Order {
             | OrderEventKind::Returned { .. }
             | OrderEventKind::Refunded { .. }
             | OrderEventKind::PartlyRefunded { .. } => self.check_return(kind, &mut next)?,
+            OrderEventKind::PromotionsHeld { .. }
+            | OrderEventKind::PromotionsReleased
+            | OrderEventKind::PromotionsRestored => self.check_promotions(kind, &mut next)?,
         }
         Ok(next)
+    }
+
+    /// The uses of the order's promotions: held once while pending, then released once if the checkout fails,
+    /// or (confirmed) given back once if the order is cancelled or fully returned.
+    fn check_promotions(&self, kind: &OrderEventKind, next: &mut Folded) -> Result<()> {
+        let status = self.status();
+        let f = &self.folded;
+        match kind {
+            OrderEventKind::PromotionsHeld { uses } => {
+                let matches = uses.len() == self.header.promotions.len()
+                    && uses
+                        .iter()
+                        .zip(&self.header.promotions)
+                        .all(|(u, r)| u.promotion_id == r.promotion_id && u.shard < r.shards.max(1));
+                if status != OrderStatus::Pending || f.compensating || f.promotions_held.is_some() || !matches {
+                    return Err(self.illegal("hold the promotions of"));
+                }
+                next.promotions_held = Some(uses.clone());
+            }
+            OrderEventKind::PromotionsReleased => {
+                let failing = f.compensating || f.failure.is_some();
+                if f.promotions_held.is_none() || f.promotions_released || !failing || f.confirmed_payment.is_some() {
+                    return Err(self.illegal("release the promotions of"));
+                }
+                next.promotions_released = true;
+            }
+            OrderEventKind::PromotionsRestored => {
+                let ended = matches!(status, OrderStatus::Cancelled | OrderStatus::Returned | OrderStatus::Refunded);
+                if f.promotions_held.is_none() || f.confirmed_payment.is_none() || f.promotions_restored || !ended {
+                    return Err(self.illegal("give back the promotions of"));
+                }
+                next.promotions_restored = true;
+            }
+            _ => return Err(self.illegal("change")),
+        }
+        Ok(())
     }
 
     /// A pending order confirmed, compensated or failed; a confirmed one cancelled.
@@ -902,6 +1115,9 @@ impl Order {
             OrderEventKind::Confirmed { payment_id } => {
                 if status != OrderStatus::Pending || self.folded.compensating {
                     return Err(self.illegal("confirm"));
+                }
+                if !self.header.promotions.is_empty() && self.folded.promotions_held.is_none() {
+                    return Err(self.illegal("confirm (its promotions are not held)"));
                 }
                 next.confirmed_payment = Some(payment_id.clone());
             }

@@ -3,14 +3,16 @@
 //! parts always add up to the whole:
 //!
 //! - `subtotal` is the lines at their prices (the sticker price where prices include tax);
-//! - `discount_total` is taken off before tax (a line is taxed on its amount less its discount);
-//! - `shipping_total` is what the shopper pays for shipping (gross where prices include tax);
+//! - `discount_total` is taken off before tax (a line is taxed on its amount less its discount, a shipping
+//!   likewise): the lines' discounts and the shipping's;
+//! - `shipping_total` is the shipping as priced, before its discount (gross where prices include tax);
 //! - `tax_total` is the lines' taxes plus the shipping's;
 //! - `total = subtotal − discount_total + shipping_total (+ tax_total where prices exclude tax)`.
 
 use crate::error::{DomainError, Result};
 use crate::ids::ShippingMethodId;
 use crate::money::{Currency, Money};
+use crate::promotion::Share;
 use crate::tax::{TaxClass, TaxComponent, TaxRules, Taxed};
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +40,34 @@ pub struct ShippingLine {
     pub max_days: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub taxes: Vec<TaxComponent>,
+    /// The promotions' shares taken off `amount` (free shipping); `tax` is on what is left.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discounts: Vec<Share>,
+}
+
+impl ShippingLine {
+    /// What the promotions took off.
+    pub fn discount(&self) -> i64 {
+        self.discounts.iter().map(|d| d.amount).sum()
+    }
+
+    /// The line with `discounts` taken off before tax, its tax recomputed under `rules`.
+    pub fn discounted(mut self, rules: &TaxRules, discounts: Vec<Share>) -> Result<Self> {
+        let off: i64 = discounts.iter().map(|d| d.amount).sum();
+        if off < 0 || off > self.amount.amount || discounts.iter().any(|d| d.amount <= 0) {
+            return Err(DomainError::validation("shipping", "a discount must be positive and within the shipping"));
+        }
+        let net = self.amount.amount - off;
+        let taxed = if rules.shipping_taxable {
+            rules.tax(net, &self.tax_class)
+        } else {
+            Taxed { net, tax: 0, gross: net, components: Vec::new() }
+        };
+        self.tax = Money::new(taxed.tax, self.amount.currency);
+        self.taxes = taxed.components;
+        self.discounts = discounts;
+        Ok(self)
+    }
 }
 
 /// An order's (or a seller part's) totals.
@@ -65,7 +95,8 @@ pub fn totals(
     shipping: &[&ShippingLine],
 ) -> Result<Totals> {
     let subtotal = sum(currency, lines.iter().map(|l| l.amount))?;
-    let discount_total = sum(currency, lines.iter().map(|l| l.discount))?;
+    let discount_total =
+        sum(currency, lines.iter().map(|l| l.discount).chain(shipping.iter().map(|s| s.discount())))?;
     let shipping_total = sum(currency, shipping.iter().map(|s| s.amount.amount))?;
     let tax_total = sum(currency, lines.iter().map(|l| l.tax).chain(shipping.iter().map(|s| s.tax.amount)))?;
     let added_tax = if prices_include_tax { 0 } else { tax_total.amount };
@@ -107,6 +138,7 @@ pub fn shipping_line(
         min_days: days.0,
         max_days: days.1,
         taxes: taxed.components,
+        discounts: Vec::new(),
     }
 }
 

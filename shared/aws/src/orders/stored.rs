@@ -16,6 +16,8 @@ use commerce_domain::order::{
     Actor, ActorKind, Charges, Customer, FailureReason, Order, OrderEvent, OrderEventKind, OrderHeader, OrderLine,
     OrderStatus, OrderSummary, ShippingAddress,
 };
+use commerce_domain::order::Redemption;
+use commerce_domain::promotion::Share;
 use commerce_domain::tax::{TaxClass, TaxComponent};
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +41,9 @@ pub(super) struct StoredHeader {
     /// Shipping lines and how tax applied (absent: none, as for orders placed before taxes).
     #[serde(default, skip_serializing_if = "is_default")]
     chg: Charges,
+    /// The promotions the order uses (absent: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    prm: Vec<Redemption>,
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
@@ -61,6 +66,9 @@ struct StoredLine {
     tax: i64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     tx: Vec<TaxComponent>,
+    /// The promotions' shares taken off the line (absent: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    ds: Vec<Share>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -125,6 +133,7 @@ impl StoredHeader {
                     tc: l.tax_class.clone(),
                     tax: l.tax.amount,
                     tx: l.taxes.clone(),
+                    ds: l.discounts.clone(),
                 })
                 .collect(),
             ship: StoredAddress {
@@ -140,6 +149,7 @@ impl StoredHeader {
             fp: header.request_fingerprint.clone(),
             tok: header.order_token_hash.clone(),
             chg: header.charges.clone(),
+            prm: header.promotions.clone(),
         }
     }
 }
@@ -205,6 +215,7 @@ pub(super) fn decode(
             tax_class: l.tc,
             tax: Money::new(l.tax, currency),
             taxes: l.tx,
+            discounts: l.ds,
         });
     }
     let totals = header.chg.totals(&lines, currency).map_err(|_| corrupt("the total overflows"))?;
@@ -229,6 +240,7 @@ pub(super) fn decode(
         flash_ticket_id: header.flash,
         request_fingerprint: header.fp,
         order_token_hash: header.tok,
+        promotions: header.prm,
     };
     let events = events
         .into_iter()
