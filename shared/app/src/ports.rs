@@ -882,3 +882,109 @@ pub trait QuoteStore: Send + Sync {
         quote_id: &commerce_domain::ids::QuoteId,
     ) -> impl std::future::Future<Output = commerce_domain::error::Result<Option<shipping::Quote>>> + Send;
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Promotions (PromotionsTable)
+// ---------------------------------------------------------------------------------------------------------
+
+use commerce_domain::promotion;
+
+/// A code as stored: the promotion it names, and for a single-use code the order that took it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRecord {
+    pub code: String,
+    pub promotion_id: String,
+    pub single_use: bool,
+    pub used_by: Option<String>,
+}
+
+/// Reads promotions, their codes and their counts. IAM: `dynamodb:GetItem`, `dynamodb:BatchGetItem`,
+/// `dynamodb:Query` on the promotions table.
+pub trait PromotionReader: Send + Sync {
+    fn get_promotion(
+        &self,
+        promotion_id: &str,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<Option<promotion::Promotion>>> + Send;
+    /// The code, if any promotion has it.
+    fn find_code(
+        &self,
+        code: &str,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<Option<CodeRecord>>> + Send;
+    /// The automatic promotions (no code) of the platform and of `sellers`, active or not.
+    fn automatic_promotions(
+        &self,
+        sellers: &[String],
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<Vec<promotion::Promotion>>> + Send;
+    /// Used, held and left, exactly: every shard read consistently.
+    fn usage(
+        &self,
+        promotion: &promotion::Promotion,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<promotion::Usage>> + Send;
+    /// The shards that still have a use, for a hold to take from.
+    fn shards_with_uses(
+        &self,
+        promotion: &commerce_domain::order::Redemption,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<Vec<u32>>> + Send;
+    /// How many uses (held or used) the customer has of the promotion.
+    fn customer_uses(
+        &self,
+        promotion_id: &str,
+        customer_key: &str,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<u32>> + Send;
+}
+
+/// Creates and changes promotions and their codes. IAM: `dynamodb:PutItem`, `dynamodb:UpdateItem`,
+/// `dynamodb:Query`, `dynamodb:BatchGetItem` on the promotions table (transactions).
+pub trait PromotionWriter: Send + Sync {
+    /// The promotion with its counter shards and its code (409 `promotion_code_taken` if another promotion
+    /// has it).
+    fn create_promotion(
+        &self,
+        promotion: &promotion::Promotion,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<()>> + Send;
+    /// Replaces `current` with `next` if the stored version is still `current.version` (409
+    /// `version_conflict`); a changed usage limit moves the shards' uses left with it, refused (409
+    /// `promotion_unavailable`... see the adapter) when fewer are left than it takes away.
+    fn replace_promotion(
+        &self,
+        current: &promotion::Promotion,
+        next: &promotion::Promotion,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<()>> + Send;
+    /// A page of the promotions of `scope`, newest first.
+    fn list_promotions(
+        &self,
+        scope: &promotion::Scope,
+        limit: catalog::PageLimit,
+        cursor: Option<&str>,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<catalog::Page<promotion::Promotion>>> + Send;
+    /// Single-use codes of the promotion; a code another promotion already has is left out (the answer lists the
+    /// codes stored).
+    fn add_codes(
+        &self,
+        promotion_id: &str,
+        codes: &[String],
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<Vec<String>>> + Send;
+}
+
+/// How a hold of an order's promotion uses ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldOutcome {
+    /// The uses are held (recorded on the order).
+    Held,
+    /// The order changed since it was read: read it again.
+    OrderChanged,
+    /// That shard of that promotion had no use left: try another shard.
+    ShardEmpty { promotion_id: String, shard: u32 },
+    /// The customer's limit is reached or the single-use code is taken.
+    Unavailable { promotion_id: String, reason: &'static str },
+}
+
+/// Holds an order's promotion uses: appends `promotions_held` to the order in one transaction with the counts
+/// it takes. IAM: `dynamodb:UpdateItem` on the orders and promotions tables (a transaction).
+pub trait PromotionHolder: Send + Sync {
+    fn hold_promotions(
+        &self,
+        order: &commerce_domain::order::Order,
+        expected_version: u32,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<HoldOutcome>> + Send;
+}

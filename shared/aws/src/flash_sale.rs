@@ -38,6 +38,7 @@ use commerce_domain::error::{DomainError, Result};
 use commerce_domain::flash_sale::{
     lane_of, EntryMessage, FlashSale, Gate, Move, SaleSnapshot, Take, Ticket, TicketStatus,
 };
+use crate::sharded::ShardedCounter;
 use futures::FutureExt;
 use std::collections::HashMap;
 
@@ -47,10 +48,6 @@ fn meta_key(sale_id: &str) -> Item {
 
 fn gate_key(sale_id: &str) -> Item {
     key(format!("SALE#{sale_id}"), "GATE")
-}
-
-fn shard_key(sale_id: &str, k: u32) -> Item {
-    key(format!("SALE#{sale_id}#SHARD#{k}"), "SHARD")
 }
 
 fn seq_key(sale_id: &str, k: u32) -> Item {
@@ -143,19 +140,14 @@ impl DynamoFlashSales {
         }
     }
 
+    /// The sale's gate counter: units of stock over the shards.
+    fn gate(&self, sale_id: &str) -> ShardedCounter<'_> {
+        ShardedCounter::new(&self.table, format!("SALE#{sale_id}"))
+    }
+
     /// Every shard item of a sale with its index, read consistently.
     async fn shard_items(&self, sale: &FlashSale) -> Result<Vec<(u32, Item)>> {
-        let keys: Vec<Item> = (0..sale.shards).map(|k| shard_key(&sale.sale_id, k)).collect();
-        let request =
-            KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().expect("keys are set");
-        let mut found = Vec::with_capacity(sale.shards as usize);
-        for item in self.table.batch_get(request).await? {
-            let pk = text(&item, "pk").cloned().unwrap_or_default();
-            if let Some(k) = pk.rsplit('#').next().and_then(|k| k.parse::<u32>().ok()) {
-                found.push((k, item));
-            }
-        }
-        Ok(found)
+        self.gate(&sale.sale_id).read(sale.shards).await
     }
 
     /// The second write of an admission: the waiting ticket wins `take`'s unit with a hold (unless that take
@@ -224,10 +216,9 @@ impl DynamoFlashSales {
 
     /// The shard's update when a unit comes back: `units + 1`, unless the sale was reconciled.
     fn refill(&self, sale_id: &str, shard: u32) -> Update {
-        self.table
-            .update(shard_key(sale_id, shard), "ADD units :one")
+        self.gate(sale_id)
+            .refill(shard, 1, "")
             .condition_expression("attribute_exists(units) AND attribute_not_exists(closed)")
-            .expression_attribute_values(":one", n(1))
             .build()
             .expect("table, key and expression are set")
     }
@@ -330,8 +321,7 @@ impl FlashSaleCreator for DynamoFlashSales {
         gate.insert("returns".into(), n(0));
         items.push(put(gate));
         for (k, units) in sale.shard_units().into_iter().enumerate() {
-            let mut shard = shard_key(&sale.sale_id, u32::try_from(k).unwrap_or(0));
-            shard.insert("units".into(), n(units));
+            let mut shard = self.gate(&sale.sale_id).seed(u32::try_from(k).unwrap_or(0), i64::from(units));
             shard.insert("sale_id".into(), s(&sale.sale_id));
             items.push(put(shard));
         }
@@ -590,7 +580,7 @@ impl FlashAdmissions for DynamoFlashSales {
         let taken = self
             .table
             .update_item()
-            .set_key(Some(shard_key(&sale.sale_id, shard)))
+            .set_key(Some(self.gate(&sale.sale_id).key(shard)))
             .update_expression("ADD units :minus SET #prev = if_not_exists(#lane, :none), #lane = :take")
             .condition_expression("units >= :one")
             .expression_attribute_names("#lane", lane_mark(lane))
@@ -688,19 +678,15 @@ impl FlashAdmissions for DynamoFlashSales {
         let (Ok(from), Ok(to)) = (u32::try_from(mv.from), u32::try_from(mv.to)) else {
             return Ok(false);
         };
-        let take = self
-            .table
-            .update(shard_key(sale_id, from), "ADD units :minus")
-            .condition_expression("units >= :units AND attribute_not_exists(closed)")
-            .expression_attribute_values(":minus", n(-mv.units))
-            .expression_attribute_values(":units", n(mv.units))
+        let gate = self.gate(sale_id);
+        let take = gate
+            .take(from, mv.units, "")
+            .condition_expression("units >= :take AND attribute_not_exists(closed)")
             .build()
             .expect("table, key and expression are set");
-        let give = self
-            .table
-            .update(shard_key(sale_id, to), "ADD units :units")
+        let give = gate
+            .refill(to, mv.units, "")
             .condition_expression("attribute_exists(units) AND attribute_not_exists(closed)")
-            .expression_attribute_values(":units", n(mv.units))
             .build()
             .expect("table, key and expression are set");
         let items =
@@ -835,7 +821,7 @@ impl FlashReconciler for DynamoFlashSales {
                 TransactWriteItem::builder()
                     .update(
                         self.table
-                            .update(shard_key(&sale.sale_id, k), "SET units = :zero, closed = :true")
+                            .update(self.gate(&sale.sale_id).key(k), "SET units = :zero, closed = :true")
                             .condition_expression("units = :read AND attribute_not_exists(closed)")
                             .expression_attribute_values(":zero", n(0))
                             .expression_attribute_values(":true", AttributeValue::Bool(true))

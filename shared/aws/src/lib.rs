@@ -11,8 +11,10 @@ pub mod inventory;
 pub mod jwt;
 pub mod orders;
 pub mod payments;
+pub mod promotions;
 #[cfg(feature = "search")]
 pub mod search;
+pub mod sharded;
 pub mod shipping;
 pub mod shipping_config;
 #[cfg(feature = "search")]

@@ -516,6 +516,7 @@ mod tests {
             product_version: 1,
             tax_class: Default::default(),
             weight_grams: None,
+            category_path: Vec::new(),
         }
     }
 

@@ -298,6 +298,7 @@ impl Product {
                 product_version: self.version,
                 tax_class: self.tax_class.clone(),
                 weight_grams: v.weight_grams,
+                category_path: self.category_path.clone(),
             })
             .collect()
     }
@@ -401,6 +402,9 @@ pub struct SkuView {
     pub tax_class: TaxClass,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_grams: Option<u32>,
+    /// The product's category path, root first (what category promotions match).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub category_path: Vec<String>,
 }
 
 impl SkuView {

@@ -28,6 +28,10 @@ use commerce_domain::catalog::{Page, PageLimit};
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::order::{Order, OrderNotification, OrderStatus, OrderSummary, SellerOrderView};
 use commerce_domain::payment::Payment;
+use crate::dynamo::Cancellation;
+use crate::promotions::{usage_actions, UsagePart};
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use commerce_app::ports::HoldOutcome;
 use futures::FutureExt;
 use stored::{StoredEvent, StoredHeader, StoredSummary};
 
@@ -89,11 +93,80 @@ fn order_item(order: &Order) -> Result<Item> {
 #[derive(Debug, Clone)]
 pub struct DynamoOrders {
     table: Table,
+    /// The promotions table, for the functions whose order writes change promotion counts.
+    promotions: Option<Table>,
 }
 
 impl DynamoOrders {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self { table: Table::new(client, table) }
+        Self { table: Table::new(client, table), promotions: None }
+    }
+
+    /// Order writes that hold, commit, release or give back promotion uses also write their counts in
+    /// `promotions_table` (template.yaml gives those functions `PROMOTIONS_TABLE`); without it such a write
+    /// fails, as IAM would refuse it.
+    pub fn with_promotions(mut self, promotions_table: impl Into<String>) -> Self {
+        self.promotions = Some(self.table.sibling(promotions_table));
+        self
+    }
+
+    /// The order item's update appending the events after `expected_version` (conditional on it).
+    fn append_update(&self, order: &Order, expected_version: u32) -> Result<aws_sdk_dynamodb::types::Update> {
+        let update = self
+            .table
+            .update(
+                key(order_pk(order.id()), ORDER_SK),
+                if order.status() == OrderStatus::Pending {
+                    "SET #events = list_append(#events, :new), #status = :status, \
+                     #version = :version, #summary = :summary"
+                } else {
+                    "SET #events = list_append(#events, :new), #status = :status, \
+                     #version = :version, #summary = :summary REMOVE gsi3pk, gsi3sk"
+                },
+            )
+            .condition_expression("#version = :expected")
+            .expression_attribute_names("#events", "events")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#summary", "summary")
+            .expression_attribute_values(":new", to_av(&stored_events(order.events_since(expected_version)))?)
+            .expression_attribute_values(":status", s(order.status().as_str()))
+            .expression_attribute_values(":version", n(order.version()))
+            .expression_attribute_values(":summary", to_av(&StoredSummary::of(&order.summary()))?)
+            .expression_attribute_values(":expected", n(expected_version));
+        Ok(update.build().expect("table, key and expression are set"))
+    }
+
+    /// Appends the events after `expected_version` in one transaction with the promotion counts they change:
+    /// `None` when it applied, else the cancellation and what each action after the order's wrote.
+    async fn append_with_usage(
+        &self,
+        order: &Order,
+        expected_version: u32,
+        changes: &[commerce_domain::order::UsageChange],
+    ) -> Result<Option<(Cancellation, Vec<(String, u32, UsagePart)>)>> {
+        let promotions = self.promotions.as_ref().ok_or_else(|| {
+            DomainError::unexpected("an order write changes promotion counts but PROMOTIONS_TABLE is not set")
+        })?;
+        let mut actions = vec![TransactWriteItem::builder().update(self.append_update(order, expected_version)?).build()];
+        let mut parts = Vec::new();
+        for change in changes {
+            for (action, part) in usage_actions(promotions, change) {
+                actions.push(action);
+                parts.push((change.redemption.promotion_id.clone(), change.shard, part));
+            }
+        }
+        let sent = self.table.client().transact_write_items().set_transact_items(Some(actions)).send().boxed().await;
+        match sent {
+            Ok(_) => Ok(None),
+            Err(err) => match Cancellation::of(&err) {
+                Some(cancelled) if cancelled.conflicted() => {
+                    Err(DomainError::Transient("order transaction conflict".into()))
+                }
+                Some(cancelled) => Ok(Some((cancelled, parts))),
+                None => Err(sdk_error(err)),
+            },
+        }
     }
 
     /// Puts each seller's view of `order` unless a view of a later version is stored: the parts are a
@@ -171,31 +244,28 @@ impl OrderWriter for DynamoOrders {
     /// (append only: `list_append`) with the derived status; then each seller's part is put, guarded by
     /// version. With no new events it only re-puts the parts, which finishes a write interrupted between the
     /// two.
+    /// An order write that changes promotion counts (commit, release, give back) is one transaction with
+    /// them; the counts' own conditions never fail there (only a hold's can, see `hold_promotions`).
     async fn append_events(&self, order: &Order, expected_version: u32) -> Result<()> {
         let new_events = order.events_since(expected_version);
-        if !new_events.is_empty() {
+        let changes = order.usage_changes(expected_version);
+        if !changes.is_empty() {
+            if let Some((cancelled, _)) = self.append_with_usage(order, expected_version, &changes).await? {
+                if cancelled.failed(0) {
+                    return Err(commerce_domain::order::concurrent_update());
+                }
+                return Err(DomainError::unexpected(format!("a promotion count refused: {:?}", cancelled.codes())));
+            }
+        } else if !new_events.is_empty() {
+            let update = self.append_update(order, expected_version)?;
             let result = self
                 .table
                 .update_item()
-                .key("pk", s(order_pk(order.id())))
-                .key("sk", s(ORDER_SK))
-                .update_expression(if order.status() == OrderStatus::Pending {
-                    "SET #events = list_append(#events, :new), #status = :status, \
-                     #version = :version, #summary = :summary"
-                } else {
-                    "SET #events = list_append(#events, :new), #status = :status, \
-                     #version = :version, #summary = :summary REMOVE gsi3pk, gsi3sk"
-                })
-                .condition_expression("#version = :expected")
-                .expression_attribute_names("#events", "events")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_names("#summary", "summary")
-                .expression_attribute_values(":new", to_av(&stored_events(new_events))?)
-                .expression_attribute_values(":status", s(order.status().as_str()))
-                .expression_attribute_values(":version", n(order.version()))
-                .expression_attribute_values(":summary", to_av(&StoredSummary::of(&order.summary()))?)
-                .expression_attribute_values(":expected", n(expected_version))
+                .set_key(Some(update.key))
+                .update_expression(update.update_expression)
+                .set_condition_expression(update.condition_expression)
+                .set_expression_attribute_names(update.expression_attribute_names)
+                .set_expression_attribute_values(update.expression_attribute_values)
                 .send()
                 .boxed()
                 .await;
@@ -204,6 +274,32 @@ impl OrderWriter for DynamoOrders {
             }
         }
         self.put_seller_parts(order).await
+    }
+}
+
+impl commerce_app::ports::PromotionHolder for DynamoOrders {
+    /// Appends `promotions_held` with its takes in one transaction and says which condition failed, if one did.
+    async fn hold_promotions(&self, order: &Order, expected_version: u32) -> Result<HoldOutcome> {
+        let changes = order.usage_changes(expected_version);
+        let Some((cancelled, parts)) = self.append_with_usage(order, expected_version, &changes).await? else {
+            return Ok(HoldOutcome::Held);
+        };
+        if cancelled.failed(0) {
+            return Ok(HoldOutcome::OrderChanged);
+        }
+        let failed = (1..=parts.len()).find(|i| cancelled.failed(*i)).and_then(|i| parts.get(i - 1));
+        Ok(match failed {
+            Some((promotion_id, shard, UsagePart::Shard)) => {
+                HoldOutcome::ShardEmpty { promotion_id: promotion_id.clone(), shard: *shard }
+            }
+            Some((promotion_id, _, UsagePart::Customer)) => {
+                HoldOutcome::Unavailable { promotion_id: promotion_id.clone(), reason: "customer_limit" }
+            }
+            Some((promotion_id, _, UsagePart::Code)) => {
+                HoldOutcome::Unavailable { promotion_id: promotion_id.clone(), reason: "code_used" }
+            }
+            None => return Err(DomainError::unexpected(format!("hold cancelled: {:?}", cancelled.codes()))),
+        })
     }
 }
 
