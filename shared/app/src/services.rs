@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod inventory;
 pub mod orders;
 pub mod payments;
+pub mod promotions;
 pub mod quote;
 pub mod search;
 pub mod shipping_methods;

@@ -120,6 +120,10 @@ pub struct Cart {
     /// by an order since: the reservation record says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reservation: Option<CartReservation>,
+    /// The promotion codes the shopper entered (normalized), applied at every read and at checkout; a merge
+    /// keeps the guest's too (up to `promotion::MAX_CODES_PER_CART`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub promotion_codes: Vec<String>,
 }
 
 /// What a caller presents to use a cart.
@@ -177,6 +181,7 @@ impl Cart {
             version: 0,
             merged_into: None,
             reservation: None,
+            promotion_codes: Vec::new(),
         };
         cart.touch(now);
         cart
@@ -323,6 +328,11 @@ impl Cart {
             }
         }
         self.lines = merge_lines(&self.lines, &guest.lines, limits);
+        for code in &guest.promotion_codes {
+            if !self.promotion_codes.contains(code) && self.promotion_codes.len() < crate::promotion::MAX_CODES_PER_CART {
+                self.promotion_codes.push(code.clone());
+            }
+        }
         guest.status = CartStatus::Merged;
         guest.merged_into = Some(self.cart_id.clone());
         guest.updated_at = now;

@@ -229,6 +229,7 @@ impl DomainError {
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::OutOfStock { .. } => "OutOfStock",
+            Self::Conflict { code: ErrorCode::PromotionUnavailable, .. } => "PromotionUnavailable",
             Self::PaymentDeclined { .. } => "PaymentDeclined",
             Self::Transient(_) => "Transient",
             Self::NotFound { .. } => "NotFound",

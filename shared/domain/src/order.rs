@@ -221,6 +221,9 @@ impl Charges {
 #[serde(rename_all = "snake_case")]
 pub enum FailureReason {
     OutOfStock,
+    /// A promotion's last use went to another checkout (or the customer's limit was reached) before this one
+    /// could hold it; nothing was authorized.
+    PromotionUnavailable,
     PaymentDeclined,
     PaymentError,
     Expired,
@@ -231,6 +234,7 @@ impl FailureReason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::OutOfStock => "out_of_stock",
+            Self::PromotionUnavailable => "promotion_unavailable",
             Self::PaymentDeclined => "payment_declined",
             Self::PaymentError => "payment_error",
             Self::Expired => "expired",
@@ -242,6 +246,7 @@ impl FailureReason {
     pub fn from_error_type(error_type: &str) -> Self {
         match error_type {
             "OutOfStock" => Self::OutOfStock,
+            "PromotionUnavailable" => Self::PromotionUnavailable,
             "PaymentDeclined" => Self::PaymentDeclined,
             "Expired" | "Gone" => Self::Expired,
             "Transient" | "PaymentError" | "States.Timeout" | "Sandbox.Timedout" => Self::PaymentError,

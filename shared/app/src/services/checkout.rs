@@ -10,9 +10,11 @@
 //! and the sale's reconciliation books it as sold), and the compensation gives the hold back to the sale.
 
 use crate::ports::{
-    CartStore, CheckoutStarter, FlashHolds, FlashSaleReader, FlashTicketStore, OrderReader, OrderWriter, PaymentLedger,
-    PaymentProvider, PendingOrders, QuoteStore, ReservationStore, SkuCatalog, SoldStockReturns,
+    CartStore, CheckoutStarter, CustomerOrders, FlashHolds, FlashSaleReader, FlashTicketStore, OrderReader,
+    OrderWriter, PaymentLedger, PaymentProvider, PendingOrders, PromotionReader, QuoteStore, ReservationStore,
+    SkuCatalog, SoldStockReturns,
 };
+use crate::services::promotions;
 use crate::services::quote::{live_quote, PricedCart, PricingTables, ShippingChoice};
 use chrono::{DateTime, Utc};
 use commerce_domain::cart::CartAccess;
@@ -53,6 +55,10 @@ pub struct CheckoutRequest {
     /// option for the address.
     #[serde(default)]
     pub shipping: Option<ShippingChoice>,
+    /// Promotion codes, applied with the cart's own (at most five in all). A code that does not apply is 422
+    /// with its typed code (`promotion_expired`, `promotion_unavailable`, `promotion_not_applicable`).
+    #[serde(default)]
+    pub promotion_codes: Vec<String>,
 }
 
 /// 409 `price_changed` when the shopper expected another total than the order's.
@@ -165,7 +171,7 @@ async fn create(orders: &impl OrderWriter, order: Order) -> Result<(Order, bool)
 }
 
 /// What the checkout use case reads and writes.
-pub struct CheckoutPorts<'a, K, C, F, O, S, T, Q> {
+pub struct CheckoutPorts<'a, K, C, F, O, S, T, Q, P> {
     pub carts: &'a K,
     pub catalog: &'a C,
     /// Flash-sale tickets and sales, read when the request names a `flash_ticket_id`.
@@ -176,6 +182,8 @@ pub struct CheckoutPorts<'a, K, C, F, O, S, T, Q> {
     pub tables: &'a T,
     /// The cart's quotes, read when the request names one.
     pub quotes: &'a Q,
+    /// Promotions, their codes and counts (read only: the saga holds the uses).
+    pub promotions: &'a P,
 }
 
 /// A checkout request under its `Idempotency-Key`: the order id and the saga's execution name are derived from
@@ -193,8 +201,8 @@ pub struct KeyedCheckout {
 /// the saga under `execution_name`. A request whose order exists is answered from it (see `CheckoutOutcome`);
 /// a request that fails before the order is written leaves nothing behind, so its retry runs again.
 #[tracing::instrument(skip_all, fields(order_id = %keyed.order_id))]
-pub async fn start_checkout<K, C, F, O, S, T, Q>(
-    ports: CheckoutPorts<'_, K, C, F, O, S, T, Q>,
+pub async fn start_checkout<K, C, F, O, S, T, Q, P>(
+    ports: CheckoutPorts<'_, K, C, F, O, S, T, Q, P>,
     access: &CartAccess,
     caller_email: Option<String>,
     keyed: KeyedCheckout,
@@ -204,10 +212,11 @@ where
     K: CartStore,
     C: SkuCatalog,
     F: FlashSaleReader + FlashTicketStore,
-    O: OrderWriter + OrderReader,
+    O: OrderWriter + OrderReader + CustomerOrders,
     S: CheckoutStarter,
     T: PricingTables,
     Q: QuoteStore,
+    P: PromotionReader,
 {
     let KeyedCheckout { request, order_id, fingerprint, execution_name } = keyed;
     validate_payment_method(&request.payment_method)?;
@@ -274,8 +283,8 @@ fn flash_hold(request: &CheckoutRequest, access: &CartAccess) -> Result<Option<F
 }
 
 /// The order of a won flash-sale unit, at the sale's price, shipped by its seller's cheapest option.
-async fn flash_order<K, C, F, O, S, T, Q>(
-    ports: &CheckoutPorts<'_, K, C, F, O, S, T, Q>,
+async fn flash_order<K, C, F, O, S, T, Q, P>(
+    ports: &CheckoutPorts<'_, K, C, F, O, S, T, Q, P>,
     hold: &FlashHold,
     request: &CheckoutRequest,
     order_id: &str,
@@ -309,8 +318,8 @@ where
 
 /// The order of the caller's cart, priced from the catalog, taxed and shipped for the address (by the quote's
 /// options when the request names one); a guest's order gets a new order token.
-async fn cart_order<K, C, F, O, S, T, Q>(
-    ports: &CheckoutPorts<'_, K, C, F, O, S, T, Q>,
+async fn cart_order<K, C, F, O, S, T, Q, P>(
+    ports: &CheckoutPorts<'_, K, C, F, O, S, T, Q, P>,
     access: &CartAccess,
     request: &CheckoutRequest,
     order_id: &str,
@@ -320,20 +329,41 @@ async fn cart_order<K, C, F, O, S, T, Q>(
 where
     K: CartStore,
     C: SkuCatalog,
+    O: CustomerOrders,
     T: PricingTables,
     Q: QuoteStore,
+    P: PromotionReader,
 {
-    let (lines, views) =
+    let (lines, views, cart_codes) =
         crate::services::quote::cart_lines(ports.carts, ports.catalog, access, &request.cart_id, now).await?;
+    let codes = promotions::normalize_codes(cart_codes.iter().chain(&request.promotion_codes))?;
     let address = &request.shipping_address;
     let priced = PricedCart::price(ports.tables, &request.cart_id, lines, &views, address).await?;
-    let charges = match &request.shipping {
+    let mut charges = match &request.shipping {
         Some(choice) => {
             let quote = live_quote(ports.quotes, &request.cart_id, choice, &priced, now).await?;
             priced.charges(address, Some((choice, &quote)))?
         }
         None => priced.charges(address, None)?,
     };
+    let buyer = promotions::Buyer {
+        user_id: access.user_id.as_deref(),
+        email: email.as_deref(),
+        check_history: true,
+    };
+    let discounts = promotions::evaluate(
+        ports.promotions,
+        ports.orders,
+        &priced.lines,
+        &views,
+        Some(&charges.shipping),
+        &codes,
+        &buyer,
+    )
+    .await?;
+    discounts.refuse_code_problems()?;
+    let (lines, shipping) = discounts.discount(&priced.rules, priced.lines, std::mem::take(&mut charges.shipping))?;
+    charges.shipping = shipping;
     let actor = match &access.user_id {
         Some(user_id) => Actor::shopper(user_id),
         None => Actor { kind: ActorKind::Guest, id: request.cart_id.clone() },
@@ -343,12 +373,13 @@ where
         order_id.to_owned(),
         customer,
         request.cart_id.clone(),
-        priced.lines,
+        lines,
         request.shipping_address.clone(),
         actor,
         now,
     )?
-    .with_charges(charges)?;
+    .with_charges(charges)?
+    .with_promotions(discounts.redemptions)?;
     check_expected_total(request.expected_total, &order)?;
     if access.user_id.is_some() {
         return Ok((order, None));
@@ -713,7 +744,16 @@ where
         None => Ok(()),
     };
     give_back_stock(store, order_id, now).await?;
+    release_promotions(orders, order_id, now).await?;
     held.map(|()| true)
+}
+
+/// Gives a failed checkout's held promotion uses back (`promotions_released`, once, with its counts).
+async fn release_promotions(orders: &(impl OrderReader + OrderWriter), order_id: &str, now: DateTime<Utc>) -> Result<()> {
+    match update_order(orders, order_id, |order| promotions::release(order, now)).await {
+        Ok(_) | Err(DomainError::NotFound { .. }) => Ok(()),
+        Err(err) => Err(err),
+    }
 }
 
 async fn give_back_stock(

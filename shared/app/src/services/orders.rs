@@ -394,12 +394,15 @@ where
     let RestockPorts { orders, provider, inventory, flash, publisher } = ports;
     let ledger = orders;
     let (_, who) = owned_order(orders, access, order_id).await?;
+    // The promotions' uses go back in the same write as the cancellation (or, after a write that stopped
+    // before them, with the repeat), once.
     let order = update_order(orders, order_id, |order| {
-        if order.status() == OrderStatus::Cancelled {
-            return Ok(false);
+        let mut changed = false;
+        if order.status() != OrderStatus::Cancelled {
+            order.record(OrderEventKind::Cancelled, who.clone(), None, now)?;
+            changed = true;
         }
-        order.record(OrderEventKind::Cancelled, who.clone(), None, now)?;
-        Ok(true)
+        Ok(crate::services::promotions::restore(order, now)? || changed)
     })
     .await?;
     let payment = release_payment(provider, ledger, order_id, now).await?;
@@ -676,13 +679,15 @@ where
     let ledger = orders;
     let seller = caller.user_id.clone();
     seller_order(orders, caller, order_id).await?;
+    // The last seller's approval makes the order fully returned: its promotions' uses go back with it, once.
     let order = update_order(orders, order_id, |order| {
-        if order.returned(&seller).is_some() {
-            return Ok(false);
+        let mut changed = false;
+        if order.returned(&seller).is_none() {
+            let kind = OrderEventKind::Returned { seller_id: seller.clone(), restocked: request.restock };
+            order.record(kind, Actor::seller(&seller), None, now)?;
+            changed = true;
         }
-        let kind = OrderEventKind::Returned { seller_id: seller.clone(), restocked: request.restock };
-        order.record(kind, Actor::seller(&seller), None, now)?;
-        Ok(true)
+        Ok(crate::services::promotions::restore(order, now)? || changed)
     })
     .await?;
     if order.refunded(&seller).is_none() {

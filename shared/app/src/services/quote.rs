@@ -351,7 +351,7 @@ pub async fn cart_lines(
     access: &commerce_domain::cart::CartAccess,
     cart_id: &str,
     now: DateTime<Utc>,
-) -> Result<(Vec<OrderLine>, Vec<SkuView>)> {
+) -> Result<(Vec<OrderLine>, Vec<SkuView>, Vec<String>)> {
     let cart = carts.get_cart(cart_id).await?.ok_or_else(|| DomainError::not_found("cart"))?;
     cart.authorize(access, now)?;
     cart.require_active()?;
@@ -375,7 +375,7 @@ pub async fn cart_lines(
             view.price,
         )?);
     }
-    Ok((lines, views))
+    Ok((lines, views, cart.promotion_codes))
 }
 
 /// A carrier-rated method and what its carrier is asked.
@@ -410,7 +410,7 @@ where
     W: WarehouseReader,
 {
     request.shipping_address.validate()?;
-    let (lines, views) = cart_lines(ports.carts, ports.catalog, access, cart_id, now).await?;
+    let (lines, views, _) = cart_lines(ports.carts, ports.catalog, access, cart_id, now).await?;
     let priced = PricedCart::price(ports.tables, cart_id, lines, &views, &request.shipping_address).await?;
     let parts = priced.options(&request.shipping_address, ports.carriers, ports.warehouses).await?;
     let quote = Quote {
