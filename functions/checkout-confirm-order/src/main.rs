@@ -8,7 +8,6 @@ mod handler;
 
 use commerce_aws::cart::DynamoCarts;
 use commerce_aws::inventory::DynamoInventory;
-use commerce_aws::orders::DynamoOrders;
 use commerce_lambda::config;
 use commerce_lambda::telemetry;
 use lambda_runtime::{run, service_fn, Error};
@@ -20,7 +19,7 @@ async fn main() -> Result<(), Error> {
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
     let deps = handler::Deps {
         inventory: DynamoInventory::new(dynamo.clone(), config::required("INVENTORY_TABLE")?),
-        orders: DynamoOrders::new(dynamo.clone(), config::required("ORDERS_TABLE")?),
+        orders: commerce_lambda::wiring::orders(&dynamo)?,
         carts: DynamoCarts::new(dynamo, config::required("CARTS_TABLE")?),
     };
     run(service_fn(|event| handler::handle(&deps, event))).await

@@ -7,7 +7,6 @@ mod handler;
 
 use commerce_aws::flash_sale::DynamoFlashSales;
 use commerce_aws::inventory::DynamoInventory;
-use commerce_aws::orders::DynamoOrders;
 use commerce_lambda::config;
 use commerce_lambda::telemetry;
 use lambda_runtime::{run, service_fn, Error};
@@ -20,7 +19,7 @@ async fn main() -> Result<(), Error> {
     let deps = handler::Deps {
         inventory: DynamoInventory::new(dynamo.clone(), config::required("INVENTORY_TABLE")?),
         flash: DynamoFlashSales::without_inventory(dynamo.clone(), config::required("FLASH_SALES_TABLE")?),
-        orders: DynamoOrders::new(dynamo, config::required("ORDERS_TABLE")?),
+        orders: commerce_lambda::wiring::orders(&dynamo)?,
     };
     run(service_fn(|event| handler::handle(&deps, event))).await
 }

@@ -5,7 +5,8 @@
 
 use commerce_app::ports::QuoteStore;
 use commerce_app::ports::{
-    CartStore, CheckoutStarter, FlashSaleReader, FlashTicketStore, OrderReader, OrderWriter, SkuCatalog,
+    CartStore, CheckoutStarter, CustomerOrders, FlashSaleReader, FlashTicketStore, OrderReader, OrderWriter,
+    PromotionReader, SkuCatalog,
 };
 use commerce_app::services::cart::CallerResolver;
 use commerce_app::services::checkout::{self, CheckoutOutcome, CheckoutPorts, CheckoutRequest, KeyedCheckout};
@@ -19,7 +20,7 @@ use commerce_lambda::idempotency;
 use lambda_http::{Body, Error, Request, Response};
 
 /// What the handler needs, built once per cold start.
-pub struct Deps<C, K, F, O, S, V, T, Q> {
+pub struct Deps<C, K, F, O, S, V, T, Q, P> {
     pub carts: C,
     pub catalog: K,
     /// Shipping methods and tax regions.
@@ -31,21 +32,24 @@ pub struct Deps<C, K, F, O, S, V, T, Q> {
     pub orders: O,
     pub starter: S,
     pub verifier: V,
+    /// Promotions, their codes and counts (read only).
+    pub promotions: P,
 }
 
-pub async fn handle<C, K, F, O, S, V, T, Q>(
-    deps: &Deps<C, K, F, O, S, V, T, Q>,
+pub async fn handle<C, K, F, O, S, V, T, Q, P>(
+    deps: &Deps<C, K, F, O, S, V, T, Q, P>,
     req: Request,
 ) -> Result<Response<Body>, Error>
 where
     C: CartStore,
     K: SkuCatalog,
     F: FlashSaleReader + FlashTicketStore,
-    O: OrderReader + OrderWriter,
+    O: OrderReader + OrderWriter + CustomerOrders,
     S: CheckoutStarter,
     V: CallerResolver,
     T: PricingTables,
     Q: QuoteStore,
+    P: PromotionReader,
 {
     let prepared = async {
         let body: serde_json::Value = api::parse_json(&req)?;
@@ -81,6 +85,7 @@ where
         starter: &deps.starter,
         tables: &deps.tables,
         quotes: &deps.quotes,
+        promotions: &deps.promotions,
     };
     let outcome = checkout::start_checkout(ports, &access, email, keyed, chrono::Utc::now()).await;
     let accepted = |a| serde_json::to_value(a).map_err(DomainError::unexpected);
@@ -141,6 +146,7 @@ mod tests {
             verifier: FixedCallers::default().shopper("<id token>", "shopper-1"),
             tables: InMemoryShippingConfig::new(),
             quotes: InMemoryQuotes::new(),
+            promotions: commerce_testkit::promotions::sample_promotions(),
         };
         (deps, cart_id)
     }

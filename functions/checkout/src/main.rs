@@ -18,6 +18,7 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let aws = config::aws().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    let dynamo_promotions = dynamo.clone();
     let catalog_table = config::required("CATALOG_TABLE")?;
     let carts = DynamoCarts::new(dynamo.clone(), config::required("CARTS_TABLE")?);
     let deps = handler::Deps {
@@ -32,6 +33,7 @@ async fn main() -> Result<(), Error> {
             config::required("CHECKOUT_STATE_MACHINE_ARN")?,
         ),
         verifier: JwtVerifier::from_env()?,
+        promotions: commerce_aws::promotions::DynamoPromotions::new(dynamo_promotions, config::required("PROMOTIONS_TABLE")?),
     };
     run(service_fn(|req| handler::handle(&deps, req))).await
 }

@@ -1,21 +1,24 @@
-//! Answers 200 with the caller's cart, re-priced, with typed problems per line. A cart that is not the
+//! Answers 200 with the caller's cart, re-priced, with typed problems per line and its promotions (each
+//! discount on its line, the codes' problems). A cart that is not the
 //! caller's (wrong or missing `X-Cart-Token`, another shopper) or that expired reads as 404.
 
-use commerce_app::ports::{CartStore, SkuCatalog};
+use commerce_app::ports::{CartStore, PromotionReader, SkuCatalog};
 use commerce_app::services::cart::{CallerResolver, CartContext, CartInventory};
+use commerce_app::services::promotions;
 use commerce_domain::ids::CartId;
 use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle<S: CartStore, C: SkuCatalog, I: CartInventory, R: CallerResolver>(
     ctx: &CartContext<S, C, I, R>,
+    promotions: &impl PromotionReader,
     req: Request,
 ) -> Result<Response<Body>, Error> {
     let result = async {
         let access =
             ctx.access(api::header(&req, "authorization").as_deref(), api::header(&req, "x-cart-token")).await?;
         let cart_id: CartId = api::path(&req, "cart_id")?;
-        ctx.get_cart(&access, &cart_id, chrono::Utc::now()).await
+        promotions::cart::get(ctx, promotions, &access, &cart_id, chrono::Utc::now()).await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))
@@ -31,6 +34,7 @@ mod tests {
     use commerce_testkit::catalog::InMemoryCatalog;
     use commerce_testkit::http::{body_json, demo_store, request, sample_events, RequestBuilder};
     use commerce_testkit::inventory::InMemoryInventory;
+    use commerce_testkit::promotions::sample_promotions;
 
     type Ctx = CartContext<InMemoryCarts, InMemoryCatalog, InMemoryInventory, FixedCallers>;
 
@@ -63,7 +67,7 @@ mod tests {
     async fn when_owner_reads_should_reprice_and_list_problems() {
         let ctx = context();
         let (cart_id, token) = guest_cart(&ctx).await;
-        let response = handle(&ctx, get(&cart_id).header("x-cart-token", &token).build()).await.unwrap();
+        let response = handle(&ctx, &sample_promotions(), get(&cart_id).header("x-cart-token", &token).build()).await.unwrap();
         assert_eq!(response.status(), 200, "{}", body_json(&response));
         let body = body_json(&response);
         let lines = body["lines"].as_array().unwrap();
@@ -84,14 +88,14 @@ mod tests {
             get(&cart_id).build(),
             get(&cart_id).header("authorization", "Bearer token-u2").build(),
         ] {
-            assert_eq!(handle(&ctx, req).await.unwrap().status(), 404);
+            assert_eq!(handle(&ctx, &sample_promotions(), req).await.unwrap().status(), 404);
         }
     }
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
         for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/get-cart").as_ref()) {
-            let response = handle(&context(), event.request).await.unwrap();
+            let response = handle(&context(), &sample_promotions(), event.request).await.unwrap();
             assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }

@@ -9,5 +9,6 @@ use lambda_http::{run, service_fn, Error};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let context = commerce_lambda::wiring::cart_context().await?;
-    run(service_fn(|req| handler::handle(&context, req))).await
+    let promotions = commerce_lambda::wiring::promotions().await?;
+    run(service_fn(|req| handler::handle(&context, &promotions, req))).await
 }

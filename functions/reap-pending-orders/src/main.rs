@@ -6,7 +6,6 @@ mod handler;
 
 use commerce_aws::flash_sale::DynamoFlashSales;
 use commerce_aws::inventory::DynamoInventory;
-use commerce_aws::orders::DynamoOrders;
 use commerce_aws::payments::ConfiguredProvider;
 use commerce_lambda::config;
 use commerce_lambda::telemetry;
@@ -18,7 +17,7 @@ async fn main() -> Result<(), Error> {
     let aws = config::aws().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
     let deps = handler::Deps {
-        orders: DynamoOrders::new(dynamo.clone(), config::required("ORDERS_TABLE")?),
+        orders: commerce_lambda::wiring::orders(&dynamo)?,
         inventory: DynamoInventory::new(dynamo.clone(), config::required("INVENTORY_TABLE")?),
         flash: DynamoFlashSales::without_inventory(dynamo, config::required("FLASH_SALES_TABLE")?),
         provider: ConfiguredProvider::from_env(&aws).await?,

@@ -199,6 +199,36 @@ impl Cart {
         now >= self.expires_at
     }
 
+    /// Adds a promotion code (normalized by the caller); `false` when the cart already has it. At most
+    /// `promotion::MAX_CODES_PER_CART` codes (422 naming `code`).
+    pub fn add_code(&mut self, code: &str, now: DateTime<Utc>) -> Result<bool, DomainError> {
+        self.require_active()?;
+        if self.promotion_codes.iter().any(|c| c == code) {
+            return Ok(false);
+        }
+        if self.promotion_codes.len() >= crate::promotion::MAX_CODES_PER_CART {
+            return Err(DomainError::validation(
+                "code",
+                format!("a cart holds at most {} codes", crate::promotion::MAX_CODES_PER_CART),
+            ));
+        }
+        self.promotion_codes.push(code.to_owned());
+        self.touch(now);
+        Ok(true)
+    }
+
+    /// Removes a promotion code; `false` when the cart does not have it.
+    pub fn remove_code(&mut self, code: &str, now: DateTime<Utc>) -> Result<bool, DomainError> {
+        self.require_active()?;
+        let before = self.promotion_codes.len();
+        self.promotion_codes.retain(|c| c != code);
+        if self.promotion_codes.len() == before {
+            return Ok(false);
+        }
+        self.touch(now);
+        Ok(true)
+    }
+
     fn touch(&mut self, now: DateTime<Utc>) {
         self.updated_at = now;
         self.expires_at = now + self.ttl();
@@ -407,6 +437,22 @@ pub struct PricedLine {
     pub added_price: Money,
     pub line_total: Money,
     pub problems: Vec<LineProblem>,
+    /// The promotions' shares of this line (shown on reads that evaluate promotions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discounts: Vec<crate::promotion::Share>,
+}
+
+/// The promotions on a cart as read: the cart's codes, what applies (each share on its line), the shipping
+/// promotions that apply once shipping is priced (at the quote and checkout), and why a code does not apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartPromotions {
+    pub codes: Vec<String>,
+    pub applied: Vec<crate::promotion::Applied>,
+    pub pending_shipping: Vec<String>,
+    pub problems: Vec<crate::promotion::PromotionProblem>,
+    pub discount_total: Money,
+    /// `subtotal − discount_total`, before shipping and tax.
+    pub discounted_subtotal: Money,
 }
 
 /// A cart as read by its owner.
@@ -425,6 +471,9 @@ pub struct PricedCart {
     pub expires_at: DateTime<Utc>,
     /// The live stock hold of the cart's lines (reserve at add-to-cart), or null.
     pub reservation: Option<CartReservation>,
+    /// The promotions, on reads that evaluate them (`GET` and the promotion endpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotions: Option<CartPromotions>,
 }
 
 /// Re-prices a cart against the catalog's current SKUs and the units sellable per SKU. The subtotal is in the
@@ -484,6 +533,7 @@ pub fn price_cart(
             added_price: line.added_price,
             line_total,
             problems,
+            discounts: Vec::new(),
         });
     }
     Ok(PricedCart {
@@ -499,6 +549,7 @@ pub fn price_cart(
         updated_at: cart.updated_at,
         expires_at: cart.expires_at,
         reservation: None,
+        promotions: None,
     })
 }
 

@@ -147,6 +147,12 @@ where
     path_param(req, name)?.parse()
 }
 
+/// Whether the request came in on an admin route (`/v1/admin/...`): functions that serve an admin and a seller
+/// route with one handler tell the two apart by it.
+pub fn is_admin_route(req: &Request) -> bool {
+    req.uri().path().starts_with("/v1/admin/")
+}
+
 /// An optional query-string parameter.
 pub fn query_param(req: &Request, name: &str) -> Option<String> {
     req.query_string_parameters().first(name).map(str::to_owned)

@@ -49,7 +49,7 @@ pub async fn restocking_deps() -> Result<
     let inventory_table = config::required("INVENTORY_TABLE")?;
     let flash_table = config::required("FLASH_SALES_TABLE")?;
     Ok(RestockingDeps {
-        orders: DynamoOrders::new(dynamo.clone(), config::required("ORDERS_TABLE")?),
+        orders: orders(&dynamo)?,
         inventory: DynamoInventory::new(dynamo.clone(), inventory_table.clone()),
         flash: DynamoFlashSales::new(dynamo, flash_table, inventory_table),
         provider: ConfiguredProvider::from_env(&aws).await?,
@@ -89,4 +89,22 @@ pub async fn shipping_config() -> Result<commerce_aws::shipping_config::DynamoSh
     let table = config::required("CATALOG_TABLE")?;
     let aws = config::aws().await;
     Ok(commerce_aws::shipping_config::DynamoShippingConfig::new(aws_sdk_dynamodb::Client::new(&aws), table))
+}
+
+/// The promotions table (PROMOTIONS_TABLE): what the promotion functions and the cart reads that evaluate
+/// promotions need. Called once per cold start.
+pub async fn promotions() -> Result<commerce_aws::promotions::DynamoPromotions, InitError> {
+    let table = config::required("PROMOTIONS_TABLE")?;
+    let aws = config::aws().await;
+    Ok(commerce_aws::promotions::DynamoPromotions::new(aws_sdk_dynamodb::Client::new(&aws), table))
+}
+
+/// The orders table (ORDERS_TABLE) for a function whose order writes move promotion counts: with
+/// PROMOTIONS_TABLE when template.yaml gives it (confirm, compensation, cancel, return, reaper, hold).
+pub fn orders(client: &aws_sdk_dynamodb::Client) -> Result<DynamoOrders, InitError> {
+    let orders = DynamoOrders::new(client.clone(), config::required("ORDERS_TABLE")?);
+    Ok(match std::env::var("PROMOTIONS_TABLE") {
+        Ok(table) if !table.is_empty() => orders.with_promotions(table),
+        _ => orders,
+    })
 }

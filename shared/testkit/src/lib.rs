@@ -8,6 +8,7 @@ pub mod flash_sale;
 pub mod http;
 pub mod inventory;
 pub mod orders;
+pub mod promotions;
 #[cfg(feature = "search")]
 pub mod search;
 pub mod shipping;

@@ -28,11 +28,42 @@ struct State {
 #[derive(Debug, Default, Clone)]
 pub struct InMemoryOrders {
     state: Arc<Mutex<State>>,
+    promotions: Option<crate::promotions::InMemoryPromotions>,
 }
 
 impl InMemoryOrders {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Order writes that change promotion counts apply them to `promotions` (as the adapter's transaction
+    /// does); without it such a write fails.
+    pub fn with_promotions(mut self, promotions: crate::promotions::InMemoryPromotions) -> Self {
+        self.promotions = Some(promotions);
+        self
+    }
+
+    /// Writes `order` over `expected_version` with the count changes its new events make.
+    fn write(&self, order: &Order, expected_version: u32) -> Result<commerce_app::ports::HoldOutcome> {
+        use commerce_app::ports::HoldOutcome;
+        let mut state = self.lock();
+        let stored = state.orders.get(order.id()).ok_or_else(|| DomainError::not_found("order"))?;
+        if stored.version() != expected_version {
+            return Ok(HoldOutcome::OrderChanged);
+        }
+        let changes = order.usage_changes(expected_version);
+        if !changes.is_empty() {
+            let promotions = self
+                .promotions
+                .as_ref()
+                .ok_or_else(|| DomainError::unexpected("an order write changes promotion counts; no promotions attached"))?;
+            let outcome = promotions.apply(&changes);
+            if outcome != HoldOutcome::Held {
+                return Ok(outcome);
+            }
+        }
+        state.orders.insert(order.id().to_owned(), order.clone());
+        Ok(HoldOutcome::Held)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -88,13 +119,17 @@ impl OrderWriter for InMemoryOrders {
         if order.events_since(expected_version).is_empty() {
             return Ok(());
         }
-        let mut state = self.lock();
-        let stored = state.orders.get(order.id()).ok_or_else(|| DomainError::not_found("order"))?;
-        if stored.version() != expected_version {
-            return Err(commerce_domain::order::concurrent_update());
+        match self.write(order, expected_version)? {
+            commerce_app::ports::HoldOutcome::Held => Ok(()),
+            commerce_app::ports::HoldOutcome::OrderChanged => Err(commerce_domain::order::concurrent_update()),
+            other => Err(DomainError::unexpected(format!("a promotion count refused: {other:?}"))),
         }
-        state.orders.insert(order.id().to_owned(), order.clone());
-        Ok(())
+    }
+}
+
+impl commerce_app::ports::PromotionHolder for InMemoryOrders {
+    async fn hold_promotions(&self, order: &Order, expected_version: u32) -> Result<commerce_app::ports::HoldOutcome> {
+        self.write(order, expected_version)
     }
 }
 

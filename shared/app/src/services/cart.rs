@@ -18,7 +18,7 @@ use commerce_domain::inventory::{Reservation, ReservationPolicy, ReservationRequ
 use serde::Serialize;
 
 /// How many times a write is retried after a concurrent change.
-const WRITE_ATTEMPTS: u32 = 8;
+pub(crate) const WRITE_ATTEMPTS: u32 = 8;
 
 pub use crate::ports::CallerResolver;
 
@@ -97,11 +97,11 @@ pub async fn shopper_cart(store: &impl CartStore, user_id: &str, now: DateTime<U
     Err(busy())
 }
 
-fn busy() -> DomainError {
+pub(crate) fn busy() -> DomainError {
     DomainError::conflict(ErrorCode::CartBusy, "the cart is changing concurrently; retry")
 }
 
-async fn owned_cart(store: &impl CartStore, access: &CartAccess, cart_id: &CartId, now: DateTime<Utc>) -> Result<Cart> {
+pub(crate) async fn owned_cart(store: &impl CartStore, access: &CartAccess, cart_id: &CartId, now: DateTime<Utc>) -> Result<Cart> {
     let cart = store.get_cart(cart_id).await?.ok_or_else(|| DomainError::not_found("cart"))?;
     cart.authorize(access, now)?;
     if cart.status == CartStatus::Merged {

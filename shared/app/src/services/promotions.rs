@@ -197,6 +197,8 @@ pub struct Priced {
 
 /// The candidates read for one evaluation.
 struct Loaded {
+    /// Codes no promotion has (any more).
+    unknown: Vec<String>,
     promotions: Vec<Promotion>,
     codes: Vec<Option<String>>,
     single_use: Vec<bool>,
@@ -228,7 +230,13 @@ async fn load(
     sellers: &[String],
     customer: Option<&str>,
 ) -> Result<Loaded> {
-    let mut loaded = Loaded { promotions: Vec::new(), codes: Vec::new(), single_use: Vec::new(), availability: Vec::new() };
+    let mut loaded = Loaded {
+        unknown: Vec::new(),
+        promotions: Vec::new(),
+        codes: Vec::new(),
+        single_use: Vec::new(),
+        availability: Vec::new(),
+    };
     let mut code_taken = Vec::new();
     for code in codes {
         let record = reader.find_code(code).await?;
@@ -237,11 +245,8 @@ async fn load(
             None => None,
         };
         let (Some(record), Some(promotion)) = (record, promotion) else {
-            return Err(DomainError::refused(
-                ErrorCode::PromotionNotApplicable,
-                format!("promotion_codes.{code}"),
-                "no promotion has this code",
-            ));
+            loaded.unknown.push(code.clone());
+            continue;
         };
         code_taken.push(record.single_use && record.used_by.is_some());
         loaded.single_use.push(record.single_use);
@@ -328,7 +333,13 @@ pub async fn evaluate(
             Some(redemption(&loaded.promotions[i], applied, loaded.single_use[i], currency))
         })
         .collect();
-    let code_problems = evaluation.problems.iter().filter(|p| p.code.is_some()).cloned().collect();
+    let unknown = loaded.unknown.iter().map(|code| PromotionProblem {
+        promotion_id: String::new(),
+        code: Some(code.clone()),
+        problem: promotion::Problem::NotApplicable,
+        reason: "unknown_code".into(),
+    });
+    let code_problems = unknown.chain(evaluation.problems.iter().filter(|p| p.code.is_some()).cloned()).collect();
     Ok(Priced { evaluation, redemptions, code_problems })
 }
 
@@ -487,4 +498,192 @@ pub fn restore(order: &mut Order, now: DateTime<Utc>) -> Result<bool> {
     let event = commerce_domain::order::OrderEventKind::PromotionsRestored;
     order.record(event, commerce_domain::order::Actor::system("promotions"), None, now)?;
     Ok(true)
+}
+
+/// Order history for a read that takes a signed-in shopper's word for a first order (a cart read): never asked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHistory;
+
+impl CustomerOrders for NoHistory {
+    async fn list_customer_orders(
+        &self,
+        _user_id: &str,
+        _limit: PageLimit,
+        _cursor: Option<&str>,
+    ) -> Result<Page<commerce_domain::order::OrderSummary>> {
+        Ok(Page { items: Vec::new(), next_cursor: None })
+    }
+}
+
+/// Cart reads and the cart's codes, with the promotions evaluated.
+pub mod cart {
+    use super::{evaluate, normalize_codes, Buyer, NoHistory};
+    use crate::ports::{CartStore, PromotionReader, SkuCatalog};
+    use crate::services::cart::{busy, owned_cart, priced, CallerResolver, CartContext, CartInventory, WRITE_ATTEMPTS};
+    use chrono::{DateTime, Utc};
+    use commerce_domain::cart::{Cart, CartAccess, CartPromotions, PricedCart};
+    use commerce_domain::error::{DomainError, Result};
+    use commerce_domain::ids::CartId;
+    use commerce_domain::money::Money;
+    use commerce_domain::order::OrderLine;
+    use commerce_domain::promotion::{self, Problem};
+
+    /// The cart's lines that can be bought, as order lines, with their catalog views.
+    async fn buyable(
+        catalog: &impl SkuCatalog,
+        cart: &Cart,
+        priced: &PricedCart,
+    ) -> Result<(Vec<OrderLine>, Vec<commerce_domain::catalog::SkuView>)> {
+        let skus: Vec<String> = cart.lines.keys().cloned().collect();
+        let views = if skus.is_empty() { Vec::new() } else { catalog.variants_by_sku(&skus).await? };
+        let currency = priced.subtotal.map(|s| s.currency);
+        let mut lines = Vec::new();
+        for (sku, line) in &cart.lines {
+            let Some(view) = views.iter().find(|v| &v.sku == sku && v.is_purchasable()) else { continue };
+            if Some(view.price.currency) != currency {
+                continue;
+            }
+            lines.push(OrderLine::new(
+                sku.clone(),
+                view.product_id.clone(),
+                view.seller_id.clone(),
+                view.title.clone(),
+                line.quantity,
+                view.price,
+            )?);
+        }
+        Ok((lines, views))
+    }
+
+    /// `cart` priced, with its promotions: each applied share on its line, the cart's codes' problems.
+    pub async fn view<S, C, I, R>(
+        ctx: &CartContext<S, C, I, R>,
+        promotions: &impl PromotionReader,
+        access: &CartAccess,
+        cart: &Cart,
+        now: DateTime<Utc>,
+    ) -> Result<PricedCart>
+    where
+        S: CartStore,
+        C: SkuCatalog,
+        I: CartInventory,
+        R: CallerResolver,
+    {
+        let mut out = priced(&ctx.catalog, &ctx.stock, cart, &ctx.limits, now).await?;
+        let Some(subtotal) = out.subtotal else {
+            return Ok(out);
+        };
+        let (lines, views) = buyable(&ctx.catalog, cart, &out).await?;
+        let codes = normalize_codes(&cart.promotion_codes)?;
+        let buyer = Buyer { user_id: access.user_id.as_deref(), email: None, check_history: false };
+        let found = evaluate(promotions, &NoHistory, &lines, &views, None, &codes, &buyer).await?;
+        for (line, shares) in lines.iter().zip(&found.evaluation.lines) {
+            if let Some(priced_line) = out.lines.iter_mut().find(|l| l.sku == line.sku) {
+                priced_line.discounts = shares.clone();
+            }
+        }
+        let discount_total = Money::new(found.evaluation.total(), subtotal.currency);
+        out.promotions = Some(CartPromotions {
+            codes,
+            applied: found.evaluation.applied.clone(),
+            pending_shipping: found.evaluation.pending_shipping.clone(),
+            problems: found.code_problems.clone(),
+            discount_total,
+            discounted_subtotal: Money::new(subtotal.amount - discount_total.amount, subtotal.currency),
+        });
+        Ok(out)
+    }
+
+    /// `GET /v1/carts/{cart_id}`: the cart re-priced with its promotions.
+    #[tracing::instrument(skip_all, fields(cart_id = %cart_id))]
+    pub async fn get<S, C, I, R>(
+        ctx: &CartContext<S, C, I, R>,
+        promotions: &impl PromotionReader,
+        access: &CartAccess,
+        cart_id: &CartId,
+        now: DateTime<Utc>,
+    ) -> Result<PricedCart>
+    where
+        S: CartStore,
+        C: SkuCatalog,
+        I: CartInventory,
+        R: CallerResolver,
+    {
+        let cart = owned_cart(&ctx.store, access, cart_id, now).await?;
+        view(ctx, promotions, access, &cart, now).await
+    }
+
+    /// `PUT /v1/carts/{cart_id}/promotions/{code}`: checks the code and keeps it on the cart, holding nothing.
+    /// No promotion with the code: 404. Ended: 422 `promotion_expired`; not started, switched off, used up, a
+    /// single-use code already taken: 422 `promotion_unavailable` (neither is kept). A code whose conditions the
+    /// cart does not meet yet is kept and shows its problem (`promotion_not_applicable`) until it applies.
+    #[tracing::instrument(skip_all, fields(cart_id = %cart_id))]
+    pub async fn add_code<S, C, I, R>(
+        ctx: &CartContext<S, C, I, R>,
+        promotions: &impl PromotionReader,
+        access: &CartAccess,
+        cart_id: &CartId,
+        raw_code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PricedCart>
+    where
+        S: CartStore,
+        C: SkuCatalog,
+        I: CartInventory,
+        R: CallerResolver,
+    {
+        let code = promotion::normalize_code(raw_code).map_err(|_| DomainError::not_found("promotion"))?;
+        let record = promotions.find_code(&code).await?.ok_or_else(|| DomainError::not_found("promotion"))?;
+        let found = promotions.get_promotion(&record.promotion_id).await?;
+        let promotion = found.ok_or_else(|| DomainError::not_found("promotion"))?;
+        let refuse = |problem: Problem, reason: &str| {
+            DomainError::refused(problem.code(), "code", format!("the promotion is not available ({reason})"))
+        };
+        if let Some((problem, reason)) = promotion.unavailable_at(now) {
+            return Err(refuse(problem, reason));
+        }
+        if record.single_use && record.used_by.is_some() {
+            return Err(refuse(Problem::Unavailable, "code_used"));
+        }
+        if promotion.usage_limit.is_some() && promotions.usage(&promotion).await?.remaining == Some(0) {
+            return Err(refuse(Problem::Unavailable, "usage_limit"));
+        }
+        for _ in 0..WRITE_ATTEMPTS {
+            let mut cart = owned_cart(&ctx.store, access, cart_id, now).await?;
+            if !cart.add_code(&code, now)? || ctx.store.save_cart(&cart).await? {
+                tracing::info!(cart_id = %cart_id, promotion_id = %promotion.promotion_id, "code added to the cart");
+                return view(ctx, promotions, access, &cart, now).await;
+            }
+        }
+        Err(busy())
+    }
+
+    /// `DELETE /v1/carts/{cart_id}/promotions/{code}`: takes the code off the cart (404 if the cart lacks it).
+    #[tracing::instrument(skip_all, fields(cart_id = %cart_id))]
+    pub async fn remove_code<S, C, I, R>(
+        ctx: &CartContext<S, C, I, R>,
+        promotions: &impl PromotionReader,
+        access: &CartAccess,
+        cart_id: &CartId,
+        raw_code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PricedCart>
+    where
+        S: CartStore,
+        C: SkuCatalog,
+        I: CartInventory,
+        R: CallerResolver,
+    {
+        let code = promotion::normalize_code(raw_code).map_err(|_| DomainError::not_found("promotion"))?;
+        for _ in 0..WRITE_ATTEMPTS {
+            let mut cart = owned_cart(&ctx.store, access, cart_id, now).await?;
+            if !cart.remove_code(&code, now)? {
+                return Err(DomainError::not_found("promotion"));
+            }
+            if ctx.store.save_cart(&cart).await? {
+                return view(ctx, promotions, access, &cart, now).await;
+            }
+        }
+        Err(busy())
+    }
 }

@@ -1,0 +1,13 @@
+//! `GET /v1/admin/promotions`, `GET /v1/seller/promotions`: a page of promotions, newest first.
+
+mod handler;
+
+use commerce_lambda::telemetry;
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let store = commerce_lambda::wiring::promotions().await?;
+    run(service_fn(|req| handler::handle(&store, req))).await
+}
