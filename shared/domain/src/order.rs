@@ -1522,6 +1522,7 @@ mod tests {
                 min_days: 1,
                 max_days: 2,
                 taxes: Vec::new(),
+                discounts: Vec::new(),
             }],
             prices_include_tax: inclusive,
             tax_region: None,
