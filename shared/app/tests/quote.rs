@@ -174,6 +174,7 @@ impl Shop {
             starter: &self.orders,
             tables: &self.tables,
             quotes: &self.quotes,
+            promotions: &commerce_testkit::promotions::InMemoryPromotions::new(),
         };
         let order_id = commerce_domain::ids::OrderId::generate().to_string();
         let request = CheckoutRequest {
@@ -184,6 +185,7 @@ impl Shop {
             flash_ticket_id: None,
             expected_total: None,
             shipping,
+            promotion_codes: Vec::new(),
         };
         let keyed = KeyedCheckout {
             request,
