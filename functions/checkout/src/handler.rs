@@ -124,6 +124,7 @@ mod tests {
         FixedCallers,
         InMemoryShippingConfig,
         InMemoryQuotes,
+        commerce_testkit::promotions::InMemoryPromotions,
     >;
 
     async fn deps() -> (TestDeps, String) {

@@ -144,7 +144,7 @@ async fn route(gw: &Gateway, peer: SocketAddr, request: Request, request_id: &st
             match verified {
                 Ok(claims) => Some(claims),
                 Err(e) => {
-                    tracing::debug!(route = %matched.route_key, reason = %e, "token refused");
+                    tracing::info!(route = %matched.route_key, reason = %e, "token refused");
                     return (function, message(StatusCode::UNAUTHORIZED, "Unauthorized"));
                 }
             }

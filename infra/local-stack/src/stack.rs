@@ -42,6 +42,8 @@ const CATALOG_TABLE: &str = "CatalogTable";
 const SEED_DELIVERY_LIMIT: Duration = Duration::from_secs(300);
 /// The logical id of the table the demo stock goes into.
 const INVENTORY_TABLE: &str = "InventoryTable";
+/// The template's promotions table, seeded with the demo codes.
+const PROMOTIONS_TABLE: &str = "PromotionsTable";
 
 /// Settings fixed for the life of the process.
 struct Config {
@@ -324,6 +326,12 @@ async fn seed(aws: &SdkConfig, provisioned: &Provisioned, users: &DemoUsers) -> 
             tracing::info!(regions, methods, "demo taxes and shipping seeded");
         }
         None => tracing::warn!("the template has no {CATALOG_TABLE}: no demo catalog"),
+    }
+    if let Some(table) = provisioned.names.get(PROMOTIONS_TABLE) {
+        let store = commerce_aws::promotions::DynamoPromotions::new(aws_sdk_dynamodb::Client::new(aws), table.as_str());
+        let promotions =
+            commerce_demo::promotions::seed(&store, &sellers).await.context("seeding the demo promotions")?;
+        tracing::info!(promotions, "demo promotions seeded");
     }
     if let Some(table) = provisioned.names.get(INVENTORY_TABLE) {
         let started = Instant::now();

@@ -7,6 +7,9 @@
 //!   stack's HTTP API, one request at a time, and prints p50/p95/max. It goes through the local DynamoDB
 //!   emulator (the cart, the catalog, the tax regions and methods are read there; the quote is written
 //!   there), so it measures the emulator as much as our code.
+//! - `pricing-bench promotions --state-dir DIR`: the write units an order's promotions cost (from the encoded
+//!   items' sizes and AWS's rules), then the promotion preview through the running local stack: a code put on a
+//!   20-line cart and the cart read with it, one request at a time, p50/p95/max.
 
 use anyhow::Result;
 use chrono::Utc;
@@ -34,6 +37,15 @@ enum Mode {
     Quote {
         #[arg(long, default_value_t = 200)]
         quotes: usize,
+        #[arg(long, default_value = ".local/state")]
+        state_dir: std::path::PathBuf,
+        #[arg(long, default_value = "target/debug/local-stack")]
+        local_stack: std::path::PathBuf,
+    },
+    /// Write units per order with and without a code, and the preview's latency through the local stack.
+    Promotions {
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
         #[arg(long, default_value = ".local/state")]
         state_dir: std::path::PathBuf,
         #[arg(long, default_value = "target/debug/local-stack")]
@@ -112,6 +124,10 @@ fn main() -> Result<()> {
     if let Some(Mode::Quote { quotes, state_dir, local_stack }) = args.mode {
         return tokio::runtime::Runtime::new()?.block_on(quote(quotes, &state_dir, &local_stack));
     }
+    if let Some(Mode::Promotions { requests, state_dir, local_stack }) = args.mode {
+        write_units()?;
+        return tokio::runtime::Runtime::new()?.block_on(preview(requests, &state_dir, &local_stack));
+    }
     let regions = vec![
         region("US", false, false, &[(0, "none")])?,
         region("US-CA", false, true, &[(72_500, "California"), (22_500, "LA district")])?,
@@ -133,6 +149,127 @@ fn main() -> Result<()> {
             args.carts,
             f64::from(args.carts) / secs,
             secs * 1e6 / f64::from(args.carts)
+        );
+    }
+    Ok(())
+}
+
+/// 1 write unit per started KB, twice in a transaction.
+fn wcu(bytes: usize, transactional: bool) -> usize {
+    bytes.div_ceil(1024) * if transactional { 2 } else { 1 }
+}
+
+/// The write units of a one-line order's writes that promotions change, without and with one code (a limited
+/// promotion without, then with, a per-customer limit), from the encoded order item's size at each write.
+fn write_units() -> Result<()> {
+    use commerce_aws::orders::order_item_size;
+    use commerce_domain::order::{HeldUse, OrderEventKind, Redemption};
+    use commerce_domain::promotion::{DiscountClass, Share};
+    let usd = |amount| Money::new(amount, Currency::USD);
+    let line = || OrderLine::new("LAP-0001-16GB-512GB", "prd_demo-0001", "9401d12a-b391-48d2-acd7-8b81507ee8f0", "Laptop 1", 1, usd(109_900));
+    let customer = Customer { user_id: Some("47a6c574-7e9a-4982-bc09-aa2239f94310".into()), email: Some("shopper@example.com".into()) };
+    let id = "ord_k2v8v7d3q9x4m1n6b5c0z8y7w6t5";
+    let place = |lines| Order::place(id.into(), customer.clone(), "cart_01jh0000000000000000000000".into(), lines, address("US", Some("IL")), Actor::shopper("u"), Utc::now());
+    let confirm = |order: &mut Order| order.record(OrderEventKind::Confirmed { payment_id: "pi_3Qx1234567890abcdefghij".into() }, Actor::system("checkout"), None, Utc::now()).map(|_| ());
+    // Without a code: the put and the confirmation, as before.
+    let mut plain = place(vec![line()?])?;
+    let plain_put = order_item_size(&plain)?;
+    confirm(&mut plain)?;
+    let plain_confirm = order_item_size(&plain)?;
+    let plain_wcu = wcu(plain_put, false) + wcu(plain_confirm, false);
+    // With one code: the same put (a larger item), the hold (a transaction of the order and one shard), the
+    // confirmation (a transaction of the order and the shard).
+    let promotion_id = "prm_01jh0000000000000000000000";
+    let shares = vec![Share { promotion_id: promotion_id.into(), amount: 10_990 }];
+    let redemption = |per_customer| Redemption {
+        promotion_id: promotion_id.into(),
+        code: Some("WELCOME10".into()),
+        name: "Welcome".into(),
+        class: DiscountClass::Order,
+        amount: usd(10_990),
+        single_use: false,
+        limited: true,
+        per_customer_limit: per_customer,
+        restore_on_cancel: true,
+        shards: 16,
+    };
+    // A counter shard or a customer's count: keys and three numbers, far under 1 KB.
+    let small = 120;
+    println!("write units of a one-line order (order item {plain_put} B placed, {plain_confirm} B confirmed):");
+    println!("  without a code: {plain_wcu} for the put and the confirmation, 0 extra (no promotion attribute, no transaction)");
+    for (label, per_customer) in [("one code", None), ("one code with a per-customer limit", Some(1))] {
+        let mut order = place(vec![line()?.with_discounts(shares.clone())])?.with_promotions(vec![redemption(per_customer)])?;
+        let put = order_item_size(&order)?;
+        order.record(OrderEventKind::PromotionsHeld { uses: vec![HeldUse { promotion_id: promotion_id.into(), shard: 3 }] }, Actor::system("promotions"), None, Utc::now())?;
+        let held = order_item_size(&order)?;
+        confirm(&mut order)?;
+        let confirmed = order_item_size(&order)?;
+        let counts = if per_customer.is_some() { 2 } else { 1 };
+        let hold = wcu(held, true) + counts * wcu(small, true);
+        let total = wcu(put, false) + hold + wcu(confirmed, true) + wcu(small, true);
+        println!(
+            "  {label}: put {} ({put} B) + hold {hold} + confirm {} = {total}, {} extra",
+            wcu(put, false),
+            wcu(confirmed, true) + wcu(small, true),
+            total - plain_wcu
+        );
+    }
+    Ok(())
+}
+
+/// Puts the demo code `WELCOME10` on a 20-line, two-seller cart `requests` times and reads the cart with it as
+/// often, one request at a time; prints p50/p95/max of each.
+async fn preview(requests: usize, state_dir: &std::path::Path, local_stack: &std::path::Path) -> Result<()> {
+    use serde_json::{json, Value};
+    let info: Value = serde_json::from_str(
+        &std::fs::read_to_string(state_dir.join("stack.json"))
+            .map_err(|e| anyhow::anyhow!("no running local stack: {e}"))?,
+    )?;
+    let api = info["api_url"].as_str().ok_or_else(|| anyhow::anyhow!("stack.json has no api_url"))?.to_owned();
+    let out = std::process::Command::new(local_stack)
+        .args(["token", "--user", "shopper-9002", "--state-dir"])
+        .arg(state_dir)
+        .output()?;
+    anyhow::ensure!(out.status.success(), "local-stack token: {}", String::from_utf8_lossy(&out.stderr));
+    let token = format!("Bearer {}", String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().trim());
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let cart: Value = http.post(format!("{api}/v1/carts")).header("authorization", &token).send().await?.json().await?;
+    let cart_id = cart["cart_id"].as_str().ok_or_else(|| anyhow::anyhow!("no cart: {cart}"))?.to_owned();
+    let sellers = ["a".to_owned(), "b".to_owned()];
+    let (_, products) = commerce_demo::catalog::catalog(&sellers)?;
+    for product in products.iter().take(20) {
+        let sku = &product.variants[0].sku;
+        let status = http
+            .put(format!("{api}/v1/carts/{cart_id}/items/{sku}"))
+            .header("authorization", &token)
+            .json(&json!({"quantity": 1}))
+            .send()
+            .await?
+            .status();
+        anyhow::ensure!(status.is_success(), "adding {sku}: {status}");
+    }
+    for (label, method, path) in [
+        ("PUT the code (checked, kept, evaluated)", reqwest::Method::PUT, format!("/v1/carts/{cart_id}/promotions/WELCOME10")),
+        ("GET the cart with the code (evaluated)", reqwest::Method::GET, format!("/v1/carts/{cart_id}")),
+    ] {
+        let mut latencies = Vec::with_capacity(requests);
+        for _ in 0..requests {
+            let started = Instant::now();
+            let response = http.request(method.clone(), format!("{api}{path}")).header("authorization", &token).send().await?;
+            let status = response.status();
+            let body: Value = response.json().await?;
+            anyhow::ensure!(status.is_success(), "{label}: {status} {body}");
+            anyhow::ensure!(body["promotions"]["discount_total"]["amount"].as_i64() > Some(0), "no discount: {body}");
+            latencies.push(started.elapsed());
+        }
+        latencies.sort();
+        let at =
+            |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e3;
+        println!(
+            "promotion preview, {label} (20 lines, 2 sellers; {requests} sequential): p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+            at(0.5),
+            at(0.95),
+            at(1.0)
         );
     }
     Ok(())

@@ -3,4 +3,5 @@
 
 pub mod catalog;
 pub mod inventory;
+pub mod promotions;
 pub mod shipping;

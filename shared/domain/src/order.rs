@@ -1268,6 +1268,9 @@ pub struct OrderView<'a> {
     pub tax_region: Option<&'a RegionCode>,
     /// Per seller: its shipping and its totals (what its shipment captures).
     pub parts: Vec<PartView>,
+    /// The promotions applied: each one's code, name, class and what it took off in all.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub promotions: Vec<crate::promotion::Applied>,
     pub shipping_address: &'a ShippingAddress,
     pub shipments: Vec<ShipmentView<'a>>,
     pub created_at: DateTime<Utc>,
@@ -1337,6 +1340,18 @@ impl Order {
                 .seller_parts()
                 .into_iter()
                 .map(|p| PartView { seller_id: p.seller_id, shipping: p.shipping, totals: p.totals })
+                .collect(),
+            promotions: self
+                .header
+                .promotions
+                .iter()
+                .map(|r| crate::promotion::Applied {
+                    promotion_id: r.promotion_id.clone(),
+                    code: r.code.clone(),
+                    name: r.name.clone(),
+                    class: r.class,
+                    amount: r.amount.amount,
+                })
                 .collect(),
             shipping_address: &self.header.shipping_address,
             shipments: self

@@ -10,5 +10,6 @@ mod gateway;
 mod inventory;
 mod orders;
 mod pricing;
+mod promotions;
 mod search;
 mod webhooks;

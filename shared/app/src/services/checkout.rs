@@ -665,6 +665,11 @@ pub async fn clear_cart(carts: &impl CartStore, cart_id: &str, skus: &[String], 
                 changed = true;
             }
         }
+        // The codes were used by the order (or refused): the next order starts without them.
+        if !cart.promotion_codes.is_empty() {
+            cart.promotion_codes.clear();
+            changed = true;
+        }
         if !changed || carts.save_cart(&cart).await? {
             return Ok(());
         }

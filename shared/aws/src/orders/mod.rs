@@ -28,7 +28,7 @@ use commerce_domain::catalog::{Page, PageLimit};
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::order::{Order, OrderNotification, OrderStatus, OrderSummary, SellerOrderView};
 use commerce_domain::payment::Payment;
-use crate::dynamo::Cancellation;
+use crate::dynamo::{transact_retrying, Cancellation};
 use crate::promotions::{usage_actions, UsagePart};
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use commerce_app::ports::HoldOutcome;
@@ -87,6 +87,11 @@ fn order_item(order: &Order) -> Result<Item> {
         item.insert("gsi3sk".into(), s(time_key(header.created_at, &header.id)));
     }
     Ok(item)
+}
+
+/// The size in bytes of `order`'s item as DynamoDB bills it (what each write of it costs; benchmarks).
+pub fn order_item_size(order: &Order) -> Result<usize> {
+    Ok(crate::dynamo::item_size(&order_item(order)?))
 }
 
 /// Orders, payments records, webhook claims and the local notification sink in one DynamoDB table.
@@ -156,17 +161,10 @@ impl DynamoOrders {
                 parts.push((change.redemption.promotion_id.clone(), change.shard, part));
             }
         }
-        let sent = self.table.client().transact_write_items().set_transact_items(Some(actions)).send().boxed().await;
-        match sent {
-            Ok(_) => Ok(None),
-            Err(err) => match Cancellation::of(&err) {
-                Some(cancelled) if cancelled.conflicted() => {
-                    Err(DomainError::Transient("order transaction conflict".into()))
-                }
-                Some(cancelled) => Ok(Some((cancelled, parts))),
-                None => Err(sdk_error(err)),
-            },
-        }
+        // A hot promotion's shards are written by many checkouts at once: a transaction cancelled only by
+        // conflicts with others is sent again after a backoff.
+        let busy = "the promotion counters are busy; retry";
+        Ok(transact_retrying(self.table.client(), &actions, busy).await?.map(|(_, cancelled)| (cancelled, parts)))
     }
 
     /// Puts each seller's view of `order` unless a view of a later version is stored: the parts are a

@@ -369,6 +369,7 @@ mod tests {
                 min_days: 2,
                 max_days: 5,
                 taxes: vec![component("CA", 51)],
+                discounts: Vec::new(),
             }],
             prices_include_tax: false,
             tax_region: Some("US-CA".parse().unwrap()),
@@ -390,6 +391,49 @@ mod tests {
         assert_eq!(back, order);
         assert_eq!(back.total(), usd(3 * 250 + 2 * 1999 + 12_500 + 700 + 100 + 101 + 102 + 51));
         assert_eq!(back.seller_part("seller-2").unwrap().totals.total, usd(12_500 + 101 + 700 + 51));
+    }
+
+    #[test]
+    fn promotions_and_their_uses_survive_the_round_trip() {
+        use commerce_domain::order::{HeldUse, Redemption};
+        use commerce_domain::promotion::{DiscountClass, Share};
+        let plain = placed(Some("user-1"), None);
+        let id = "prm_01jh00000000000000000000000";
+        let h = plain.header();
+        let mut lines = h.lines.clone();
+        lines[0] = lines[0].clone().with_discounts(vec![Share { promotion_id: id.into(), amount: 75 }]);
+        let redemption = Redemption {
+            promotion_id: id.into(),
+            code: Some("SUMMER10".into()),
+            name: "Summer".into(),
+            class: DiscountClass::Order,
+            amount: usd(75),
+            single_use: false,
+            limited: true,
+            per_customer_limit: Some(1),
+            restore_on_cancel: true,
+            shards: 2,
+        };
+        let mut order = Order::place(
+            "ord_3".into(),
+            h.customer.clone(),
+            h.cart_id.clone(),
+            lines,
+            h.shipping_address.clone(),
+            Actor::shopper("user-1"),
+            h.created_at,
+        )
+        .unwrap()
+        .with_promotions(vec![redemption])
+        .unwrap();
+        let held = OrderEventKind::PromotionsHeld { uses: vec![HeldUse { promotion_id: id.into(), shard: 1 }] };
+        order.record(held, Actor::system("promotions"), None, h.created_at).unwrap();
+        order.record(OrderEventKind::Compensating, Actor::system("checkout"), None, h.created_at).unwrap();
+        order.record(OrderEventKind::PromotionsReleased, Actor::system("promotions"), None, h.created_at).unwrap();
+        let back = round_trip(&order);
+        assert_eq!(back, order);
+        assert_eq!(back.header().totals.discount_total, usd(75));
+        assert!(!back.promotions_to_release(), "released once");
     }
 
     #[test]
