@@ -15,7 +15,10 @@ pub struct Deps<O, P> {
     pub promotions: P,
 }
 
-pub async fn handle<O: HoldPorts, P: PromotionReader>(deps: &Deps<O, P>, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+pub async fn handle<O: HoldPorts, P: PromotionReader>(
+    deps: &Deps<O, P>,
+    event: LambdaEvent<Value>,
+) -> Result<Value, Diagnostic> {
     let input: SagaInput = checkout::step_input(event.payload).map_err(task_error)?;
     promotions::hold_promotions(&deps.orders, &deps.promotions, &input.order_id, chrono::Utc::now())
         .await

@@ -33,7 +33,10 @@ async fn main() -> Result<(), Error> {
             config::required("CHECKOUT_STATE_MACHINE_ARN")?,
         ),
         verifier: JwtVerifier::from_env()?,
-        promotions: commerce_aws::promotions::DynamoPromotions::new(dynamo_promotions, config::required("PROMOTIONS_TABLE")?),
+        promotions: commerce_aws::promotions::DynamoPromotions::new(
+            dynamo_promotions,
+            config::required("PROMOTIONS_TABLE")?,
+        ),
     };
     run(service_fn(|req| handler::handle(&deps, req))).await
 }

@@ -51,18 +51,26 @@ mod tests {
     #[tokio::test]
     async fn too_many_at_once_is_422_and_a_seller_cannot_reach_a_platform_promotion() {
         let store = sample_promotions();
-        let response = handle(&store, post(PLATFORM_PROMOTION_ID, json!({"count": 1001})).caller("admin-1", "admins").build()).await.unwrap();
+        let response =
+            handle(&store, post(PLATFORM_PROMOTION_ID, json!({"count": 1001})).caller("admin-1", "admins").build())
+                .await
+                .unwrap();
         assert_eq!(response.status(), 422);
-        let req = request("POST", "/v1/seller/promotions/{promotion_id}/codes", &format!("/v1/seller/promotions/{PLATFORM_PROMOTION_ID}/codes"))
-            .path_param("promotion_id", PLATFORM_PROMOTION_ID)
-            .json(&json!({"count": 1}));
+        let req = request(
+            "POST",
+            "/v1/seller/promotions/{promotion_id}/codes",
+            &format!("/v1/seller/promotions/{PLATFORM_PROMOTION_ID}/codes"),
+        )
+        .path_param("promotion_id", PLATFORM_PROMOTION_ID)
+        .json(&json!({"count": 1}));
         assert_eq!(handle(&store, req.caller(DEMO_SELLERS[0], "sellers").build()).await.unwrap().status(), 404);
         let _ = SELLER_PROMOTION_ID;
     }
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
-        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/create-promotion-codes").as_ref()) {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/create-promotion-codes").as_ref())
+        {
             let response = handle(&sample_promotions(), event.request).await.unwrap();
             assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }

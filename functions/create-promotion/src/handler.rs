@@ -39,7 +39,10 @@ mod tests {
         let body = body_json(&response);
         assert_eq!(response.status(), 201, "{body}");
         assert!(body["promotion_id"].as_str().unwrap().starts_with("prm_"));
-        assert_eq!((&body["code"], &body["class"], &body["scope"]["type"]), (&json!("SUMMER10"), &json!("order"), &json!("platform")));
+        assert_eq!(
+            (&body["code"], &body["class"], &body["scope"]["type"]),
+            (&json!("SUMMER10"), &json!("order"), &json!("platform"))
+        );
         assert_eq!((&body["used"], &body["held"], &body["remaining"]), (&json!(0), &json!(0), &json!(100)));
     }
 
@@ -68,7 +71,8 @@ mod tests {
 
     #[tokio::test]
     async fn when_a_value_breaks_a_rule_should_422_naming_the_field() {
-        let cases = [("/value/percent_bp", json!(10_001), "value.percent_bp"), ("/usage_limit", json!(0), "usage_limit")];
+        let cases =
+            [("/value/percent_bp", json!(10_001), "value.percent_bp"), ("/usage_limit", json!(0), "usage_limit")];
         for (pointer, value, field) in cases {
             let mut body = summer("RULES-1");
             *body.pointer_mut(pointer).unwrap() = value;

@@ -51,7 +51,8 @@ mod tests {
     async fn guest_cart(ctx: &Ctx) -> (String, String) {
         let now = chrono::Utc::now();
         let (mut cart, token) = Cart::new_guest(now);
-        cart.set_quantity("LAP-0001-16GB-512GB", 2, Money::new(109_900, Currency::USD), &CartLimits::default(), now).unwrap();
+        cart.set_quantity("LAP-0001-16GB-512GB", 2, Money::new(109_900, Currency::USD), &CartLimits::default(), now)
+            .unwrap();
         ctx.store.create_cart(&cart).await.unwrap();
         (cart.cart_id, token)
     }
@@ -69,17 +70,24 @@ mod tests {
         let mut cart = ctx.store.get_cart(&cart_id).await.unwrap().unwrap();
         cart.add_code("WELCOME10", chrono::Utc::now()).unwrap();
         assert!(ctx.store.save_cart(&cart).await.unwrap());
-        let response = handle(&ctx, &promotions, at("DELETE", &cart_id, "welcome10").header("x-cart-token", &token).build()).await.unwrap();
+        let response =
+            handle(&ctx, &promotions, at("DELETE", &cart_id, "welcome10").header("x-cart-token", &token).build())
+                .await
+                .unwrap();
         let body = body_json(&response);
         assert_eq!(response.status(), 200, "{body}");
         assert_eq!(body["promotions"]["discount_total"]["amount"], 0);
-        let again = handle(&ctx, &promotions, at("DELETE", &cart_id, "WELCOME10").header("x-cart-token", &token).build()).await.unwrap();
+        let again =
+            handle(&ctx, &promotions, at("DELETE", &cart_id, "WELCOME10").header("x-cart-token", &token).build())
+                .await
+                .unwrap();
         assert_eq!(again.status(), 404);
     }
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
-        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/delete-cart-promotion").as_ref()) {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/delete-cart-promotion").as_ref())
+        {
             let response = handle(&context(), &sample_promotions(), event.request).await.unwrap();
             assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }

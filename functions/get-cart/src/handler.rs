@@ -67,7 +67,8 @@ mod tests {
     async fn when_owner_reads_should_reprice_and_list_problems() {
         let ctx = context();
         let (cart_id, token) = guest_cart(&ctx).await;
-        let response = handle(&ctx, &sample_promotions(), get(&cart_id).header("x-cart-token", &token).build()).await.unwrap();
+        let response =
+            handle(&ctx, &sample_promotions(), get(&cart_id).header("x-cart-token", &token).build()).await.unwrap();
         assert_eq!(response.status(), 200, "{}", body_json(&response));
         let body = body_json(&response);
         let lines = body["lines"].as_array().unwrap();

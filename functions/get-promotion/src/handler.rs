@@ -32,14 +32,23 @@ mod tests {
     #[tokio::test]
     async fn a_seller_reads_their_own_and_nobody_else_s() {
         let store = sample_promotions();
-        let response = handle(&store, get("/v1/seller/promotions", SELLER_PROMOTION_ID).caller(DEMO_SELLERS[0], "sellers").build()).await.unwrap();
+        let response = handle(
+            &store,
+            get("/v1/seller/promotions", SELLER_PROMOTION_ID).caller(DEMO_SELLERS[0], "sellers").build(),
+        )
+        .await
+        .unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!((&body_json(&response)["used"], &body_json(&response)["remaining"]), (&json!(0), &json!(50)));
         for (id, seller) in [(SELLER_PROMOTION_ID, DEMO_SELLERS[1]), (PLATFORM_PROMOTION_ID, DEMO_SELLERS[0])] {
-            let response = handle(&store, get("/v1/seller/promotions", id).caller(seller, "sellers").build()).await.unwrap();
+            let response =
+                handle(&store, get("/v1/seller/promotions", id).caller(seller, "sellers").build()).await.unwrap();
             assert_eq!(response.status(), 404, "{id} read by {seller}");
         }
-        let response = handle(&store, get("/v1/admin/promotions", SELLER_PROMOTION_ID).caller("admin-1", "admins").build()).await.unwrap();
+        let response =
+            handle(&store, get("/v1/admin/promotions", SELLER_PROMOTION_ID).caller("admin-1", "admins").build())
+                .await
+                .unwrap();
         assert_eq!(response.status(), 200);
     }
 

@@ -52,7 +52,8 @@ mod tests {
     async fn guest_cart(ctx: &Ctx) -> (String, String) {
         let now = chrono::Utc::now();
         let (mut cart, token) = Cart::new_guest(now);
-        cart.set_quantity("LAP-0001-16GB-512GB", 2, Money::new(109_900, Currency::USD), &CartLimits::default(), now).unwrap();
+        cart.set_quantity("LAP-0001-16GB-512GB", 2, Money::new(109_900, Currency::USD), &CartLimits::default(), now)
+            .unwrap();
         ctx.store.create_cart(&cart).await.unwrap();
         (cart.cart_id, token)
     }
@@ -67,7 +68,10 @@ mod tests {
     async fn a_code_shows_its_discount_per_line_and_holds_nothing() {
         let (ctx, promotions) = (context(), sample_promotions());
         let (cart_id, token) = guest_cart(&ctx).await;
-        let response = handle(&ctx, &promotions, at("PUT", &cart_id, "welcome10").header("x-cart-token", &token).build()).await.unwrap();
+        let response =
+            handle(&ctx, &promotions, at("PUT", &cart_id, "welcome10").header("x-cart-token", &token).build())
+                .await
+                .unwrap();
         let body = body_json(&response);
         assert_eq!(response.status(), 200, "{body}");
         assert_eq!(body["promotions"]["codes"], serde_json::json!(["WELCOME10"]));
@@ -80,9 +84,15 @@ mod tests {
     async fn an_unknown_code_is_404_and_another_s_cart_is_404() {
         let (ctx, promotions) = (context(), sample_promotions());
         let (cart_id, token) = guest_cart(&ctx).await;
-        let response = handle(&ctx, &promotions, at("PUT", &cart_id, "NOPE-123").header("x-cart-token", &token).build()).await.unwrap();
+        let response =
+            handle(&ctx, &promotions, at("PUT", &cart_id, "NOPE-123").header("x-cart-token", &token).build())
+                .await
+                .unwrap();
         assert_eq!(response.status(), 404);
-        let response = handle(&ctx, &promotions, at("PUT", &cart_id, "WELCOME10").header("x-cart-token", "guess").build()).await.unwrap();
+        let response =
+            handle(&ctx, &promotions, at("PUT", &cart_id, "WELCOME10").header("x-cart-token", "guess").build())
+                .await
+                .unwrap();
         assert_eq!(response.status(), 404);
     }
 

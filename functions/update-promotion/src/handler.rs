@@ -51,11 +51,20 @@ mod tests {
     #[tokio::test]
     async fn another_seller_gets_404_and_unlimited_cannot_become_limited() {
         let store = sample_promotions();
-        let response = handle(&store, patch(SELLER_PROMOTION_ID, json!({"priority": 3})).caller(DEMO_SELLERS[1], "sellers").build()).await.unwrap();
+        let response = handle(
+            &store,
+            patch(SELLER_PROMOTION_ID, json!({"priority": 3})).caller(DEMO_SELLERS[1], "sellers").build(),
+        )
+        .await
+        .unwrap();
         assert_eq!(response.status(), 404);
-        let req = request("PATCH", "/v1/admin/promotions/{promotion_id}", &format!("/v1/admin/promotions/{PLATFORM_PROMOTION_ID}"))
-            .path_param("promotion_id", PLATFORM_PROMOTION_ID)
-            .json(&json!({"usage_limit": 5}));
+        let req = request(
+            "PATCH",
+            "/v1/admin/promotions/{promotion_id}",
+            &format!("/v1/admin/promotions/{PLATFORM_PROMOTION_ID}"),
+        )
+        .path_param("promotion_id", PLATFORM_PROMOTION_ID)
+        .json(&json!({"usage_limit": 5}));
         let response = handle(&store, req.caller("admin-1", "admins").build()).await.unwrap();
         assert_eq!(response.status(), 422, "{}", body_json(&response));
     }

@@ -166,11 +166,42 @@ fn write_units() -> Result<()> {
     use commerce_domain::order::{HeldUse, OrderEventKind, Redemption};
     use commerce_domain::promotion::{DiscountClass, Share};
     let usd = |amount| Money::new(amount, Currency::USD);
-    let line = || OrderLine::new("LAP-0001-16GB-512GB", "prd_demo-0001", "9401d12a-b391-48d2-acd7-8b81507ee8f0", "Laptop 1", 1, usd(109_900));
-    let customer = Customer { user_id: Some("47a6c574-7e9a-4982-bc09-aa2239f94310".into()), email: Some("shopper@example.com".into()) };
+    let line = || {
+        OrderLine::new(
+            "LAP-0001-16GB-512GB",
+            "prd_demo-0001",
+            "9401d12a-b391-48d2-acd7-8b81507ee8f0",
+            "Laptop 1",
+            1,
+            usd(109_900),
+        )
+    };
+    let customer = Customer {
+        user_id: Some("47a6c574-7e9a-4982-bc09-aa2239f94310".into()),
+        email: Some("shopper@example.com".into()),
+    };
     let id = "ord_k2v8v7d3q9x4m1n6b5c0z8y7w6t5";
-    let place = |lines| Order::place(id.into(), customer.clone(), "cart_01jh0000000000000000000000".into(), lines, address("US", Some("IL")), Actor::shopper("u"), Utc::now());
-    let confirm = |order: &mut Order| order.record(OrderEventKind::Confirmed { payment_id: "pi_3Qx1234567890abcdefghij".into() }, Actor::system("checkout"), None, Utc::now()).map(|_| ());
+    let place = |lines| {
+        Order::place(
+            id.into(),
+            customer.clone(),
+            "cart_01jh0000000000000000000000".into(),
+            lines,
+            address("US", Some("IL")),
+            Actor::shopper("u"),
+            Utc::now(),
+        )
+    };
+    let confirm = |order: &mut Order| {
+        order
+            .record(
+                OrderEventKind::Confirmed { payment_id: "pi_3Qx1234567890abcdefghij".into() },
+                Actor::system("checkout"),
+                None,
+                Utc::now(),
+            )
+            .map(|_| ())
+    };
     // Without a code: the put and the confirmation, as before.
     let mut plain = place(vec![line()?])?;
     let plain_put = order_item_size(&plain)?;
@@ -198,9 +229,15 @@ fn write_units() -> Result<()> {
     println!("write units of a one-line order (order item {plain_put} B placed, {plain_confirm} B confirmed):");
     println!("  without a code: {plain_wcu} for the put and the confirmation, 0 extra (no promotion attribute, no transaction)");
     for (label, per_customer) in [("one code", None), ("one code with a per-customer limit", Some(1))] {
-        let mut order = place(vec![line()?.with_discounts(shares.clone())])?.with_promotions(vec![redemption(per_customer)])?;
+        let mut order =
+            place(vec![line()?.with_discounts(shares.clone())])?.with_promotions(vec![redemption(per_customer)])?;
         let put = order_item_size(&order)?;
-        order.record(OrderEventKind::PromotionsHeld { uses: vec![HeldUse { promotion_id: promotion_id.into(), shard: 3 }] }, Actor::system("promotions"), None, Utc::now())?;
+        order.record(
+            OrderEventKind::PromotionsHeld { uses: vec![HeldUse { promotion_id: promotion_id.into(), shard: 3 }] },
+            Actor::system("promotions"),
+            None,
+            Utc::now(),
+        )?;
         let held = order_item_size(&order)?;
         confirm(&mut order)?;
         let confirmed = order_item_size(&order)?;
@@ -249,13 +286,18 @@ async fn preview(requests: usize, state_dir: &std::path::Path, local_stack: &std
         anyhow::ensure!(status.is_success(), "adding {sku}: {status}");
     }
     for (label, method, path) in [
-        ("PUT the code (checked, kept, evaluated)", reqwest::Method::PUT, format!("/v1/carts/{cart_id}/promotions/WELCOME10")),
+        (
+            "PUT the code (checked, kept, evaluated)",
+            reqwest::Method::PUT,
+            format!("/v1/carts/{cart_id}/promotions/WELCOME10"),
+        ),
         ("GET the cart with the code (evaluated)", reqwest::Method::GET, format!("/v1/carts/{cart_id}")),
     ] {
         let mut latencies = Vec::with_capacity(requests);
         for _ in 0..requests {
             let started = Instant::now();
-            let response = http.request(method.clone(), format!("{api}{path}")).header("authorization", &token).send().await?;
+            let response =
+                http.request(method.clone(), format!("{api}{path}")).header("authorization", &token).send().await?;
             let status = response.status();
             let body: Value = response.json().await?;
             anyhow::ensure!(status.is_success(), "{label}: {status} {body}");

@@ -107,8 +107,12 @@ impl Shop {
             shipping: None,
             promotion_codes: codes.iter().map(|c| (*c).to_owned()).collect(),
         };
-        let keyed =
-            KeyedCheckout { request, order_id: order_id.clone(), fingerprint: "f".into(), execution_name: order_id.clone() };
+        let keyed = KeyedCheckout {
+            request,
+            order_id: order_id.clone(),
+            fingerprint: "f".into(),
+            execution_name: order_id.clone(),
+        };
         let access = CartAccess { user_id: Some(shopper.into()), cart_token: None };
         match start_checkout(ports, &access, None, keyed, now).await? {
             CheckoutOutcome::Placed(_) => Ok(self.orders.get_order(&order_id).await?.unwrap()),

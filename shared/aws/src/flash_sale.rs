@@ -24,6 +24,7 @@ mod tests;
 use crate::dynamo::{
     applied, from_item, key, n, num, s, sdk_error, text, to_av, to_item, updated_or_current, Cancellation, Item, Table,
 };
+use crate::sharded::ShardedCounter;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
@@ -38,7 +39,6 @@ use commerce_domain::error::{DomainError, Result};
 use commerce_domain::flash_sale::{
     lane_of, EntryMessage, FlashSale, Gate, Move, SaleSnapshot, Take, Ticket, TicketStatus,
 };
-use crate::sharded::ShardedCounter;
 use futures::FutureExt;
 use std::collections::HashMap;
 

@@ -207,9 +207,15 @@ impl JwtVerifier {
     async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, JwtError> {
         let can_fetch = self.jwks_url.is_some();
         let unknown = || JwtError::UnknownKey(kid.to_string());
-        match self.cache.read().await.lookup(kid, (self.clock)(), can_fetch) {
+        let found = self.cache.read().await.lookup(kid, (self.clock)(), can_fetch);
+        match found {
             Lookup::Use(key) => return Ok(key),
-            Lookup::Unknown => return Err(unknown()),
+            Lookup::Unknown => {
+                // A fetch may be under way (it marks its attempt before it answers): wait for it, then look
+                // again, so the requests that arrive while the first key set is fetched are not refused.
+                let _wait = self.refresh.lock().await;
+                return self.cache.read().await.keys.get(kid).cloned().ok_or_else(unknown);
+            }
             Lookup::Fetch => {}
         }
         let _single = self.refresh.lock().await;
@@ -603,6 +609,17 @@ mod tests {
         verifier.verify(&known).await.unwrap();
         assert!(flood(4).await.iter().all(Result::is_err));
         assert_eq!(issuer.hits(), 4, "and is retried no sooner than the interval allows");
+    }
+
+    #[tokio::test]
+    async fn requests_arriving_while_the_first_key_set_is_fetched_wait_for_it_instead_of_being_refused() {
+        let (a, _) = keys();
+        let (url, issuer) = jwks_server(&[a]).await;
+        let (verifier, _clock) = fetching(url);
+        let token = a.sign(&id_claims());
+        let all = futures::future::join_all((0..20).map(|_| verifier.verify(&token))).await;
+        assert!(all.iter().all(Result::is_ok), "{:?}", all.iter().find(|r| r.is_err()));
+        assert_eq!(issuer.hits(), 1, "one fetch for all of them");
     }
 
     #[test]

@@ -114,9 +114,8 @@ pub(crate) fn usage_actions(table: &Table, change: &UsageChange) -> Vec<(Transac
     let one = |u: aws_sdk_dynamodb::types::builders::UpdateBuilder| {
         u.expression_attribute_values(":one", n(1)).expression_attribute_values(":minus_one", n(-1))
     };
-    let plain = |expression: &str| {
-        one(table.update(shard.key(k), expression).condition_expression("attribute_exists(pk)"))
-    };
+    let plain =
+        |expression: &str| one(table.update(shard.key(k), expression).condition_expression("attribute_exists(pk)"));
     let shard_update = match (change.step, r.limited) {
         (UsageStep::Hold, true) => one(shard.take(k, 1, ", held :one")),
         (UsageStep::Hold, false) => plain("ADD held :one"),
@@ -150,7 +149,10 @@ pub(crate) fn usage_actions(table: &Table, change: &UsageChange) -> Vec<(Transac
         } else {
             table.update(code_key(code), "REMOVE used_by").condition_expression("used_by = :order")
         };
-        actions.push((transact_update(update.expression_attribute_values(":order", s(&change.order_id))), UsagePart::Code));
+        actions.push((
+            transact_update(update.expression_attribute_values(":order", s(&change.order_id))),
+            UsagePart::Code,
+        ));
     }
     actions
 }
@@ -289,10 +291,9 @@ impl PromotionWriter for DynamoPromotions {
         let code_at = items.len() - 1;
         match self.transact(items).await? {
             None => Ok(()),
-            Some(cancelled) if promotion.code.is_some() && cancelled.failed(code_at) => Err(DomainError::conflict(
-                ErrorCode::PromotionCodeTaken,
-                "another promotion has this code",
-            )),
+            Some(cancelled) if promotion.code.is_some() && cancelled.failed(code_at) => {
+                Err(DomainError::conflict(ErrorCode::PromotionCodeTaken, "another promotion has this code"))
+            }
             Some(_) => Err(DomainError::conflict(ErrorCode::VersionConflict, "the promotion already exists")),
         }
     }
@@ -320,12 +321,7 @@ impl PromotionWriter for DynamoPromotions {
         }
     }
 
-    async fn list_promotions(
-        &self,
-        scope: &Scope,
-        limit: PageLimit,
-        cursor: Option<&str>,
-    ) -> Result<Page<Promotion>> {
+    async fn list_promotions(&self, scope: &Scope, limit: PageLimit, cursor: Option<&str>) -> Result<Page<Promotion>> {
         let partition = owner_pk(scope);
         let query = self
             .table

@@ -131,7 +131,8 @@ async fn check_counts(t: &Tables, p: &Promotion, orders: &[Order]) -> Usage {
         let o = o.unwrap().unwrap();
         let events: Vec<&OrderEventKind> = o.events().iter().map(|e| &e.kind).collect();
         let took = events.iter().any(|k| matches!(k, OrderEventKind::PromotionsHeld { .. }));
-        let gone = events.iter().any(|k| matches!(k, OrderEventKind::PromotionsReleased | OrderEventKind::PromotionsRestored));
+        let gone =
+            events.iter().any(|k| matches!(k, OrderEventKind::PromotionsReleased | OrderEventKind::PromotionsRestored));
         let confirmed = events.iter().any(|k| matches!(k, OrderEventKind::Confirmed { .. }));
         match (took && !gone, confirmed) {
             (true, true) => used += 1,
@@ -164,7 +165,12 @@ async fn a_thousand_racing_holds_on_a_hundred_uses_take_exactly_a_hundred() {
     .await;
     println!("1,000 holds in {:?}", started.elapsed());
     assert_eq!(holds.iter().filter(|h| h.is_ok()).count(), 100);
-    assert_eq!(holds.iter().filter(|h| is_unavailable(h)).count(), 900, "{:?}", holds.iter().find(|h| h.is_err() && !is_unavailable(h)));
+    assert_eq!(
+        holds.iter().filter(|h| is_unavailable(h)).count(),
+        900,
+        "{:?}",
+        holds.iter().find(|h| h.is_err() && !is_unavailable(h))
+    );
     // The winners confirm (a loser's compensation moves no count: its hold never happened).
     join_all(orders.iter().zip(&holds).filter(|(_, h)| h.is_ok()).map(|(o, _)| confirm(&t, o))).await;
     let usage = check_counts(&t, &p, &orders).await;
@@ -238,7 +244,8 @@ async fn with_a_fifth_of_the_checkouts_failing_or_stranded_the_counts_never_pass
     println!("before the sweep {before_sweep:?}, after {after:?}, {reads} consistent reads meanwhile");
     assert_eq!(after.held, 0, "every stranded hold released");
     let confirmed = join_all(orders.iter().map(|o| t.orders.get_order(o.id()))).await;
-    let confirmed = confirmed.iter().filter(|o| o.as_ref().unwrap().as_ref().unwrap().status() == OrderStatus::Confirmed).count();
+    let confirmed =
+        confirmed.iter().filter(|o| o.as_ref().unwrap().as_ref().unwrap().status() == OrderStatus::Confirmed).count();
     assert_eq!(after.used, confirmed as u64);
     assert!(before_sweep.held > 0, "some holds were stranded before the sweep");
 }
@@ -280,8 +287,10 @@ async fn cancellations_interleaved_with_new_checkouts_give_each_use_back_once() 
     let usage = check_counts(&t, &p, &all).await;
     assert_eq!(usage.held, 0);
     let new_confirmed = join_all(second.iter().map(|o| t.orders.get_order(o.id()))).await;
-    let new_confirmed =
-        new_confirmed.iter().filter(|o| o.as_ref().unwrap().as_ref().unwrap().status() == OrderStatus::Confirmed).count();
+    let new_confirmed = new_confirmed
+        .iter()
+        .filter(|o| o.as_ref().unwrap().as_ref().unwrap().status() == OrderStatus::Confirmed)
+        .count();
     assert_eq!(usage.used, new_confirmed as u64, "every cancelled order gave its use back, once");
     println!("{usage:?} after 500 cancellations and 250 checkouts");
 }

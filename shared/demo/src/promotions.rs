@@ -9,7 +9,9 @@ use commerce_app::ports::PromotionWriter;
 use commerce_aws::promotions::DynamoPromotions;
 use commerce_domain::error::{DomainError, ErrorCode, Result};
 use commerce_domain::money::{Currency, Money};
-use commerce_domain::promotion::{AppliesTo, DiscountClass, NewPromotion, Promotion, PromotionKind, PromotionValue, Scope};
+use commerce_domain::promotion::{
+    AppliesTo, DiscountClass, NewPromotion, Promotion, PromotionKind, PromotionValue, Scope,
+};
 
 fn starts_at() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).single().unwrap_or_default()
@@ -35,7 +37,8 @@ fn new(name: &str, code: &str, kind: PromotionKind, value: Option<PromotionValue
 
 /// The demo promotions, the seller's owned by the first of `sellers` (fixed ids, so a second seed finds them).
 pub fn promotions(sellers: &[String]) -> Result<Vec<Promotion>> {
-    let mut welcome = new("Welcome", "WELCOME10", PromotionKind::Percent, Some(PromotionValue::Percent { percent_bp: 1000 }));
+    let mut welcome =
+        new("Welcome", "WELCOME10", PromotionKind::Percent, Some(PromotionValue::Percent { percent_bp: 1000 }));
     welcome.usage_limit = Some(10_000);
     welcome.per_customer_limit = Some(1);
     welcome.combines_with = vec![DiscountClass::Shipping];
@@ -59,7 +62,8 @@ pub async fn seed(store: &DynamoPromotions, sellers: &[String]) -> Result<usize>
     let promotions = promotions(sellers)?;
     for promotion in &promotions {
         match store.create_promotion(promotion).await {
-            Ok(()) | Err(DomainError::Conflict { code: ErrorCode::VersionConflict | ErrorCode::PromotionCodeTaken, .. }) => {}
+            Ok(())
+            | Err(DomainError::Conflict { code: ErrorCode::VersionConflict | ErrorCode::PromotionCodeTaken, .. }) => {}
             Err(err) => return Err(err),
         }
     }

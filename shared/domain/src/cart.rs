@@ -359,7 +359,8 @@ impl Cart {
         }
         self.lines = merge_lines(&self.lines, &guest.lines, limits);
         for code in &guest.promotion_codes {
-            if !self.promotion_codes.contains(code) && self.promotion_codes.len() < crate::promotion::MAX_CODES_PER_CART {
+            if !self.promotion_codes.contains(code) && self.promotion_codes.len() < crate::promotion::MAX_CODES_PER_CART
+            {
                 self.promotion_codes.push(code.clone());
             }
         }

@@ -653,7 +653,10 @@ impl Order {
         for r in &promotions {
             let taken = shares.remove(r.promotion_id.as_str()).unwrap_or(0);
             if !seen.insert(r.promotion_id.as_str()) || r.amount.currency != currency || r.amount.amount != taken {
-                return Err(DomainError::validation("promotions", "each promotion once, its amount the sum of its shares"));
+                return Err(DomainError::validation(
+                    "promotions",
+                    "each promotion once, its amount the sum of its shares",
+                ));
             }
         }
         if !shares.is_empty() {
@@ -693,9 +696,11 @@ impl Order {
         let Some(held) = &self.folded.promotions_held else {
             return Vec::new();
         };
-        let customer_key =
-            crate::promotion::customer_key(self.header.customer.user_id.as_deref(), self.header.customer.email.as_deref())
-                .ok();
+        let customer_key = crate::promotion::customer_key(
+            self.header.customer.user_id.as_deref(),
+            self.header.customer.email.as_deref(),
+        )
+        .ok();
         let mut changes = Vec::new();
         for event in self.events_since(version) {
             let step = match &event.kind {
@@ -1490,6 +1495,122 @@ mod tests {
         let customer = Customer { user_id: Some("u1".into()), email: None };
         Order::place("ord_1".into(), customer, "crt_1".into(), lines, address(), Actor::shopper("u1"), Utc::now())
             .unwrap()
+    }
+
+    /// The two-seller order with one promotion: 300 off seller-1's first line and 50 off seller-2's, limited,
+    /// one per customer, given back on cancel.
+    fn promoted_order() -> Order {
+        let share = |amount| vec![Share { promotion_id: "prm_1".into(), amount }];
+        let mut lines = two_seller_order().header.lines.clone();
+        lines[0] = lines[0].clone().with_discounts(share(300));
+        lines[1] = lines[1].clone().with_discounts(share(50));
+        let redemption = Redemption {
+            promotion_id: "prm_1".into(),
+            code: Some("SAVE".into()),
+            name: "Save".into(),
+            class: DiscountClass::Order,
+            amount: usd(350),
+            single_use: false,
+            limited: true,
+            per_customer_limit: Some(1),
+            restore_on_cancel: true,
+            shards: 2,
+        };
+        let customer = Customer { user_id: Some("u1".into()), email: None };
+        Order::place("ord_p".into(), customer, "crt_1".into(), lines, address(), Actor::shopper("u1"), Utc::now())
+            .unwrap()
+            .with_promotions(vec![redemption])
+            .unwrap()
+    }
+
+    fn held(shard: u32) -> OrderEventKind {
+        OrderEventKind::PromotionsHeld { uses: vec![HeldUse { promotion_id: "prm_1".into(), shard }] }
+    }
+
+    fn steps(order: &Order, since: u32) -> Vec<UsageStep> {
+        order.usage_changes(since).iter().map(|c| c.step).collect()
+    }
+
+    #[test]
+    fn a_promotion_is_held_before_confirmation_committed_with_it_and_given_back_once_on_cancel() {
+        let mut order = promoted_order();
+        assert_eq!(order.header().totals.discount_total, usd(350));
+        assert_eq!(order.seller_part("seller-1").unwrap().totals.discount_total, usd(300), "each part its share");
+        let at = Utc::now();
+        let confirmed = OrderEventKind::Confirmed { payment_id: "pi".into() };
+        assert!(
+            order.clone().record(confirmed.clone(), Actor::system("checkout"), None, at).is_err(),
+            "not before the hold"
+        );
+        assert!(order.promotions_to_hold());
+        assert!(
+            order.clone().record(held(2), Actor::system("promotions"), None, at).is_err(),
+            "a shard it does not have"
+        );
+        order.record(held(1), Actor::system("promotions"), None, at).unwrap();
+        assert!(order.clone().record(held(0), Actor::system("promotions"), None, at).is_err(), "held once");
+        assert_eq!(steps(&order, 1), [UsageStep::Hold]);
+        let change = &order.usage_changes(1)[0];
+        assert_eq!((change.shard, change.customer_key.as_deref()), (1, Some("user#u1")));
+        order.record(confirmed, Actor::system("checkout"), None, at).unwrap();
+        assert_eq!(steps(&order, 2), [UsageStep::Commit]);
+        assert!(!order.promotions_to_release(), "a confirmed order's use is not released");
+        assert!(!order.promotions_to_restore());
+        order.record(OrderEventKind::Cancelled, Actor::shopper("u1"), None, at).unwrap();
+        assert!(order.promotions_to_restore());
+        order.record(OrderEventKind::PromotionsRestored, Actor::system("promotions"), None, at).unwrap();
+        assert_eq!(steps(&order, 4), [UsageStep::Restore]);
+        assert!(!order.promotions_to_restore());
+        let again = order.clone().record(OrderEventKind::PromotionsRestored, Actor::system("promotions"), None, at);
+        assert!(again.is_err(), "given back once");
+    }
+
+    #[test]
+    fn a_failed_checkout_releases_its_held_use_once_and_a_plain_order_moves_no_count() {
+        let mut order = promoted_order();
+        let at = Utc::now();
+        let release = OrderEventKind::PromotionsReleased;
+        assert!(order.clone().record(release.clone(), Actor::system("promotions"), None, at).is_err(), "nothing held");
+        order.record(held(0), Actor::system("promotions"), None, at).unwrap();
+        assert!(
+            order.clone().record(release.clone(), Actor::system("promotions"), None, at).is_err(),
+            "not while it may confirm"
+        );
+        order.record(OrderEventKind::Compensating, Actor::system("checkout"), None, at).unwrap();
+        assert!(order.promotions_to_release());
+        order.record(release.clone(), Actor::system("promotions"), None, at).unwrap();
+        assert!(order.clone().record(release, Actor::system("promotions"), None, at).is_err(), "released once");
+        assert_eq!(steps(&order, 0), [UsageStep::Hold, UsageStep::Release]);
+        let mut plain = two_seller_order();
+        assert!(!plain.promotions_to_hold());
+        assert!(plain.clone().record(held(0), Actor::system("promotions"), None, at).is_err());
+        confirm(&mut plain);
+        assert!(plain.usage_changes(0).is_empty());
+    }
+
+    #[test]
+    fn redemptions_must_be_the_sum_of_their_shares() {
+        let mut lines = two_seller_order().header.lines.clone();
+        lines[0] = lines[0].clone().with_discounts(vec![Share { promotion_id: "prm_1".into(), amount: 300 }]);
+        let place = || {
+            let customer = Customer { user_id: Some("u1".into()), email: None };
+            Order::place(
+                "ord_q".into(),
+                customer,
+                "crt_1".into(),
+                lines.clone(),
+                address(),
+                Actor::shopper("u1"),
+                Utc::now(),
+            )
+            .unwrap()
+        };
+        let mut r = promoted_order().header.promotions[0].clone();
+        assert!(place().with_promotions(vec![r.clone()]).is_err(), "350 claimed, 300 shared");
+        r.amount = usd(300);
+        assert!(place().with_promotions(vec![r.clone()]).is_ok());
+        assert!(place().with_promotions(vec![]).is_err(), "a share of a promotion the order does not use");
+        assert!(place().with_promotions(vec![r.clone(), r]).is_err(), "a promotion twice");
     }
 
     fn confirm(order: &mut Order) {

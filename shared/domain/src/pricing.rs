@@ -95,8 +95,7 @@ pub fn totals(
     shipping: &[&ShippingLine],
 ) -> Result<Totals> {
     let subtotal = sum(currency, lines.iter().map(|l| l.amount))?;
-    let discount_total =
-        sum(currency, lines.iter().map(|l| l.discount).chain(shipping.iter().map(|s| s.discount())))?;
+    let discount_total = sum(currency, lines.iter().map(|l| l.discount).chain(shipping.iter().map(|s| s.discount())))?;
     let shipping_total = sum(currency, shipping.iter().map(|s| s.amount.amount))?;
     let tax_total = sum(currency, lines.iter().map(|l| l.tax).chain(shipping.iter().map(|s| s.tax.amount)))?;
     let added_tax = if prices_include_tax { 0 } else { tax_total.amount };

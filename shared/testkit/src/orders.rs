@@ -53,10 +53,9 @@ impl InMemoryOrders {
         }
         let changes = order.usage_changes(expected_version);
         if !changes.is_empty() {
-            let promotions = self
-                .promotions
-                .as_ref()
-                .ok_or_else(|| DomainError::unexpected("an order write changes promotion counts; no promotions attached"))?;
+            let promotions = self.promotions.as_ref().ok_or_else(|| {
+                DomainError::unexpected("an order write changes promotion counts; no promotions attached")
+            })?;
             let outcome = promotions.apply(&changes);
             if outcome != HoldOutcome::Held {
                 return Ok(outcome);

@@ -212,8 +212,12 @@ impl PromotionWriter for InMemoryPromotions {
             if state.codes.contains_key(code) {
                 continue;
             }
-            let record =
-                CodeRecord { code: code.clone(), promotion_id: promotion_id.to_owned(), single_use: true, used_by: None };
+            let record = CodeRecord {
+                code: code.clone(),
+                promotion_id: promotion_id.to_owned(),
+                single_use: true,
+                used_by: None,
+            };
             state.codes.insert(code.clone(), record);
             stored.push(code.clone());
         }

@@ -39,7 +39,8 @@ async fn guest_cart(sku: &str) -> (String, String) {
         assert_eq!(status, 201, "{cart}");
         let (id, token) = (cart["cart_id"].as_str().unwrap(), cart["cart_token"].as_str().unwrap());
         let path = format!("/v1/carts/{id}/items/{sku}");
-        let (status, body) = call_with(Method::PUT, &path, &[("x-cart-token", token)], Some(json!({"quantity": 1}))).await;
+        let (status, body) =
+            call_with(Method::PUT, &path, &[("x-cart-token", token)], Some(json!({"quantity": 1}))).await;
         assert_eq!(status, 200, "{body}");
         return (id.to_owned(), token.to_owned());
     }
@@ -51,7 +52,8 @@ async fn guest_cart(sku: &str) -> (String, String) {
 async fn seeded_guest_carts(sku: &str, n: usize) -> Vec<(String, String)> {
     use commerce_app::ports::CartStore;
     let config = crate::checkout::aws().await;
-    let carts = commerce_aws::cart::DynamoCarts::new(aws_sdk_dynamodb::Client::new(&config), "commerce-local-CartsTable");
+    let carts =
+        commerce_aws::cart::DynamoCarts::new(aws_sdk_dynamodb::Client::new(&config), "commerce-local-CartsTable");
     let made: Vec<(commerce_domain::cart::Cart, String)> = (0..n)
         .map(|_| {
             let now = chrono::Utc::now();
@@ -132,7 +134,12 @@ async fn a_thousand_guests_race_for_a_hundred_uses_and_exactly_a_hundred_orders_
     assert!(refused.iter().all(|c| *c == "promotion_unavailable"), "{refused:?}");
     let orders: Vec<Value> =
         stream::iter(&placed).map(|(id, token)| settled_guest(id, token)).buffer_unordered(32).collect().await;
-    println!("1,000 checkouts ({} placed, {} refused at once) settled in {:?}", placed.len(), refused.len(), started.elapsed());
+    println!(
+        "1,000 checkouts ({} placed, {} refused at once) settled in {:?}",
+        placed.len(),
+        refused.len(),
+        started.elapsed()
+    );
     let confirmed: Vec<&Value> = orders.iter().filter(|o| o["status"] == "confirmed").collect();
     let failed: Vec<&Value> = orders.iter().filter(|o| o["status"] == "failed").collect();
     assert_eq!(confirmed.len(), 100, "exactly the limit confirmed");
@@ -174,7 +181,8 @@ async fn a_code_on_a_cart_shows_its_discount_holds_nothing_and_a_cancelled_order
     assert!(discount > 0, "{cart}");
     assert_eq!(cart["lines"][0]["discounts"][0]["amount"].as_i64(), Some(discount));
     assert_eq!(usage(&promotion_id).await["remaining"], 3, "a preview holds nothing");
-    let (status, read) = call_with(Method::GET, &format!("/v1/carts/{cart_id}"), &[("x-cart-token", &cart_token)], None).await;
+    let (status, read) =
+        call_with(Method::GET, &format!("/v1/carts/{cart_id}"), &[("x-cart-token", &cart_token)], None).await;
     assert_eq!((status, &read["promotions"]["codes"]), (200, &json!([code])));
 
     // Checkout with the cart's code (not repeated in the body).
@@ -190,14 +198,18 @@ async fn a_code_on_a_cart_shows_its_discount_holds_nothing_and_a_cancelled_order
     assert_eq!(order["discount_total"]["amount"].as_i64(), Some(discount));
     let kinds: Vec<&str> = order["events"].as_array().unwrap().iter().filter_map(|e| e["type"].as_str()).collect();
     assert_eq!(kinds, ["placed", "promotions_held", "confirmed"]);
-    assert_eq!((usage(&promotion_id).await["used"].as_i64(), usage(&promotion_id).await["held"].as_i64()), (Some(1), Some(0)));
+    assert_eq!(
+        (usage(&promotion_id).await["used"].as_i64(), usage(&promotion_id).await["held"].as_i64()),
+        (Some(1), Some(0))
+    );
 
     let (status, cancelled) =
         call_with(Method::POST, &format!("/v1/orders/{id}/cancel"), &[("x-order-token", token)], None).await;
     assert_eq!(status, 200, "{cancelled}");
     let view = usage(&promotion_id).await;
     assert_eq!((&view["used"], &view["remaining"]), (&json!(0), &json!(3)), "the use came back with the cancel");
-    let (status, _) = call_with(Method::POST, &format!("/v1/orders/{id}/cancel"), &[("x-order-token", token)], None).await;
+    let (status, _) =
+        call_with(Method::POST, &format!("/v1/orders/{id}/cancel"), &[("x-order-token", token)], None).await;
     assert!(status == 200 || status == 409);
     assert_eq!(usage(&promotion_id).await["remaining"], 3, "once");
     assert_invariant(&[sku]).await;

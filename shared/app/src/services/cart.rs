@@ -101,7 +101,12 @@ pub(crate) fn busy() -> DomainError {
     DomainError::conflict(ErrorCode::CartBusy, "the cart is changing concurrently; retry")
 }
 
-pub(crate) async fn owned_cart(store: &impl CartStore, access: &CartAccess, cart_id: &CartId, now: DateTime<Utc>) -> Result<Cart> {
+pub(crate) async fn owned_cart(
+    store: &impl CartStore,
+    access: &CartAccess,
+    cart_id: &CartId,
+    now: DateTime<Utc>,
+) -> Result<Cart> {
     let cart = store.get_cart(cart_id).await?.ok_or_else(|| DomainError::not_found("cart"))?;
     cart.authorize(access, now)?;
     if cart.status == CartStatus::Merged {

@@ -346,11 +346,7 @@ where
         }
         None => priced.charges(address, None)?,
     };
-    let buyer = promotions::Buyer {
-        user_id: access.user_id.as_deref(),
-        email: email.as_deref(),
-        check_history: true,
-    };
+    let buyer = promotions::Buyer { user_id: access.user_id.as_deref(), email: email.as_deref(), check_history: true };
     let discounts = promotions::evaluate(
         ports.promotions,
         ports.orders,
@@ -754,7 +750,11 @@ where
 }
 
 /// Gives a failed checkout's held promotion uses back (`promotions_released`, once, with its counts).
-async fn release_promotions(orders: &(impl OrderReader + OrderWriter), order_id: &str, now: DateTime<Utc>) -> Result<()> {
+async fn release_promotions(
+    orders: &(impl OrderReader + OrderWriter),
+    order_id: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
     match update_order(orders, order_id, |order| promotions::release(order, now)).await {
         Ok(_) | Err(DomainError::NotFound { .. }) => Ok(()),
         Err(err) => Err(err),

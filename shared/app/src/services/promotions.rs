@@ -85,7 +85,11 @@ pub async fn create_promotion(
 
 /// One promotion with its uses, read exactly (every counter shard, consistently).
 #[tracing::instrument(skip_all, fields(promotion_id = %promotion_id))]
-pub async fn get_promotion(reader: &impl PromotionReader, scope: &Scope, promotion_id: &PromotionId) -> Result<PromotionView> {
+pub async fn get_promotion(
+    reader: &impl PromotionReader,
+    scope: &Scope,
+    promotion_id: &PromotionId,
+) -> Result<PromotionView> {
     let promotion = reader.get_promotion(promotion_id).await?.filter(|p| reaches(scope, p)).ok_or_else(not_found)?;
     let usage = reader.usage(&promotion).await?;
     Ok(PromotionView::of(promotion, usage))
@@ -115,8 +119,7 @@ pub async fn update_promotion(
 ) -> Result<PromotionView> {
     let attempts = if expected_version.is_some() { 1 } else { UPDATE_ATTEMPTS };
     for _ in 0..attempts {
-        let current =
-            store.get_promotion(promotion_id).await?.filter(|p| reaches(scope, p)).ok_or_else(not_found)?;
+        let current = store.get_promotion(promotion_id).await?.filter(|p| reaches(scope, p)).ok_or_else(not_found)?;
         if let Some(expected) = expected_version.filter(|v| *v != current.version) {
             return Err(DomainError::conflict(
                 ErrorCode::VersionConflict,
@@ -322,7 +325,11 @@ pub async fn evaluate(
         .iter()
         .zip(&loaded.codes)
         .zip(&loaded.availability)
-        .map(|((promotion, code), availability)| Candidate { promotion, code: code.clone(), availability: *availability })
+        .map(|((promotion, code), availability)| Candidate {
+            promotion,
+            code: code.clone(),
+            availability: *availability,
+        })
         .collect();
     let evaluation = promotion::evaluate(&eval_lines, &eval_shipping, &candidates, &ctx);
     let redemptions = evaluation
@@ -429,7 +436,10 @@ pub async fn hold_promotions(
         }
         let mut uses = Vec::new();
         for r in &order.header().promotions {
-            uses.push(HeldUse { promotion_id: r.promotion_id.clone(), shard: pick_shard(promotions, order_id, r, &empty).await? });
+            uses.push(HeldUse {
+                promotion_id: r.promotion_id.clone(),
+                shard: pick_shard(promotions, order_id, r, &empty).await?,
+            });
         }
         let expected = order.version();
         let mut next = order.clone();

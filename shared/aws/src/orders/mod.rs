@@ -18,8 +18,12 @@ mod stored;
 use crate::dynamo::{
     applied, from_av, key, n, s, sdk_error, sortable, text, to_av, Index, Item, Table, GSI1, GSI2, GSI3,
 };
+use crate::dynamo::{transact_retrying, Cancellation};
+use crate::promotions::{usage_actions, UsagePart};
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
+use commerce_app::ports::HoldOutcome;
 use commerce_app::ports::{
     CheckoutStarter, CustomerOrders, NotificationSink, OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger,
     SellerOrders,
@@ -28,10 +32,6 @@ use commerce_domain::catalog::{Page, PageLimit};
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::order::{Order, OrderNotification, OrderStatus, OrderSummary, SellerOrderView};
 use commerce_domain::payment::Payment;
-use crate::dynamo::{transact_retrying, Cancellation};
-use crate::promotions::{usage_actions, UsagePart};
-use aws_sdk_dynamodb::types::TransactWriteItem;
-use commerce_app::ports::HoldOutcome;
 use futures::FutureExt;
 use stored::{StoredEvent, StoredHeader, StoredSummary};
 
@@ -153,7 +153,8 @@ impl DynamoOrders {
         let promotions = self.promotions.as_ref().ok_or_else(|| {
             DomainError::unexpected("an order write changes promotion counts but PROMOTIONS_TABLE is not set")
         })?;
-        let mut actions = vec![TransactWriteItem::builder().update(self.append_update(order, expected_version)?).build()];
+        let mut actions =
+            vec![TransactWriteItem::builder().update(self.append_update(order, expected_version)?).build()];
         let mut parts = Vec::new();
         for change in changes {
             for (action, part) in usage_actions(promotions, change) {

@@ -12,11 +12,11 @@ use chrono::serde::ts_nanoseconds;
 use chrono::{DateTime, Utc};
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::money::{Currency, Money};
+use commerce_domain::order::Redemption;
 use commerce_domain::order::{
     Actor, ActorKind, Charges, Customer, FailureReason, Order, OrderEvent, OrderEventKind, OrderHeader, OrderLine,
     OrderStatus, OrderSummary, ShippingAddress,
 };
-use commerce_domain::order::Redemption;
 use commerce_domain::promotion::Share;
 use commerce_domain::tax::{TaxClass, TaxComponent};
 use serde::{Deserialize, Serialize};
