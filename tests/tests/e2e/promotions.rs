@@ -9,7 +9,7 @@ use futures::stream::{self, StreamExt};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
-use system_tests::{eventually, stack, unique};
+use system_tests::{eventually, unique};
 
 /// An admin's code promotion: 10 % off the order, `limit` uses.
 async fn code_promotion(limit: u32) -> (String, String) {
