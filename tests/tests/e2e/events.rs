@@ -77,7 +77,8 @@ async fn when_the_reconcile_sample_event_is_invoked_the_function_should_answer_a
 /// The checkout saga's task functions, in the order a checkout that fails after its authorization runs them:
 /// a sample may act on what an earlier one left (the release sample frees the reserve sample's hold, the void
 /// sample voids the authorize sample's authorization).
-const SAGA_TASKS: [&str; 6] = [
+const SAGA_TASKS: [&str; 7] = [
+    "checkout-hold-promotions",
     "checkout-reserve-stock",
     "checkout-authorize-payment",
     "checkout-confirm-order",
