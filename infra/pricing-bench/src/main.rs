@@ -257,34 +257,8 @@ fn write_units() -> Result<()> {
 /// Puts the demo code `WELCOME10` on a 20-line, two-seller cart `requests` times and reads the cart with it as
 /// often, one request at a time; prints p50/p95/max of each.
 async fn preview(requests: usize, state_dir: &std::path::Path, local_stack: &std::path::Path) -> Result<()> {
-    use serde_json::{json, Value};
-    let info: Value = serde_json::from_str(
-        &std::fs::read_to_string(state_dir.join("stack.json"))
-            .map_err(|e| anyhow::anyhow!("no running local stack: {e}"))?,
-    )?;
-    let api = info["api_url"].as_str().ok_or_else(|| anyhow::anyhow!("stack.json has no api_url"))?.to_owned();
-    let out = std::process::Command::new(local_stack)
-        .args(["token", "--user", "shopper-9002", "--state-dir"])
-        .arg(state_dir)
-        .output()?;
-    anyhow::ensure!(out.status.success(), "local-stack token: {}", String::from_utf8_lossy(&out.stderr));
-    let token = format!("Bearer {}", String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().trim());
-    let http = reqwest::Client::builder().no_proxy().build()?;
-    let cart: Value = http.post(format!("{api}/v1/carts")).header("authorization", &token).send().await?.json().await?;
-    let cart_id = cart["cart_id"].as_str().ok_or_else(|| anyhow::anyhow!("no cart: {cart}"))?.to_owned();
-    let sellers = ["a".to_owned(), "b".to_owned()];
-    let (_, products) = commerce_demo::catalog::catalog(&sellers)?;
-    for product in products.iter().take(20) {
-        let sku = &product.variants[0].sku;
-        let status = http
-            .put(format!("{api}/v1/carts/{cart_id}/items/{sku}"))
-            .header("authorization", &token)
-            .json(&json!({"quantity": 1}))
-            .send()
-            .await?
-            .status();
-        anyhow::ensure!(status.is_success(), "adding {sku}: {status}");
-    }
+    use serde_json::Value;
+    let (http, api, token, cart_id) = demo_cart(state_dir, local_stack, "shopper-9002").await?;
     for (label, method, path) in [
         (
             "PUT the code (checked, kept, evaluated)",
@@ -317,9 +291,13 @@ async fn preview(requests: usize, state_dir: &std::path::Path, local_stack: &std
     Ok(())
 }
 
-/// Quotes one two-seller cart `quotes` times to Los Angeles (table rates and the sandbox carrier) and to Berlin
-/// (table rates only), one request at a time; prints p50/p95/max per address.
-async fn quote(quotes: usize, state_dir: &std::path::Path, local_stack: &std::path::Path) -> Result<()> {
+/// A new cart of `user` holding the first 20 demo products (every fourth the second seller's) on the running
+/// local stack: the HTTP client, the API's address, the bearer token and the cart id.
+async fn demo_cart(
+    state_dir: &std::path::Path,
+    local_stack: &std::path::Path,
+    user: &str,
+) -> Result<(reqwest::Client, String, String, String)> {
     use serde_json::{json, Value};
     let info: Value = serde_json::from_str(
         &std::fs::read_to_string(state_dir.join("stack.json"))
@@ -327,7 +305,7 @@ async fn quote(quotes: usize, state_dir: &std::path::Path, local_stack: &std::pa
     )?;
     let api = info["api_url"].as_str().ok_or_else(|| anyhow::anyhow!("stack.json has no api_url"))?.to_owned();
     let out = std::process::Command::new(local_stack)
-        .args(["token", "--user", "shopper-9001", "--state-dir"])
+        .args(["token", "--user", user, "--state-dir"])
         .arg(state_dir)
         .output()?;
     anyhow::ensure!(out.status.success(), "local-stack token: {}", String::from_utf8_lossy(&out.stderr));
@@ -337,7 +315,6 @@ async fn quote(quotes: usize, state_dir: &std::path::Path, local_stack: &std::pa
     let cart_id = cart["cart_id"].as_str().ok_or_else(|| anyhow::anyhow!("no cart: {cart}"))?.to_owned();
     let sellers = ["a".to_owned(), "b".to_owned()];
     let (_, products) = commerce_demo::catalog::catalog(&sellers)?;
-    // Twenty products, the second seller's every fourth: a two-seller cart of 20 lines.
     for product in products.iter().take(20) {
         let sku = &product.variants[0].sku;
         let status = http
@@ -349,6 +326,14 @@ async fn quote(quotes: usize, state_dir: &std::path::Path, local_stack: &std::pa
             .status();
         anyhow::ensure!(status.is_success(), "adding {sku}: {status}");
     }
+    Ok((http, api, token, cart_id))
+}
+
+/// Quotes one two-seller cart `quotes` times to Los Angeles (table rates and the sandbox carrier) and to Berlin
+/// (table rates only), one request at a time; prints p50/p95/max per address.
+async fn quote(quotes: usize, state_dir: &std::path::Path, local_stack: &std::path::Path) -> Result<()> {
+    use serde_json::json;
+    let (http, api, token, cart_id) = demo_cart(state_dir, local_stack, "shopper-9001").await?;
     for (label, address) in [
         (
             "Los Angeles: table rates and the sandbox carrier",

@@ -485,6 +485,23 @@ impl Table {
         }))
     }
 
+    /// Runs a transaction: `None` when it applied, its cancellation when a condition failed (a cancellation by
+    /// a conflict with another transaction is `Transient`).
+    pub fn transact(&self, items: Vec<TransactWriteItem>) -> BoxFuture<'_, Result<Option<Cancellation>>> {
+        Box::pin(async move {
+            match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+                Ok(_) => Ok(None),
+                Err(err) => match Cancellation::of(&err) {
+                    Some(cancelled) if cancelled.conflicted() => {
+                        Err(DomainError::Transient("transaction conflict".into()))
+                    }
+                    Some(cancelled) => Ok(Some(cancelled)),
+                    None => Err(sdk_error(err)),
+                },
+            }
+        })
+    }
+
     /// A transaction's put of `item`.
     pub fn put(&self, item: Item) -> PutBuilder {
         Put::builder().table_name(&self.name).set_item(Some(item))

@@ -127,17 +127,9 @@ impl DynamoFlashSales {
         Self::new(client, table, String::new())
     }
 
-    /// Runs a transaction: `None` when it applied, its cancellation otherwise (a conflict with another
-    /// transaction is transient).
+    /// Runs a transaction (see [`Table::transact`]).
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Option<Cancellation>> {
-        match self.table.client().transact_write_items().set_transact_items(Some(items)).send().boxed().await {
-            Ok(_) => Ok(None),
-            Err(err) => match Cancellation::of(&err) {
-                Some(cancelled) if cancelled.conflicted() => Err(DomainError::Transient("transaction conflict".into())),
-                Some(cancelled) => Ok(Some(cancelled)),
-                None => Err(sdk_error(err)),
-            },
-        }
+        self.table.transact(items).await
     }
 
     /// The sale's gate counter: units of stock over the shards.

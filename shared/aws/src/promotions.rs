@@ -15,7 +15,7 @@
 //! each happens once per order.
 
 use crate::dynamo::{
-    applied, from_item, key, n, num, s, sdk_error, sortable, text, to_item, Cancellation, Item, Table, GSI1, GSI2,
+    applied, from_item, key, n, num, s, sortable, text, to_item, Cancellation, Item, Table, GSI1, GSI2,
 };
 use crate::sharded::ShardedCounter;
 use aws_sdk_dynamodb::types::TransactWriteItem;
@@ -168,16 +168,9 @@ impl DynamoPromotions {
         Self { table: Table::new(client, table) }
     }
 
-    /// Runs a transaction: `None` when it applied, its cancellation when a condition failed.
+    /// Runs a transaction (see [`Table::transact`]).
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Option<Cancellation>> {
-        match self.table.client().transact_write_items().set_transact_items(Some(items)).send().boxed().await {
-            Ok(_) => Ok(None),
-            Err(err) => match Cancellation::of(&err) {
-                Some(cancelled) if cancelled.conflicted() => Err(DomainError::Transient("transaction conflict".into())),
-                Some(cancelled) => Ok(Some(cancelled)),
-                None => Err(sdk_error(err)),
-            },
-        }
+        self.table.transact(items).await
     }
 
     /// The shard updates that move the uses left by `delta` (a raised or lowered limit): added evenly, or taken

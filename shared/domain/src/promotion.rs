@@ -397,6 +397,13 @@ impl Promotion {
     }
 }
 
+/// Sets `slot` to `value` when the PATCH gave one.
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
+}
+
 /// The class of a kind with a target.
 pub fn class_of(kind: PromotionKind, applies_to: &AppliesTo) -> DiscountClass {
     match kind {
@@ -533,42 +540,18 @@ impl Promotion {
             active,
         } = patch;
         let mut next = self.clone();
-        if let Some(name) = name {
-            next.name = name;
-        }
-        if let Some(value) = value {
-            next.value = Some(value);
-        }
-        if let Some(applies_to) = applies_to {
-            next.applies_to = applies_to;
-        }
-        if let Some(conditions) = conditions {
-            next.conditions = conditions;
-        }
-        if let Some(starts_at) = starts_at {
-            next.starts_at = starts_at;
-        }
-        if let Some(ends_at) = ends_at {
-            next.ends_at = ends_at;
-        }
-        if let Some(usage_limit) = usage_limit {
-            next.usage_limit = usage_limit;
-        }
-        if let Some(per_customer_limit) = per_customer_limit {
-            next.per_customer_limit = per_customer_limit;
-        }
-        if let Some(combines_with) = combines_with {
-            next.combines_with = combines_with;
-        }
-        if let Some(priority) = priority {
-            next.priority = priority;
-        }
-        if let Some(restore_on_cancel) = restore_on_cancel {
-            next.restore_on_cancel = restore_on_cancel;
-        }
-        if let Some(active) = active {
-            next.active = active;
-        }
+        set(&mut next.name, name);
+        set(&mut next.value, value.map(Some));
+        set(&mut next.applies_to, applies_to);
+        set(&mut next.conditions, conditions);
+        set(&mut next.starts_at, starts_at);
+        set(&mut next.ends_at, ends_at);
+        set(&mut next.usage_limit, usage_limit);
+        set(&mut next.per_customer_limit, per_customer_limit);
+        set(&mut next.combines_with, combines_with);
+        set(&mut next.priority, priority);
+        set(&mut next.restore_on_cancel, restore_on_cancel);
+        set(&mut next.active, active);
         let end_moved = next.ends_at != self.ends_at;
         next.rules().check(end_moved.then_some(now))?;
         next.version = self.version.saturating_add(1);

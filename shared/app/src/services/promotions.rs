@@ -658,14 +658,10 @@ pub mod cart {
         if promotion.usage_limit.is_some() && promotions.usage(&promotion).await?.remaining == Some(0) {
             return Err(refuse(Problem::Unavailable, "usage_limit"));
         }
-        for _ in 0..WRITE_ATTEMPTS {
-            let mut cart = owned_cart(&ctx.store, access, cart_id, now).await?;
-            if !cart.add_code(&code, now)? || ctx.store.save_cart(&cart).await? {
-                tracing::info!(cart_id = %cart_id, promotion_id = %promotion.promotion_id, "code added to the cart");
-                return view(ctx, promotions, access, &cart, now).await;
-            }
-        }
-        Err(busy())
+        let promotion_id = promotion.promotion_id.clone();
+        let saved = save(ctx, promotions, access, cart_id, now, |cart| cart.add_code(&code, now)).await?;
+        tracing::info!(cart_id = %cart_id, promotion_id = %promotion_id, "code on the cart");
+        Ok(saved)
     }
 
     /// `DELETE /v1/carts/{cart_id}/promotions/{code}`: takes the code off the cart (404 if the cart lacks it).
@@ -685,12 +681,32 @@ pub mod cart {
         R: CallerResolver,
     {
         let code = promotion::normalize_code(raw_code).map_err(|_| DomainError::not_found("promotion"))?;
+        save(ctx, promotions, access, cart_id, now, |cart| match cart.remove_code(&code, now)? {
+            true => Ok(true),
+            false => Err(DomainError::not_found("promotion")),
+        })
+        .await
+    }
+
+    /// Applies `edit` to the caller's cart and saves it (again on fresh data after a lost race, `false` when
+    /// the edit changed nothing); the cart as it then reads.
+    async fn save<S, C, I, R>(
+        ctx: &CartContext<S, C, I, R>,
+        promotions: &impl PromotionReader,
+        access: &CartAccess,
+        cart_id: &CartId,
+        now: DateTime<Utc>,
+        edit: impl Fn(&mut Cart) -> Result<bool>,
+    ) -> Result<PricedCart>
+    where
+        S: CartStore,
+        C: SkuCatalog,
+        I: CartInventory,
+        R: CallerResolver,
+    {
         for _ in 0..WRITE_ATTEMPTS {
             let mut cart = owned_cart(&ctx.store, access, cart_id, now).await?;
-            if !cart.remove_code(&code, now)? {
-                return Err(DomainError::not_found("promotion"));
-            }
-            if ctx.store.save_cart(&cart).await? {
+            if !edit(&mut cart)? || ctx.store.save_cart(&cart).await? {
                 return view(ctx, promotions, access, &cart, now).await;
             }
         }
