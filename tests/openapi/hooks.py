@@ -142,6 +142,52 @@ def _shipping_method_body(body):
     _shipping_rate(body.get("rate"))
 
 
+def _when(delta):
+    return (datetime.now(timezone.utc) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _promotion_body(body, *, create):
+    """Promotions: a name that is not blank and has no control character; the value the kind takes (none for
+    free_shipping) with a positive amount, and the minimum in the same currency; no blank target id; a window
+    that ends after it starts and in the future; each class once. A change leaves the value and the usage limit
+    alone (their rules depend on the stored kind and limit)."""
+    if not isinstance(body, dict):
+        return
+    name = body.get("name")
+    if create or "name" in body:
+        blank = not isinstance(name, str) or not name.strip() or len(name) > 200
+        if blank or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+            body["name"] = f"Promotion {next(_NAMES)}"
+    if create:
+        values = {
+            "percent": {"percent_bp": 1000},
+            "fixed": {"amount": {"amount": 500, "currency": "USD"}},
+            "buy_x_get_y": {"buy": 2, "get": 1},
+        }
+        kind = body.get("kind")
+        if kind in values:
+            body["value"] = values[kind]
+        else:
+            body.pop("value", None)
+    else:
+        body.pop("value", None)
+        body.pop("usage_limit", None)
+    targets = body.get("applies_to")
+    if isinstance(targets, dict):
+        for key in ("categories", "products", "skus"):
+            if isinstance(targets.get(key), list):
+                targets[key] = [t for t in targets[key] if isinstance(t, str) and t.strip()]
+    conditions = body.get("conditions")
+    if isinstance(conditions, dict) and isinstance(conditions.get("min_subtotal"), dict):
+        conditions["min_subtotal"] = {"amount": 5000, "currency": "USD"}
+    if create or "starts_at" in body:
+        body["starts_at"] = _when(timedelta(hours=-1))
+    if body.get("ends_at") is not None:
+        body["ends_at"] = _when(timedelta(days=30))
+    if isinstance(body.get("combines_with"), list):
+        body["combines_with"] = list(dict.fromkeys(c for c in body["combines_with"] if isinstance(c, str)))
+
+
 # A seller has at most 50 shipping methods (422 naming `name` past them): the methods the run creates are deleted
 # again before the seller's reach that many.
 _CREATED_METHODS = []
@@ -225,6 +271,10 @@ def before_call(context, case, kwargs):
         _tax_region_body(case)
     elif operation in ("createShippingMethod", "updateShippingMethod"):
         _shipping_method_body(case.body)
+    elif operation in ("createAdminPromotion", "createSellerPromotion"):
+        _promotion_body(case.body, create=True)
+    elif operation in ("updateAdminPromotion", "updateSellerPromotion"):
+        _promotion_body(case.body, create=False)
     elif operation == "paymentWebhook":
         # Signed last, over the body as it is sent.
         _sign_webhook(case)

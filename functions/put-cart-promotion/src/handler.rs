@@ -1,6 +1,6 @@
 //! Checks a promotion code and keeps it on the caller's cart without holding anything; answers 200 with the
-//! cart and its promotions. Unknown code: 404; ended: 422 `promotion_expired`; not available (not started,
-//! switched off, used up, a taken single-use code): 422 `promotion_unavailable`.
+//! cart and its promotions. Unknown code: 404; ended: 409 `promotion_expired`; not available (not started,
+//! switched off, used up, a taken single-use code): 409 `promotion_unavailable`.
 
 use commerce_app::ports::{CartStore, PromotionReader, SkuCatalog};
 use commerce_app::services::cart::{CallerResolver, CartContext, CartInventory};

@@ -87,12 +87,13 @@ error_codes! {
     ProductExists = "product_exists",
     /// 409: a promotion code is taken by another promotion.
     PromotionCodeTaken = "promotion_code_taken",
-    /// 422: the promotion has ended.
+    /// 409: the promotion has ended.
     PromotionExpired = "promotion_expired",
-    /// 422: the promotion's conditions are not met, nothing is eligible, or it would discount nothing.
+    /// 409: the promotion's conditions are not met, nothing is eligible, it would discount nothing, or no
+    /// promotion has the code given at checkout.
     PromotionNotApplicable = "promotion_not_applicable",
-    /// 422 (409 when a checkout loses the race for the last use): not started, switched off, used up, the
-    /// customer's limit reached, or sign-in required.
+    /// 409 (and a checkout's `failure_reason` when it loses the race for the last use): not started, switched
+    /// off, used up, the customer's limit reached, a single-use code taken, or sign-in required.
     PromotionUnavailable = "promotion_unavailable",
     /// 409: the quote's cart, address, rates or tax tables changed since it was made, or it expired; quote again.
     QuoteStale = "quote_stale",

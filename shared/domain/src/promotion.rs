@@ -269,10 +269,11 @@ pub struct PromotionProblem {
 }
 
 impl PromotionProblem {
-    /// The error a checkout answers when a code the shopper gave does not apply.
+    /// The error a checkout answers when a code the shopper gave does not apply: 409 with the problem's code
+    /// (the same code may apply to another cart, or may have applied yesterday), naming the code and why.
     pub fn error(&self) -> DomainError {
-        let field = self.code.clone().unwrap_or_else(|| self.promotion_id.clone());
-        DomainError::refused(self.problem.code(), format!("promotion_codes.{field}"), &self.reason)
+        let which = self.code.clone().unwrap_or_else(|| self.promotion_id.clone());
+        DomainError::conflict(self.problem.code(), format!("promotion code {which} does not apply ({})", self.reason))
     }
 }
 

@@ -624,8 +624,8 @@ pub mod cart {
     }
 
     /// `PUT /v1/carts/{cart_id}/promotions/{code}`: checks the code and keeps it on the cart, holding nothing.
-    /// No promotion with the code: 404. Ended: 422 `promotion_expired`; not started, switched off, used up, a
-    /// single-use code already taken: 422 `promotion_unavailable` (neither is kept). A code whose conditions the
+    /// No promotion with the code: 404. Ended: 409 `promotion_expired`; not started, switched off, used up, a
+    /// single-use code already taken: 409 `promotion_unavailable` (neither is kept). A code whose conditions the
     /// cart does not meet yet is kept and shows its problem (`promotion_not_applicable`) until it applies.
     #[tracing::instrument(skip_all, fields(cart_id = %cart_id))]
     pub async fn add_code<S, C, I, R>(
@@ -647,7 +647,7 @@ pub mod cart {
         let found = promotions.get_promotion(&record.promotion_id).await?;
         let promotion = found.ok_or_else(|| DomainError::not_found("promotion"))?;
         let refuse = |problem: Problem, reason: &str| {
-            DomainError::refused(problem.code(), "code", format!("the promotion is not available ({reason})"))
+            DomainError::conflict(problem.code(), format!("the promotion is not available ({reason})"))
         };
         if let Some((problem, reason)) = promotion.unavailable_at(now) {
             return Err(refuse(problem, reason));
