@@ -300,3 +300,23 @@ async fn fifty_racing_holds_on_ten_uses_take_exactly_ten() {
     assert_eq!(holds.iter().filter(|h| h.is_ok()).count(), 10);
     assert_eq!(shop.promotions.counts("prm_race"), (0, 10, 0));
 }
+
+#[tokio::test]
+async fn a_first_order_promotion_applies_until_the_shopper_has_a_confirmed_order() {
+    let shop = shop();
+    let mut first_only = sample_promotion("prm_first", Scope::Platform, Some("FIRST"));
+    first_only.conditions.first_order = true;
+    shop.promotions.create_promotion(&first_only).await.unwrap();
+    let pending = shop.place("shopper-1", &["FIRST"]).await.unwrap();
+    let again = shop.place("shopper-1", &["FIRST"]).await.unwrap();
+    assert_eq!(again.header().promotions.len(), 1, "pending orders do not count");
+    shop.hold(&pending).await.unwrap();
+    shop.confirm(&pending).await;
+    match shop.place("shopper-1", &["FIRST"]).await {
+        Err(DomainError::Conflict { code: ErrorCode::PromotionNotApplicable, message }) => {
+            assert!(message.contains("first_order"), "{message}");
+        }
+        other => panic!("a shopper with a confirmed order is past their first: {other:?}"),
+    }
+    assert_eq!(shop.place("shopper-2", &["FIRST"]).await.unwrap().header().promotions.len(), 1);
+}

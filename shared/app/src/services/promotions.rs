@@ -28,8 +28,9 @@ use serde::{Deserialize, Serialize};
 const HOLD_ATTEMPTS: usize = 8;
 /// How often a PATCH without `If-Match` re-reads and retries after losing a race.
 const UPDATE_ATTEMPTS: usize = 6;
-/// How many of a shopper's latest orders are read to tell a first order.
-const FIRST_ORDER_LOOKBACK: u32 = 20;
+/// Pages of a shopper's orders (100 each, newest first) read to tell a first order; a history longer than that
+/// with no confirmed order in it is not taken for a first order.
+const FIRST_ORDER_PAGES: usize = 10;
 
 /// Whose promotions the caller manages: the platform's (an admin, on the admin routes) or their own (a seller).
 pub fn manager_scope(caller: &Caller, admin_route: bool) -> Result<Scope> {
@@ -277,11 +278,22 @@ async fn load(
     Ok(loaded)
 }
 
-/// Whether the signed-in buyer has no earlier order that was confirmed.
+/// Whether the signed-in buyer has no earlier order that was confirmed: every order of theirs is pending or
+/// failed. Read page by page until one is not; after `FIRST_ORDER_PAGES` pages the answer is no.
 async fn first_order(orders: &impl CustomerOrders, user_id: &str) -> Result<bool> {
-    let limit = PageLimit::new(FIRST_ORDER_LOOKBACK)?;
-    let page = orders.list_customer_orders(user_id, limit, None).await?;
-    Ok(page.items.iter().all(|o| matches!(o.status, OrderStatus::Pending | OrderStatus::Failed)))
+    let limit = PageLimit::new(PageLimit::MAX)?;
+    let mut cursor: Option<String> = None;
+    for _ in 0..FIRST_ORDER_PAGES {
+        let page = orders.list_customer_orders(user_id, limit, cursor.as_deref()).await?;
+        if page.items.iter().any(|o| !matches!(o.status, OrderStatus::Pending | OrderStatus::Failed)) {
+            return Ok(false);
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(true),
+        }
+    }
+    Ok(false)
 }
 
 /// Evaluates the codes given and the automatic promotions against priced lines (and shipping, once priced).
