@@ -473,31 +473,16 @@ impl NewPromotion {
     /// `starts_at` and not in the past; `usage_limit` 1-[`MAX_USAGE_LIMIT`]; `per_customer_limit` at least 1;
     /// `combines_with` without repeats; money in one currency (the fixed amount's and the minimum's).
     pub fn validate(&self, now: DateTime<Utc>) -> Result<()> {
-        Rules {
-            name: &self.name,
-            code: self.code.as_deref(),
-            kind: self.kind,
-            value: self.value.as_ref(),
-            applies_to: &self.applies_to,
-            conditions: &self.conditions,
-            starts_at: self.starts_at,
-            ends_at: self.ends_at,
-            usage_limit: self.usage_limit,
-            per_customer_limit: self.per_customer_limit,
-            combines_with: &self.combines_with,
-        }
-        .check(Some(now))
+        self.clone().into_promotion(String::new(), Scope::Platform, now).map(|_| ())
     }
 
     /// The promotion as first stored (validated; code normalized; version 1; active; shards from the limit).
     pub fn into_promotion(self, promotion_id: String, scope: Scope, now: DateTime<Utc>) -> Result<Promotion> {
-        self.validate(now)?;
-        let code = self.code.as_deref().map(normalize_code).transpose()?;
-        Ok(Promotion {
+        let promotion = Promotion {
             promotion_id,
             scope,
             name: self.name,
-            code,
+            code: self.code.as_deref().map(normalize_code).transpose()?,
             kind: self.kind,
             value: self.value,
             applies_to: self.applies_to,
@@ -514,7 +499,9 @@ impl NewPromotion {
             version: 1,
             created_at: now,
             updated_at: now,
-        })
+        };
+        promotion.rules().check(Some(now))?;
+        Ok(promotion)
     }
 }
 

@@ -11,6 +11,7 @@ use commerce_domain::auth::Caller;
 use commerce_domain::cart::{
     price_cart, Cart, CartAccess, CartHolds, CartLimits, CartOwner, CartReservation, CartStatus, Edit, PricedCart,
 };
+use commerce_domain::catalog::SkuView;
 use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::ids::{CartId, Sku};
@@ -132,6 +133,17 @@ pub async fn priced(
     limits: &CartLimits,
     now: DateTime<Utc>,
 ) -> Result<PricedCart> {
+    priced_with_views(catalog, stock, cart, limits, now).await.map(|(priced, _)| priced)
+}
+
+/// [`priced`], and the catalog views it priced from (what a promotion's targets are matched against).
+pub(crate) async fn priced_with_views(
+    catalog: &impl SkuCatalog,
+    stock: &(impl StockReader + ReservationStore),
+    cart: &Cart,
+    limits: &CartLimits,
+    now: DateTime<Utc>,
+) -> Result<(PricedCart, Vec<SkuView>)> {
     let skus: Vec<String> = cart.lines.keys().cloned().collect();
     let views = if skus.is_empty() { Vec::new() } else { catalog.variants_by_sku(&skus).await? };
     let mut units = crate::services::inventory::sellable_units(stock, &views).await?;
@@ -139,10 +151,10 @@ pub async fn priced(
     for line in hold.iter().flat_map(|h| &h.lines) {
         *units.entry(line.sku.clone()).or_default() += i64::from(line.quantity);
     }
-    let views = views.into_iter().map(|v| (v.sku.clone(), v)).collect();
-    let mut priced = price_cart(cart, &views, &units, limits)?;
+    let by_sku = views.iter().map(|v| (v.sku.clone(), v.clone())).collect();
+    let mut priced = price_cart(cart, &by_sku, &units, limits)?;
     priced.reservation = hold.map(|h| CartReservation { id: h.reservation_id, expires_at: h.expires_at });
-    Ok(priced)
+    Ok((priced, views))
 }
 
 /// Inventory as the cart functions use it: stock levels to re-price, reservations to hold a cart's lines.

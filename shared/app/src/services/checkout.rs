@@ -346,7 +346,8 @@ where
         }
         None => priced.charges(address, None)?,
     };
-    let buyer = promotions::Buyer { user_id: access.user_id.as_deref(), email: email.as_deref(), check_history: true };
+    let buyer =
+        promotions::Buyer { user_id: access.user_id.as_deref(), email: email.as_deref(), check_history: true, at: now };
     let discounts = promotions::evaluate(
         ports.promotions,
         ports.orders,

@@ -187,6 +187,8 @@ pub struct Buyer<'a> {
     /// Read the buyer's order history to tell a first order (checkout); a cart read takes any signed-in
     /// shopper's word for it, checkout checks.
     pub check_history: bool,
+    /// When they buy: the time windows are judged at it (the caller's one clock reading).
+    pub at: DateTime<Utc>,
 }
 
 /// The promotions of an evaluation and what the engine made of them.
@@ -233,6 +235,7 @@ async fn load(
     codes: &[String],
     sellers: &[String],
     customer: Option<&str>,
+    now: DateTime<Utc>,
 ) -> Result<Loaded> {
     let mut loaded = Loaded {
         unknown: Vec::new(),
@@ -259,7 +262,6 @@ async fn load(
     }
     let mut automatic = reader.automatic_promotions(sellers).await?;
     automatic.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.promotion_id.cmp(&b.promotion_id)));
-    let now = Utc::now();
     for promotion in automatic.into_iter().filter(|p| p.unavailable_at(now).is_none()).take(promotion::MAX_AUTOMATIC) {
         code_taken.push(false);
         loaded.single_use.push(false);
@@ -313,7 +315,7 @@ pub async fn evaluate(
     let mut sellers: Vec<String> = lines.iter().map(|l| l.seller_id.clone()).collect();
     sellers.sort();
     sellers.dedup();
-    let loaded = load(reader, codes, &sellers, customer.as_deref()).await?;
+    let loaded = load(reader, codes, &sellers, customer.as_deref(), buyer.at).await?;
     let wants_history = loaded.promotions.iter().any(|p| p.conditions.first_order);
     let first = match buyer.user_id {
         Some(user_id) if wants_history && buyer.check_history => first_order(orders, user_id).await?,
@@ -322,7 +324,7 @@ pub async fn evaluate(
     };
     let ctx = EvalContext {
         currency,
-        now: Utc::now(),
+        now: buyer.at,
         shopper: Shopper { signed_in: buyer.user_id.is_some(), first_order: first },
         shipping_known: shipping.is_some(),
     };
@@ -541,23 +543,20 @@ impl CustomerOrders for NoHistory {
 pub mod cart {
     use super::{evaluate, normalize_codes, Buyer, NoHistory};
     use crate::ports::{CartStore, PromotionReader, SkuCatalog};
-    use crate::services::cart::{busy, owned_cart, priced, CallerResolver, CartContext, CartInventory, WRITE_ATTEMPTS};
+    use crate::services::cart::{
+        busy, owned_cart, priced_with_views, CallerResolver, CartContext, CartInventory, WRITE_ATTEMPTS,
+    };
     use chrono::{DateTime, Utc};
     use commerce_domain::cart::{Cart, CartAccess, CartPromotions, PricedCart};
+    use commerce_domain::catalog::SkuView;
     use commerce_domain::error::{DomainError, Result};
     use commerce_domain::ids::CartId;
     use commerce_domain::money::Money;
     use commerce_domain::order::OrderLine;
     use commerce_domain::promotion::{self, Problem};
 
-    /// The cart's lines that can be bought, as order lines, with their catalog views.
-    async fn buyable(
-        catalog: &impl SkuCatalog,
-        cart: &Cart,
-        priced: &PricedCart,
-    ) -> Result<(Vec<OrderLine>, Vec<commerce_domain::catalog::SkuView>)> {
-        let skus: Vec<String> = cart.lines.keys().cloned().collect();
-        let views = if skus.is_empty() { Vec::new() } else { catalog.variants_by_sku(&skus).await? };
+    /// The cart's lines that can be bought (for sale, in the cart's currency), as order lines.
+    fn buyable(cart: &Cart, views: &[SkuView], priced: &PricedCart) -> Result<Vec<OrderLine>> {
         let currency = priced.subtotal.map(|s| s.currency);
         let mut lines = Vec::new();
         for (sku, line) in &cart.lines {
@@ -574,7 +573,7 @@ pub mod cart {
                 view.price,
             )?);
         }
-        Ok((lines, views))
+        Ok(lines)
     }
 
     /// `cart` priced, with its promotions: each applied share on its line, the cart's codes' problems.
@@ -591,13 +590,13 @@ pub mod cart {
         I: CartInventory,
         R: CallerResolver,
     {
-        let mut out = priced(&ctx.catalog, &ctx.stock, cart, &ctx.limits, now).await?;
+        let (mut out, views) = priced_with_views(&ctx.catalog, &ctx.stock, cart, &ctx.limits, now).await?;
         let Some(subtotal) = out.subtotal else {
             return Ok(out);
         };
-        let (lines, views) = buyable(&ctx.catalog, cart, &out).await?;
+        let lines = buyable(cart, &views, &out)?;
         let codes = normalize_codes(&cart.promotion_codes)?;
-        let buyer = Buyer { user_id: access.user_id.as_deref(), email: None, check_history: false };
+        let buyer = Buyer { user_id: access.user_id.as_deref(), email: None, check_history: false, at: now };
         let found = evaluate(promotions, &NoHistory, &lines, &views, None, &codes, &buyer).await?;
         for (line, shares) in lines.iter().zip(&found.evaluation.lines) {
             if let Some(priced_line) = out.lines.iter_mut().find(|l| l.sku == line.sku) {
