@@ -988,3 +988,90 @@ pub trait PromotionHolder: Send + Sync {
         expected_version: u32,
     ) -> impl std::future::Future<Output = commerce_domain::error::Result<HoldOutcome>> + Send;
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Reviews (ReviewsTable; the verified-purchase check reads the orders table)
+// ---------------------------------------------------------------------------------------------------------
+
+use commerce_domain::review;
+
+/// Reads reviews and ratings. IAM: `dynamodb:GetItem`, `dynamodb:Query` on the reviews table.
+pub trait ReviewReader: Send + Sync {
+    fn get_review(
+        &self,
+        review_id: &str,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<Option<review::Review>>> + Send;
+    /// A page of the product's approved reviews in the query's order.
+    fn list_reviews(
+        &self,
+        product_id: &str,
+        query: &review::ReviewQuery,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<catalog::Page<review::Review>>> + Send;
+    /// A page of the reviews waiting for moderation, oldest first.
+    fn pending_reviews(
+        &self,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<catalog::Page<review::Review>>> + Send;
+    /// The product's aggregate (zero counts when it has no approved review).
+    fn rating(
+        &self,
+        product_id: &str,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<review::RatingCounts>> + Send;
+}
+
+/// A once-per-user mark that goes with a review's transition: written in the same transaction, refused when
+/// the user already has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReviewClaim {
+    Vote { user_id: String },
+    Report { user_id: String },
+}
+
+/// Writes reviews with their product's aggregate, each change one transaction. IAM: `dynamodb:PutItem`,
+/// `dynamodb:UpdateItem`, `dynamodb:DeleteItem` on the reviews table; creating a verified review also
+/// `dynamodb:ConditionCheckItem` on the orders table.
+pub trait ReviewWriter: Send + Sync {
+    /// The review, its author's claim on the product (409 `review_exists` when the author has a review of
+    /// it), its aggregate delta and, for a verified review, a check that `order_id` still shows the product
+    /// delivered to the author (403 `not_a_verified_buyer` otherwise).
+    fn create_review(
+        &self,
+        created: &review::Transition,
+        order_id: Option<&str>,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<()>> + Send;
+    /// Replaces `current` with the transition's review if the stored version is still `current.version`
+    /// (409 `version_conflict`), with the aggregate delta and the claim (409 `already_voted` /
+    /// `already_reported`).
+    fn replace_review(
+        &self,
+        current: &review::Review,
+        transition: &review::Transition,
+        claim: Option<&ReviewClaim>,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<()>> + Send;
+    /// Deletes `current` (at its version) with its author's claim, and takes `delta` off the aggregate.
+    fn delete_review(
+        &self,
+        current: &review::Review,
+        delta: &review::RatingDelta,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<()>> + Send;
+}
+
+/// Finds a customer's order with a delivered line of a product. IAM: `dynamodb:Query` on the orders table's
+/// customer index.
+pub trait PurchaseHistory: Send + Sync {
+    fn delivered_order(
+        &self,
+        customer_id: &str,
+        product_id: &str,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<Option<String>>> + Send;
+}
+
+/// Keeps the search index's ratings in step with the aggregates: a lower `version` than the index holds is
+/// ignored. IAM: `es:ESHttpPost` on the index.
+pub trait RatingIndex: Send + Sync {
+    fn set_ratings(
+        &self,
+        updates: &[search::RatingUpdate],
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<usize>> + Send;
+}

@@ -10,6 +10,7 @@ pub mod orders;
 pub mod payments;
 pub mod promotions;
 pub mod quote;
+pub mod reviews;
 pub mod search;
 pub mod shipping_methods;
 pub mod tax;

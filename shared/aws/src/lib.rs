@@ -12,6 +12,7 @@ pub mod jwt;
 pub mod orders;
 pub mod payments;
 pub mod promotions;
+pub mod reviews;
 #[cfg(feature = "search")]
 pub mod search;
 pub mod sharded;

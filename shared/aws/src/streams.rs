@@ -4,6 +4,8 @@
 use aws_lambda_events::dynamodb::EventRecord;
 use commerce_app::ports::{ProductEvent, StockChange, StreamRecord};
 use commerce_domain::catalog::Product;
+use commerce_domain::review::RatingCounts;
+use commerce_domain::search::RatingUpdate;
 use commerce_domain::error::{DomainError, Result};
 
 /// The catalog table's records: product items (`PRODUCT#<id>` / `PRODUCT`) as product events, every other
@@ -22,6 +24,33 @@ pub fn stock_records(records: &[EventRecord]) -> Vec<StreamRecord<StockChange>> 
         .iter()
         .map(|record| StreamRecord { sequence_number: sequence_number(record), item: stock_change(record) })
         .collect()
+}
+
+/// The reviews stream's aggregate records as rating updates (other items: `None`).
+pub fn rating_records(records: &[EventRecord]) -> Vec<StreamRecord<RatingUpdate>> {
+    records
+        .iter()
+        .map(|record| StreamRecord { sequence_number: sequence_number(record), item: rating_update(record) })
+        .collect()
+}
+
+fn rating_update(record: &EventRecord) -> Result<Option<RatingUpdate>> {
+    let (pk, sk) = keys(record)?;
+    let (Some(product_id), "RATING") = (pk.strip_prefix("RATING#"), sk.as_str()) else {
+        return Ok(None);
+    };
+    if record.event_name == "REMOVE" {
+        return Ok(None);
+    }
+    let image = &record.change.new_image;
+    let number = |name: &str| -> u64 {
+        image.get(name).and_then(|v| serde_dynamo::from_attribute_value::<_, u64>(v.clone()).ok()).unwrap_or(0)
+    };
+    let counts = RatingCounts {
+        stars: [number("c1"), number("c2"), number("c3"), number("c4"), number("c5")],
+        version: number("version"),
+    };
+    Ok(Some(RatingUpdate { product_id: product_id.to_owned(), stars: counts.stars, version: counts.version }))
 }
 
 fn sequence_number(record: &EventRecord) -> String {

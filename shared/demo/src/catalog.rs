@@ -553,6 +553,7 @@ pub fn catalog(sellers: &[String]) -> Result<(Vec<Category>, Vec<Product>)> {
                     price: PriceInput { amount: *cents, currency: "USD".into() },
                     components: None,
                     weight_grams: Some(WEIGHTS_GRAMS[leaf]),
+                    compare_at_price: None,
                 }
             })
             .collect();
@@ -578,6 +579,7 @@ pub fn catalog(sellers: &[String]) -> Result<(Vec<Category>, Vec<Product>)> {
                 price: PriceInput { amount: 5_999, currency: "USD".into() },
                 components: Some(parts.into_iter().map(|sku| ComponentInput { sku, quantity: 1 }).collect()),
                 weight_grams: Some(2 * WEIGHTS_GRAMS[leaf]),
+                compare_at_price: None,
             }];
         }
         let images =

@@ -189,6 +189,9 @@ pub struct Variant {
     /// The shipping weight of one unit; weight-tier shipping methods cannot carry a variant without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_grams: Option<u32>,
+    /// The seller's "was" price for a sale badge: above `price`, in its currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare_at_price: Option<Money>,
 }
 
 /// A product as stored and returned.
@@ -255,6 +258,9 @@ impl Product {
                             .collect(),
                     ),
                     weight_grams: v.weight_grams,
+                    compare_at_price: v
+                        .compare_at_price
+                        .map(|p| PriceInput { amount: p.amount, currency: p.currency.to_string() }),
                 })
                 .collect(),
             tax_class: Some(self.tax_class.clone()),
@@ -529,6 +535,9 @@ pub struct VariantInput {
     /// One unit's shipping weight in grams (1 to `MAX_WEIGHT_GRAMS`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_grams: Option<u32>,
+    /// A "was" price shown with a sale badge: more than `price`, in the same currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare_at_price: Option<PriceInput>,
 }
 
 /// The body of `POST /v1/seller/products`: a product's editable content.
@@ -937,8 +946,85 @@ impl ValidContent {
     }
 }
 
+/// At most this many sellable units reads as `low_stock` on the product page.
+pub const LOW_STOCK_UNITS: i64 = 5;
+
+/// What the product page says of a variant's stock: never the count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Availability {
+    InStock,
+    LowStock,
+    OutOfStock,
+}
+
+impl Availability {
+    /// A variant's availability from its components' stock levels in every warehouse: the units it can sell
+    /// are, over its components, the fewest whole sets the sellable units (`avail`, never below 0) make.
+    pub fn of(variant: &Variant, levels: &HashMap<String, Vec<crate::inventory::StockLevel>>) -> Self {
+        let units = variant
+            .components
+            .iter()
+            .map(|c| {
+                let sellable = levels
+                    .get(&c.sku)
+                    .map(|ls| ls.iter().fold(0i64, |sum, l| sum.saturating_add(l.avail.max(0))))
+                    .unwrap_or(0);
+                sellable / i64::from(c.quantity.max(1))
+            })
+            .min()
+            .unwrap_or(0);
+        match units {
+            0 => Availability::OutOfStock,
+            n if n <= LOW_STOCK_UNITS => Availability::LowStock,
+            _ => Availability::InStock,
+        }
+    }
+}
+
+/// `GET /v1/products/{product_id}`: the product, each variant's availability and the rating summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductPage {
+    pub product: Product,
+    /// Parallel to `product.variants`.
+    pub availability: Vec<Availability>,
+    pub rating: crate::review::RatingSummary,
+}
+
+impl ProductPage {
+    pub fn new(
+        product: Product,
+        levels: &HashMap<String, Vec<crate::inventory::StockLevel>>,
+        rating: crate::review::RatingSummary,
+    ) -> Self {
+        let availability = product.variants.iter().map(|v| Availability::of(v, levels)).collect();
+        Self { product, availability, rating }
+    }
+
+    /// Every SKU the variants draw stock from.
+    pub fn stock_skus(product: &Product) -> Vec<String> {
+        let skus: BTreeSet<&str> =
+            product.variants.iter().flat_map(|v| v.components.iter().map(|c| c.sku.as_str())).collect();
+        skus.into_iter().map(str::to_owned).collect()
+    }
+}
+
+impl Serialize for ProductPage {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let mut value = serde_json::to_value(&self.product).map_err(S::Error::custom)?;
+        if let Some(variants) = value.get_mut("variants").and_then(|v| v.as_array_mut()) {
+            for (variant, availability) in variants.iter_mut().zip(&self.availability) {
+                variant["availability"] = serde_json::to_value(availability).map_err(S::Error::custom)?;
+            }
+        }
+        value["rating"] = serde_json::to_value(self.rating).map_err(S::Error::custom)?;
+        value.serialize(serializer)
+    }
+}
+
 /// Trims and checks length in characters; control characters other than newlines and tabs are rejected.
-fn check_text(field: &str, raw: &str, min: usize, max: usize) -> Result<String> {
+pub(crate) fn check_text(field: &str, raw: &str, min: usize, max: usize) -> Result<String> {
     let value = raw.trim();
     let len = value.chars().count();
     if len < min {
@@ -1031,7 +1117,31 @@ fn check_variants(inputs: Vec<VariantInput>) -> Result<Vec<Variant>> {
         if input.weight_grams.is_some_and(|w| w == 0 || w > MAX_WEIGHT_GRAMS) {
             return Err(DomainError::validation(at("weight_grams"), format!("must be within 1..={MAX_WEIGHT_GRAMS}")));
         }
-        variants.push(Variant { sku: input.sku, options, price, components, weight_grams: input.weight_grams });
+        let compare_at_price = match input.compare_at_price {
+            None => None,
+            Some(was) => {
+                if was.currency != input.price.currency {
+                    return Err(DomainError::validation(
+                        at("compare_at_price.currency"),
+                        "must be the price's currency",
+                    ));
+                }
+                let was = Money::new(was.amount, code);
+                was.validate_price(&at("compare_at_price.amount"))?;
+                if was.amount <= price.amount {
+                    return Err(DomainError::validation(at("compare_at_price.amount"), "must be more than the price"));
+                }
+                Some(was)
+            }
+        };
+        variants.push(Variant {
+            sku: input.sku,
+            options,
+            price,
+            components,
+            weight_grams: input.weight_grams,
+            compare_at_price,
+        });
     }
     Ok(variants)
 }
@@ -1193,6 +1303,24 @@ mod tests {
             price: PriceInput { amount, currency: "USD".into() },
             components: None,
             weight_grams: None,
+            compare_at_price: None,
+        }
+    }
+
+    #[test]
+    fn a_compare_at_price_must_be_above_the_price_in_its_currency() {
+        let mut input = tshirt();
+        input.variants[0].compare_at_price = Some(PriceInput { amount: 3_000, currency: "USD".into() });
+        let product = create(input.clone()).unwrap();
+        assert_eq!(product.variants[0].compare_at_price.map(|p| p.amount), Some(3_000));
+        assert_eq!(product.to_input().variants[0].compare_at_price, input.variants[0].compare_at_price);
+        let price = input.variants[0].price.amount;
+        for (was, currency, field) in [
+            (price, "USD", "variants[0].compare_at_price.amount"),
+            (price + 1, "EUR", "variants[0].compare_at_price.currency"),
+        ] {
+            input.variants[0].compare_at_price = Some(PriceInput { amount: was, currency: currency.into() });
+            assert_eq!(field_of(create(input.clone()).unwrap_err()), field);
         }
     }
 

@@ -60,8 +60,12 @@ error_codes! {
     /// 422: a bundle names another seller's SKU as a component.
     ComponentNotOwned = "component_not_owned",
     AlreadyDelivered = "already_delivered",
+    /// 409: the shopper already reported this review.
+    AlreadyReported = "already_reported",
     AlreadyReturned = "already_returned",
     AlreadyShipped = "already_shipped",
+    /// 409: the shopper already marked this review helpful.
+    AlreadyVoted = "already_voted",
     CartBusy = "cart_busy",
     CartExists = "cart_exists",
     CartMerged = "cart_merged",
@@ -74,12 +78,15 @@ error_codes! {
     HoldExpired = "hold_expired",
     HoldNotConsumed = "hold_not_consumed",
     IllegalTransition = "illegal_transition",
-    NotSold = "not_sold",
-    NotStarted = "not_started",
-    NotWon = "not_won",
+    /// 403: only a customer with a delivered order line of the product may review it (unless the shop allows
+    /// unverified reviews).
+    NotAVerifiedBuyer = "not_a_verified_buyer",
     /// 422: a seller's part of the cart cannot ship to the address (`field` is the country; the message names
     /// the seller).
     NotShippable = "not_shippable",
+    NotSold = "not_sold",
+    NotStarted = "not_started",
+    NotWon = "not_won",
     PaymentIntentUnexpectedState = "payment_intent_unexpected_state",
     PaymentNotCapturable = "payment_not_capturable",
     PaymentNotVoidable = "payment_not_voidable",
@@ -97,10 +104,14 @@ error_codes! {
     PromotionUnavailable = "promotion_unavailable",
     /// 409: the quote's cart, address, rates or tax tables changed since it was made, or it expired; quote again.
     QuoteStale = "quote_stale",
+    /// 409: the seller already replied to this review.
+    ReplyExists = "reply_exists",
     ReservationCommitted = "reservation_committed",
     ReservationExpired = "reservation_expired",
     ReservationIdReused = "reservation_id_reused",
     ReservationReleased = "reservation_released",
+    /// 409: the customer already reviewed this product (edit it with PATCH).
+    ReviewExists = "review_exists",
     SaleEnded = "sale_ended",
     SaleExists = "sale_exists",
     SaleReconciled = "sale_reconciled",
@@ -148,6 +159,10 @@ pub enum DomainError {
     /// The caller is known but may not do this (HTTP 403).
     #[error("{0}")]
     Forbidden(String),
+    /// The caller is known but may not do this, for a reason with its own stable code (HTTP 403), e.g.
+    /// `not_a_verified_buyer`.
+    #[error("{message}")]
+    Denied { code: ErrorCode, message: String },
     /// The resource does not exist, or the caller may not know it exists (HTTP 404).
     #[error("{entity} not found")]
     NotFound { entity: &'static str },
@@ -195,6 +210,10 @@ impl DomainError {
         Self::Forbidden(message.into())
     }
 
+    pub fn denied(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Denied { code, message: message.into() }
+    }
+
     pub fn not_found(entity: &'static str) -> Self {
         Self::NotFound { entity }
     }
@@ -211,7 +230,10 @@ impl DomainError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Validation { .. } => ErrorCode::ValidationFailed,
-            Self::Refused { code, .. } | Self::Conflict { code, .. } | Self::Gone { code, .. } => *code,
+            Self::Refused { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::Gone { code, .. }
+            | Self::Denied { code, .. } => *code,
             Self::InvalidParameter { .. } => ErrorCode::InvalidParameter,
             Self::MalformedBody(_) => ErrorCode::MalformedJson,
             Self::Unauthenticated => ErrorCode::Unauthenticated,
@@ -239,7 +261,7 @@ impl DomainError {
             Self::Validation { .. } | Self::Refused { .. } | Self::InvalidParameter { .. } | Self::MalformedBody(_) => {
                 "Validation"
             }
-            Self::Unauthenticated | Self::Forbidden(_) => "Forbidden",
+            Self::Unauthenticated | Self::Forbidden(_) | Self::Denied { .. } => "Forbidden",
             Self::RateLimited { .. } => "Transient",
             Self::Unexpected(_) => "Unexpected",
         }

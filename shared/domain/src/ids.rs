@@ -136,6 +136,12 @@ issued_id!(
     crate::DomainError::not_found("order")
 );
 issued_id!(
+    /// A product review (`rev_...`).
+    ReviewId,
+    "rev",
+    crate::DomainError::not_found("review")
+);
+issued_id!(
     /// A cart (`cart_...`).
     CartId,
     "cart",

@@ -16,6 +16,7 @@ pub mod order;
 pub mod payment;
 pub mod pricing;
 pub mod promotion;
+pub mod review;
 pub mod search;
 pub mod shipping;
 pub mod tax;

@@ -915,6 +915,17 @@ impl Order {
         self.folded.delivered.contains(seller_id)
     }
 
+    /// The products of the lines delivered and not returned: what the customer may review as a verified
+    /// buyer.
+    pub fn delivered_products(&self) -> std::collections::BTreeSet<String> {
+        self.header
+            .lines
+            .iter()
+            .filter(|line| self.is_delivered(&line.seller_id) && self.returned(&line.seller_id).is_none())
+            .map(|line| line.product_id.clone())
+            .collect()
+    }
+
     /// Whether the seller accepted the return, and if so whether the goods went back to stock.
     pub fn returned(&self, seller_id: &str) -> Option<bool> {
         self.folded.returned.get(seller_id).copied()

@@ -264,6 +264,42 @@ pub struct StockUpdate {
     pub stock_version: u64,
 }
 
+/// A product's rating aggregate (from the reviews stream): approved reviews per star, at the aggregate's
+/// `version`; a lower version never overwrites a higher one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RatingUpdate {
+    pub product_id: String,
+    pub stars: [u64; 5],
+    pub version: u64,
+}
+
+/// The rating part of an indexed product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct IndexedRating {
+    pub stars: [u64; 5],
+    pub version: u64,
+}
+
+impl IndexedRating {
+    pub fn counts(&self) -> crate::review::RatingCounts {
+        crate::review::RatingCounts { stars: self.stars, version: self.version }
+    }
+
+    /// The average shown and filtered on (`rating`, `rating_min`, the rating facet).
+    pub fn average(&self) -> f64 {
+        self.counts().average_centi() as f64 / 100.0
+    }
+
+    /// The Bayesian average `sort=rating` orders by.
+    pub fn score(&self) -> f64 {
+        self.counts().bayesian_centi() as f64 / 100.0
+    }
+
+    pub fn count(&self) -> u32 {
+        u32::try_from(self.counts().count()).unwrap_or(u32::MAX)
+    }
+}
+
 /// A change to apply to the index, derived from one catalog stream record.
 // Nearly every change is an upsert; boxing the document would only add an allocation.
 #[allow(clippy::large_enum_variant)]
@@ -310,6 +346,9 @@ pub struct IndexedProduct {
     pub document: Option<SearchDocument>,
     #[serde(default)]
     pub stock: BTreeMap<String, SkuStock>,
+    /// The approved reviews' counts (independent version; none until the first review is approved).
+    #[serde(default)]
+    pub rating: IndexedRating,
 }
 
 impl IndexedProduct {
@@ -362,6 +401,23 @@ impl IndexedProduct {
                 true
             }
         }
+    }
+
+    /// Applies a rating change if its version is newer; returns whether anything changed.
+    pub fn apply_rating(&mut self, update: &RatingUpdate) -> bool {
+        if update.version <= self.rating.version {
+            return false;
+        }
+        self.rating = IndexedRating { stars: update.stars, version: update.version };
+        true
+    }
+
+    /// The product's hit: the document's fields with the record's stock and rating.
+    pub fn hit(&self, doc: &SearchDocument, highlights: BTreeMap<String, String>) -> SearchHit {
+        let mut hit = SearchHit::from_document(doc, self.in_stock(), highlights);
+        hit.rating = self.rating.average();
+        hit.review_count = self.rating.count();
+        hit
     }
 
     /// In stock when any SKU has units available or has not been reported yet (search defaults to

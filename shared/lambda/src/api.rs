@@ -17,7 +17,7 @@ pub fn status_and_code(err: &DomainError) -> (StatusCode, &'static str) {
         }
         DomainError::InvalidParameter { .. } | DomainError::MalformedBody(_) => StatusCode::BAD_REQUEST,
         DomainError::Unauthenticated => StatusCode::UNAUTHORIZED,
-        DomainError::Forbidden(_) => StatusCode::FORBIDDEN,
+        DomainError::Forbidden(_) | DomainError::Denied { .. } => StatusCode::FORBIDDEN,
         DomainError::NotFound { .. } => StatusCode::NOT_FOUND,
         DomainError::Conflict { .. } | DomainError::PriceChanged { .. } | DomainError::OutOfStock { .. } => {
             StatusCode::CONFLICT

@@ -3,13 +3,13 @@
 
 use crate::ports::{
     CategoryListing, CategoryReader, CategoryUsage, CategoryWriter, ProductCreator, ProductReader, ProductRemover,
-    ProductUpdater, SellerProducts, SkuCatalog,
+    ProductUpdater, ReviewReader, SellerProducts, SkuCatalog, StockReader,
 };
 use chrono::{DateTime, Utc};
 use commerce_domain::auth::Caller;
 use commerce_domain::catalog::{
     Category, CategoryInput, CategoryPatch, CategoryQuery, CategoryTree, Page, PageLimit, Product, ProductInput,
-    ProductPatch, ProductSummary, CATEGORY_ID_PREFIX, PRODUCT_ID_PREFIX,
+    ProductPage, ProductPatch, ProductSummary, CATEGORY_ID_PREFIX, PRODUCT_ID_PREFIX,
 };
 use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
@@ -129,6 +129,20 @@ pub async fn get_product(reader: &impl ProductReader, product_id: &ProductId) ->
         Some(product) if product.is_public() => Ok(product),
         _ => Err(DomainError::not_found("product")),
     }
+}
+
+/// Anyone reads an active product's page: the product, each variant's availability (in stock, low, out;
+/// never the count) and its rating summary. The product and the rating are read at once, then the stock.
+#[tracing::instrument(skip_all, fields(product_id = %product_id))]
+pub async fn product_page(
+    reader: &impl ProductReader,
+    stock: &impl StockReader,
+    ratings: &impl ReviewReader,
+    product_id: &ProductId,
+) -> Result<ProductPage> {
+    let (product, rating) = futures::future::try_join(get_product(reader, product_id), ratings.rating(product_id.as_str())).await?;
+    let levels = stock.stock_levels(&ProductPage::stock_skus(&product)).await?;
+    Ok(ProductPage::new(product, &levels, rating.summary()))
 }
 
 /// Anyone lists the active products of a category and its descendants.

@@ -1,12 +1,12 @@
 //! Search use cases: keeping the index in step with the catalog stream, stock changes, searching and
 //! completing.
 
-use crate::ports::{CategoryReader, ProductSearch, SearchIndex, SkuCatalog, StockReader};
+use crate::ports::{CategoryReader, ProductSearch, RatingIndex, SearchIndex, SkuCatalog, StockReader};
 use commerce_domain::catalog::Category;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::inventory::SkuStock;
 use commerce_domain::search::{
-    change_for_product, IndexChange, SearchQuery, SearchResults, StockUpdate, SuggestQuery, Suggestions,
+    change_for_product, IndexChange, RatingUpdate, SearchQuery, SearchResults, StockUpdate, SuggestQuery, Suggestions,
 };
 
 /// What became of a stream batch.
@@ -22,6 +22,49 @@ pub struct StreamOutcome {
 }
 
 pub use crate::ports::{ProductEvent, StockChange, StreamRecord};
+
+/// Applies a reviews stream batch to the index: each product's latest aggregate in the batch (the index
+/// ignores a version it has already passed, so replays and reordering are harmless). Records that are not
+/// aggregates are skipped; an undecodable record stops the batch there, and a failed index write reports the
+/// whole batch for retry.
+#[tracing::instrument(skip_all, fields(records = records.len()))]
+pub async fn index_rating_stream(
+    index: &impl RatingIndex,
+    records: &[StreamRecord<RatingUpdate>],
+) -> Result<StreamOutcome> {
+    let mut outcome = StreamOutcome::default();
+    let mut latest: std::collections::BTreeMap<&str, &RatingUpdate> = std::collections::BTreeMap::new();
+    for record in records {
+        match &record.item {
+            Ok(Some(update)) => {
+                let entry = latest.entry(update.product_id.as_str()).or_insert(update);
+                if update.version > entry.version {
+                    *entry = update;
+                }
+            }
+            Ok(None) => outcome.skipped += 1,
+            Err(err) => {
+                tracing::error!(sequence_number = %record.sequence_number, error = %err, "undecodable reviews stream record");
+                outcome.failed_from = Some(record.sequence_number.clone());
+                break;
+            }
+        }
+    }
+    let updates: Vec<RatingUpdate> = latest.into_values().cloned().collect();
+    if updates.is_empty() {
+        return Ok(outcome);
+    }
+    match index.set_ratings(&updates).await {
+        Ok(changed) => {
+            outcome.changed = changed;
+            Ok(outcome)
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, records = records.len(), "search index write failed; batch will be retried");
+            Ok(StreamOutcome { changed: 0, skipped: 0, failed_from: records.first().map(|r| r.sequence_number.clone()) })
+        }
+    }
+}
 
 /// Applies a catalog stream batch to the index, in order. Records that are not product items are skipped.
 /// A record that cannot be decoded stops the batch there: the records before it are applied and it is

@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use commerce_app::ports::HoldOutcome;
 use commerce_app::ports::{
     CheckoutStarter, CustomerOrders, NotificationSink, OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger,
-    SellerOrders,
+    PurchaseHistory, SellerOrders,
 };
 use commerce_domain::catalog::{Page, PageLimit};
 use commerce_domain::error::{DomainError, Result};
@@ -36,6 +36,8 @@ use futures::FutureExt;
 use stored::{StoredEvent, StoredHeader, StoredSummary};
 
 const ORDER_SK: &str = "ORDER";
+/// The order item's set of products delivered and not returned (what a verified review checks).
+const DELIVERED: &str = "delivered_products";
 /// Partitions of the pending-orders index (`PENDING#0` ..): every checkout writes it twice, so one partition
 /// would cap the checkout rate.
 const PENDING_SHARDS: u32 = 8;
@@ -86,6 +88,10 @@ fn order_item(order: &Order) -> Result<Item> {
         item.insert("gsi3pk".into(), s(pending_pk(&header.id)));
         item.insert("gsi3sk".into(), s(time_key(header.created_at, &header.id)));
     }
+    let delivered = order.delivered_products();
+    if !delivered.is_empty() {
+        item.insert(DELIVERED.into(), AttributeValue::Ss(delivered.into_iter().collect()));
+    }
     Ok(item)
 }
 
@@ -117,18 +123,23 @@ impl DynamoOrders {
 
     /// The order item's update appending the events after `expected_version` (conditional on it).
     fn append_update(&self, order: &Order, expected_version: u32) -> Result<aws_sdk_dynamodb::types::Update> {
-        let update = self
+        let mut set = String::from(
+            "SET #events = list_append(#events, :new), #status = :status, #version = :version, #summary = :summary",
+        );
+        let mut remove: Vec<&str> = Vec::new();
+        if order.status() != OrderStatus::Pending {
+            remove.extend(["gsi3pk", "gsi3sk"]);
+        }
+        let delivered = order.delivered_products();
+        if delivered.is_empty() {
+            remove.push(DELIVERED);
+        } else {
+            set.push_str(", #delivered = :delivered");
+        }
+        let expression = if remove.is_empty() { set } else { format!("{set} REMOVE {}", remove.join(", ")) };
+        let mut update = self
             .table
-            .update(
-                key(order_pk(order.id()), ORDER_SK),
-                if order.status() == OrderStatus::Pending {
-                    "SET #events = list_append(#events, :new), #status = :status, \
-                     #version = :version, #summary = :summary"
-                } else {
-                    "SET #events = list_append(#events, :new), #status = :status, \
-                     #version = :version, #summary = :summary REMOVE gsi3pk, gsi3sk"
-                },
-            )
+            .update(key(order_pk(order.id()), ORDER_SK), expression)
             .condition_expression("#version = :expected")
             .expression_attribute_names("#events", "events")
             .expression_attribute_names("#status", "status")
@@ -139,6 +150,11 @@ impl DynamoOrders {
             .expression_attribute_values(":version", n(order.version()))
             .expression_attribute_values(":summary", to_av(&StoredSummary::of(&order.summary()))?)
             .expression_attribute_values(":expected", n(expected_version));
+        if !delivered.is_empty() {
+            update = update
+                .expression_attribute_names("#delivered", DELIVERED)
+                .expression_attribute_values(":delivered", AttributeValue::Ss(delivered.into_iter().collect()));
+        }
         Ok(update.build().expect("table, key and expression are set"))
     }
 
@@ -369,6 +385,24 @@ impl CustomerOrders for DynamoOrders {
             Ok(summary.into_summary(order_id.to_owned()))
         };
         self.newest_first(GSI1, format!("CUSTOMER#{user_id}"), read, limit, cursor).await
+    }
+}
+
+impl PurchaseHistory for DynamoOrders {
+    async fn delivered_order(&self, customer_id: &str, product_id: &str) -> Result<Option<String>> {
+        let query = self
+            .table
+            .query()
+            .index_name(GSI1.name)
+            .key_condition_expression("#pk = :pk")
+            .filter_expression("contains(#delivered, :product)")
+            .expression_attribute_names("#pk", GSI1.pk)
+            .expression_attribute_names("#delivered", DELIVERED)
+            .expression_attribute_values(":pk", s(format!("CUSTOMER#{customer_id}")))
+            .expression_attribute_values(":product", s(product_id))
+            .projection_expression("pk");
+        let found = self.table.query_all(query).await?;
+        Ok(found.iter().filter_map(|item| text(item, "pk").and_then(|pk| stored::order_of_pk(pk))).map(str::to_owned).next())
     }
 }
 

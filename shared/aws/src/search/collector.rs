@@ -167,6 +167,7 @@ impl Collector for FacetCollector {
             visible: fast.bool(&name(self.fields.visible))?,
             price: fast.i64(&name(self.fields.price))?,
             rating: fast.f64(&name(self.fields.rating))?,
+            rating_score: fast.f64(&name(self.fields.rating_score))?,
             in_stock: fast.bool(&name(self.fields.in_stock))?,
             created: fast.i64(&name(self.fields.created))?,
             tie: fast.u64(&name(self.fields.tie))?,
@@ -281,6 +282,7 @@ pub(crate) struct FacetSegment {
     visible: Column<bool>,
     price: Column<i64>,
     rating: Column<f64>,
+    rating_score: Column<f64>,
     in_stock: Column<bool>,
     created: Column<i64>,
     tie: Column<u64>,
@@ -397,7 +399,7 @@ impl SegmentCollector for FacetSegment {
             SearchSort::PriceAsc => !ordered_i64(price),
             SearchSort::PriceDesc => ordered_i64(price),
             SearchSort::Newest => ordered_i64(self.created.first(doc).unwrap_or(0)),
-            SearchSort::Rating => ordered_f64(rating),
+            SearchSort::Rating => ordered_f64(self.rating_score.first(doc).unwrap_or(0.0)),
         };
         let key = SortKey { primary, tie: self.tie.first(doc).unwrap_or(0) };
         if self.after.is_some_and(|after| !after.before(&key)) {

@@ -18,7 +18,7 @@ use super::analysis::{self, TEXT_ANALYZER, WORDS_ANALYZER};
 use super::collector::{FacetCollector, Filters, SortKey};
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::search::{
-    self, fuzziness, IndexChange, IndexedProduct, SearchCursor, SearchHit, SearchQuery, SearchResults, SearchSort,
+    self, fuzziness, IndexChange, IndexedProduct, RatingUpdate, SearchCursor, SearchQuery, SearchResults, SearchSort,
     StockUpdate, SuggestQuery, Suggestion, Suggestions,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -57,6 +57,8 @@ pub(crate) struct Fields {
     pub attrs: Field,
     pub price: Field,
     pub rating: Field,
+    /// The Bayesian average `sort=rating` orders by.
+    pub rating_score: Field,
     pub in_stock: Field,
     pub created: Field,
     pub tie: Field,
@@ -85,6 +87,7 @@ fn schema() -> (Schema, Fields) {
         attrs: b.add_text_field("attrs", STRING | FAST),
         price: b.add_i64_field("price", NumericOptions::default().set_fast()),
         rating: b.add_f64_field("rating", NumericOptions::default().set_fast()),
+        rating_score: b.add_f64_field("rating_score", NumericOptions::default().set_fast()),
         in_stock: b.add_bool_field("in_stock", FAST),
         created: b.add_i64_field("created", NumericOptions::default().set_fast()),
         tie: b.add_u64_field("tie", FAST),
@@ -108,6 +111,7 @@ fn fields_of(schema: &Schema) -> Result<Fields> {
         attrs: get("attrs")?,
         price: get("price")?,
         rating: get("rating")?,
+        rating_score: get("rating_score")?,
         in_stock: get("in_stock")?,
         created: get("created")?,
         tie: get("tie")?,
@@ -249,7 +253,8 @@ impl OpenIndex {
                 doc.add_text(f.attrs, term);
             }
             doc.add_i64(f.price, d.price.amount);
-            doc.add_f64(f.rating, d.rating);
+            doc.add_f64(f.rating, record.rating.average());
+            doc.add_f64(f.rating_score, record.rating.score());
             doc.add_i64(f.created, d.created_at.timestamp_millis());
         }
         Ok(doc)
@@ -265,6 +270,7 @@ fn register_tokenizers(index: &Index) {
 enum Op<'a> {
     Catalog(&'a IndexChange),
     Stock(&'a StockUpdate),
+    Rating(&'a RatingUpdate),
     /// Rebuild: the catalog's current state, with stock carried over from the live index.
     Rebuild(&'a IndexChange, Option<&'a IndexedProduct>),
 }
@@ -274,6 +280,7 @@ impl Op<'_> {
         match self {
             Op::Catalog(c) | Op::Rebuild(c, _) => c.product_id(),
             Op::Stock(s) => &s.product_id,
+            Op::Rating(r) => &r.product_id,
         }
     }
 }
@@ -394,9 +401,15 @@ impl EmbeddedSearch {
             let did = match op {
                 Op::Catalog(change) => record.apply(change),
                 Op::Stock(update) => record.apply_stock(update),
+                Op::Rating(update) => record.apply_rating(update),
                 Op::Rebuild(change, live) => {
                     let mut did = record.apply(change);
                     if let Some(live) = live {
+                        did |= record.apply_rating(&RatingUpdate {
+                            product_id: id.to_owned(),
+                            stars: live.rating.stars,
+                            version: live.rating.version,
+                        });
                         for (sku, stock) in &live.stock {
                             did |= record.apply_stock(&StockUpdate {
                                 product_id: id.to_owned(),
@@ -551,7 +564,7 @@ impl EmbeddedSearch {
             let record = index.record_at(&searcher, address)?;
             if let Some(doc) = &record.document {
                 let highlights = BTreeMap::from([("title".to_owned(), plan.highlight(&doc.title))]);
-                hits.push(SearchHit::from_document(doc, record.in_stock(), highlights));
+                hits.push(record.hit(doc, highlights));
             }
             last_key = Some(key);
         }
@@ -716,6 +729,18 @@ impl commerce_app::ports::SearchIndex for EmbeddedSearch {
         let updates = updates.to_vec();
         run_blocking(move || {
             let ops: Vec<Op<'_>> = updates.iter().map(Op::Stock).collect();
+            engine.apply_sync(&ops)
+        })
+        .await
+    }
+}
+
+impl commerce_app::ports::RatingIndex for EmbeddedSearch {
+    async fn set_ratings(&self, updates: &[RatingUpdate]) -> Result<usize> {
+        let engine = self.clone();
+        let updates = updates.to_vec();
+        run_blocking(move || {
+            let ops: Vec<Op<'_>> = updates.iter().map(Op::Rating).collect();
             engine.apply_sync(&ops)
         })
         .await

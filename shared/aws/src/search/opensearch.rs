@@ -5,9 +5,9 @@
 //! documented format. The index definition is infra/opensearch/products-index.json.
 //!
 //! Order safety: every write is a scripted `_update` (upsert) whose Painless script applies the same rules
-//! as `IndexedProduct::apply` / `apply_stock`: a catalog change only lands if its `version` is newer (a
-//! delete wins a tie), a stock change only if its per-SKU `stock_version` is newer, and neither clobbers the
-//! other's fields. Hidden products stay as tombstones (`visible: false`) so a replayed older upsert cannot
+//! as `IndexedProduct::apply` / `apply_stock` / `apply_rating`: a catalog change only lands if its `version`
+//! is newer (a delete wins a tie), a stock change only if its per-SKU `stock_version` is newer, a rating
+//! change only if its `rating_version` is newer, and none clobbers the others' fields. Hidden products stay as tombstones (`visible: false`) so a replayed older upsert cannot
 //! resurrect them.
 //!
 //! Aliases: readers use `<alias>`; writers write to every index behind `<alias>_write` (just the live index,
@@ -17,8 +17,8 @@ use super::analysis::STOP_WORDS;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::search::{
-    self, attribute_term, Facets, IndexChange, SearchCursor, SearchDocument, SearchHit, SearchQuery, SearchResults,
-    SearchSort, StockFacet, StockUpdate, SuggestQuery, Suggestion, Suggestions, PRICE_BUCKETS, RATING_THRESHOLDS,
+    self, attribute_term, Facets, IndexChange, IndexedRating, RatingUpdate, SearchCursor, SearchDocument, SearchHit,
+    SearchQuery, SearchResults, SearchSort, StockFacet, StockUpdate, SuggestQuery, Suggestion, Suggestions, PRICE_BUCKETS, RATING_THRESHOLDS,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -34,7 +34,8 @@ boolean d = s.deleted == null ? false : s.deleted; \
 boolean fresh = s.version == null || (v == 0L && !d && s.document == null); \
 if (!(fresh || params.version > v || (params.version == v && params.deleted && !d))) { ctx.op = 'noop'; return; } \
 def stock = s.stock == null ? [:] : s.stock; \
-s.clear(); s.putAll(params.fields); \
+def kept = [:]; for (k in ['rating', 'rating_score', 'review_count', 'rating_version', 'rating_stars']) { if (s.containsKey(k)) { kept[k] = s[k]; } } \
+s.clear(); s.putAll(params.fields); s.putAll(kept); \
 s.product_id = params.product_id; s.version = params.version; s.deleted = params.deleted; \
 s.visible = params.fields.containsKey('document'); s.stock = stock; ";
 
@@ -45,6 +46,13 @@ if (s.stock == null) { s.stock = [:]; } \
 def cur = s.stock[params.sku]; \
 if (cur != null && ((Number) cur.version).longValue() >= params.stock_version) { ctx.op = 'noop'; return; } \
 s.stock[params.sku] = ['available': params.available, 'version': params.stock_version]; ";
+
+/// Applies a rating change to `ctx._source`.
+pub const RATING_SCRIPT: &str = "def s = ctx._source; \
+if (s.product_id == null) { s.product_id = params.product_id; s.version = 0L; s.deleted = false; s.visible = false; s.stock = [:]; s.in_stock = true; } \
+if (s.rating_version != null && ((Number) s.rating_version).longValue() >= params.rating_version) { ctx.op = 'noop'; return; } \
+s.rating = params.rating; s.rating_score = params.rating_score; s.review_count = params.review_count; \
+s.rating_stars = params.rating_stars; s.rating_version = params.rating_version;";
 
 /// Recomputes `in_stock` (appended to both scripts): any SKU available or not reported yet.
 pub const IN_STOCK_SCRIPT: &str = "def skus = s.document == null ? [] : s.document.skus; \
@@ -68,8 +76,6 @@ pub fn document_fields(doc: &SearchDocument) -> Value {
         "price": doc.price.amount,
         "price_max": doc.price_max,
         "currency": doc.price.currency.as_str(),
-        "rating": doc.rating,
-        "review_count": doc.review_count,
         "created_at": doc.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "suggest": { "input": doc.suggest_inputs() },
         "document": doc,
@@ -104,6 +110,33 @@ pub fn bulk_catalog_body(index: &str, changes: &[IndexChange]) -> String {
         });
         push_line(&mut out, &update_action(index, change.product_id()));
         push_line(&mut out, &update);
+    }
+    out
+}
+
+/// The `_bulk` body (NDJSON) applying rating changes to one index.
+pub fn bulk_rating_body(index: &str, updates: &[RatingUpdate]) -> String {
+    let mut out = String::new();
+    for update in updates {
+        let rating = IndexedRating { stars: update.stars, version: update.version };
+        let body = json!({
+            "script": {
+                "lang": "painless",
+                "source": RATING_SCRIPT,
+                "params": {
+                    "product_id": update.product_id,
+                    "rating": rating.average(),
+                    "rating_score": rating.score(),
+                    "review_count": rating.count(),
+                    "rating_stars": update.stars,
+                    "rating_version": update.version,
+                },
+            },
+            "scripted_upsert": true,
+            "upsert": {},
+        });
+        push_line(&mut out, &update_action(index, &update.product_id));
+        push_line(&mut out, &body);
     }
     out
 }
@@ -233,7 +266,7 @@ fn sort_clause(sort: SearchSort) -> Value {
         SearchSort::PriceAsc => json!({ "price": "asc" }),
         SearchSort::PriceDesc => json!({ "price": "desc" }),
         SearchSort::Newest => json!({ "created_at": "desc" }),
-        SearchSort::Rating => json!({ "rating": "desc" }),
+        SearchSort::Rating => json!({ "rating_score": { "order": "desc", "missing": IndexedRating::default().score() } }),
     };
     json!([primary, { "product_id": "asc" }])
 }
@@ -282,7 +315,7 @@ pub fn search_body(query: &SearchQuery) -> Value {
     let mut body = json!({
         "size": query.page_size + 1,
         "track_total_hits": true,
-        "_source": ["document", "in_stock"],
+        "_source": ["document", "in_stock", "rating", "review_count"],
         "query": { "bool": { "must": [text_query(&query.text)], "filter": [{ "term": { "visible": true } }] } },
         "post_filter": filters_except(&clauses, None),
         "aggs": aggs,
@@ -327,7 +360,10 @@ pub fn parse_search_response(query: &SearchQuery, body: &Value) -> Result<Search
             .as_str()
             .map(str::to_owned)
             .unwrap_or_else(|| search::highlight(&doc.title, &[]));
-        hits.push(SearchHit::from_document(&doc, in_stock, BTreeMap::from([("title".to_owned(), title)])));
+        let mut found = SearchHit::from_document(&doc, in_stock, BTreeMap::from([("title".to_owned(), title)]));
+        found.rating = hit["_source"]["rating"].as_f64().unwrap_or(0.0);
+        found.review_count = hit["_source"]["review_count"].as_u64().and_then(|c| u32::try_from(c).ok()).unwrap_or(0);
+        hits.push(found);
     }
     let next_cursor = if raw_hits.len() > page {
         raw_hits
@@ -545,14 +581,27 @@ impl OpenSearch {
             .ok(
                 "POST",
                 &format!("/{}/_mget", self.alias),
-                Some((json!({ "ids": ids, "_source": ["stock"] }).to_string(), "application/json")),
+                Some((
+                    json!({ "ids": ids, "_source": ["stock", "rating_stars", "rating_version"] }).to_string(),
+                    "application/json",
+                )),
             )
             .await?;
         let mut stock = Vec::new();
+        let mut ratings = Vec::new();
         for doc in live["docs"].as_array().into_iter().flatten() {
             let Some(product_id) = doc["_id"].as_str() else {
                 continue;
             };
+            if let (Some(stars), Some(version)) =
+                (doc["_source"]["rating_stars"].as_array(), doc["_source"]["rating_version"].as_u64())
+            {
+                let mut counts = [0u64; 5];
+                for (c, v) in counts.iter_mut().zip(stars) {
+                    *c = v.as_u64().unwrap_or(0);
+                }
+                ratings.push(RatingUpdate { product_id: product_id.to_owned(), stars: counts, version });
+            }
             for (sku, s) in doc["_source"]["stock"].as_object().into_iter().flatten() {
                 stock.push(StockUpdate {
                     product_id: product_id.to_owned(),
@@ -564,6 +613,9 @@ impl OpenSearch {
         }
         let changed = self.bulk(bulk_catalog_body(name, changes)).await?;
         self.bulk(bulk_stock_body(name, &stock)).await?;
+        if !ratings.is_empty() {
+            self.bulk(bulk_rating_body(name, &ratings)).await?;
+        }
         Ok(changed)
     }
 
@@ -649,6 +701,19 @@ impl commerce_app::ports::SearchIndex for OpenSearch {
         let mut changed = 0;
         for (i, target) in self.write_targets().await?.iter().enumerate() {
             let n = self.bulk(bulk_stock_body(target, updates)).await?;
+            if i == 0 {
+                changed = n;
+            }
+        }
+        Ok(changed)
+    }
+}
+
+impl commerce_app::ports::RatingIndex for OpenSearch {
+    async fn set_ratings(&self, updates: &[RatingUpdate]) -> Result<usize> {
+        let mut changed = 0;
+        for (i, target) in self.write_targets().await?.iter().enumerate() {
+            let n = self.bulk(bulk_rating_body(target, updates)).await?;
             if i == 0 {
                 changed = n;
             }
