@@ -60,6 +60,14 @@ def _product_body(body, *, create):
             if isinstance(price, dict):
                 currency = currency or price.get("currency")
                 price["currency"] = currency
+            # A compare-at price is above the price, in its currency.
+            was = variant.get("compare_at_price")
+            if isinstance(was, dict):
+                low, high = _integer((price or {}).get("amount")), _integer(was.get("amount"))
+                if low is None or high is None or high <= low:
+                    variant.pop("compare_at_price")
+                else:
+                    was["currency"] = currency
 
 
 def _category_body(body):

@@ -1,8 +1,10 @@
-//! `GET /v1/products/{product_id}`: Anyone reads an active product.
+//! `GET /v1/products/{product_id}`: anyone reads an active product's page (availability and rating included).
 
 mod handler;
 
 use commerce_aws::catalog::DynamoCatalog;
+use commerce_aws::inventory::DynamoInventory;
+use commerce_aws::reviews::DynamoReviews;
 use commerce_lambda::config;
 use commerce_lambda::telemetry;
 use lambda_http::{run, service_fn, Error};
@@ -10,8 +12,11 @@ use lambda_http::{run, service_fn, Error};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let table = config::required("CATALOG_TABLE")?;
-    let aws = config::aws().await;
-    let catalog = DynamoCatalog::new(aws_sdk_dynamodb::Client::new(&aws), table);
-    run(service_fn(|req| handler::handle(&catalog, req))).await
+    let client = aws_sdk_dynamodb::Client::new(&config::aws().await);
+    let deps = handler::Deps {
+        catalog: DynamoCatalog::new(client.clone(), config::required("CATALOG_TABLE")?),
+        stock: DynamoInventory::new(client.clone(), config::required("INVENTORY_TABLE")?),
+        ratings: DynamoReviews::new(client, config::required("REVIEWS_TABLE")?),
+    };
+    run(service_fn(|req| handler::handle(&deps, req))).await
 }

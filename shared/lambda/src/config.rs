@@ -37,6 +37,18 @@ impl FromEnv for ReservationPolicy {
     }
 }
 
+impl FromEnv for commerce_domain::review::ReviewSettings {
+    /// REVIEWS_AUTO_APPROVE and REVIEWS_ALLOW_UNVERIFIED (`true`/`false`, default false each) and
+    /// REVIEWS_REPORT_THRESHOLD (default 3, at least 1).
+    fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            auto_approve: parsed_or("REVIEWS_AUTO_APPROVE", false)?,
+            allow_unverified: parsed_or("REVIEWS_ALLOW_UNVERIFIED", false)?,
+            report_threshold: parsed_or::<u32>("REVIEWS_REPORT_THRESHOLD", 3)?.max(1),
+        })
+    }
+}
+
 impl FromEnv for EntryPolicy {
     /// FLASH_ENTRY_MIN_INTERVAL_MS (default 1000).
     fn from_env() -> Result<Self, ConfigError> {

@@ -99,6 +99,20 @@ pub async fn promotions() -> Result<commerce_aws::promotions::DynamoPromotions, 
     Ok(commerce_aws::promotions::DynamoPromotions::new(aws_sdk_dynamodb::Client::new(&aws), table))
 }
 
+/// The reviews table (REVIEWS_TABLE), with the orders table (ORDERS_TABLE) where template.yaml gives it (the
+/// verified-purchase check of create-review), and the shop's review settings. Called once per cold start.
+pub async fn reviews(
+) -> Result<(commerce_aws::reviews::DynamoReviews, commerce_domain::review::ReviewSettings), InitError> {
+    let table = config::required("REVIEWS_TABLE")?;
+    let settings = commerce_domain::review::ReviewSettings::from_env()?;
+    let aws = config::aws().await;
+    let reviews = commerce_aws::reviews::DynamoReviews::new(aws_sdk_dynamodb::Client::new(&aws), table);
+    Ok(match std::env::var("ORDERS_TABLE") {
+        Ok(orders) if !orders.is_empty() => (reviews.with_orders(orders), settings),
+        _ => (reviews, settings),
+    })
+}
+
 /// The orders table (ORDERS_TABLE) for a function whose order writes move promotion counts: with
 /// PROMOTIONS_TABLE when template.yaml gives it (confirm, compensation, cancel, return, reaper, hold).
 pub fn orders(client: &aws_sdk_dynamodb::Client) -> Result<DynamoOrders, InitError> {

@@ -9,6 +9,7 @@ pub mod http;
 pub mod inventory;
 pub mod orders;
 pub mod promotions;
+pub mod reviews;
 #[cfg(feature = "search")]
 pub mod search;
 pub mod shipping;

@@ -63,6 +63,15 @@ impl SearchIndex for SearchEngine {
     }
 }
 
+impl commerce_app::ports::RatingIndex for SearchEngine {
+    async fn set_ratings(&self, updates: &[commerce_domain::search::RatingUpdate]) -> Result<usize> {
+        match self {
+            Self::Embedded(e) => e.set_ratings(updates).await,
+            Self::OpenSearch(o) => o.set_ratings(updates).await,
+        }
+    }
+}
+
 impl ProductSearch for SearchEngine {
     async fn search(&self, query: &SearchQuery) -> Result<SearchResults> {
         match self {

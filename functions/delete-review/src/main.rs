@@ -1,0 +1,13 @@
+//! `DELETE /v1/reviews/{review_id}`: the author (or an admin) deletes a review (204).
+
+mod handler;
+
+use commerce_lambda::{telemetry, wiring};
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let (store, _) = wiring::reviews().await?;
+    run(service_fn(|req| handler::handle(&store, req))).await
+}
