@@ -5,12 +5,13 @@
 
 use chrono::{TimeZone, Utc};
 use commerce_aws::search::opensearch::{
-    bulk_catalog_body, bulk_stock_body, parse_bulk_response, parse_search_response, parse_suggest_response,
+    bulk_catalog_body, bulk_rating_body, bulk_stock_body, parse_bulk_response, parse_search_response, parse_suggest_response,
     search_body, suggest_body,
 };
 use commerce_domain::money::{Currency, Money};
 use commerce_domain::search::{
-    CategoryRef, IndexChange, SearchCursor, SearchDocument, SearchQuery, SearchSort, StockUpdate, SuggestQuery,
+    CategoryRef, IndexChange, RatingUpdate, SearchCursor, SearchDocument, SearchQuery, SearchSort, StockUpdate,
+    SuggestQuery,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -99,6 +100,8 @@ fn bulk_requests_are_locked() {
     let stock =
         vec![StockUpdate { product_id: "prd_x".into(), sku: "IP15-BLK-128".into(), available: 0, stock_version: 9 }];
     golden("bulk-stock.json", &ndjson(&bulk_stock_body("products-0", &stock)));
+    let ratings = vec![RatingUpdate { product_id: "prd_x".into(), stars: [0, 0, 1, 0, 2], version: 3 }];
+    golden("bulk-rating.json", &ndjson(&bulk_rating_body("products-0", &ratings)));
 }
 
 #[test]
@@ -109,8 +112,18 @@ fn index_definition_has_analyzers_synonyms_and_a_suggest_field() {
     assert!(analysis["analyzer"]["product_search"]["filter"].as_array().unwrap().contains(&json!("product_synonyms")));
     assert_eq!(definition["mappings"]["properties"]["suggest"]["type"], "completion");
     let body = search_body(&SearchQuery::text("x"));
-    for field in ["category_key", "brand", "price", "rating", "in_stock", "attribute_terms", "created_at", "product_id"]
-    {
+    for field in [
+        "category_key",
+        "brand",
+        "price",
+        "rating",
+        "rating_score",
+        "review_count",
+        "in_stock",
+        "attribute_terms",
+        "created_at",
+        "product_id",
+    ] {
         assert!(definition["mappings"]["properties"].get(field).is_some(), "{field} is queried but not mapped");
     }
     assert!(body["aggs"]["f_category"].is_object());

@@ -11,5 +11,6 @@ mod inventory;
 mod orders;
 mod pricing;
 mod promotions;
+mod reviews;
 mod search;
 mod webhooks;

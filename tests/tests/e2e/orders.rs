@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use system_tests::{eventually, stack, unique};
 
-async fn confirmed_order(sku: &str, quantity: u32) -> (String, String) {
+pub async fn confirmed_order(sku: &str, quantity: u32) -> (String, String) {
     let (shopper, cart_id) = shopper_with_cart(sku, quantity).await;
     let body = checkout_body(&cart_id, "pm_card_visa");
     // On a loaded machine a payment call can time out and fail its order `payment_error`; a shopper then

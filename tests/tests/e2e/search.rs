@@ -19,7 +19,7 @@ fn hit_ids(body: &Value) -> Vec<String> {
 }
 
 /// A word of letters only, unique to this run (the tokenizer splits on digits).
-fn unique_word() -> String {
+pub fn unique_word() -> String {
     let raw = unique("w");
     let letters: String =
         raw.chars().filter(char::is_ascii_alphanumeric).map(|c| (b'a' + (c as u8 % 26)) as char).collect();
