@@ -3,21 +3,12 @@
 
 use chrono::Utc;
 use commerce_app::ports::{ProductReader, PurchaseHistory, ReviewWriter};
-use commerce_app::services::reviews;
+use commerce_app::services::reviews::{self, Submission};
 use commerce_domain::ids::ProductId;
-use commerce_domain::review::ReviewSettings;
 use commerce_lambda::{api, auth};
 use lambda_http::{Body, Error, Request, Response};
 
-/// What the function reads and writes.
-pub struct Deps<C, O, R> {
-    pub catalog: C,
-    pub orders: O,
-    pub reviews: R,
-    pub settings: ReviewSettings,
-}
-
-pub async fn handle<C, O, R>(deps: &Deps<C, O, R>, req: Request) -> Result<Response<Body>, Error>
+pub async fn handle<C, O, R>(deps: &Submission<C, O, R>, req: Request) -> Result<Response<Body>, Error>
 where
     C: ProductReader,
     O: PurchaseHistory,
@@ -27,17 +18,7 @@ where
         let caller = auth::caller(&req)?;
         let product_id: ProductId = api::path(&req, "product_id")?;
         let input = api::parse_json(&req)?;
-        reviews::create_review(
-            &deps.catalog,
-            &deps.orders,
-            &deps.reviews,
-            deps.settings,
-            &caller,
-            &product_id,
-            input,
-            Utc::now(),
-        )
-        .await
+        reviews::create_review(deps, &caller, &product_id, input, Utc::now()).await
     }
     .await;
     Ok(api::respond(api::StatusCode::CREATED, result))
@@ -47,6 +28,7 @@ where
 mod tests {
     use super::*;
     use commerce_demo::catalog::FIRST_PRODUCT_ID;
+    use commerce_domain::review::ReviewSettings;
     use commerce_testkit::catalog::InMemoryCatalog;
     use commerce_testkit::http::{body_json, demo_store, request, sample_events};
     use commerce_testkit::reviews::InMemoryReviews;
@@ -54,10 +36,10 @@ mod tests {
 
     const SHOPPER: &str = "0f6b3a52-5c1e-4d8a-9a57-6f0d2c1b7e11";
 
-    fn deps(settings: ReviewSettings) -> Deps<InMemoryCatalog, InMemoryReviews, InMemoryReviews> {
+    fn deps(settings: ReviewSettings) -> Submission<InMemoryCatalog, InMemoryReviews, InMemoryReviews> {
         let reviews = InMemoryReviews::new();
         reviews.deliver(SHOPPER, FIRST_PRODUCT_ID, Some("ord_01hzzzzzzzzzzzzzzzzzzzzzzz"));
-        Deps { catalog: demo_store(), orders: reviews.clone(), reviews, settings }
+        Submission { catalog: demo_store(), orders: reviews.clone(), reviews, settings }
     }
 
     fn post(product_id: &str, by: &str, body: serde_json::Value) -> Request {
@@ -93,7 +75,10 @@ mod tests {
         let open = ReviewSettings { allow_unverified: true, auto_approve: true, ..ReviewSettings::default() };
         let response = handle(&deps(open), post(FIRST_PRODUCT_ID, "someone-else", good())).await.unwrap();
         assert_eq!(response.status(), 201);
-        assert_eq!((&body_json(&response)["verified"], &body_json(&response)["status"]), (&json!(false), &json!("approved")));
+        assert_eq!(
+            (&body_json(&response)["verified"], &body_json(&response)["status"]),
+            (&json!(false), &json!("approved"))
+        );
     }
 
     #[tokio::test]

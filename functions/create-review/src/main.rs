@@ -13,6 +13,6 @@ async fn main() -> Result<(), Error> {
     let client = aws_sdk_dynamodb::Client::new(&config::aws().await);
     let catalog = DynamoCatalog::new(client.clone(), config::required("CATALOG_TABLE")?);
     let orders = commerce_aws::orders::DynamoOrders::new(client, config::required("ORDERS_TABLE")?);
-    let deps = handler::Deps { catalog, orders, reviews, settings };
+    let deps = commerce_app::services::reviews::Submission { catalog, orders, reviews, settings };
     run(service_fn(|req| handler::handle(&deps, req))).await
 }

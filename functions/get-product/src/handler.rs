@@ -71,14 +71,24 @@ mod tests {
         }
         for (i, rating) in [5u8, 4].into_iter().enumerate() {
             let id = format!("rev_01j0000000000000000000000{i}");
-            let review = fixture_review(&id, FIRST_PRODUCT_ID, &product.seller_id, &format!("u{i}"), rating, ReviewStatus::Approved);
+            let review = fixture_review(
+                &id,
+                FIRST_PRODUCT_ID,
+                &product.seller_id,
+                &format!("u{i}"),
+                rating,
+                ReviewStatus::Approved,
+            );
             deps.ratings.insert(review);
         }
         let body = body_json(&handle(&deps, get(FIRST_PRODUCT_ID)).await.unwrap());
         let availability: Vec<&str> =
             body["variants"].as_array().unwrap().iter().map(|v| v["availability"].as_str().unwrap()).collect();
         assert_eq!(availability[..3], ["in_stock", "low_stock", "out_of_stock"]);
-        assert_eq!(body["rating"], serde_json::json!({"average": 4.5, "count": 2, "histogram": {"1": 0, "2": 0, "3": 0, "4": 1, "5": 1}}));
+        assert_eq!(
+            body["rating"],
+            serde_json::json!({"average": 4.5, "count": 2, "histogram": {"1": 0, "2": 0, "3": 0, "4": 1, "5": 1}})
+        );
         assert!(!body.to_string().contains("on_hand") && !body.to_string().contains("\"available\""));
     }
 

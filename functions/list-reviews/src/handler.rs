@@ -37,10 +37,18 @@ mod tests {
     fn store() -> InMemoryReviews {
         let store = InMemoryReviews::new();
         for (i, (rating, status)) in
-            [(5, ReviewStatus::Approved), (2, ReviewStatus::Approved), (4, ReviewStatus::Pending)].into_iter().enumerate()
+            [(5, ReviewStatus::Approved), (2, ReviewStatus::Approved), (4, ReviewStatus::Pending)]
+                .into_iter()
+                .enumerate()
         {
-            let mut review =
-                fixture_review(&format!("rev_01j0000000000000000000000{i}"), PRODUCT, "s", &format!("u{i}"), rating, status);
+            let mut review = fixture_review(
+                &format!("rev_01j0000000000000000000000{i}"),
+                PRODUCT,
+                "s",
+                &format!("u{i}"),
+                rating,
+                status,
+            );
             review.helpful = 10 - i as u32;
             review.created_at += chrono::Duration::minutes(i as i64);
             store.insert(review);

@@ -229,7 +229,12 @@ impl ReviewWriter for DynamoReviews {
         }
     }
 
-    async fn replace_review(&self, current: &Review, transition: &Transition, claim: Option<&ReviewClaim>) -> Result<()> {
+    async fn replace_review(
+        &self,
+        current: &Review,
+        transition: &Transition,
+        claim: Option<&ReviewClaim>,
+    ) -> Result<()> {
         let put = self
             .table
             .put(review_item(&transition.next)?)
@@ -282,7 +287,9 @@ impl ReviewWriter for DynamoReviews {
             Some(cancelled) if cancelled.failed(0) => {
                 Err(DomainError::conflict(ErrorCode::VersionConflict, "the review changed concurrently"))
             }
-            Some(cancelled) => Err(DomainError::unexpected(format!("review delete cancelled: {:?}", cancelled.codes()))),
+            Some(cancelled) => {
+                Err(DomainError::unexpected(format!("review delete cancelled: {:?}", cancelled.codes())))
+            }
         }
     }
 }

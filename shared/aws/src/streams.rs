@@ -4,9 +4,9 @@
 use aws_lambda_events::dynamodb::EventRecord;
 use commerce_app::ports::{ProductEvent, StockChange, StreamRecord};
 use commerce_domain::catalog::Product;
+use commerce_domain::error::{DomainError, Result};
 use commerce_domain::review::RatingCounts;
 use commerce_domain::search::RatingUpdate;
-use commerce_domain::error::{DomainError, Result};
 
 /// The catalog table's records: product items (`PRODUCT#<id>` / `PRODUCT`) as product events, every other
 /// item as `None`.

@@ -6,14 +6,16 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ProjectionType};
 use chrono::Utc;
 use commerce_app::ports::{ReviewReader, ReviewWriter};
-use commerce_app::services::reviews;
+use commerce_app::services::reviews::{self, Submission};
 use commerce_aws::orders::DynamoOrders;
 use commerce_aws::reviews::DynamoReviews;
 use commerce_demo::catalog::FIRST_PRODUCT_ID;
 use commerce_domain::auth::{Caller, Role};
 use commerce_domain::error::{DomainError, ErrorCode};
 use commerce_domain::ids::{ProductId, ReviewId};
-use commerce_domain::review::{Moderation, RatingCounts, Review, ReviewInput, ReviewPatch, ReviewQuery, ReviewSettings};
+use commerce_domain::review::{
+    Moderation, RatingCounts, Review, ReviewInput, ReviewPatch, ReviewQuery, ReviewSettings,
+};
 use commerce_testkit::catalog::InMemoryCatalog;
 use commerce_testkit::dynamo::{create_table, local_client, local_endpoint, unique_name};
 use commerce_testkit::http::demo_store;
@@ -31,9 +33,8 @@ async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) 
 struct Fixture {
     client: aws_sdk_dynamodb::Client,
     orders_table: String,
-    orders: DynamoOrders,
     reviews: DynamoReviews,
-    catalog: InMemoryCatalog,
+    submission: Submission<InMemoryCatalog, DynamoOrders, DynamoReviews>,
 }
 
 async fn fixture() -> Option<Arc<Fixture>> {
@@ -41,14 +42,23 @@ async fn fixture() -> Option<Arc<Fixture>> {
     let (orders, reviews) = (unique_name("orders-review-test"), unique_name("reviews-test"));
     let all = ProjectionType::All;
     create_table(&client, &orders, &[("gsi1", all.clone()), ("gsi2", all.clone()), ("gsi3", all.clone())]).await;
-    create_table(&client, &reviews, &[("gsi1", all.clone()), ("gsi2", all.clone()), ("gsi3", all.clone()), ("gsi4", all)])
-        .await;
+    create_table(
+        &client,
+        &reviews,
+        &[("gsi1", all.clone()), ("gsi2", all.clone()), ("gsi3", all.clone()), ("gsi4", all)],
+    )
+    .await;
+    let store = DynamoReviews::new(client.clone(), reviews).with_orders(orders.clone());
     Some(Arc::new(Fixture {
-        orders: DynamoOrders::new(client.clone(), orders.clone()),
-        reviews: DynamoReviews::new(client.clone(), reviews).with_orders(orders.clone()),
+        submission: Submission {
+            catalog: demo_store(),
+            orders: DynamoOrders::new(client.clone(), orders.clone()),
+            reviews: store.clone(),
+            settings: ReviewSettings::default(),
+        },
+        reviews: store,
         client,
         orders_table: orders,
-        catalog: demo_store(),
     }))
 }
 
@@ -81,19 +91,17 @@ async fn delivered_order(f: &Fixture, customer: &str, products: &[&str]) -> Stri
         .item("gsi1pk", AttributeValue::S(format!("CUSTOMER#{customer}")))
         .item("gsi1sk", AttributeValue::S(format!("2026-01-01T00:00:00Z#{order_id}")));
     if !products.is_empty() {
-        request = request.item(
-            "delivered_products",
-            AttributeValue::Ss(products.iter().map(|p| (*p).to_owned()).collect()),
-        );
+        request =
+            request.item("delivered_products", AttributeValue::Ss(products.iter().map(|p| (*p).to_owned()).collect()));
     }
     request.send().await.unwrap();
     order_id
 }
 
 async fn submit(f: &Fixture, customer: &str, rating: u8, settings: ReviewSettings) -> Result<Review, DomainError> {
-    let caller = shopper(customer);
-    reviews::create_review(&f.catalog, &f.orders, &f.reviews, settings, &caller, &product(), input(rating), Utc::now())
-        .await
+    let deps =
+        Submission { catalog: demo_store(), orders: f.submission.orders.clone(), reviews: f.reviews.clone(), settings };
+    reviews::create_review(&deps, &shopper(customer), &product(), input(rating), Utc::now()).await
 }
 
 /// The aggregate equals a recount of the reviews now stored.
@@ -148,18 +156,25 @@ async fn a_customer_without_a_delivered_order_is_refused_and_the_check_is_in_the
     assert_eq!(err.code(), ErrorCode::NotAVerifiedBuyer);
     // Another product's delivery does not count.
     delivered_order(&f, "browser-1", &["prd_demo-0002"]).await;
-    assert_eq!(submit(&f, "browser-1", 5, ReviewSettings::default()).await.unwrap_err().code(), ErrorCode::NotAVerifiedBuyer);
+    assert_eq!(
+        submit(&f, "browser-1", 5, ReviewSettings::default()).await.unwrap_err().code(),
+        ErrorCode::NotAVerifiedBuyer
+    );
     // The order the read found no longer shows the product when the write happens (returned in between): the
     // transaction's condition check refuses it.
     let order_id = delivered_order(&f, "returner-1", &["prd_demo-0002"]).await;
     let caller = shopper("returner-1");
-    let created = Review::submit(product(), "s", &caller, input(4), true, ReviewSettings::default(), Utc::now()).unwrap();
+    let created =
+        Review::submit(product(), "s", &caller, input(4), true, ReviewSettings::default(), Utc::now()).unwrap();
     let err = f.reviews.create_review(&created, Some(&order_id)).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::NotAVerifiedBuyer);
     assert!(f.reviews.get_review(created.next.review_id.as_str()).await.unwrap().is_none());
     // Someone else's order does not count either.
     let theirs = delivered_order(&f, "someone-else", &[FIRST_PRODUCT_ID]).await;
-    assert_eq!(f.reviews.create_review(&created, Some(&theirs)).await.unwrap_err().code(), ErrorCode::NotAVerifiedBuyer);
+    assert_eq!(
+        f.reviews.create_review(&created, Some(&theirs)).await.unwrap_err().code(),
+        ErrorCode::NotAVerifiedBuyer
+    );
     // With a delivered order: verified and pending.
     delivered_order(&f, "buyer-2", &[FIRST_PRODUCT_ID, "prd_demo-0002"]).await;
     let review = submit(&f, "buyer-2", 5, ReviewSettings::default()).await.unwrap();

@@ -5,8 +5,8 @@
 
 use chrono::{TimeZone, Utc};
 use commerce_aws::search::opensearch::{
-    bulk_catalog_body, bulk_rating_body, bulk_stock_body, parse_bulk_response, parse_search_response, parse_suggest_response,
-    search_body, suggest_body,
+    bulk_catalog_body, bulk_rating_body, bulk_stock_body, parse_bulk_response, parse_search_response,
+    parse_suggest_response, search_body, suggest_body,
 };
 use commerce_domain::money::{Currency, Money};
 use commerce_domain::search::{

@@ -343,8 +343,7 @@ impl Review {
 
     /// Whether `caller` may see it although it is not approved: its author or an admin.
     pub fn visible_to(&self, caller: Option<&Caller>) -> bool {
-        self.status == ReviewStatus::Approved
-            || caller.is_some_and(|c| c.is_admin() || c.user_id == self.author_id)
+        self.status == ReviewStatus::Approved || caller.is_some_and(|c| c.is_admin() || c.user_id == self.author_id)
     }
 
     fn next(&self, now: DateTime<Utc>) -> Review {
@@ -518,11 +517,11 @@ impl ReviewQuery {
             .transpose()?;
         let limit = match limit {
             None => Self::DEFAULT_LIMIT,
-            Some(raw) => raw
-                .parse::<u32>()
-                .ok()
-                .filter(|l| (1..=Self::MAX_LIMIT).contains(l))
-                .ok_or_else(|| DomainError::invalid_parameter("limit", format!("must be 1 to {}", Self::MAX_LIMIT)))?,
+            Some(raw) => {
+                raw.parse::<u32>().ok().filter(|l| (1..=Self::MAX_LIMIT).contains(l)).ok_or_else(|| {
+                    DomainError::invalid_parameter("limit", format!("must be 1 to {}", Self::MAX_LIMIT))
+                })?
+            }
         };
         Ok(Self { sort, rating, cursor: cursor.map(str::to_owned), limit })
     }

@@ -102,7 +102,9 @@ impl ReviewReader for InMemoryReviews {
         });
         let start = match &query.cursor {
             None => 0,
-            Some(cursor) => cursor.parse::<usize>().map_err(|_| DomainError::invalid_parameter("cursor", "is not a cursor this listing issued"))?,
+            Some(cursor) => cursor
+                .parse::<usize>()
+                .map_err(|_| DomainError::invalid_parameter("cursor", "is not a cursor this listing issued"))?,
         };
         let end = (start + query.limit as usize).min(items.len());
         let next_cursor = (end < items.len()).then(|| end.to_string());
@@ -141,7 +143,12 @@ impl ReviewWriter for InMemoryReviews {
         Ok(())
     }
 
-    async fn replace_review(&self, current: &Review, transition: &Transition, claim: Option<&ReviewClaim>) -> Result<()> {
+    async fn replace_review(
+        &self,
+        current: &Review,
+        transition: &Transition,
+        claim: Option<&ReviewClaim>,
+    ) -> Result<()> {
         let mut state = self.lock();
         let id = current.review_id.to_string();
         if state.reviews.get(&id).map(|r| r.version) != Some(current.version) {

@@ -41,14 +41,16 @@ async fn a_verified_buyer_reviews_an_admin_approves_and_the_page_listing_and_sea
     let (product_id, sku, word) = stocked_product(3).await;
     let (shopper, order_id) = confirmed_order(&sku, 1).await;
     let reviews = format!("/v1/products/{product_id}/reviews");
-    let review = json!({"rating": 4, "title": "Good tee", "body": "Soft and the size is right.", "display_name": "Ada"});
+    let review =
+        json!({"rating": 4, "title": "Good tee", "body": "Soft and the size is right.", "display_name": "Ada"});
 
     let (status, refused) = call(Method::POST, &reviews, Some(&shopper), Some(review.clone())).await;
     assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("not_a_verified_buyer")), "{refused}");
 
     let seller = token("seller");
     let base = format!("/v1/seller/orders/{order_id}");
-    let (status, _) = call(Method::POST, &format!("{base}/ship"), Some(&seller), Some(json!({"tracking_number": "1Z"}))).await;
+    let (status, _) =
+        call(Method::POST, &format!("{base}/ship"), Some(&seller), Some(json!({"tracking_number": "1Z"}))).await;
     assert_eq!(status, 200);
     let (status, _) = call(Method::POST, &format!("{base}/deliver"), Some(&seller), None).await;
     assert_eq!(status, 200);
@@ -76,7 +78,10 @@ async fn a_verified_buyer_reviews_an_admin_approves_and_the_page_listing_and_sea
     assert_eq!((status, approved["status"].as_str()), (200, Some("approved")), "{approved}");
 
     let (_, page) = call(Method::GET, &format!("/v1/products/{product_id}"), None, None).await;
-    assert_eq!(page["rating"], json!({"average": 4.0, "count": 1, "histogram": {"1": 0, "2": 0, "3": 0, "4": 1, "5": 0}}));
+    assert_eq!(
+        page["rating"],
+        json!({"average": 4.0, "count": 1, "histogram": {"1": 0, "2": 0, "3": 0, "4": 1, "5": 0}})
+    );
     let (_, listed) = call(Method::GET, &reviews, None, None).await;
     assert_eq!(listed["items"][0]["review_id"], review_id.as_str());
     assert_eq!(listed["items"][0]["display_name"], "Ada");

@@ -140,7 +140,8 @@ pub async fn product_page(
     ratings: &impl ReviewReader,
     product_id: &ProductId,
 ) -> Result<ProductPage> {
-    let (product, rating) = futures::future::try_join(get_product(reader, product_id), ratings.rating(product_id.as_str())).await?;
+    let (product, rating) =
+        futures::future::try_join(get_product(reader, product_id), ratings.rating(product_id.as_str())).await?;
     let levels = stock.stock_levels(&ProductPage::stock_skus(&product)).await?;
     Ok(ProductPage::new(product, &levels, rating.summary()))
 }

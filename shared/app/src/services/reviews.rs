@@ -9,35 +9,47 @@ use commerce_domain::catalog::Page;
 use commerce_domain::error::{DomainError, ErrorCode, Result};
 use commerce_domain::ids::{ProductId, ReviewId};
 use commerce_domain::review::{
-    Moderation, PublicReview, RatingSummary, ReplyInput, Review, ReviewInput, ReviewPatch, ReviewQuery,
-    ReviewSettings, Transition,
+    Moderation, PublicReview, RatingSummary, ReplyInput, Review, ReviewInput, ReviewPatch, ReviewQuery, ReviewSettings,
+    Transition,
 };
 
 /// How often a change that lost a race re-reads and tries again before answering 409.
 pub const ATTEMPTS: usize = 8;
 
+/// What creating a review reads and writes: the catalog (the product must be public), the customer's orders
+/// (a delivered line makes a verified buyer), the reviews, and the shop's settings.
+pub struct Submission<C, O, R> {
+    pub catalog: C,
+    pub orders: O,
+    pub reviews: R,
+    pub settings: ReviewSettings,
+}
+
 /// A signed-in customer reviews a public product: 201 with the review (pending unless the shop
 /// auto-approves), 403 `not_a_verified_buyer` without a delivered order line of it (unless the shop allows
 /// unverified reviews), 409 `review_exists` for a second review.
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id, product_id = %product_id))]
-pub async fn create_review(
-    products: &impl ProductReader,
-    purchases: &impl PurchaseHistory,
-    store: &impl ReviewWriter,
-    settings: ReviewSettings,
+pub async fn create_review<C, O, R>(
+    deps: &Submission<C, O, R>,
     caller: &Caller,
     product_id: &ProductId,
     input: ReviewInput,
     now: DateTime<Utc>,
-) -> Result<Review> {
-    let product = match products.get_product(product_id.as_str()).await? {
+) -> Result<Review>
+where
+    C: ProductReader,
+    O: PurchaseHistory,
+    R: ReviewWriter,
+{
+    let product = match deps.catalog.get_product(product_id.as_str()).await? {
         Some(product) if product.is_public() => product,
         _ => return Err(DomainError::not_found("product")),
     };
-    let order = purchases.delivered_order(&caller.user_id, product_id.as_str()).await?;
-    let created = Review::submit(product_id.clone(), &product.seller_id, caller, input, order.is_some(), settings, now)?;
-    store.create_review(&created, order.as_deref()).await?;
-    tracing::info!(review_id = %created.next.review_id, status = ?created.next.status, verified = created.next.verified, "review created");
+    let order = deps.orders.delivered_order(&caller.user_id, product_id.as_str()).await?;
+    let verified = order.is_some();
+    let created = Review::submit(product_id.clone(), &product.seller_id, caller, input, verified, deps.settings, now)?;
+    deps.reviews.create_review(&created, order.as_deref()).await?;
+    tracing::info!(review_id = %created.next.review_id, status = ?created.next.status, verified, "review created");
     Ok(created.next)
 }
 
@@ -93,7 +105,11 @@ pub async fn update_review(
 
 /// The author (or an admin) deletes a review; the aggregate loses it if it counted.
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id, review_id = %review_id))]
-pub async fn delete_review(store: &(impl ReviewReader + ReviewWriter), caller: &Caller, review_id: &ReviewId) -> Result<()> {
+pub async fn delete_review(
+    store: &(impl ReviewReader + ReviewWriter),
+    caller: &Caller,
+    review_id: &ReviewId,
+) -> Result<()> {
     for attempt in 1..=ATTEMPTS {
         let current = store.get_review(review_id.as_str()).await?.ok_or_else(|| DomainError::not_found("review"))?;
         let delta = current.delete(caller)?;

@@ -61,7 +61,11 @@ pub async fn index_rating_stream(
         }
         Err(err) => {
             tracing::warn!(error = %err, records = records.len(), "search index write failed; batch will be retried");
-            Ok(StreamOutcome { changed: 0, skipped: 0, failed_from: records.first().map(|r| r.sequence_number.clone()) })
+            Ok(StreamOutcome {
+                changed: 0,
+                skipped: 0,
+                failed_from: records.first().map(|r| r.sequence_number.clone()),
+            })
         }
     }
 }

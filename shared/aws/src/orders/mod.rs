@@ -402,7 +402,11 @@ impl PurchaseHistory for DynamoOrders {
             .expression_attribute_values(":product", s(product_id))
             .projection_expression("pk");
         let found = self.table.query_all(query).await?;
-        Ok(found.iter().filter_map(|item| text(item, "pk").and_then(|pk| stored::order_of_pk(pk))).map(str::to_owned).next())
+        Ok(found
+            .iter()
+            .filter_map(|item| text(item, "pk").and_then(|pk| stored::order_of_pk(pk)))
+            .map(str::to_owned)
+            .next())
     }
 }
 

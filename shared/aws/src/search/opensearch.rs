@@ -18,7 +18,8 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::search::{
     self, attribute_term, Facets, IndexChange, IndexedRating, RatingUpdate, SearchCursor, SearchDocument, SearchHit,
-    SearchQuery, SearchResults, SearchSort, StockFacet, StockUpdate, SuggestQuery, Suggestion, Suggestions, PRICE_BUCKETS, RATING_THRESHOLDS,
+    SearchQuery, SearchResults, SearchSort, StockFacet, StockUpdate, SuggestQuery, Suggestion, Suggestions,
+    PRICE_BUCKETS, RATING_THRESHOLDS,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -266,7 +267,9 @@ fn sort_clause(sort: SearchSort) -> Value {
         SearchSort::PriceAsc => json!({ "price": "asc" }),
         SearchSort::PriceDesc => json!({ "price": "desc" }),
         SearchSort::Newest => json!({ "created_at": "desc" }),
-        SearchSort::Rating => json!({ "rating_score": { "order": "desc", "missing": IndexedRating::default().score() } }),
+        SearchSort::Rating => {
+            json!({ "rating_score": { "order": "desc", "missing": IndexedRating::default().score() } })
+        }
     };
     json!([primary, { "product_id": "asc" }])
 }
