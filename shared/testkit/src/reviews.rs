@@ -98,7 +98,10 @@ impl ReviewReader for InMemoryReviews {
             ReviewSort::Newest => newest(a, b),
             ReviewSort::Helpful => b.helpful.cmp(&a.helpful).then_with(|| newest(a, b)),
             ReviewSort::RatingDesc => b.rating.cmp(&a.rating).then_with(|| newest(a, b)),
-            ReviewSort::RatingAsc => a.rating.cmp(&b.rating).then_with(|| newest(b, a)),
+            // DynamoDB reads the star index ascending, so equal stars come oldest first; with a star filter the
+            // adapter reads it descending (newest first).
+            ReviewSort::RatingAsc if query.rating.is_none() => a.rating.cmp(&b.rating).then_with(|| newest(b, a)),
+            ReviewSort::RatingAsc => newest(a, b),
         });
         let start = match &query.cursor {
             None => 0,
@@ -111,12 +114,19 @@ impl ReviewReader for InMemoryReviews {
         Ok(Page { items: items.get(start..end).unwrap_or_default().to_vec(), next_cursor })
     }
 
-    async fn pending_reviews(&self, limit: u32, _cursor: Option<&str>) -> Result<Page<Review>> {
+    async fn pending_reviews(&self, limit: u32, cursor: Option<&str>) -> Result<Page<Review>> {
         let mut items: Vec<Review> =
             self.lock().reviews.values().filter(|r| r.status == ReviewStatus::Pending).cloned().collect();
-        items.sort_by_key(|r| r.created_at);
-        items.truncate(limit as usize);
-        Ok(Page { items, next_cursor: None })
+        items.sort_by(|a, b| (a.created_at, &a.review_id).cmp(&(b.created_at, &b.review_id)));
+        let start = match cursor {
+            None => 0,
+            Some(cursor) => cursor
+                .parse::<usize>()
+                .map_err(|_| DomainError::invalid_parameter("cursor", "is not a cursor this listing issued"))?,
+        };
+        let end = (start + limit as usize).min(items.len());
+        let next_cursor = (end < items.len()).then(|| end.to_string());
+        Ok(Page { items: items.get(start..end).unwrap_or_default().to_vec(), next_cursor })
     }
 
     async fn rating(&self, product_id: &str) -> Result<RatingCounts> {

@@ -1,0 +1,14 @@
+//! `POST /v1/admin/reviews/{review_id}/approve`, `POST /v1/admin/reviews/{review_id}/reject`: an admin
+//! moderates a review (200 with it).
+
+mod handler;
+
+use commerce_lambda::telemetry;
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let (store, _settings) = commerce_lambda::wiring::reviews().await?;
+    run(service_fn(|req| handler::handle(&store, req))).await
+}
