@@ -3,9 +3,9 @@
 //! headers: every answer is `Cache-Control: no-store` unless a public read opts in with [`respond_public`]
 //! (docs/CACHING.md).
 
-use commerce_domain::error::DomainError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use commerce_domain::error::DomainError;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::json;
@@ -126,7 +126,11 @@ pub fn respond_no_content(result: Result<(), DomainError>) -> Response<Body> {
 /// answer that a browser and a CDN may keep ([`PUBLIC_CACHE`]) with a strong `ETag` of its bytes, or `304 Not
 /// Modified` with no body when the request's `If-None-Match` already names that tag. Errors are `no-store`: a
 /// 404 is never cached.
-pub fn respond_public<T: Serialize>(req: &Request, status: StatusCode, result: Result<T, DomainError>) -> Response<Body> {
+pub fn respond_public<T: Serialize>(
+    req: &Request,
+    status: StatusCode,
+    result: Result<T, DomainError>,
+) -> Response<Body> {
     let value = match result {
         Ok(value) => value,
         Err(err) => return error_response(&err),
@@ -137,9 +141,12 @@ pub fn respond_public<T: Serialize>(req: &Request, status: StatusCode, result: R
         _ => entity_tag(b""),
     };
     let conditional = matches!(*req.method(), http::Method::GET | http::Method::HEAD);
-    let not_modified = conditional && req.headers().get_all(http::header::IF_NONE_MATCH).iter().any(|field| {
-        field.to_str().is_ok_and(|list| if_none_match_matches(list, &tag))
-    });
+    let not_modified = conditional
+        && req
+            .headers()
+            .get_all(http::header::IF_NONE_MATCH)
+            .iter()
+            .any(|field| field.to_str().is_ok_and(|list| if_none_match_matches(list, &tag)));
     if not_modified {
         response = Response::new(Body::Empty);
         *response.status_mut() = StatusCode::NOT_MODIFIED;
