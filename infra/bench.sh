@@ -32,6 +32,9 @@ grep -q "local stack ready" "$state/stdout" || { echo "local stack did not start
 echo "== pricing: quotes through the local HTTP API (the emulator's latency included)"
 target/bench-release/pricing-bench quote --state-dir "$state"
 
+echo "== catalog: a product read with and without a matching ETag through the local HTTP API (the emulator's latency included)"
+target/bench-release/pricing-bench cached-reads --state-dir "$state"
+
 echo "== promotions: write units per order, and the preview through the local HTTP API"
 target/bench-release/pricing-bench promotions --state-dir "$state"
 

@@ -124,6 +124,93 @@ fn every_function_policy_is_least_privilege() {
     }
 }
 
+const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
+const ALL_VIEWER_EXCEPT_HOST: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
+const ALL_METHODS: [&str; 7] = ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"];
+
+/// The logical id of a `!Ref`.
+fn reference(value: &Value) -> Option<&str> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "Ref" => tagged.value.as_str(),
+        _ => None,
+    }
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    value.as_sequence().into_iter().flatten().filter_map(Value::as_str).collect()
+}
+
+/// A CloudFront path pattern: `*` any characters (`/` too), `?` one.
+fn path_matches(pattern: &str, path: &str) -> bool {
+    match pattern.split_once(['*', '?']) {
+        None => pattern == path,
+        Some((literal, rest)) => {
+            let Some(tail) = path.strip_prefix(literal) else { return false };
+            if pattern[literal.len()..].starts_with('?') {
+                return tail.chars().next().is_some_and(|c| path_matches(rest, &tail[c.len_utf8()..]));
+            }
+            (0..=tail.len()).filter(|i| tail.is_char_boundary(*i)).any(|i| path_matches(rest, &tail[i..]))
+        }
+    }
+}
+
+#[test]
+fn the_cdn_caches_only_public_reads_and_passes_everything_else_through() {
+    let template = load_yaml("template.yaml");
+    let config = &template["Resources"]["ApiDistribution"]["Properties"]["DistributionConfig"];
+    let origin = &config["Origins"][0];
+    assert_eq!(origin["CustomOriginConfig"]["OriginProtocolPolicy"].as_str(), Some("https-only"));
+
+    let default = &config["DefaultCacheBehavior"];
+    assert_eq!(default["CachePolicyId"].as_str(), Some(CACHING_DISABLED), "the default caches nothing");
+    assert_eq!(default["OriginRequestPolicyId"].as_str(), Some(ALL_VIEWER_EXCEPT_HOST), "Authorization forwarded");
+    assert_eq!(strings(&default["AllowedMethods"]), ALL_METHODS);
+
+    let policy = &template["Resources"]["PublicReadCachePolicy"]["Properties"]["CachePolicyConfig"];
+    assert_eq!((policy["MinTTL"].as_u64(), policy["DefaultTTL"].as_u64()), (Some(0), Some(0)), "the origin decides");
+    let s_maxage: u64 = commerce_lambda::api::PUBLIC_CACHE
+        .split(", ")
+        .find_map(|d| d.strip_prefix("s-maxage="))
+        .and_then(|v| v.parse().ok())
+        .expect("s-maxage in PUBLIC_CACHE");
+    assert!(policy["MaxTTL"].as_u64().is_some_and(|max| max >= s_maxage), "MaxTTL cuts s-maxage");
+    let key = &policy["ParametersInCacheKeyAndForwardedToOrigin"];
+    assert_eq!(key["QueryStringsConfig"]["QueryStringBehavior"].as_str(), Some("all"));
+    assert_eq!(key["CookiesConfig"]["CookieBehavior"].as_str(), Some("none"));
+    assert!(!strings(&key["HeadersConfig"]["Headers"]).iter().any(|h| h.eq_ignore_ascii_case("authorization")));
+
+    let behaviors = config["CacheBehaviors"].as_sequence().expect("CacheBehaviors");
+    let mut patterns = Vec::new();
+    for behavior in behaviors {
+        let pattern = behavior["PathPattern"].as_str().expect("PathPattern");
+        assert_eq!(reference(&behavior["CachePolicyId"]), Some("PublicReadCachePolicy"), "{pattern}");
+        assert_eq!(behavior["OriginRequestPolicyId"].as_str(), Some(ALL_VIEWER_EXCEPT_HOST), "{pattern}");
+        assert_eq!(strings(&behavior["AllowedMethods"]), ALL_METHODS, "{pattern}: writes pass through");
+        assert_eq!(strings(&behavior["CachedMethods"]), ["GET", "HEAD"], "{pattern}");
+        patterns.push(pattern);
+    }
+
+    let mut cached_gets = BTreeSet::new();
+    for (id, function) in functions(&template) {
+        let Some(events) = function["Properties"]["Events"].as_mapping() else { continue };
+        for (_, event) in events.iter().filter(|(_, e)| e["Type"].as_str() == Some("HttpApi")) {
+            let props = &event["Properties"];
+            let path = props["Path"].as_str().expect("Path");
+            let get = props["Method"].as_str().is_some_and(|m| m.eq_ignore_ascii_case("GET"));
+            if get && patterns.iter().any(|p| path_matches(p, path)) {
+                let public = props["Auth"]["Authorizer"].as_str() == Some("NONE");
+                assert!(public, "{id}: GET {path} is cached, and CloudFront drops its Authorization");
+                cached_gets.insert(path.to_owned());
+            }
+        }
+    }
+    let expected = ["/v1/categories", "/v1/products", "/v1/products/{product_id}", "/v1/search", "/v1/search/suggest"];
+    for path in expected {
+        assert!(cached_gets.contains(path), "GET {path} is not behind a cached behavior");
+    }
+    assert!(path_matches("/v1/products*", "/v1/products/p1/reviews") && !path_matches("/v1/search*", "/v1/seller/x"));
+}
+
 #[test]
 fn the_documented_error_codes_are_the_registry() {
     let doc = load_yaml("docs/openapi.yaml");

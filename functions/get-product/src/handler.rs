@@ -25,7 +25,7 @@ where
         catalog::product_page(&deps.catalog, &deps.stock, &deps.ratings, &product_id).await
     }
     .await;
-    Ok(api::respond(api::StatusCode::OK, result))
+    Ok(api::respond_public(&req, api::StatusCode::OK, result))
 }
 
 #[cfg(test)]
@@ -93,10 +93,41 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn when_product_is_unknown_should_404() {
+    async fn when_the_etag_is_current_should_304_and_when_the_price_changes_should_tag_anew() {
+        let deps = demo();
+        let store = &deps.catalog;
+        let first = handle(&deps, get(FIRST_PRODUCT_ID)).await.unwrap();
+        assert_eq!(first.headers()["cache-control"], api::PUBLIC_CACHE);
+        let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+
+        let conditional = || {
+            request("GET", "/v1/products/{product_id}", &format!("/v1/products/{FIRST_PRODUCT_ID}"))
+                .path_param("product_id", FIRST_PRODUCT_ID)
+                .header("if-none-match", &etag)
+                .build()
+        };
+        let second = handle(&deps, conditional()).await.unwrap();
+        assert_eq!(second.status(), 304);
+        assert!(matches!(second.body(), Body::Empty));
+        assert_eq!(second.headers()["etag"], etag.as_str());
+
+        let current = store.stored(FIRST_PRODUCT_ID).unwrap();
+        let mut repriced = current.clone();
+        repriced.variants[0].price.amount += 100;
+        repriced.version += 1;
+        store.replace_product(&current, &repriced).await.unwrap();
+        let after = handle(&deps, conditional()).await.unwrap();
+        assert_eq!(after.status(), 200);
+        assert_ne!(after.headers()["etag"], etag.as_str());
+        assert_eq!(body_json(&after)["variants"][0]["price"]["amount"], repriced.variants[0].price.amount);
+    }
+
+    #[tokio::test]
+    async fn when_product_is_unknown_should_404_uncached() {
         let response = handle(&demo(), get("prd_01hzzzzzzzzzzzzzzzzzzzzzzz")).await.unwrap();
         assert_eq!(response.status(), 404);
         assert_eq!(body_json(&response)["error"]["code"], "not_found");
+        assert_eq!(response.headers()["cache-control"], api::NO_STORE);
     }
 
     #[tokio::test]

@@ -6,9 +6,9 @@ use commerce_lambda::api;
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 
-pub async fn handle(store: &impl CategoryReader, _req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(store: &impl CategoryReader, req: Request) -> Result<Response<Body>, Error> {
     let result = catalog::list_categories(store).await.map(|items| json!({ "items": items }));
-    Ok(api::respond(api::StatusCode::OK, result))
+    Ok(api::respond_public(&req, api::StatusCode::OK, result))
 }
 
 #[cfg(test)]
@@ -20,6 +20,8 @@ mod tests {
     async fn when_anyone_lists_should_see_the_tree_parents_first() {
         let response = handle(&demo_store(), request("GET", "/v1/categories", "/v1/categories").build()).await.unwrap();
         assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["cache-control"], api::PUBLIC_CACHE);
+        assert!(response.headers().contains_key("etag"));
         let body = body_json(&response);
         let items = body["items"].as_array().unwrap();
         let position = |id: &str| items.iter().position(|c| c["category_id"] == id).unwrap();

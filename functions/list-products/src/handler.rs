@@ -19,7 +19,7 @@ pub async fn handle(store: &impl CategoryListing, req: Request) -> Result<Respon
         catalog::list_products(store, query).await
     }
     .await;
-    Ok(api::respond(api::StatusCode::OK, result))
+    Ok(api::respond_public(&req, api::StatusCode::OK, result))
 }
 
 #[cfg(test)]
@@ -45,6 +45,7 @@ mod tests {
             }
             let response = handle(&store, page.build()).await.unwrap();
             assert_eq!(response.status(), 200);
+            assert_eq!(response.headers()["cache-control"], api::PUBLIC_CACHE);
             let body = body_json(&response);
             items.extend(body["items"].as_array().unwrap().iter().cloned());
             match body["next_cursor"].as_str() {
@@ -77,6 +78,7 @@ mod tests {
     async fn when_category_is_missing_or_sort_unknown_should_400() {
         let response = handle(&demo_store(), request("GET", ROUTE, ROUTE).build()).await.unwrap();
         assert_eq!(response.status(), 400);
+        assert_eq!(response.headers()["cache-control"], api::NO_STORE);
         assert_eq!(body_json(&response)["error"]["field"], "category");
         let response = handle(&demo_store(), list("cat_books").query("sort", "cheapest").build()).await.unwrap();
         assert_eq!(body_json(&response)["error"]["field"], "sort");

@@ -21,7 +21,7 @@ pub async fn handle(store: &impl ReviewReader, req: Request) -> Result<Response<
         reviews::list_reviews(store, &product_id, &query).await
     }
     .await;
-    Ok(api::respond(api::StatusCode::OK, result))
+    Ok(api::respond_public(&req, api::StatusCode::OK, result))
 }
 
 #[cfg(test)]

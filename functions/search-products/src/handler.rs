@@ -12,7 +12,7 @@ pub async fn handle(engine: &impl ProductSearch, req: Request) -> Result<Respons
         Ok(query) => search::search(engine, &query).await,
         Err(err) => Err(err),
     };
-    Ok(api::respond(api::StatusCode::OK, result))
+    Ok(api::respond_public(&req, api::StatusCode::OK, result))
 }
 
 #[cfg(test)]
@@ -34,6 +34,7 @@ mod tests {
         let (_dir, engine) = demo_index();
         let response = handle(&engine, get(&[("q", "laptop"), ("page_size", "5")])).await.unwrap();
         assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["cache-control"], api::PUBLIC_CACHE);
         let body = body_json(&response);
         assert_eq!(body["hits"].as_array().unwrap().len(), 5);
         assert!(body["total"].as_u64().unwrap() >= 30, "{}", body["total"]);
@@ -52,6 +53,7 @@ mod tests {
         ] {
             let response = handle(&engine, get(&pairs)).await.unwrap();
             assert_eq!(response.status(), 400);
+            assert_eq!(response.headers()["cache-control"], api::NO_STORE);
             let body = body_json(&response);
             assert_eq!(body["error"]["code"], "invalid_parameter");
             assert_eq!(body["error"]["field"], field);

@@ -12,7 +12,7 @@ pub async fn handle(engine: &impl ProductSearch, req: Request) -> Result<Respons
         Ok(query) => search::suggest(engine, &query).await,
         Err(err) => Err(err),
     };
-    Ok(api::respond(api::StatusCode::OK, result))
+    Ok(api::respond_public(&req, api::StatusCode::OK, result))
 }
 
 #[cfg(test)]
@@ -34,6 +34,7 @@ mod tests {
         let (_dir, engine) = demo_index();
         let response = handle(&engine, get(Some("headphnes"))).await.unwrap();
         assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["cache-control"], api::PUBLIC_CACHE);
         let body = body_json(&response);
         let texts: Vec<&str> =
             body["suggestions"].as_array().unwrap().iter().filter_map(|s| s["text"].as_str()).collect();
@@ -46,6 +47,7 @@ mod tests {
         let (_dir, engine) = demo_index();
         let response = handle(&engine, get(None)).await.unwrap();
         assert_eq!(response.status(), 400);
+        assert_eq!(response.headers()["cache-control"], api::NO_STORE);
         assert_eq!(body_json(&response)["error"]["field"], "q");
     }
 

@@ -34,7 +34,7 @@ pub enum Kind {
     HttpApi,
     /// OpenSearch domain or serverless collection: an embedded index under the state dir.
     Search,
-    /// IAM, logging, alarms and other deploy-only resources: accepted, not created.
+    /// IAM, logging, alarms, the CDN and other deploy-only resources: accepted, not created.
     Ignored,
 }
 
@@ -73,7 +73,7 @@ impl Kind {
     }
 }
 
-const IGNORED_PREFIXES: &[&str] = &["AWS::IAM::", "AWS::Logs::", "AWS::CloudWatch::"];
+const IGNORED_PREFIXES: &[&str] = &["AWS::IAM::", "AWS::Logs::", "AWS::CloudWatch::", "AWS::CloudFront::"];
 const IGNORED_TYPES: &[&str] = &[
     "AWS::Lambda::Permission",
     "AWS::SQS::QueuePolicy",

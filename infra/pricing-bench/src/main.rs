@@ -10,6 +10,10 @@
 //! - `pricing-bench promotions --state-dir DIR`: the write units an order's promotions cost (from the encoded
 //!   items' sizes and AWS's rules), then the promotion preview through the running local stack: a code put on a
 //!   20-line cart and the cart read with it, one request at a time, p50/p95/max.
+//! - `pricing-bench cached-reads --state-dir DIR`: a demo product (its prices and stock status) read through the
+//!   running local stack without and with its current `ETag` as `If-None-Match`, one request at a time:
+//!   p50/p95/max of the 200s and of the 304s, and the bytes of each body. The product is read from the local
+//!   DynamoDB emulator either way (a 304 saves the body, not the read), so the latencies include the emulator's.
 
 use anyhow::Result;
 use chrono::Utc;
@@ -41,6 +45,13 @@ enum Mode {
         state_dir: std::path::PathBuf,
         #[arg(long, default_value = "target/debug/local-stack")]
         local_stack: std::path::PathBuf,
+    },
+    /// A product read through the local stack without and with a matching `If-None-Match`.
+    CachedReads {
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+        #[arg(long, default_value = ".local/state")]
+        state_dir: std::path::PathBuf,
     },
     /// Write units per order with and without a code, and the preview's latency through the local stack.
     Promotions {
@@ -123,6 +134,9 @@ fn main() -> Result<()> {
     let args = Args::parse();
     if let Some(Mode::Quote { quotes, state_dir, local_stack }) = args.mode {
         return tokio::runtime::Runtime::new()?.block_on(quote(quotes, &state_dir, &local_stack));
+    }
+    if let Some(Mode::CachedReads { requests, state_dir }) = args.mode {
+        return tokio::runtime::Runtime::new()?.block_on(cached_reads(requests, &state_dir));
     }
     if let Some(Mode::Promotions { requests, state_dir, local_stack }) = args.mode {
         write_units()?;
@@ -291,6 +305,55 @@ async fn preview(requests: usize, state_dir: &std::path::Path, local_stack: &std
     Ok(())
 }
 
+/// The address of the running local stack's HTTP API.
+fn api_url(state_dir: &std::path::Path) -> Result<String> {
+    let info: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(state_dir.join("stack.json"))
+            .map_err(|e| anyhow::anyhow!("no running local stack: {e}"))?,
+    )?;
+    Ok(info["api_url"].as_str().ok_or_else(|| anyhow::anyhow!("stack.json has no api_url"))?.to_owned())
+}
+
+/// p50, p95 and max of `latencies`, in ms.
+fn percentiles(latencies: &mut [std::time::Duration]) -> (f64, f64, f64) {
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e3;
+    (at(0.5), at(0.95), at(1.0))
+}
+
+/// Reads the first demo product `requests` times without `If-None-Match` and as often with its current `ETag`;
+/// prints p50/p95/max and the body's bytes of each.
+async fn cached_reads(requests: usize, state_dir: &std::path::Path) -> Result<()> {
+    let url = format!("{}/v1/products/{}", api_url(state_dir)?, commerce_demo::catalog::FIRST_PRODUCT_ID);
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let first = http.get(&url).send().await?;
+    anyhow::ensure!(first.status() == 200, "GET {url}: {}", first.status());
+    let etag = first.headers().get("etag").ok_or_else(|| anyhow::anyhow!("no ETag on {url}"))?.clone();
+    for (label, if_none_match, expected) in
+        [("without If-None-Match", None, 200), ("with the current ETag as If-None-Match", Some(etag), 304)]
+    {
+        let mut latencies = Vec::with_capacity(requests);
+        let mut body_bytes = 0;
+        for _ in 0..requests {
+            let started = Instant::now();
+            let mut request = http.get(&url);
+            if let Some(tag) = &if_none_match {
+                request = request.header("if-none-match", tag);
+            }
+            let response = request.send().await?;
+            let status = response.status();
+            body_bytes = response.bytes().await?.len();
+            anyhow::ensure!(status == expected, "{label}: {status}, expected {expected}");
+            latencies.push(started.elapsed());
+        }
+        let (p50, p95, max) = percentiles(&mut latencies);
+        println!(
+            "product GET {label} ({requests} sequential): {expected} with a {body_bytes}-byte body; p50 {p50:.1} ms, p95 {p95:.1} ms, max {max:.1} ms"
+        );
+    }
+    Ok(())
+}
+
 /// A new cart of `user` holding the first 20 demo products (every fourth the second seller's) on the running
 /// local stack: the HTTP client, the API's address, the bearer token and the cart id.
 async fn demo_cart(
@@ -299,11 +362,7 @@ async fn demo_cart(
     user: &str,
 ) -> Result<(reqwest::Client, String, String, String)> {
     use serde_json::{json, Value};
-    let info: Value = serde_json::from_str(
-        &std::fs::read_to_string(state_dir.join("stack.json"))
-            .map_err(|e| anyhow::anyhow!("no running local stack: {e}"))?,
-    )?;
-    let api = info["api_url"].as_str().ok_or_else(|| anyhow::anyhow!("stack.json has no api_url"))?.to_owned();
+    let api = api_url(state_dir)?;
     let out = std::process::Command::new(local_stack)
         .args(["token", "--user", user, "--state-dir"])
         .arg(state_dir)

@@ -1,12 +1,27 @@
-//! The HTTP mapping for the whole API: request parsing helpers and the one translation of `DomainError`
-//! into a status code and a stable JSON error body `{"error": {"code", "message", "field"?}}`.
+//! The HTTP mapping for the whole API: request parsing helpers, the one translation of `DomainError` into a
+//! status code and a stable JSON error body `{"error": {"code", "message", "field"?}}`, and the caching
+//! headers: every answer is `Cache-Control: no-store` unless a public read opts in with [`respond_public`]
+//! (docs/CACHING.md).
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use commerce_domain::error::DomainError;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 pub use http::StatusCode;
+
+/// `Cache-Control` of every answer that is not a public read: carts, checkout, orders, anything signed in,
+/// every error. Neither a browser nor a CDN keeps it.
+pub const NO_STORE: &str = "no-store";
+
+/// `Cache-Control` of a public read (the catalog, search): a browser reuses it for 30 s, a shared cache (the
+/// CDN) for 60 s. A shared cache's `Age` counts against the browser's 30 s, so a price, a stock status or a
+/// search hit is at most 60 s older than the table it was read from (plus the search index's own lag).
+/// Checkout re-prices every line from the table, so a stale page can show an old price but never charge it.
+pub const PUBLIC_CACHE: &str = "public, max-age=30, s-maxage=60";
 
 /// The status and the stable code (from the registry, `ErrorCode`) for an error. Codes never change once
 /// published.
@@ -79,7 +94,9 @@ pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Res
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut response = Response::new(Body::Binary(bytes));
     *response.status_mut() = status;
-    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    let headers = response.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static(NO_STORE));
     response
 }
 
@@ -98,10 +115,84 @@ pub fn respond_no_content(result: Result<(), DomainError>) -> Response<Body> {
         Ok(()) => {
             let mut response = Response::new(Body::Empty);
             *response.status_mut() = StatusCode::NO_CONTENT;
+            response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static(NO_STORE));
             response
         }
         Err(err) => error_response(&err),
     }
+}
+
+/// Maps the result of a public read (no caller, the same answer for everyone): on success a 200-style JSON
+/// answer that a browser and a CDN may keep ([`PUBLIC_CACHE`]) with a strong `ETag` of its bytes, or `304 Not
+/// Modified` with no body when the request's `If-None-Match` already names that tag. Errors are `no-store`: a
+/// 404 is never cached.
+pub fn respond_public<T: Serialize>(
+    req: &Request,
+    status: StatusCode,
+    result: Result<T, DomainError>,
+) -> Response<Body> {
+    let value = match result {
+        Ok(value) => value,
+        Err(err) => return error_response(&err),
+    };
+    let mut response = json_response(status, &value);
+    let tag = match response.body() {
+        Body::Binary(bytes) => entity_tag(bytes),
+        _ => entity_tag(b""),
+    };
+    let conditional = matches!(*req.method(), http::Method::GET | http::Method::HEAD);
+    let not_modified = conditional
+        && req
+            .headers()
+            .get_all(http::header::IF_NONE_MATCH)
+            .iter()
+            .any(|field| field.to_str().is_ok_and(|list| if_none_match_matches(list, &tag)));
+    if not_modified {
+        response = Response::new(Body::Empty);
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+    }
+    let headers = response.headers_mut();
+    headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static(PUBLIC_CACHE));
+    if let Ok(value) = http::HeaderValue::from_str(&tag) {
+        headers.insert(http::header::ETAG, value);
+    }
+    response
+}
+
+/// The strong entity tag of a representation: the first 16 bytes of its SHA-256, base64url, quoted. Equal
+/// bytes give equal tags on every instance of every function.
+pub fn entity_tag(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]))
+}
+
+/// Whether an `If-None-Match` field value matches `tag` (RFC 9110 13.1.2): `*`, or a comma-separated list of
+/// entity tags compared weakly (`W/"x"` matches `"x"`). A malformed list matches nothing from the point it
+/// stops parsing, so the full answer is sent.
+pub fn if_none_match_matches(field: &str, tag: &str) -> bool {
+    if field.trim() == "*" {
+        return true;
+    }
+    let wanted = opaque_tag(tag);
+    let mut rest = field;
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', ',']);
+        if rest.is_empty() {
+            return false;
+        }
+        let unprefixed = rest.strip_prefix("W/").unwrap_or(rest);
+        let Some(after_quote) = unprefixed.strip_prefix('"') else { return false };
+        let Some(end) = after_quote.find('"') else { return false };
+        if Some(&after_quote[..end]) == wanted {
+            return true;
+        }
+        rest = &after_quote[end + 1..];
+    }
+}
+
+/// The characters between the quotes of an entity tag (`"x"` or `W/"x"`).
+fn opaque_tag(tag: &str) -> Option<&str> {
+    tag.strip_prefix("W/").unwrap_or(tag).strip_prefix('"')?.strip_suffix('"')
 }
 
 /// Parses the JSON body into `T`, naming the offending field on failure (400 `malformed_json`).
@@ -255,6 +346,99 @@ mod tests {
         assert_eq!(parse_json::<Payload>(&req).unwrap().delta, i64::MIN);
         let req = Request::new(Body::Text(r#"{"quantity": 1, "delta": -9.3e18, "lines": []}"#.into()));
         assert!(parse_json::<Payload>(&req).is_err());
+    }
+
+    fn get_with(if_none_match: &[&str]) -> Request {
+        let mut req = Request::new(Body::Empty);
+        for value in if_none_match {
+            req.headers_mut().append(http::header::IF_NONE_MATCH, value.parse().unwrap());
+        }
+        req
+    }
+
+    #[test]
+    fn when_any_response_is_built_should_be_no_store() {
+        let ok = respond(StatusCode::OK, Ok(json!({"cart_id": "c1"})));
+        let created = json_response(StatusCode::CREATED, &json!({}));
+        let empty = respond_no_content(Ok(()));
+        let error = respond::<()>(StatusCode::OK, Err(DomainError::Unauthenticated));
+        for response in [ok, created, empty, error] {
+            assert_eq!(response.headers()["cache-control"], NO_STORE, "{}", response.status());
+            assert!(response.headers().get("etag").is_none());
+        }
+    }
+
+    #[test]
+    fn when_a_public_read_succeeds_should_be_public_with_a_strong_tag_of_the_bytes() {
+        let response = respond_public(&get_with(&[]), StatusCode::OK, Ok(json!({"price": 1999})));
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["cache-control"], PUBLIC_CACHE);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let tag = response.headers()["etag"].to_str().unwrap().to_owned();
+        assert_eq!(tag, entity_tag(br#"{"price":1999}"#));
+        assert!(tag.starts_with('"') && tag.ends_with('"') && tag.len() == 24, "{tag}");
+        let changed = respond_public(&get_with(&[]), StatusCode::OK, Ok(json!({"price": 2099})));
+        assert_ne!(changed.headers()["etag"], tag.as_str());
+    }
+
+    #[test]
+    fn when_if_none_match_names_the_tag_should_304_without_a_body_and_with_the_same_headers() {
+        let tag = entity_tag(br#"{"price":1999}"#);
+        let weak = format!("W/{tag}");
+        let listed = format!(r#""other", {tag}"#);
+        for field in [tag.as_str(), weak.as_str(), listed.as_str(), "*"] {
+            let response = respond_public(&get_with(&[field]), StatusCode::OK, Ok(json!({"price": 1999})));
+            assert_eq!(response.status(), StatusCode::NOT_MODIFIED, "{field}");
+            assert!(matches!(response.body(), Body::Empty), "{field}");
+            assert_eq!(response.headers()["etag"], tag.as_str());
+            assert_eq!(response.headers()["cache-control"], PUBLIC_CACHE);
+            assert!(response.headers().get("content-type").is_none());
+        }
+        let second_field = respond_public(&get_with(&[r#""a""#, &tag]), StatusCode::OK, Ok(json!({"price": 1999})));
+        assert_eq!(second_field.status(), StatusCode::NOT_MODIFIED, "repeated fields are one list");
+        let other = respond_public(&get_with(&[r#""stale""#]), StatusCode::OK, Ok(json!({"price": 1999})));
+        assert_eq!(other.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn when_the_request_is_not_a_get_should_ignore_if_none_match() {
+        let mut req = get_with(&["*"]);
+        *req.method_mut() = http::Method::POST;
+        assert_eq!(respond_public(&req, StatusCode::OK, Ok(json!({}))).status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn when_a_public_read_fails_should_be_no_store_without_a_tag() {
+        let err = DomainError::NotFound { entity: "product" };
+        let response = respond_public::<()>(&get_with(&["*"]), StatusCode::OK, Err(err));
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(response.headers()["cache-control"], NO_STORE);
+        assert!(response.headers().get("etag").is_none());
+    }
+
+    #[test]
+    fn if_none_match_follows_rfc_9110() {
+        let tag = r#""abc""#;
+        for (field, expected) in [
+            (r#""abc""#, true),
+            (r#"W/"abc""#, true),
+            (r#""x", "abc""#, true),
+            (r#""x",W/"abc""#, true),
+            (" ,\t\"abc\" , ", true),
+            ("*", true),
+            (" * ", true),
+            (r#""a,b", "abc""#, true),
+            (r#""abcd""#, false),
+            (r#""ab""#, false),
+            ("abc", false),
+            (r#""abc"#, false),
+            ("", false),
+            (r#"w/"abc""#, false),
+            (r#"junk, "abc""#, false),
+        ] {
+            assert_eq!(if_none_match_matches(field, tag), expected, "{field:?}");
+        }
+        assert!(if_none_match_matches(r#""abc""#, r#"W/"abc""#), "a weak tag of ours matches too");
     }
 
     #[test]

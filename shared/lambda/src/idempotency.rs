@@ -20,6 +20,7 @@ pub fn replay(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
     let headers = response.headers_mut();
     headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     headers.insert("idempotent-replayed", http::HeaderValue::from_static("true"));
+    headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static(api::NO_STORE));
     response
 }
 

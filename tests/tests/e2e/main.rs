@@ -1,6 +1,7 @@
 //! End to end against one local stack per test binary (started on first use by `system_tests::stack()`).
 //! Run after `cargo build --workspace`: `cargo test -p system-tests --test e2e`.
 
+mod caching;
 mod carts;
 mod catalog;
 mod checkout;

@@ -269,6 +269,27 @@ async fn when_the_function_answers_should_map_status_headers_cookies_and_bodies(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_request_is_conditional_should_pass_validators_and_a_bodiless_304_through() {
+    let api = Api::start().await;
+    let url = format!("{}/public/x?mode=conditional", api.base);
+    let full = api.http.get(&url).send().await.unwrap();
+    assert_eq!(full.status(), 200);
+    assert_eq!(full.headers()["etag"], r#""v1""#);
+    assert_eq!(full.headers()["cache-control"], "public, max-age=30, s-maxage=60");
+    assert_eq!(full.text().await.unwrap(), r#"{"v": 1}"#);
+
+    let not_modified = api.http.get(&url).header("if-none-match", r#"W/"v0", "v1""#).send().await.unwrap();
+    assert_eq!(not_modified.status(), 304);
+    assert_eq!(not_modified.headers()["etag"], r#""v1""#);
+    assert_eq!(not_modified.headers()["cache-control"], "public, max-age=30, s-maxage=60");
+    assert!(not_modified.headers().get("content-type").is_none());
+    let length = not_modified.headers().get("content-length").map(|v| v.to_str().unwrap().to_owned());
+    assert!(length.is_none(), "a 304 claims no length of its own: {length:?}");
+    assert!(not_modified.bytes().await.unwrap().is_empty());
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_bodies_are_binary_or_too_large_should_encode_or_refuse_them() {
     let api = Api::start().await;
     let url = format!("{}/public/upload", api.base);

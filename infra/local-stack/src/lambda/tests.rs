@@ -45,6 +45,13 @@ def http_answer(event):
     if mode == "binary":
         return {"statusCode": 200, "headers": {"content-type": "application/octet-stream"},
                 "isBase64Encoded": True, "body": "AAEC/w=="}
+    if mode == "conditional":
+        headers = {"etag": '"v1"', "cache-control": "public, max-age=30, s-maxage=60"}
+        if (event.get("headers") or {}).get("if-none-match") == 'W/"v0", "v1"':
+            return {"statusCode": 304, "headers": headers, "multiValueHeaders": {}, "isBase64Encoded": False,
+                    "cookies": []}
+        headers["content-type"] = "application/json"
+        return {"statusCode": 200, "headers": headers, "body": json.dumps({"v": 1})}
     if mode == "big":
         return {"statusCode": 200, "body": "x" * (6 * 1024 * 1024 + 10)}
     return {"statusCode": 200, "headers": {"content-type": "application/json"},
