@@ -48,7 +48,7 @@ setup: build
 	target/debug/local-stack setup
 
 unit: setup
-	infra/with-moto.sh $(CARGO) test --workspace
+	CARGO=$(CARGO) infra/test.sh
 
 test: lint unit
 	@echo "make test: all checks passed"
