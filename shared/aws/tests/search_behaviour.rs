@@ -4,16 +4,17 @@
 #![cfg(feature = "search")]
 
 use chrono::{Duration, TimeZone, Utc};
-use commerce_app::ports::{ProductSearch, SearchIndex};
+use commerce_app::ports::{ProductSearch, RatingIndex, SearchIndex};
 use commerce_aws::search::{EmbeddedSearch, OpenSearch};
 use commerce_domain::money::{Currency, Money};
 use commerce_domain::search::{
-    CategoryRef, IndexChange, SearchDocument, SearchQuery, SearchResults, SearchSort, StockUpdate, SuggestQuery,
+    CategoryRef, IndexChange, RatingUpdate, SearchDocument, SearchQuery, SearchResults, SearchSort, StockUpdate,
+    SuggestQuery,
 };
 use std::collections::BTreeMap;
 
 /// An engine under test plus how to make writes visible.
-trait Engine: SearchIndex + ProductSearch {
+trait Engine: SearchIndex + RatingIndex + ProductSearch {
     async fn settle(&self);
 }
 
@@ -31,7 +32,8 @@ fn electronics() -> CategoryRef {
     CategoryRef { id: "cat_el".into(), name: "Electronics".into() }
 }
 
-/// A document; `(price, rating, age_days)` are the numbers sorting and facets read.
+/// A document; `(price, rating, age_days)` are the numbers sorting and facets read (the rating reaches the
+/// index as ten reviews of that average, through the ratings path).
 fn doc(
     id: &str,
     title: &str,
@@ -105,9 +107,27 @@ fn fixture() -> Vec<SearchDocument> {
     ]
 }
 
+/// Ten approved reviews whose average is `rating` (to one decimal): some of `floor(rating)` stars, the rest one
+/// more.
+fn ten_reviews(product_id: &str, rating: f64) -> RatingUpdate {
+    let sum = (rating * 10.0).round() as u64;
+    let (low, high) = (sum / 10, sum % 10);
+    let mut stars = [0u64; 5];
+    if high > 0 {
+        stars[low as usize] = high;
+    }
+    if low > 0 {
+        stars[low as usize - 1] += 10 - high;
+    }
+    RatingUpdate { product_id: product_id.into(), stars, version: 1 }
+}
+
 async fn load(engine: &impl Engine) {
-    let changes: Vec<IndexChange> = fixture().into_iter().map(IndexChange::Upsert).collect();
+    let docs = fixture();
+    let ratings: Vec<RatingUpdate> = docs.iter().map(|d| ten_reviews(&d.product_id, d.rating)).collect();
+    let changes: Vec<IndexChange> = docs.into_iter().map(IndexChange::Upsert).collect();
     assert_eq!(engine.apply_changes(&changes).await.expect("index"), 10);
+    assert_eq!(engine.set_ratings(&ratings).await.expect("ratings"), 10);
     engine.settle().await;
 }
 

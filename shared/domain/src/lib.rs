@@ -15,6 +15,7 @@ pub mod money;
 pub mod order;
 pub mod payment;
 pub mod pricing;
+pub mod product_page;
 pub mod promotion;
 pub mod review;
 pub mod search;

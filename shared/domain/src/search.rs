@@ -78,7 +78,8 @@ pub struct SearchDocument {
     pub skus: Vec<String>,
     #[serde(default)]
     pub image: Option<String>,
-    /// Average rating 0..=5; 0 when there are no reviews.
+    /// Not read by the engines, which take a product's rating from its review aggregate (`IndexedProduct::rating`,
+    /// fed by the reviews stream); the catalog leaves it 0.
     #[serde(default)]
     pub rating: f64,
     #[serde(default)]

@@ -9,12 +9,13 @@ use chrono::{DateTime, Utc};
 use commerce_domain::auth::Caller;
 use commerce_domain::catalog::{
     Category, CategoryInput, CategoryPatch, CategoryQuery, CategoryTree, Page, PageLimit, Product, ProductInput,
-    ProductPage, ProductPatch, ProductSummary, CATEGORY_ID_PREFIX, PRODUCT_ID_PREFIX,
+    ProductPatch, ProductSummary, CATEGORY_ID_PREFIX, PRODUCT_ID_PREFIX,
 };
 use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::ids;
 use commerce_domain::ids::ProductId;
+use commerce_domain::product_page::ProductPage;
 
 /// How often an unconditional PATCH re-reads and retries after losing a race, before answering 409.
 pub const UPDATE_ATTEMPTS: usize = 6;

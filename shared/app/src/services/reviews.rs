@@ -61,33 +61,49 @@ pub async fn get_review(reader: &impl ReviewReader, caller: Option<&Caller>, rev
     }
 }
 
-/// Applies `change` to the stored review, re-reading and retrying when another change won the race.
-async fn change_review<S, F>(
-    store: &S,
-    review_id: &ReviewId,
-    claim: Option<&ReviewClaim>,
-    mut change: F,
-) -> Result<Review>
+/// Runs `attempt` until it is not beaten by a concurrent change (a version conflict or a transaction conflict),
+/// at most [`ATTEMPTS`] times with a short randomized pause between; the last outcome stands.
+async fn retrying<T, F, Fut>(attempt: F) -> Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(DomainError::Conflict { code: ErrorCode::VersionConflict, .. }) | Err(DomainError::Transient(_))
+                if tries < ATTEMPTS =>
+            {
+                backoff(tries).await;
+                tries += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// The stored review, or 404.
+async fn stored(store: &impl ReviewReader, review_id: &ReviewId) -> Result<Review> {
+    store.get_review(review_id.as_str()).await?.ok_or_else(|| DomainError::not_found("review"))
+}
+
+/// Applies `change` to the stored review (nothing when it answers `None`), re-reading and retrying when another
+/// change won the race.
+async fn change_review<S, F>(store: &S, review_id: &ReviewId, claim: Option<&ReviewClaim>, change: F) -> Result<Review>
 where
     S: ReviewReader + ReviewWriter,
-    F: FnMut(&Review) -> Result<Option<Transition>> + Send,
+    F: Fn(&Review) -> Result<Option<Transition>> + Send + Sync,
 {
-    for attempt in 1..=ATTEMPTS {
-        let current = store.get_review(review_id.as_str()).await?.ok_or_else(|| DomainError::not_found("review"))?;
+    let change = &change;
+    retrying(|| async move {
+        let current = stored(store, review_id).await?;
         let Some(transition) = change(&current)? else {
             return Ok(current);
         };
-        match store.replace_review(&current, &transition, claim).await {
-            Ok(()) => return Ok(transition.next),
-            Err(DomainError::Conflict { code: ErrorCode::VersionConflict, .. }) | Err(DomainError::Transient(_))
-                if attempt < ATTEMPTS =>
-            {
-                backoff(attempt).await;
-            }
-            Err(err) => return Err(err),
-        }
-    }
-    Err(DomainError::conflict(ErrorCode::ConcurrentUpdate, "the review changed concurrently; retry"))
+        store.replace_review(&current, &transition, claim).await?;
+        Ok(transition.next)
+    })
+    .await
 }
 
 /// The author edits their review (moderated again unless the shop auto-approves).
@@ -110,20 +126,12 @@ pub async fn delete_review(
     caller: &Caller,
     review_id: &ReviewId,
 ) -> Result<()> {
-    for attempt in 1..=ATTEMPTS {
-        let current = store.get_review(review_id.as_str()).await?.ok_or_else(|| DomainError::not_found("review"))?;
+    retrying(|| async {
+        let current = stored(store, review_id).await?;
         let delta = current.delete(caller)?;
-        match store.delete_review(&current, &delta).await {
-            Ok(()) => return Ok(()),
-            Err(DomainError::Conflict { code: ErrorCode::VersionConflict, .. }) | Err(DomainError::Transient(_))
-                if attempt < ATTEMPTS =>
-            {
-                backoff(attempt).await;
-            }
-            Err(err) => return Err(err),
-        }
-    }
-    Err(DomainError::conflict(ErrorCode::ConcurrentUpdate, "the review changed concurrently; retry"))
+        store.delete_review(&current, &delta).await
+    })
+    .await
 }
 
 /// An admin approves or rejects a review; doing it again changes nothing.

@@ -21,6 +21,15 @@ pub struct StreamOutcome {
     pub failed_from: Option<String>,
 }
 
+impl StreamOutcome {
+    /// The whole batch reported for retry after the index write failed: nothing changed, the first record is
+    /// the first failure.
+    fn retry_all<T>(records: &[StreamRecord<T>], err: &DomainError) -> Self {
+        tracing::warn!(error = %err, records = records.len(), "search index write failed; batch will be retried");
+        Self { changed: 0, skipped: 0, failed_from: records.first().map(|r| r.sequence_number.clone()) }
+    }
+}
+
 pub use crate::ports::{ProductEvent, StockChange, StreamRecord};
 
 /// Applies a reviews stream batch to the index: each product's latest aggregate in the batch (the index
@@ -59,14 +68,7 @@ pub async fn index_rating_stream(
             outcome.changed = changed;
             Ok(outcome)
         }
-        Err(err) => {
-            tracing::warn!(error = %err, records = records.len(), "search index write failed; batch will be retried");
-            Ok(StreamOutcome {
-                changed: 0,
-                skipped: 0,
-                failed_from: records.first().map(|r| r.sequence_number.clone()),
-            })
-        }
+        Err(err) => Ok(StreamOutcome::retry_all(records, &err)),
     }
 }
 
@@ -114,14 +116,7 @@ pub async fn index_catalog_stream(
             outcome.skipped += changes.len() - changed.min(changes.len());
             Ok(outcome)
         }
-        Err(err) => {
-            tracing::warn!(error = %err, records = records.len(), "search index write failed; batch will be retried");
-            Ok(StreamOutcome {
-                changed: 0,
-                skipped: 0,
-                failed_from: records.first().map(|r| r.sequence_number.clone()),
-            })
-        }
+        Err(err) => Ok(StreamOutcome::retry_all(records, &err)),
     }
 }
 
@@ -188,14 +183,7 @@ pub async fn index_stock_stream(
             outcome.skipped += unknown;
             Ok(outcome)
         }
-        Err(err) => {
-            tracing::warn!(error = %err, records = records.len(), "stock index update failed; batch will be retried");
-            Ok(StreamOutcome {
-                changed: 0,
-                skipped: 0,
-                failed_from: records.first().map(|r| r.sequence_number.clone()),
-            })
-        }
+        Err(err) => Ok(StreamOutcome::retry_all(records, &err)),
     }
 }
 
