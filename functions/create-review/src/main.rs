@@ -9,8 +9,8 @@ use lambda_http::{run, service_fn, Error};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let (reviews, settings) = wiring::reviews().await?;
     let client = aws_sdk_dynamodb::Client::new(&config::aws().await);
+    let (reviews, settings) = wiring::reviews_on(&client)?;
     let catalog = DynamoCatalog::new(client.clone(), config::required("CATALOG_TABLE")?);
     let orders = commerce_aws::orders::DynamoOrders::new(client, config::required("ORDERS_TABLE")?);
     let deps = commerce_app::services::reviews::Submission { catalog, orders, reviews, settings };

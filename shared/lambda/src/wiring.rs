@@ -103,10 +103,16 @@ pub async fn promotions() -> Result<commerce_aws::promotions::DynamoPromotions, 
 /// verified-purchase check of create-review), and the shop's review settings. Called once per cold start.
 pub async fn reviews(
 ) -> Result<(commerce_aws::reviews::DynamoReviews, commerce_domain::review::ReviewSettings), InitError> {
+    reviews_on(&aws_sdk_dynamodb::Client::new(&config::aws().await))
+}
+
+/// [`reviews`] on a client the function already made (one AWS configuration load per cold start).
+pub fn reviews_on(
+    client: &aws_sdk_dynamodb::Client,
+) -> Result<(commerce_aws::reviews::DynamoReviews, commerce_domain::review::ReviewSettings), InitError> {
     let table = config::required("REVIEWS_TABLE")?;
     let settings = commerce_domain::review::ReviewSettings::from_env()?;
-    let aws = config::aws().await;
-    let reviews = commerce_aws::reviews::DynamoReviews::new(aws_sdk_dynamodb::Client::new(&aws), table);
+    let reviews = commerce_aws::reviews::DynamoReviews::new(client.clone(), table);
     Ok(match std::env::var("ORDERS_TABLE") {
         Ok(orders) if !orders.is_empty() => (reviews.with_orders(orders), settings),
         _ => (reviews, settings),
