@@ -9,12 +9,13 @@ use lambda_http::{Body, Error, Request, Response};
 pub async fn handle(
     catalog: &impl SkuCatalog,
     sales: &impl FlashSaleCreator,
+    policy: flash_sale::SalePolicy,
     req: Request,
 ) -> Result<Response<Body>, Error> {
     let result = async {
         let caller = auth::caller(&req)?;
         let input = api::parse_json(&req)?;
-        flash_sale::create_sale(catalog, sales, &caller, input, chrono::Utc::now()).await
+        flash_sale::create_sale(catalog, sales, &caller, input, policy, chrono::Utc::now()).await
     }
     .await;
     Ok(api::respond(api::StatusCode::CREATED, result))
@@ -27,6 +28,8 @@ mod tests {
     use commerce_testkit::flash_sale::InMemoryFlashSales;
     use commerce_testkit::http::{body_json, demo_store, request, sample_events, DEMO_SELLERS};
     use serde_json::{json, Value};
+
+    const POLICY: flash_sale::SalePolicy = flash_sale::SalePolicy { max_lanes: 160 };
 
     async fn demo_sku(catalog: &impl SkuCatalog) -> String {
         let product = demo_store().stored(commerce_demo::catalog::FIRST_PRODUCT_ID).unwrap();
@@ -54,7 +57,7 @@ mod tests {
         let sku = demo_sku(&catalog).await;
         let sales = InMemoryFlashSales::default().with_stock(&sku, "wh_east", 50);
         let response =
-            handle(&catalog, &sales, post(Some((DEMO_SELLERS[0], "sellers")), &body(&sku, 40))).await.unwrap();
+            handle(&catalog, &sales, POLICY, post(Some((DEMO_SELLERS[0], "sellers")), &body(&sku, 40))).await.unwrap();
         assert_eq!(response.status(), 201, "{}", body_json(&response));
         let created = body_json(&response);
         assert!(created["sale_id"].as_str().is_some_and(|id| id.starts_with("fs_")));
@@ -68,7 +71,7 @@ mod tests {
         let sku = demo_sku(&catalog).await;
         let sales = InMemoryFlashSales::default().with_stock(&sku, "wh_east", 5);
         let response =
-            handle(&catalog, &sales, post(Some((DEMO_SELLERS[0], "sellers")), &body(&sku, 40))).await.unwrap();
+            handle(&catalog, &sales, POLICY, post(Some((DEMO_SELLERS[0], "sellers")), &body(&sku, 40))).await.unwrap();
         assert_eq!(response.status(), 409);
         assert_eq!(body_json(&response)["error"]["code"], "out_of_stock");
     }
@@ -78,11 +81,12 @@ mod tests {
         let catalog = demo_store();
         let sku = demo_sku(&catalog).await;
         let sales = InMemoryFlashSales::default().with_stock(&sku, "wh_east", 50);
-        let other = handle(&catalog, &sales, post(Some((DEMO_SELLERS[1], "sellers")), &body(&sku, 4))).await.unwrap();
+        let other =
+            handle(&catalog, &sales, POLICY, post(Some((DEMO_SELLERS[1], "sellers")), &body(&sku, 4))).await.unwrap();
         assert_eq!(other.status(), 403);
-        let shopper = handle(&catalog, &sales, post(Some(("u1", "shoppers")), &body(&sku, 4))).await.unwrap();
+        let shopper = handle(&catalog, &sales, POLICY, post(Some(("u1", "shoppers")), &body(&sku, 4))).await.unwrap();
         assert_eq!(shopper.status(), 403);
-        assert_eq!(handle(&catalog, &sales, post(None, &body(&sku, 4))).await.unwrap().status(), 401);
+        assert_eq!(handle(&catalog, &sales, POLICY, post(None, &body(&sku, 4))).await.unwrap().status(), 401);
     }
 
     #[tokio::test]
@@ -91,7 +95,7 @@ mod tests {
         let sku = demo_sku(&catalog).await;
         let sales = InMemoryFlashSales::default().with_stock(&sku, "wh_east", 50);
         let response =
-            handle(&catalog, &sales, post(Some((DEMO_SELLERS[0], "sellers")), &body(&sku, 0))).await.unwrap();
+            handle(&catalog, &sales, POLICY, post(Some((DEMO_SELLERS[0], "sellers")), &body(&sku, 0))).await.unwrap();
         assert_eq!(response.status(), 422);
         assert_eq!(body_json(&response)["error"]["field"], "units");
     }
@@ -103,7 +107,7 @@ mod tests {
         let sales = InMemoryFlashSales::default().with_stock(&sku, "wh_east", 50);
         let mut free = body(&sku, 5);
         free["price"]["amount"] = json!(0);
-        let response = handle(&catalog, &sales, post(Some((DEMO_SELLERS[0], "sellers")), &free)).await.unwrap();
+        let response = handle(&catalog, &sales, POLICY, post(Some((DEMO_SELLERS[0], "sellers")), &free)).await.unwrap();
         assert_eq!(response.status(), 422, "{}", body_json(&response));
         assert_eq!(body_json(&response)["error"]["field"], "price");
     }
@@ -114,7 +118,7 @@ mod tests {
         let sku = demo_sku(&catalog).await;
         for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/create-flash-sale").as_ref()) {
             let sales = InMemoryFlashSales::default().with_stock(&sku, "wh_east", 100);
-            let response = handle(&catalog, &sales, event.request).await.unwrap();
+            let response = handle(&catalog, &sales, POLICY, event.request).await.unwrap();
             assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }

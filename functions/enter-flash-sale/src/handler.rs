@@ -52,10 +52,11 @@ mod tests {
             ends_at: now + Duration::hours(1),
             per_customer_limit: limit,
             shards: Some(2),
+            lanes: None,
             hold_seconds: None,
             warehouse_id: None,
         }
-        .into_sale(id.into(), "seller".into(), "wh_east".into(), now)
+        .into_sale(id.into(), "seller".into(), "wh_east".into(), now, 160)
     }
 
     fn store() -> InMemoryFlashSales {

@@ -38,10 +38,11 @@ mod tests {
             ends_at: now + Duration::hours(1),
             per_customer_limit: 1,
             shards: None,
+            lanes: None,
             hold_seconds: None,
             warehouse_id: None,
         }
-        .into_sale("fs_live".into(), "seller".into(), "wh_east".into(), now);
+        .into_sale("fs_live".into(), "seller".into(), "wh_east".into(), now, 160);
         let store = InMemoryFlashSales::default().with_sale(sale);
         let ticket = Ticket::waiting("ftk_alice1".into(), "fs_live".into(), "alice".into(), 3, now);
         store.create_ticket(&ticket, 1, Duration::zero()).await.unwrap();

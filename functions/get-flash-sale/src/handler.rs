@@ -33,10 +33,11 @@ mod tests {
             ends_at: now + chrono::Duration::hours(1),
             per_customer_limit: 1,
             shards: None,
+            lanes: None,
             hold_seconds: None,
             warehouse_id: None,
         }
-        .into_sale("fs_live".into(), "seller".into(), "wh_east".into(), now);
+        .into_sale("fs_live".into(), "seller".into(), "wh_east".into(), now, 160);
         InMemoryFlashSales::default().with_sale(sale)
     }
 

@@ -571,9 +571,10 @@ pub trait FlashTicketStore: Send + Sync {
 /// What one take attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TakeOutcome {
-    /// The shard gave a unit; `previous` holds the takes whose marks the write replaced there: its lane's last
-    /// take and the one kept before that (`prev`), to be settled if they are not.
-    Taken { previous: Vec<flash_sale::Take> },
+    /// The shard gave units to the first `count` takes asked for (fewer than asked when it held fewer);
+    /// `previous` holds the takes whose marks the write replaced there: its lane's last take and the one kept
+    /// before that (`prev`), to be settled if they are not.
+    Taken { count: usize, previous: Vec<flash_sale::Take> },
     /// The shard was empty; `remaining` is what it held when the condition failed, if known.
     ShardEmpty { remaining: Option<i64> },
 }
@@ -628,14 +629,16 @@ pub trait FlashAdmissions: Send + Sync {
         &self,
         sale: &flash_sale::FlashSale,
     ) -> impl std::future::Future<Output = commerce_domain::error::Result<Vec<ShardState>>> + Send;
-    /// The first write of an admission: one conditional write takes a unit from `shard` and records `take` as
-    /// its lane's last take there (keeping the one it replaces beside it), answering that previous take (to be
-    /// settled if it is not).
-    fn take_unit(
+    /// The first write of an admission: one conditional write takes a unit from `shard` for each of `takes`
+    /// (consecutive entries of one lane, at most [`flash_sale::MAX_BATCH_TAKE`]; when the shard holds fewer,
+    /// the first entries take what is left) and records them as the lane's last take there (keeping the one it
+    /// replaces beside it), answering the previous takes (to be settled if they are not). A batch of two or
+    /// more is named by a take record written before the shard write.
+    fn take_units(
         &self,
         sale: &flash_sale::FlashSale,
         shard: u32,
-        take: &flash_sale::Take,
+        takes: &[flash_sale::Take],
     ) -> impl std::future::Future<Output = commerce_domain::error::Result<TakeOutcome>> + Send;
     /// Settles a take of `shard`, exactly once: with `hold_expires_at`, its ticket wins the unit if still
     /// waiting; otherwise (or without a hold) the unit goes back to the sale unless the ticket already won it

@@ -278,6 +278,7 @@ fn sale(reconciled: bool, now: DateTime<Utc>) -> OneTicketSale {
         ends_at: now,
         per_customer_limit: 1,
         shards: 1,
+        lanes: 1,
         hold_seconds: 60,
         created_at: now,
         reconciliation: None,

@@ -4,8 +4,11 @@
 //! of them share a partition's 1,000 writes/s.
 //! - `SALE#<id>` / `META`: the sale (gsi1 `LIVE` until reconciled, gsi2 `SKU#<sku>` for the product page);
 //! - `SALE#<id>` / `GATE`: `sold_out`, `returns`;
-//! - `SALE#<id>#SHARD#<k>` / `SHARD`: `units` (the stock gate), `closed` after reconciliation, `lane<j>` the last
-//!   take (`<ticket>|<message key>`) of lane `j` from it, `prev<j>` the take that one replaced;
+//! - `SALE#<id>#SHARD#<k>` / `SHARD`: `units` (the stock gate), `closed` after reconciliation, `lane<j>` the mark
+//!   of lane `j`'s last take from it (one take `<ticket>|<message key>`, or a batch take `*<take id>:<count>`),
+//!   `prev<j>` the mark that one replaced;
+//! - `TAKE#<sale>#<take id>` / `TAKE`: a batch take's record, `takes` the batch's takes in line order (written
+//!   once, before the shard write that names it);
 //! - `SALE#<id>#SEQ#<k>` / `SEQ`: `n`, the lane's entry sequence;
 //! - `SALE#<id>#CUST#<customer>` / `CUST`: `count` of live entries, `last_ms` of the last one;
 //! - `TICKET#<ticket_id>` / `TICKET`: the ticket; `taken_by` the message whose take it won, `given_back` the
@@ -37,10 +40,11 @@ use commerce_app::ports::{
 use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::flash_sale::{
-    lane_of, EntryMessage, FlashSale, Gate, Move, SaleSnapshot, Take, Ticket, TicketStatus,
+    EntryMessage, FlashSale, Gate, Mark, Move, SaleSnapshot, Take, Ticket, TicketStatus,
 };
 use futures::FutureExt;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 fn meta_key(sale_id: &str) -> Item {
     key(format!("SALE#{sale_id}"), "META")
@@ -84,13 +88,20 @@ fn settled_in(item: &Item, take: &Take) -> Option<Settlement> {
     given_back.is_some_and(|set| set.contains(&take.message_key)).then_some(Settlement::AlreadyGivenBack)
 }
 
-/// The takes a shard item's marks name.
-fn takes_in(item: &Item) -> Vec<Take> {
+/// The marks a shard item holds.
+fn marks_in(item: &Item) -> Vec<Mark> {
     item.iter()
         .filter(|(name, _)| name.starts_with("lane") || name.starts_with("prev"))
-        .filter_map(|(_, value)| value.as_s().ok().and_then(|mark| Take::from_mark(mark)))
+        .filter_map(|(_, value)| value.as_s().ok().and_then(|mark| Mark::parse(mark)))
         .collect()
 }
+
+fn take_record_key(sale_id: &str, take_id: &str) -> Item {
+    key(format!("TAKE#{sale_id}#{take_id}"), "TAKE")
+}
+
+/// Take records an instance keeps (they never change, so a kept one is never stale) before it starts over.
+const RECORD_CACHE: usize = 10_000;
 
 fn holds_pk(sale_id: &str, shard: u32) -> String {
     format!("HOLDS#{sale_id}#{shard}")
@@ -110,6 +121,8 @@ fn sale_reconciled() -> DomainError {
 pub struct DynamoFlashSales {
     table: Table,
     inventory: Table,
+    /// Take records this instance wrote or read, by take id.
+    records: Arc<Mutex<HashMap<String, Vec<Take>>>>,
 }
 
 impl DynamoFlashSales {
@@ -117,7 +130,7 @@ impl DynamoFlashSales {
     pub fn new(client: Client, table: impl Into<String>, inventory_table: impl Into<String>) -> Self {
         let table = Table::new(client, table);
         let inventory = table.sibling(inventory_table);
-        Self { table, inventory }
+        Self { table, inventory, records: Arc::default() }
     }
 
     /// Sales, gates and tickets only, for the functions that neither allocate units from stock nor reconcile
@@ -140,6 +153,71 @@ impl DynamoFlashSales {
     /// Every shard item of a sale with its index, read consistently.
     async fn shard_items(&self, sale: &FlashSale) -> Result<Vec<(u32, Item)>> {
         self.gate(&sale.sale_id).read(sale.shards).await
+    }
+
+    fn remember(&self, take_id: &str, takes: Vec<Take>) {
+        if let Ok(mut records) = self.records.lock() {
+            if records.len() >= RECORD_CACHE {
+                records.clear();
+            }
+            records.insert(take_id.to_owned(), takes);
+        }
+    }
+
+    /// Writes a batch take's record before the shard write that will name it; answers its take id.
+    async fn write_take_record(&self, sale: &FlashSale, shard: u32, takes: &[Take]) -> Result<String> {
+        let first = &takes[0];
+        let take_id =
+            Mark::batch_id(&format!("{}#{}#{}", sale.sale_id, first.message_key, commerce_domain::ids::new_id("tk")));
+        let mut item = take_record_key(&sale.sale_id, &take_id);
+        item.insert("takes".into(), AttributeValue::L(takes.iter().map(|t| s(t.mark())).collect()));
+        item.insert("shard".into(), n(shard));
+        self.table.put_item().set_item(Some(item)).send().await.map_err(sdk_error)?;
+        self.remember(&take_id, takes.to_vec());
+        Ok(take_id)
+    }
+
+    /// The takes `marks` name: a batch mark's first `count` takes of its record (kept, or read consistently).
+    async fn resolve(&self, sale_id: &str, marks: Vec<Mark>) -> Result<Vec<Take>> {
+        let known = |id: &str| self.records.lock().ok().and_then(|r| r.get(id).cloned());
+        let mut missing: Vec<&str> = marks
+            .iter()
+            .filter_map(|m| match m {
+                Mark::Batch { take_id, .. } if known(take_id).is_none() => Some(take_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        for chunk in missing.chunks(100) {
+            let keys: Vec<Item> = chunk.iter().map(|id| take_record_key(sale_id, id)).collect();
+            let request =
+                KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().expect("keys are set");
+            for item in self.table.batch_get(request).await? {
+                let pk = text(&item, "pk").cloned().unwrap_or_default();
+                let take_id = pk.rsplit('#').next().unwrap_or_default().to_owned();
+                let takes = item
+                    .get("takes")
+                    .and_then(|v| v.as_l().ok())
+                    .map(|l| l.iter().filter_map(|v| v.as_s().ok().and_then(|m| Take::from_mark(m))).collect())
+                    .unwrap_or_default();
+                self.remember(&take_id, takes);
+            }
+        }
+        let mut takes = Vec::new();
+        for mark in marks {
+            match mark {
+                Mark::One(take) => takes.push(take),
+                Mark::Batch { take_id, count } => match known(&take_id) {
+                    Some(record) => takes.extend_from_slice(commerce_domain::flash_sale::named_takes(&record, count)),
+                    None => {
+                        tracing::error!(sale_id, take_id, "a shard names a take record that does not exist");
+                        return Err(DomainError::Transient("a take record could not be read".into()));
+                    }
+                },
+            }
+        }
+        Ok(takes)
     }
 
     /// The second write of an admission: the waiting ticket wins `take`'s unit with a hold (unless that take
@@ -561,42 +639,65 @@ impl FlashAdmissions for DynamoFlashSales {
         let mut states = vec![ShardState::default(); sale.shards as usize];
         for (k, item) in self.shard_items(sale).await? {
             if let Some(state) = states.get_mut(k as usize) {
-                *state = ShardState { units: num(&item, "units"), takes: takes_in(&item) };
+                let takes = self.resolve(&sale.sale_id, marks_in(&item)).await?;
+                *state = ShardState { units: num(&item, "units"), takes };
             }
         }
         Ok(states)
     }
 
-    async fn take_unit(&self, sale: &FlashSale, shard: u32, take: &Take) -> Result<TakeOutcome> {
-        let lane = lane_of(&take.ticket_id, sale.shards);
-        let taken = self
-            .table
-            .update_item()
-            .set_key(Some(self.gate(&sale.sale_id).key(shard)))
-            .update_expression("ADD units :minus SET #prev = if_not_exists(#lane, :none), #lane = :take")
-            .condition_expression("units >= :one")
-            .expression_attribute_names("#lane", lane_mark(lane))
-            .expression_attribute_names("#prev", prev_mark(lane))
-            .expression_attribute_values(":minus", n(-1))
-            .expression_attribute_values(":none", s(""))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":take", s(take.mark()))
-            .return_values(ReturnValue::UpdatedOld)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .boxed()
-            .await;
-        match updated_or_current(taken)? {
-            Ok(out) => {
-                let old = out.attributes.unwrap_or_default();
-                let previous = [lane_mark(lane), prev_mark(lane)]
-                    .iter()
-                    .filter_map(|name| text(&old, name))
-                    .filter_map(|mark| Take::from_mark(mark))
-                    .collect();
-                Ok(TakeOutcome::Taken { previous })
+    async fn take_units(&self, sale: &FlashSale, shard: u32, takes: &[Take]) -> Result<TakeOutcome> {
+        let Some(first) = takes.first() else {
+            return Ok(TakeOutcome::Taken { count: 0, previous: Vec::new() });
+        };
+        let lane = sale.lane_of(&first.ticket_id);
+        let take_id = match takes.len() {
+            1 => None,
+            _ => Some(self.write_take_record(sale, shard, takes).await?),
+        };
+        let mut want = takes.len();
+        loop {
+            let mark = match &take_id {
+                Some(take_id) => Mark::Batch { take_id: take_id.clone(), count: want },
+                None => Mark::One(first.clone()),
+            };
+            let taken = self
+                .table
+                .update_item()
+                .set_key(Some(self.gate(&sale.sale_id).key(shard)))
+                .update_expression("ADD units :minus SET #prev = if_not_exists(#lane, :none), #lane = :take")
+                .condition_expression("units >= :want")
+                .expression_attribute_names("#lane", lane_mark(lane))
+                .expression_attribute_names("#prev", prev_mark(lane))
+                .expression_attribute_values(":minus", n(-i64::try_from(want).unwrap_or(1)))
+                .expression_attribute_values(":none", s(""))
+                .expression_attribute_values(":want", n(want))
+                .expression_attribute_values(":take", s(mark.encode()))
+                .return_values(ReturnValue::UpdatedOld)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .boxed()
+                .await;
+            match updated_or_current(taken)? {
+                Ok(out) => {
+                    let old = out.attributes.unwrap_or_default();
+                    let marks = [lane_mark(lane), prev_mark(lane)]
+                        .iter()
+                        .filter_map(|name| text(&old, name))
+                        .filter_map(|mark| Mark::parse(mark))
+                        .collect();
+                    let previous = self.resolve(&sale.sale_id, marks).await?;
+                    return Ok(TakeOutcome::Taken { count: want, previous });
+                }
+                Err(current) => {
+                    let left = current.map(|item| num(&item, "units"));
+                    match left.and_then(|units| usize::try_from(units).ok()) {
+                        // Fewer than the batch asked for: the first entries take what is left.
+                        Some(units) if units > 0 && units < want => want = units,
+                        _ => return Ok(TakeOutcome::ShardEmpty { remaining: left }),
+                    }
+                }
             }
-            Err(current) => Ok(TakeOutcome::ShardEmpty { remaining: current.map(|item| num(&item, "units")) }),
         }
     }
 

@@ -44,6 +44,16 @@ pub const DEFAULT_HOLD_SECONDS: u32 = 600;
 const UNITS_PER_DEFAULT_SHARD: u32 = 250;
 /// Default most shards when the seller does not choose.
 const DEFAULT_MAX_SHARDS: u32 = 10;
+/// Most lanes (waiting-room message groups) one shard serves as their home: each lane keeps two short marks on
+/// its home shard item (see [`Mark`]), so 16 lanes keep the item, written on every take, under 1 KB (1 WCU).
+pub const MAX_LANES_PER_SHARD: u32 = 16;
+/// Lanes per shard when the seller does not choose: one batch of each lane in flight at a time, so the lanes
+/// bound how many workers admit at once (see docs/FLASH_SALES.md).
+pub const DEFAULT_LANES_PER_SHARD: u32 = 8;
+/// Most lanes of one sale whatever the deployment allows: SQS's event source runs at most 1,000 batches at once.
+pub const MAX_LANES: u32 = 1_000;
+/// Most entries one conditional write on a shard takes units for: the waiting room's batch size.
+pub const MAX_BATCH_TAKE: usize = 10;
 
 /// The stable error code of an entry before the start.
 pub const NOT_STARTED: ErrorCode = ErrorCode::NotStarted;
@@ -67,6 +77,10 @@ pub struct NewFlashSale {
     /// Shard items for the stock gate; by default one per 250 units, at most 10.
     #[serde(default)]
     pub shards: Option<u32>,
+    /// Waiting-room lanes (FIFO message groups, admitted in parallel); by default 8 per shard, at most 16 per
+    /// shard and at most what the deployment's worker concurrency allows.
+    #[serde(default)]
+    pub lanes: Option<u32>,
     /// How long a winner may take to check out (60..=3600 s, default 600).
     #[serde(default)]
     pub hold_seconds: Option<u32>,
@@ -76,8 +90,9 @@ pub struct NewFlashSale {
 }
 
 impl NewFlashSale {
-    /// Checks the request. `now` bounds the end: a sale must end in the future.
-    pub fn validate(&self, now: DateTime<Utc>) -> Result<(), DomainError> {
+    /// Checks the request. `now` bounds the end: a sale must end in the future; `max_lanes` is the
+    /// deployment's worker concurrency (a lane has one batch in flight at a time).
+    pub fn validate(&self, now: DateTime<Utc>, max_lanes: u32) -> Result<(), DomainError> {
         crate::inventory::validate_sku(&self.sku)?;
         if self.units == 0 || self.units > MAX_UNITS {
             return Err(DomainError::validation("units", format!("must be within 1..={MAX_UNITS}")));
@@ -106,6 +121,15 @@ impl NewFlashSale {
                 return Err(DomainError::validation("shards", "must not exceed units"));
             }
         }
+        if let Some(lanes) = self.lanes {
+            let most = self.most_lanes(max_lanes);
+            if lanes == 0 || lanes > most {
+                return Err(DomainError::validation(
+                    "lanes",
+                    format!("must be within 1..={most} ({MAX_LANES_PER_SHARD} per shard, at most the worker concurrency {max_lanes})"),
+                ));
+            }
+        }
         if let Some(hold) = self.hold_seconds {
             if !(60..=3600).contains(&hold) {
                 return Err(DomainError::validation("hold_seconds", "must be within 60..=3600"));
@@ -124,9 +148,27 @@ impl NewFlashSale {
             .min(self.units)
     }
 
-    /// The sale this request describes, drawing from `warehouse_id`.
-    pub fn into_sale(self, sale_id: String, seller_id: String, warehouse_id: String, now: DateTime<Utc>) -> FlashSale {
+    /// Most lanes this sale may have: [`MAX_LANES_PER_SHARD`] per shard, within the deployment's `max_lanes`.
+    fn most_lanes(&self, max_lanes: u32) -> u32 {
+        (self.shard_count() * MAX_LANES_PER_SHARD).min(max_lanes.clamp(1, MAX_LANES))
+    }
+
+    /// The lane count: the seller's choice, or [`DEFAULT_LANES_PER_SHARD`] per shard within `max_lanes`.
+    pub fn lane_count(&self, max_lanes: u32) -> u32 {
+        self.lanes.unwrap_or_else(|| (self.shard_count() * DEFAULT_LANES_PER_SHARD).min(self.most_lanes(max_lanes)))
+    }
+
+    /// The sale this request describes, drawing from `warehouse_id`, with at most `max_lanes` lanes.
+    pub fn into_sale(
+        self,
+        sale_id: String,
+        seller_id: String,
+        warehouse_id: String,
+        now: DateTime<Utc>,
+        max_lanes: u32,
+    ) -> FlashSale {
         let shards = self.shard_count();
+        let lanes = self.lane_count(max_lanes);
         FlashSale {
             sale_id,
             seller_id,
@@ -138,6 +180,7 @@ impl NewFlashSale {
             ends_at: self.ends_at,
             per_customer_limit: self.per_customer_limit,
             shards,
+            lanes,
             hold_seconds: self.hold_seconds.unwrap_or(DEFAULT_HOLD_SECONDS),
             created_at: now,
             reconciliation: None,
@@ -159,6 +202,9 @@ pub struct FlashSale {
     pub ends_at: DateTime<Utc>,
     pub per_customer_limit: u32,
     pub shards: u32,
+    /// Waiting-room lanes; 0 (a sale stored before lanes were a setting) means one per shard.
+    #[serde(default)]
+    pub lanes: u32,
     pub hold_seconds: u32,
     pub created_at: DateTime<Utc>,
     /// Set once the shards have gone back into inventory.
@@ -180,6 +226,26 @@ impl FlashSale {
     /// The initial units of each shard: an even split, the remainder on the first shards.
     pub fn shard_units(&self) -> Vec<u32> {
         split_units(self.units, self.shards)
+    }
+
+    /// The waiting room's lanes (FIFO message groups, and sequence items) of this sale.
+    pub fn lane_count(&self) -> u32 {
+        if self.lanes == 0 {
+            self.shards.max(1)
+        } else {
+            self.lanes
+        }
+    }
+
+    /// The lane of a ticket of this sale.
+    pub fn lane_of(&self, ticket_id: &str) -> u32 {
+        lane_of(ticket_id, self.lane_count())
+    }
+
+    /// The shard a lane takes from first: lanes spread evenly over the shards, so each shard item carries the
+    /// marks of at most [`MAX_LANES_PER_SHARD`] lanes and is written by only its own lanes until it runs dry.
+    pub fn home_shard(&self, lane: u32) -> usize {
+        (lane % self.shards.max(1)) as usize
     }
 
     /// Where the sale stands at `now`, given the gate.
@@ -477,6 +543,49 @@ impl Take {
     }
 }
 
+/// What a shard item records of a lane's take: one take named inline (`<ticket>|<message key>`), or a batch
+/// take named by its take record (`*<take id>:<count>`). A take record lists a batch's takes in line order,
+/// written before the shard write that names it; the first `count` of them took a unit, the rest did not.
+/// Both forms are short: a shard item carries two marks per lane and is written on every take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mark {
+    One(Take),
+    Batch { take_id: String, count: usize },
+}
+
+impl Mark {
+    /// The attribute value on the shard item.
+    pub fn encode(&self) -> String {
+        match self {
+            Mark::One(take) => take.mark(),
+            Mark::Batch { take_id, count } => format!("*{take_id}:{count}"),
+        }
+    }
+
+    /// Reads a value written by [`Mark::encode`]; `None` for an empty or foreign value.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.strip_prefix('*') {
+            Some(batch) => {
+                let (take_id, count) = batch.split_once(':')?;
+                let count: usize = count.parse().ok()?;
+                (!take_id.is_empty() && (1..=MAX_BATCH_TAKE).contains(&count))
+                    .then(|| Mark::Batch { take_id: take_id.to_owned(), count })
+            }
+            None => Take::from_mark(value).map(Mark::One),
+        }
+    }
+
+    /// The id of a new take record, from something unique to it (13 characters, like a message key).
+    pub fn batch_id(unique: &str) -> String {
+        idempotency::key_digest(unique)[..13].to_owned()
+    }
+}
+
+/// The takes a batch mark names: the first `count` takes of its record.
+pub fn named_takes(record: &[Take], count: usize) -> &[Take] {
+    &record[..count.min(record.len())]
+}
+
 /// Seconds after a sale's end before the schedule reconciles it: longer than the admission worker's timeout, so
 /// every take made before the end has been settled by its worker or is visible to the audit that precedes
 /// reconciliation.
@@ -687,13 +796,14 @@ mod tests {
             ends_at: at("2030-01-01T11:00:00Z"),
             per_customer_limit: 2,
             shards: None,
+            lanes: None,
             hold_seconds: None,
             warehouse_id: None,
         }
     }
 
     fn sale() -> FlashSale {
-        request().into_sale("fs_1".into(), "seller".into(), "wh_east".into(), at("2029-12-31T00:00:00Z"))
+        request().into_sale("fs_1".into(), "seller".into(), "wh_east".into(), at("2029-12-31T00:00:00Z"), 160)
     }
 
     #[test]
@@ -744,7 +854,7 @@ mod tests {
     #[test]
     fn when_request_is_valid_should_default_shards_and_hold() {
         let req = request();
-        assert!(req.validate(at("2029-12-31T00:00:00Z")).is_ok());
+        assert!(req.validate(at("2029-12-31T00:00:00Z"), 160).is_ok());
         let sale = sale();
         assert_eq!(sale.shards, 4);
         assert_eq!(sale.hold_seconds, DEFAULT_HOLD_SECONDS);
@@ -763,12 +873,12 @@ mod tests {
             ("hold_seconds", NewFlashSale { hold_seconds: Some(10), ..request() }),
         ];
         for (field, req) in cases {
-            match req.validate(now) {
+            match req.validate(now, 160) {
                 Err(DomainError::Validation { field: f, .. }) => assert_eq!(f, field),
                 other => panic!("{field}: {other:?}"),
             }
         }
-        assert!(NewFlashSale { sku: "a#b".into(), ..request() }.validate(now).is_err());
+        assert!(NewFlashSale { sku: "a#b".into(), ..request() }.validate(now, 160).is_err());
     }
 
     #[test]
@@ -810,6 +920,55 @@ mod tests {
         assert_ne!(a, ticket_id_for("fs_1", "bob", "k1"));
         assert_ne!(a, ticket_id_for("fs_2", "alice", "k1"));
         assert!(crate::ids::is_valid(TICKET_ID_PREFIX, &a));
+    }
+
+    #[test]
+    fn lanes_default_to_eight_per_shard_within_the_worker_concurrency() {
+        let sale = request().into_sale("fs_1".into(), "s".into(), "wh".into(), at("2029-12-31T00:00:00Z"), 160);
+        assert_eq!((sale.shards, sale.lanes), (4, 32));
+        let capped = request().into_sale("fs_1".into(), "s".into(), "wh".into(), at("2029-12-31T00:00:00Z"), 20);
+        assert_eq!(capped.lanes, 20);
+        let chosen = NewFlashSale { lanes: Some(64), ..request() };
+        assert_eq!(chosen.into_sale("fs_1".into(), "s".into(), "wh".into(), at("2029-12-31T00:00:00Z"), 160).lanes, 64);
+        let stored_before_lanes = FlashSale { lanes: 0, ..sale };
+        assert_eq!(stored_before_lanes.lane_count(), 4, "one lane per shard, as such sales were entered");
+    }
+
+    #[test]
+    fn lanes_are_bounded_by_sixteen_per_shard_and_the_worker_concurrency() {
+        let now = at("2029-12-31T00:00:00Z");
+        for lanes in [0, 65] {
+            let err = NewFlashSale { lanes: Some(lanes), ..request() }.validate(now, 160).unwrap_err();
+            assert!(matches!(err, DomainError::Validation { ref field, .. } if field == "lanes"), "{lanes}: {err:?}");
+        }
+        assert!(NewFlashSale { lanes: Some(64), ..request() }.validate(now, 160).is_ok());
+        assert!(NewFlashSale { lanes: Some(64), ..request() }.validate(now, 63).is_err());
+    }
+
+    #[test]
+    fn lanes_spread_evenly_over_their_home_shards() {
+        let sale = FlashSale { shards: 7, lanes: 100, ..sale() };
+        let mut per_shard = vec![0u32; 7];
+        for lane in 0..sale.lane_count() {
+            per_shard[sale.home_shard(lane)] += 1;
+        }
+        assert!(per_shard.iter().all(|n| *n == 14 || *n == 15), "{per_shard:?}");
+    }
+
+    #[test]
+    fn marks_name_one_take_or_a_batch_record() {
+        let take = Take { ticket_id: "ftk_abc".into(), message_key: "0123456789abc".into() };
+        assert_eq!(Mark::parse(&Mark::One(take.clone()).encode()), Some(Mark::One(take)));
+        let batch = Mark::Batch { take_id: Mark::batch_id("x"), count: 10 };
+        assert_eq!(batch.encode().len(), 17, "a short mark keeps the shard item small");
+        assert_eq!(Mark::parse(&batch.encode()), Some(batch));
+        for foreign in ["", "*", "*id:0", "*id:11", "*:3", "*id:x", "no-separator"] {
+            assert_eq!(Mark::parse(foreign), None, "{foreign}");
+        }
+        let record: Vec<Take> =
+            (0..4).map(|i| Take { ticket_id: format!("t{i}"), message_key: format!("k{i}") }).collect();
+        assert_eq!(named_takes(&record, 2), &record[..2], "a short take names only the entries that took a unit");
+        assert_eq!(named_takes(&record, 9).len(), 4);
     }
 
     #[test]

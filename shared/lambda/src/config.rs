@@ -3,7 +3,7 @@
 //! are valid (`CartLimits::new` ...); this module reads them.
 
 use chrono::Duration;
-use commerce_app::services::flash_sale::EntryPolicy;
+use commerce_app::services::flash_sale::{EntryPolicy, SalePolicy};
 use commerce_domain::cart::{CartHolds, CartLimits};
 use commerce_domain::inventory::reservation::ReservationPolicy;
 
@@ -54,5 +54,12 @@ impl FromEnv for EntryPolicy {
     fn from_env() -> Result<Self, ConfigError> {
         let ms: i64 = parsed_or("FLASH_ENTRY_MIN_INTERVAL_MS", 1000)?;
         Ok(Self { min_interval: Duration::milliseconds(ms.max(0)) })
+    }
+}
+
+impl FromEnv for SalePolicy {
+    /// FLASH_MAX_LANES (default 160, at least 1): the admission worker's MaximumConcurrency.
+    fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self { max_lanes: parsed_or::<u32>("FLASH_MAX_LANES", 160)?.max(1) })
     }
 }

@@ -11,7 +11,7 @@ use commerce_domain::auth::Caller;
 use commerce_domain::error::ErrorCode;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::flash_sale::{
-    self, lane_of, pick_shard, position, rebalance_plan, ticket_id_for, EntryMessage, FlashSale, FlashSaleView, Gate,
+    self, pick_shard, position, rebalance_plan, ticket_id_for, EntryMessage, FlashSale, FlashSaleView, Gate,
     NewFlashSale, Take, Ticket, TicketStatus, TicketView,
 };
 use commerce_domain::ids::{SaleId, Sku, TicketId};
@@ -28,6 +28,14 @@ pub struct CreatedSale {
     pub status: flash_sale::Phase,
 }
 
+/// Sale rules the deployment sets.
+#[derive(Debug, Clone, Copy)]
+pub struct SalePolicy {
+    /// Most lanes a sale may have: the admission worker's concurrency (template.yaml
+    /// `FlashSaleWorkerConcurrency`), so every lane can have its batch in flight at once.
+    pub max_lanes: u32,
+}
+
 /// A seller (for a SKU of their own products) or an admin creates a sale: the units leave the chosen
 /// warehouse's available stock in the same transaction that writes the sale and its shards.
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
@@ -36,10 +44,11 @@ pub async fn create_sale(
     creator: &impl FlashSaleCreator,
     caller: &Caller,
     input: NewFlashSale,
+    policy: SalePolicy,
     now: DateTime<Utc>,
 ) -> Result<CreatedSale> {
     caller.require_seller()?;
-    input.validate(now)?;
+    input.validate(now, policy.max_lanes)?;
     let variant = catalog
         .variants_by_sku(std::slice::from_ref(&input.sku))
         .await?
@@ -63,9 +72,10 @@ pub async fn create_sale(
             .map(|(wh, _)| wh.clone())
             .ok_or_else(|| DomainError::OutOfStock { sku: input.sku.clone() })?,
     };
-    let sale = input.into_sale(ids::new_id(flash_sale::SALE_ID_PREFIX), caller.user_id.clone(), warehouse_id, now);
+    let sale_id = ids::new_id(flash_sale::SALE_ID_PREFIX);
+    let sale = input.into_sale(sale_id, caller.user_id.clone(), warehouse_id, now, policy.max_lanes);
     creator.create_sale(&sale).await?;
-    tracing::info!(sale_id = %sale.sale_id, sku = %sale.sku, units = sale.units, shards = sale.shards, "flash sale created");
+    tracing::info!(sale_id = %sale.sale_id, sku = %sale.sku, units = sale.units, shards = sale.shards, lanes = sale.lanes, "flash sale created");
     let status = sale.phase(&Gate::default(), now);
     Ok(CreatedSale { sale, status })
 }
@@ -186,10 +196,15 @@ where
     let gate = cache.gate(reader, sale_id, now).await?;
     sale.check_entry(&gate, now)?;
     let ticket_id = ticket_id_for(sale_id, &caller.user_id, key);
-    let lane = lane_of(&ticket_id, sale.shards);
+    let lane = sale.lane_of(&ticket_id);
     let seq = writer.next_sequence(sale_id, lane).await?;
-    let ticket =
-        Ticket::waiting(ticket_id, sale_id.to_string(), caller.user_id.clone(), position(seq, lane, sale.shards), now);
+    let ticket = Ticket::waiting(
+        ticket_id,
+        sale_id.to_string(),
+        caller.user_id.clone(),
+        position(seq, lane, sale.lane_count()),
+        now,
+    );
     match writer.create_ticket(&ticket, sale.per_customer_limit, policy.min_interval).await? {
         EntryOutcome::Created => {
             queue.enqueue(&ticket, lane).await?;
@@ -318,9 +333,9 @@ const SETTLE_RETRIES: u32 = 3;
 const WCU_SINGLE: u64 = 1;
 const WCU_TRANSACTIONAL: u64 = 2;
 
-/// Admits one batch of queued entries in order. Returns, per message, the outcome or the error that makes
-/// the message (and, to keep the lane's order, every later one) go back to the queue; plus the batch's
-/// counters.
+/// Admits one batch of queued entries, each lane (FIFO message group) in order. Returns, per message, the
+/// outcome or the error that makes the message (and, to keep its lane's order, every later one of its lane) go
+/// back to the queue; plus the batch's counters.
 #[tracing::instrument(skip_all, fields(messages = messages.len()))]
 pub async fn admit_batch(
     reader: &impl FlashSaleReader,
@@ -336,6 +351,9 @@ pub async fn admit_batch(
 /// [`admit_batch`] that starts no admission once `stop_by` has passed (the invocation's deadline less a
 /// margin): the entries left go back to the queue in order, instead of the whole batch coming back after the
 /// visibility timeout because the function was killed mid-way.
+///
+/// Consecutive entries of one lane that are not redeliveries take their units together: one conditional write
+/// on the lane's home shard for up to [`flash_sale::MAX_BATCH_TAKE`] units, then each ticket wins its unit.
 #[tracing::instrument(skip_all, fields(messages = messages.len()))]
 pub async fn admit_batch_until(
     reader: &impl FlashSaleReader,
@@ -346,27 +364,54 @@ pub async fn admit_batch_until(
     now: DateTime<Utc>,
     stop_by: Option<std::time::Instant>,
 ) -> (Vec<Result<Admission>>, HashMap<String, AdmissionStats>) {
-    let mut results = Vec::with_capacity(messages.len());
+    let mut results: Vec<Option<Result<Admission>>> = messages.iter().map(|_| None).collect();
     let mut stats: HashMap<String, AdmissionStats> = HashMap::new();
     let mut admitter = Admitter { reader, admissions, tickets, state, gates: HashMap::new(), now };
-    let mut failed = false;
-    for message in messages {
-        if failed {
-            results.push(Err(DomainError::Transient("an earlier entry of the batch failed".into())));
-            continue;
+    let lanes = admitter.lanes(&mut stats, messages, &mut results).await;
+    let mut started = false;
+    for lane in lanes {
+        let mut k = 0;
+        while k < lane.len() {
+            // The first entry always runs, so a batch makes progress however short its time.
+            if started && stop_by.is_some_and(|at| std::time::Instant::now() >= at) {
+                fail_from(&mut results, &lane[k..], "the batch ran out of time");
+                break;
+            }
+            started = true;
+            let run: Vec<&EntryMessage> = lane[k..]
+                .iter()
+                .take(flash_sale::MAX_BATCH_TAKE)
+                .map(|&i| &messages[i])
+                .take_while(|m| !m.redelivered)
+                .collect();
+            let s = stats.entry(messages[lane[k]].sale_id.clone()).or_default();
+            let outcomes = if run.len() >= 2 {
+                admitter.admit_run(s, &run).await
+            } else {
+                vec![admitter.admit(s, &messages[lane[k]]).await]
+            };
+            let failed = outcomes.iter().any(Result::is_err);
+            for outcome in outcomes {
+                results[lane[k]] = Some(outcome);
+                k += 1;
+            }
+            if failed {
+                fail_from(&mut results, &lane[k..], "an earlier entry of the lane failed");
+                break;
+            }
         }
-        // The first entry always runs, so a batch makes progress however short its time.
-        if !results.is_empty() && stop_by.is_some_and(|at| std::time::Instant::now() >= at) {
-            failed = true;
-            results.push(Err(DomainError::Transient("the batch ran out of time".into())));
-            continue;
-        }
-        let s = stats.entry(message.sale_id.clone()).or_default();
-        let outcome = admitter.admit(s, message).await;
-        failed = outcome.is_err();
-        results.push(outcome);
     }
+    let results = results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(DomainError::Transient("the entry was not admitted".into()))))
+        .collect();
     (results, stats)
+}
+
+fn fail_from(results: &mut [Option<Result<Admission>>], rest: &[usize], reason: &str) {
+    for &i in rest {
+        results[i] = Some(Err(DomainError::Transient(reason.into())));
+    }
 }
 
 /// One batch's admissions: the ports, the instance's state and the gates read so far.
@@ -395,6 +440,192 @@ impl<R: FlashSaleReader, A: FlashAdmissions, T: FlashTicketStore> Admitter<'_, R
         let result = self.decide(stats, &sale, &mut remaining, &mut gate, message).await?;
         self.state.store(&sale, remaining);
         result
+    }
+
+    /// The batch's messages by lane (sale and lane, in order of first appearance), each lane's in queue order.
+    /// An entry of an unknown sale is skipped; when a sale cannot be read, that entry and every later one fail
+    /// (their lanes are not known).
+    async fn lanes(
+        &mut self,
+        stats: &mut HashMap<String, AdmissionStats>,
+        messages: &[EntryMessage],
+        results: &mut [Option<Result<Admission>>],
+    ) -> Vec<Vec<usize>> {
+        let mut lanes: Vec<((String, u32), Vec<usize>)> = Vec::new();
+        for (i, message) in messages.iter().enumerate() {
+            let s = stats.entry(message.sale_id.clone()).or_default();
+            let sale = match self.sale(s, &message.sale_id).await {
+                Ok(Some((sale, remaining))) => {
+                    self.state.store(&sale, remaining);
+                    sale
+                }
+                Ok(None) => {
+                    results[i] = Some(Ok(Admission::Skipped));
+                    continue;
+                }
+                Err(err) => {
+                    tracing::warn!(sale_id = %message.sale_id, error = %err, "sale not read; the rest of the batch goes back");
+                    let rest: Vec<usize> = (i..messages.len()).collect();
+                    fail_from(results, &rest, "the sale could not be read");
+                    break;
+                }
+            };
+            let lane = (sale.sale_id.clone(), sale.lane_of(&message.ticket_id));
+            match lanes.iter_mut().find(|(key, _)| *key == lane) {
+                Some((_, indices)) => indices.push(i),
+                None => lanes.push((lane, vec![i])),
+            }
+        }
+        lanes.into_iter().map(|(_, indices)| indices).collect()
+    }
+
+    /// Admits consecutive entries of one lane (none a redelivery) together: each conditional write on a shard
+    /// takes units for as many of them as it can (the lane's home shard first, then others by the units they
+    /// hold), and their tickets win them. Entries the shards could not serve this way, and every entry when
+    /// the gate is closed or units came back after a close, go through [`Self::admit`] one at a time. After an
+    /// error, the run's later entries fail too.
+    async fn admit_run(&mut self, stats: &mut AdmissionStats, run: &[&EntryMessage]) -> Vec<Result<Admission>> {
+        let mut outcomes = Vec::with_capacity(run.len());
+        let taken = self.take_run(stats, run, &mut outcomes).await;
+        if let Err(err) = taken {
+            outcomes.push(Err(err));
+        }
+        while outcomes.len() < run.len() {
+            if outcomes.last().is_some_and(Result::is_err) {
+                outcomes.push(Err(DomainError::Transient("an earlier entry of the lane failed".into())));
+                continue;
+            }
+            let outcome = self.admit(stats, run[outcomes.len()]).await;
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
+    /// The batch takes of [`Self::admit_run`]: pushes the outcomes of the entries it served, in order.
+    async fn take_run(
+        &mut self,
+        stats: &mut AdmissionStats,
+        run: &[&EntryMessage],
+        outcomes: &mut Vec<Result<Admission>>,
+    ) -> Result<()> {
+        let Some((sale, mut remaining)) = self.sale(stats, &run[0].sale_id).await? else {
+            outcomes.extend(run.iter().map(|_| Ok(Admission::Skipped)));
+            return Ok(());
+        };
+        self.settle_deferred(stats, &sale, &mut remaining).await;
+        let gate = self.gate(stats, &sale).await?;
+        if gate.sold_out || gate.returns > 0 || self.now >= sale.ends_at || sale.reconciliation.is_some() {
+            self.state.store(&sale, remaining);
+            return Ok(());
+        }
+        let takes: Vec<Take> = run.iter().map(|m| Take::of(m)).collect();
+        let home = sale.home_shard(sale.lane_of(&run[0].ticket_id));
+        let mut rng = rand::rngs::StdRng::from_entropy();
+        let mut attempts = 2 * sale.shards as usize + 8;
+        while outcomes.len() < run.len() && attempts > 0 {
+            attempts -= 1;
+            let pick =
+                if remaining.get(home).is_some_and(|u| *u > 0) { Some(home) } else { pick_shard(&remaining, &mut rng) };
+            let Some(shard) = pick else { break };
+            let wanted = &takes[outcomes.len()..];
+            let shard_u32 = u32::try_from(shard).unwrap_or(0);
+            if wanted.len() >= 2 {
+                stats.write_units += WCU_SINGLE; // the take record
+            }
+            match self.admissions.take_units(&sale, shard_u32, wanted).await {
+                Err(err) => {
+                    self.state.store(&sale, remaining);
+                    return Err(err);
+                }
+                Ok(TakeOutcome::Taken { count, previous }) => {
+                    // A short take first failed its condition (a write unit) and then took what was left.
+                    stats.write_units += WCU_SINGLE * (1 + u64::from(count < wanted.len()));
+                    stats.condition_failures += u64::from(count < wanted.len());
+                    remaining[shard] -= i64::try_from(count).unwrap_or(0);
+                    let served = &wanted[..count];
+                    let settled = self.taken_together(stats, &sale, &mut remaining, shard_u32, served, previous).await;
+                    let failed = settled.iter().any(Result::is_err);
+                    outcomes.extend(settled);
+                    if failed {
+                        self.state.store(&sale, remaining);
+                        return Ok(());
+                    }
+                }
+                Ok(TakeOutcome::ShardEmpty { remaining: left }) => {
+                    stats.write_units += WCU_SINGLE;
+                    remaining[shard] = left.unwrap_or(0).max(0);
+                    stats.fallbacks += 1;
+                    stats.condition_failures += 1;
+                }
+            }
+        }
+        self.state.store(&sale, remaining);
+        Ok(())
+    }
+
+    /// The entries of `takes` took units of `shard` together: each ticket wins its unit (or, settled otherwise,
+    /// the unit goes back), all at once; then the takes whose marks the write replaced are settled. After a
+    /// failed settlement the later entries' outcomes are errors too (they go back to the queue in order, and
+    /// their redelivery finds their takes settled or settles them).
+    async fn taken_together(
+        &self,
+        stats: &mut AdmissionStats,
+        sale: &FlashSale,
+        remaining: &mut [i64],
+        shard: u32,
+        takes: &[Take],
+        previous: Vec<Take>,
+    ) -> Vec<Result<Admission>> {
+        let hold = Some(sale.hold_expiry(self.now));
+        let settled =
+            futures::future::join_all(takes.iter().map(|take| self.admissions.settle(sale, shard, take, hold))).await;
+        let mut outcomes = Vec::with_capacity(takes.len());
+        for (take, settled) in takes.iter().zip(settled) {
+            let outcome = settled.map(|settled| {
+                count_settlement(settled, true, stats);
+                if settled == Settlement::Won {
+                    stats.admitted += 1;
+                }
+                self.state.settled(take);
+                match settled {
+                    Settlement::Won | Settlement::AlreadyWon => Admission::Won,
+                    Settlement::GivenBack | Settlement::AlreadyGivenBack => {
+                        remaining[shard as usize] += i64::from(settled == Settlement::GivenBack);
+                        Admission::Skipped
+                    }
+                }
+            });
+            if outcomes.last().is_some_and(Result::is_err) {
+                outcomes.push(Err(DomainError::Transient("an earlier entry of the lane failed".into())));
+            } else {
+                outcomes.push(outcome);
+            }
+        }
+        self.settle_previous(stats, sale, remaining, shard, takes, previous).await;
+        outcomes
+    }
+
+    /// Settles the takes whose marks a take replaced (the lane's last and the `prev` kept before it): named
+    /// nowhere else now, so a failure keeps them in the instance's memory for its next batches.
+    async fn settle_previous(
+        &self,
+        stats: &mut AdmissionStats,
+        sale: &FlashSale,
+        remaining: &mut [i64],
+        shard: u32,
+        own: &[Take],
+        previous: Vec<Take>,
+    ) {
+        let before: Vec<(u32, Take)> = previous.into_iter().filter(|p| !own.contains(p)).map(|p| (shard, p)).collect();
+        if before.is_empty() {
+            return;
+        }
+        if let Err(err) = self.settle_replaced(stats, sale, &before, remaining).await {
+            tracing::error!(sale_id = %sale.sale_id, shard, takes = before.len(), error = %err, "the lane's previous takes are not settled yet; retrying on the next batch");
+            for (shard, previous) in before {
+                self.state.defer(&sale.sale_id, shard, previous);
+            }
+        }
     }
 
     /// The sale and its shards' units, from the instance's cache or read; `None` for an unknown sale.
@@ -498,11 +729,11 @@ impl<R: FlashSaleReader, A: FlashAdmissions, T: FlashTicketStore> Admitter<'_, R
         };
         tracing::info!(ticket_id = %take.ticket_id, shard, "redelivered entry: its unit was already taken");
         // The take this message's decrement replaced (kept as the lane's `prev` mark) may be unsettled.
-        let lane = lane_of(&take.ticket_id, sale.shards);
+        let lane = sale.lane_of(&take.ticket_id);
         let before: Vec<(u32, Take)> = shards[shard as usize]
             .takes
             .iter()
-            .filter(|t| *t != take && lane_of(&t.ticket_id, sale.shards) == lane)
+            .filter(|t| *t != take && sale.lane_of(&t.ticket_id) == lane)
             .map(|t| (shard, t.clone()))
             .collect();
         settle_others(self.admissions, self.state, sale, &before, remaining, stats, self.now).await?;
@@ -561,8 +792,8 @@ impl<R: FlashSaleReader, A: FlashAdmissions, T: FlashTicketStore> Admitter<'_, R
             };
             let shard_u32 = u32::try_from(shard).unwrap_or(0);
             stats.write_units += WCU_SINGLE;
-            match self.admissions.take_unit(sale, shard_u32, take).await? {
-                TakeOutcome::Taken { previous } => {
+            match self.admissions.take_units(sale, shard_u32, std::slice::from_ref(take)).await? {
+                TakeOutcome::Taken { previous, .. } => {
                     remaining[shard] -= 1;
                     return self.taken(stats, sale, remaining, shard_u32, take, previous).await.map(Ok);
                 }
@@ -642,18 +873,9 @@ impl<R: FlashSaleReader, A: FlashAdmissions, T: FlashTicketStore> Admitter<'_, R
     ) -> Result<Admission> {
         let hold = Some(sale.hold_expiry(self.now));
         let settled = settle_own(self.admissions, self.state, sale, shard, take, hold, stats).await?;
-        // The takes whose marks this write replaced (the lane's last, and the `prev` it kept) are named nowhere
-        // else now. This message's own take is settled: failing it would not help (its redelivery cannot see
-        // what its write replaced), so the instance keeps them and retries.
-        let before: Vec<(u32, Take)> = previous.into_iter().filter(|p| p != take).map(|p| (shard, p)).collect();
-        if !before.is_empty() {
-            if let Err(err) = self.settle_replaced(stats, sale, &before, remaining).await {
-                tracing::error!(sale_id = %sale.sale_id, shard, takes = before.len(), error = %err, "the lane's previous takes are not settled yet; retrying on the next batch");
-                for (shard, previous) in before {
-                    self.state.defer(&sale.sale_id, shard, previous);
-                }
-            }
-        }
+        // This message's own take is settled: failing it would not help (its redelivery cannot see what its
+        // write replaced), so the instance keeps the replaced takes and retries.
+        self.settle_previous(stats, sale, remaining, shard, std::slice::from_ref(take), previous).await;
         Ok(match settled {
             Settlement::Won | Settlement::AlreadyWon => Admission::Won,
             Settlement::GivenBack | Settlement::AlreadyGivenBack => {

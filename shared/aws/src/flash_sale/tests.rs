@@ -12,6 +12,7 @@ use commerce_domain::ids::{SaleId, TicketId};
 use commerce_domain::money::{Currency, Money};
 use commerce_testkit::dynamo::{create_table, local_client as client, local_endpoint as endpoint};
 use std::sync::Arc;
+mod batch;
 
 /// Fresh tables and a stock item holding `on_hand` units of `sku` at `wh_east`.
 async fn setup(client: &Client, sku: &str, on_hand: i64) -> DynamoFlashSales {
@@ -59,7 +60,13 @@ fn shopper(id: &str) -> Caller {
     Caller { user_id: id.into(), email: None, roles: vec![Role::Shopper] }
 }
 
+/// A live sale with one lane per shard (so a lane's entries meet on one shard item); [`live_sale_with_lanes`]
+/// for more.
 fn live_sale(sku: &str, units: u32, shards: u32, limit: u32, hold_seconds: u32) -> FlashSale {
+    live_sale_with_lanes(sku, units, shards, shards, limit, hold_seconds)
+}
+
+fn live_sale_with_lanes(sku: &str, units: u32, shards: u32, lanes: u32, limit: u32, hold_seconds: u32) -> FlashSale {
     let now = Utc::now();
     NewFlashSale {
         sku: sku.into(),
@@ -69,10 +76,11 @@ fn live_sale(sku: &str, units: u32, shards: u32, limit: u32, hold_seconds: u32) 
         ends_at: now + Duration::hours(1),
         per_customer_limit: limit,
         shards: Some(shards),
+        lanes: Some(lanes),
         hold_seconds: Some(hold_seconds),
         warehouse_id: None,
     }
-    .into_sale(commerce_domain::ids::new_id("fs"), "seller".into(), "wh_east".into(), now)
+    .into_sale(commerce_domain::ids::new_id("fs"), "seller".into(), "wh_east".into(), now, 160)
 }
 
 /// Writes waiting tickets for `buyers` distinct customers, returning their queue messages.
@@ -204,7 +212,9 @@ async fn per_customer_limit_holds_under_concurrent_entries_and_retries() {
 async fn expired_hold_returns_the_unit_to_the_next_in_line_and_sale_reconciles_exactly() {
     let Some(endpoint) = endpoint() else { return };
     let store = setup(&client(&endpoint).await, "SKU-D", 10).await;
-    let sale = live_sale("SKU-D", 2, 2, 1, 60);
+    // Two shards of one unit and one lane: the lane's three entries ask its home shard for three units, take
+    // the one it has, then the other shard's; the third finds the sale sold out.
+    let sale = live_sale_with_lanes("SKU-D", 2, 2, 1, 1, 60);
     store.create_sale(&sale).await.unwrap();
     let messages = enter_all(&store, &sale, 3).await;
     let state = service::AdmissionState::default();
@@ -304,8 +314,8 @@ impl FlashAdmissions for Faulty<'_> {
         self.store.shard_states(sale).await
     }
 
-    async fn take_unit(&self, sale: &FlashSale, shard: u32, take: &Take) -> Result<TakeOutcome> {
-        let outcome = self.store.take_unit(sale, shard, take).await?;
+    async fn take_units(&self, sale: &FlashSale, shard: u32, takes: &[Take]) -> Result<TakeOutcome> {
+        let outcome = self.store.take_units(sale, shard, takes).await?;
         if self.die_after_take && matches!(outcome, TakeOutcome::Taken { .. }) {
             return Err(DomainError::Transient("the worker died after taking the unit".into()));
         }
@@ -542,10 +552,14 @@ async fn a_whole_batch_redelivered_after_its_worker_timed_out_takes_nothing_agai
     let batch: Vec<EntryMessage> = entered[..3].to_vec();
     let now = Utc::now();
 
-    // The worker admits the whole batch, then hits its timeout before the queue deletes the messages.
-    let (results, _) =
-        service::admit_batch(&store, &store, &store, &service::AdmissionState::default(), &batch, now).await;
-    assert_eq!(results.into_iter().map(|r| r.unwrap()).collect::<Vec<_>>(), vec![service::Admission::Won; 3]);
+    // The worker admits the batch's entries (one take each: a batch of one), then hits its timeout before the
+    // queue deletes the messages.
+    let state = service::AdmissionState::default();
+    for message in &batch {
+        let (results, _) =
+            service::admit_batch(&store, &store, &store, &state, std::slice::from_ref(message), now).await;
+        assert_eq!(results.into_iter().map(|r| r.unwrap()).collect::<Vec<_>>(), vec![service::Admission::Won]);
+    }
     let shard = &store.shard_states(&sale).await.unwrap()[0];
     assert!(!shard.takes.contains(&Take::of(&batch[0])), "the first take's mark was replaced: {shard:?}");
 
@@ -571,9 +585,9 @@ async fn a_whole_batch_redelivered_after_its_worker_timed_out_takes_nothing_agai
 async fn a_batch_out_of_time_admits_its_first_entry_and_sends_the_rest_back_in_order() {
     let Some(endpoint) = endpoint() else { return };
     let store = setup(&client(&endpoint).await, "SKU-T", 10).await;
-    let sale = live_sale("SKU-T", 5, 1, 1, 600);
+    let sale = live_sale_with_lanes("SKU-T", 8, 1, 2, 1, 600);
     store.create_sale(&sale).await.unwrap();
-    let entered = enter_all(&store, &sale, 3).await;
+    let entered = enter_all(&store, &sale, 6).await;
     let state = service::AdmissionState::default();
     let (results, _) = service::admit_batch_until(
         &store,
@@ -585,10 +599,21 @@ async fn a_batch_out_of_time_admits_its_first_entry_and_sends_the_rest_back_in_o
         Some(std::time::Instant::now()),
     )
     .await;
-    assert_eq!(results[0].as_ref().ok(), Some(&service::Admission::Won));
-    assert!(results[1..].iter().all(|r| matches!(r, Err(DomainError::Transient(_)))), "{results:?}");
+    // The first step always runs: the first entry's lane takes its units together. Every entry of the other
+    // lane goes back to the queue.
+    let first_lane = sale.lane_of(&entered[0].ticket_id);
+    let mut won = 0;
+    for (message, result) in entered.iter().zip(&results) {
+        if sale.lane_of(&message.ticket_id) == first_lane {
+            assert_eq!(result.as_ref().ok(), Some(&service::Admission::Won));
+            won += 1;
+        } else {
+            assert!(matches!(result, Err(DomainError::Transient(_))), "{results:?}");
+        }
+    }
+    assert!(won < 6, "both lanes have entries");
     let totals = clean_snapshot(&store, &sale).await.totals();
-    assert_eq!((totals.in_shards, totals.held, totals.waiting), (4, 1, 2));
+    assert_eq!((totals.in_shards, totals.held, totals.waiting), (8 - won, won, 6 - won));
 }
 
 #[tokio::test]
@@ -600,7 +625,7 @@ async fn a_worker_killed_between_the_shard_write_and_the_ticket_write_loses_no_u
     // Two entries in different lanes (message groups): SQS holds back the rest of a lane while one of its
     // messages waits for redelivery, so only other lanes' messages can be admitted in between.
     let entered = enter_all(&store, &sale, 8).await;
-    let lane = |m: &EntryMessage| commerce_domain::flash_sale::lane_of(&m.ticket_id, sale.shards);
+    let lane = |m: &EntryMessage| sale.lane_of(&m.ticket_id);
     let first = entered[0].clone();
     let other = entered.iter().find(|m| lane(m) != lane(&first)).expect("an entry in the other lane").clone();
     let third = entered.iter().find(|m| m.ticket_id != first.ticket_id && m.ticket_id != other.ticket_id).unwrap();
@@ -670,9 +695,9 @@ async fn workers_dying_at_random_under_concurrency_sell_every_unit_once_and_reco
     // One task per lane (the queue's message groups run concurrently, each in order): a message's first
     // delivery dies after its shard write one time in four; the queue then delivers it again, or, one time in
     // three, gives up on it (dead-letter queue) and moves on to the lane's next message.
-    let mut lanes: Vec<Vec<EntryMessage>> = vec![Vec::new(); sale.shards as usize];
+    let mut lanes: Vec<Vec<EntryMessage>> = vec![Vec::new(); sale.lane_count() as usize];
     for (i, message) in entered.iter().enumerate() {
-        let lane = commerce_domain::flash_sale::lane_of(&message.ticket_id, sale.shards) as usize;
+        let lane = sale.lane_of(&message.ticket_id) as usize;
         lanes[lane].push(delivered(message, &format!("m-{i}")));
     }
     let mut tasks = Vec::new();
