@@ -4,6 +4,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use commerce_app::ports::{FlashAdmissions, FlashSaleReader, FlashTicketStore};
 use commerce_app::services::flash_sale::{self, AdmissionState};
 use commerce_domain::flash_sale::EntryMessage;
+use commerce_lambda::metrics::{self, Document, Metric};
 use lambda_runtime::{Error, LambdaEvent};
 
 pub async fn handle(
@@ -16,6 +17,7 @@ pub async fn handle(
     let mut messages = Vec::new();
     let mut ids = Vec::new();
     let deadline = event.context.deadline;
+    metrics::queue_lag(&event.payload.records);
     for record in event.payload.records {
         let id = record.message_id.unwrap_or_default();
         let receive_count: u32 =
@@ -50,6 +52,11 @@ pub async fn handle(
             fallbacks = stats.fallbacks,
             "batch admitted"
         );
+        Document::new()
+            .value(Metric::Admissions, stats.admitted)
+            .value(Metric::Rejections, stats.rejected)
+            .property("sale_id", sale_id.as_str())
+            .emit();
         if let Err(err) = sales.record(sale_id, instance, stats).await {
             tracing::warn!(sale_id, error = %err, "admission metrics not recorded");
         }

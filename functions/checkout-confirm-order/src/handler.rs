@@ -3,6 +3,7 @@
 
 use commerce_app::ports::{CartStore, OrderReader, OrderWriter, ReservationStore};
 use commerce_app::services::checkout::{self, ConfirmInput};
+use commerce_lambda::metrics::{self, Metric};
 use commerce_lambda::saga::task_error;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
@@ -25,5 +26,6 @@ where
         checkout::commit_and_confirm(&deps.inventory, &deps.orders, &deps.carts, &input, chrono::Utc::now())
             .await
             .map_err(task_error)?;
+    metrics::count(Metric::OrdersPlaced, 1);
     serde_json::to_value(notification).map_err(|e| task_error(commerce_domain::DomainError::unexpected(e)))
 }

@@ -2,6 +2,7 @@
 
 use commerce_app::ports::{OrderReader, OrderWriter};
 use commerce_app::services::checkout::{self, StepError};
+use commerce_lambda::metrics::{self, Metric};
 use commerce_lambda::saga::task_error;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
@@ -18,5 +19,6 @@ pub async fn handle(orders: &(impl OrderReader + OrderWriter), event: LambdaEven
     let input: Input = checkout::step_input(event.payload).map_err(task_error)?;
     let reason =
         checkout::fail_order(orders, &input.order_id, &input.error, chrono::Utc::now()).await.map_err(task_error)?;
+    metrics::count_by(Metric::CheckoutsFailed, metrics::REASON, reason.as_str(), 1);
     Ok(json!({ "failure_reason": reason }))
 }

@@ -13,6 +13,7 @@ pub async fn handle(
     categories: &impl CategoryReader,
     event: LambdaEvent<Event>,
 ) -> Result<DynamoDbEventResponse, Error> {
+    commerce_lambda::metrics::stream_lag(&event.payload.records);
     let outcome =
         search::index_catalog_stream(index, categories, &streams::catalog_records(&event.payload.records)).await?;
     tracing::info!(

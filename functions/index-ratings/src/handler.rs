@@ -10,6 +10,7 @@ use lambda_runtime::{Error, LambdaEvent};
 
 pub async fn handle(index: &impl RatingIndex, event: LambdaEvent<Event>) -> Result<DynamoDbEventResponse, Error> {
     let records = &event.payload.records;
+    commerce_lambda::metrics::stream_lag(records);
     let outcome = search::index_rating_stream(index, &streams::rating_records(records)).await?;
     tracing::info!(
         records = records.len(),

@@ -22,6 +22,7 @@ pub async fn handle(
     event: LambdaEvent<Event>,
 ) -> Result<DynamoDbEventResponse, Error> {
     let records = &event.payload.records;
+    commerce_lambda::metrics::stream_lag(records);
     let outcome =
         search::index_stock_stream(index, stock, catalog, &streams::stock_records(records), read_version()).await?;
     tracing::info!(

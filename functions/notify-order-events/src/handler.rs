@@ -7,6 +7,7 @@ use commerce_domain::order::OrderNotification;
 use lambda_runtime::{Error, LambdaEvent};
 
 pub async fn handle(sink: &impl NotificationSink, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+    commerce_lambda::metrics::queue_lag(&event.payload.records);
     let mut failures = Vec::new();
     for record in event.payload.records {
         let id = record.message_id.clone().unwrap_or_default();

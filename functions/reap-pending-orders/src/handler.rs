@@ -7,6 +7,7 @@ use commerce_app::ports::{
     SoldStockReturns,
 };
 use commerce_app::services::checkout;
+use commerce_lambda::metrics::{self, Metric};
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 
@@ -32,6 +33,7 @@ where
     let report =
         checkout::reap_pending_orders(&d.orders, &d.inventory, &d.flash, &d.provider, d.bound, d.batch, now).await?;
     tracing::info!(expired = report.expired, skipped = report.skipped, failed = report.failed, "reap done");
+    metrics::count_by(Metric::CheckoutsFailed, metrics::REASON, "expired", report.expired as u64);
     Ok(serde_json::to_value(report)?)
 }
 

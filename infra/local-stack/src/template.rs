@@ -34,7 +34,8 @@ pub enum Kind {
     HttpApi,
     /// OpenSearch domain or serverless collection: an embedded index under the state dir.
     Search,
-    /// IAM, logging, alarms, the CDN and other deploy-only resources: accepted, not created.
+    /// IAM, logging, alarms and their topics, dashboards, the CDN and other deploy-only resources: accepted,
+    /// not created.
     Ignored,
 }
 
@@ -73,7 +74,8 @@ impl Kind {
     }
 }
 
-const IGNORED_PREFIXES: &[&str] = &["AWS::IAM::", "AWS::Logs::", "AWS::CloudWatch::", "AWS::CloudFront::"];
+const IGNORED_PREFIXES: &[&str] =
+    &["AWS::IAM::", "AWS::Logs::", "AWS::CloudWatch::", "AWS::CloudFront::", "AWS::SNS::"];
 const IGNORED_TYPES: &[&str] = &[
     "AWS::Lambda::Permission",
     "AWS::SQS::QueuePolicy",
@@ -957,5 +959,9 @@ Resources:
         let t = Template::load(&path, &BTreeMap::new(), &env()).expect("template.yaml loads");
         assert!(t.resources.contains_key("CatalogTable"));
         assert!(t.provisioning_order().is_ok());
+        for id in ["AlarmTopic", "CheckoutSuccessRateAlarm", "Dashboard"] {
+            assert_eq!(t.resources[id].kind, Kind::Ignored, "{id} is deploy-only");
+        }
+        assert!(!t.resources.contains_key("AlarmEmailSubscription"), "no AlarmEmail, no subscription");
     }
 }
