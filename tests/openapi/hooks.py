@@ -91,6 +91,10 @@ def _flash_sale_body(body):
     shards, units = _integer(body.get("shards")), _integer(body.get("units"))
     if shards is not None and units is not None:
         body["shards"] = min(shards, units)
+    lanes = _integer(body.get("lanes"))
+    if lanes is not None:
+        # At most 16 lanes per shard (one shard at the least) and the deployment's worker concurrency.
+        body["lanes"] = max(1, min(lanes, 16))
     if isinstance(body.get("price"), dict):
         body["price"]["currency"] = os.environ.get("OPENAPI_SELLER_CURRENCY", "USD")
     body.pop("warehouse_id", None)

@@ -12,7 +12,7 @@
 //! - `SALE#<id>#SEQ#<k>` / `SEQ`: `n`, the lane's entry sequence;
 //! - `SALE#<id>#CUST#<customer>` / `CUST`: `count` of live entries, `last_ms` of the last one;
 //! - `TICKET#<ticket_id>` / `TICKET`: the ticket; `taken_by` the message whose take it won, `given_back` the
-//!   messages whose takes went back to the sale; while won, gsi1 `HOLDS#<sale>#<shard>` / `<expiry>#<ticket>`;
+//!   messages whose takes went back to the sale; while won, gsi1 `HOLDS#<sale>#<lane>` / `<expiry>#<ticket>`;
 //! - `SALE#<id>` / `METRIC#<instance>`: admission counters per worker instance.
 //!
 //! Units are allocated from the inventory table's stock item (`INVENTORY_TABLE`, `pk = SKU#<sku>`,
@@ -103,8 +103,15 @@ fn take_record_key(sale_id: &str, take_id: &str) -> Item {
 /// Take records an instance keeps (they never change, so a kept one is never stale) before it starts over.
 const RECORD_CACHE: usize = 10_000;
 
-fn holds_pk(sale_id: &str, shard: u32) -> String {
-    format!("HOLDS#{sale_id}#{shard}")
+/// The hold index partition (gsi1) of a won ticket: one per lane, so at tens of thousands of wins per second
+/// no index partition takes more than its lane's share (a partition per shard would take a shard's lanes at
+/// once). A sale stored before lanes were a setting has one lane per shard: the same partitions as before.
+fn holds_pk(sale: &FlashSale, ticket_id: &str) -> String {
+    format!("HOLDS#{}#{}", sale.sale_id, sale.lane_of(ticket_id))
+}
+
+fn holds_partition(sale_id: &str, lane: u32) -> String {
+    format!("HOLDS#{sale_id}#{lane}")
 }
 
 fn millis(at: DateTime<Utc>) -> i64 {
@@ -247,7 +254,7 @@ impl DynamoFlashSales {
             .expression_attribute_values(":exp_ms", n(millis(hold_expires_at)))
             .expression_attribute_values(":shard", n(shard))
             .expression_attribute_values(":msg", s(&take.message_key))
-            .expression_attribute_values(":hpk", s(holds_pk(&sale.sale_id, shard)))
+            .expression_attribute_values(":hpk", s(holds_pk(sale, &take.ticket_id)))
             .expression_attribute_values(":hsk", s(format!("{}#{}", millis(hold_expires_at), take.ticket_id)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -843,7 +850,7 @@ impl FlashReconciler for DynamoFlashSales {
 
     async fn expired_holds(&self, sale: &FlashSale, now: DateTime<Utc>, limit: usize) -> Result<Vec<Ticket>> {
         let mut found = Vec::new();
-        for shard in 0..sale.shards {
+        for lane in 0..sale.lane_count() {
             if found.len() >= limit {
                 break;
             }
@@ -852,7 +859,7 @@ impl FlashReconciler for DynamoFlashSales {
                 .query()
                 .index_name("gsi1")
                 .key_condition_expression("gsi1pk = :pk AND gsi1sk < :now")
-                .expression_attribute_values(":pk", s(holds_pk(&sale.sale_id, shard)))
+                .expression_attribute_values(":pk", s(holds_partition(&sale.sale_id, lane)))
                 .expression_attribute_values(":now", s(format!("{}#", millis(now))))
                 .limit(i32::try_from(limit - found.len()).unwrap_or(100))
                 .send()
@@ -867,13 +874,13 @@ impl FlashReconciler for DynamoFlashSales {
     }
 
     async fn has_holds(&self, sale: &FlashSale) -> Result<bool> {
-        for shard in 0..sale.shards {
+        for lane in 0..sale.lane_count() {
             let out = self
                 .table
                 .query()
                 .index_name("gsi1")
                 .key_condition_expression("gsi1pk = :pk")
-                .expression_attribute_values(":pk", s(holds_pk(&sale.sale_id, shard)))
+                .expression_attribute_values(":pk", s(holds_partition(&sale.sale_id, lane)))
                 .limit(1)
                 .send()
                 .boxed()
