@@ -80,11 +80,19 @@ mod tests {
     }
 
     async fn run(store: &InMemoryFlashSales, min_interval_ms: i64, req: Request) -> Response<Body> {
-        let cache = EntryCache::new(Duration::seconds(1));
+        run_with(store, &EntryCache::new(Duration::seconds(1)), min_interval_ms, req).await
+    }
+
+    async fn run_with(
+        store: &InMemoryFlashSales,
+        cache: &EntryCache,
+        min_interval_ms: i64,
+        req: Request,
+    ) -> Response<Body> {
         let deps = Deps {
             sales: store,
             queue: store,
-            cache: &cache,
+            cache,
             policy: EntryPolicy { min_interval: Duration::milliseconds(min_interval_ms) },
         };
         handle(&deps, req).await.unwrap()
@@ -125,6 +133,21 @@ mod tests {
         let fast = run(&store, 60_000, enter("fs_live", Some("carol"), Some("b"))).await;
         assert_eq!(fast.status(), 429);
         assert_eq!(fast.headers()["retry-after"], "61");
+    }
+
+    #[tokio::test]
+    async fn an_instance_reads_the_gate_once_per_interval_open_or_closed() {
+        let store = store();
+        let cache = EntryCache::new(Duration::minutes(10));
+        assert_eq!(run_with(&store, &cache, 0, enter("fs_live", Some("erin"), Some("k"))).await.status(), 202);
+        store.close("fs_live");
+        // The instance trusts the open gate it read within the interval: the entry is queued (the worker turns
+        // it away in line); a fresh instance reads the closed gate and answers 410 without a write.
+        assert_eq!(run_with(&store, &cache, 0, enter("fs_live", Some("frank"), Some("k"))).await.status(), 202);
+        assert_eq!(run(&store, 0, enter("fs_live", Some("grace"), Some("k"))).await.status(), 410);
+        let expired = EntryCache::new(Duration::zero());
+        assert_eq!(run_with(&store, &expired, 0, enter("fs_live", Some("heidi"), Some("k"))).await.status(), 410);
+        assert_eq!(store.ticket_count(), 2);
     }
 
     #[tokio::test]

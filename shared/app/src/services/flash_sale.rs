@@ -105,20 +105,22 @@ pub async fn sales_for_sku(
     Ok(views)
 }
 
-/// Per-process caches of the entry function: sales (immutable once written) and closed gates, so a burst of
-/// rejected entries after sell-out costs at most one eventually consistent read per `gate_ttl` per instance,
-/// and no write.
+/// Per-process caches of the entry function: sales (immutable once written) and gates, so entries cost at most
+/// one eventually consistent gate read per `gate_ttl` per instance, open or closed: at tens of thousands of
+/// entries per second a read per entry would exceed one item's read ceiling. A burst of rejected entries after
+/// sell-out costs no write. An instance that saw the gate open may accept entries for up to `gate_ttl` after
+/// it closes; the worker turns them away in line (`sold_out`), as it does every entry queued before the close.
 #[derive(Debug)]
 pub struct EntryCache {
     gate_ttl: Duration,
     sales: Mutex<HashMap<String, FlashSale>>,
-    closed: Mutex<HashMap<String, DateTime<Utc>>>,
+    gates: Mutex<HashMap<String, (Gate, DateTime<Utc>)>>,
 }
 
 impl EntryCache {
-    /// A cache that trusts an observed sold-out gate for `gate_ttl`.
+    /// A cache that trusts an observed gate for `gate_ttl`.
     pub fn new(gate_ttl: Duration) -> Self {
-        Self { gate_ttl, sales: Mutex::default(), closed: Mutex::default() }
+        Self { gate_ttl, sales: Mutex::default(), gates: Mutex::default() }
     }
 
     async fn sale(&self, reader: &impl FlashSaleReader, sale_id: &str) -> Result<FlashSale> {
@@ -133,17 +135,13 @@ impl EntryCache {
     }
 
     async fn gate(&self, reader: &impl FlashSaleReader, sale_id: &str, now: DateTime<Utc>) -> Result<Gate> {
-        let cached = self.closed.lock().ok().and_then(|m| m.get(sale_id).copied());
-        if cached.is_some_and(|seen| now - seen < self.gate_ttl) {
-            return Ok(Gate { sold_out: true, returns: 0 });
+        let cached = self.gates.lock().ok().and_then(|m| m.get(sale_id).copied());
+        if let Some((gate, _)) = cached.filter(|(_, seen)| *seen <= now && now - *seen < self.gate_ttl) {
+            return Ok(gate);
         }
         let gate = reader.get_gate(sale_id, false).await?;
-        if let Ok(mut m) = self.closed.lock() {
-            if gate.sold_out {
-                m.insert(sale_id.to_owned(), now);
-            } else {
-                m.remove(sale_id);
-            }
+        if let Ok(mut m) = self.gates.lock() {
+            m.insert(sale_id.to_owned(), (gate, now));
         }
         Ok(gate)
     }
