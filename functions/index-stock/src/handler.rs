@@ -23,6 +23,8 @@ pub async fn handle(
 ) -> Result<DynamoDbEventResponse, Error> {
     let records = &event.payload.records;
     commerce_lambda::metrics::stream_lag(records);
+    let broken = commerce_app::services::inventory::audit_stock_images(&streams::stock_images(records));
+    commerce_lambda::metrics::count(commerce_lambda::metrics::Metric::StockInvariantViolations, broken as u64);
     let outcome =
         search::index_stock_stream(index, stock, catalog, &streams::stock_records(records), read_version()).await?;
     tracing::info!(
@@ -52,6 +54,21 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/index-stock").join(name);
         let text = std::fs::read_to_string(path).unwrap();
         LambdaEvent::new(serde_json::from_str(&text).unwrap(), lambda_runtime::Context::default())
+    }
+
+    #[test]
+    fn stock_images_are_checked_against_the_ledger_rules() {
+        let event = load("restocked.json");
+        let images = streams::stock_images(&event.payload.records);
+        assert!(!images.is_empty());
+        assert_eq!(commerce_app::services::inventory::audit_stock_images(&images), 0);
+        // The same change with a unit sold from nowhere: available + reserved + sold exceeds what came in.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/index-stock/restocked.json");
+        let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        json["Records"][0]["dynamodb"]["NewImage"]["sold"] = serde_json::json!({"N": "1"});
+        let tampered: Event = serde_json::from_value(json).unwrap();
+        let images = streams::stock_images(&tampered.records);
+        assert_eq!(commerce_app::services::inventory::audit_stock_images(&images), 1);
     }
 
     struct Fixture {

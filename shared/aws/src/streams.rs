@@ -5,6 +5,7 @@ use aws_lambda_events::dynamodb::EventRecord;
 use commerce_app::ports::{ProductEvent, StockChange, StreamRecord};
 use commerce_domain::catalog::Product;
 use commerce_domain::error::{DomainError, Result};
+use commerce_domain::inventory::StockLevel;
 use commerce_domain::review::RatingCounts;
 use commerce_domain::search::RatingUpdate;
 
@@ -23,6 +24,17 @@ pub fn stock_records(records: &[EventRecord]) -> Vec<StreamRecord<StockChange>> 
     records
         .iter()
         .map(|record| StreamRecord { sequence_number: sequence_number(record), item: stock_change(record) })
+        .collect()
+}
+
+/// The stock items a batch of inventory stream records left behind (their new images; removals and other
+/// items are skipped), for the per-item ledger check.
+pub fn stock_images(records: &[EventRecord]) -> Vec<StockLevel> {
+    records
+        .iter()
+        .filter(|record| keys(record).is_ok_and(|(pk, sk)| pk.starts_with("SKU#") && sk.starts_with("WH#")))
+        .filter(|record| record.event_name != "REMOVE")
+        .filter_map(|record| serde_dynamo::from_item::<_, StockLevel>(record.change.new_image.clone()).ok())
         .collect()
 }
 

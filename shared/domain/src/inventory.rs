@@ -17,7 +17,7 @@ pub mod reservation;
 pub mod returns;
 
 pub use allocation::{allocate, bundle_lines, expand_lines, rank_warehouses, Allocation, Component};
-pub use ledger::{check_invariant, Ledger, Violation};
+pub use ledger::{check_invariant, item_violations, Ledger, Violation};
 pub use reservation::{
     OwnerKind, Reservation, ReservationLine, ReservationPolicy, ReservationRequest, ReservationStatus,
 };

@@ -18,9 +18,9 @@ use commerce_domain::error::{DomainError, Result};
 use commerce_domain::ids::Sku;
 use commerce_domain::inventory::reservation::{expired, Action, ReplaceOutcome, Transition, MAX_ALLOCATIONS};
 use commerce_domain::inventory::{
-    allocate, bundle_lines, draws_on_own_stock, expand_lines, is_stock_item, rank_warehouses, validate_warehouse_id,
-    AdjustOutcome, AdjustmentKey, NewWarehouse, Reservation, ReservationPolicy, ReservationRequest, ReservationStatus,
-    SetStock, SkuStock, StockAdjustment, StockLevel, StockView, Warehouse,
+    allocate, bundle_lines, draws_on_own_stock, expand_lines, is_stock_item, item_violations, rank_warehouses,
+    validate_warehouse_id, AdjustOutcome, AdjustmentKey, NewWarehouse, Reservation, ReservationPolicy,
+    ReservationRequest, ReservationStatus, SetStock, SkuStock, StockAdjustment, StockLevel, StockView, Warehouse,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -134,6 +134,19 @@ pub async fn get_stock(
     owned_sku(caller, catalog, sku).await?;
     let levels = reader.stock_levels(&[sku.to_owned()]).await?.remove(sku).unwrap_or_default();
     Ok(SkuStock::new(sku, &levels))
+}
+
+/// Checks each stock item a stream batch changed against the rules it keeps by itself
+/// ([`commerce_domain::inventory::item_violations`]); logs every broken rule and answers how many there were.
+pub fn audit_stock_images(levels: &[StockLevel]) -> usize {
+    let mut broken = 0;
+    for level in levels {
+        for violation in item_violations(level) {
+            tracing::error!(sku = %violation.sku, warehouse_id = %violation.warehouse_id, rule = %violation.message, "stock invariant violated");
+            broken += 1;
+        }
+    }
+    broken
 }
 
 /// Every warehouse, for sellers and admins.

@@ -49,27 +49,10 @@ pub fn check_invariant(stock: &[StockLevel], reservations: &[Reservation]) -> Ve
     for s in stock {
         let key = (s.sku.as_str(), s.warehouse_id.as_str());
         seen.insert(key, ());
+        violations.extend(item_violations(s));
         let mut fail = |message: String| {
             violations.push(Violation { sku: s.sku.clone(), warehouse_id: s.warehouse_id.clone(), message })
         };
-        for (name, value) in [("on_hand", s.on_hand), ("reserved", s.reserved), ("sold", s.sold), ("free", s.free)] {
-            if value < 0 {
-                fail(format!("{name} is {value}"));
-            }
-        }
-        if s.free != s.on_hand - s.reserved {
-            fail(format!("free {} != on_hand {} - reserved {}", s.free, s.on_hand, s.reserved));
-        }
-        if s.avail != s.free - s.safety {
-            fail(format!("avail {} != free {} - safety {}", s.avail, s.free, s.safety));
-        }
-        let total_in = s.received + s.adjustments;
-        if s.free + s.reserved + s.sold != total_in {
-            fail(format!(
-                "available {} + reserved {} + sold {} != received {} + adjustments {}",
-                s.free, s.reserved, s.sold, s.received, s.adjustments
-            ));
-        }
         let held_units = held.get(&key).copied().unwrap_or(0) + s.flash;
         if s.reserved != held_units {
             fail(format!("reserved {} != held by reservations and flash sales {}", s.reserved, held_units));
@@ -87,6 +70,36 @@ pub fn check_invariant(stock: &[StockLevel], reservations: &[Reservation]) -> Ve
                 message: format!("reservations hold {units} units of a stock item that does not exist"),
             });
         }
+    }
+    violations
+}
+
+/// The rules one stock item keeps by itself, with no reservation read: counters never below zero, `free` and
+/// `avail` agreeing with them, and `available + reserved + sold == received + adjustments`. A consumer of the
+/// inventory stream checks them on every change at no read cost.
+pub fn item_violations(s: &StockLevel) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    let mut fail = |message: String| {
+        violations.push(Violation { sku: s.sku.clone(), warehouse_id: s.warehouse_id.clone(), message })
+    };
+    for (name, value) in [("on_hand", s.on_hand), ("reserved", s.reserved), ("sold", s.sold), ("free", s.free)] {
+        if value < 0 {
+            fail(format!("{name} is {value}"));
+        }
+    }
+    if Some(s.free) != s.on_hand.checked_sub(s.reserved) {
+        fail(format!("free {} != on_hand {} - reserved {}", s.free, s.on_hand, s.reserved));
+    }
+    if Some(s.avail) != s.free.checked_sub(s.safety) {
+        fail(format!("avail {} != free {} - safety {}", s.avail, s.free, s.safety));
+    }
+    let total_in = s.received.checked_add(s.adjustments);
+    let total = s.free.checked_add(s.reserved).and_then(|t| t.checked_add(s.sold));
+    if total.is_none() || total != total_in {
+        fail(format!(
+            "available {} + reserved {} + sold {} != received {} + adjustments {}",
+            s.free, s.reserved, s.sold, s.received, s.adjustments
+        ));
     }
     violations
 }
@@ -275,6 +288,20 @@ mod tests {
     use super::*;
     use chrono::Duration;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_stock_item_is_checked_by_itself_without_overflowing() {
+        let mut ledger = Ledger::default();
+        let level = ledger.set("SKU-1", "wh", &SetStock { on_hand: 10, safety_stock: Some(2) }).unwrap();
+        assert!(item_violations(&level).is_empty(), "{:?}", item_violations(&level));
+        let oversold = StockLevel { free: -1, avail: -3, sold: level.sold + 12, ..level.clone() };
+        let messages: Vec<String> = item_violations(&oversold).into_iter().map(|v| v.message).collect();
+        assert!(messages.iter().any(|m| m == "free is -1"), "{messages:?}");
+        assert!(messages.iter().any(|m| m.starts_with("free -1 != on_hand 10")), "{messages:?}");
+        assert!(messages.iter().any(|m| m.starts_with("available -1 + reserved 0 + sold 12")), "{messages:?}");
+        let huge = StockLevel { on_hand: i64::MAX, reserved: i64::MIN, free: i64::MAX, received: i64::MAX, ..level };
+        assert!(!item_violations(&huge).is_empty(), "overflowing counters are a violation, not a panic");
+    }
 
     const SKUS: [&str; 2] = ["A", "B"];
     const WHS: [&str; 2] = ["wh_1", "wh_2"];
