@@ -525,7 +525,11 @@ impl<R: FlashSaleReader, A: FlashAdmissions, T: FlashTicketStore> Admitter<'_, R
             let pick =
                 if remaining.get(home).is_some_and(|u| *u > 0) { Some(home) } else { pick_shard(&remaining, &mut rng) };
             let Some(shard) = pick else { break };
-            let wanted = &takes[outcomes.len()..];
+            // Ask for what the shard is believed to hold at most: a short take costs a failed condition, and a
+            // take of one needs no record.
+            let believed = usize::try_from(remaining[shard]).unwrap_or(1).max(1);
+            let left = &takes[outcomes.len()..];
+            let wanted = &left[..left.len().min(believed)];
             let shard_u32 = u32::try_from(shard).unwrap_or(0);
             if wanted.len() >= 2 {
                 stats.write_units += WCU_SINGLE; // the take record

@@ -21,24 +21,33 @@ fn delivered_all(messages: &[EntryMessage], prefix: &str) -> Vec<EntryMessage> {
 async fn a_batch_take_that_meets_fewer_units_than_it_asked_for_serves_the_first_entries() {
     let Some(endpoint) = endpoint() else { return };
     let store = setup(&client(&endpoint).await, "SKU-BP", 10).await;
-    let sale = live_sale_with_lanes("SKU-BP", 3, 1, 1, 1, 600);
+    let sale = live_sale_with_lanes("SKU-BP", 5, 1, 1, 1, 600);
     store.create_sale(&sale).await.unwrap();
-    let entered = delivered_all(&enter_all(&store, &sale, 5).await, "m");
-    let state = service::AdmissionState::default();
-    let (results, stats) = service::admit_batch(&store, &store, &store, &state, &entered, Utc::now()).await;
-    let outcomes: Vec<_> = results.into_iter().map(|r| r.unwrap()).collect();
+    let entered = delivered_all(&enter_all(&store, &sale, 7).await, "m");
     use service::Admission::{SoldOut, Won};
-    assert_eq!(outcomes, vec![Won, Won, Won, SoldOut, SoldOut], "in line order");
+    // One worker instance admits an entry and believes four units are left; another takes two of them.
+    let (stale, other) = (service::AdmissionState::default(), service::AdmissionState::default());
+    let now = Utc::now();
+    let (results, _) = service::admit_batch(&store, &store, &store, &stale, &entered[..1], now).await;
+    assert_eq!(results.into_iter().map(|r| r.unwrap()).collect::<Vec<_>>(), vec![Won]);
+    let (results, _) = service::admit_batch(&store, &store, &store, &other, &entered[1..3], now).await;
+    assert_eq!(results.into_iter().map(|r| r.unwrap()).collect::<Vec<_>>(), vec![Won, Won]);
+    // The first instance asks for four units for the next four entries and meets two: the first two entries
+    // take them, the other two find the sale sold out.
+    let (results, stats) = service::admit_batch(&store, &store, &store, &stale, &entered[3..], now).await;
+    let outcomes: Vec<_> = results.into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(outcomes, vec![Won, Won, SoldOut, SoldOut], "in line order");
     let stats = stats[&sale.sale_id];
-    assert_eq!((stats.admitted, stats.rejected), (3, 2));
-    assert!(stats.condition_failures >= 1, "the take asked for five and met three: {stats:?}");
-    // The shard's mark names exactly the three entries that took a unit.
+    assert_eq!((stats.admitted, stats.rejected), (2, 2));
+    assert!(stats.condition_failures >= 1, "the take asked for four and met two: {stats:?}");
+    // The shard's lane mark names exactly the two entries that took a unit (its `prev` the batch before).
     let shard = &store.shard_states(&sale).await.unwrap()[0];
-    let named: Vec<Take> = entered[..3].iter().map(Take::of).collect();
-    assert_eq!(shard.takes, named);
+    for (i, message) in entered.iter().enumerate() {
+        assert_eq!(shard.takes.contains(&Take::of(message)), (1..5).contains(&i), "entry {i}: {:?}", shard.takes);
+    }
     let snapshot = clean_snapshot(&store, &sale).await;
     assert!(snapshot.gate.sold_out);
-    assert_eq!((snapshot.totals().in_shards, snapshot.totals().held, snapshot.totals().sold_out), (0, 3, 2));
+    assert_eq!((snapshot.totals().in_shards, snapshot.totals().held, snapshot.totals().sold_out), (0, 5, 2));
 }
 
 #[tokio::test]
