@@ -13,7 +13,8 @@
 //! - `SALE#<id>#CUST#<customer>` / `CUST`: `count` of live entries, `last_ms` of the last one;
 //! - `TICKET#<ticket_id>` / `TICKET`: the ticket; `taken_by` the message whose take it won, `given_back` the
 //!   messages whose takes went back to the sale; while won, gsi1 `HOLDS#<sale>#<lane>` / `<expiry>#<ticket>`;
-//! - `SALE#<id>` / `METRIC#<instance>`: admission counters per worker instance.
+//! - `SALE#<id>#METRIC#<j>` / `METRIC#<instance>`: admission counters per worker instance, over
+//!   [`METRIC_PARTITIONS`] partitions by instance (on `SALE#<id>` they would share the gate's partition).
 //!
 //! Units are allocated from the inventory table's stock item (`INVENTORY_TABLE`, `pk = SKU#<sku>`,
 //! `sk = WH#<warehouse>`): creation moves them from `free`/`avail` to `reserved`, counted in `flash`;
@@ -98,6 +99,17 @@ fn marks_in(item: &Item) -> Vec<Mark> {
 
 fn take_record_key(sale_id: &str, take_id: &str) -> Item {
     key(format!("TAKE#{sale_id}#{take_id}"), "TAKE")
+}
+
+/// Partitions the workers' admission counters are spread over.
+pub const METRIC_PARTITIONS: u32 = 32;
+
+fn metric_partition(instance: &str) -> u32 {
+    commerce_domain::flash_sale::lane_of(instance, METRIC_PARTITIONS)
+}
+
+fn metric_pk(sale_id: &str, partition: u32) -> String {
+    format!("SALE#{sale_id}#METRIC#{partition}")
 }
 
 /// Take records an instance keeps (they never change, so a kept one is never stale) before it starts over.
@@ -342,19 +354,18 @@ impl DynamoFlashSales {
 
     /// The admission counters of every worker instance of a sale, summed.
     pub async fn admission_totals(&self, sale_id: &str) -> Result<AdmissionStats> {
-        let out = self
-            .table
-            .query()
-            .consistent_read(true)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :m)")
-            .expression_attribute_values(":pk", s(format!("SALE#{sale_id}")))
-            .expression_attribute_values(":m", s("METRIC#"))
-            .send()
-            .boxed()
-            .await
-            .map_err(sdk_error)?;
+        let mut items = Vec::new();
+        for partition in 0..METRIC_PARTITIONS {
+            let query = self
+                .table
+                .query()
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(metric_pk(sale_id, partition)));
+            items.extend(self.table.query_all(query).await?);
+        }
         let mut total = AdmissionStats::default();
-        for item in out.items.unwrap_or_default() {
+        for item in items {
             let get = |name: &str| u64::try_from(num(&item, name)).unwrap_or(0);
             total.admitted += get("admitted");
             total.rejected += get("rejected");
@@ -797,7 +808,7 @@ impl FlashAdmissions for DynamoFlashSales {
     async fn record(&self, sale_id: &str, instance: &str, stats: &AdmissionStats) -> Result<()> {
         self.table
             .update_item()
-            .set_key(Some(key(format!("SALE#{sale_id}"), format!("METRIC#{instance}"))))
+            .set_key(Some(key(metric_pk(sale_id, metric_partition(instance)), format!("METRIC#{instance}"))))
             .update_expression(
                 "ADD admitted :a, rejected :r, fallbacks :f, condition_failures :c, rebalances :b, write_units :w, read_units :u",
             )

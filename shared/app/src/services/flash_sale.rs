@@ -275,7 +275,15 @@ pub struct AdmissionState {
     settled: Mutex<HashSet<Take>>,
     /// Previous takes of a lane this instance could not settle yet (by sale): retried on its next batches.
     unsettled: Mutex<HashMap<String, Vec<(u32, Take)>>>,
+    /// Open gates this instance read, and when: trusted for [`OPEN_GATE_TRUST`].
+    open_gates: Mutex<HashMap<String, std::time::Instant>>,
 }
+
+/// How long a worker instance trusts a gate it read open. The gate item shares nothing with the shards, but
+/// every batch of every lane reading it would put thousands of consistent reads per second on one item. An
+/// open gate that closed meanwhile costs a take that finds the shards empty, and the consistent read before
+/// closing; a closed gate is read again on every batch (a unit given back reopens it).
+const OPEN_GATE_TRUST: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Settled takes an instance remembers before it starts over (a forgotten one costs one read).
 const SETTLED_CACHE: usize = 100_000;
@@ -288,6 +296,20 @@ impl AdmissionState {
     fn store(&self, sale: &FlashSale, remaining: Vec<i64>) {
         if let Ok(mut m) = self.sales.lock() {
             m.insert(sale.sale_id.clone(), (sale.clone(), remaining));
+        }
+    }
+
+    fn trusted_open_gate(&self, sale_id: &str) -> bool {
+        self.open_gates.lock().is_ok_and(|m| m.get(sale_id).is_some_and(|seen| seen.elapsed() < OPEN_GATE_TRUST))
+    }
+
+    fn saw_gate(&self, sale_id: &str, gate: &Gate) {
+        if let Ok(mut m) = self.open_gates.lock() {
+            if gate.sold_out || gate.returns > 0 {
+                m.remove(sale_id);
+            } else {
+                m.insert(sale_id.to_owned(), std::time::Instant::now());
+            }
         }
     }
 
@@ -661,13 +683,17 @@ impl<R: FlashSaleReader, A: FlashAdmissions, T: FlashTicketStore> Admitter<'_, R
         }
     }
 
-    /// The sale's gate, read once per batch.
+    /// The sale's gate: read once per batch, or not at all while the instance trusts an open gate it read.
     async fn gate(&mut self, stats: &mut AdmissionStats, sale: &FlashSale) -> Result<Gate> {
         if let Some(gate) = self.gates.get(&sale.sale_id) {
             return Ok(*gate);
         }
+        if self.state.trusted_open_gate(&sale.sale_id) {
+            return Ok(Gate::default());
+        }
         let gate = self.reader.get_gate(&sale.sale_id, true).await?;
         stats.read_units += 1;
+        self.state.saw_gate(&sale.sale_id, &gate);
         self.gates.insert(sale.sale_id.clone(), gate);
         Ok(gate)
     }
@@ -778,6 +804,13 @@ impl<R: FlashSaleReader, A: FlashAdmissions, T: FlashTicketStore> Admitter<'_, R
             let Some(shard) = pick_shard(remaining, &mut rng) else {
                 if !fresh {
                     *gate = self.reader.get_gate(&sale.sale_id, true).await?;
+                    stats.read_units += 1;
+                    self.state.saw_gate(&sale.sale_id, gate);
+                    if gate.sold_out {
+                        // Another worker closed the queue, after settling every take the shards named.
+                        self.gates.insert(sale.sale_id.clone(), *gate);
+                        return Ok(reject(self.tickets, ticket, stats).await);
+                    }
                     fresh = !self.refresh_shards(stats, sale, remaining).await?;
                     continue;
                 }
@@ -785,6 +818,7 @@ impl<R: FlashSaleReader, A: FlashAdmissions, T: FlashTicketStore> Admitter<'_, R
                 if self.admissions.close_gate(&sale.sale_id, gate.returns).await? {
                     tracing::info!(sale_id = %sale.sale_id, "sold out: the queue is closed");
                     gate.sold_out = true;
+                    self.state.saw_gate(&sale.sale_id, gate);
                     self.gates.insert(sale.sale_id.clone(), *gate);
                     return Ok(reject(self.tickets, ticket, stats).await);
                 }
