@@ -7,12 +7,16 @@ use commerce_lambda::api;
 use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
-pub async fn handle(sales: &(impl FlashSaleReader + FlashTicketStore), req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(
+    sales: &(impl FlashSaleReader + FlashTicketStore),
+    gates: &flash_sale::OpenGates,
+    req: Request,
+) -> Result<Response<Body>, Error> {
     let result = async {
         let caller = auth::caller(&req)?;
         let sale_id: SaleId = api::path(&req, "sale_id")?;
         let ticket_id: TicketId = api::path(&req, "ticket_id")?;
-        flash_sale::get_entry(sales, sales, &caller, &sale_id, &ticket_id, chrono::Utc::now()).await
+        flash_sale::get_entry(sales, sales, gates, &caller, &sale_id, &ticket_id, chrono::Utc::now()).await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))
@@ -27,6 +31,10 @@ mod tests {
     use commerce_domain::money::{Currency, Money};
     use commerce_testkit::flash_sale::InMemoryFlashSales;
     use commerce_testkit::http::{body_json, request, sample_events};
+
+    fn gates() -> flash_sale::OpenGates {
+        flash_sale::OpenGates::new(Duration::seconds(1))
+    }
 
     async fn store() -> InMemoryFlashSales {
         let now = Utc::now();
@@ -59,12 +67,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_instance_trusts_an_open_gate_it_read_for_the_interval_and_reads_a_closed_one_again() {
+        let store = store().await;
+        let instance = gates();
+        let body = body_json(&handle(&store, &instance, get("alice", "ftk_alice1")).await.unwrap());
+        assert_eq!(body["status"], "waiting");
+        store.close("fs_live");
+        // Within the interval the same instance answers from its open read; nothing is settled meanwhile.
+        let body = body_json(&handle(&store, &instance, get("alice", "ftk_alice1")).await.unwrap());
+        assert_eq!(body["status"], "waiting");
+        let untrusting = flash_sale::OpenGates::new(Duration::zero());
+        let body = body_json(&handle(&store, &untrusting, get("alice", "ftk_alice1")).await.unwrap());
+        assert_eq!(body["status"], "sold_out");
+        // Once closed, the ticket is settled: every instance answers sold out.
+        let body = body_json(&handle(&store, &instance, get("alice", "ftk_alice1")).await.unwrap());
+        assert_eq!(body["status"], "sold_out");
+    }
+
+    #[tokio::test]
     async fn when_waiting_should_show_position_then_sold_out_once_the_gate_closes() {
         let store = store().await;
-        let body = body_json(&handle(&store, get("alice", "ftk_alice1")).await.unwrap());
+        let body = body_json(&handle(&store, &gates(), get("alice", "ftk_alice1")).await.unwrap());
         assert_eq!((body["status"].as_str(), body["position"].as_u64()), (Some("waiting"), Some(3)));
         store.close("fs_live");
-        let body = body_json(&handle(&store, get("alice", "ftk_alice1")).await.unwrap());
+        let body = body_json(&handle(&store, &gates(), get("alice", "ftk_alice1")).await.unwrap());
         assert_eq!(body["status"], "sold_out");
         assert!(body.get("position").is_none());
     }
@@ -72,13 +98,13 @@ mod tests {
     #[tokio::test]
     async fn when_another_shopper_asks_should_404() {
         let store = store().await;
-        assert_eq!(handle(&store, get("mallory", "ftk_alice1")).await.unwrap().status(), 404);
+        assert_eq!(handle(&store, &gates(), get("mallory", "ftk_alice1")).await.unwrap().status(), 404);
     }
 
     #[tokio::test]
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
         for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/get-flash-sale-entry").as_ref()) {
-            let response = handle(&store().await, event.request).await.unwrap();
+            let response = handle(&store().await, &gates(), event.request).await.unwrap();
             assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }

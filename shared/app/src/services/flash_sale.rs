@@ -226,12 +226,43 @@ where
     }
 }
 
+/// Open gates a status-poll instance read, trusted for `ttl`: a waiting ticket's poll needs no gate read while
+/// the sale is on (every poll reading the gate would put tens of thousands of reads per second on one item). A
+/// closed gate is read consistently before a waiting ticket is settled `sold_out`, so a trusted open gate
+/// that closed meanwhile only answers `waiting` for up to `ttl` longer.
+#[derive(Debug)]
+pub struct OpenGates {
+    ttl: Duration,
+    seen: Mutex<HashMap<String, DateTime<Utc>>>,
+}
+
+impl OpenGates {
+    pub fn new(ttl: Duration) -> Self {
+        Self { ttl, seen: Mutex::default() }
+    }
+
+    fn trusted(&self, sale_id: &str, now: DateTime<Utc>) -> bool {
+        self.seen.lock().is_ok_and(|m| m.get(sale_id).is_some_and(|at| *at <= now && now - *at < self.ttl))
+    }
+
+    fn saw(&self, sale_id: &str, gate: &Gate, now: DateTime<Utc>) {
+        if let Ok(mut m) = self.seen.lock() {
+            if gate.sold_out {
+                m.remove(sale_id);
+            } else {
+                m.insert(sale_id.to_owned(), now);
+            }
+        }
+    }
+}
+
 /// A shopper reads an entry of theirs, settled on read: waiting behind a closed gate becomes sold out,
 /// a hold past its expiry expires (the unit goes back to the sale for the next in line).
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id, sale_id = %sale_id, ticket_id = %ticket_id))]
 pub async fn get_entry(
     reader: &impl FlashSaleReader,
     tickets: &impl FlashTicketStore,
+    gates: &OpenGates,
     caller: &Caller,
     sale_id: &SaleId,
     ticket_id: &TicketId,
@@ -245,7 +276,11 @@ pub async fn get_entry(
             .ok_or_else(|| DomainError::not_found("entry"))?;
         match ticket.status {
             TicketStatus::Waiting => {
+                if gates.trusted(sale_id, now) {
+                    return Ok(ticket.view(&Gate::default(), now));
+                }
                 let gate = reader.get_gate(sale_id, true).await?;
+                gates.saw(sale_id, &gate, now);
                 if !gate.sold_out || tickets.mark_sold_out(&ticket).await? {
                     let mut settled = ticket;
                     if gate.sold_out {

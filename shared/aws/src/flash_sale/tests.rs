@@ -241,6 +241,7 @@ async fn expired_hold_returns_the_unit_to_the_next_in_line_and_sale_reconciles_e
     let view = service::get_entry(
         &store,
         &store,
+        &service::OpenGates::new(Duration::seconds(1)),
         &shopper("c1"),
         &SaleId::parse(&sale.sale_id).unwrap(),
         &TicketId::parse("ftk_000001").unwrap(),
