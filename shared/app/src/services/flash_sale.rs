@@ -577,6 +577,7 @@ impl<R: FlashSaleReader, A: FlashAdmissions, T: FlashTicketStore> Admitter<'_, R
         let home = sale.home_shard(sale.lane_of(&run[0].ticket_id));
         let mut rng = rand::rngs::StdRng::from_entropy();
         let mut attempts = 2 * sale.shards as usize + 8;
+        let mut refreshed = false;
         while outcomes.len() < run.len() && attempts > 0 {
             attempts -= 1;
             let pick =
@@ -612,9 +613,26 @@ impl<R: FlashSaleReader, A: FlashAdmissions, T: FlashTicketStore> Admitter<'_, R
                 }
                 Ok(TakeOutcome::ShardEmpty { remaining: left }) => {
                     stats.write_units += WCU_SINGLE;
-                    remaining[shard] = left.unwrap_or(0).max(0);
                     stats.fallbacks += 1;
                     stats.condition_failures += 1;
+                    if refreshed {
+                        remaining[shard] = left.unwrap_or(0).max(0);
+                        continue;
+                    }
+                    // What the instance believes of the other shards is as old as what it believed of this
+                    // one: one read of them all costs no write and takes nothing from a shard's write ceiling,
+                    // where each blind fallback costs a failed write (and a take record).
+                    refreshed = true;
+                    match self.admissions.shard_units(&sale).await {
+                        Ok(units) => {
+                            stats.read_units += u64::from(sale.shards);
+                            remaining = units;
+                        }
+                        Err(err) => {
+                            self.state.store(&sale, remaining);
+                            return Err(err);
+                        }
+                    }
                 }
             }
         }
