@@ -9,13 +9,15 @@ ROLE ?= shopper
 TOOLS := .local/tools/bin
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help dev build setup token reset lint fmt-check clippy template-lint test unit bench deploy sam-build
+.PHONY: help dev build setup token reset lint fmt-check clippy template-lint test unit bench bench-lambda model deploy sam-build
 
 help:
 	@echo "make dev               start the whole system on http://127.0.0.1:$(API_PORT) (demo catalog and users)"
 	@echo "make token ROLE=seller print a bearer token for a demo user (shopper, shopper2, seller, seller2, admin, shopper-<n>)"
 	@echo "make test              every check: fmt, clippy, cfn-lint, sam validate, unit, handler, integration, end to end"
 	@echo "make bench             benchmarks (print numbers)"
+	@echo "make bench-lambda      each function's arm64 binary size and init duration (FUNCTIONS=\"a b\" for some)"
+	@echo "make model             simulate a flash sale of the deployed configuration under AWS's limits (MODEL_ARGS=sweep, --help)"
 	@echo "make reset             reset the running local stack's data"
 	@echo "make deploy            sam build + sam deploy (needs AWS credentials)"
 
@@ -56,9 +58,17 @@ test: lint unit
 bench:
 	infra/bench.sh
 
+bench-lambda:
+	infra/lambda-size-bench.sh $(FUNCTIONS)
+
+model:
+	$(CARGO) build --profile bench-release -p flash-model
+	target/bench-release/flash-model $(MODEL_ARGS)
+
 sam-build:
 	@infra/setup-tools.sh
-	$(TOOLS)/sam build --beta-features --template template.yaml
+	@infra/setup-lambda-tools.sh
+	PATH="$(CURDIR)/.local/lambda/bin:$$PATH" $(TOOLS)/sam build --beta-features --template template.yaml
 
 deploy: sam-build
 	$(TOOLS)/sam deploy --config-file infra/samconfig.toml

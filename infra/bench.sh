@@ -18,6 +18,9 @@ target/bench-release/search-bench
 echo "== inventory: reservations through the adapter (private emulator)"
 infra/with-moto.sh target/bench-release/inventory-bench adapter
 
+echo "== lambda: each function's arm64 binary size and its init duration (infra/lambda-size-bench.sh)"
+infra/lambda-size-bench.sh
+
 state="$(mktemp -d -t bench-stack-XXXXXX)"
 target/debug/local-stack up --api-port 0 --aws-port 0 --state-dir "$state" >"$state/stdout" 2>"$state/stack.err" &
 stack_pid=$!
