@@ -16,7 +16,8 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let table = config::required("FLASH_SALES_TABLE")?;
     let aws = config::aws().await;
-    let sales = DynamoFlashSales::without_inventory(aws_sdk_dynamodb::Client::new(&aws), table);
+    let sales = DynamoFlashSales::without_inventory(aws_sdk_dynamodb::Client::new(&aws), table)
+        .reading_gate_copies(config::gate_copies()?);
     let state = AdmissionState::default();
     let instance = ulid::Ulid::new().to_string().to_lowercase();
     run(service_fn(|event| handler::handle(&sales, &state, &instance, event))).await

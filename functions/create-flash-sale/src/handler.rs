@@ -29,7 +29,7 @@ mod tests {
     use commerce_testkit::http::{body_json, demo_store, request, sample_events, DEMO_SELLERS};
     use serde_json::{json, Value};
 
-    const POLICY: flash_sale::SalePolicy = flash_sale::SalePolicy { max_lanes: 160 };
+    const POLICY: flash_sale::SalePolicy = flash_sale::SalePolicy { max_lanes: 160, gate_copies: 4 };
 
     async fn demo_sku(catalog: &impl SkuCatalog) -> String {
         let product = demo_store().stored(commerce_demo::catalog::FIRST_PRODUCT_ID).unwrap();

@@ -16,7 +16,8 @@ async fn main() -> Result<(), Error> {
     let gate_cache_ms: i64 = config::parsed_or("FLASH_GATE_CACHE_MS", 1000)?;
     let policy = EntryPolicy::from_env()?;
     let aws = config::aws().await;
-    let sales = DynamoFlashSales::without_inventory(aws_sdk_dynamodb::Client::new(&aws), table);
+    let sales = DynamoFlashSales::without_inventory(aws_sdk_dynamodb::Client::new(&aws), table)
+        .reading_gate_copies(config::gate_copies()?);
     let queue = SqsWaitingRoom::new(aws_sdk_sqs::Client::new(&aws), queue_url);
     let cache = EntryCache::new(chrono::Duration::milliseconds(gate_cache_ms));
     let deps = handler::Deps { sales: &sales, queue: &queue, cache: &cache, policy };

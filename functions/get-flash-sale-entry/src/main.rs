@@ -13,7 +13,8 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let table = config::required("FLASH_SALES_TABLE")?;
     let aws = config::aws().await;
-    let sales = DynamoFlashSales::without_inventory(aws_sdk_dynamodb::Client::new(&aws), table);
+    let sales = DynamoFlashSales::without_inventory(aws_sdk_dynamodb::Client::new(&aws), table)
+        .reading_gate_copies(config::gate_copies()?);
     let gate_cache_ms: i64 = config::parsed_or("FLASH_GATE_CACHE_MS", 1000)?;
     let gates = commerce_app::services::flash_sale::OpenGates::new(chrono::Duration::milliseconds(gate_cache_ms));
     run(service_fn(|req| handler::handle(&sales, &gates, req))).await

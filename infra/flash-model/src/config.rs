@@ -287,6 +287,9 @@ pub struct Config {
     /// How long a status function instance trusts an open gate it read (its `FLASH_GATE_CACHE_MS`); a closed
     /// one is read consistently on every poll of a waiting ticket.
     pub poll_gate_cache_s: f64,
+    /// Items holding the gate (`FLASH_GATE_COPIES`): the gate and `gate_copies - 1` copies, written together;
+    /// each reader instance reads one of them.
+    pub gate_copies: u32,
     /// Status polls: first after 0.3 s, then 1.5 times longer each time, at most 3 s (flash-bench's buyers).
     pub poll_first_s: f64,
     pub poll_factor: f64,
@@ -343,6 +346,7 @@ impl Config {
             poll_burst: 5_000.0,
             gate_cache_s: 1.0,
             poll_gate_cache_s: 1.0,
+            gate_copies: 1,
             poll_first_s: 0.3,
             poll_factor: 1.5,
             poll_max_s: 3.0,

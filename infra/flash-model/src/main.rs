@@ -102,6 +102,9 @@ struct Opts {
     /// scaling rate applies beyond them).
     #[arg(long, default_value_t = 0)]
     provisioned: u32,
+    /// Items holding each sale's gate (default: template.yaml's FLASH_GATE_COPIES).
+    #[arg(long)]
+    gate_copies: Option<u32>,
     /// No rebalancing of units between shards near sell-out.
     #[arg(long)]
     no_rebalance: bool,
@@ -156,6 +159,7 @@ fn config(o: &Opts, t: &TemplateSettings) -> (Config, Vec<(String, String)>) {
     let worker_memory_mb = pick("worker MemorySize MB", None, &t.worker_memory_mb);
     let gate_cache_ms = pick("entry gate cache ms", None, &t.gate_cache_ms);
     let poll_gate_cache_ms = pick("status open-gate trust ms", None, &t.poll_gate_cache_ms);
+    let gate_copies = pick("gate copies", o.gate_copies.map(f64::from), &t.gate_copies) as u32;
     sources.push(("worker open-gate trust 1000 ms".into(), "OPEN_GATE_TRUST (shared/app flash_sale.rs)".into()));
     let shards = o.shards.unwrap_or_else(|| default_shards(o.units));
     sources.push((
@@ -253,6 +257,7 @@ fn config(o: &Opts, t: &TemplateSettings) -> (Config, Vec<(String, String)>) {
         poll_burst,
         gate_cache_s: gate_cache_ms / 1000.0,
         poll_gate_cache_s: poll_gate_cache_ms / 1000.0,
+        gate_copies: gate_copies.max(1),
         horizon_s: o.horizon,
         trace: o.trace,
         pollers_start_s: 0.0,

@@ -67,8 +67,10 @@ fn metric_partition(env: u32) -> u32 {
 /// A DynamoDB partition the model keeps accounts for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Part {
-    /// `SALE#<id>`: the sale and its gate.
+    /// `SALE#<id>`: the sale and its gate (gate copy 0).
     Sale,
+    /// `SALE#<id>#GATE#<k>`: gate copy k >= 1, written with the gate in one transaction.
+    GateCopy(u32),
     Shard(u32),
     Seq(u32),
     /// The hold index (gsi1) partition `HOLDS#<sale>#<lane>` every won ticket of a lane is written to.
@@ -83,6 +85,7 @@ impl Part {
     pub fn name(self) -> String {
         match self {
             Part::Sale => "SALE#<id> (gate, sale)".into(),
+            Part::GateCopy(k) => format!("SALE#<id>#GATE#{k} (gate copy)"),
             Part::Shard(k) => format!("SALE#<id>#SHARD#{k}"),
             Part::Seq(j) => format!("SALE#<id>#SEQ#{j} (lane sequence)"),
             Part::Holds(j) => format!("gsi1 HOLDS#<id>#{j} (hold index, lane {j})"),
@@ -740,7 +743,28 @@ impl<'a> Sim<'a> {
     /// A GetItem on the sale's partition (the sale or its gate) by function `f`, whose read units are kept
     /// per function: per second (the peak) and in total.
     fn sale_read(&mut self, f: Fun, rcu: f64) -> Option<Us> {
-        let Some(done) = self.ddb(Op::Get, &[(Part::Sale, 0.0, rcu)]) else {
+        self.read_part(f, Part::Sale, rcu)
+    }
+
+    /// A read of the gate by instance `env` of `f`: of the gate copy the instance picked (`env mod copies`).
+    fn gate_read(&mut self, f: Fun, env: u32, rcu: f64) -> Option<Us> {
+        let copy = env % self.cfg.gate_copies.max(1);
+        self.read_part(f, if copy == 0 { Part::Sale } else { Part::GateCopy(copy) }, rcu)
+    }
+
+    /// The gate and its copies, as one write touches them: one item, or a transaction over all copies.
+    fn gate_writes(&self) -> (Op, Vec<(Part, f64, f64)>) {
+        let copies = self.cfg.gate_copies.max(1);
+        if copies == 1 {
+            return (Op::Update, vec![(Part::Sale, 1.0, 0.0)]);
+        }
+        let mut touches = vec![(Part::Sale, 2.0, 0.0)];
+        touches.extend((1..copies).map(|k| (Part::GateCopy(k), 2.0, 0.0)));
+        (Op::Transact, touches)
+    }
+
+    fn read_part(&mut self, f: Fun, part: Part, rcu: f64) -> Option<Us> {
+        let Some(done) = self.ddb(Op::Get, &[(part, 0.0, rcu)]) else {
             let open = usize::from(!self.gate_closed);
             self.r.sale_throttled[f as usize][open] += 1;
             return None;
@@ -916,7 +940,7 @@ impl<'a> Sim<'a> {
                     self.entries_between_gate_and_queue += 1;
                     (EPhase::Seq, None)
                 } else {
-                    match self.sale_read(Fun::Entry, 0.5) {
+                    match self.gate_read(Fun::Entry, task.env, 0.5) {
                         Some(done) => {
                             let closed = self.gate_closed;
                             self.env(Fun::Entry, task.env).gate_read = Some((now, closed));
@@ -1118,7 +1142,7 @@ impl<'a> Sim<'a> {
                 let (now, ttl) = (self.now, us(self.cfg.poll_gate_cache_s * 1000.0));
                 match self.env(Fun::Poll, task.env).gate_read {
                     Some((t, false)) if now - t < ttl => (PPhase::Respond(false), None),
-                    _ => match self.sale_read(Fun::Poll, 1.0) {
+                    _ => match self.gate_read(Fun::Poll, task.env, 1.0) {
                         Some(done) => {
                             let closed = self.gate_closed;
                             self.env(Fun::Poll, task.env).gate_read = Some((now, closed));
@@ -1569,7 +1593,7 @@ impl<'a> Sim<'a> {
                 self.batches[id as usize].gate_closed = false;
                 set(self, BPhase::Next, None);
             }
-            BPhase::ReadGate | BPhase::Refresh => match self.sale_read(Fun::Worker, 1.0) {
+            BPhase::ReadGate | BPhase::Refresh => match self.gate_read(Fun::Worker, env, 1.0) {
                 Some(done) => {
                     self.r.worker_reads += 1;
                     let (now, closed) = (self.now, self.gate_closed);
@@ -1823,33 +1847,38 @@ impl<'a> Sim<'a> {
                 }
                 None => self.batch_throttled(id),
             },
-            BPhase::CloseGate => match self.ddb(Op::Update, &[(Part::Sale, 1.0, 0.0)]) {
-                Some(done) if self.units.iter().any(|u| *u > 0) => {
-                    // A unit came back since the shards were read (`returns` changed): the close fails and
-                    // the shards are read again.
-                    self.r.worker_counted_wcu += 1.0;
-                    self.r.condition_failures += 1;
-                    self.r.close_failures += 1;
-                    self.batches[id as usize].refreshed = false;
-                    set(self, BPhase::Refresh, Some(done));
-                }
-                Some(done) => {
-                    self.r.worker_counted_wcu += 1.0;
-                    self.r.gate_closes += 1;
-                    if !self.gate_closed {
-                        self.gate_closed = true;
-                        self.gate_closed_at = Some(done);
+            BPhase::CloseGate => {
+                // The close writes the gate and every copy of it (one transaction when there are copies).
+                let (op, touches) = self.gate_writes();
+                let wcu: f64 = touches.iter().map(|t| t.1).sum();
+                match self.ddb(op, &touches) {
+                    Some(done) if self.units.iter().any(|u| *u > 0) => {
+                        // A unit came back since the shards were read (`returns` changed): the close fails and
+                        // the shards are read again.
+                        self.r.worker_counted_wcu += wcu;
+                        self.r.condition_failures += 1;
+                        self.r.close_failures += 1;
+                        self.batches[id as usize].refreshed = false;
+                        set(self, BPhase::Refresh, Some(done));
                     }
-                    let now = self.now;
-                    self.env(Fun::Worker, env).gate_read = Some((now, true));
-                    let t = &mut self.batches[id as usize];
-                    t.gate_closed = true;
-                    t.idx += t.run_taken;
-                    t.run_taken = 0;
-                    set(self, BPhase::Next, Some(done));
+                    Some(done) => {
+                        self.r.worker_counted_wcu += wcu;
+                        self.r.gate_closes += 1;
+                        if !self.gate_closed {
+                            self.gate_closed = true;
+                            self.gate_closed_at = Some(done);
+                        }
+                        let now = self.now;
+                        self.env(Fun::Worker, env).gate_read = Some((now, true));
+                        let t = &mut self.batches[id as usize];
+                        t.gate_closed = true;
+                        t.idx += t.run_taken;
+                        t.run_taken = 0;
+                        set(self, BPhase::Next, Some(done));
+                    }
+                    None => self.batch_throttled(id),
                 }
-                None => self.batch_throttled(id),
-            },
+            }
             BPhase::Reject => match self.ddb(Op::Update, &[(Part::Own, 1.0, 0.0)]) {
                 Some(done) => {
                     self.r.worker_counted_wcu += 2.0;
@@ -2037,7 +2066,8 @@ impl<'a> Sim<'a> {
         if t.status != Status::Waiting {
             self.r.condition_failures += 1;
             self.r.given_back += 1;
-            self.r.worker_counted_wcu += 6.0;
+            // The give-back transaction reopens the gate and each of its copies (2 WCU each).
+            self.r.worker_counted_wcu += 6.0 + 2.0 * f64::from(self.cfg.gate_copies.max(1) - 1);
             self.units[shard as usize] += 1;
             self.gate_closed = false;
             self.gate_closed_at = None;
@@ -2154,6 +2184,7 @@ impl<'a> Sim<'a> {
                 name: part.name(),
                 kind: match part {
                     Part::Sale => "sale",
+                    Part::GateCopy(_) => "gate copy",
                     Part::Shard(_) => "shard",
                     Part::Seq(_) => "sequence",
                     Part::Holds(_) => "hold index",

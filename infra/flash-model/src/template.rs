@@ -44,6 +44,8 @@ pub struct TemplateSettings {
     pub poll_burst: Setting,
     pub gate_cache_ms: Setting,
     pub poll_gate_cache_ms: Setting,
+    /// Items holding a new sale's gate (`FLASH_GATE_COPIES` of the function that creates sales).
+    pub gate_copies: Setting,
     /// The deployment's lane cap (`FLASH_MAX_LANES`), if the template sets it.
     pub max_lanes: Option<Setting>,
     /// `FifoThroughputLimit: perMessageGroupId` (high-throughput FIFO).
@@ -113,6 +115,13 @@ pub fn parse(text: &str) -> Result<TemplateSettings, String> {
         .number(env(poll, "FLASH_GATE_CACHE_MS"))
         .map(|v| Setting::from_template(v, &format!("{poll_id}.Environment.FLASH_GATE_CACHE_MS")))
         .unwrap_or_else(|| Setting::assumed(1000.0, "get-flash-sale-entry's default open-gate trust (1,000 ms)"));
+    let gate_copies = t
+        .functions()
+        .find_map(|(id, f)| {
+            t.number(env(f, "FLASH_GATE_COPIES"))
+                .map(|v| Setting::from_template(v, &format!("{id}.Environment.FLASH_GATE_COPIES")))
+        })
+        .unwrap_or_else(|| Setting::assumed(1.0, "no FLASH_GATE_COPIES: the gate alone"));
     let max_lanes = t.functions().find_map(|(id, f)| {
         t.number(env(f, "FLASH_MAX_LANES"))
             .map(|v| Setting::from_template(v, &format!("{id}.Environment.FLASH_MAX_LANES")))
@@ -133,6 +142,7 @@ pub fn parse(text: &str) -> Result<TemplateSettings, String> {
         poll_burst: poll_burst.unwrap_or_else(|| Setting::assumed(f64::INFINITY, "no route throttle")),
         gate_cache_ms,
         poll_gate_cache_ms,
+        gate_copies,
         max_lanes,
         high_throughput_fifo,
     })

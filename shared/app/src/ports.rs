@@ -655,10 +655,11 @@ pub trait FlashAdmissions: Send + Sync {
         &self,
         takes: &[(u32, flash_sale::Take)],
     ) -> impl std::future::Future<Output = commerce_domain::error::Result<Vec<(u32, flash_sale::Take)>>> + Send;
-    /// Closes the gate if no unit came back since the gate read `returns`; `false` otherwise.
+    /// Closes the gate (and every copy of it) if no unit came back since the gate read `returns`; `false`
+    /// otherwise.
     fn close_gate(
         &self,
-        sale_id: &str,
+        sale: &flash_sale::FlashSale,
         returns: u64,
     ) -> impl std::future::Future<Output = commerce_domain::error::Result<bool>> + Send;
     /// Moves units between shards (conditional on the source holding them); `false` if it no longer did.

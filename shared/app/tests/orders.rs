@@ -281,6 +281,7 @@ fn sale(reconciled: bool, now: DateTime<Utc>) -> OneTicketSale {
         lanes: 1,
         hold_seconds: 60,
         created_at: now,
+        gate_copies: 1,
         reconciliation: None,
     };
     let mut ticket = Ticket::waiting("tkt_1".into(), "fls_1".into(), "shopper-1".into(), 1, now);

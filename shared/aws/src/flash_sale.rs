@@ -4,6 +4,8 @@
 //! of them share a partition's 1,000 writes/s.
 //! - `SALE#<id>` / `META`: the sale (gsi1 `LIVE` until reconciled, gsi2 `SKU#<sku>` for the product page);
 //! - `SALE#<id>` / `GATE`: `sold_out`, `returns`;
+//! - `SALE#<id>#GATE#<k>` / `GATE` for `k` in `1..gate_copies`: copies of the gate, written in the same
+//!   transaction as the gate whenever it changes, each in a partition of its own; a reader instance reads one;
 //! - `SALE#<id>#SHARD#<k>` / `SHARD`: `units` (the stock gate), `closed` after reconciliation, `lane<j>` the mark
 //!   of lane `j`'s last take from it (one take `<ticket>|<message key>`, or a batch take `*<take id>:<count>`),
 //!   `prev<j>` the mark that one replaced;
@@ -53,6 +55,15 @@ fn meta_key(sale_id: &str) -> Item {
 
 fn gate_key(sale_id: &str) -> Item {
     key(format!("SALE#{sale_id}"), "GATE")
+}
+
+/// The key of gate copy `copy` of a sale: the gate itself for copy 0.
+fn gate_copy_key(sale_id: &str, copy: u32) -> Item {
+    if copy == 0 {
+        gate_key(sale_id)
+    } else {
+        key(format!("SALE#{sale_id}#GATE#{copy}"), "GATE")
+    }
 }
 
 fn seq_key(sale_id: &str, k: u32) -> Item {
@@ -142,6 +153,10 @@ pub struct DynamoFlashSales {
     inventory: Table,
     /// Take records this instance wrote or read, by take id.
     records: Arc<Mutex<HashMap<String, Vec<Take>>>>,
+    /// The gate copy this instance reads (0: the gate itself); a sale with fewer copies is read at its gate.
+    read_copy: u32,
+    /// The gate copies of the sales this instance gave units back to (a sale's copy count never changes).
+    copies: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 impl DynamoFlashSales {
@@ -149,7 +164,13 @@ impl DynamoFlashSales {
     pub fn new(client: Client, table: impl Into<String>, inventory_table: impl Into<String>) -> Self {
         let table = Table::new(client, table);
         let inventory = table.sibling(inventory_table);
-        Self { table, inventory, records: Arc::default() }
+        Self { table, inventory, records: Arc::default(), read_copy: 0, copies: Arc::default() }
+    }
+
+    /// Reads one of `copies` gate items, picked at random for this instance (`FLASH_GATE_COPIES`), so the
+    /// instances of a function spread their gate reads over the copies' partitions.
+    pub fn reading_gate_copies(self, copies: u32) -> Self {
+        Self { read_copy: rand::random::<u32>() % copies.max(1), ..self }
     }
 
     /// Sales, gates and tickets only, for the functions that neither allocate units from stock nor reconcile
@@ -289,8 +310,9 @@ impl DynamoFlashSales {
             .expression_attribute_values(":msg", s(&take.message_key))
             .build()
             .expect("table, key and expression are set");
-        let items = [record, self.refill(&sale.sale_id, shard), self.reopen_gate(&sale.sale_id)]
+        let items = [record, self.refill(&sale.sale_id, shard)]
             .into_iter()
+            .chain(self.reopen_gate(&sale.sale_id, sale.gate_copy_count()))
             .map(|u| TransactWriteItem::builder().update(u).build())
             .collect();
         match self.transact(items).await? {
@@ -312,15 +334,32 @@ impl DynamoFlashSales {
             .expect("table, key and expression are set")
     }
 
-    /// The gate's update when a unit comes back: reopened, `returns + 1`.
-    fn reopen_gate(&self, sale_id: &str) -> Update {
-        self.table
-            .update(gate_key(sale_id), "ADD #returns :one SET sold_out = :false")
-            .expression_attribute_names("#returns", "returns")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .build()
-            .expect("table, key and expression are set")
+    /// The updates of the gate and each of its `copies - 1` copies when a unit comes back: reopened,
+    /// `returns + 1`. They go into the same transaction, so every copy always equals the gate.
+    fn reopen_gate(&self, sale_id: &str, copies: u32) -> Vec<Update> {
+        (0..copies.max(1))
+            .map(|copy| {
+                self.table
+                    .update(gate_copy_key(sale_id, copy), "ADD #returns :one SET sold_out = :false")
+                    .expression_attribute_names("#returns", "returns")
+                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":false", AttributeValue::Bool(false))
+                    .build()
+                    .expect("table, key and expression are set")
+            })
+            .collect()
+    }
+
+    /// How many items hold the gate of `sale_id` (read once per instance and sale: it never changes).
+    async fn gate_copies_of(&self, sale_id: &str) -> Result<u32> {
+        if let Some(copies) = self.copies.lock().ok().and_then(|m| m.get(sale_id).copied()) {
+            return Ok(copies);
+        }
+        let copies = self.get_sale(sale_id).await?.map_or(1, |sale| sale.gate_copy_count());
+        if let Ok(mut m) = self.copies.lock() {
+            m.insert(sale_id.to_owned(), copies);
+        }
+        Ok(copies)
     }
 
     /// Every stored item of one sale, read with scans: for tests, the benchmark and audits, never a request
@@ -404,10 +443,12 @@ impl FlashSaleCreator for DynamoFlashSales {
         };
         let mut items =
             vec![stock::allocate(&self.inventory, &sale.sku, &sale.warehouse_id, i64::from(sale.units)), put(meta)];
-        let mut gate = gate_key(&sale.sale_id);
-        gate.insert("sold_out".into(), AttributeValue::Bool(false));
-        gate.insert("returns".into(), n(0));
-        items.push(put(gate));
+        for copy in 0..sale.gate_copy_count() {
+            let mut gate = gate_copy_key(&sale.sale_id, copy);
+            gate.insert("sold_out".into(), AttributeValue::Bool(false));
+            gate.insert("returns".into(), n(0));
+            items.push(put(gate));
+        }
         for (k, units) in sale.shard_units().into_iter().enumerate() {
             let mut shard = self.gate(&sale.sale_id).seed(u32::try_from(k).unwrap_or(0), i64::from(units));
             shard.insert("sale_id".into(), s(&sale.sale_id));
@@ -426,16 +467,19 @@ impl FlashSaleReader for DynamoFlashSales {
         self.table.read(meta_key(sale_id), false).await?.map(from_item).transpose()
     }
 
+    /// Reads this instance's gate copy; a sale with fewer copies (created before, or with another setting) has
+    /// none there, and its gate is read.
     async fn get_gate(&self, sale_id: &str, consistent: bool) -> Result<Gate> {
-        Ok(self
-            .table
-            .read(gate_key(sale_id), consistent)
-            .await?
-            .map(|item| Gate {
-                sold_out: item.get("sold_out").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
-                returns: u64::try_from(num(&item, "returns")).unwrap_or(0),
-            })
-            .unwrap_or_default())
+        let gate = |item: Item| Gate {
+            sold_out: item.get("sold_out").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+            returns: u64::try_from(num(&item, "returns")).unwrap_or(0),
+        };
+        if self.read_copy > 0 {
+            if let Some(item) = self.table.read(gate_copy_key(sale_id, self.read_copy), consistent).await? {
+                return Ok(gate(item));
+            }
+        }
+        Ok(self.table.read(gate_key(sale_id), consistent).await?.map(gate).unwrap_or_default())
     }
 }
 
@@ -622,7 +666,7 @@ impl FlashTicketStore for DynamoFlashSales {
         .build()
         .expect("table, key and expression are set");
         let shard_update = self.refill(&ticket.sale_id, shard);
-        let gate_update = self.reopen_gate(&ticket.sale_id);
+        let gate_updates = self.reopen_gate(&ticket.sale_id, self.gate_copies_of(&ticket.sale_id).await?);
         let counter_update = self
             .table
             .update(customer_key(&ticket.sale_id, &ticket.customer_id), "ADD #count :minus")
@@ -630,8 +674,9 @@ impl FlashTicketStore for DynamoFlashSales {
             .expression_attribute_values(":minus", n(-1))
             .build()
             .expect("table, key and expression are set");
-        let items = [ticket_update, shard_update, gate_update, counter_update]
+        let items = [ticket_update, shard_update, counter_update]
             .into_iter()
+            .chain(gate_updates)
             .map(|u| TransactWriteItem::builder().update(u).build())
             .collect();
         match self.transact(items).await? {
@@ -769,20 +814,40 @@ impl FlashAdmissions for DynamoFlashSales {
             .collect())
     }
 
-    async fn close_gate(&self, sale_id: &str, returns: u64) -> Result<bool> {
-        let result = self
-            .table
-            .update_item()
-            .set_key(Some(gate_key(sale_id)))
-            .update_expression("SET sold_out = :true")
-            .condition_expression("#returns = :returns")
-            .expression_attribute_names("#returns", "returns")
-            .expression_attribute_values(":true", AttributeValue::Bool(true))
-            .expression_attribute_values(":returns", n(returns))
-            .send()
-            .boxed()
-            .await;
-        applied(result)
+    /// Closes the gate and every copy of it, on condition that `returns` is still what the worker read (one
+    /// transaction when there are copies: a unit given back meanwhile cancels it).
+    async fn close_gate(&self, sale: &FlashSale, returns: u64) -> Result<bool> {
+        let copies = sale.gate_copy_count();
+        if copies == 1 {
+            let result = self
+                .table
+                .update_item()
+                .set_key(Some(gate_key(&sale.sale_id)))
+                .update_expression("SET sold_out = :true")
+                .condition_expression("#returns = :returns")
+                .expression_attribute_names("#returns", "returns")
+                .expression_attribute_values(":true", AttributeValue::Bool(true))
+                .expression_attribute_values(":returns", n(returns))
+                .send()
+                .boxed()
+                .await;
+            return applied(result);
+        }
+        let items = (0..copies)
+            .map(|copy| {
+                let update = self
+                    .table
+                    .update(gate_copy_key(&sale.sale_id, copy), "SET sold_out = :true")
+                    .condition_expression("#returns = :returns")
+                    .expression_attribute_names("#returns", "returns")
+                    .expression_attribute_values(":true", AttributeValue::Bool(true))
+                    .expression_attribute_values(":returns", n(returns))
+                    .build()
+                    .expect("table, key and expression are set");
+                TransactWriteItem::builder().update(update).build()
+            })
+            .collect();
+        Ok(self.transact(items).await?.is_none())
     }
 
     async fn move_units(&self, sale_id: &str, mv: Move) -> Result<bool> {

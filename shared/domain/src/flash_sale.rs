@@ -54,6 +54,9 @@ pub const DEFAULT_LANES_PER_SHARD: u32 = 8;
 pub const MAX_LANES: u32 = 1_000;
 /// Most entries one conditional write on a shard takes units for: the waiting room's batch size.
 pub const MAX_BATCH_TAKE: usize = 10;
+/// Most items holding one sale's gate (the gate and its copies, written together in every transaction that
+/// changes it; a reader reads one of them), so the sale's creation stays within a transaction's 100 items.
+pub const MAX_GATE_COPIES: u32 = 16;
 
 /// The stable error code of an entry before the start.
 pub const NOT_STARTED: ErrorCode = ErrorCode::NotStarted;
@@ -183,6 +186,7 @@ impl NewFlashSale {
             lanes,
             hold_seconds: self.hold_seconds.unwrap_or(DEFAULT_HOLD_SECONDS),
             created_at: now,
+            gate_copies: 1,
             reconciliation: None,
         }
     }
@@ -207,6 +211,11 @@ pub struct FlashSale {
     pub lanes: u32,
     pub hold_seconds: u32,
     pub created_at: DateTime<Utc>,
+    /// Items holding the gate: the gate and `gate_copies - 1` copies with the same state, which every change of
+    /// the gate writes together, so the entry, status and worker instances can spread their reads over them.
+    /// 0 (a sale stored before copies) means the gate alone.
+    #[serde(default)]
+    pub gate_copies: u32,
     /// Set once the shards have gone back into inventory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconciliation: Option<Reconciliation>,
@@ -226,6 +235,16 @@ impl FlashSale {
     /// The initial units of each shard: an even split, the remainder on the first shards.
     pub fn shard_units(&self) -> Vec<u32> {
         split_units(self.units, self.shards)
+    }
+
+    /// The sale with its gate held by `copies` items (1..=[`MAX_GATE_COPIES`]).
+    pub fn with_gate_copies(self, copies: u32) -> Self {
+        Self { gate_copies: copies.clamp(1, MAX_GATE_COPIES), ..self }
+    }
+
+    /// Items holding the gate, the gate itself included (at least 1).
+    pub fn gate_copy_count(&self) -> u32 {
+        self.gate_copies.clamp(1, MAX_GATE_COPIES)
     }
 
     /// The waiting room's lanes (FIFO message groups, and sequence items) of this sale.

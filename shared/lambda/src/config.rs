@@ -58,8 +58,15 @@ impl FromEnv for EntryPolicy {
 }
 
 impl FromEnv for SalePolicy {
-    /// FLASH_MAX_LANES (default 160, at least 1): the admission worker's MaximumConcurrency.
+    /// FLASH_MAX_LANES (default 160, at least 1): the admission worker's MaximumConcurrency;
+    /// FLASH_GATE_COPIES (default 1): the items holding a new sale's gate.
     fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self { max_lanes: parsed_or::<u32>("FLASH_MAX_LANES", 160)?.max(1) })
+        Ok(Self { max_lanes: parsed_or::<u32>("FLASH_MAX_LANES", 160)?.max(1), gate_copies: gate_copies()? })
     }
+}
+
+/// FLASH_GATE_COPIES (default 1, within 1..=16): the items holding a sale's gate. The function that creates
+/// sales writes that many; the entry, status and admission functions read one of them each.
+pub fn gate_copies() -> Result<u32, ConfigError> {
+    Ok(parsed_or::<u32>("FLASH_GATE_COPIES", 1)?.clamp(1, commerce_domain::flash_sale::MAX_GATE_COPIES))
 }

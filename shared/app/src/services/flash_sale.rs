@@ -34,6 +34,8 @@ pub struct SalePolicy {
     /// Most lanes a sale may have: the admission worker's concurrency (template.yaml
     /// `FlashSaleWorkerConcurrency`), so every lane can have its batch in flight at once.
     pub max_lanes: u32,
+    /// Items holding a new sale's gate (template.yaml `FlashGateCopies`): the gate and its copies.
+    pub gate_copies: u32,
 }
 
 /// A seller (for a SKU of their own products) or an admin creates a sale: the units leave the chosen
@@ -73,7 +75,9 @@ pub async fn create_sale(
             .ok_or_else(|| DomainError::OutOfStock { sku: input.sku.clone() })?,
     };
     let sale_id = ids::new_id(flash_sale::SALE_ID_PREFIX);
-    let sale = input.into_sale(sale_id, caller.user_id.clone(), warehouse_id, now, policy.max_lanes);
+    let sale = input
+        .into_sale(sale_id, caller.user_id.clone(), warehouse_id, now, policy.max_lanes)
+        .with_gate_copies(policy.gate_copies);
     creator.create_sale(&sale).await?;
     tracing::info!(sale_id = %sale.sale_id, sku = %sale.sku, units = sale.units, shards = sale.shards, lanes = sale.lanes, "flash sale created");
     let status = sale.phase(&Gate::default(), now);
@@ -387,6 +391,14 @@ const SETTLE_RETRIES: u32 = 3;
 /// Write units of a single write of an item under 1 KB, and of one such item in a transaction (AWS's rules).
 const WCU_SINGLE: u64 = 1;
 const WCU_TRANSACTIONAL: u64 = 2;
+
+/// Write units of closing the gate: one update, or a transaction over the gate and its copies.
+fn close_gate_units(sale: &FlashSale) -> u64 {
+    match sale.gate_copy_count() {
+        1 => WCU_SINGLE,
+        copies => WCU_TRANSACTIONAL * u64::from(copies),
+    }
+}
 
 /// Admits one batch of queued entries, each lane (FIFO message group) in order. Returns, per message, the
 /// outcome or the error that makes the message (and, to keep its lane's order, every later one of its lane) go
@@ -867,8 +879,8 @@ impl<R: FlashSaleReader, A: FlashAdmissions, T: FlashTicketStore> Admitter<'_, R
                     fresh = !self.refresh_shards(stats, sale, remaining).await?;
                     continue;
                 }
-                stats.write_units += WCU_SINGLE;
-                if self.admissions.close_gate(&sale.sale_id, gate.returns).await? {
+                stats.write_units += close_gate_units(sale);
+                if self.admissions.close_gate(sale, gate.returns).await? {
                     tracing::info!(sale_id = %sale.sale_id, "sold out: the queue is closed");
                     gate.sold_out = true;
                     self.state.saw_gate(&sale.sale_id, gate);

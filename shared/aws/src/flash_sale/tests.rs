@@ -340,8 +340,8 @@ impl FlashAdmissions for Faulty<'_> {
         self.store.unsettled(takes).await
     }
 
-    async fn close_gate(&self, sale_id: &str, returns: u64) -> Result<bool> {
-        self.store.close_gate(sale_id, returns).await
+    async fn close_gate(&self, sale: &FlashSale, returns: u64) -> Result<bool> {
+        self.store.close_gate(sale, returns).await
     }
 
     async fn move_units(&self, sale_id: &str, mv: Move) -> Result<bool> {
@@ -755,4 +755,119 @@ async fn workers_dying_at_random_under_concurrency_sell_every_unit_once_and_reco
     assert_stock_ledger(&level);
     assert_eq!(level["flash_sold"], i64::from(r.sold));
     eprintln!("{died} deliveries died after their shard write, {gave_up} messages gave up; {} won", r.sold);
+}
+
+/// Every item holding the sale's gate, read consistently: (sold out, returns) of the gate and of each copy.
+async fn gate_items(store: &DynamoFlashSales, sale: &FlashSale) -> Vec<(bool, i64)> {
+    let mut items = Vec::new();
+    for copy in 0..sale.gate_copy_count() {
+        let item = store.table.read(gate_copy_key(&sale.sale_id, copy), true).await.unwrap().unwrap();
+        items.push((item.get("sold_out").and_then(|v| v.as_bool().ok()).copied().unwrap(), num(&item, "returns")));
+    }
+    items
+}
+
+/// Reopens the gate as a unit coming back does (`returns + 1` on the gate and every copy), retrying a
+/// transaction that conflicted with another.
+async fn reopen(store: &DynamoFlashSales, sale: &FlashSale) {
+    for _ in 0..20 {
+        let items = store
+            .reopen_gate(&sale.sale_id, sale.gate_copy_count())
+            .into_iter()
+            .map(|u| TransactWriteItem::builder().update(u).build())
+            .collect();
+        match store.transact(items).await {
+            Ok(None) => return,
+            Err(DomainError::Transient(_)) => continue,
+            other => panic!("a reopen has no condition: {other:?}"),
+        }
+    }
+    panic!("the reopen kept conflicting");
+}
+
+/// The copies equal the gate, and an instance reading any copy sees it.
+async fn assert_copies_agree(store: &DynamoFlashSales, sale: &FlashSale, sold_out: bool, returns: i64) {
+    assert_eq!(gate_items(store, sale).await, vec![(sold_out, returns); sale.gate_copy_count() as usize]);
+    for copy in 0..sale.gate_copy_count() + 2 {
+        let reader = DynamoFlashSales { read_copy: copy, ..store.clone() };
+        let gate = reader.get_gate(&sale.sale_id, true).await.unwrap();
+        assert_eq!((gate.sold_out, gate.returns), (sold_out, returns as u64), "reader of copy {copy}");
+    }
+}
+
+#[tokio::test]
+async fn every_change_of_the_gate_writes_its_copies_and_readers_of_any_copy_see_it() {
+    let Some(endpoint) = endpoint() else { return };
+    let store = setup(&client(&endpoint).await, "SKU-G", 10).await;
+    let sale = live_sale_with_lanes("SKU-G", 2, 2, 1, 1, 60).with_gate_copies(4);
+    store.create_sale(&sale).await.unwrap();
+    assert_copies_agree(&store, &sale, false, 0).await;
+
+    // The worker sells both units and closes the gate: one transaction closes every copy.
+    let messages = enter_all(&store, &sale, 3).await;
+    let state = service::AdmissionState::default();
+    let t0 = Utc::now();
+    let (results, stats) = service::admit_batch(&store, &store, &store, &state, &messages, t0).await;
+    let outcomes: Vec<_> = results.into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(outcomes, vec![service::Admission::Won, service::Admission::Won, service::Admission::SoldOut]);
+    assert_eq!(stats[&sale.sale_id].admitted, 2);
+    assert_copies_agree(&store, &sale, true, 0).await;
+
+    // A new entry through an instance that reads copy 3 is turned away at the door.
+    let reader = DynamoFlashSales { read_copy: 3, ..store.clone() };
+    let cache = service::EntryCache::new(Duration::zero());
+    let policy = service::EntryPolicy { min_interval: Duration::zero() };
+    let entrance = service::Entrance { sales: &reader, cache: &cache, queue: &NoQueue, policy };
+    let sale_id = SaleId::parse(&sale.sale_id).unwrap();
+    let err = service::enter(&entrance, &shopper("late"), &sale_id, Some("k"), Utc::now()).await.unwrap_err();
+    assert!(matches!(err, DomainError::Gone { code: ErrorCode::SoldOut, .. }), "{err:?}");
+
+    // A hold runs out: the unit comes back and every copy reopens (`returns` 1), also through an adapter that
+    // never saw the sale (it reads the sale for its copy count).
+    let later = t0 + Duration::seconds(61);
+    let fresh = DynamoFlashSales { copies: Arc::default(), ..store.clone() };
+    assert_eq!(service::sweep(&fresh, &fresh, later).await.unwrap().expired_holds, 2);
+    assert_copies_agree(&store, &sale, false, 2).await;
+
+    // A close on a stale `returns` fails and changes no copy; on the current one it closes them all.
+    assert!(!store.close_gate(&sale, 0).await.unwrap());
+    assert_copies_agree(&store, &sale, false, 2).await;
+    assert!(store.close_gate(&sale, 2).await.unwrap());
+    assert_copies_agree(&store, &sale, true, 2).await;
+
+    // Closes racing returns: whatever the order, the copies end equal to the gate.
+    let next = enter_all_from(&store, &sale, 3).await;
+    reopen(&store, &sale).await;
+    assert_copies_agree(&store, &sale, false, 3).await;
+    let (results, _) = service::admit_batch(&store, &store, &store, &state, &next, later).await;
+    assert_eq!(results.into_iter().map(|r| r.unwrap()).collect::<Vec<_>>(), vec![service::Admission::Won]);
+    let store = Arc::new(store);
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let (store, sale) = (store.clone(), sale.clone());
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                let returns = store.get_gate(&sale.sale_id, true).await.unwrap().returns;
+                // A close that lost to a reopen, or kept conflicting, changed nothing.
+                match store.close_gate(&sale, returns).await {
+                    Ok(_) | Err(DomainError::Transient(_)) => {}
+                    Err(err) => panic!("{err:?}"),
+                }
+            } else {
+                reopen(&store, &sale).await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let items = gate_items(&store, &sale).await;
+    assert_eq!(items[0].1, 3 + 8, "every reopen counted once");
+    assert!(items.iter().all(|item| *item == items[0]), "copies differ from the gate: {items:?}");
+
+    // A sale stored before copies (or with fewer) is read at its gate by an instance reading copy 3.
+    let old = live_sale_with_lanes("SKU-G", 1, 1, 1, 1, 60);
+    store.create_sale(&old).await.unwrap();
+    assert!(store.close_gate(&old, 0).await.unwrap());
+    assert_copies_agree(&store, &old, true, 0).await;
 }
