@@ -17,7 +17,7 @@ help:
 	@echo "make test              every check: fmt, clippy, cfn-lint, sam validate, unit, handler, integration, end to end"
 	@echo "make bench             benchmarks (print numbers)"
 	@echo "make bench-lambda      each function's arm64 binary size and init duration (FUNCTIONS=\"a b\" for some)"
-	@echo "make model             simulate a flash sale of the deployed configuration under AWS's limits (MODEL_ARGS=sweep, --help)"
+	@echo "make model             simulate flash sales under AWS's limits: deployed, then quotas raised (MODEL_ARGS=run, --help)"
 	@echo "make reset             reset the running local stack's data"
 	@echo "make deploy            sam build + sam deploy (needs AWS credentials)"
 
@@ -61,6 +61,9 @@ bench:
 bench-lambda:
 	infra/lambda-size-bench.sh $(FUNCTIONS)
 
+# The deployed configuration first, then shards, lanes, concurrency and gate copies with quotas raised; the last
+# line is the best. MODEL_ARGS=run (or any options without `sweep`) simulates one sale.
+MODEL_ARGS ?= --horizon 120 sweep
 model:
 	$(CARGO) build --profile bench-release -p flash-model
 	target/bench-release/flash-model $(MODEL_ARGS)

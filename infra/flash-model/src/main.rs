@@ -286,6 +286,10 @@ struct Row {
     concurrency: u32,
     /// Provisioned concurrency of the entry and status functions.
     provisioned: u32,
+    /// Items holding the gate (None: template.yaml's FLASH_GATE_COPIES).
+    gate_copies: Option<u32>,
+    /// Units of the sale (None: the command line's).
+    units: Option<u32>,
 }
 
 /// The sweep: the deployed configuration, then shards, lanes and worker concurrency with the account quotas as
@@ -305,8 +309,24 @@ fn sweep(o: &Opts, t: &TemplateSettings) {
         warm_pollers: true,
         ..o.clone()
     };
-    let row = |raised, shards, lanes, concurrency| Row { raised, shards, lanes, concurrency, provisioned: 0 };
-    let pc = |shards, lanes, concurrency| Row { raised: true, shards, lanes, concurrency, provisioned: 3_000 };
+    let row = |raised, shards, lanes, concurrency| Row {
+        raised,
+        shards,
+        lanes,
+        concurrency,
+        provisioned: 0,
+        gate_copies: None,
+        units: None,
+    };
+    let pc = |shards, lanes, concurrency, gate_copies| Row {
+        raised: true,
+        shards,
+        lanes,
+        concurrency,
+        provisioned: 3_000,
+        gate_copies,
+        units: None,
+    };
     let (n, l, c) = (deployed.shards, deployed.lanes, deployed.concurrency);
     let rows = [
         row(false, n, l, c),
@@ -316,9 +336,13 @@ fn sweep(o: &Opts, t: &TemplateSettings) {
         row(true, 40, 320, 640),
         row(true, 50, 400, 1000),
         row(true, 50, 800, 1000),
-        pc(20, 160, 320),
-        pc(40, 320, 640),
-        pc(50, 800, 1000),
+        pc(20, 160, 320, None),
+        pc(20, 160, 320, Some(16)),
+        pc(50, 800, 1000, Some(1)),
+        pc(50, 800, 1000, None),
+        pc(50, 800, 1000, Some(16)),
+        // Ten times the units: the rate held for seconds, not over the tenth of a second 8,000 units take.
+        Row { units: Some(100_000), ..pc(50, 800, 1000, Some(16)) },
     ];
     println!(
         "flash-model sweep: {} buyers ({}) for {} units, latency profile {:?}, {} takes",
@@ -331,15 +355,18 @@ fn sweep(o: &Opts, t: &TemplateSettings) {
     println!("  quotas documented: API account 10,000 rps, Lambda 1,000, table 40,000 units/s, event source 5 + 300/min; routes as template.yaml");
     println!("  quotas raised: API account 300,000 rps, entry route 100,000 rps, status route 200,000 rps, Lambda 20,000, table 1,000,000 units/s, provisioned pollers");
     println!("  raised+pc: raised, and 3,000 provisioned environments each for the entry and status functions (Lambda's scaling rate applies beyond them)");
+    println!("  gates: items holding the gate (the gate and its copies, FLASH_GATE_COPIES); each instance reads one");
     println!("  gate reads as the code does: an entry instance trusts its read for 1 s (open or closed), status and worker instances an open one for 1 s");
     println!("  adm wcu/u: the admission's own writes per unit (take record, shard, ticket, hold index); wcu/u: flash-bench's count (worker counters incl. rejections and metrics, + entry 5)");
     println!("  partitions: S = SALE#<id>, S#SHARD#k, S#SEQ#j, S#METRIC#j, HOLDS#<id>#j (gsi1, by lane)");
     println!(
-        "{:<10} {:>6} {:>5} {:>5} {:>8} {:>8} {:>6} {:>6} {:>20} {:>16} {:>8} {:>6} {:>5}  bounded by",
+        "{:<10} {:>7} {:>6} {:>5} {:>5} {:>5} {:>8} {:>8} {:>6} {:>6} {:>20} {:>16} {:>8} {:>6} {:>5}  bounded by",
         "quotas",
+        "units",
         "shards",
         "lanes",
         "C",
+        "gates",
         "adm/s",
         "sellout",
         "adm/u",
@@ -350,7 +377,7 @@ fn sweep(o: &Opts, t: &TemplateSettings) {
         "lambda",
         "$/1M"
     );
-    let mut best = 0.0;
+    let mut best = (0.0, String::new());
     for row in rows {
         let base = if row.raised { &raised } else { o };
         let opts = Opts {
@@ -358,6 +385,8 @@ fn sweep(o: &Opts, t: &TemplateSettings) {
             lanes: Some(row.lanes),
             concurrency: Some(row.concurrency),
             provisioned: row.provisioned,
+            gate_copies: row.gate_copies.or(base.gate_copies),
+            units: row.units.unwrap_or(base.units),
             ..base.clone()
         };
         let (cfg, _) = config(&opts, t);
@@ -368,9 +397,16 @@ fn sweep(o: &Opts, t: &TemplateSettings) {
             (true, _) => "raised+pc",
         };
         print_row(label, &cfg, &r);
-        best = f64::max(best, r.admissions_per_s());
+        if r.admissions_per_s() > best.0 && r.oversold == 0 && r.in_shards == 0 {
+            let name = format!(
+                "{label}, {} units, {} shards, {} lanes, MaximumConcurrency {}, {} gate items",
+                cfg.units, cfg.shards, cfg.lanes, cfg.concurrency, cfg.gate_copies
+            );
+            best = (r.admissions_per_s(), name);
+        }
     }
-    println!("admissions/s per SKU: {best:.0}");
+    println!("best (0 oversold, 0 left in the shards): {}", best.1);
+    println!("admissions/s per SKU: {:.0}", best.0);
 }
 
 fn print_row(label: &str, cfg: &Config, r: &Report) {
@@ -385,11 +421,13 @@ fn print_row(label: &str, cfg: &Config, r: &Report) {
     };
     let cost = r.cost(cfg).total() / r.won.max(1) as f64 * 1e6;
     println!(
-        "{:<10} {:>6} {:>5} {:>5} {:>8.0} {:>8} {:>6.2} {:>6.2} {:>20} {:>16} {:>8} {:>6} {:>5.0}  {}",
+        "{:<10} {:>7} {:>6} {:>5} {:>5} {:>5} {:>8.0} {:>8} {:>6.2} {:>6.2} {:>20} {:>16} {:>8} {:>6} {:>5.0}  {}",
         label,
+        cfg.units,
         cfg.shards,
         cfg.lanes,
         cfg.concurrency,
+        cfg.gate_copies,
         r.admissions_per_s(),
         r.sell_out_s.map_or_else(|| "-".into(), |s| format!("{s:.2}s")),
         r.admission_wcu_per_unit(),
