@@ -9,6 +9,8 @@
 #    carries, and what the largest adds.
 # Both builds run under `nice -n 19`; each has its own target dir (LAMBDA_ARM64_TARGET_DIR and
 # LAMBDA_NATIVE_TARGET_DIR override them). COLDSTART_RUNS sets the cold starts per function (default 5).
+# LAMBDA_NATIVE_PROFILE=bench-release measures init on builds without LTO (minutes instead of hours for every
+# function on a small machine; the same code, optimized for speed rather than size, so init differs a little).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -16,6 +18,8 @@ cd "$root"
 export PATH="$root/.local/lambda/bin:$PATH"
 arm64_dir="${LAMBDA_ARM64_TARGET_DIR:-$root/target/lambda-arm64}"
 native_dir="${LAMBDA_NATIVE_TARGET_DIR:-$root/target/lambda-native}"
+native_profile="${LAMBDA_NATIVE_PROFILE:-release}"
+strip_var="CARGO_PROFILE_$(echo "$native_profile" | tr 'a-z-' 'A-Z_')_STRIP"
 
 if [ "$#" -gt 0 ]; then functions=("$@"); else mapfile -t functions < <(ls functions); fi
 packages=()
@@ -32,11 +36,12 @@ timed() {  # timed LABEL COMMAND...: runs it and says how long it took, per func
 }
 timed "arm64 release build" nice -n 19 env CARGO_TARGET_DIR="$arm64_dir" \
   cargo lambda build --release --arm64 "${packages[@]}"
-native=(nice -n 19 env CARGO_TARGET_DIR="$native_dir" CARGO_PROFILE_RELEASE_STRIP=false)
-timed "native release build" "${native[@]}" cargo build --release -p coldstart-bench "${packages[@]}"
+native=(nice -n 19 env CARGO_TARGET_DIR="$native_dir" "$strip_var=false")
+timed "native $native_profile build" "${native[@]}" cargo build --profile "$native_profile" -p coldstart-bench "${packages[@]}"
+bins="$native_dir/$native_profile"
 
-"$native_dir/release/coldstart-bench" --template template.yaml --size-dir "$arm64_dir/lambda" \
-  --bin-dir "$native_dir/release" --runs "${COLDSTART_RUNS:-5}" "${functions[@]}"
+"$bins/coldstart-bench" --template template.yaml --size-dir "$arm64_dir/lambda" \
+  --bin-dir "$bins" --runs "${COLDSTART_RUNS:-5}" "${functions[@]}"
 
 # By crate, from the symbols of the native build (the arm64 binaries are stripped; their make-up is alike). A
 # generic function counts for the crate that names it (`core::ptr::drop_in_place<hyper::...>` is core's).
@@ -45,8 +50,8 @@ by_size="$(for f in "${functions[@]}"; do
 done | sort -n)"
 for f in $(echo "$by_size" | sed -n '1p;$p' | cut -d' ' -f2 | uniq); do
   echo
-  echo "where $f's code and constants come from (MB, x86_64 release build, 15 largest):"
-  nm -S --size-sort -C "$native_dir/release/$f" | python3 -c '
+  echo "where $f's code and constants come from (MB, x86_64 $native_profile build, 15 largest):"
+  nm -S --size-sort -C "$bins/$f" | python3 -c '
 import collections, re, sys
 sizes = collections.Counter()
 for line in sys.stdin:
