@@ -345,6 +345,7 @@ Resources:
         assert_eq!(s.worker_timeout_s.value, 10.0);
         assert!(s.high_throughput_fifo);
         assert!(s.max_concurrency.source.contains("MaximumConcurrency"));
+        assert_eq!(s.gate_copies.value, 1.0, "no FLASH_GATE_COPIES: the gate alone");
     }
 
     #[test]
@@ -353,5 +354,7 @@ Resources:
         let s = read(&path).unwrap();
         assert!(s.batch_size.value >= 1.0 && s.max_concurrency.value >= 2.0);
         assert!(s.entry_rps.value.is_finite(), "the entry route is throttled");
+        assert!((1.0..=16.0).contains(&s.gate_copies.value), "FLASH_GATE_COPIES: {:?}", s.gate_copies);
+        assert!(s.gate_copies.source.contains("FLASH_GATE_COPIES"), "{:?}", s.gate_copies);
     }
 }

@@ -954,6 +954,19 @@ mod tests {
     }
 
     #[test]
+    fn gate_copies_are_within_one_and_sixteen_and_a_sale_stored_before_them_has_its_gate_alone() {
+        let sale = request().into_sale("fs_1".into(), "s".into(), "wh".into(), at("2029-12-31T00:00:00Z"), 160);
+        assert_eq!(sale.gate_copy_count(), 1);
+        assert_eq!(sale.clone().with_gate_copies(0).gate_copy_count(), 1);
+        assert_eq!(sale.clone().with_gate_copies(4).gate_copies, 4);
+        assert_eq!(sale.clone().with_gate_copies(u32::MAX).gate_copies, MAX_GATE_COPIES);
+        let mut stored = serde_json::to_value(&sale).unwrap();
+        stored.as_object_mut().unwrap().remove("gate_copies");
+        let stored: FlashSale = serde_json::from_value(stored).unwrap();
+        assert_eq!((stored.gate_copies, stored.gate_copy_count()), (0, 1));
+    }
+
+    #[test]
     fn lanes_are_bounded_by_sixteen_per_shard_and_the_worker_concurrency() {
         let now = at("2029-12-31T00:00:00Z");
         for lanes in [0, 65] {
