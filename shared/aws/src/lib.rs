@@ -10,6 +10,7 @@ pub mod flash_sale;
 pub mod inventory;
 pub mod jwt;
 pub mod orders;
+pub mod outbound;
 pub mod payments;
 pub mod promotions;
 pub mod reviews;
