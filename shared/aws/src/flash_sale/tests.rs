@@ -216,13 +216,7 @@ async fn expired_hold_returns_the_unit_to_the_next_in_line_and_sale_reconciles_e
     // the one it has, then the other shard's; the third finds the sale sold out.
     let sale = live_sale_with_lanes("SKU-D", 2, 2, 1, 1, 60);
     store.create_sale(&sale).await.unwrap();
-    let messages = enter_all(&store, &sale, 3).await;
-    let state = service::AdmissionState::default();
-    let t0 = Utc::now();
-    let (results, stats) = service::admit_batch(&store, &store, &store, &state, &messages, t0).await;
-    let outcomes: Vec<_> = results.into_iter().map(|r| r.unwrap()).collect();
-    assert_eq!(outcomes, vec![service::Admission::Won, service::Admission::Won, service::Admission::SoldOut]);
-    assert_eq!(stats[&sale.sale_id].admitted, 2);
+    let (state, t0) = two_win_and_the_third_is_sold_out(&store, &sale).await;
 
     // The first winner checks out; a replay of the same order answers the same unit.
     let unit = service::consume_hold(&store, &store, &store, "ftk_000000", "c0", "ord_1", t0).await.unwrap();
@@ -278,6 +272,21 @@ async fn expired_hold_returns_the_unit_to_the_next_in_line_and_sale_reconciles_e
     assert_stock_ledger(&level);
     assert_eq!((level["flash"], level["flash_sold"], level["sold"], level["avail"], level["on_hand"]), (0, 1, 1, 9, 9));
     assert_eq!(service::sweep(&store, &store, after_end).await.unwrap().sales, 0, "a reconciled sale is not live");
+}
+
+/// Three customers enter a two-unit sale and one batch admits them: two win, the third finds it sold out.
+async fn two_win_and_the_third_is_sold_out(
+    store: &DynamoFlashSales,
+    sale: &FlashSale,
+) -> (service::AdmissionState, DateTime<Utc>) {
+    let messages = enter_all(store, sale, 3).await;
+    let state = service::AdmissionState::default();
+    let t0 = Utc::now();
+    let (results, stats) = service::admit_batch(store, store, store, &state, &messages, t0).await;
+    let outcomes: Vec<_> = results.into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(outcomes, vec![service::Admission::Won, service::Admission::Won, service::Admission::SoldOut]);
+    assert_eq!(stats[&sale.sale_id].admitted, 2);
+    (state, t0)
 }
 
 async fn enter_all_from(store: &DynamoFlashSales, sale: &FlashSale, first: usize) -> Vec<EntryMessage> {
@@ -804,13 +813,7 @@ async fn every_change_of_the_gate_writes_its_copies_and_readers_of_any_copy_see_
     assert_copies_agree(&store, &sale, false, 0).await;
 
     // The worker sells both units and closes the gate: one transaction closes every copy.
-    let messages = enter_all(&store, &sale, 3).await;
-    let state = service::AdmissionState::default();
-    let t0 = Utc::now();
-    let (results, stats) = service::admit_batch(&store, &store, &store, &state, &messages, t0).await;
-    let outcomes: Vec<_> = results.into_iter().map(|r| r.unwrap()).collect();
-    assert_eq!(outcomes, vec![service::Admission::Won, service::Admission::Won, service::Admission::SoldOut]);
-    assert_eq!(stats[&sale.sale_id].admitted, 2);
+    let (state, t0) = two_win_and_the_third_is_sold_out(&store, &sale).await;
     assert_copies_agree(&store, &sale, true, 0).await;
 
     // A new entry through an instance that reads copy 3 is turned away at the door.
