@@ -388,7 +388,7 @@ impl Function {
             .process_group(0)
             .kill_on_drop(true);
         child_guard::die_with_parent(cmd.as_std_mut(), child_guard::Group::Parent);
-        let mut child = match cmd.spawn() {
+        let mut child = match spawn_when_not_busy(&mut cmd).await {
             Ok(child) => child,
             Err(e) => {
                 server.abort();
@@ -505,6 +505,25 @@ impl Function {
             "Runtime.ExitError",
             &format!("RequestId: {request_id} Error: Runtime exited with error: {status}"),
         )
+    }
+}
+
+/// How long a spawn waits for a binary that is still open for writing somewhere (`ETXTBSY`) before it fails.
+const BUSY_BINARY_WAIT: Duration = Duration::from_secs(5);
+
+/// Spawns `cmd`, again while its binary is busy. A binary written a moment ago fails to execute with `ETXTBSY`
+/// while any process still holds it open for writing, and a process forked by another thread of this one
+/// between the writer's `open` and `close` holds that descriptor until it executes its own program: in a
+/// process that spawns from many threads (the stack, its tests) that window is real and short.
+async fn spawn_when_not_busy(cmd: &mut Command) -> std::io::Result<tokio::process::Child> {
+    let started = tokio::time::Instant::now();
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && started.elapsed() < BUSY_BINARY_WAIT => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            other => return other,
+        }
     }
 }
 

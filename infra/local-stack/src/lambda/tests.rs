@@ -265,6 +265,28 @@ async fn when_the_process_exits_mid_invocation_should_report_runtime_exit_error(
     lambdas.shutdown().await;
 }
 
+#[tokio::test]
+async fn when_the_binary_is_still_open_for_writing_should_run_it_once_it_is_closed() {
+    let fake = FakeFunction::new();
+    // What a process forked meanwhile by another thread does to a binary just written: keeps it open for writing.
+    let writer = std::fs::OpenOptions::new().append(true).open(fake.dir().join("bootstrap")).unwrap();
+    let lambdas = Lambdas::start(
+        BTreeMap::from([("Busy".to_string(), fake.plan("Busy", Duration::from_secs(5), None))]),
+        base_env(),
+    )
+    .unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(writer);
+    });
+    match lambdas.invoke("Busy", Bytes::from("{}")).await.unwrap() {
+        Invocation::Success(_) => {}
+        other => panic!("a busy binary must run once it is closed: {other:?}"),
+    }
+    release.await.unwrap();
+    lambdas.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_init_fails_should_report_the_failure() {
     let fake = FakeFunction::new();
