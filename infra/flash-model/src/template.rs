@@ -115,17 +115,15 @@ pub fn parse(text: &str) -> Result<TemplateSettings, String> {
         .number(env(poll, "FLASH_GATE_CACHE_MS"))
         .map(|v| Setting::from_template(v, &format!("{poll_id}.Environment.FLASH_GATE_CACHE_MS")))
         .unwrap_or_else(|| Setting::assumed(1000.0, "get-flash-sale-entry's default open-gate trust (1,000 ms)"));
-    let gate_copies = t
-        .functions()
-        .find_map(|(id, f)| {
-            t.number(env(f, "FLASH_GATE_COPIES"))
-                .map(|v| Setting::from_template(v, &format!("{id}.Environment.FLASH_GATE_COPIES")))
+    // A deployment-wide setting: the first function that sets the variable.
+    let any_env = |name: &str| {
+        t.functions().find_map(|(id, f)| {
+            t.number(env(f, name)).map(|v| Setting::from_template(v, &format!("{id}.Environment.{name}")))
         })
-        .unwrap_or_else(|| Setting::assumed(1.0, "no FLASH_GATE_COPIES: the gate alone"));
-    let max_lanes = t.functions().find_map(|(id, f)| {
-        t.number(env(f, "FLASH_MAX_LANES"))
-            .map(|v| Setting::from_template(v, &format!("{id}.Environment.FLASH_MAX_LANES")))
-    });
+    };
+    let gate_copies =
+        any_env("FLASH_GATE_COPIES").unwrap_or_else(|| Setting::assumed(1.0, "no FLASH_GATE_COPIES: the gate alone"));
+    let max_lanes = any_env("FLASH_MAX_LANES");
 
     Ok(TemplateSettings {
         batch_size,
