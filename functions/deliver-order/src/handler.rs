@@ -1,17 +1,21 @@
 //! Records a seller's delivery.
 
-use commerce_app::ports::{OrderReader, OrderWriter};
+use commerce_app::ports::{OrderEventPublisher, OrderReader, OrderWriter};
 use commerce_app::services::orders;
 use commerce_domain::ids::OrderId;
 use commerce_lambda::api;
 use commerce_lambda::auth;
 use lambda_http::{Body, Error, Request, Response};
 
-pub async fn handle(store: &(impl OrderReader + OrderWriter), req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(
+    store: &(impl OrderReader + OrderWriter),
+    events: &impl OrderEventPublisher,
+    req: Request,
+) -> Result<Response<Body>, Error> {
     let result = async {
         let caller = auth::seller(&req)?;
         let order_id: OrderId = api::path(&req, "order_id")?;
-        orders::deliver(store, &caller, &order_id, chrono::Utc::now()).await
+        orders::deliver(store, events, &caller, &order_id, chrono::Utc::now()).await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))
@@ -27,7 +31,8 @@ mod tests {
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
         for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/deliver-order").as_ref()) {
             let store = demo_orders(&InMemoryPayments::new()).await;
-            let response = handle(&store, event.request).await.unwrap();
+            let events = commerce_testkit::orders::InMemoryOrders::new();
+            let response = handle(&store, &events, event.request).await.unwrap();
             assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }

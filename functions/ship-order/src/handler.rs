@@ -1,6 +1,6 @@
 //! Parses the tracking number and ships the seller's lines.
 
-use commerce_app::ports::{OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger, PaymentProvider};
+use commerce_app::ports::{OrderEventPublisher, OrderReader, OrderWriter, ParcelIndex, PaymentLedger, PaymentProvider};
 use commerce_app::services::orders::{self, PaymentDeps, ShipRequest};
 use commerce_domain::ids::OrderId;
 use commerce_lambda::api;
@@ -9,7 +9,7 @@ use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle<O, P, Q>(deps: &PaymentDeps<O, P, Q>, req: Request) -> Result<Response<Body>, Error>
 where
-    O: OrderReader + OrderWriter + PaymentLedger,
+    O: OrderReader + OrderWriter + PaymentLedger + ParcelIndex,
     P: PaymentProvider,
     Q: OrderEventPublisher,
 {

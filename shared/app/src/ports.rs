@@ -178,6 +178,37 @@ pub trait OrderWriter: Send + Sync {
     ) -> impl std::future::Future<Output = commerce_domain::error::Result<()>> + Send;
 }
 
+/// Which orders' shipments a carrier's parcel belongs to, for the carrier's webhook: entries are written before
+/// the shipment begins (so no crash can leave a shipped parcel unfindable) and a reader checks each against the
+/// order. One parcel may carry several orders. IAM: `dynamodb:PutItem` (write) or `dynamodb:Query` (read) on
+/// the orders table.
+pub trait ParcelIndex: Send + Sync {
+    fn index_parcel(
+        &self,
+        parcel: &commerce_domain::tracking::Parcel,
+        order_id: &str,
+        seller_id: &str,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<()>> + Send;
+    /// The (order id, seller id) pairs indexed under the carrier's tracking number, at most
+    /// [`commerce_domain::tracking::MAX_ORDERS_PER_PARCEL`].
+    fn parcel_shipments(
+        &self,
+        carrier: commerce_domain::tracking::Carrier,
+        tracking_number: &str,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<Vec<(String, String)>>> + Send;
+}
+
+/// Checks the signature of a carrier's webhook delivery (`t=<unix>,v1=<hex HMAC-SHA256>` over `t.body`, as
+/// for payments). A missing, stale or wrong signature is 400 naming the header.
+pub trait CarrierSignature: Send + Sync {
+    fn verify(
+        &self,
+        signature: &str,
+        payload: &[u8],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> commerce_domain::error::Result<()>;
+}
+
 /// A signed-in shopper's orders, newest first. IAM: `dynamodb:Query` on the orders table's `gsi1`.
 pub trait CustomerOrders: Send + Sync {
     fn list_customer_orders(

@@ -15,3 +15,4 @@ pub mod reviews;
 pub mod search;
 pub mod shipping_methods;
 pub mod tax;
+pub mod tracking;

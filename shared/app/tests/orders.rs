@@ -52,7 +52,7 @@ impl Shop {
 
     async fn ship(&self, provider: &impl PaymentProvider, seller: &str) -> Result<SellerOrderView> {
         let caller = Caller { user_id: seller.into(), email: None, roles: vec![Role::Seller] };
-        let request = ShipRequest { tracking_number: format!("1Z-{seller}") };
+        let request = ShipRequest { tracking_number: format!("1Z-{seller}"), carrier: None, tracking_url: None };
         let o = &self.orders;
         ship(o, provider, o, &caller, &OrderId::parse("ord_demo-confirmed").unwrap(), request, Utc::now()).await
     }
@@ -137,7 +137,7 @@ async fn when_a_cancelled_order_kept_captured_money_a_repeated_cancel_refunds_it
 async fn when_a_shipment_stopped_after_it_began_a_retry_captures_once_and_ships() {
     let shop = Shop::new().await;
     let mut order = shop.order().await;
-    let kind = OrderEventKind::ShippingStarted { seller_id: "seller-1".into(), tracking_number: "1Z-seller-1".into() };
+    let kind = OrderEventKind::ShippingStarted { seller_id: "seller-1".into(), tracking_number: "1Z-seller-1".into(), carrier: None, tracking_url: None };
     order.record(kind, Actor::seller("seller-1"), None, Utc::now()).unwrap();
     shop.orders.insert(order);
     let refused = shop.cancel(&shop.payments).await;
@@ -149,7 +149,7 @@ async fn when_a_shipment_stopped_after_it_began_a_retry_captures_once_and_ships(
     let view = shop.ship(&shop.payments, "seller-1").await.unwrap();
     assert_eq!((view.status, view.tracking_number.as_deref()), (OrderStatus::Shipped, Some("1Z-seller-1")));
     assert_eq!(shop.payment().captured, 3000, "captured once");
-    let other = ShipRequest { tracking_number: "1Z-other".into() };
+    let other = ShipRequest { tracking_number: "1Z-other".into(), carrier: None, tracking_url: None };
     let caller = Caller { user_id: "seller-1".into(), email: None, roles: vec![Role::Seller] };
     let o = &shop.orders;
     let again =

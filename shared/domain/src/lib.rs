@@ -22,6 +22,7 @@ pub mod search;
 pub mod shipping;
 pub mod tax;
 pub mod token;
+pub mod tracking;
 pub mod webhook;
 
 pub use error::DomainError;

@@ -14,6 +14,7 @@ use crate::payment::{Payment, PaymentView};
 use crate::pricing::{LineAmounts, ShippingLine, Totals};
 use crate::promotion::{DiscountClass, Share};
 use crate::tax::{RegionCode, TaxClass, TaxComponent, Taxed};
+use crate::tracking::{self, Carrier, Parcel, TimelineEntry, TrackingSource, TrackingStatus, TrackingUpdate};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -311,6 +312,8 @@ pub enum ActorKind {
     Seller,
     Admin,
     System,
+    /// A carrier, through its signed webhook (`id` is the carrier's name).
+    Carrier,
 }
 
 /// Who caused an event: a kind and an id (user sub, guest email hash, or a system component name).
@@ -327,6 +330,10 @@ impl Actor {
 
     pub fn seller(id: &str) -> Self {
         Self { kind: ActorKind::Seller, id: id.to_owned() }
+    }
+
+    pub fn carrier(carrier: Carrier) -> Self {
+        Self { kind: ActorKind::Carrier, id: carrier.as_str().to_owned() }
     }
 
     pub fn shopper(id: &str) -> Self {
@@ -354,6 +361,11 @@ pub enum OrderEventKind {
     ShippingStarted {
         seller_id: String,
         tracking_number: String,
+        /// The carrier and its link (absent in shipments recorded before tracking: carrier `other`, no link).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        carrier: Option<Carrier>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tracking_url: Option<String>,
     },
     /// The provider refused the capture of a begun shipment: nothing was captured, the lines are unshipped again.
     ShippingAborted {
@@ -366,6 +378,18 @@ pub enum OrderEventKind {
     },
     Delivered {
         seller_id: String,
+    },
+    /// An update of a shipped part's parcel, from the seller or the carrier (the event's actor).
+    Tracked {
+        seller_id: String,
+        status: TrackingStatus,
+        occurred_at: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        location: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event_id: Option<String>,
     },
     ReturnRequested,
     Returned {
@@ -566,6 +590,10 @@ struct Folded {
     /// Shipments begun and not yet shipped or aborted: seller -> tracking number.
     shipping: BTreeMap<String, String>,
     shipped: BTreeMap<String, (String, Money)>,
+    /// Per seller whose shipment began or is done: the carrier and its link.
+    parcels: BTreeMap<String, Parcel>,
+    /// Tracking updates recorded, every seller together.
+    tracking_updates: usize,
     delivered: BTreeSet<String>,
     return_requested: bool,
     returned: BTreeMap<String, bool>,
@@ -911,6 +939,139 @@ impl Order {
             .all(|s| before.iter().any(|e| matches!(&e.kind, OrderEventKind::Shipped { seller_id: x, .. } if x == s)))
     }
 
+    /// The carrier, tracking number and link of a seller's shipment, once it began.
+    pub fn parcel(&self, seller_id: &str) -> Option<&Parcel> {
+        self.folded.parcels.get(seller_id)
+    }
+
+    /// A shipped part's id in this order: `shp_` and the number of the event that shipped it (the history is
+    /// append-only, so it never changes).
+    pub fn shipment_id(&self, seller_id: &str) -> Option<String> {
+        self.events
+            .iter()
+            .find(|e| matches!(&e.kind, OrderEventKind::Shipped { seller_id: s, .. } if s == seller_id))
+            .map(|e| format!("shp_{}", e.seq))
+    }
+
+    /// The seller whose shipped part `shipment_id` names.
+    pub fn shipment_seller(&self, shipment_id: &str) -> Option<&str> {
+        let seq: u32 = shipment_id.strip_prefix("shp_")?.parse().ok()?;
+        match &self.events.get((seq as usize).checked_sub(1)?)?.kind {
+            OrderEventKind::Shipped { seller_id, .. } => Some(seller_id),
+            _ => None,
+        }
+    }
+
+    /// Records an update of a seller's shipped parcel (`update` already validated). The same update again
+    /// (see [`TrackingUpdate::same_as`]) records nothing. A `delivered` update also delivers the part, when a
+    /// delivery may still be recorded (not yet delivered, no return requested). Past
+    /// [`tracking::MAX_UPDATES_PER_ORDER`] only delivered and exception updates are recorded.
+    pub fn track(&mut self, seller_id: &str, update: TrackingUpdate, actor: Actor, at: DateTime<Utc>) -> Result<Tracked> {
+        if !self.folded.shipped.contains_key(seller_id) {
+            return Err(self.illegal("track a shipment of"));
+        }
+        if self.tracking_updates(seller_id).any(|known| known.same_as(&update)) {
+            return Ok(Tracked::Duplicate);
+        }
+        if self.folded.tracking_updates >= tracking::MAX_UPDATES_PER_ORDER && !update.status.is_outcome() {
+            return Ok(Tracked::Ignored);
+        }
+        let delivers = update.status == TrackingStatus::Delivered;
+        let kind = OrderEventKind::Tracked {
+            seller_id: seller_id.to_owned(),
+            status: update.status,
+            occurred_at: update.occurred_at,
+            location: update.location,
+            detail: update.detail,
+            event_id: update.event_id,
+        };
+        self.record(kind, actor.clone(), None, at)?;
+        let delivery = OrderEventKind::Delivered { seller_id: seller_id.to_owned() };
+        let delivered = delivers && !self.is_delivered(seller_id) && self.check(&delivery).is_ok();
+        if delivered {
+            self.record(delivery, actor, Some("the parcel was delivered".into()), at)?;
+        }
+        Ok(Tracked::Recorded { delivered })
+    }
+
+    /// The updates recorded for a seller's parcel, oldest first.
+    fn tracking_updates<'a>(&'a self, seller_id: &'a str) -> impl Iterator<Item = TrackingUpdate> + 'a {
+        self.events.iter().filter_map(move |e| match &e.kind {
+            OrderEventKind::Tracked { seller_id: s, status, occurred_at, location, detail, event_id } if s == seller_id => {
+                Some(TrackingUpdate {
+                    status: *status,
+                    occurred_at: *occurred_at,
+                    location: location.clone(),
+                    detail: detail.clone(),
+                    event_id: event_id.clone(),
+                })
+            }
+            _ => None,
+        })
+    }
+
+    /// A shipped part's parcel and timeline: `label_created` when it shipped, every update, and the delivery
+    /// when the seller recorded it without a delivered update; its status is the latest entry's.
+    pub fn shipment_view(&self, seller_id: &str) -> Option<ShipmentView> {
+        let (tracking_number, amount) = self.folded.shipped.get(seller_id)?;
+        let parcel = self.folded.parcels.get(seller_id);
+        let source = |actor: &Actor| match actor.kind {
+            ActorKind::Carrier => TrackingSource::Carrier,
+            _ => TrackingSource::Seller,
+        };
+        let mut timeline = Vec::new();
+        // The latest reported entry (every entry but the label the shipment began with): (when, index).
+        let mut latest: Option<(DateTime<Utc>, usize)> = None;
+        let mut delivered_update = false;
+        for event in &self.events {
+            let entry = match &event.kind {
+                OrderEventKind::Shipped { seller_id: s, .. } if s == seller_id => TimelineEntry {
+                    status: TrackingStatus::LabelCreated,
+                    occurred_at: event.at,
+                    location: None,
+                    detail: None,
+                    source: source(&event.actor),
+                },
+                OrderEventKind::Tracked { seller_id: s, status, occurred_at, location, detail, .. } if s == seller_id => {
+                    delivered_update |= *status == TrackingStatus::Delivered;
+                    TimelineEntry {
+                        status: *status,
+                        occurred_at: *occurred_at,
+                        location: location.clone(),
+                        detail: detail.clone(),
+                        source: source(&event.actor),
+                    }
+                }
+                OrderEventKind::Delivered { seller_id: s } if s == seller_id && !delivered_update => TimelineEntry {
+                    status: TrackingStatus::Delivered,
+                    occurred_at: event.at,
+                    location: None,
+                    detail: None,
+                    source: source(&event.actor),
+                },
+                _ => continue,
+            };
+            let reported = !matches!(event.kind, OrderEventKind::Shipped { .. });
+            if reported && latest.is_none_or(|(when, _)| entry.occurred_at >= when) {
+                latest = Some((entry.occurred_at, timeline.len()));
+            }
+            timeline.push(entry);
+        }
+        let status = latest.map_or(TrackingStatus::LabelCreated, |(_, i)| timeline[i].status);
+        timeline.sort_by_key(|e| e.occurred_at);
+        Some(ShipmentView {
+            shipment_id: self.shipment_id(seller_id)?,
+            seller_id: seller_id.to_owned(),
+            carrier: parcel.map_or(Carrier::Other, |p| p.carrier),
+            tracking_number: tracking_number.clone(),
+            tracking_url: parcel.and_then(|p| p.tracking_url.clone()),
+            status,
+            amount: *amount,
+            delivered: self.is_delivered(seller_id),
+            timeline,
+        })
+    }
+
     pub fn is_delivered(&self, seller_id: &str) -> bool {
         self.folded.delivered.contains(seller_id)
     }
@@ -1081,7 +1242,8 @@ impl Order {
             OrderEventKind::ShippingStarted { .. }
             | OrderEventKind::ShippingAborted { .. }
             | OrderEventKind::Shipped { .. }
-            | OrderEventKind::Delivered { .. } => self.check_shipment(kind, &mut next)?,
+            | OrderEventKind::Delivered { .. }
+            | OrderEventKind::Tracked { .. } => self.check_shipment(kind, &mut next)?,
             OrderEventKind::ReturnRequested
             | OrderEventKind::Returned { .. }
             | OrderEventKind::Refunded { .. }
@@ -1169,7 +1331,7 @@ impl Order {
     fn check_shipment(&self, kind: &OrderEventKind, next: &mut Folded) -> Result<()> {
         let status = self.status();
         match kind {
-            OrderEventKind::ShippingStarted { seller_id, tracking_number } => {
+            OrderEventKind::ShippingStarted { seller_id, tracking_number, carrier, tracking_url } => {
                 self.shippable(seller_id, tracking_number)?;
                 if let Some(started) = self.folded.shipping.get(seller_id) {
                     return Err(DomainError::conflict(
@@ -1177,12 +1339,15 @@ impl Order {
                         format!("the shipment of these lines with tracking number {started} is under way"),
                     ));
                 }
+                let parcel = Parcel::new(carrier.unwrap_or_default(), tracking_number, tracking_url.as_deref())?;
                 next.shipping.insert(seller_id.clone(), tracking_number.clone());
+                next.parcels.insert(seller_id.clone(), parcel);
             }
             OrderEventKind::ShippingAborted { seller_id } => {
                 if next.shipping.remove(seller_id).is_none() {
                     return Err(self.illegal("abort a shipment of"));
                 }
+                next.parcels.remove(seller_id);
             }
             OrderEventKind::Shipped { seller_id, tracking_number, captured } => {
                 let part = self.shippable(seller_id, tracking_number)?;
@@ -1194,6 +1359,17 @@ impl Order {
                 }
                 next.shipping.remove(seller_id);
                 next.shipped.insert(seller_id.clone(), (tracking_number.clone(), *captured));
+                next.parcels.entry(seller_id.clone()).or_insert_with(|| Parcel {
+                    carrier: Carrier::Other,
+                    tracking_number: tracking_number.clone(),
+                    tracking_url: None,
+                });
+            }
+            OrderEventKind::Tracked { seller_id, .. } => {
+                if !self.folded.shipped.contains_key(seller_id) {
+                    return Err(self.illegal("track a shipment of"));
+                }
+                next.tracking_updates += 1;
             }
             OrderEventKind::Delivered { seller_id } => {
                 if !self.folded.shipped.contains_key(seller_id) || status.is_final() || self.folded.return_requested {
@@ -1288,7 +1464,7 @@ pub struct OrderView<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub promotions: Vec<crate::promotion::Applied>,
     pub shipping_address: &'a ShippingAddress,
-    pub shipments: Vec<ShipmentView<'a>>,
+    pub shipments: Vec<ShipmentView>,
     pub created_at: DateTime<Utc>,
     pub events: &'a [OrderEvent],
     /// The payment: null while there is none (a pending order, a declined card).
@@ -1305,13 +1481,32 @@ pub struct PartView {
     pub totals: Totals,
 }
 
-/// A seller's shipment as shoppers and sellers see it.
-#[derive(Debug, Clone, Serialize)]
-pub struct ShipmentView<'a> {
-    pub seller_id: &'a str,
-    pub tracking_number: &'a str,
+/// A seller's shipment as shoppers and sellers see it: the parcel, what its capture took, whether the part
+/// is delivered, and the timeline (oldest first) whose latest entry is `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentView {
+    pub shipment_id: String,
+    pub seller_id: String,
+    pub carrier: Carrier,
+    pub tracking_number: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_url: Option<String>,
+    pub status: TrackingStatus,
     pub amount: Money,
     pub delivered: bool,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// What [`Order::track`] did with an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum Tracked {
+    /// Recorded; `delivered`: it delivered the part too.
+    Recorded { delivered: bool },
+    /// The same update was recorded before: nothing changed.
+    Duplicate,
+    /// The order holds the most updates it keeps and this one is not an outcome: not recorded.
+    Ignored,
 }
 
 /// One seller's view of an order: only their lines.
@@ -1328,6 +1523,9 @@ pub struct SellerOrderView {
     pub shipping_address: ShippingAddress,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracking_number: Option<String>,
+    /// The part's shipment once shipped: parcel, status and timeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipment: Option<ShipmentView>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -1370,17 +1568,7 @@ impl Order {
                 })
                 .collect(),
             shipping_address: &self.header.shipping_address,
-            shipments: self
-                .folded
-                .shipped
-                .iter()
-                .map(|(seller, (tracking, amount))| ShipmentView {
-                    seller_id: seller,
-                    tracking_number: tracking,
-                    amount: *amount,
-                    delivered: self.folded.delivered.contains(seller),
-                })
-                .collect(),
+            shipments: self.folded.shipped.keys().filter_map(|seller| self.shipment_view(seller)).collect(),
             created_at: self.header.created_at,
             events: &self.events,
             payment: self.payment_view(payment),
@@ -1398,6 +1586,7 @@ impl Order {
             shipping: part.shipping,
             shipping_address: self.header.shipping_address.clone(),
             tracking_number: self.shipment(seller_id).map(|(t, _)| t.to_owned()),
+            shipment: self.shipment_view(seller_id),
             created_at: self.header.created_at,
         })
     }
@@ -1435,6 +1624,8 @@ impl Order {
 pub enum NotificationKind {
     OrderPlaced,
     OrderShipped,
+    /// A seller's part was delivered (by the seller's word or the carrier's).
+    OrderDelivered,
     OrderRefunded,
     OrderCancelled,
 }
@@ -1858,8 +2049,146 @@ mod tests {
         assert_eq!(code(&err), "illegal_transition");
     }
 
+    fn update(status: TrackingStatus, occurred_at: DateTime<Utc>, id: Option<&str>) -> TrackingUpdate {
+        TrackingUpdate { status, occurred_at, location: None, detail: None, event_id: id.map(str::to_owned) }
+    }
+
+    /// Both sellers shipped: seller-1 with UPS (through `shipping_started`), seller-2 directly.
+    fn shipped_with_ups() -> Order {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        let started = OrderEventKind::ShippingStarted {
+            seller_id: "seller-1".into(),
+            tracking_number: "1Z999".into(),
+            carrier: Some(Carrier::Ups),
+            tracking_url: None,
+        };
+        order.record(started, Actor::seller("seller-1"), None, Utc::now()).unwrap();
+        ship(&mut order, "seller-1").unwrap();
+        ship(&mut order, "seller-2").unwrap();
+        order
+    }
+
+    #[test]
+    fn a_shipment_shows_its_carrier_link_and_a_timeline_in_the_order_it_happened() {
+        let mut order = shipped_with_ups();
+        let id = order.shipment_id("seller-1").unwrap();
+        assert_eq!(order.shipment_seller(&id), Some("seller-1"));
+        assert_eq!(order.shipment_seller(&order.shipment_id("seller-2").unwrap()), Some("seller-2"));
+        for wrong in ["shp_1", "shp_0", "shp_", "shp_-1", "shp_4294967296", "1Z999", ""] {
+            assert_eq!(order.shipment_seller(wrong), None, "{wrong}");
+        }
+        let now = Utc::now();
+        let carrier = Actor::carrier(Carrier::Ups);
+        // Scans from before the seller told us, and one that arrives after a later one.
+        let t = |minutes: i64| now - chrono::Duration::minutes(minutes);
+        assert_eq!(
+            order.track("seller-1", update(TrackingStatus::OutForDelivery, t(5), Some("e3")), carrier.clone(), now).ok(),
+            Some(Tracked::Recorded { delivered: false })
+        );
+        order.track("seller-1", update(TrackingStatus::InTransit, t(60), Some("e2")), carrier.clone(), now).unwrap();
+        let view = order.shipment_view("seller-1").unwrap();
+        assert_eq!((view.carrier, view.tracking_url.as_deref()), (Carrier::Ups, Some("https://www.ups.com/track?tracknum=1Z999")));
+        assert_eq!(view.status, TrackingStatus::OutForDelivery, "the latest by when it happened");
+        let statuses: Vec<_> = view.timeline.iter().map(|e| e.status).collect();
+        assert_eq!(statuses, [TrackingStatus::InTransit, TrackingStatus::OutForDelivery, TrackingStatus::LabelCreated]);
+        assert_eq!(view.timeline[0].source, TrackingSource::Carrier);
+        let other = order.shipment_view("seller-2").unwrap();
+        assert_eq!((other.carrier, other.tracking_url, other.status), (Carrier::Other, None, TrackingStatus::LabelCreated));
+        assert_eq!(other.timeline.len(), 1);
+    }
+
+    #[test]
+    fn the_same_update_twice_is_recorded_once() {
+        let mut order = shipped_with_ups();
+        let now = Utc::now();
+        let carrier = Actor::carrier(Carrier::Ups);
+        let first = update(TrackingStatus::InTransit, now, Some("e1"));
+        assert_eq!(order.track("seller-1", first.clone(), carrier.clone(), now).ok(), Some(Tracked::Recorded { delivered: false }));
+        let version = order.version();
+        let mut changed = first.clone();
+        changed.detail = Some("the same id whatever it says".into());
+        assert_eq!(order.track("seller-1", changed, carrier.clone(), now).ok(), Some(Tracked::Duplicate));
+        // Without an id, the same status, time, place and detail is the same update (also as one with an id).
+        let same_without_id = update(TrackingStatus::InTransit, now, None);
+        assert_eq!(order.track("seller-1", same_without_id, Actor::seller("seller-1"), now).ok(), Some(Tracked::Duplicate));
+        let no_id = update(TrackingStatus::InTransit, now - chrono::Duration::seconds(1), None);
+        assert_eq!(order.track("seller-1", no_id.clone(), Actor::seller("seller-1"), now).ok(), Some(Tracked::Recorded { delivered: false }));
+        assert_eq!(order.track("seller-1", no_id, Actor::seller("seller-1"), now).ok(), Some(Tracked::Duplicate));
+        assert_eq!(order.version(), version + 1);
+        // Per seller: the same id on another seller's shipment is another update.
+        assert_eq!(order.track("seller-2", first, carrier, now).ok(), Some(Tracked::Recorded { delivered: false }));
+    }
+
+    #[test]
+    fn a_delivered_update_delivers_the_part_once_and_the_order_when_every_part_is() {
+        let mut order = shipped_with_ups();
+        let now = Utc::now();
+        let carrier = Actor::carrier(Carrier::Ups);
+        let done = order.track("seller-1", update(TrackingStatus::Delivered, now, Some("d1")), carrier.clone(), now);
+        assert_eq!(done.ok(), Some(Tracked::Recorded { delivered: true }));
+        assert_eq!((order.status(), order.seller_status("seller-1")), (OrderStatus::Shipped, OrderStatus::Delivered));
+        let again = order.track("seller-1", update(TrackingStatus::Delivered, now, Some("d2")), carrier.clone(), now);
+        assert_eq!(again.ok(), Some(Tracked::Recorded { delivered: false }), "a second delivered scan delivers nothing");
+        // A later exception shows, the delivery stays.
+        let later = now + chrono::Duration::minutes(1);
+        order.track("seller-1", update(TrackingStatus::Exception, later, None), carrier, later).unwrap();
+        assert_eq!(order.shipment_view("seller-1").unwrap().status, TrackingStatus::Exception);
+        assert!(order.is_delivered("seller-1"));
+        // The other seller delivers through the seller route: the timeline shows it, and the order is delivered.
+        order.record(OrderEventKind::Delivered { seller_id: "seller-2".into() }, Actor::seller("seller-2"), None, now).unwrap();
+        assert_eq!(order.status(), OrderStatus::Delivered);
+        let view = order.shipment_view("seller-2").unwrap();
+        assert_eq!((view.status, view.timeline.len()), (TrackingStatus::Delivered, 2));
+        let delivered = order.events().iter().filter(|e| matches!(e.kind, OrderEventKind::Delivered { .. })).count();
+        assert_eq!(delivered, 2);
+    }
+
+    #[test]
+    fn updates_need_a_shipped_part_and_never_deliver_a_returned_one() {
+        let mut order = two_seller_order();
+        confirm(&mut order);
+        let now = Utc::now();
+        let code = |r: Result<Tracked>| r.unwrap_err().code();
+        assert_eq!(code(order.track("seller-1", update(TrackingStatus::InTransit, now, None), Actor::seller("seller-1"), now)), ErrorCode::IllegalTransition);
+        assert_eq!(code(order.track("seller-9", update(TrackingStatus::InTransit, now, None), Actor::seller("seller-9"), now)), ErrorCode::IllegalTransition);
+        let mut order = shipped_with_ups();
+        for seller in ["seller-1", "seller-2"] {
+            order.record(OrderEventKind::Delivered { seller_id: seller.into() }, Actor::seller(seller), None, now).unwrap();
+        }
+        order.record(OrderEventKind::ReturnRequested, Actor::shopper("u1"), None, now).unwrap();
+        let late = order.track("seller-1", update(TrackingStatus::Delivered, now, Some("x")), Actor::carrier(Carrier::Ups), now);
+        assert_eq!(late.ok(), Some(Tracked::Recorded { delivered: false }));
+        assert_eq!(order.status(), OrderStatus::ReturnRequested);
+    }
+
+    #[test]
+    fn past_the_cap_only_outcomes_are_recorded() {
+        let mut order = shipped_with_ups();
+        let now = Utc::now();
+        let carrier = Actor::carrier(Carrier::Ups);
+        for i in 0..tracking::MAX_UPDATES_PER_ORDER {
+            let seller = if i % 2 == 0 { "seller-1" } else { "seller-2" };
+            let id = format!("scan-{i}");
+            order.track(seller, update(TrackingStatus::InTransit, now, Some(&id)), carrier.clone(), now).unwrap();
+        }
+        let version = order.version();
+        assert_eq!(order.track("seller-1", update(TrackingStatus::InTransit, now, Some("one-more")), carrier.clone(), now).ok(), Some(Tracked::Ignored));
+        assert_eq!(order.version(), version);
+        let done = order.track("seller-1", update(TrackingStatus::Delivered, now, Some("d")), carrier, now);
+        assert_eq!(done.ok(), Some(Tracked::Recorded { delivered: true }));
+    }
+
+    #[test]
+    fn shipments_recorded_before_tracking_read_back_as_carrier_other() {
+        let json = r#"{"type":"shipping_started","seller_id":"seller-1","tracking_number":"T1"}"#;
+        let kind: OrderEventKind = serde_json::from_str(json).unwrap();
+        assert_eq!(kind, OrderEventKind::ShippingStarted { seller_id: "seller-1".into(), tracking_number: "T1".into(), carrier: None, tracking_url: None });
+        assert_eq!(serde_json::to_string(&kind).unwrap(), json, "written as before when there is no carrier");
+    }
+
     fn begin_shipment(order: &mut Order, seller: &str, tracking: &str) -> Result<()> {
-        let kind = OrderEventKind::ShippingStarted { seller_id: seller.into(), tracking_number: tracking.into() };
+        let kind = OrderEventKind::ShippingStarted { seller_id: seller.into(), tracking_number: tracking.into(), carrier: None, tracking_url: None };
         order.record(kind, Actor::seller(seller), None, Utc::now()).map(|_| ())
     }
 
@@ -2095,7 +2424,7 @@ mod tests {
             Just(OrderEventKind::Compensating),
             Just(OrderEventKind::Failed { failure: FailureReason::OutOfStock }),
             Just(OrderEventKind::Cancelled),
-            seller.clone().prop_map(|s| OrderEventKind::ShippingStarted { seller_id: s, tracking_number: "T1".into() }),
+            seller.clone().prop_map(|s| OrderEventKind::ShippingStarted { seller_id: s, tracking_number: "T1".into(), carrier: None, tracking_url: None }),
             seller.clone().prop_map(|s| OrderEventKind::ShippingAborted { seller_id: s }),
             (seller.clone(), prop_oneof![Just(2300i64), Just(550i64), Just(1i64)]).prop_map(|(s, a)| {
                 OrderEventKind::Shipped { seller_id: s, tracking_number: "T1".into(), captured: usd(a) }

@@ -128,3 +128,12 @@ pub fn orders(client: &aws_sdk_dynamodb::Client) -> Result<DynamoOrders, InitErr
         _ => orders,
     })
 }
+
+/// The composition root of shipment tracking (deliver-order, track-shipment, carrier-webhook): the orders table
+/// (ORDERS_TABLE) and the order events queue (ORDER_EVENTS_QUEUE_URL) deliveries are published to.
+pub async fn tracking_deps(aws: &aws_config::SdkConfig) -> Result<(DynamoOrders, SqsOrderEvents), InitError> {
+    Ok((
+        DynamoOrders::new(aws_sdk_dynamodb::Client::new(aws), config::required("ORDERS_TABLE")?),
+        SqsOrderEvents::new(aws_sdk_sqs::Client::new(aws), config::required("ORDER_EVENTS_QUEUE_URL")?),
+    ))
+}

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use commerce_app::ports::{
-    CheckoutStarter, CustomerOrders, NotificationSink, OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger,
-    PaymentProvider, SellerOrders,
+    CheckoutStarter, CustomerOrders, NotificationSink, OrderEventPublisher, OrderReader, OrderWriter, ParcelIndex,
+    PaymentLedger, PaymentProvider, SellerOrders,
 };
 use commerce_domain::catalog::{Page, PageLimit};
 use commerce_domain::error::{DomainError, Result};
@@ -22,6 +22,8 @@ struct State {
     notifications: BTreeMap<String, OrderNotification>,
     published: Vec<OrderNotification>,
     started: Vec<(String, serde_json::Value)>,
+    /// `PARCEL#<carrier>#<number>` -> (order id, seller id), as the table's parcel items.
+    parcels: BTreeMap<String, BTreeSet<(String, String)>>,
 }
 
 /// Everything the order functions talk to, in memory. Clones share one state.
@@ -105,6 +107,29 @@ fn page<T: Clone>(items: Vec<T>, limit: PageLimit, cursor: Option<&str>) -> Resu
 impl OrderReader for InMemoryOrders {
     async fn get_order(&self, order_id: &str) -> Result<Option<Order>> {
         Ok(self.lock().orders.get(order_id).cloned())
+    }
+}
+
+impl ParcelIndex for InMemoryOrders {
+    async fn index_parcel(
+        &self,
+        parcel: &commerce_domain::tracking::Parcel,
+        order_id: &str,
+        seller_id: &str,
+    ) -> Result<()> {
+        let key = format!("{}#{}", parcel.carrier.as_str(), parcel.tracking_number);
+        self.lock().parcels.entry(key).or_default().insert((order_id.to_owned(), seller_id.to_owned()));
+        Ok(())
+    }
+
+    async fn parcel_shipments(
+        &self,
+        carrier: commerce_domain::tracking::Carrier,
+        tracking_number: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let key = format!("{}#{tracking_number}", carrier.as_str());
+        let found = self.lock().parcels.get(&key).cloned().unwrap_or_default();
+        Ok(found.into_iter().take(commerce_domain::tracking::MAX_ORDERS_PER_PARCEL).collect())
     }
 }
 

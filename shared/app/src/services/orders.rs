@@ -13,7 +13,7 @@
 
 use crate::ports::{
     CustomerOrders, FlashSaleReader, FlashTicketStore, NotificationSink, OrderEventPublisher, OrderReader, OrderWriter,
-    PaymentLedger, PaymentProvider, ReservationStore, SellerOrders, SoldStockReturns,
+    ParcelIndex, PaymentLedger, PaymentProvider, ReservationStore, SellerOrders, SoldStockReturns,
 };
 use crate::services::cart::CallerResolver;
 use crate::services::checkout::update_order;
@@ -31,6 +31,7 @@ use commerce_domain::order::{
     RefundLine, SellerOrderView,
 };
 use commerce_domain::payment::Payment;
+use commerce_domain::tracking::{Carrier, Parcel};
 use serde::Deserialize;
 
 /// `POST /v1/seller/orders/{order_id}/ship`.
@@ -38,6 +39,12 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct ShipRequest {
     pub tracking_number: String,
+    /// `ups`, `fedex`, `usps`, `dhl` (tracking link built, carrier webhook accepted) or `other` (the default).
+    #[serde(default)]
+    pub carrier: Option<Carrier>,
+    /// Only with carrier `other`: the tracking page shoppers follow (https).
+    #[serde(default)]
+    pub tracking_url: Option<String>,
 }
 
 /// `POST /v1/orders/{order_id}/return`.
@@ -479,23 +486,37 @@ pub async fn ship<O, P, Q>(
     now: DateTime<Utc>,
 ) -> Result<SellerOrderView>
 where
-    O: OrderReader + OrderWriter + PaymentLedger,
+    O: OrderReader + OrderWriter + PaymentLedger + ParcelIndex,
     P: PaymentProvider,
     Q: OrderEventPublisher,
 {
     let ledger = orders;
-    let tracking = request.tracking_number.trim().to_owned();
-    if tracking.is_empty() || tracking.len() > 100 {
-        return Err(DomainError::validation("tracking_number", "must be 1 to 100 characters"));
-    }
+    let parcel = Parcel::new(
+        request.carrier.unwrap_or_default(),
+        &request.tracking_number,
+        request.tracking_url.as_deref(),
+    )?;
+    let tracking = parcel.tracking_number.clone();
     let seller = caller.user_id.clone();
-    seller_order(orders, caller, order_id).await?;
+    let current = seller_order(orders, caller, order_id).await?;
+    let resumed = current.shipment(&seller).is_some_and(|(t, _)| t == tracking)
+        || current.shipping(&seller) == Some(tracking.as_str());
+    if parcel.carrier.has_webhook() && !resumed {
+        // Before the shipment begins, so that the carrier's updates always find it.
+        orders.index_parcel(&parcel, order_id, &seller).await?;
+    }
     let order = update_order(orders, order_id, |order| {
         let done = order.shipment(&seller).is_some_and(|(existing, _)| existing == tracking);
         if done || order.shipping(&seller) == Some(tracking.as_str()) {
             return Ok(false);
         }
-        let kind = OrderEventKind::ShippingStarted { seller_id: seller.clone(), tracking_number: tracking.clone() };
+        let kind = OrderEventKind::ShippingStarted {
+            seller_id: seller.clone(),
+            tracking_number: tracking.clone(),
+            carrier: Some(parcel.carrier),
+            // A named carrier's link is built from the number (also when the history is read back).
+            tracking_url: parcel.tracking_url.clone().filter(|_| parcel.carrier == Carrier::Other),
+        };
         order.record(kind, Actor::seller(&seller), None, now)?;
         Ok(true)
     })
@@ -556,6 +577,7 @@ where
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id, order_id = %order_id))]
 pub async fn deliver(
     orders: &(impl OrderReader + OrderWriter),
+    publisher: &impl OrderEventPublisher,
     caller: &Caller,
     order_id: &OrderId,
     now: DateTime<Utc>,
@@ -570,7 +592,22 @@ pub async fn deliver(
         Ok(true)
     })
     .await?;
+    publish_delivered(publisher, &order, &seller).await?;
     order.seller_view(&seller).ok_or_else(|| DomainError::not_found("order"))
+}
+
+/// Publishes a seller part's delivery: its notification id comes from the `delivered` event, so a retry (of
+/// the request, or of a write that applied before its answer was lost) publishes the same notification.
+pub async fn publish_delivered(publisher: &impl OrderEventPublisher, order: &Order, seller: &str) -> Result<()> {
+    let seq = order.events().iter().find_map(|e| match &e.kind {
+        OrderEventKind::Delivered { seller_id } if seller_id == seller => Some(e.seq),
+        _ => None,
+    });
+    let Some(seq) = seq else {
+        return Ok(());
+    };
+    let notification = OrderNotification::new(NotificationKind::OrderDelivered, order, seq, Some(seller.to_owned()), None);
+    publisher.publish(&notification).await
 }
 
 /// The provider idempotency key of a seller's refund.

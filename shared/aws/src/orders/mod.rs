@@ -12,6 +12,9 @@
 //! - payment `ORDER#<id> / PAYMENT`: the payment as last reported, with the time it was observed.
 //! - claim `ONCE#<id> / ONCE`: a webhook event or one-time effect already done (TTL `expires_at`).
 //! - notification `NOTIFY#<order id> / <notification id>`: a delivered notification (local sink).
+//! - parcel `PARCEL#<carrier>#<tracking number> / ORDER#<order id>#<seller>`: a shipment that ships (or may
+//!   ship) in that parcel, for the carrier's webhook; written before the shipment begins, checked against the
+//!   order when read.
 
 mod stored;
 
@@ -25,8 +28,8 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
 use commerce_app::ports::HoldOutcome;
 use commerce_app::ports::{
-    CheckoutStarter, CustomerOrders, NotificationSink, OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger,
-    PurchaseHistory, SellerOrders,
+    CheckoutStarter, CustomerOrders, NotificationSink, OrderEventPublisher, OrderReader, OrderWriter, ParcelIndex,
+    PaymentLedger, PurchaseHistory, SellerOrders,
 };
 use commerce_domain::catalog::{Page, PageLimit};
 use commerce_domain::error::{DomainError, Result};
@@ -385,6 +388,54 @@ impl CustomerOrders for DynamoOrders {
             Ok(summary.into_summary(order_id.to_owned()))
         };
         self.newest_first(GSI1, format!("CUSTOMER#{user_id}"), read, limit, cursor).await
+    }
+}
+
+fn parcel_pk(carrier: commerce_domain::tracking::Carrier, tracking_number: &str) -> String {
+    format!("PARCEL#{}#{tracking_number}", carrier.as_str())
+}
+
+impl ParcelIndex for DynamoOrders {
+    async fn index_parcel(
+        &self,
+        parcel: &commerce_domain::tracking::Parcel,
+        order_id: &str,
+        seller_id: &str,
+    ) -> Result<()> {
+        self.table
+            .put_item()
+            .item("pk", s(parcel_pk(parcel.carrier, &parcel.tracking_number)))
+            .item("sk", s(format!("ORDER#{order_id}#{seller_id}")))
+            .item("entity", s("parcel"))
+            .item("order_id", s(order_id))
+            .item("seller_id", s(seller_id))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
+    async fn parcel_shipments(
+        &self,
+        carrier: commerce_domain::tracking::Carrier,
+        tracking_number: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let limit = commerce_domain::tracking::MAX_ORDERS_PER_PARCEL;
+        let page = self
+            .table
+            .query()
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(parcel_pk(carrier, tracking_number)))
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(page
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|item| Some((text(item, "order_id")?.clone(), text(item, "seller_id")?.clone())))
+            .collect())
     }
 }
 

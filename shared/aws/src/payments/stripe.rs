@@ -259,7 +259,20 @@ pub fn map_error(status: u16, error: Option<StripeError>) -> DomainError {
 /// Verifies a `Stripe-Signature` header: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.payload">` (several
 /// `v1` are allowed while secrets roll), within `tolerance_secs` of `now`.
 pub fn verify_signature(header: &str, payload: &[u8], secret: &str, now: i64, tolerance_secs: i64) -> Result<()> {
-    let invalid = |why: &str| DomainError::invalid_parameter("Stripe-Signature", why);
+    verify_signed("Stripe-Signature", header, payload, secret, now, tolerance_secs)
+}
+
+/// Verifies a signature header in Stripe's scheme (see [`verify_signature`]); errors name `header_name`.
+/// Carriers' webhooks are signed the same way (`Carrier-Signature`).
+pub fn verify_signed(
+    header_name: &'static str,
+    header: &str,
+    payload: &[u8],
+    secret: &str,
+    now: i64,
+    tolerance_secs: i64,
+) -> Result<()> {
+    let invalid = |why: &str| DomainError::invalid_parameter(header_name, why);
     let mut timestamp: Option<i64> = None;
     let mut signatures = Vec::new();
     for part in header.split(',') {

@@ -9,6 +9,7 @@
 pub mod easypost;
 pub mod guard;
 pub mod sandbox;
+pub mod webhooks;
 
 pub use easypost::EasyPostCarrier;
 pub use guard::{Clock, GuardConfig, GuardedCarrier};
