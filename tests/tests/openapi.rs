@@ -29,9 +29,9 @@ async fn call(method: reqwest::Method, path: &str, token: &str, body: Option<Val
     body
 }
 
-async fn webhook_secret() -> String {
+async fn webhook_secret(name: &str) -> String {
     let secrets = aws_sdk_secretsmanager::Client::new(&stack().sdk_config().await);
-    let out = secrets.get_secret_value().secret_id("commerce-local-payment-webhook-secret").send().await;
+    let out = secrets.get_secret_value().secret_id(format!("commerce-local-{name}")).send().await;
     out.expect("the stack provisioned the webhook secret").secret_string().expect("a string value").to_owned()
 }
 
@@ -53,7 +53,8 @@ async fn requests_generated_from_the_openapi_document_get_the_answers_it_documen
     let variant = &products["items"][0]["variants"][0];
     let (sku, currency) =
         (variant["sku"].as_str().expect("a demo SKU"), variant["price"]["currency"].as_str().unwrap());
-    let secret = webhook_secret().await;
+    let secret = webhook_secret("payment-webhook-secret").await;
+    let carrier_secret = webhook_secret("carrier-webhook-secret").await;
 
     let seed = std::env::var("OPENAPI_SEED").unwrap_or_else(|_| SEED.to_owned());
     let mut args = vec!["--max-examples".to_owned(), std::env::var("OPENAPI_MAX_EXAMPLES").unwrap_or("25".into())];
@@ -70,7 +71,8 @@ async fn requests_generated_from_the_openapi_document_get_the_answers_it_documen
         .env("OPENAPI_OPEN_CATEGORY", &category_id)
         .env("OPENAPI_SELLER_SKU", sku)
         .env("OPENAPI_SELLER_CURRENCY", currency)
-        .env("PAYMENT_WEBHOOK_SECRET", &secret);
+        .env("PAYMENT_WEBHOOK_SECRET", &secret)
+        .env("CARRIER_WEBHOOK_SECRET", &carrier_secret);
     let output = tokio::time::timeout(LIMIT, tokio::task::spawn_blocking(move || command.output()))
         .await
         .expect("the OpenAPI run finishes in time")

@@ -33,8 +33,17 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commerce_testkit::http::{body_json, request};
+    use commerce_testkit::http::{body_json, request, sample_events};
     use commerce_testkit::orders::{demo_orders, InMemoryOrders, InMemoryPayments};
+
+    #[tokio::test]
+    async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/track-shipment").as_ref()) {
+            let orders = demo_orders(&InMemoryPayments::new()).await;
+            let response = handle(&orders, &InMemoryOrders::new(), event.request).await.unwrap();
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
+        }
+    }
 
     fn post(order_id: &str, shipment_id: &str, seller: &str, body: serde_json::Value) -> Request {
         let path = format!("/v1/seller/orders/{order_id}/shipments/{shipment_id}/events");
@@ -67,18 +76,27 @@ mod tests {
     async fn a_sellers_updates_build_the_timeline_and_delivered_delivers_their_part() {
         let (orders, shipment) = shipped().await;
         let events = InMemoryOrders::new();
-        let first = handle(&orders, &events, post("ord_demo-shipped", &shipment, "seller-1", update("in_transit", 30, Some("u1"))))
-            .await
-            .unwrap();
+        let first = handle(
+            &orders,
+            &events,
+            post("ord_demo-shipped", &shipment, "seller-1", update("in_transit", 30, Some("u1"))),
+        )
+        .await
+        .unwrap();
         assert_eq!(first.status(), 201, "{}", body_json(&first));
-        let again = handle(&orders, &events, post("ord_demo-shipped", &shipment, "seller-1", update("in_transit", 30, Some("u1"))))
-            .await
-            .unwrap();
+        let again = handle(
+            &orders,
+            &events,
+            post("ord_demo-shipped", &shipment, "seller-1", update("in_transit", 30, Some("u1"))),
+        )
+        .await
+        .unwrap();
         assert_eq!(again.status(), 200);
         assert_eq!(body_json(&again)["outcome"]["outcome"], "duplicate");
-        let done = handle(&orders, &events, post("ord_demo-shipped", &shipment, "seller-1", update("delivered", 1, None)))
-            .await
-            .unwrap();
+        let done =
+            handle(&orders, &events, post("ord_demo-shipped", &shipment, "seller-1", update("delivered", 1, None)))
+                .await
+                .unwrap();
         let body = body_json(&done);
         assert_eq!(body["outcome"], serde_json::json!({"outcome": "recorded", "delivered": true}), "{body}");
         let statuses: Vec<&str> =
@@ -102,8 +120,9 @@ mod tests {
             ("ord_demo-shipped", "nonsense", "seller-1"),
             ("ord_demo-confirmed", shipment.as_str(), "seller-1"),
         ] {
-            let response =
-                handle(&orders, &events, post(order_id, shipment_id, seller, update("in_transit", 5, None))).await.unwrap();
+            let response = handle(&orders, &events, post(order_id, shipment_id, seller, update("in_transit", 5, None)))
+                .await
+                .unwrap();
             assert_eq!(response.status(), 404, "{order_id} {shipment_id} {seller}: {}", body_json(&response));
         }
     }
@@ -116,7 +135,8 @@ mod tests {
         let unknown = serde_json::json!({"status": "lost", "occurred_at": "2026-01-01T00:00:00Z"});
         let extra = serde_json::json!({"status": "in_transit", "occurred_at": "2026-01-01T00:00:00Z", "x": 1});
         for (body, status, field) in [(future, 422, "occurred_at"), (unknown, 400, "status"), (extra, 400, "x")] {
-            let response = handle(&orders, &events, post("ord_demo-shipped", &shipment, "seller-1", body.clone())).await.unwrap();
+            let response =
+                handle(&orders, &events, post("ord_demo-shipped", &shipment, "seller-1", body.clone())).await.unwrap();
             let json = body_json(&response);
             assert_eq!(response.status(), status, "{body}: {json}");
             assert!(json.to_string().contains(field), "{json}");

@@ -137,7 +137,12 @@ async fn when_a_cancelled_order_kept_captured_money_a_repeated_cancel_refunds_it
 async fn when_a_shipment_stopped_after_it_began_a_retry_captures_once_and_ships() {
     let shop = Shop::new().await;
     let mut order = shop.order().await;
-    let kind = OrderEventKind::ShippingStarted { seller_id: "seller-1".into(), tracking_number: "1Z-seller-1".into(), carrier: None, tracking_url: None };
+    let kind = OrderEventKind::ShippingStarted {
+        seller_id: "seller-1".into(),
+        tracking_number: "1Z-seller-1".into(),
+        carrier: None,
+        tracking_url: None,
+    };
     order.record(kind, Actor::seller("seller-1"), None, Utc::now()).unwrap();
     shop.orders.insert(order);
     let refused = shop.cancel(&shop.payments).await;

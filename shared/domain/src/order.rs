@@ -966,7 +966,13 @@ impl Order {
     /// (see [`TrackingUpdate::same_as`]) records nothing. A `delivered` update also delivers the part, when a
     /// delivery may still be recorded (not yet delivered, no return requested). Past
     /// [`tracking::MAX_UPDATES_PER_ORDER`] only delivered and exception updates are recorded.
-    pub fn track(&mut self, seller_id: &str, update: TrackingUpdate, actor: Actor, at: DateTime<Utc>) -> Result<Tracked> {
+    pub fn track(
+        &mut self,
+        seller_id: &str,
+        update: TrackingUpdate,
+        actor: Actor,
+        at: DateTime<Utc>,
+    ) -> Result<Tracked> {
         if !self.folded.shipped.contains_key(seller_id) {
             return Err(self.illegal("track a shipment of"));
         }
@@ -997,7 +1003,9 @@ impl Order {
     /// The updates recorded for a seller's parcel, oldest first.
     fn tracking_updates<'a>(&'a self, seller_id: &'a str) -> impl Iterator<Item = TrackingUpdate> + 'a {
         self.events.iter().filter_map(move |e| match &e.kind {
-            OrderEventKind::Tracked { seller_id: s, status, occurred_at, location, detail, event_id } if s == seller_id => {
+            OrderEventKind::Tracked { seller_id: s, status, occurred_at, location, detail, event_id }
+                if s == seller_id =>
+            {
                 Some(TrackingUpdate {
                     status: *status,
                     occurred_at: *occurred_at,
@@ -1032,7 +1040,9 @@ impl Order {
                     detail: None,
                     source: source(&event.actor),
                 },
-                OrderEventKind::Tracked { seller_id: s, status, occurred_at, location, detail, .. } if s == seller_id => {
+                OrderEventKind::Tracked { seller_id: s, status, occurred_at, location, detail, .. }
+                    if s == seller_id =>
+                {
                     delivered_update |= *status == TrackingStatus::Delivered;
                     TimelineEntry {
                         status: *status,
@@ -2083,18 +2093,26 @@ mod tests {
         // Scans from before the seller told us, and one that arrives after a later one.
         let t = |minutes: i64| now - chrono::Duration::minutes(minutes);
         assert_eq!(
-            order.track("seller-1", update(TrackingStatus::OutForDelivery, t(5), Some("e3")), carrier.clone(), now).ok(),
+            order
+                .track("seller-1", update(TrackingStatus::OutForDelivery, t(5), Some("e3")), carrier.clone(), now)
+                .ok(),
             Some(Tracked::Recorded { delivered: false })
         );
         order.track("seller-1", update(TrackingStatus::InTransit, t(60), Some("e2")), carrier.clone(), now).unwrap();
         let view = order.shipment_view("seller-1").unwrap();
-        assert_eq!((view.carrier, view.tracking_url.as_deref()), (Carrier::Ups, Some("https://www.ups.com/track?tracknum=1Z999")));
+        assert_eq!(
+            (view.carrier, view.tracking_url.as_deref()),
+            (Carrier::Ups, Some("https://www.ups.com/track?tracknum=1Z999"))
+        );
         assert_eq!(view.status, TrackingStatus::OutForDelivery, "the latest by when it happened");
         let statuses: Vec<_> = view.timeline.iter().map(|e| e.status).collect();
         assert_eq!(statuses, [TrackingStatus::InTransit, TrackingStatus::OutForDelivery, TrackingStatus::LabelCreated]);
         assert_eq!(view.timeline[0].source, TrackingSource::Carrier);
         let other = order.shipment_view("seller-2").unwrap();
-        assert_eq!((other.carrier, other.tracking_url, other.status), (Carrier::Other, None, TrackingStatus::LabelCreated));
+        assert_eq!(
+            (other.carrier, other.tracking_url, other.status),
+            (Carrier::Other, None, TrackingStatus::LabelCreated)
+        );
         assert_eq!(other.timeline.len(), 1);
     }
 
@@ -2104,16 +2122,25 @@ mod tests {
         let now = Utc::now();
         let carrier = Actor::carrier(Carrier::Ups);
         let first = update(TrackingStatus::InTransit, now, Some("e1"));
-        assert_eq!(order.track("seller-1", first.clone(), carrier.clone(), now).ok(), Some(Tracked::Recorded { delivered: false }));
+        assert_eq!(
+            order.track("seller-1", first.clone(), carrier.clone(), now).ok(),
+            Some(Tracked::Recorded { delivered: false })
+        );
         let version = order.version();
         let mut changed = first.clone();
         changed.detail = Some("the same id whatever it says".into());
         assert_eq!(order.track("seller-1", changed, carrier.clone(), now).ok(), Some(Tracked::Duplicate));
         // Without an id, the same status, time, place and detail is the same update (also as one with an id).
         let same_without_id = update(TrackingStatus::InTransit, now, None);
-        assert_eq!(order.track("seller-1", same_without_id, Actor::seller("seller-1"), now).ok(), Some(Tracked::Duplicate));
+        assert_eq!(
+            order.track("seller-1", same_without_id, Actor::seller("seller-1"), now).ok(),
+            Some(Tracked::Duplicate)
+        );
         let no_id = update(TrackingStatus::InTransit, now - chrono::Duration::seconds(1), None);
-        assert_eq!(order.track("seller-1", no_id.clone(), Actor::seller("seller-1"), now).ok(), Some(Tracked::Recorded { delivered: false }));
+        assert_eq!(
+            order.track("seller-1", no_id.clone(), Actor::seller("seller-1"), now).ok(),
+            Some(Tracked::Recorded { delivered: false })
+        );
         assert_eq!(order.track("seller-1", no_id, Actor::seller("seller-1"), now).ok(), Some(Tracked::Duplicate));
         assert_eq!(order.version(), version + 1);
         // Per seller: the same id on another seller's shipment is another update.
@@ -2129,14 +2156,20 @@ mod tests {
         assert_eq!(done.ok(), Some(Tracked::Recorded { delivered: true }));
         assert_eq!((order.status(), order.seller_status("seller-1")), (OrderStatus::Shipped, OrderStatus::Delivered));
         let again = order.track("seller-1", update(TrackingStatus::Delivered, now, Some("d2")), carrier.clone(), now);
-        assert_eq!(again.ok(), Some(Tracked::Recorded { delivered: false }), "a second delivered scan delivers nothing");
+        assert_eq!(
+            again.ok(),
+            Some(Tracked::Recorded { delivered: false }),
+            "a second delivered scan delivers nothing"
+        );
         // A later exception shows, the delivery stays.
         let later = now + chrono::Duration::minutes(1);
         order.track("seller-1", update(TrackingStatus::Exception, later, None), carrier, later).unwrap();
         assert_eq!(order.shipment_view("seller-1").unwrap().status, TrackingStatus::Exception);
         assert!(order.is_delivered("seller-1"));
         // The other seller delivers through the seller route: the timeline shows it, and the order is delivered.
-        order.record(OrderEventKind::Delivered { seller_id: "seller-2".into() }, Actor::seller("seller-2"), None, now).unwrap();
+        order
+            .record(OrderEventKind::Delivered { seller_id: "seller-2".into() }, Actor::seller("seller-2"), None, now)
+            .unwrap();
         assert_eq!(order.status(), OrderStatus::Delivered);
         let view = order.shipment_view("seller-2").unwrap();
         assert_eq!((view.status, view.timeline.len()), (TrackingStatus::Delivered, 2));
@@ -2150,14 +2183,27 @@ mod tests {
         confirm(&mut order);
         let now = Utc::now();
         let code = |r: Result<Tracked>| r.unwrap_err().code();
-        assert_eq!(code(order.track("seller-1", update(TrackingStatus::InTransit, now, None), Actor::seller("seller-1"), now)), ErrorCode::IllegalTransition);
-        assert_eq!(code(order.track("seller-9", update(TrackingStatus::InTransit, now, None), Actor::seller("seller-9"), now)), ErrorCode::IllegalTransition);
+        assert_eq!(
+            code(order.track("seller-1", update(TrackingStatus::InTransit, now, None), Actor::seller("seller-1"), now)),
+            ErrorCode::IllegalTransition
+        );
+        assert_eq!(
+            code(order.track("seller-9", update(TrackingStatus::InTransit, now, None), Actor::seller("seller-9"), now)),
+            ErrorCode::IllegalTransition
+        );
         let mut order = shipped_with_ups();
         for seller in ["seller-1", "seller-2"] {
-            order.record(OrderEventKind::Delivered { seller_id: seller.into() }, Actor::seller(seller), None, now).unwrap();
+            order
+                .record(OrderEventKind::Delivered { seller_id: seller.into() }, Actor::seller(seller), None, now)
+                .unwrap();
         }
         order.record(OrderEventKind::ReturnRequested, Actor::shopper("u1"), None, now).unwrap();
-        let late = order.track("seller-1", update(TrackingStatus::Delivered, now, Some("x")), Actor::carrier(Carrier::Ups), now);
+        let late = order.track(
+            "seller-1",
+            update(TrackingStatus::Delivered, now, Some("x")),
+            Actor::carrier(Carrier::Ups),
+            now,
+        );
         assert_eq!(late.ok(), Some(Tracked::Recorded { delivered: false }));
         assert_eq!(order.status(), OrderStatus::ReturnRequested);
     }
@@ -2173,7 +2219,12 @@ mod tests {
             order.track(seller, update(TrackingStatus::InTransit, now, Some(&id)), carrier.clone(), now).unwrap();
         }
         let version = order.version();
-        assert_eq!(order.track("seller-1", update(TrackingStatus::InTransit, now, Some("one-more")), carrier.clone(), now).ok(), Some(Tracked::Ignored));
+        assert_eq!(
+            order
+                .track("seller-1", update(TrackingStatus::InTransit, now, Some("one-more")), carrier.clone(), now)
+                .ok(),
+            Some(Tracked::Ignored)
+        );
         assert_eq!(order.version(), version);
         let done = order.track("seller-1", update(TrackingStatus::Delivered, now, Some("d")), carrier, now);
         assert_eq!(done.ok(), Some(Tracked::Recorded { delivered: true }));
@@ -2183,12 +2234,25 @@ mod tests {
     fn shipments_recorded_before_tracking_read_back_as_carrier_other() {
         let json = r#"{"type":"shipping_started","seller_id":"seller-1","tracking_number":"T1"}"#;
         let kind: OrderEventKind = serde_json::from_str(json).unwrap();
-        assert_eq!(kind, OrderEventKind::ShippingStarted { seller_id: "seller-1".into(), tracking_number: "T1".into(), carrier: None, tracking_url: None });
+        assert_eq!(
+            kind,
+            OrderEventKind::ShippingStarted {
+                seller_id: "seller-1".into(),
+                tracking_number: "T1".into(),
+                carrier: None,
+                tracking_url: None
+            }
+        );
         assert_eq!(serde_json::to_string(&kind).unwrap(), json, "written as before when there is no carrier");
     }
 
     fn begin_shipment(order: &mut Order, seller: &str, tracking: &str) -> Result<()> {
-        let kind = OrderEventKind::ShippingStarted { seller_id: seller.into(), tracking_number: tracking.into(), carrier: None, tracking_url: None };
+        let kind = OrderEventKind::ShippingStarted {
+            seller_id: seller.into(),
+            tracking_number: tracking.into(),
+            carrier: None,
+            tracking_url: None,
+        };
         order.record(kind, Actor::seller(seller), None, Utc::now()).map(|_| ())
     }
 
@@ -2424,7 +2488,12 @@ mod tests {
             Just(OrderEventKind::Compensating),
             Just(OrderEventKind::Failed { failure: FailureReason::OutOfStock }),
             Just(OrderEventKind::Cancelled),
-            seller.clone().prop_map(|s| OrderEventKind::ShippingStarted { seller_id: s, tracking_number: "T1".into(), carrier: None, tracking_url: None }),
+            seller.clone().prop_map(|s| OrderEventKind::ShippingStarted {
+                seller_id: s,
+                tracking_number: "T1".into(),
+                carrier: None,
+                tracking_url: None
+            }),
             seller.clone().prop_map(|s| OrderEventKind::ShippingAborted { seller_id: s }),
             (seller.clone(), prop_oneof![Just(2300i64), Just(550i64), Just(1i64)]).prop_map(|(s, a)| {
                 OrderEventKind::Shipped { seller_id: s, tracking_number: "T1".into(), captured: usd(a) }

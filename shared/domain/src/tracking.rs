@@ -132,7 +132,10 @@ impl Parcel {
             (_, Some(_)) => {
                 return Err(DomainError::validation(
                     "tracking_url",
-                    format!("is built from the tracking number for {}; give it only with carrier other", carrier.as_str()),
+                    format!(
+                        "is built from the tracking number for {}; give it only with carrier other",
+                        carrier.as_str()
+                    ),
                 ))
             }
             (named, None) => {
@@ -197,7 +200,10 @@ impl TrackingUpdate {
         ] {
             let trimmed = value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
             if trimmed.as_ref().is_some_and(|v| v.chars().count() > max || v.chars().any(char::is_control)) {
-                return Err(DomainError::validation(field, format!("must be at most {max} characters, no control characters")));
+                return Err(DomainError::validation(
+                    field,
+                    format!("must be at most {max} characters, no control characters"),
+                ));
             }
             *value = trimmed;
         }

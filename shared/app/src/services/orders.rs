@@ -491,11 +491,8 @@ where
     Q: OrderEventPublisher,
 {
     let ledger = orders;
-    let parcel = Parcel::new(
-        request.carrier.unwrap_or_default(),
-        &request.tracking_number,
-        request.tracking_url.as_deref(),
-    )?;
+    let parcel =
+        Parcel::new(request.carrier.unwrap_or_default(), &request.tracking_number, request.tracking_url.as_deref())?;
     let tracking = parcel.tracking_number.clone();
     let seller = caller.user_id.clone();
     let current = seller_order(orders, caller, order_id).await?;
@@ -606,7 +603,8 @@ pub async fn publish_delivered(publisher: &impl OrderEventPublisher, order: &Ord
     let Some(seq) = seq else {
         return Ok(());
     };
-    let notification = OrderNotification::new(NotificationKind::OrderDelivered, order, seq, Some(seller.to_owned()), None);
+    let notification =
+        OrderNotification::new(NotificationKind::OrderDelivered, order, seq, Some(seller.to_owned()), None);
     publisher.publish(&notification).await
 }
 

@@ -78,7 +78,8 @@ where
     O: OrderReader + OrderWriter + ParcelIndex,
     Q: OrderEventPublisher,
 {
-    let carrier = Carrier::parse(carrier_name).filter(|c| c.has_webhook()).ok_or_else(|| DomainError::not_found("carrier"))?;
+    let carrier =
+        Carrier::parse(carrier_name).filter(|c| c.has_webhook()).ok_or_else(|| DomainError::not_found("carrier"))?;
     let signature = signature.ok_or_else(|| DomainError::invalid_parameter("Carrier-Signature", "is missing"))?;
     signatures.verify(signature, payload, now)?;
     let event: CarrierEvent = serde_json::from_slice(payload)
