@@ -14,4 +14,5 @@ mod pricing;
 mod promotions;
 mod reviews;
 mod search;
+mod tracking;
 mod webhooks;
