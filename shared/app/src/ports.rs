@@ -1110,3 +1110,128 @@ pub trait RatingIndex: Send + Sync {
         updates: &[search::RatingUpdate],
     ) -> impl std::future::Future<Output = commerce_domain::error::Result<usize>> + Send;
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Seller webhooks (WebhooksTable, the webhook deliveries queue, outbound HTTPS)
+// ---------------------------------------------------------------------------------------------------------
+
+use commerce_domain::seller_webhook::{Delivery, DeliveryView, Endpoint};
+
+/// Sellers' webhook endpoints. Writes after creation are conditional on the endpoint's `version`
+/// (409 `concurrent_update` when another write came first). IAM: `dynamodb:PutItem`, `dynamodb:Query`,
+/// `dynamodb:GetItem`, `dynamodb:DeleteItem`, `dynamodb:UpdateItem` on the webhooks table.
+pub trait WebhookEndpoints: Send + Sync {
+    /// Creates the endpoint unless its seller already has
+    /// [`commerce_domain::seller_webhook::MAX_ENDPOINTS_PER_SELLER`]: false then.
+    fn create_endpoint(
+        &self,
+        endpoint: &Endpoint,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<bool>> + Send;
+    fn seller_endpoints(
+        &self,
+        seller_id: &str,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<Vec<Endpoint>>> + Send;
+    fn endpoint(
+        &self,
+        seller_id: &str,
+        webhook_id: &str,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<Option<Endpoint>>> + Send;
+    fn save_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        expected_version: u64,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<()>> + Send;
+    /// False when there was none.
+    fn delete_endpoint(
+        &self,
+        seller_id: &str,
+        webhook_id: &str,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<bool>> + Send;
+}
+
+/// Deliveries of events to endpoints, one per (endpoint, event). IAM: `dynamodb:PutItem`, `dynamodb:GetItem`,
+/// `dynamodb:Query` on the webhooks table.
+pub trait WebhookDeliveries: Send + Sync {
+    /// Creates the delivery unless one with its id exists for its endpoint: `None` when created, else the stored
+    /// one.
+    fn create_delivery(
+        &self,
+        delivery: &Delivery,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<Option<Delivery>>> + Send;
+    fn delivery(
+        &self,
+        webhook_id: &str,
+        delivery_id: &str,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<Option<Delivery>>> + Send;
+    /// Writes it if its stored version is `expected_version` (else 409 `concurrent_update`).
+    fn save_delivery(
+        &self,
+        delivery: &Delivery,
+        expected_version: u64,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<()>> + Send;
+    /// Newest first.
+    fn list_deliveries(
+        &self,
+        webhook_id: &str,
+        limit: commerce_domain::catalog::PageLimit,
+        cursor: Option<&str>,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<commerce_domain::catalog::Page<DeliveryView>>> + Send;
+}
+
+/// A delivery to attempt: what the deliveries queue carries.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeliveryTask {
+    pub seller_id: String,
+    pub webhook_id: String,
+    pub delivery_id: String,
+}
+
+/// The webhook deliveries queue. `delay` is capped at SQS's 15 minutes by the caller (a longer wait is
+/// re-queued when it comes back early). IAM: `sqs:SendMessage` on that queue.
+pub trait DeliveryQueue: Send + Sync {
+    fn enqueue(
+        &self,
+        task: &DeliveryTask,
+        delay: std::time::Duration,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<()>> + Send;
+}
+
+/// What one POST to an endpoint came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub status: Option<u16>,
+    pub retry_after: Option<String>,
+    /// Without a response: `timeout`, `connection_failed` or `address_refused`.
+    pub error: Option<&'static str>,
+    pub latency: std::time::Duration,
+}
+
+impl Sent {
+    pub fn outcome(&self) -> commerce_domain::webhook::HttpOutcome<'_> {
+        use commerce_domain::webhook::HttpOutcome;
+        match (self.status, self.error) {
+            (Some(code), _) => HttpOutcome::Status { code, retry_after: self.retry_after.as_deref() },
+            (None, Some("timeout")) => HttpOutcome::Timeout,
+            (None, Some("address_refused")) => HttpOutcome::Refused,
+            _ => HttpOutcome::ConnectionFailed,
+        }
+    }
+}
+
+/// POSTs a signed body to an endpoint over the SSRF-safe client (addresses checked after DNS, no redirects).
+/// No IAM permission: outbound HTTPS.
+pub trait WebhookSender: Send + Sync {
+    fn send(
+        &self,
+        url: &str,
+        headers: &commerce_domain::webhook::WebhookHeaders,
+        body: &[u8],
+    ) -> impl std::future::Future<Output = Sent> + Send;
+}
+
+/// Refuses an endpoint URL we would never connect to: not https (unless the local stack allows loopback
+/// http), or a host that is or resolves only to private, loopback, link-local or metadata addresses (422 naming
+/// `url`). Connections are checked again at every attempt. No IAM permission.
+pub trait UrlGuard: Send + Sync {
+    fn check(&self, url: &str) -> impl std::future::Future<Output = commerce_domain::error::Result<()>> + Send;
+}

@@ -16,3 +16,4 @@ pub mod search;
 pub mod shipping_methods;
 pub mod tax;
 pub mod tracking;
+pub mod webhooks;

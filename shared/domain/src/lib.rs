@@ -19,6 +19,7 @@ pub mod product_page;
 pub mod promotion;
 pub mod review;
 pub mod search;
+pub mod seller_webhook;
 pub mod shipping;
 pub mod tax;
 pub mod token;

@@ -14,3 +14,4 @@ pub mod reviews;
 pub mod search;
 pub mod shipping;
 pub mod shipping_config;
+pub mod webhooks;

@@ -92,7 +92,7 @@ impl InMemoryOrders {
     }
 }
 
-fn page<T: Clone>(items: Vec<T>, limit: PageLimit, cursor: Option<&str>) -> Result<Page<T>> {
+pub(crate) fn page<T: Clone>(items: Vec<T>, limit: PageLimit, cursor: Option<&str>) -> Result<Page<T>> {
     let start: usize = match cursor {
         None => 0,
         Some(c) => {
