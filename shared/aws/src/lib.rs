@@ -21,3 +21,4 @@ pub mod shipping;
 pub mod shipping_config;
 #[cfg(feature = "search")]
 pub mod streams;
+pub mod webhooks;

@@ -269,6 +269,13 @@ impl Outcome {
 pub struct Outbound {
     client: reqwest::Client,
     allow_loopback_http: bool,
+    lookup: Arc<dyn Lookup>,
+}
+
+impl std::fmt::Debug for dyn Lookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lookup")
+    }
 }
 
 impl Outbound {
@@ -279,7 +286,7 @@ impl Outbound {
 
     /// With `lookup` answering host names.
     pub fn with_lookup(config: OutboundConfig, lookup: Arc<dyn Lookup>) -> Result<Self, reqwest::Error> {
-        let resolver = Arc::new(PolicyResolver { lookup, allow_loopback: config.allow_loopback_http });
+        let resolver = Arc::new(PolicyResolver { lookup: lookup.clone(), allow_loopback: config.allow_loopback_http });
         let client = reqwest::Client::builder()
             .dns_resolver(resolver)
             .no_proxy()
@@ -289,7 +296,7 @@ impl Outbound {
             .timeout(config.timeout)
             .user_agent(concat!("commerce-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { client, allow_loopback_http: config.allow_loopback_http })
+        Ok(Self { client, allow_loopback_http: config.allow_loopback_http, lookup })
     }
 
     /// POSTs `body` (JSON) with the signature headers to `url`, unless the policy refuses it.
@@ -308,6 +315,37 @@ impl Outbound {
         let response = request.send().await.map_err(failure)?;
         let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
         Ok(Response { status: response.status().as_u16(), retry_after })
+    }
+}
+
+impl commerce_app::ports::WebhookSender for Outbound {
+    async fn send(&self, url: &str, headers: &WebhookHeaders, body: &[u8]) -> commerce_app::ports::Sent {
+        let outcome = self.deliver(url, headers, body).await;
+        let (status, retry_after, error) = match outcome.result {
+            Ok(response) => (Some(response.status), response.retry_after, None),
+            Err(Failure::Refused(refusal)) => {
+                tracing::warn!(%url, %refusal, "webhook address refused");
+                (None, None, Some("address_refused"))
+            }
+            Err(Failure::Timeout(_)) => (None, None, Some("timeout")),
+            Err(Failure::Connection(_)) => (None, None, Some("connection_failed")),
+        };
+        commerce_app::ports::Sent { status, retry_after, error, latency: outcome.latency }
+    }
+}
+
+impl commerce_app::ports::UrlGuard for Outbound {
+    /// The URL rules and a literal address at once; a host name is looked up now, and refused when every
+    /// address it has is refused. A name that does not resolve yet is accepted: every attempt looks it up again.
+    async fn check(&self, url: &str) -> commerce_domain::error::Result<()> {
+        let refused = |r: Refusal| commerce_domain::error::DomainError::validation("url", r);
+        let parsed = check_url(url, self.allow_loopback_http).map_err(refused)?;
+        if let Some(url::Host::Domain(name)) = parsed.host() {
+            if let Ok(ips) = self.lookup.lookup(name.to_owned()).await {
+                admit_resolved(name, &ips, self.allow_loopback_http).map_err(refused)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -241,3 +241,43 @@ async fn when_the_receiver_hangs_or_is_down_should_retry() {
     assert!(matches!(down.result, Err(Failure::Connection(_))), "{:?}", down.result);
     assert_eq!(down.disposition(Utc::now()), Disposition::Retry);
 }
+
+/// Registration refuses what delivery would refuse: the `UrlGuard` of the same client, on literal addresses and
+/// on names that resolve only to refused ones; a name that does not resolve yet is accepted (every attempt
+/// looks it up again).
+#[tokio::test]
+async fn registering_an_endpoint_refuses_private_loopback_and_metadata_addresses() {
+    use commerce_app::ports::UrlGuard;
+    let lookup = FakeLookup::with(&[
+        ("internal.example", "10.1.2.3"),
+        ("metadata.example", "169.254.169.254"),
+        ("mixed.example", "10.0.0.1"),
+        ("mixed.example", "93.184.216.34"),
+        ("public.example", "93.184.216.34"),
+    ]);
+    let guard = client(false, lookup);
+    for url in [
+        "https://127.0.0.1/hook",
+        "https://10.0.0.8/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/hook",
+        "https://[fd00:ec2::254]/",
+        "https://internal.example/hook",
+        "https://metadata.example/hook",
+        "http://public.example/hook",
+        "https://user:pw@public.example/hook",
+    ] {
+        let err = guard.check(url).await.expect_err(url);
+        assert!(
+            matches!(&err, commerce_domain::error::DomainError::Validation { field, .. } if field == "url"),
+            "{url}: {err:?}"
+        );
+    }
+    for url in ["https://public.example/hook", "https://mixed.example/hook", "https://not-yet.example/hook"] {
+        guard.check(url).await.unwrap_or_else(|e| panic!("{url}: {e:?}"));
+    }
+    // The local stack's setting admits http to loopback, and still nothing private.
+    let local = client(true, FakeLookup::with(&[]));
+    local.check("http://127.0.0.1:9000/hook").await.unwrap();
+    assert!(local.check("http://10.0.0.8/hook").await.is_err());
+}
