@@ -1,19 +1,32 @@
-//! Delivers each message of a batch; failed ones are reported back for redelivery (then the DLQ).
+//! Delivers each message of a batch: the notification is recorded once, and the sellers' webhook deliveries it
+//! makes are created once and queued. A failed message is reported back for redelivery (then the DLQ); both
+//! steps are safe to run again.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use commerce_app::ports::NotificationSink;
-use commerce_app::services::orders;
+use commerce_app::ports::{DeliveryQueue, NotificationSink, OrderReader, WebhookDeliveries, WebhookEndpoints};
+use commerce_app::services::{orders, webhooks};
 use commerce_domain::order::OrderNotification;
 use lambda_runtime::{Error, LambdaEvent};
 
-pub async fn handle(sink: &impl NotificationSink, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+pub async fn handle(
+    orders_table: &(impl NotificationSink + OrderReader),
+    webhooks_table: &(impl WebhookEndpoints + WebhookDeliveries),
+    deliveries: &impl DeliveryQueue,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error> {
     commerce_lambda::metrics::queue_lag(&event.payload.records);
     let mut failures = Vec::new();
     for record in event.payload.records {
         let id = record.message_id.clone().unwrap_or_default();
         let parsed: Result<OrderNotification, _> = serde_json::from_str(record.body.as_deref().unwrap_or(""));
         let outcome = match parsed {
-            Ok(notification) => orders::deliver_notification(sink, &notification).await.map(|_| ()),
+            Ok(notification) => async {
+                orders::deliver_notification(orders_table, &notification).await?;
+                let now = chrono::Utc::now();
+                webhooks::fan_out(webhooks_table, webhooks_table, deliveries, orders_table, &notification, now).await
+            }
+            .await
+            .map(|_| ()),
             Err(err) => Err(commerce_domain::DomainError::MalformedBody(err.to_string())),
         };
         if let Err(err) = outcome {

@@ -1,5 +1,6 @@
-//! The order events queue's consumer: delivers order notifications (placed, shipped, refunded, cancelled).
-//! Locally they are written to the orders table (`NOTIFY#<order>`) where tests read them.
+//! The order events queue's consumer: delivers order notifications (placed, shipped, delivered, refunded,
+//! cancelled; locally they are written to the orders table, `NOTIFY#<order>`, where tests read them) and makes
+//! the sellers' webhook deliveries of each.
 
 mod handler;
 
@@ -12,6 +13,8 @@ use lambda_runtime::{run, service_fn, Error};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let aws = config::aws().await;
-    let sink = DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws), config::required("ORDERS_TABLE")?);
-    run(service_fn(|event| handler::handle(&sink, event))).await
+    let orders = DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws), config::required("ORDERS_TABLE")?);
+    let webhooks = commerce_lambda::wiring::webhook_deps(&aws).await?;
+    let queue = webhooks.queue()?;
+    run(service_fn(|event| handler::handle(&orders, &webhooks.store, queue, event))).await
 }

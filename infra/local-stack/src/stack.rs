@@ -302,6 +302,9 @@ fn base_env(aws_port: u16) -> BTreeMap<String, String> {
             ("AWS_DEFAULT_REGION", REGION.to_string()),
             ("AWS_ACCESS_KEY_ID", "test".to_string()),
             ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+            // Sellers' webhook endpoints on this machine (test receivers, a developer's) get deliveries: http
+            // to loopback only; private and metadata addresses stay refused.
+            ("WEBHOOK_ALLOW_LOOPBACK_HTTP", "true".to_string()),
         ]
         .map(|(k, v)| (k.to_string(), v)),
     )

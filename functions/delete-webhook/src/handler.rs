@@ -1,0 +1,32 @@
+//! Deletes the caller's endpoint: 204, or 404 for one that is not theirs.
+
+use commerce_app::ports::WebhookEndpoints;
+use commerce_app::services::webhooks;
+use commerce_lambda::api;
+use commerce_lambda::auth;
+use lambda_http::{Body, Error, Request, Response};
+
+pub async fn handle(endpoints: &impl WebhookEndpoints, req: Request) -> Result<Response<Body>, Error> {
+    let result = async {
+        let caller = auth::seller(&req)?;
+        let webhook_id = api::path_param(&req, "webhook_id")?;
+        webhooks::delete(endpoints, &caller, &webhook_id).await
+    }
+    .await;
+    Ok(api::respond_no_content(result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commerce_testkit::http::{body_json, sample_events};
+    use commerce_testkit::webhooks::InMemoryWebhooks;
+
+    #[tokio::test]
+    async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
+        for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/delete-webhook").as_ref()) {
+            let response = handle(&InMemoryWebhooks::new(), event.request).await.unwrap();
+            assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
+        }
+    }
+}

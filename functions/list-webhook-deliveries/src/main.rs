@@ -1,0 +1,19 @@
+//! `GET /v1/seller/webhooks/{webhook_id}/deliveries`: the endpoint's deliveries, newest first, each with its
+//! attempts (status, latency).
+
+mod handler;
+
+use commerce_lambda::config;
+use commerce_lambda::telemetry;
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let aws = config::aws().await;
+    let store = commerce_aws::webhooks::DynamoWebhooks::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        config::required("WEBHOOKS_TABLE")?,
+    );
+    run(service_fn(|req| handler::handle(&store, req))).await
+}
