@@ -235,6 +235,26 @@ def _sign_webhook(case):
     case.headers["Stripe-Signature"] = f"t={now},v1={digest}"
 
 
+# A seller has at most 10 webhook endpoints (422 naming `url` past them): the run deletes the ones it made.
+_CREATED_WEBHOOKS = []
+_WEBHOOKS_KEPT = 5
+
+
+def _forget_created_webhooks():
+    import requests
+
+    url, token = os.environ.get("API_URL", "").rstrip("/"), os.environ.get("SELLER_TOKEN", "")
+    while _CREATED_WEBHOOKS:
+        webhook_id = _CREATED_WEBHOOKS.pop()
+        requests.delete(f"{url}/v1/seller/webhooks/{webhook_id}", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def _webhook_body(body):
+    """An endpoint's URL is https to a public host (the document says so in prose; a schema cannot)."""
+    if isinstance(body, dict) and "url" in body:
+        body["url"] = f"https://hooks.example.com/{next(_NAMES)}"
+
+
 def _sign_carrier_webhook(case):
     """A carrier's webhook: signed with the carriers' secret, in the payments' scheme."""
     secret = os.environ.get("CARRIER_WEBHOOK_SECRET")
@@ -320,6 +340,8 @@ def before_call(context, case, kwargs):
         _promotion_body(case.body, create=True)
     elif operation in ("updateAdminPromotion", "updateSellerPromotion"):
         _promotion_body(case.body, create=False)
+    elif operation == "createWebhook":
+        _webhook_body(case.body)
     elif operation == "shipOrder":
         _ship_body(case.body)
     elif operation == "trackShipment":
@@ -334,7 +356,15 @@ def before_call(context, case, kwargs):
 
 @schemathesis.hook
 def after_call(context, case, response):
-    """Applied to every answer: keeps the seller's shipping methods under their limit."""
+    """Applied to every answer: keeps the seller's shipping methods and webhook endpoints under their limits."""
+    if _operation_id(case) == "createWebhook" and response.status_code == 201:
+        try:
+            _CREATED_WEBHOOKS.append(response.json()["webhook_id"])
+        except (ValueError, KeyError, TypeError):
+            return
+        if len(_CREATED_WEBHOOKS) >= _WEBHOOKS_KEPT:
+            _forget_created_webhooks()
+        return
     if _operation_id(case) != "createShippingMethod" or response.status_code != 201:
         return
     try:
