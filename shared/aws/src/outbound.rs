@@ -341,7 +341,8 @@ impl commerce_app::ports::UrlGuard for Outbound {
         let refused = |r: Refusal| commerce_domain::error::DomainError::validation("url", r);
         let parsed = check_url(url, self.allow_loopback_http).map_err(refused)?;
         if let Some(url::Host::Domain(name)) = parsed.host() {
-            if let Ok(ips) = self.lookup.lookup(name.to_owned()).await {
+            let answer = tokio::time::timeout(Duration::from_secs(2), self.lookup.lookup(name.to_owned())).await;
+            if let Ok(Ok(ips)) = answer {
                 admit_resolved(name, &ips, self.allow_loopback_http).map_err(refused)?;
             }
         }

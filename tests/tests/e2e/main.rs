@@ -14,5 +14,6 @@ mod pricing;
 mod promotions;
 mod reviews;
 mod search;
+mod seller_webhooks;
 mod tracking;
 mod webhooks;
