@@ -1,6 +1,6 @@
 //! Records a return request.
 
-use commerce_app::ports::{OrderReader, OrderWriter, PaymentLedger};
+use commerce_app::ports::{OrderEventPublisher, OrderReader, OrderWriter, PaymentLedger};
 use commerce_app::services::orders::{self, ReturnRequest};
 use commerce_domain::ids::OrderId;
 use commerce_lambda::api;
@@ -9,6 +9,7 @@ use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(
     store: &(impl OrderReader + OrderWriter + PaymentLedger),
+    events: &impl OrderEventPublisher,
     req: Request,
 ) -> Result<Response<Body>, Error> {
     let result = async {
@@ -18,7 +19,7 @@ pub async fn handle(
             Body::Empty => ReturnRequest::default(),
             _ => api::parse_json(&req)?,
         };
-        orders::request_return(store, &caller, &order_id, body, chrono::Utc::now()).await
+        orders::request_return(store, events, &caller, &order_id, body, chrono::Utc::now()).await
     }
     .await;
     Ok(api::respond(api::StatusCode::OK, result))
@@ -34,7 +35,8 @@ mod tests {
     async fn when_running_the_sample_events_should_answer_the_status_in_their_names() {
         for event in sample_events(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/request-return").as_ref()) {
             let store = demo_orders(&InMemoryPayments::new()).await;
-            let response = handle(&store, event.request).await.unwrap();
+            let response =
+                handle(&store, &commerce_testkit::orders::InMemoryOrders::new(), event.request).await.unwrap();
             assert_eq!(response.status(), event.expected_status, "{}: {}", event.path.display(), body_json(&response));
         }
     }

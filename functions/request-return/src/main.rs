@@ -2,7 +2,6 @@
 
 mod handler;
 
-use commerce_aws::orders::DynamoOrders;
 use commerce_lambda::config;
 use commerce_lambda::telemetry;
 use lambda_http::{run, service_fn, Error};
@@ -11,6 +10,6 @@ use lambda_http::{run, service_fn, Error};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let aws = config::aws().await;
-    let orders = DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws), config::required("ORDERS_TABLE")?);
-    run(service_fn(|req| handler::handle(&orders, req))).await
+    let (orders, events) = commerce_lambda::wiring::tracking_deps(&aws).await?;
+    run(service_fn(|req| handler::handle(&orders, &events, req))).await
 }

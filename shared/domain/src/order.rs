@@ -1636,6 +1636,8 @@ pub enum NotificationKind {
     OrderShipped,
     /// A seller's part was delivered (by the seller's word or the carrier's).
     OrderDelivered,
+    /// The shopper asked to return the order.
+    ReturnRequested,
     OrderRefunded,
     OrderCancelled,
 }

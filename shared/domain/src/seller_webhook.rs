@@ -241,6 +241,7 @@ pub fn seller_events(notification: &OrderNotification, order: &Order) -> Result<
         NotificationKind::OrderShipped => EventType::OrderShipped,
         NotificationKind::OrderDelivered => EventType::OrderDelivered,
         NotificationKind::OrderRefunded => EventType::RefundIssued,
+        NotificationKind::ReturnRequested => EventType::ReturnRequested,
     };
     let sellers: Vec<String> = match &notification.seller_id {
         Some(seller) => vec![seller.clone()],

@@ -423,6 +423,7 @@ where
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id, order_id = %order_id))]
 pub async fn request_return(
     orders: &(impl OrderReader + OrderWriter + PaymentLedger),
+    publisher: &impl OrderEventPublisher,
     caller: &Caller,
     order_id: &OrderId,
     request: ReturnRequest,
@@ -440,6 +441,11 @@ pub async fn request_return(
         Ok(true)
     })
     .await?;
+    // Also when it was requested before: that request may have stopped before publishing (same notification id).
+    if let Some(seq) = order.events().iter().find(|e| e.kind == OrderEventKind::ReturnRequested).map(|e| e.seq) {
+        let notification = OrderNotification::new(NotificationKind::ReturnRequested, &order, seq, None, None);
+        publisher.publish(&notification).await?;
+    }
     let payment = orders.payment_for_order(order_id).await?;
     Ok(OrderDetails::new(order, payment))
 }
