@@ -32,7 +32,7 @@ fn order(id: &str, sellers: &[&str], at: DateTime<Utc>) -> Order {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            OrderLine::new(&format!("sku-{i}"), &format!("prd_{i}"), *s, "Thing", 1, Money::new(1000, Currency::USD))
+            OrderLine::new(format!("sku-{i}"), format!("prd_{i}"), *s, "Thing", 1, Money::new(1000, Currency::USD))
                 .unwrap()
         })
         .collect();

@@ -128,11 +128,14 @@ impl WebhookDeliveries for InMemoryWebhooks {
     }
 }
 
+/// A queued task: when it is due, its place in the order of sending, the task.
+type Queued = (DateTime<Utc>, u64, DeliveryTask);
+
 /// The deliveries queue on a virtual clock: a task queued with a delay is due at the clock's time plus it.
 #[derive(Debug, Clone)]
 pub struct VirtualQueue {
     clock: Clock,
-    tasks: Arc<Mutex<Vec<(DateTime<Utc>, u64, DeliveryTask)>>>,
+    tasks: Arc<Mutex<Vec<Queued>>>,
     sent: Arc<Mutex<u64>>,
 }
 

@@ -378,7 +378,7 @@ async fn settle(deliveries: &impl WebhookDeliveries, delivery: &Delivery, expect
 }
 
 enum Admitted {
-    Go(Endpoint),
+    Go(Box<Endpoint>),
     Wait(DateTime<Utc>),
     Disabled,
 }
@@ -410,7 +410,7 @@ async fn admit(
         next.budget = budget;
         next.version += 1;
         match endpoints.save_endpoint(&next, expected).await {
-            Ok(()) => return Ok(Admitted::Go(next)),
+            Ok(()) => return Ok(Admitted::Go(Box::new(next))),
             Err(err) if is_conflict(&err) => {
                 endpoint = match endpoints.endpoint(&endpoint.seller_id, &endpoint.webhook_id).await? {
                     Some(current) => current,
