@@ -12,11 +12,7 @@ pub async fn handle(
     signatures: &impl CarrierSignature,
     req: Request,
 ) -> Result<Response<Body>, Error> {
-    let payload: &[u8] = match req.body() {
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => b"",
-    };
+    let payload = api::raw_body(&req);
     let result = async {
         let carrier = api::path_param(&req, "carrier")?;
         let signature = api::header(&req, SIGNATURE_HEADER);

@@ -10,11 +10,7 @@ pub async fn handle(
     webhooks: &impl WebhookReader,
     req: Request,
 ) -> Result<Response<Body>, Error> {
-    let payload: &[u8] = match req.body() {
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => b"",
-    };
+    let payload = api::raw_body(&req);
     let signature = api::header(&req, "stripe-signature");
     let result = payments::handle_webhook(ledger, webhooks, signature.as_deref(), payload, chrono::Utc::now()).await;
     let body = result.map(|outcome| serde_json::json!({ "received": true, "outcome": outcome }));

@@ -11,9 +11,6 @@ use lambda_http::{run, service_fn, Error};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let aws = config::aws().await;
-    let store = commerce_aws::webhooks::DynamoWebhooks::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        config::required("WEBHOOKS_TABLE")?,
-    );
+    let store = commerce_lambda::wiring::webhooks_table(&aws)?;
     run(service_fn(|req| handler::handle(&store, req))).await
 }

@@ -457,6 +457,25 @@ impl Table {
         }))
     }
 
+    /// One page of `index`'s `partition`, newest (greatest sort key) first, `limit` items at most.
+    pub fn newest_first<'a>(
+        &'a self,
+        index: Index,
+        partition: &'a str,
+        limit: commerce_domain::catalog::PageLimit,
+        cursor: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(Vec<Item>, Option<String>)>> {
+        let query = self
+            .query()
+            .index_name(index.name)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", index.pk)
+            .expression_attribute_values(":pk", s(partition))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.get()).unwrap_or(i32::MAX));
+        self.page(query, index, partition, cursor)
+    }
+
     /// One page of `query`, a query on `index` within `partition`: resumed from `cursor` (checked by
     /// [`decode_cursor`] before anything is read), with the cursor of the next page if there is one.
     pub fn page<'a>(

@@ -316,15 +316,7 @@ impl PromotionWriter for DynamoPromotions {
 
     async fn list_promotions(&self, scope: &Scope, limit: PageLimit, cursor: Option<&str>) -> Result<Page<Promotion>> {
         let partition = owner_pk(scope);
-        let query = self
-            .table
-            .query()
-            .index_name(GSI1.name)
-            .key_condition_expression("gsi1pk = :pk")
-            .expression_attribute_values(":pk", s(&partition))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit.get()).unwrap_or(i32::MAX));
-        let (found, next_cursor) = self.table.page(query, GSI1, &partition, cursor).await?;
+        let (found, next_cursor) = self.table.newest_first(GSI1, &partition, limit, cursor).await?;
         let items = found.into_iter().map(from_item).collect::<Result<Vec<_>>>()?;
         Ok(Page { items, next_cursor })
     }

@@ -193,15 +193,7 @@ impl WebhookDeliveries for DynamoWebhooks {
         cursor: Option<&str>,
     ) -> Result<Page<DeliveryView>> {
         let partition = deliveries_pk(webhook_id);
-        let query = self
-            .table
-            .query()
-            .index_name(GSI1.name)
-            .key_condition_expression("gsi1pk = :pk")
-            .expression_attribute_values(":pk", s(&partition))
-            .scan_index_forward(false)
-            .limit(limit.get() as i32);
-        let (found, next_cursor) = self.table.page(query, GSI1, &partition, cursor).await?;
+        let (found, next_cursor) = self.table.newest_first(GSI1, &partition, limit, cursor).await?;
         let items =
             found.into_iter().map(|item| from_item::<Delivery>(item).map(|d| d.view())).collect::<Result<_>>()?;
         Ok(Page { items, next_cursor })
@@ -232,12 +224,7 @@ impl DeliveryQueue for SqsDeliveryQueue {
             .delay_seconds(secs)
             .send()
             .await
-            .map_err(|err| match &err {
-                aws_sdk_sqs::error::SdkError::TimeoutError(_) | aws_sdk_sqs::error::SdkError::DispatchFailure(_) => {
-                    DomainError::Transient(aws_sdk_sqs::error::DisplayErrorContext(&err).to_string())
-                }
-                _ => DomainError::unexpected(err),
-            })?;
+            .map_err(crate::orders::sqs_error)?;
         Ok(())
     }
 }

@@ -259,6 +259,15 @@ pub fn query_parse<T: std::str::FromStr>(req: &Request, name: &str) -> Result<Op
     }
 }
 
+/// The body's bytes as they arrived (what a webhook's signature covers); empty without a body.
+pub fn raw_body(req: &Request) -> &[u8] {
+    match req.body() {
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => b"",
+    }
+}
+
 /// A request header as a string, if present and valid UTF-8.
 pub fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)

@@ -149,6 +149,14 @@ pub struct WebhookDeps {
     pub policy: commerce_app::services::webhooks::DeliveryPolicy,
 }
 
+/// The webhooks table alone (WEBHOOKS_TABLE): the functions that only read or change endpoints.
+pub fn webhooks_table(aws: &aws_config::SdkConfig) -> Result<commerce_aws::webhooks::DynamoWebhooks, InitError> {
+    Ok(commerce_aws::webhooks::DynamoWebhooks::new(
+        aws_sdk_dynamodb::Client::new(aws),
+        config::required("WEBHOOKS_TABLE")?,
+    ))
+}
+
 pub async fn webhook_deps(aws: &aws_config::SdkConfig) -> Result<WebhookDeps, InitError> {
     let defaults = commerce_app::services::webhooks::DeliveryPolicy::default();
     let allow_loopback_http = config::parsed_or("WEBHOOK_ALLOW_LOOPBACK_HTTP", false)?;

@@ -206,7 +206,11 @@ where
     Q: DeliveryQueue,
     O: OrderReader,
 {
-    let order = orders.get_order(&notification.order_id).await?.ok_or_else(|| DomainError::not_found("order"))?;
+    let Some(order) = orders.get_order(&notification.order_id).await? else {
+        // Orders are never deleted and are written before their notifications: redelivering this would not help.
+        tracing::warn!(order_id = %notification.order_id, "a notification about an order that does not exist");
+        return Ok(0);
+    };
     let mut made = 0;
     for event in seller_events(notification, &order)? {
         let wanted = endpoints.seller_endpoints(&event.seller_id).await?;

@@ -586,15 +586,29 @@ impl SqsOrderEvents {
 impl OrderEventPublisher for SqsOrderEvents {
     async fn publish(&self, notification: &OrderNotification) -> Result<()> {
         let body = serde_json::to_string(notification).map_err(DomainError::unexpected)?;
-        self.client.send_message().queue_url(&self.queue_url).message_body(body).send().boxed().await.map_err(
-            |err| match &err {
-                aws_sdk_sqs::error::SdkError::TimeoutError(_) | aws_sdk_sqs::error::SdkError::DispatchFailure(_) => {
-                    DomainError::Transient(aws_sdk_sqs::error::DisplayErrorContext(&err).to_string())
-                }
-                _ => DomainError::unexpected(err),
-            },
-        )?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .boxed()
+            .await
+            .map_err(sqs_error)?;
         Ok(())
+    }
+}
+
+/// An SQS send's error: a timeout or a failed dispatch is `Transient` (the caller may retry), anything else not.
+pub(crate) fn sqs_error<E, R>(err: aws_sdk_sqs::error::SdkError<E, R>) -> DomainError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match &err {
+        aws_sdk_sqs::error::SdkError::TimeoutError(_) | aws_sdk_sqs::error::SdkError::DispatchFailure(_) => {
+            DomainError::Transient(aws_sdk_sqs::error::DisplayErrorContext(&err).to_string())
+        }
+        _ => DomainError::unexpected(err),
     }
 }
 
