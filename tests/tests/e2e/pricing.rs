@@ -133,13 +133,23 @@ async fn two_sellers_to_los_angeles_quoted_checked_out_shipped_captured_and_one_
     // Each seller's shipment captures exactly its part: lines, shipping and tax.
     let base = format!("/v1/seller/orders/{order_id}");
     let (seller_a, seller_b) = (token("seller"), token("seller2"));
-    let (status, shipped) =
-        call(Method::POST, &format!("{base}/ship"), Some(&seller_a), Some(json!({"tracking_number": "1ZLA"}))).await;
+    let (status, shipped) = crate::orders::answered(
+        Method::POST,
+        &format!("{base}/ship"),
+        &seller_a,
+        Some(json!({"tracking_number": "1ZLA"})),
+    )
+    .await;
     assert_eq!(status, 200, "{shipped}");
     assert_eq!(amount(&shipped["total"]), part_a, "{shipped}");
     assert_eq!(payment(&order_id).await.captured, part_a);
-    let (status, shipped) =
-        call(Method::POST, &format!("{base}/ship"), Some(&seller_b), Some(json!({"tracking_number": "1ZLB"}))).await;
+    let (status, shipped) = crate::orders::answered(
+        Method::POST,
+        &format!("{base}/ship"),
+        &seller_b,
+        Some(json!({"tracking_number": "1ZLB"})),
+    )
+    .await;
     assert_eq!(status, 200, "{shipped}");
     let paid = payment(&order_id).await;
     assert_eq!((paid.captured, paid.status), (total, PaymentStatus::Captured));
@@ -172,8 +182,13 @@ async fn two_sellers_to_los_angeles_quoted_checked_out_shipped_captured_and_one_
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) =
-        call(Method::POST, &format!("{base}/return/approve"), Some(&seller_a), Some(json!({"restock": true}))).await;
+    let (status, body) = crate::orders::answered(
+        Method::POST,
+        &format!("{base}/return/approve"),
+        &seller_a,
+        Some(json!({"restock": true})),
+    )
+    .await;
     assert_eq!((status, body["status"].as_str()), (200, Some("refunded")), "{body}");
     let paid = payment(&order_id).await;
     assert_eq!((paid.captured, paid.refunded), (total, part_a), "the part refunded to the cent");
@@ -228,9 +243,13 @@ async fn two_sellers_to_berlin_quoted_pay_the_sticker_prices_plus_shipping_with_
     // Both parts shipped: the captures add up to the total to the cent.
     let base = format!("/v1/seller/orders/{order_id}");
     for (seller, tracking) in [(token("seller"), "1ZB1"), (token("seller2"), "1ZB2")] {
-        let (status, body) =
-            call(Method::POST, &format!("{base}/ship"), Some(&seller), Some(json!({"tracking_number": tracking})))
-                .await;
+        let (status, body) = crate::orders::answered(
+            Method::POST,
+            &format!("{base}/ship"),
+            &seller,
+            Some(json!({"tracking_number": tracking})),
+        )
+        .await;
         assert_eq!(status, 200, "{body}");
     }
     let paid = payment(&order_id).await;

@@ -51,7 +51,8 @@ async fn a_verified_buyer_reviews_an_admin_approves_and_the_page_listing_and_sea
     let seller = token("seller");
     let base = format!("/v1/seller/orders/{order_id}");
     let (status, _) =
-        call(Method::POST, &format!("{base}/ship"), Some(&seller), Some(json!({"tracking_number": "1Z"}))).await;
+        crate::orders::answered(Method::POST, &format!("{base}/ship"), &seller, Some(json!({"tracking_number": "1Z"})))
+            .await;
     assert_eq!(status, 200);
     let (status, _) = call(Method::POST, &format!("{base}/deliver"), Some(&seller), None).await;
     assert_eq!(status, 200);

@@ -4,7 +4,7 @@
 
 use crate::checkout::{aws, stocked_sku, ORDERS_TABLE};
 use crate::inventory::{assert_invariant, call, token};
-use crate::orders::confirmed_order;
+use crate::orders::{answered, confirmed_order};
 use commerce_aws::orders::DynamoOrders;
 use commerce_aws::payments::stripe::sign;
 use reqwest::Method;
@@ -48,7 +48,7 @@ async fn carrier_and_seller_updates_build_the_timeline_once_and_the_carrier_deli
     let number = format!("1Z{}", unique("T").replace(|c: char| !c.is_ascii_alphanumeric(), "").to_uppercase());
     let ship = json!({"tracking_number": number, "carrier": "ups"});
     let (status, part) =
-        call(Method::POST, &format!("/v1/seller/orders/{order_id}/ship"), Some(&seller), Some(ship)).await;
+        answered(Method::POST, &format!("/v1/seller/orders/{order_id}/ship"), &seller, Some(ship)).await;
     assert_eq!(status, 200, "{part}");
     let shipment = &part["shipment"];
     assert_eq!(shipment["tracking_url"], format!("https://www.ups.com/track?tracknum={number}"), "{part}");
