@@ -128,7 +128,8 @@ mod tests {
         let response = handle(&orders, &events, &webhooks, delivery("ups", &tampered, signed(&body))).await.unwrap();
         assert_eq!(response.status(), 400);
         // A parcel we do not have (or another carrier's number) is 404, so the carrier tries again later.
-        for (carrier, number) in [("ups", "1ZUNKNOWN"), ("fedex", "1ZSELLER1")] {
+        let huge = "9".repeat(5000);
+        for (carrier, number) in [("ups", "1ZUNKNOWN"), ("fedex", "1ZSELLER1"), ("ups", huge.as_str()), ("ups", "  ")] {
             let body = event("evt_9", number, "in_transit", 3);
             let response = handle(&orders, &events, &webhooks, delivery(carrier, &body, signed(&body))).await.unwrap();
             assert_eq!(response.status(), 404, "{carrier} {number}");

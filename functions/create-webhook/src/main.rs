@@ -11,5 +11,6 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let aws = config::aws().await;
     let deps = commerce_lambda::wiring::webhook_deps(&aws).await?;
-    run(service_fn(|req| handler::handle(&deps.store, &deps.outbound, &deps.policy, req))).await
+    let guard = commerce_lambda::wiring::outbound()?;
+    run(service_fn(|req| handler::handle(&deps.store, &guard, &deps.policy, req))).await
 }

@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
         endpoints: deps.store.clone(),
         deliveries: deps.store.clone(),
         queue: deps.queue()?.clone(),
-        sender: deps.outbound.clone(),
+        sender: commerce_lambda::wiring::outbound()?,
         policy: deps.policy,
     };
     run(service_fn(|event| handler::handle(&deliverer, event))).await

@@ -300,4 +300,13 @@ async fn retry_after_on_429_is_honoured_and_the_seller_can_send_one_again() {
     let listed = webhooks::deliveries(store, store, &seller("seller-1"), &id, Default::default(), None).await.unwrap();
     assert_eq!(listed.items[0].attempt_count, 4);
     assert!(WebhookDeliveries::delivery(store, &id, &delivery.delivery_id).await.unwrap().is_some());
+    // Ids far past any key's size name nothing: 404, not a storage error.
+    let huge = "x".repeat(5000);
+    let now = world.clock.now();
+    let not_found =
+        |r: commerce_domain::error::Result<_>| matches!(r, Err(commerce_domain::error::DomainError::NotFound { .. }));
+    assert!(not_found(webhooks::retry(store, store, &d.queue, &seller("seller-1"), &id, &huge, now).await.map(|_| ())));
+    assert!(not_found(webhooks::retry(store, store, &d.queue, &seller("seller-1"), &huge, "x", now).await.map(|_| ())));
+    assert!(not_found(webhooks::delete(store, &seller("seller-1"), &huge).await));
+    assert!(not_found(webhooks::rotate(store, &seller("seller-1"), &huge, now).await.map(|_| ())));
 }

@@ -441,6 +441,19 @@ struct PartRefunds {
     keys: BTreeMap<String, (Vec<RefundLine>, bool)>,
 }
 
+impl OrderEventKind {
+    /// A seller's shipment beginning with `parcel`. A named carrier's link is not stored: it is built from the
+    /// number again when the history is read.
+    pub fn shipping_started(seller_id: &str, parcel: &Parcel) -> Self {
+        Self::ShippingStarted {
+            seller_id: seller_id.to_owned(),
+            tracking_number: parcel.tracking_number.clone(),
+            carrier: Some(parcel.carrier),
+            tracking_url: parcel.tracking_url.clone().filter(|_| parcel.carrier == Carrier::Other),
+        }
+    }
+}
+
 /// One recorded transition: append-only, numbered from 1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderEvent {

@@ -139,14 +139,24 @@ pub async fn tracking_deps(aws: &aws_config::SdkConfig) -> Result<(DynamoOrders,
 }
 
 /// The seller webhooks' composition root: the webhooks table (WEBHOOKS_TABLE), the deliveries queue
-/// (WEBHOOK_DELIVERIES_QUEUE_URL, when the function sends to it), the SSRF-safe client (http to loopback only
-/// with WEBHOOK_ALLOW_LOOPBACK_HTTP=true, which the local stack sets) and each endpoint's pace
-/// (WEBHOOK_RATE_PER_SEC, WEBHOOK_BURST).
+/// (WEBHOOK_DELIVERIES_QUEUE_URL, when the function sends to it) and each endpoint's pace
+/// (WEBHOOK_RATE_PER_SEC, WEBHOOK_BURST). The HTTP client is [`outbound`], built only by the functions that
+/// connect to endpoints.
 pub struct WebhookDeps {
     pub store: commerce_aws::webhooks::DynamoWebhooks,
     pub queue: Option<commerce_aws::webhooks::SqsDeliveryQueue>,
-    pub outbound: commerce_aws::outbound::Outbound,
     pub policy: commerce_app::services::webhooks::DeliveryPolicy,
+}
+
+/// The SSRF-safe client that registers (checks) and delivers to endpoints: http to loopback only with
+/// WEBHOOK_ALLOW_LOOPBACK_HTTP=true, which the local stack sets.
+pub fn outbound() -> Result<commerce_aws::outbound::Outbound, InitError> {
+    let allow_loopback_http = config::parsed_or("WEBHOOK_ALLOW_LOOPBACK_HTTP", false)?;
+    let settings = commerce_aws::outbound::OutboundConfig {
+        allow_loopback_http,
+        ..commerce_aws::outbound::OutboundConfig::default()
+    };
+    Ok(commerce_aws::outbound::Outbound::new(settings)?)
 }
 
 /// The webhooks table alone (WEBHOOKS_TABLE): the functions that only read or change endpoints.
@@ -159,21 +169,12 @@ pub fn webhooks_table(aws: &aws_config::SdkConfig) -> Result<commerce_aws::webho
 
 pub async fn webhook_deps(aws: &aws_config::SdkConfig) -> Result<WebhookDeps, InitError> {
     let defaults = commerce_app::services::webhooks::DeliveryPolicy::default();
-    let allow_loopback_http = config::parsed_or("WEBHOOK_ALLOW_LOOPBACK_HTTP", false)?;
-    let outbound_config = commerce_aws::outbound::OutboundConfig {
-        allow_loopback_http,
-        ..commerce_aws::outbound::OutboundConfig::default()
-    };
     Ok(WebhookDeps {
-        store: commerce_aws::webhooks::DynamoWebhooks::new(
-            aws_sdk_dynamodb::Client::new(aws),
-            config::required("WEBHOOKS_TABLE")?,
-        ),
+        store: webhooks_table(aws)?,
         queue: std::env::var("WEBHOOK_DELIVERIES_QUEUE_URL")
             .ok()
             .filter(|url| !url.is_empty())
             .map(|url| commerce_aws::webhooks::SqsDeliveryQueue::new(aws_sdk_sqs::Client::new(aws), url)),
-        outbound: commerce_aws::outbound::Outbound::new(outbound_config)?,
         policy: commerce_app::services::webhooks::DeliveryPolicy {
             rate_per_sec: config::parsed_or("WEBHOOK_RATE_PER_SEC", defaults.rate_per_sec)?,
             burst: config::parsed_or("WEBHOOK_BURST", defaults.burst)?,

@@ -159,11 +159,6 @@ impl VirtualQueue {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    /// Messages sent to the queue so far (what SQS would charge for).
-    pub fn messages_sent(&self) -> u64 {
-        *self.sent.lock().expect("sent")
-    }
 }
 
 impl DeliveryQueue for VirtualQueue {

@@ -513,13 +513,7 @@ where
         if done || order.shipping(&seller) == Some(tracking.as_str()) {
             return Ok(false);
         }
-        let kind = OrderEventKind::ShippingStarted {
-            seller_id: seller.clone(),
-            tracking_number: tracking.clone(),
-            carrier: Some(parcel.carrier),
-            // A named carrier's link is built from the number (also when the history is read back).
-            tracking_url: parcel.tracking_url.clone().filter(|_| parcel.carrier == Carrier::Other),
-        };
+        let kind = OrderEventKind::shipping_started(&seller, &parcel);
         order.record(kind, Actor::seller(&seller), None, now)?;
         Ok(true)
     })

@@ -89,6 +89,10 @@ where
     }
     let update = event.update().validated(now)?;
     let number = event.tracking_number.trim();
+    if number.is_empty() || number.chars().count() > commerce_domain::tracking::MAX_TRACKING_NUMBER {
+        // No shipment of ours has such a number (and it could not be a key).
+        return Err(DomainError::not_found("shipment"));
+    }
     let mut outcome = CarrierOutcome { recorded: 0, duplicate: 0, ignored: 0 };
     let mut found = false;
     for (order_id, seller) in orders.parcel_shipments(carrier, number).await? {

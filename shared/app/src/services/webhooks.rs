@@ -99,15 +99,21 @@ pub async fn list(endpoints: &impl WebhookEndpoints, caller: &Caller) -> Result<
     Ok(found.iter().map(Endpoint::view).collect())
 }
 
+/// Longest webhook or delivery id we look up: longer ones name nothing (and would pass DynamoDB's key limits).
+const MAX_ID_LEN: usize = 200;
+
 async fn owned(endpoints: &impl WebhookEndpoints, caller: &Caller, webhook_id: &str) -> Result<Endpoint> {
     caller.require_seller()?;
+    if webhook_id.len() > MAX_ID_LEN {
+        return Err(DomainError::not_found("webhook"));
+    }
     endpoints.endpoint(&caller.user_id, webhook_id).await?.ok_or_else(|| DomainError::not_found("webhook"))
 }
 
 /// `DELETE /v1/seller/webhooks/{webhook_id}`: its queued deliveries fail when their turn comes.
 pub async fn delete(endpoints: &impl WebhookEndpoints, caller: &Caller, webhook_id: &str) -> Result<()> {
     caller.require_seller()?;
-    if !endpoints.delete_endpoint(&caller.user_id, webhook_id).await? {
+    if webhook_id.len() > MAX_ID_LEN || !endpoints.delete_endpoint(&caller.user_id, webhook_id).await? {
         return Err(DomainError::not_found("webhook"));
     }
     Ok(())
@@ -168,6 +174,9 @@ pub async fn retry(
     now: DateTime<Utc>,
 ) -> Result<DeliveryView> {
     owned(endpoints, caller, webhook_id).await?;
+    if delivery_id.len() > MAX_ID_LEN {
+        return Err(DomainError::not_found("delivery"));
+    }
     let mut delivery =
         deliveries.delivery(webhook_id, delivery_id).await?.ok_or_else(|| DomainError::not_found("delivery"))?;
     if matches!(delivery.state, DeliveryState::Sending { lease_until } if lease_until > now) {
@@ -345,7 +354,7 @@ where
     let expected = delivery.version;
     delivery.finish(attempt, next, done);
     deliveries.save_delivery(&delivery, expected).await?;
-    report(endpoints, &task.seller_id, &task.webhook_id, disposition, sent.status, policy, done).await?;
+    report(endpoints, *endpoint, disposition, sent.status, policy, done).await?;
     if let DeliveryState::Pending { next_at } = delivery.state {
         wait(queue, task, next_at, (now, 0.0)).await?;
     }
@@ -430,17 +439,20 @@ async fn admit(
 /// Feeds an attempt's result to the endpoint's breaker: a delivery closes it, a retryable failure counts
 /// against it, a 410 Gone disables the endpoint at once (the receiver said it is gone for good). Other
 /// refusals (4xx) say nothing about the endpoint's health.
+/// Starts from the endpoint as the admission wrote it, so the common case (a delivery to a closed breaker)
+/// reads and writes nothing; it reads the endpoint again only after losing a write to another attempt.
 async fn report(
     endpoints: &impl WebhookEndpoints,
-    seller_id: &str,
-    webhook_id: &str,
+    admitted: Endpoint,
     disposition: Disposition,
     status: Option<u16>,
     policy: &DeliveryPolicy,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    let (seller_id, webhook_id) = (admitted.seller_id.clone(), admitted.webhook_id.clone());
+    let mut current = Some(admitted);
     for _ in 0..WRITE_ATTEMPTS {
-        let Some(mut endpoint) = endpoints.endpoint(seller_id, webhook_id).await? else {
+        let Some(mut endpoint) = current.take() else {
             return Ok(());
         };
         let before = endpoint.breaker.clone();
@@ -459,11 +471,11 @@ async fn report(
         match endpoints.save_endpoint(&endpoint, expected).await {
             Ok(()) => {
                 if became_disabled {
-                    tracing::warn!(seller_id, webhook_id, "webhook endpoint disabled");
+                    tracing::warn!(%seller_id, %webhook_id, "webhook endpoint disabled");
                 }
                 return Ok(());
             }
-            Err(err) if is_conflict(&err) => continue,
+            Err(err) if is_conflict(&err) => current = endpoints.endpoint(&seller_id, &webhook_id).await?,
             Err(err) => return Err(err),
         }
     }
