@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cart;
 pub mod catalog;
 pub mod config;
+pub mod email;
 pub mod error;
 pub mod flash_sale;
 pub mod idempotency;

@@ -341,6 +341,9 @@ impl Actor {
     }
 }
 
+/// The most emailed links one guest order may have (one per confirmation email, and its retries).
+pub const MAX_ORDER_LINKS: usize = 8;
+
 /// What happened to an order. `Compensating`: the checkout saga (or the pending-order reaper) gave the order
 /// up; from then on it is never confirmed, and it stays pending until its compensation marks it failed. It is
 /// written before anything is released or voided, so one execution's compensation cannot undo what another
@@ -418,6 +421,11 @@ pub enum OrderEventKind {
     },
     /// The checkout failed: the held uses went back.
     PromotionsReleased,
+    /// A link that opens a guest's order was emailed: another token for it, stored as its hash like the one
+    /// the checkout answered with (see [`MAX_ORDER_LINKS`]).
+    LinkIssued {
+        token_hash: String,
+    },
     /// The confirmed order was cancelled or fully returned: its uses went back (the promotions that say so).
     PromotionsRestored,
 }
@@ -596,6 +604,8 @@ pub struct SellerPart {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct Folded {
     placed: bool,
+    /// The hashes of the emailed links' tokens.
+    link_hashes: Vec<String>,
     confirmed_payment: Option<String>,
     compensating: bool,
     failure: Option<FailureReason>,
@@ -779,6 +789,15 @@ impl Order {
         self
     }
 
+    /// Issues another token that opens a guest's order, for an emailed link: recorded as a `LinkIssued` event
+    /// (its hash only); `None` for a signed-in customer's order, which opens by signing in, or once
+    /// [`MAX_ORDER_LINKS`] were issued.
+    pub fn issue_link(&mut self, actor: Actor, at: DateTime<Utc>) -> Option<String> {
+        let (token, token_hash) = crate::token::new_token();
+        self.record(OrderEventKind::LinkIssued { token_hash }, actor, None, at).ok()?;
+        Some(token)
+    }
+
     /// Issues a guest order's token, before the order is first stored: the order keeps only its hash, the
     /// token is returned to be handed out once.
     pub fn with_new_order_token(mut self) -> (Self, String) {
@@ -799,10 +818,9 @@ impl Order {
                 return Ok(Actor { kind: ActorKind::Admin, id: user_id.to_owned() });
             }
         }
-        let holds_token = match (&access.order_token, &self.header.order_token_hash) {
-            (Some(token), Some(hash)) => crate::token::token_matches(token, hash),
-            _ => false,
-        };
+        let holds_token = access.order_token.as_deref().is_some_and(|token| {
+            self.header.order_token_hash.iter().chain(&self.folded.link_hashes).any(|hash| crate::token::token_matches(token, hash))
+        });
         if holds_token {
             return Ok(Actor { kind: ActorKind::Guest, id: self.header.cart_id.clone() });
         }
@@ -1274,6 +1292,12 @@ impl Order {
             OrderEventKind::PromotionsHeld { .. }
             | OrderEventKind::PromotionsReleased
             | OrderEventKind::PromotionsRestored => self.check_promotions(kind, &mut next)?,
+            OrderEventKind::LinkIssued { token_hash } => {
+                if self.header.customer.user_id.is_some() || self.folded.link_hashes.len() >= MAX_ORDER_LINKS {
+                    return Err(self.illegal("issue another link to"));
+                }
+                next.link_hashes.push(token_hash.clone());
+            }
         }
         Ok(next)
     }
@@ -1489,7 +1513,8 @@ pub struct OrderView<'a> {
     pub shipping_address: &'a ShippingAddress,
     pub shipments: Vec<ShipmentView>,
     pub created_at: DateTime<Utc>,
-    pub events: &'a [OrderEvent],
+    /// The history, less the emailed links' tokens (their hashes are nobody's business).
+    pub events: Vec<&'a OrderEvent>,
     /// The payment: null while there is none (a pending order, a declined card).
     pub payment: Option<PaymentView>,
 }
@@ -1593,7 +1618,7 @@ impl Order {
             shipping_address: &self.header.shipping_address,
             shipments: self.folded.shipped.keys().filter_map(|seller| self.shipment_view(seller)).collect(),
             created_at: self.header.created_at,
-            events: &self.events,
+            events: self.events.iter().filter(|e| !matches!(e.kind, OrderEventKind::LinkIssued { .. })).collect(),
             payment: self.payment_view(payment),
         }
     }
@@ -1651,8 +1676,12 @@ pub enum NotificationKind {
     OrderDelivered,
     /// The shopper asked to return the order.
     ReturnRequested,
+    /// A seller took its part back (the refund follows as its own notification).
+    ReturnApproved,
     OrderRefunded,
     OrderCancelled,
+    /// The checkout could not take the payment; the order failed and nothing was charged.
+    PaymentFailed,
 }
 
 /// An order notification. `notification_id` is stable per (order, event) so redeliveries dedupe.

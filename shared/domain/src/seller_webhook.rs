@@ -242,6 +242,8 @@ pub fn seller_events(notification: &OrderNotification, order: &Order) -> Result<
         NotificationKind::OrderDelivered => EventType::OrderDelivered,
         NotificationKind::OrderRefunded => EventType::RefundIssued,
         NotificationKind::ReturnRequested => EventType::ReturnRequested,
+        // Shoppers' news, not sellers': they hear of their own approvals and of failed checkouts nothing.
+        NotificationKind::ReturnApproved | NotificationKind::PaymentFailed => return Ok(Vec::new()),
     };
     let sellers: Vec<String> = match &notification.seller_id {
         Some(seller) => vec![seller.clone()],

@@ -54,6 +54,17 @@ impl Carrier {
         }
     }
 
+    /// The carrier's name as people read it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ups => "UPS",
+            Self::Fedex => "FedEx",
+            Self::Usps => "USPS",
+            Self::Dhl => "DHL",
+            Self::Other => "the seller's carrier",
+        }
+    }
+
     /// The carrier named `name` (lower case, as in URLs and bodies).
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.as_str() == name)
