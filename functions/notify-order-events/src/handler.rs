@@ -1,10 +1,12 @@
-//! Delivers each message of a batch: the notification is recorded once, and the sellers' webhook deliveries it
-//! makes are created once and queued. A failed message is reported back for redelivery (then the DLQ); both
-//! steps are safe to run again.
+//! Delivers each message of a batch: the notification is recorded once, the sellers' webhook deliveries it
+//! makes are created once and queued, and the customer's email is queued (send-emails sends it once). A failed
+//! message is reported back for redelivery (then the DLQ); every step is safe to run again.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use commerce_app::ports::{DeliveryQueue, NotificationSink, OrderReader, WebhookDeliveries, WebhookEndpoints};
-use commerce_app::services::{orders, webhooks};
+use commerce_app::ports::{
+    DeliveryQueue, MailQueue, NotificationSink, OrderReader, WebhookDeliveries, WebhookEndpoints,
+};
+use commerce_app::services::{email, orders, webhooks};
 use commerce_domain::order::OrderNotification;
 use lambda_runtime::{Error, LambdaEvent};
 
@@ -12,6 +14,7 @@ pub async fn handle(
     orders_table: &(impl NotificationSink + OrderReader),
     webhooks_table: &(impl WebhookEndpoints + WebhookDeliveries),
     deliveries: &impl DeliveryQueue,
+    mail: &impl MailQueue,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
     commerce_lambda::metrics::queue_lag(&event.payload.records);
@@ -23,7 +26,8 @@ pub async fn handle(
             Ok(notification) => async {
                 orders::deliver_notification(orders_table, &notification).await?;
                 let now = chrono::Utc::now();
-                webhooks::fan_out(webhooks_table, webhooks_table, deliveries, orders_table, &notification, now).await
+                webhooks::fan_out(webhooks_table, webhooks_table, deliveries, orders_table, &notification, now).await?;
+                email::queue_order_mail(mail, &notification).await
             }
             .await
             .map(|_| ()),

@@ -1235,3 +1235,76 @@ pub trait WebhookSender: Send + Sync {
 pub trait UrlGuard: Send + Sync {
     fn check(&self, url: &str) -> impl std::future::Future<Output = commerce_domain::error::Result<()>> + Send;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Email
+
+/// Sends one rendered email (text and HTML) from the shop's address through its configuration set; answers
+/// the provider's message id. IAM: `ses:SendEmail` on the identity and the configuration set.
+pub trait MailSender: Send + Sync {
+    fn send(
+        &self,
+        email: &commerce_domain::email::Email,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<String>> + Send;
+}
+
+/// The outcome of claiming an email in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailClaim {
+    /// Ours to send: nobody sent it, and nobody is sending it now.
+    Mine,
+    /// Already sent.
+    Sent,
+    /// Another worker is sending it (its lease has not run out).
+    Busy,
+}
+
+/// One entry per (event, recipient): claimed with a lease before sending, marked sent after, released when the
+/// send failed. IAM: `dynamodb:PutItem`, `dynamodb:UpdateItem`, `dynamodb:DeleteItem` on the mail table.
+pub trait MailLedger: Send + Sync {
+    fn claim(
+        &self,
+        key: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        lease: std::time::Duration,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<MailClaim>> + Send;
+    fn mark_sent(
+        &self,
+        key: &str,
+        message_id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<()>> + Send;
+    fn release(&self, key: &str) -> impl std::future::Future<Output = commerce_domain::error::Result<()>> + Send;
+}
+
+/// Addresses that get no mail (hard bounces, complaints). IAM: `dynamodb:GetItem` (check) or
+/// `dynamodb:PutItem` (suppress) on the mail table.
+pub trait Suppressions: Send + Sync {
+    fn is_suppressed(
+        &self,
+        address: &str,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<bool>> + Send;
+    fn suppress(
+        &self,
+        address: &str,
+        reason: commerce_domain::email::SuppressionReason,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<()>> + Send;
+}
+
+/// A user's (shopper's or seller's) verified email address by user id. IAM: `cognito-idp:ListUsers` on the
+/// user pool.
+pub trait Contacts: Send + Sync {
+    fn email_of(
+        &self,
+        user_id: &str,
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<Option<String>>> + Send;
+}
+
+/// The emails queue: events someone is to be emailed about. IAM: `sqs:SendMessage` on that queue.
+pub trait MailQueue: Send + Sync {
+    fn enqueue(
+        &self,
+        events: &[commerce_domain::email::MailEvent],
+    ) -> impl std::future::Future<Output = commerce_domain::error::Result<()>> + Send;
+}

@@ -3,6 +3,7 @@
 pub mod cart;
 pub mod catalog;
 pub mod checkout;
+pub mod email;
 pub mod flash_audit;
 pub mod flash_sale;
 pub mod idempotency;

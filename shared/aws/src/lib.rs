@@ -9,6 +9,7 @@ pub mod dynamo;
 pub mod flash_sale;
 pub mod inventory;
 pub mod jwt;
+pub mod mail;
 pub mod orders;
 pub mod outbound;
 pub mod payments;

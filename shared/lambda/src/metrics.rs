@@ -39,6 +39,10 @@ pub enum Metric {
     StreamLag,
     /// Age of the oldest queue message of a batch when the batch starts.
     QueueLag,
+    /// Emails sent (one per event and recipient).
+    EmailsSent,
+    /// Emails not sent because the address bounced or complained before.
+    EmailsSuppressed,
 }
 
 impl Metric {
@@ -51,6 +55,8 @@ impl Metric {
             Self::StockInvariantViolations => "StockInvariantViolations",
             Self::StreamLag => "StreamLag",
             Self::QueueLag => "QueueLag",
+            Self::EmailsSent => "EmailsSent",
+            Self::EmailsSuppressed => "EmailsSuppressed",
         }
     }
 
