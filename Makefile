@@ -9,11 +9,12 @@ ROLE ?= shopper
 TOOLS := .local/tools/bin
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help dev build setup token reset lint fmt-check clippy template-lint test unit bench bench-lambda model deploy sam-build
+.PHONY: help dev build setup token mail reset lint fmt-check clippy template-lint test unit bench bench-lambda model deploy sam-build
 
 help:
 	@echo "make dev               start the whole system on http://127.0.0.1:$(API_PORT) (demo catalog and users)"
 	@echo "make token ROLE=seller print a bearer token for a demo user (shopper, shopper2, seller, seller2, admin, shopper-<n>)"
+	@echo "make mail TO=addr      print the emails the running local stack sent, one JSON line each (TO: one recipient's)"
 	@echo "make test              every check: fmt, clippy, cfn-lint, sam validate, unit, handler, integration, end to end"
 	@echo "make bench             benchmarks (print numbers)"
 	@echo "make bench-lambda      each function's arm64 binary size and init duration (FUNCTIONS=\"a b\" for some)"
@@ -29,6 +30,9 @@ dev: build
 
 token:
 	@target/debug/local-stack token --user $(ROLE)
+
+mail:
+	@target/debug/local-stack mail $(if $(TO),--to '$(TO)')
 
 reset:
 	target/debug/local-stack reset

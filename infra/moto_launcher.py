@@ -6,11 +6,15 @@ writes other requests made meanwhile. This launcher wraps moto's WSGI app so tha
 `X-Amz-Target` starts with `DynamoDB` (DynamoDB and DynamoDB Streams) runs under one lock, response included.
 Every other service stays concurrent, so SQS long polls do not block the tables.
 
+It also answers, itself, the read-only `GET /_local/ses/sent`: every message SES accepted, for `local-stack mail`
+and tests (see `LocalEndpoints`).
+
 Usage: python moto_launcher.py --port 0
 Prints one line `{"port": <bound port>}` on stdout once the socket is listening, then serves until killed.
 """
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -116,6 +120,108 @@ class SerializedDynamoDB:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
+
+
+class LocalEndpoints:
+    """WSGI middleware: the launcher's own read-only endpoints, answered without moto.
+
+    `GET /_local/ses/sent` -> `{"messages": [...]}`: every message in every account and region's SES backend
+    (`sent_messages`: SES v1 and v2 sends), oldest first, each `{"id", "source", "destinations": [...], "raw",
+    "subject", "body"}`. `raw` is the MIME text of a raw send (SES v2 `Content.Raw`, v1 SendRawEmail), null
+    otherwise; `subject` and `body` are those of a simple send (moto keeps only the HTML body when both are
+    given), null otherwise. `destinations` lists the recipients moto recorded: for a raw send, the ones of the
+    request followed by those of the To, Cc and Bcc headers (`Name <address>` when the header has a name).
+    Templated sends list their recipients with null raw, subject and body.
+    """
+
+    PREFIX = "/_local/"
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(self.PREFIX):
+            return self.app(environ, start_response)
+        if path != "/_local/ses/sent":
+            return self._json(start_response, "404 Not Found", {"error": f"no such endpoint: {path}"})
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return self._json(start_response, "405 Method Not Allowed", {"error": "GET only"})
+        return self._json(start_response, "200 OK", {"messages": sent_emails()})
+
+    @staticmethod
+    def _json(start_response, status, value):
+        body = json.dumps(value).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+_SENT_ORDER = itertools.count()
+
+
+def numbered_sent_emails():
+    """Stamps each SES message moto creates with a process-wide sequence number.
+
+    Each SES backend (one per account and region) keeps its own list; the number orders messages of several
+    backends as they were sent. `next()` on `itertools.count` is atomic under the GIL.
+    """
+    import moto.ses.models as ses_models
+
+    for cls in (ses_models.Message, ses_models.RawMessage, ses_models.TemplateMessage):
+        original = cls.__init__
+
+        def init(self, *args, _original=original, **kwargs):
+            _original(self, *args, **kwargs)
+            self._local_seq = next(_SENT_ORDER)
+
+        cls.__init__ = init
+
+
+def _addresses(destinations):
+    """moto's destinations (a list, or a dict of ToAddresses/CcAddresses/BccAddresses lists) as one list."""
+    if isinstance(destinations, dict):
+        out = []
+        for key in ("ToAddresses", "CcAddresses", "BccAddresses"):
+            out.extend(destinations.get(key) or [])
+        return [str(a) for a in out]
+    if isinstance(destinations, list):
+        out = []
+        for d in destinations:
+            if isinstance(d, dict):  # bulk templated: [{"Destination": {...}}, ...]
+                out.extend(_addresses(d.get("Destination", d)))
+            else:
+                out.append(str(d))
+        return out
+    return []
+
+
+def sent_emails():
+    """Every message of every SES backend, oldest first, as `LocalEndpoints` describes."""
+    from moto.ses.models import Message, RawMessage, ses_backends
+
+    found = []
+    # Plain dict views: BackendDict and its per-account dicts create backends on item access.
+    for _, regions in list(dict.items(ses_backends)):
+        for _, backend in list(dict.items(regions)):
+            found.extend(list(backend.sent_messages))
+    found.sort(key=lambda m: getattr(m, "_local_seq", -1))
+    out = []
+    for m in found:
+        raw = m.raw_data if isinstance(m, RawMessage) else None
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8", "replace")
+        simple = isinstance(m, Message)
+        out.append(
+            {
+                "id": getattr(m, "id", None),
+                "source": getattr(m, "source", None),
+                "destinations": _addresses(getattr(m, "destinations", None)),
+                "raw": raw,
+                "subject": m.subject if simple else None,
+                "body": m.body if simple else None,
+            }
+        )
+    return out
 
 
 def fast_transactions():
@@ -394,6 +500,7 @@ def main():
     signal.signal(signal.SIGINT, lambda *_: os._exit(0))
 
     app = DomainDispatcherApplication(create_backend_app)
+    numbered_sent_emails()
     quiet_fifo_long_polls()
     indexed_cognito_aliases()
     if not args.no_lock:
@@ -401,6 +508,7 @@ def main():
         partition_queries()
         interval = float(os.environ.get("LOCAL_MOTO_STATS_SECONDS", "0") or 0)
         app = SerializedDynamoDB(app, RequestStats(interval) if interval > 0 else None)
+    app = LocalEndpoints(app)
     server = make_server(
         args.host,
         args.port,

@@ -1,7 +1,7 @@
 //! One SQS batch in, admissions through the service, the failed messages out as `batchItemFailures`.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use commerce_app::ports::{FlashAdmissions, FlashSaleReader, FlashTicketStore};
+use commerce_app::ports::{FlashAdmissions, FlashSaleReader, FlashTicketStore, MailQueue};
 use commerce_app::services::flash_sale::{self, AdmissionState};
 use commerce_domain::flash_sale::EntryMessage;
 use commerce_lambda::metrics::{self, Document, Metric};
@@ -11,6 +11,7 @@ pub async fn handle(
     sales: &(impl FlashSaleReader + FlashAdmissions + FlashTicketStore),
     state: &AdmissionState,
     instance: &str,
+    mail: &impl MailQueue,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
     let mut failures = Vec::new();
@@ -38,6 +39,17 @@ pub async fn handle(
     let stop_by = stop_by(deadline);
     let (results, stats) =
         flash_sale::admit_batch_until(sales, sales, sales, state, &messages, chrono::Utc::now(), stop_by).await;
+    // The winners' emails. Not a reason to send the batch back: a redelivered win is skipped, so a failure
+    // here loses those emails (logged); the entry's status still shows the win and its hold.
+    match flash_sale::win_emails(sales, sales, &messages, &results).await {
+        Ok(events) if !events.is_empty() => {
+            if let Err(err) = mail.enqueue(&events).await {
+                tracing::error!(error = %err, winners = events.len(), "winners' emails not queued");
+            }
+        }
+        Ok(_) => {}
+        Err(err) => tracing::error!(error = %err, "winners' emails not built"),
+    }
     for (id, result) in ids.into_iter().zip(results) {
         if let Err(err) = result {
             tracing::warn!(message_id = %id, error = %err, "entry not admitted yet; back to the queue");

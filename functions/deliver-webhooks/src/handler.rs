@@ -2,12 +2,12 @@
 //! error) is reported back for redelivery, then the dead-letter queue.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use commerce_app::ports::{DeliveryQueue, DeliveryTask, WebhookDeliveries, WebhookEndpoints, WebhookSender};
+use commerce_app::ports::{DeliveryQueue, DeliveryTask, MailQueue, WebhookDeliveries, WebhookEndpoints, WebhookSender};
 use commerce_app::services::webhooks::Deliverer;
 use lambda_runtime::{Error, LambdaEvent};
 
-pub async fn handle<E, D, Q, S>(
-    deliverer: &Deliverer<E, D, Q, S>,
+pub async fn handle<E, D, Q, S, M>(
+    deliverer: &Deliverer<E, D, Q, S, M>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error>
 where
@@ -15,6 +15,7 @@ where
     D: WebhookDeliveries,
     Q: DeliveryQueue,
     S: WebhookSender,
+    M: MailQueue,
 {
     commerce_lambda::metrics::queue_lag(&event.payload.records);
     let attempts = event.payload.records.into_iter().map(|record| async move {
@@ -86,6 +87,7 @@ mod tests {
             deliveries: store.clone(),
             queue: VirtualQueue::new(clock.clone()),
             sender: Receiver::up(clock.clone()),
+            mail: commerce_testkit::mail::MailOutQueue::new(),
             policy,
         };
         let response = handle(&deliverer, batch(&[body.clone(), body.clone(), body, "not json".into()])).await.unwrap();

@@ -4,6 +4,10 @@
 //!   Step Functions interpreter reaches this through `MOTO_PORT`, so `Catch` sees a function's `errorType`
 //!   as on AWS;
 //! - `POST /_local/reset`, which asks the running stack to empty and re-provision the emulator.
+//!
+//! moto tells services apart by the request's signature (its credential scope) and path, not by host, so every
+//! SDK reaches the right service here: SES v2 (`/v2/email/...`, REST JSON), SES v1 and SNS (query), and the
+//! launcher's own `GET /_local/ses/sent` passes through too.
 
 use std::convert::Infallible;
 use std::sync::{Arc, RwLock};

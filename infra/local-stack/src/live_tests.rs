@@ -141,6 +141,11 @@ impl Drop for TempDir {
 }
 
 async fn start() -> Live {
+    start_with(None).await
+}
+
+/// A live emulator and endpoint with `template` (a file) provisioned, or [`TEMPLATE`] if `None`.
+async fn start_with(template: Option<&Path>) -> Live {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let files = MotoFiles::under(&root);
     let python = moto::ensure_venv(&files).await.expect("moto venv");
@@ -161,7 +166,10 @@ async fn start() -> Live {
     let aws = sdk_config(&format!("http://127.0.0.1:{aws_port}")).await;
 
     let env = Environment { search_dir: dir.0.join("search"), api_url: "http://127.0.0.1:1".into() };
-    let mut template = Template::parse(TEMPLATE, dir.0.clone(), &BTreeMap::new(), &env).expect("template");
+    let mut template = match template {
+        Some(path) => Template::load(path, &BTreeMap::new(), &env).expect("template"),
+        None => Template::parse(TEMPLATE, dir.0.clone(), &BTreeMap::new(), &env).expect("template"),
+    };
     let opts = Options { aws_port, bin_dir: dir.0.clone(), schedule_interval: None };
     let provisioned = provision::provision(&mut template, &aws, &opts).await.expect("provision");
     let base = BTreeMap::from([
@@ -342,5 +350,163 @@ async fn when_many_clients_decrement_stock_conditionally_should_never_oversell()
         .expect("get");
     assert_eq!(successes, 100);
     assert_eq!(item.item().and_then(|i| i.get("stock")), Some(&AttributeValue::N("0".into())));
+    live.stop().await;
+}
+
+/// A multipart/alternative order email as the send-emails function builds it: display names, an encoded
+/// subject, a quoted-printable text part and a base64 HTML part.
+fn order_email(to: &str) -> String {
+    [
+        "From: Commerce Demo Shop <orders@shop.example.com>",
+        &format!("To: Ada Lovelace <{to}>"),
+        "Subject: =?utf-8?q?Order_ord=5F42_confirmed_=E2=9C=94?=",
+        "Message-ID: <ord_42.confirmed@shop.example.com>",
+        "MIME-Version: 1.0",
+        "Content-Type: multipart/alternative; boundary=\"alt-1\"",
+        "",
+        "--alt-1",
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: quoted-printable",
+        "",
+        "Thanks, Ada =E2=80=94 your order ord_42 is confirmed.",
+        "--alt-1",
+        "Content-Type: text/html; charset=utf-8",
+        "Content-Transfer-Encoding: base64",
+        "",
+        &base64::engine::general_purpose::STANDARD.encode("<p>Thanks, Ada &mdash; your order ord_42 is confirmed.</p>"),
+        "--alt-1--",
+        "",
+    ]
+    .join("\r\n")
+}
+
+async fn send_raw(
+    sesv2: &aws_sdk_sesv2::Client,
+    from: &str,
+    to: &str,
+    raw: String,
+) -> Result<String, aws_sdk_sesv2::error::SdkError<aws_sdk_sesv2::operation::send_email::SendEmailError>> {
+    use aws_sdk_sesv2::types::{Destination, EmailContent, RawMessage};
+    let content = EmailContent::builder()
+        .raw(RawMessage::builder().data(aws_sdk_sesv2::primitives::Blob::new(raw)).build().expect("raw message"))
+        .build();
+    let out = sesv2
+        .send_email()
+        .from_email_address(from)
+        .destination(Destination::builder().to_addresses(to).build())
+        .content(content)
+        .configuration_set_name("commerce-local-mail")
+        .send()
+        .await?;
+    Ok(out.message_id().expect("a message id").to_string())
+}
+
+/// The real template's mail resources in the emulator: the domain identity sends (SES v2, raw MIME, through
+/// the local endpoint), the launcher lists what was sent, an unverified sender is refused, and a bounce from
+/// the mailbox simulator reaches MailFeedbackQueue through the topic, as an SNS envelope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_the_real_template_is_provisioned_should_send_mail_and_feed_bounces_back_to_the_queue() {
+    use aws_sdk_sesv2::error::ProvideErrorMetadata as _;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let live = start_with(Some(&root.join("template.yaml"))).await;
+    let sesv2 = aws_sdk_sesv2::Client::new(&live.aws);
+
+    let identity = sesv2.get_email_identity().email_identity("shop.example.com").send().await.expect("identity");
+    assert_eq!(identity.configuration_set_name(), Some("commerce-local-mail"));
+    // GetConfigurationSet is not read back: moto 5.2.5 answers SendingOptions.SendingEnabled as an object.
+    let sets = sesv2.list_configuration_sets().send().await.expect("sets");
+    assert_eq!(sets.configuration_sets(), ["commerce-local-mail".to_string()]);
+    let topic = live.template.resolver.attribute("MailFeedbackTopic", "Ref").and_then(Value::as_str).expect("topic");
+    assert!(topic.starts_with("arn:aws:sns:us-east-1:123456789012:commerce-local-MailFeedbackTopic"), "{topic}");
+
+    let id = send_raw(&sesv2, "orders@shop.example.com", "ada@example.com", order_email("ada@example.com"))
+        .await
+        .map_err(|e| aws_sdk_sesv2::error::DisplayErrorContext(e).to_string())
+        .expect("a verified domain sends");
+    let sent = crate::mail::fetch(&live.moto.url()).await.expect("sent list");
+    let ours = sent.iter().find(|m| m.id == id).expect("the message is listed");
+    assert_eq!(ours.source.as_deref(), Some("orders@shop.example.com"));
+    assert!(ours.raw.as_deref().is_some_and(|r| r.contains("multipart/alternative")), "{ours:?}");
+    let mail = crate::mail::view(ours);
+    assert_eq!(mail.to, vec!["ada@example.com".to_string()]);
+    assert_eq!(mail.subject.as_deref(), Some("Order ord_42 confirmed ✔"));
+    assert_eq!(mail.text.as_deref().map(str::trim_end), Some("Thanks, Ada — your order ord_42 is confirmed."));
+    assert_eq!(mail.html.as_deref(), Some("<p>Thanks, Ada &mdash; your order ord_42 is confirmed.</p>"));
+
+    let refused = send_raw(&sesv2, "orders@elsewhere.example.net", "ada@example.com", order_email("ada@example.com"))
+        .await
+        .expect_err("an unverified domain is refused");
+    let status = refused.raw_response().map(|r| r.status().as_u16());
+    println!("unverified sender: HTTP {status:?}, code {:?}: {}", refused.code(), refused.message().unwrap_or(""));
+    assert_eq!(status, Some(400), "{}", aws_sdk_sesv2::error::DisplayErrorContext(&refused));
+
+    let bounce_id = send_raw(
+        &sesv2,
+        "orders@shop.example.com",
+        "bounce@simulator.amazonses.com",
+        order_email("bounce@simulator.amazonses.com"),
+    )
+    .await
+    .expect("the simulator address is accepted");
+    let sqs = aws_sdk_sqs::Client::new(&live.aws);
+    let queue = &live.provisioned.names["MailFeedbackQueue"];
+    let received = sqs
+        .receive_message()
+        .queue_url(queue)
+        .wait_time_seconds(5)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("receive");
+    let messages = received.messages();
+    assert_eq!(messages.len(), 1, "one notification for the bounce: {messages:?}");
+    let body = messages[0].body().expect("a body");
+    println!("MailFeedbackQueue body after sending {bounce_id} to the bounce simulator:\n{body}");
+    let envelope: Value = serde_json::from_str(body).expect("the body is JSON");
+    assert_eq!(envelope["Type"], "Notification");
+    assert_eq!(envelope["TopicArn"], topic);
+    let message = match &envelope["Message"] {
+        Value::String(s) => serde_json::from_str::<Value>(s).expect("Message is JSON text"),
+        other => other.clone(),
+    };
+    assert_eq!(message["bounce"]["bounceType"], "Permanent", "{message}");
+    let handle = messages[0].receipt_handle().expect("receipt handle");
+    sqs.delete_message().queue_url(queue).receipt_handle(handle).send().await.expect("delete");
+
+    send_raw(
+        &sesv2,
+        "orders@shop.example.com",
+        "complaint@simulator.amazonses.com",
+        order_email("complaint@simulator.amazonses.com"),
+    )
+    .await
+    .expect("the simulator address is accepted");
+    let received = sqs.receive_message().queue_url(queue).wait_time_seconds(5).send().await.expect("receive");
+    let envelope: Value =
+        serde_json::from_str(received.messages()[0].body().expect("a body")).expect("the body is JSON");
+    assert_eq!(envelope["Message"]["complaint"]["complainedRecipients"][0]["emailAddress"], "recipient1@example.com");
+    let handle = received.messages()[0].receipt_handle().expect("receipt handle");
+    sqs.delete_message().queue_url(queue).receipt_handle(handle).send().await.expect("delete");
+    let again = sqs.receive_message().queue_url(queue).wait_time_seconds(1).send().await.expect("receive");
+    assert!(again.messages().is_empty(), "ordinary sends make no notification: {:?}", again.messages());
+
+    // `local-stack mail` against this emulator: a stack.json naming it, then one without a live process.
+    let state_dir = live._dir.0.join("state");
+    crate::state::StackInfo {
+        api_url: "http://127.0.0.1:1".into(),
+        aws_endpoint: live.aws.endpoint_url().expect("endpoint").to_string(),
+        moto_url: live.moto.url(),
+        region: "us-east-1".into(),
+        user_pool_id: None,
+        user_pool_client_id: None,
+        issuer: None,
+        state_dir: state_dir.clone(),
+        pid: std::process::id(),
+    }
+    .write()
+    .expect("stack.json");
+    crate::mail::run(Some("ADA@example.com"), &state_dir).await.expect("mail lists the running stack's emails");
+    let err = crate::mail::run(None, &live._dir.0.join("no-state")).await.expect_err("no stack");
+    assert!(err.to_string().starts_with("no running stack in "), "{err}");
     live.stop().await;
 }

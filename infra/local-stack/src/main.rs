@@ -3,14 +3,15 @@
 //! `up` installs and starts the AWS emulator (moto), serves the local AWS endpoint, provisions the
 //! template's resources, creates the demo users, seeds the demo catalog and stock, then runs the functions,
 //! the HTTP API and the event-source pollers until Ctrl-C or SIGTERM. `token` prints an ID token of a demo
-//! user of the running stack; `reset` empties and re-provisions a running stack, or deletes the state of a
-//! stopped one.
+//! user of the running stack; `mail` prints the emails it sent; `reset` empties and re-provisions a running
+//! stack, or deletes the state of a stopped one.
 
 mod aws_proxy;
 mod gateway;
 mod lambda;
 #[cfg(test)]
 mod live_tests;
+mod mail;
 mod moto;
 mod plan;
 mod pollers;
@@ -45,6 +46,15 @@ enum Command {
         /// shopper, shopper2, seller, seller2, admin, or shopper-<n> (created on first use).
         #[arg(long)]
         user: String,
+        #[arg(long, default_value = ".local/state")]
+        state_dir: PathBuf,
+    },
+    /// Print the emails the running stack sent, one JSON line each, newest last:
+    /// `{"id", "to": [...], "subject", "text", "html"}`.
+    Mail {
+        /// Only the emails to this address (case-insensitive).
+        #[arg(long)]
+        to: Option<String>,
         #[arg(long, default_value = ".local/state")]
         state_dir: PathBuf,
     },
@@ -102,6 +112,7 @@ fn main() -> ExitCode {
                 match cli.command {
                     Command::Up(args) => stack::up(args).await,
                     Command::Token { user, state_dir } => token(&user, &state_dir).await,
+                    Command::Mail { to, state_dir } => mail::run(to.as_deref(), &state_dir).await,
                     Command::Reset { state_dir } => reset(&state_dir).await,
                     Command::Setup { template } => {
                         let files = moto::MotoFiles::under(&provision::project_root(&template));

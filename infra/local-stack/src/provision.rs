@@ -1,6 +1,7 @@
-//! Provisioning: creates the template's tables, queues, user pools, secrets and state machines in the emulator through
-//! the AWS SDK, records what their `!Ref`/`!GetAtt` give, and then resolves functions, routes, authorizers and
-//! event sources into the [`Plan`] the runtime parts consume.
+//! Provisioning: creates the template's tables, queues, user pools, secrets, state machines, SES identities and
+//! configuration sets, and SNS topics and subscriptions in the emulator through the AWS SDK, records what their
+//! `!Ref`/`!GetAtt` give, and then resolves functions, routes, authorizers and event sources into the [`Plan`]
+//! the runtime parts consume.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -74,6 +75,9 @@ struct Clients {
     cognito: aws_sdk_cognitoidentityprovider::Client,
     sfn: aws_sdk_sfn::Client,
     secrets: aws_sdk_secretsmanager::Client,
+    sesv2: aws_sdk_sesv2::Client,
+    ses: aws_sdk_ses::Client,
+    sns: aws_sdk_sns::Client,
 }
 
 impl Clients {
@@ -84,6 +88,9 @@ impl Clients {
             cognito: aws_sdk_cognitoidentityprovider::Client::new(aws),
             sfn: aws_sdk_sfn::Client::new(aws),
             secrets: aws_sdk_secretsmanager::Client::new(aws),
+            sesv2: aws_sdk_sesv2::Client::new(aws),
+            ses: aws_sdk_ses::Client::new(aws),
+            sns: aws_sdk_sns::Client::new(aws),
         }
     }
 }
@@ -101,6 +108,11 @@ async fn create(t: &Template, c: &Clients, r: &Resource) -> Result<Attributes> {
         Kind::UserPoolGroup => create_group(c, p).await,
         Kind::StateMachine => create_state_machine(t, c, r, &props).await,
         Kind::Secret => create_secret(c, r, p).await,
+        Kind::EmailIdentity => create_email_identity(c, p).await,
+        Kind::ConfigurationSet => create_configuration_set(c, r, p).await,
+        Kind::EventDestination => create_event_destination(t, c, p).await,
+        Kind::Topic => create_topic(c, r, p).await,
+        Kind::Subscription => create_subscription(c, p).await,
         other => bail!("{other:?} resources are not provisioned"),
     }
 }
@@ -671,6 +683,198 @@ async fn create_state_machine(t: &Template, c: &Clients, r: &Resource, props: &V
         ("Arn".into(), Value::String(arn)),
         ("Name".into(), Value::String(name)),
     ]))
+}
+
+/// An SES identity (a domain or an address), with the configuration set its mail uses by default. The
+/// emulator treats every identity as verified: mail from the address, or from any address of the domain, is
+/// accepted; mail from anywhere else is refused (`MessageRejected`), as in the SES sandbox.
+async fn create_email_identity(c: &Clients, p: Props<'_>) -> Result<Attributes> {
+    let identity = p.required_str("EmailIdentity")?;
+    let configuration_set =
+        p.obj("ConfigurationSetAttributes").map(|a| a.str("ConfigurationSetName")).transpose()?.flatten();
+    c.sesv2
+        .create_email_identity()
+        .email_identity(&identity)
+        .set_configuration_set_name(configuration_set)
+        .send()
+        .await
+        .map_err(aws_error)?;
+    Ok(Attributes::from([("Ref".into(), Value::String(identity))]))
+}
+
+/// An SES configuration set. The emulator records its options but applies none of them.
+async fn create_configuration_set(c: &Clients, r: &Resource, p: Props<'_>) -> Result<Attributes> {
+    use aws_sdk_sesv2::types::{ReputationOptions, SendingOptions, SuppressionListReason, SuppressionOptions};
+    let name = p.str("Name")?.unwrap_or_else(|| r.physical_name());
+    let reputation = p
+        .obj("ReputationOptions")
+        .map(|o| -> Result<_> {
+            Ok(ReputationOptions::builder().set_reputation_metrics_enabled(o.bool("ReputationMetricsEnabled")?).build())
+        })
+        .transpose()?;
+    let sending = p
+        .obj("SendingOptions")
+        .map(|o| -> Result<_> { Ok(SendingOptions::builder().set_sending_enabled(o.bool("SendingEnabled")?).build()) })
+        .transpose()?;
+    let suppression = p
+        .obj("SuppressionOptions")
+        .map(|o| -> Result<_> {
+            let reasons = o.strs("SuppressedReasons")?;
+            Ok(SuppressionOptions::builder()
+                .set_suppressed_reasons(Some(reasons.iter().map(|x| SuppressionListReason::from(x.as_str())).collect()))
+                .build())
+        })
+        .transpose()?;
+    c.sesv2
+        .create_configuration_set()
+        .configuration_set_name(&name)
+        .set_reputation_options(reputation)
+        .set_sending_options(sending)
+        .set_suppression_options(suppression)
+        .send()
+        .await
+        .map_err(aws_error)?;
+    Ok(Attributes::from([("Ref".into(), Value::String(name.clone())), ("Name".into(), Value::String(name))]))
+}
+
+/// Emulation glue, local only: the stand-in for a configuration set's event publishing to SNS.
+///
+/// The emulator records event destinations but never publishes to them. The only feedback it produces is SES
+/// v1's per-identity notification topics (`SetIdentityNotificationTopic`): mail from a domain identity with a
+/// topic for a notification type, sent to the mailbox simulator (`bounce@simulator.amazonses.com`,
+/// `complaint@simulator.amazonses.com`, `success@simulator.amazonses.com`), publishes the emulator's fixed
+/// sample notification of that type to the topic. So for an enabled SNS destination, every email identity of
+/// the template whose `ConfigurationSetAttributes.ConfigurationSetName` is this destination's configuration set
+/// gets the destination's topic for each matching event type the emulator can produce (bounce -> Bounce,
+/// complaint -> Complaint, delivery -> Delivery); other event types (send, reject, open, click, ...) are never
+/// produced locally. On AWS nothing of this is set: the deployed stack publishes through the destination
+/// itself. Locally every mail of such an identity gets feedback, with or without the configuration set.
+/// CloudWatch destinations are deploy-only metrics and are accepted without effect.
+async fn create_event_destination(t: &Template, c: &Clients, p: Props<'_>) -> Result<Attributes> {
+    use aws_sdk_ses::types::NotificationType;
+    let set = p.required_str("ConfigurationSetName")?;
+    let dest = p.obj("EventDestination").ok_or_else(|| anyhow!("resource {}: EventDestination is required", p.at))?;
+    dest.reject(
+        &["KinesisFirehoseDestination", "EventBridgeDestination"],
+        "only SNS event destinations are emulated locally",
+    )?;
+    let name = dest.str("Name")?.unwrap_or_else(|| p.at.to_string());
+    let attrs = Attributes::from([("Ref".into(), Value::String(format!("{set}|{name}")))]);
+    let Some(topic) = dest.obj("SnsDestination").map(|s| s.required_str("TopicARN")).transpose()? else {
+        return Ok(attrs);
+    };
+    if !dest.bool("Enabled")?.unwrap_or(false) {
+        return Ok(attrs);
+    }
+    let mut types = Vec::new();
+    for event in dest.strs("MatchingEventTypes")? {
+        match event.to_ascii_lowercase().as_str() {
+            "bounce" => types.push(NotificationType::Bounce),
+            "complaint" => types.push(NotificationType::Complaint),
+            "delivery" => types.push(NotificationType::Delivery),
+            _ => tracing::debug!(resource = p.at, event = %event, "event type not produced by the emulator"),
+        }
+    }
+    for identity in t.of_kind(Kind::EmailIdentity) {
+        let id = &identity.logical_id;
+        let uses = match identity.property("ConfigurationSetAttributes") {
+            Some(a) => t.resolver.resolve(a, id)?.get("ConfigurationSetName").and_then(scalar_string),
+            None => None,
+        };
+        if uses.as_deref() != Some(set.as_str()) {
+            continue;
+        }
+        let address = t
+            .resolver
+            .attribute(id, "Ref")
+            .and_then(scalar_string)
+            .ok_or_else(|| anyhow!("identity {id} is not provisioned yet"))?;
+        for kind in &types {
+            c.ses
+                .set_identity_notification_topic()
+                .identity(&address)
+                .notification_type(kind.clone())
+                .sns_topic(&topic)
+                .send()
+                .await
+                .map_err(aws_error)?;
+        }
+    }
+    Ok(attrs)
+}
+
+/// An SNS topic, with the `sqs` subscriptions of its `Subscription` list.
+async fn create_topic(c: &Clients, r: &Resource, p: Props<'_>) -> Result<Attributes> {
+    let fifo = p.bool("FifoTopic")?.unwrap_or(false);
+    let name = match p.str("TopicName")? {
+        Some(n) => n,
+        None if fifo => format!("{}.fifo", r.physical_name()),
+        None => r.physical_name(),
+    };
+    let mut attrs: HashMap<String, String> = HashMap::new();
+    if let Some(v) = p.str("DisplayName")? {
+        attrs.insert("DisplayName".into(), v);
+    }
+    for key in ["FifoTopic", "ContentBasedDeduplication"] {
+        if let Some(v) = p.bool(key)? {
+            attrs.insert(key.into(), v.to_string());
+        }
+    }
+    let out = c.sns.create_topic().name(&name).set_attributes(Some(attrs)).send().await.map_err(aws_error)?;
+    let arn = out.topic_arn.ok_or_else(|| anyhow!("CreateTopic returned no ARN"))?;
+    for s in p.list("Subscription") {
+        let protocol = s.required_str("Protocol")?;
+        if protocol == "sqs" {
+            let endpoint = s.required_str("Endpoint")?;
+            c.sns.subscribe().topic_arn(&arn).protocol(protocol).endpoint(endpoint).send().await.map_err(aws_error)?;
+        } else {
+            tracing::debug!(resource = p.at, protocol = %protocol, "subscription not created (no local receiver)");
+        }
+    }
+    let s = Value::String;
+    Ok(Attributes::from([("Ref".into(), s(arn.clone())), ("TopicArn".into(), s(arn)), ("TopicName".into(), s(name))]))
+}
+
+/// An SNS subscription. Only `sqs` subscriptions are created: other protocols (email, http/s, sms, lambda ...)
+/// have no local receiver, as alarm topics' email subscriptions. `RawMessageDelivery` is passed only when true:
+/// the emulator takes any value it is given, "false" included, as true.
+async fn create_subscription(c: &Clients, p: Props<'_>) -> Result<Attributes> {
+    let topic = p.required_str("TopicArn")?;
+    let protocol = p.required_str("Protocol")?;
+    if protocol != "sqs" {
+        tracing::debug!(resource = p.at, protocol = %protocol, "subscription not created (no local receiver)");
+        return Ok(Attributes::from([("Ref".into(), Value::String(format!("{topic}:{}", p.at)))]));
+    }
+    let endpoint = p.required_str("Endpoint")?;
+    let mut attrs: HashMap<String, String> = HashMap::new();
+    if p.bool("RawMessageDelivery")? == Some(true) {
+        attrs.insert("RawMessageDelivery".into(), "true".into());
+    }
+    if let Some(scope) = p.str("FilterPolicyScope")? {
+        attrs.insert("FilterPolicyScope".into(), scope);
+    }
+    match p.get("FilterPolicy") {
+        None => {}
+        Some(Value::String(s)) => {
+            attrs.insert("FilterPolicy".into(), s.clone());
+        }
+        Some(v) => {
+            attrs.insert("FilterPolicy".into(), v.to_string());
+        }
+    }
+    let out = c
+        .sns
+        .subscribe()
+        .topic_arn(&topic)
+        .protocol(&protocol)
+        .endpoint(&endpoint)
+        .set_attributes((!attrs.is_empty()).then_some(attrs))
+        .return_subscription_arn(true)
+        .send()
+        .await
+        .map_err(aws_error)?;
+    let arn = out.subscription_arn.ok_or_else(|| anyhow!("Subscribe returned no subscription ARN"))?;
+    Ok(Attributes::from([("Ref".into(), Value::String(arn))]))
 }
 
 /// Replaces `${Key}` with the DefinitionSubstitutions; a placeholder left over is an error.

@@ -34,8 +34,19 @@ pub enum Kind {
     HttpApi,
     /// OpenSearch domain or serverless collection: an embedded index under the state dir.
     Search,
-    /// IAM, logging, alarms and their topics, dashboards, the CDN and other deploy-only resources: accepted,
-    /// not created.
+    /// SES email identity (a domain or an address): created in the emulator, which then accepts mail from it.
+    EmailIdentity,
+    /// SES configuration set: created in the emulator.
+    ConfigurationSet,
+    /// SES configuration set event destination: SNS destinations are emulated through the identities'
+    /// notification topics (`provision::create_event_destination`).
+    EventDestination,
+    /// SNS topic: created in the emulator.
+    Topic,
+    /// SNS subscription: `sqs` subscriptions are created in the emulator; other protocols (email, https, ...)
+    /// have no local receiver and are not.
+    Subscription,
+    /// IAM, logging, alarms, dashboards, the CDN and other deploy-only resources: accepted, not created.
     Ignored,
 }
 
@@ -53,6 +64,11 @@ impl Kind {
             "AWS::Serverless::Function" => Kind::Function,
             "AWS::Serverless::HttpApi" => Kind::HttpApi,
             "AWS::OpenSearchService::Domain" | "AWS::OpenSearchServerless::Collection" => Kind::Search,
+            "AWS::SES::EmailIdentity" => Kind::EmailIdentity,
+            "AWS::SES::ConfigurationSet" => Kind::ConfigurationSet,
+            "AWS::SES::ConfigurationSetEventDestination" => Kind::EventDestination,
+            "AWS::SNS::Topic" => Kind::Topic,
+            "AWS::SNS::Subscription" => Kind::Subscription,
             t if IGNORED_PREFIXES.iter().any(|p| t.starts_with(p)) || IGNORED_TYPES.contains(&t) => Kind::Ignored,
             _ => return None,
         };
@@ -70,15 +86,21 @@ impl Kind {
                 | Kind::UserPoolGroup
                 | Kind::StateMachine
                 | Kind::Secret
+                | Kind::EmailIdentity
+                | Kind::ConfigurationSet
+                | Kind::EventDestination
+                | Kind::Topic
+                | Kind::Subscription
         )
     }
 }
 
-const IGNORED_PREFIXES: &[&str] =
-    &["AWS::IAM::", "AWS::Logs::", "AWS::CloudWatch::", "AWS::CloudFront::", "AWS::SNS::"];
+const IGNORED_PREFIXES: &[&str] = &["AWS::IAM::", "AWS::Logs::", "AWS::CloudWatch::", "AWS::CloudFront::"];
 const IGNORED_TYPES: &[&str] = &[
     "AWS::Lambda::Permission",
     "AWS::SQS::QueuePolicy",
+    "AWS::SNS::TopicPolicy",
+    "AWS::SNS::TopicInlinePolicy",
     "AWS::Cognito::UserPoolDomain",
     "AWS::OpenSearchServerless::SecurityPolicy",
     "AWS::OpenSearchServerless::AccessPolicy",
@@ -222,6 +244,10 @@ impl Template {
             let mut names = BTreeSet::new();
             collect_references(&r.properties, &mut names);
             names.extend(r.depends_on.iter().cloned());
+            if r.kind == Kind::EventDestination {
+                // It wires the identities that use its configuration set, which nothing in its properties names.
+                names.extend(self.of_kind(Kind::EmailIdentity).map(|i| i.logical_id.clone()));
+            }
             names.retain(|n| provisioned.contains(n.as_str()) && n != id);
             deps.insert(id, names);
         }
@@ -959,9 +985,63 @@ Resources:
         let t = Template::load(&path, &BTreeMap::new(), &env()).expect("template.yaml loads");
         assert!(t.resources.contains_key("CatalogTable"));
         assert!(t.provisioning_order().is_ok());
-        for id in ["AlarmTopic", "CheckoutSuccessRateAlarm", "Dashboard"] {
+        for id in ["CheckoutSuccessRateAlarm", "Dashboard", "MailFeedbackQueuePolicy"] {
             assert_eq!(t.resources[id].kind, Kind::Ignored, "{id} is deploy-only");
         }
+        for (id, kind) in [
+            ("AlarmTopic", Kind::Topic),
+            ("MailFeedbackTopic", Kind::Topic),
+            ("MailFeedbackSubscription", Kind::Subscription),
+            ("MailIdentity", Kind::EmailIdentity),
+            ("MailConfigurationSet", Kind::ConfigurationSet),
+            ("MailFeedbackDestination", Kind::EventDestination),
+        ] {
+            assert_eq!(t.resources[id].kind, kind, "{id}");
+        }
         assert!(!t.resources.contains_key("AlarmEmailSubscription"), "no AlarmEmail, no subscription");
+        let with_email =
+            Template::load(&path, &BTreeMap::from([("AlarmEmail".to_string(), "ops@example.com".to_string())]), &env())
+                .expect("template.yaml loads with an alarm email");
+        assert_eq!(with_email.resources["AlarmEmailSubscription"].kind, Kind::Subscription);
+        assert!(with_email.provisioning_order().is_ok());
+    }
+
+    const MAIL: &str = r#"
+Resources:
+  Destination:
+    Type: AWS::SES::ConfigurationSetEventDestination
+    Properties:
+      ConfigurationSetName: !Ref Set
+      EventDestination:
+        Enabled: true
+        MatchingEventTypes: [bounce]
+        SnsDestination: {TopicARN: !Ref Topic}
+  Identity:
+    Type: AWS::SES::EmailIdentity
+    Properties:
+      EmailIdentity: shop.example.com
+      ConfigurationSetAttributes: {ConfigurationSetName: !Ref Set}
+  Set:
+    Type: AWS::SES::ConfigurationSet
+  Topic:
+    Type: AWS::SNS::Topic
+  Subscription:
+    Type: AWS::SNS::Subscription
+    Properties: {TopicArn: !Ref Topic, Protocol: sqs, Endpoint: !GetAtt Queue.Arn}
+  Queue:
+    Type: AWS::SQS::Queue
+  Policy:
+    Type: AWS::SNS::TopicPolicy
+"#;
+
+    #[test]
+    fn when_mail_resources_are_ordered_should_wire_event_destinations_after_the_identities() {
+        let t = parse(MAIL).expect("parse");
+        let order: Vec<&str> = t.provisioning_order().expect("order").iter().map(|r| r.logical_id.as_str()).collect();
+        let pos = |id: &str| order.iter().position(|o| *o == id).expect(id);
+        assert!(pos("Set") < pos("Identity"), "{order:?}");
+        assert!(pos("Identity") < pos("Destination") && pos("Topic") < pos("Destination"), "{order:?}");
+        assert!(pos("Topic") < pos("Subscription") && pos("Queue") < pos("Subscription"), "{order:?}");
+        assert!(!order.contains(&"Policy"), "topic policies are deploy-only: {order:?}");
     }
 }

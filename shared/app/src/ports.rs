@@ -791,6 +791,15 @@ pub struct StreamRecord<T> {
     pub item: commerce_domain::error::Result<Option<T>>,
 }
 
+/// One stock item's change from the inventory stream: before (none for a new item) and after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockTransition {
+    pub sequence_number: String,
+    pub old: Option<commerce_domain::inventory::StockLevel>,
+    pub new: commerce_domain::inventory::StockLevel,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
 /// What a catalog stream record says of a product.
 // Nearly every event carries a product; boxing it would only add an allocation.
 #[allow(clippy::large_enum_variant)]

@@ -15,6 +15,7 @@ pub mod quote;
 pub mod reviews;
 pub mod search;
 pub mod shipping_methods;
+pub mod stock_alerts;
 pub mod tax;
 pub mod tracking;
 pub mod webhooks;

@@ -11,6 +11,7 @@ use commerce_domain::order::{Actor, Customer, NotificationKind, Order, OrderEven
 use commerce_domain::seller_webhook::{DeliveryState, EndpointRequest};
 use commerce_domain::webhook::{verify, Received as Incoming, WebhookSecret, DEFAULT_TOLERANCE};
 use commerce_testkit::orders::{demo_address, InMemoryOrders};
+use commerce_testkit::mail::MailOutQueue;
 use commerce_testkit::webhooks::{Clock, InMemoryWebhooks, OpenGuard, Receiver, VirtualQueue};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -50,7 +51,7 @@ struct World {
     clock: Clock,
     orders: InMemoryOrders,
     store: InMemoryWebhooks,
-    deliverer: Deliverer<InMemoryWebhooks, InMemoryWebhooks, VirtualQueue, Receiver>,
+    deliverer: Deliverer<InMemoryWebhooks, InMemoryWebhooks, VirtualQueue, Receiver, MailOutQueue>,
 }
 
 impl World {
@@ -62,6 +63,7 @@ impl World {
             deliveries: store.clone(),
             queue: VirtualQueue::new(clock.clone()),
             sender: receiver(clock.clone()),
+            mail: MailOutQueue::new(),
             policy,
         };
         Self { clock, orders: InMemoryOrders::new(), store, deliverer }

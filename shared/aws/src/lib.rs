@@ -20,6 +20,6 @@ pub mod search;
 pub mod sharded;
 pub mod shipping;
 pub mod shipping_config;
-#[cfg(feature = "search")]
+#[cfg(feature = "streams")]
 pub mod streams;
 pub mod webhooks;

@@ -2,7 +2,7 @@
 //! (layouts in docs/DATA_MODEL.md) they are, and what they say. The key layouts stay here, in the adapter.
 
 use aws_lambda_events::dynamodb::EventRecord;
-use commerce_app::ports::{ProductEvent, StockChange, StreamRecord};
+use commerce_app::ports::{ProductEvent, StockChange, StockTransition, StreamRecord};
 use commerce_domain::catalog::Product;
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::inventory::StockLevel;
@@ -35,6 +35,22 @@ pub fn stock_images(records: &[EventRecord]) -> Vec<StockLevel> {
         .filter(|record| keys(record).is_ok_and(|(pk, sk)| pk.starts_with("SKU#") && sk.starts_with("WH#")))
         .filter(|record| record.event_name != "REMOVE")
         .filter_map(|record| serde_dynamo::from_item::<_, StockLevel>(record.change.new_image.clone()).ok())
+        .collect()
+}
+
+/// The stock items' changes of a batch, before and after (`None` before for a new item), with each record's
+/// sequence number and time; removals and other items are skipped.
+pub fn stock_transitions(records: &[EventRecord]) -> Vec<StockTransition> {
+    records
+        .iter()
+        .filter(|record| keys(record).is_ok_and(|(pk, sk)| pk.starts_with("SKU#") && sk.starts_with("WH#")))
+        .filter(|record| record.event_name != "REMOVE")
+        .filter_map(|record| {
+            let new = serde_dynamo::from_item::<_, StockLevel>(record.change.new_image.clone()).ok()?;
+            let old = serde_dynamo::from_item::<_, StockLevel>(record.change.old_image.clone()).ok();
+            let at = record.change.approximate_creation_date_time;
+            Some(StockTransition { sequence_number: sequence_number(record), old, new, at })
+        })
         .collect()
 }
 

@@ -209,6 +209,13 @@ impl StockLevel {
     }
 }
 
+/// Whether a change of one stock level took its available units below `threshold`: from at least `threshold`
+/// to under it. Staying low, a new item and a threshold of 0 or less are no crossing, so a seller hears once
+/// per fall, not at every sale while the stock is low.
+pub fn fell_below(old: Option<&StockLevel>, new: &StockLevel, threshold: i64) -> bool {
+    threshold > 0 && old.is_some_and(|old| old.available() >= threshold) && new.available() < threshold
+}
+
 /// Stock of one SKU in one warehouse as the seller API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockView {

@@ -269,6 +269,36 @@ pub fn seller_events(notification: &OrderNotification, order: &Order) -> Result<
     Ok(events)
 }
 
+/// What a `stock.low` event carries.
+#[derive(Serialize)]
+struct StockLowData<'a> {
+    sku: &'a str,
+    warehouse_id: &'a str,
+    available: i64,
+    threshold: i64,
+}
+
+/// A `stock.low` event for the seller of `level`'s SKU: its available stock fell below `threshold`.
+/// `source_id` identifies the change (the stream record's sequence number), so a retried record is the same
+/// event.
+pub fn stock_low_event(
+    seller_id: &str,
+    level: &crate::inventory::StockLevel,
+    threshold: i64,
+    source_id: &str,
+    at: DateTime<Utc>,
+) -> Result<SellerEvent> {
+    let data = StockLowData { sku: &level.sku, warehouse_id: &level.warehouse_id, available: level.available(), threshold };
+    let envelope = Envelope { event_type: EventType::StockLow, timestamp: at, data };
+    Ok(SellerEvent {
+        event_id: event_id(&format!("stock-{source_id}"), seller_id),
+        seller_id: seller_id.to_owned(),
+        event_type: EventType::StockLow,
+        body: envelope.to_body().map_err(DomainError::unexpected)?,
+        occurred_at: at,
+    })
+}
+
 /// A stable event id: the notification id's allowed characters and 16 hex digits of the seller's digest.
 fn event_id(notification_id: &str, seller_id: &str) -> String {
     let base: String =

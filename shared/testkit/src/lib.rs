@@ -7,6 +7,7 @@ pub mod dynamo;
 pub mod flash_sale;
 pub mod http;
 pub mod inventory;
+pub mod mail;
 pub mod orders;
 pub mod promotions;
 pub mod reviews;

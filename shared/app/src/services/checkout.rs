@@ -887,6 +887,27 @@ pub async fn fail_order(
     Ok(order.failure().unwrap_or(reason))
 }
 
+/// Tells the customer a failed checkout could not take the payment (a declined card, the provider
+/// unreachable): publishes `PaymentFailed` for an order that failed so. Other failures are answered to the
+/// checkout's caller and mailed to nobody. Safe to repeat: the notification's id is the failure's event.
+pub async fn publish_payment_failed(
+    orders: &impl OrderReader,
+    publisher: &impl crate::ports::OrderEventPublisher,
+    order_id: &str,
+) -> Result<bool> {
+    let Some(order) = orders.get_order(order_id).await? else {
+        return Ok(false);
+    };
+    let Some(seq) = order.events().iter().find_map(|e| match e.kind {
+        OrderEventKind::Failed { failure: FailureReason::PaymentDeclined | FailureReason::PaymentError } => Some(e.seq),
+        _ => None,
+    }) else {
+        return Ok(false);
+    };
+    publisher.publish(&OrderNotification::new(NotificationKind::PaymentFailed, &order, seq, None, None)).await?;
+    Ok(true)
+}
+
 /// What one run of the pending-order reaper did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ReapReport {

@@ -57,7 +57,7 @@ impl<S, L, O, C> Copy for MailDeps<'_, S, L, O, C> {}
 
 /// Who an event is mailed to, before the letter is written.
 enum Addressed {
-    Order(OrderNotification, Order, String),
+    Order(OrderNotification, Box<Order>, String),
     Other(String),
 }
 
@@ -80,7 +80,7 @@ where
                 return Ok(Outcome::NotMailed);
             };
             let to = order.header().customer.email.clone().unwrap_or_default();
-            Addressed::Order(notification.clone(), order, to)
+            Addressed::Order(notification.clone(), Box::new(order), to)
         }
         MailEvent::FlashSaleWon { customer_id: user, .. }
         | MailEvent::LowStock { seller_id: user, .. }
@@ -166,7 +166,7 @@ where
                 .await?;
                 (order, token)
             } else {
-                (order, None)
+                (*order, None)
             };
             // A guest's other emails carry no link: each new token is one more key to the order in a mailbox.
             let url = (!guest || token.is_some()).then(|| deps.shop.order_url(order.id(), token.as_deref()));

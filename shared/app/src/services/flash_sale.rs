@@ -385,6 +385,41 @@ pub enum Admission {
     Skipped,
 }
 
+/// The emails of a batch's winners: one `FlashSaleWon` per won entry, with the hold's end as the ticket records
+/// it (a ticket read per winner; the winners are at most the sale's units). The ticket id is the event id, so a
+/// redelivered win is not mailed twice.
+pub async fn win_emails(
+    reader: &impl FlashSaleReader,
+    tickets: &impl FlashTicketStore,
+    messages: &[EntryMessage],
+    results: &[Result<Admission>],
+) -> Result<Vec<commerce_domain::email::MailEvent>> {
+    let mut events = Vec::new();
+    let mut skus: HashMap<String, String> = HashMap::new();
+    for (message, result) in messages.iter().zip(results) {
+        if !matches!(result, Ok(Admission::Won)) {
+            continue;
+        }
+        let Some(ticket) = tickets.get_ticket(&message.ticket_id).await? else { continue };
+        let Some(hold_expires_at) = ticket.hold_expires_at.filter(|_| ticket.status == TicketStatus::Won) else {
+            continue;
+        };
+        if !skus.contains_key(&message.sale_id) {
+            let sku = reader.get_sale(&message.sale_id).await?.map(|s| s.sku).unwrap_or_default();
+            skus.insert(message.sale_id.clone(), sku);
+        }
+        events.push(commerce_domain::email::MailEvent::FlashSaleWon {
+            event_id: ticket.ticket_id.clone(),
+            customer_id: ticket.customer_id.clone(),
+            sale_id: ticket.sale_id.clone(),
+            ticket_id: ticket.ticket_id.clone(),
+            title: skus.get(&message.sale_id).cloned().unwrap_or_default(),
+            hold_expires_at,
+        });
+    }
+    Ok(events)
+}
+
 /// How often settling the takes a write replaced is retried before they are deferred to the instance's memory.
 const SETTLE_RETRIES: u32 = 3;
 

@@ -725,6 +725,15 @@ where
         Ok(crate::services::promotions::restore(order, now)? || changed)
     })
     .await?;
+    // The customer hears of the approval (once: the notification's id is the return's event), then the refund.
+    let returned = order.events().iter().find_map(|e| match &e.kind {
+        OrderEventKind::Returned { seller_id, .. } if *seller_id == seller => Some(e.seq),
+        _ => None,
+    });
+    if let Some(seq) = returned {
+        let approved = OrderNotification::new(NotificationKind::ReturnApproved, &order, seq, Some(seller.clone()), None);
+        publisher.publish(&approved).await?;
+    }
     if order.refunded(&seller).is_none() {
         // What the capture still holds: partial refunds recorded before this return are not refunded again.
         let rest = order.refundable(&seller);

@@ -8,15 +8,16 @@
 //! at 15 minutes: a task that comes back before its delivery is due is queued again for the rest.
 
 use crate::ports::{
-    DeliveryQueue, DeliveryTask, OrderReader, UrlGuard, WebhookDeliveries, WebhookEndpoints, WebhookSender,
+    DeliveryQueue, DeliveryTask, MailQueue, OrderReader, UrlGuard, WebhookDeliveries, WebhookEndpoints, WebhookSender,
 };
 use chrono::{DateTime, Utc};
 use commerce_domain::auth::Caller;
 use commerce_domain::catalog::{Page, PageLimit};
 use commerce_domain::error::{DomainError, ErrorCode, Result};
+use commerce_domain::email::MailEvent;
 use commerce_domain::order::OrderNotification;
 use commerce_domain::seller_webhook::{
-    seller_events, Attempt, Budget, Delivery, DeliveryState, DeliveryView, Endpoint, EndpointRequest, EndpointView,
+    seller_events, Attempt, Budget, SellerEvent, Delivery, DeliveryState, DeliveryView, Endpoint, EndpointRequest, EndpointView,
     MAX_ENDPOINTS_PER_SELLER,
 };
 use commerce_domain::webhook::{
@@ -220,14 +221,30 @@ where
         tracing::warn!(order_id = %notification.order_id, "a notification about an order that does not exist");
         return Ok(0);
     };
+    deliver_events(endpoints, deliveries, queue, &seller_events(notification, &order)?, now).await
+}
+
+/// Makes and queues the deliveries of sellers' events (see [`fan_out`]); safe to run again.
+pub async fn deliver_events<E, D, Q>(
+    endpoints: &E,
+    deliveries: &D,
+    queue: &Q,
+    events: &[SellerEvent],
+    now: DateTime<Utc>,
+) -> Result<usize>
+where
+    E: WebhookEndpoints,
+    D: WebhookDeliveries,
+    Q: DeliveryQueue,
+{
     let mut made = 0;
-    for event in seller_events(notification, &order)? {
+    for event in events {
         let wanted = endpoints.seller_endpoints(&event.seller_id).await?;
         for endpoint in wanted.iter().filter(|e| e.events.contains(&event.event_type)) {
             if matches!(endpoint.breaker, Breaker::Disabled { .. }) {
                 continue;
             }
-            let delivery = Delivery::new(&event, endpoint, now)?;
+            let delivery = Delivery::new(event, endpoint, now)?;
             let queue_it = match deliveries.create_delivery(&delivery).await? {
                 None => {
                     made += 1;
@@ -257,32 +274,33 @@ pub enum Attempted {
 }
 
 /// What the delivery worker talks to, and how it paces each endpoint.
-pub struct Deliverer<E, D, Q, S> {
+pub struct Deliverer<E, D, Q, S, M> {
     pub endpoints: E,
     pub deliveries: D,
     pub queue: Q,
     pub sender: S,
+    /// Where the seller's email goes when an endpoint is disabled.
+    pub mail: M,
     pub policy: DeliveryPolicy,
 }
 
-impl<E, D, Q, S> Deliverer<E, D, Q, S>
+impl<E, D, Q, S, M> Deliverer<E, D, Q, S, M>
 where
     E: WebhookEndpoints,
     D: WebhookDeliveries,
     Q: DeliveryQueue,
     S: WebhookSender,
+    M: MailQueue,
 {
     /// Handles one task of the deliveries queue at `now`; `fraction` in [0, 1) draws the retry's jitter.
     pub async fn attempt(&self, task: &DeliveryTask, now: DateTime<Utc>, fraction: f64) -> Result<Attempted> {
-        attempt(&self.endpoints, &self.deliveries, &self.queue, &self.sender, task, &self.policy, (now, fraction)).await
+        let ports = (&self.endpoints, &self.deliveries, &self.queue, &self.sender, &self.mail);
+        attempt(ports, task, &self.policy, (now, fraction)).await
     }
 }
 
-async fn attempt<E, D, Q, S>(
-    endpoints: &E,
-    deliveries: &D,
-    queue: &Q,
-    sender: &S,
+async fn attempt<E, D, Q, S, M>(
+    (endpoints, deliveries, queue, sender, mail): (&E, &D, &Q, &S, &M),
     task: &DeliveryTask,
     policy: &DeliveryPolicy,
     (now, fraction): (DateTime<Utc>, f64),
@@ -292,6 +310,7 @@ where
     D: WebhookDeliveries,
     Q: DeliveryQueue,
     S: WebhookSender,
+    M: MailQueue,
 {
     let Some(mut delivery) = deliveries.delivery(&task.webhook_id, &task.delivery_id).await? else {
         return Ok(Attempted::Skipped);
@@ -354,7 +373,10 @@ where
     let expected = delivery.version;
     delivery.finish(attempt, next, done);
     deliveries.save_delivery(&delivery, expected).await?;
-    report(endpoints, *endpoint, disposition, sent.status, policy, done).await?;
+    let url = endpoint.url.clone();
+    if report(endpoints, *endpoint, disposition, sent.status, policy, done).await? {
+        tell_seller(mail, task, &url, sent.status, done).await;
+    }
     if let DeliveryState::Pending { next_at } = delivery.state {
         wait(queue, task, next_at, (now, 0.0)).await?;
     }
@@ -436,6 +458,25 @@ async fn admit(
     Err(DomainError::Transient("the endpoint is changing concurrently".into()))
 }
 
+/// Emails the seller that its endpoint was disabled (once per disabling: the event id is the endpoint and the
+/// time). A failure to queue it is logged: the endpoint shows as disabled in its listing either way.
+async fn tell_seller(mail: &impl MailQueue, task: &DeliveryTask, url: &str, status: Option<u16>, at: DateTime<Utc>) {
+    let reason = match status {
+        Some(410) => "it answered 410 Gone".to_owned(),
+        _ => "it kept failing for days".to_owned(),
+    };
+    let event = MailEvent::WebhookDisabled {
+        event_id: format!("{}-{}", task.webhook_id, at.timestamp()),
+        seller_id: task.seller_id.clone(),
+        webhook_id: task.webhook_id.clone(),
+        url: url.to_owned(),
+        reason,
+    };
+    if let Err(err) = mail.enqueue(&[event]).await {
+        tracing::error!(webhook_id = %task.webhook_id, error = %err, "the seller's email about the disabled endpoint was not queued");
+    }
+}
+
 /// Feeds an attempt's result to the endpoint's breaker: a delivery closes it, a retryable failure counts
 /// against it, a 410 Gone disables the endpoint at once (the receiver said it is gone for good). Other
 /// refusals (4xx) say nothing about the endpoint's health.
@@ -448,12 +489,12 @@ async fn report(
     status: Option<u16>,
     policy: &DeliveryPolicy,
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<bool> {
     let (seller_id, webhook_id) = (admitted.seller_id.clone(), admitted.webhook_id.clone());
     let mut current = Some(admitted);
     for _ in 0..WRITE_ATTEMPTS {
         let Some(mut endpoint) = current.take() else {
-            return Ok(());
+            return Ok(false);
         };
         let before = endpoint.breaker.clone();
         endpoint.breaker = match disposition {
@@ -463,7 +504,7 @@ async fn report(
             Disposition::GiveUp => before.clone(),
         };
         if endpoint.breaker == before {
-            return Ok(());
+            return Ok(false);
         }
         let became_disabled = matches!(endpoint.breaker, Breaker::Disabled { .. });
         let expected = endpoint.version;
@@ -473,7 +514,7 @@ async fn report(
                 if became_disabled {
                     tracing::warn!(%seller_id, %webhook_id, "webhook endpoint disabled");
                 }
-                return Ok(());
+                return Ok(became_disabled);
             }
             Err(err) if is_conflict(&err) => current = endpoints.endpoint(&seller_id, &webhook_id).await?,
             Err(err) => return Err(err),
