@@ -59,3 +59,24 @@ mod tests {
         assert!(notification(r#"{"Type": "Notification", "Message": "not json"}"#).is_err());
     }
 }
+
+#[cfg(test)]
+mod sample_events {
+    use super::*;
+    use commerce_testkit::mail::InMemoryMail;
+
+    #[tokio::test]
+    async fn the_sample_hard_bounce_suppresses_its_recipient_and_a_malformed_record_is_dropped() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/email-feedback/hard-bounce.json");
+        let mut event: SqsEvent = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut malformed = event.records[0].clone();
+        malformed.message_id = Some("m2".into());
+        malformed.body = Some("not json".into());
+        event.records.push(malformed);
+        let mail = InMemoryMail::new();
+        let response = handle(&mail, LambdaEvent::new(event, lambda_runtime::Context::default())).await.unwrap();
+        assert!(response.batch_item_failures.is_empty());
+        assert!(mail.is_suppressed("gone@example.com").await.unwrap());
+        assert_eq!(mail.suppressed().len(), 1);
+    }
+}

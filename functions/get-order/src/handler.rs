@@ -1,5 +1,7 @@
 //! Reads an order for its signed-in owner (bearer token) or for the holder of its `X-Order-Token`; anyone else
-//! gets 404. The route has no authorizer (guests use it), so the bearer token is verified here.
+//! gets 404. The route has no authorizer (guests use it), so the bearer token is verified here. The token may
+//! come as `?order_token=` instead, which is how the link in a guest's confirmation email carries it (the
+//! header wins when both are given).
 
 use commerce_app::ports::{OrderReader, PaymentLedger};
 use commerce_app::services::cart::CallerResolver;
@@ -22,8 +24,8 @@ where
     let result = async {
         let order_id: OrderId = api::path(&req, "order_id")?;
         let authorization = api::header(&req, "authorization");
-        let access =
-            orders::order_access(&deps.verifier, authorization.as_deref(), api::header(&req, "x-order-token")).await?;
+        let token = api::header(&req, "x-order-token").or_else(|| api::query_param(&req, "order_token"));
+        let access = orders::order_access(&deps.verifier, authorization.as_deref(), token).await?;
         orders::get_order(&deps.orders, &access, &order_id).await
     }
     .await;
@@ -105,6 +107,21 @@ mod tests {
             assert_eq!(response.status(), 404, "{order_id} {headers:?}");
             assert_eq!(body_json(&response)["error"]["code"], "not_found");
         }
+    }
+
+    #[tokio::test]
+    async fn when_the_emailed_link_carries_the_token_in_the_query_should_read_the_order() {
+        let deps = deps().await;
+        let link = |token: &str| {
+            request("GET", "/v1/orders/{order_id}", "/v1/orders/ord_demo-guest")
+                .path_param("order_id", "ord_demo-guest")
+                .query("order_token", token)
+        };
+        assert_eq!(handle(&deps, link(DEMO_ORDER_TOKEN).build()).await.unwrap().status(), 200);
+        assert_eq!(handle(&deps, link("a-wrong-token").build()).await.unwrap().status(), 404);
+        // The header wins: a wrong header with a right query is refused.
+        let both = link(DEMO_ORDER_TOKEN).header("x-order-token", "a-wrong-token").build();
+        assert_eq!(handle(&deps, both).await.unwrap().status(), 404);
     }
 
     #[tokio::test]

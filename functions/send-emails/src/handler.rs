@@ -47,3 +47,38 @@ where
     Document::new().value(Metric::EmailsSent, sent).value(Metric::EmailsSuppressed, suppressed).emit();
     Ok(commerce_lambda::batch::sqs_failures(failures))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commerce_domain::email::Shop;
+    use commerce_testkit::mail::{Directory, InMemoryMail, Outbox};
+    use commerce_testkit::orders::InMemoryOrders;
+
+    fn sample(name: &str) -> SqsEvent {
+        let path = format!("{}/../../events/send-emails/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_samples_send_once_and_a_failed_send_comes_back_for_redelivery() {
+        let (outbox, ledger, orders) = (Outbox::new(), InMemoryMail::new(), InMemoryOrders::new());
+        let directory = Directory::with(&[("7a609683-ceaf-4915-8885-64e88216858f", "seller@example.com")]);
+        let shop = Shop { name: "Demo".into(), base_url: "http://127.0.0.1:3000".into() };
+        let deps = Deps { sender: &outbox, ledger: &ledger, orders: &orders, contacts: &directory, shop: &shop };
+        let run = |event: SqsEvent| handle(deps, LambdaEvent::new(event, lambda_runtime::Context::default()));
+        outbox.fail_next(1);
+        let failed = run(sample("low-stock.json")).await.unwrap();
+        assert_eq!(failed.batch_item_failures.len(), 1, "SES refused: back to the queue");
+        for _ in 0..3 {
+            assert!(run(sample("low-stock.json")).await.unwrap().batch_item_failures.is_empty());
+        }
+        let sent = outbox.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].to, "seller@example.com");
+        assert!(sent[0].subject.contains("LAP-0001-8GB-256GB"));
+        // An order that is not there (another stack's sample): nothing to send, nothing to retry.
+        assert!(run(sample("order-confirmed.json")).await.unwrap().batch_item_failures.is_empty());
+        assert_eq!(outbox.sent().len(), 1);
+    }
+}

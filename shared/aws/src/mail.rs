@@ -232,7 +232,7 @@ mod sending {
         }
     }
 
-    /// Users' email addresses from the user pool, by `sub` (the user id of every token).
+    /// Users' verified email addresses from the user pool, by `sub` (the user id of every token).
     #[derive(Debug, Clone)]
     pub struct CognitoContacts {
         client: aws_sdk_cognitoidentityprovider::Client,
@@ -260,9 +260,10 @@ mod sending {
                 .send()
                 .await
                 .map_err(|err| DomainError::Transient(format!("user pool: {}", aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(&err))))?;
+            // Only an address its owner proved: mail to an unverified one could go to a stranger.
             let address = found.users().first().and_then(|user| {
                 let attribute = |name: &str| user.attributes().iter().find(|a| a.name() == name).and_then(|a| a.value());
-                attribute("email").map(str::to_owned)
+                (attribute("email_verified") == Some("true")).then(|| attribute("email").map(str::to_owned)).flatten()
             });
             Ok(address)
         }

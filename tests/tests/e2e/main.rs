@@ -5,6 +5,7 @@ mod caching;
 mod carts;
 mod catalog;
 mod checkout;
+mod emails;
 mod events;
 mod flash_sales;
 mod gateway;
