@@ -20,6 +20,7 @@ async fn main() -> Result<(), Error> {
         .reading_gate_copies(config::gate_copies()?);
     let state = AdmissionState::default();
     let instance = ulid::Ulid::new().to_string().to_lowercase();
-    let mail = commerce_aws::mail::SqsMailQueue::new(aws_sdk_sqs::Client::new(&aws), config::required("EMAILS_QUEUE_URL")?);
+    let mail =
+        commerce_aws::mail::SqsMailQueue::new(aws_sdk_sqs::Client::new(&aws), config::required("EMAILS_QUEUE_URL")?);
     run(service_fn(|event| handler::handle(&sales, &state, &instance, &mail, event))).await
 }

@@ -18,7 +18,10 @@ async fn main() -> Result<(), Error> {
         deliveries: deps.store.clone(),
         queue: deps.queue()?.clone(),
         sender: commerce_lambda::wiring::outbound()?,
-        mail: commerce_aws::mail::SqsMailQueue::new(aws_sdk_sqs::Client::new(&aws), config::required("EMAILS_QUEUE_URL")?),
+        mail: commerce_aws::mail::SqsMailQueue::new(
+            aws_sdk_sqs::Client::new(&aws),
+            config::required("EMAILS_QUEUE_URL")?,
+        ),
         policy: deps.policy,
     };
     run(service_fn(|event| handler::handle(&deliverer, event))).await

@@ -14,7 +14,9 @@ use serde_json::Value;
 pub fn notification(body: &str) -> Result<Value> {
     let value: Value = serde_json::from_str(body).map_err(|e| DomainError::MalformedBody(e.to_string()))?;
     match value.get("Message") {
-        Some(Value::String(inner)) => serde_json::from_str(inner).map_err(|e| DomainError::MalformedBody(e.to_string())),
+        Some(Value::String(inner)) => {
+            serde_json::from_str(inner).map_err(|e| DomainError::MalformedBody(e.to_string()))
+        }
         Some(inner @ Value::Object(_)) => Ok(inner.clone()),
         _ => Ok(value),
     }

@@ -16,6 +16,7 @@ async fn main() -> Result<(), Error> {
     let orders = DynamoOrders::new(aws_sdk_dynamodb::Client::new(&aws), config::required("ORDERS_TABLE")?);
     let webhooks = commerce_lambda::wiring::webhook_deps(&aws).await?;
     let queue = webhooks.queue()?;
-    let mail = commerce_aws::mail::SqsMailQueue::new(aws_sdk_sqs::Client::new(&aws), config::required("EMAILS_QUEUE_URL")?);
+    let mail =
+        commerce_aws::mail::SqsMailQueue::new(aws_sdk_sqs::Client::new(&aws), config::required("EMAILS_QUEUE_URL")?);
     run(service_fn(|event| handler::handle(&orders, &webhooks.store, queue, &mail, event))).await
 }

@@ -10,7 +10,10 @@ use lambda_runtime::{Error, LambdaEvent};
 
 pub type Deps<'a, S, L, O, C> = MailDeps<'a, S, L, O, C>;
 
-pub async fn handle<S, L, O, C>(deps: Deps<'_, S, L, O, C>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error>
+pub async fn handle<S, L, O, C>(
+    deps: Deps<'_, S, L, O, C>,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error>
 where
     S: MailSender,
     L: MailLedger + Suppressions,

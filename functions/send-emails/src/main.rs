@@ -24,10 +24,8 @@ async fn main() -> Result<(), Error> {
     );
     let ledger = DynamoMail::new(dynamo.clone(), config::required("MAIL_TABLE")?);
     let orders = commerce_lambda::wiring::orders(&dynamo)?;
-    let contacts = CognitoContacts::new(
-        aws_sdk_cognitoidentityprovider::Client::new(&aws),
-        config::required("USER_POOL_ID")?,
-    );
+    let contacts =
+        CognitoContacts::new(aws_sdk_cognitoidentityprovider::Client::new(&aws), config::required("USER_POOL_ID")?);
     let deps = handler::Deps { sender: &sender, ledger: &ledger, orders: &orders, contacts: &contacts, shop: &shop };
     run(service_fn(|event| handler::handle(deps, event))).await
 }

@@ -34,10 +34,10 @@ where
 mod tests {
     use super::*;
     use commerce_app::ports::WebhookEndpoints;
+    use commerce_domain::email::MailEvent;
     use commerce_testkit::http::demo_store;
     use commerce_testkit::mail::MailOutQueue;
     use commerce_testkit::webhooks::{Clock, InMemoryWebhooks, VirtualQueue};
-    use commerce_domain::email::MailEvent;
 
     #[tokio::test]
     async fn the_sample_fall_below_the_threshold_tells_the_skus_seller_once_per_record() {

@@ -19,6 +19,12 @@ async fn main() -> Result<(), Error> {
     let queue = webhooks.queue()?;
     let mail = SqsMailQueue::new(aws_sdk_sqs::Client::new(&aws), config::required("EMAILS_QUEUE_URL")?);
     let threshold: i64 = config::parsed_or("LOW_STOCK_THRESHOLD", 5)?;
-    let ports = handler::Ports { catalog: &catalog, endpoints: &webhooks.store, deliveries: &webhooks.store, queue, mail: &mail };
+    let ports = handler::Ports {
+        catalog: &catalog,
+        endpoints: &webhooks.store,
+        deliveries: &webhooks.store,
+        queue,
+        mail: &mail,
+    };
     run(service_fn(|event| handler::handle(ports, threshold, event))).await
 }

@@ -34,7 +34,9 @@ fn order(id: &str, user: Option<&str>, email: &str) -> Order {
     let actor = user.map_or(Actor::system("guest"), Actor::shopper);
     let mut order =
         Order::place(id.into(), customer, "crt_1".into(), vec![line], demo_address(), actor, start()).unwrap();
-    order.record(OrderEventKind::Confirmed { payment_id: format!("pi_{id}") }, Actor::system("saga"), None, start()).unwrap();
+    order
+        .record(OrderEventKind::Confirmed { payment_id: format!("pi_{id}") }, Actor::system("saga"), None, start())
+        .unwrap();
     order
 }
 
@@ -62,7 +64,13 @@ impl Mail {
     }
 
     fn deps(&self) -> MailDeps<'_, Outbox, InMemoryMail, InMemoryOrders, Directory> {
-        MailDeps { sender: &self.outbox, ledger: &self.ledger, orders: &self.orders, contacts: &self.directory, shop: &self.shop }
+        MailDeps {
+            sender: &self.outbox,
+            ledger: &self.ledger,
+            orders: &self.orders,
+            contacts: &self.directory,
+            shop: &self.shop,
+        }
     }
 
     async fn send(&self, event: &MailEvent, at: DateTime<Utc>) -> commerce_domain::error::Result<Outcome> {
@@ -84,7 +92,11 @@ async fn a_thousand_events_each_delivered_three_times_make_a_thousand_deliveries
         policy: DeliveryPolicy::default(),
     };
     let seller = Caller { user_id: "seller-1".into(), email: None, roles: vec![Role::Seller] };
-    let request = EndpointRequest { url: "https://a.example/hooks".into(), events: vec!["order.placed".into()], description: None };
+    let request = EndpointRequest {
+        url: "https://a.example/hooks".into(),
+        events: vec!["order.placed".into()],
+        description: None,
+    };
     webhooks::register(&store, &OpenGuard, &seller, request, &deliverer.policy, clock.now()).await.unwrap();
     let queued = MailOutQueue::new();
     let mut notifications = Vec::new();
@@ -153,7 +165,9 @@ async fn a_failed_send_is_sent_by_the_redelivery_and_a_crashed_worker_by_the_one
     assert_eq!(mail.outbox.sent().len(), 1);
 
     // A worker that claimed and died: its claim holds the email until the lease runs out, then it is sent.
-    let other = MailEvent::Order { notification: OrderNotification { notification_id: "ord_fail-99".into(), ..placed(&order) } };
+    let other = MailEvent::Order {
+        notification: OrderNotification { notification_id: "ord_fail-99".into(), ..placed(&order) },
+    };
     let key = ledger_key(&other.event_id(), "f@example.com");
     mail.ledger.claim(&key, start(), CLAIM_LEASE).await.unwrap();
     assert!(mail.send(&other, start() + Duration::seconds(30)).await.is_err(), "busy: comes back later");
@@ -170,7 +184,10 @@ async fn bounced_and_complaining_addresses_get_nothing_more() {
     .unwrap();
     assert_eq!(email::apply_feedback(&mail.ledger, &feedback, start()).await.unwrap(), 1);
     assert_eq!(email::apply_feedback(&mail.ledger, &feedback, start()).await.unwrap(), 1, "twice is harmless");
-    let complaint = Feedback::parse(&serde_json::json!({"complaint": {"complainedRecipients": [{"emailAddress": "angry@example.com"}]}})).unwrap();
+    let complaint = Feedback::parse(
+        &serde_json::json!({"complaint": {"complainedRecipients": [{"emailAddress": "angry@example.com"}]}}),
+    )
+    .unwrap();
     email::apply_feedback(&mail.ledger, &complaint, start()).await.unwrap();
     let suppressed = mail.ledger.suppressed();
     assert_eq!(suppressed.get("gone@example.com"), Some(&SuppressionReason::Bounce));
@@ -178,7 +195,10 @@ async fn bounced_and_complaining_addresses_get_nothing_more() {
     for (id, address) in [("ord_gone", "gone@example.com"), ("ord_angry", "ANGRY@example.com")] {
         let order = order(id, Some("shopper-1"), address);
         mail.orders.create_order(&order).await.unwrap();
-        assert_eq!(mail.send(&MailEvent::Order { notification: placed(&order) }, start()).await.unwrap(), Outcome::Suppressed);
+        assert_eq!(
+            mail.send(&MailEvent::Order { notification: placed(&order) }, start()).await.unwrap(),
+            Outcome::Suppressed
+        );
     }
     assert!(mail.outbox.sent().is_empty());
 }
@@ -218,7 +238,11 @@ async fn users_are_found_in_the_directory_and_nobody_is_emailed_without_an_addre
     assert_eq!(mail.send(&won, start()).await.unwrap(), Outcome::Sent);
     let email = &mail.outbox.sent()[0];
     assert_eq!(email.to, "nine@example.com");
-    assert!(email.text.contains("2027-01-15 08:10 UTC") && email.text.contains("/v1/flash-sales/fs_1/entries/tk_1"), "{}", email.text);
+    assert!(
+        email.text.contains("2027-01-15 08:10 UTC") && email.text.contains("/v1/flash-sales/fs_1/entries/tk_1"),
+        "{}",
+        email.text
+    );
     let stranger = MailEvent::LowStock {
         event_id: "1".into(),
         seller_id: "nobody".into(),
@@ -230,7 +254,10 @@ async fn users_are_found_in_the_directory_and_nobody_is_emailed_without_an_addre
     assert_eq!(mail.send(&stranger, start()).await.unwrap(), Outcome::NoRecipient);
     let no_address = order("ord_none", Some("shopper-1"), "not an address");
     mail.orders.create_order(&no_address).await.unwrap();
-    assert_eq!(mail.send(&MailEvent::Order { notification: placed(&no_address) }, start()).await.unwrap(), Outcome::NoRecipient);
+    assert_eq!(
+        mail.send(&MailEvent::Order { notification: placed(&no_address) }, start()).await.unwrap(),
+        Outcome::NoRecipient
+    );
     let cancelled = OrderNotification { kind: NotificationKind::OrderCancelled, ..placed(&no_address) };
     assert_eq!(mail.send(&MailEvent::Order { notification: cancelled }, start()).await.unwrap(), Outcome::NotMailed);
     assert_eq!(mail.outbox.sent().len(), 1);
@@ -249,7 +276,8 @@ async fn an_endpoint_that_answers_410_is_disabled_and_its_seller_told_once() {
         policy: DeliveryPolicy::default(),
     };
     let seller = Caller { user_id: "seller-1".into(), email: None, roles: vec![Role::Seller] };
-    let request = EndpointRequest { url: "https://gone.example/".into(), events: vec!["order.placed".into()], description: None };
+    let request =
+        EndpointRequest { url: "https://gone.example/".into(), events: vec!["order.placed".into()], description: None };
     webhooks::register(&store, &OpenGuard, &seller, request, &deliverer.policy, clock.now()).await.unwrap();
     let orders = InMemoryOrders::new();
     for i in 0..3 {
@@ -275,7 +303,10 @@ async fn an_endpoint_that_answers_410_is_disabled_and_its_seller_told_once() {
 struct Sellers(Vec<(&'static str, &'static str)>);
 
 impl commerce_app::ports::SkuCatalog for Sellers {
-    async fn variants_by_sku(&self, skus: &[String]) -> commerce_domain::error::Result<Vec<commerce_domain::catalog::SkuView>> {
+    async fn variants_by_sku(
+        &self,
+        skus: &[String],
+    ) -> commerce_domain::error::Result<Vec<commerce_domain::catalog::SkuView>> {
         let view = |sku: &str, seller: &str| commerce_domain::catalog::SkuView {
             sku: sku.into(),
             product_id: "prd_0".into(),
@@ -291,16 +322,32 @@ impl commerce_app::ports::SkuCatalog for Sellers {
             weight_grams: None,
             category_path: Vec::new(),
         };
-        Ok(self.0.iter().filter(|(sku, _)| skus.iter().any(|s| s == sku)).map(|(sku, seller)| view(sku, seller)).collect())
+        Ok(self
+            .0
+            .iter()
+            .filter(|(sku, _)| skus.iter().any(|s| s == sku))
+            .map(|(sku, seller)| view(sku, seller))
+            .collect())
     }
 }
 
 fn level(sku: &str, available: i64) -> StockLevel {
-    StockLevel { on_hand: available, free: available, avail: available, received: available, ..StockLevel::empty(sku, "wh_1") }
+    StockLevel {
+        on_hand: available,
+        free: available,
+        avail: available,
+        received: available,
+        ..StockLevel::empty(sku, "wh_1")
+    }
 }
 
 fn change(seq: u32, sku: &str, before: Option<i64>, after: i64) -> StockTransition {
-    StockTransition { sequence_number: format!("{seq:020}"), old: before.map(|b| level(sku, b)), new: level(sku, after), at: start() }
+    StockTransition {
+        sequence_number: format!("{seq:020}"),
+        old: before.map(|b| level(sku, b)),
+        new: level(sku, after),
+        at: start(),
+    }
 }
 
 #[tokio::test]
@@ -312,15 +359,16 @@ async fn low_stock_alerts_the_seller_once_per_fall_by_webhook_and_email() {
     let catalog = Sellers(vec![("sku-0", "seller-1"), ("sku-x", "seller-2")]);
     let seller = Caller { user_id: "seller-1".into(), email: None, roles: vec![Role::Seller] };
     let policy = DeliveryPolicy::default();
-    let request = EndpointRequest { url: "https://s.example/".into(), events: vec!["stock.low".into()], description: None };
+    let request =
+        EndpointRequest { url: "https://s.example/".into(), events: vec!["stock.low".into()], description: None };
     let endpoint = webhooks::register(&store, &OpenGuard, &seller, request, &policy, clock.now()).await.unwrap();
     let ports = AlertPorts { catalog: &catalog, endpoints: &store, deliveries: &store, queue: &queue, mail: &mail };
     let batch = [
-        change(1, "sku-0", Some(7), 6),  // still above 5
-        change(2, "sku-0", Some(6), 4),  // falls below: alert
-        change(3, "sku-0", Some(4), 2),  // stays low: nothing
-        change(4, "sku-0", None, 1),     // a new item: nothing
-        change(5, "sku-x", Some(5), 0),  // another seller's SKU: its seller, not this endpoint
+        change(1, "sku-0", Some(7), 6), // still above 5
+        change(2, "sku-0", Some(6), 4), // falls below: alert
+        change(3, "sku-0", Some(4), 2), // stays low: nothing
+        change(4, "sku-0", None, 1),    // a new item: nothing
+        change(5, "sku-x", Some(5), 0), // another seller's SKU: its seller, not this endpoint
     ];
     assert_eq!(stock_alerts::watch(ports, &batch, 5, start()).await.unwrap(), 2);
     // The stream retries the batch: the same records make no new delivery (the emails dedupe by their ids).
@@ -329,7 +377,10 @@ async fn low_stock_alerts_the_seller_once_per_fall_by_webhook_and_email() {
     assert_eq!(deliveries.len(), 1);
     let body: serde_json::Value = serde_json::from_slice(deliveries[0].body.as_bytes()).unwrap();
     assert_eq!(body["type"], "stock.low");
-    assert_eq!(body["data"], serde_json::json!({"sku": "sku-0", "warehouse_id": "wh_1", "available": 4, "threshold": 5}));
+    assert_eq!(
+        body["data"],
+        serde_json::json!({"sku": "sku-0", "warehouse_id": "wh_1", "available": 4, "threshold": 5})
+    );
     let emails = mail.queued();
     assert_eq!(emails.len(), 4, "two alerts, queued twice");
     let ids: std::collections::BTreeSet<_> = emails.iter().map(MailEvent::event_id).collect();
@@ -339,5 +390,8 @@ async fn low_stock_alerts_the_seller_once_per_fall_by_webhook_and_email() {
     let again = [change(6, "sku-0", Some(2), 9), change(7, "sku-0", Some(9), 3)];
     assert_eq!(stock_alerts::watch(ports, &again, 5, start()).await.unwrap(), 1);
     assert_eq!(stock_alerts::watch(ports, &again, 0, start()).await.unwrap(), 0);
-    assert_eq!(stock_alerts::watch(ports, &[change(8, "sku-0", Some(i64::MAX), i64::MIN)], i64::MAX, start()).await.unwrap(), 1);
+    assert_eq!(
+        stock_alerts::watch(ports, &[change(8, "sku-0", Some(i64::MAX), i64::MIN)], i64::MAX, start()).await.unwrap(),
+        1
+    );
 }

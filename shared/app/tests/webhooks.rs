@@ -10,8 +10,8 @@ use commerce_domain::money::{Currency, Money};
 use commerce_domain::order::{Actor, Customer, NotificationKind, Order, OrderEventKind, OrderLine, OrderNotification};
 use commerce_domain::seller_webhook::{DeliveryState, EndpointRequest};
 use commerce_domain::webhook::{verify, Received as Incoming, WebhookSecret, DEFAULT_TOLERANCE};
-use commerce_testkit::orders::{demo_address, InMemoryOrders};
 use commerce_testkit::mail::MailOutQueue;
+use commerce_testkit::orders::{demo_address, InMemoryOrders};
 use commerce_testkit::webhooks::{Clock, InMemoryWebhooks, OpenGuard, Receiver, VirtualQueue};
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -105,7 +105,12 @@ impl Suppressions for DynamoMail {
         Ok(self.table.get(pk(suppressed_pk(address))).await?.is_some())
     }
 
-    async fn suppress(&self, address: &str, reason: SuppressionReason, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
+    async fn suppress(
+        &self,
+        address: &str,
+        reason: SuppressionReason,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
         let reason = match reason {
             SuppressionReason::Bounce => "bounce",
             SuppressionReason::Complaint => "complaint",
@@ -211,8 +216,13 @@ mod sending {
 
     impl MailSender for SesMailer {
         async fn send(&self, email: &Email) -> Result<String> {
-            let raw = RawMessage::builder().data(Blob::new(self.mime(email)?)).build().map_err(DomainError::unexpected)?;
-            let tag = MessageTag::builder().name("kind").value(email.kind.as_str()).build().map_err(DomainError::unexpected)?;
+            let raw =
+                RawMessage::builder().data(Blob::new(self.mime(email)?)).build().map_err(DomainError::unexpected)?;
+            let tag = MessageTag::builder()
+                .name("kind")
+                .value(email.kind.as_str())
+                .build()
+                .map_err(DomainError::unexpected)?;
             let sent = self
                 .client
                 .send_email()
@@ -226,7 +236,10 @@ mod sending {
                 .map_err(|err| {
                     use aws_sdk_sesv2::error::ProvideErrorMetadata;
                     let code = err.as_service_error().and_then(|e| e.code()).unwrap_or("unknown").to_owned();
-                    DomainError::Transient(format!("SES refused the email ({code}): {}", aws_sdk_sesv2::error::DisplayErrorContext(&err)))
+                    DomainError::Transient(format!(
+                        "SES refused the email ({code}): {}",
+                        aws_sdk_sesv2::error::DisplayErrorContext(&err)
+                    ))
                 })?;
             Ok(sent.message_id.unwrap_or_default())
         }
@@ -259,10 +272,16 @@ mod sending {
                 .limit(1)
                 .send()
                 .await
-                .map_err(|err| DomainError::Transient(format!("user pool: {}", aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(&err))))?;
+                .map_err(|err| {
+                    DomainError::Transient(format!(
+                        "user pool: {}",
+                        aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(&err)
+                    ))
+                })?;
             // Only an address its owner proved: mail to an unverified one could go to a stranger.
             let address = found.users().first().and_then(|user| {
-                let attribute = |name: &str| user.attributes().iter().find(|a| a.name() == name).and_then(|a| a.value());
+                let attribute =
+                    |name: &str| user.attributes().iter().find(|a| a.name() == name).and_then(|a| a.value());
                 (attribute("email_verified") == Some("true")).then(|| attribute("email").map(str::to_owned)).flatten()
             });
             Ok(address)

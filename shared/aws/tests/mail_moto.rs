@@ -64,7 +64,11 @@ async fn a_claim_is_busy_until_its_lease_runs_out_or_it_is_released() {
     let lease = std::time::Duration::from_secs(60);
     assert_eq!(mail.claim(&key, now, lease).await.unwrap(), MailClaim::Mine);
     assert_eq!(mail.claim(&key, now + Duration::seconds(59), lease).await.unwrap(), MailClaim::Busy);
-    assert_eq!(mail.claim(&key, now + Duration::seconds(61), lease).await.unwrap(), MailClaim::Mine, "a crashed worker's");
+    assert_eq!(
+        mail.claim(&key, now + Duration::seconds(61), lease).await.unwrap(),
+        MailClaim::Mine,
+        "a crashed worker's"
+    );
     mail.release(&key).await.unwrap();
     assert_eq!(mail.claim(&key, now + Duration::seconds(62), lease).await.unwrap(), MailClaim::Mine, "released");
 }

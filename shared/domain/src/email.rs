@@ -161,7 +161,12 @@ pub struct LineRow {
 
 impl LineRow {
     fn of(line: &OrderLine) -> Self {
-        Self { sku: line.sku.clone(), title: line.title.clone(), quantity: line.quantity, total: shown(line.line_total) }
+        Self {
+            sku: line.sku.clone(),
+            title: line.title.clone(),
+            quantity: line.quantity,
+            total: shown(line.line_total),
+        }
     }
 }
 
@@ -197,15 +202,49 @@ impl OrderBlock {
 /// What an email says, before it is addressed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Letter {
-    OrderConfirmed { order: OrderBlock },
-    PaymentFailed { order: OrderBlock, reason: String },
-    OrderShipped { order: OrderBlock, carrier: String, tracking_number: String, tracking_url: Option<String>, parcel: Vec<LineRow> },
-    OrderDelivered { order: OrderBlock, tracking_number: Option<String>, parcel: Vec<LineRow> },
-    RefundIssued { order: OrderBlock, amount: String },
-    ReturnApproved { order: OrderBlock, parcel: Vec<LineRow> },
-    FlashSaleWon { title: String, expires_at: String, checkout_url: String },
-    LowStock { sku: String, available: i64, threshold: i64, warehouse: Option<String> },
-    WebhookDisabled { webhook_id: String, url: String, reason: String },
+    OrderConfirmed {
+        order: OrderBlock,
+    },
+    PaymentFailed {
+        order: OrderBlock,
+        reason: String,
+    },
+    OrderShipped {
+        order: OrderBlock,
+        carrier: String,
+        tracking_number: String,
+        tracking_url: Option<String>,
+        parcel: Vec<LineRow>,
+    },
+    OrderDelivered {
+        order: OrderBlock,
+        tracking_number: Option<String>,
+        parcel: Vec<LineRow>,
+    },
+    RefundIssued {
+        order: OrderBlock,
+        amount: String,
+    },
+    ReturnApproved {
+        order: OrderBlock,
+        parcel: Vec<LineRow>,
+    },
+    FlashSaleWon {
+        title: String,
+        expires_at: String,
+        checkout_url: String,
+    },
+    LowStock {
+        sku: String,
+        available: i64,
+        threshold: i64,
+        warehouse: Option<String>,
+    },
+    WebhookDisabled {
+        webhook_id: String,
+        url: String,
+        reason: String,
+    },
 }
 
 impl Letter {
@@ -273,9 +312,10 @@ impl Letter {
         }
     }
 
-    /// The addressed email: subject, text and HTML.
+    /// The addressed email: subject, text and HTML. The subject keeps no control character: a seller's SKU or a
+    /// shop name with a line break cannot add a header.
     pub fn render(&self, shop: &Shop, to: &str) -> Result<Email> {
-        let subject = self.subject(&shop.name);
+        let subject: String = self.subject(&shop.name).chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
         let text = TextPart { shop: &shop.name, letter: self }
             .render()
             .map_err(|e| DomainError::unexpected(format!("email text: {e}")))?;

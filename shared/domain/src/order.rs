@@ -819,7 +819,11 @@ impl Order {
             }
         }
         let holds_token = access.order_token.as_deref().is_some_and(|token| {
-            self.header.order_token_hash.iter().chain(&self.folded.link_hashes).any(|hash| crate::token::token_matches(token, hash))
+            self.header
+                .order_token_hash
+                .iter()
+                .chain(&self.folded.link_hashes)
+                .any(|hash| crate::token::token_matches(token, hash))
         });
         if holds_token {
             return Ok(Actor { kind: ActorKind::Guest, id: self.header.cart_id.clone() });

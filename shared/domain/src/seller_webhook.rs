@@ -288,7 +288,8 @@ pub fn stock_low_event(
     source_id: &str,
     at: DateTime<Utc>,
 ) -> Result<SellerEvent> {
-    let data = StockLowData { sku: &level.sku, warehouse_id: &level.warehouse_id, available: level.available(), threshold };
+    let data =
+        StockLowData { sku: &level.sku, warehouse_id: &level.warehouse_id, available: level.available(), threshold };
     let envelope = Envelope { event_type: EventType::StockLow, timestamp: at, data };
     Ok(SellerEvent {
         event_id: event_id(&format!("stock-{source_id}"), seller_id),

@@ -14,9 +14,7 @@ use commerce_domain::email::{self, Feedback, Letter, MailEvent, Shop};
 use commerce_domain::error::{DomainError, Result};
 use commerce_domain::order::{Actor, NotificationKind, Order, OrderNotification};
 
-use crate::ports::{
-    Contacts, MailClaim, MailLedger, MailQueue, MailSender, OrderReader, OrderWriter, Suppressions,
-};
+use crate::ports::{Contacts, MailClaim, MailLedger, MailQueue, MailSender, OrderReader, OrderWriter, Suppressions};
 use crate::services::checkout::update_order;
 
 /// How long a claim keeps other workers off an email: longer than one send takes, shorter than the queue's
@@ -206,7 +204,11 @@ pub async fn queue_order_mail(queue: &impl MailQueue, notification: &OrderNotifi
 
 /// Applies SES feedback: suppresses a hard bounce's failed recipients and a complaint's complainants. Safe to
 /// apply twice.
-pub async fn apply_feedback(suppressions: &impl Suppressions, feedback: &Feedback, now: DateTime<Utc>) -> Result<usize> {
+pub async fn apply_feedback(
+    suppressions: &impl Suppressions,
+    feedback: &Feedback,
+    now: DateTime<Utc>,
+) -> Result<usize> {
     let Some(reason) = feedback.reason else {
         return Ok(0);
     };

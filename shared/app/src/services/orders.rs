@@ -731,7 +731,8 @@ where
         _ => None,
     });
     if let Some(seq) = returned {
-        let approved = OrderNotification::new(NotificationKind::ReturnApproved, &order, seq, Some(seller.clone()), None);
+        let approved =
+            OrderNotification::new(NotificationKind::ReturnApproved, &order, seq, Some(seller.clone()), None);
         publisher.publish(&approved).await?;
     }
     if order.refunded(&seller).is_none() {

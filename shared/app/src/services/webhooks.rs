@@ -13,12 +13,12 @@ use crate::ports::{
 use chrono::{DateTime, Utc};
 use commerce_domain::auth::Caller;
 use commerce_domain::catalog::{Page, PageLimit};
-use commerce_domain::error::{DomainError, ErrorCode, Result};
 use commerce_domain::email::MailEvent;
+use commerce_domain::error::{DomainError, ErrorCode, Result};
 use commerce_domain::order::OrderNotification;
 use commerce_domain::seller_webhook::{
-    seller_events, Attempt, Budget, SellerEvent, Delivery, DeliveryState, DeliveryView, Endpoint, EndpointRequest, EndpointView,
-    MAX_ENDPOINTS_PER_SELLER,
+    seller_events, Attempt, Budget, Delivery, DeliveryState, DeliveryView, Endpoint, EndpointRequest, EndpointView,
+    SellerEvent, MAX_ENDPOINTS_PER_SELLER,
 };
 use commerce_domain::webhook::{
     classify, next_step, Admission, Breaker, BreakerPolicy, Disposition, Jitter, WebhookHeaders, WebhookSecret,

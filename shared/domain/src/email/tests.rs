@@ -28,11 +28,18 @@ fn order(user: Option<&str>) -> Order {
     let customer = Customer { user_id: user.map(str::to_owned), email: Some("Ada@Example.com".into()) };
     let actor = user.map_or(Actor::system("guest"), Actor::shopper);
     let mut order = Order::place("ord_1".into(), customer, "crt_1".into(), lines, address, actor, Utc::now()).unwrap();
-    order.record(OrderEventKind::Confirmed { payment_id: "pi_1".into() }, Actor::system("saga"), None, Utc::now()).unwrap();
+    order
+        .record(OrderEventKind::Confirmed { payment_id: "pi_1".into() }, Actor::system("saga"), None, Utc::now())
+        .unwrap();
     order
 }
 
-fn notification(kind: NotificationKind, order: &Order, seller: Option<&str>, amount: Option<Money>) -> OrderNotification {
+fn notification(
+    kind: NotificationKind,
+    order: &Order,
+    seller: Option<&str>,
+    amount: Option<Money>,
+) -> OrderNotification {
     OrderNotification::new(kind, order, order.version(), seller.map(str::to_owned), amount)
 }
 
@@ -40,8 +47,8 @@ fn notification(kind: NotificationKind, order: &Order, seller: Option<&str>, amo
 fn the_confirmation_shows_the_shop_the_lines_the_totals_and_the_link_in_both_parts() {
     let order = order(None);
     let url = shop().order_url("ord_1", Some("tok"));
-    let letter = Letter::of_order(&notification(NotificationKind::OrderPlaced, &order, None, None), &order, Some(url))
-        .unwrap();
+    let letter =
+        Letter::of_order(&notification(NotificationKind::OrderPlaced, &order, None, None), &order, Some(url)).unwrap();
     let email = letter.render(&shop(), "ada@example.com").unwrap();
     assert_eq!(email.kind, MailKind::OrderConfirmed);
     assert_eq!(email.subject, "Corner Shop: order ord_1 confirmed");
@@ -96,12 +103,24 @@ fn every_mailed_kind_renders_and_the_others_are_not_mailed() {
             checkout_url: shop().flash_checkout_url("fs_1", "tk_1"),
         },
         Letter::LowStock { sku: "sku-a".into(), available: 2, threshold: 5, warehouse: Some("wh_1".into()) },
-        Letter::WebhookDisabled { webhook_id: "wh_1".into(), url: "https://x.example".into(), reason: "410 Gone".into() },
+        Letter::WebhookDisabled {
+            webhook_id: "wh_1".into(),
+            url: "https://x.example".into(),
+            reason: "410 Gone".into(),
+        },
     ];
     for letter in others {
         let email = letter.render(&shop(), "s@example.com").unwrap();
         assert!(email.text.contains("Corner Shop") && email.html.contains("<html"), "{letter:?}");
     }
+}
+
+#[test]
+fn a_line_break_in_a_subject_cannot_add_a_header() {
+    let shop = Shop { name: "Shop\r\nBcc: victim@example.com".into(), base_url: "https://x.example".into() };
+    let letter = Letter::LowStock { sku: "SKU\nX-Evil: 1".into(), available: 1, threshold: 5, warehouse: None };
+    let email = letter.render(&shop, "s@example.com").unwrap();
+    assert!(!email.subject.contains('\n') && !email.subject.contains('\r'), "{:?}", email.subject);
 }
 
 #[test]
@@ -132,7 +151,18 @@ fn emailed_links_open_a_guests_order_only_and_are_capped() {
 fn addresses_are_normalized_and_nonsense_is_refused() {
     assert_eq!(normalize_address("  Ada@Example.COM ").as_deref(), Some("ada@example.com"));
     let too_long = format!("{}@example.com", "a".repeat(250));
-    for bad in ["", "ada", "@example.com", "ada@", "ada@localhost", "a b@example.com", "a@b@example.com", "<a@x.com>", "a@x..com", &too_long] {
+    for bad in [
+        "",
+        "ada",
+        "@example.com",
+        "ada@",
+        "ada@localhost",
+        "a b@example.com",
+        "a@b@example.com",
+        "<a@x.com>",
+        "a@x..com",
+        &too_long,
+    ] {
         assert_eq!(normalize_address(bad), None, "{bad}");
     }
     assert_eq!(ledger_key("order:ord_1-2", "Ada@Example.com"), ledger_key("order:ord_1-2", "ada@example.com "));

@@ -35,6 +35,19 @@ async fn a_batch_take_that_meets_fewer_units_than_it_asked_for_serves_the_first_
     // The first instance asks for four units for the next four entries and meets two: the first two entries
     // take them, the other two find the sale sold out.
     let (results, stats) = service::admit_batch(&store, &store, &store, &stale, &entered[3..], now).await;
+    // The winners' emails: one per won entry, with the hold's end as the ticket records it; none for sold out.
+    let emails = service::win_emails(&store, &store, &entered[3..], &results).await.unwrap();
+    assert_eq!(emails.len(), 2, "{emails:?}");
+    for (email, message) in emails.iter().zip(&entered[3..5]) {
+        let commerce_domain::email::MailEvent::FlashSaleWon { ticket_id, customer_id, title, hold_expires_at, .. } =
+            email
+        else {
+            panic!("{email:?}")
+        };
+        let ticket = store.get_ticket(&message.ticket_id).await.unwrap().unwrap();
+        assert_eq!((ticket_id, customer_id, title.as_str()), (&message.ticket_id, &message.customer_id, "SKU-BP"));
+        assert_eq!(Some(*hold_expires_at), ticket.hold_expires_at);
+    }
     let outcomes: Vec<_> = results.into_iter().map(|r| r.unwrap()).collect();
     assert_eq!(outcomes, vec![Won, Won, SoldOut, SoldOut], "in line order");
     let stats = stats[&sale.sale_id];
