@@ -97,8 +97,47 @@ impl Names<'_> {
                 self.attribute(&parts.join("."), at)
             }
             ("Sub", Value::String(text)) => self.substitute(text, at),
+            ("If", Value::Sequence(parts)) if parts.len() == 3 => {
+                let condition = parts[0].as_str().ok_or_else(|| anyhow!("{at}: !If names no condition"))?;
+                let branch = if self.condition(condition, at)? { &parts[1] } else { &parts[2] };
+                self.resolve(branch, at)
+            }
             _ => bail!("{at}: the bench does not resolve {name} {arg:?}"),
         }
+    }
+
+    /// A named condition, evaluated with the parameters' defaults.
+    fn condition(&self, name: &str, at: &str) -> Result<bool> {
+        let body = self
+            .doc
+            .get("Conditions")
+            .and_then(|c| c.get(name))
+            .ok_or_else(|| anyhow!("{at}: unknown condition {name}"))?;
+        self.truth(body, at)
+    }
+
+    /// `!Not`, `!Equals`, `!And`, `!Or` and `!Condition` over resolved values.
+    fn truth(&self, value: &Value, at: &str) -> Result<bool> {
+        let (name, arg) = match value {
+            Value::Tagged(tagged) => (tagged.tag.to_string().trim_start_matches('!').to_owned(), &tagged.value),
+            Value::Mapping(m) if m.len() == 1 => {
+                let (key, arg) = m.iter().next().ok_or_else(|| anyhow!("{at}: empty condition"))?;
+                (key.as_str().unwrap_or_default().trim_start_matches("Fn::").to_owned(), arg)
+            }
+            other => bail!("{at}: cannot evaluate the condition {other:?}"),
+        };
+        let items = || arg.as_sequence().map(Vec::as_slice).unwrap_or_default();
+        Ok(match name.as_str() {
+            "Not" => !self.truth(items().first().ok_or_else(|| anyhow!("{at}: empty !Not"))?, at)?,
+            "Equals" => match items() {
+                [a, b] => self.resolve(a, at)? == self.resolve(b, at)?,
+                _ => bail!("{at}: !Equals takes two values"),
+            },
+            "And" => items().iter().map(|c| self.truth(c, at)).collect::<Result<Vec<_>>>()?.into_iter().all(|b| b),
+            "Or" => items().iter().map(|c| self.truth(c, at)).collect::<Result<Vec<_>>>()?.into_iter().any(|b| b),
+            "Condition" => self.condition(arg.as_str().unwrap_or_default(), at)?,
+            other => bail!("{at}: the bench does not evaluate {other}"),
+        })
     }
 
     fn resource_type(&self, id: &str) -> Option<&str> {
@@ -143,6 +182,7 @@ impl Names<'_> {
             "StreamArn" => format!("{}/stream/2024-01-01T00:00:00.000", arn(ty, &name)),
             "QueueUrl" => format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"),
             "DomainEndpoint" => format!("search-{}.{REGION}.es.amazonaws.com", name.to_lowercase()),
+            "ApiEndpoint" => format!("https://{}.execute-api.{REGION}.amazonaws.com", name.to_lowercase()),
             _ => format!("{name}-{attr}"),
         })
     }
@@ -252,5 +292,8 @@ Resources:
         let crates = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../functions")).unwrap().count();
         assert_eq!(functions.len(), crates, "every functions/<name> crate has a template function");
         assert!(functions.iter().all(|f| f.memory_mb >= 128));
+        // `!If` with the parameters' defaults: no ShopUrl, so the API's own URL.
+        let mail = functions.iter().find(|f| f.binary == "send-emails").unwrap();
+        assert_eq!(mail.environment["SHOP_URL"], "https://commerce-bench-httpapi.execute-api.us-east-1.amazonaws.com");
     }
 }
