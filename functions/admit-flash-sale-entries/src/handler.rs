@@ -41,7 +41,7 @@ pub async fn handle(
         flash_sale::admit_batch_until(sales, sales, sales, state, &messages, chrono::Utc::now(), stop_by).await;
     // The winners' emails. Not a reason to send the batch back: a redelivered win is skipped, so a failure
     // here loses those emails (logged); the entry's status still shows the win and its hold.
-    match flash_sale::win_emails(sales, sales, &messages, &results).await {
+    match flash_sale::win_emails(sales, sales, state, &messages, &results).await {
         Ok(events) if !events.is_empty() => {
             if let Err(err) = mail.enqueue(&events).await {
                 tracing::error!(error = %err, winners = events.len(), "winners' emails not queued");

@@ -21,9 +21,9 @@ pub async fn handle(
     event: LambdaEvent<Value>,
 ) -> Result<Value, Diagnostic> {
     let input: Input = checkout::step_input(event.payload).map_err(task_error)?;
-    let reason =
-        checkout::fail_order(orders, &input.order_id, &input.error, chrono::Utc::now()).await.map_err(task_error)?;
-    checkout::publish_payment_failed(orders, events, &input.order_id).await.map_err(task_error)?;
+    let reason = checkout::fail_order_and_tell(orders, events, &input.order_id, &input.error, chrono::Utc::now())
+        .await
+        .map_err(task_error)?;
     metrics::count_by(Metric::CheckoutsFailed, metrics::REASON, reason.as_str(), 1);
     Ok(json!({ "failure_reason": reason }))
 }

@@ -27,7 +27,7 @@ pub async fn handle(suppressions: &impl Suppressions, event: LambdaEvent<SqsEven
     let mut failures = Vec::new();
     for record in event.payload.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let feedback = notification(record.body.as_deref().unwrap_or("")).and_then(|n| Feedback::parse(&n));
+        let feedback = notification(record.body.as_deref().unwrap_or("")).map(|n| Feedback::parse(&n));
         let feedback = match feedback {
             Ok(feedback) => feedback,
             Err(err) => {
@@ -54,7 +54,7 @@ mod tests {
         let from_sns = serde_json::json!({"Type": "Notification", "Message": inner.to_string()}).to_string();
         let from_emulator = serde_json::json!({"Type": "Notification", "Message": inner}).to_string();
         for body in [from_sns, from_emulator, inner.to_string()] {
-            let feedback = Feedback::parse(&notification(&body).unwrap()).unwrap();
+            let feedback = Feedback::parse(&notification(&body).unwrap());
             assert_eq!(feedback.suppress, vec!["gone@example.com".to_owned()], "{body}");
         }
         assert!(notification("not json").is_err());

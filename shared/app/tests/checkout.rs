@@ -213,3 +213,33 @@ async fn when_an_order_is_pending_within_its_bound_or_confirmed_the_reaper_shoul
     assert_eq!(order(&world).await.status(), OrderStatus::Confirmed);
     assert_eq!(world.payments.payments()[0].status, PaymentStatus::Authorized);
 }
+
+#[tokio::test]
+async fn when_the_payment_fails_the_compensation_should_tell_the_customer_once_per_failure_and_other_failures_not() {
+    for (error, told) in [
+        ("PaymentDeclined", true),
+        ("PaymentError", true),
+        ("OutOfStock", false),
+        ("States.Timeout", true),
+        ("Expired", false),
+        ("Conflict", false),
+    ] {
+        let world = reserved_order().await;
+        let now = Utc::now();
+        release_stock(&world.inventory, &world.flash, &world.orders, "ord_saga", None, now).await.unwrap();
+        let step = StepError { error: error.into(), cause: String::new() };
+        // The step runs twice (a retried task): the same notification both times.
+        for _ in 0..2 {
+            fail_order_and_tell(&world.orders, &world.orders, "ord_saga", &step, now).await.unwrap();
+        }
+        let published = world.orders.published();
+        let kinds: Vec<_> = published.iter().map(|n| n.kind).collect();
+        if told {
+            assert_eq!(kinds, vec![commerce_domain::order::NotificationKind::PaymentFailed; 2], "{error}");
+            assert_eq!(published[0].notification_id, published[1].notification_id);
+        } else {
+            assert!(published.is_empty(), "{error}: {published:?}");
+        }
+        assert_eq!(order(&world).await.status(), OrderStatus::Failed);
+    }
+}

@@ -180,14 +180,12 @@ async fn a_failed_send_is_sent_by_the_redelivery_and_a_crashed_worker_by_the_one
 async fn bounced_and_complaining_addresses_get_nothing_more() {
     let mail = Mail::new();
     let feedback = Feedback::parse(&serde_json::json!({"eventType": "Bounce", "bounce": {"bounceType": "Permanent",
-        "bouncedRecipients": [{"emailAddress": "Gone@Example.com", "action": "failed"}]}}))
-    .unwrap();
+        "bouncedRecipients": [{"emailAddress": "Gone@Example.com", "action": "failed"}]}}));
     assert_eq!(email::apply_feedback(&mail.ledger, &feedback, start()).await.unwrap(), 1);
     assert_eq!(email::apply_feedback(&mail.ledger, &feedback, start()).await.unwrap(), 1, "twice is harmless");
     let complaint = Feedback::parse(
         &serde_json::json!({"complaint": {"complainedRecipients": [{"emailAddress": "angry@example.com"}]}}),
-    )
-    .unwrap();
+    );
     email::apply_feedback(&mail.ledger, &complaint, start()).await.unwrap();
     let suppressed = mail.ledger.suppressed();
     assert_eq!(suppressed.get("gone@example.com"), Some(&SuppressionReason::Bounce));

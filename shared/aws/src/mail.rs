@@ -6,7 +6,7 @@
 //!   `message_id` and `sent_at`), `expires_at` (TTL) 30 days after the claim.
 //! - `SUPPRESSED#<address>`: `reason` (`bounce` or `complaint`) and `at`; kept until removed by hand.
 
-use crate::dynamo::{applied, n, num, s, text, Item, Table};
+use crate::dynamo::{applied, n, s, text, Item, Table};
 use commerce_app::ports::{MailClaim, MailLedger, MailQueue, Suppressions};
 use commerce_domain::email::{MailEvent, SuppressionReason};
 use commerce_domain::error::{DomainError, Result};
@@ -287,10 +287,4 @@ mod sending {
             Ok(address)
         }
     }
-}
-
-/// The ledger entry's state, for tests and tools.
-pub async fn ledger_state(table: &DynamoMail, key: &str) -> Result<Option<(String, i64)>> {
-    let item = table.table.get(pk(key)).await?;
-    Ok(item.map(|item| (text(&item, "state").cloned().unwrap_or_default(), num(&item, "lease_until"))))
 }

@@ -91,6 +91,16 @@ pub enum MailEvent {
 }
 
 impl MailEvent {
+    /// What the event is mailed as; `None` for an order notification that is not mailed.
+    pub fn kind(&self) -> Option<MailKind> {
+        match self {
+            Self::Order { notification } => MailKind::of_notification(notification.kind),
+            Self::FlashSaleWon { .. } => Some(MailKind::FlashSaleWon),
+            Self::LowStock { .. } => Some(MailKind::LowStock),
+            Self::WebhookDisabled { .. } => Some(MailKind::WebhookDisabled),
+        }
+    }
+
     /// The event's stable id, with its kind: the first half of the ledger key.
     pub fn event_id(&self) -> String {
         match self {
@@ -256,6 +266,9 @@ impl Letter {
         let parcel = || order.header().lines.iter().filter(|l| l.seller_id == seller).map(LineRow::of).collect();
         let letter = match MailKind::of_notification(notification.kind)? {
             MailKind::OrderConfirmed => Self::OrderConfirmed { order: block },
+            // A guest's address is whatever the checkout was given: a declined card costs nothing, so mailing
+            // it would let anyone make the shop email any address. Guests see the failure in the order's status.
+            MailKind::PaymentFailed if order.header().customer.user_id.is_none() => return None,
             MailKind::PaymentFailed => Self::PaymentFailed {
                 order: block,
                 reason: failure_text(order.failure().unwrap_or(FailureReason::PaymentDeclined)).to_owned(),
@@ -392,7 +405,7 @@ impl Feedback {
     /// (`notificationType`), told apart by the `bounce` or `complaint` object they carry. Transient and
     /// undetermined bounces suppress nobody; a permanent bounce suppresses its failed recipients, a complaint
     /// its complainants.
-    pub fn parse(message: &serde_json::Value) -> Result<Self> {
+    pub fn parse(message: &serde_json::Value) -> Self {
         let addresses = |list: Option<&serde_json::Value>| -> Vec<String> {
             list.and_then(|l| l.as_array())
                 .map(|l| {
@@ -416,20 +429,20 @@ impl Feedback {
                 })
                 .unwrap_or_default();
             let failed = serde_json::Value::Array(failed);
-            return Ok(Self {
+            return Self {
                 suppress: if permanent { addresses(Some(&failed)) } else { Vec::new() },
                 reason: permanent.then_some(SuppressionReason::Bounce),
                 feedback_id: bounce.get("feedbackId").and_then(|v| v.as_str()).map(str::to_owned),
-            });
+            };
         }
         if let Some(complaint) = message.get("complaint") {
-            return Ok(Self {
+            return Self {
                 suppress: addresses(complaint.get("complainedRecipients")),
                 reason: Some(SuppressionReason::Complaint),
                 feedback_id: complaint.get("feedbackId").and_then(|v| v.as_str()).map(str::to_owned),
-            });
+            };
         }
-        Ok(Self { suppress: Vec::new(), reason: None, feedback_id: None })
+        Self { suppress: Vec::new(), reason: None, feedback_id: None }
     }
 }
 

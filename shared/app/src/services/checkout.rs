@@ -860,6 +860,30 @@ pub async fn fail_order(
     error: &StepError,
     now: DateTime<Utc>,
 ) -> Result<FailureReason> {
+    failed_order(orders, order_id, error, now).await.map(|(reason, _)| reason)
+}
+
+/// [`fail_order`], then tells the customer when the payment was the reason (the saga's compensation step).
+pub async fn fail_order_and_tell(
+    orders: &(impl OrderReader + OrderWriter),
+    publisher: &impl crate::ports::OrderEventPublisher,
+    order_id: &str,
+    error: &StepError,
+    now: DateTime<Utc>,
+) -> Result<FailureReason> {
+    let (reason, order) = failed_order(orders, order_id, error, now).await?;
+    if let Some(notification) = payment_failed(&order) {
+        publisher.publish(&notification).await?;
+    }
+    Ok(reason)
+}
+
+async fn failed_order(
+    orders: &(impl OrderReader + OrderWriter),
+    order_id: &str,
+    error: &StepError,
+    now: DateTime<Utc>,
+) -> Result<(FailureReason, Order)> {
     let reason = FailureReason::from_error_type(&error.error);
     let order = update_order(orders, order_id, |order| {
         if order.status() != OrderStatus::Pending {
@@ -884,28 +908,18 @@ pub async fn fail_order(
         );
     }
     tracing::info!(order_id, reason = reason.as_str(), "order failed");
-    Ok(order.failure().unwrap_or(reason))
+    Ok((order.failure().unwrap_or(reason), order))
 }
 
-/// Tells the customer a failed checkout could not take the payment (a declined card, the provider
-/// unreachable): publishes `PaymentFailed` for an order that failed so. Other failures are answered to the
-/// checkout's caller and mailed to nobody. Safe to repeat: the notification's id is the failure's event.
-pub async fn publish_payment_failed(
-    orders: &impl OrderReader,
-    publisher: &impl crate::ports::OrderEventPublisher,
-    order_id: &str,
-) -> Result<bool> {
-    let Some(order) = orders.get_order(order_id).await? else {
-        return Ok(false);
-    };
-    let Some(seq) = order.events().iter().find_map(|e| match e.kind {
+/// The `PaymentFailed` notification of an order that failed because its payment did (a declined card, the
+/// provider unreachable); `None` for other failures, which the checkout's caller is answered and nobody is
+/// mailed. Its id is the failure's event, so a repeat publishes the same notification.
+fn payment_failed(order: &Order) -> Option<OrderNotification> {
+    let seq = order.events().iter().find_map(|e| match e.kind {
         OrderEventKind::Failed { failure: FailureReason::PaymentDeclined | FailureReason::PaymentError } => Some(e.seq),
         _ => None,
-    }) else {
-        return Ok(false);
-    };
-    publisher.publish(&OrderNotification::new(NotificationKind::PaymentFailed, &order, seq, None, None)).await?;
-    Ok(true)
+    })?;
+    Some(OrderNotification::new(NotificationKind::PaymentFailed, order, seq, None, None))
 }
 
 /// What one run of the pending-order reaper did.

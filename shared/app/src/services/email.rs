@@ -69,11 +69,11 @@ where
     O: OrderReader + OrderWriter,
     C: Contacts,
 {
+    if event.kind().is_none() {
+        return Ok(Outcome::NotMailed);
+    }
     let addressed = match event {
         MailEvent::Order { notification } => {
-            if email::MailKind::of_notification(notification.kind).is_none() {
-                return Ok(Outcome::NotMailed);
-            }
             let Some(order) = deps.orders.get_order(&notification.order_id).await? else {
                 return Ok(Outcome::NotMailed);
             };
@@ -90,7 +90,7 @@ where
         Addressed::Order(_, _, to) | Addressed::Other(to) => to,
     };
     let Some(to) = email::normalize_address(raw_to) else {
-        tracing::info!(kind = ?event_kind(event), "no address to email");
+        tracing::info!(kind = ?event.kind().map_or("none", email::MailKind::as_str), "no address to email");
         return Ok(Outcome::NoRecipient);
     };
     if deps.ledger.is_suppressed(&to).await? {
@@ -114,7 +114,7 @@ where
     match sent {
         Ok(Some(message_id)) => {
             deps.ledger.mark_sent(&key, &message_id, now).await?;
-            tracing::info!(kind = event_kind(event), %message_id, "email sent");
+            tracing::info!(kind = event.kind().map_or("none", email::MailKind::as_str), %message_id, "email sent");
             Ok(Outcome::Sent)
         }
         Ok(None) => {
@@ -128,17 +128,6 @@ where
             }
             Err(err)
         }
-    }
-}
-
-fn event_kind(event: &MailEvent) -> &'static str {
-    match event {
-        MailEvent::Order { notification } => {
-            email::MailKind::of_notification(notification.kind).map_or("none", email::MailKind::as_str)
-        }
-        MailEvent::FlashSaleWon { .. } => email::MailKind::FlashSaleWon.as_str(),
-        MailEvent::LowStock { .. } => email::MailKind::LowStock.as_str(),
-        MailEvent::WebhookDisabled { .. } => email::MailKind::WebhookDisabled.as_str(),
     }
 }
 

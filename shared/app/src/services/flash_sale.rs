@@ -386,34 +386,42 @@ pub enum Admission {
 }
 
 /// The emails of a batch's winners: one `FlashSaleWon` per won entry, with the hold's end as the ticket records
-/// it (a ticket read per winner; the winners are at most the sale's units). The ticket id is the event id, so a
-/// redelivered win is not mailed twice.
+/// it. The winners' tickets are read side by side (at most one batch's entries), the sale comes from the
+/// instance's cache the admission filled. The ticket id is the event id, so a redelivered win is not mailed
+/// twice.
 pub async fn win_emails(
     reader: &impl FlashSaleReader,
     tickets: &impl FlashTicketStore,
+    state: &AdmissionState,
     messages: &[EntryMessage],
     results: &[Result<Admission>],
 ) -> Result<Vec<commerce_domain::email::MailEvent>> {
-    let mut events = Vec::new();
+    let won: Vec<&EntryMessage> = messages
+        .iter()
+        .zip(results)
+        .filter(|(_, result)| matches!(result, Ok(Admission::Won)))
+        .map(|(message, _)| message)
+        .collect();
+    let read = futures::future::try_join_all(won.iter().map(|m| tickets.get_ticket(&m.ticket_id))).await?;
     let mut skus: HashMap<String, String> = HashMap::new();
-    for (message, result) in messages.iter().zip(results) {
-        if !matches!(result, Ok(Admission::Won)) {
-            continue;
-        }
-        let Some(ticket) = tickets.get_ticket(&message.ticket_id).await? else { continue };
+    let mut events = Vec::new();
+    for ticket in read.into_iter().flatten() {
         let Some(hold_expires_at) = ticket.hold_expires_at.filter(|_| ticket.status == TicketStatus::Won) else {
             continue;
         };
-        if !skus.contains_key(&message.sale_id) {
-            let sku = reader.get_sale(&message.sale_id).await?.map(|s| s.sku).unwrap_or_default();
-            skus.insert(message.sale_id.clone(), sku);
+        if !skus.contains_key(&ticket.sale_id) {
+            let sale = match state.cached(&ticket.sale_id) {
+                Some((sale, _)) => Some(sale),
+                None => reader.get_sale(&ticket.sale_id).await?,
+            };
+            skus.insert(ticket.sale_id.clone(), sale.map(|s| s.sku).unwrap_or_default());
         }
         events.push(commerce_domain::email::MailEvent::FlashSaleWon {
             event_id: ticket.ticket_id.clone(),
             customer_id: ticket.customer_id.clone(),
-            sale_id: ticket.sale_id.clone(),
-            ticket_id: ticket.ticket_id.clone(),
-            title: skus.get(&message.sale_id).cloned().unwrap_or_default(),
+            title: skus.get(&ticket.sale_id).cloned().unwrap_or_default(),
+            sale_id: ticket.sale_id,
+            ticket_id: ticket.ticket_id,
             hold_expires_at,
         });
     }

@@ -124,6 +124,16 @@ fn a_line_break_in_a_subject_cannot_add_a_header() {
 }
 
 #[test]
+fn a_guests_failed_payment_is_not_mailed_to_the_address_the_checkout_was_given() {
+    let guest = order(None);
+    let n = notification(NotificationKind::PaymentFailed, &guest, None, None);
+    assert!(Letter::of_order(&n, &guest, None).is_none());
+    let shopper = order(Some("u1"));
+    let n = notification(NotificationKind::PaymentFailed, &shopper, None, None);
+    assert!(Letter::of_order(&n, &shopper, None).is_some());
+}
+
+#[test]
 fn a_shipped_email_needs_the_shipment() {
     let order = order(Some("u1"));
     let n = notification(NotificationKind::OrderShipped, &order, Some("seller-1"), None);
@@ -175,23 +185,23 @@ fn feedback_suppresses_hard_bounces_and_complaints_only() {
     // The event-publishing shape (configuration set -> SNS).
     let hard = serde_json::json!({"eventType": "Bounce", "bounce": {"bounceType": "Permanent", "feedbackId": "f1",
         "bouncedRecipients": [{"emailAddress": "Gone@Example.com", "action": "failed"}]}});
-    let parsed = Feedback::parse(&hard).unwrap();
+    let parsed = Feedback::parse(&hard);
     assert_eq!(parsed.suppress, vec!["gone@example.com".to_owned()]);
     assert_eq!(parsed.reason, Some(SuppressionReason::Bounce));
     let soft = serde_json::json!({"eventType": "Bounce", "bounce": {"bounceType": "Transient",
         "bouncedRecipients": [{"emailAddress": "full@example.com"}]}});
-    assert!(Feedback::parse(&soft).unwrap().suppress.is_empty(), "a full mailbox is not suppressed");
+    assert!(Feedback::parse(&soft).suppress.is_empty(), "a full mailbox is not suppressed");
     // The identity-notification shape, as the emulator publishes it: a delayed recipient is not suppressed.
     let moto = serde_json::json!({"notificationType": "Bounce, Complaint, or Delivery.", "bounce": {"bounceType": "Permanent",
         "bouncedRecipients": [{"emailAddress": "recipient1@example.com", "action": "failed"},
                               {"emailAddress": "recipient2@example.com", "action": "delayed"}]}});
-    assert_eq!(Feedback::parse(&moto).unwrap().suppress, vec!["recipient1@example.com".to_owned()]);
+    assert_eq!(Feedback::parse(&moto).suppress, vec!["recipient1@example.com".to_owned()]);
     let complaint = serde_json::json!({"notificationType": "Complaint",
         "complaint": {"complainedRecipients": [{"emailAddress": "angry@example.com"}, {"emailAddress": "not an address"}]}});
-    let parsed = Feedback::parse(&complaint).unwrap();
+    let parsed = Feedback::parse(&complaint);
     assert_eq!(parsed.suppress, vec!["angry@example.com".to_owned()]);
     assert_eq!(parsed.reason, Some(SuppressionReason::Complaint));
-    assert!(Feedback::parse(&serde_json::json!({"eventType": "Delivery"})).unwrap().suppress.is_empty());
+    assert!(Feedback::parse(&serde_json::json!({"eventType": "Delivery"})).suppress.is_empty());
 }
 
 #[test]

@@ -36,7 +36,7 @@ async fn a_batch_take_that_meets_fewer_units_than_it_asked_for_serves_the_first_
     // take them, the other two find the sale sold out.
     let (results, stats) = service::admit_batch(&store, &store, &store, &stale, &entered[3..], now).await;
     // The winners' emails: one per won entry, with the hold's end as the ticket records it; none for sold out.
-    let emails = service::win_emails(&store, &store, &entered[3..], &results).await.unwrap();
+    let emails = service::win_emails(&store, &store, &stale, &entered[3..], &results).await.unwrap();
     assert_eq!(emails.len(), 2, "{emails:?}");
     for (email, message) in emails.iter().zip(&entered[3..5]) {
         let commerce_domain::email::MailEvent::FlashSaleWon { ticket_id, customer_id, title, hold_expires_at, .. } =
