@@ -510,3 +510,125 @@ async fn when_the_real_template_is_provisioned_should_send_mail_and_feed_bounces
     assert!(err.to_string().starts_with("no running stack in "), "{err}");
     live.stop().await;
 }
+
+/// The launcher writes DynamoDB's item answers itself (`fast_item_responses`): every attribute type, binary
+/// values that are not UTF-8 and nesting come back from each reading and writing action exactly as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_items_are_read_back_every_attribute_type_should_arrive_as_written() {
+    use aws_sdk_dynamodb::primitives::Blob;
+    use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue, TransactGetItem};
+    use std::collections::HashMap;
+
+    let live = start().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&live.aws);
+    let table = "commerce-local-Stock";
+    let bytes = vec![0u8, 159, 146, 150, 255, b'"', b'\\'];
+    let item: HashMap<String, AttributeValue> = HashMap::from([
+        ("pk".to_string(), AttributeValue::S("types".into())),
+        ("gsi1pk".to_string(), AttributeValue::S("g \"quoted\" \\ é ✓".into())),
+        ("n".to_string(), AttributeValue::N("-12345678901234567890.5".into())),
+        ("b".to_string(), AttributeValue::B(Blob::new(bytes.clone()))),
+        ("ss".to_string(), AttributeValue::Ss(vec!["a".into(), "b\nc".into()])),
+        ("ns".to_string(), AttributeValue::Ns(vec!["1".into(), "9223372036854775807".into()])),
+        ("bs".to_string(), AttributeValue::Bs(vec![Blob::new(bytes.clone()), Blob::new(vec![1u8])])),
+        ("null".to_string(), AttributeValue::Null(true)),
+        ("bool".to_string(), AttributeValue::Bool(false)),
+        (
+            "m".to_string(),
+            AttributeValue::M(HashMap::from([
+                ("l".to_string(), AttributeValue::L(vec![AttributeValue::B(Blob::new(bytes.clone()))])),
+                ("empty".to_string(), AttributeValue::M(HashMap::new())),
+            ])),
+        ),
+    ]);
+    let key = HashMap::from([("pk".to_string(), AttributeValue::S("types".into()))]);
+    // Sets come back in any order, as from DynamoDB.
+    let normal = |mut m: HashMap<String, AttributeValue>| {
+        for v in m.values_mut() {
+            match v {
+                AttributeValue::Ss(s) | AttributeValue::Ns(s) => s.sort(),
+                AttributeValue::Bs(s) => s.sort_by(|a, b| a.as_ref().cmp(b.as_ref())),
+                _ => {}
+            }
+        }
+        m
+    };
+    let expected = normal(item.clone());
+
+    ddb.put_item().table_name(table).set_item(Some(item.clone())).send().await.expect("put");
+    let old = ddb
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item.clone()))
+        .return_values(ReturnValue::AllOld)
+        .send()
+        .await
+        .expect("put again");
+    assert_eq!(normal(old.attributes.expect("old item")), expected, "PutItem ALL_OLD");
+    let got = ddb.get_item().table_name(table).set_key(Some(key.clone())).send().await.expect("get");
+    assert_eq!(normal(got.item.expect("item")), expected, "GetItem");
+    let queried = ddb
+        .query()
+        .table_name(table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S("types".into()))
+        .send()
+        .await
+        .expect("query");
+    assert_eq!(queried.items().len(), 1);
+    assert_eq!(normal(queried.items()[0].clone()), expected, "Query");
+    let scanned = ddb.scan().table_name(table).send().await.expect("scan");
+    let found = scanned.items().iter().find(|i| i.get("pk") == key.get("pk")).expect("scanned item");
+    assert_eq!(normal(found.clone()), expected, "Scan");
+    let batch = ddb
+        .batch_get_item()
+        .request_items(table, KeysAndAttributes::builder().keys(key.clone()).build().expect("keys"))
+        .send()
+        .await
+        .expect("batch get");
+    let batch_items = batch.responses.expect("responses").remove(table).expect("table's items");
+    assert_eq!(normal(batch_items[0].clone()), expected, "BatchGetItem");
+    let transact = ddb
+        .transact_get_items()
+        .transact_items(
+            TransactGetItem::builder()
+                .get(
+                    aws_sdk_dynamodb::types::Get::builder()
+                        .table_name(table)
+                        .set_key(Some(key.clone()))
+                        .build()
+                        .expect("get"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("transact get");
+    let transact_item = transact.responses()[0].item.clone().expect("item");
+    assert_eq!(normal(transact_item), expected, "TransactGetItems");
+    let updated = ddb
+        .update_item()
+        .table_name(table)
+        .set_key(Some(key.clone()))
+        .update_expression("SET bool = :t")
+        .expression_attribute_values(":t", AttributeValue::Bool(true))
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await
+        .expect("update");
+    let mut after = expected.clone();
+    after.insert("bool".into(), AttributeValue::Bool(true));
+    assert_eq!(normal(updated.attributes.expect("new item")), after, "UpdateItem ALL_NEW");
+    let deleted = ddb
+        .delete_item()
+        .table_name(table)
+        .set_key(Some(key.clone()))
+        .return_values(ReturnValue::AllOld)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(normal(deleted.attributes.expect("old item")), after, "DeleteItem ALL_OLD");
+    let gone = ddb.get_item().table_name(table).set_key(Some(key)).send().await.expect("get after delete");
+    assert!(gone.item.is_none(), "deleted: {:?}", gone.item);
+    live.stop().await;
+}
