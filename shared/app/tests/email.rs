@@ -393,3 +393,20 @@ async fn low_stock_alerts_the_seller_once_per_fall_by_webhook_and_email() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_guests_failed_payment_is_not_mailed_and_leaves_no_claim_while_a_shoppers_is_mailed() {
+    let mail = Mail::new();
+    let failed = |order: &Order| MailEvent::Order {
+        notification: OrderNotification { kind: NotificationKind::PaymentFailed, ..placed(order) },
+    };
+    let guest = order("ord_guest", None, "anyone@example.com");
+    mail.orders.create_order(&guest).await.unwrap();
+    assert_eq!(mail.send(&failed(&guest), start()).await.unwrap(), Outcome::NotMailed);
+    assert_eq!(mail.ledger.claimed_entries(), 0, "no claim left for the guest");
+    let shopper = order("ord_shopper", Some("shopper-1"), "ada@example.com");
+    mail.orders.create_order(&shopper).await.unwrap();
+    assert_eq!(mail.send(&failed(&shopper), start()).await.unwrap(), Outcome::Sent);
+    assert_eq!(mail.outbox.sent().len(), 1);
+    assert_eq!(mail.outbox.sent()[0].to, "ada@example.com");
+}

@@ -58,6 +58,16 @@ impl MailKind {
             NotificationKind::ReturnRequested | NotificationKind::OrderCancelled => None,
         }
     }
+
+    /// What `order`'s customer is mailed for the notification, if anything. A guest's failed payment is not
+    /// mailed: a guest's address is whatever the checkout was given, and a declined card costs nothing, so
+    /// mailing it would let anyone make the shop email any address. Guests see the failure in the order's status.
+    pub fn of_order(kind: NotificationKind, order: &Order) -> Option<Self> {
+        match Self::of_notification(kind)? {
+            Self::PaymentFailed if order.header().customer.user_id.is_none() => None,
+            kind => Some(kind),
+        }
+    }
 }
 
 /// One message of the emails queue: an event someone is to be emailed about. `event_id` is stable per event,
@@ -264,11 +274,8 @@ impl Letter {
         let block = OrderBlock::of(order, url);
         let seller = notification.seller_id.as_deref().unwrap_or_default();
         let parcel = || order.header().lines.iter().filter(|l| l.seller_id == seller).map(LineRow::of).collect();
-        let letter = match MailKind::of_notification(notification.kind)? {
+        let letter = match MailKind::of_order(notification.kind, order)? {
             MailKind::OrderConfirmed => Self::OrderConfirmed { order: block },
-            // A guest's address is whatever the checkout was given: a declined card costs nothing, so mailing
-            // it would let anyone make the shop email any address. Guests see the failure in the order's status.
-            MailKind::PaymentFailed if order.header().customer.user_id.is_none() => return None,
             MailKind::PaymentFailed => Self::PaymentFailed {
                 order: block,
                 reason: failure_text(order.failure().unwrap_or(FailureReason::PaymentDeclined)).to_owned(),

@@ -69,14 +69,18 @@ where
     O: OrderReader + OrderWriter,
     C: Contacts,
 {
-    if event.kind().is_none() {
+    let Some(kind) = event.kind() else {
         return Ok(Outcome::NotMailed);
-    }
+    };
     let addressed = match event {
         MailEvent::Order { notification } => {
             let Some(order) = deps.orders.get_order(&notification.order_id).await? else {
                 return Ok(Outcome::NotMailed);
             };
+            // Before any claim: an order whose customer is not mailed this (a guest's failed payment) costs no write.
+            if email::MailKind::of_order(notification.kind, &order).is_none() {
+                return Ok(Outcome::NotMailed);
+            }
             let to = order.header().customer.email.clone().unwrap_or_default();
             Addressed::Order(notification.clone(), Box::new(order), to)
         }
@@ -90,7 +94,7 @@ where
         Addressed::Order(_, _, to) | Addressed::Other(to) => to,
     };
     let Some(to) = email::normalize_address(raw_to) else {
-        tracing::info!(kind = ?event.kind().map_or("none", email::MailKind::as_str), "no address to email");
+        tracing::info!(kind = kind.as_str(), "no address to email");
         return Ok(Outcome::NoRecipient);
     };
     if deps.ledger.is_suppressed(&to).await? {
@@ -114,7 +118,7 @@ where
     match sent {
         Ok(Some(message_id)) => {
             deps.ledger.mark_sent(&key, &message_id, now).await?;
-            tracing::info!(kind = event.kind().map_or("none", email::MailKind::as_str), %message_id, "email sent");
+            tracing::info!(kind = kind.as_str(), %message_id, "email sent");
             Ok(Outcome::Sent)
         }
         Ok(None) => {
